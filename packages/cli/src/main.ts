@@ -1,0 +1,119 @@
+import { parseArgs } from 'node:util';
+import { loadConfig, redactUrl, type Config } from '@musicflow/config';
+import type { RunReport } from '@musicflow/contracts';
+import { checkRedis, createServiceContext, PipelineQueues, redisConnection, startRun, type Service } from '@musicflow/flow';
+import { ensureDatabase } from '@musicflow/warehouse';
+import { SERVICE_NAMES, startServices, type ServiceName } from './services.ts';
+import { waitForRun } from './wait.ts';
+import { formatReport } from './format.ts';
+import { runDemo } from './demo.ts';
+
+const USAGE = `musicflow: music-streaming ETL on BullMQ
+
+  musicflow start [service...]    run services in this process (all by default: ${SERVICE_NAMES.join(', ')})
+  musicflow run [--streams URL] [--users URL] [--songs URL] [--wait]
+                                  enqueue one run; --wait shows progress and the report,
+                                  exit 0 succeeded, 2 partial, 1 failed
+  musicflow demo                  run the pipeline once on the sample data and print the KPIs
+
+Configuration comes from the environment (see README).`;
+
+export const EXIT = { succeeded: 0, partial: 2, failed: 1 } as const;
+export const exitCodeOf = (report: RunReport | undefined) => (report ? (EXIT[report.status as keyof typeof EXIT] ?? 1) : 1);
+
+/**
+ * Checks Redis and PostgreSQL before anything else, so a missing service is a
+ * one-line hint (which, where, how to start it) rather than a stack trace.
+ */
+export async function checkServices(config: Config): Promise<string[]> {
+  const problems: string[] = [];
+  await checkRedis(config.REDIS_URL).catch((err: Error) =>
+    problems.push(
+      `Redis is not reachable at ${redactUrl(config.REDIS_URL)} (${err.message}).\n` +
+        `  Start it with: redis-server --daemonize yes   (or: docker compose up -d redis), or set REDIS_URL.`,
+    ),
+  );
+  await ensureDatabase(config.WAREHOUSE_URL).catch((err: Error) =>
+    problems.push(
+      `PostgreSQL is not reachable at ${redactUrl(config.WAREHOUSE_URL)} (${err.message || (err as { code?: string }).code}).\n` +
+        `  Start it with: pg_ctlcluster 15 main start   (or: docker compose up -d postgres), or set WAREHOUSE_URL.`,
+    ),
+  );
+  return problems;
+}
+
+async function start(config: Config, names: string[]): Promise<void> {
+  const unknown = names.filter((n) => !SERVICE_NAMES.includes(n as ServiceName));
+  if (unknown.length) throw new UsageError(`unknown service(s): ${unknown.join(', ')}; known: ${SERVICE_NAMES.join(', ')}`);
+  const ctx = createServiceContext(config, 'musicflow');
+  const services: Service[] = await startServices(ctx, names.length ? (names as ServiceName[]) : SERVICE_NAMES);
+  ctx.logger.info({ services: names.length ? names : SERVICE_NAMES }, 'services started');
+  const stop = async (signal: string) => {
+    ctx.logger.info({ signal }, 'shutting down');
+    await Promise.all(services.map((s) => s.close()));
+    await ctx.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+async function run(config: Config, values: { streams?: string; users?: string; songs?: string; wait?: boolean }): Promise<number> {
+  const connection = redisConnection(config.REDIS_URL, 'worker');
+  const queues = new PipelineQueues(connection, config.QUEUE_PREFIX);
+  try {
+    const { runId, created } = await startRun(config, queues, {
+      trigger: 'cli',
+      sources: { streams: values.streams, users: values.users, songs: values.songs },
+    });
+    console.log(created ? `run ${runId} enqueued` : `run ${runId} over the same sources is already active`);
+    if (!values.wait) return 0;
+    const progress = await waitForRun(queues, runId);
+    if (progress.report) console.log(formatReport(progress.report));
+    else console.log(`run ${runId} ${progress.state}${progress.error ? `: ${progress.error}` : ''}`);
+    return exitCodeOf(progress.report);
+  } finally {
+    await queues.close();
+    connection.disconnect();
+  }
+}
+
+class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  try {
+    if (!command || command === 'help' || command === '--help' || command === '-h') {
+      console.log(USAGE);
+      return;
+    }
+    if (command === 'demo') {
+      process.exitCode = await runDemo();
+      return;
+    }
+    const config = loadConfig();
+    const problems = await checkServices(config);
+    if (problems.length) {
+      console.error(problems.join('\n'));
+      process.exitCode = 1;
+      return;
+    }
+    if (command === 'start') return await start(config, rest);
+    if (command === 'run') {
+      const { values } = parseArgs({
+        args: rest,
+        options: { streams: { type: 'string' }, users: { type: 'string' }, songs: { type: 'string' }, wait: { type: 'boolean' } },
+      });
+      process.exitCode = await run(config, values);
+      return;
+    }
+    throw new UsageError(`unknown command: ${command}`);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      console.error(`${(err as Error).message}\n\n${USAGE}`);
+    } else {
+      console.error((err as Error).message);
+    }
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,22 @@
+import type { Service, ServiceContext } from '@musicflow/flow';
+import { startExtractor } from '@musicflow/service-extractor';
+import { startValidator } from '@musicflow/service-validator';
+import { startTransformer } from '@musicflow/service-transformer';
+import { startKpi } from '@musicflow/service-kpi';
+import { startLoader } from '@musicflow/service-loader';
+
+const STARTERS = {
+  extractor: startExtractor,
+  validator: startValidator,
+  transformer: startTransformer,
+  kpi: startKpi,
+  loader: startLoader,
+} satisfies Record<string, (ctx: ServiceContext) => Service | Promise<Service>>;
+
+export type ServiceName = keyof typeof STARTERS;
+export const SERVICE_NAMES = Object.keys(STARTERS) as ServiceName[];
+
+/** Runs the named services (all by default) in this process, sharing one context. */
+export async function startServices(ctx: ServiceContext, names: readonly ServiceName[] = SERVICE_NAMES): Promise<Service[]> {
+  return Promise.all(names.map((name) => STARTERS[name](ctx)));
+}

@@ -1,0 +1,182 @@
+/**
+ * The contracts between stages: queue names, job names, and the zod schema of
+ * every job's data and return value. Jobs carry references and counts, never rows.
+ */
+import { z } from 'zod';
+
+export const STAGES = ['extract', 'validate', 'transform', 'kpi', 'load'] as const;
+export type Stage = (typeof STAGES)[number];
+
+/** One BullMQ queue per stage; the worker service of the same name consumes it. */
+export const QUEUES = {
+  extract: 'extractor',
+  validate: 'validator',
+  transform: 'transformer',
+  kpi: 'kpi',
+  load: 'loader',
+} as const satisfies Record<Stage, string>;
+
+/** Job ids are derived, never random, so a retried step cannot add a job twice. */
+export const jobIds = {
+  load: (runId: string) => `load-${runId}`,
+  kpi: (runId: string) => `kpi-${runId}`,
+  extract: (runId: string) => `extract-${runId}`,
+  validate: (runId: string, chunkId: string) => `validate-${runId}-${chunkId}`,
+  transform: (runId: string, chunkId: string) => `transform-${runId}-${chunkId}`,
+};
+
+export const RUN_ID_PATTERN = /^[a-z0-9][a-z0-9-]{2,62}$/;
+export const runIdSchema = z.string().regex(RUN_ID_PATTERN, 'run id: lowercase letters, digits and -');
+
+export const sourcesSchema = z.object({
+  streams: z.string().min(1),
+  users: z.string().min(1),
+  songs: z.string().min(1),
+});
+export type Sources = z.infer<typeof sourcesSchema>;
+
+export const runTriggerSchema = z.enum(['cli', 'api', 'schedule', 'demo', 'retry', 'bench', 'test']);
+export type RunTrigger = z.infer<typeof runTriggerSchema>;
+
+/** What every job of a run knows about the run. */
+export const runContextSchema = z.object({
+  runId: runIdSchema,
+  trigger: runTriggerSchema,
+  startedAt: z.iso.datetime(),
+  sources: sourcesSchema,
+  /** Folder URL of the lake (processed parts, quarantine, run temporaries). */
+  lake: z.string(),
+  archive: z.string(),
+});
+export type RunContext = z.infer<typeof runContextSchema>;
+
+/** A byte range of one stream file, cut at a record boundary by the extractor. */
+export const chunkSchema = z.object({
+  /** Stable id of the source file: its key under the streams folder, made safe for object names. */
+  fileId: z.string(),
+  fileUrl: z.string(),
+  chunkId: z.string(),
+  index: z.number().int().min(0),
+  count: z.number().int().min(1),
+  start: z.number().int().min(0),
+  end: z.number().int().min(0),
+  /** Physical line number (1-based) of the first byte of the chunk. */
+  firstLine: z.number().int().min(1),
+  header: z.array(z.string()),
+  gzip: z.boolean(),
+});
+export type Chunk = z.infer<typeof chunkSchema>;
+
+export const REJECT_REASONS = ['invalid_user_id', 'invalid_track_id', 'invalid_listen_time'] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+export type ReasonCounts = Partial<Record<RejectReason, number>>;
+
+const timing = { startedAt: z.number(), finishedAt: z.number() };
+
+export const extractJobSchema = z.object({ run: runContextSchema });
+export const rejectedFileSchema = z.object({ file: z.string(), reasons: z.array(z.string()) });
+export type RejectedFile = z.infer<typeof rejectedFileSchema>;
+
+export const extractResultSchema = z.object({
+  ...timing,
+  usersUrl: z.string(),
+  songsUrl: z.string(),
+  users: z.number().int(),
+  songs: z.number().int(),
+  catalogueRejected: z.number().int(),
+  files: z.array(z.object({ fileId: z.string(), url: z.string(), size: z.number(), chunks: z.number().int() })),
+  /** Files rejected before any row was read (missing columns, unterminated quote, no header). */
+  rejectedFiles: z.array(rejectedFileSchema),
+});
+export type ExtractResult = z.infer<typeof extractResultSchema>;
+
+export const chunkJobSchema = z.object({ run: runContextSchema, chunk: chunkSchema });
+export type ChunkJob = z.infer<typeof chunkJobSchema>;
+
+export const validateResultSchema = z.object({
+  ...timing,
+  fileId: z.string(),
+  fileUrl: z.string(),
+  chunkId: z.string(),
+  /** A chunk that cannot be parsed rejects its whole file. */
+  parseError: z.string().optional(),
+  rowsRead: z.number().int(),
+  rowsValid: z.number().int(),
+  rejected: z.record(z.string(), z.number().int()),
+  /** Clean rows of the chunk (user_id, track_id, epoch ms), a run temporary. */
+  validUrl: z.string(),
+  quarantineUrl: z.string().optional(),
+});
+export type ValidateResult = z.infer<typeof validateResultSchema>;
+
+export const lakePartSchema = z.object({ listenDate: z.string(), url: z.string(), rows: z.number().int() });
+export type LakePart = z.infer<typeof lakePartSchema>;
+
+export const transformResultSchema = z.object({
+  ...timing,
+  validation: validateResultSchema,
+  /** Parts staged under the run's temporaries; the KPI stage publishes those of accepted files. */
+  parts: z.array(lakePartSchema),
+  orphanTracks: z.number().int(),
+  orphanUsers: z.number().int(),
+});
+export type TransformResult = z.infer<typeof transformResultSchema>;
+
+export const kpiJobSchema = z.object({ run: runContextSchema });
+export const loadJobSchema = z.object({ run: runContextSchema });
+
+export const runStatusSchema = z.enum(['queued', 'running', 'succeeded', 'partial', 'failed']);
+export type RunStatus = z.infer<typeof runStatusSchema>;
+
+export const stageTimesSchema = z.record(z.string(), z.number());
+
+/** The run report: what `run --wait`, `GET /runs/:id` and `analytics.etl_runs` show. */
+export const runReportSchema = z.object({
+  runId: z.string(),
+  trigger: z.string(),
+  status: runStatusSchema,
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+  sources: sourcesSchema,
+  files: z.object({
+    total: z.number().int(),
+    loaded: z.array(z.string()),
+    rejected: z.array(rejectedFileSchema),
+  }),
+  rows: z.object({
+    read: z.number().int(),
+    valid: z.number().int(),
+    rejected: z.number().int(),
+    rejectedByReason: z.record(z.string(), z.number().int()),
+    duplicate: z.number().int(),
+    orphanTracks: z.number().int(),
+    orphanUsers: z.number().int(),
+  }),
+  catalogue: z.object({ users: z.number().int(), songs: z.number().int(), rejected: z.number().int() }),
+  dates: z.array(z.string()),
+  kpiRows: z.object({ genre: z.number().int(), hourly: z.number().int() }),
+  /** Wall-clock milliseconds per stage, first job start to last job end. */
+  stageMs: stageTimesSchema,
+  error: z.string().optional(),
+});
+export type RunReport = z.infer<typeof runReportSchema>;
+
+/** What the KPI stage hands the loader. */
+export const kpiResultSchema = z.object({
+  ...timing,
+  report: runReportSchema,
+  genreUrl: z.string().optional(),
+  hourlyUrl: z.string().optional(),
+  snapshotSeq: z.number().int(),
+});
+export type KpiResult = z.infer<typeof kpiResultSchema>;
+
+/** Parses job data at a worker's boundary with a message naming the job and field. */
+export function parseJobData<T extends z.ZodType>(schema: T, data: unknown, what: string): z.output<T> {
+  const result = schema.safeParse(data);
+  if (!result.success) {
+    const detail = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new Error(`invalid ${what} job data: ${detail}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,45 @@
+import type { Redis } from 'ioredis';
+import { createLogger, type Config, type Logger } from '@musicflow/config';
+import { createObjectStore, type ObjectStore } from '@musicflow/storage';
+import { Warehouse } from '@musicflow/warehouse';
+import { PipelineQueues } from './queues.ts';
+import { redisConnection } from './redis.ts';
+
+/** What a service process shares between its workers: config, logger, store, queues, warehouse. */
+export interface ServiceContext {
+  config: Config;
+  logger: Logger;
+  store: ObjectStore;
+  queues: PipelineQueues;
+  /** Connected on first use, so services that never touch the warehouse never connect. */
+  warehouse(): Promise<Warehouse>;
+  close(): Promise<void>;
+}
+
+export function createServiceContext(config: Config, name: string): ServiceContext {
+  const logger = createLogger(name, config.LOG_LEVEL);
+  const store = createObjectStore({ forcePathStyle: config.S3_FORCE_PATH_STYLE, checksums: config.S3_CHECKSUMS });
+  const connection: Redis = redisConnection(config.REDIS_URL, 'worker');
+  connection.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  const queues = new PipelineQueues(connection, config.QUEUE_PREFIX);
+  let warehouse: Promise<Warehouse> | undefined;
+  return {
+    config,
+    logger,
+    store,
+    queues,
+    warehouse() {
+      warehouse ??= Warehouse.connect(config.WAREHOUSE_URL, config.WAREHOUSE_LOAD).catch((err) => {
+        warehouse = undefined;
+        throw err;
+      });
+      return warehouse;
+    },
+    async close() {
+      await queues.close();
+      connection.disconnect();
+      await store.close();
+      if (warehouse) await (await warehouse.catch(() => undefined))?.close();
+    },
+  };
+}

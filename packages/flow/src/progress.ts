@@ -1,0 +1,69 @@
+import type { Job } from 'bullmq';
+import { jobIds, QUEUES, STAGES, type RunReport, type Stage } from '@musicflow/contracts';
+import type { PipelineQueues } from './queues.ts';
+
+export interface StageProgress {
+  total: number;
+  completed: number;
+  failed: number;
+  active: number;
+  /** Mean of the jobs' reported percentages, 0-100. */
+  percent: number;
+  /** Rows handled so far, as the jobs report them. */
+  rows: number;
+}
+
+export interface RunProgress {
+  runId: string;
+  state: 'queued' | 'running' | 'completed' | 'failed' | 'unknown';
+  stages: Record<Stage, StageProgress>;
+  /** The loader's run report once the run has ended. */
+  report?: RunReport;
+  error?: string;
+}
+
+const empty = (): StageProgress => ({ total: 0, completed: 0, failed: 0, active: 0, percent: 0, rows: 0 });
+
+interface JobNodeLike {
+  job: Job;
+  children?: JobNodeLike[];
+}
+
+/** Per-stage progress of a run, read from its flow tree (fed by `job.updateProgress`). */
+export async function readRunProgress(queues: PipelineQueues, runId: string): Promise<RunProgress> {
+  const stages = Object.fromEntries(STAGES.map((s) => [s, empty()])) as Record<Stage, StageProgress>;
+  const root = await queues.queues.load.getJob(jobIds.load(runId));
+  if (!root) return { runId, state: 'unknown', stages };
+  const tree = (await queues.flows.getFlow({
+    id: root.id!,
+    queueName: QUEUES.load,
+    prefix: queues.prefix,
+    depth: 4,
+    maxChildren: 100_000,
+  })) as JobNodeLike;
+
+  const visit = (node: JobNodeLike) => {
+    const stage = node.job.name as Stage;
+    const s = stages[stage];
+    if (s) {
+      const { job } = node;
+      const progress = (job.progress ?? 0) as number | { percent?: number; rows?: number };
+      const percent = typeof progress === 'number' ? progress : (progress.percent ?? 0);
+      s.total++;
+      s.rows += typeof progress === 'object' ? (progress.rows ?? 0) : 0;
+      if (job.finishedOn && job.failedReason) s.failed++;
+      else if (job.finishedOn) s.completed++;
+      else if (job.processedOn) s.active++;
+      s.percent += job.finishedOn ? 100 : percent;
+    }
+    node.children?.forEach(visit);
+  };
+  visit(tree);
+  for (const s of Object.values(stages)) s.percent = s.total ? s.percent / s.total : 0;
+
+  const state = await root.getState();
+  if (state === 'completed') return { runId, state, stages, report: root.returnvalue as RunReport };
+  if (state === 'failed') return { runId, state, stages, error: root.failedReason };
+  const started = STAGES.some((s) => stages[s].completed + stages[s].active + stages[s].failed > 0);
+  return { runId, state: started ? 'running' : 'queued', stages };
+}

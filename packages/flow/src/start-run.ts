@@ -1,0 +1,86 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Config } from '@musicflow/config';
+import { jobIds, QUEUES, type RunContext, type RunTrigger, type Sources } from '@musicflow/contracts';
+import { jobOptions, type PipelineQueues } from './queues.ts';
+
+export interface StartRunOptions {
+  trigger: RunTrigger;
+  sources?: Partial<Sources>;
+  runId?: string;
+}
+
+export interface StartedRun {
+  runId: string;
+  /** False when a run over the same sources was already active: its id is returned instead. */
+  created: boolean;
+}
+
+export function newRunId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+const activeKey = (prefix: string, sources: Sources) =>
+  `${prefix}:active-run:${createHash('sha256').update(JSON.stringify(sources)).digest('hex').slice(0, 16)}`;
+
+/**
+ * Enqueues one run as one BullMQ flow: load ← kpi ← extract. The extractor adds
+ * the per-chunk validate → transform jobs under `kpi` once it has listed the
+ * stream files, so the KPI and load steps wait for all of them. A run over the
+ * same sources as an active run is not started twice.
+ */
+export async function startRun(config: Config, queues: PipelineQueues, options: StartRunOptions): Promise<StartedRun> {
+  const sources: Sources = {
+    streams: options.sources?.streams ?? config.STREAMS_URL,
+    users: options.sources?.users ?? config.USERS_URL,
+    songs: options.sources?.songs ?? config.SONGS_URL,
+  };
+  const runId = options.runId ?? newRunId();
+  const key = activeKey(queues.prefix, sources);
+  // The loader clears the key when the run ends; the TTL only guards against a lost run.
+  const claimed = await queues.connection.set(key, runId, 'EX', 6 * 3600, 'NX');
+  if (!claimed) {
+    const active = await queues.connection.get(key);
+    if (active) {
+      const state = await queues.queues.load.getJobState(jobIds.load(active));
+      if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return { runId: active, created: false };
+    }
+    await queues.connection.set(key, runId, 'EX', 6 * 3600);
+  }
+
+  const run: RunContext = {
+    runId,
+    trigger: options.trigger,
+    startedAt: new Date().toISOString(),
+    sources,
+    lake: config.LAKE_URL,
+    archive: config.ARCHIVE_URL,
+  };
+  const opts = jobOptions(config);
+  await queues.flows.add({
+    name: 'load',
+    queueName: QUEUES.load,
+    data: { run },
+    opts: { ...opts, jobId: jobIds.load(runId) },
+    children: [
+      {
+        name: 'kpi',
+        queueName: QUEUES.kpi,
+        data: { run },
+        // The loader always runs: it records failed runs and removes their temporaries.
+        opts: { ...opts, jobId: jobIds.kpi(runId), ignoreDependencyOnFailure: true },
+        children: [
+          {
+            name: 'extract',
+            queueName: QUEUES.extract,
+            data: { run },
+            opts: { ...opts, jobId: jobIds.extract(runId), ignoreDependencyOnFailure: true },
+          },
+        ],
+      },
+    ],
+  });
+  return { runId, created: true };
+}
+
+export { activeKey };

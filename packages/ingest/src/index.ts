@@ -1,0 +1,18 @@
+export { parseListenTime } from './timestamp.ts';
+export { STREAM_COLUMNS, validateStreamRow, type StreamRowResult } from './stream-row.ts';
+export { missingColumns, parseHeader } from './header.ts';
+export { scanRecords, type ScannedChunk, type ScanResult } from './scan.ts';
+export { csvRecords, CsvFileError, type CsvRecord } from './csv.ts';
+export { openStreamFile } from './open.ts';
+export {
+  SONG_COLUMNS,
+  USER_COLUMNS,
+  SongCatalogueBuilder,
+  validateSongRow,
+  validateUserRow,
+  type Song,
+  type CatalogueRowProblem,
+} from './catalogue.ts';
+export { readCatalogueSource, SourceFormatError, type SourceRow } from './catalogue-source.ts';
+export { QuarantineWriter, QUARANTINE_HEADER } from './quarantine.ts';
+export { writeSongsSnapshot, writeUsersSnapshot, readSongsSnapshot, readUsersSnapshot } from './catalogue-snapshot.ts';

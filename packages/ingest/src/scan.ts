@@ -1,0 +1,99 @@
+import type { Readable } from 'node:stream';
+
+const QUOTE = 0x22;
+const NEWLINE = 0x0a;
+const MAX_HEADER_BYTES = 1 << 20;
+
+export interface ScannedChunk {
+  start: number;
+  end: number;
+  /** Physical line number (1-based) at `start`. */
+  firstLine: number;
+}
+
+export interface ScanResult {
+  /** Bytes of the first record (the header), without its line end. */
+  headerBytes: Buffer;
+  size: number;
+  /** Byte ranges after the header, each ending at a record boundary; at least one, possibly empty. */
+  chunks: ScannedChunk[];
+}
+
+/**
+ * One pass over a CSV file's bytes that finds the header and cuts the rest into
+ * chunks of about `chunkBytes`, each ending at a record boundary: a newline
+ * outside double quotes (RFC 4180 quotes, doubled quotes toggle twice), so a
+ * quoted field holding a newline is never split. Memory stays constant.
+ */
+export async function scanRecords(bytes: Readable, chunkBytes: number): Promise<ScanResult> {
+  let offset = 0;
+  let line = 1;
+  let inQuote = false;
+  let headerEnd = -1;
+  const headerParts: Buffer[] = [];
+  let headerLength = 0;
+  let chunkStart = 0;
+  let chunkFirstLine = 1;
+  const chunks: ScannedChunk[] = [];
+
+  const recordEnded = (end: number) => {
+    if (headerEnd < 0) {
+      headerEnd = end;
+      chunkStart = end;
+      chunkFirstLine = line;
+    } else if (end - chunkStart >= chunkBytes) {
+      chunks.push({ start: chunkStart, end, firstLine: chunkFirstLine });
+      chunkStart = end;
+      chunkFirstLine = line;
+    }
+  };
+
+  for await (const buf of bytes as AsyncIterable<Buffer>) {
+    if (headerEnd < 0) {
+      headerParts.push(buf);
+      headerLength += buf.length;
+    }
+    let i = 0;
+    let nextQuote = buf.indexOf(QUOTE);
+    while (i < buf.length) {
+      if (nextQuote >= 0 && nextQuote < i) nextQuote = buf.indexOf(QUOTE, i);
+      if (inQuote) {
+        // Newlines inside quotes count as lines but never end a record.
+        const stop = nextQuote < 0 ? buf.length : nextQuote;
+        for (let n = buf.indexOf(NEWLINE, i); n >= 0 && n < stop; n = buf.indexOf(NEWLINE, n + 1)) line++;
+        if (nextQuote < 0) break;
+        inQuote = false;
+        i = nextQuote + 1;
+        continue;
+      }
+      const newline = buf.indexOf(NEWLINE, i);
+      if (newline >= 0 && (nextQuote < 0 || newline < nextQuote)) {
+        line++;
+        recordEnded(offset + newline + 1);
+        i = newline + 1;
+      } else if (nextQuote >= 0) {
+        inQuote = true;
+        i = nextQuote + 1;
+      } else break;
+    }
+    offset += buf.length;
+    if (headerEnd < 0 && headerLength > MAX_HEADER_BYTES) {
+      throw new Error(`no line end in the first ${MAX_HEADER_BYTES} bytes: not a CSV file with a header row`);
+    }
+  }
+
+  if (headerEnd < 0) {
+    headerEnd = offset;
+    chunkStart = offset;
+  }
+  chunks.push({ start: chunkStart, end: offset, firstLine: chunkFirstLine });
+  const headerBytes = Buffer.concat(headerParts).subarray(0, headerEnd);
+  return { headerBytes: stripLineEnd(headerBytes), size: offset, chunks };
+}
+
+function stripLineEnd(buf: Buffer): Buffer {
+  let end = buf.length;
+  if (end > 0 && buf[end - 1] === NEWLINE) end--;
+  if (end > 0 && buf[end - 1] === 0x0d) end--;
+  return buf.subarray(0, end);
+}

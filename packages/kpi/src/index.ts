@@ -1,0 +1,3 @@
+export { KpiAccumulator, type TrackInfo, type GenreKpiRow, type HourlyKpiRow, type KpiTables } from './accumulator.ts';
+export { compareCodePoints } from './compare.ts';
+export { EventKeySet } from './event-key-set.ts';

@@ -1,0 +1,143 @@
+import { PassThrough } from 'node:stream';
+import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
+import type { ObjectStore } from '@musicflow/storage';
+import type { LakePart } from '@musicflow/contracts';
+import { listenDateOf } from './layout.ts';
+
+/** One clean, enriched event as the lake keeps it (SPEC 3b). */
+export interface LakeEvent {
+  userId: number;
+  trackId: string;
+  listenTime: number;
+  userKnown: boolean;
+  /** Null for a track not in the catalogue. */
+  trackName: string | null;
+  /** Artist credits as in the catalogue, `A;B`. */
+  artists: string | null;
+  /** Every genre of the track, `;`-separated. */
+  genres: string | null;
+  popularity: number | null;
+  durationMs: number | null;
+}
+
+const SCHEMA = [
+  { name: 'root', num_children: 9 },
+  { name: 'user_id', type: 'INT32', repetition_type: 'REQUIRED' },
+  { name: 'track_id', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
+  { name: 'listen_time', type: 'INT64', converted_type: 'TIMESTAMP_MILLIS', repetition_type: 'REQUIRED' },
+  { name: 'user_known', type: 'BOOLEAN', repetition_type: 'REQUIRED' },
+  { name: 'track_name', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
+  { name: 'artists', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
+  { name: 'genres', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
+  { name: 'popularity', type: 'INT32', repetition_type: 'OPTIONAL' },
+  { name: 'duration_ms', type: 'INT32', repetition_type: 'OPTIONAL' },
+] as const;
+
+const ROW_GROUP_ROWS = 100_000;
+
+/** A ByteWriter that hands each finished row group to a stream instead of growing one buffer. */
+class StreamingByteWriter extends ByteWriter {
+  constructor(private readonly out: PassThrough) {
+    super(1 << 20);
+  }
+  flush(): Promise<void> | void {
+    if (this.index === 0) return;
+    const ok = this.out.write(Buffer.from(this.getBytes()));
+    this.index = 0;
+    if (!ok) return new Promise((resolve) => this.out.once('drain', () => resolve()));
+  }
+  override finish(): void {
+    this.flush();
+    this.out.end();
+  }
+}
+
+class DatePart {
+  private columns = DatePart.emptyColumns();
+  rows = 0;
+  private readonly out = new PassThrough();
+  private readonly writer = new StreamingByteWriter(this.out);
+  private readonly parquet = new ParquetWriter({ writer: this.writer, schema: SCHEMA as never, statistics: false });
+  readonly upload: Promise<unknown>;
+
+  constructor(store: ObjectStore, readonly url: string) {
+    this.upload = store.write(url, this.out);
+  }
+
+  private static emptyColumns() {
+    return {
+      user_id: [] as number[], track_id: [] as string[], listen_time: [] as number[], user_known: [] as boolean[],
+      track_name: [] as (string | null)[], artists: [] as (string | null)[], genres: [] as (string | null)[],
+      popularity: [] as (number | null)[], duration_ms: [] as (number | null)[],
+    };
+  }
+
+  async add(e: LakeEvent): Promise<void> {
+    const c = this.columns;
+    c.user_id.push(e.userId);
+    c.track_id.push(e.trackId);
+    c.listen_time.push(e.listenTime);
+    c.user_known.push(e.userKnown);
+    c.track_name.push(e.trackName);
+    c.artists.push(e.artists);
+    c.genres.push(e.genres);
+    c.popularity.push(e.popularity);
+    c.duration_ms.push(e.durationMs);
+    this.rows++;
+    if (c.user_id.length >= ROW_GROUP_ROWS) await this.writeGroup();
+  }
+
+  private async writeGroup(): Promise<void> {
+    const columnData = Object.entries(this.columns).map(([name, data]) => ({ name, data }));
+    this.columns = DatePart.emptyColumns();
+    await this.parquet.write({ columnData: columnData as never, rowGroupSize: ROW_GROUP_ROWS });
+  }
+
+  destroy(err: Error): void {
+    this.upload.catch(() => undefined);
+    this.out.destroy(err);
+  }
+
+  async close(): Promise<void> {
+    if (this.columns.user_id.length > 0) await this.writeGroup();
+    this.parquet.finish();
+    await this.upload;
+  }
+}
+
+/**
+ * Writes a chunk's events as Parquet, one part per listen date, streaming row
+ * groups of 100k rows to the store so memory stays bounded by the row group.
+ */
+export class LakePartWriter {
+  private readonly parts = new Map<string, DatePart>();
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly urlFor: (listenDate: string) => string,
+  ) {}
+
+  async add(event: LakeEvent): Promise<void> {
+    const date = listenDateOf(event.listenTime);
+    let part = this.parts.get(date);
+    if (!part) {
+      part = new DatePart(this.store, this.urlFor(date));
+      this.parts.set(date, part);
+    }
+    await part.add(event);
+  }
+
+  async close(): Promise<LakePart[]> {
+    const done: LakePart[] = [];
+    for (const [listenDate, part] of [...this.parts].sort(([a], [b]) => a.localeCompare(b))) {
+      await part.close();
+      done.push({ listenDate, url: part.url, rows: part.rows });
+    }
+    return done;
+  }
+
+  /** Abandons unfinished uploads after a failure, so none is left waiting for bytes. */
+  abort(err: Error): void {
+    for (const part of this.parts.values()) part.destroy(err);
+  }
+}

@@ -1,0 +1,35 @@
+import type { Readable } from 'node:stream';
+
+export interface ObjectInfo {
+  /** Full URL of the object, e.g. `s3://bucket/in/streams/a.csv`. */
+  url: string;
+  size: number;
+  /** Content fingerprint when the backend has one (S3 ETag, file mtime+size). */
+  etag?: string;
+}
+
+/** Inclusive start, exclusive end, in bytes. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * The one interface every stage uses for bytes: stream files, catalogue
+ * snapshots, lake parts, quarantine and archive. URLs carry the backend.
+ */
+export interface ObjectStore {
+  /** Every object under a folder URL, recursively, in key order. */
+  list(folderUrl: string): AsyncIterable<ObjectInfo>;
+  head(url: string): Promise<ObjectInfo | undefined>;
+  read(url: string, range?: ByteRange): Promise<Readable>;
+  /** Streams `body` to `url`; the object appears whole or not at all. */
+  write(url: string, body: Readable | Buffer | string): Promise<ObjectInfo>;
+  copy(fromUrl: string, toUrl: string): Promise<void>;
+  delete(url: string): Promise<void>;
+  /** Deletes everything under a folder URL; returns how many objects went. */
+  deleteFolder(folderUrl: string): Promise<number>;
+  /** Copy, verify the copy's size, then delete the source (SPEC 6 archive move). */
+  move(fromUrl: string, toUrl: string): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,46 @@
+import type { Readable } from 'node:stream';
+import { fileBackend } from './file-store.ts';
+import { createS3Backend, type S3Options } from './s3-store.ts';
+import type { ByteRange, ObjectInfo, ObjectStore } from './object-store.ts';
+
+export type StorageOptions = S3Options;
+
+type Backend = Omit<ObjectStore, 'move' | 'close'> & { close?: () => Promise<void> };
+
+/** One store for both schemes: each call goes to the backend its URL names. */
+export function createObjectStore(options: StorageOptions): ObjectStore {
+  let s3: ReturnType<typeof createS3Backend> | undefined;
+  const backend = (url: string): Backend => {
+    if (url.startsWith('file://')) return fileBackend;
+    if (url.startsWith('s3://')) return (s3 ??= createS3Backend(options));
+    throw new Error(`unsupported object URL (want s3:// or file://): ${url}`);
+  };
+
+  const store: ObjectStore = {
+    list: (folderUrl: string): AsyncIterable<ObjectInfo> => backend(folderUrl).list(folderUrl),
+    head: (url: string) => backend(url).head(url),
+    read: (url: string, range?: ByteRange): Promise<Readable> => backend(url).read(url, range),
+    write: (url: string, body: Readable | Buffer | string) => backend(url).write(url, body),
+    async copy(fromUrl: string, toUrl: string) {
+      const from = backend(fromUrl);
+      if (from === backend(toUrl)) return from.copy(fromUrl, toUrl);
+      await backend(toUrl).write(toUrl, await from.read(fromUrl));
+    },
+    delete: (url: string) => backend(url).delete(url),
+    deleteFolder: (folderUrl: string) => backend(folderUrl).deleteFolder(folderUrl),
+    async move(fromUrl: string, toUrl: string) {
+      const source = await store.head(fromUrl);
+      if (!source) throw new Error(`cannot move ${fromUrl}: it does not exist`);
+      await store.copy(fromUrl, toUrl);
+      const copied = await store.head(toUrl);
+      if (!copied || copied.size !== source.size) {
+        throw new Error(`copy of ${fromUrl} to ${toUrl} did not verify (size ${copied?.size} != ${source.size})`);
+      }
+      await store.delete(fromUrl);
+    },
+    async close() {
+      await s3?.close();
+    },
+  };
+  return store;
+}

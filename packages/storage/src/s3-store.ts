@@ -1,0 +1,127 @@
+import {
+  CopyObjectCommand,
+  DeleteObjectsCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  NotFound,
+  NoSuchKey,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { Readable } from 'node:stream';
+import type { ByteRange, ObjectInfo } from './object-store.ts';
+
+export interface S3Options {
+  forcePathStyle: boolean;
+  /** `WHEN_REQUIRED` for S3-compatible servers that mishandle streamed aws-chunked checksums. */
+  checksums: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
+}
+
+function parse(url: string): { bucket: string; key: string } {
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
+  if (!m) throw new Error(`not an s3:// URL: ${url}`);
+  return { bucket: m[1]!, key: m[2]! };
+}
+
+const isMissing = (err: unknown) =>
+  err instanceof NotFound || err instanceof NoSuchKey || (err as { name?: string }).name === 'NotFound';
+
+/** `s3://` backend over @aws-sdk/client-s3: ranged streaming reads, multipart streaming writes. */
+export function createS3Backend(options: S3Options) {
+  // Endpoint, region and credentials come from the SDK's own chain (AWS_ENDPOINT_URL_S3, AWS_REGION, ...).
+  const client = new S3Client({
+    forcePathStyle: options.forcePathStyle,
+    requestChecksumCalculation: options.checksums,
+    responseChecksumValidation: options.checksums,
+    region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+  });
+
+  async function* list(folderUrl: string): AsyncIterable<ObjectInfo> {
+    const { bucket, key } = parse(folderUrl);
+    let token: string | undefined;
+    do {
+      const page = await client.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: key, ContinuationToken: token }),
+      );
+      for (const obj of page.Contents ?? []) {
+        if (!obj.Key || obj.Key.endsWith('/')) continue;
+        yield { url: `s3://${bucket}/${obj.Key}`, size: obj.Size ?? 0, etag: obj.ETag };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async function head(url: string): Promise<ObjectInfo | undefined> {
+    const { bucket, key } = parse(url);
+    try {
+      const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return { url, size: out.ContentLength ?? 0, etag: out.ETag };
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async function read(url: string, range?: ByteRange): Promise<Readable> {
+    if (range && range.end <= range.start) return Readable.from([]);
+    const { bucket, key } = parse(url);
+    const out = await client.send(
+      new GetObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Range: range ? `bytes=${range.start}-${range.end - 1}` : undefined,
+      }),
+    );
+    return out.Body as Readable;
+  }
+
+  async function write(url: string, body: Readable | Buffer | string): Promise<ObjectInfo> {
+    const { bucket, key } = parse(url);
+    // Upload switches to multipart above 5 MB, so a stream of any length goes up in bounded memory.
+    await new Upload({ client, params: { Bucket: bucket, Key: key, Body: body }, queueSize: 2 }).done();
+    const written = await head(url);
+    if (!written) throw new Error(`upload of ${url} reported success but the object is missing`);
+    return written;
+  }
+
+  async function copy(fromUrl: string, toUrl: string): Promise<void> {
+    const from = parse(fromUrl);
+    const to = parse(toUrl);
+    await client.send(
+      new CopyObjectCommand({
+        Bucket: to.bucket,
+        Key: to.key,
+        CopySource: `${from.bucket}/${from.key.split('/').map(encodeURIComponent).join('/')}`,
+      }),
+    );
+  }
+
+  async function remove(url: string): Promise<void> {
+    const { bucket, key } = parse(url);
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  }
+
+  async function deleteFolder(folderUrl: string): Promise<number> {
+    const { bucket } = parse(folderUrl);
+    let batch: string[] = [];
+    let count = 0;
+    const flush = async () => {
+      if (batch.length === 0) return;
+      await client.send(
+        new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+      );
+      count += batch.length;
+      batch = [];
+    };
+    for await (const obj of list(folderUrl)) {
+      batch.push(parse(obj.url).key);
+      if (batch.length === 1000) await flush();
+    }
+    await flush();
+    return count;
+  }
+
+  return { list, head, read, write, copy, delete: remove, deleteFolder, close: async () => client.destroy() };
+}

@@ -1,0 +1,4 @@
+import { serve } from '@musicflow/flow';
+import { startExtractor } from './index.ts';
+
+await serve('extractor', async (ctx) => [startExtractor(ctx)]);

@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import type { Chunk, RejectedFile } from '@musicflow/contracts';
+import { csvRecords, missingColumns, openStreamFile, parseHeader, scanRecords, STREAM_COLUMNS } from '@musicflow/ingest';
+import { relativeKey, type ObjectInfo, type ObjectStore } from '@musicflow/storage';
+
+const STREAM_FILE = /\.csv(\.gz)?$/i;
+
+export const isStreamFile = (url: string) => STREAM_FILE.test(url);
+
+/** `in/2024/streams1.csv.gz` → `in__2024__streams1`: stable, safe in object names. */
+export function fileIdOf(streamsUrl: string, url: string): string {
+  return relativeKey(streamsUrl, url)
+    .replace(STREAM_FILE, '')
+    .replace(/\//g, '__')
+    .replace(/[^A-Za-z0-9._=-]/g, '_');
+}
+
+export type PlannedFile = { chunks: Chunk[] } | { rejected: RejectedFile };
+
+/**
+ * Reads a stream file once to check its header and cut it into chunks at
+ * record boundaries, numbering lines so every chunk reports file line numbers.
+ * A `.gz` file is one chunk (it cannot be entered mid-way).
+ */
+export async function planStreamFile(store: ObjectStore, streamsUrl: string, file: ObjectInfo, chunkBytes: number): Promise<PlannedFile> {
+  const fileId = fileIdOf(streamsUrl, file.url);
+  const gzip = /\.gz$/i.test(file.url);
+  const reject = (...reasons: string[]): PlannedFile => ({ rejected: { file: file.url, reasons } });
+
+  let header: string[];
+  let ranges: { start: number; end: number; firstLine: number }[];
+  if (gzip) {
+    let first: string[] | undefined;
+    try {
+      for await (const record of csvRecords(await openStreamFile(store, file.url, { gzip }))) {
+        first = record.fields.map((f) => f.trim());
+        break;
+      }
+    } catch (err) {
+      return reject(`cannot read as gzip CSV: ${(err as Error).message}`);
+    }
+    if (!first) return reject('empty file: a header row is required');
+    header = first;
+    ranges = [{ start: 0, end: file.size, firstLine: 1 }];
+  } else {
+    const scan = await scanRecords(await store.read(file.url), chunkBytes).catch((err: Error) => err);
+    if (scan instanceof Error) return reject(scan.message);
+    if (scan.headerBytes.length === 0) return reject('empty file: a header row is required');
+    try {
+      header = parseHeader(scan.headerBytes);
+    } catch (err) {
+      return reject(`line 1: header cannot be parsed: ${(err as Error).message}`);
+    }
+    ranges = scan.chunks;
+  }
+
+  const missing = missingColumns(header, STREAM_COLUMNS);
+  if (missing.length) return reject(`missing column(s): ${missing.join(', ')}`);
+
+  const idHash = createHash('sha1').update(file.url).digest('hex').slice(0, 12);
+  return {
+    chunks: ranges.map((r, index) => ({
+      fileId,
+      fileUrl: file.url,
+      chunkId: `${idHash}-${index}`,
+      index,
+      count: ranges.length,
+      start: r.start,
+      end: r.end,
+      firstLine: r.firstLine,
+      header,
+      gzip,
+    })),
+  };
+}

@@ -1,0 +1,4 @@
+import { serve } from '@musicflow/flow';
+import { startKpi } from './index.ts';
+
+await serve('kpi', async (ctx) => [startKpi(ctx)]);

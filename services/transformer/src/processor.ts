@@ -1,0 +1,92 @@
+import { createInterface } from 'node:readline';
+import type { Job } from 'bullmq';
+import type { Logger } from '@musicflow/config';
+import { validateResultSchema, type ChunkJob, type RunContext, type TransformResult } from '@musicflow/contracts';
+import { readSongsSnapshot, readUsersSnapshot, type Song } from '@musicflow/ingest';
+import { LAKE_LAYOUT, LakePartWriter, partFileName } from '@musicflow/lake';
+import { joinUrl, type ObjectStore } from '@musicflow/storage';
+import type { ServiceContext } from '@musicflow/flow';
+
+interface Catalogue {
+  songs: Map<string, Song>;
+  users: Set<number>;
+}
+
+const PROGRESS_EVERY_ROWS = 50_000;
+
+/**
+ * Cleans and enriches one validated chunk: each event gets its track's name,
+ * artists, genres, popularity and duration (null for tracks not in the
+ * catalogue) and whether its user is known, and lands as Parquet, one part per
+ * listen date, staged under the run's temporaries.
+ */
+export function createTransformProcessor({ store }: ServiceContext) {
+  // The catalogue snapshot is read once per run per process, not once per chunk.
+  const catalogues = new Map<string, Promise<Catalogue>>();
+  const catalogueOf = async (run: RunContext): Promise<Catalogue> => {
+    let loading = catalogues.get(run.runId);
+    if (!loading) {
+      loading = loadCatalogue(store, run);
+      loading.catch(() => catalogues.delete(run.runId));
+      catalogues.set(run.runId, loading);
+      while (catalogues.size > 2) catalogues.delete(catalogues.keys().next().value!);
+    }
+    return loading;
+  };
+
+  return async (job: Job, { run, chunk }: ChunkJob, log: Logger): Promise<TransformResult> => {
+    const startedAt = Date.now();
+    const [validated] = Object.values(await job.getChildrenValues());
+    const validation = validateResultSchema.parse(validated);
+    if (validation.parseError) return { startedAt, finishedAt: Date.now(), validation, parts: [], orphanTracks: 0, orphanUsers: 0 };
+
+    const { songs, users } = await catalogueOf(run);
+    const tmp = LAKE_LAYOUT.runTemp(run.lake, run.runId);
+    const name = partFileName(chunk.fileId, chunk.index, chunk.count);
+    const writer = new LakePartWriter(store, (date) => joinUrl(tmp, 'parts', `listen_date=${date}`, name));
+    let rows = 0;
+    let orphanTracks = 0;
+    let orphanUsers = 0;
+    try {
+      const input = createInterface({ input: await store.read(validation.validUrl), crlfDelay: Infinity });
+      for await (const line of input) {
+        if (!line) continue;
+        const [userText, trackId, timeText] = line.split('\t') as [string, string, string];
+        const userId = Number(userText);
+        const song = songs.get(trackId);
+        const userKnown = users.has(userId);
+        if (!song) orphanTracks++;
+        if (!userKnown) orphanUsers++;
+        await writer.add({
+          userId,
+          trackId,
+          listenTime: Number(timeText),
+          userKnown,
+          trackName: song?.trackName ?? null,
+          artists: song ? song.artists.join(';') : null,
+          genres: song ? song.genres.join(';') : null,
+          popularity: song?.popularity ?? null,
+          durationMs: song?.durationMs ?? null,
+        });
+        if (++rows % PROGRESS_EVERY_ROWS === 0) {
+          await job.updateProgress({ rows, percent: Math.min(99, (100 * rows) / Math.max(1, validation.rowsValid)) });
+        }
+      }
+    } catch (err) {
+      writer.abort(err as Error);
+      throw err;
+    }
+    const parts = await writer.close();
+    log.info({ rows, parts: parts.length, orphanTracks, orphanUsers }, 'chunk transformed');
+    await job.updateProgress({ rows, percent: 100 });
+    return { startedAt, finishedAt: Date.now(), validation, parts, orphanTracks, orphanUsers };
+  };
+}
+
+async function loadCatalogue(store: ObjectStore, run: RunContext): Promise<Catalogue> {
+  const [songs, users] = await Promise.all([
+    readSongsSnapshot(store, LAKE_LAYOUT.catalogueSongs(run.lake, run.runId)),
+    readUsersSnapshot(store, LAKE_LAYOUT.catalogueUsers(run.lake, run.runId)),
+  ]);
+  return { songs, users };
+}

@@ -1,0 +1,4 @@
+import { serve } from '@musicflow/flow';
+import { startValidator } from './index.ts';
+
+await serve('validator', async (ctx) => [startValidator(ctx)]);
