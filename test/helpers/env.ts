@@ -1,0 +1,52 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { loadConfig, type Config } from '@musicflow/config';
+
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export const SAMPLE = path.join(REPO, 'data', 'sample');
+export const PG_ADMIN = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export const uniqueName = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+export const dirUrl = (dir: string) => `${pathToFileURL(dir).href}/`;
+export const fileUrl = (file: string) => pathToFileURL(file).href;
+
+export async function tempDir(prefix = 'musicflow-test-'): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+/** A fresh database on the local server; returns its URL. */
+export async function createTestDatabase(): Promise<string> {
+  const name = uniqueName('musicflow_test');
+  const client = new pg.Client({ connectionString: PG_ADMIN });
+  await client.connect();
+  await client.query(`CREATE DATABASE ${name}`);
+  await client.end();
+  const url = new URL(PG_ADMIN);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export async function dropTestDatabase(url: string): Promise<void> {
+  const name = new URL(url).pathname.slice(1);
+  const client = new pg.Client({ connectionString: PG_ADMIN });
+  await client.connect();
+  await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await client.end();
+}
+
+/** Config for one test: its own queue prefix, database and lake, plus any overrides. */
+export function testConfig(overrides: Record<string, string>): Config {
+  return loadConfig({
+    REDIS_URL,
+    QUEUE_PREFIX: uniqueName('mft'),
+    JOB_BACKOFF_MS: '100',
+    JOB_ATTEMPTS: '3',
+    LOG_LEVEL: 'warn',
+    ...overrides,
+  });
+}
