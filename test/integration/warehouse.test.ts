@@ -1,0 +1,138 @@
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunReport } from '@musicflow/contracts';
+import { Warehouse, kpiRowsToCsv } from '@musicflow/warehouse';
+import { DDL, upsertStatements } from '../../packages/warehouse/src/sql.ts';
+import type { GenreKpiRow, HourlyKpiRow } from '@musicflow/kpi';
+import { dropTestDatabase, PG_ADMIN, uniqueName } from '../helpers/env.ts';
+
+const genreRow = (genre: string, listenCount: number): GenreKpiRow => ({
+  listenDate: '2024-06-25',
+  genre,
+  listenCount,
+  avgTrackDurationMs: 200000.5,
+  avgPopularity: 40.25,
+  popularityIndex: (listenCount * 40.25) / 100,
+  mostPopularTrackId: 't1',
+  mostPopularTrackName: 'Name, with "quotes"',
+  mostPopularTrackPlays: 2,
+});
+const hourlyRow = (listenHour: number, topArtist: string | null): HourlyKpiRow => ({
+  listenDate: '2024-06-25',
+  listenHour,
+  uniqueListeners: 3,
+  totalPlays: 4,
+  uniqueTracks: 2,
+  trackDiversityIndex: 0.5,
+  topArtist,
+  topArtistPlays: topArtist ? 2 : null,
+});
+
+const report = (runId: string): RunReport => ({
+  runId,
+  trigger: 'test',
+  status: 'succeeded',
+  startedAt: '2024-06-26T02:00:00.000Z',
+  finishedAt: '2024-06-26T02:01:00.000Z',
+  sources: { streams: 'postgres://u:secret@h/db', users: 'u', songs: 's' },
+  files: { total: 1, loaded: ['file:///a.csv'], rejected: [] },
+  rows: { read: 10, valid: 9, rejected: 1, rejectedByReason: { invalid_user_id: 1 }, duplicate: 0, orphanTracks: 0, orphanUsers: 0 },
+  catalogue: { users: 1, songs: 1, rejected: 0 },
+  dates: ['2024-06-25'],
+  kpiRows: { genre: 0, hourly: 0 },
+  stageMs: {},
+});
+
+function load(runId: string, snapshotSeq: number, genre: GenreKpiRow[], hourly: HourlyKpiRow[]) {
+  const csv = kpiRowsToCsv({ genre, hourly });
+  return {
+    runId,
+    snapshotSeq,
+    updatedAt: new Date('2024-06-26T02:01:00Z'),
+    genre: async () => Readable.from([csv.genre]),
+    hourly: async () => Readable.from([csv.hourly]),
+  };
+}
+
+for (const strategy of ['copy', 'insert'] as const) {
+  describe(`warehouse load through a stage and MERGE (${strategy})`, () => {
+    let url: string;
+    let warehouse: Warehouse;
+
+    beforeAll(async () => {
+      const u = new URL(PG_ADMIN);
+      u.pathname = `/${uniqueName('musicflow_wh')}`;
+      url = u.toString();
+      // The database does not exist yet: connect() creates it, then the tables.
+      warehouse = await Warehouse.connect(url, strategy);
+    });
+    afterAll(async () => {
+      await warehouse.close();
+      await dropTestDatabase(url);
+    });
+
+    it('inserts new rows and records the run, without its connection password', async () => {
+      const merged = await warehouse.loadRun(load('r1', 10, [genreRow('pop', 5), genreRow('rock', 3)], [hourlyRow(0, 'A'), hourlyRow(1, null)]), report('r1'));
+      expect(merged).toEqual({ genre: 2, hourly: 2 });
+      const rows = await warehouse.kpis('genre', '2024-06-25');
+      expect(rows.map((r) => [r.genre, r.listen_count, r.most_popular_track_name, r.run_id])).toEqual([
+        ['pop', 5, 'Name, with "quotes"', 'r1'],
+        ['rock', 3, 'Name, with "quotes"', 'r1'],
+      ]);
+      const hourly = await warehouse.kpis('hourly', '2024-06-25');
+      expect(hourly.map((r) => [r.listen_hour, r.top_artist, r.top_artist_plays])).toEqual([[0, 'A', 2], [1, null, null]]);
+      const [run] = await warehouse.query<{ status: string; streams_url: string; rows_rejected: number; kpi_rows: number }>(
+        'SELECT status, streams_url, rows_rejected, kpi_rows FROM analytics.etl_runs WHERE run_id = $1',
+        ['r1'],
+      );
+      expect(run).toEqual({ status: 'succeeded', streams_url: 'postgres://u:***@h/db', rows_rejected: 1, kpi_rows: 4 });
+      expect((await warehouse.getRun('r1'))?.rows.read).toBe(10);
+    });
+
+    it('loading the same rows again changes nothing; a newer snapshot updates in place', async () => {
+      await warehouse.loadRun(load('r1', 10, [genreRow('pop', 5), genreRow('rock', 3)], [hourlyRow(0, 'A'), hourlyRow(1, null)]), report('r1'));
+      expect(await warehouse.kpis('genre', '2024-06-25')).toHaveLength(2);
+      await warehouse.loadRun(load('r2', 20, [genreRow('pop', 7)], []), report('r2'));
+      const rows = await warehouse.kpis('genre', '2024-06-25');
+      expect(rows.map((r) => [r.genre, r.listen_count, r.run_id])).toEqual([['pop', 7, 'r2'], ['rock', 3, 'r1']]);
+    });
+
+    it('an older snapshot never overwrites a newer one (two runs finishing out of order)', async () => {
+      await warehouse.loadRun(load('r0', 15, [genreRow('pop', 1), genreRow('jazz', 1)], []), report('r0'));
+      const rows = await warehouse.kpis('genre', '2024-06-25');
+      expect(rows.map((r) => [r.genre, r.listen_count, r.run_id])).toEqual([['jazz', 1, 'r0'], ['pop', 7, 'r2'], ['rock', 3, 'r1']]);
+    });
+
+    it('a failure mid-load leaves no half-written rows and no run record', async () => {
+      const broken = load('r3', 30, [genreRow('pop', 99)], []);
+      broken.hourly = async () => Readable.from(['2024-06-25,not-an-hour,1,1,1,1,,\n']);
+      await expect(warehouse.loadRun(broken, report('r3'))).rejects.toThrow();
+      const rows = await warehouse.kpis('genre', '2024-06-25');
+      expect(rows.find((r) => r.genre === 'pop')?.listen_count).toBe(7);
+      expect(await warehouse.getRun('r3')).toBeUndefined();
+    });
+  });
+}
+
+describe('warehouse SQL stays portable to Redshift', () => {
+  const statements = [
+    ...DDL,
+    ...(['genre', 'hourly'] as const).flatMap((name) => {
+      const s = upsertStatements(name);
+      return [s.createStage, s.dropStage, s.dropStale, s.merge, s.insertStage(3)];
+    }),
+  ].join('\n');
+
+  it('uses no PostgreSQL-only syntax or types', () => {
+    expect(statements).not.toMatch(/ON CONFLICT|\bSERIAL\b|\bTEXT\b|\bJSONB?\b|\bUUID\b|::|RETURNING/i);
+    // Redshift MERGE takes no alias on the target table.
+    expect(statements).toMatch(/MERGE INTO analytics\.genre_kpis USING stage_genre_kpis s ON/);
+  });
+
+  it('stages many rows per statement, never one INSERT per row', () => {
+    const sql = upsertStatements('genre').insertStage(500);
+    expect(sql.match(/INSERT/g)).toHaveLength(1);
+    expect(sql.match(/\(\$\d+/g)).toHaveLength(500);
+  });
+
+});
