@@ -21,7 +21,7 @@ async function loadRdsTables(url: string): Promise<void> {
   await client.connect();
   try {
     await client.query(`CREATE TABLE users (user_id INTEGER PRIMARY KEY, user_name TEXT, user_age INTEGER, user_country TEXT, created_at DATE)`);
-    const songColumns = fs.readFileSync(path.join(SAMPLE, 'songs.csv'), 'utf8').split('\n', 1)[0]!.split(',');
+    const songColumns = fs.readFileSync(path.join(SAMPLE, 'songs.csv'), 'utf8').split('\n', 1)[0]!.trim().split(',');
     const typed: Record<string, string> = { popularity: 'INTEGER', duration_ms: 'INTEGER' };
     await client.query(`CREATE TABLE songs (${songColumns.map((c) => `"${c}" ${typed[c] ?? 'TEXT'}`).join(', ')})`);
     for (const table of ['users', 'songs']) {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServiceContext, type Service, type ServiceContext } from '@musicflow/flow';
 import { startServices } from '@musicflow/cli';
+import { PIPELINE_WORKERS } from '../helpers/pipeline.ts';
 import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, SAMPLE, tempDir, testConfig } from '../helpers/env.ts';
 import { readWarehouseKpis } from '../helpers/kpis.ts';
 import { startPipeline, waitForReport } from '../helpers/pipeline.ts';
@@ -54,7 +55,7 @@ describe('chunks and worker replicas', () => {
 
     const split = await setup('split', 64 * 1024);
     const contexts: ServiceContext[] = [0, 1, 2].map((i) => createServiceContext(split.config, `replica-${i}`));
-    const services: Service[] = (await Promise.all(contexts.map((ctx) => startServices(ctx)))).flat();
+    const services: Service[] = (await Promise.all(contexts.map((ctx) => startServices(ctx, PIPELINE_WORKERS)))).flat();
     try {
       const { runId } = await startRun(split.config, contexts[0]!.queues, { trigger: 'test' });
       const splitReport = await waitForReport(contexts[0]!, runId);

@@ -3,6 +3,9 @@ import type { RunReport, Sources } from '@musicflow/contracts';
 import { createServiceContext, readRunProgress, startRun, type Service, type ServiceContext } from '@musicflow/flow';
 import { startServices } from '@musicflow/cli';
 
+/** The five stage workers, without the API. */
+export const PIPELINE_WORKERS = ['extractor', 'validator', 'transformer', 'kpi', 'loader'] as const;
+
 export interface TestPipeline {
   ctx: ServiceContext;
   services: Service[];
@@ -14,7 +17,7 @@ export interface TestPipeline {
 /** All five workers in this process against the test's Redis prefix, database and lake. */
 export async function startPipeline(config: Config): Promise<TestPipeline> {
   const ctx = createServiceContext(config, 'test');
-  const services = await startServices(ctx);
+  const services = await startServices(ctx, PIPELINE_WORKERS);
   return {
     ctx,
     services,

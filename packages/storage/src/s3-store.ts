@@ -93,7 +93,8 @@ export function createS3Backend(options: S3Options) {
       new CopyObjectCommand({
         Bucket: to.bucket,
         Key: to.key,
-        CopySource: `${from.bucket}/${from.key.split('/').map(encodeURIComponent).join('/')}`,
+        // encodeURI, not encodeURIComponent per segment: S3-compatible servers decode it with decodeURI.
+        CopySource: encodeURI(`${from.bucket}/${from.key}`),
       }),
     );
   }
