@@ -1,10 +1,7 @@
 import type { Config } from '@musicflow/config';
 import type { RunReport, Sources } from '@musicflow/contracts';
 import { createServiceContext, readRunProgress, startRun, type Service, type ServiceContext } from '@musicflow/flow';
-import { startServices } from '@musicflow/cli';
-
-/** The five stage workers, without the API. */
-export const PIPELINE_WORKERS = ['extractor', 'validator', 'transformer', 'kpi', 'loader'] as const;
+import { PIPELINE_WORKERS, startServices } from '@musicflow/cli';
 
 export interface TestPipeline {
   ctx: ServiceContext;

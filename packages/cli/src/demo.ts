@@ -4,7 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadConfig } from '@musicflow/config';
 import { createServiceContext, startRun } from '@musicflow/flow';
 import { formatReport, formatTable } from './format.ts';
-import { startServices } from './services.ts';
+import { PIPELINE_WORKERS, startServices } from './services.ts';
 import { waitForRun } from './wait.ts';
 import { checkServices, exitCodeOf } from './main.ts';
 
@@ -41,7 +41,7 @@ export async function runDemo(): Promise<number> {
   console.log(`musicflow demo: sample data copied to ${work}\n`);
 
   const ctx = createServiceContext(config, 'musicflow-demo');
-  const services = await startServices(ctx);
+  const services = await startServices(ctx, PIPELINE_WORKERS);
   try {
     const { runId } = await startRun(config, ctx.queues, { trigger: 'demo' });
     console.log(`run ${runId}`);

@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import type { ObjectStore } from '@musicflow/storage';
 import type { LakePart } from '@musicflow/contracts';
-import { listenDateOf } from './layout.ts';
+import { DAY_MS, listenDateOf } from './layout.ts';
 
 /** One clean, enriched event as the lake keeps it (SPEC 3b). */
 export interface LakeEvent {
@@ -72,7 +72,8 @@ class DatePart {
     };
   }
 
-  async add(e: LakeEvent): Promise<void> {
+  /** Buffers the event; returns a promise only when a full row group is being written. */
+  add(e: LakeEvent): Promise<void> | undefined {
     const c = this.columns;
     c.user_id.push(e.userId);
     c.track_id.push(e.trackId);
@@ -84,7 +85,7 @@ class DatePart {
     c.popularity.push(e.popularity);
     c.duration_ms.push(e.durationMs);
     this.rows++;
-    if (c.user_id.length >= ROW_GROUP_ROWS) await this.writeGroup();
+    return c.user_id.length >= ROW_GROUP_ROWS ? this.writeGroup() : undefined;
   }
 
   private async writeGroup(): Promise<void> {
@@ -110,28 +111,30 @@ class DatePart {
  * groups of 100k rows to the store so memory stays bounded by the row group.
  */
 export class LakePartWriter {
-  private readonly parts = new Map<string, DatePart>();
+  /** Keyed by UTC day number: cheaper per event than formatting a date string. */
+  private readonly parts = new Map<number, DatePart>();
 
   constructor(
     private readonly store: ObjectStore,
     private readonly urlFor: (listenDate: string) => string,
   ) {}
 
-  async add(event: LakeEvent): Promise<void> {
-    const date = listenDateOf(event.listenTime);
-    let part = this.parts.get(date);
+  /** Returns a promise only when the caller must wait for a row group to be written. */
+  add(event: LakeEvent): Promise<void> | undefined {
+    const day = Math.floor(event.listenTime / DAY_MS);
+    let part = this.parts.get(day);
     if (!part) {
-      part = new DatePart(this.store, this.urlFor(date));
-      this.parts.set(date, part);
+      part = new DatePart(this.store, this.urlFor(listenDateOf(event.listenTime)));
+      this.parts.set(day, part);
     }
-    await part.add(event);
+    return part.add(event);
   }
 
   async close(): Promise<LakePart[]> {
     const done: LakePart[] = [];
-    for (const [listenDate, part] of [...this.parts].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [day, part] of [...this.parts].sort(([a], [b]) => a - b)) {
       await part.close();
-      done.push({ listenDate, url: part.url, rows: part.rows });
+      done.push({ listenDate: listenDateOf(day * DAY_MS), url: part.url, rows: part.rows });
     }
     return done;
   }

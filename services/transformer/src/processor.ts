@@ -57,7 +57,7 @@ export function createTransformProcessor({ store }: ServiceContext) {
         const userKnown = users.has(userId);
         if (!song) orphanTracks++;
         if (!userKnown) orphanUsers++;
-        await writer.add({
+        const flushing = writer.add({
           userId,
           trackId,
           listenTime: Number(timeText),
@@ -68,6 +68,7 @@ export function createTransformProcessor({ store }: ServiceContext) {
           popularity: song?.popularity ?? null,
           durationMs: song?.durationMs ?? null,
         });
+        if (flushing) await flushing;
         if (++rows % PROGRESS_EVERY_ROWS === 0) {
           await job.updateProgress({ rows, percent: Math.min(99, (100 * rows) / Math.max(1, validation.rowsValid)) });
         }
