@@ -41,7 +41,8 @@ export function validateSongRow(row: Row): { trackId: string; genre: string; son
   if (!TRACK_ID.test(trackId)) return { field: 'track_id', value: trackId, reason: 'track_id must be 1-64 characters without whitespace' };
   const popularity = integer(row, 'popularity', 0, 100);
   if (isProblem(popularity)) return popularity;
-  const durationMs = integer(row, 'duration_ms', 1, Number.MAX_SAFE_INTEGER);
+  // The lake keeps duration_ms as INT32: a larger value would fail every part holding a play of the track.
+  const durationMs = integer(row, 'duration_ms', 1, 2_147_483_647);
   if (isProblem(durationMs)) return durationMs;
   const genre = (row.track_genre ?? '').trim();
   if (!genre) return { field: 'track_genre', value: '', reason: 'track_genre is empty' };
@@ -51,6 +52,9 @@ export function validateSongRow(row: Row): { trackId: string; genre: string; son
     .filter((a, i, all) => a && all.indexOf(a) === i);
   return { trackId, genre, song: { trackId, trackName: row.track_name ?? '', artists, popularity, durationMs } };
 }
+
+/** `YYYY-MM-DD` of a day that exists: Date.parse alone takes 2023-02-30 for March 2. */
+const isDate = (text: string) => DATE.test(text) && !Number.isNaN(Date.parse(text)) && new Date(Date.parse(text)).toISOString().slice(0, 10) === text;
 
 /** SPEC 2.2 rules for one user row. */
 export function validateUserRow(row: Row): { userId: number } | CatalogueRowProblem {
@@ -62,7 +66,7 @@ export function validateUserRow(row: Row): { userId: number } | CatalogueRowProb
     if (isProblem(parsed)) return parsed;
   }
   const created = (row.created_at ?? '').trim();
-  if (created !== '' && (!DATE.test(created.slice(0, 10)) || Number.isNaN(Date.parse(created.slice(0, 10))))) {
+  if (created !== '' && !isDate(created.slice(0, 10))) {
     return { field: 'created_at', value: created, reason: 'created_at must be a date (YYYY-MM-DD)' };
   }
   return { userId };

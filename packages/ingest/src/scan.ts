@@ -15,7 +15,7 @@ export interface ScanResult {
   /** Bytes of the first record (the header), without its line end. */
   headerBytes: Buffer;
   size: number;
-  /** Byte ranges after the header, each ending at a record boundary; at least one, possibly empty. */
+  /** Byte ranges after the header, each ending at a record boundary; at least one, empty only when no record follows the header. */
   chunks: ScannedChunk[];
 }
 
@@ -86,7 +86,8 @@ export async function scanRecords(bytes: Readable, chunkBytes: number): Promise<
     headerEnd = offset;
     chunkStart = offset;
   }
-  chunks.push({ start: chunkStart, end: offset, firstLine: chunkFirstLine });
+  // The last record may have closed a full chunk already: add no empty chunk after it.
+  if (chunks.length === 0 || chunkStart < offset) chunks.push({ start: chunkStart, end: offset, firstLine: chunkFirstLine });
   const headerBytes = Buffer.concat(headerParts).subarray(0, headerEnd);
   return { headerBytes: stripLineEnd(headerBytes), size: offset, chunks };
 }

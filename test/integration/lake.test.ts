@@ -1,0 +1,160 @@
+/**
+ * Lake parts (SPEC 3b): written with LakePartWriter, read back with
+ * readLakePart through the file:// store, and read independently by DuckDB.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LAKE_LAYOUT, LakePartWriter, listenDateOf, partFileName, readLakePart, type LakeEvent, type LakeRow } from '@musicflow/lake';
+import { createObjectStore, joinUrl, type ObjectStore } from '@musicflow/storage';
+import { dirUrl, tempDir } from '../helpers/env.ts';
+
+const DAY1 = Date.parse('2024-06-25T00:00:00Z');
+const DAY2 = Date.parse('2024-06-26T00:00:00Z');
+const ROWS_DAY1 = 120_000; // crosses the 100k row group
+const ROWS_DAY2 = 7;
+
+/** Event i of the test set: every 10th track is unknown (nulls), every 7th user unknown. */
+function event(i: number, day: number): LakeEvent {
+  const known = i % 10 !== 0;
+  return {
+    userId: 1 + (i % 50_000),
+    trackId: `trk-${i % 3000}`,
+    listenTime: day + ((i * 719) % 86_400_000),
+    userKnown: i % 7 !== 0,
+    trackName: known ? `Name ${i % 3000}, "q"` : null,
+    artists: known ? (i % 3 === 0 ? 'A;B' : '\u{1F3B8} Band') : null,
+    genres: known ? (i % 2 === 0 ? 'pop;rock' : 'jazz') : null,
+    popularity: known ? i % 101 : null,
+    durationMs: known ? 1 + (i % 600_000) : null,
+  };
+}
+
+describe('lake parts', () => {
+  let dir: string;
+  let lake: string;
+  let store: ObjectStore;
+
+  beforeAll(async () => {
+    dir = await tempDir('musicflow-lake-');
+    lake = dirUrl(dir);
+    store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
+  });
+  afterAll(async () => {
+    await store.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('names parts after their source file and dates by UTC day', () => {
+    expect(partFileName('streams1', 0, 1)).toBe('streams1.parquet');
+    expect(partFileName('streams1', 3, 12)).toBe('streams1.part-0003.parquet');
+    expect(LAKE_LAYOUT.isPartOf('streams1.part-0003.parquet', 'streams1')).toBe(true);
+    expect(LAKE_LAYOUT.isPartOf('streams10.parquet', 'streams1')).toBe(false);
+    expect(LAKE_LAYOUT.processedDate('file:///lake/', '2024-06-25')).toBe('file:///lake/processed/listen_date=2024-06-25/');
+    expect(listenDateOf(Date.parse('2024-06-25T23:59:59.999Z'))).toBe('2024-06-25');
+    expect(listenDateOf(Date.parse('2024-06-26T00:00:00Z'))).toBe('2024-06-26');
+  });
+
+  it('writes one part per date and reads every row back, row group by row group, nulls included', async () => {
+    const writer = new LakePartWriter(store, (date) => joinUrl(LAKE_LAYOUT.processedDate(lake, date), 'streams1.parquet'));
+    // Interleave the dates so both parts are open at once.
+    for (let i = 0; i < ROWS_DAY1; i++) {
+      await writer.add(event(i, DAY1));
+      if (i < ROWS_DAY2) await writer.add(event(i, DAY2));
+    }
+    const parts = await writer.close();
+    expect(parts).toEqual([
+      { listenDate: '2024-06-25', url: `${lake}processed/listen_date=2024-06-25/streams1.parquet`, rows: ROWS_DAY1 },
+      { listenDate: '2024-06-26', url: `${lake}processed/listen_date=2024-06-26/streams1.parquet`, rows: ROWS_DAY2 },
+    ]);
+    // No temporary file left next to the parts.
+    expect(await fs.readdir(path.join(dir, 'processed', 'listen_date=2024-06-25'))).toEqual(['streams1.parquet']);
+
+    const groups: LakeRow[][] = [];
+    for await (const group of readLakePart(store, parts[0]!.url)) groups.push(group);
+    expect(groups.map((g) => g.length)).toEqual([100_000, 20_000]);
+    const rows = groups.flat();
+    let mismatches = 0;
+    for (let i = 0; i < ROWS_DAY1; i++) {
+      const want = event(i, DAY1);
+      const got = rows[i]!;
+      if (
+        got.userId !== want.userId ||
+        got.trackId !== want.trackId ||
+        got.listenTime !== want.listenTime ||
+        got.userKnown !== want.userKnown ||
+        got.trackName !== want.trackName ||
+        got.artists !== want.artists ||
+        got.genres !== want.genres ||
+        got.popularity !== want.popularity ||
+        got.durationMs !== want.durationMs
+      ) {
+        mismatches++;
+        if (mismatches === 1) expect(got).toEqual(want);
+      }
+    }
+    expect(mismatches).toBe(0);
+    expect(rows[0]).toEqual({
+      userId: 1,
+      trackId: 'trk-0',
+      listenTime: DAY1,
+      userKnown: false,
+      trackName: null,
+      artists: null,
+      genres: null,
+      popularity: null,
+      durationMs: null,
+    });
+
+    const day2: LakeRow[] = [];
+    for await (const group of readLakePart(store, parts[1]!.url)) day2.push(...group);
+    expect(day2).toEqual(Array.from({ length: ROWS_DAY2 }, (_, i) => event(i, DAY2)));
+
+    // An independent reader (DuckDB, as analysts would use) sees the same data and types.
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    try {
+      const file = path.join(dir, 'processed', 'listen_date=2024-06-25', 'streams1.parquet');
+      const reader = await conn.runAndReadAll(
+        `SELECT count(*)::INTEGER AS n, count(track_name)::INTEGER AS known, count(*) FILTER (WHERE NOT user_known)::INTEGER AS unknown_users,
+                min(listen_time)::VARCHAR AS first, sum(duration_ms)::BIGINT::VARCHAR AS duration_sum
+         FROM read_parquet('${file.replace(/'/g, "''")}')`,
+      );
+      const [row] = reader.getRowObjectsJson();
+      let known = 0;
+      let unknownUsers = 0;
+      let durationSum = 0n;
+      for (let i = 0; i < ROWS_DAY1; i++) {
+        const e = event(i, DAY1);
+        if (e.trackName !== null) known++;
+        if (!e.userKnown) unknownUsers++;
+        durationSum += BigInt(e.durationMs ?? 0);
+      }
+      expect(row).toEqual({ n: ROWS_DAY1, known, unknown_users: unknownUsers, first: '2024-06-25 00:00:00', duration_sum: String(durationSum) });
+    } finally {
+      conn.closeSync();
+      db.closeSync();
+    }
+  });
+
+  it('writing the same part again replaces it instead of adding rows', async () => {
+    const url = (date: string) => joinUrl(LAKE_LAYOUT.processedDate(lake, date), 'again.parquet');
+    for (const n of [5, 3]) {
+      const writer = new LakePartWriter(store, url);
+      for (let i = 0; i < n; i++) await writer.add(event(i + 1, DAY2));
+      expect(await writer.close()).toEqual([{ listenDate: '2024-06-26', url: url('2024-06-26'), rows: n }]);
+    }
+    const rows: LakeRow[] = [];
+    for await (const group of readLakePart(store, url('2024-06-26'))) rows.push(...group);
+    expect(rows).toEqual([1, 2, 3].map((i) => event(i, DAY2)));
+  });
+
+  it('writes no part for a writer that got no event, and reading a missing part fails clearly', async () => {
+    expect(await new LakePartWriter(store, (d) => joinUrl(lake, 'empty', `${d}.parquet`)).close()).toEqual([]);
+    const read = async () => {
+      for await (const _ of readLakePart(store, joinUrl(lake, 'nope.parquet')));
+    };
+    await expect(read()).rejects.toThrow(/missing/);
+  });
+});

@@ -1,0 +1,195 @@
+/**
+ * SPEC 2.2 / 2.3 row rules, the song catalogue, CSV catalogue sources and the
+ * quarantine writer (file:// store in a temp folder of this file).
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  QUARANTINE_HEADER,
+  QuarantineWriter,
+  readCatalogueSource,
+  SONG_COLUMNS,
+  SongCatalogueBuilder,
+  SourceFormatError,
+  USER_COLUMNS,
+  validateSongRow,
+  validateUserRow,
+  type SourceRow,
+} from '@musicflow/ingest';
+import { createObjectStore, type ObjectStore } from '@musicflow/storage';
+import { fileUrl, tempDir } from '../helpers/env.ts';
+
+const song = (over: Record<string, string | undefined> = {}) => ({
+  track_id: 'trk-1',
+  artists: 'A;B',
+  album_name: 'Album',
+  track_name: 'Name, with "quotes"',
+  popularity: '42',
+  duration_ms: '210000',
+  track_genre: 'pop',
+  ...over,
+});
+
+describe('validateSongRow', () => {
+  it('accepts a good row, splitting `A;B` credits', () => {
+    expect(validateSongRow(song())).toEqual({
+      trackId: 'trk-1',
+      genre: 'pop',
+      song: { trackId: 'trk-1', trackName: 'Name, with "quotes"', artists: ['A', 'B'], popularity: 42, durationMs: 210000 },
+    });
+    expect(validateSongRow(song({ artists: ' A ; ;B;A ' }))).toMatchObject({ song: { artists: ['A', 'B'] } });
+    expect(validateSongRow(song({ popularity: '0', duration_ms: '1' }))).toMatchObject({ song: { popularity: 0, durationMs: 1 } });
+    expect(validateSongRow(song({ popularity: '100', duration_ms: '210000.0' }))).toMatchObject({ song: { popularity: 100, durationMs: 210000 } });
+    expect(validateSongRow(song({ duration_ms: '2147483647' }))).toMatchObject({ song: { durationMs: 2147483647 } });
+  });
+
+  it.each([
+    ['track_id', ''],
+    ['track_id', 'a b'],
+    ['track_id', 'x'.repeat(65)],
+    ['popularity', '101'],
+    ['popularity', '-1'],
+    ['popularity', '4.5'],
+    ['popularity', 'high'],
+    ['popularity', ''],
+    ['duration_ms', '0'],
+    ['duration_ms', '-5'],
+    ['duration_ms', 'abc'],
+    ['duration_ms', '2147483648'], // beyond the lake's INT32 column
+    ['duration_ms', ''],
+    ['track_genre', ''],
+    ['track_genre', '   '],
+  ])('rejects %s %j, naming the field', (field, value) => {
+    expect(validateSongRow(song({ [field]: value }))).toMatchObject({ field, reason: expect.stringContaining(field) });
+  });
+});
+
+describe('validateUserRow', () => {
+  const user = (over: Record<string, string | undefined> = {}) => ({
+    user_id: '7',
+    user_name: 'Ann',
+    user_age: '30',
+    user_country: 'FR',
+    created_at: '2023-01-31',
+    ...over,
+  });
+
+  it('accepts good rows, with optional age and creation date', () => {
+    expect(validateUserRow(user())).toEqual({ userId: 7 });
+    expect(validateUserRow(user({ user_age: '', created_at: '' }))).toEqual({ userId: 7 });
+    expect(validateUserRow(user({ created_at: '2023-01-31 12:00:00' }))).toEqual({ userId: 7 });
+  });
+
+  it.each([
+    ['user_id', '0'],
+    ['user_id', '-1'],
+    ['user_id', '1.5'],
+    ['user_id', 'abc'],
+    ['user_id', ''],
+    ['user_age', '-3'],
+    ['user_age', 'old'],
+    ['created_at', 'yesterday'],
+    ['created_at', '2023-02-30'],
+    ['created_at', '2023-13-01'],
+    ['created_at', '31/01/2023'],
+  ])('rejects %s %j', (field, value) => {
+    expect(validateUserRow(user({ [field]: value }))).toMatchObject({ field });
+  });
+});
+
+describe('SongCatalogueBuilder', () => {
+  it('puts a track in every genre it is listed under; the first row of a track and of a (track, genre) pair wins', () => {
+    const b = new SongCatalogueBuilder();
+    const add = (over: Record<string, string>) => {
+      const r = validateSongRow(song(over));
+      if (!('trackId' in r)) throw new Error(r.reason);
+      b.add(r.trackId, r.genre, r.song);
+    };
+    add({ track_id: 't1', track_genre: 'pop', track_name: 'First' });
+    add({ track_id: 't2', track_genre: 'jazz' });
+    add({ track_id: 't1', track_genre: 'rock', track_name: 'Second', popularity: '9' });
+    add({ track_id: 't1', track_genre: 'pop', track_name: 'Third' }); // repeated pair: ignored
+    expect(b.size).toBe(2);
+    const songs = [...b.values()];
+    expect(songs.find((s) => s.trackId === 't1')).toEqual({
+      trackId: 't1',
+      trackName: 'First',
+      artists: ['A', 'B'],
+      popularity: 42,
+      durationMs: 210000,
+      genres: ['pop', 'rock'],
+    });
+    expect(songs.find((s) => s.trackId === 't2')?.genres).toEqual(['jazz']);
+  });
+});
+
+describe('CSV catalogue sources and quarantine (file://)', () => {
+  let dir: string;
+  let store: ObjectStore;
+
+  const write = async (name: string, body: string) => {
+    await fs.writeFile(path.join(dir, name), body);
+    return fileUrl(path.join(dir, name));
+  };
+  const readAll = async (url: string, table: string, required: readonly string[]) => {
+    const rows: SourceRow[] = [];
+    for await (const r of readCatalogueSource(store, url, table, required)) rows.push(r);
+    return rows;
+  };
+
+  beforeAll(async () => {
+    dir = await tempDir('musicflow-catalogue-');
+    store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
+  });
+  afterAll(async () => {
+    await store.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('reads rows by column name whatever the order, with BOM, CRLF, quotes and extra columns', async () => {
+    const url = await write(
+      'songs.csv',
+      '\uFEFFid,track_genre,popularity,track_name,artists,album_name,duration_ms,track_id,energy\r\n' +
+        '0,pop,42,"Hello, ""World""",A;B,Alb,210000,t1,0.5\r\n' +
+        '1,rock,7,"Two\r\nLines",C,Alb,1000,t2,0.1\r\n\r\n',
+    );
+    expect(await readAll(url, 'songs', SONG_COLUMNS)).toEqual([
+      {
+        line: 2,
+        values: expect.objectContaining({ track_id: 't1', track_name: 'Hello, "World"', artists: 'A;B', popularity: '42', duration_ms: '210000', track_genre: 'pop' }),
+      },
+      { line: 4, values: expect.objectContaining({ track_id: 't2', track_name: 'Two\r\nLines', track_genre: 'rock' }) },
+    ]);
+  });
+
+  it('throws SourceFormatError naming every missing column, and for an empty file', async () => {
+    const url = await write('users.csv', 'user_id,user_name\n1,Ann\n');
+    await expect(readAll(url, 'users', USER_COLUMNS)).rejects.toThrow(SourceFormatError);
+    await expect(readAll(url, 'users', USER_COLUMNS)).rejects.toThrow(/user_age, user_country, created_at/);
+    const empty = await write('empty.csv', '');
+    await expect(readAll(empty, 'users', USER_COLUMNS)).rejects.toThrow(SourceFormatError);
+    // A header-only file is a valid, empty catalogue.
+    expect(await readAll(await write('header.csv', 'user_id,user_name,user_age,user_country,created_at\n'), 'users', USER_COLUMNS)).toEqual([]);
+  });
+
+  it('writes quarantine rows with file, line, reason, field, value and the raw row, only when there is one', async () => {
+    const none = new QuarantineWriter(store, fileUrl(path.join(dir, 'q', 'none.csv')), 'streams1.csv');
+    expect(await none.close()).toBeUndefined();
+    await expect(fs.access(path.join(dir, 'q', 'none.csv'))).rejects.toThrow();
+
+    const url = fileUrl(path.join(dir, 'q', 'run=r1', 'streams1.csv'));
+    const q = new QuarantineWriter(store, url, 'streams1.csv');
+    await q.add(3, 'invalid_user_id', 'user_id', '0', ['0', 't', '2024-06-25 10:00:00']);
+    await q.add(9, 'invalid_track_id', 'track_id', 'a "b", c', ['1', 'a "b", c', '2024-06-25 10:00:00']);
+    expect(q.count).toBe(2);
+    expect(await q.close()).toBe(url);
+    const rows = parse(await fs.readFile(path.join(dir, 'q', 'run=r1', 'streams1.csv'))) as string[][];
+    expect(rows).toEqual([
+      [...QUARANTINE_HEADER],
+      ['streams1.csv', '3', 'invalid_user_id', 'user_id', '0', '0,t,2024-06-25 10:00:00'],
+      ['streams1.csv', '9', 'invalid_track_id', 'track_id', 'a "b", c', '1,"a ""b"", c",2024-06-25 10:00:00'],
+    ]);
+  });
+});

@@ -1,0 +1,276 @@
+/**
+ * SPEC 4 on small, explicit data. Every expected value below is worked out by
+ * hand in the comments next to it, not re-derived with the code under test.
+ */
+import { describe, expect, it } from 'vitest';
+import { compareCodePoints, EventKeySet, KpiAccumulator, type GenreKpiRow, type HourlyKpiRow, type TrackInfo } from '@musicflow/kpi';
+import { parseListenTime } from '@musicflow/ingest';
+
+const at = (iso: string) => Date.parse(iso);
+
+const track = (name: string, artists: string[], genres: string[], durationMs: number, popularity: number): TrackInfo => ({
+  name,
+  artists,
+  genres,
+  durationMs,
+  popularity,
+});
+
+// trk-pop: pop only; trk-mix: pop AND rock, credited to A;B; trk-abc: rock only.
+const CATALOGUE: Record<string, TrackInfo> = {
+  'trk-pop': track('Pop Song', ['A'], ['pop'], 200_000, 80),
+  'trk-mix': track('Mixed Song', ['A', 'B'], ['pop', 'rock'], 100_000, 50),
+  'trk-abc': track('Abc Song', ['C'], ['rock'], 300_000, 20),
+};
+
+function accumulate(events: [userId: number, trackId: string, iso: string][]): KpiAccumulator {
+  const acc = new KpiAccumulator();
+  for (const [user, trackId, iso] of events) acc.add(user, trackId, at(iso), CATALOGUE[trackId]);
+  return acc;
+}
+
+const genreRow = (rows: GenreKpiRow[], date: string, genre: string) => rows.find((r) => r.listenDate === date && r.genre === genre);
+const hourRow = (rows: HourlyKpiRow[], date: string, hour: number) => rows.find((r) => r.listenDate === date && r.listenHour === hour);
+
+describe('genre KPIs (SPEC 4.1)', () => {
+  // Hour 10 of 2024-06-25: trk-pop x3, trk-mix x1, trk-abc x1, one unknown track, one exact duplicate.
+  const acc = accumulate([
+    [1, 'trk-pop', '2024-06-25T10:00:00Z'],
+    [2, 'trk-pop', '2024-06-25T10:01:00Z'],
+    [3, 'trk-pop', '2024-06-25T10:02:00Z'],
+    [1, 'trk-mix', '2024-06-25T10:03:00Z'],
+    [1, 'trk-abc', '2024-06-25T10:04:00Z'],
+    [4, 'unknown-track', '2024-06-25T10:05:00Z'],
+    [1, 'trk-pop', '2024-06-25T10:00:00Z'], // exact duplicate of the first event
+  ]);
+  const { genre, hourly } = acc.result();
+
+  it('has one row per (date, genre) for genres that were played, none for unknown tracks', () => {
+    expect(genre.map((r) => `${r.listenDate}/${r.genre}`)).toEqual(['2024-06-25/pop', '2024-06-25/rock']);
+  });
+
+  it('pop: plays weigh averages (a track played 3 times weighs 3)', () => {
+    // plays: trk-pop 3 + trk-mix 1 = 4
+    // avg duration: (3*200000 + 100000) / 4 = 175000 (an unweighted mean over tracks would be 150000)
+    // avg popularity: (3*80 + 50) / 4 = 72.5 (unweighted: 65)
+    // popularity_index: 4 * 72.5 / 100 = 2.9
+    expect(genreRow(genre, '2024-06-25', 'pop')).toEqual({
+      listenDate: '2024-06-25',
+      genre: 'pop',
+      listenCount: 4,
+      avgTrackDurationMs: 175_000,
+      avgPopularity: 72.5,
+      popularityIndex: expect.closeTo(2.9, 12),
+      mostPopularTrackId: 'trk-pop',
+      mostPopularTrackName: 'Pop Song',
+      mostPopularTrackPlays: 3,
+    });
+  });
+
+  it('rock: a multi-genre track counts in each of its genres; a tie goes to the smallest track_id', () => {
+    // plays: trk-mix 1 + trk-abc 1 = 2; avg duration (100000+300000)/2 = 200000; avg popularity (50+20)/2 = 35
+    // popularity_index 2 * 35 / 100 = 0.7; tie 1-1 between trk-mix (seen first) and trk-abc -> trk-abc
+    expect(genreRow(genre, '2024-06-25', 'rock')).toEqual({
+      listenDate: '2024-06-25',
+      genre: 'rock',
+      listenCount: 2,
+      avgTrackDurationMs: 200_000,
+      avgPopularity: 35,
+      popularityIndex: expect.closeTo(0.7, 12),
+      mostPopularTrackId: 'trk-abc',
+      mostPopularTrackName: 'Abc Song',
+      mostPopularTrackPlays: 1,
+    });
+  });
+
+  it('hourly: multi-genre track counts once; unknown tracks count; duplicates count once', () => {
+    // distinct events: 6 (7 minus the duplicate); users 1,2,3,4; tracks trk-pop, trk-mix, trk-abc, unknown-track
+    // artists: A = 3 (trk-pop) + 1 (trk-mix) = 4, B = 1, C = 1
+    expect(hourly).toEqual([
+      {
+        listenDate: '2024-06-25',
+        listenHour: 10,
+        uniqueListeners: 4,
+        totalPlays: 6,
+        uniqueTracks: 4,
+        trackDiversityIndex: 4 / 6,
+        topArtist: 'A',
+        topArtistPlays: 4,
+      },
+    ]);
+  });
+
+  it('the most popular track tie-break is by track_id in code-point order, not by first seen', () => {
+    const a = new KpiAccumulator();
+    const info = (name: string) => track(name, ['X'], ['g'], 1000, 10);
+    // Seen in this order, each played twice: 'b', '\u{1F600}', '\uFF5E', 'a'. Smallest code point: 'a'.
+    for (const id of ['b', '\u{1F600}', '\uFF5E', 'a']) {
+      a.add(1, id, at('2024-01-01T00:00:00Z'), info(`name ${id}`));
+      a.add(2, id, at('2024-01-01T00:00:00Z'), info(`name ${id}`));
+    }
+    a.add(3, 'b', at('2024-01-01T00:00:00Z'), info('name b')); // b now leads with 3
+    expect(a.result().genre[0]).toMatchObject({ mostPopularTrackId: 'b', mostPopularTrackName: 'name b', mostPopularTrackPlays: 3 });
+
+    const b = new KpiAccumulator();
+    // Tie between an astral-plane id and a U+FFxx id: U+FF5E (65374) < U+1F600 (128512), though JS `<` says otherwise.
+    expect('\u{1F600}' < '\uFF5E').toBe(true);
+    b.add(1, '\u{1F600}', at('2024-01-01T00:00:00Z'), info('emoji'));
+    b.add(1, '\uFF5E', at('2024-01-01T00:00:00Z'), info('tilde'));
+    expect(b.result().genre[0]).toMatchObject({ mostPopularTrackId: '\uFF5E', mostPopularTrackName: 'tilde', mostPopularTrackPlays: 1 });
+  });
+});
+
+describe('hourly KPIs (SPEC 4.2)', () => {
+  it('credits every artist of an A;B credit with the play', () => {
+    const acc = new KpiAccumulator();
+    const duo = track('Duo', ['X', 'Y'], ['g'], 1000, 10);
+    const solo = track('Solo', ['Y'], ['g'], 1000, 10);
+    const other = track('Other', ['W'], ['g'], 1000, 10);
+    acc.add(1, 'duo', at('2024-03-01T12:00:00Z'), duo);
+    acc.add(2, 'duo', at('2024-03-01T12:10:00Z'), duo);
+    acc.add(3, 'solo', at('2024-03-01T12:20:00Z'), solo);
+    acc.add(4, 'other', at('2024-03-01T12:30:00Z'), other);
+    acc.add(5, 'other', at('2024-03-01T12:31:00Z'), other);
+    // X = 2, Y = 2 (duo) + 1 (solo) = 3, W = 2: top Y with 3 (only if Y is credited for duo plays)
+    expect(acc.result().hourly[0]).toMatchObject({ topArtist: 'Y', topArtistPlays: 3, totalPlays: 5, uniqueTracks: 3, uniqueListeners: 5 });
+  });
+
+  it('breaks artist ties by the smallest name in code-point order (astral vs U+FFxx)', () => {
+    const acc = new KpiAccumulator();
+    // Seen first: the astral name. Code points: U+1F3B8 (127928) > U+FF21 (65313), so the fullwidth 'Ａ' wins;
+    // JS `<` compares UTF-16 units (0xD83C < 0xFF21) and would pick the guitar.
+    acc.add(1, 't1', at('2024-03-01T05:00:00Z'), track('t1', ['\u{1F3B8}band'], ['g'], 1000, 10));
+    acc.add(2, 't2', at('2024-03-01T05:00:00Z'), track('t2', ['\uFF21band'], ['g'], 1000, 10));
+    expect(acc.result().hourly[0]).toMatchObject({ topArtist: '\uFF21band', topArtistPlays: 1 });
+
+    const ascii = new KpiAccumulator();
+    // Seen in the order Zed, abe, Abe: code points 'A' (65) < 'Z' (90) < 'a' (97) -> 'Abe' (not locale order, not first/last seen)
+    for (const [i, name] of ['Zed', 'abe', 'Abe'].entries()) {
+      ascii.add(i + 1, `t${i}`, at('2024-03-01T05:00:00Z'), track(name, [name], ['g'], 1000, 10));
+    }
+    expect(ascii.result().hourly[0]).toMatchObject({ topArtist: 'Abe', topArtistPlays: 1 });
+  });
+
+  it('top_artist is null when no play of the hour has a known track, and unknown tracks are in no genre', () => {
+    const acc = new KpiAccumulator();
+    acc.add(1, 'nope-1', at('2024-03-01T07:00:00Z'), undefined);
+    acc.add(2, 'nope-1', at('2024-03-01T07:05:00Z'), undefined);
+    acc.add(2, 'nope-2', at('2024-03-01T07:06:00Z'), undefined);
+    acc.add(3, 'known', at('2024-03-01T08:00:00Z'), track('Known', ['K'], ['jazz'], 1000, 40));
+    const { genre, hourly } = acc.result();
+    expect(hourly).toEqual([
+      // 3 plays, users 1 and 2, tracks nope-1 and nope-2: diversity 2/3
+      { listenDate: '2024-03-01', listenHour: 7, uniqueListeners: 2, totalPlays: 3, uniqueTracks: 2, trackDiversityIndex: 2 / 3, topArtist: null, topArtistPlays: null },
+      { listenDate: '2024-03-01', listenHour: 8, uniqueListeners: 1, totalPlays: 1, uniqueTracks: 1, trackDiversityIndex: 1, topArtist: 'K', topArtistPlays: 1 },
+    ]);
+    expect(genre.map((g) => [g.genre, g.listenCount])).toEqual([['jazz', 1]]);
+  });
+
+  it('counts an exact duplicate (same user, track, instant) once, but not near-duplicates', () => {
+    const acc = new KpiAccumulator();
+    const t = track('T', ['A'], ['g'], 1000, 10);
+    expect(acc.add(1, 'x', at('2024-03-01T09:00:00.000Z'), t)).toBe(true);
+    expect(acc.add(1, 'x', at('2024-03-01T09:00:00.000Z'), t)).toBe(false); // duplicate
+    // The same instant written with an offset is the same instant: a duplicate too.
+    expect(acc.add(1, 'x', parseListenTime('2024-03-01T11:00:00+02:00')!, t)).toBe(false);
+    expect(acc.add(1, 'x', at('2024-03-01T09:00:00.001Z'), t)).toBe(true); // 1 ms later
+    expect(acc.add(2, 'x', at('2024-03-01T09:00:00.000Z'), t)).toBe(true); // another user
+    expect(acc.add(1, 'y', at('2024-03-01T09:00:00.000Z'), undefined)).toBe(true); // another track
+    const { genre, hourly } = acc.result();
+    expect(hourly[0]).toMatchObject({ totalPlays: 4, uniqueListeners: 2, uniqueTracks: 2, topArtist: 'A', topArtistPlays: 3 });
+    expect(genre[0]).toMatchObject({ listenCount: 3, mostPopularTrackPlays: 3 });
+  });
+
+  it('takes dates and hours in UTC, also for events near midnight and written with offsets', () => {
+    const acc = new KpiAccumulator();
+    const t = track('T', ['A'], ['g'], 1000, 10);
+    acc.add(1, 'x', at('2024-06-25T23:59:59.999Z'), t);
+    acc.add(2, 'x', at('2024-06-26T00:00:00.000Z'), t);
+    // 01:30 at +02:00 is 23:30 UTC the day before.
+    acc.add(3, 'x', parseListenTime('2024-06-26T01:30:00+02:00')!, t);
+    // 19:15 at -05:00 is 00:15 UTC the next day.
+    acc.add(4, 'x', parseListenTime('2024-06-25 19:15:00-0500')!, t);
+    // New Year across a year boundary.
+    acc.add(5, 'x', parseListenTime('2024-12-31T23:00:00-01:00')!, t);
+    const { genre, hourly } = acc.result();
+    expect(hourly.map((h) => [h.listenDate, h.listenHour, h.totalPlays])).toEqual([
+      ['2024-06-25', 23, 2],
+      ['2024-06-26', 0, 2],
+      ['2025-01-01', 0, 1],
+    ]);
+    expect(genre.map((g) => [g.listenDate, g.listenCount])).toEqual([
+      ['2024-06-25', 2],
+      ['2024-06-26', 2],
+      ['2025-01-01', 1],
+    ]);
+  });
+
+  it('orders rows by date, then genre in code-point order / hour numerically', () => {
+    const acc = new KpiAccumulator();
+    acc.add(1, 'a', at('2024-01-02T10:00:00Z'), track('a', ['A'], ['b-genre'], 1, 1));
+    acc.add(1, 'b', at('2024-01-02T09:00:00Z'), track('b', ['A'], ['\u{1F3B5}', '\uFF21', 'Zouk', 'a-genre'], 1, 1));
+    acc.add(1, 'c', at('2024-01-01T23:00:00Z'), track('c', ['A'], ['z'], 1, 1));
+    const { genre, hourly } = acc.result();
+    expect(genre.map((g) => `${g.listenDate} ${g.genre}`)).toEqual([
+      '2024-01-01 z',
+      '2024-01-02 Zouk',
+      '2024-01-02 a-genre',
+      '2024-01-02 b-genre',
+      '2024-01-02 \uFF21',
+      '2024-01-02 \u{1F3B5}',
+    ]);
+    expect(hourly.map((h) => `${h.listenDate} ${h.listenHour}`)).toEqual(['2024-01-01 23', '2024-01-02 9', '2024-01-02 10']);
+  });
+});
+
+describe('compareCodePoints', () => {
+  it('orders by Unicode code point, unlike UTF-16 `<`', () => {
+    expect(compareCodePoints('\uFF21', '\u{1F600}')).toBeLessThan(0);
+    expect(compareCodePoints('\u{1F600}', '\uFF21')).toBeGreaterThan(0);
+    expect(compareCodePoints('\uE000', '\u{10000}')).toBeLessThan(0);
+    expect(compareCodePoints('\u{10000}', '\u{10001}')).toBeLessThan(0);
+    expect(compareCodePoints('ab', 'abc')).toBeLessThan(0);
+    expect(compareCodePoints('abc', 'ab')).toBeGreaterThan(0);
+    expect(compareCodePoints('x\u{1F600}', 'x\u{1F600}')).toBe(0);
+    expect(compareCodePoints('', '')).toBe(0);
+    expect(compareCodePoints('B', 'a')).toBeLessThan(0);
+    expect(['\u{1F600}', 'b', '\uFF21', 'B', 'a\u{1F600}', 'a\uFFFF'].sort(compareCodePoints)).toEqual([
+      'B',
+      'a\uFFFF',
+      'a\u{1F600}',
+      'b',
+      '\uFF21',
+      '\u{1F600}',
+    ]);
+  });
+});
+
+describe('EventKeySet', () => {
+  it('keeps every distinct key through growth and refuses each again', () => {
+    const set = new EventKeySet(16);
+    const base = at('2024-06-25T00:00:00Z');
+    const n = 50_000;
+    let added = 0;
+    for (let i = 0; i < n; i++) if (set.add(i % 997, i % 13, base + i)) added++;
+    expect(added).toBe(n);
+    expect(set.size).toBe(n);
+    let again = 0;
+    for (let i = 0; i < n; i++) if (set.add(i % 997, i % 13, base + i)) again++;
+    expect(again).toBe(0);
+    expect(set.size).toBe(n);
+  });
+
+  it('tells apart keys differing in one part only, including times 2^31-1 ms apart', () => {
+    const set = new EventKeySet();
+    const t = at('2024-06-25T12:00:00Z');
+    expect(set.add(1, 1, t)).toBe(true);
+    expect(set.add(1, 1, t + 0x7fffffff)).toBe(true);
+    expect(set.add(2, 1, t)).toBe(true);
+    expect(set.add(1, 2, t)).toBe(true);
+    expect(set.add(1, 1, t + 1)).toBe(true);
+    expect(set.add(2_147_483_647, 0, t)).toBe(true);
+    expect(set.add(1, 1, t)).toBe(false);
+    expect(set.add(2_147_483_647, 0, t)).toBe(false);
+    expect(set.size).toBe(6);
+  });
+});

@@ -1,0 +1,103 @@
+/**
+ * SPEC 3: the bad-row threshold (default 5% of a file's rows, over all of its
+ * chunks) and parse errors reject a whole file.
+ */
+import { describe, expect, it } from 'vitest';
+import type { TransformResult } from '@musicflow/contracts';
+import { decideFiles } from '../../services/kpi/src/outcome.ts';
+
+let seq = 0;
+function chunk(fileUrl: string, rowsRead: number, rowsValid: number, parseError?: string): TransformResult {
+  const fileId = fileUrl.split('/').pop()!.replace(/\.csv.*/, '');
+  const chunkId = `c${seq++}`;
+  return {
+    startedAt: 0,
+    finishedAt: 1,
+    validation: {
+      startedAt: 0,
+      finishedAt: 1,
+      fileId,
+      fileUrl,
+      chunkId,
+      parseError,
+      rowsRead,
+      rowsValid,
+      rejected: rowsRead > rowsValid ? { invalid_user_id: rowsRead - rowsValid } : {},
+      validUrl: `file:///tmp/valid/${chunkId}.tsv`,
+    },
+    parts: [],
+    orphanTracks: 0,
+    orphanUsers: 0,
+  };
+}
+
+const verdicts = (transforms: TransformResult[], threshold = 0.05) =>
+  Object.fromEntries(decideFiles(transforms, threshold).map((f) => [f.url.split('/').pop(), f.rejectedReasons]));
+
+describe('decideFiles', () => {
+  it('accepts exactly 5% bad rows and rejects just over', () => {
+    expect(
+      verdicts([
+        chunk('s3://b/in/exact.csv', 100, 95), // 5 of 100 = 5%: accepted
+        chunk('s3://b/in/over.csv', 100, 94), // 6 of 100: rejected
+        chunk('s3://b/in/exact-big.csv', 1_000_000, 950_000), // 50000 of 1e6 = 5%: accepted
+        chunk('s3://b/in/just-over.csv', 1_000_000, 949_999), // 50001 of 1e6: rejected
+        chunk('s3://b/in/clean.csv', 10, 10),
+      ]),
+    ).toEqual({
+      'clean.csv': [],
+      'exact-big.csv': [],
+      'exact.csv': [],
+      'just-over.csv': [expect.stringMatching(/^50001 of 1000000 rows are bad \(5\.0%\), more than the 5\.0% allowed$/)],
+      'over.csv': [expect.stringMatching(/^6 of 100 rows are bad \(6\.0%\)/)],
+    });
+  });
+
+  it('accepts exactly 5% for every row count where 5% is whole (no floating-point slip)', () => {
+    const transforms: TransformResult[] = [];
+    for (let rows = 20; rows <= 20_000; rows += 20) transforms.push(chunk(`s3://b/in/f${rows}.csv`, rows, rows - rows / 20));
+    const rejected = decideFiles(transforms, 0.05).filter((f) => f.rejectedReasons.length);
+    expect(rejected.map((f) => f.url)).toEqual([]);
+    const over = decideFiles(
+      transforms.map((t) => chunk(t.validation.fileUrl, t.validation.rowsRead, t.validation.rowsValid - 1)),
+      0.05,
+    );
+    expect(over.filter((f) => f.rejectedReasons.length === 0)).toEqual([]);
+  });
+
+  it('sums bad rows over all chunks of a file', () => {
+    // a: (3 + 3) bad of (60 + 40) rows = 6%: rejected, though its first chunk alone is at 5%.
+    // b: (2 + 3) bad of (60 + 40) rows = 5%: accepted, though its second chunk alone is at 7.5%.
+    expect(
+      verdicts([
+        chunk('file:///in/a.csv', 60, 57),
+        chunk('file:///in/a.csv', 40, 37),
+        chunk('file:///in/b.csv', 60, 58),
+        chunk('file:///in/b.csv', 40, 37),
+      ]),
+    ).toEqual({ 'a.csv': [expect.stringMatching(/^6 of 100 rows/)], 'b.csv': [] });
+  });
+
+  it('uses the configured threshold', () => {
+    expect(verdicts([chunk('file:///in/a.csv', 100, 99), chunk('file:///in/b.csv', 100, 100)], 0)).toEqual({
+      'a.csv': [expect.stringMatching(/more than the 0\.0% allowed/)],
+      'b.csv': [],
+    });
+    expect(verdicts([chunk('file:///in/a.csv', 100, 80)], 0.2)).toEqual({ 'a.csv': [] });
+  });
+
+  it('rejects a file when any chunk cannot be parsed, even with no bad rows', () => {
+    const files = decideFiles(
+      [chunk('file:///in/a.csv', 10, 10), chunk('file:///in/a.csv', 3, 3, 'line 57: Quote Not Closed'), chunk('file:///in/b.csv', 5, 5)],
+      0.05,
+    );
+    expect(files.map((f) => [f.fileId, f.chunks.length, f.rejectedReasons])).toEqual([
+      ['a', 2, [expect.stringMatching(/cannot be parsed as CSV: line 57: Quote Not Closed/)]],
+      ['b', 1, []],
+    ]);
+  });
+
+  it('accepts a header-only file (no rows, nothing bad)', () => {
+    expect(verdicts([chunk('file:///in/empty.csv', 0, 0)])).toEqual({ 'empty.csv': [] });
+  });
+});

@@ -1,0 +1,212 @@
+/**
+ * Cutting stream files into chunks (scanRecords) and planning them
+ * (planStreamFile): boundaries only at record ends, right line numbers, the
+ * header checks of SPEC 3, `.csv.gz`.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { csvRecords, openStreamFile, scanRecords } from '@musicflow/ingest';
+import { createObjectStore, type ObjectStore } from '@musicflow/storage';
+import { fileIdOf, planStreamFile } from '../../services/extractor/src/streams.ts';
+import { dirUrl, fileUrl, tempDir } from '../helpers/env.ts';
+
+const pieces = (bytes: Buffer, size: number) => {
+  const out: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += size) out.push(bytes.subarray(i, i + size));
+  return out.length ? out : [Buffer.alloc(0)];
+};
+
+const count = (buf: Buffer, byte: number) => buf.reduce((n, b) => n + (b === byte ? 1 : 0), 0);
+
+/** A stream file whose rows include quoted fields with commas, doubled quotes and line ends. */
+function sampleFile(rows: number, lineEnd = '\n'): Buffer {
+  const lines = ['\uFEFFuser_id,track_id,listen_time,note'];
+  for (let i = 1; i <= rows; i++) {
+    const note = i % 7 === 0 ? `"multi${lineEnd}line, ""quoted"" ${i}${lineEnd}end"` : i % 5 === 0 ? `"a,b ${i}"` : `n${i}`;
+    lines.push(`${i},trk-${i},2024-06-25 10:${String(i % 60).padStart(2, '0')}:00,${note}`);
+  }
+  return Buffer.from(lines.join(lineEnd) + lineEnd);
+}
+
+async function parseAll(bytes: Buffer, firstLine = 1) {
+  const out: { fields: string[]; line: number }[] = [];
+  for await (const r of csvRecords(Readable.from([bytes]), firstLine)) out.push(r);
+  return out;
+}
+
+describe('scanRecords', () => {
+  it.each([
+    ['LF', '\n'],
+    ['CRLF', '\r\n'],
+  ])('cuts only at record ends, numbers lines, and the chunks rebuild the file (%s)', async (_name, lineEnd) => {
+    const file = sampleFile(120, lineEnd);
+    const whole = await parseAll(file);
+    for (const chunkBytes of [1, 37, 200, 1000, 1 << 20]) {
+      for (const pieceSize of [1, 5, 64, file.length]) {
+        const scan = await scanRecords(Readable.from(pieces(file, pieceSize)), chunkBytes);
+        // No empty chunk: each would be a job with nothing to do.
+        for (const c of scan.chunks) expect(c.end).toBeGreaterThan(c.start);
+        expect(scan.size).toBe(file.length);
+        expect(scan.headerBytes.toString()).toBe('\uFEFFuser_id,track_id,listen_time,note');
+
+        const headerEnd = file.indexOf('\n') + 1;
+        expect(scan.chunks[0]!.start).toBe(headerEnd);
+        expect(scan.chunks.at(-1)!.end).toBe(file.length);
+        expect(Buffer.concat(scan.chunks.map((c) => file.subarray(c.start, c.end)))).toEqual(file.subarray(headerEnd));
+
+        const fromChunks: { fields: string[]; line: number }[] = [];
+        for (const [i, c] of scan.chunks.entries()) {
+          if (i > 0) expect(c.start).toBe(scan.chunks[i - 1]!.end);
+          // A boundary is a line end outside quotes: an even number of quotes before it.
+          expect(file[c.end - 1]).toBe(0x0a);
+          expect(count(file.subarray(0, c.end), 0x22) % 2).toBe(0);
+          if (i < scan.chunks.length - 1) expect(c.end - c.start).toBeGreaterThanOrEqual(chunkBytes);
+          expect(c.firstLine).toBe(1 + count(file.subarray(0, c.start), 0x0a));
+          fromChunks.push(...(await parseAll(file.subarray(c.start, c.end), c.firstLine)));
+        }
+        // Every record, parsed chunk by chunk, has the fields and line number of a whole-file parse.
+        expect(fromChunks).toEqual(whole.slice(1));
+      }
+    }
+  });
+
+  it('never splits a quoted field whose line end straddles the chunk size', async () => {
+    const file = Buffer.from('h1,h2\n1,"ab\ncd"\n2,x\n');
+    // The header ends at byte 6; with chunkBytes 4 a quote-blind cutter would cut after "ab\n" (byte 10).
+    const scan = await scanRecords(Readable.from(pieces(file, 3)), 4);
+    expect(scan.chunks).toEqual([
+      { start: 6, end: 16, firstLine: 2 },
+      { start: 16, end: 20, firstLine: 4 },
+    ]);
+  });
+
+  it('handles an empty file, a header-only file, and a header without a line end', async () => {
+    expect(await scanRecords(Readable.from([Buffer.alloc(0)]), 10)).toEqual({
+      headerBytes: Buffer.alloc(0),
+      size: 0,
+      chunks: [{ start: 0, end: 0, firstLine: 1 }],
+    });
+    const headerOnly = await scanRecords(Readable.from([Buffer.from('user_id,track_id,listen_time\r\n')]), 10);
+    expect(headerOnly.headerBytes.toString()).toBe('user_id,track_id,listen_time');
+    expect(headerOnly.chunks).toEqual([{ start: 30, end: 30, firstLine: 2 }]);
+    const noEol = await scanRecords(Readable.from([Buffer.from('user_id,track_id,listen_time')]), 10);
+    expect(noEol.headerBytes.toString()).toBe('user_id,track_id,listen_time');
+    expect(noEol.chunks).toEqual([{ start: 28, end: 28, firstLine: 1 }]);
+  });
+
+  it('keeps a header with a quoted line end whole', async () => {
+    const scan = await scanRecords(Readable.from([Buffer.from('"user\nid",track_id\n1,a\n')]), 1);
+    expect(scan.headerBytes.toString()).toBe('"user\nid",track_id');
+    expect(scan.chunks).toEqual([{ start: 19, end: 23, firstLine: 3 }]);
+  });
+
+  it('gives up on a file with no line end in its first MiB', async () => {
+    await expect(scanRecords(Readable.from(pieces(Buffer.alloc((1 << 20) + 100, 0x61), 65536)), 1000)).rejects.toThrow(/no line end/);
+  });
+});
+
+describe('planStreamFile', () => {
+  let dir: string;
+  let streams: string;
+  let store: ObjectStore;
+
+  const put = async (name: string, body: string | Buffer) => {
+    await fs.mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await fs.writeFile(path.join(dir, name), body);
+    return (await store.head(fileUrl(path.join(dir, name))))!;
+  };
+
+  beforeAll(async () => {
+    dir = await tempDir('musicflow-plan-');
+    streams = dirUrl(dir);
+    store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
+  });
+  afterAll(async () => {
+    await store.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('plans chunks of a file with columns in any order, extra columns, BOM and CRLF', async () => {
+    const body = '\uFEFFextra,listen_time,track_id,user_id\r\n' + Array.from({ length: 50 }, (_, i) => `x,2024-06-25 10:00:00,t${i},${i + 1}\r\n`).join('');
+    const info = await put('2024/day 1/streams.csv', body);
+    const plan = await planStreamFile(store, streams, info, 300);
+    if (!('chunks' in plan)) throw new Error(JSON.stringify(plan));
+    expect(plan.chunks.length).toBeGreaterThan(2);
+    const fileId = fileIdOf(streams, info.url);
+    // Stable and safe in object names (the space arrives URL-encoded, so it is `%20` made safe).
+    expect(fileId).toMatch(/^2024__day_[A-Za-z0-9._=-]*1__streams$/);
+    for (const [i, c] of plan.chunks.entries()) {
+      expect(c).toMatchObject({ fileId, fileUrl: info.url, index: i, count: plan.chunks.length, gzip: false });
+      expect(c.header).toEqual(['extra', 'listen_time', 'track_id', 'user_id']);
+    }
+    expect(new Set(plan.chunks.map((c) => c.chunkId)).size).toBe(plan.chunks.length);
+    // Reading each chunk's range gives every row once, with its file line number.
+    const rows: [string, number][] = [];
+    for (const c of plan.chunks) {
+      for await (const r of csvRecords(await openStreamFile(store, c.fileUrl, { gzip: false, range: c }), c.firstLine)) rows.push([r.fields[3]!, r.line]);
+    }
+    expect(rows).toEqual(Array.from({ length: 50 }, (_, i) => [String(i + 1), i + 2]));
+    // Planning again gives the same chunk ids (retries must not duplicate jobs).
+    expect(await planStreamFile(store, streams, info, 300)).toEqual(plan);
+  });
+
+  it('rejects a file missing columns, naming every missing column', async () => {
+    const info = await put('missing.csv', 'user_id,when\n1,2024-06-25 10:00:00\n');
+    expect(await planStreamFile(store, streams, info, 1000)).toEqual({
+      rejected: { file: info.url, reasons: ['missing column(s): track_id, listen_time'] },
+    });
+  });
+
+  it('rejects an empty file; accepts a header-only file as one empty chunk', async () => {
+    const empty = await put('empty.csv', '');
+    expect(await planStreamFile(store, streams, empty, 1000)).toEqual({ rejected: { file: empty.url, reasons: [expect.stringMatching(/empty file/)] } });
+    const headerOnly = await put('header-only.csv', 'user_id,track_id,listen_time\n');
+    const plan = await planStreamFile(store, streams, headerOnly, 1000);
+    expect(plan).toMatchObject({ chunks: [{ start: 29, end: 29, index: 0, count: 1 }] });
+  });
+
+  it('reads the header of a .csv.gz file and plans it as one chunk', async () => {
+    const body = 'track_id,user_id,listen_time\r\nt1,1,2024-06-25T10:00:00Z\r\nt2,2,2024-06-25T11:00:00+01:00\r\n';
+    const info = await put('zipped.csv.gz', gzipSync(body));
+    const plan = await planStreamFile(store, streams, info, 10);
+    expect(plan).toEqual({
+      chunks: [
+        expect.objectContaining({ fileId: 'zipped', start: 0, end: info.size, firstLine: 1, gzip: true, index: 0, count: 1, header: ['track_id', 'user_id', 'listen_time'] }),
+      ],
+    });
+    const rows: string[][] = [];
+    for await (const r of csvRecords(await openStreamFile(store, info.url, { gzip: true }))) rows.push(r.fields);
+    expect(rows).toEqual([
+      ['track_id', 'user_id', 'listen_time'],
+      ['t1', '1', '2024-06-25T10:00:00Z'],
+      ['t2', '2', '2024-06-25T11:00:00+01:00'],
+    ]);
+  });
+
+  it('rejects a .csv.gz with a missing column, an empty one, and a corrupt one', async () => {
+    const missing = await put('gz-missing.csv.gz', gzipSync('user_id\n1\n'));
+    expect(await planStreamFile(store, streams, missing, 10)).toEqual({
+      rejected: { file: missing.url, reasons: ['missing column(s): track_id, listen_time'] },
+    });
+    const empty = await put('gz-empty.csv.gz', gzipSync(''));
+    expect(await planStreamFile(store, streams, empty, 10)).toMatchObject({ rejected: { reasons: [expect.stringMatching(/empty file/)] } });
+    const corrupt = await put('gz-corrupt.csv.gz', Buffer.from('this is not gzip at all\n'));
+    expect(await planStreamFile(store, streams, corrupt, 10)).toMatchObject({ rejected: { file: corrupt.url, reasons: [expect.stringMatching(/gzip/)] } });
+  });
+
+  it('leaves an unterminated quote to the chunk reader, which reports its line', async () => {
+    const info = await put('unterminated.csv', 'user_id,track_id,listen_time\n1,a,2024-06-25 10:00:00\n2,"b,2024-06-25 10:00:00\n3,c,2024-06-25 10:00:00\n4,d,2024-06-25 10:00:00\n');
+    const plan = await planStreamFile(store, streams, info, 8);
+    if (!('chunks' in plan)) throw new Error('expected chunks');
+    const last = plan.chunks.at(-1)!;
+    // Nothing after the open quote can be a boundary: the rest of the file is one chunk.
+    expect(last).toMatchObject({ start: 53, end: info.size, firstLine: 3 });
+    const read = async () => {
+      for await (const _ of csvRecords(await openStreamFile(store, info.url, { gzip: false, range: last }), last.firstLine));
+    };
+    await expect(read()).rejects.toMatchObject({ line: 3 });
+  });
+});
