@@ -210,3 +210,10 @@ describe('planStreamFile', () => {
     await expect(read()).rejects.toMatchObject({ line: 3 });
   });
 });
+
+describe('fileIdOf', () => {
+  it('is the key under the streams folder, decoded and made safe for object names', () => {
+    expect(fileIdOf('s3://b/in/', 's3://b/in/2024/streams1.csv.gz')).toBe('2024__streams1');
+    expect(fileIdOf('file:///data/in/', 'file:///data/in/day%201/a%2Bb.csv')).toBe('day_1__a_b');
+  });
+});

@@ -9,7 +9,8 @@ export const isStreamFile = (url: string) => STREAM_FILE.test(url);
 
 /** `in/2024/streams1.csv.gz` → `in__2024__streams1`: stable, safe in object names. */
 export function fileIdOf(streamsUrl: string, url: string): string {
-  return relativeKey(streamsUrl, url)
+  // URLs percent-encode: `day 1/` must give `day_1`, not `day_201`.
+  return decodeURIComponent(relativeKey(streamsUrl, url))
     .replace(STREAM_FILE, '')
     .replace(/\//g, '__')
     .replace(/[^A-Za-z0-9._=-]/g, '_');
