@@ -41,68 +41,99 @@ export interface KpiTables {
   hourly: HourlyKpiRow[];
 }
 
-interface HourState {
-  plays: number;
-  users: Set<number>;
-  tracks: Set<number>;
-  artistPlays: Map<string, number>;
-}
-
-interface GenreState {
-  plays: number;
-  durationSum: number;
-  popularitySum: number;
-  trackPlays: Map<number, number>;
-}
-
-interface DateState {
-  hours: Map<number, HourState>;
-  genres: Map<string, GenreState>;
-}
-
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
+
+/** Grows a typed array to hold index `i` (doubling), keeping its contents. */
+function ensure<T extends Int32Array | Float64Array>(array: T, i: number): T {
+  if (i < array.length) return array;
+  let size = Math.max(16, array.length);
+  while (size <= i) size *= 2;
+  const grown = new (array.constructor as new (n: number) => T)(size);
+  grown.set(array);
+  return grown;
+}
+
+/**
+ * Counters of one listen date, indexed by interned ids: per-hour bit masks
+ * per user and per track give distinct listeners and tracks per hour without
+ * a set per hour.
+ */
+class DateCounters {
+  /** Events of the day already counted, for exact-duplicate detection. */
+  readonly seen = new EventKeySet();
+  readonly hourPlays = new Float64Array(24);
+  /** userId → bit h set when the user played in hour h. */
+  readonly userHours = new Map<number, number>();
+  trackHours = new Int32Array(0);
+  trackPlays = new Int32Array(0);
+  readonly artistPlays: Int32Array[] = Array.from({ length: 24 }, () => new Int32Array(0));
+  genrePlays = new Float64Array(0);
+  genreDuration = new Float64Array(0);
+  genrePopularity = new Float64Array(0);
+}
+
+interface InternedTrack {
+  info: TrackInfo;
+  artistIds: Int32Array;
+  genreIds: Int32Array;
+}
 
 /**
  * The KPI rules of SPEC 4, pure: events in, KPI rows out, no I/O. Exact
  * duplicate events (same user, track and instant) count once. A track in
  * several genres counts in each genre but once in the hour; each artist of an
  * `A;B` credit is credited with the play; tracks not in the catalogue count in
- * hourly KPIs only.
+ * hourly KPIs only. Tracks, artists and genres are interned to integers, so
+ * the per-event work is a few typed-array updates.
  */
 export class KpiAccumulator {
   private readonly trackIndex = new Map<string, number>();
   private readonly trackIds: string[] = [];
-  private readonly trackInfo: (TrackInfo | undefined)[] = [];
-  private readonly seen = new EventKeySet();
-  private readonly dates = new Map<number, DateState>();
+  private readonly tracks: (InternedTrack | undefined)[] = [];
+  private readonly artistIndex = new Map<string, number>();
+  private readonly artistNames: string[] = [];
+  private readonly genreIndex = new Map<string, number>();
+  private readonly genreNames: string[] = [];
+  private readonly dates = new Map<number, DateCounters>();
 
   /** Adds one play; returns false (and counts nothing) for a duplicate. */
   add(userId: number, trackId: string, listenTime: number, track: TrackInfo | undefined): boolean {
     const t = this.intern(trackId, track);
-    if (!this.seen.add(userId, t, listenTime)) return false;
-
     const day = Math.floor(listenTime / DAY_MS);
-    let date = this.dates.get(day);
-    if (!date) this.dates.set(day, (date = { hours: new Map(), genres: new Map() }));
+    let d = this.dates.get(day);
+    if (!d) this.dates.set(day, (d = new DateCounters()));
+    const msOfDay = listenTime - day * DAY_MS;
+    if (!d.seen.add(userId, t, msOfDay)) return false;
+    const hour = Math.floor(msOfDay / HOUR_MS);
+    const bit = 1 << hour;
 
-    const hourOfDay = Math.floor((listenTime - day * DAY_MS) / HOUR_MS);
-    let hour = date.hours.get(hourOfDay);
-    if (!hour) date.hours.set(hourOfDay, (hour = { plays: 0, users: new Set(), tracks: new Set(), artistPlays: new Map() }));
-    hour.plays++;
-    hour.users.add(userId);
-    hour.tracks.add(t);
+    d.hourPlays[hour]!++;
+    d.userHours.set(userId, (d.userHours.get(userId) ?? 0) | bit);
+    d.trackHours = ensure(d.trackHours, t);
+    d.trackHours[t]! |= bit;
+    d.trackPlays = ensure(d.trackPlays, t);
+    d.trackPlays[t]!++;
 
-    const info = this.trackInfo[t];
-    if (!info) return true;
-    for (const artist of info.artists) hour.artistPlays.set(artist, (hour.artistPlays.get(artist) ?? 0) + 1);
-    for (const name of info.genres) {
-      let genre = date.genres.get(name);
-      if (!genre) date.genres.set(name, (genre = { plays: 0, durationSum: 0, popularitySum: 0, trackPlays: new Map() }));
-      genre.plays++;
-      genre.durationSum += info.durationMs;
-      genre.popularitySum += info.popularity;
-      genre.trackPlays.set(t, (genre.trackPlays.get(t) ?? 0) + 1);
+    const interned = this.tracks[t];
+    if (!interned) return true;
+    const { artistIds, genreIds, info } = interned;
+    let artists = d.artistPlays[hour]!;
+    for (let i = 0; i < artistIds.length; i++) {
+      const a = artistIds[i]!;
+      if (a >= artists.length) d.artistPlays[hour] = artists = ensure(artists, a);
+      artists[a]!++;
+    }
+    for (let i = 0; i < genreIds.length; i++) {
+      const g = genreIds[i]!;
+      if (g >= d.genrePlays.length) {
+        d.genrePlays = ensure(d.genrePlays, g);
+        d.genreDuration = ensure(d.genreDuration, g);
+        d.genrePopularity = ensure(d.genrePopularity, g);
+      }
+      d.genrePlays[g]!++;
+      d.genreDuration[g]! += info.durationMs;
+      d.genrePopularity[g]! += info.popularity;
     }
     return true;
   }
@@ -111,37 +142,48 @@ export class KpiAccumulator {
   result(): KpiTables {
     const genre: GenreKpiRow[] = [];
     const hourly: HourlyKpiRow[] = [];
+    const genreOrder = this.genreNames.map((_, g) => g).sort((a, b) => compareCodePoints(this.genreNames[a]!, this.genreNames[b]!));
     for (const day of [...this.dates.keys()].sort((a, b) => a - b)) {
       const listenDate = new Date(day * DAY_MS).toISOString().slice(0, 10);
-      const date = this.dates.get(day)!;
-      for (const name of [...date.genres.keys()].sort(compareCodePoints)) {
-        const g = date.genres.get(name)!;
-        const [trackIdx, plays] = this.mostPlayedTrack(g.trackPlays);
-        const avgPopularity = g.popularitySum / g.plays;
+      const d = this.dates.get(day)!;
+      const best = this.mostPlayedTrackPerGenre(d);
+      for (const g of genreOrder) {
+        const plays = d.genrePlays[g] ?? 0;
+        if (!plays) continue;
+        const avgPopularity = d.genrePopularity[g]! / plays;
+        const top = best[g]!;
         genre.push({
           listenDate,
-          genre: name,
-          listenCount: g.plays,
-          avgTrackDurationMs: g.durationSum / g.plays,
+          genre: this.genreNames[g]!,
+          listenCount: plays,
+          avgTrackDurationMs: d.genreDuration[g]! / plays,
           avgPopularity,
-          popularityIndex: (g.plays * avgPopularity) / 100,
-          mostPopularTrackId: this.trackIds[trackIdx]!,
-          mostPopularTrackName: this.trackInfo[trackIdx]!.name,
-          mostPopularTrackPlays: plays,
+          popularityIndex: (plays * avgPopularity) / 100,
+          mostPopularTrackId: this.trackIds[top]!,
+          mostPopularTrackName: this.tracks[top]!.info.name,
+          mostPopularTrackPlays: d.trackPlays[top]!,
         });
       }
-      for (const h of [...date.hours.keys()].sort((a, b) => a - b)) {
-        const s = date.hours.get(h)!;
-        const top = topArtist(s.artistPlays);
+      const listeners = new Float64Array(24);
+      for (const mask of d.userHours.values()) for (let h = 0; h < 24; h++) if (mask & (1 << h)) listeners[h]!++;
+      const distinctTracks = new Float64Array(24);
+      for (let t = 0; t < d.trackHours.length; t++) {
+        const mask = d.trackHours[t]!;
+        if (mask) for (let h = 0; h < 24; h++) if (mask & (1 << h)) distinctTracks[h]!++;
+      }
+      for (let h = 0; h < 24; h++) {
+        const plays = d.hourPlays[h]!;
+        if (!plays) continue;
+        const top = this.topArtist(d.artistPlays[h]!);
         hourly.push({
           listenDate,
           listenHour: h,
-          uniqueListeners: s.users.size,
-          totalPlays: s.plays,
-          uniqueTracks: s.tracks.size,
-          trackDiversityIndex: s.tracks.size / s.plays,
-          topArtist: top?.[0] ?? null,
-          topArtistPlays: top?.[1] ?? null,
+          uniqueListeners: listeners[h]!,
+          totalPlays: plays,
+          uniqueTracks: distinctTracks[h]!,
+          trackDiversityIndex: distinctTracks[h]! / plays,
+          topArtist: top ? this.artistNames[top[0]]! : null,
+          topArtistPlays: top ? top[1] : null,
         });
       }
     }
@@ -154,32 +196,57 @@ export class KpiAccumulator {
       t = this.trackIds.length;
       this.trackIndex.set(trackId, t);
       this.trackIds.push(trackId);
-      this.trackInfo.push(track);
-    } else if (!this.trackInfo[t] && track) {
-      this.trackInfo[t] = track;
+      this.tracks.push(undefined);
+    }
+    if (track && !this.tracks[t]) {
+      this.tracks[t] = {
+        info: track,
+        artistIds: Int32Array.from(track.artists, (a) => internName(this.artistIndex, this.artistNames, a)),
+        genreIds: Int32Array.from(track.genres, (g) => internName(this.genreIndex, this.genreNames, g)),
+      };
     }
     return t;
   }
 
-  /** Most plays; ties go to the smallest track_id. */
-  private mostPlayedTrack(trackPlays: Map<number, number>): [number, number] {
-    let best = -1;
-    let bestPlays = 0;
-    for (const [t, plays] of trackPlays) {
-      if (plays > bestPlays || (plays === bestPlays && compareCodePoints(this.trackIds[t]!, this.trackIds[best]!) < 0)) {
-        best = t;
-        bestPlays = plays;
+  /** Per genre, the track with most plays that day; ties go to the smallest track_id. */
+  private mostPlayedTrackPerGenre(d: DateCounters): number[] {
+    const best: number[] = [];
+    for (let t = 0; t < d.trackPlays.length; t++) {
+      const plays = d.trackPlays[t]!;
+      const interned = this.tracks[t];
+      if (!plays || !interned) continue;
+      for (const g of interned.genreIds) {
+        const current = best[g];
+        if (
+          current === undefined ||
+          plays > d.trackPlays[current]! ||
+          (plays === d.trackPlays[current]! && compareCodePoints(this.trackIds[t]!, this.trackIds[current]!) < 0)
+        ) {
+          best[g] = t;
+        }
       }
     }
-    return [best, bestPlays];
+    return best;
+  }
+
+  /** Most plays; ties go to the smallest name in code-point order. */
+  private topArtist(plays: Int32Array): [number, number] | undefined {
+    let best = -1;
+    for (let a = 0; a < plays.length; a++) {
+      const p = plays[a]!;
+      if (!p) continue;
+      if (best < 0 || p > plays[best]! || (p === plays[best]! && compareCodePoints(this.artistNames[a]!, this.artistNames[best]!) < 0)) best = a;
+    }
+    return best < 0 ? undefined : [best, plays[best]!];
   }
 }
 
-/** Most plays; ties go to the smallest name in code-point order. */
-function topArtist(artistPlays: Map<string, number>): [string, number] | undefined {
-  let best: [string, number] | undefined;
-  for (const [name, plays] of artistPlays) {
-    if (!best || plays > best[1] || (plays === best[1] && compareCodePoints(name, best[0]) < 0)) best = [name, plays];
+function internName(index: Map<string, number>, names: string[], name: string): number {
+  let id = index.get(name);
+  if (id === undefined) {
+    id = names.length;
+    index.set(name, id);
+    names.push(name);
   }
-  return best;
+  return id;
 }
