@@ -4,6 +4,7 @@ import { startValidator } from '@musicflow/service-validator';
 import { startTransformer } from '@musicflow/service-transformer';
 import { startKpi } from '@musicflow/service-kpi';
 import { startLoader } from '@musicflow/service-loader';
+import { startApi, startScheduler } from '@musicflow/service-api';
 
 const STARTERS = {
   extractor: startExtractor,
@@ -11,6 +12,10 @@ const STARTERS = {
   transformer: startTransformer,
   kpi: startKpi,
   loader: startLoader,
+  // HTTP API + Bull Board; it also keeps the daily schedule and runs its trigger worker.
+  api: startApi,
+  // The daily schedule and its trigger worker without HTTP; shares one instance with `api` in one process.
+  scheduler: startScheduler,
 } satisfies Record<string, (ctx: ServiceContext) => Service | Promise<Service>>;
 
 export type ServiceName = keyof typeof STARTERS;
@@ -20,3 +25,6 @@ export const SERVICE_NAMES = Object.keys(STARTERS) as ServiceName[];
 export async function startServices(ctx: ServiceContext, names: readonly ServiceName[] = SERVICE_NAMES): Promise<Service[]> {
   return Promise.all(names.map((name) => STARTERS[name](ctx)));
 }
+
+/** The five stage workers: what the demo and the tests run in-process, without HTTP or schedule. */
+export const PIPELINE_WORKERS = ['extractor', 'validator', 'transformer', 'kpi', 'loader'] as const satisfies readonly ServiceName[];

@@ -180,3 +180,16 @@ export function parseJobData<T extends z.ZodType>(schema: T, data: unknown, what
   }
   return result.data;
 }
+
+/**
+ * Daily runs: a BullMQ job scheduler on this queue adds one small trigger job
+ * per firing (a scheduler cannot add a flow); its worker calls startRun.
+ */
+export const SCHEDULER_QUEUE = 'scheduler';
+export const DAILY_SCHEDULER_ID = 'daily';
+export const scheduleTriggerJobSchema = z.object({
+  schedulerId: z.string().min(1),
+  /** Sources of the scheduled runs; any left out come from the environment of the worker. */
+  sources: sourcesSchema.partial().optional(),
+});
+export type ScheduleTriggerJob = z.infer<typeof scheduleTriggerJobSchema>;

@@ -62,8 +62,12 @@ export async function readRunProgress(queues: PipelineQueues, runId: string): Pr
   for (const s of Object.values(stages)) s.percent = s.total ? s.percent / s.total : 0;
 
   const state = await root.getState();
-  if (state === 'completed') return { runId, state, stages, report: root.returnvalue as RunReport };
-  if (state === 'failed') return { runId, state, stages, error: root.failedReason };
+  // `root` was read before the tree: if the run ended meanwhile its return value is only in a fresh copy.
+  if (state === 'completed') {
+    const report = (root.returnvalue ?? (await queues.queues.load.getJob(root.id!))?.returnvalue) as RunReport | undefined;
+    return { runId, state, stages, report };
+  }
+  if (state === 'failed') return { runId, state, stages, error: root.failedReason ?? (await queues.queues.load.getJob(root.id!))?.failedReason };
   const started = STAGES.some((s) => stages[s].completed + stages[s].active + stages[s].failed > 0);
   return { runId, state: started ? 'running' : 'queued', stages };
 }

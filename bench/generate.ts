@@ -1,0 +1,146 @@
+/**
+ * Deterministic data set shaped like the sample data: the sample's catalogue
+ * (songs.csv, 28,352 tracks in 113 genres; users.csv, 50,000 users), listeners
+ * and tracks drawn with a Zipf-like skew, listen times spread over a few days,
+ * and a pinch of the dirt real batches carry (0.05% invalid rows, 0.1% exact
+ * duplicates, some across files, 0.5% plays of tracks not in the catalogue).
+ */
+import { createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { once } from 'node:events';
+
+export const GENERATOR_VERSION = 1;
+export const FIRST_DAY = Date.UTC(2024, 5, 25);
+export const DAYS = 5;
+
+export interface GeneratedData {
+  dir: string;
+  streamFiles: string[];
+  songsCsv: string;
+  usersCsv: string;
+  events: number;
+}
+
+/** sfc32: small, fast, seedable. */
+function prng(seed: number): () => number {
+  let a = 0x9e3779b9, b = 0x243f6a88, c = 0xb7e15162, d = seed >>> 0;
+  const next = () => {
+    a >>>= 0; b >>>= 0; c >>>= 0; d >>>= 0;
+    const t = (a + b) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    d = (d + 1) | 0;
+    const r = (t + d) | 0;
+    c = (c + r) | 0;
+    return (r >>> 0) / 4294967296;
+  };
+  for (let i = 0; i < 20; i++) next();
+  return next;
+}
+
+/** Sampler over `n` items with P(rank k) ∝ 1/(k+1)^s, ranks shuffled so popularity is not id order. */
+function zipf(n: number, s: number, rand: () => number): () => number {
+  const cdf = new Float64Array(n);
+  let sum = 0;
+  for (let k = 0; k < n; k++) cdf[k] = sum += 1 / Math.pow(k + 1, s);
+  for (let k = 0; k < n; k++) cdf[k]! /= sum;
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  return () => {
+    const u = rand();
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cdf[mid]! < u) lo = mid + 1;
+      else hi = mid;
+    }
+    return order[lo]!;
+  };
+}
+
+const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+const DATE_TEXT = Array.from({ length: DAYS }, (_, d) => new Date(FIRST_DAY + d * 86_400_000).toISOString().slice(0, 10));
+
+async function distinctTrackIds(songsCsv: string): Promise<string[]> {
+  // track_id is the second column of the sample catalogue and never quoted.
+  const text = await fs.readFile(songsCsv, 'utf8');
+  const lines = text.split('\n');
+  const header = lines[0]!.split(',');
+  const col = header.indexOf('track_id');
+  const ids = new Set<string>();
+  for (const line of lines.slice(1)) {
+    if (!line) continue;
+    const id = line.split(',')[col];
+    if (id) ids.add(id);
+  }
+  return [...ids];
+}
+
+/** Files are cached by (events, files, version): the same arguments give the same bytes. */
+export async function generate(opts: { events: number; files: number; root: string; sampleDir: string; seed?: number }): Promise<GeneratedData> {
+  const seed = opts.seed ?? 42;
+  const dir = path.join(opts.root, `data-v${GENERATOR_VERSION}-n${opts.events}-f${opts.files}-s${seed}`);
+  const streamsDir = path.join(dir, 'streams');
+  const streamFiles = Array.from({ length: opts.files }, (_, i) => path.join(streamsDir, `streams${String(i + 1).padStart(2, '0')}.csv`));
+  const songsCsv = path.join(dir, 'songs.csv');
+  const usersCsv = path.join(dir, 'users.csv');
+  const done = path.join(dir, '.complete');
+  if (await fs.stat(done).then(() => true, () => false)) return { dir, streamFiles, songsCsv, usersCsv, events: opts.events };
+
+  await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(streamsDir, { recursive: true });
+  await fs.copyFile(path.join(opts.sampleDir, 'songs.csv'), songsCsv);
+  await fs.copyFile(path.join(opts.sampleDir, 'users.csv'), usersCsv);
+
+  const rand = prng(seed);
+  const tracks = await distinctTrackIds(songsCsv);
+  const pickTrack = zipf(tracks.length, 0.9, rand);
+  const USERS = 50_000;
+  const pickUser = zipf(USERS, 0.6, rand);
+  const unknownTracks = Array.from({ length: 1000 }, (_, i) => `zzUnknownTrack${String(i).padStart(8, '0')}`);
+  const recent: string[] = [];
+
+  let written = 0;
+  for (const [f, file] of streamFiles.entries()) {
+    const rows = Math.floor(opts.events / opts.files) + (f < opts.events % opts.files ? 1 : 0);
+    const out = createWriteStream(file);
+    let buf = 'user_id,track_id,listen_time\n';
+    for (let i = 0; i < rows; i++) {
+      const r = rand();
+      let line: string;
+      if (r < 0.001 && recent.length > 0) {
+        // An exact duplicate of an earlier event, possibly from an earlier file.
+        line = recent[Math.floor(rand() * recent.length)]!;
+      } else {
+        const user = pickUser() + 1;
+        const track = r < 0.006 ? unknownTracks[Math.floor(rand() * unknownTracks.length)]! : tracks[pickTrack()]!;
+        const sec = Math.floor(rand() * DAYS * 86_400);
+        const day = Math.floor(sec / 86_400);
+        const s = sec - day * 86_400;
+        const time = `${DATE_TEXT[day]} ${pad2(Math.floor(s / 3600))}:${pad2(Math.floor((s % 3600) / 60))}:${pad2(s % 60)}`;
+        if (r > 0.9995) line = rand() < 0.5 ? `0,${track},${time}\n` : `${user},${track},2024-06-31 25:00:00\n`;
+        else line = `${user},${track},${time}\n`;
+        if (recent.length < 4096) recent.push(line);
+        else if (rand() < 0.01) recent[Math.floor(rand() * recent.length)] = line;
+      }
+      buf += line;
+      if (buf.length > 1 << 16) {
+        if (!out.write(buf)) await once(out, 'drain');
+        buf = '';
+      }
+    }
+    out.end(buf);
+    await once(out, 'finish');
+    written += rows;
+  }
+  await fs.writeFile(done, `${written}\n`);
+  return { dir, streamFiles, songsCsv, usersCsv, events: written };
+}

@@ -1,0 +1,285 @@
+/**
+ * npm exec tsx bench/parquet-compare.ts -- [--rows N]   (or: npx tsx bench/parquet-compare.ts --rows N)
+ *
+ * Writes and reads back N lake rows (the lake schema of SPEC 3b: user_id,
+ * track_id, listen_time, user_known, track_name, artists, genres, popularity,
+ * duration_ms; 100k-row groups, SNAPPY) with each candidate Parquet library,
+ * each in its own child process so peak RSS is its own, checks the file with
+ * DuckDB (the lake must stay readable by Athena/Spectrum/DuckDB) and prints a
+ * table. Reading means getting the values into JS, as the KPI stage must.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const LIBS = ['hyparquet', 'hyparquet-columnar', 'parquet-wasm', 'parquetjs'] as const;
+type Lib = (typeof LIBS)[number];
+const GROUP = 100_000;
+
+interface Columns {
+  user_id: Int32Array;
+  track_id: string[];
+  listen_time: Float64Array;
+  user_known: boolean[];
+  track_name: (string | null)[];
+  artists: (string | null)[];
+  genres: (string | null)[];
+  popularity: (number | null)[];
+  duration_ms: (number | null)[];
+}
+
+/** Deterministic rows with the sample's shapes: 28k tracks, 50k users, 0.5% unknown tracks. */
+function makeRows(n: number): Columns {
+  let s = 12345;
+  const rand = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296);
+  const alpha = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const word = (len: number) => Array.from({ length: len }, () => alpha[Math.floor(rand() * alpha.length)]).join('');
+  const genres = Array.from({ length: 113 }, () => word(4 + Math.floor(rand() * 8)).toLowerCase());
+  const tracks = Array.from({ length: 28_352 }, () => ({
+    id: word(22),
+    name: `${word(5)} ${word(6)}`,
+    artists: rand() < 0.2 ? `${word(6)} ${word(5)};${word(8)}` : `The ${word(7)}`,
+    genres: rand() < 0.1 ? `${genres[Math.floor(rand() * 113)]};${genres[Math.floor(rand() * 113)]}` : genres[Math.floor(rand() * 113)]!,
+    popularity: Math.floor(rand() * 101),
+    duration: 60_000 + Math.floor(rand() * 400_000),
+  }));
+  const c: Columns = {
+    user_id: new Int32Array(n), track_id: new Array(n), listen_time: new Float64Array(n), user_known: new Array(n),
+    track_name: new Array(n), artists: new Array(n), genres: new Array(n), popularity: new Array(n), duration_ms: new Array(n),
+  };
+  const t0 = Date.UTC(2024, 5, 25);
+  for (let i = 0; i < n; i++) {
+    const known = rand() >= 0.005;
+    const t = tracks[Math.floor(rand() * tracks.length)]!;
+    c.user_id[i] = 1 + Math.floor(rand() * 50_000);
+    c.track_id[i] = known ? t.id : `zzUnknown${word(8)}`;
+    c.listen_time[i] = t0 + Math.floor(rand() * 86_400) * 1000;
+    c.user_known[i] = true;
+    c.track_name[i] = known ? t.name : null;
+    c.artists[i] = known ? t.artists : null;
+    c.genres[i] = known ? t.genres : null;
+    c.popularity[i] = known ? t.popularity : null;
+    c.duration_ms[i] = known ? t.duration : null;
+  }
+  return c;
+}
+
+const slice = (c: Columns, a: number, b: number) =>
+  Object.fromEntries(Object.entries(c).map(([k, v]) => [k, (v as { slice(a: number, b: number): unknown }).slice(a, b)])) as unknown as Columns;
+
+/** What a reader hands the KPI stage: a checksum over every value, so nothing is skipped lazily. */
+class Checksum {
+  n = 0;
+  users = 0;
+  chars = 0;
+  add(userId: number, trackId: string, listenTime: number, name: string | null, artists: string | null, genres: string | null, pop: number | null, dur: number | null) {
+    this.n++;
+    this.users += userId;
+    this.chars += trackId.length + (name?.length ?? 0) + (artists?.length ?? 0) + (genres?.length ?? 0) + (listenTime > 0 ? 1 : 0) + (pop ?? 0) + (dur ? 1 : 0);
+  }
+}
+
+async function writeRead(lib: Lib, c: Columns, file: string): Promise<{ writeMs: number; readMs: number; check: Checksum }> {
+  const n = c.user_id.length;
+  const check = new Checksum();
+  let writeMs = 0;
+  let readMs = 0;
+  if (lib === 'hyparquet' || lib === 'hyparquet-columnar') {
+    const { ParquetWriter, ByteWriter } = await import('hyparquet-writer');
+    const { parquetMetadata, parquetRead } = await import('hyparquet');
+    const SCHEMA = [
+      { name: 'root', num_children: 9 },
+      { name: 'user_id', type: 'INT32', repetition_type: 'REQUIRED' },
+      { name: 'track_id', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
+      { name: 'listen_time', type: 'INT64', converted_type: 'TIMESTAMP_MILLIS', repetition_type: 'REQUIRED' },
+      { name: 'user_known', type: 'BOOLEAN', repetition_type: 'REQUIRED' },
+      { name: 'track_name', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
+      { name: 'artists', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
+      { name: 'genres', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
+      { name: 'popularity', type: 'INT32', repetition_type: 'OPTIONAL' },
+      { name: 'duration_ms', type: 'INT32', repetition_type: 'OPTIONAL' },
+    ];
+    let t = performance.now();
+    const writer = new ByteWriter();
+    const pw = new ParquetWriter({ writer, schema: SCHEMA as never, statistics: false });
+    for (let a = 0; a < n; a += GROUP) {
+      const part = slice(c, a, Math.min(n, a + GROUP));
+      const columnData = Object.entries(part).map(([name, data]) => ({
+        name,
+        data: name === 'user_id' ? Array.from(data as Int32Array) : name === 'listen_time' ? Array.from(data as Float64Array) : data,
+      }));
+      await pw.write({ columnData: columnData as never, rowGroupSize: GROUP });
+    }
+    pw.finish();
+    await fs.writeFile(file, new Uint8Array(writer.getBuffer()));
+    writeMs = performance.now() - t;
+
+    t = performance.now();
+    const buf = await fs.readFile(file);
+    const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer;
+    const metadata = parquetMetadata(ab);
+    const cols = ['user_id', 'track_id', 'listen_time', 'user_known', 'track_name', 'artists', 'genres', 'popularity', 'duration_ms'];
+    let rowStart = 0;
+    for (const g of metadata.row_groups) {
+      const rowEnd = rowStart + Number(g.num_rows);
+      if (lib === 'hyparquet') {
+        // What the KPI stage does today: rows as arrays, one row group at a time.
+        let rows: unknown[][] = [];
+        await parquetRead({
+          file: ab, metadata, columns: cols, rowStart, rowEnd,
+          parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } as never,
+          onComplete: (d: unknown[][]) => (rows = d),
+        });
+        for (const r of rows) check.add(r[0] as number, r[1] as string, r[2] as number, r[4] as string | null, r[5] as string | null, r[6] as string | null, r[7] as number | null, r[8] as number | null);
+      } else {
+        // Columnar: onChunk hands whole column chunks, no row assembly.
+        const got: Record<string, unknown[]> = {};
+        await parquetRead({
+          file: ab, metadata, columns: cols, rowStart, rowEnd,
+          parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } as never,
+          onChunk: (ch: { columnName: string; columnData: ArrayLike<unknown>; rowStart: number }) => {
+            const arr = (got[ch.columnName] ??= []);
+            for (let i = 0; i < ch.columnData.length; i++) arr[ch.rowStart - rowStart + i] = ch.columnData[i];
+          },
+        });
+        const u = got.user_id!, tr = got.track_id!, lt = got.listen_time!, nm = got.track_name!, ar = got.artists!, ge = got.genres!, po = got.popularity!, du = got.duration_ms!;
+        for (let i = 0; i < rowEnd - rowStart; i++) {
+          check.add(u[i] as number, tr[i] as string, Number(lt[i]), (nm[i] ?? null) as string | null, (ar[i] ?? null) as string | null, (ge[i] ?? null) as string | null, (po[i] ?? null) as number | null, (du[i] ?? null) as number | null);
+        }
+      }
+      rowStart = rowEnd;
+    }
+    readMs = performance.now() - t;
+  } else if (lib === 'parquet-wasm') {
+    const arrow = await import('apache-arrow');
+    const pq = await import('parquet-wasm/node');
+    let t = performance.now();
+    const props = new pq.WriterPropertiesBuilder().setCompression(pq.Compression.SNAPPY).setMaxRowGroupSize(GROUP).build();
+    const utf8 = (v: (string | null)[]) => arrow.vectorFromArray(v, new arrow.Utf8());
+    const table = new arrow.Table({
+      user_id: arrow.makeVector(c.user_id),
+      track_id: utf8(c.track_id),
+      listen_time: arrow.vectorFromArray(Array.from(c.listen_time), new arrow.TimestampMillisecond()),
+      user_known: arrow.vectorFromArray(c.user_known, new arrow.Bool()),
+      track_name: utf8(c.track_name),
+      artists: utf8(c.artists),
+      genres: utf8(c.genres),
+      popularity: arrow.vectorFromArray(c.popularity, new arrow.Int32()),
+      duration_ms: arrow.vectorFromArray(c.duration_ms, new arrow.Int32()),
+    });
+    const wasmTable = pq.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
+    const bytes = pq.writeParquet(wasmTable, props);
+    await fs.writeFile(file, bytes);
+    writeMs = performance.now() - t;
+
+    t = performance.now();
+    const read = pq.readParquet(new Uint8Array(await fs.readFile(file)), { batchSize: GROUP });
+    const back = arrow.tableFromIPC(read.intoIPCStream());
+    for (const batch of back.batches) {
+      const u = batch.getChild('user_id')!.toArray() as Int32Array;
+      const lt = batch.getChild('listen_time')!;
+      const tr = batch.getChild('track_id')!, nm = batch.getChild('track_name')!, ar = batch.getChild('artists')!, ge = batch.getChild('genres')!;
+      const po = batch.getChild('popularity')!, du = batch.getChild('duration_ms')!;
+      for (let i = 0; i < batch.numRows; i++) {
+        check.add(u[i]!, tr.get(i) as string, Number(lt.get(i)), nm.get(i) as string | null, ar.get(i) as string | null, ge.get(i) as string | null, po.get(i) as number | null, du.get(i) as number | null);
+      }
+    }
+    readMs = performance.now() - t;
+  } else {
+    const { ParquetSchema, ParquetWriter, ParquetReader } = (await import('@dsnp/parquetjs')) as typeof import('@dsnp/parquetjs');
+    const schema = new ParquetSchema({
+      user_id: { type: 'INT32' },
+      track_id: { type: 'UTF8' },
+      listen_time: { type: 'TIMESTAMP_MILLIS' },
+      user_known: { type: 'BOOLEAN' },
+      track_name: { type: 'UTF8', optional: true },
+      artists: { type: 'UTF8', optional: true },
+      genres: { type: 'UTF8', optional: true },
+      popularity: { type: 'INT32', optional: true },
+      duration_ms: { type: 'INT32', optional: true },
+    });
+    let t = performance.now();
+    const writer = await ParquetWriter.openFile(schema, file, { compression: 'SNAPPY', rowGroupSize: GROUP } as never);
+    for (let i = 0; i < n; i++) {
+      const row: Record<string, unknown> = {
+        user_id: c.user_id[i], track_id: c.track_id[i], listen_time: new Date(c.listen_time[i]!), user_known: c.user_known[i],
+      };
+      if (c.track_name[i] !== null) {
+        row.track_name = c.track_name[i]; row.artists = c.artists[i]; row.genres = c.genres[i];
+        row.popularity = c.popularity[i]; row.duration_ms = c.duration_ms[i];
+      }
+      await writer.appendRow(row);
+    }
+    await writer.close();
+    writeMs = performance.now() - t;
+
+    t = performance.now();
+    const reader = await ParquetReader.openFile(file);
+    const cursor = reader.getCursor();
+    for (let r = (await cursor.next()) as Record<string, unknown> | null; r; r = (await cursor.next()) as Record<string, unknown> | null) {
+      check.add(r.user_id as number, String(r.track_id), (r.listen_time as Date).getTime(), (r.track_name ?? null) as string | null,
+        (r.artists ?? null) as string | null, (r.genres ?? null) as string | null, (r.popularity ?? null) as number | null, (r.duration_ms ?? null) as number | null);
+    }
+    await reader.close();
+    readMs = performance.now() - t;
+  }
+  return { writeMs, readMs, check };
+}
+
+async function child(lib: Lib, rows: number, dir: string): Promise<void> {
+  const c = makeRows(rows);
+  const file = path.join(dir, `${lib}.parquet`);
+  const before = process.memoryUsage().rss;
+  const { writeMs, readMs, check } = await writeRead(lib, c, file);
+  const hwm = Number(/VmHWM:\s+(\d+)/.exec(await fs.readFile('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024;
+  const size = (await fs.stat(file)).size;
+  // Interop: DuckDB must read what was written, with the same values.
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const inst = await DuckDBInstance.create(':memory:');
+  const conn = await inst.connect();
+  const r = (await conn.runAndReadAll(
+    `SELECT count(*)::DOUBLE n, sum(user_id)::DOUBLE users, count(track_name)::DOUBLE named, typeof(any_value(listen_time)) lt FROM read_parquet('${file}')`,
+  )).getRowObjectsJS()[0]!;
+  const expectedUsers = c.user_id.reduce((a, b) => a + b, 0);
+  const duckOk = r.n === rows && r.users === expectedUsers && check.n === rows && check.users === expectedUsers;
+  console.log(JSON.stringify({ lib, rows, writeMs, readMs, size, rssBaseMb: before / 2 ** 20, peakMb: hwm / 2 ** 20, duckOk, listenTimeType: r.lt }));
+}
+
+async function main() {
+  const { values } = parseArgs({ args: process.argv.slice(2), options: { rows: { type: 'string', default: '1000000' }, lib: { type: 'string' }, dir: { type: 'string' }, libs: { type: 'string' } } });
+  const rows = Number(values.rows);
+  if (values.lib) return child(values.lib as Lib, rows, values.dir!);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'musicflow-parquet-'));
+  const libs = (values.libs?.split(',') ?? LIBS) as Lib[];
+  const results: Record<string, unknown>[] = [];
+  for (const lib of libs) {
+    const out = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--lib', lib, '--rows', String(rows), '--dir', dir], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
+    const line = out.stdout.trim().split('\n').pop() ?? '';
+    try {
+      results.push(JSON.parse(line));
+    } catch {
+      results.push({ lib, error: (out.stderr || out.stdout).trim().split('\n').slice(-3).join(' | ') });
+    }
+  }
+  await fs.rm(dir, { recursive: true, force: true });
+  console.log(`Parquet write + read of ${rows.toLocaleString('en-US')} lake rows (9 columns, ${GROUP / 1000}k-row groups, SNAPPY), one process per library:`);
+  console.log('| library | write s | read s | write+read s | file MB | peak RSS MB | DuckDB reads it back |');
+  console.log('|---|---:|---:|---:|---:|---:|---|');
+  for (const r of results) {
+    if (r.error) {
+      console.log(`| ${r.lib} | error: ${r.error} |||||`);
+      continue;
+    }
+    const w = (r.writeMs as number) / 1000;
+    const rd = (r.readMs as number) / 1000;
+    console.log(`| ${r.lib} | ${w.toFixed(2)} | ${rd.toFixed(2)} | ${(w + rd).toFixed(2)} | ${((r.size as number) / 2 ** 20).toFixed(1)} | ${(r.peakMb as number).toFixed(0)} | ${r.duckOk ? 'yes' : 'NO'} (${r.listenTimeType}) |`);
+  }
+}
+
+await main();

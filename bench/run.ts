@@ -1,0 +1,283 @@
+/**
+ * npm run bench -- --events N [--workers W] [--files F] [--sample] [--profile] [--keep]
+ *                  [--chunk-bytes B] [--duckdb-runs R] [--worker-node-options "--max-old-space-size=256"]
+ *
+ * Generates (or reuses) a deterministic data set of N events, computes both KPI
+ * tables with DuckDB straight from the CSVs, then runs the real pipeline over
+ * real BullMQ queues with W worker processes (`musicflow start`), each with its
+ * own peak RSS watched, and checks that the warehouse rows equal DuckDB's.
+ * `--sample` runs on data/sample instead (34,038 events). `--profile` writes a
+ * V8 CPU profile per worker and prints where the time went.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { loadConfig } from '@musicflow/config';
+import type { RunReport } from '@musicflow/contracts';
+import { PipelineQueues, readRunProgress, startRun } from '@musicflow/flow';
+import { computeKpisWithDuckDB } from '../test/oracle/duckdb-kpis.ts';
+import { generate } from './generate.ts';
+import { diffKpis, readWarehouseKpis } from './kpi-compare.ts';
+import { summarizeProfiles } from './profile-summary.ts';
+
+const REPO = fileURLToPath(new URL('../', import.meta.url));
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PG_ADMIN = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    events: { type: 'string' },
+    workers: { type: 'string', default: '2' },
+    files: { type: 'string' },
+    sample: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+    'chunk-bytes': { type: 'string' },
+    'duckdb-runs': { type: 'string', default: '2' },
+    /** Extra node flags for the worker processes, e.g. "--max-old-space-size=256". */
+    'worker-node-options': { type: 'string', default: '' },
+    'data-root': { type: 'string', default: path.join(os.tmpdir(), 'musicflow-bench') },
+  },
+});
+
+const STAGE_SERVICES = ['extractor', 'validator', 'transformer', 'kpi', 'loader'];
+const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+const dirUrl = (dir: string) => `${pathToFileURL(dir).href}/`;
+const mb = (kb: number) => (kb / 1024).toFixed(0);
+const sec = (ms: number) => (ms / 1000).toFixed(2);
+
+async function procKb(pid: number, field: 'VmHWM' | 'VmRSS'): Promise<number | undefined> {
+  try {
+    const status = await fs.readFile(`/proc/${pid}/status`, 'utf8');
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface WorkerProc {
+  name: string;
+  child: ChildProcess;
+  peakKb: number;
+  exited: Promise<void>;
+}
+
+async function main(): Promise<void> {
+  const workers = Number(values.workers);
+  if (!values.sample && !values.events) throw new Error('usage: npm run bench -- --events N [--workers W] [--files F] [--sample] [--profile] [--keep]');
+  if (!(workers >= 1)) throw new Error('--workers must be a positive integer');
+
+  // --- Data -------------------------------------------------------------
+  let streamFiles: string[];
+  let songsCsv: string;
+  let usersCsv: string;
+  let events: number;
+  if (values.sample) {
+    const sample = path.join(REPO, 'data', 'sample');
+    streamFiles = ['streams1.csv', 'streams2.csv', 'streams3.csv'].map((f) => path.join(sample, 'streams', f));
+    songsCsv = path.join(sample, 'songs.csv');
+    usersCsv = path.join(sample, 'users.csv');
+    events = 34_038;
+  } else {
+    events = Number(values.events);
+    if (!Number.isSafeInteger(events) || events < 1) throw new Error('--events must be a positive integer');
+    const files = values.files ? Number(values.files) : events >= 1_000_000 ? 5 : events >= 10_000 ? 2 : 1;
+    const t0 = Date.now();
+    const data = await generate({ events, files, root: values['data-root']!, sampleDir: path.join(REPO, 'data', 'sample') });
+    ({ streamFiles, songsCsv, usersCsv } = data);
+    log(`data: ${streamFiles.length} file(s) of ${events} events in ${data.dir} (${sec(Date.now() - t0)} s)`);
+  }
+
+  const id = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const runDir = await fs.mkdtemp(path.join(os.tmpdir(), `musicflow-bench-run-${id}-`));
+  const streamsDir = path.join(runDir, 'in', 'streams');
+  await fs.mkdir(streamsDir, { recursive: true });
+  // The pipeline archives what it ingests: give it hard links (or copies), keep the originals.
+  for (const f of streamFiles) {
+    const target = path.join(streamsDir, path.basename(f));
+    await fs.link(f, target).catch(() => fs.copyFile(f, target));
+  }
+
+  // --- DuckDB -------------------------------------------------------------
+  log(`DuckDB over the same ${streamFiles.length} CSV file(s)...`);
+  // Best of --duckdb-runs (default 2): the first run also pays for cold caches on this noisy machine.
+  let duckdbMs = Infinity;
+  let expected: Awaited<ReturnType<typeof computeKpisWithDuckDB>> | undefined;
+  const duckTimes: string[] = [];
+  for (let i = 0; i < Math.max(1, Number(values['duckdb-runs'])); i++) {
+    const d0 = performance.now();
+    expected = await computeKpisWithDuckDB({ streamFiles, songsCsv });
+    const ms = performance.now() - d0;
+    duckTimes.push(sec(ms));
+    duckdbMs = Math.min(duckdbMs, ms);
+  }
+  log(`DuckDB: ${duckTimes.join(' s, ')} s (best ${sec(duckdbMs)} s), ${expected!.genre.length} genre rows, ${expected!.hourly.length} hourly rows`);
+
+  // --- Pipeline -------------------------------------------------------------
+  const dbName = `musicflow_bench_${id}`;
+  const warehouseUrl = new URL(PG_ADMIN);
+  warehouseUrl.pathname = `/${dbName}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  await admin.end();
+
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    REDIS_URL,
+    QUEUE_PREFIX: `mfbench_${id}`,
+    WAREHOUSE_URL: warehouseUrl.toString(),
+    STREAMS_URL: dirUrl(streamsDir),
+    USERS_URL: pathToFileURL(usersCsv).href,
+    SONGS_URL: pathToFileURL(songsCsv).href,
+    LAKE_URL: dirUrl(path.join(runDir, 'lake')),
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  if (values['chunk-bytes']) env.CHUNK_BYTES = values['chunk-bytes'];
+  const config = loadConfig(env);
+  const profDir = path.join(runDir, 'prof');
+
+  const procs: WorkerProc[] = [];
+  for (let i = 0; i < workers; i++) {
+    const nodeArgs = [
+      ...(values['worker-node-options'] ? values['worker-node-options'].split(/\s+/).filter(Boolean) : []),
+      ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, `worker${i + 1}`)}`] : []),
+    ];
+    // The five stage workers only: `start` alone would also start the HTTP API (one port per machine).
+    const child = spawn(process.execPath, [...nodeArgs, path.join(REPO, 'bin', 'musicflow.mjs'), 'start', ...STAGE_SERVICES], {
+      cwd: REPO,
+      env,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    procs.push({ name: `worker${i + 1}`, child, peakKb: 0, exited });
+  }
+  const sampleRss = async () => {
+    for (const p of procs) {
+      const kb = p.child.pid ? await procKb(p.child.pid, 'VmHWM') : undefined;
+      if (kb !== undefined) p.peakKb = Math.max(p.peakKb, kb);
+    }
+  };
+  const poller = setInterval(() => void sampleRss(), 250);
+
+  const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const queues = new PipelineQueues(connection, config.QUEUE_PREFIX);
+  let report: RunReport | undefined;
+  let pipelineMs = 0;
+  try {
+    // Wait until every worker process listens on every stage queue.
+    const ready = Date.now();
+    for (;;) {
+      const counts = await Promise.all(Object.values(queues.queues).map((q) => q.getWorkersCount()));
+      if (counts.every((n) => n >= workers)) break;
+      if (procs.some((p) => p.child.exitCode !== null)) throw new Error('a worker process exited during start-up');
+      if (Date.now() - ready > 60_000) throw new Error(`workers not ready after 60 s (per queue: ${counts.join(', ')})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    log(`${workers} worker process(es) ready (${sec(Date.now() - ready)} s); triggering the run`);
+
+    const t0 = performance.now();
+    const { runId } = await startRun(config, queues, { trigger: 'bench' });
+    let lastLog = 0;
+    for (;;) {
+      const progress = await readRunProgress(queues, runId);
+      if (progress.state === 'completed' && progress.report) {
+        pipelineMs = performance.now() - t0;
+        report = progress.report;
+        break;
+      }
+      if (progress.state === 'failed') throw new Error(`run ${runId} failed: ${progress.error}`);
+      if (performance.now() - lastLog > (values.profile ? 2_000 : 5_000)) {
+        lastLog = performance.now();
+        const s = progress.stages;
+        const rss = await Promise.all(procs.map(async (p) => `${mb((p.child.pid && (await procKb(p.child.pid, 'VmRSS'))) || 0)}`));
+        log(
+          `  ${sec(performance.now() - t0)} s: ` +
+            (['extract', 'validate', 'transform', 'kpi', 'load'] as const)
+              .map((k) => `${k} ${s[k].completed}/${s[k].total}${s[k].active ? `(+${s[k].active})` : ''}`)
+              .join(' ') +
+            `; RSS MB ${rss.join('/')}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, events > 200_000 ? 200 : 25));
+    }
+    await sampleRss();
+  } finally {
+    clearInterval(poller);
+    await sampleRss();
+    for (const p of procs) p.child.kill('SIGTERM');
+    await Promise.race([Promise.all(procs.map((p) => p.exited)), new Promise((r) => setTimeout(r, 30_000))]);
+    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    // Remove this run's queue keys (unique prefix).
+    let cursor = '0';
+    do {
+      const [next, keys] = await connection.scan(cursor, 'MATCH', `${config.QUEUE_PREFIX}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await connection.del(...keys);
+    } while (cursor !== '0');
+    await queues.close();
+    connection.disconnect();
+  }
+
+  // --- Compare -------------------------------------------------------------
+  const actual = await readWarehouseKpis(warehouseUrl.toString());
+  const diffs = diffKpis(actual, expected!);
+  if (!values.keep) {
+    const adminEnd = new pg.Client({ connectionString: PG_ADMIN });
+    await adminEnd.connect();
+    await adminEnd.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await adminEnd.end();
+  }
+
+  const r = report!;
+  console.log('');
+  console.log(`run ${r.runId}: ${r.status}; files ${r.files.loaded.length}/${r.files.total} loaded; rows read ${r.rows.read}, valid ${r.rows.valid}, ` +
+    `rejected ${r.rows.rejected}, duplicate ${r.rows.duplicate}, orphan tracks ${r.rows.orphanTracks}; ` +
+    `KPI rows genre ${r.kpiRows.genre}, hourly ${r.kpiRows.hourly}`);
+  console.log('stage times (wall clock, first job start to last job end; validate and transform overlap):');
+  for (const [stage, ms] of Object.entries(r.stageMs)) console.log(`  ${stage.padEnd(10)} ${sec(ms).padStart(8)} s`);
+  console.log(`  ${'end-to-end'.padEnd(10)} ${sec(pipelineMs).padStart(8)} s  (${Math.round(events / (pipelineMs / 1000)).toLocaleString('en-US')} events/s)`);
+  console.log(`  ${'duckdb'.padEnd(10)} ${sec(duckdbMs).padStart(8)} s  (${Math.round(events / (duckdbMs / 1000)).toLocaleString('en-US')} events/s)`);
+  console.log(`  kpi stage vs DuckDB: ${((r.stageMs.kpi ?? 0) / duckdbMs).toFixed(2)}x`);
+  console.log('peak RSS (VmHWM):');
+  for (const p of procs) console.log(`  ${p.name.padEnd(10)} ${mb(p.peakKb).padStart(6)} MB`);
+  const self = await procKb(process.pid, 'VmHWM');
+  if (self) console.log(`  ${'bench'.padEnd(10)} ${mb(self).padStart(6)} MB  (this process, DuckDB included)`);
+
+  if (values.profile) {
+    console.log('');
+    for (let i = 0; i < workers; i++) console.log(await summarizeProfiles(path.join(profDir, `worker${i + 1}`)));
+  }
+  if (values.keep) console.log(`kept: ${runDir}, database ${dbName}`);
+  else await fs.rm(runDir, { recursive: true, force: true });
+
+  if (diffs.length) {
+    console.log('');
+    console.log('KPI rows differ between the pipeline and DuckDB:');
+    for (const d of diffs) console.log(`  ${d}`);
+    process.exitCode = 1;
+  } else {
+    console.log(`KPI rows identical: ${expected!.genre.length} genre, ${expected!.hourly.length} hourly (doubles within 1e-9 relative)`);
+  }
+  const pipelineS = pipelineMs / 1000;
+  const duckdbS = duckdbMs / 1000;
+  const peak = Math.max(...procs.map((p) => p.peakKb)) / 1024;
+  console.log(
+    `bench: events=${events} workers=${workers} pipeline_s=${pipelineS.toFixed(2)} duckdb_s=${duckdbS.toFixed(2)} ` +
+      `ratio=${(pipelineS / duckdbS).toFixed(2)} peak_rss_mb=${peak.toFixed(0)}`,
+  );
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.stack : err);
+  process.exit(1);
+});

@@ -1,0 +1,203 @@
+/**
+ * Prometheus metrics of the whole pipeline, served by the API.
+ *
+ * Where each number comes from, and why:
+ * - Job counts per queue and state (`musicflow_jobs_completed`,
+ *   `musicflow_jobs_failed`, `musicflow_queue_jobs{state}`) are read from
+ *   BullMQ `getJobCounts` at scrape time. They are gauges: BullMQ keeps
+ *   finished jobs for a week (bounded in count, see jobOptions), so the
+ *   numbers are "jobs retained in that state", the same for every API replica.
+ * - Job durations (`musicflow_job_duration_seconds`) come from QueueEvents:
+ *   each API process listens to the `completed`/`failed` events of every queue
+ *   and observes `finishedOn - processedOn` of the job. Workers run in other
+ *   processes (any number of replicas, on other machines), so a worker-side
+ *   registry would need one scrape target per worker; the event stream sees
+ *   every job wherever it ran. Each API replica observes every job once, so
+ *   aggregate across replicas with max(), not sum().
+ * - Rows and runs (`musicflow_rows_*_total`, `musicflow_runs_total`,
+ *   `musicflow_last_successful_run_timestamp_seconds`) are aggregated from
+ *   `analytics.etl_runs`: one row per run, written in the same transaction as
+ *   the KPIs, so they count each run exactly once, survive restarts, and agree
+ *   between replicas.
+ * A backing service that is down leaves its metrics at their last value and
+ * sets `musicflow_metrics_source_up{source}` to 0 instead of failing the scrape.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Job, QueueEvents, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '@musicflow/config';
+import { redisConnection } from '@musicflow/flow';
+import type { Warehouse } from '@musicflow/warehouse';
+import { redactSecrets } from './errors.ts';
+
+const STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
+
+// Portable (PostgreSQL and Redshift) aggregate over the run records.
+const RUN_TOTALS_SQL = `SELECT status, COUNT(*) AS runs, COALESCE(SUM(rows_read), 0) AS rows_read,
+  COALESCE(SUM(rows_valid), 0) AS rows_valid, COALESCE(SUM(rows_rejected), 0) AS rows_rejected,
+  COALESCE(SUM(rows_duplicate), 0) AS rows_duplicate
+FROM analytics.etl_runs GROUP BY status`;
+
+interface RunTotalsRow {
+  status: string;
+  runs: number | string;
+  rows_read: number | string;
+  rows_valid: number | string;
+  rows_rejected: number | string;
+  rows_duplicate: number | string;
+}
+
+export interface MetricsDeps {
+  redisUrl: string;
+  prefix: string;
+  queues: Queue[];
+  redisReady: () => Promise<void>;
+  warehouse: () => Promise<Warehouse>;
+  logger: Logger;
+}
+
+export class ApiMetrics {
+  readonly registry = new Registry();
+  private readonly events: { events: QueueEvents; connection: Redis }[] = [];
+
+  private readonly jobsCompleted: Gauge;
+  private readonly jobsFailed: Gauge;
+  private readonly queueJobs: Gauge;
+  private readonly duration: Histogram;
+  private readonly rowsProcessed: Counter;
+  private readonly rowsValid: Counter;
+  private readonly rowsRejected: Counter;
+  private readonly rowsDuplicate: Counter;
+  private readonly runs: Counter;
+  private readonly lastSuccess: Gauge;
+  private readonly sourceUp: Gauge;
+
+  constructor(private readonly deps: MetricsDeps) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'musicflow_api_' });
+    this.jobsCompleted = new Gauge({ name: 'musicflow_jobs_completed', help: 'Completed jobs retained per queue (BullMQ getJobCounts)', labelNames: ['queue'], registers });
+    this.jobsFailed = new Gauge({ name: 'musicflow_jobs_failed', help: 'Failed jobs retained per queue (BullMQ getJobCounts)', labelNames: ['queue'], registers });
+    this.queueJobs = new Gauge({ name: 'musicflow_queue_jobs', help: 'Jobs per queue and state (BullMQ getJobCounts)', labelNames: ['queue', 'state'], registers });
+    this.duration = new Histogram({
+      name: 'musicflow_job_duration_seconds',
+      help: 'Processing time of jobs (finishedOn - processedOn of the last attempt), per queue and outcome',
+      labelNames: ['queue', 'status'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800],
+      registers,
+    });
+    this.rowsProcessed = new Counter({ name: 'musicflow_rows_processed_total', help: 'Stream rows read by finished runs (analytics.etl_runs)', registers });
+    this.rowsValid = new Counter({ name: 'musicflow_rows_valid_total', help: 'Valid stream rows of finished runs', registers });
+    this.rowsRejected = new Counter({ name: 'musicflow_rows_rejected_total', help: 'Stream rows rejected (quarantined) by finished runs', registers });
+    this.rowsDuplicate = new Counter({ name: 'musicflow_rows_duplicate_total', help: 'Duplicate stream events skipped by finished runs', registers });
+    this.runs = new Counter({ name: 'musicflow_runs_total', help: 'Finished runs per status', labelNames: ['status'], registers });
+    this.lastSuccess = new Gauge({
+      name: 'musicflow_last_successful_run_timestamp_seconds',
+      help: 'End time (Unix seconds) of the last run that succeeded or was partial; 0 when none',
+      registers,
+    });
+    this.sourceUp = new Gauge({ name: 'musicflow_metrics_source_up', help: '1 when the source of a metric family answered this scrape', labelNames: ['source'], registers });
+  }
+
+  /** Starts listening to job events of every queue (for the duration histogram). */
+  start(): void {
+    for (const queue of this.deps.queues) {
+      const connection = redisConnection(this.deps.redisUrl, 'worker');
+      connection.on('error', () => undefined); // reported by /health; the events stream resumes on reconnect
+      const events = new QueueEvents(queue.name, { connection, prefix: this.deps.prefix });
+      events.on('error', () => undefined);
+      const observe = (status: 'completed' | 'failed') => async ({ jobId }: { jobId: string }) => {
+        try {
+          const job = await Job.fromId(queue, jobId);
+          if (job?.processedOn && job.finishedOn) {
+            this.duration.observe({ queue: queue.name, status }, Math.max(0, job.finishedOn - job.processedOn) / 1000);
+          }
+        } catch {
+          // The job was removed meanwhile or Redis is away: this sample is lost, nothing else is.
+        }
+      };
+      events.on('completed', observe('completed'));
+      events.on('failed', observe('failed'));
+      this.events.push({ events, connection });
+    }
+  }
+
+  /** Reads the current values from Redis and the warehouse; called before each scrape. */
+  async refresh(): Promise<void> {
+    await Promise.all([this.refreshQueues(), this.refreshRuns()]);
+  }
+
+  async render(): Promise<string> {
+    await this.refresh();
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  private async refreshQueues(): Promise<void> {
+    try {
+      await this.deps.redisReady();
+      const counting = Promise.all(this.deps.queues.map(async (q) => [q.name, await q.getJobCounts(...STATES)] as const));
+      const all = await withDeadline(counting, 3000);
+      if (!all) throw new Error('Redis did not answer within 3000 ms');
+      for (const [queue, counts] of all) {
+        this.jobsCompleted.set({ queue }, counts.completed ?? 0);
+        this.jobsFailed.set({ queue }, counts.failed ?? 0);
+        for (const state of STATES) this.queueJobs.set({ queue, state }, counts[state] ?? 0);
+      }
+      this.sourceUp.set({ source: 'redis' }, 1);
+    } catch (err) {
+      this.sourceUp.set({ source: 'redis' }, 0);
+      this.deps.logger.warn({ err: redactSecrets((err as Error).message) }, 'metrics: queue counts unavailable');
+    }
+  }
+
+  private async refreshRuns(): Promise<void> {
+    try {
+      const warehouse = await this.deps.warehouse();
+      const [rows, last] = await Promise.all([warehouse.query<RunTotalsRow>(RUN_TOTALS_SQL), warehouse.lastSuccessfulRunAt()]);
+      const sum = (key: keyof RunTotalsRow) => rows.reduce((n, r) => n + Number(r[key]), 0);
+      // Absolute totals from the warehouse: reset and set in one synchronous step, so a scrape never sees half.
+      for (const [counter, value] of [
+        [this.rowsProcessed, sum('rows_read')],
+        [this.rowsValid, sum('rows_valid')],
+        [this.rowsRejected, sum('rows_rejected')],
+        [this.rowsDuplicate, sum('rows_duplicate')],
+      ] as const) {
+        counter.reset();
+        counter.inc(value);
+      }
+      this.runs.reset();
+      for (const status of ['succeeded', 'partial', 'failed']) this.runs.inc({ status }, 0);
+      for (const r of rows) this.runs.inc({ status: r.status }, Number(r.runs));
+      this.lastSuccess.set(last ? last.getTime() / 1000 : 0);
+      this.sourceUp.set({ source: 'warehouse' }, 1);
+    } catch (err) {
+      this.sourceUp.set({ source: 'warehouse' }, 0);
+      this.deps.logger.warn({ err: redactSecrets((err as Error).message) }, 'metrics: warehouse unavailable');
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      this.events.map(async ({ events, connection }) => {
+        await withDeadline(events.close(), 2000);
+        connection.disconnect();
+      }),
+    );
+  }
+}
+
+/** Resolves when `promise` settles or after `ms`, whichever comes first. */
+export async function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const deadline = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), ms);
+    });
+    return await Promise.race([promise.catch(() => undefined), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

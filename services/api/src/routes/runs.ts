@@ -1,0 +1,99 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { startRun } from '@musicflow/flow';
+import type { ApiDeps } from '../deps.ts';
+import { HttpError } from '../errors.ts';
+import { findRun, listRuns, redactSources } from '../runs.ts';
+import { errorSchema, listRunsQuery, listRunsResponse, runDetail, runParams, startedRunResponse, startRunBody } from '../schemas.ts';
+
+/**
+ * POST /runs answers 202 Accepted with a new run id when it enqueued a run, and
+ * 200 OK with the active run's id when a run over the same sources is already
+ * queued or running (nothing new was accepted: the caller gets the run that will
+ * do the work, and no second run races it). Both carry `Location: /runs/<id>`.
+ */
+export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
+  const { config } = deps;
+
+  app.post('/runs', {
+    config: { access: 'write', redis: true },
+    schema: {
+      tags: ['runs'],
+      summary: 'Start a run (sources default to STREAMS_URL, USERS_URL, SONGS_URL)',
+      body: startRunBody,
+      response: { 200: startedRunResponse.describe('A run over the same sources is already active: that run'), 202: startedRunResponse.describe('Run enqueued'), 400: errorSchema },
+    },
+    handler: async (request, reply) => {
+      const started = await startRun(config, deps.queues, { trigger: 'api', sources: request.body ?? {} });
+      const log = request.log.child({ runId: started.runId });
+      const detail = started.created ? undefined : (await findRun(deps, started.runId))?.detail;
+      if (started.created) log.info({ sources: request.body ? redactSources({ streams: '', users: '', songs: '', ...request.body }) : 'defaults' }, 'run enqueued');
+      else log.info('run over the same sources already active: returning it');
+      const url = `/runs/${started.runId}`;
+      return reply
+        .code(started.created ? 202 : 200)
+        .header('location', url)
+        .send({ runId: started.runId, created: started.created, status: detail?.status ?? 'queued', url });
+    },
+  });
+
+  app.get('/runs', {
+    config: { redis: true },
+    schema: {
+      tags: ['runs'],
+      summary: 'Runs, newest first: queued and running ones, then finished ones',
+      querystring: listRunsQuery,
+      response: { 200: listRunsResponse, 400: errorSchema },
+    },
+    handler: async (request) => {
+      const { limit, offset } = request.query;
+      const { total, runs } = await listRuns(deps, limit, offset);
+      return { total, limit, offset, runs };
+    },
+  });
+
+  app.get('/runs/:id', {
+    config: { redis: true },
+    schema: {
+      tags: ['runs'],
+      summary: 'Status, per-stage progress, report and error of one run',
+      params: runParams,
+      response: { 200: runDetail, 400: errorSchema, 404: errorSchema },
+    },
+    handler: async (request) => {
+      const found = await findRun(deps, request.params.id);
+      if (!found) throw new HttpError(404, `run ${request.params.id} not found`);
+      return found.detail;
+    },
+  });
+
+  app.post('/runs/:id/retry', {
+    config: { access: 'write', redis: true },
+    schema: {
+      tags: ['runs'],
+      summary: 'Run a failed or partial run again over the same sources',
+      description:
+        'Starts a new run (trigger "retry") over the sources of the given run. Files that run ingested were archived and ' +
+        'rejected files stayed in place, so the new run picks up exactly what is left (e.g. fixed files); events already ' +
+        'loaded are never counted twice. 202 with the new run, or 200 with a run over the same sources that is already active.',
+      params: runParams,
+      response: { 200: startedRunResponse, 202: startedRunResponse, 400: errorSchema, 404: errorSchema, 409: errorSchema },
+    },
+    handler: async (request, reply) => {
+      const { id } = request.params;
+      const found = await findRun(deps, id);
+      if (!found) throw new HttpError(404, `run ${id} not found`);
+      const { status } = found.detail;
+      if (status === 'queued' || status === 'running') throw new HttpError(409, `run ${id} is still ${status}: only a failed or partial run can be retried`);
+      if (status === 'succeeded') throw new HttpError(409, `run ${id} succeeded: only a failed or partial run can be retried`);
+      if (!found.sources) throw new HttpError(409, `run ${id} has no record of its sources`);
+      const started = await startRun(config, deps.queues, { trigger: 'retry', sources: found.sources });
+      request.log.info({ runId: started.runId, retryOf: id, created: started.created }, 'retry requested');
+      const url = `/runs/${started.runId}`;
+      const current = started.created ? 'queued' : ((await findRun(deps, started.runId))?.detail.status ?? 'queued');
+      return reply
+        .code(started.created ? 202 : 200)
+        .header('location', url)
+        .send({ runId: started.runId, created: started.created, status: current, url, retryOf: id });
+    },
+  });
+};

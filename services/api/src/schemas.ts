@@ -1,0 +1,194 @@
+/**
+ * The zod schemas of the HTTP API: request bodies, params and queries (validated
+ * by the type provider, 400 naming the field) and responses (serialized through
+ * them and published in the OpenAPI document).
+ */
+import { z } from 'zod';
+import { CronExpressionParser } from 'cron-parser';
+import { RUN_ID_PATTERN, runReportSchema, STAGES } from '@musicflow/contracts';
+
+// ---------- shared pieces ----------
+
+const streamsUrl = z
+  .string()
+  .regex(/^(s3|file):\/\/\S+$/, 'must be an s3:// or file:// folder URL')
+  // The same folder with or without its trailing slash is the same source (and the same active-run key).
+  .transform((v) => (v.endsWith('/') ? v : `${v}/`));
+const catalogueUrl = z
+  .string()
+  .regex(/^(s3|file|postgres|postgresql):\/\/\S+$/, 'must be an s3://, file:// or postgres:// URL');
+
+export const runIdParam = z.string().regex(RUN_ID_PATTERN, 'must be a run id (lowercase letters, digits and -, 3-63 characters)');
+
+/** A five- or six-field cron pattern (seconds first when six), as BullMQ job schedulers take it. */
+export const cronSchema = z
+  .string()
+  .trim()
+  .superRefine((value, ctx) => {
+    const fields = value.split(/\s+/).length;
+    if (fields !== 5 && fields !== 6) {
+      ctx.addIssue({ code: 'custom', message: `must be a cron pattern of 5 or 6 fields, got ${fields}` });
+      return;
+    }
+    try {
+      CronExpressionParser.parse(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `not a valid cron pattern: ${(err as Error).message}` });
+    }
+  });
+
+/** An IANA time zone name the runtime knows (`UTC`, `Europe/Paris`, ...). */
+export const timeZoneSchema = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IANA time zone such as UTC or Europe/Paris');
+
+export const errorSchema = z.object({
+  statusCode: z.number().int(),
+  error: z.string(),
+  message: z.string(),
+  issues: z.array(z.object({ in: z.string(), field: z.string(), message: z.string() })).optional(),
+});
+
+// ---------- runs ----------
+
+export const startRunBody = z
+  .strictObject({
+    streams: streamsUrl.optional().describe('Folder of stream CSV files; default STREAMS_URL'),
+    users: catalogueUrl.optional().describe('users.csv or postgres:// database with a users table; default USERS_URL'),
+    songs: catalogueUrl.optional().describe('songs.csv or postgres:// database with a songs table; default SONGS_URL'),
+  })
+  // No body at all (`curl -X POST /runs`) reaches the validator as null: run over the default sources.
+  .nullish();
+
+export const runStatus = z.enum(['queued', 'running', 'succeeded', 'partial', 'failed']);
+
+export const startedRunResponse = z.object({
+  runId: z.string(),
+  /** False when a run over the same sources was already active: that run is returned (HTTP 200) instead of a new one (202). */
+  created: z.boolean(),
+  status: runStatus,
+  url: z.string(),
+  retryOf: z.string().optional(),
+});
+
+export const runParams = z.strictObject({ id: runIdParam });
+
+export const listRunsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+const stageProgress = z.object({
+  total: z.number().int(),
+  completed: z.number().int(),
+  failed: z.number().int(),
+  active: z.number().int(),
+  percent: z.number(),
+  rows: z.number(),
+});
+
+export const stagesSchema = z.object(Object.fromEntries(STAGES.map((s) => [s, stageProgress])) as Record<(typeof STAGES)[number], typeof stageProgress>);
+
+export const runSummary = z.object({
+  runId: z.string(),
+  trigger: z.string(),
+  status: runStatus,
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+  files: z.object({ total: z.number().int(), loaded: z.number().int(), rejected: z.number().int() }).optional(),
+  rows: z.object({ read: z.number().int(), valid: z.number().int(), rejected: z.number().int(), duplicate: z.number().int() }).optional(),
+  error: z.string().optional(),
+});
+export type RunSummary = z.infer<typeof runSummary>;
+
+export const listRunsResponse = z.object({
+  total: z.number().int(),
+  limit: z.number().int(),
+  offset: z.number().int(),
+  runs: z.array(runSummary),
+});
+
+export const runDetail = z.object({
+  runId: z.string(),
+  trigger: z.string().optional(),
+  status: runStatus,
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  sources: z.object({ streams: z.string(), users: z.string(), songs: z.string() }).optional(),
+  /** Per-stage job progress while the run's jobs are kept in Redis (a week); null for older runs. */
+  stages: stagesSchema.nullable(),
+  report: runReportSchema.optional(),
+  error: z.string().optional(),
+});
+export type RunDetail = z.infer<typeof runDetail>;
+
+// ---------- KPIs ----------
+
+export const kpiQuery = z.strictObject({
+  date: z.iso.date({ error: 'must be a calendar date YYYY-MM-DD' }).describe('listen_date (UTC)'),
+});
+
+const loadColumns = { run_id: z.string(), updated_at: z.string() };
+
+export const genreRow = z.object({
+  listen_date: z.string(),
+  genre: z.string(),
+  listen_count: z.number(),
+  avg_track_duration_ms: z.number().nullable(),
+  avg_popularity: z.number().nullable(),
+  popularity_index: z.number().nullable(),
+  most_popular_track_id: z.string().nullable(),
+  most_popular_track_name: z.string().nullable(),
+  most_popular_track_plays: z.number().nullable(),
+  ...loadColumns,
+});
+
+export const hourlyRow = z.object({
+  listen_date: z.string(),
+  listen_hour: z.number().int(),
+  unique_listeners: z.number(),
+  total_plays: z.number(),
+  unique_tracks: z.number(),
+  track_diversity_index: z.number().nullable(),
+  top_artist: z.string().nullable(),
+  top_artist_plays: z.number().nullable(),
+  ...loadColumns,
+});
+
+export const genreResponse = z.object({ date: z.string(), rows: z.array(genreRow) });
+export const hourlyResponse = z.object({ date: z.string(), rows: z.array(hourlyRow) });
+
+// ---------- health ----------
+
+const check = z.object({ status: z.enum(['up', 'down']), ms: z.number(), error: z.string().optional() });
+export const healthResponse = z.object({
+  status: z.enum(['ok', 'down']),
+  /** On 503: what is down, e.g. "down: redis, objectStore". */
+  message: z.string().optional(),
+  checks: z.object({ redis: check, warehouse: check, objectStore: check }),
+});
+
+// ---------- schedules ----------
+
+export const scheduleView = z.object({
+  id: z.string(),
+  cron: z.string().nullable(),
+  tz: z.string().nullable(),
+  /** Next firing, ISO 8601 UTC; null when the scheduler has no pending job. */
+  nextRunAt: z.string().nullable(),
+  /** Where the current pattern came from: the environment at start-up, or PUT /schedules/:id. */
+  source: z.enum(['env', 'api']).nullable(),
+});
+export type ScheduleView = z.infer<typeof scheduleView>;
+
+export const schedulesResponse = z.object({ schedules: z.array(scheduleView) });
+export const scheduleParams = z.strictObject({ id: z.literal('daily', { error: 'only the "daily" schedule exists' }) });
+export const scheduleBody = z.strictObject({
+  cron: cronSchema.describe('cron pattern, e.g. "0 2 * * *"'),
+  tz: timeZoneSchema.optional().describe('IANA time zone; default: keep the current one'),
+});
