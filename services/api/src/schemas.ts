@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { CronExpressionParser } from 'cron-parser';
-import { RUN_ID_PATTERN, runReportSchema, STAGES } from '@musicflow/contracts';
+import { RUN_ID_PATTERN, runReportSchema, STAGES, runStatusSchema } from '@musicflow/contracts';
 
 // ---------- shared pieces ----------
 
@@ -65,7 +65,8 @@ export const startRunBody = z
   // No body at all (`curl -X POST /runs`) reaches the validator as null: run over the default sources.
   .nullish();
 
-export const runStatus = z.enum(['queued', 'running', 'succeeded', 'partial', 'failed']);
+/** The run status of the contracts: one definition for workers, API and warehouse. */
+export const runStatus = runStatusSchema;
 
 export const startedRunResponse = z.object({
   runId: z.string(),
