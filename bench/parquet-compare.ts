@@ -8,6 +8,7 @@
  * DuckDB (the lake must stay readable by Athena/Spectrum/DuckDB) and prints a
  * table. Reading means getting the values into JS, as the KPI stage must.
  */
+import { LAKE_PARQUET_SCHEMA } from '@musicflow/lake';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -90,21 +91,9 @@ async function writeRead(lib: Lib, c: Columns, file: string): Promise<{ writeMs:
   if (lib === 'hyparquet' || lib === 'hyparquet-columnar') {
     const { ParquetWriter, ByteWriter } = await import('hyparquet-writer');
     const { parquetMetadata, parquetRead } = await import('hyparquet');
-    const SCHEMA = [
-      { name: 'root', num_children: 9 },
-      { name: 'user_id', type: 'INT32', repetition_type: 'REQUIRED' },
-      { name: 'track_id', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
-      { name: 'listen_time', type: 'INT64', converted_type: 'TIMESTAMP_MILLIS', repetition_type: 'REQUIRED' },
-      { name: 'user_known', type: 'BOOLEAN', repetition_type: 'REQUIRED' },
-      { name: 'track_name', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
-      { name: 'artists', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
-      { name: 'genres', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
-      { name: 'popularity', type: 'INT32', repetition_type: 'OPTIONAL' },
-      { name: 'duration_ms', type: 'INT32', repetition_type: 'OPTIONAL' },
-    ];
     let t = performance.now();
     const writer = new ByteWriter();
-    const pw = new ParquetWriter({ writer, schema: SCHEMA as never, statistics: false });
+    const pw = new ParquetWriter({ writer, schema: LAKE_PARQUET_SCHEMA as never, statistics: false });
     for (let a = 0; a < n; a += GROUP) {
       const part = slice(c, a, Math.min(n, a + GROUP));
       const columnData = Object.entries(part).map(([name, data]) => ({

@@ -1,10 +1,11 @@
 import { parquetMetadataAsync, parquetRead, type AsyncBuffer } from 'hyparquet';
 import type { ObjectStore } from '@musicflow/storage';
-import type { LakeEvent } from './part-writer.ts';
+import { LAKE_PARQUET_SCHEMA, type LakeEvent } from './part-writer.ts';
 
 export type LakeRow = LakeEvent;
 
-const COLUMNS = ['user_id', 'track_id', 'listen_time', 'user_known', 'track_name', 'artists', 'genres', 'popularity', 'duration_ms'];
+/** Column order of the rows below: the schema's, without its root. */
+const COLUMNS = LAKE_PARQUET_SCHEMA.slice(1).map((c) => c.name);
 
 async function asyncBuffer(store: ObjectStore, url: string): Promise<AsyncBuffer> {
   const info = await store.head(url);

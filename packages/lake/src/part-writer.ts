@@ -20,7 +20,8 @@ export interface LakeEvent {
   durationMs: number | null;
 }
 
-const SCHEMA = [
+/** The Parquet schema of a lake part (SPEC 3b). */
+export const LAKE_PARQUET_SCHEMA = [
   { name: 'root', num_children: 9 },
   { name: 'user_id', type: 'INT32', repetition_type: 'REQUIRED' },
   { name: 'track_id', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
@@ -57,7 +58,7 @@ class DatePart {
   rows = 0;
   private readonly out = new PassThrough();
   private readonly writer = new StreamingByteWriter(this.out);
-  private readonly parquet = new ParquetWriter({ writer: this.writer, schema: SCHEMA as never, statistics: false });
+  private readonly parquet = new ParquetWriter({ writer: this.writer, schema: LAKE_PARQUET_SCHEMA as never, statistics: false });
   readonly upload: Promise<unknown>;
 
   constructor(store: ObjectStore, readonly url: string) {
