@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LAKE_LAYOUT, LakePartWriter, listenDateOf, partFileName, readLakePart, type LakeEvent, type LakeRow } from '@musicflow/lake';
+import { LAKE_LAYOUT, LakePartWriter, listenDateOf, partFileName, readLakeColumns, type LakeColumns, type LakeEvent } from '@musicflow/lake';
 import { createObjectStore, joinUrl, type ObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from '../helpers/env.ts';
 
@@ -29,6 +29,36 @@ function event(i: number, day: number): LakeEvent {
     popularity: known ? i % 101 : null,
     durationMs: known ? 1 + (i % 600_000) : null,
   };
+}
+
+const addEvent = (writer: LakePartWriter, e: LakeEvent) =>
+  writer.add(
+    e.userId,
+    e.trackId,
+    e.listenTime,
+    e.userKnown,
+    e.trackName === null ? undefined : { trackName: e.trackName, artists: e.artists!, genres: e.genres!, popularity: e.popularity!, durationMs: e.durationMs! },
+  );
+
+/** A row group's columns back into events (nulls as null, whatever the reader uses for them). */
+function eventsOf(group: LakeColumns): LakeEvent[] {
+  return Array.from({ length: group.rows }, (_, i) => ({
+    userId: group.user_id[i]!,
+    trackId: group.track_id[i]!,
+    listenTime: group.listen_time[i]!,
+    userKnown: group.user_known[i]!,
+    trackName: group.track_name[i] ?? null,
+    artists: group.artists[i] ?? null,
+    genres: group.genres[i] ?? null,
+    popularity: group.popularity[i] ?? null,
+    durationMs: group.duration_ms[i] ?? null,
+  }));
+}
+
+async function readEvents(store: ObjectStore, url: string): Promise<LakeEvent[][]> {
+  const groups: LakeEvent[][] = [];
+  for await (const group of readLakeColumns(store, url)) groups.push(eventsOf(group));
+  return groups;
 }
 
 describe('lake parts', () => {
@@ -56,12 +86,12 @@ describe('lake parts', () => {
     expect(listenDateOf(Date.parse('2024-06-26T00:00:00Z'))).toBe('2024-06-26');
   });
 
-  it('writes one part per date and reads every row back, row group by row group, nulls included', async () => {
+  it('writes one part per date and reads every row back, row group by row group as columns, nulls included', async () => {
     const writer = new LakePartWriter(store, (date) => joinUrl(LAKE_LAYOUT.processedDate(lake, date), 'streams1.parquet'));
     // Interleave the dates so both parts are open at once.
     for (let i = 0; i < ROWS_DAY1; i++) {
-      await writer.add(event(i, DAY1));
-      if (i < ROWS_DAY2) await writer.add(event(i, DAY2));
+      await addEvent(writer, event(i, DAY1));
+      if (i < ROWS_DAY2) await addEvent(writer, event(i, DAY2));
     }
     const parts = await writer.close();
     expect(parts).toEqual([
@@ -71,8 +101,7 @@ describe('lake parts', () => {
     // No temporary file left next to the parts.
     expect(await fs.readdir(path.join(dir, 'processed', 'listen_date=2024-06-25'))).toEqual(['streams1.parquet']);
 
-    const groups: LakeRow[][] = [];
-    for await (const group of readLakePart(store, parts[0]!.url)) groups.push(group);
+    const groups = await readEvents(store, parts[0]!.url);
     expect(groups.map((g) => g.length)).toEqual([100_000, 20_000]);
     const rows = groups.flat();
     let mismatches = 0;
@@ -107,9 +136,7 @@ describe('lake parts', () => {
       durationMs: null,
     });
 
-    const day2: LakeRow[] = [];
-    for await (const group of readLakePart(store, parts[1]!.url)) day2.push(...group);
-    expect(day2).toEqual(Array.from({ length: ROWS_DAY2 }, (_, i) => event(i, DAY2)));
+    expect((await readEvents(store, parts[1]!.url)).flat()).toEqual(Array.from({ length: ROWS_DAY2 }, (_, i) => event(i, DAY2)));
 
     // An independent reader (DuckDB, as analysts would use) sees the same data and types.
     const db = await DuckDBInstance.create(':memory:');
@@ -142,18 +169,20 @@ describe('lake parts', () => {
     const url = (date: string) => joinUrl(LAKE_LAYOUT.processedDate(lake, date), 'again.parquet');
     for (const n of [5, 3]) {
       const writer = new LakePartWriter(store, url);
-      for (let i = 0; i < n; i++) await writer.add(event(i + 1, DAY2));
+      for (let i = 0; i < n; i++) await addEvent(writer, event(i + 1, DAY2));
       expect(await writer.close()).toEqual([{ listenDate: '2024-06-26', url: url('2024-06-26'), rows: n }]);
     }
-    const rows: LakeRow[] = [];
-    for await (const group of readLakePart(store, url('2024-06-26'))) rows.push(...group);
-    expect(rows).toEqual([1, 2, 3].map((i) => event(i, DAY2)));
+    expect((await readEvents(store, url('2024-06-26'))).flat()).toEqual([1, 2, 3].map((i) => event(i, DAY2)));
+    // Only the columns asked for are read.
+    const narrow = [];
+    for await (const group of readLakeColumns(store, url('2024-06-26'), ['user_id', 'listen_time'])) narrow.push(group);
+    expect(narrow).toEqual([{ rows: 3, user_id: [2, 3, 4], listen_time: [1, 2, 3].map((i) => event(i, DAY2).listenTime) }]);
   });
 
   it('writes no part for a writer that got no event, and reading a missing part fails clearly', async () => {
     expect(await new LakePartWriter(store, (d) => joinUrl(lake, 'empty', `${d}.parquet`)).close()).toEqual([]);
     const read = async () => {
-      for await (const _ of readLakePart(store, joinUrl(lake, 'nope.parquet')));
+      for await (const _ of readLakeColumns(store, joinUrl(lake, 'nope.parquet')));
     };
     await expect(read()).rejects.toThrow(/missing/);
   });

@@ -103,7 +103,7 @@ export const validateResultSchema = z.object({
   rowsRead: z.number().int(),
   rowsValid: z.number().int(),
   rejected: z.record(z.string(), z.number().int()),
-  /** Clean rows of the chunk (user_id, track_id, epoch ms), a run temporary. */
+  /** Clean events of the chunk as binary column blocks (ingest's CleanEventsWriter), a run temporary. */
   validUrl: z.string(),
   quarantineUrl: z.string().optional(),
 });

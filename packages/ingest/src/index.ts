@@ -16,3 +16,4 @@ export {
 export { readCatalogueSource, SourceFormatError, type SourceRow } from './catalogue-source.ts';
 export { QuarantineWriter, QUARANTINE_HEADER } from './quarantine.ts';
 export { writeSongsSnapshot, writeUsersSnapshot, readSongsSnapshot, readUsersSnapshot } from './catalogue-snapshot.ts';
+export { CleanEventsWriter, readCleanEvents, type CleanEventsBlock } from './clean-events.ts';

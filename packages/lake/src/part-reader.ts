@@ -1,11 +1,24 @@
 import { parquetMetadataAsync, parquetRead, type AsyncBuffer } from 'hyparquet';
 import type { ObjectStore } from '@musicflow/storage';
-import { LAKE_PARQUET_SCHEMA, type LakeEvent } from './part-writer.ts';
+import { LAKE_PARQUET_SCHEMA } from './part-writer.ts';
 
-export type LakeRow = LakeEvent;
+/** One row group of a lake part, column by column (SPEC 3b); nulls where the track is not in the catalogue. */
+export interface LakeColumns {
+  rows: number;
+  user_id: ArrayLike<number>;
+  track_id: ArrayLike<string>;
+  listen_time: ArrayLike<number>;
+  user_known: ArrayLike<boolean>;
+  track_name: ArrayLike<string | null>;
+  artists: ArrayLike<string | null>;
+  genres: ArrayLike<string | null>;
+  popularity: ArrayLike<number | null>;
+  duration_ms: ArrayLike<number | null>;
+}
 
-/** Column order of the rows below: the schema's, without its root. */
-const COLUMNS = LAKE_PARQUET_SCHEMA.slice(1).map((c) => c.name);
+export type LakeColumnName = Exclude<keyof LakeColumns, 'rows'>;
+
+const ALL_COLUMNS = LAKE_PARQUET_SCHEMA.slice(1).map((c) => c.name) as LakeColumnName[];
 
 async function asyncBuffer(store: ObjectStore, url: string): Promise<AsyncBuffer> {
   const info = await store.head(url);
@@ -21,34 +34,38 @@ async function asyncBuffer(store: ObjectStore, url: string): Promise<AsyncBuffer
   };
 }
 
-/** Streams a lake part's rows one row group at a time, through ranged reads. */
-export async function* readLakePart(store: ObjectStore, url: string): AsyncGenerator<LakeRow[]> {
+/**
+ * Streams a lake part one row group at a time through ranged reads, as
+ * columns: no object per row, and dictionary-encoded strings come back as the
+ * same string instances row after row. Columns not asked for are not read.
+ */
+export async function* readLakeColumns<C extends LakeColumnName>(
+  store: ObjectStore,
+  url: string,
+  columns: readonly C[] = ALL_COLUMNS as C[],
+): AsyncGenerator<Pick<LakeColumns, C | 'rows'>> {
   const file = await asyncBuffer(store, url);
   const metadata = await parquetMetadataAsync(file);
   let rowStart = 0;
   for (const group of metadata.row_groups) {
-    const rowEnd = rowStart + Number(group.num_rows);
-    let rows: unknown[][] = [];
+    const rows = Number(group.num_rows);
+    const rowEnd = rowStart + rows;
+    // A column may arrive in several pages: each lands at its offset in the group.
+    const data = new Map<string, unknown[]>(columns.map((name) => [name, new Array(rows)]));
     await parquetRead({
       file,
       metadata,
-      columns: COLUMNS,
+      columns: columns as unknown as string[],
       rowStart,
       rowEnd,
       parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } as never,
-      onComplete: (data: unknown[][]) => (rows = data),
+      onChunk: ({ columnName, columnData, rowStart: from }) => {
+        const target = data.get(columnName)!;
+        const offset = from - rowStart;
+        for (let i = 0; i < columnData.length; i++) target[offset + i] = columnData[i];
+      },
     });
     rowStart = rowEnd;
-    yield rows.map((r) => ({
-      userId: r[0] as number,
-      trackId: r[1] as string,
-      listenTime: r[2] as number,
-      userKnown: r[3] as boolean,
-      trackName: (r[4] ?? null) as string | null,
-      artists: (r[5] ?? null) as string | null,
-      genres: (r[6] ?? null) as string | null,
-      popularity: (r[7] ?? null) as number | null,
-      durationMs: (r[8] ?? null) as number | null,
-    }));
+    yield { rows, ...Object.fromEntries(data) } as Pick<LakeColumns, C | 'rows'>;
   }
 }

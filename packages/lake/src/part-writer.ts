@@ -20,6 +20,15 @@ export interface LakeEvent {
   durationMs: number | null;
 }
 
+/** A catalogue track's enrichment, as every event of the track carries it. */
+export interface LakeTrack {
+  trackName: string;
+  artists: string;
+  genres: string;
+  popularity: number;
+  durationMs: number;
+}
+
 /** The Parquet schema of a lake part (SPEC 3b). */
 export const LAKE_PARQUET_SCHEMA = [
   { name: 'root', num_children: 9 },
@@ -74,17 +83,17 @@ class DatePart {
   }
 
   /** Buffers the event; returns a promise only when a full row group is being written. */
-  add(e: LakeEvent): Promise<void> | undefined {
+  add(userId: number, trackId: string, listenTime: number, userKnown: boolean, track: LakeTrack | undefined): Promise<void> | undefined {
     const c = this.columns;
-    c.user_id.push(e.userId);
-    c.track_id.push(e.trackId);
-    c.listen_time.push(e.listenTime);
-    c.user_known.push(e.userKnown);
-    c.track_name.push(e.trackName);
-    c.artists.push(e.artists);
-    c.genres.push(e.genres);
-    c.popularity.push(e.popularity);
-    c.duration_ms.push(e.durationMs);
+    c.user_id.push(userId);
+    c.track_id.push(trackId);
+    c.listen_time.push(listenTime);
+    c.user_known.push(userKnown);
+    c.track_name.push(track ? track.trackName : null);
+    c.artists.push(track ? track.artists : null);
+    c.genres.push(track ? track.genres : null);
+    c.popularity.push(track ? track.popularity : null);
+    c.duration_ms.push(track ? track.durationMs : null);
     this.rows++;
     return c.user_id.length >= ROW_GROUP_ROWS ? this.writeGroup() : undefined;
   }
@@ -120,15 +129,18 @@ export class LakePartWriter {
     private readonly urlFor: (listenDate: string) => string,
   ) {}
 
-  /** Returns a promise only when the caller must wait for a row group to be written. */
-  add(event: LakeEvent): Promise<void> | undefined {
-    const day = Math.floor(event.listenTime / DAY_MS);
+  /**
+   * Adds one event; `track` is undefined for a track not in the catalogue.
+   * Returns a promise only when the caller must wait for a row group to be written.
+   */
+  add(userId: number, trackId: string, listenTime: number, userKnown: boolean, track: LakeTrack | undefined): Promise<void> | undefined {
+    const day = Math.floor(listenTime / DAY_MS);
     let part = this.parts.get(day);
     if (!part) {
-      part = new DatePart(this.store, this.urlFor(listenDateOf(event.listenTime)));
+      part = new DatePart(this.store, this.urlFor(listenDateOf(listenTime)));
       this.parts.set(day, part);
     }
-    return part.add(event);
+    return part.add(userId, trackId, listenTime, userKnown, track);
   }
 
   async close(): Promise<LakePart[]> {

@@ -9,7 +9,7 @@ import {
 } from '@musicflow/contracts';
 import { QUARANTINE_HEADER } from '@musicflow/ingest';
 import { KpiAccumulator, type KpiTables, type TrackInfo } from '@musicflow/kpi';
-import { LAKE_LAYOUT, readLakePart, type LakeRow } from '@musicflow/lake';
+import { LAKE_LAYOUT, readLakeColumns } from '@musicflow/lake';
 import { basename, joinUrl, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
 import type { ServiceContext } from '@musicflow/flow';
@@ -130,6 +130,8 @@ async function publishParts(store: ObjectStore, run: RunContext, accepted: FileO
   return published;
 }
 
+const KPI_COLUMNS = ['user_id', 'track_id', 'listen_time', 'track_name', 'artists', 'genres', 'popularity', 'duration_ms'] as const;
+
 /**
  * KPIs of one date from every part of it in the lake. Other files' parts go in
  * first, so `duplicate` counts this run's events that were already known.
@@ -142,33 +144,34 @@ async function computeDate(store: ObjectStore, lake: string, date: string, ours:
   partUrls.sort((a, b) => Number(ours.has(a)) - Number(ours.has(b)) || a.localeCompare(b));
 
   const accumulator = new KpiAccumulator();
+  // Every event of a track carries the same enrichment: split it once per track.
   const tracks = new Map<string, TrackInfo | undefined>();
-  const trackOf = (row: LakeRow): TrackInfo | undefined => {
-    if (tracks.has(row.trackId)) return tracks.get(row.trackId);
-    const info =
-      row.trackName === null
-        ? undefined
-        : {
-            name: row.trackName,
-            artists: row.artists ? row.artists.split(';') : [],
-            genres: row.genres ? row.genres.split(';') : [],
-            durationMs: row.durationMs ?? 0,
-            popularity: row.popularity ?? 0,
-          };
-    tracks.set(row.trackId, info);
-    return info;
-  };
-
   let duplicate = 0;
   let rows = 0;
   for (const url of partUrls) {
     const counting = ours.has(url);
-    for await (const group of readLakePart(store, url)) {
-      for (const row of group) {
-        rows++;
-        const added = accumulator.add(row.userId, row.trackId, row.listenTime, trackOf(row));
-        if (!added && counting) duplicate++;
+    for await (const group of readLakeColumns(store, url, KPI_COLUMNS)) {
+      const { user_id, track_id, listen_time, track_name, artists, genres, popularity, duration_ms } = group;
+      for (let i = 0; i < group.rows; i++) {
+        const trackId = track_id[i]!;
+        let info = tracks.get(trackId);
+        if (info === undefined && !tracks.has(trackId)) {
+          const name = track_name[i];
+          info =
+            name == null
+              ? undefined
+              : {
+                  name,
+                  artists: artists[i] ? artists[i]!.split(';') : [],
+                  genres: genres[i] ? genres[i]!.split(';') : [],
+                  durationMs: duration_ms[i] ?? 0,
+                  popularity: popularity[i] ?? 0,
+                };
+          tracks.set(trackId, info);
+        }
+        if (!accumulator.add(user_id[i]!, trackId, listen_time[i]!, info) && counting) duplicate++;
       }
+      rows += group.rows;
     }
   }
   return { tables: accumulator.result(), duplicate, rows };

@@ -1,9 +1,8 @@
-import { createInterface } from 'node:readline';
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { validateResultSchema, type ChunkJob, type RunContext, type TransformResult } from '@musicflow/contracts';
-import { readSongsSnapshot, readUsersSnapshot, type Song } from '@musicflow/ingest';
-import { LAKE_LAYOUT, LakePartWriter, partFileName } from '@musicflow/lake';
+import { readCleanEvents, readSongsSnapshot, readUsersSnapshot, type Song } from '@musicflow/ingest';
+import { LAKE_LAYOUT, LakePartWriter, partFileName, type LakeTrack } from '@musicflow/lake';
 import { joinUrl, type ObjectStore } from '@musicflow/storage';
 import type { ServiceContext } from '@musicflow/flow';
 
@@ -11,8 +10,6 @@ interface Catalogue {
   songs: Map<string, Song>;
   users: Set<number>;
 }
-
-const PROGRESS_EVERY_ROWS = 50_000;
 
 /**
  * Cleans and enriches one validated chunk: each event gets its track's name,
@@ -44,34 +41,27 @@ export function createTransformProcessor({ store }: ServiceContext) {
     const tmp = LAKE_LAYOUT.runTemp(run.lake, run.runId);
     const name = partFileName(chunk.fileId, chunk.index, chunk.count);
     const writer = new LakePartWriter(store, (date) => joinUrl(tmp, 'parts', `listen_date=${date}`, name));
+    // The catalogue join runs once per distinct track of the chunk, not once per event.
+    const trackInfo: (LakeTrack | undefined)[] = [];
     let rows = 0;
     let orphanTracks = 0;
     let orphanUsers = 0;
     try {
-      const input = createInterface({ input: await store.read(validation.validUrl), crlfDelay: Infinity });
-      for await (const line of input) {
-        if (!line) continue;
-        const [userText, trackId, timeText] = line.split('\t') as [string, string, string];
-        const userId = Number(userText);
-        const song = songs.get(trackId);
-        const userKnown = users.has(userId);
-        if (!song) orphanTracks++;
-        if (!userKnown) orphanUsers++;
-        const flushing = writer.add({
-          userId,
-          trackId,
-          listenTime: Number(timeText),
-          userKnown,
-          trackName: song?.trackName ?? null,
-          artists: song ? song.artists.join(';') : null,
-          genres: song ? song.genres.join(';') : null,
-          popularity: song?.popularity ?? null,
-          durationMs: song?.durationMs ?? null,
-        });
-        if (flushing) await flushing;
-        if (++rows % PROGRESS_EVERY_ROWS === 0) {
-          await job.updateProgress({ rows, percent: Math.min(99, (100 * rows) / Math.max(1, validation.rowsValid)) });
+      for await (const block of readCleanEvents(await store.read(validation.validUrl), validation.validUrl)) {
+        for (let t = block.firstNewTrack; t < block.tracks.length; t++) trackInfo.push(lakeTrackOf(songs.get(block.tracks[t]!)));
+        const { userIds, trackIndexes, listenTimes, tracks } = block;
+        for (let i = 0; i < block.rows; i++) {
+          const userId = userIds[i]!;
+          const t = trackIndexes[i]!;
+          const track = trackInfo[t];
+          const userKnown = users.has(userId);
+          if (!track) orphanTracks++;
+          if (!userKnown) orphanUsers++;
+          const flushing = writer.add(userId, tracks[t]!, listenTimes[i]!, userKnown, track);
+          if (flushing) await flushing;
         }
+        rows += block.rows;
+        await job.updateProgress({ rows, percent: Math.min(99, (100 * rows) / Math.max(1, validation.rowsValid)) });
       }
     } catch (err) {
       writer.abort(err as Error);
@@ -83,6 +73,15 @@ export function createTransformProcessor({ store }: ServiceContext) {
     return { startedAt, finishedAt: Date.now(), validation, parts, orphanTracks, orphanUsers };
   };
 }
+
+const lakeTrackOf = (song: Song | undefined): LakeTrack | undefined =>
+  song && {
+    trackName: song.trackName,
+    artists: song.artists.join(';'),
+    genres: song.genres.join(';'),
+    popularity: song.popularity,
+    durationMs: song.durationMs,
+  };
 
 async function loadCatalogue(store: ObjectStore, run: RunContext): Promise<Catalogue> {
   const [songs, users] = await Promise.all([

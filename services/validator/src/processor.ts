@@ -2,7 +2,15 @@ import { PassThrough } from 'node:stream';
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import type { ChunkJob, ValidateResult } from '@musicflow/contracts';
-import { CsvFileError, csvRecords, openStreamFile, QuarantineWriter, STREAM_COLUMNS, validateStreamRow } from '@musicflow/ingest';
+import {
+  CleanEventsWriter,
+  CsvFileError,
+  csvRecords,
+  openStreamFile,
+  QuarantineWriter,
+  STREAM_COLUMNS,
+  validateStreamRow,
+} from '@musicflow/ingest';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { basename, joinUrl } from '@musicflow/storage';
 import type { ServiceContext } from '@musicflow/flow';
@@ -14,15 +22,15 @@ const isBadGzip = (err: unknown) => typeof (err as { code?: unknown }).code === 
 
 /**
  * Parses one chunk and applies the SPEC 2.1 row rules: clean rows go to a run
- * temporary as `user_id\ttrack_id\tepoch_ms`, bad rows to quarantine with
- * line and reason. A chunk that cannot be parsed reports the line; the KPI
+ * temporary as binary column blocks (`CleanEventsWriter`), bad rows to
+ * quarantine with line and reason. A chunk that cannot be parsed reports the line; the KPI
  * step then rejects the whole file.
  */
 export function createValidateProcessor({ store }: ServiceContext) {
   return async (job: Job, { run, chunk }: ChunkJob, log: Logger): Promise<ValidateResult> => {
     const startedAt = Date.now();
     const tmp = LAKE_LAYOUT.runTemp(run.lake, run.runId);
-    const validUrl = joinUrl(tmp, 'valid', `${chunk.chunkId}.tsv`);
+    const validUrl = joinUrl(tmp, 'valid', `${chunk.chunkId}.events`);
     const quarantine = new QuarantineWriter(
       store,
       joinUrl(tmp, 'quarantine', chunk.fileId, `${String(chunk.index).padStart(6, '0')}.csv`),
@@ -34,11 +42,11 @@ export function createValidateProcessor({ store }: ServiceContext) {
     const valid = new PassThrough();
     const upload = store.write(validUrl, valid);
     upload.catch(() => undefined);
+    const clean = new CleanEventsWriter(valid);
     const rejected: Record<string, number> = {};
     let rowsRead = 0;
     let rowsValid = 0;
     let parseError: string | undefined;
-    let pending = '';
 
     const bytes = await openStreamFile(store, chunk.fileUrl, { gzip: chunk.gzip, range: chunk });
     let bytesRead = 0;
@@ -55,13 +63,8 @@ export function createValidateProcessor({ store }: ServiceContext) {
         const row = validateStreamRow(fields[userCol] ?? '', fields[trackCol] ?? '', fields[timeCol] ?? '');
         if (row.ok) {
           rowsValid++;
-          pending += `${row.userId}\t${row.trackId}\t${row.listenTime}\n`;
-          // Batch small writes; wait when the store is slower than parsing.
-          if (pending.length > 65_536) {
-            const ok = valid.write(pending);
-            pending = '';
-            if (!ok) await new Promise((resolve) => valid.once('drain', resolve));
-          }
+          const draining = clean.add(row.userId, row.trackId, row.listenTime);
+          if (draining) await draining;
         } else {
           rejected[row.reason] = (rejected[row.reason] ?? 0) + 1;
           await quarantine.add(line, row.reason, row.field, row.value, fields);
@@ -80,7 +83,7 @@ export function createValidateProcessor({ store }: ServiceContext) {
         throw err;
       }
     }
-    valid.end(pending);
+    await clean.end();
     await upload;
     const quarantineUrl = await quarantine.close();
     if (parseError) log.warn({ file: chunk.fileUrl, parseError }, 'chunk cannot be parsed: file will be rejected');

@@ -1,0 +1,70 @@
+/** The validator -> transformer hand-off: binary column blocks with a per-chunk track dictionary. */
+import { PassThrough, Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { CleanEventsWriter, readCleanEvents } from '@musicflow/ingest';
+
+interface Event {
+  userId: number;
+  trackId: string;
+  listenTime: number;
+}
+
+async function encode(events: Event[]): Promise<Buffer> {
+  const out = new PassThrough();
+  const bytes: Buffer[] = [];
+  out.on('data', (b: Buffer) => bytes.push(b));
+  const writer = new CleanEventsWriter(out);
+  for (const e of events) await writer.add(e.userId, e.trackId, e.listenTime);
+  await writer.end();
+  return Buffer.concat(bytes);
+}
+
+/** Re-chunks `bytes` into pieces of varying, unaligned sizes, as a network stream would. */
+function unevenStream(bytes: Buffer): Readable {
+  const pieces: Buffer[] = [];
+  for (let at = 0, i = 0; at < bytes.length; i++) {
+    const size = 1 + ((i * 7919) % 5003);
+    pieces.push(bytes.subarray(at, at + size));
+    at += size;
+  }
+  return Readable.from(pieces);
+}
+
+async function decode(stream: Readable) {
+  const events: Event[] = [];
+  const blocks: { rows: number; firstNewTrack: number; tracks: number }[] = [];
+  for await (const block of readCleanEvents(stream, 'test.events')) {
+    blocks.push({ rows: block.rows, firstNewTrack: block.firstNewTrack, tracks: block.tracks.length });
+    for (let i = 0; i < block.rows; i++) {
+      events.push({ userId: block.userIds[i]!, trackId: block.tracks[block.trackIndexes[i]!]!, listenTime: block.listenTimes[i]! });
+    }
+  }
+  return { events, blocks };
+}
+
+describe('clean events hand-off', () => {
+  const events: Event[] = Array.from({ length: 150_000 }, (_, i) => ({
+    userId: 1 + ((i * 31) % 2_147_483_000),
+    // Non-ASCII ids and ids first seen in a later block.
+    trackId: i < 70_000 ? `tr\u00e4ck-${i % 5000}` : `late-${i % 20_000}`,
+    listenTime: Date.UTC(2024, 5, 25) + i * 1001.5,
+  }));
+
+  it('round-trips every event across blocks, sending each track id once, whatever the read sizes', async () => {
+    const bytes = await encode(events);
+    const { events: back, blocks } = await decode(unevenStream(bytes));
+    expect(back).toEqual(events);
+    expect(blocks.map((b) => b.rows)).toEqual([65_536, 65_536, 150_000 - 2 * 65_536]);
+    // Block 1 introduces the first 5000 + the late ids it holds; the last block knows them all.
+    expect(blocks[0]).toEqual({ rows: 65_536, firstNewTrack: 0, tracks: 5000 });
+    expect(blocks[2]!.tracks).toBe(5000 + 20_000);
+    // Dictionary encoding: far smaller than the ids written out per row.
+    expect(bytes.length).toBeLessThan(events.length * 16 + 25_000 * 20);
+  });
+
+  it('an empty chunk has no block, and a truncated temporary is an error naming it', async () => {
+    expect((await decode(Readable.from(await encode([])))).events).toEqual([]);
+    const bytes = await encode(events.slice(0, 10));
+    await expect(decode(Readable.from([bytes.subarray(0, bytes.length - 3)]))).rejects.toThrow(/test\.events: clean events end inside a block/);
+  });
+});
