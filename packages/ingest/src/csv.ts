@@ -1,5 +1,5 @@
 import { parse, CsvError } from 'csv-parse';
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 
 export interface CsvRecord {
   fields: string[];
@@ -19,34 +19,45 @@ export class CsvFileError extends Error {
 
 const QUOTE = 0x22;
 const NEWLINE = 0x0a;
+const CR = 0x0d;
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /**
- * Physical line numbers of the bytes fed to the parser. csv-parse's own
- * counter counts a CRLF inside a quoted field as two lines, and reports an
- * unclosed quote at the end of the file instead of where it opened.
+ * Physical line numbers of the records, from a scan of the bytes before the
+ * parser sees them: it notes the line of each line end that ends a record, so
+ * the parser's n-th record ends on the n-th noted line. csv-parse's own counter
+ * counts a CRLF inside a quoted field as two lines, and reports an unclosed
+ * quote at the end of the file instead of where it opened; its per-record
+ * `info` costs as much as the parsing itself.
  */
 class LineTracker {
-  private readonly newlines: number[] = [];
+  /** Lines where the records not taken yet end: a queue in `ends[head..tail)` (doubles, as lines may pass 2^31). */
+  private ends = new Float64Array(1024);
   private head = 0;
-  private passed = 0;
+  private tail = 0;
   private offset = 0;
   private line: number;
+  /** Offset of the first byte of the current line's content. */
+  private lineStart = 0;
+  private lastByte = -1;
+  private maybeBom = true;
   private inQuote = false;
   private closedAt = -2;
   /** Line of the quote that opened the field still open, if any. */
   openQuoteLine: number;
 
-  constructor(private readonly firstLine: number) {
+  constructor(firstLine: number) {
     this.line = firstLine;
     this.openQuoteLine = firstLine;
   }
 
   feed(buf: Buffer): void {
+    if (this.offset < BOM.length) this.skipBom(buf);
     let q = buf.indexOf(QUOTE);
     let n = buf.indexOf(NEWLINE);
     while (q >= 0 || n >= 0) {
       if (n >= 0 && (q < 0 || n < q)) {
-        this.newlines.push(this.offset + n);
+        if (!this.inQuote) this.lineEnded(buf, n);
         this.line++;
         n = buf.indexOf(NEWLINE, n + 1);
       } else {
@@ -63,19 +74,47 @@ class LineTracker {
       }
     }
     this.offset += buf.length;
+    if (buf.length > 0) this.lastByte = buf[buf.length - 1]!;
   }
 
-  /** Line of the record whose bytes (line end included) stop at `end`. */
-  lineOfRecordEnding(end: number): number {
-    while (this.head < this.newlines.length && this.newlines[this.head]! < end - 1) {
-      this.head++;
-      this.passed++;
+  /** Line where the parser's next record ends. */
+  nextRecordLine(): number {
+    // Only the last record can end without a line end, when the bytes end.
+    if (this.head === this.tail) return this.line;
+    const line = this.ends[this.head++]!;
+    if (this.head === this.tail) this.head = this.tail = 0;
+    return line;
+  }
+
+  /** csv-parse drops a UTF-8 BOM at the start of the stream: it is not part of the first line. */
+  private skipBom(buf: Buffer): void {
+    const seen = Math.min(BOM.length - this.offset, buf.length);
+    if (buf.compare(BOM, this.offset, this.offset + seen, 0, seen) !== 0) this.maybeBom = false;
+    else if (this.maybeBom && this.offset + seen === BOM.length) this.lineStart = BOM.length;
+  }
+
+  /** A line end outside quotes at `buf[n]`: it ends a record unless csv-parse skips the line as empty. */
+  private lineEnded(buf: Buffer, n: number): void {
+    const end = this.offset + n;
+    const length = end - this.lineStart;
+    this.lineStart = end + 1;
+    // CRLF is a line end too, so a line of a lone CR is empty.
+    if (length === 0 || (length === 1 && (n > 0 ? buf[n - 1] : this.lastByte) === CR)) return;
+    if (this.tail === this.ends.length) this.makeRoom();
+    this.ends[this.tail++] = this.line;
+  }
+
+  private makeRoom(): void {
+    // Shift only when half is consumed, so each shift is paid for by as many takes.
+    if (this.head * 2 >= this.ends.length) {
+      this.ends.copyWithin(0, this.head, this.tail);
+    } else {
+      const grown = new Float64Array(this.ends.length * 2);
+      grown.set(this.ends.subarray(this.head, this.tail));
+      this.ends = grown;
     }
-    if (this.head > 4096 && this.head * 2 > this.newlines.length) {
-      this.newlines.splice(0, this.head);
-      this.head = 0;
-    }
-    return this.firstLine + this.passed;
+    this.tail -= this.head;
+    this.head = 0;
   }
 }
 
@@ -88,15 +127,33 @@ class LineTracker {
 export async function* csvRecords(bytes: Readable, firstLine = 1): AsyncGenerator<CsvRecord> {
   // Both line ends on every line: csv-parse would otherwise guess one from the first line, and a
   // CRLF file with a stray LF line (or the reverse) would glue records together.
-  const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true, record_delimiter: ['\r\n', '\n'] });
+  const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: true, record_delimiter: ['\r\n', '\n'] });
   const lines = new LineTracker(firstLine);
   bytes.on('data', (b: Buffer) => lines.feed(b));
   bytes.on('error', (err) => parser.destroy(err));
+  // Records are taken with read() in batches: one wait per parsed chunk rather than an async
+  // iterator step per record.
+  let done = false;
+  let failure: Error | null | undefined;
+  let wake = () => {};
+  parser.on('readable', () => wake());
+  finished(parser, { writable: false }, (err) => {
+    done = true;
+    failure = err;
+    wake();
+  });
   bytes.pipe(parser);
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { bytes: number } }>) {
-      yield { fields: record, line: lines.lineOfRecordEnding(info.bytes) };
+    for (;;) {
+      let fields: string[] | null;
+      // Like the stream's async iterator: once the parser fails, the records it still holds are dropped.
+      while (!parser.destroyed && (fields = parser.read() as string[] | null) !== null) {
+        yield { fields, line: lines.nextRecordLine() };
+      }
+      if (done) break;
+      await new Promise<void>((resolve) => (wake = resolve));
     }
+    if (failure) throw failure;
   } catch (err) {
     if (err instanceof CsvError) {
       const line =
@@ -110,5 +167,6 @@ export async function* csvRecords(bytes: Readable, firstLine = 1): AsyncGenerato
   } finally {
     bytes.unpipe(parser);
     bytes.destroy();
+    parser.destroy();
   }
 }
