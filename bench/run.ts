@@ -16,6 +16,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { loadConfig } from '@musicflow/config';
@@ -68,7 +69,16 @@ interface WorkerProc {
   child: ChildProcess;
   peakKb: number;
   exited: Promise<void>;
+  started: Promise<void>;
 }
+
+const parseLogLine = (line: string): { level?: number; msg?: string } | undefined => {
+  try {
+    return JSON.parse(line) as { level?: number; msg?: string };
+  } catch {
+    return undefined;
+  }
+};
 
 async function main(): Promise<void> {
   const workers = Number(values.workers);
@@ -139,7 +149,8 @@ async function main(): Promise<void> {
     USERS_URL: pathToFileURL(usersCsv).href,
     SONGS_URL: pathToFileURL(songsCsv).href,
     LAKE_URL: dirUrl(path.join(runDir, 'lake')),
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    // Info, to see each worker's "services started" line; only warnings and errors are shown.
+    LOG_LEVEL: 'info',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   if (values['chunk-bytes']) env.CHUNK_BYTES = values['chunk-bytes'];
@@ -156,10 +167,18 @@ async function main(): Promise<void> {
     const child = spawn(process.execPath, [...nodeArgs, path.join(REPO, 'bin', 'musicflow.mjs'), 'start', ...STAGE_SERVICES], {
       cwd: REPO,
       env,
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    procs.push({ name: `worker${i + 1}`, child, peakKb: 0, exited });
+    // Ready once its worker threads are up: `musicflow start` logs "services started" then.
+    const started = new Promise<void>((resolve) => {
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        const entry = parseLogLine(line);
+        if (entry?.msg === 'services started') resolve();
+        if (!entry || (entry.level ?? 0) >= 40) console.log(line);
+      });
+    });
+    procs.push({ name: `worker${i + 1}`, child, peakKb: 0, exited, started });
   }
   const sampleRss = async () => {
     for (const p of procs) {
@@ -174,15 +193,13 @@ async function main(): Promise<void> {
   let report: RunReport | undefined;
   let pipelineMs = 0;
   try {
-    // Wait until every worker process listens on every stage queue.
     const ready = Date.now();
-    for (;;) {
-      const counts = await Promise.all(Object.values(queues.queues).map((q) => q.getWorkersCount()));
-      if (counts.every((n) => n >= workers)) break;
-      if (procs.some((p) => p.child.exitCode !== null)) throw new Error('a worker process exited during start-up');
-      if (Date.now() - ready > 60_000) throw new Error(`workers not ready after 60 s (per queue: ${counts.join(', ')})`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(procs.map((p) => p.started)),
+      ...procs.map((p) => p.exited.then(() => Promise.reject(new Error(`${p.name} exited during start-up`)))),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('workers not ready after 60 s')), 60_000))),
+    ]).finally(() => clearTimeout(timer));
     log(`${workers} worker process(es) ready (${sec(Date.now() - ready)} s); triggering the run`);
 
     const t0 = performance.now();

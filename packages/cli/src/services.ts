@@ -23,7 +23,9 @@ export const SERVICE_NAMES = Object.keys(STARTERS) as ServiceName[];
 
 /** Runs the named services (all by default) in this process, sharing one context. */
 export async function startServices(ctx: ServiceContext, names: readonly ServiceName[] = SERVICE_NAMES): Promise<Service[]> {
-  return Promise.all(names.map((name) => STARTERS[name](ctx)));
+  const services = await Promise.all(names.map((name) => STARTERS[name](ctx)));
+  await Promise.all(services.map((s) => s.ready));
+  return services;
 }
 
 /** The five stage workers: what the demo and the tests run in-process, without HTTP or schedule. */

@@ -23,6 +23,7 @@ export const jobIds = {
   extract: (runId: string) => `extract-${runId}`,
   validate: (runId: string, chunkId: string) => `validate-${runId}-${chunkId}`,
   transform: (runId: string, chunkId: string) => `transform-${runId}-${chunkId}`,
+  kpiDate: (runId: string, listenDate: string) => `kpi-${runId}-${listenDate}`,
 };
 
 export const RUN_ID_PATTERN = /^[a-z0-9][a-z0-9-]{2,62}$/;
@@ -122,7 +123,40 @@ export const transformResultSchema = z.object({
 });
 export type TransformResult = z.infer<typeof transformResultSchema>;
 
-export const kpiJobSchema = z.object({ run: runContextSchema });
+/**
+ * The run's KPI job. It publishes the accepted parts, adds one date job per
+ * listen date they touch, records `dates` here and waits for them (BullMQ's
+ * step-job pattern); when it runs again it combines their results.
+ */
+export const kpiRunJobSchema = z.object({
+  run: runContextSchema,
+  dates: z.object({ snapshotSeq: z.number().int(), startedAt: z.number(), listenDates: z.array(z.string()) }).optional(),
+});
+export type KpiRunJob = z.infer<typeof kpiRunJobSchema>;
+
+/** KPIs of one listen date from all of its parts; `ours` are the parts this run published. */
+export const kpiDateJobSchema = z.object({
+  run: runContextSchema,
+  listenDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+  ours: z.array(z.string()),
+});
+export type KpiDateJob = z.infer<typeof kpiDateJobSchema>;
+
+/** Both jobs of the KPI queue; a date job is told apart by its `listenDate`. */
+export const kpiJobSchema = z.union([kpiDateJobSchema, kpiRunJobSchema]);
+
+export const kpiDateResultSchema = z.object({
+  ...timing,
+  listenDate: z.string(),
+  genreUrl: z.string(),
+  hourlyUrl: z.string(),
+  genreRows: z.number().int(),
+  hourlyRows: z.number().int(),
+  /** This run's events of the date that were already known. */
+  duplicate: z.number().int(),
+  rows: z.number().int(),
+});
+export type KpiDateResult = z.infer<typeof kpiDateResultSchema>;
 export const loadJobSchema = z.object({ run: runContextSchema });
 
 export const runStatusSchema = z.enum(['queued', 'running', 'succeeded', 'partial', 'failed']);
@@ -165,8 +199,9 @@ export type RunReport = z.infer<typeof runReportSchema>;
 export const kpiResultSchema = z.object({
   ...timing,
   report: runReportSchema,
-  genreUrl: z.string().optional(),
-  hourlyUrl: z.string().optional(),
+  /** KPI rows as CSV, one file per listen date. */
+  genreUrls: z.array(z.string()),
+  hourlyUrls: z.array(z.string()),
   snapshotSeq: z.number().int(),
 });
 export type KpiResult = z.infer<typeof kpiResultSchema>;

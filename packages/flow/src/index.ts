@@ -3,6 +3,14 @@ export { jobOptions, PipelineQueues } from './queues.ts';
 export { startRun, newRunId, activeKey, type StartRunOptions, type StartedRun } from './start-run.ts';
 export { spawnChunkJobs } from './spawn.ts';
 export { readRunProgress, type RunProgress, type StageProgress } from './progress.ts';
-export { runStageWorker, type StageProcessor, type StageWorkerDeps, type RunningWorker } from './worker.ts';
+export {
+  defineStage,
+  runStageWorker,
+  type StageDefinition,
+  type StageProcessor,
+  type StageWorkerDeps,
+  type RunningWorker,
+} from './worker.ts';
+export { threadProcessor } from './thread.ts';
 export { createServiceContext, type ServiceContext } from './context.ts';
 export { serve, type Service } from './serve.ts';

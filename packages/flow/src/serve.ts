@@ -2,6 +2,8 @@ import { loadConfig, type Config } from '@musicflow/config';
 import { createServiceContext, type ServiceContext } from './context.ts';
 
 export interface Service {
+  /** Settles when the service can take work at full speed (its worker threads are up). */
+  ready?: Promise<void>;
   /** Stops taking work and releases what the service holds. */
   close(): Promise<void>;
 }
@@ -21,6 +23,7 @@ export async function serve(name: string, start: (ctx: ServiceContext) => Promis
   }
   const ctx = createServiceContext(config, name);
   const services = await start(ctx);
+  await Promise.all(services.map((s) => s.ready));
   ctx.logger.info({ services: services.length }, 'started');
   let stopping = false;
   const stop = async (signal: string) => {

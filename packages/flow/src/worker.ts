@@ -1,10 +1,22 @@
+import { fileURLToPath } from 'node:url';
 import { Worker, type Job } from 'bullmq';
 import type { z } from 'zod';
 import type { Config, Logger } from '@musicflow/config';
 import { parseJobData, QUEUES, type Stage } from '@musicflow/contracts';
+import type { ServiceContext } from './context.ts';
 import { redisConnection } from './redis.ts';
 
-export type StageProcessor<D> = (job: Job, data: D, log: Logger) => Promise<unknown>;
+/** `token` is the job's lock token, for processors that move their job to waiting-children. */
+export type StageProcessor<D> = (job: Job, data: D, log: Logger, token: string | undefined) => Promise<unknown>;
+
+/** One stage: its queue, its job data contract and how to build its processor from a service context. */
+export interface StageDefinition<S extends z.ZodType = z.ZodType> {
+  stage: Stage;
+  schema: S;
+  createProcessor(ctx: ServiceContext): StageProcessor<z.output<S>>;
+}
+
+export const defineStage = <S extends z.ZodType>(definition: StageDefinition<S>) => definition;
 
 export interface StageWorkerDeps {
   config: Config;
@@ -13,36 +25,80 @@ export interface StageWorkerDeps {
 
 export interface RunningWorker {
   worker: Worker;
-  /** Stops taking jobs, lets the job in hand finish (or hands it back after `graceMs`), closes connections. */
+  /** Settles once the worker threads (if any) are up. */
+  ready: Promise<void>;
+  /** Stops taking work, lets the job in hand finish (or hands it back after `graceMs`), closes connections. */
   close(graceMs?: number): Promise<void>;
 }
 
+/** What a thread needs to run a stage's jobs: the module whose default export is `threadProcessor(definition)`. */
+export interface ThreadData {
+  musicflowStageModule: string;
+  config: Config;
+}
+
+/** Job data parsed with the stage's zod schema, a logger bound to run id and job id, one log line per outcome. */
+export async function handleStageJob<S extends z.ZodType>(
+  definition: StageDefinition<S>,
+  processor: StageProcessor<z.output<S>>,
+  log: Logger,
+  job: Job,
+  token: string | undefined,
+): Promise<unknown> {
+  const data = parseJobData(definition.schema, job.data, `${definition.stage} ${job.id}`);
+  const runId = (data as { run?: { runId?: string } }).run?.runId;
+  const jobLog = log.child({ runId, jobId: job.id, attempt: job.attemptsMade + 1 });
+  jobLog.info('job started');
+  const started = Date.now();
+  const result = await processor(job, data, jobLog, token);
+  jobLog.info({ ms: Date.now() - started }, 'job completed');
+  return result;
+}
+
+const THREAD_ENTRY = fileURLToPath(new URL('./thread-entry.mjs', import.meta.url));
+
+interface ThreadPool {
+  retain(file: string): Promise<unknown>;
+  release(child: unknown): void;
+}
+
 /**
- * Wires one stage queue to its processor: job data parsed with the stage's
- * zod schema, a logger bound to run id and job id, one log line per outcome.
+ * BullMQ starts a sandbox thread on the first job and keeps it for the next;
+ * starting them with the worker keeps their module loading (about half a
+ * second) out of the first run. The pool is BullMQ's own (`childPool`).
+ */
+async function startThreads(worker: Worker, count: number): Promise<void> {
+  const pool = (worker as unknown as { childPool: ThreadPool }).childPool;
+  const threads = await Promise.all(Array.from({ length: count }, () => pool.retain(THREAD_ENTRY)));
+  for (const thread of threads) pool.release(thread);
+}
+
+/**
+ * Wires one stage queue to its processor. With `threadModule` (and
+ * WORKER_THREADS on) the processor runs in a BullMQ sandbox on worker
+ * threads: CPU-heavy jobs that run for seconds cannot starve this thread's
+ * lock renewal, and one process uses as many cores as WORKER_CONCURRENCY.
  */
 export function runStageWorker<S extends z.ZodType>(
-  stage: Stage,
-  schema: S,
-  processor: StageProcessor<z.output<S>>,
-  { config, logger }: StageWorkerDeps,
+  definition: StageDefinition<S>,
+  ctx: ServiceContext,
+  threadModule?: URL,
 ): RunningWorker {
+  const { config, logger } = ctx;
+  const { stage } = definition;
   const log = logger.child({ stage });
   const connection = redisConnection(config.REDIS_URL, 'worker');
-  const worker = new Worker(
-    QUEUES[stage],
-    async (job) => {
-      const data = parseJobData(schema, job.data, `${stage} ${job.id}`);
-      const runId = (data as { run?: { runId?: string } }).run?.runId;
-      const jobLog = log.child({ runId, jobId: job.id, attempt: job.attemptsMade + 1 });
-      jobLog.info('job started');
-      const started = Date.now();
-      const result = await processor(job, data, jobLog);
-      jobLog.info({ ms: Date.now() - started }, 'job completed');
-      return result;
-    },
-    { connection, prefix: config.QUEUE_PREFIX, concurrency: config.WORKER_CONCURRENCY },
-  );
+  const options = { connection, prefix: config.QUEUE_PREFIX, concurrency: config.WORKER_CONCURRENCY };
+  let worker: Worker;
+  let warming: Promise<void> = Promise.resolve();
+  if (threadModule && config.WORKER_THREADS) {
+    const workerData: ThreadData = { musicflowStageModule: fileURLToPath(threadModule), config };
+    worker = new Worker(QUEUES[stage], THREAD_ENTRY, { ...options, useWorkerThreads: true, workerThreadsOptions: { workerData } });
+    warming = startThreads(worker, config.WORKER_CONCURRENCY).catch((err: Error) => log.error({ err: err.message }, 'worker thread failed to start'));
+  } else {
+    const processor = definition.createProcessor(ctx);
+    worker = new Worker(QUEUES[stage], (job, token) => handleStageJob(definition, processor, log, job, token), options);
+  }
   worker.on('failed', (job, err) =>
     log.error({ runId: job?.data?.run?.runId, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed'),
   );
@@ -50,6 +106,7 @@ export function runStageWorker<S extends z.ZodType>(
 
   return {
     worker,
+    ready: warming,
     async close(graceMs = 30_000) {
       let timer: NodeJS.Timeout | undefined;
       const forced = new Promise<void>((resolve) => {
@@ -58,6 +115,7 @@ export function runStageWorker<S extends z.ZodType>(
           resolve(worker.close(true));
         }, graceMs);
       });
+      await warming;
       await Promise.race([worker.close(), forced]);
       clearTimeout(timer);
       connection.disconnect();

@@ -43,8 +43,8 @@ export interface KpiLoad {
   runId: string;
   snapshotSeq: number;
   updatedAt: Date;
-  genre?: () => Promise<Readable>;
-  hourly?: () => Promise<Readable>;
+  genre?: () => Readable | Promise<Readable>;
+  hourly?: () => Readable | Promise<Readable>;
 }
 
 type RunRow = Record<(typeof ETL_RUN_COLUMNS)[number], unknown>;

@@ -1,7 +1,9 @@
 import { extractJobSchema } from '@musicflow/contracts';
-import { runStageWorker, type ServiceContext } from '@musicflow/flow';
+import { defineStage, runStageWorker, type ServiceContext } from '@musicflow/flow';
 import { createExtractProcessor } from './processor.ts';
 
+export const extractStage = defineStage({ stage: 'extract', schema: extractJobSchema, createProcessor: createExtractProcessor });
+
 export function startExtractor(ctx: ServiceContext) {
-  return runStageWorker('extract', extractJobSchema, createExtractProcessor(ctx), ctx);
+  return runStageWorker(extractStage, ctx);
 }

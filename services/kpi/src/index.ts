@@ -1,7 +1,10 @@
 import { kpiJobSchema } from '@musicflow/contracts';
-import { runStageWorker, type ServiceContext } from '@musicflow/flow';
+import { defineStage, runStageWorker, type ServiceContext } from '@musicflow/flow';
 import { createKpiProcessor } from './processor.ts';
 
+export const kpiStage = defineStage({ stage: 'kpi', schema: kpiJobSchema, createProcessor: createKpiProcessor });
+
 export function startKpi(ctx: ServiceContext) {
-  return runStageWorker('kpi', kpiJobSchema, createKpiProcessor(ctx), ctx);
+  // Aggregating a date is seconds of CPU: it runs on worker threads.
+  return runStageWorker(kpiStage, ctx, new URL('./thread.ts', import.meta.url));
 }

@@ -1,76 +1,134 @@
-import { Readable } from 'node:stream';
-import { UnrecoverableError, type Job } from 'bullmq';
-import type { Logger } from '@musicflow/config';
+import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
+import type { Config, Logger } from '@musicflow/config';
 import {
   extractResultSchema,
+  jobIds,
+  kpiDateResultSchema,
   transformResultSchema,
+  type KpiDateJob,
+  type KpiDateResult,
   type KpiResult,
+  type KpiRunJob,
   type RunContext,
 } from '@musicflow/contracts';
 import { QUARANTINE_HEADER } from '@musicflow/ingest';
 import { KpiAccumulator, type KpiTables, type TrackInfo } from '@musicflow/kpi';
 import { LAKE_LAYOUT, readLakeColumns } from '@musicflow/lake';
-import { basename, joinUrl, type ObjectStore } from '@musicflow/storage';
+import { basename, joinUrl, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
-import type { ServiceContext } from '@musicflow/flow';
+import { jobOptions, type PipelineQueues, type ServiceContext } from '@musicflow/flow';
 import { buildReport, decideFiles, type FileOutcome } from './outcome.ts';
 
 /**
- * After every chunk is done: decide each file, publish accepted files' parts
- * to the lake, and compute the KPIs of every date they touch from all of that
- * date's parts (SPEC 3b, 4.3), so late and re-delivered files give the same
- * rows as one run over everything.
+ * The KPI queue's two jobs. The run's KPI job, once every chunk is done,
+ * decides each file, publishes accepted files' parts to the lake and adds one
+ * date job per listen date they touch; date jobs compute a date's KPIs from
+ * all of that date's parts (SPEC 3b, 4.3), in parallel on any KPI worker, so
+ * late and re-delivered files give the same rows as one run over everything.
+ * The run's job then runs again and combines their results for the loader.
  */
-export function createKpiProcessor({ store, config, queues }: ServiceContext) {
-  return async (job: Job, { run }: { run: RunContext }, log: Logger): Promise<KpiResult> => {
-    const kpiStartedAt = Date.now();
+export function createKpiProcessor(ctx: ServiceContext) {
+  const runKpis = createRunKpiProcessor(ctx);
+  const dateKpis = createDateKpiProcessor(ctx);
+  return (job: Job, data: KpiRunJob | KpiDateJob, log: Logger, token: string | undefined): Promise<KpiResult | KpiDateResult> =>
+    'listenDate' in data ? dateKpis(job, data, log) : runKpis(job, data, log, token);
+}
+
+function createRunKpiProcessor({ store, config, queues }: ServiceContext) {
+  return async (job: Job, data: KpiRunJob, log: Logger, token: string | undefined): Promise<KpiResult> => {
+    const { run } = data;
     const failures = await job.getIgnoredChildrenFailures();
     if (Object.keys(failures).length) {
       const detail = Object.entries(failures).map(([key, reason]) => `${key.split(':').pop()}: ${reason}`);
       throw new UnrecoverableError(`${detail.length} step(s) failed after retries: ${detail.join('; ')}`);
     }
-    const values = await job.getChildrenValues();
-    const extractKey = `${queues.queueKey('extract')}:`;
-    const extract = extractResultSchema.parse(Object.entries(values).find(([k]) => k.startsWith(extractKey))?.[1]);
-    const transforms = Object.entries(values)
-      .filter(([k]) => !k.startsWith(extractKey))
-      .map(([, v]) => transformResultSchema.parse(v));
+    let values = await job.getChildrenValues();
+    const childrenOf = (stage: 'extract' | 'transform' | 'kpi') =>
+      Object.entries(values)
+        .filter(([key]) => key.startsWith(`${queues.queueKey(stage)}:`))
+        .map(([, value]) => value);
+    const extract = extractResultSchema.parse(childrenOf('extract')[0]);
+    const files = decideFiles(childrenOf('transform').map((v) => transformResultSchema.parse(v)), config.REJECT_THRESHOLD);
 
-    const files = decideFiles(transforms, config.REJECT_THRESHOLD);
-    const accepted = files.filter((f) => f.rejectedReasons.length === 0);
-    await gatherQuarantine(store, run, files);
-    const published = await publishParts(store, run, accepted);
-    await job.updateProgress({ percent: 20, rows: 0 });
-
-    // Redis' clock orders concurrent runs: a later snapshot of a date's parts never loses to an earlier one.
-    const [seconds, micros] = await queues.connection.time();
-    const snapshotSeq = Number(seconds) * 1_000_000 + Number(micros);
-
-    const dates = [...new Set(published.map((p) => p.listenDate))].sort();
-    const tables: KpiTables = { genre: [], hourly: [] };
-    let duplicate = 0;
-    let rows = 0;
-    for (const [i, date] of dates.entries()) {
-      const ours = new Set(published.filter((p) => p.listenDate === date).map((p) => p.url));
-      const result = await computeDate(store, run.lake, date, ours);
-      tables.genre.push(...result.tables.genre);
-      tables.hourly.push(...result.tables.hourly);
-      duplicate += result.duplicate;
-      rows += result.rows;
-      await job.updateProgress({ percent: 20 + (80 * (i + 1)) / dates.length, rows });
+    let dates = data.dates;
+    if (!dates) {
+      const startedAt = Date.now();
+      const accepted = files.filter((f) => f.rejectedReasons.length === 0);
+      await gatherQuarantine(store, run, files);
+      const published = await publishParts(store, run, accepted);
+      // Redis' clock orders concurrent runs: a later snapshot of a date's parts never loses to an earlier one.
+      const [seconds, micros] = await queues.connection.time();
+      const listenDates = [...new Set(published.map((p) => p.listenDate))].sort();
+      dates = { snapshotSeq: Number(seconds) * 1_000_000 + Number(micros), startedAt, listenDates };
+      await job.updateData({ ...data, dates });
+      await addDateJobs(config, queues, run, job, published, listenDates);
+      await job.updateProgress({ percent: 20, rows: 0 });
+      if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
     }
 
+    // Read again when the date jobs were added by this very call (and were all done already, or there are none).
+    if (!data.dates) values = await job.getChildrenValues();
+    const results = childrenOf('kpi').map((v) => kpiDateResultSchema.parse(v)).sort((a, b) => a.listenDate.localeCompare(b.listenDate));
+    const missing = dates.listenDates.filter((d) => !results.some((r) => r.listenDate === d));
+    if (missing.length) throw new Error(`KPIs of ${missing.join(', ')} are missing although every date job is done`);
+    const duplicate = results.reduce((n, r) => n + r.duplicate, 0);
+    log.info({ dates: dates.listenDates, duplicate }, 'KPIs computed');
+
+    const report = buildReport(run, extract, files, { duplicate, dates: dates.listenDates, kpiStartedAt: dates.startedAt });
+    report.kpiRows = { genre: results.reduce((n, r) => n + r.genreRows, 0), hourly: results.reduce((n, r) => n + r.hourlyRows, 0) };
+    await job.updateProgress({ percent: 100, rows: results.reduce((n, r) => n + r.rows, 0) });
+    return {
+      startedAt: dates.startedAt,
+      finishedAt: Date.now(),
+      report,
+      genreUrls: results.map((r) => r.genreUrl),
+      hourlyUrls: results.map((r) => r.hourlyUrl),
+      snapshotSeq: dates.snapshotSeq,
+    };
+  };
+}
+
+/** One job per date under the run's KPI job; fixed ids, so a retry does not add them twice. */
+async function addDateJobs(config: Config, queues: PipelineQueues, run: RunContext, parent: Job, published: PublishedPart[], listenDates: string[]) {
+  const opts = jobOptions(config);
+  await queues.queues.kpi.addBulk(
+    listenDates.map((listenDate) => ({
+      // Named after their stage, so run progress counts them with it.
+      name: 'kpi',
+      data: { run, listenDate, ours: published.filter((p) => p.listenDate === listenDate).map((p) => p.url) } satisfies KpiDateJob,
+      opts: {
+        ...opts,
+        jobId: jobIds.kpiDate(run.runId, listenDate),
+        parent: { id: parent.id!, queue: queues.queueKey('kpi') },
+        failParentOnFailure: true,
+      },
+    })),
+  );
+}
+
+function createDateKpiProcessor({ store }: ServiceContext) {
+  return async (job: Job, { run, listenDate, ours }: KpiDateJob, log: Logger): Promise<KpiDateResult> => {
+    const startedAt = Date.now();
+    const { tables, duplicate, rows } = await computeDate(store, run.lake, listenDate, new Set(ours));
     const tmp = LAKE_LAYOUT.runTemp(run.lake, run.runId);
     const csv = kpiRowsToCsv(tables);
-    const genreUrl = joinUrl(tmp, 'kpis', 'genre.csv');
-    const hourlyUrl = joinUrl(tmp, 'kpis', 'hourly.csv');
+    const genreUrl = joinUrl(tmp, 'kpis', `genre-${listenDate}.csv`);
+    const hourlyUrl = joinUrl(tmp, 'kpis', `hourly-${listenDate}.csv`);
     await store.write(genreUrl, csv.genre);
     await store.write(hourlyUrl, csv.hourly);
-    log.info({ dates, genreRows: tables.genre.length, hourlyRows: tables.hourly.length, duplicate }, 'KPIs computed');
-
-    const report = buildReport(run, extract, files, { duplicate, dates, kpiStartedAt });
-    report.kpiRows = { genre: tables.genre.length, hourly: tables.hourly.length };
-    return { startedAt: kpiStartedAt, finishedAt: Date.now(), report, genreUrl, hourlyUrl, snapshotSeq };
+    log.info({ listenDate, rows, duplicate, genreRows: tables.genre.length, hourlyRows: tables.hourly.length }, 'date KPIs computed');
+    await job.updateProgress({ percent: 100, rows });
+    return {
+      startedAt,
+      finishedAt: Date.now(),
+      listenDate,
+      genreUrl,
+      hourlyUrl,
+      genreRows: tables.genre.length,
+      hourlyRows: tables.hourly.length,
+      duplicate,
+      rows,
+    };
   };
 }
 
@@ -79,12 +137,7 @@ async function gatherQuarantine(store: ObjectStore, run: RunContext, files: File
   for (const file of files) {
     const urls = file.chunks.map((c) => c.validation.quarantineUrl).filter((u): u is string => !!u).sort();
     if (!urls.length) continue;
-    const body = Readable.from(
-      (async function* () {
-        yield `${QUARANTINE_HEADER.join(',')}\n`;
-        for (const url of urls) yield* await store.read(url);
-      })(),
-    );
+    const body = readConcatenated(store, urls, `${QUARANTINE_HEADER.join(',')}\n`);
     await store.write(LAKE_LAYOUT.quarantine(run.lake, run.runId, file.fileId), body);
   }
 }

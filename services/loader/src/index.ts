@@ -1,7 +1,9 @@
 import { loadJobSchema } from '@musicflow/contracts';
-import { runStageWorker, type ServiceContext } from '@musicflow/flow';
+import { defineStage, runStageWorker, type ServiceContext } from '@musicflow/flow';
 import { createLoadProcessor } from './processor.ts';
 
+export const loadStage = defineStage({ stage: 'load', schema: loadJobSchema, createProcessor: createLoadProcessor });
+
 export function startLoader(ctx: ServiceContext) {
-  return runStageWorker('load', loadJobSchema, createLoadProcessor(ctx), ctx);
+  return runStageWorker(loadStage, ctx);
 }

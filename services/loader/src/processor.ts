@@ -3,7 +3,7 @@ import type { Logger } from '@musicflow/config';
 import { kpiResultSchema, type RunContext, type RunReport } from '@musicflow/contracts';
 import { activeKey, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
-import { joinUrl, relativeKey, type ObjectStore } from '@musicflow/storage';
+import { joinUrl, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
 
 /**
  * The last step of every run, also of failed ones: upsert the KPI rows and
@@ -34,14 +34,14 @@ export function createLoadProcessor({ store, queues, warehouse }: ServiceContext
         finishedAt: new Date().toISOString(),
         stageMs: { ...result.report.stageMs, load: 0 },
       };
-      const { genreUrl, hourlyUrl } = result;
+      const { genreUrls, hourlyUrls } = result;
       report.kpiRows = await db.loadRun(
         {
           runId: run.runId,
           snapshotSeq: result.snapshotSeq,
           updatedAt: new Date(),
-          genre: genreUrl ? () => store.read(genreUrl) : undefined,
-          hourly: hourlyUrl ? () => store.read(hourlyUrl) : undefined,
+          genre: genreUrls.length ? () => readConcatenated(store, genreUrls) : undefined,
+          hourly: hourlyUrls.length ? () => readConcatenated(store, hourlyUrls) : undefined,
         },
         report,
       );

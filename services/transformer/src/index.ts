@@ -1,7 +1,10 @@
 import { chunkJobSchema } from '@musicflow/contracts';
-import { runStageWorker, type ServiceContext } from '@musicflow/flow';
+import { defineStage, runStageWorker, type ServiceContext } from '@musicflow/flow';
 import { createTransformProcessor } from './processor.ts';
 
+export const transformStage = defineStage({ stage: 'transform', schema: chunkJobSchema, createProcessor: createTransformProcessor });
+
 export function startTransformer(ctx: ServiceContext) {
-  return runStageWorker('transform', chunkJobSchema, createTransformProcessor(ctx), ctx);
+  // Encoding Parquet is seconds of CPU: it runs on worker threads.
+  return runStageWorker(transformStage, ctx, new URL('./thread.ts', import.meta.url));
 }

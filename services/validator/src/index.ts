@@ -1,7 +1,10 @@
 import { chunkJobSchema } from '@musicflow/contracts';
-import { runStageWorker, type ServiceContext } from '@musicflow/flow';
+import { defineStage, runStageWorker, type ServiceContext } from '@musicflow/flow';
 import { createValidateProcessor } from './processor.ts';
 
+export const validateStage = defineStage({ stage: 'validate', schema: chunkJobSchema, createProcessor: createValidateProcessor });
+
 export function startValidator(ctx: ServiceContext) {
-  return runStageWorker('validate', chunkJobSchema, createValidateProcessor(ctx), ctx);
+  // Parsing a chunk is seconds of CPU: it runs on worker threads.
+  return runStageWorker(validateStage, ctx, new URL('./thread.ts', import.meta.url));
 }

@@ -1,0 +1,4 @@
+import { threadProcessor } from '@musicflow/flow';
+import { kpiStage } from './index.ts';
+
+export default threadProcessor(kpiStage);

@@ -1,0 +1,4 @@
+import { threadProcessor } from '@musicflow/flow';
+import { validateStage } from './index.ts';
+
+export default threadProcessor(validateStage);
