@@ -44,7 +44,7 @@ export const configSchema = z.object({
   CHUNK_BYTES: z.coerce.number().int().min(1024).default(32 * 1024 * 1024),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   /** Run the CPU-heavy stages (validate, transform, kpi) on worker threads, off the thread that renews job locks. */
-  WORKER_THREADS: boolean.default(true),
+  WORKER_THREADS: boolean.default(false),
   JOB_ATTEMPTS: z.coerce.number().int().min(1).default(5),
   JOB_BACKOFF_MS: z.coerce.number().int().min(0).default(1000),
   /** s3rver, MinIO and other S3-compatible servers want path-style URLs and no streaming checksums. */
