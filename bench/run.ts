@@ -42,8 +42,8 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     'chunk-bytes': { type: 'string' },
     'duckdb-runs': { type: 'string', default: '2' },
-    /** Extra node flags for the worker processes, e.g. "--max-old-space-size=256". */
-    'worker-node-options': { type: 'string', default: '' },
+    /** Node flags of the worker processes; the default is the image's (infra/Dockerfile NODE_OPTIONS). */
+    'worker-node-options': { type: 'string', default: '--max-old-space-size=256' },
     'data-root': { type: 'string', default: path.join(os.tmpdir(), 'musicflow-bench') },
   },
 });
@@ -70,11 +70,14 @@ interface WorkerProc {
   peakKb: number;
   exited: Promise<void>;
   started: Promise<void>;
+  /** The longest its main thread, which renews BullMQ job locks, was blocked (from its "stopped" line). */
+  loopDelayMaxMs?: number;
 }
 
-const parseLogLine = (line: string): { level?: number; msg?: string } | undefined => {
+type LogLine = { level?: number; msg?: string; eventLoopDelayMaxMs?: number };
+const parseLogLine = (line: string): LogLine | undefined => {
   try {
-    return JSON.parse(line) as { level?: number; msg?: string };
+    return JSON.parse(line) as LogLine;
   } catch {
     return undefined;
   }
@@ -169,16 +172,20 @@ async function main(): Promise<void> {
       env,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
+    const proc = { name: `worker${i + 1}`, child, peakKb: 0 } as WorkerProc;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     // Ready once its worker threads are up: `musicflow start` logs "services started" then.
     const started = new Promise<void>((resolve) => {
       createInterface({ input: child.stdout! }).on('line', (line) => {
         const entry = parseLogLine(line);
         if (entry?.msg === 'services started') resolve();
+        if (entry?.msg === 'stopped') proc.loopDelayMaxMs = entry.eventLoopDelayMaxMs;
         if (!entry || (entry.level ?? 0) >= 40) console.log(line);
       });
     });
-    procs.push({ name: `worker${i + 1}`, child, peakKb: 0, exited, started });
+    proc.exited = exited;
+    proc.started = started;
+    procs.push(proc);
   }
   const sampleRss = async () => {
     for (const p of procs) {
@@ -267,6 +274,8 @@ async function main(): Promise<void> {
   console.log(`  kpi stage vs DuckDB: ${((r.stageMs.kpi ?? 0) / duckdbMs).toFixed(2)}x`);
   console.log('peak RSS (VmHWM):');
   for (const p of procs) console.log(`  ${p.name.padEnd(10)} ${mb(p.peakKb).padStart(6)} MB`);
+  console.log("event-loop delay, longest (the thread that renews BullMQ's 30 s job locks, every 15 s):");
+  for (const p of procs) console.log(`  ${p.name.padEnd(10)} ${String(p.loopDelayMaxMs ?? '?').padStart(6)} ms`);
   const self = await procKb(process.pid, 'VmHWM');
   if (self) console.log(`  ${'bench'.padEnd(10)} ${mb(self).padStart(6)} MB  (this process, DuckDB included)`);
 

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, redactUrl, type Config } from '@musicflow/config';
 import type { RunReport } from '@musicflow/contracts';
-import { checkRedis, createServiceContext, PipelineQueues, redisConnection, startRun, type Service } from '@musicflow/flow';
+import { checkRedis, PipelineQueues, redisConnection, serve, startRun } from '@musicflow/flow';
 import { ensureDatabase } from '@musicflow/warehouse';
 import { SERVICE_NAMES, startServices, type ServiceName } from './services.ts';
 import { waitForRun } from './wait.ts';
@@ -45,17 +45,7 @@ export async function checkServices(config: Config): Promise<string[]> {
 async function start(config: Config, names: string[]): Promise<void> {
   const unknown = names.filter((n) => !SERVICE_NAMES.includes(n as ServiceName));
   if (unknown.length) throw new UsageError(`unknown service(s): ${unknown.join(', ')}; known: ${SERVICE_NAMES.join(', ')}`);
-  const ctx = createServiceContext(config, 'musicflow');
-  const services: Service[] = await startServices(ctx, names.length ? (names as ServiceName[]) : SERVICE_NAMES);
-  ctx.logger.info({ services: names.length ? names : SERVICE_NAMES }, 'services started');
-  const stop = async (signal: string) => {
-    ctx.logger.info({ signal }, 'shutting down');
-    await Promise.all(services.map((s) => s.close()));
-    await ctx.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  await serve('musicflow', (ctx) => startServices(ctx, names.length ? (names as ServiceName[]) : SERVICE_NAMES), config);
 }
 
 async function run(config: Config, values: { streams?: string; users?: string; songs?: string; wait?: boolean }): Promise<number> {

@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadConfig, type Config } from '@musicflow/config';
 import { createServiceContext, type ServiceContext } from './context.ts';
 
@@ -10,21 +11,25 @@ export interface Service {
 
 /**
  * Entry point of a service process: validated config (a bad value exits 1
- * naming the variable), one context, and an orderly stop on SIGTERM/SIGINT:
+ * naming the variable; `config` when the caller has it already), one context, and an orderly stop on SIGTERM/SIGINT:
  * services first (they finish or hand back their jobs), then connections.
  */
-export async function serve(name: string, start: (ctx: ServiceContext) => Promise<Service[]>): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    console.error((err as Error).message);
-    process.exit(1);
+export async function serve(name: string, start: (ctx: ServiceContext) => Promise<Service[]>, config?: Config): Promise<void> {
+  if (!config) {
+    try {
+      config = loadConfig();
+    } catch (err) {
+      console.error((err as Error).message);
+      process.exit(1);
+    }
   }
   const ctx = createServiceContext(config, name);
+  // BullMQ renews job locks from this thread's timers: how long it was ever blocked says whether renewal was at risk.
+  const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  loopDelay.enable();
   const services = await start(ctx);
   await Promise.all(services.map((s) => s.ready));
-  ctx.logger.info({ services: services.length }, 'started');
+  ctx.logger.info({ services: services.length }, 'services started');
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -32,7 +37,8 @@ export async function serve(name: string, start: (ctx: ServiceContext) => Promis
     ctx.logger.info({ signal }, 'shutting down');
     await Promise.all(services.map((s) => s.close()));
     await ctx.close();
-    ctx.logger.info('stopped');
+    loopDelay.disable();
+    ctx.logger.info({ eventLoopDelayMaxMs: Math.round(loopDelay.max / 1e6), eventLoopDelayP99Ms: Math.round(loopDelay.percentile(99) / 1e6) }, 'stopped');
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
