@@ -45,6 +45,18 @@ export const LAKE_PARQUET_SCHEMA = [
 
 const ROW_GROUP_ROWS = 100_000;
 
+/**
+ * Strings repeat per track: always dictionary-encode them. Left to guess from
+ * a sample, the writer picks PLAIN for a chunk with many distinct tracks and
+ * then UTF-8-encodes every row's string (measured: half the write time).
+ */
+const COLUMN_ENCODING: Record<string, 'RLE_DICTIONARY' | undefined> = {
+  track_id: 'RLE_DICTIONARY',
+  track_name: 'RLE_DICTIONARY',
+  artists: 'RLE_DICTIONARY',
+  genres: 'RLE_DICTIONARY',
+};
+
 /** A ByteWriter that hands each finished row group to a stream instead of growing one buffer. */
 class StreamingByteWriter extends ByteWriter {
   constructor(private readonly out: PassThrough) {
@@ -99,7 +111,7 @@ class DatePart {
   }
 
   private async writeGroup(): Promise<void> {
-    const columnData = Object.entries(this.columns).map(([name, data]) => ({ name, data }));
+    const columnData = Object.entries(this.columns).map(([name, data]) => ({ name, data, encoding: COLUMN_ENCODING[name] }));
     this.columns = DatePart.emptyColumns();
     await this.parquet.write({ columnData: columnData as never, rowGroupSize: ROW_GROUP_ROWS });
   }
