@@ -54,6 +54,17 @@ const dirUrl = (dir: string) => `${pathToFileURL(dir).href}/`;
 const mb = (kb: number) => (kb / 1024).toFixed(0);
 const sec = (ms: number) => (ms / 1000).toFixed(2);
 
+/** utime + stime of a process, in seconds (fields 14 and 15 of /proc/<pid>/stat, in clock ticks of 1/100 s). */
+async function procCpuSeconds(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 async function procKb(pid: number, field: 'VmHWM' | 'VmRSS'): Promise<number | undefined> {
   try {
     const status = await fs.readFile(`/proc/${pid}/status`, 'utf8');
@@ -68,6 +79,9 @@ interface WorkerProc {
   name: string;
   child: ChildProcess;
   peakKb: number;
+  /** CPU seconds (user + system) used between trigger and report: steadier than wall time on a shared machine. */
+  cpuSeconds?: number;
+  cpuAtTrigger?: number;
   exited: Promise<void>;
   started: Promise<void>;
   /** The longest its main thread, which renews BullMQ job locks, was blocked (from its "stopped" line). */
@@ -209,6 +223,7 @@ async function main(): Promise<void> {
     ]).finally(() => clearTimeout(timer));
     log(`${workers} worker process(es) ready (${sec(Date.now() - ready)} s); triggering the run`);
 
+    for (const p of procs) p.cpuAtTrigger = p.child.pid ? await procCpuSeconds(p.child.pid) : undefined;
     const t0 = performance.now();
     const { runId } = await startRun(config, queues, { trigger: 'bench' });
     let lastLog = 0;
@@ -217,6 +232,10 @@ async function main(): Promise<void> {
       if (progress.state === 'completed' && progress.report) {
         pipelineMs = performance.now() - t0;
         report = progress.report;
+        for (const p of procs) {
+          const now = p.child.pid ? await procCpuSeconds(p.child.pid) : undefined;
+          p.cpuSeconds = now !== undefined && p.cpuAtTrigger !== undefined ? now - p.cpuAtTrigger : undefined;
+        }
         break;
       }
       if (progress.state === 'failed') throw new Error(`run ${runId} failed: ${progress.error}`);
@@ -274,6 +293,9 @@ async function main(): Promise<void> {
   console.log(`  kpi stage vs DuckDB: ${((r.stageMs.kpi ?? 0) / duckdbMs).toFixed(2)}x`);
   console.log('peak RSS (VmHWM):');
   for (const p of procs) console.log(`  ${p.name.padEnd(10)} ${mb(p.peakKb).padStart(6)} MB`);
+  const cpu = procs.reduce((sum, p) => sum + (p.cpuSeconds ?? 0), 0);
+  console.log(`worker CPU time, trigger to report (GC threads included): ${procs.map((p) => `${p.name} ${p.cpuSeconds?.toFixed(2) ?? '?'} s`).join(', ')}; ` +
+    `${((cpu * 1e6) / events).toFixed(2)} µs per event, ${((100 * cpu) / (pipelineMs / 1000) / os.cpus().length).toFixed(0)}% of the machine's cores`);
   console.log("event-loop delay, longest (the thread that renews BullMQ's 30 s job locks, every 15 s):");
   for (const p of procs) console.log(`  ${p.name.padEnd(10)} ${String(p.loopDelayMaxMs ?? '?').padStart(6)} ms`);
   const self = await procKb(process.pid, 'VmHWM');

@@ -5,7 +5,8 @@
  */
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { CsvFileError, csvRecords, type CsvRecord } from '@musicflow/ingest';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { CsvFileError, csvRecordBatches, csvRecords, type CsvRecord } from '@musicflow/ingest';
 
 const BOM = '\uFEFF';
 
@@ -215,6 +216,25 @@ describe('csvRecords line numbers', () => {
       }
     }
   });
+});
+
+describe('csvRecordBatches', () => {
+  it('keeps reading when the parser fills up while the consumer awaits between batches', async () => {
+    // Many reads of many records, each batch taken after an event-loop turn, as the validator does when it
+    // waits for its output to drain: a lost 'readable' would hang here.
+    const rows = 40_000;
+    const bytes = Buffer.from(Array.from({ length: rows }, (_, i) => `${i},t${i % 97},2024-06-25 00:00:00\n`).join(''));
+    const lines: number[] = [];
+    let batches = 0;
+    for await (const batch of csvRecordBatches(Readable.from(pieces(bytes, 4096)))) {
+      batches++;
+      lines.push(...batch.lines);
+      expect(batch.records.length).toBe(batch.lines.length);
+      await nextTurn();
+    }
+    expect(batches).toBeGreaterThan(1);
+    expect(lines).toEqual(Array.from({ length: rows }, (_, i) => i + 1));
+  }, 20_000);
 });
 
 describe('csvRecords streams and errors', () => {

@@ -118,21 +118,38 @@ class LineTracker {
   }
 }
 
+/** Records parsed from one read of the input, with the physical line each ends on. */
+export interface CsvBatch {
+  records: string[][];
+  lines: number[];
+}
+
 /**
- * Records of a CSV byte stream as arrays of strings (no casting in the parser:
- * validation owns types). RFC 4180 quotes, CRLF or LF, a BOM and empty lines
- * are accepted. `firstLine` is the physical line number of the stream's first
- * byte, so chunks of one file report the file's own line numbers.
+ * Records of a CSV byte stream as arrays of strings, one at a time (see
+ * `csvRecordBatches`).
  */
 export async function* csvRecords(bytes: Readable, firstLine = 1): AsyncGenerator<CsvRecord> {
+  for await (const { records, lines } of csvRecordBatches(bytes, firstLine)) {
+    for (let i = 0; i < records.length; i++) yield { fields: records[i]!, line: lines[i]! };
+  }
+}
+
+/**
+ * Records of a CSV byte stream as arrays of strings (no casting in the parser:
+ * validation owns types), in batches: one await per parsed read instead of one
+ * per record, which costs as much as a third of the parsing on millions of
+ * rows. RFC 4180 quotes, CRLF or LF, a BOM and empty lines are accepted.
+ * `firstLine` is the physical line number of the stream's first byte, so
+ * chunks of one file report the file's own line numbers.
+ */
+export async function* csvRecordBatches(bytes: Readable, firstLine = 1): AsyncGenerator<CsvBatch> {
   // Both line ends on every line: csv-parse would otherwise guess one from the first line, and a
   // CRLF file with a stray LF line (or the reverse) would glue records together.
   const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: true, record_delimiter: ['\r\n', '\n'] });
   const lines = new LineTracker(firstLine);
   bytes.on('data', (b: Buffer) => lines.feed(b));
   bytes.on('error', (err) => parser.destroy(err));
-  // Records are taken with read() in batches: one wait per parsed chunk rather than an async
-  // iterator step per record.
+  // Records are taken with read() until the parser's buffer is empty: one wait per parsed chunk.
   let done = false;
   let failure: Error | null | undefined;
   let wake = () => {};
@@ -146,9 +163,16 @@ export async function* csvRecords(bytes: Readable, firstLine = 1): AsyncGenerato
   try {
     for (;;) {
       let fields: string[] | null;
+      const batch: CsvBatch = { records: [], lines: [] };
       // Like the stream's async iterator: once the parser fails, the records it still holds are dropped.
       while (!parser.destroyed && (fields = parser.read() as string[] | null) !== null) {
-        yield { fields, line: lines.nextRecordLine() };
+        batch.records.push(fields);
+        batch.lines.push(lines.nextRecordLine());
+      }
+      if (batch.records.length > 0) {
+        yield batch;
+        // The parser may have buffered more, and said so, while the consumer ran: read again before waiting.
+        continue;
       }
       if (done) break;
       await new Promise<void>((resolve) => (wake = resolve));

@@ -2,7 +2,7 @@ export { parseListenTime } from './timestamp.ts';
 export { STREAM_COLUMNS, validateStreamRow, type StreamRowResult } from './stream-row.ts';
 export { missingColumns, parseHeader } from './header.ts';
 export { scanRecords, type ScannedChunk, type ScanResult } from './scan.ts';
-export { csvRecords, CsvFileError, type CsvRecord } from './csv.ts';
+export { csvRecordBatches, csvRecords, CsvFileError, type CsvBatch, type CsvRecord } from './csv.ts';
 export { openStreamFile } from './open.ts';
 export {
   SONG_COLUMNS,

@@ -7,6 +7,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import type { ByteRange, ObjectInfo } from './object-store.ts';
 
+const READ_BYTES = 1 << 20;
+
 const toPath = (url: string) => fileURLToPath(url);
 
 async function info(url: string): Promise<ObjectInfo | undefined> {
@@ -44,7 +46,8 @@ export const fileBackend = {
     const file = toPath(url);
     await fs.access(file);
     if (range && range.end <= range.start) return Readable.from([]);
-    return createReadStream(file, range ? { start: range.start, end: range.end - 1 } : {});
+    // 1 MiB reads instead of 64 KiB: 16x fewer chunks through every parser and stream downstream.
+    return createReadStream(file, { highWaterMark: READ_BYTES, ...(range ? { start: range.start, end: range.end - 1 } : {}) });
   },
 
   async write(url: string, body: Readable | Buffer | string): Promise<ObjectInfo> {

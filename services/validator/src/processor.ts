@@ -5,7 +5,7 @@ import type { ChunkJob, ValidateResult } from '@musicflow/contracts';
 import {
   CleanEventsWriter,
   CsvFileError,
-  csvRecords,
+  csvRecordBatches,
   openStreamFile,
   QuarantineWriter,
   STREAM_COLUMNS,
@@ -53,23 +53,28 @@ export function createValidateProcessor({ store }: ServiceContext) {
     bytes.on('data', (b: Buffer) => (bytesRead += b.length));
     // A `.gz` chunk is the whole file, header included.
     let skipHeader = chunk.gzip;
+    let nextProgressAt = PROGRESS_EVERY_ROWS;
     try {
-      for await (const { fields, line } of csvRecords(bytes, chunk.firstLine)) {
-        if (skipHeader) {
-          skipHeader = false;
-          continue;
+      for await (const { records, lines } of csvRecordBatches(bytes, chunk.firstLine)) {
+        for (let i = 0; i < records.length; i++) {
+          const fields = records[i]!;
+          if (skipHeader) {
+            skipHeader = false;
+            continue;
+          }
+          rowsRead++;
+          const row = validateStreamRow(fields[userCol] ?? '', fields[trackCol] ?? '', fields[timeCol] ?? '');
+          if (row.ok) {
+            rowsValid++;
+            const draining = clean.add(row.userId, row.trackId, row.listenTime);
+            if (draining) await draining;
+          } else {
+            rejected[row.reason] = (rejected[row.reason] ?? 0) + 1;
+            await quarantine.add(lines[i]!, row.reason, row.field, row.value, fields);
+          }
         }
-        rowsRead++;
-        const row = validateStreamRow(fields[userCol] ?? '', fields[trackCol] ?? '', fields[timeCol] ?? '');
-        if (row.ok) {
-          rowsValid++;
-          const draining = clean.add(row.userId, row.trackId, row.listenTime);
-          if (draining) await draining;
-        } else {
-          rejected[row.reason] = (rejected[row.reason] ?? 0) + 1;
-          await quarantine.add(line, row.reason, row.field, row.value, fields);
-        }
-        if (rowsRead % PROGRESS_EVERY_ROWS === 0) {
+        if (rowsRead >= nextProgressAt) {
+          nextProgressAt = rowsRead + PROGRESS_EVERY_ROWS;
           const percent = chunk.gzip ? 50 : Math.min(99, (100 * bytesRead) / Math.max(1, chunk.end - chunk.start));
           await job.updateProgress({ rows: rowsRead, percent });
         }
