@@ -90,12 +90,11 @@ describe('parseListenTime', () => {
   });
 });
 
-describe('parseListenTime fast path (YYYY-MM-DD HH:MM:SS by character codes, one cached day)', () => {
+describe('parseListenTime fast path (YYYY-MM-DD HH:MM:SS by character codes and calendar arithmetic)', () => {
   it('agrees with the ISO reading on every hour of days across leap years, month ends and centuries, in any order', () => {
     const days = ['1900-02-28', '1999-12-31', '2000-02-29', '2023-02-28', '2024-02-29', '2024-06-25', '2100-03-01', '0099-07-04'];
     let checked = 0;
     for (let i = 0; i < 2000; i++) {
-      // Alternate days so the one-day cache keeps missing as well as hitting.
       const day = days[(i * 7) % days.length]!;
       const time = `${String(i % 24).padStart(2, '0')}:${String((i * 13) % 60).padStart(2, '0')}:${String((i * 31) % 60).padStart(2, '0')}`;
       const iso = Date.parse(`${day}T${time}Z`);
@@ -106,9 +105,9 @@ describe('parseListenTime fast path (YYYY-MM-DD HH:MM:SS by character codes, one
     expect(checked).toBe(2000);
   });
 
-  it('rejects impossible times of the same shape even when the day is cached', () => {
+  it('rejects impossible times of the same shape', () => {
     expect(parseListenTime('2024-06-25 10:00:00')).toBe(Date.UTC(2024, 5, 25, 10));
-    for (const text of ['2024-06-25 24:00:00', '2024-06-25 10:60:00', '2024-06-25 10:00:60', '2024-06-31 10:00:00', '2023-02-29 10:00:00', '2024-13-01 10:00:00', '2024-00-10 10:00:00', '2024-06-2x 10:00:00', '2024/06/25 10:00:00', '2024-06-25_10:00:00']) {
+    for (const text of ['2024-06-25 24:00:00', '2024-06-25 10:60:00', '2024-06-25 10:00:60', '2024-06-31 10:00:00', '2023-02-29 10:00:00', '1900-02-29 10:00:00', '2100-02-29 10:00:00', '2024-04-31 10:00:00', '2024-13-01 10:00:00', '2024-00-10 10:00:00', '2024-06-2x 10:00:00', '2024/06/25 10:00:00', '2024-06-25_10:00:00']) {
       expect(parseListenTime(text), text).toBeUndefined();
     }
   });

@@ -17,14 +17,24 @@ const twoDigits = (text: string, i: number) => {
   return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
 };
 
-/** The last day seen, as `yyyymmdd` and its epoch ms: consecutive events mostly share their day. */
-let cachedDayKey = -1;
-let cachedDayMs = 0;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const isLeap = (y: number) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+
+/** Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146_097 + dayOfEra - 719_468;
+}
 
 /**
  * `YYYY-MM-DD HH:MM:SS` (or with `T`), the shape of nearly every event, read
- * by character codes: a regex match and a Date per event cost more than the
- * CSV parsing. Undefined when the text has another shape or is not a real time.
+ * by character codes and calendar arithmetic: a regex match and a Date per
+ * event cost more than the CSV parsing. Undefined when the text has another
+ * shape or is not a real time.
  */
 function parsePlain(text: string): number | undefined {
   const sep = text.charCodeAt(10);
@@ -38,17 +48,12 @@ function parsePlain(text: string): number | undefined {
   const hour = twoDigits(text, 11);
   const minute = twoDigits(text, 14);
   const second = twoDigits(text, 17);
-  if (century < 0 || yy < 0 || month < 0 || day < 0 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) {
+  if (century < 0 || yy < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) {
     return undefined;
   }
-  const dayKey = (century * 100 + yy) * 10_000 + month * 100 + day;
-  if (dayKey !== cachedDayKey) {
-    const dayMs = parseIso(`${text.slice(0, 10)}T00:00:00Z`);
-    if (dayMs === undefined) return undefined;
-    cachedDayKey = dayKey;
-    cachedDayMs = dayMs;
-  }
-  return cachedDayMs + hour * 3_600_000 + minute * 60_000 + second * 1000;
+  const year = century * 100 + yy;
+  if (day > (month === 2 && isLeap(year) ? 29 : DAYS_IN_MONTH[month - 1]!)) return undefined;
+  return daysFromCivil(year, month, day) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000;
 }
 
 function parseIso(text: string): number | undefined {
