@@ -8,7 +8,7 @@
  * DuckDB (the lake must stay readable by Athena/Spectrum/DuckDB) and prints a
  * table. Reading means getting the values into JS, as the KPI stage must.
  */
-import { LAKE_PARQUET_SCHEMA } from '@musicflow/lake';
+import { LAKE_COLUMN_ENCODING, LAKE_PARQUET_SCHEMA } from '@musicflow/lake';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -99,6 +99,7 @@ async function writeRead(lib: Lib, c: Columns, file: string): Promise<{ writeMs:
       const columnData = Object.entries(part).map(([name, data]) => ({
         name,
         data: name === 'user_id' ? Array.from(data as Int32Array) : name === 'listen_time' ? Array.from(data as Float64Array) : data,
+        encoding: LAKE_COLUMN_ENCODING[name],
       }));
       await pw.write({ columnData: columnData as never, rowGroupSize: GROUP });
     }

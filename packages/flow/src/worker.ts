@@ -1,4 +1,6 @@
 import { fileURLToPath } from 'node:url';
+import { getHeapStatistics } from 'node:v8';
+import type { WorkerOptions } from 'node:worker_threads';
 import { Worker, type Job } from 'bullmq';
 import type { z } from 'zod';
 import type { Config, Logger } from '@musicflow/config';
@@ -57,6 +59,19 @@ export async function handleStageJob<S extends z.ZodType>(
 
 const THREAD_ENTRY = fileURLToPath(new URL('./thread-entry.mjs', import.meta.url));
 
+/**
+ * BullMQ hands threads the process's flags, and Node refuses V8 heap flags
+ * there (`--max-old-space-size` of the start scripts): threads get the flags
+ * without them and the same heap limit through `resourceLimits`.
+ */
+function threadHeap(): Pick<WorkerOptions, 'execArgv' | 'resourceLimits'> {
+  const heapFlag = /^--max-(old|semi)-space-size/;
+  return {
+    execArgv: process.execArgv.filter((arg) => !heapFlag.test(arg)),
+    resourceLimits: { maxOldGenerationSizeMb: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20) },
+  };
+}
+
 interface ThreadPool {
   retain(file: string): Promise<unknown>;
   release(child: unknown): void;
@@ -93,7 +108,7 @@ export function runStageWorker<S extends z.ZodType>(
   let warming: Promise<void> = Promise.resolve();
   if (threadModule && config.WORKER_THREADS) {
     const workerData: ThreadData = { musicflowStageModule: fileURLToPath(threadModule), config };
-    worker = new Worker(QUEUES[stage], THREAD_ENTRY, { ...options, useWorkerThreads: true, workerThreadsOptions: { workerData } });
+    worker = new Worker(QUEUES[stage], THREAD_ENTRY, { ...options, useWorkerThreads: true, workerThreadsOptions: { workerData, ...threadHeap() } });
     warming = startThreads(worker, config.WORKER_CONCURRENCY).catch((err: Error) => log.error({ err: err.message }, 'worker thread failed to start'));
   } else {
     const processor = definition.createProcessor(ctx);

@@ -50,7 +50,7 @@ const ROW_GROUP_ROWS = 100_000;
  * a sample, the writer picks PLAIN for a chunk with many distinct tracks and
  * then UTF-8-encodes every row's string (measured: half the write time).
  */
-const COLUMN_ENCODING: Record<string, 'RLE_DICTIONARY' | undefined> = {
+export const LAKE_COLUMN_ENCODING: Record<string, 'RLE_DICTIONARY' | undefined> = {
   track_id: 'RLE_DICTIONARY',
   track_name: 'RLE_DICTIONARY',
   artists: 'RLE_DICTIONARY',
@@ -111,7 +111,7 @@ class DatePart {
   }
 
   private async writeGroup(): Promise<void> {
-    const columnData = Object.entries(this.columns).map(([name, data]) => ({ name, data, encoding: COLUMN_ENCODING[name] }));
+    const columnData = Object.entries(this.columns).map(([name, data]) => ({ name, data, encoding: LAKE_COLUMN_ENCODING[name] }));
     this.columns = DatePart.emptyColumns();
     await this.parquet.write({ columnData: columnData as never, rowGroupSize: ROW_GROUP_ROWS });
   }
