@@ -276,3 +276,31 @@ describe('EventKeySet', () => {
     expect(set.size).toBe(7);
   });
 });
+
+describe('adding plays by interned track id', () => {
+  it('gives the tables of add(), info attached the first time a track has it, dates interleaved', () => {
+    const events: [number, string, string][] = [
+      [1, 'trk-abc', '2024-06-25T10:00:00Z'],
+      [2, 'trk-mix', '2024-06-26T11:00:00Z'],
+      [3, 'trk-pop', '2024-06-25T10:05:00Z'],
+      [1, 'trk-abc', '2024-06-25T10:00:00Z'], // exact duplicate
+      [4, 'trk-mix', '2024-06-25T23:59:59Z'],
+      [2, 'trk-pop', '2024-06-26T11:30:00Z'],
+    ];
+    const byAdd = accumulate(events);
+    const byId = new KpiAccumulator();
+    const added = events.map(([user, trackId, iso], i) => {
+      const t = byId.internTrack(trackId);
+      // The first play of trk-abc arrives without info (as from a part written before the catalogue had it).
+      const info = i === 0 ? undefined : CATALOGUE[trackId];
+      if (info && byId.needsTrackInfo(t)) byId.setTrackInfo(t, info);
+      return byId.addPlay(user, t, at(iso));
+    });
+    expect(added).toEqual([true, true, true, false, true, true]);
+    // trk-abc's first play had no info: it counts in hourly KPIs, not in rock.
+    const rock = byId.result().genre.find((r) => r.listenDate === '2024-06-25' && r.genre === 'rock');
+    expect(rock?.listenCount).toBe(1); // trk-mix only
+    expect(byId.result().hourly).toEqual(byAdd.result().hourly);
+    expect(byId.result().genre.filter((r) => r.genre !== 'rock')).toEqual(byAdd.result().genre.filter((r) => r.genre !== 'rock'));
+  });
+});

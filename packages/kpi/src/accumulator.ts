@@ -63,8 +63,10 @@ class DateCounters {
   /** Events of the day already counted, for exact-duplicate detection. */
   readonly seen = new EventKeySet();
   readonly hourPlays = new Float64Array(24);
-  /** userId → bit h set when the user played in hour h. */
-  readonly userHours = new Map<number, number>();
+  /** userId → its index in `userHours`. */
+  readonly userIndex = new Map<number, number>();
+  /** Per user index, bit h set when the user played in hour h. */
+  userHours = new Int32Array(0);
   trackHours = new Int32Array(0);
   trackPlays = new Int32Array(0);
   readonly artistPlays: Int32Array[] = Array.from({ length: 24 }, () => new Int32Array(0));
@@ -96,20 +98,68 @@ export class KpiAccumulator {
   private readonly genreIndex = new Map<string, number>();
   private readonly genreNames: string[] = [];
   private readonly dates = new Map<number, DateCounters>();
+  /** Events come a date at a time: the last date's counters, without a map lookup. */
+  private lastDay = NaN;
+  private lastCounters: DateCounters | undefined;
 
   /** Adds one play; returns false (and counts nothing) for a duplicate. */
   add(userId: number, trackId: string, listenTime: number, track: TrackInfo | undefined): boolean {
-    const t = this.intern(trackId, track);
+    const t = this.internTrack(trackId);
+    if (track && this.needsTrackInfo(t)) this.setTrackInfo(t, track);
+    return this.addPlay(userId, t, listenTime);
+  }
+
+  /**
+   * The interned id of a track, for callers that hold each track's catalogue
+   * info once (`needsTrackInfo`, `setTrackInfo`) and add plays by id.
+   */
+  internTrack(trackId: string): number {
+    let t = this.trackIndex.get(trackId);
+    if (t === undefined) {
+      t = this.trackIds.length;
+      this.trackIndex.set(trackId, t);
+      this.trackIds.push(trackId);
+      this.tracks.push(undefined);
+    }
+    return t;
+  }
+
+  /** True until the track's catalogue info is known: plays before that count in hourly KPIs only. */
+  needsTrackInfo(t: number): boolean {
+    return this.tracks[t] === undefined;
+  }
+
+  setTrackInfo(t: number, track: TrackInfo): void {
+    this.tracks[t] = {
+      info: track,
+      artistIds: Int32Array.from(track.artists, (a) => internName(this.artistIndex, this.artistNames, a)),
+      genreIds: Int32Array.from(track.genres, (g) => internName(this.genreIndex, this.genreNames, g)),
+    };
+  }
+
+  /** Adds one play of interned track `t`; returns false (and counts nothing) for a duplicate. */
+  addPlay(userId: number, t: number, listenTime: number): boolean {
     const day = Math.floor(listenTime / DAY_MS);
-    let d = this.dates.get(day);
-    if (!d) this.dates.set(day, (d = new DateCounters()));
+    let d = this.lastCounters;
+    if (day !== this.lastDay || !d) {
+      d = this.dates.get(day);
+      if (!d) this.dates.set(day, (d = new DateCounters()));
+      this.lastDay = day;
+      this.lastCounters = d;
+    }
     const msOfDay = listenTime - day * DAY_MS;
     if (!d.seen.add(userId, t, msOfDay)) return false;
     const hour = Math.floor(msOfDay / HOUR_MS);
     const bit = 1 << hour;
 
     d.hourPlays[hour]!++;
-    d.userHours.set(userId, (d.userHours.get(userId) ?? 0) | bit);
+    let u = d.userIndex.get(userId);
+    if (u === undefined) {
+      u = d.userIndex.size;
+      d.userIndex.set(userId, u);
+      d.userHours = ensure(d.userHours, u);
+    }
+    d.userHours[u]! |= bit;
     d.trackHours = ensure(d.trackHours, t);
     d.trackHours[t]! |= bit;
     d.trackPlays = ensure(d.trackPlays, t);
@@ -165,7 +215,10 @@ export class KpiAccumulator {
         });
       }
       const listeners = new Float64Array(24);
-      for (const mask of d.userHours.values()) for (let h = 0; h < 24; h++) if (mask & (1 << h)) listeners[h]!++;
+      for (let u = 0; u < d.userIndex.size; u++) {
+        const mask = d.userHours[u]!;
+        for (let h = 0; h < 24; h++) if (mask & (1 << h)) listeners[h]!++;
+      }
       const distinctTracks = new Float64Array(24);
       for (let t = 0; t < d.trackHours.length; t++) {
         const mask = d.trackHours[t]!;
@@ -188,24 +241,6 @@ export class KpiAccumulator {
       }
     }
     return { genre, hourly };
-  }
-
-  private intern(trackId: string, track: TrackInfo | undefined): number {
-    let t = this.trackIndex.get(trackId);
-    if (t === undefined) {
-      t = this.trackIds.length;
-      this.trackIndex.set(trackId, t);
-      this.trackIds.push(trackId);
-      this.tracks.push(undefined);
-    }
-    if (track && !this.tracks[t]) {
-      this.tracks[t] = {
-        info: track,
-        artistIds: Int32Array.from(track.artists, (a) => internName(this.artistIndex, this.artistNames, a)),
-        genreIds: Int32Array.from(track.genres, (g) => internName(this.genreIndex, this.genreNames, g)),
-      };
-    }
-    return t;
   }
 
   /** Per genre, the track with most plays that day; ties go to the smallest track_id. */

@@ -12,7 +12,7 @@ import {
   type RunContext,
 } from '@musicflow/contracts';
 import { QUARANTINE_HEADER } from '@musicflow/ingest';
-import { KpiAccumulator, type KpiTables, type TrackInfo } from '@musicflow/kpi';
+import { KpiAccumulator } from '@musicflow/kpi';
 import { LAKE_LAYOUT, readLakeColumns } from '@musicflow/lake';
 import { basename, joinUrl, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
@@ -197,8 +197,6 @@ async function computeDate(store: ObjectStore, lake: string, date: string, ours:
   partUrls.sort((a, b) => Number(ours.has(a)) - Number(ours.has(b)) || a.localeCompare(b));
 
   const accumulator = new KpiAccumulator();
-  // Every event of a track carries the same enrichment: split it once per track.
-  const tracks = new Map<string, TrackInfo | undefined>();
   let duplicate = 0;
   let rows = 0;
   for (const url of partUrls) {
@@ -206,23 +204,19 @@ async function computeDate(store: ObjectStore, lake: string, date: string, ours:
     for await (const group of readLakeColumns(store, url, KPI_COLUMNS)) {
       const { user_id, track_id, listen_time, track_name, artists, genres, popularity, duration_ms } = group;
       for (let i = 0; i < group.rows; i++) {
-        const trackId = track_id[i]!;
-        let info = tracks.get(trackId);
-        if (info === undefined && !tracks.has(trackId)) {
-          const name = track_name[i];
-          info =
-            name == null
-              ? undefined
-              : {
-                  name,
-                  artists: artists[i] ? artists[i]!.split(';') : [],
-                  genres: genres[i] ? genres[i]!.split(';') : [],
-                  durationMs: duration_ms[i] ?? 0,
-                  popularity: popularity[i] ?? 0,
-                };
-          tracks.set(trackId, info);
+        const t = accumulator.internTrack(track_id[i]!);
+        // Every event of a track carries the same enrichment: split it once per track.
+        const name = track_name[i];
+        if (name != null && accumulator.needsTrackInfo(t)) {
+          accumulator.setTrackInfo(t, {
+            name,
+            artists: artists[i] ? artists[i]!.split(';') : [],
+            genres: genres[i] ? genres[i]!.split(';') : [],
+            durationMs: duration_ms[i] ?? 0,
+            popularity: popularity[i] ?? 0,
+          });
         }
-        if (!accumulator.add(user_id[i]!, trackId, listen_time[i]!, info) && counting) duplicate++;
+        if (!accumulator.addPlay(user_id[i]!, t, listen_time[i]!) && counting) duplicate++;
       }
       rows += group.rows;
     }
