@@ -102,7 +102,8 @@ describe('lake parts', () => {
     expect(await fs.readdir(path.join(dir, 'processed', 'listen_date=2024-06-25'))).toEqual(['streams1.parquet']);
 
     const groups = await readEvents(store, parts[0]!.url);
-    expect(groups.map((g) => g.length)).toEqual([100_000, 20_000]);
+    // 100k events wait at most, across dates: when day 1 holds 99,993 and day 2 its 7, day 1 is written.
+    expect(groups.map((g) => g.length)).toEqual([99_993, 20_007]);
     const rows = groups.flat();
     let mismatches = 0;
     for (let i = 0; i < ROWS_DAY1; i++) {
@@ -163,6 +164,23 @@ describe('lake parts', () => {
       conn.closeSync();
       db.closeSync();
     }
+  });
+
+  it('bounds the events waiting in memory across all dates, not per date', async () => {
+    // 5 dates round-robin, 40k events each: no date ever fills a 100k group on its own, yet groups are written
+    // whenever 100k events wait in all.
+    const url = (date: string) => joinUrl(LAKE_LAYOUT.processedDate(lake, date), 'five-days.parquet');
+    const writer = new LakePartWriter(store, url);
+    for (let i = 0; i < 200_000; i++) await addEvent(writer, event(i, DAY1 + (i % 5) * 86_400_000));
+    const parts = await writer.close();
+    expect(parts.map((p) => p.rows)).toEqual([40_000, 40_000, 40_000, 40_000, 40_000]);
+    let groups = 0;
+    for (const part of parts) {
+      const sizes = (await readEvents(store, part.url)).map((g) => g.length);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(40_000);
+      groups += sizes.length;
+    }
+    expect(groups).toBeGreaterThan(5);
   });
 
   it('writing the same part again replaces it instead of adding rows', async () => {

@@ -94,8 +94,7 @@ class DatePart {
     };
   }
 
-  /** Buffers the event; returns a promise only when a full row group is being written. */
-  add(userId: number, trackId: string, listenTime: number, userKnown: boolean, track: LakeTrack | undefined): Promise<void> | undefined {
+  add(userId: number, trackId: string, listenTime: number, userKnown: boolean, track: LakeTrack | undefined): void {
     const c = this.columns;
     c.user_id.push(userId);
     c.track_id.push(trackId);
@@ -107,10 +106,13 @@ class DatePart {
     c.popularity.push(track ? track.popularity : null);
     c.duration_ms.push(track ? track.durationMs : null);
     this.rows++;
-    return c.user_id.length >= ROW_GROUP_ROWS ? this.writeGroup() : undefined;
   }
 
-  private async writeGroup(): Promise<void> {
+  get buffered(): number {
+    return this.columns.user_id.length;
+  }
+
+  async writeGroup(): Promise<void> {
     const columnData = Object.entries(this.columns).map(([name, data]) => ({ name, data, encoding: LAKE_COLUMN_ENCODING[name] }));
     this.columns = DatePart.emptyColumns();
     await this.parquet.write({ columnData: columnData as never, rowGroupSize: ROW_GROUP_ROWS });
@@ -122,7 +124,7 @@ class DatePart {
   }
 
   async close(): Promise<void> {
-    if (this.columns.user_id.length > 0) await this.writeGroup();
+    if (this.buffered > 0) await this.writeGroup();
     this.parquet.finish();
     await this.upload;
   }
@@ -130,11 +132,15 @@ class DatePart {
 
 /**
  * Writes a chunk's events as Parquet, one part per listen date, streaming row
- * groups of 100k rows to the store so memory stays bounded by the row group.
+ * groups to the store. At most ROW_GROUP_ROWS events wait in memory across
+ * all of the chunk's dates: when they are reached, the date holding the most
+ * is written as a row group. Memory stays the same however big the chunk and
+ * however many dates it spans.
  */
 export class LakePartWriter {
   /** Keyed by UTC day number: cheaper per event than formatting a date string. */
   private readonly parts = new Map<number, DatePart>();
+  private buffered = 0;
 
   constructor(
     private readonly store: ObjectStore,
@@ -152,7 +158,15 @@ export class LakePartWriter {
       part = new DatePart(this.store, this.urlFor(listenDateOf(listenTime)));
       this.parts.set(day, part);
     }
-    return part.add(userId, trackId, listenTime, userKnown, track);
+    part.add(userId, trackId, listenTime, userKnown, track);
+    return ++this.buffered >= ROW_GROUP_ROWS ? this.writeFullest() : undefined;
+  }
+
+  private writeFullest(): Promise<void> {
+    let fullest: DatePart | undefined;
+    for (const part of this.parts.values()) if (!fullest || part.buffered > fullest.buffered) fullest = part;
+    this.buffered -= fullest!.buffered;
+    return fullest!.writeGroup();
   }
 
   async close(): Promise<LakePart[]> {
