@@ -14,4 +14,3 @@ export {
 export { threadProcessor } from './thread.ts';
 export { createServiceContext, type ServiceContext } from './context.ts';
 export { serve, type Service } from './serve.ts';
-export { waitForExtract } from './wait-extract.ts';

@@ -4,7 +4,7 @@ import { validateResultSchema, type ChunkJob, type RunContext, type TransformRes
 import { readCleanEvents, readSongsSnapshot, readUsersSnapshot, type Song } from '@musicflow/ingest';
 import { LAKE_LAYOUT, LakePartWriter, partFileName, type LakeTrack } from '@musicflow/lake';
 import { joinUrl, type ObjectStore } from '@musicflow/storage';
-import { waitForExtract, type PipelineQueues, type ServiceContext } from '@musicflow/flow';
+import type { ServiceContext } from '@musicflow/flow';
 
 interface Catalogue {
   songs: Map<string, Song>;
@@ -17,13 +17,13 @@ interface Catalogue {
  * catalogue) and whether its user is known, and lands as Parquet, one part per
  * listen date, staged under the run's temporaries.
  */
-export function createTransformProcessor({ store, queues }: ServiceContext) {
+export function createTransformProcessor({ store }: ServiceContext) {
   // The catalogue snapshot is read once per run per process, not once per chunk.
   const catalogues = new Map<string, Promise<Catalogue>>();
   const catalogueOf = async (run: RunContext): Promise<Catalogue> => {
     let loading = catalogues.get(run.runId);
     if (!loading) {
-      loading = loadCatalogue(store, queues, run);
+      loading = loadCatalogue(store, run);
       loading.catch(() => catalogues.delete(run.runId));
       catalogues.set(run.runId, loading);
       while (catalogues.size > 2) catalogues.delete(catalogues.keys().next().value!);
@@ -83,8 +83,7 @@ const lakeTrackOf = (song: Song | undefined): LakeTrack | undefined =>
     durationMs: song.durationMs,
   };
 
-async function loadCatalogue(store: ObjectStore, queues: PipelineQueues, run: RunContext): Promise<Catalogue> {
-  await waitForExtract(queues, run.runId);
+async function loadCatalogue(store: ObjectStore, run: RunContext): Promise<Catalogue> {
   const [songs, users] = await Promise.all([
     readSongsSnapshot(store, LAKE_LAYOUT.catalogueSongs(run.lake, run.runId)),
     readUsersSnapshot(store, LAKE_LAYOUT.catalogueUsers(run.lake, run.runId)),
