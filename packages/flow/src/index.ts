@@ -8,7 +8,6 @@ export {
   runStageWorker,
   type StageDefinition,
   type StageProcessor,
-  type StageWorkerDeps,
   type RunningWorker,
 } from './worker.ts';
 export { threadProcessor } from './thread.ts';

@@ -20,11 +20,6 @@ export interface StageDefinition<S extends z.ZodType = z.ZodType> {
 
 export const defineStage = <S extends z.ZodType>(definition: StageDefinition<S>) => definition;
 
-export interface StageWorkerDeps {
-  config: Config;
-  logger: Logger;
-}
-
 export interface RunningWorker {
   worker: Worker;
   /** Settles once the worker threads (if any) are up. */
@@ -91,8 +86,9 @@ async function startThreads(worker: Worker, count: number): Promise<void> {
 /**
  * Wires one stage queue to its processor. With `threadModule` (and
  * WORKER_THREADS on) the processor runs in a BullMQ sandbox on worker
- * threads: CPU-heavy jobs that run for seconds cannot starve this thread's
- * lock renewal, and one process uses as many cores as WORKER_CONCURRENCY.
+ * threads (WORKER_CONCURRENCY of them per stage): CPU-heavy jobs cannot
+ * starve this thread's lock renewal at all. Off by default: on 2 cores it
+ * measured slower and twice the memory (README, Performance).
  */
 export function runStageWorker<S extends z.ZodType>(
   definition: StageDefinition<S>,
