@@ -60,8 +60,9 @@ function createRunKpiProcessor({ store, config, queues }: ServiceContext) {
       const [seconds, micros] = await queues.connection.time();
       const listenDates = [...new Set(published.map((p) => p.listenDate))].sort();
       dates = { snapshotSeq: Number(seconds) * 1_000_000 + Number(micros), startedAt, listenDates };
-      await job.updateData({ ...data, dates });
+      // Jobs first, then the step: a retry after a crash in between adds the same jobs again (fixed ids), harmlessly.
       await addDateJobs(config, queues, run, job, published, listenDates);
+      await job.updateData({ ...data, dates });
       await job.updateProgress({ percent: 20, rows: 0 });
       if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
     }
