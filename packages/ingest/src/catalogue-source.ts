@@ -9,7 +9,10 @@ import { missingColumns } from './header.ts';
 export class SourceFormatError extends Error {}
 
 export interface SourceRow {
+  /** The required columns' values. */
   values: Record<string, string | undefined>;
+  /** The whole record as read, for quarantine. */
+  record: string[];
   /** Line in the CSV file, or row number in the table. */
   line: number;
 }
@@ -30,16 +33,19 @@ export async function* readCatalogueSource(
     return;
   }
   let header: string[] | undefined;
+  // Only the required columns are mapped by name: catalogue exports carry many more.
+  let positions: number[] = [];
   for await (const { fields, line } of csvRecords(await store.read(url))) {
     if (!header) {
       header = fields.map((f, i) => (i === 0 ? f.replace(/^\uFEFF/, '') : f).trim());
       const missing = missingColumns(header, required);
       if (missing.length) throw new SourceFormatError(`${url}: missing column(s) ${missing.join(', ')}`);
+      positions = required.map((c) => header!.indexOf(c));
       continue;
     }
     const values: Record<string, string | undefined> = {};
-    header.forEach((name, i) => (values[name] = fields[i]));
-    yield { values, line };
+    for (let c = 0; c < required.length; c++) values[required[c]!] = fields[positions[c]!];
+    yield { values, record: fields, line };
   }
   if (!header) throw new SourceFormatError(`${url}: empty file, a header row is required`);
 }
@@ -64,7 +70,7 @@ async function* readTable(url: string, table: string, required: readonly string[
       line++;
       const values: Record<string, string | undefined> = {};
       for (const c of required) values[c] = row[c] ?? undefined;
-      yield { values, line };
+      yield { values, record: required.map((c) => row[c] ?? ''), line };
     }
   } finally {
     await client.end();

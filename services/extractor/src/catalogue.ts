@@ -33,20 +33,20 @@ export async function extractCatalogue(store: ObjectStore, run: RunContext): Pro
   const userQuarantine = new QuarantineWriter(store, LAKE_LAYOUT.quarantine(run.lake, run.runId, 'users'), sourceName(run.sources.users));
   // Last row wins for a repeated user_id: a Set keeps one entry per id.
   const users = new Set<number>();
-  for await (const { values, line } of readCatalogueSource(store, run.sources.users, 'users', USER_COLUMNS)) {
+  for await (const { values, record, line } of readCatalogueSource(store, run.sources.users, 'users', USER_COLUMNS)) {
     const result = validateUserRow(values);
     if ('userId' in result) users.add(result.userId);
-    else await userQuarantine.add(line, 'invalid_' + result.field, result.field, result.value, Object.values(values).map((v) => v ?? ''));
+    else await userQuarantine.add(line, 'invalid_' + result.field, result.field, result.value, record);
   }
   rejected += userQuarantine.count;
   await userQuarantine.close();
 
   const songQuarantine = new QuarantineWriter(store, LAKE_LAYOUT.quarantine(run.lake, run.runId, 'songs'), sourceName(run.sources.songs));
   const songs = new SongCatalogueBuilder();
-  for await (const { values, line } of readCatalogueSource(store, run.sources.songs, 'songs', SONG_COLUMNS)) {
+  for await (const { values, record, line } of readCatalogueSource(store, run.sources.songs, 'songs', SONG_COLUMNS)) {
     const result = validateSongRow(values);
     if ('song' in result) songs.add(result.trackId, result.genre, result.song);
-    else await songQuarantine.add(line, 'invalid_' + result.field, result.field, result.value, Object.values(values).map((v) => v ?? ''));
+    else await songQuarantine.add(line, 'invalid_' + result.field, result.field, result.value, record);
   }
   rejected += songQuarantine.count;
   await songQuarantine.close();
