@@ -158,9 +158,15 @@ describe('CSV catalogue sources and quarantine (file://)', () => {
     expect(await readAll(url, 'songs', SONG_COLUMNS)).toEqual([
       {
         line: 2,
-        values: expect.objectContaining({ track_id: 't1', track_name: 'Hello, "World"', artists: 'A;B', popularity: '42', duration_ms: '210000', track_genre: 'pop' }),
+        values: { track_id: 't1', track_name: 'Hello, "World"', artists: 'A;B', album_name: 'Alb', popularity: '42', duration_ms: '210000', track_genre: 'pop' },
+        // The whole record, extra columns included, for quarantine.
+        record: ['0', 'pop', '42', 'Hello, "World"', 'A;B', 'Alb', '210000', 't1', '0.5'],
       },
-      { line: 4, values: expect.objectContaining({ track_id: 't2', track_name: 'Two\r\nLines', track_genre: 'rock' }) },
+      {
+        line: 4,
+        values: { track_id: 't2', track_name: 'Two\r\nLines', artists: 'C', album_name: 'Alb', popularity: '7', duration_ms: '1000', track_genre: 'rock' },
+        record: ['1', 'rock', '7', 'Two\r\nLines', 'C', 'Alb', '1000', 't2', '0.1'],
+      },
     ]);
   });
 
