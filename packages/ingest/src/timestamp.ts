@@ -48,33 +48,25 @@ function parsePlain(text: string): number | undefined {
   const hour = twoDigits(text, 11);
   const minute = twoDigits(text, 14);
   const second = twoDigits(text, 17);
-  if (century < 0 || yy < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) {
-    return undefined;
-  }
-  const year = century * 100 + yy;
+  if (century < 0 || yy < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return undefined;
+  return utcMillis(century * 100 + yy, month, day, hour, minute, second, 0);
+}
+
+/** Epoch ms of a UTC date and time; undefined when it does not exist (2024-02-30, 24:00:00). */
+function utcMillis(year: number, month: number, day: number, hour: number, minute: number, second: number, ms: number): number | undefined {
+  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return undefined;
   if (day > (month === 2 && isLeap(year) ? 29 : DAYS_IN_MONTH[month - 1]!)) return undefined;
-  return daysFromCivil(year, month, day) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000;
+  return daysFromCivil(year, month, day) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + ms;
 }
 
 function parseIso(text: string): number | undefined {
   const m = PATTERN.exec(text);
   if (!m) return undefined;
-  const year = +m[1]!;
-  const month = +m[2]!;
-  const day = +m[3]!;
-  const hour = +m[4]!;
-  const minute = +m[5]!;
-  const second = +m[6]!;
-  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return undefined;
   const ms = m[7] ? +m[7].slice(0, 3).padEnd(3, '0') : 0;
   const offset = offsetMinutes(m[8]);
   if (offset === undefined) return undefined;
-  // Date.UTC reads years 0-99 as 1900-1999: set the year separately.
-  const date = new Date(Date.UTC(2000, month - 1, day, hour, minute, second, ms));
-  date.setUTCFullYear(year);
-  // Dates roll 2024-02-30 over to March: a changed day means the date does not exist.
-  if (date.getUTCDate() !== day) return undefined;
-  return date.getTime() - offset * 60_000;
+  const utc = utcMillis(+m[1]!, +m[2]!, +m[3]!, +m[4]!, +m[5]!, +m[6]!, ms);
+  return utc === undefined ? undefined : utc - offset * 60_000;
 }
 
 /** Minutes east of UTC; undefined for an impossible offset such as +25:00 or +05:75. */
