@@ -11,8 +11,9 @@ export interface Service {
 
 /**
  * Entry point of a service process: validated config (a bad value exits 1
- * naming the variable; `config` when the caller has it already), one context, and an orderly stop on SIGTERM/SIGINT:
- * services first (they finish or hand back their jobs), then connections.
+ * naming the variable; `config` when the caller has it already), one
+ * context, and an orderly stop on SIGTERM/SIGINT: services first (they finish
+ * or hand back their jobs), then connections.
  */
 export async function serve(name: string, start: (ctx: ServiceContext) => Promise<Service[]>, config?: Config): Promise<void> {
   if (!config) {

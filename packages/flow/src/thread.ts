@@ -1,7 +1,8 @@
 import { workerData } from 'node:worker_threads';
 import type { Job } from 'bullmq';
 import type { z } from 'zod';
-import { createServiceContext, type ServiceContext } from './context.ts';
+import type { Logger } from '@musicflow/config';
+import { createServiceContext } from './context.ts';
 import { handleStageJob, type StageDefinition, type StageProcessor, type ThreadData } from './worker.ts';
 
 /**
@@ -10,13 +11,12 @@ import { handleStageJob, type StageDefinition, type StageProcessor, type ThreadD
  * connections) built on the first job from the parent's config.
  */
 export function threadProcessor<S extends z.ZodType>(definition: StageDefinition<S>) {
-  let ctx: ServiceContext | undefined;
-  let processor: StageProcessor<z.output<S>> | undefined;
+  let stage: { processor: StageProcessor<z.output<S>>; log: Logger } | undefined;
   return (job: Job, token?: string): Promise<unknown> => {
-    if (!ctx) {
-      ctx = createServiceContext((workerData as ThreadData).config, `${definition.stage}-thread`);
-      processor = definition.createProcessor(ctx);
+    if (!stage) {
+      const ctx = createServiceContext((workerData as ThreadData).config, `${definition.stage}-thread`);
+      stage = { processor: definition.createProcessor(ctx), log: ctx.logger.child({ stage: definition.stage }) };
     }
-    return handleStageJob(definition, processor!, ctx.logger.child({ stage: definition.stage }), job, token);
+    return handleStageJob(definition, stage.processor, stage.log, job, token);
   };
 }

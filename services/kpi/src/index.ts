@@ -5,6 +5,6 @@ import { createKpiProcessor } from './processor.ts';
 export const kpiStage = defineStage({ stage: 'kpi', schema: kpiJobSchema, createProcessor: createKpiProcessor });
 
 export function startKpi(ctx: ServiceContext) {
-  // Aggregating a date is seconds of CPU: it runs on worker threads.
+  // Aggregating a date is seconds of CPU: with WORKER_THREADS it runs on worker threads.
   return runStageWorker(kpiStage, ctx, new URL('./thread.ts', import.meta.url));
 }

@@ -5,6 +5,6 @@ import { createTransformProcessor } from './processor.ts';
 export const transformStage = defineStage({ stage: 'transform', schema: chunkJobSchema, createProcessor: createTransformProcessor });
 
 export function startTransformer(ctx: ServiceContext) {
-  // Encoding Parquet is seconds of CPU: it runs on worker threads.
+  // Encoding Parquet is seconds of CPU: with WORKER_THREADS it runs on worker threads.
   return runStageWorker(transformStage, ctx, new URL('./thread.ts', import.meta.url));
 }

@@ -5,6 +5,6 @@ import { createValidateProcessor } from './processor.ts';
 export const validateStage = defineStage({ stage: 'validate', schema: chunkJobSchema, createProcessor: createValidateProcessor });
 
 export function startValidator(ctx: ServiceContext) {
-  // Parsing a chunk is seconds of CPU: it runs on worker threads.
+  // Parsing a chunk is seconds of CPU: with WORKER_THREADS it runs on worker threads.
   return runStageWorker(validateStage, ctx, new URL('./thread.ts', import.meta.url));
 }
