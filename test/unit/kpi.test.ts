@@ -3,7 +3,7 @@
  * hand in the comments next to it, not re-derived with the code under test.
  */
 import { describe, expect, it } from 'vitest';
-import { compareCodePoints, EventKeySet, KpiAccumulator, type GenreKpiRow, type HourlyKpiRow, type TrackInfo } from '@musicflow/kpi';
+import { compareCodePoints, EventKeySet, KpiAccumulator, UserHourMasks, type GenreKpiRow, type HourlyKpiRow, type TrackInfo } from '@musicflow/kpi';
 import { parseListenTime } from '@musicflow/ingest';
 
 const at = (iso: string) => Date.parse(iso);
@@ -242,6 +242,27 @@ describe('compareCodePoints', () => {
       '\uFF21',
       '\u{1F600}',
     ]);
+  });
+});
+
+describe('UserHourMasks', () => {
+  it('counts each user once per hour it played in, through growth, user 0 and the largest int32 included', () => {
+    const masks = new UserHourMasks(16);
+    // 30,000 users; user u plays in hours u % 24 and (u * 7) % 24, twice each.
+    const users = Array.from({ length: 30_000 }, (_, i) => (i === 1 ? 2_147_483_647 : i));
+    for (let round = 0; round < 2; round++) {
+      for (const u of users) {
+        masks.set(u, 1 << (u % 24));
+        masks.set(u, 1 << ((u * 7) % 24));
+      }
+    }
+    const want = new Float64Array(24);
+    for (const u of users) {
+      want[u % 24]!++;
+      if ((u * 7) % 24 !== u % 24) want[(u * 7) % 24]!++;
+    }
+    expect(masks.size).toBe(users.length);
+    expect(masks.countPerHour()).toEqual(want);
   });
 });
 

@@ -1,5 +1,6 @@
 import { compareCodePoints } from './compare.ts';
 import { EventKeySet } from './event-key-set.ts';
+import { UserHourMasks } from './user-hour-masks.ts';
 
 /** What the KPIs need to know about a catalogued track. */
 export interface TrackInfo {
@@ -44,12 +45,12 @@ export interface KpiTables {
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
-/** Grows a typed array to hold index `i` (doubling), keeping its contents. */
-function ensure<T extends Int32Array | Float64Array>(array: T, i: number): T {
+/** Grows a counter array to hold index `i` (doubling), keeping its contents. */
+function ensure(array: Int32Array, i: number): Int32Array {
   if (i < array.length) return array;
   let size = Math.max(16, array.length);
   while (size <= i) size *= 2;
-  const grown = new (array.constructor as new (n: number) => T)(size);
+  const grown = new Int32Array(size);
   grown.set(array);
   return grown;
 }
@@ -57,22 +58,20 @@ function ensure<T extends Int32Array | Float64Array>(array: T, i: number): T {
 /**
  * Counters of one listen date, indexed by interned ids: per-hour bit masks
  * per user and per track give distinct listeners and tracks per hour without
- * a set per hour.
+ * a set per hour. Genre sums are derived from plays per track at the end,
+ * not added per event.
  */
 class DateCounters {
   /** Events of the day already counted, for exact-duplicate detection. */
   readonly seen = new EventKeySet();
   readonly hourPlays = new Float64Array(24);
-  /** userId → its index in `userHours`. */
-  readonly userIndex = new Map<number, number>();
-  /** Per user index, bit h set when the user played in hour h. */
-  userHours = new Int32Array(0);
+  readonly userHours = new UserHourMasks();
+  /** Per track, bit h set when it was played in hour h. */
   trackHours = new Int32Array(0);
   trackPlays = new Int32Array(0);
+  /** Per track, plays added once its catalogue info was known: the plays that count in its genres. */
+  cataloguedPlays = new Int32Array(0);
   readonly artistPlays: Int32Array[] = Array.from({ length: 24 }, () => new Int32Array(0));
-  genrePlays = new Float64Array(0);
-  genreDuration = new Float64Array(0);
-  genrePopularity = new Float64Array(0);
 }
 
 interface InternedTrack {
@@ -153,37 +152,24 @@ export class KpiAccumulator {
     const bit = 1 << hour;
 
     d.hourPlays[hour]!++;
-    let u = d.userIndex.get(userId);
-    if (u === undefined) {
-      u = d.userIndex.size;
-      d.userIndex.set(userId, u);
-      d.userHours = ensure(d.userHours, u);
+    d.userHours.set(userId, bit);
+    if (t >= d.trackPlays.length) {
+      d.trackHours = ensure(d.trackHours, t);
+      d.trackPlays = ensure(d.trackPlays, t);
+      d.cataloguedPlays = ensure(d.cataloguedPlays, t);
     }
-    d.userHours[u]! |= bit;
-    d.trackHours = ensure(d.trackHours, t);
     d.trackHours[t]! |= bit;
-    d.trackPlays = ensure(d.trackPlays, t);
     d.trackPlays[t]!++;
 
     const interned = this.tracks[t];
     if (!interned) return true;
-    const { artistIds, genreIds, info } = interned;
+    d.cataloguedPlays[t]!++;
+    const { artistIds } = interned;
     let artists = d.artistPlays[hour]!;
     for (let i = 0; i < artistIds.length; i++) {
       const a = artistIds[i]!;
       if (a >= artists.length) d.artistPlays[hour] = artists = ensure(artists, a);
       artists[a]!++;
-    }
-    for (let i = 0; i < genreIds.length; i++) {
-      const g = genreIds[i]!;
-      if (g >= d.genrePlays.length) {
-        d.genrePlays = ensure(d.genrePlays, g);
-        d.genreDuration = ensure(d.genreDuration, g);
-        d.genrePopularity = ensure(d.genrePopularity, g);
-      }
-      d.genrePlays[g]!++;
-      d.genreDuration[g]! += info.durationMs;
-      d.genrePopularity[g]! += info.popularity;
     }
     return true;
   }
@@ -197,16 +183,17 @@ export class KpiAccumulator {
       const listenDate = new Date(day * DAY_MS).toISOString().slice(0, 10);
       const d = this.dates.get(day)!;
       const best = this.mostPlayedTrackPerGenre(d);
+      const sums = this.genreSums(d);
       for (const g of genreOrder) {
-        const plays = d.genrePlays[g] ?? 0;
+        const plays = sums.plays[g]!;
         if (!plays) continue;
-        const avgPopularity = d.genrePopularity[g]! / plays;
+        const avgPopularity = sums.popularity[g]! / plays;
         const top = best[g]!;
         genre.push({
           listenDate,
           genre: this.genreNames[g]!,
           listenCount: plays,
-          avgTrackDurationMs: d.genreDuration[g]! / plays,
+          avgTrackDurationMs: sums.durationMs[g]! / plays,
           avgPopularity,
           popularityIndex: (plays * avgPopularity) / 100,
           mostPopularTrackId: this.trackIds[top]!,
@@ -214,11 +201,7 @@ export class KpiAccumulator {
           mostPopularTrackPlays: d.trackPlays[top]!,
         });
       }
-      const listeners = new Float64Array(24);
-      for (let u = 0; u < d.userIndex.size; u++) {
-        const mask = d.userHours[u]!;
-        for (let h = 0; h < 24; h++) if (mask & (1 << h)) listeners[h]!++;
-      }
+      const listeners = d.userHours.countPerHour();
       const distinctTracks = new Float64Array(24);
       for (let t = 0; t < d.trackHours.length; t++) {
         const mask = d.trackHours[t]!;
@@ -241,6 +224,23 @@ export class KpiAccumulator {
       }
     }
     return { genre, hourly };
+  }
+
+  /** Per genre, its plays and the sums of its plays' durations and popularities (a play of a track in several genres counts in each). */
+  private genreSums(d: DateCounters) {
+    const n = this.genreNames.length;
+    const sums = { plays: new Float64Array(n), durationMs: new Float64Array(n), popularity: new Float64Array(n) };
+    for (let t = 0; t < d.cataloguedPlays.length; t++) {
+      const plays = d.cataloguedPlays[t]!;
+      if (!plays) continue;
+      const { info, genreIds } = this.tracks[t]!;
+      for (const g of genreIds) {
+        sums.plays[g]! += plays;
+        sums.durationMs[g]! += plays * info.durationMs;
+        sums.popularity[g]! += plays * info.popularity;
+      }
+    }
+    return sums;
   }
 
   /** Per genre, the track with most plays that day; ties go to the smallest track_id. */
