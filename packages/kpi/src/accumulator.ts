@@ -67,11 +67,11 @@ class DateCounters {
   readonly hourPlays = new Float64Array(24);
   readonly userHours = new UserHourMasks();
   /** Per track, bit h set when it was played in hour h. */
-  trackHours = new Int32Array(0);
-  trackPlays = new Int32Array(0);
+  trackHours: Int32Array = new Int32Array(0);
+  trackPlays: Int32Array = new Int32Array(0);
   /** Per track, plays added once its catalogue info was known: the plays that count in its genres. */
-  cataloguedPlays = new Int32Array(0);
-  readonly artistPlays: Int32Array[] = Array.from({ length: 24 }, () => new Int32Array(0));
+  cataloguedPlays: Int32Array = new Int32Array(0);
+  readonly artistPlays: Int32Array[] = Array.from({ length: 24 }, (): Int32Array => new Int32Array(0));
 }
 
 interface InternedTrack {
