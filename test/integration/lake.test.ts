@@ -5,8 +5,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LAKE_LAYOUT, LakePartWriter, listenDateOf, partFileName, readLakeColumns, type LakeColumns, type LakeEvent } from '@musicflow/lake';
+import { LAKE_LAYOUT, LAKE_PARQUET_SCHEMA, LakePartWriter, listenDateOf, partFileName, readLakeColumns, type LakeColumns, type LakeEvent } from '@musicflow/lake';
 import { createObjectStore, joinUrl, type ObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from '../helpers/env.ts';
 
@@ -194,7 +195,31 @@ describe('lake parts', () => {
     // Only the columns asked for are read.
     const narrow = [];
     for await (const group of readLakeColumns(store, url('2024-06-26'), ['user_id', 'listen_time'])) narrow.push(group);
-    expect(narrow).toEqual([{ rows: 3, user_id: [2, 3, 4], listen_time: [1, 2, 3].map((i) => event(i, DAY2).listenTime) }]);
+    expect(narrow.map((g) => ({ ...g, user_id: Array.from(g.user_id), listen_time: Array.from(g.listen_time) }))).toEqual([
+      { rows: 3, user_id: [2, 3, 4], listen_time: [1, 2, 3].map((i) => event(i, DAY2).listenTime) },
+    ]);
+  });
+
+  it('reads a part whose columns come in several pages, as other writers make them', async () => {
+    const events = Array.from({ length: 5000 }, (_, i) => event(i, DAY1));
+    const columnData = [
+      { name: 'user_id', data: events.map((e) => e.userId) },
+      { name: 'track_id', data: events.map((e) => e.trackId) },
+      { name: 'listen_time', data: events.map((e) => e.listenTime) },
+      { name: 'user_known', data: events.map((e) => e.userKnown) },
+      { name: 'track_name', data: events.map((e) => e.trackName) },
+      { name: 'artists', data: events.map((e) => e.artists) },
+      { name: 'genres', data: events.map((e) => e.genres) },
+      { name: 'popularity', data: events.map((e) => e.popularity) },
+      { name: 'duration_ms', data: events.map((e) => e.durationMs) },
+    ];
+    // 4 KiB pages: every column of the 2000-row groups spans several.
+    const bytes = parquetWriteBuffer({ columnData, schema: LAKE_PARQUET_SCHEMA as never, rowGroupSize: 2000, pageSize: 4096 });
+    const url = joinUrl(lake, 'paged.parquet');
+    await store.write(url, Buffer.from(bytes));
+    const groups = await readEvents(store, url);
+    expect(groups.map((g) => g.length)).toEqual([2000, 2000, 1000]);
+    expect(groups.flat()).toEqual(events);
   });
 
   it('writes no part for a writer that got no event, and reading a missing part fails clearly', async () => {

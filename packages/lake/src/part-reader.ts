@@ -34,38 +34,59 @@ async function asyncBuffer(store: ObjectStore, url: string): Promise<AsyncBuffer
   };
 }
 
-/**
- * Streams a lake part one row group at a time through ranged reads, as
- * columns: no object per row, and dictionary-encoded strings come back as the
- * same string instances row after row. Columns not asked for are not read.
- */
+/** A lake part opened for reading: its footer is read, its rows counted. */
+export interface LakePartReader {
+  rows: number;
+  /**
+   * Streams the part one row group at a time through ranged reads, as
+   * columns: no object per row, and dictionary-encoded strings come back as
+   * the same string instances row after row. Columns not asked for are not read.
+   */
+  columns<C extends LakeColumnName>(columns?: readonly C[]): AsyncGenerator<Pick<LakeColumns, C | 'rows'>>;
+}
+
+export async function openLakePart(store: ObjectStore, url: string): Promise<LakePartReader> {
+  const file = await asyncBuffer(store, url);
+  const metadata = await parquetMetadataAsync(file);
+  return {
+    rows: Number(metadata.num_rows),
+    async *columns<C extends LakeColumnName>(columns: readonly C[] = ALL_COLUMNS as C[]) {
+      let rowStart = 0;
+      for (const group of metadata.row_groups) {
+        const rows = Number(group.num_rows);
+        const rowEnd = rowStart + rows;
+        const data = new Map<string, ArrayLike<unknown>>();
+        await parquetRead({
+          file,
+          metadata,
+          columns: columns as unknown as string[],
+          rowStart,
+          rowEnd,
+          parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } as never,
+          onChunk: ({ columnName, columnData, rowStart: from, rowEnd: to }) => {
+            // Usually a column arrives whole; when it comes in pages, each lands at its offset in the group.
+            if (from === rowStart && to === rowEnd) {
+              data.set(columnName, columnData);
+              return;
+            }
+            let target = data.get(columnName) as unknown[] | undefined;
+            if (!target) data.set(columnName, (target = new Array(rows)));
+            const offset = from - rowStart;
+            for (let i = 0; i < columnData.length; i++) target[offset + i] = columnData[i];
+          },
+        });
+        rowStart = rowEnd;
+        yield { rows, ...Object.fromEntries(data) } as Pick<LakeColumns, C | 'rows'>;
+      }
+    },
+  };
+}
+
+/** Every row group of the lake part at `url`, as columns (see LakePartReader.columns). */
 export async function* readLakeColumns<C extends LakeColumnName>(
   store: ObjectStore,
   url: string,
   columns: readonly C[] = ALL_COLUMNS as C[],
 ): AsyncGenerator<Pick<LakeColumns, C | 'rows'>> {
-  const file = await asyncBuffer(store, url);
-  const metadata = await parquetMetadataAsync(file);
-  let rowStart = 0;
-  for (const group of metadata.row_groups) {
-    const rows = Number(group.num_rows);
-    const rowEnd = rowStart + rows;
-    // A column may arrive in several pages: each lands at its offset in the group.
-    const data = new Map<string, unknown[]>(columns.map((name) => [name, new Array(rows)]));
-    await parquetRead({
-      file,
-      metadata,
-      columns: columns as unknown as string[],
-      rowStart,
-      rowEnd,
-      parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } as never,
-      onChunk: ({ columnName, columnData, rowStart: from }) => {
-        const target = data.get(columnName)!;
-        const offset = from - rowStart;
-        for (let i = 0; i < columnData.length; i++) target[offset + i] = columnData[i];
-      },
-    });
-    rowStart = rowEnd;
-    yield { rows, ...Object.fromEntries(data) } as Pick<LakeColumns, C | 'rows'>;
-  }
+  yield* (await openLakePart(store, url)).columns(columns);
 }
