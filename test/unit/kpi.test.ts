@@ -281,6 +281,16 @@ describe('EventKeySet', () => {
     expect(set.size).toBe(n);
   });
 
+  it('holds the number of keys it was sized for without growing', () => {
+    const set = new EventKeySet(100_000);
+    const capacity = set.capacity;
+    for (let i = 0; i < 100_000; i++) set.add(i, i % 7, i * 3);
+    expect(set.size).toBe(100_000);
+    expect(set.capacity).toBe(capacity);
+    // The smallest power of two that keeps the load at 3/4 or less.
+    expect(capacity).toBe(262_144);
+  });
+
   it('tells apart keys differing in one part only, including the first and last millisecond of a day', () => {
     const set = new EventKeySet();
     const t = 43_200_000;

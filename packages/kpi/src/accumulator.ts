@@ -63,7 +63,7 @@ function ensure(array: Int32Array, i: number): Int32Array {
  */
 class DateCounters {
   /** Events of the day already counted, for exact-duplicate detection. */
-  readonly seen = new EventKeySet();
+  readonly seen: EventKeySet;
   readonly hourPlays = new Float64Array(24);
   readonly userHours = new UserHourMasks();
   /** Per track, bit h set when it was played in hour h. */
@@ -72,6 +72,10 @@ class DateCounters {
   /** Per track, plays added once its catalogue info was known: the plays that count in its genres. */
   cataloguedPlays: Int32Array = new Int32Array(0);
   readonly artistPlays: Int32Array[] = Array.from({ length: 24 }, (): Int32Array => new Int32Array(0));
+
+  constructor(expectedPlays: number | undefined) {
+    this.seen = new EventKeySet(expectedPlays);
+  }
 }
 
 interface InternedTrack {
@@ -100,6 +104,9 @@ export class KpiAccumulator {
   /** Events come a date at a time: the last date's counters, without a map lookup. */
   private lastDay = NaN;
   private lastCounters: DateCounters | undefined;
+
+  /** `expectedPlaysPerDate`, when known, sizes each date's duplicate detection once instead of doubling it as plays come. */
+  constructor(private readonly options: { expectedPlaysPerDate?: number } = {}) {}
 
   /** Adds one play; returns false (and counts nothing) for a duplicate. */
   add(userId: number, trackId: string, listenTime: number, track: TrackInfo | undefined): boolean {
@@ -142,7 +149,7 @@ export class KpiAccumulator {
     let d = this.lastCounters;
     if (day !== this.lastDay || !d) {
       d = this.dates.get(day);
-      if (!d) this.dates.set(day, (d = new DateCounters()));
+      if (!d) this.dates.set(day, (d = new DateCounters(this.options.expectedPlaysPerDate)));
       this.lastDay = day;
       this.lastCounters = d;
     }

@@ -11,15 +11,21 @@ export class EventKeySet {
   private mask: number;
   private count = 0;
 
-  constructor(initialCapacity = 1 << 12) {
+  /** Sized for `expectedKeys` without growing: growth holds the old table and the new one at once. */
+  constructor(expectedKeys = 3072) {
     let capacity = 16;
-    while (capacity < initialCapacity) capacity <<= 1;
+    while (capacity * 3 < expectedKeys * 4) capacity <<= 1;
     this.slots = new Int32Array(capacity * 3).fill(EMPTY);
     this.mask = capacity - 1;
   }
 
   get size(): number {
     return this.count;
+  }
+
+  /** Slots in the table. */
+  get capacity(): number {
+    return this.mask + 1;
   }
 
   /** Adds the key (all three non-negative int32s); false when it was already there. */

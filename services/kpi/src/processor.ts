@@ -13,7 +13,7 @@ import {
 } from '@musicflow/contracts';
 import { QUARANTINE_HEADER } from '@musicflow/ingest';
 import { KpiAccumulator } from '@musicflow/kpi';
-import { LAKE_LAYOUT, readLakeColumns } from '@musicflow/lake';
+import { LAKE_LAYOUT, openLakePart } from '@musicflow/lake';
 import { basename, joinUrl, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
 import { jobOptions, type PipelineQueues, type ServiceContext } from '@musicflow/flow';
@@ -197,12 +197,13 @@ async function computeDate(store: ObjectStore, lake: string, date: string, ours:
   }
   partUrls.sort((a, b) => Number(ours.has(a)) - Number(ours.has(b)) || a.localeCompare(b));
 
-  const accumulator = new KpiAccumulator();
+  const parts = await Promise.all(partUrls.map(async (url) => ({ url, reader: await openLakePart(store, url) })));
+  const accumulator = new KpiAccumulator({ expectedPlaysPerDate: parts.reduce((n, p) => n + p.reader.rows, 0) });
   let duplicate = 0;
   let rows = 0;
-  for (const url of partUrls) {
+  for (const { url, reader } of parts) {
     const counting = ours.has(url);
-    for await (const group of readLakeColumns(store, url, KPI_COLUMNS)) {
+    for await (const group of reader.columns(KPI_COLUMNS)) {
       const { user_id, track_id, listen_time, track_name, artists, genres, popularity, duration_ms } = group;
       for (let i = 0; i < group.rows; i++) {
         const t = accumulator.internTrack(track_id[i]!);
