@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jobIds } from '@musicflow/contracts';
+import { jobIds, type KpiDateResult } from '@musicflow/contracts';
 import { createServiceContext, readRunProgress, startRun, type Service, type ServiceContext } from '@musicflow/flow';
 import { PIPELINE_WORKERS, startServices } from '@musicflow/cli';
 import { generate, type GeneratedData } from '../../bench/generate.ts';
@@ -17,28 +17,31 @@ import { waitForReport } from '../helpers/pipeline.ts';
 
 describe('a run over several listen dates', () => {
   let work: string;
-  let data: GeneratedData;
-  let warehouseUrl: string;
+  const warehouses: string[] = [];
 
   beforeAll(async () => {
     work = await tempDir();
-    // The benchmark's generator: the sample catalogue, skewed listeners and tracks, 5 days, a little dirt.
-    data = await generate({ events: 30_000, files: 3, root: work, sampleDir: SAMPLE });
-    warehouseUrl = await createTestDatabase();
   });
   afterAll(async () => {
-    await dropTestDatabase(warehouseUrl);
+    await Promise.all(warehouses.map(dropTestDatabase));
     await fs.rm(work, { recursive: true, force: true });
   });
 
-  it('computes each date in its own job, with two worker sets, and matches DuckDB', async () => {
+  /** Generates a data set under `name`, runs it on two worker sets and returns what DuckDB computed from it. */
+  async function runOnTwoWorkerSets(name: string, extra: Record<string, string>) {
+    const root = path.join(work, name);
+    // The benchmark's generator: the sample catalogue, skewed listeners and tracks, 5 days, a little dirt.
+    const data: GeneratedData = await generate({ events: 30_000, files: 3, root, sampleDir: SAMPLE });
+    const warehouseUrl = await createTestDatabase();
+    warehouses.push(warehouseUrl);
     const config = testConfig({
       WAREHOUSE_URL: warehouseUrl,
       STREAMS_URL: dirUrl(path.dirname(data.streamFiles[0]!)),
       USERS_URL: fileUrl(data.usersCsv),
       SONGS_URL: fileUrl(data.songsCsv),
-      LAKE_URL: dirUrl(path.join(work, 'lake')),
+      LAKE_URL: dirUrl(path.join(root, 'lake')),
       CHUNK_BYTES: String(128 * 1024),
+      ...extra,
     });
     // Computed first: the run archives the stream files.
     const expected = await computeKpisWithDuckDB({ streamFiles: data.streamFiles, songsCsv: data.songsCsv });
@@ -48,18 +51,42 @@ describe('a run over several listen dates', () => {
       const { runId } = await startRun(config, contexts[0]!.queues, { trigger: 'test' });
       const report = await waitForReport(contexts[0]!, runId);
       expect(report.status).toBe('succeeded');
-      expect(report.dates).toEqual(['2024-06-25', '2024-06-26', '2024-06-27', '2024-06-28', '2024-06-29']);
-
-      const kpiQueue = contexts[0]!.queues.queues.kpi;
-      for (const date of report.dates) expect(await kpiQueue.getJobState(jobIds.kpiDate(runId, date))).toBe('completed');
-      // Progress counts the date jobs with their stage: the run's job and five dates.
       const progress = await readRunProgress(contexts[0]!.queues, runId);
-      expect(progress.stages.kpi).toMatchObject({ total: 6, completed: 6 });
-      expect(report.kpiRows.hourly).toBe(expected.hourly.length);
+      const dateJobs = await Promise.all(
+        report.dates.map(async (date) => {
+          const job = await contexts[0]!.queues.queues.kpi.getJob(jobIds.kpiDate(runId, date));
+          return { state: await job!.getState(), result: job!.returnvalue as KpiDateResult };
+        }),
+      );
+      return { report, progress, dateJobs, expected, warehouseUrl };
     } finally {
       await Promise.all(services.map((s) => s.close()));
       await Promise.all(contexts.map((c) => c.close()));
     }
+  }
+
+  let onePassDuplicates: number | undefined;
+
+  it('computes each date in its own job, with two worker sets, and matches DuckDB', async () => {
+    const { report, progress, dateJobs, expected, warehouseUrl } = await runOnTwoWorkerSets('one-pass', {});
+    expect(report.dates).toEqual(['2024-06-25', '2024-06-26', '2024-06-27', '2024-06-28', '2024-06-29']);
+    for (const job of dateJobs) expect(job.state).toBe('completed');
+    // Progress counts the date jobs with their stage: the run's job and five dates.
+    expect(progress.stages.kpi).toMatchObject({ total: 6, completed: 6 });
+    expect(report.kpiRows.hourly).toBe(expected.hourly.length);
+    expectSameKpis(await readWarehouseKpis(warehouseUrl), expected);
+    // The generator repeats some events exactly.
+    expect(report.rows.duplicate).toBeGreaterThan(0);
+    onePassDuplicates = report.rows.duplicate;
+  });
+
+  it('reads a date in passes over shares of its users when it has more events than KPI_EVENTS_PER_PASS, with the same rows', async () => {
+    // About 6,000 events a date: 6 or 7 passes of at most 1,000.
+    const { report, dateJobs, expected, warehouseUrl } = await runOnTwoWorkerSets('passes', { KPI_EVENTS_PER_PASS: '1000' });
+    for (const job of dateJobs) expect(job.result.passes).toBe(Math.ceil(job.result.rows / 1000));
+    expect(Math.min(...dateJobs.map((j) => j.result.passes))).toBeGreaterThan(1);
+    // The same generated data as the one-pass run: the same events found to be duplicates.
+    expect(report.rows.duplicate).toBe(onePassDuplicates);
     expectSameKpis(await readWarehouseKpis(warehouseUrl), expected);
   });
 });

@@ -3,7 +3,7 @@
  * hand in the comments next to it, not re-derived with the code under test.
  */
 import { describe, expect, it } from 'vitest';
-import { compareCodePoints, EventKeySet, KpiAccumulator, UserHourMasks, type GenreKpiRow, type HourlyKpiRow, type TrackInfo } from '@musicflow/kpi';
+import { compareCodePoints, EventKeySet, KpiAccumulator, UserHourMasks, userPassOf, type GenreKpiRow, type HourlyKpiRow, type TrackInfo } from '@musicflow/kpi';
 import { parseListenTime } from '@musicflow/ingest';
 
 const at = (iso: string) => Date.parse(iso);
@@ -325,7 +325,7 @@ describe('adding plays by interned track id', () => {
       // The first play of trk-abc arrives without info (as from a part written before the catalogue had it).
       const info = i === 0 ? undefined : CATALOGUE[trackId];
       if (info && byId.needsTrackInfo(t)) byId.setTrackInfo(t, info);
-      return byId.addPlay(user, t, at(iso));
+      return byId.addPlay(user, t, at(iso), info !== undefined);
     });
     expect(added).toEqual([true, true, true, false, true, true]);
     // trk-abc's first play had no info: it counts in hourly KPIs, not in rock.
@@ -333,5 +333,62 @@ describe('adding plays by interned track id', () => {
     expect(rock?.listenCount).toBe(1); // trk-mix only
     expect(byId.result().hourly).toEqual(byAdd.result().hourly);
     expect(byId.result().genre.filter((r) => r.genre !== 'rock')).toEqual(byAdd.result().genre.filter((r) => r.genre !== 'rock'));
+  });
+});
+
+describe('passes over shares of the users', () => {
+  // 3 dates x 2,000 plays: 40 users, all three tracks and an unknown one, every 9th play repeated exactly,
+  // and every 7th play of trk-mix arriving without catalogue info (as from a part written before the catalogue had it).
+  const plays: { user: number; trackId: string; time: number; catalogued: boolean }[] = [];
+  const ids = ['trk-pop', 'trk-mix', 'trk-abc', 'unknown-track'];
+  for (let i = 0; i < 6000; i++) {
+    const trackId = ids[(i * 7) % 4]!;
+    const play = {
+      user: 1 + ((i * 13) % 40),
+      trackId,
+      time: at('2024-06-25T00:00:00Z') + (i % 3) * 86_400_000 + ((i * 7919) % 86_400) * 1000,
+      catalogued: trackId !== 'unknown-track' && !(trackId === 'trk-mix' && i % 7 === 0),
+    };
+    plays.push(play);
+    if (i % 9 === 0) plays.push({ ...play });
+  }
+  const addAll = (acc: KpiAccumulator, which: (user: number) => boolean) => {
+    let duplicates = 0;
+    for (const p of plays) {
+      const t = acc.internTrack(p.trackId);
+      if (p.catalogued && acc.needsTrackInfo(t)) acc.setTrackInfo(t, CATALOGUE[p.trackId]!);
+      if (which(p.user) && !acc.addPlay(p.user, t, p.time, p.catalogued)) duplicates++;
+    }
+    return duplicates;
+  };
+
+  it('give the tables and duplicates of one pass over everyone', () => {
+    const whole = new KpiAccumulator();
+    const wholeDuplicates = addAll(whole, () => true);
+    const passes = 3;
+    const split = new KpiAccumulator({ expectedPlaysPerPass: 100 });
+    let splitDuplicates = 0;
+    for (let pass = 0; pass < passes; pass++) {
+      if (pass > 0) split.endUserPass();
+      splitDuplicates += addAll(split, (user) => userPassOf(user, passes) === pass);
+    }
+    expect(wholeDuplicates).toBe(Math.ceil(6000 / 9));
+    expect(splitDuplicates).toBe(wholeDuplicates);
+    expect(split.result()).toEqual(whole.result());
+    // Each user's plays are in exactly one pass, and every pass has some.
+    const perPass = [0, 1, 2].map((pass) => new Set(plays.map((p) => p.user).filter((u) => userPassOf(u, passes) === pass)).size);
+    expect(perPass.reduce((a, b) => a + b, 0)).toBe(40);
+    expect(Math.min(...perPass)).toBeGreaterThan(0);
+  });
+
+  it('count a play without catalogue info in hourly KPIs only, even once its track has info', () => {
+    const acc = new KpiAccumulator();
+    const t = acc.internTrack('trk-abc');
+    acc.setTrackInfo(t, CATALOGUE['trk-abc']!);
+    acc.addPlay(1, t, at('2024-06-25T10:00:00Z'), true);
+    acc.addPlay(2, t, at('2024-06-25T10:30:00Z'), false);
+    const { genre, hourly } = acc.result();
+    expect(genre.map((r) => [r.genre, r.listenCount])).toEqual([['rock', 1]]);
+    expect(hourRow(hourly, '2024-06-25', 10)).toMatchObject({ totalPlays: 2, uniqueListeners: 2, uniqueTracks: 1, topArtist: 'C', topArtistPlays: 1 });
   });
 });

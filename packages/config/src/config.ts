@@ -42,6 +42,11 @@ export const configSchema = z.object({
   REJECT_THRESHOLD: z.coerce.number().min(0).max(1).default(0.05),
   /** Stream files larger than this are split into chunks processed in parallel. */
   CHUNK_BYTES: z.coerce.number().int().min(1024).default(32 * 1024 * 1024),
+  /**
+   * A listen date with more events than this is computed in several passes over its parts, each over a
+   * share of its users, so duplicate detection holds at most this many events (about 12-24 bytes each).
+   */
+  KPI_EVENTS_PER_PASS: z.coerce.number().int().min(1000).default(2_000_000),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   /** Run the CPU-heavy stages (validate, transform, kpi) on worker threads, off the thread that renews job locks. */
   WORKER_THREADS: boolean.default(false),

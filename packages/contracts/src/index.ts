@@ -155,6 +155,8 @@ export const kpiDateResultSchema = z.object({
   /** This run's events of the date that were already known. */
   duplicate: z.number().int(),
   rows: z.number().int(),
+  /** Passes over shares of the date's users (KPI_EVENTS_PER_PASS); 1 for a date that fits. */
+  passes: z.number().int(),
 });
 export type KpiDateResult = z.infer<typeof kpiDateResultSchema>;
 export const loadJobSchema = z.object({ run: runContextSchema });

@@ -62,19 +62,34 @@ function ensure(array: Int32Array, i: number): Int32Array {
  * not added per event.
  */
 class DateCounters {
-  /** Events of the day already counted, for exact-duplicate detection. */
-  readonly seen: EventKeySet;
+  /** Events of the day already counted in this pass, for exact-duplicate detection. */
+  seen: EventKeySet;
+  userHours = new UserHourMasks();
+  /** Distinct users per hour of the passes already ended (see `endUserPass`). */
+  readonly listenersOfEndedPasses = new Float64Array(24);
   readonly hourPlays = new Float64Array(24);
-  readonly userHours = new UserHourMasks();
   /** Per track, bit h set when it was played in hour h. */
   trackHours: Int32Array = new Int32Array(0);
   trackPlays: Int32Array = new Int32Array(0);
-  /** Per track, plays added once its catalogue info was known: the plays that count in its genres. */
+  /** Per track, its plays whose rows carried catalogue info: the plays that count in its genres. */
   cataloguedPlays: Int32Array = new Int32Array(0);
   readonly artistPlays: Int32Array[] = Array.from({ length: 24 }, (): Int32Array => new Int32Array(0));
 
-  constructor(expectedPlays: number | undefined) {
+  constructor(private readonly expectedPlays: number | undefined) {
     this.seen = new EventKeySet(expectedPlays);
+  }
+
+  endUserPass(): void {
+    const listeners = this.userHours.countPerHour();
+    for (let h = 0; h < 24; h++) this.listenersOfEndedPasses[h]! += listeners[h]!;
+    this.userHours = new UserHourMasks();
+    this.seen = new EventKeySet(this.expectedPlays);
+  }
+
+  listenersPerHour(): Float64Array {
+    const listeners = this.userHours.countPerHour();
+    for (let h = 0; h < 24; h++) listeners[h]! += this.listenersOfEndedPasses[h]!;
+    return listeners;
   }
 }
 
@@ -105,14 +120,17 @@ export class KpiAccumulator {
   private lastDay = NaN;
   private lastCounters: DateCounters | undefined;
 
-  /** `expectedPlaysPerDate`, when known, sizes each date's duplicate detection once instead of doubling it as plays come. */
-  constructor(private readonly options: { expectedPlaysPerDate?: number } = {}) {}
+  /**
+   * `expectedPlaysPerPass`, when known, sizes each date's duplicate detection
+   * once instead of doubling it as plays come.
+   */
+  constructor(private readonly options: { expectedPlaysPerPass?: number } = {}) {}
 
-  /** Adds one play; returns false (and counts nothing) for a duplicate. */
+  /** Adds one play (`track` undefined when its row has no catalogue info); returns false (and counts nothing) for a duplicate. */
   add(userId: number, trackId: string, listenTime: number, track: TrackInfo | undefined): boolean {
     const t = this.internTrack(trackId);
     if (track && this.needsTrackInfo(t)) this.setTrackInfo(t, track);
-    return this.addPlay(userId, t, listenTime);
+    return this.addPlay(userId, t, listenTime, track !== undefined);
   }
 
   /**
@@ -130,7 +148,7 @@ export class KpiAccumulator {
     return t;
   }
 
-  /** True until the track's catalogue info is known: plays before that count in hourly KPIs only. */
+  /** True until the track's catalogue info is set: the first info a track is given is the one its plays count with. */
   needsTrackInfo(t: number): boolean {
     return this.tracks[t] === undefined;
   }
@@ -143,13 +161,18 @@ export class KpiAccumulator {
     };
   }
 
-  /** Adds one play of interned track `t`; returns false (and counts nothing) for a duplicate. */
-  addPlay(userId: number, t: number, listenTime: number): boolean {
+  /**
+   * Adds one play of interned track `t`; returns false (and counts nothing)
+   * for a duplicate. `catalogued`: the play's own row carries the track's
+   * catalogue info (set before with `setTrackInfo`); a play without it counts
+   * in hourly KPIs only, whatever other rows of the track say.
+   */
+  addPlay(userId: number, t: number, listenTime: number, catalogued: boolean): boolean {
     const day = Math.floor(listenTime / DAY_MS);
     let d = this.lastCounters;
     if (day !== this.lastDay || !d) {
       d = this.dates.get(day);
-      if (!d) this.dates.set(day, (d = new DateCounters(this.options.expectedPlaysPerDate)));
+      if (!d) this.dates.set(day, (d = new DateCounters(this.options.expectedPlaysPerPass)));
       this.lastDay = day;
       this.lastCounters = d;
     }
@@ -168,7 +191,7 @@ export class KpiAccumulator {
     d.trackHours[t]! |= bit;
     d.trackPlays[t]!++;
 
-    const interned = this.tracks[t];
+    const interned = catalogued ? this.tracks[t] : undefined;
     if (!interned) return true;
     d.cataloguedPlays[t]!++;
     const { artistIds } = interned;
@@ -179,6 +202,16 @@ export class KpiAccumulator {
       artists[a]!++;
     }
     return true;
+  }
+
+  /**
+   * Ends a pass over a subset of users: forgets who played and which events
+   * were seen, keeping what they added up to. A date too big to deduplicate
+   * at once is read in passes over disjoint sets of users: duplicates share
+   * a user, and distinct listeners of disjoint sets add up.
+   */
+  endUserPass(): void {
+    for (const d of this.dates.values()) d.endUserPass();
   }
 
   /** Rows ordered by date then genre / hour. */
@@ -208,7 +241,7 @@ export class KpiAccumulator {
           mostPopularTrackPlays: d.trackPlays[top]!,
         });
       }
-      const listeners = d.userHours.countPerHour();
+      const listeners = d.listenersPerHour();
       const distinctTracks = new Float64Array(24);
       for (let t = 0; t < d.trackHours.length; t++) {
         const mask = d.trackHours[t]!;
@@ -291,4 +324,9 @@ function internName(index: Map<string, number>, names: string[], name: string): 
     names.push(name);
   }
   return id;
+}
+
+/** Which of `passes` user passes (see `endUserPass`) a user's plays belong to; consecutive ids spread evenly. */
+export function userPassOf(userId: number, passes: number): number {
+  return (Math.imul(userId, 0x9e3779b1) >>> 0) % passes;
 }

@@ -12,8 +12,8 @@ import {
   type RunContext,
 } from '@musicflow/contracts';
 import { QUARANTINE_HEADER } from '@musicflow/ingest';
-import { KpiAccumulator } from '@musicflow/kpi';
-import { LAKE_LAYOUT, openLakePart } from '@musicflow/lake';
+import { KpiAccumulator, userPassOf } from '@musicflow/kpi';
+import { LAKE_LAYOUT, openLakePart, type LakeColumns } from '@musicflow/lake';
 import { basename, joinUrl, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
 import { jobOptions, type PipelineQueues, type ServiceContext } from '@musicflow/flow';
@@ -107,17 +107,17 @@ async function addDateJobs(config: Config, queues: PipelineQueues, run: RunConte
   );
 }
 
-function createDateKpiProcessor({ store }: ServiceContext) {
+function createDateKpiProcessor({ store, config }: ServiceContext) {
   return async (job: Job, { run, listenDate, ours }: KpiDateJob, log: Logger): Promise<KpiDateResult> => {
     const startedAt = Date.now();
-    const { tables, duplicate, rows } = await computeDate(store, run.lake, listenDate, new Set(ours));
+    const { tables, duplicate, rows, passes } = await computeDate(store, run.lake, listenDate, new Set(ours), config.KPI_EVENTS_PER_PASS);
     const tmp = LAKE_LAYOUT.runTemp(run.lake, run.runId);
     const csv = kpiRowsToCsv(tables);
     const genreUrl = joinUrl(tmp, 'kpis', `genre-${listenDate}.csv`);
     const hourlyUrl = joinUrl(tmp, 'kpis', `hourly-${listenDate}.csv`);
     await store.write(genreUrl, csv.genre);
     await store.write(hourlyUrl, csv.hourly);
-    log.info({ listenDate, rows, duplicate, genreRows: tables.genre.length, hourlyRows: tables.hourly.length }, 'date KPIs computed');
+    log.info({ listenDate, rows, passes, duplicate, genreRows: tables.genre.length, hourlyRows: tables.hourly.length }, 'date KPIs computed');
     await job.updateProgress({ percent: 100, rows });
     return {
       startedAt,
@@ -129,6 +129,7 @@ function createDateKpiProcessor({ store }: ServiceContext) {
       hourlyRows: tables.hourly.length,
       duplicate,
       rows,
+      passes,
     };
   };
 }
@@ -184,13 +185,18 @@ async function publishParts(store: ObjectStore, run: RunContext, accepted: FileO
   return published;
 }
 
-const KPI_COLUMNS = ['user_id', 'track_id', 'listen_time', 'track_name', 'artists', 'genres', 'popularity', 'duration_ms'] as const;
+/** What every pass reads: who played which track when, and whether the row carries catalogue info. */
+const PLAY_COLUMNS = ['user_id', 'track_id', 'listen_time', 'track_name'] as const;
+/** What the first pass reads besides, to give each track its catalogue info. */
+const TRACK_INFO_COLUMNS = ['artists', 'genres', 'popularity', 'duration_ms'] as const;
 
 /**
  * KPIs of one date from every part of it in the lake. Other files' parts go in
  * first, so `duplicate` counts this run's events that were already known.
+ * A date of more than `eventsPerPass` events is read in passes, each over the
+ * plays of a share of its users, so duplicate detection stays that small.
  */
-async function computeDate(store: ObjectStore, lake: string, date: string, ours: Set<string>) {
+async function computeDate(store: ObjectStore, lake: string, date: string, ours: Set<string>, eventsPerPass: number) {
   const partUrls: string[] = [];
   for await (const obj of store.list(LAKE_LAYOUT.processedDate(lake, date))) {
     if (obj.url.endsWith('.parquet')) partUrls.push(obj.url);
@@ -198,30 +204,38 @@ async function computeDate(store: ObjectStore, lake: string, date: string, ours:
   partUrls.sort((a, b) => Number(ours.has(a)) - Number(ours.has(b)) || a.localeCompare(b));
 
   const parts = await Promise.all(partUrls.map(async (url) => ({ url, reader: await openLakePart(store, url) })));
-  const accumulator = new KpiAccumulator({ expectedPlaysPerDate: parts.reduce((n, p) => n + p.reader.rows, 0) });
+  const rows = parts.reduce((n, p) => n + p.reader.rows, 0);
+  const passes = Math.max(1, Math.ceil(rows / eventsPerPass));
+  const accumulator = new KpiAccumulator({ expectedPlaysPerPass: Math.ceil(rows / passes) });
   let duplicate = 0;
-  let rows = 0;
-  for (const { url, reader } of parts) {
-    const counting = ours.has(url);
-    for await (const group of reader.columns(KPI_COLUMNS)) {
-      const { user_id, track_id, listen_time, track_name, artists, genres, popularity, duration_ms } = group;
-      for (let i = 0; i < group.rows; i++) {
-        const t = accumulator.internTrack(track_id[i]!);
-        // Every event of a track carries the same enrichment: split it once per track.
-        const name = track_name[i];
-        if (name != null && accumulator.needsTrackInfo(t)) {
-          accumulator.setTrackInfo(t, {
-            name,
-            artists: artists[i] ? artists[i]!.split(';') : [],
-            genres: genres[i] ? genres[i]!.split(';') : [],
-            durationMs: duration_ms[i] ?? 0,
-            popularity: popularity[i] ?? 0,
-          });
+  for (let pass = 0; pass < passes; pass++) {
+    if (pass > 0) accumulator.endUserPass();
+    for (const { url, reader } of parts) {
+      const counting = ours.has(url);
+      const columns = pass === 0 ? [...PLAY_COLUMNS, ...TRACK_INFO_COLUMNS] : PLAY_COLUMNS;
+      for await (const group of reader.columns<(typeof columns)[number]>(columns)) {
+        const { user_id, track_id, listen_time, track_name } = group;
+        const info = pass === 0 ? (group as Pick<LakeColumns, (typeof TRACK_INFO_COLUMNS)[number]>) : undefined;
+        for (let i = 0; i < group.rows; i++) {
+          const userId = user_id[i]!;
+          const inPass = passes === 1 || userPassOf(userId, passes) === pass;
+          if (!inPass && !info) continue;
+          const t = accumulator.internTrack(track_id[i]!);
+          const name = track_name[i];
+          // Every event of a track carries the same enrichment: split it once per track.
+          if (info && name != null && accumulator.needsTrackInfo(t)) {
+            accumulator.setTrackInfo(t, {
+              name,
+              artists: info.artists[i] ? info.artists[i]!.split(';') : [],
+              genres: info.genres[i] ? info.genres[i]!.split(';') : [],
+              durationMs: info.duration_ms[i] ?? 0,
+              popularity: info.popularity[i] ?? 0,
+            });
+          }
+          if (inPass && !accumulator.addPlay(userId, t, listen_time[i]!, name != null) && counting) duplicate++;
         }
-        if (!accumulator.addPlay(user_id[i]!, t, listen_time[i]!) && counting) duplicate++;
       }
-      rows += group.rows;
     }
   }
-  return { tables: accumulator.result(), duplicate, rows };
+  return { tables: accumulator.result(), duplicate, rows, passes };
 }
