@@ -67,7 +67,6 @@ function zipf(n: number, s: number, rand: () => number): () => number {
 }
 
 const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
-const DATE_TEXT = Array.from({ length: DAYS }, (_, d) => new Date(FIRST_DAY + d * 86_400_000).toISOString().slice(0, 10));
 
 async function distinctTrackIds(songsCsv: string): Promise<string[]> {
   // track_id is the second column of the sample catalogue and never quoted.
@@ -84,10 +83,12 @@ async function distinctTrackIds(songsCsv: string): Promise<string[]> {
   return [...ids];
 }
 
-/** Files are cached by (events, files, version): the same arguments give the same bytes. */
-export async function generate(opts: { events: number; files: number; root: string; sampleDir: string; seed?: number }): Promise<GeneratedData> {
+/** Files are cached by (events, files, days, seed, version): the same arguments give the same bytes. */
+export async function generate(opts: { events: number; files: number; root: string; sampleDir: string; seed?: number; days?: number }): Promise<GeneratedData> {
   const seed = opts.seed ?? 42;
-  const dir = path.join(opts.root, `data-v${GENERATOR_VERSION}-n${opts.events}-f${opts.files}-s${seed}`);
+  const days = opts.days ?? DAYS;
+  const dateText = Array.from({ length: days }, (_, d) => new Date(FIRST_DAY + d * 86_400_000).toISOString().slice(0, 10));
+  const dir = path.join(opts.root, `data-v${GENERATOR_VERSION}-n${opts.events}-f${opts.files}-s${seed}${days === DAYS ? '' : `-d${days}`}`);
   const streamsDir = path.join(dir, 'streams');
   const streamFiles = Array.from({ length: opts.files }, (_, i) => path.join(streamsDir, `streams${String(i + 1).padStart(2, '0')}.csv`));
   const songsCsv = path.join(dir, 'songs.csv');
@@ -122,10 +123,10 @@ export async function generate(opts: { events: number; files: number; root: stri
       } else {
         const user = pickUser() + 1;
         const track = r < 0.006 ? unknownTracks[Math.floor(rand() * unknownTracks.length)]! : tracks[pickTrack()]!;
-        const sec = Math.floor(rand() * DAYS * 86_400);
+        const sec = Math.floor(rand() * days * 86_400);
         const day = Math.floor(sec / 86_400);
         const s = sec - day * 86_400;
-        const time = `${DATE_TEXT[day]} ${pad2(Math.floor(s / 3600))}:${pad2(Math.floor((s % 3600) / 60))}:${pad2(s % 60)}`;
+        const time = `${dateText[day]} ${pad2(Math.floor(s / 3600))}:${pad2(Math.floor((s % 3600) / 60))}:${pad2(s % 60)}`;
         if (r > 0.9995) line = rand() < 0.5 ? `0,${track},${time}\n` : `${user},${track},2024-06-31 25:00:00\n`;
         else line = `${user},${track},${time}\n`;
         if (recent.length < 4096) recent.push(line);

@@ -1,5 +1,5 @@
 /**
- * npm run bench -- --events N [--workers W] [--files F] [--sample] [--profile] [--keep]
+ * npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--keep]
  *                  [--chunk-bytes B] [--duckdb-runs R] [--worker-node-options "--max-old-space-size=256"]
  *
  * Generates (or reuses) a deterministic data set of N events, computes both KPI
@@ -37,6 +37,8 @@ const { values } = parseArgs({
     events: { type: 'string' },
     workers: { type: 'string', default: '2' },
     files: { type: 'string' },
+    /** Listen dates the events spread over (5 by default); `--days 1` is one big day. */
+    days: { type: 'string' },
     sample: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
@@ -118,7 +120,13 @@ async function main(): Promise<void> {
     if (!Number.isSafeInteger(events) || events < 1) throw new Error('--events must be a positive integer');
     const files = values.files ? Number(values.files) : events >= 1_000_000 ? 5 : events >= 10_000 ? 2 : 1;
     const t0 = Date.now();
-    const data = await generate({ events, files, root: values['data-root']!, sampleDir: path.join(REPO, 'data', 'sample') });
+    const data = await generate({
+      events,
+      files,
+      days: values.days ? Number(values.days) : undefined,
+      root: values['data-root']!,
+      sampleDir: path.join(REPO, 'data', 'sample'),
+    });
     ({ streamFiles, songsCsv, usersCsv } = data);
     log(`data: ${streamFiles.length} file(s) of ${events} events in ${data.dir} (${sec(Date.now() - t0)} s)`);
   }
