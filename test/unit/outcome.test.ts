@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TransformResult } from '@musicflow/contracts';
-import { decideFiles } from '../../services/kpi/src/outcome.ts';
+import { biggestDatesFirst, decideFiles } from '../../services/kpi/src/outcome.ts';
 
 let seq = 0;
 function chunk(fileUrl: string, rowsRead: number, rowsValid: number, parseError?: string): TransformResult {
@@ -99,5 +99,20 @@ describe('decideFiles', () => {
 
   it('accepts a header-only file (no rows, nothing bad)', () => {
     expect(verdicts([chunk('file:///in/empty.csv', 0, 0)])).toEqual({ 'empty.csv': [] });
+  });
+});
+
+describe('biggestDatesFirst', () => {
+  it('orders dates by the events of all their parts, most first, ties by date', () => {
+    const parts = [
+      { listenDate: '2024-06-25', rows: 10 },
+      { listenDate: '2024-06-27', rows: 400 },
+      { listenDate: '2024-06-26', rows: 300 },
+      { listenDate: '2024-06-25', rows: 5 },
+      { listenDate: '2024-06-24', rows: 15 },
+      { listenDate: '2024-06-26', rows: 200 },
+    ];
+    // 06-26: 500, 06-27: 400, then 06-24 and 06-25 with 15 each.
+    expect(biggestDatesFirst(parts)).toEqual(['2024-06-26', '2024-06-27', '2024-06-24', '2024-06-25']);
   });
 });

@@ -81,3 +81,13 @@ export function buildReport(
     },
   };
 }
+
+/**
+ * Listen dates, those with most of the run's events first (ties by date), so
+ * the longest date job does not start last while other workers wait for it.
+ */
+export function biggestDatesFirst(parts: { listenDate: string; rows: number }[]): string[] {
+  const events = new Map<string, number>();
+  for (const p of parts) events.set(p.listenDate, (events.get(p.listenDate) ?? 0) + p.rows);
+  return [...events].sort(([a, x], [b, y]) => y - x || a.localeCompare(b)).map(([date]) => date);
+}

@@ -17,7 +17,7 @@ import { LAKE_LAYOUT, openLakePart, type LakeColumns } from '@musicflow/lake';
 import { basename, joinUrl, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
 import { jobOptions, type PipelineQueues, type ServiceContext } from '@musicflow/flow';
-import { buildReport, decideFiles, type FileOutcome } from './outcome.ts';
+import { biggestDatesFirst, buildReport, decideFiles, type FileOutcome } from './outcome.ts';
 
 /**
  * The KPI queue's two jobs. The run's KPI job, once every chunk is done,
@@ -61,7 +61,7 @@ function createRunKpiProcessor({ store, config, queues }: ServiceContext) {
       const listenDates = [...new Set(published.map((p) => p.listenDate))].sort();
       dates = { snapshotSeq: Number(seconds) * 1_000_000 + Number(micros), startedAt, listenDates };
       // Jobs first, then the step: a retry after a crash in between adds the same jobs again (fixed ids), harmlessly.
-      await addDateJobs(config, queues, run, job, published, listenDates);
+      await addDateJobs(config, queues, run, job, published);
       await job.updateData({ ...data, dates });
       await job.updateProgress({ percent: 20, rows: 0 });
       if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
@@ -89,11 +89,11 @@ function createRunKpiProcessor({ store, config, queues }: ServiceContext) {
   };
 }
 
-/** One job per date under the run's KPI job; fixed ids, so a retry does not add them twice. */
-async function addDateJobs(config: Config, queues: PipelineQueues, run: RunContext, parent: Job, published: PublishedPart[], listenDates: string[]) {
+/** One job per date under the run's KPI job, biggest first; fixed ids, so a retry does not add them twice. */
+async function addDateJobs(config: Config, queues: PipelineQueues, run: RunContext, parent: Job, published: PublishedPart[]) {
   const opts = jobOptions(config);
   await queues.queues.kpi.addBulk(
-    listenDates.map((listenDate) => ({
+    biggestDatesFirst(published).map((listenDate) => ({
       // Named after their stage, so run progress counts them with it.
       name: 'kpi',
       data: { run, listenDate, ours: published.filter((p) => p.listenDate === listenDate).map((p) => p.url) } satisfies KpiDateJob,
@@ -147,6 +147,7 @@ async function gatherQuarantine(store: ObjectStore, run: RunContext, files: File
 interface PublishedPart {
   listenDate: string;
   url: string;
+  rows: number;
 }
 
 /**
@@ -179,7 +180,7 @@ async function publishParts(store: ObjectStore, run: RunContext, accepted: FileO
       const target = joinUrl(LAKE_LAYOUT.processedDate(run.lake, part.listenDate), basename(part.url));
       if (await store.head(part.url)) await store.move(part.url, target);
       else if (!(await store.head(target))) throw new Error(`staged part ${part.url} is missing and was never published`);
-      published.push({ listenDate: part.listenDate, url: target });
+      published.push({ listenDate: part.listenDate, url: target, rows: part.rows });
     }
   }
   return published;
