@@ -7,6 +7,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobIds, type KpiDateResult } from '@musicflow/contracts';
+import { LAKE_LAYOUT, openLakePart } from '@musicflow/lake';
+import { createObjectStore } from '@musicflow/storage';
 import { createServiceContext, readRunProgress, startRun, type Service, type ServiceContext } from '@musicflow/flow';
 import { PIPELINE_WORKERS, startServices } from '@musicflow/cli';
 import { generate, type GeneratedData } from '../../bench/generate.ts';
@@ -28,10 +30,10 @@ describe('a run over several listen dates', () => {
   });
 
   /** Generates a data set under `name`, runs it on two worker sets and returns what DuckDB computed from it. */
-  async function runOnTwoWorkerSets(name: string, extra: Record<string, string>) {
+  async function runOnTwoWorkerSets(name: string, extra: Record<string, string>, shape = { events: 30_000, files: 3 }) {
     const root = path.join(work, name);
     // The benchmark's generator: the sample catalogue, skewed listeners and tracks, 5 days, a little dirt.
-    const data: GeneratedData = await generate({ events: 30_000, files: 3, root, sampleDir: SAMPLE });
+    const data: GeneratedData = await generate({ ...shape, root, sampleDir: SAMPLE });
     const warehouseUrl = await createTestDatabase();
     warehouses.push(warehouseUrl);
     const config = testConfig({
@@ -40,7 +42,6 @@ describe('a run over several listen dates', () => {
       USERS_URL: fileUrl(data.usersCsv),
       SONGS_URL: fileUrl(data.songsCsv),
       LAKE_URL: dirUrl(path.join(root, 'lake')),
-      CHUNK_BYTES: String(128 * 1024),
       ...extra,
     });
     // Computed first: the run archives the stream files.
@@ -58,7 +59,7 @@ describe('a run over several listen dates', () => {
           return { state: await job!.getState(), result: job!.returnvalue as KpiDateResult };
         }),
       );
-      return { report, progress, dateJobs, expected, warehouseUrl };
+      return { report, progress, dateJobs, expected, warehouseUrl, lake: config.LAKE_URL };
     } finally {
       await Promise.all(services.map((s) => s.close()));
       await Promise.all(contexts.map((c) => c.close()));
@@ -68,7 +69,7 @@ describe('a run over several listen dates', () => {
   let onePassDuplicates: number | undefined;
 
   it('computes each date in its own job, with two worker sets, and matches DuckDB', async () => {
-    const { report, progress, dateJobs, expected, warehouseUrl } = await runOnTwoWorkerSets('one-pass', {});
+    const { report, progress, dateJobs, expected, warehouseUrl } = await runOnTwoWorkerSets('one-pass', { CHUNK_BYTES: String(128 * 1024) });
     expect(report.dates).toEqual(['2024-06-25', '2024-06-26', '2024-06-27', '2024-06-28', '2024-06-29']);
     for (const job of dateJobs) expect(job.state).toBe('completed');
     // Progress counts the date jobs with their stage: the run's job and five dates.
@@ -82,11 +83,28 @@ describe('a run over several listen dates', () => {
 
   it('reads a date in passes over shares of its users when it has more events than KPI_EVENTS_PER_PASS, with the same rows', async () => {
     // About 6,000 events a date: 6 or 7 passes of at most 1,000.
-    const { report, dateJobs, expected, warehouseUrl } = await runOnTwoWorkerSets('passes', { KPI_EVENTS_PER_PASS: '1000' });
+    const { report, dateJobs, expected, warehouseUrl } = await runOnTwoWorkerSets('passes', { CHUNK_BYTES: String(128 * 1024), KPI_EVENTS_PER_PASS: '1000' });
     for (const job of dateJobs) expect(job.result.passes).toBe(Math.ceil(job.result.rows / 1000));
     expect(Math.min(...dateJobs.map((j) => j.result.passes))).toBeGreaterThan(1);
     // The same generated data as the one-pass run: the same events found to be duplicates.
     expect(report.rows.duplicate).toBe(onePassDuplicates);
+    expectSameKpis(await readWarehouseKpis(warehouseUrl), expected);
+  });
+
+  it('gives tracks first seen in later row groups their catalogue info, with the same rows as DuckDB', async () => {
+    // One 200k-event file, one chunk: a date's part is written in several row groups, and tracks of the
+    // skewed tail first appear in later ones.
+    const { report, expected, warehouseUrl, lake } = await runOnTwoWorkerSets('row-groups', {}, { events: 200_000, files: 1 });
+    expect(report.status).toBe('succeeded');
+    const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
+    const groupsPerPart: number[] = [];
+    for (const date of report.dates) {
+      for await (const part of store.list(LAKE_LAYOUT.processedDate(lake, date))) groupsPerPart.push((await openLakePart(store, part.url)).rowGroups);
+    }
+    // The part writer writes the fullest of the five dates whenever 100k events wait: most parts get several groups.
+    expect(groupsPerPart).toHaveLength(5);
+    expect(groupsPerPart.filter((n) => n > 1).length).toBeGreaterThanOrEqual(3);
+    await store.close();
     expectSameKpis(await readWarehouseKpis(warehouseUrl), expected);
   });
 });

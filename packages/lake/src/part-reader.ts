@@ -34,55 +34,67 @@ async function asyncBuffer(store: ObjectStore, url: string): Promise<AsyncBuffer
   };
 }
 
-/** A lake part opened for reading: its footer is read, its rows counted. */
+/**
+ * A lake part opened for reading: its footer is read, its rows counted. Row
+ * groups come through ranged reads, as columns: no object per row, and
+ * dictionary-encoded strings come back as the same string instances row after
+ * row. Columns not asked for are not read.
+ */
 export interface LakePartReader {
   rows: number;
-  /**
-   * Streams the part one row group at a time through ranged reads, as
-   * columns: no object per row, and dictionary-encoded strings come back as
-   * the same string instances row after row. Columns not asked for are not read.
-   */
+  rowGroups: number;
+  /** Row group `index` (0-based). */
+  readGroup<C extends LakeColumnName>(index: number, columns?: readonly C[]): Promise<Pick<LakeColumns, C | 'rows'>>;
+  /** Every row group in turn. */
   columns<C extends LakeColumnName>(columns?: readonly C[]): AsyncGenerator<Pick<LakeColumns, C | 'rows'>>;
 }
 
 export async function openLakePart(store: ObjectStore, url: string): Promise<LakePartReader> {
   const file = await asyncBuffer(store, url);
   const metadata = await parquetMetadataAsync(file);
-  return {
-    rows: Number(metadata.num_rows),
+  const groupStarts: number[] = [];
+  let rows = 0;
+  for (const group of metadata.row_groups) {
+    groupStarts.push(rows);
+    rows += Number(group.num_rows);
+  }
+  const reader: LakePartReader = {
+    rows,
+    rowGroups: metadata.row_groups.length,
+    async readGroup<C extends LakeColumnName>(index: number, columns: readonly C[] = ALL_COLUMNS as C[]) {
+      const groupRows = Number(metadata.row_groups[index]!.num_rows);
+      const rowStart = groupStarts[index]!;
+      const rowEnd = rowStart + groupRows;
+      const data = new Map<string, ArrayLike<unknown>>();
+      await parquetRead({
+        file,
+        metadata,
+        columns: columns as unknown as string[],
+        rowStart,
+        rowEnd,
+        parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } as never,
+        onChunk: ({ columnName, columnData, rowStart: from, rowEnd: to }) => {
+          // Usually a column arrives whole; when it comes in pages, each lands at its offset in the group.
+          if (from === rowStart && to === rowEnd) {
+            data.set(columnName, columnData);
+            return;
+          }
+          let target = data.get(columnName) as unknown[] | undefined;
+          if (!target) data.set(columnName, (target = new Array(groupRows)));
+          const offset = from - rowStart;
+          for (let i = 0; i < columnData.length; i++) target[offset + i] = columnData[i];
+        },
+      });
+      return { rows: groupRows, ...Object.fromEntries(data) } as Pick<LakeColumns, C | 'rows'>;
+    },
     async *columns<C extends LakeColumnName>(columns: readonly C[] = ALL_COLUMNS as C[]) {
-      let rowStart = 0;
-      for (const group of metadata.row_groups) {
-        const rows = Number(group.num_rows);
-        const rowEnd = rowStart + rows;
-        const data = new Map<string, ArrayLike<unknown>>();
-        await parquetRead({
-          file,
-          metadata,
-          columns: columns as unknown as string[],
-          rowStart,
-          rowEnd,
-          parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } as never,
-          onChunk: ({ columnName, columnData, rowStart: from, rowEnd: to }) => {
-            // Usually a column arrives whole; when it comes in pages, each lands at its offset in the group.
-            if (from === rowStart && to === rowEnd) {
-              data.set(columnName, columnData);
-              return;
-            }
-            let target = data.get(columnName) as unknown[] | undefined;
-            if (!target) data.set(columnName, (target = new Array(rows)));
-            const offset = from - rowStart;
-            for (let i = 0; i < columnData.length; i++) target[offset + i] = columnData[i];
-          },
-        });
-        rowStart = rowEnd;
-        yield { rows, ...Object.fromEntries(data) } as Pick<LakeColumns, C | 'rows'>;
-      }
+      for (let g = 0; g < reader.rowGroups; g++) yield await reader.readGroup(g, columns);
     },
   };
+  return reader;
 }
 
-/** Every row group of the lake part at `url`, as columns (see LakePartReader.columns). */
+/** Every row group of the lake part at `url`, as columns (see LakePartReader). */
 export async function* readLakeColumns<C extends LakeColumnName>(
   store: ObjectStore,
   url: string,

@@ -13,7 +13,7 @@ import {
 } from '@musicflow/contracts';
 import { QUARANTINE_HEADER } from '@musicflow/ingest';
 import { KpiAccumulator, userPassOf } from '@musicflow/kpi';
-import { LAKE_LAYOUT, openLakePart, type LakeColumns } from '@musicflow/lake';
+import { LAKE_LAYOUT, openLakePart } from '@musicflow/lake';
 import { basename, joinUrl, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
 import { jobOptions, type PipelineQueues, type ServiceContext } from '@musicflow/flow';
@@ -188,7 +188,7 @@ async function publishParts(store: ObjectStore, run: RunContext, accepted: FileO
 
 /** What every pass reads: who played which track when, and whether the row carries catalogue info. */
 const PLAY_COLUMNS = ['user_id', 'track_id', 'listen_time', 'track_name'] as const;
-/** What the first pass reads besides, to give each track its catalogue info. */
+/** The rest of a track's catalogue info, read only for row groups that bring a track without it. */
 const TRACK_INFO_COLUMNS = ['artists', 'genres', 'popularity', 'duration_ms'] as const;
 
 /**
@@ -209,31 +209,46 @@ async function computeDate(store: ObjectStore, lake: string, date: string, ours:
   const passes = Math.max(1, Math.ceil(rows / eventsPerPass));
   const accumulator = new KpiAccumulator({ expectedPlaysPerPass: Math.ceil(rows / passes) });
   let duplicate = 0;
+  // Per row of the group at hand: its interned track, and whether its user is in this pass.
+  let tracks = new Int32Array(0);
+  let inPass = new Uint8Array(0);
   for (let pass = 0; pass < passes; pass++) {
     if (pass > 0) accumulator.endUserPass();
     for (const { url, reader } of parts) {
       const counting = ours.has(url);
-      const columns = pass === 0 ? [...PLAY_COLUMNS, ...TRACK_INFO_COLUMNS] : PLAY_COLUMNS;
-      for await (const group of reader.columns<(typeof columns)[number]>(columns)) {
-        const { user_id, track_id, listen_time, track_name } = group;
-        const info = pass === 0 ? (group as Pick<LakeColumns, (typeof TRACK_INFO_COLUMNS)[number]>) : undefined;
-        for (let i = 0; i < group.rows; i++) {
-          const userId = user_id[i]!;
-          const inPass = passes === 1 || userPassOf(userId, passes) === pass;
-          if (!inPass && !info) continue;
-          const t = accumulator.internTrack(track_id[i]!);
-          const name = track_name[i];
-          // Every event of a track carries the same enrichment: split it once per track.
-          if (info && name != null && accumulator.needsTrackInfo(t)) {
-            accumulator.setTrackInfo(t, {
-              name,
-              artists: info.artists[i] ? info.artists[i]!.split(';') : [],
-              genres: info.genres[i] ? info.genres[i]!.split(';') : [],
-              durationMs: info.duration_ms[i] ?? 0,
-              popularity: info.popularity[i] ?? 0,
-            });
+      for (let g = 0; g < reader.rowGroups; g++) {
+        const { rows: n, user_id, track_id, listen_time, track_name } = await reader.readGroup(g, PLAY_COLUMNS);
+        if (tracks.length < n) {
+          tracks = new Int32Array(n);
+          inPass = new Uint8Array(n);
+        }
+        // The first pass gives every track of the date its catalogue info, whoever played it.
+        let lacksInfo = false;
+        for (let i = 0; i < n; i++) {
+          inPass[i] = passes === 1 || userPassOf(user_id[i]!, passes) === pass ? 1 : 0;
+          if (pass > 0 && !inPass[i]) continue;
+          const t = (tracks[i] = accumulator.internTrack(track_id[i]!));
+          if (pass === 0 && track_name[i] != null && accumulator.needsTrackInfo(t)) lacksInfo = true;
+        }
+        if (lacksInfo) {
+          const info = await reader.readGroup(g, TRACK_INFO_COLUMNS);
+          for (let i = 0; i < n; i++) {
+            const t = tracks[i]!;
+            const name = track_name[i];
+            // Every event of a track carries the same enrichment: split it once per track.
+            if (name != null && accumulator.needsTrackInfo(t)) {
+              accumulator.setTrackInfo(t, {
+                name,
+                artists: info.artists[i] ? info.artists[i]!.split(';') : [],
+                genres: info.genres[i] ? info.genres[i]!.split(';') : [],
+                durationMs: info.duration_ms[i] ?? 0,
+                popularity: info.popularity[i] ?? 0,
+              });
+            }
           }
-          if (inPass && !accumulator.addPlay(userId, t, listen_time[i]!, name != null) && counting) duplicate++;
+        }
+        for (let i = 0; i < n; i++) {
+          if (inPass[i] && !accumulator.addPlay(user_id[i]!, tracks[i]!, listen_time[i]!, track_name[i] != null) && counting) duplicate++;
         }
       }
     }
