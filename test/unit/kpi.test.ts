@@ -381,14 +381,22 @@ describe('passes over shares of the users', () => {
     expect(Math.min(...perPass)).toBeGreaterThan(0);
   });
 
-  it('count a play without catalogue info in hourly KPIs only, even once its track has info', () => {
+  it('count a play without catalogue info in hourly KPIs only, even once its track has info, and not towards the most popular track', () => {
     const acc = new KpiAccumulator();
     const t = acc.internTrack('trk-abc');
     acc.setTrackInfo(t, CATALOGUE['trk-abc']!);
     acc.addPlay(1, t, at('2024-06-25T10:00:00Z'), true);
     acc.addPlay(2, t, at('2024-06-25T10:30:00Z'), false);
+    // trk-mix (rock too) has 2 plays in rock; trk-abc 1 in rock and 2 in the hour.
+    const mix = acc.internTrack('trk-mix');
+    acc.setTrackInfo(mix, CATALOGUE['trk-mix']!);
+    acc.addPlay(3, mix, at('2024-06-25T11:00:00Z'), true);
+    acc.addPlay(4, mix, at('2024-06-25T11:00:00Z'), true);
     const { genre, hourly } = acc.result();
-    expect(genre.map((r) => [r.genre, r.listenCount])).toEqual([['rock', 1]]);
+    expect(genre.map((r) => [r.genre, r.listenCount, r.mostPopularTrackId, r.mostPopularTrackPlays])).toEqual([
+      ['pop', 2, 'trk-mix', 2],
+      ['rock', 3, 'trk-mix', 2],
+    ]);
     expect(hourRow(hourly, '2024-06-25', 10)).toMatchObject({ totalPlays: 2, uniqueListeners: 2, uniqueTracks: 1, topArtist: 'C', topArtistPlays: 1 });
   });
 });

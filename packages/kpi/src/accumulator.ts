@@ -238,7 +238,7 @@ export class KpiAccumulator {
           popularityIndex: (plays * avgPopularity) / 100,
           mostPopularTrackId: this.trackIds[top]!,
           mostPopularTrackName: this.tracks[top]!.info.name,
-          mostPopularTrackPlays: d.trackPlays[top]!,
+          mostPopularTrackPlays: d.cataloguedPlays[top]!,
         });
       }
       const listeners = d.listenersPerHour();
@@ -283,19 +283,18 @@ export class KpiAccumulator {
     return sums;
   }
 
-  /** Per genre, the track with most plays that day; ties go to the smallest track_id. */
+  /** Per genre, the track with most plays in it that day (plays whose rows carried catalogue info); ties go to the smallest track_id. */
   private mostPlayedTrackPerGenre(d: DateCounters): number[] {
     const best: number[] = [];
-    for (let t = 0; t < d.trackPlays.length; t++) {
-      const plays = d.trackPlays[t]!;
-      const interned = this.tracks[t];
-      if (!plays || !interned) continue;
-      for (const g of interned.genreIds) {
+    const plays = d.cataloguedPlays;
+    for (let t = 0; t < plays.length; t++) {
+      if (!plays[t]) continue;
+      for (const g of this.tracks[t]!.genreIds) {
         const current = best[g];
         if (
           current === undefined ||
-          plays > d.trackPlays[current]! ||
-          (plays === d.trackPlays[current]! && compareCodePoints(this.trackIds[t]!, this.trackIds[current]!) < 0)
+          plays[t]! > plays[current]! ||
+          (plays[t] === plays[current] && compareCodePoints(this.trackIds[t]!, this.trackIds[current]!) < 0)
         ) {
           best[g] = t;
         }
