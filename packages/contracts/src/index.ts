@@ -156,7 +156,7 @@ export const kpiDateResultSchema = z.object({
   duplicate: z.number().int(),
   rows: z.number().int(),
   /** Passes over shares of the date's users (KPI_EVENTS_PER_PASS); 1 for a date that fits. */
-  passes: z.number().int(),
+  passes: z.number().int().default(1),
 });
 export type KpiDateResult = z.infer<typeof kpiDateResultSchema>;
 export const loadJobSchema = z.object({ run: runContextSchema });
