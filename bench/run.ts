@@ -1,6 +1,6 @@
 /**
  * npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--keep]
- *                  [--chunk-bytes B] [--duckdb-runs R] [--worker-node-options "--max-old-space-size=256"]
+ *                  [--chunk-bytes B] [--duckdb-runs R] [--worker-node-options="--max-old-space-size=256"]
  *
  * Generates (or reuses) a deterministic data set of N events, computes both KPI
  * tables with DuckDB straight from the CSVs, then runs the real pipeline over
