@@ -101,7 +101,7 @@ const parseLogLine = (line: string): LogLine | undefined => {
 
 async function main(): Promise<void> {
   const workers = Number(values.workers);
-  if (!values.sample && !values.events) throw new Error('usage: npm run bench -- --events N [--workers W] [--files F] [--sample] [--profile] [--keep]');
+  if (!values.sample && !values.events) throw new Error('usage: npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--keep]');
   if (!(workers >= 1)) throw new Error('--workers must be a positive integer');
 
   // --- Data -------------------------------------------------------------
