@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jobIds, type KpiDateResult } from '@musicflow/contracts';
+import { jobIds, type KpiDateResult, type KpiPassResult } from '@musicflow/contracts';
 import { LAKE_LAYOUT, openLakePart } from '@musicflow/lake';
 import { createObjectStore } from '@musicflow/storage';
 import { createServiceContext, readRunProgress, startRun, type Service, type ServiceContext } from '@musicflow/flow';
@@ -55,8 +55,16 @@ describe('a run over several listen dates', () => {
       const progress = await readRunProgress(contexts[0]!.queues, runId);
       const dateJobs = await Promise.all(
         report.dates.map(async (date) => {
-          const job = await contexts[0]!.queues.queues.kpi.getJob(jobIds.kpiDate(runId, date));
-          return { state: await job!.getState(), result: job!.returnvalue as KpiDateResult };
+          const { kpi } = contexts[0]!.queues.queues;
+          const job = await kpi.getJob(jobIds.kpiDate(runId, date));
+          const result = job!.returnvalue as KpiDateResult;
+          const passJobs = await Promise.all(
+            Array.from({ length: result.passes > 1 ? result.passes : 0 }, async (_, p) => {
+              const pass = await kpi.getJob(jobIds.kpiPass(runId, date, p));
+              return { state: await pass!.getState(), result: pass!.returnvalue as KpiPassResult };
+            }),
+          );
+          return { state: await job!.getState(), result, passJobs };
         }),
       );
       return { report, progress, dateJobs, expected, warehouseUrl, lake: config.LAKE_URL };
@@ -81,11 +89,22 @@ describe('a run over several listen dates', () => {
     onePassDuplicates = report.rows.duplicate;
   });
 
-  it('reads a date in passes over shares of its users when it has more events than KPI_EVENTS_PER_PASS, with the same rows', async () => {
+  it('splits a date into parallel pass jobs over shares of its users when it has more events than KPI_EVENTS_PER_PASS, with the same rows', async () => {
     // About 6,000 events a date: 6 or 7 passes of at most 1,000.
-    const { report, dateJobs, expected, warehouseUrl } = await runOnTwoWorkerSets('passes', { CHUNK_BYTES: String(128 * 1024), KPI_EVENTS_PER_PASS: '1000' });
-    for (const job of dateJobs) expect(job.result.passes).toBe(Math.ceil(job.result.rows / 1000));
+    const { report, progress, dateJobs, expected, warehouseUrl } = await runOnTwoWorkerSets('passes', {
+      CHUNK_BYTES: String(128 * 1024),
+      KPI_EVENTS_PER_PASS: '1000',
+    });
+    for (const job of dateJobs) {
+      expect(job.result.passes).toBe(Math.ceil(job.result.rows / 1000));
+      // One job per pass, each over its own share of the date's events.
+      expect(job.passJobs.map((p) => [p.state, p.result.pass])).toEqual(job.passJobs.map((_, p) => ['completed', p]));
+      expect(job.passJobs.reduce((n, p) => n + p.result.rows, 0)).toBe(job.result.rows);
+      expect(job.passJobs.every((p) => p.result.rows > 0 && p.result.rows < job.result.rows)).toBe(true);
+    }
     expect(Math.min(...dateJobs.map((j) => j.result.passes))).toBeGreaterThan(1);
+    const passJobs = dateJobs.reduce((n, j) => n + j.passJobs.length, 0);
+    expect(progress.stages.kpi).toMatchObject({ total: 6 + passJobs, completed: 6 + passJobs });
     // The same generated data as the one-pass run: the same events found to be duplicates.
     expect(report.rows.duplicate).toBe(onePassDuplicates);
     expectSameKpis(await readWarehouseKpis(warehouseUrl), expected);

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { compareCodePoints, EventKeySet, KpiAccumulator, UserHourMasks, userPassOf, type GenreKpiRow, type HourlyKpiRow, type TrackInfo } from '@musicflow/kpi';
 import { parseListenTime } from '@musicflow/ingest';
+import { kpiPartialSchema } from '@musicflow/contracts';
 
 const at = (iso: string) => Date.parse(iso);
 
@@ -362,19 +363,21 @@ describe('passes over shares of the users', () => {
     return duplicates;
   };
 
-  it('give the tables and duplicates of one pass over everyone', () => {
+  it('give the tables and duplicates of one pass over everyone, merged from their partials as JSON', () => {
     const whole = new KpiAccumulator();
     const wholeDuplicates = addAll(whole, () => true);
     const passes = 3;
-    const split = new KpiAccumulator({ expectedPlaysPerPass: 100 });
+    const merged = new KpiAccumulator();
     let splitDuplicates = 0;
-    for (let pass = 0; pass < passes; pass++) {
-      if (pass > 0) split.endUserPass();
-      splitDuplicates += addAll(split, (user) => userPassOf(user, passes) === pass);
+    // Merged in reverse order: the pass jobs finish in any order.
+    for (let pass = passes - 1; pass >= 0; pass--) {
+      const share = new KpiAccumulator({ expectedPlaysPerDate: 100 });
+      splitDuplicates += addAll(share, (user) => userPassOf(user, passes) === pass);
+      merged.addPartial(kpiPartialSchema.parse(JSON.parse(JSON.stringify(share.toPartial()))));
     }
     expect(wholeDuplicates).toBe(Math.ceil(6000 / 9));
     expect(splitDuplicates).toBe(wholeDuplicates);
-    expect(split.result()).toEqual(whole.result());
+    expect(merged.result()).toEqual(whole.result());
     // Each user's plays are in exactly one pass, and every pass has some.
     const perPass = [0, 1, 2].map((pass) => new Set(plays.map((p) => p.user).filter((u) => userPassOf(u, passes) === pass)).size);
     expect(perPass.reduce((a, b) => a + b, 0)).toBe(40);

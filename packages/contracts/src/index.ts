@@ -24,6 +24,7 @@ export const jobIds = {
   validate: (runId: string, chunkId: string) => `validate-${runId}-${chunkId}`,
   transform: (runId: string, chunkId: string) => `transform-${runId}-${chunkId}`,
   kpiDate: (runId: string, listenDate: string) => `kpi-${runId}-${listenDate}`,
+  kpiPass: (runId: string, listenDate: string, pass: number) => `kpi-${runId}-${listenDate}-pass${pass}`,
 };
 
 export const RUN_ID_PATTERN = /^[a-z0-9][a-z0-9-]{2,62}$/;
@@ -134,16 +135,74 @@ export const kpiRunJobSchema = z.object({
 });
 export type KpiRunJob = z.infer<typeof kpiRunJobSchema>;
 
-/** KPIs of one listen date from all of its parts; `ours` are the parts this run published. */
+/**
+ * KPIs of one listen date from all of its parts; `ours` are the parts this
+ * run published. A date with more events than KPI_EVENTS_PER_PASS is split
+ * into pass jobs, recorded in `passes`, and the job waits for them (the
+ * step-job pattern) before it merges their partials.
+ */
 export const kpiDateJobSchema = z.object({
   run: runContextSchema,
   listenDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
   ours: z.array(z.string()),
+  passes: z.object({ count: z.number().int().min(2), rows: z.number().int(), startedAt: z.number() }).optional(),
 });
 export type KpiDateJob = z.infer<typeof kpiDateJobSchema>;
 
-/** Both jobs of the KPI queue; a date job is told apart by its `listenDate`. */
-export const kpiJobSchema = z.union([kpiDateJobSchema, kpiRunJobSchema]);
+/**
+ * One pass over a date's parts: the plays of the users `userPassOf` puts in
+ * pass `pass` of `count`. `parts` are the date's parts as its date job listed
+ * them, so every pass reads the same ones.
+ */
+export const kpiPassJobSchema = z.object({
+  run: runContextSchema,
+  listenDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+  parts: z.array(z.string()).min(1),
+  ours: z.array(z.string()),
+  pass: z.number().int().min(0),
+  count: z.number().int().min(2),
+});
+export type KpiPassJob = z.infer<typeof kpiPassJobSchema>;
+
+export const kpiPassResultSchema = z.object({
+  ...timing,
+  pass: z.number().int(),
+  /** The pass's counts (`KpiAccumulator.toPartial`), as JSON in the object store. */
+  partialUrl: z.string(),
+  /** This run's events of the pass's users that were already known. */
+  duplicate: z.number().int(),
+  /** Events of the pass's users. */
+  rows: z.number().int(),
+});
+export type KpiPassResult = z.infer<typeof kpiPassResultSchema>;
+
+const trackInfoSchema = z.object({
+  name: z.string(),
+  artists: z.array(z.string()),
+  genres: z.array(z.string()),
+  durationMs: z.number(),
+  popularity: z.number(),
+});
+const hours = <T extends z.ZodType>(item: T) => z.array(item).length(24);
+
+/** A pass's partial counts, the file a pass job writes for its date job (see `KpiPartial` in @musicflow/kpi). */
+export const kpiPartialSchema = z.object({
+  tracks: z.array(z.object({ id: z.string(), info: trackInfoSchema.nullable() })),
+  artists: z.array(z.string()),
+  dates: z.array(
+    z.object({
+      day: z.number().int(),
+      listeners: hours(z.number()),
+      hourPlays: hours(z.number()),
+      trackHours: z.array(z.number().int()),
+      cataloguedPlays: z.array(z.number().int()),
+      artistPlays: hours(z.array(z.number().int())),
+    }),
+  ),
+});
+
+/** The KPI queue's three jobs: a pass job has `pass`, a date job `listenDate`, the run's job neither. */
+export const kpiJobSchema = z.union([kpiPassJobSchema, kpiDateJobSchema, kpiRunJobSchema]);
 
 export const kpiDateResultSchema = z.object({
   ...timing,
@@ -155,7 +214,7 @@ export const kpiDateResultSchema = z.object({
   /** This run's events of the date that were already known. */
   duplicate: z.number().int(),
   rows: z.number().int(),
-  /** Passes over shares of the date's users (KPI_EVENTS_PER_PASS); 1 for a date that fits. */
+  /** Pass jobs over shares of the date's users (KPI_EVENTS_PER_PASS); 1 for a date that fits one. */
   passes: z.number().int().default(1),
 });
 export type KpiDateResult = z.infer<typeof kpiDateResultSchema>;

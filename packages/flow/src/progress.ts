@@ -38,7 +38,7 @@ export async function readRunProgress(queues: PipelineQueues, runId: string): Pr
     id: root.id!,
     queueName: QUEUES.load,
     prefix: queues.prefix,
-    depth: 4,
+    depth: 5,
     maxChildren: 100_000,
   })) as JobNodeLike;
 

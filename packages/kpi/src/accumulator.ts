@@ -42,6 +42,25 @@ export interface KpiTables {
   hourly: HourlyKpiRow[];
 }
 
+/**
+ * An accumulator's counts by name (`toPartial`), plain JSON: tracks and
+ * artists are listed once, per-track counters are aligned with `tracks`,
+ * artist plays refer to `artists` by index.
+ */
+export interface KpiPartial {
+  tracks: { id: string; info: TrackInfo | null }[];
+  artists: string[];
+  dates: {
+    /** Days since the epoch (UTC). */
+    day: number;
+    listeners: number[];
+    hourPlays: number[];
+    trackHours: number[];
+    cataloguedPlays: number[];
+    artistPlays: number[][];
+  }[];
+}
+
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
@@ -62,33 +81,38 @@ function ensure(array: Int32Array, i: number): Int32Array {
  * not added per event.
  */
 class DateCounters {
-  /** Events of the day already counted in this pass, for exact-duplicate detection. */
-  seen: EventKeySet;
-  userHours = new UserHourMasks();
-  /** Distinct users per hour of the passes already ended (see `endUserPass`). */
-  readonly listenersOfEndedPasses = new Float64Array(24);
+  /** Events of the day already counted, for exact-duplicate detection. */
+  readonly seen: EventKeySet;
+  readonly userHours = new UserHourMasks();
+  /** Distinct users per hour of merged partials (see `addPartial`): their users are not in `userHours`. */
+  readonly listenersOfPartials = new Float64Array(24);
   readonly hourPlays = new Float64Array(24);
   /** Per track, bit h set when it was played in hour h. */
   trackHours: Int32Array = new Int32Array(0);
-  trackPlays: Int32Array = new Int32Array(0);
   /** Per track, its plays whose rows carried catalogue info: the plays that count in its genres. */
   cataloguedPlays: Int32Array = new Int32Array(0);
   readonly artistPlays: Int32Array[] = Array.from({ length: 24 }, (): Int32Array => new Int32Array(0));
 
-  constructor(private readonly expectedPlays: number | undefined) {
+  constructor(expectedPlays: number | undefined) {
     this.seen = new EventKeySet(expectedPlays);
   }
 
-  endUserPass(): void {
-    const listeners = this.userHours.countPerHour();
-    for (let h = 0; h < 24; h++) this.listenersOfEndedPasses[h]! += listeners[h]!;
-    this.userHours = new UserHourMasks();
-    this.seen = new EventKeySet(this.expectedPlays);
+  /** Room for track `t` in the per-track counters. */
+  holdTrack(t: number): void {
+    if (t < this.trackHours.length) return;
+    this.trackHours = ensure(this.trackHours, t);
+    this.cataloguedPlays = ensure(this.cataloguedPlays, t);
+  }
+
+  creditArtist(hour: number, a: number, plays: number): void {
+    let artists = this.artistPlays[hour]!;
+    if (a >= artists.length) this.artistPlays[hour] = artists = ensure(artists, a);
+    artists[a]! += plays;
   }
 
   listenersPerHour(): Float64Array {
     const listeners = this.userHours.countPerHour();
-    for (let h = 0; h < 24; h++) listeners[h]! += this.listenersOfEndedPasses[h]!;
+    for (let h = 0; h < 24; h++) listeners[h]! += this.listenersOfPartials[h]!;
     return listeners;
   }
 }
@@ -121,10 +145,10 @@ export class KpiAccumulator {
   private lastCounters: DateCounters | undefined;
 
   /**
-   * `expectedPlaysPerPass`, when known, sizes each date's duplicate detection
+   * `expectedPlaysPerDate`, when known, sizes each date's duplicate detection
    * once instead of doubling it as plays come.
    */
-  constructor(private readonly options: { expectedPlaysPerPass?: number } = {}) {}
+  constructor(private readonly options: { expectedPlaysPerDate?: number } = {}) {}
 
   /** Adds one play (`track` undefined when its row has no catalogue info); returns false (and counts nothing) for a duplicate. */
   add(userId: number, trackId: string, listenTime: number, track: TrackInfo | undefined): boolean {
@@ -172,7 +196,7 @@ export class KpiAccumulator {
     let d = this.lastCounters;
     if (day !== this.lastDay || !d) {
       d = this.dates.get(day);
-      if (!d) this.dates.set(day, (d = new DateCounters(this.options.expectedPlaysPerPass)));
+      if (!d) this.dates.set(day, (d = new DateCounters(this.options.expectedPlaysPerDate)));
       this.lastDay = day;
       this.lastCounters = d;
     }
@@ -183,35 +207,71 @@ export class KpiAccumulator {
 
     d.hourPlays[hour]!++;
     d.userHours.set(userId, bit);
-    if (t >= d.trackPlays.length) {
-      d.trackHours = ensure(d.trackHours, t);
-      d.trackPlays = ensure(d.trackPlays, t);
-      d.cataloguedPlays = ensure(d.cataloguedPlays, t);
-    }
+    d.holdTrack(t);
     d.trackHours[t]! |= bit;
-    d.trackPlays[t]!++;
 
     const interned = catalogued ? this.tracks[t] : undefined;
     if (!interned) return true;
     d.cataloguedPlays[t]!++;
     const { artistIds } = interned;
-    let artists = d.artistPlays[hour]!;
-    for (let i = 0; i < artistIds.length; i++) {
-      const a = artistIds[i]!;
-      if (a >= artists.length) d.artistPlays[hour] = artists = ensure(artists, a);
-      artists[a]!++;
-    }
+    for (let i = 0; i < artistIds.length; i++) d.creditArtist(hour, artistIds[i]!, 1);
     return true;
   }
 
   /**
-   * Ends a pass over a subset of users: forgets who played and which events
-   * were seen, keeping what they added up to. A date too big to deduplicate
-   * at once is read in passes over disjoint sets of users: duplicates share
-   * a user, and distinct listeners of disjoint sets add up.
+   * What this accumulator counted, by name, for another accumulator to merge
+   * with `addPartial`: how a date too big to deduplicate at once is computed
+   * as passes over disjoint sets of users, in parallel. Duplicates share a
+   * user, and distinct listeners of disjoint sets add up; every other counter
+   * adds. Tracks come with their catalogue info.
    */
-  endUserPass(): void {
-    for (const d of this.dates.values()) d.endUserPass();
+  toPartial(): KpiPartial {
+    return {
+      tracks: this.trackIds.map((id, t) => ({ id, info: this.tracks[t]?.info ?? null })),
+      artists: [...this.artistNames],
+      dates: [...this.dates].map(([day, d]) => ({
+        day,
+        listeners: [...d.listenersPerHour()],
+        hourPlays: [...d.hourPlays],
+        trackHours: alignedTo(d.trackHours, this.trackIds.length),
+        cataloguedPlays: alignedTo(d.cataloguedPlays, this.trackIds.length),
+        // Sparse: [artist, plays, artist, plays, ...] per hour, as most artists are not played in most hours.
+        artistPlays: d.artistPlays.map((plays) => {
+          const pairs: number[] = [];
+          for (let a = 0; a < plays.length; a++) if (plays[a]) pairs.push(a, plays[a]!);
+          return pairs;
+        }),
+      })),
+    };
+  }
+
+  /**
+   * Adds the counts of a partial (`toPartial`) over users this accumulator
+   * has not counted. A track's first catalogue info wins, as with `add`.
+   */
+  addPartial(partial: KpiPartial): void {
+    const tracks = partial.tracks.map(({ id, info }) => {
+      const t = this.internTrack(id);
+      if (info && this.needsTrackInfo(t)) this.setTrackInfo(t, info);
+      return t;
+    });
+    const artists = partial.artists.map((name) => internName(this.artistIndex, this.artistNames, name));
+    for (const p of partial.dates) {
+      let d = this.dates.get(p.day);
+      if (!d) this.dates.set(p.day, (d = new DateCounters(undefined)));
+      for (let h = 0; h < 24; h++) {
+        d.listenersOfPartials[h]! += p.listeners[h]!;
+        d.hourPlays[h]! += p.hourPlays[h]!;
+        const pairs = p.artistPlays[h]!;
+        for (let i = 0; i < pairs.length; i += 2) d.creditArtist(h, artists[pairs[i]!]!, pairs[i + 1]!);
+      }
+      for (let i = 0; i < tracks.length; i++) {
+        const t = tracks[i]!;
+        d.holdTrack(t);
+        d.trackHours[t]! |= p.trackHours[i]!;
+        d.cataloguedPlays[t]! += p.cataloguedPlays[i]!;
+      }
+    }
   }
 
   /** Rows ordered by date then genre / hour. */
@@ -315,6 +375,13 @@ export class KpiAccumulator {
   }
 }
 
+/** The first `n` counters as a plain array, zeros past the end of `array`. */
+function alignedTo(array: Int32Array, n: number): number[] {
+  const out = new Array<number>(n).fill(0);
+  for (let i = 0; i < Math.min(n, array.length); i++) out[i] = array[i]!;
+  return out;
+}
+
 function internName(index: Map<string, number>, names: string[], name: string): number {
   let id = index.get(name);
   if (id === undefined) {
@@ -325,7 +392,7 @@ function internName(index: Map<string, number>, names: string[], name: string): 
   return id;
 }
 
-/** Which of `passes` user passes (see `endUserPass`) a user's plays belong to; consecutive ids spread evenly. */
+/** Which of `passes` user passes (see `toPartial`) a user's plays belong to; consecutive ids spread evenly. */
 export function userPassOf(userId: number, passes: number): number {
   return (Math.imul(userId, 0x9e3779b1) >>> 0) % passes;
 }

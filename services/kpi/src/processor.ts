@@ -1,37 +1,50 @@
+import { json } from 'node:stream/consumers';
 import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
 import type { Config, Logger } from '@musicflow/config';
 import {
   extractResultSchema,
   jobIds,
   kpiDateResultSchema,
+  kpiPartialSchema,
+  kpiPassResultSchema,
   transformResultSchema,
   type KpiDateJob,
   type KpiDateResult,
+  type KpiPassJob,
+  type KpiPassResult,
   type KpiResult,
   type KpiRunJob,
   type RunContext,
 } from '@musicflow/contracts';
 import { QUARANTINE_HEADER } from '@musicflow/ingest';
-import { KpiAccumulator, userPassOf } from '@musicflow/kpi';
-import { LAKE_LAYOUT, openLakePart } from '@musicflow/lake';
+import { KpiAccumulator, userPassOf, type KpiTables } from '@musicflow/kpi';
+import { LAKE_LAYOUT, openLakePart, type LakePartReader } from '@musicflow/lake';
 import { basename, joinUrl, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
 import { jobOptions, type PipelineQueues, type ServiceContext } from '@musicflow/flow';
 import { biggestDatesFirst, buildReport, decideFiles, type FileOutcome } from './outcome.ts';
 
 /**
- * The KPI queue's two jobs. The run's KPI job, once every chunk is done,
+ * The KPI queue's three jobs. The run's KPI job, once every chunk is done,
  * decides each file, publishes accepted files' parts to the lake and adds one
  * date job per listen date they touch; date jobs compute a date's KPIs from
  * all of that date's parts (SPEC 3b, 4.3), in parallel on any KPI worker, so
  * late and re-delivered files give the same rows as one run over everything.
- * The run's job then runs again and combines their results for the loader.
+ * A date too big for one job is split into pass jobs over shares of its
+ * users, which run in parallel too; the date job merges what they counted.
+ * The run's job then runs again and combines the dates for the loader.
  */
 export function createKpiProcessor(ctx: ServiceContext) {
   const runKpis = createRunKpiProcessor(ctx);
   const dateKpis = createDateKpiProcessor(ctx);
-  return (job: Job, data: KpiRunJob | KpiDateJob, log: Logger, token: string | undefined): Promise<KpiResult | KpiDateResult> =>
-    'listenDate' in data ? dateKpis(job, data, log) : runKpis(job, data, log, token);
+  const passKpis = createPassKpiProcessor(ctx);
+  return (
+    job: Job,
+    data: KpiRunJob | KpiDateJob | KpiPassJob,
+    log: Logger,
+    token: string | undefined,
+  ): Promise<KpiResult | KpiDateResult | KpiPassResult> =>
+    'pass' in data ? passKpis(job, data, log) : 'listenDate' in data ? dateKpis(job, data, log, token) : runKpis(job, data, log, token);
 }
 
 function createRunKpiProcessor({ store, config, queues }: ServiceContext) {
@@ -107,10 +120,50 @@ async function addDateJobs(config: Config, queues: PipelineQueues, run: RunConte
   );
 }
 
-function createDateKpiProcessor({ store, config }: ServiceContext) {
-  return async (job: Job, { run, listenDate, ours }: KpiDateJob, log: Logger): Promise<KpiDateResult> => {
+function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
+  return async (job: Job, data: KpiDateJob, log: Logger, token: string | undefined): Promise<KpiDateResult> => {
+    if (data.passes) return mergePasses(job, { ...data, passes: data.passes }, log);
+    const { run, listenDate } = data;
     const startedAt = Date.now();
-    const { tables, duplicate, rows, passes } = await computeDate(store, run.lake, listenDate, new Set(ours), config.KPI_EVENTS_PER_PASS);
+    const parts = await openDateParts(store, run.lake, listenDate, new Set(data.ours));
+    const rows = parts.reduce((n, p) => n + p.reader.rows, 0);
+    const count = Math.ceil(rows / config.KPI_EVENTS_PER_PASS);
+    if (count > 1) {
+      const passes = { count, rows, startedAt };
+      // Jobs first, then the step: a retry after a crash in between adds the same jobs again (fixed ids), harmlessly.
+      await addPassJobs(config, queues, job, { run, listenDate, ours: data.ours, parts: parts.map((p) => p.url), count });
+      await job.updateData({ ...data, passes } satisfies KpiDateJob);
+      log.info({ listenDate, rows, passes: count }, 'date split into passes');
+      if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
+      return mergePasses(job, { ...data, passes }, log);
+    }
+    const accumulator = new KpiAccumulator({ expectedPlaysPerDate: rows });
+    const { duplicate } = await accumulatePass(parts, accumulator, 0, 1);
+    return writeDateKpis(job, { run, listenDate, startedAt, tables: accumulator.result(), duplicate, rows, passes: 1 }, log);
+  };
+
+  /** The date's KPIs from its pass jobs' partials, once they are all done. */
+  async function mergePasses(job: Job, data: KpiDateJob & { passes: NonNullable<KpiDateJob['passes']> }, log: Logger): Promise<KpiDateResult> {
+    const results = Object.values(await job.getChildrenValues()).map((v) => kpiPassResultSchema.parse(v));
+    const { count, rows, startedAt } = data.passes;
+    const missing = Array.from({ length: count }, (_, p) => p).filter((p) => !results.some((r) => r.pass === p));
+    if (missing.length) throw new Error(`${data.listenDate}: pass(es) ${missing.join(', ')} missing although every pass job is done`);
+    const accumulator = new KpiAccumulator();
+    for (const r of results.sort((a, b) => a.pass - b.pass)) {
+      const parsed = kpiPartialSchema.safeParse(await json(await store.read(r.partialUrl)));
+      if (!parsed.success) throw new UnrecoverableError(`${r.partialUrl}: not a KPI partial: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
+      accumulator.addPartial(parsed.data);
+    }
+    const duplicate = results.reduce((n, r) => n + r.duplicate, 0);
+    return writeDateKpis(job, { run: data.run, listenDate: data.listenDate, startedAt, tables: accumulator.result(), duplicate, rows, passes: count }, log);
+  }
+
+  async function writeDateKpis(
+    job: Job,
+    date: { run: RunContext; listenDate: string; startedAt: number; tables: KpiTables; duplicate: number; rows: number; passes: number },
+    log: Logger,
+  ): Promise<KpiDateResult> {
+    const { run, listenDate, tables, duplicate, rows, passes } = date;
     const tmp = LAKE_LAYOUT.runTemp(run.lake, run.runId);
     const csv = kpiRowsToCsv(tables);
     const genreUrl = joinUrl(tmp, 'kpis', `genre-${listenDate}.csv`);
@@ -118,9 +171,10 @@ function createDateKpiProcessor({ store, config }: ServiceContext) {
     await store.write(genreUrl, csv.genre);
     await store.write(hourlyUrl, csv.hourly);
     log.info({ listenDate, rows, passes, duplicate, genreRows: tables.genre.length, hourlyRows: tables.hourly.length }, 'date KPIs computed');
-    await job.updateProgress({ percent: 100, rows });
+    // Pass jobs report the rows they counted; a date job that merged them adds none.
+    await job.updateProgress({ percent: 100, rows: passes > 1 ? 0 : rows });
     return {
-      startedAt,
+      startedAt: date.startedAt,
       finishedAt: Date.now(),
       listenDate,
       genreUrl,
@@ -131,6 +185,38 @@ function createDateKpiProcessor({ store, config }: ServiceContext) {
       rows,
       passes,
     };
+  }
+}
+
+/** One job per pass under the date's job; fixed ids, so a retry does not add them twice. */
+async function addPassJobs(config: Config, queues: PipelineQueues, parent: Job, pass: Omit<KpiPassJob, 'pass'>) {
+  const opts = jobOptions(config);
+  await queues.queues.kpi.addBulk(
+    Array.from({ length: pass.count }, (_, p) => ({
+      name: 'kpi',
+      data: { ...pass, pass: p } satisfies KpiPassJob,
+      opts: {
+        ...opts,
+        jobId: jobIds.kpiPass(pass.run.runId, pass.listenDate, p),
+        parent: { id: parent.id!, queue: queues.queueKey('kpi') },
+        failParentOnFailure: true,
+      },
+    })),
+  );
+}
+
+function createPassKpiProcessor({ store }: ServiceContext) {
+  return async (job: Job, { run, listenDate, parts, ours, pass, count }: KpiPassJob, log: Logger): Promise<KpiPassResult> => {
+    const startedAt = Date.now();
+    const readers = await Promise.all(parts.map(async (url) => ({ url, counting: ours.includes(url), reader: await openLakePart(store, url) })));
+    const rows = readers.reduce((n, p) => n + p.reader.rows, 0);
+    const accumulator = new KpiAccumulator({ expectedPlaysPerDate: Math.ceil(rows / count) });
+    const counted = await accumulatePass(readers, accumulator, pass, count);
+    const partialUrl = joinUrl(LAKE_LAYOUT.runTemp(run.lake, run.runId), 'kpis', `partial-${listenDate}-pass${pass}.json`);
+    await store.write(partialUrl, JSON.stringify(accumulator.toPartial()));
+    log.info({ listenDate, pass, count, ...counted }, 'pass counted');
+    await job.updateProgress({ percent: 100, rows: counted.rows });
+    return { startedAt, finishedAt: Date.now(), pass, partialUrl, ...counted };
   };
 }
 
@@ -191,67 +277,74 @@ const PLAY_COLUMNS = ['user_id', 'track_id', 'listen_time', 'track_name'] as con
 /** The rest of a track's catalogue info, read only for row groups that bring a track without it. */
 const TRACK_INFO_COLUMNS = ['artists', 'genres', 'popularity', 'duration_ms'] as const;
 
-/**
- * KPIs of one date from every part of it in the lake. Other files' parts go in
- * first, so `duplicate` counts this run's events that were already known.
- * A date of more than `eventsPerPass` events is read in passes, each over the
- * plays of a share of its users, so duplicate detection stays that small.
- */
-async function computeDate(store: ObjectStore, lake: string, date: string, ours: Set<string>, eventsPerPass: number) {
-  const partUrls: string[] = [];
-  for await (const obj of store.list(LAKE_LAYOUT.processedDate(lake, date))) {
-    if (obj.url.endsWith('.parquet')) partUrls.push(obj.url);
-  }
-  partUrls.sort((a, b) => Number(ours.has(a)) - Number(ours.has(b)) || a.localeCompare(b));
+interface DatePart {
+  url: string;
+  /** A part this run published: its events already known count as duplicates. */
+  counting: boolean;
+  reader: LakePartReader;
+}
 
-  const parts = await Promise.all(partUrls.map(async (url) => ({ url, reader: await openLakePart(store, url) })));
-  const rows = parts.reduce((n, p) => n + p.reader.rows, 0);
-  const passes = Math.max(1, Math.ceil(rows / eventsPerPass));
-  const accumulator = new KpiAccumulator({ expectedPlaysPerPass: Math.ceil(rows / passes) });
+/**
+ * Every part of a date in the lake, footers read. Other files' parts go
+ * first, so `duplicate` counts this run's events that were already known.
+ */
+async function openDateParts(store: ObjectStore, lake: string, date: string, ours: Set<string>): Promise<DatePart[]> {
+  const urls: string[] = [];
+  for await (const obj of store.list(LAKE_LAYOUT.processedDate(lake, date))) {
+    if (obj.url.endsWith('.parquet')) urls.push(obj.url);
+  }
+  urls.sort((a, b) => Number(ours.has(a)) - Number(ours.has(b)) || a.localeCompare(b));
+  return Promise.all(urls.map(async (url) => ({ url, counting: ours.has(url), reader: await openLakePart(store, url) })));
+}
+
+/**
+ * Adds the plays of the users in pass `pass` of `passes` (all of them for
+ * one pass) to `accumulator`; returns how many events they had, and how many
+ * of the counting parts' events were duplicates. Every pass gives every track its catalogue info from the
+ * first row that has it, whoever played it, so all passes agree on it.
+ */
+async function accumulatePass(parts: DatePart[], accumulator: KpiAccumulator, pass: number, passes: number) {
   let duplicate = 0;
+  let rows = 0;
   // Per row of the group at hand: its interned track, and whether its user is in this pass.
   let tracks = new Int32Array(0);
   let inPass = new Uint8Array(0);
-  for (let pass = 0; pass < passes; pass++) {
-    if (pass > 0) accumulator.endUserPass();
-    for (const { url, reader } of parts) {
-      const counting = ours.has(url);
-      for (let g = 0; g < reader.rowGroups; g++) {
-        const { rows: n, user_id, track_id, listen_time, track_name } = await reader.readGroup(g, PLAY_COLUMNS);
-        if (tracks.length < n) {
-          tracks = new Int32Array(n);
-          inPass = new Uint8Array(n);
-        }
-        // The first pass gives every track of the date its catalogue info, whoever played it.
-        let lacksInfo = false;
+  for (const { counting, reader } of parts) {
+    for (let g = 0; g < reader.rowGroups; g++) {
+      const { rows: n, user_id, track_id, listen_time, track_name } = await reader.readGroup(g, PLAY_COLUMNS);
+      if (tracks.length < n) {
+        tracks = new Int32Array(n);
+        inPass = new Uint8Array(n);
+      }
+      let lacksInfo = false;
+      for (let i = 0; i < n; i++) {
+        inPass[i] = passes === 1 || userPassOf(user_id[i]!, passes) === pass ? 1 : 0;
+        const t = (tracks[i] = accumulator.internTrack(track_id[i]!));
+        if (track_name[i] != null && accumulator.needsTrackInfo(t)) lacksInfo = true;
+      }
+      if (lacksInfo) {
+        const info = await reader.readGroup(g, TRACK_INFO_COLUMNS);
         for (let i = 0; i < n; i++) {
-          inPass[i] = passes === 1 || userPassOf(user_id[i]!, passes) === pass ? 1 : 0;
-          if (pass > 0 && !inPass[i]) continue;
-          const t = (tracks[i] = accumulator.internTrack(track_id[i]!));
-          if (pass === 0 && track_name[i] != null && accumulator.needsTrackInfo(t)) lacksInfo = true;
-        }
-        if (lacksInfo) {
-          const info = await reader.readGroup(g, TRACK_INFO_COLUMNS);
-          for (let i = 0; i < n; i++) {
-            const t = tracks[i]!;
-            const name = track_name[i];
-            // Every event of a track carries the same enrichment: split it once per track.
-            if (name != null && accumulator.needsTrackInfo(t)) {
-              accumulator.setTrackInfo(t, {
-                name,
-                artists: info.artists[i] ? info.artists[i]!.split(';') : [],
-                genres: info.genres[i] ? info.genres[i]!.split(';') : [],
-                durationMs: info.duration_ms[i] ?? 0,
-                popularity: info.popularity[i] ?? 0,
-              });
-            }
+          const t = tracks[i]!;
+          const name = track_name[i];
+          // Every event of a track carries the same enrichment: split it once per track.
+          if (name != null && accumulator.needsTrackInfo(t)) {
+            accumulator.setTrackInfo(t, {
+              name,
+              artists: info.artists[i] ? info.artists[i]!.split(';') : [],
+              genres: info.genres[i] ? info.genres[i]!.split(';') : [],
+              durationMs: info.duration_ms[i] ?? 0,
+              popularity: info.popularity[i] ?? 0,
+            });
           }
         }
-        for (let i = 0; i < n; i++) {
-          if (inPass[i] && !accumulator.addPlay(user_id[i]!, tracks[i]!, listen_time[i]!, track_name[i] != null) && counting) duplicate++;
-        }
+      }
+      for (let i = 0; i < n; i++) {
+        if (!inPass[i]) continue;
+        rows++;
+        if (!accumulator.addPlay(user_id[i]!, tracks[i]!, listen_time[i]!, track_name[i] != null) && counting) duplicate++;
       }
     }
   }
-  return { tables: accumulator.result(), duplicate, rows, passes };
+  return { rows, duplicate };
 }
