@@ -222,6 +222,18 @@ describe('lake parts', () => {
     expect(groups.flat()).toEqual(events);
   });
 
+  it('reads listen times back to the millisecond across the 32-bit boundaries and before 1970', async () => {
+    // The reader splits each INT64 into two int32 words: the low word's sign bit and a negative high word.
+    const times = [-86_400_000 * 365 + 1, -1, 0, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, Date.parse('2024-06-25T23:59:59.999Z'), 8.64e15 - 1];
+    const writer = new LakePartWriter(store, (date) => joinUrl(lake, 'times', `${date}.parquet`));
+    for (const [i, t] of times.entries()) await writer.add(i + 1, 'trk', t, true, undefined);
+    const read: number[] = [];
+    for (const part of await writer.close()) {
+      for await (const group of readLakeColumns(store, part.url, ['listen_time'])) read.push(...Array.from(group.listen_time));
+    }
+    expect(read.sort((a, b) => a - b)).toEqual(times);
+  });
+
   it('writes no part for a writer that got no event, and reading a missing part fails clearly', async () => {
     expect(await new LakePartWriter(store, (d) => joinUrl(lake, 'empty', `${d}.parquet`)).close()).toEqual([]);
     const read = async () => {
