@@ -7,7 +7,17 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LAKE_LAYOUT, LAKE_PARQUET_SCHEMA, LakePartWriter, listenDateOf, partFileName, readLakeColumns, type LakeColumns, type LakeEvent } from '@musicflow/lake';
+import {
+  LAKE_LAYOUT,
+  LAKE_PARQUET_SCHEMA,
+  LakePartWriter,
+  listenDateOf,
+  openLakePart,
+  partFileName,
+  readLakeColumns,
+  type LakeColumns,
+  type LakeEvent,
+} from '@musicflow/lake';
 import { createObjectStore, joinUrl, type ObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from '../helpers/env.ts';
 
@@ -62,6 +72,29 @@ async function readEvents(store: ObjectStore, url: string): Promise<LakeEvent[][
   return groups;
 }
 
+/**
+ * Every group's track_id through `readTrackIndexes`, mapped back to ids, and
+ * how many times the intern function ran per group.
+ */
+async function readTrackIdsInterned(store: ObjectStore, url: string): Promise<{ trackIds: string[][]; calls: number[] }> {
+  const reader = await openLakePart(store, url);
+  const index = new Map<string, number>();
+  const ids: string[] = [];
+  const trackIds: string[][] = [];
+  const calls: number[] = [];
+  for (let g = 0; g < reader.rowGroups; g++) {
+    let n = 0;
+    const indexes = await reader.readTrackIndexes(g, (id) => {
+      n++;
+      if (!index.has(id)) index.set(id, ids.push(id) - 1);
+      return index.get(id)!;
+    });
+    trackIds.push(Array.from(indexes, (t) => ids[t]!));
+    calls.push(n);
+  }
+  return { trackIds, calls };
+}
+
 describe('lake parts', () => {
   let dir: string;
   let lake: string;
@@ -105,6 +138,10 @@ describe('lake parts', () => {
     const groups = await readEvents(store, parts[0]!.url);
     // 100k events wait at most, across dates: when day 1 holds 99,993 and day 2 its 7, day 1 is written.
     expect(groups.map((g) => g.length)).toEqual([99_993, 20_007]);
+    // Tracks by interned index: the same ids, interned once per distinct track of a group (3,000), not per row.
+    const interned = await readTrackIdsInterned(store, parts[0]!.url);
+    expect(interned.trackIds).toEqual(groups.map((g) => g.map((e) => e.trackId)));
+    expect(interned.calls).toEqual([3000, 3000]);
     const rows = groups.flat();
     let mismatches = 0;
     for (let i = 0; i < ROWS_DAY1; i++) {
@@ -220,6 +257,7 @@ describe('lake parts', () => {
     const groups = await readEvents(store, url);
     expect(groups.map((g) => g.length)).toEqual([2000, 2000, 1000]);
     expect(groups.flat()).toEqual(events);
+    expect((await readTrackIdsInterned(store, url)).trackIds).toEqual(groups.map((g) => g.map((e) => e.trackId)));
   });
 
   it('reads listen times back to the millisecond across the 32-bit boundaries and before 1970', async () => {

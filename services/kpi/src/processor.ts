@@ -272,8 +272,8 @@ async function publishParts(store: ObjectStore, run: RunContext, accepted: FileO
   return published;
 }
 
-/** What every pass reads: who played which track when, and whether the row carries catalogue info. */
-const PLAY_COLUMNS = ['user_id', 'track_id', 'listen_time', 'track_name'] as const;
+/** What every pass reads besides the tracks: who played when, and whether the row carries catalogue info. */
+const PLAY_COLUMNS = ['user_id', 'listen_time', 'track_name'] as const;
 /** The rest of a track's catalogue info, read only for row groups that bring a track without it. */
 const TRACK_INFO_COLUMNS = ['artists', 'genres', 'popularity', 'duration_ms'] as const;
 
@@ -306,21 +306,18 @@ async function openDateParts(store: ObjectStore, lake: string, date: string, our
 async function accumulatePass(parts: DatePart[], accumulator: KpiAccumulator, pass: number, passes: number) {
   let duplicate = 0;
   let rows = 0;
-  // Per row of the group at hand: its interned track, and whether its user is in this pass.
-  let tracks = new Int32Array(0);
+  const internTrack = (trackId: string) => accumulator.internTrack(trackId);
+  // Per row of the group at hand: whether its user is in this pass.
   let inPass = new Uint8Array(0);
   for (const { counting, reader } of parts) {
     for (let g = 0; g < reader.rowGroups; g++) {
-      const { rows: n, user_id, track_id, listen_time, track_name } = await reader.readGroup(g, PLAY_COLUMNS);
-      if (tracks.length < n) {
-        tracks = new Int32Array(n);
-        inPass = new Uint8Array(n);
-      }
+      const { rows: n, user_id, listen_time, track_name } = await reader.readGroup(g, PLAY_COLUMNS);
+      const tracks = await reader.readTrackIndexes(g, internTrack);
+      if (inPass.length < n) inPass = new Uint8Array(n);
       let lacksInfo = false;
       for (let i = 0; i < n; i++) {
         inPass[i] = passes === 1 || userPassOf(user_id[i]!, passes) === pass ? 1 : 0;
-        const t = (tracks[i] = accumulator.internTrack(track_id[i]!));
-        if (track_name[i] != null && accumulator.needsTrackInfo(t)) lacksInfo = true;
+        if (track_name[i] != null && accumulator.needsTrackInfo(tracks[i]!)) lacksInfo = true;
       }
       if (lacksInfo) {
         const info = await reader.readGroup(g, TRACK_INFO_COLUMNS);
