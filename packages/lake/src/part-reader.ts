@@ -1,6 +1,7 @@
 import { parquetMetadataAsync, parquetRead, type AsyncBuffer } from 'hyparquet';
 import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_PARQUET_SCHEMA } from './part-writer.ts';
+import { SNAPPY_DECOMPRESSORS } from './snappy.ts';
 
 /** One row group of a lake part, column by column (SPEC 3b); nulls where the track is not in the catalogue. */
 export interface LakeColumns {
@@ -95,6 +96,7 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
       columns: [...columns],
       rowStart,
       rowEnd,
+      compressors: SNAPPY_DECOMPRESSORS,
       ...(parsers && { parsers }),
       onChunk: ({ columnName, columnData: decoded, rowStart: from, rowEnd: to }) => {
         const columnData = columnName === 'listen_time' ? millisOf(decoded as BigInt64Array) : decoded;
