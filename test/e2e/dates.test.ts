@@ -60,7 +60,7 @@ describe('a run over several listen dates', () => {
           const result = job!.returnvalue as KpiDateResult;
           const passJobs = await Promise.all(
             Array.from({ length: result.passes > 1 ? result.passes : 0 }, async (_, p) => {
-              const pass = await kpi.getJob(jobIds.kpiPass(runId, date, p));
+              const pass = await kpi.getJob(jobIds.kpiPass(runId, date, p, result.passes));
               return { state: await pass!.getState(), result: pass!.returnvalue as KpiPassResult };
             }),
           );

@@ -24,7 +24,8 @@ export const jobIds = {
   validate: (runId: string, chunkId: string) => `validate-${runId}-${chunkId}`,
   transform: (runId: string, chunkId: string) => `transform-${runId}-${chunkId}`,
   kpiDate: (runId: string, listenDate: string) => `kpi-${runId}-${listenDate}`,
-  kpiPass: (runId: string, listenDate: string, pass: number) => `kpi-${runId}-${listenDate}-pass${pass}`,
+  /** With the pass count: a date job retried into a different count adds a new set instead of mixing two partitions. */
+  kpiPass: (runId: string, listenDate: string, pass: number, count: number) => `kpi-${runId}-${listenDate}-pass${pass}of${count}`,
 };
 
 export const RUN_ID_PATTERN = /^[a-z0-9][a-z0-9-]{2,62}$/;
@@ -167,6 +168,7 @@ export type KpiPassJob = z.infer<typeof kpiPassJobSchema>;
 export const kpiPassResultSchema = z.object({
   ...timing,
   pass: z.number().int(),
+  count: z.number().int(),
   /** The pass's counts (`KpiAccumulator.toPartial`), as JSON in the object store. */
   partialUrl: z.string(),
   /** This run's events of the pass's users that were already known. */

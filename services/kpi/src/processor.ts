@@ -144,8 +144,10 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
 
   /** The date's KPIs from its pass jobs' partials, once they are all done. */
   async function mergePasses(job: Job, data: KpiDateJob & { passes: NonNullable<KpiDateJob['passes']> }, log: Logger): Promise<KpiDateResult> {
-    const results = Object.values(await job.getChildrenValues()).map((v) => kpiPassResultSchema.parse(v));
     const { count, rows, startedAt } = data.passes;
+    const results = Object.values(await job.getChildrenValues())
+      .map((v) => kpiPassResultSchema.parse(v))
+      .filter((r) => r.count === count);
     const missing = Array.from({ length: count }, (_, p) => p).filter((p) => !results.some((r) => r.pass === p));
     if (missing.length) throw new Error(`${data.listenDate}: pass(es) ${missing.join(', ')} missing although every pass job is done`);
     const accumulator = new KpiAccumulator();
@@ -197,7 +199,7 @@ async function addPassJobs(config: Config, queues: PipelineQueues, parent: Job, 
       data: { ...pass, pass: p } satisfies KpiPassJob,
       opts: {
         ...opts,
-        jobId: jobIds.kpiPass(pass.run.runId, pass.listenDate, p),
+        jobId: jobIds.kpiPass(pass.run.runId, pass.listenDate, p, pass.count),
         parent: { id: parent.id!, queue: queues.queueKey('kpi') },
         failParentOnFailure: true,
       },
@@ -216,7 +218,7 @@ function createPassKpiProcessor({ store }: ServiceContext) {
     await store.write(partialUrl, JSON.stringify(accumulator.toPartial()));
     log.info({ listenDate, pass, count, ...counted }, 'pass counted');
     await job.updateProgress({ percent: 100, rows: counted.rows });
-    return { startedAt, finishedAt: Date.now(), pass, partialUrl, ...counted };
+    return { startedAt, finishedAt: Date.now(), pass, count, partialUrl, ...counted };
   };
 }
 
