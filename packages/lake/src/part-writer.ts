@@ -3,7 +3,6 @@ import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import type { ObjectStore } from '@musicflow/storage';
 import type { LakePart } from '@musicflow/contracts';
 import { DAY_MS, listenDateOf } from './layout.ts';
-import { SNAPPY_COMPRESSORS } from './snappy.ts';
 
 /** One clean, enriched event as the lake keeps it (SPEC 3b). */
 export interface LakeEvent {
@@ -80,7 +79,7 @@ class DatePart {
   rows = 0;
   private readonly out = new PassThrough();
   private readonly writer = new StreamingByteWriter(this.out);
-  private readonly parquet = new ParquetWriter({ writer: this.writer, schema: LAKE_PARQUET_SCHEMA as never, statistics: false, compressors: SNAPPY_COMPRESSORS });
+  private readonly parquet = new ParquetWriter({ writer: this.writer, schema: LAKE_PARQUET_SCHEMA as never, statistics: false });
   readonly upload: Promise<unknown>;
 
   constructor(store: ObjectStore, readonly url: string) {
