@@ -13,6 +13,7 @@ import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, SAMPLE, tempDir,
 import { readWarehouseKpis } from '../helpers/kpis.ts';
 import { startPipeline, waitForReport } from '../helpers/pipeline.ts';
 import { startRun } from '@musicflow/flow';
+import { jobIds, type KpiDateResult } from '@musicflow/contracts';
 
 describe('chunks and worker replicas', () => {
   let work: string;
@@ -74,12 +75,15 @@ describe('chunks and worker replicas', () => {
     expect(await readWarehouseKpis(split.warehouseUrl)).toEqual(await readWarehouseKpis(whole.warehouseUrl));
   });
 
-  it('validate, transform and KPI jobs on worker threads (WORKER_THREADS, two at a time) give the same rows', async () => {
-    const threaded = await setup('threads', 256 * 1024, { WORKER_THREADS: 'true', WORKER_CONCURRENCY: '2' });
+  it('validate, transform and KPI jobs on worker threads (WORKER_THREADS, two at a time, the date split into pass jobs) give the same rows', async () => {
+    // 34k events of one date, at most 10k a pass: four pass jobs, each waited for by the date job on a thread.
+    const threaded = await setup('threads', 256 * 1024, { WORKER_THREADS: 'true', WORKER_CONCURRENCY: '2', KPI_EVENTS_PER_PASS: '10000' });
     const pipeline = await startPipeline(threaded.config);
     try {
       const report = await pipeline.run();
       expect(report.status).toBe('succeeded');
+      const dateJob = await pipeline.ctx.queues.queues.kpi.getJob(jobIds.kpiDate(report.runId, '2024-06-25'));
+      expect((dateJob!.returnvalue as KpiDateResult).passes).toBe(4);
       // The three stages' workers are sandboxed (a file processor, no function in this thread), so their jobs
       // ran on the threads their pools hold: two each, started with the worker, idle again now.
       const pools = pipeline.services
