@@ -272,6 +272,18 @@ describe('lake parts', () => {
     expect(read.sort((a, b) => a - b)).toEqual(times);
   });
 
+  it('reads listen times back when they repeat enough for the writer to dictionary-encode them', async () => {
+    const at = Date.parse('2024-06-25T10:00:00Z');
+    const times = Array.from({ length: 5000 }, (_, i) => at + (i % 3));
+    const url = joinUrl(lake, 'repeated', 'times.parquet');
+    const writer = new LakePartWriter(store, () => url);
+    for (const [i, t] of times.entries()) await writer.add(i + 1, 'trk', t, true, undefined);
+    await writer.close();
+    const reader = await openLakePart(store, url);
+    expect(reader.rowGroups).toBe(1);
+    expect(Array.from((await reader.readGroup(0, ['listen_time'])).listen_time)).toEqual(times);
+  });
+
   it('writes no part for a writer that got no event, and reading a missing part fails clearly', async () => {
     expect(await new LakePartWriter(store, (d) => joinUrl(lake, 'empty', `${d}.parquet`)).close()).toEqual([]);
     const read = async () => {

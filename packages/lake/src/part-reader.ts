@@ -59,13 +59,19 @@ export interface LakePartReader {
 }
 
 /**
- * Milliseconds from INT64 values, read as two int32 words each (little-endian,
- * as typed arrays are on every platform Node runs on): no BigInt per value.
+ * Milliseconds from INT64 values. Plain pages arrive as a BigInt64Array, read
+ * as two int32 words a value (little-endian, as typed arrays are on every
+ * platform Node runs on): no BigInt per value. A dictionary-encoded page
+ * (the writer picks one when listen times repeat) arrives as BigInts.
  */
-function millisOf(values: BigInt64Array): Float64Array {
-  const words = new Int32Array(values.buffer, values.byteOffset, values.length * 2);
+function millisOf(values: BigInt64Array | ArrayLike<bigint>): Float64Array {
   const millis = new Float64Array(values.length);
-  for (let i = 0; i < millis.length; i++) millis[i] = words[2 * i + 1]! * 4_294_967_296 + (words[2 * i]! >>> 0);
+  if (values instanceof BigInt64Array) {
+    const words = new Int32Array(values.buffer, values.byteOffset, values.length * 2);
+    for (let i = 0; i < millis.length; i++) millis[i] = words[2 * i + 1]! * 4_294_967_296 + (words[2 * i]! >>> 0);
+  } else {
+    for (let i = 0; i < millis.length; i++) millis[i] = Number(values[i]);
+  }
   return millis;
 }
 
@@ -99,7 +105,7 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
       compressors: SNAPPY_DECOMPRESSORS,
       ...(parsers && { parsers }),
       onChunk: ({ columnName, columnData: decoded, rowStart: from, rowEnd: to }) => {
-        const columnData = columnName === 'listen_time' ? millisOf(decoded as BigInt64Array) : decoded;
+        const columnData = columnName === 'listen_time' ? millisOf(decoded as BigInt64Array | bigint[]) : decoded;
         // Usually a column arrives whole; when it comes in pages, each lands at its offset in the group.
         if (from === rowStart && to === rowEnd) {
           data.set(columnName, columnData);
