@@ -34,6 +34,8 @@ export async function readRunProgress(queues: PipelineQueues, runId: string): Pr
   const stages = Object.fromEntries(STAGES.map((s) => [s, empty()])) as Record<Stage, StageProgress>;
   const root = await queues.queues.load.getJob(jobIds.load(runId));
   if (!root) return { runId, state: 'unknown', stages };
+  // The state before the tree: a run seen completed then has every job of its tree finished, the loader's included.
+  const state = await root.getState();
   const tree = (await queues.flows.getFlow({
     id: root.id!,
     queueName: QUEUES.load,
@@ -61,8 +63,7 @@ export async function readRunProgress(queues: PipelineQueues, runId: string): Pr
   visit(tree);
   for (const s of Object.values(stages)) s.percent = s.total ? s.percent / s.total : 0;
 
-  const state = await root.getState();
-  // `root` was read before the tree: if the run ended meanwhile its return value is only in a fresh copy.
+  // `root` was read before its state: if the run ended meanwhile its return value is only in a fresh copy.
   if (state === 'completed') {
     const report = (root.returnvalue ?? (await queues.queues.load.getJob(root.id!))?.returnvalue) as RunReport | undefined;
     return { runId, state, stages, report };
