@@ -43,8 +43,8 @@ export const configSchema = z.object({
   /** Stream files larger than this are split into chunks processed in parallel. */
   CHUNK_BYTES: z.coerce.number().int().min(1024).default(32 * 1024 * 1024),
   /**
-   * A listen date with more events than this is computed in several passes over its parts, each over a
-   * share of its users, so duplicate detection holds at most this many events (about 12-24 bytes each).
+   * A listen date with more events than this is split into pass jobs over its parts, each over a share
+   * of its users, so duplicate detection in one job holds at most this many events (about 12-24 bytes each).
    */
   KPI_EVENTS_PER_PASS: z.coerce.number().int().min(1000).default(2_000_000),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),

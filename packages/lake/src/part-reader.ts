@@ -84,17 +84,17 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
     ...footer,
     schema: footer.schema.map((e) => (e.name === 'listen_time' ? { ...e, converted_type: undefined, logical_type: undefined } : e)),
   };
+  const groupRows = metadata.row_groups.map((group) => Number(group.num_rows));
   const groupStarts: number[] = [];
   let rows = 0;
-  for (const group of metadata.row_groups) {
+  for (const n of groupRows) {
     groupStarts.push(rows);
-    rows += Number(group.num_rows);
+    rows += n;
   }
 
   async function readColumns(index: number, columns: readonly string[], parsers?: object): Promise<Map<string, ArrayLike<unknown>>> {
-    const groupRows = Number(metadata.row_groups[index]!.num_rows);
     const rowStart = groupStarts[index]!;
-    const rowEnd = rowStart + groupRows;
+    const rowEnd = rowStart + groupRows[index]!;
     const data = new Map<string, ArrayLike<unknown>>();
     await parquetRead({
       file,
@@ -112,7 +112,7 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
           return;
         }
         let target = data.get(columnName) as unknown[] | undefined;
-        if (!target) data.set(columnName, (target = new Array(groupRows)));
+        if (!target) data.set(columnName, (target = new Array(groupRows[index]!)));
         const offset = from - rowStart;
         for (let i = 0; i < columnData.length; i++) target[offset + i] = columnData[i];
       },
@@ -124,7 +124,7 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
     rowGroups: metadata.row_groups.length,
     async readGroup<C extends LakeColumnName>(index: number, columns: readonly C[] = ALL_COLUMNS as C[]) {
       const data = await readColumns(index, columns);
-      return { rows: Number(metadata.row_groups[index]!.num_rows), ...Object.fromEntries(data) } as Pick<LakeColumns, C | 'rows'>;
+      return { rows: groupRows[index]!, ...Object.fromEntries(data) } as Pick<LakeColumns, C | 'rows'>;
     },
     async readTrackIndexes(index: number, internTrack: (trackId: string) => number) {
       // A dictionary entry's value is what the parser returns: rows then take the interned index, not a string.

@@ -210,7 +210,7 @@ async function addPassJobs(config: Config, queues: PipelineQueues, parent: Job, 
 function createPassKpiProcessor({ store }: ServiceContext) {
   return async (job: Job, { run, listenDate, parts, ours, pass, count }: KpiPassJob, log: Logger): Promise<KpiPassResult> => {
     const startedAt = Date.now();
-    const readers = await Promise.all(parts.map(async (url) => ({ url, counting: ours.includes(url), reader: await openLakePart(store, url) })));
+    const readers = await openParts(store, parts, new Set(ours));
     const rows = readers.reduce((n, p) => n + p.reader.rows, 0);
     const accumulator = new KpiAccumulator({ expectedPlaysPerDate: Math.ceil(rows / count) });
     const counted = await accumulatePass(readers, accumulator, pass, count);
@@ -296,6 +296,11 @@ async function openDateParts(store: ObjectStore, lake: string, date: string, our
     if (obj.url.endsWith('.parquet')) urls.push(obj.url);
   }
   urls.sort((a, b) => Number(ours.has(a)) - Number(ours.has(b)) || a.localeCompare(b));
+  return openParts(store, urls, ours);
+}
+
+/** `urls` opened in their order; `ours` are the ones whose known events count as duplicates. */
+function openParts(store: ObjectStore, urls: string[], ours: ReadonlySet<string>): Promise<DatePart[]> {
   return Promise.all(urls.map(async (url) => ({ url, counting: ours.has(url), reader: await openLakePart(store, url) })));
 }
 
