@@ -7,14 +7,20 @@ import { extractCatalogue } from './catalogue.ts';
 import { isStreamFile, planStreamFile } from './streams.ts';
 
 /**
- * The first step of a run: list and plan the stream files, add one validate →
- * transform chain per chunk under the KPI job, then snapshot the catalogue.
- * Transforms wait for this job to complete before they read the snapshot.
+ * The first step of a run: snapshot the catalogue, list and plan the stream
+ * files, then add one validate → transform chain per chunk under the KPI job.
  */
 export function createExtractProcessor(ctx: ServiceContext) {
   const { store, config, queues } = ctx;
   return async (job: Job, { run }: { run: RunContext }, log: Logger): Promise<ExtractResult> => {
     const startedAt = Date.now();
+    const catalogue = await extractCatalogue(store, run).catch((err: Error) => {
+      // A source that is there but unusable will not get better by retrying.
+      throw err instanceof SourceFormatError ? new UnrecoverableError(`catalogue: ${err.message}`) : err;
+    });
+    log.info({ users: catalogue.users, songs: catalogue.songs, rejected: catalogue.rejected }, 'catalogue extracted');
+    await job.updateProgress({ percent: 30, rows: catalogue.users + catalogue.songs });
+
     const files: ExtractResult['files'] = [];
     const rejectedFiles: RejectedFile[] = [];
     const chunks: Chunk[] = [];
@@ -31,15 +37,8 @@ export function createExtractProcessor(ctx: ServiceContext) {
       chunks.push(...plan.chunks);
     }
     log.info({ files: files.length, chunks: chunks.length, rejected: rejectedFiles.length }, 'stream files planned');
-    // Chunks first: validation needs no catalogue, so it runs on other workers while this one reads it.
-    await spawnChunkJobs(config, queues, run, chunks);
-    await job.updateProgress({ percent: 30, rows: 0 });
 
-    const catalogue = await extractCatalogue(store, run).catch((err: Error) => {
-      // A source that is there but unusable will not get better by retrying.
-      throw err instanceof SourceFormatError ? new UnrecoverableError(`catalogue: ${err.message}`) : err;
-    });
-    log.info({ users: catalogue.users, songs: catalogue.songs, rejected: catalogue.rejected }, 'catalogue extracted');
+    await spawnChunkJobs(config, queues, run, chunks);
     return {
       startedAt,
       finishedAt: Date.now(),

@@ -7,7 +7,6 @@ import {
   kpiDateResultSchema,
   kpiPartialSchema,
   kpiPassResultSchema,
-  STAGES,
   transformResultSchema,
   type KpiDateJob,
   type KpiDateResult,
@@ -53,11 +52,7 @@ function createRunKpiProcessor({ store, config, queues }: ServiceContext) {
     const { run } = data;
     const failures = await job.getIgnoredChildrenFailures();
     if (Object.keys(failures).length) {
-      // Pipeline order, so a failed extract leads the transforms that failed for want of its catalogue.
-      const stageOf = (key: string) => STAGES.findIndex((stage) => key.startsWith(`${queues.queueKey(stage)}:`));
-      const detail = Object.entries(failures)
-        .sort(([a], [b]) => stageOf(a) - stageOf(b))
-        .map(([key, reason]) => `${key.split(':').pop()}: ${reason}`);
+      const detail = Object.entries(failures).map(([key, reason]) => `${key.split(':').pop()}: ${reason}`);
       throw new UnrecoverableError(`${detail.length} step(s) failed after retries: ${detail.join('; ')}`);
     }
     let values = await job.getChildrenValues();

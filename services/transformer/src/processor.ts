@@ -1,11 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { UnrecoverableError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import { jobIds, validateResultSchema, type ChunkJob, type RunContext, type TransformResult } from '@musicflow/contracts';
+import { validateResultSchema, type ChunkJob, type RunContext, type TransformResult } from '@musicflow/contracts';
 import { readCleanEvents, readSongsSnapshot, readUsersSnapshot, type Song } from '@musicflow/ingest';
 import { LAKE_LAYOUT, LakePartWriter, partFileName, type LakeTrack } from '@musicflow/lake';
 import { joinUrl, type ObjectStore } from '@musicflow/storage';
-import type { PipelineQueues, ServiceContext } from '@musicflow/flow';
+import type { ServiceContext } from '@musicflow/flow';
 
 interface Catalogue {
   songs: Map<string, Song>;
@@ -18,13 +17,13 @@ interface Catalogue {
  * catalogue) and whether its user is known, and lands as Parquet, one part per
  * listen date, staged under the run's temporaries.
  */
-export function createTransformProcessor({ store, queues }: ServiceContext) {
+export function createTransformProcessor({ store }: ServiceContext) {
   // The catalogue snapshot is read once per run per process, not once per chunk.
   const catalogues = new Map<string, Promise<Catalogue>>();
   const catalogueOf = async (run: RunContext): Promise<Catalogue> => {
     let loading = catalogues.get(run.runId);
     if (!loading) {
-      loading = catalogueExtracted(queues, run).then(() => loadCatalogue(store, run));
+      loading = loadCatalogue(store, run);
       loading.catch(() => catalogues.delete(run.runId));
       catalogues.set(run.runId, loading);
       while (catalogues.size > 2) catalogues.delete(catalogues.keys().next().value!);
@@ -83,25 +82,6 @@ const lakeTrackOf = (song: Song | undefined): LakeTrack | undefined =>
     popularity: song.popularity,
     durationMs: song.durationMs,
   };
-
-const EXTRACT_POLL_MS = 25;
-
-/**
- * Resolves once the run's extract job has written the catalogue snapshot: the
- * extractor adds the chunk jobs before it reads the catalogue, so a chunk can
- * be validated, and reach here, first. Waiting holds this job (its lock is
- * renewed meanwhile) rather than requeueing it: nothing else can transform
- * before the snapshot exists.
- */
-async function catalogueExtracted(queues: PipelineQueues, run: RunContext): Promise<void> {
-  for (;;) {
-    const state = await queues.queues.extract.getJobState(jobIds.extract(run.runId));
-    // `unknown`: removed from the history long after it completed (it exists before any chunk job does).
-    if (state === 'completed' || state === 'unknown') return;
-    if (state === 'failed') throw new UnrecoverableError(`run ${run.runId} has no catalogue: its extract job failed`);
-    await sleep(EXTRACT_POLL_MS);
-  }
-}
 
 async function loadCatalogue(store: ObjectStore, run: RunContext): Promise<Catalogue> {
   const [songs, users] = await Promise.all([
