@@ -69,7 +69,8 @@ describe('HTTP API without a token', () => {
     const queued = await app.inject({ url: `/runs/${firstRun}` });
     expect(queued.statusCode).toBe(200);
     expect(queued.json()).toMatchObject({ runId: firstRun, status: 'queued', trigger: 'api' });
-    expect(queued.json().stages.extract).toMatchObject({ total: 1, completed: 0 });
+    // The run's extract job and its two catalogue tables.
+    expect(queued.json().stages.extract).toMatchObject({ total: 3, completed: 0 });
 
     const list = await app.inject({ url: '/runs' });
     expect(list.json()).toMatchObject({ total: 1, runs: [{ runId: firstRun, status: 'queued', trigger: 'api' }] });
@@ -79,7 +80,7 @@ describe('HTTP API without a token', () => {
     const done = await finished(firstRun);
     expect(done.status, `run error: ${done.error}`).toBe('succeeded');
     expect(done.report).toMatchObject({ runId: firstRun, status: 'succeeded', files: { total: 2 }, rows: { read: 400 } });
-    expect(done.stages.extract).toMatchObject({ total: 1, completed: 1, failed: 0, percent: 100 });
+    expect(done.stages.extract).toMatchObject({ total: 3, completed: 3, failed: 0, percent: 100 });
     expect(done.stages.validate.completed).toBe(done.stages.validate.total);
     expect(done.stages.validate.total).toBeGreaterThanOrEqual(2);
     expect(done.stages.load).toMatchObject({ total: 1, completed: 1 });
@@ -202,7 +203,8 @@ describe('HTTP API without a token', () => {
     const text = res.body;
     const value = (line: string) => Number(text.split('\n').find((l) => l.startsWith(`${line} `))?.split(' ').pop());
     expect(value('musicflow_jobs_completed{queue="loader"}')).toBe(3);
-    expect(value('musicflow_jobs_completed{queue="extractor"}')).toBe(3);
+    // Three runs of three extract jobs: the run's and its users and songs tables.
+    expect(value('musicflow_jobs_completed{queue="extractor"}')).toBe(9);
     expect(value('musicflow_jobs_failed{queue="validator"}')).toBe(0);
     expect(value('musicflow_queue_jobs{queue="loader",state="completed"}')).toBe(3);
     expect(value('musicflow_rows_processed_total')).toBe(400 + 30 + 50); // the rejected file's row is never read as a row
@@ -213,7 +215,7 @@ describe('HTTP API without a token', () => {
     expect(last).toBeGreaterThan(Date.now() / 1000 - 120);
     // Durations come from job events seen since the app started: every run here ran after it.
     expect(value('musicflow_job_duration_seconds_count{queue="loader",status="completed"}')).toBe(3);
-    expect(value('musicflow_job_duration_seconds_count{queue="extractor",status="completed"}')).toBe(3);
+    expect(value('musicflow_job_duration_seconds_count{queue="extractor",status="completed"}')).toBe(9);
     expect(text).toContain('# TYPE musicflow_job_duration_seconds histogram');
     expect(value('musicflow_metrics_source_up{source="warehouse"}')).toBe(1);
   });

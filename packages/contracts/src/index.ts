@@ -21,6 +21,7 @@ export const jobIds = {
   load: (runId: string) => `load-${runId}`,
   kpi: (runId: string) => `kpi-${runId}`,
   extract: (runId: string) => `extract-${runId}`,
+  catalogue: (runId: string, table: CatalogueTable) => `extract-${runId}-${table}`,
   validate: (runId: string, chunkId: string) => `validate-${runId}-${chunkId}`,
   transform: (runId: string, chunkId: string) => `transform-${runId}-${chunkId}`,
   kpiDate: (runId: string, listenDate: string) => `kpi-${runId}-${listenDate}`,
@@ -76,7 +77,26 @@ export type ReasonCounts = Partial<Record<RejectReason, number>>;
 
 const timing = { startedAt: z.number(), finishedAt: z.number() };
 
-export const extractJobSchema = z.object({ run: runContextSchema });
+export const CATALOGUE_TABLES = ['users', 'songs'] as const;
+export type CatalogueTable = (typeof CATALOGUE_TABLES)[number];
+
+/** One catalogue table into the run's snapshot: the extract job's children, one per table, so they run on two workers. */
+export const catalogueJobSchema = z.object({ run: runContextSchema, table: z.enum(CATALOGUE_TABLES) });
+export type CatalogueJob = z.infer<typeof catalogueJobSchema>;
+export const extractRunJobSchema = z.object({ run: runContextSchema });
+export type ExtractRunJob = z.infer<typeof extractRunJobSchema>;
+export const extractJobSchema = z.union([catalogueJobSchema, extractRunJobSchema]);
+
+export const catalogueResultSchema = z.object({
+  ...timing,
+  table: z.enum(CATALOGUE_TABLES),
+  /** The table's snapshot, a run temporary. */
+  url: z.string(),
+  /** Distinct users, or songs (tracks), kept. */
+  kept: z.number().int(),
+  rejected: z.number().int(),
+});
+export type CatalogueResult = z.infer<typeof catalogueResultSchema>;
 export const rejectedFileSchema = z.object({ file: z.string(), reasons: z.array(z.string()) });
 export type RejectedFile = z.infer<typeof rejectedFileSchema>;
 

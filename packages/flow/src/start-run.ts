@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Config } from '@musicflow/config';
-import { jobIds, QUEUES, type RunContext, type RunTrigger, type Sources } from '@musicflow/contracts';
+import { CATALOGUE_TABLES, jobIds, QUEUES, type RunContext, type RunTrigger, type Sources } from '@musicflow/contracts';
 import { jobOptions, type PipelineQueues } from './queues.ts';
 
 export interface StartRunOptions {
@@ -24,7 +24,7 @@ const activeKey = (prefix: string, sources: Sources) =>
   `${prefix}:active-run:${createHash('sha256').update(JSON.stringify(sources)).digest('hex').slice(0, 16)}`;
 
 /**
- * Enqueues one run as one BullMQ flow: load ← kpi ← extract. The extractor adds
+ * Enqueues one run as one BullMQ flow: load ← kpi ← extract ← (users, songs). The extractor adds
  * the per-chunk validate → transform jobs under `kpi` once it has listed the
  * stream files, so the KPI and load steps wait for all of them. A run over the
  * same sources as an active run is not started twice.
@@ -75,6 +75,13 @@ export async function startRun(config: Config, queues: PipelineQueues, options: 
             queueName: QUEUES.extract,
             data: { run },
             opts: { ...opts, jobId: jobIds.extract(runId), ignoreDependencyOnFailure: true },
+            // Users and songs apart, so two workers read them at once; the parent reports their failures.
+            children: CATALOGUE_TABLES.map((table) => ({
+              name: 'extract',
+              queueName: QUEUES.extract,
+              data: { run, table },
+              opts: { ...opts, jobId: jobIds.catalogue(runId, table), ignoreDependencyOnFailure: true },
+            })),
           },
         ],
       },
