@@ -153,6 +153,18 @@ describe('planStreamFile', () => {
     expect(await planStreamFile(store, streams, info, 300)).toEqual(plan);
   });
 
+  it('cuts a file into as many chunks as chunkBytes asks for, of equal size', async () => {
+    const row = (i: number) => `${i + 1},t${String(i).padStart(6, '0')},2024-06-25 10:00:00\n`;
+    const body = 'user_id,track_id,listen_time\n' + Array.from({ length: 2500 }, (_, i) => row(i)).join('');
+    const info = await put('equal.csv', body);
+    // 2.5 chunks' worth: three chunks of about a third each, not two full ones and a half.
+    const plan = await planStreamFile(store, streams, info, Math.ceil(info.size / 2.5));
+    if (!('chunks' in plan)) throw new Error(JSON.stringify(plan));
+    const sizes = plan.chunks.map((c) => c.end - c.start);
+    expect(sizes).toHaveLength(3);
+    for (const size of sizes) expect(Math.abs(size - info.size / 3)).toBeLessThanOrEqual(2 * row(0).length + 30);
+  });
+
   it('rejects a file missing columns, naming every missing column', async () => {
     const info = await put('missing.csv', 'user_id,when\n1,2024-06-25 10:00:00\n');
     expect(await planStreamFile(store, streams, info, 1000)).toEqual({
