@@ -6,12 +6,14 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '@musicflow/config';
+import { jobIds } from '@musicflow/contracts';
 import { computeKpisWithDuckDB } from '../oracle/duckdb-kpis.ts';
 import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, REPO, SAMPLE, tempDir, testConfig } from '../helpers/env.ts';
 import { expectSameKpis, readWarehouseKpis } from '../helpers/kpis.ts';
@@ -81,6 +83,10 @@ describe('pipeline end to end on the sample data', () => {
     const { rows } = await client.query('SELECT status, rows_read, rows_valid, files_loaded FROM analytics.etl_runs');
     await client.end();
     expect(rows).toEqual([{ status: 'succeeded', rows_read: 11346, rows_valid: 11346, files_loaded: 1 }]);
+
+    // Every job records the process that ran it (here, this one), for Bull Board and the bench's timeline.
+    const loadJob = await pipeline.ctx.queues.queues.load.getJob(jobIds.load(report.runId));
+    expect(loadJob?.processedBy).toBe(`${hostname()}:${process.pid}`);
   });
 
   it('a late file and re-delivered files give the rows of one run over everything', async () => {

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import type { WorkerOptions } from 'node:worker_threads';
@@ -83,6 +84,9 @@ async function startThreads(worker: Worker, count: number): Promise<void> {
   for (const thread of threads) pool.release(thread);
 }
 
+/** The process a job ran in: `host:pid`. */
+const workerName = () => `${hostname()}:${process.pid}`;
+
 /**
  * Wires one stage queue to its processor. With `threadModule` (and
  * WORKER_THREADS on) the processor runs in a BullMQ sandbox on worker
@@ -99,7 +103,8 @@ export function runStageWorker<S extends z.ZodType>(
   const { stage } = definition;
   const log = logger.child({ stage });
   const connection = redisConnection(config.REDIS_URL, 'worker');
-  const options = { connection, prefix: config.QUEUE_PREFIX, concurrency: config.WORKER_CONCURRENCY };
+  // BullMQ stores the name on every job it processes (`processedBy`): Bull Board and the bench show which process ran what.
+  const options = { connection, prefix: config.QUEUE_PREFIX, concurrency: config.WORKER_CONCURRENCY, name: workerName() };
   let worker: Worker;
   let warming: Promise<void> = Promise.resolve();
   if (threadModule && config.WORKER_THREADS) {
