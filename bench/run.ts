@@ -1,5 +1,5 @@
 /**
- * npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--keep]
+ * npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--timeline] [--keep]
  *                  [--chunk-bytes B] [--duckdb-runs R] [--worker-node-options="--max-old-space-size=256"]
  *
  * Generates (or reuses) a deterministic data set of N events, computes both KPI
@@ -7,7 +7,8 @@
  * real BullMQ queues with W worker processes (`musicflow start`), each with its
  * own peak RSS watched, and checks that the warehouse rows equal DuckDB's.
  * `--sample` runs on data/sample instead (34,038 events). `--profile` writes a
- * V8 CPU profile per worker and prints where the time went.
+ * V8 CPU profile per worker and prints where the time went; `--timeline`
+ * prints when each job of the run started and ended, and in which worker.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -20,8 +21,9 @@ import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { loadConfig } from '@musicflow/config';
-import type { RunReport } from '@musicflow/contracts';
+import { jobIds, QUEUES, type RunReport } from '@musicflow/contracts';
 import { PipelineQueues, readRunProgress, startRun } from '@musicflow/flow';
+import type { Job } from 'bullmq';
 import { computeKpisWithDuckDB } from '../test/oracle/duckdb-kpis.ts';
 import { generate } from './generate.ts';
 import { diffKpis, readWarehouseKpis } from './kpi-compare.ts';
@@ -41,6 +43,7 @@ const { values } = parseArgs({
     days: { type: 'string' },
     sample: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    timeline: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'chunk-bytes': { type: 'string' },
     'duckdb-runs': { type: 'string', default: '2' },
@@ -77,6 +80,27 @@ async function procKb(pid: number, field: 'VmHWM' | 'VmRSS'): Promise<number | u
   }
 }
 
+interface FlowNode {
+  job: Job;
+  children?: FlowNode[];
+}
+
+/** Start, end and worker of every job of the run, in order of start, from its flow tree (`processedBy` is `host:pid`). */
+async function readTimeline(queues: PipelineQueues, runId: string, triggeredAt: number, procs: WorkerProc[]): Promise<string[]> {
+  const root = (await queues.flows.getFlow({ id: jobIds.load(runId), queueName: QUEUES.load, prefix: queues.prefix, depth: 5, maxChildren: 100_000 })) as FlowNode;
+  const jobs: Job[] = [];
+  const visit = (node: FlowNode) => {
+    jobs.push(node.job);
+    node.children?.forEach(visit);
+  };
+  visit(root);
+  const workerOf = (name: string | undefined) => procs.find((p) => name?.endsWith(`:${p.child.pid}`))?.name ?? name ?? '?';
+  const at = (ms: number | undefined) => (ms ? sec(ms - triggeredAt) : '-').padStart(7);
+  return jobs
+    .sort((a, b) => (a.processedOn ?? 0) - (b.processedOn ?? 0))
+    .map((j) => `${at(j.processedOn)} ${at(j.finishedOn)}  ${workerOf(j.processedBy).padEnd(8)} ${j.id!.replace(`-${runId}`, '')}`);
+}
+
 interface WorkerProc {
   name: string;
   child: ChildProcess;
@@ -101,7 +125,7 @@ const parseLogLine = (line: string): LogLine | undefined => {
 
 async function main(): Promise<void> {
   const workers = Number(values.workers);
-  if (!values.sample && !values.events) throw new Error('usage: npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--keep]');
+  if (!values.sample && !values.events) throw new Error('usage: npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--timeline] [--keep]');
   if (!(workers >= 1)) throw new Error('--workers must be a positive integer');
 
   // --- Data -------------------------------------------------------------
@@ -221,6 +245,7 @@ async function main(): Promise<void> {
   const queues = new PipelineQueues(connection, config.QUEUE_PREFIX);
   let report: RunReport | undefined;
   let pipelineMs = 0;
+  let timeline: string[] = [];
   try {
     const ready = Date.now();
     let timer: NodeJS.Timeout | undefined;
@@ -233,6 +258,7 @@ async function main(): Promise<void> {
 
     for (const p of procs) p.cpuAtTrigger = p.child.pid ? await procCpuSeconds(p.child.pid) : undefined;
     const t0 = performance.now();
+    const triggeredAt = Date.now();
     const { runId } = await startRun(config, queues, { trigger: 'bench' });
     let lastLog = 0;
     for (;;) {
@@ -244,6 +270,7 @@ async function main(): Promise<void> {
           const now = p.child.pid ? await procCpuSeconds(p.child.pid) : undefined;
           p.cpuSeconds = now !== undefined && p.cpuAtTrigger !== undefined ? now - p.cpuAtTrigger : undefined;
         }
+        if (values.timeline) timeline = await readTimeline(queues, runId, triggeredAt, procs);
         break;
       }
       if (progress.state === 'failed') throw new Error(`run ${runId} failed: ${progress.error}`);
@@ -308,6 +335,11 @@ async function main(): Promise<void> {
   for (const p of procs) console.log(`  ${p.name.padEnd(10)} ${String(p.loopDelayMaxMs ?? '?').padStart(6)} ms`);
   const self = await procKb(process.pid, 'VmHWM');
   if (self) console.log(`  ${'bench'.padEnd(10)} ${mb(self).padStart(6)} MB  (this process, DuckDB included)`);
+
+  if (timeline.length) {
+    console.log('timeline (s from trigger; a job that ran in steps shows its last start):');
+    for (const line of timeline) console.log(`  ${line}`);
+  }
 
   if (values.profile) {
     console.log('');
