@@ -21,9 +21,8 @@ import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { loadConfig } from '@musicflow/config';
-import { jobIds, QUEUES, type RunReport } from '@musicflow/contracts';
-import { PipelineQueues, readRunProgress, startRun } from '@musicflow/flow';
-import type { Job } from 'bullmq';
+import type { RunReport } from '@musicflow/contracts';
+import { PipelineQueues, readRunJobs, readRunProgress, startRun } from '@musicflow/flow';
 import { computeKpisWithDuckDB } from '../test/oracle/duckdb-kpis.ts';
 import { generate } from './generate.ts';
 import { diffKpis, readWarehouseKpis } from './kpi-compare.ts';
@@ -80,20 +79,9 @@ async function procKb(pid: number, field: 'VmHWM' | 'VmRSS'): Promise<number | u
   }
 }
 
-interface FlowNode {
-  job: Job;
-  children?: FlowNode[];
-}
-
-/** Start, end and worker of every job of the run, in order of start, from its flow tree (`processedBy` is `host:pid`). */
+/** Start, end and worker of every job of the run, in order of start (`processedBy` is the worker's `host:pid`). */
 async function readTimeline(queues: PipelineQueues, runId: string, triggeredAt: number, procs: WorkerProc[]): Promise<string[]> {
-  const root = (await queues.flows.getFlow({ id: jobIds.load(runId), queueName: QUEUES.load, prefix: queues.prefix, depth: 5, maxChildren: 100_000 })) as FlowNode;
-  const jobs: Job[] = [];
-  const visit = (node: FlowNode) => {
-    jobs.push(node.job);
-    node.children?.forEach(visit);
-  };
-  visit(root);
+  const jobs = await readRunJobs(queues, runId);
   const workerOf = (name: string | undefined) => procs.find((p) => name?.endsWith(`:${p.child.pid}`))?.name ?? name ?? '?';
   const at = (ms: number | undefined) => (ms ? sec(ms - triggeredAt) : '-').padStart(7);
   return jobs

@@ -2,7 +2,7 @@ export { redisConnection, checkRedis } from './redis.ts';
 export { jobOptions, PipelineQueues } from './queues.ts';
 export { startRun, newRunId, activeKey, type StartRunOptions, type StartedRun } from './start-run.ts';
 export { spawnChunkJobs } from './spawn.ts';
-export { readRunProgress, type RunProgress, type StageProgress } from './progress.ts';
+export { readRunJobs, readRunProgress, type RunProgress, type StageProgress } from './progress.ts';
 export {
   defineStage,
   runStageWorker,

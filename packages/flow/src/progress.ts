@@ -29,6 +29,24 @@ interface JobNodeLike {
   children?: JobNodeLike[];
 }
 
+/** Every job of a run's flow tree, the loader's first (the bench's timeline reads them too). */
+export async function readRunJobs(queues: PipelineQueues, runId: string): Promise<Job[]> {
+  const tree = (await queues.flows.getFlow({
+    id: jobIds.load(runId),
+    queueName: QUEUES.load,
+    prefix: queues.prefix,
+    depth: 5,
+    maxChildren: 100_000,
+  })) as JobNodeLike;
+  const jobs: Job[] = [];
+  const visit = (node: JobNodeLike) => {
+    jobs.push(node.job);
+    node.children?.forEach(visit);
+  };
+  visit(tree);
+  return jobs;
+}
+
 /** Per-stage progress of a run, read from its flow tree (fed by `job.updateProgress`). */
 export async function readRunProgress(queues: PipelineQueues, runId: string): Promise<RunProgress> {
   const stages = Object.fromEntries(STAGES.map((s) => [s, empty()])) as Record<Stage, StageProgress>;
@@ -36,31 +54,18 @@ export async function readRunProgress(queues: PipelineQueues, runId: string): Pr
   if (!root) return { runId, state: 'unknown', stages };
   // The state before the tree: a run seen completed then has every job of its tree finished, the loader's included.
   const state = await root.getState();
-  const tree = (await queues.flows.getFlow({
-    id: root.id!,
-    queueName: QUEUES.load,
-    prefix: queues.prefix,
-    depth: 5,
-    maxChildren: 100_000,
-  })) as JobNodeLike;
-
-  const visit = (node: JobNodeLike) => {
-    const stage = node.job.name as Stage;
-    const s = stages[stage];
-    if (s) {
-      const { job } = node;
-      const progress = (job.progress ?? 0) as number | { percent?: number; rows?: number };
-      const percent = typeof progress === 'number' ? progress : (progress.percent ?? 0);
-      s.total++;
-      s.rows += typeof progress === 'object' ? (progress.rows ?? 0) : 0;
-      if (job.finishedOn && job.failedReason) s.failed++;
-      else if (job.finishedOn) s.completed++;
-      else if (job.processedOn) s.active++;
-      s.percent += job.finishedOn ? 100 : percent;
-    }
-    node.children?.forEach(visit);
-  };
-  visit(tree);
+  for (const job of await readRunJobs(queues, runId)) {
+    const s = stages[job.name as Stage];
+    if (!s) continue;
+    const progress = (job.progress ?? 0) as number | { percent?: number; rows?: number };
+    const percent = typeof progress === 'number' ? progress : (progress.percent ?? 0);
+    s.total++;
+    s.rows += typeof progress === 'object' ? (progress.rows ?? 0) : 0;
+    if (job.finishedOn && job.failedReason) s.failed++;
+    else if (job.finishedOn) s.completed++;
+    else if (job.processedOn) s.active++;
+    s.percent += job.finishedOn ? 100 : percent;
+  }
   for (const s of Object.values(stages)) s.percent = s.total ? s.percent / s.total : 0;
 
   // `root` was read before its state: if the run ended meanwhile its return value is only in a fresh copy.
