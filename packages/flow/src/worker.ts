@@ -84,8 +84,8 @@ async function startThreads(worker: Worker, count: number): Promise<void> {
   for (const thread of threads) pool.release(thread);
 }
 
-/** The process a job ran in: `host:pid`. */
-const workerName = () => `${hostname()}:${process.pid}`;
+/** The name of this process's BullMQ workers, `host:pid`: BullMQ stores it on every job it runs (`processedBy`). */
+export const workerName = () => `${hostname()}:${process.pid}`;
 
 /**
  * Wires one stage queue to its processor. With `threadModule` (and
@@ -103,7 +103,6 @@ export function runStageWorker<S extends z.ZodType>(
   const { stage } = definition;
   const log = logger.child({ stage });
   const connection = redisConnection(config.REDIS_URL, 'worker');
-  // BullMQ stores the name on every job it processes (`processedBy`): Bull Board and the bench show which process ran what.
   const options = { connection, prefix: config.QUEUE_PREFIX, concurrency: config.WORKER_CONCURRENCY, name: workerName() };
   let worker: Worker;
   let warming: Promise<void> = Promise.resolve();

@@ -10,12 +10,11 @@
  * from the environment is remembered in Redis, and a replica re-applies the
  * environment only when it differs from that.
  */
-import { hostname } from 'node:os';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { redactUrl, type Config, type Logger } from '@musicflow/config';
 import { DAILY_SCHEDULER_ID, jobIds, parseJobData, SCHEDULER_QUEUE, scheduleTriggerJobSchema } from '@musicflow/contracts';
-import { newRunId, redisConnection, startRun, type PipelineQueues, type Service, type ServiceContext } from '@musicflow/flow';
+import { newRunId, redisConnection, startRun, workerName, type PipelineQueues, type Service, type ServiceContext } from '@musicflow/flow';
 import { cronSchema, timeZoneSchema, type ScheduleView } from './schemas.ts';
 import { withDeadline } from './metrics.ts';
 import { redisReady } from './redis-ready.ts';
@@ -199,7 +198,7 @@ async function createScheduler(ctx: ServiceContext): Promise<{ close(): Promise<
     connection: workerConnection,
     prefix: config.QUEUE_PREFIX,
     concurrency: 1,
-    name: `${hostname()}-${process.pid}`,
+    name: workerName(),
   });
   worker.on('failed', (job, err) => log.error({ jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'trigger job failed'));
   worker.on('error', (err) => log.error({ err: err.message }, 'scheduler worker error'));
