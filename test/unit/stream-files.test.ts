@@ -133,23 +133,22 @@ describe('planStreamFile', () => {
     const body = '\uFEFFextra,listen_time,track_id,user_id\r\n' + Array.from({ length: 50 }, (_, i) => `x,2024-06-25 10:00:00,t${i},${i + 1}\r\n`).join('');
     const info = await put('2024/day 1/streams.csv', body);
     const plan = await planStreamFile(store, streams, info, 300);
-    if (!('chunks' in plan)) throw new Error(JSON.stringify(plan));
-    expect(plan.chunks.length).toBeGreaterThan(2);
+    if (!('segments' in plan)) throw new Error(JSON.stringify(plan));
+    expect(plan.segments.length).toBeGreaterThan(2);
     const fileId = fileIdOf(streams, info.url);
     // Stable and safe in object names (the space arrives URL-encoded, so it is `%20` made safe).
     expect(fileId).toMatch(/^2024__day_[A-Za-z0-9._=-]*1__streams$/);
-    for (const [i, c] of plan.chunks.entries()) {
-      expect(c).toMatchObject({ fileId, fileUrl: info.url, index: i, count: plan.chunks.length, gzip: false });
+    for (const [i, c] of plan.segments.entries()) {
+      expect(c).toMatchObject({ fileId, fileUrl: info.url, index: i, count: plan.segments.length, gzip: false });
       expect(c.header).toEqual(['extra', 'listen_time', 'track_id', 'user_id']);
     }
-    expect(new Set(plan.chunks.map((c) => c.chunkId)).size).toBe(plan.chunks.length);
     // Reading each chunk's range gives every row once, with its file line number.
     const rows: [string, number][] = [];
-    for (const c of plan.chunks) {
+    for (const c of plan.segments) {
       for await (const r of csvRecords(await openStreamFile(store, c.fileUrl, { gzip: false, range: c }), c.firstLine)) rows.push([r.fields[3]!, r.line]);
     }
     expect(rows).toEqual(Array.from({ length: 50 }, (_, i) => [String(i + 1), i + 2]));
-    // Planning again gives the same chunk ids (retries must not duplicate jobs).
+    // Planning again gives the same segments (retries must not duplicate jobs).
     expect(await planStreamFile(store, streams, info, 300)).toEqual(plan);
   });
 
@@ -159,8 +158,8 @@ describe('planStreamFile', () => {
     const info = await put('equal.csv', body);
     // 2.5 chunks' worth: three chunks of about a third each, not two full ones and a half.
     const plan = await planStreamFile(store, streams, info, Math.ceil(info.size / 2.5));
-    if (!('chunks' in plan)) throw new Error(JSON.stringify(plan));
-    const sizes = plan.chunks.map((c) => c.end - c.start);
+    if (!('segments' in plan)) throw new Error(JSON.stringify(plan));
+    const sizes = plan.segments.map((c) => c.end - c.start);
     expect(sizes).toHaveLength(3);
     for (const size of sizes) expect(Math.abs(size - info.size / 3)).toBeLessThanOrEqual(2 * row(0).length + 30);
   });
@@ -212,8 +211,8 @@ describe('planStreamFile', () => {
   it('leaves an unterminated quote to the chunk reader, which reports its line', async () => {
     const info = await put('unterminated.csv', 'user_id,track_id,listen_time\n1,a,2024-06-25 10:00:00\n2,"b,2024-06-25 10:00:00\n3,c,2024-06-25 10:00:00\n4,d,2024-06-25 10:00:00\n');
     const plan = await planStreamFile(store, streams, info, 8);
-    if (!('chunks' in plan)) throw new Error('expected chunks');
-    const last = plan.chunks.at(-1)!;
+    if (!('segments' in plan)) throw new Error('expected chunks');
+    const last = plan.segments.at(-1)!;
     // Nothing after the open quote can be a boundary: the rest of the file is one chunk.
     expect(last).toMatchObject({ start: 53, end: info.size, firstLine: 3 });
     const read = async () => {

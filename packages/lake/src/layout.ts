@@ -20,11 +20,27 @@ export const LAKE_LAYOUT = {
   processedDate: (lake: string, listenDate: string) => joinUrl(lake, 'processed', `listen_date=${listenDate}/`),
   quarantine: (lake: string, runId: string, fileId: string) => joinUrl(lake, 'quarantine', `run=${runId}`, `${fileId}.csv`),
   runTemp: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}/`),
+  /** A part written by a transform, waiting for the publish step to decide its file. */
+  stagedPart: (lake: string, runId: string, listenDate: string, name: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'parts', `listen_date=${listenDate}`, name),
   /** The run's catalogue snapshot, written by the extractor before any chunk job exists. */
   catalogueSongs: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'catalogue', 'songs.ndjson'),
   catalogueUsers: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'catalogue', 'users.txt'),
+  /** A chunk's clean events, the validator's hand-off to the transformer. */
+  validEvents: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'valid', `${chunkId}.events`),
+  /** Bad rows of one segment, gathered into `quarantine(…, fileId)` by the publish step. */
+  segmentQuarantine: (lake: string, runId: string, fileId: string, index: number) =>
+    joinUrl(lake, 'tmp', `run=${runId}`, 'quarantine', fileId, `${String(index).padStart(6, '0')}.csv`),
+  /** KPI rows of one date and table, as CSV for the loader. */
+  kpiRows: (lake: string, runId: string, table: 'genre' | 'hourly', listenDate: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `${table}-${listenDate}.csv`),
+  /** A pass job's partial counts, for its date job. */
+  kpiPartial: (lake: string, runId: string, listenDate: string, pass: number, count: number) =>
+    joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `partial-${listenDate}-pass${pass}of${count}.json`),
+  /** Every file's outcome, for the loader's analytics.etl_run_files. */
+  runFiles: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'files.ndjson'),
   /** True when `name` (a part file name) belongs to source file `fileId`. */
   isPartOf: (name: string, fileId: string) => name === `${fileId}.parquet` || name.startsWith(`${fileId}.part-`),
+  /** The source file id of a part file name. */
+  fileIdOfPart: (name: string) => name.replace(/(\.part-\d+)?\.parquet$/, ''),
 };
 
 export { DAY_MS };
