@@ -10,7 +10,8 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { csvRecords, openStreamFile, scanRecords } from '@musicflow/ingest';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
-import { fileIdOf, planStreamFile } from '../../services/extractor/src/streams.ts';
+import { fileIdOf, MAX_SEGMENTS_PER_CHUNK, packBytesFor, packChunks, planStreamFile } from '../../services/extractor/src/streams.ts';
+import type { Segment } from '@musicflow/contracts';
 import { dirUrl, fileUrl, tempDir } from '../helpers/env.ts';
 
 const pieces = (bytes: Buffer, size: number) => {
@@ -176,7 +177,7 @@ describe('planStreamFile', () => {
     expect(await planStreamFile(store, streams, empty, 1000)).toEqual({ rejected: { file: empty.url, reasons: [expect.stringMatching(/empty file/)] } });
     const headerOnly = await put('header-only.csv', 'user_id,track_id,listen_time\n');
     const plan = await planStreamFile(store, streams, headerOnly, 1000);
-    expect(plan).toMatchObject({ chunks: [{ start: 29, end: 29, index: 0, count: 1 }] });
+    expect(plan).toMatchObject({ segments: [{ start: 29, end: 29, index: 0, count: 1 }] });
   });
 
   it('reads the header of a .csv.gz file and plans it as one chunk', async () => {
@@ -184,7 +185,7 @@ describe('planStreamFile', () => {
     const info = await put('zipped.csv.gz', gzipSync(body));
     const plan = await planStreamFile(store, streams, info, 10);
     expect(plan).toEqual({
-      chunks: [
+      segments: [
         expect.objectContaining({ fileId: 'zipped', start: 0, end: info.size, firstLine: 1, gzip: true, index: 0, count: 1, header: ['track_id', 'user_id', 'listen_time'] }),
       ],
     });
@@ -226,5 +227,47 @@ describe('fileIdOf', () => {
   it('is the key under the streams folder, decoded and made safe for object names', () => {
     expect(fileIdOf('s3://b/in/', 's3://b/in/2024/streams1.csv.gz')).toBe('2024__streams1');
     expect(fileIdOf('file:///data/in/', 'file:///data/in/day%201/a%2Bb.csv')).toBe('day_1__a_b');
+  });
+});
+
+describe('packChunks', () => {
+  const segment = (file: string, bytes: number, index = 0, count = 1): Segment => ({
+    fileId: file,
+    fileUrl: `s3://b/in/${file}.csv`,
+    index,
+    count,
+    start: 0,
+    end: bytes,
+    firstLine: 1,
+    header: ['user_id', 'track_id', 'listen_time'],
+    gzip: false,
+  });
+  const files = (chunks: ReturnType<typeof packChunks>) => chunks.map((c) => c.segments.map((s) => `${s.fileId}:${s.index}`));
+
+  it('packs small files together up to the pack size and keeps big segments alone', () => {
+    const chunks = packChunks(
+      [segment('a', 300), segment('b', 300), segment('c', 300), segment('big', 5000, 0, 2), segment('big', 5000, 1, 2), segment('d', 900), segment('e', 200)],
+      1000,
+    );
+    expect(files(chunks)).toEqual([['big:0'], ['big:1'], ['a:0', 'b:0', 'c:0'], ['d:0'], ['e:0']]);
+  });
+
+  it('gives the same ids when planned again, different ids to different packs', () => {
+    const segments = Array.from({ length: 50 }, (_, i) => segment(`f${i}`, 100));
+    const once = packChunks(segments, 1000);
+    expect(packChunks(segments, 1000)).toEqual(once);
+    expect(new Set(once.map((c) => c.chunkId)).size).toBe(once.length);
+    expect(once.flatMap((c) => c.segments)).toEqual(segments);
+  });
+
+  it('bounds the segments of one chunk, however small the files', () => {
+    const segments = Array.from({ length: 2 * MAX_SEGMENTS_PER_CHUNK + 1 }, (_, i) => segment(`f${i}`, 1));
+    expect(packChunks(segments, 1 << 30).map((c) => c.segments.length)).toEqual([MAX_SEGMENTS_PER_CHUNK, MAX_SEGMENTS_PER_CHUNK, 1]);
+  });
+
+  it('spreads a day of small files over at least sixteen packs, at least 1 MiB each, at most CHUNK_BYTES', () => {
+    expect(packBytesFor(49_000_000, 32 << 20)).toBe(Math.ceil(49_000_000 / 16));
+    expect(packBytesFor(3_000_000, 32 << 20)).toBe(1 << 20);
+    expect(packBytesFor(10_000_000_000, 32 << 20)).toBe(32 << 20);
   });
 });

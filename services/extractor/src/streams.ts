@@ -69,9 +69,9 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
 const segmentBytes = (s: Segment) => s.end - s.start;
 
 /**
- * Chunks of work from the run's segments, in order: a segment of at least
- * `packBytes` is a chunk of its own; smaller ones (small files) are packed
- * together up to `packBytes` and at most MAX_SEGMENTS_PER_CHUNK, so thousands
+ * Chunks of work from the run's segments: a segment of at least `packBytes`
+ * is a chunk of its own; smaller ones (small files) are packed together, in
+ * order, up to `packBytes` and at most MAX_SEGMENTS_PER_CHUNK, so thousands
  * of small files cost a few jobs, not thousands. Ids derive from the
  * segments, so planning again gives the same chunks.
  */
