@@ -40,3 +40,13 @@ export async function addChildJobs<K extends JobKind>(
 
 /** The parent's job id and stage, as `addChildJobs` wants it. */
 export const parentOf = (job: Job, stage: Stage) => ({ id: job.id!, stage });
+
+/**
+ * The children that failed after their retries without failing `job`
+ * (`ignoreDependencyOnFailure`), by job id. BullMQ keys them `prefix:queue:id`;
+ * job ids never hold `:`, so the id is the last field (test/integration/job-kinds.test.ts
+ * fails if BullMQ changes that).
+ */
+export async function ignoredFailures(job: Job): Promise<{ jobId: string; reason: string }[]> {
+  return Object.entries(await job.getIgnoredChildrenFailures()).map(([key, reason]) => ({ jobId: key.slice(key.lastIndexOf(':') + 1), reason }));
+}

@@ -1,7 +1,7 @@
 export { redisConnection, checkRedis } from './redis.ts';
 export { jobOptions, PipelineQueues } from './queues.ts';
 export { startRun, newRunId, activeKey, type StartRunOptions, type StartedRun } from './start-run.ts';
-export { addChildJobs, parentOf, type ChildJob } from './children.ts';
+export { addChildJobs, ignoredFailures, parentOf, type ChildJob } from './children.ts';
 export { readRunJobs, readRunProgress, type RunProgress, type StageProgress } from './progress.ts';
 export {
   defineStage,

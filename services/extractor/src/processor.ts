@@ -13,7 +13,7 @@ import {
   type Segment,
 } from '@musicflow/contracts';
 import { SourceFormatError } from '@musicflow/ingest';
-import { addChildJobs, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
+import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import type { ObjectInfo } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
 import { isStreamFile, packBytesFor, packChunks, planStreamFile } from './streams.ts';
@@ -79,8 +79,8 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
 
   /** Fails the run, naming each step that failed after its retries (a chunk that cannot be read, a catalogue source). */
   async function checkChildren(job: Job, what: string): Promise<void> {
-    const failures = Object.values(await job.getIgnoredChildrenFailures());
-    if (failures.length) throw new UnrecoverableError(`${what}: ${failures.join('; ')}`);
+    const failures = await ignoredFailures(job);
+    if (failures.length) throw new UnrecoverableError(`${what}: ${failures.map((f) => f.reason).join('; ')}`);
   }
 
   /** Steps first, then the wait: a retry after a crash in between adds the same jobs again (fixed ids), harmlessly. */

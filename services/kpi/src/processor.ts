@@ -20,7 +20,7 @@ import { KpiAccumulator, userPassOf, type KpiTables } from '@musicflow/kpi';
 import { LAKE_LAYOUT, openLakePart, type LakePartReader } from '@musicflow/lake';
 import { basename, joinUrl, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
-import { addChildJobs, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
+import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import { biggestDatesFirst, buildReport, decideFiles, runFileLines, type FileOutcome } from './outcome.ts';
 
 /**
@@ -41,10 +41,9 @@ export function createKpiProcessors(ctx: ServiceContext): StageProcessors<'kpi'>
 function createPublishProcessor({ store, config, queues }: ServiceContext) {
   return async (job: Job, data: PublishJob, log: Logger, token: string | undefined): Promise<PublishResult> => {
     const { run } = data;
-    const failures = await job.getIgnoredChildrenFailures();
-    if (Object.keys(failures).length) {
-      const detail = Object.entries(failures).map(([key, reason]) => `${jobIdOfKey(key)}: ${reason}`);
-      throw new UnrecoverableError(`${detail.length} step(s) failed after retries: ${detail.join('; ')}`);
+    const failures = await ignoredFailures(job);
+    if (failures.length) {
+      throw new UnrecoverableError(`${failures.length} step(s) failed after retries: ${failures.map((f) => `${f.jobId}: ${f.reason}`).join('; ')}`);
     }
     let values = await job.getChildrenValues();
     const [plan] = childResults(values, 'plan');
@@ -106,9 +105,6 @@ function createPublishProcessor({ store, config, queues }: ServiceContext) {
     };
   };
 }
-
-/** The id of a child from its key in BullMQ's maps (`prefix:queue:id`): ids never hold `:`, so the id is the last field. */
-const jobIdOfKey = (key: string) => key.slice(key.lastIndexOf(':') + 1);
 
 const sumByKey = (maps: Record<string, number>[]) => {
   const sum: Record<string, number> = {};

@@ -2,7 +2,7 @@ import pMap from 'p-map';
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { childResults, runFileSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
-import { activeKey, type ServiceContext } from '@musicflow/flow';
+import { activeKey, ignoredFailures, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { joinUrl, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
 import { readLines } from '@musicflow/ingest';
@@ -16,7 +16,7 @@ import { readLines } from '@musicflow/ingest';
 export function createLoadProcessor({ store, queues, warehouse }: ServiceContext) {
   return async (job: Job, { run }: LoadJob, log: Logger): Promise<RunReport> => {
     const startedAt = Date.now();
-    const failures = Object.values(await job.getIgnoredChildrenFailures());
+    const failures = (await ignoredFailures(job)).map((f) => f.reason);
     const [published] = childResults(await job.getChildrenValues(), 'publish');
     const db = await warehouse();
 
