@@ -228,8 +228,8 @@ export const kpiDateJobSchema = z.object({
 export type KpiDateJob = z.infer<typeof kpiDateJobSchema>;
 
 /**
- * One pass over a date's parts: the plays of the users `userPassOf` puts in
- * pass `pass` of `count`. `parts` are the date's parts as its date job listed
+ * One pass over a date's parts: the plays of the users whose buckets
+ * (`bucketsOfPass` in @musicflow/lake) are pass `pass`'s of `count`. `parts` are the date's parts as its date job listed
  * them, so every pass reads the same ones.
  */
 export const kpiPassJobSchema = z.object({

@@ -15,6 +15,22 @@ export function partFileName(fileId: string, chunkIndex: number, chunkCount: num
   return chunkCount === 1 ? `${fileId}.parquet` : `${fileId}.part-${String(chunkIndex).padStart(4, '0')}.parquet`;
 }
 
+/**
+ * Users hash into USER_BUCKETS buckets (the top bits of a multiplicative
+ * hash, so consecutive ids spread evenly). Lake parts order their rows by
+ * bucket and record each row group's range; a KPI pass takes a contiguous
+ * range of buckets and reads only the row groups that overlap it.
+ */
+export const USER_BUCKETS = 64;
+export const userBucketOf = (userId: number) => Math.imul(userId, 0x9e3779b1) >>> 26;
+/** The buckets `[first, end)` of pass `pass` of `passes` (at most USER_BUCKETS passes). */
+export const bucketsOfPass = (pass: number, passes: number): [number, number] => [
+  Math.floor((USER_BUCKETS * pass) / passes),
+  Math.floor((USER_BUCKETS * (pass + 1)) / passes),
+];
+/** The pass of `passes` whose buckets hold `bucket`. */
+export const passOfBucket = (bucket: number, passes: number) => Math.floor(((bucket + 1) * passes - 1) / USER_BUCKETS);
+
 /** Where everything lives under LAKE_URL (SPEC 3, 3b). */
 export const LAKE_LAYOUT = {
   processedDate: (lake: string, listenDate: string) => joinUrl(lake, 'processed', `listen_date=${listenDate}/`),

@@ -16,8 +16,8 @@ import {
   type RunContext,
 } from '@musicflow/contracts';
 import { QUARANTINE_HEADER } from '@musicflow/ingest';
-import { KpiAccumulator, userPassOf, type KpiTables } from '@musicflow/kpi';
-import { LAKE_LAYOUT, openLakePart, type LakePartReader } from '@musicflow/lake';
+import { KpiAccumulator, type KpiTables } from '@musicflow/kpi';
+import { bucketsOfPass, LAKE_LAYOUT, openLakePart, passOfBucket, USER_BUCKETS, userBucketOf, type LakePartReader } from '@musicflow/lake';
 import { basename, joinUrl, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
 import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
@@ -119,7 +119,8 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
     const startedAt = Date.now();
     const parts = await openDateParts(store, run.lake, listenDate, new Set(data.ours));
     const rows = parts.reduce((n, p) => n + p.reader.rows, 0);
-    const count = Math.ceil(rows / config.KPI_EVENTS_PER_PASS);
+    // A pass takes at least one user bucket.
+    const count = Math.min(USER_BUCKETS, Math.ceil(rows / config.KPI_EVENTS_PER_PASS));
     if (count > 1) {
       const passes = { count, rows, startedAt };
       // Jobs first, then the step: a retry after a crash in between adds the same jobs again (fixed ids), harmlessly.
@@ -339,16 +340,20 @@ async function accumulatePass(parts: DatePart[], accumulator: KpiAccumulator, pa
   const internTrack = (trackId: string) => accumulator.internTrack(trackId);
   // Per row of the group at hand: whether its user is in this pass.
   let inPass = new Uint8Array(0);
+  const [firstBucket, endBucket] = bucketsOfPass(pass, passes);
   for (const { counting, reader, fileId } of parts) {
     let partDuplicates = 0;
     for (let g = 0; g < reader.rowGroups; g++) {
+      // Parts keep their rows in user-bucket order: a group of other passes' buckets is not read at all.
+      const buckets = reader.groupBuckets(g);
+      if (passes > 1 && buckets && (buckets.max < firstBucket || buckets.min >= endBucket)) continue;
       const { rows: n, user_id, listen_time, track_name } = await reader.readGroup(g, PLAY_COLUMNS);
       rowsRead += n;
       const tracks = await reader.readTrackIndexes(g, internTrack);
       if (inPass.length < n) inPass = new Uint8Array(n);
       let lacksInfo = false;
       for (let i = 0; i < n; i++) {
-        inPass[i] = passes === 1 || userPassOf(user_id[i]!, passes) === pass ? 1 : 0;
+        inPass[i] = passes === 1 || passOfBucket(userBucketOf(user_id[i]!), passes) === pass ? 1 : 0;
         if (track_name[i] != null && accumulator.needsTrackInfo(tracks[i]!)) lacksInfo = true;
       }
       if (lacksInfo) {
