@@ -62,6 +62,13 @@ const LOAD_COLUMNS: Column[] = [
 
 const columnList = (cols: Column[]) => cols.map((c) => `${c.name} ${c.type}`).join(',\n  ');
 
+/** A multi-row INSERT of `rows` rows of `columns`, numbered placeholders row by row. */
+const insertRows = (table: string, columns: readonly string[], rows: number) =>
+  `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${Array.from(
+    { length: rows },
+    (_, r) => `(${columns.map((_, c) => `$${r * columns.length + c + 1}`).join(', ')})`,
+  ).join(', ')}`;
+
 export const ETL_RUN_COLUMNS = [
   'run_id', 'trigger', 'status', 'started_at', 'finished_at', 'streams_url', 'files_total', 'files_loaded',
   'files_rejected', 'rows_read', 'rows_valid', 'rows_rejected', 'rows_duplicate', 'rows_orphan', 'rows_orphan_user',
@@ -115,11 +122,7 @@ export const RUN_FILE_COLUMNS = ['run_id', 'file', 'status', 'rows_read', 'rows_
 /** analytics.etl_run_files: one row per stream file per run, written in the run's transaction. */
 export const RUN_FILES_SQL = {
   delete: `DELETE FROM analytics.etl_run_files WHERE run_id = $1`,
-  insert: (rows: number) =>
-    `INSERT INTO analytics.etl_run_files (${RUN_FILE_COLUMNS.join(', ')}) VALUES ${Array.from(
-      { length: rows },
-      (_, r) => `(${RUN_FILE_COLUMNS.map((_, c) => `$${r * RUN_FILE_COLUMNS.length + c + 1}`).join(', ')})`,
-    ).join(', ')}`,
+  insert: (rows: number) => insertRows('analytics.etl_run_files', RUN_FILE_COLUMNS, rows),
   /** $1 = run id, $2 = status or NULL for every file, $3 = limit, $4 = offset. */
   list: `SELECT ${RUN_FILE_COLUMNS.join(', ')} FROM analytics.etl_run_files WHERE run_id = $1 AND ($2::VARCHAR IS NULL OR status = $2) ORDER BY file LIMIT $3 OFFSET $4`,
   count: `SELECT COUNT(*) AS n FROM analytics.etl_run_files WHERE run_id = $1 AND ($2::VARCHAR IS NULL OR status = $2)`,
@@ -135,10 +138,7 @@ export function upsertStatements(name: KpiTableName) {
     createStage: `CREATE TEMP TABLE ${t.stage} (\n  ${columnList(t.columns)}\n)`,
     dropStage: `DROP TABLE IF EXISTS ${t.stage}`,
     copyStage: `COPY ${t.stage} (${cols.join(', ')}) FROM STDIN WITH (FORMAT csv)`,
-    insertStage: (rows: number) => {
-      const tuples = Array.from({ length: rows }, (_, r) => `(${cols.map((_, c) => `$${r * cols.length + c + 1}`).join(', ')})`);
-      return `INSERT INTO ${t.stage} (${cols.join(', ')}) VALUES ${tuples.join(', ')}`;
-    },
+    insertStage: (rows: number) => insertRows(t.stage, cols, rows),
     columnCount: cols.length,
     /** $1 = snapshot sequence of this load. */
     dropStale: `DELETE FROM ${t.stage} USING ${t.table} WHERE ${keyMatch(t.stage, t.table)} AND ${t.table}.snapshot_seq > $1`,
