@@ -71,7 +71,8 @@ export const chunkSchema = z.object({
 });
 export type Chunk = z.infer<typeof chunkSchema>;
 
-export const REJECT_REASONS = ['invalid_user_id', 'invalid_track_id', 'invalid_listen_time'] as const;
+/** `invalid_track_id_characters`: a control character (NUL, tab...) or bytes that were not UTF-8 (U+FFFD once decoded). */
+export const REJECT_REASONS = ['invalid_user_id', 'invalid_track_id', 'invalid_track_id_characters', 'invalid_listen_time'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 export type ReasonCounts = Partial<Record<RejectReason, number>>;
 
@@ -95,6 +96,8 @@ export const catalogueResultSchema = z.object({
   /** Distinct users, or songs (tracks), kept. */
   kept: z.number().int(),
   rejected: z.number().int(),
+  /** Songs: rows whose text was made to fit the warehouse, by `field.fix` (ingest's CatalogueFixCounts). */
+  cleaned: z.record(z.string(), z.number().int()).optional(),
 });
 export type CatalogueResult = z.infer<typeof catalogueResultSchema>;
 export const rejectedFileSchema = z.object({ file: z.string(), reasons: z.array(z.string()) });
@@ -107,6 +110,8 @@ export const extractResultSchema = z.object({
   users: z.number().int(),
   songs: z.number().int(),
   catalogueRejected: z.number().int(),
+  /** The songs table's `cleaned`. */
+  catalogueCleaned: z.record(z.string(), z.number().int()).optional(),
   files: z.array(z.object({ fileId: z.string(), url: z.string(), size: z.number(), chunks: z.number().int() })),
   /** Files rejected before any row was read (missing columns, unterminated quote, no header). */
   rejectedFiles: z.array(rejectedFileSchema),
@@ -269,7 +274,13 @@ export const runReportSchema = z.object({
     orphanTracks: z.number().int(),
     orphanUsers: z.number().int(),
   }),
-  catalogue: z.object({ users: z.number().int(), songs: z.number().int(), rejected: z.number().int() }),
+  catalogue: z.object({
+    users: z.number().int(),
+    songs: z.number().int(),
+    rejected: z.number().int(),
+    /** Song rows whose name, artists or genre was cleaned or cut to fit the warehouse, by `field.fix` (docs/data-contract.md). */
+    cleaned: z.record(z.string(), z.number().int()).optional(),
+  }),
   dates: z.array(z.string()),
   kpiRows: z.object({ genre: z.number().int(), hourly: z.number().int() }),
   /** Wall-clock milliseconds per stage, first job start to last job end. */

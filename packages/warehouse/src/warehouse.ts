@@ -97,13 +97,19 @@ export class Warehouse {
         const open = load[name];
         if (!open) continue;
         const sql = upsertStatements(name);
-        await client.query(sql.dropStage);
-        await client.query(sql.createStage);
-        await this.fillStage(client, name, await open());
-        await client.query(sql.dropStale, [load.snapshotSeq]);
-        const result = await client.query(sql.merge, [load.snapshotSeq, load.runId, load.updatedAt]);
-        merged[name] = result.rowCount ?? 0;
-        await client.query(sql.dropStage);
+        const filled = { batchStart: 0 };
+        try {
+          await client.query(sql.dropStage);
+          await client.query(sql.createStage);
+          await this.fillStage(client, name, await open(), filled);
+          await client.query(sql.dropStale, [load.snapshotSeq]);
+          const result = await client.query(sql.merge, [load.snapshotSeq, load.runId, load.updatedAt]);
+          merged[name] = result.rowCount ?? 0;
+          await client.query(sql.dropStage);
+        } catch (err) {
+          if (!isDataError(err)) throw err;
+          throw await describeDataError(err, name, open, filled.batchStart);
+        }
       }
       await writeRun(client, { ...report, kpiRows: merged });
       return merged;
@@ -145,7 +151,8 @@ export class Warehouse {
     await this.pool.end();
   }
 
-  private async fillStage(client: pg.PoolClient, name: KpiTableName, csv: Readable): Promise<void> {
+  /** `filled.batchStart`: the first record of the INSERT batch being sent, for naming the row a data error is about. */
+  private async fillStage(client: pg.PoolClient, name: KpiTableName, csv: Readable, filled: { batchStart: number }): Promise<void> {
     const sql = upsertStatements(name);
     if (this.strategy === 'copy') {
       await pipeline(csv, client.query(copyFrom(sql.copyStage)));
@@ -154,6 +161,7 @@ export class Warehouse {
     let batch: (string | null)[][] = [];
     const flush = async () => {
       if (batch.length) await client.query(sql.insertStage(batch.length), batch.flat());
+      filled.batchStart += batch.length;
       batch = [];
     };
     for await (const record of kpiCsvRecords(csv)) {
@@ -177,6 +185,87 @@ export class Warehouse {
       client.release();
     }
   }
+}
+
+/**
+ * A row the warehouse refused (SQLSTATE class 21 cardinality, 22 data
+ * exception, 23 integrity): loading it again gives the same answer, so the
+ * loader fails the run at once instead of retrying. A unique violation
+ * (23505) is a concurrent load inserting the same key: a retry succeeds.
+ */
+export class WarehouseDataError extends Error {
+  constructor(
+    message: string,
+    readonly sqlState: string,
+    readonly table: string,
+    readonly listenDate?: string,
+    readonly key?: Record<string, string | null>,
+    readonly column?: string,
+  ) {
+    super(message);
+    this.name = 'WarehouseDataError';
+  }
+}
+
+function isDataError(err: unknown): err is pg.DatabaseError {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^2[123]/.test(code) && code !== '23505';
+}
+
+const VARCHAR = /^VARCHAR\((\d+)\)/;
+const shown = (value: string | null | undefined) => (value == null ? 'NULL' : JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value));
+
+/**
+ * The refused row's date, key and column: from PostgreSQL's context (`COPY
+ * stage, line N, column C`, or `parameter $P` of a multi-row INSERT), else the
+ * first row of the table's CSV that PostgreSQL cannot store (NUL, too many
+ * characters, NULL in a NOT NULL column).
+ */
+async function describeDataError(
+  err: pg.DatabaseError,
+  name: KpiTableName,
+  open: () => Readable | Promise<Readable>,
+  batchStart: number,
+): Promise<WarehouseDataError> {
+  const t = KPI_TABLES[name];
+  const columns = t.columns as readonly { name: string; type: string }[];
+  const copy = /line (\d+)(?:, column (\w+))?/.exec(err.where ?? '');
+  const param = /parameter \$(\d+)/.exec(err.where ?? '');
+  let record: number | undefined;
+  let column = err.column;
+  if (copy) {
+    record = Number(copy[1]) - 1;
+    column ??= copy[2];
+  } else if (param) {
+    const p = Number(param[1]) - 1;
+    record = batchStart + Math.floor(p / columns.length);
+    column ??= columns[p % columns.length]?.name;
+  }
+  let row: (string | null)[] | undefined;
+  let index = 0;
+  for await (const values of kpiCsvRecords(await open())) {
+    const refused = record === undefined ? columns.findIndex((c, i) => refusedByPostgres(c.type, values[i] ?? null)) : -1;
+    if (index === record || refused >= 0) {
+      row = values;
+      if (refused >= 0) column ??= columns[refused]!.name;
+      break;
+    }
+    index++;
+  }
+  const at = (c: string) => row?.[columns.findIndex((x) => x.name === c)] ?? null;
+  const listenDate = row ? (at('listen_date') ?? undefined) : undefined;
+  const key = row ? Object.fromEntries(t.keys.map((k) => [k, at(k)])) : undefined;
+  const where = row
+    ? `${listenDate} into ${t.table}, key (${t.keys.map((k) => `${k}=${shown(at(k))}`).join(', ')})${column ? `, column ${column} = ${shown(at(column))}` : ''}`
+    : `${t.table}${column ? `, column ${column}` : ''} (row not identified)`;
+  const message = `the warehouse refused a row loading ${where}: ${err.message} (SQLSTATE ${err.code}); nothing of the run was loaded, fix the source and run again`;
+  return new WarehouseDataError(message, err.code!, t.table, listenDate, key, column);
+}
+
+function refusedByPostgres(type: string, value: string | null): boolean {
+  if (value === null) return type.includes('NOT NULL');
+  const n = VARCHAR.exec(type)?.[1];
+  return value.includes('\0') || (n !== undefined && [...value].length > Number(n));
 }
 
 async function writeRun(client: pg.PoolClient, report: RunReport): Promise<void> {

@@ -70,7 +70,7 @@ export function buildReport(
       orphanTracks: acceptedChunks.reduce((n, c) => n + c.orphanTracks, 0),
       orphanUsers: acceptedChunks.reduce((n, c) => n + c.orphanUsers, 0),
     },
-    catalogue: { users: extract.users, songs: extract.songs, rejected: extract.catalogueRejected },
+    catalogue: { users: extract.users, songs: extract.songs, rejected: extract.catalogueRejected, cleaned: extract.catalogueCleaned },
     dates: counts.dates,
     kpiRows: { genre: 0, hourly: 0 },
     stageMs: {

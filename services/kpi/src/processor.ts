@@ -90,7 +90,8 @@ function createRunKpiProcessor({ store, config, queues }: ServiceContext) {
 
     const report = buildReport(run, extract, files, { duplicate, dates: dates.listenDates, kpiStartedAt: dates.startedAt });
     report.kpiRows = { genre: results.reduce((n, r) => n + r.genreRows, 0), hourly: results.reduce((n, r) => n + r.hourlyRows, 0) };
-    await job.updateProgress({ percent: 100, rows: results.reduce((n, r) => n + r.rows, 0) });
+    // The date (or pass) jobs reported the rows they counted: the run's job adds none, so each event counts once.
+    await job.updateProgress({ percent: 100, rows: 0 });
     return {
       startedAt: dates.startedAt,
       finishedAt: Date.now(),
