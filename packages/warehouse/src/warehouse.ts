@@ -108,7 +108,7 @@ export class Warehouse {
           await client.query(sql.dropStage);
         } catch (err) {
           if (!isDataError(err)) throw err;
-          throw await describeDataError(err, name, open, filled.batchStart);
+          throw await describeDataError(err, name, open, filled.batchStart, () => this.targetColumns(KPI_TABLES[name].table));
         }
       }
       await writeRun(client, { ...report, kpiRows: merged });
@@ -145,6 +145,16 @@ export class Warehouse {
 
   async query<T extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<T[]> {
     return (await this.pool.query<T>(text, values)).rows;
+  }
+
+  /** The table's columns as the warehouse has them (on the pool: the load's transaction is aborted by then). */
+  private async targetColumns(table: string): Promise<TargetColumn[]> {
+    const [schema, name] = table.split('.') as [string, string];
+    const { rows } = await this.pool.query<{ column_name: string; character_maximum_length: number | null; is_nullable: string }>(
+      RUN_SQL.columns,
+      [schema, name],
+    );
+    return rows.map((r) => ({ name: r.column_name, maxLength: r.character_maximum_length, nullable: r.is_nullable === 'YES' }));
   }
 
   async close(): Promise<void> {
@@ -212,23 +222,31 @@ function isDataError(err: unknown): err is pg.DatabaseError {
   return typeof code === 'string' && /^2[123]/.test(code) && code !== '23505';
 }
 
-const VARCHAR = /^VARCHAR\((\d+)\)/;
 const shown = (value: string | null | undefined) => (value == null ? 'NULL' : JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value));
+
+interface TargetColumn {
+  name: string;
+  /** VARCHAR(n): n, as the warehouse has it (a table created by an older release may differ from sql.ts). */
+  maxLength: number | null;
+  nullable: boolean;
+}
 
 /**
  * The refused row's date, key and column: from PostgreSQL's context (`COPY
- * stage, line N, column C`, or `parameter $P` of a multi-row INSERT), else the
- * first row of the table's CSV that PostgreSQL cannot store (NUL, too many
- * characters, NULL in a NOT NULL column).
+ * stage, line N, column C`, or `parameter $P` of a multi-row INSERT), else
+ * (the MERGE refused it) the first row of the table's CSV that the target
+ * table's columns cannot hold: a NUL, more characters than its VARCHAR(n),
+ * NULL in a NOT NULL column.
  */
 async function describeDataError(
   err: pg.DatabaseError,
   name: KpiTableName,
   open: () => Readable | Promise<Readable>,
   batchStart: number,
+  target: () => Promise<TargetColumn[]>,
 ): Promise<WarehouseDataError> {
   const t = KPI_TABLES[name];
-  const columns = t.columns as readonly { name: string; type: string }[];
+  const columns: string[] = t.columns.map((c) => c.name);
   const copy = /line (\d+)(?:, column (\w+))?/.exec(err.where ?? '');
   const param = /parameter \$(\d+)/.exec(err.where ?? '');
   let record: number | undefined;
@@ -239,33 +257,37 @@ async function describeDataError(
   } else if (param) {
     const p = Number(param[1]) - 1;
     record = batchStart + Math.floor(p / columns.length);
-    column ??= columns[p % columns.length]?.name;
+    column ??= columns[p % columns.length];
   }
+  const types = record === undefined ? await target().catch(() => []) : [];
+  const typeOf = new Map(types.map((c) => [c.name, c]));
+  const refusedColumn = (values: (string | null)[]) =>
+    columns.findIndex((c, i) => {
+      const type = typeOf.get(c);
+      const value = values[i] ?? null;
+      if (!type) return false;
+      if (value === null) return !type.nullable;
+      return value.includes('\0') || (type.maxLength !== null && [...value].length > type.maxLength);
+    });
   let row: (string | null)[] | undefined;
   let index = 0;
   for await (const values of kpiCsvRecords(await open())) {
-    const refused = record === undefined ? columns.findIndex((c, i) => refusedByPostgres(c.type, values[i] ?? null)) : -1;
+    const refused = record === undefined ? refusedColumn(values) : -1;
     if (index === record || refused >= 0) {
       row = values;
-      if (refused >= 0) column ??= columns[refused]!.name;
+      if (refused >= 0) column ??= columns[refused];
       break;
     }
     index++;
   }
-  const at = (c: string) => row?.[columns.findIndex((x) => x.name === c)] ?? null;
+  const at = (c: string) => row?.[columns.indexOf(c)] ?? null;
   const listenDate = row ? (at('listen_date') ?? undefined) : undefined;
   const key = row ? Object.fromEntries(t.keys.map((k) => [k, at(k)])) : undefined;
   const where = row
     ? `${listenDate} into ${t.table}, key (${t.keys.map((k) => `${k}=${shown(at(k))}`).join(', ')})${column ? `, column ${column} = ${shown(at(column))}` : ''}`
     : `${t.table}${column ? `, column ${column}` : ''} (row not identified)`;
-  const message = `the warehouse refused a row loading ${where}: ${err.message} (SQLSTATE ${err.code}); nothing of the run was loaded, fix the source and run again`;
+  const message = `the warehouse refused a row loading ${where}: ${err.message} (SQLSTATE ${err.code}); nothing of the run was loaded, fix the source or the table and run again`;
   return new WarehouseDataError(message, err.code!, t.table, listenDate, key, column);
-}
-
-function refusedByPostgres(type: string, value: string | null): boolean {
-  if (value === null) return type.includes('NOT NULL');
-  const n = VARCHAR.exec(type)?.[1];
-  return value.includes('\0') || (n !== undefined && [...value].length > Number(n));
 }
 
 async function writeRun(client: pg.PoolClient, report: RunReport): Promise<void> {
