@@ -6,6 +6,7 @@ import { redactUrl } from '@musicflow/config';
 import type { RunReport } from '@musicflow/contracts';
 import { DDL, ETL_RUN_COLUMNS, KPI_TABLES, RUN_SQL, upsertStatements, type KpiTableName } from './sql.ts';
 import { kpiCsvRecords } from './kpi-csv.ts';
+import { fitText } from './text-contract.ts';
 
 /** `copy`: COPY FROM STDIN into the stage (PostgreSQL). `insert`: multi-row INSERTs (works on any Redshift client). */
 export type StageStrategy = 'copy' | 'insert';
@@ -308,7 +309,8 @@ async function writeRun(client: pg.PoolClient, report: RunReport): Promise<void>
     rows_orphan: report.rows.orphanTracks,
     rows_orphan_user: report.rows.orphanUsers,
     kpi_rows: report.kpiRows.genre + report.kpiRows.hourly,
-    error: report.error?.slice(0, 4000) ?? null,
+    // VARCHAR(4096) in bytes on Redshift; a message may quote a value with control characters.
+    error: report.error === undefined ? null : fitText(report.error, 4096, 'label').text,
     report: JSON.stringify(report),
   };
   await client.query(RUN_SQL.delete, [report.runId]);
