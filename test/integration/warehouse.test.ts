@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '@musicflow/contracts';
-import { Warehouse, kpiRowsToCsv } from '@musicflow/warehouse';
+import { Warehouse, WarehouseDataError, kpiRowsToCsv } from '@musicflow/warehouse';
 import { DDL, upsertStatements } from '../../packages/warehouse/src/sql.ts';
 import type { GenreKpiRow, HourlyKpiRow } from '@musicflow/kpi';
 import { dropTestDatabase, PG_ADMIN, uniqueName } from '../helpers/env.ts';
@@ -110,6 +110,26 @@ for (const strategy of ['copy', 'insert'] as const) {
       const rows = await warehouse.kpis('genre', '2024-06-25');
       expect(rows.find((r) => r.genre === 'pop')?.listen_count).toBe(7);
       expect(await warehouse.getRun('r3')).toBeUndefined();
+    });
+
+    it('names the date, table, key and column of a row the warehouse refuses, and loads nothing of the run', async () => {
+      const refused = async (genre: GenreKpiRow[], hourly: HourlyKpiRow[]) => {
+        const err = await warehouse.loadRun(load('r4', 40, genre, hourly), report('r4')).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(WarehouseDataError);
+        return err as WarehouseDataError;
+      };
+      const many = Array.from({ length: 600 }, (_, i) => genreRow(`g${i}`, 1)); // more than one INSERT batch
+      // A NUL in a key: refused while staging, the row found from COPY's line or the INSERT's parameter.
+      const nul = await refused([...many, genreRow('bad\u0000genre', 1)], [hourlyRow(0, 'A')]);
+      expect(nul).toMatchObject({ sqlState: '22021', table: 'analytics.genre_kpis', listenDate: '2024-06-25', key: { listen_date: '2024-06-25', genre: 'bad\u0000genre' } });
+      expect(nul.message).toContain('loading 2024-06-25 into analytics.genre_kpis, key (listen_date="2024-06-25", genre="bad\\u0000genre")');
+      // Too long for the stage's VARCHAR(1024), in the second table: the first one's MERGE is rolled back too.
+      const long = await refused([genreRow('pop', 1000)], [hourlyRow(0, 'A'), hourlyRow(5, 'x'.repeat(1025))]);
+      expect(long).toMatchObject({ sqlState: '22001', table: 'analytics.hourly_kpis', key: { listen_date: '2024-06-25', listen_hour: '5' }, column: 'top_artist' });
+      expect(long.message).toMatch(/key \(listen_date="2024-06-25", listen_hour="5"\), column top_artist = "x{80}…": value too long/);
+      expect((await warehouse.kpis('genre', '2024-06-25')).find((r) => r.genre === 'pop')?.listen_count).toBe(7);
+      expect(await warehouse.kpis('genre', '2024-06-25')).toHaveLength(3);
+      expect(await warehouse.getRun('r4')).toBeUndefined();
     });
   });
 }

@@ -38,6 +38,7 @@ describe('validateSongRow', () => {
       trackId: 'trk-1',
       genre: 'pop',
       song: { trackId: 'trk-1', trackName: 'Name, with "quotes"', artists: ['A', 'B'], popularity: 42, durationMs: 210000 },
+      fixes: [],
     });
     expect(validateSongRow(song({ artists: ' A ; ;B;A ' }))).toMatchObject({ song: { artists: ['A', 'B'] } });
     expect(validateSongRow(song({ popularity: '0', duration_ms: '1' }))).toMatchObject({ song: { popularity: 0, durationMs: 1 } });

@@ -133,7 +133,7 @@ describe('validateStreamRow', () => {
     });
   });
 
-  it.each(['', 'a b', ' abc', 'abc\t', 'a\u00A0b', 'x'.repeat(65)])('rejects track_id %j', (trackId) => {
+  it.each(['', 'a b', ' abc', 'a\u00A0b', 'a\u3000b', 'x'.repeat(65), 'д'.repeat(65), '😀'.repeat(65)])('rejects track_id %j', (trackId) => {
     expect(validateStreamRow('1', trackId, '2024-06-25 10:00:00')).toEqual({
       ok: false,
       reason: 'invalid_track_id',

@@ -172,6 +172,18 @@ describe('planStreamFile', () => {
     });
   });
 
+  it('rejects a file whose header names a required column twice, naming it (.csv and .csv.gz)', async () => {
+    const body = 'user_id,track_id,listen_time,user_id,extra,extra\n1,t1,2024-06-25 10:00:00,2,x,y\n';
+    const info = await put('twice.csv', body);
+    expect(await planStreamFile(store, streams, info, 1000)).toEqual({
+      rejected: { file: info.url, reasons: ['column(s) named more than once in the header: user_id'] },
+    });
+    const zipped = await put('twice.csv.gz', gzipSync(body));
+    expect(await planStreamFile(store, streams, zipped, 1000)).toEqual({
+      rejected: { file: zipped.url, reasons: ['column(s) named more than once in the header: user_id'] },
+    });
+  });
+
   it('rejects an empty file; accepts a header-only file as one empty chunk', async () => {
     const empty = await put('empty.csv', '');
     expect(await planStreamFile(store, streams, empty, 1000)).toEqual({ rejected: { file: empty.url, reasons: [expect.stringMatching(/empty file/)] } });

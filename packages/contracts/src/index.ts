@@ -83,7 +83,8 @@ export const chunkSchema = z.object({
 });
 export type Chunk = z.infer<typeof chunkSchema>;
 
-export const REJECT_REASONS = ['invalid_user_id', 'invalid_track_id', 'invalid_listen_time'] as const;
+/** `invalid_track_id_characters`: a control character (NUL, tab...) or bytes that were not UTF-8 (U+FFFD once decoded). */
+export const REJECT_REASONS = ['invalid_user_id', 'invalid_track_id', 'invalid_track_id_characters', 'invalid_listen_time'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 export type ReasonCounts = Partial<Record<RejectReason, number>>;
 
@@ -140,6 +141,8 @@ export const catalogueResultSchema = z.object({
   kept: z.number().int(),
   /** Catalogue rows quarantined. */
   rejected: z.number().int(),
+  /** Songs: rows whose text was made to fit the warehouse, by `field.fix` (ingest's CatalogueFixCounts). */
+  cleaned: z.record(z.string(), z.number().int()).optional(),
 });
 export type CatalogueResult = z.infer<typeof catalogueResultSchema>;
 
@@ -159,13 +162,22 @@ export const planJobSchema = z.object({
 });
 export type PlanJob = z.infer<typeof planJobSchema>;
 
+/** What the run's catalogue lookup found: the report's `catalogue`. */
+const runReportCatalogue = z.object({
+  users: z.number().int(),
+  songs: z.number().int(),
+  rejected: z.number().int(),
+  /** Song rows whose name, artists or genre was cleaned or cut to fit the warehouse, by `field.fix` (docs/data-contract.md). */
+  cleaned: z.record(z.string(), z.number().int()).optional(),
+});
+
 export const planResultSchema = z.object({
   kind: z.literal('plan'),
   ...timing,
   filesTotal: z.number().int(),
   chunks: z.number().int(),
   rejectedFiles: z.array(rejectedFileSchema),
-  catalogue: z.object({ users: z.number().int(), songs: z.number().int(), rejected: z.number().int() }),
+  catalogue: runReportCatalogue,
 });
 export type PlanResult = z.infer<typeof planResultSchema>;
 
@@ -338,7 +350,7 @@ export const runReportSchema = z.object({
     orphanTracks: z.number().int(),
     orphanUsers: z.number().int(),
   }),
-  catalogue: z.object({ users: z.number().int(), songs: z.number().int(), rejected: z.number().int() }),
+  catalogue: runReportCatalogue,
   dates: z.array(z.string()),
   kpiRows: z.object({ genre: z.number().int(), hourly: z.number().int() }),
   /** Wall-clock milliseconds per stage, first job start to last job end. */

@@ -9,3 +9,8 @@ export function parseHeader(headerBytes: Buffer): string[] {
 export function missingColumns(header: readonly string[], required: readonly string[]): string[] {
   return required.filter((name) => !header.includes(name));
 }
+
+/** Required columns the header names more than once: which one holds the value would be a guess. */
+export function duplicatedColumns(header: readonly string[], required: readonly string[]): string[] {
+  return required.filter((name) => header.indexOf(name) !== header.lastIndexOf(name));
+}

@@ -1,17 +1,19 @@
 export { parseListenTime } from './timestamp.ts';
 export { STREAM_COLUMNS, validateStreamRow, type StreamRowResult } from './stream-row.ts';
-export { missingColumns, parseHeader } from './header.ts';
+export { duplicatedColumns, missingColumns, parseHeader } from './header.ts';
 export { scanRecords, type ScannedChunk, type ScanResult } from './scan.ts';
 export { csvRecordBatches, csvRecords, CsvFileError, type CsvBatch, type CsvRecord } from './csv.ts';
 export { openStreamFile } from './open.ts';
 export {
   SONG_COLUMNS,
   USER_COLUMNS,
+  CatalogueFixCounts,
   SongCatalogueBuilder,
   validateSongRow,
   validateUserRow,
   type Song,
   type CatalogueRowProblem,
+  type CatalogueFix,
 } from './catalogue.ts';
 export { readCatalogueSource, SourceFormatError, type SourceRow, type CatalogueLookup } from './catalogue-source.ts';
 export { QuarantineWriter, QUARANTINE_HEADER } from './quarantine.ts';

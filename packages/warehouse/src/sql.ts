@@ -157,4 +157,6 @@ export const RUN_SQL = {
   list: `SELECT ${ETL_RUN_COLUMNS.join(', ')} FROM analytics.etl_runs ORDER BY started_at DESC, run_id DESC LIMIT $1 OFFSET $2`,
   count: `SELECT COUNT(*) AS n FROM analytics.etl_runs`,
   lastSucceeded: `SELECT MAX(finished_at) AS at FROM analytics.etl_runs WHERE status IN ('succeeded', 'partial')`,
+  /** $1 schema, $2 table: its columns as the warehouse has them, to name the column a refused row breaks. */
+  columns: `SELECT column_name, character_maximum_length, is_nullable FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
 };

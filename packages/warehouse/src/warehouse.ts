@@ -6,6 +6,7 @@ import { redactUrl } from '@musicflow/config';
 import type { RunFile, RunReport } from '@musicflow/contracts';
 import { DDL, ETL_RUN_COLUMNS, KPI_TABLES, RUN_FILE_COLUMNS, RUN_FILES_SQL, RUN_SQL, upsertStatements, type KpiTableName } from './sql.ts';
 import { kpiCsvRecords } from './kpi-csv.ts';
+import { fitText } from './text-contract.ts';
 
 /** `copy`: COPY FROM STDIN into the stage (PostgreSQL). `insert`: multi-row INSERTs (works on any Redshift client). */
 export type StageStrategy = 'copy' | 'insert';
@@ -99,13 +100,19 @@ export class Warehouse {
         const open = load[name];
         if (!open) continue;
         const sql = upsertStatements(name);
-        await client.query(sql.dropStage);
-        await client.query(sql.createStage);
-        await this.fillStage(client, name, await open());
-        await client.query(sql.dropStale, [load.snapshotSeq]);
-        const result = await client.query(sql.merge, [load.snapshotSeq, load.runId, load.updatedAt]);
-        merged[name] = result.rowCount ?? 0;
-        await client.query(sql.dropStage);
+        const filled = { batchStart: 0 };
+        try {
+          await client.query(sql.dropStage);
+          await client.query(sql.createStage);
+          await this.fillStage(client, name, await open(), filled);
+          await client.query(sql.dropStale, [load.snapshotSeq]);
+          const result = await client.query(sql.merge, [load.snapshotSeq, load.runId, load.updatedAt]);
+          merged[name] = result.rowCount ?? 0;
+          await client.query(sql.dropStage);
+        } catch (err) {
+          if (!isDataError(err)) throw err;
+          throw await describeDataError(err, name, open, filled.batchStart, () => this.targetColumns(KPI_TABLES[name].table));
+        }
       }
       await writeRun(client, { ...report, kpiRows: merged });
       await writeRunFiles(client, report.runId, files);
@@ -164,11 +171,22 @@ export class Warehouse {
     return (await this.pool.query<T>(text, values)).rows;
   }
 
+  /** The table's columns as the warehouse has them (on the pool: the load's transaction is aborted by then). */
+  private async targetColumns(table: string): Promise<TargetColumn[]> {
+    const [schema, name] = table.split('.') as [string, string];
+    const { rows } = await this.pool.query<{ column_name: string; character_maximum_length: number | null; is_nullable: string }>(
+      RUN_SQL.columns,
+      [schema, name],
+    );
+    return rows.map((r) => ({ name: r.column_name, maxLength: r.character_maximum_length, nullable: r.is_nullable === 'YES' }));
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }
 
-  private async fillStage(client: pg.PoolClient, name: KpiTableName, csv: Readable): Promise<void> {
+  /** `filled.batchStart`: the first record of the INSERT batch being sent, for naming the row a data error is about. */
+  private async fillStage(client: pg.PoolClient, name: KpiTableName, csv: Readable, filled: { batchStart: number }): Promise<void> {
     const sql = upsertStatements(name);
     if (this.strategy === 'copy') {
       await pipeline(csv, client.query(copyFrom(sql.copyStage)));
@@ -177,6 +195,7 @@ export class Warehouse {
     let batch: (string | null)[][] = [];
     const flush = async () => {
       if (batch.length) await client.query(sql.insertStage(batch.length), batch.flat());
+      filled.batchStart += batch.length;
       batch = [];
     };
     for await (const record of kpiCsvRecords(csv)) {
@@ -202,6 +221,99 @@ export class Warehouse {
   }
 }
 
+/**
+ * A row the warehouse refused (SQLSTATE class 21 cardinality, 22 data
+ * exception, 23 integrity): loading it again gives the same answer, so the
+ * loader fails the run at once instead of retrying. A unique violation
+ * (23505) is a concurrent load inserting the same key: a retry succeeds.
+ */
+export class WarehouseDataError extends Error {
+  constructor(
+    message: string,
+    readonly sqlState: string,
+    readonly table: string,
+    readonly listenDate?: string,
+    readonly key?: Record<string, string | null>,
+    readonly column?: string,
+  ) {
+    super(message);
+    this.name = 'WarehouseDataError';
+  }
+}
+
+function isDataError(err: unknown): err is pg.DatabaseError {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^2[123]/.test(code) && code !== '23505';
+}
+
+const shown = (value: string | null | undefined) => (value == null ? 'NULL' : JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value));
+
+interface TargetColumn {
+  name: string;
+  /** VARCHAR(n): n, as the warehouse has it (a table created by an older release may differ from sql.ts). */
+  maxLength: number | null;
+  nullable: boolean;
+}
+
+/**
+ * The refused row's date, key and column: from PostgreSQL's context (`COPY
+ * stage, line N, column C`, or `parameter $P` of a multi-row INSERT), else
+ * (the MERGE refused it) the first row of the table's CSV that the target
+ * table's columns cannot hold: a NUL, more characters than its VARCHAR(n),
+ * NULL in a NOT NULL column.
+ */
+async function describeDataError(
+  err: pg.DatabaseError,
+  name: KpiTableName,
+  open: () => Readable | Promise<Readable>,
+  batchStart: number,
+  target: () => Promise<TargetColumn[]>,
+): Promise<WarehouseDataError> {
+  const t = KPI_TABLES[name];
+  const columns: string[] = t.columns.map((c) => c.name);
+  const copy = /line (\d+)(?:, column (\w+))?/.exec(err.where ?? '');
+  const param = /parameter \$(\d+)/.exec(err.where ?? '');
+  let record: number | undefined;
+  let column = err.column;
+  if (copy) {
+    record = Number(copy[1]) - 1;
+    column ??= copy[2];
+  } else if (param) {
+    const p = Number(param[1]) - 1;
+    record = batchStart + Math.floor(p / columns.length);
+    column ??= columns[p % columns.length];
+  }
+  const types = record === undefined ? await target().catch(() => []) : [];
+  const typeOf = new Map(types.map((c) => [c.name, c]));
+  const refusedColumn = (values: (string | null)[]) =>
+    columns.findIndex((c, i) => {
+      const type = typeOf.get(c);
+      const value = values[i] ?? null;
+      if (!type) return false;
+      if (value === null) return !type.nullable;
+      return value.includes('\0') || (type.maxLength !== null && [...value].length > type.maxLength);
+    });
+  let row: (string | null)[] | undefined;
+  let index = 0;
+  for await (const values of kpiCsvRecords(await open())) {
+    const refused = record === undefined ? refusedColumn(values) : -1;
+    if (index === record || refused >= 0) {
+      row = values;
+      if (refused >= 0) column ??= columns[refused];
+      break;
+    }
+    index++;
+  }
+  const at = (c: string) => row?.[columns.indexOf(c)] ?? null;
+  const listenDate = row ? (at('listen_date') ?? undefined) : undefined;
+  const key = row ? Object.fromEntries(t.keys.map((k) => [k, at(k)])) : undefined;
+  const where = row
+    ? `${listenDate} into ${t.table}, key (${t.keys.map((k) => `${k}=${shown(at(k))}`).join(', ')})${column ? `, column ${column} = ${shown(at(column))}` : ''}`
+    : `${t.table}${column ? `, column ${column}` : ''} (row not identified)`;
+  const message = `the warehouse refused a row loading ${where}: ${err.message} (SQLSTATE ${err.code}); nothing of the run was loaded, fix the source or the table and run again`;
+  return new WarehouseDataError(message, err.code!, t.table, listenDate, key, column);
+}
+
 async function writeRun(client: pg.PoolClient, report: RunReport): Promise<void> {
   const values: Record<(typeof ETL_RUN_COLUMNS)[number], unknown> = {
     run_id: report.runId,
@@ -220,7 +332,8 @@ async function writeRun(client: pg.PoolClient, report: RunReport): Promise<void>
     rows_orphan: report.rows.orphanTracks,
     rows_orphan_user: report.rows.orphanUsers,
     kpi_rows: report.kpiRows.genre + report.kpiRows.hourly,
-    error: report.error?.slice(0, 4000) ?? null,
+    // VARCHAR(4096) in bytes on Redshift; a message may quote a value with control characters.
+    error: report.error === undefined ? null : fitText(report.error, 4096, 'label').text,
     report: JSON.stringify(report),
   };
   await client.query(RUN_SQL.delete, [report.runId]);

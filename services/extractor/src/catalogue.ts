@@ -1,4 +1,5 @@
 import {
+  CatalogueFixCounts,
   QuarantineWriter,
   readCatalogueSource,
   readRunTrackIds,
@@ -26,6 +27,8 @@ export interface TableSnapshot {
   rejected: number;
   /** Rows read from the source. */
   rowsRead: number;
+  /** Songs: rows whose text was made to fit the warehouse, by `field.fix`. */
+  cleaned?: Record<string, number>;
 }
 
 const sourceName = (url: string) => (/^postgres/.test(url) ? 'rds' : basename(url));
@@ -52,6 +55,7 @@ export async function extractCatalogueTable(store: ObjectStore, run: RunContext,
   let wanted: number;
   let kept: number;
   let url: string;
+  let cleaned: Record<string, number> | undefined;
   if (table === 'users') {
     const ids = await readRunUserIds(store, validUrls);
     wanted = ids.size;
@@ -64,7 +68,7 @@ export async function extractCatalogueTable(store: ObjectStore, run: RunContext,
       const result = validateUserRow(values);
       if ('userId' in result) {
         if (ids.has(result.userId)) users.add(result.userId);
-      } else await quarantine.add(line, 'invalid_' + result.field, result.field, result.value, record);
+      } else await quarantine.add(line, result.code, result.field, result.value, record);
     }
     url = LAKE_LAYOUT.catalogueUsers(run.lake, run.runId);
     await writeUsersSnapshot(store, url, users.values());
@@ -73,19 +77,23 @@ export async function extractCatalogueTable(store: ObjectStore, run: RunContext,
     const ids = await readRunTrackIds(store, validUrls);
     wanted = ids.size;
     const songs = new SongCatalogueBuilder();
+    const fixes = new CatalogueFixCounts();
     for await (const { values, record, line } of readCatalogueSource(store, source, table, SONG_COLUMNS, { key: 'track_id', ids })) {
       rowsRead++;
       const key = values.track_id ?? '';
       if (PLAIN_TRACK_ID.test(key) && !ids.has(key)) continue;
       const result = validateSongRow(values);
       if ('song' in result) {
-        if (ids.has(result.trackId)) songs.add(result.trackId, result.genre, result.song);
-      } else await quarantine.add(line, 'invalid_' + result.field, result.field, result.value, record);
+        if (!ids.has(result.trackId)) continue;
+        songs.add(result.trackId, result.genre, result.song);
+        fixes.add(result.fixes);
+      } else await quarantine.add(line, result.code, result.field, result.value, record);
     }
+    cleaned = fixes.counts;
     url = LAKE_LAYOUT.catalogueSongs(run.lake, run.runId);
     await writeSongsSnapshot(store, url, songs.values());
     kept = songs.size;
   }
   await quarantine.close();
-  return { url, wanted, kept, rejected: quarantine.count, rowsRead };
+  return { url, wanted, kept, rejected: quarantine.count, rowsRead, cleaned };
 }

@@ -42,7 +42,7 @@ function createCatalogueProcessor({ store }: ServiceContext) {
     });
     log.info({ table, wanted: snapshot.wanted, kept: snapshot.kept, rejected: snapshot.rejected }, 'catalogue table extracted');
     await job.updateProgress({ percent: 100, rows: snapshot.rowsRead });
-    return { kind: 'catalogue', startedAt, finishedAt: Date.now(), table, url: snapshot.url, wanted: snapshot.wanted, kept: snapshot.kept, rejected: snapshot.rejected };
+    return { kind: 'catalogue', startedAt, finishedAt: Date.now(), table, url: snapshot.url, wanted: snapshot.wanted, kept: snapshot.kept, rejected: snapshot.rejected, cleaned: snapshot.cleaned };
   };
 }
 
@@ -149,6 +149,7 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
         users: users?.kept ?? 0,
         songs: songs?.kept ?? 0,
         rejected: (users?.rejected ?? 0) + (songs?.rejected ?? 0),
+        cleaned: songs?.cleaned,
       },
     };
   };

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Chunk, RejectedFile, Segment } from '@musicflow/contracts';
-import { csvRecords, missingColumns, openStreamFile, parseHeader, scanRecords, STREAM_COLUMNS } from '@musicflow/ingest';
+import { csvRecords, duplicatedColumns, missingColumns, openStreamFile, parseHeader, scanRecords, STREAM_COLUMNS } from '@musicflow/ingest';
 import { relativeKey, type ObjectInfo, type ObjectStore } from '@musicflow/storage';
 
 const STREAM_FILE = /\.csv(\.gz)?$/i;
@@ -60,6 +60,8 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
 
   const missing = missingColumns(header, STREAM_COLUMNS);
   if (missing.length) return reject(`missing column(s): ${missing.join(', ')}`);
+  const duplicated = duplicatedColumns(header, STREAM_COLUMNS);
+  if (duplicated.length) return reject(`column(s) named more than once in the header: ${duplicated.join(', ')}`);
 
   return {
     segments: ranges.map((r, index) => ({ fileId, fileUrl: file.url, index, count: ranges.length, ...r, header, gzip })),

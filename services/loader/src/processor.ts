@@ -1,11 +1,12 @@
 import pMap from 'p-map';
-import type { Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { childResults, runFileSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
 import { activeKey, ignoredFailures, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { joinUrl, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
 import { readLines } from '@musicflow/ingest';
+import { WarehouseDataError } from '@musicflow/warehouse';
 
 /**
  * The last step of every run, also of failed ones: upsert the KPI rows and
@@ -37,17 +38,27 @@ export function createLoadProcessor({ store, queues, warehouse }: ServiceContext
         stageMs: { ...result.report.stageMs, load: 0 },
       };
       const { genreUrls, hourlyUrls } = result;
-      report.kpiRows = await db.loadRun(
-        {
-          runId: run.runId,
-          snapshotSeq: result.snapshotSeq,
-          updatedAt: new Date(),
-          genre: genreUrls.length ? () => readConcatenated(store, genreUrls) : undefined,
-          hourly: hourlyUrls.length ? () => readConcatenated(store, hourlyUrls) : undefined,
-        },
-        report,
-        readRunFiles(store, result.filesUrl),
-      );
+      try {
+        report.kpiRows = await db.loadRun(
+          {
+            runId: run.runId,
+            snapshotSeq: result.snapshotSeq,
+            updatedAt: new Date(),
+            genre: genreUrls.length ? () => readConcatenated(store, genreUrls) : undefined,
+            hourly: hourlyUrls.length ? () => readConcatenated(store, hourlyUrls) : undefined,
+          },
+          report,
+          readRunFiles(store, result.filesUrl),
+        );
+      } catch (err) {
+        if (!(err instanceof WarehouseDataError)) throw err; // an infrastructure fault: retried
+        // A refused row is refused again on every attempt: fail the run now, recorded, its sources left in place.
+        const { table, listenDate, key, column, sqlState } = err;
+        log.error({ error: err.message, table, listenDate, key, column, sqlState }, 'the warehouse refused a row: run failed without retries');
+        await db.recordRun({ ...report, status: 'failed', error: err.message, stageMs: { ...report.stageMs, load: Date.now() - startedAt } });
+        await releaseRun(store, queues, run);
+        throw new UnrecoverableError(err.message);
+      }
       const loadedFiles: string[] = [];
       for await (const file of readRunFiles(store, result.filesUrl)) if (file.status === 'loaded') loadedFiles.push(file.file);
       await archive(store, run, loadedFiles);
@@ -56,11 +67,16 @@ export function createLoadProcessor({ store, queues, warehouse }: ServiceContext
       log.info({ status, files: loaded, kpiRows: report.kpiRows }, 'run loaded');
     }
 
-    await store.deleteFolder(LAKE_LAYOUT.runTemp(run.lake, run.runId));
-    const key = activeKey(queues.prefix, run.sources);
-    if ((await queues.connection.get(key)) === run.runId) await queues.connection.del(key);
+    await releaseRun(store, queues, run);
     return report;
   };
+}
+
+/** Deletes the run's temporaries and lets the next run of the same sources start. */
+async function releaseRun(store: ObjectStore, queues: ServiceContext['queues'], run: LoadJob['run']): Promise<void> {
+  await store.deleteFolder(LAKE_LAYOUT.runTemp(run.lake, run.runId));
+  const key = activeKey(queues.prefix, run.sources);
+  if ((await queues.connection.get(key)) === run.runId) await queues.connection.del(key);
 }
 
 function failedReport(run: LoadJob['run'], error: string): RunReport {
