@@ -27,7 +27,7 @@ const HEADER_BYTES = 8;
 
 /** Buffers events and writes full blocks to `out`, waiting when it is slower than the caller. */
 export class CleanEventsWriter {
-  private readonly trackIndex = new Map<string, number>();
+  private readonly indexOfTrack = new Map<string, number>();
   private newTracks: string[] = [];
   private userIds = new Int32Array(BLOCK_ROWS);
   private trackIndexes = new Int32Array(BLOCK_ROWS);
@@ -36,17 +36,27 @@ export class CleanEventsWriter {
 
   constructor(private readonly out: Writable) {}
 
-  /** Returns a promise only when the caller must wait for the output to drain. */
-  add(userId: number, trackId: string, listenTime: number): Promise<void> | undefined {
-    let t = this.trackIndex.get(trackId);
+  /** The index of a track id in this chunk's dictionary, given to it when first seen. */
+  trackIndex(trackId: string): number {
+    let t = this.indexOfTrack.get(trackId);
     if (t === undefined) {
-      t = this.trackIndex.size;
-      this.trackIndex.set(trackId, t);
+      t = this.indexOfTrack.size;
+      this.indexOfTrack.set(trackId, t);
       this.newTracks.push(trackId);
     }
+    return t;
+  }
+
+  /** Returns a promise only when the caller must wait for the output to drain. */
+  add(userId: number, trackId: string, listenTime: number): Promise<void> | undefined {
+    return this.addIndexed(userId, this.trackIndex(trackId), listenTime);
+  }
+
+  /** `add` for a track whose index the caller already has (from `trackIndex`): no string per event. */
+  addIndexed(userId: number, trackIndex: number, listenTime: number): Promise<void> | undefined {
     const i = this.rows++;
     this.userIds[i] = userId;
-    this.trackIndexes[i] = t;
+    this.trackIndexes[i] = trackIndex;
     this.listenTimes[i] = listenTime;
     return this.rows === BLOCK_ROWS ? this.flush() : undefined;
   }

@@ -17,3 +17,5 @@ export { readCatalogueSource, SourceFormatError, type SourceRow } from './catalo
 export { QuarantineWriter, QUARANTINE_HEADER } from './quarantine.ts';
 export { writeSongsSnapshot, writeUsersSnapshot, readSongsSnapshot, readUsersSnapshot } from './catalogue-snapshot.ts';
 export { CleanEventsWriter, readCleanEvents, type CleanEventsBlock } from './clean-events.ts';
+export { csvByteBatches, fieldText, recordFields, type CsvByteBatch } from './csv-bytes.ts';
+export { StreamRowChecker, readUserId } from './stream-rows.ts';

@@ -5,11 +5,12 @@ import type { ChunkJob, ValidateResult } from '@musicflow/contracts';
 import {
   CleanEventsWriter,
   CsvFileError,
-  csvRecordBatches,
+  csvByteBatches,
   openStreamFile,
   QuarantineWriter,
+  recordFields,
   STREAM_COLUMNS,
-  validateStreamRow,
+  StreamRowChecker,
 } from '@musicflow/ingest';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { basename, joinUrl } from '@musicflow/storage';
@@ -21,7 +22,7 @@ const PROGRESS_EVERY_ROWS = 50_000;
 const isBadGzip = (err: unknown) => typeof (err as { code?: unknown }).code === 'string' && /^Z_/.test((err as { code: string }).code);
 
 /**
- * Parses one chunk and applies the SPEC 2.1 row rules: clean rows go to a run
+ * Parses one chunk (the byte-level reader, `csvByteBatches`) and applies the SPEC 2.1 row rules: clean rows go to a run
  * temporary as binary column blocks (`CleanEventsWriter`), bad rows to
  * quarantine with line and reason. A chunk that cannot be parsed reports the line; the KPI
  * step then rejects the whole file.
@@ -43,6 +44,7 @@ export function createValidateProcessor({ store }: ServiceContext) {
     const upload = store.write(validUrl, valid);
     upload.catch(() => undefined);
     const clean = new CleanEventsWriter(valid);
+    const rows = new StreamRowChecker(userCol, trackCol, timeCol, clean);
     const rejected: Record<string, number> = {};
     let rowsRead = 0;
     let rowsValid = 0;
@@ -55,22 +57,22 @@ export function createValidateProcessor({ store }: ServiceContext) {
     let skipHeader = chunk.gzip;
     let nextProgressAt = PROGRESS_EVERY_ROWS;
     try {
-      for await (const { records, lines } of csvRecordBatches(bytes, chunk.firstLine)) {
-        for (let i = 0; i < records.length; i++) {
-          const fields = records[i]!;
+      for await (const batch of csvByteBatches(bytes, chunk.firstLine)) {
+        for (let r = 0; r < batch.records; r++) {
           if (skipHeader) {
             skipHeader = false;
             continue;
           }
           rowsRead++;
-          const row = validateStreamRow(fields[userCol] ?? '', fields[trackCol] ?? '', fields[timeCol] ?? '');
-          if (row.ok) {
+          const bad = rows.check(batch, r);
+          if (!bad) {
             rowsValid++;
-            const draining = clean.add(row.userId, row.trackId, row.listenTime);
+            const draining = clean.addIndexed(rows.userId, rows.trackIndex, rows.listenTime);
             if (draining) await draining;
           } else {
-            rejected[row.reason] = (rejected[row.reason] ?? 0) + 1;
-            await quarantine.add(lines[i]!, row.reason, row.field, row.value, fields);
+            rejected[bad.reason] = (rejected[bad.reason] ?? 0) + 1;
+            // The batch's bytes stay valid while the quarantine drains: the reader waits for this loop.
+            await quarantine.add(batch.lines[r]!, bad.reason, bad.field, bad.value, recordFields(batch, r));
           }
         }
         if (rowsRead >= nextProgressAt) {
