@@ -4,6 +4,8 @@
  * and tracks drawn with a Zipf-like skew, listen times spread over a few days,
  * and a pinch of the dirt real batches carry (0.05% invalid rows, 0.1% exact
  * duplicates, some across files, 0.5% plays of tracks not in the catalogue).
+ * `catalogueSongs` / `catalogueUsers` append that many generated rows to the
+ * catalogue (events are the same: they test the catalogue's size, not the KPIs).
  */
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -84,13 +86,26 @@ async function distinctTrackIds(songsCsv: string): Promise<string[]> {
 }
 
 /** Files are cached by (events, files, days, seed, version): the same arguments give the same bytes. */
-export async function generate(opts: { events: number; files: number; root: string; sampleDir: string; seed?: number; days?: number }): Promise<GeneratedData> {
+export async function generate(opts: {
+  events: number;
+  files: number;
+  root: string;
+  sampleDir: string;
+  seed?: number;
+  days?: number;
+  catalogueSongs?: number;
+  catalogueUsers?: number;
+}): Promise<GeneratedData> {
   const seed = opts.seed ?? 42;
   const days = opts.days ?? DAYS;
+  const extraSongs = opts.catalogueSongs ?? 0;
+  const extraUsers = opts.catalogueUsers ?? 0;
   const dateText = Array.from({ length: days }, (_, d) => new Date(FIRST_DAY + d * 86_400_000).toISOString().slice(0, 10));
-  const dir = path.join(opts.root, `data-v${GENERATOR_VERSION}-n${opts.events}-f${opts.files}-s${seed}${days === DAYS ? '' : `-d${days}`}`);
+  const dir = path.join(opts.root, `data-v${GENERATOR_VERSION}-n${opts.events}-f${opts.files}-s${seed}${days === DAYS ? '' : `-d${days}`}` +
+    `${extraSongs ? `-cs${extraSongs}` : ''}${extraUsers ? `-cu${extraUsers}` : ''}`);
   const streamsDir = path.join(dir, 'streams');
-  const streamFiles = Array.from({ length: opts.files }, (_, i) => path.join(streamsDir, `streams${String(i + 1).padStart(2, '0')}.csv`));
+  const digits = Math.max(2, String(opts.files).length);
+  const streamFiles = Array.from({ length: opts.files }, (_, i) => path.join(streamsDir, `streams${String(i + 1).padStart(digits, '0')}.csv`));
   const songsCsv = path.join(dir, 'songs.csv');
   const usersCsv = path.join(dir, 'users.csv');
   const done = path.join(dir, '.complete');
@@ -100,6 +115,7 @@ export async function generate(opts: { events: number; files: number; root: stri
   await fs.mkdir(streamsDir, { recursive: true });
   await fs.copyFile(path.join(opts.sampleDir, 'songs.csv'), songsCsv);
   await fs.copyFile(path.join(opts.sampleDir, 'users.csv'), usersCsv);
+  await appendCatalogue(songsCsv, usersCsv, extraSongs, extraUsers, seed);
 
   const rand = prng(seed);
   const tracks = await distinctTrackIds(songsCsv);
@@ -144,4 +160,50 @@ export async function generate(opts: { events: number; files: number; root: stri
   }
   await fs.writeFile(done, `${written}\n`);
   return { dir, streamFiles, songsCsv, usersCsv, events: written };
+}
+
+/**
+ * Generated catalogue rows after the sample's: songs in the sample's column
+ * layout (new track ids, 1-3 artists, 1-2 of the sample's genres), users with
+ * ids after the sample's 50,000; with the files' own line ends.
+ */
+async function appendCatalogue(songsCsv: string, usersCsv: string, songs: number, users: number, seed: number): Promise<void> {
+  const rand = prng(seed + 1);
+  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const text = await fs.readFile(songsCsv, 'utf8');
+  const eol = text.includes('\r\n') ? '\r\n' : '\n';
+  const usersEol = (await fs.readFile(usersCsv, 'utf8')).includes('\r\n') ? '\r\n' : '\n';
+  const sample = text.split(/\r?\n/);
+  const header = sample[0]!.split(',');
+  const genreCol = header.indexOf('track_genre');
+  const genres = [...new Set(sample.slice(1).filter(Boolean).map((l) => l.split(',').at(genreCol - header.length)!))];
+  const write = async (file: string, rows: number, row: (i: number) => string) => {
+    const out = createWriteStream(file, { flags: 'a' });
+    let buf = '';
+    for (let i = 0; i < rows; i++) {
+      buf += row(i);
+      if (buf.length > 1 << 16) {
+        if (!out.write(buf)) await once(out, 'drain');
+        buf = '';
+      }
+    }
+    out.end(buf);
+    await once(out, 'finish');
+  };
+  const song = (i: number, genre: string) => {
+    const fields: Record<string, string> = {
+      id: String(1_000_000 + i),
+      track_id: `zzGenTrack${String(i).padStart(12, '0')}`,
+      artists: Array.from({ length: 1 + Math.floor(rand() * 3) }, () => `Gen Artist ${Math.floor(rand() * 50_000)}`).join(';'),
+      album_name: `Gen Album ${Math.floor(rand() * 100_000)}`,
+      track_name: `Gen Track ${i}`,
+      popularity: String(Math.floor(rand() * 101)),
+      duration_ms: String(60_000 + Math.floor(rand() * 300_000)),
+      explicit: 'False',
+      track_genre: genre,
+    };
+    return `${header.map((h) => fields[h] ?? '0.5').join(',')}${eol}`;
+  };
+  await write(songsCsv, songs, (i) => song(i, pick(genres)) + (rand() < 0.2 ? song(i, pick(genres)) : ''));
+  await write(usersCsv, users, (i) => `${50_001 + i},Gen User ${i},${18 + Math.floor(rand() * 60)},Generated,2024-01-${pad2(1 + (i % 28))}${usersEol}`);
 }

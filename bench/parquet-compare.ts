@@ -7,6 +7,11 @@
  * each in its own child process so peak RSS is its own, checks the file with
  * DuckDB (the lake must stay readable by Athena/Spectrum/DuckDB) and prints a
  * table. Reading means getting the values into JS, as the KPI stage must.
+ * `duckdb` appends the nine columns to DuckDB (@duckdb/node-api's appender)
+ * and writes with `COPY ... TO (FORMAT parquet)`; `duckdb-narrow` appends only
+ * what differs per event (user_id, a track index, listen_time) plus one row
+ * per track, and lets DuckDB join them while writing. Both are read back with
+ * hyparquet, as the KPI stage would.
  */
 import { LAKE_COLUMN_ENCODING, LAKE_PARQUET_SCHEMA } from '@musicflow/lake';
 import { spawnSync } from 'node:child_process';
@@ -16,7 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const LIBS = ['hyparquet', 'hyparquet-columnar', 'parquet-wasm', 'parquetjs'] as const;
+const LIBS = ['hyparquet', 'hyparquet-columnar', 'duckdb', 'duckdb-narrow', 'parquet-wasm', 'parquetjs'] as const;
 type Lib = (typeof LIBS)[number];
 const GROUP = 100_000;
 
@@ -83,6 +88,106 @@ class Checksum {
   }
 }
 
+/** Reads a file back with hyparquet: rows as arrays (what the KPI stage did) or column chunks. */
+async function readHyparquet(file: string, rowsAsArrays: boolean, check: Checksum): Promise<void> {
+  const { parquetMetadata, parquetRead } = await import('hyparquet');
+  const buf = await fs.readFile(file);
+  const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer;
+  const metadata = parquetMetadata(ab);
+  const cols = ['user_id', 'track_id', 'listen_time', 'user_known', 'track_name', 'artists', 'genres', 'popularity', 'duration_ms'];
+  let rowStart = 0;
+  for (const g of metadata.row_groups) {
+    const rowEnd = rowStart + Number(g.num_rows);
+    if (rowsAsArrays) {
+      // What the KPI stage does today: rows as arrays, one row group at a time.
+      let rows: unknown[][] = [];
+      await parquetRead({
+        file: ab, metadata, columns: cols, rowStart, rowEnd,
+        parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } as never,
+        onComplete: (d: unknown[][]) => (rows = d),
+      });
+      for (const r of rows) check.add(r[0] as number, r[1] as string, r[2] as number, r[4] as string | null, r[5] as string | null, r[6] as string | null, r[7] as number | null, r[8] as number | null);
+    } else {
+      // Columnar: onChunk hands whole column chunks, no row assembly.
+      const got: Record<string, unknown[]> = {};
+      await parquetRead({
+        file: ab, metadata, columns: cols, rowStart, rowEnd,
+        parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } as never,
+        onChunk: (ch: { columnName: string; columnData: ArrayLike<unknown>; rowStart: number }) => {
+          const arr = (got[ch.columnName] ??= []);
+          for (let i = 0; i < ch.columnData.length; i++) arr[ch.rowStart - rowStart + i] = ch.columnData[i];
+        },
+      });
+      const u = got.user_id!, tr = got.track_id!, lt = got.listen_time!, nm = got.track_name!, ar = got.artists!, ge = got.genres!, po = got.popularity!, du = got.duration_ms!;
+      for (let i = 0; i < rowEnd - rowStart; i++) {
+        check.add(u[i] as number, tr[i] as string, Number(lt[i]), (nm[i] ?? null) as string | null, (ar[i] ?? null) as string | null, (ge[i] ?? null) as string | null, (po[i] ?? null) as number | null, (du[i] ?? null) as number | null);
+      }
+    }
+    rowStart = rowEnd;
+  }
+}
+
+/**
+ * The lake rows through DuckDB's appender into a table, then DuckDB's own
+ * Parquet writer. Narrow: per event only user_id, the track's index and
+ * listen_time; the track columns once per track, joined by DuckDB.
+ */
+async function writeDuckDb(c: Columns, file: string, narrow: boolean): Promise<void> {
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const inst = await DuckDBInstance.create(':memory:', { threads: '1' });
+  const conn = await inst.connect();
+  const n = c.user_id.length;
+  if (narrow) {
+    await conn.run(`CREATE TABLE events (user_id INTEGER, track INTEGER, listen_time BIGINT)`);
+    await conn.run(`CREATE TABLE tracks (track INTEGER, track_id VARCHAR, track_name VARCHAR, artists VARCHAR, genres VARCHAR, popularity INTEGER, duration_ms INTEGER)`);
+    const index = new Map<string, number>();
+    const events = await conn.createAppender('events');
+    const tracks = await conn.createAppender('tracks');
+    for (let i = 0; i < n; i++) {
+      let t = index.get(c.track_id[i]!);
+      if (t === undefined) {
+        index.set(c.track_id[i]!, (t = index.size));
+        tracks.appendInteger(t);
+        tracks.appendVarchar(c.track_id[i]!);
+        for (const v of [c.track_name[i], c.artists[i], c.genres[i]]) if (v === null) tracks.appendNull(); else tracks.appendVarchar(v!);
+        for (const v of [c.popularity[i], c.duration_ms[i]]) if (v === null) tracks.appendNull(); else tracks.appendInteger(v!);
+        tracks.endRow();
+      }
+      events.appendInteger(c.user_id[i]!);
+      events.appendInteger(t);
+      events.appendBigInt(BigInt(c.listen_time[i]!));
+      events.endRow();
+    }
+    events.closeSync();
+    tracks.closeSync();
+    await conn.run(`COPY (
+      SELECT e.user_id, t.track_id, epoch_ms(e.listen_time)::TIMESTAMP_MS AS listen_time, true AS user_known,
+             t.track_name, t.artists, t.genres, t.popularity, t.duration_ms
+      FROM events e JOIN tracks t USING (track)
+    ) TO '${file}' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE ${GROUP})`);
+  } else {
+    await conn.run(`CREATE TABLE lake (user_id INTEGER, track_id VARCHAR, listen_time BIGINT, user_known BOOLEAN,
+      track_name VARCHAR, artists VARCHAR, genres VARCHAR, popularity INTEGER, duration_ms INTEGER)`);
+    const a = await conn.createAppender('lake');
+    for (let i = 0; i < n; i++) {
+      a.appendInteger(c.user_id[i]!);
+      a.appendVarchar(c.track_id[i]!);
+      a.appendBigInt(BigInt(c.listen_time[i]!));
+      a.appendBoolean(c.user_known[i]!);
+      for (const v of [c.track_name[i], c.artists[i], c.genres[i]]) if (v === null) a.appendNull(); else a.appendVarchar(v!);
+      for (const v of [c.popularity[i], c.duration_ms[i]]) if (v === null) a.appendNull(); else a.appendInteger(v!);
+      a.endRow();
+    }
+    a.closeSync();
+    await conn.run(`COPY (
+      SELECT user_id, track_id, epoch_ms(listen_time)::TIMESTAMP_MS AS listen_time, user_known, track_name, artists, genres, popularity, duration_ms
+      FROM lake
+    ) TO '${file}' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE ${GROUP})`);
+  }
+  conn.closeSync();
+  inst.closeSync();
+}
+
 async function writeRead(lib: Lib, c: Columns, file: string): Promise<{ writeMs: number; readMs: number; check: Checksum }> {
   const n = c.user_id.length;
   const check = new Checksum();
@@ -90,7 +195,6 @@ async function writeRead(lib: Lib, c: Columns, file: string): Promise<{ writeMs:
   let readMs = 0;
   if (lib === 'hyparquet' || lib === 'hyparquet-columnar') {
     const { ParquetWriter, ByteWriter } = await import('hyparquet-writer');
-    const { parquetMetadata, parquetRead } = await import('hyparquet');
     let t = performance.now();
     const writer = new ByteWriter();
     const pw = new ParquetWriter({ writer, schema: LAKE_PARQUET_SCHEMA as never, statistics: false });
@@ -108,40 +212,14 @@ async function writeRead(lib: Lib, c: Columns, file: string): Promise<{ writeMs:
     writeMs = performance.now() - t;
 
     t = performance.now();
-    const buf = await fs.readFile(file);
-    const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer;
-    const metadata = parquetMetadata(ab);
-    const cols = ['user_id', 'track_id', 'listen_time', 'user_known', 'track_name', 'artists', 'genres', 'popularity', 'duration_ms'];
-    let rowStart = 0;
-    for (const g of metadata.row_groups) {
-      const rowEnd = rowStart + Number(g.num_rows);
-      if (lib === 'hyparquet') {
-        // What the KPI stage does today: rows as arrays, one row group at a time.
-        let rows: unknown[][] = [];
-        await parquetRead({
-          file: ab, metadata, columns: cols, rowStart, rowEnd,
-          parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } as never,
-          onComplete: (d: unknown[][]) => (rows = d),
-        });
-        for (const r of rows) check.add(r[0] as number, r[1] as string, r[2] as number, r[4] as string | null, r[5] as string | null, r[6] as string | null, r[7] as number | null, r[8] as number | null);
-      } else {
-        // Columnar: onChunk hands whole column chunks, no row assembly.
-        const got: Record<string, unknown[]> = {};
-        await parquetRead({
-          file: ab, metadata, columns: cols, rowStart, rowEnd,
-          parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } as never,
-          onChunk: (ch: { columnName: string; columnData: ArrayLike<unknown>; rowStart: number }) => {
-            const arr = (got[ch.columnName] ??= []);
-            for (let i = 0; i < ch.columnData.length; i++) arr[ch.rowStart - rowStart + i] = ch.columnData[i];
-          },
-        });
-        const u = got.user_id!, tr = got.track_id!, lt = got.listen_time!, nm = got.track_name!, ar = got.artists!, ge = got.genres!, po = got.popularity!, du = got.duration_ms!;
-        for (let i = 0; i < rowEnd - rowStart; i++) {
-          check.add(u[i] as number, tr[i] as string, Number(lt[i]), (nm[i] ?? null) as string | null, (ar[i] ?? null) as string | null, (ge[i] ?? null) as string | null, (po[i] ?? null) as number | null, (du[i] ?? null) as number | null);
-        }
-      }
-      rowStart = rowEnd;
-    }
+    await readHyparquet(file, lib === 'hyparquet', check);
+    readMs = performance.now() - t;
+  } else if (lib === 'duckdb' || lib === 'duckdb-narrow') {
+    let t = performance.now();
+    await writeDuckDb(c, file, lib === 'duckdb-narrow');
+    writeMs = performance.now() - t;
+    t = performance.now();
+    await readHyparquet(file, false, check);
     readMs = performance.now() - t;
   } else if (lib === 'parquet-wasm') {
     const arrow = await import('apache-arrow');

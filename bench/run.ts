@@ -1,6 +1,7 @@
 /**
  * npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--timeline] [--keep]
- *                  [--chunk-bytes B] [--duckdb-runs R] [--worker-node-options="--max-old-space-size=256"]
+ *                  [--chunk-bytes B] [--duckdb-runs R] [--pandas-runs R] [--worker-node-options="--max-old-space-size=256"]
+ *                  [--catalogue-songs S] [--catalogue-users U]
  *
  * Generates (or reuses) a deterministic data set of N events, computes both KPI
  * tables with DuckDB straight from the CSVs, then runs the real pipeline over
@@ -9,6 +10,10 @@
  * `--sample` runs on data/sample instead (34,038 events). `--profile` writes a
  * V8 CPU profile per worker and prints where the time went; `--timeline`
  * prints when each job of the run started and ended, and in which worker.
+ * `--files F` spreads the same events over F files (DuckDB then reads them
+ * with one glob); `--catalogue-songs/-users` append generated rows to the
+ * catalogue. When python3 with pandas is there, the old DAG's pandas logic
+ * (bench/pandas_kpis.py) runs on the same files too (`--pandas-runs 0`: not).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -29,6 +34,8 @@ import { diffKpis, readWarehouseKpis } from './kpi-compare.ts';
 import { summarizeProfiles } from './profile-summary.ts';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
+/** Interpreters tried for the pandas comparison, the first that imports pandas wins (a pyenv shim may lack it). */
+const PYTHONS = process.env.BENCH_PYTHON ? [process.env.BENCH_PYTHON] : ['python3', '/usr/bin/python3'];
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PG_ADMIN = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -46,6 +53,9 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     'chunk-bytes': { type: 'string' },
     'duckdb-runs': { type: 'string', default: '2' },
+    'pandas-runs': { type: 'string', default: '1' },
+    'catalogue-songs': { type: 'string' },
+    'catalogue-users': { type: 'string' },
     /** Node flags of the worker processes; the default is the image's (infra/Dockerfile NODE_OPTIONS). */
     'worker-node-options': { type: 'string', default: '--max-old-space-size=256' },
     'data-root': { type: 'string', default: path.join(os.tmpdir(), 'musicflow-bench') },
@@ -89,6 +99,72 @@ async function readTimeline(queues: PipelineQueues, runId: string, triggeredAt: 
     .map((j) => `${at(j.processedOn)} ${at(j.finishedOn)}  ${workerOf(j.processedBy).padEnd(8)} ${j.id!.replace(`-${runId}`, '')}`);
 }
 
+/** The catalogue jobs' own times (users and songs, read by two workers at once). */
+async function readCatalogueTimes(queues: PipelineQueues, runId: string): Promise<string> {
+  const jobs = await readRunJobs(queues, runId);
+  return ['users', 'songs']
+    .map((table) => {
+      const job = jobs.find((j) => j.id === `extract-${runId}-${table}`);
+      return `${table} ${job?.processedOn && job.finishedOn ? `${sec(job.finishedOn - job.processedOn)} s` : '?'}`;
+    })
+    .join(', ');
+}
+
+interface PandasResult {
+  ms: number;
+  cpuSeconds: number;
+  peakRssMb: number;
+  genreRows: number;
+  hourlyRows: number;
+}
+
+/**
+ * The old DAG's KPI logic in pandas over the same files, best of `runs`, timed
+ * from outside (interpreter start and pandas import included); undefined,
+ * with a message, when python3 or pandas is not there.
+ */
+async function runPandas(runs: number, songsCsv: string, usersCsv: string, streamFiles: string[]): Promise<PandasResult | undefined> {
+  if (!(runs > 0)) return undefined;
+  const run = (python: string, args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(python, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (b: Buffer) => (stdout += b));
+      child.stderr.on('data', (b: Buffer) => (stderr += b));
+      child.on('error', (err) => resolve({ code: -1, stdout, stderr: String(err) }));
+      child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+  let python: string | undefined;
+  const failures: string[] = [];
+  for (const candidate of PYTHONS) {
+    const probe = await run(candidate, ['-c', 'import pandas']);
+    if (probe.code === 0) {
+      python = candidate;
+      break;
+    }
+    failures.push(`${candidate}: ${probe.stderr.trim().split('\n').pop() || `exit ${probe.code}`}`);
+  }
+  if (!python) {
+    log(`pandas comparison skipped: no python3 with pandas (${failures.join('; ')}); install python3-pandas or set BENCH_PYTHON`);
+    return undefined;
+  }
+  log(`pandas (${python}, the old DAG's KPI logic) over the same ${streamFiles.length} CSV file(s)...`);
+  let best: PandasResult | undefined;
+  const times: string[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const out = await run(python, [path.join(REPO, 'bench', 'pandas_kpis.py'), songsCsv, usersCsv, ...streamFiles]);
+    const ms = performance.now() - t0;
+    if (out.code !== 0) throw new Error(`bench/pandas_kpis.py failed: ${out.stderr}`);
+    const r = JSON.parse(out.stdout.trim().split('\n').pop()!) as { cpu_seconds: number; peak_rss_mb: number; genre_rows: number; hourly_rows: number };
+    times.push(sec(ms));
+    if (!best || ms < best.ms) best = { ms, cpuSeconds: r.cpu_seconds, peakRssMb: r.peak_rss_mb, genreRows: r.genre_rows, hourlyRows: r.hourly_rows };
+  }
+  log(`pandas: ${times.join(' s, ')} s (best ${sec(best!.ms)} s, ${best!.cpuSeconds.toFixed(2)} s CPU, peak RSS ${best!.peakRssMb.toFixed(0)} MB)`);
+  return best;
+}
+
 interface WorkerProc {
   name: string;
   child: ChildProcess;
@@ -121,6 +197,9 @@ async function main(): Promise<void> {
   let songsCsv: string;
   let usersCsv: string;
   let events: number;
+  if (values.sample && (values['catalogue-songs'] || values['catalogue-users'] || values.files)) {
+    throw new Error('--files and --catalogue-songs/-users generate data: not with --sample');
+  }
   if (values.sample) {
     const sample = path.join(REPO, 'data', 'sample');
     streamFiles = ['streams1.csv', 'streams2.csv', 'streams3.csv'].map((f) => path.join(sample, 'streams', f));
@@ -136,6 +215,8 @@ async function main(): Promise<void> {
       events,
       files,
       days: values.days ? Number(values.days) : undefined,
+      catalogueSongs: values['catalogue-songs'] ? Number(values['catalogue-songs']) : undefined,
+      catalogueUsers: values['catalogue-users'] ? Number(values['catalogue-users']) : undefined,
       root: values['data-root']!,
       sampleDir: path.join(REPO, 'data', 'sample'),
     });
@@ -154,19 +235,23 @@ async function main(): Promise<void> {
   }
 
   // --- DuckDB -------------------------------------------------------------
-  log(`DuckDB over the same ${streamFiles.length} CSV file(s)...`);
+  // With --files, one glob over the generated files' folder (which holds just them), as one would with thousands.
+  const streamGlob = values.files && !values.sample ? path.join(path.dirname(streamFiles[0]!), '*.csv') : undefined;
+  log(`DuckDB over the same ${streamFiles.length} CSV file(s)${streamGlob ? ` (one read_csv of ${streamGlob})` : ''}...`);
   // Best of --duckdb-runs (default 2): the first run also pays for cold caches on this noisy machine.
   let duckdbMs = Infinity;
   let expected: Awaited<ReturnType<typeof computeKpisWithDuckDB>> | undefined;
   const duckTimes: string[] = [];
   for (let i = 0; i < Math.max(1, Number(values['duckdb-runs'])); i++) {
     const d0 = performance.now();
-    expected = await computeKpisWithDuckDB({ streamFiles, songsCsv });
+    expected = await computeKpisWithDuckDB({ streamFiles, songsCsv, streamGlob });
     const ms = performance.now() - d0;
     duckTimes.push(sec(ms));
     duckdbMs = Math.min(duckdbMs, ms);
   }
   log(`DuckDB: ${duckTimes.join(' s, ')} s (best ${sec(duckdbMs)} s), ${expected!.genre.length} genre rows, ${expected!.hourly.length} hourly rows`);
+
+  const pandas = await runPandas(Number(values['pandas-runs']), songsCsv, usersCsv, streamFiles);
 
   // --- Pipeline -------------------------------------------------------------
   const dbName = `musicflow_bench_${id}`;
@@ -234,6 +319,7 @@ async function main(): Promise<void> {
   let report: RunReport | undefined;
   let pipelineMs = 0;
   let timeline: string[] = [];
+  let catalogueTimes = '';
   try {
     const ready = Date.now();
     let timer: NodeJS.Timeout | undefined;
@@ -259,6 +345,7 @@ async function main(): Promise<void> {
           p.cpuSeconds = now !== undefined && p.cpuAtTrigger !== undefined ? now - p.cpuAtTrigger : undefined;
         }
         if (values.timeline) timeline = await readTimeline(queues, runId, triggeredAt, procs);
+        catalogueTimes = await readCatalogueTimes(queues, runId);
         break;
       }
       if (progress.state === 'failed') throw new Error(`run ${runId} failed: ${progress.error}`);
@@ -313,12 +400,17 @@ async function main(): Promise<void> {
   for (const [stage, ms] of Object.entries(r.stageMs)) console.log(`  ${stage.padEnd(10)} ${sec(ms).padStart(8)} s`);
   console.log(`  ${'end-to-end'.padEnd(10)} ${sec(pipelineMs).padStart(8)} s  (${Math.round(events / (pipelineMs / 1000)).toLocaleString('en-US')} events/s)`);
   console.log(`  ${'duckdb'.padEnd(10)} ${sec(duckdbMs).padStart(8)} s  (${Math.round(events / (duckdbMs / 1000)).toLocaleString('en-US')} events/s)`);
+  if (pandas) {
+    console.log(`  ${'pandas'.padEnd(10)} ${sec(pandas.ms).padStart(8)} s  (${Math.round(events / (pandas.ms / 1000)).toLocaleString('en-US')} events/s; ` +
+      `the old DAG's KPI logic: ${pandas.cpuSeconds.toFixed(2)} s CPU, peak RSS ${pandas.peakRssMb.toFixed(0)} MB, ${pandas.genreRows} genre / ${pandas.hourlyRows} hourly rows)`);
+  }
   console.log(`  kpi stage vs DuckDB: ${((r.stageMs.kpi ?? 0) / duckdbMs).toFixed(2)}x`);
+  console.log(`  catalogue jobs (start to end): ${catalogueTimes}`);
   console.log('peak RSS (VmHWM):');
   for (const p of procs) console.log(`  ${p.name.padEnd(10)} ${mb(p.peakKb).padStart(6)} MB`);
-  const cpu = procs.reduce((sum, p) => sum + (p.cpuSeconds ?? 0), 0);
+  const workerCpu = procs.reduce((sum, p) => sum + (p.cpuSeconds ?? 0), 0);
   console.log(`worker CPU time, trigger to report (GC threads included): ${procs.map((p) => `${p.name} ${p.cpuSeconds?.toFixed(2) ?? '?'} s`).join(', ')}; ` +
-    `${((cpu * 1e6) / events).toFixed(2)} µs per event, ${((100 * cpu) / (pipelineMs / 1000) / os.cpus().length).toFixed(0)}% of the machine's cores`);
+    `${((workerCpu * 1e6) / events).toFixed(2)} µs per event, ${((100 * workerCpu) / (pipelineMs / 1000) / os.cpus().length).toFixed(0)}% of the machine's cores`);
   console.log("event-loop delay, longest (the thread that renews BullMQ's 30 s job locks, every 15 s):");
   for (const p of procs) console.log(`  ${p.name.padEnd(10)} ${String(p.loopDelayMaxMs ?? '?').padStart(6)} ms`);
   const self = await procKb(process.pid, 'VmHWM');
@@ -345,11 +437,13 @@ async function main(): Promise<void> {
     console.log(`KPI rows identical: ${expected!.genre.length} genre, ${expected!.hourly.length} hourly (doubles within 1e-9 relative)`);
   }
   const pipelineS = pipelineMs / 1000;
+  const cpu = procs.reduce((sum, p) => sum + (p.cpuSeconds ?? 0), 0);
   const duckdbS = duckdbMs / 1000;
   const peak = Math.max(...procs.map((p) => p.peakKb)) / 1024;
   console.log(
     `bench: events=${events} workers=${workers} pipeline_s=${pipelineS.toFixed(2)} duckdb_s=${duckdbS.toFixed(2)} ` +
-      `ratio=${(pipelineS / duckdbS).toFixed(2)} peak_rss_mb=${peak.toFixed(0)}`,
+      `ratio=${(pipelineS / duckdbS).toFixed(2)} peak_rss_mb=${peak.toFixed(0)}` +
+      ` pandas_s=${pandas ? (pandas.ms / 1000).toFixed(2) : 'skipped'} cpu_us_per_event=${((cpu * 1e6) / events).toFixed(2)}`,
   );
 }
 

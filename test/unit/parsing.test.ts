@@ -3,24 +3,25 @@
  */
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { CsvFileError, csvRecords, missingColumns, parseHeader, parseListenTime, STREAM_COLUMNS, validateStreamRow } from '@musicflow/ingest';
+import { CsvFileError, missingColumns, parseHeader, parseListenTime, STREAM_COLUMNS, validateStreamRow } from '@musicflow/ingest';
+import { CSV_READERS, type CsvReader } from '../helpers/csv-readers.ts';
 
 const utc = (iso: string) => Date.parse(iso);
 
-async function records(text: string | Buffer, firstLine = 1, pieceSize?: number) {
+async function records(reader: CsvReader, text: string | Buffer, firstLine = 1, pieceSize?: number) {
   const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text);
   const pieces: Buffer[] = [];
   // Feed the parser in small pieces too, so records and line ends straddle buffer boundaries.
   if (pieceSize) for (let i = 0; i < bytes.length; i += pieceSize) pieces.push(bytes.subarray(i, i + pieceSize));
   else pieces.push(bytes);
   const out: { fields: string[]; line: number }[] = [];
-  for await (const r of csvRecords(Readable.from(pieces), firstLine)) out.push(r);
+  for await (const r of reader.records(Readable.from(pieces), firstLine)) out.push(r);
   return out;
 }
 
-async function parseError(text: string, firstLine = 1): Promise<CsvFileError> {
+async function parseError(reader: CsvReader, text: string, firstLine = 1): Promise<CsvFileError> {
   try {
-    await records(text, firstLine);
+    await records(reader, text, firstLine);
   } catch (err) {
     expect(err).toBeInstanceOf(CsvFileError);
     return err as CsvFileError;
@@ -167,7 +168,7 @@ describe('headers', () => {
   });
 });
 
-describe('csvRecords', () => {
+describe.each(CSV_READERS)('csvRecords, $name', (reader: CsvReader) => {
   it('reads LF and CRLF files, a BOM, trailing empty lines and a last line without a line end', async () => {
     const expected = [
       { fields: ['user_id', 'track_id', 'listen_time'], line: 1 },
@@ -175,15 +176,15 @@ describe('csvRecords', () => {
       { fields: ['2', 'b', '2024-06-25 11:00:00'], line: 3 },
     ];
     const body = ['user_id,track_id,listen_time', '1,a,2024-06-25 10:00:00', '2,b,2024-06-25 11:00:00'];
-    expect(await records(body.join('\n'))).toEqual(expected);
-    expect(await records(`${body.join('\n')}\n`)).toEqual(expected);
-    expect(await records(`${body.join('\r\n')}\r\n\r\n\r\n`)).toEqual(expected);
-    expect(await records(`\uFEFF${body.join('\r\n')}\n\n`)).toEqual(expected);
-    expect(await records(`\uFEFF${body.join('\r\n')}\r\n`, 1, 1)).toEqual(expected);
+    expect(await records(reader, body.join('\n'))).toEqual(expected);
+    expect(await records(reader, `${body.join('\n')}\n`)).toEqual(expected);
+    expect(await records(reader, `${body.join('\r\n')}\r\n\r\n\r\n`)).toEqual(expected);
+    expect(await records(reader, `\uFEFF${body.join('\r\n')}\n\n`)).toEqual(expected);
+    expect(await records(reader, `\uFEFF${body.join('\r\n')}\r\n`, 1, 1)).toEqual(expected);
   });
 
   it('takes CRLF and LF as line ends within one file', async () => {
-    expect(await records('a,b\r\n1,2\n3,4\r\n\n5,6')).toEqual([
+    expect(await records(reader, 'a,b\r\n1,2\n3,4\r\n\n5,6')).toEqual([
       { fields: ['a', 'b'], line: 1 },
       { fields: ['1', '2'], line: 2 },
       { fields: ['3', '4'], line: 3 },
@@ -193,56 +194,56 @@ describe('csvRecords', () => {
 
   it('reads RFC 4180 quoted fields: commas, doubled quotes, line ends inside quotes', async () => {
     const text = 'a,b,c\n"x,y","say ""hi""",plain\n"multi\nline",2,3\n4,"",6\n';
-    expect(await records(text)).toEqual([
+    expect(await records(reader, text)).toEqual([
       { fields: ['a', 'b', 'c'], line: 1 },
       { fields: ['x,y', 'say "hi"', 'plain'], line: 2 },
       { fields: ['multi\nline', '2', '3'], line: 4 }, // the record ends on line 4
       { fields: ['4', '', '6'], line: 5 },
     ]);
     // Same file with CRLF: a CRLF inside quotes is one line, not two.
-    expect(await records(text.replace(/\n/g, '\r\n'))).toEqual([
+    expect(await records(reader, text.replace(/\n/g, '\r\n'))).toEqual([
       { fields: ['a', 'b', 'c'], line: 1 },
       { fields: ['x,y', 'say "hi"', 'plain'], line: 2 },
       { fields: ['multi\r\nline', '2', '3'], line: 4 },
       { fields: ['4', '', '6'], line: 5 },
     ]);
     // Byte by byte: line numbers do not depend on how the bytes arrive.
-    expect((await records(text.replace(/\n/g, '\r\n'), 1, 1)).map((r) => r.line)).toEqual([1, 2, 4, 5]);
+    expect((await records(reader, text.replace(/\n/g, '\r\n'), 1, 1)).map((r) => r.line)).toEqual([1, 2, 4, 5]);
   });
 
   it('counts skipped empty lines in line numbers and starts from firstLine', async () => {
-    expect(await records('a\n\n\nb\n', 1)).toEqual([
+    expect(await records(reader, 'a\n\n\nb\n', 1)).toEqual([
       { fields: ['a'], line: 1 },
       { fields: ['b'], line: 4 },
     ]);
-    expect(await records('1,2\r\n\r\n3,4\r\n', 101)).toEqual([
+    expect(await records(reader, '1,2\r\n\r\n3,4\r\n', 101)).toEqual([
       { fields: ['1', '2'], line: 101 },
       { fields: ['3', '4'], line: 103 },
     ]);
   });
 
   it('keeps rows with fewer or more fields than the header (validation decides)', async () => {
-    expect((await records('a,b\n1\n1,2,3\n')).map((r) => r.fields)).toEqual([['a', 'b'], ['1'], ['1', '2', '3']]);
+    expect((await records(reader, 'a,b\n1\n1,2,3\n')).map((r) => r.fields)).toEqual([['a', 'b'], ['1'], ['1', '2', '3']]);
   });
 
   it('yields nothing for an empty file', async () => {
-    expect(await records('')).toEqual([]);
-    expect(await records('\n\n')).toEqual([]);
+    expect(await records(reader, '')).toEqual([]);
+    expect(await records(reader, '\n\n')).toEqual([]);
   });
 
   it('rejects an unterminated quote with the line where the quote opened', async () => {
-    const err = await parseError('a,b\n1,2\n3,"4\n5,6\n7,8\n');
+    const err = await parseError(reader, 'a,b\n1,2\n3,"4\n5,6\n7,8\n');
     expect(err.line).toBe(3);
     expect(err.message).toMatch(/line 3\b/);
-    expect((await parseError('a,b\r\n1,2\r\n\r\n"3,4\r\n5,6\r\n')).line).toBe(4);
+    expect((await parseError(reader, 'a,b\r\n1,2\r\n\r\n"3,4\r\n5,6\r\n')).line).toBe(4);
     // A closed multi-line field with doubled quotes before it does not confuse the count.
-    expect((await parseError('a,b\n1,"x""\n""y"""\n"3,4\n5,6\n7,8\n')).line).toBe(4);
+    expect((await parseError(reader, 'a,b\n1,"x""\n""y"""\n"3,4\n5,6\n7,8\n')).line).toBe(4);
     // In a chunk that starts at line 500 of its file.
-    expect((await parseError('1,2\n3,"4\n', 500)).line).toBe(501);
+    expect((await parseError(reader, '1,2\n3,"4\n', 500)).line).toBe(501);
   });
 
   it('rejects other malformed quoting with a line number', async () => {
-    const err = await parseError('a,b\n1,2\n"ab"c,2\n3,4\n');
+    const err = await parseError(reader, 'a,b\n1,2\n"ab"c,2\n3,4\n');
     expect(err.line).toBe(3);
     expect(err.message).toMatch(/^line 3: /);
   });

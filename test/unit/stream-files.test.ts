@@ -8,10 +8,11 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { csvRecords, openStreamFile, scanRecords } from '@musicflow/ingest';
+import { openStreamFile, scanRecords } from '@musicflow/ingest';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
 import { fileIdOf, MAX_SEGMENTS_PER_CHUNK, packBytesFor, packChunks, planStreamFile } from '../../services/extractor/src/streams.ts';
 import type { Segment } from '@musicflow/contracts';
+import { CSV_READERS, type CsvReader } from '../helpers/csv-readers.ts';
 import { dirUrl, fileUrl, tempDir } from '../helpers/env.ts';
 
 const pieces = (bytes: Buffer, size: number) => {
@@ -32,9 +33,9 @@ function sampleFile(rows: number, lineEnd = '\n'): Buffer {
   return Buffer.from(lines.join(lineEnd) + lineEnd);
 }
 
-async function parseAll(bytes: Buffer, firstLine = 1) {
+async function parseAll(reader: CsvReader, bytes: Buffer, firstLine = 1) {
   const out: { fields: string[]; line: number }[] = [];
-  for await (const r of csvRecords(Readable.from([bytes]), firstLine)) out.push(r);
+  for await (const r of reader.records(Readable.from([bytes]), firstLine)) out.push(r);
   return out;
 }
 
@@ -44,7 +45,7 @@ describe('scanRecords', () => {
     ['CRLF', '\r\n'],
   ])('cuts only at record ends, numbers lines, and the chunks rebuild the file (%s)', async (_name, lineEnd) => {
     const file = sampleFile(120, lineEnd);
-    const whole = await parseAll(file);
+    const whole = await parseAll(CSV_READERS[0]!, file);
     for (const chunkBytes of [1, 37, 200, 1000, 1 << 20]) {
       for (const pieceSize of [1, 5, 64, file.length]) {
         const scan = await scanRecords(Readable.from(pieces(file, pieceSize)), chunkBytes);
@@ -58,7 +59,6 @@ describe('scanRecords', () => {
         expect(scan.chunks.at(-1)!.end).toBe(file.length);
         expect(Buffer.concat(scan.chunks.map((c) => file.subarray(c.start, c.end)))).toEqual(file.subarray(headerEnd));
 
-        const fromChunks: { fields: string[]; line: number }[] = [];
         for (const [i, c] of scan.chunks.entries()) {
           if (i > 0) expect(c.start).toBe(scan.chunks[i - 1]!.end);
           // A boundary is a line end outside quotes: an even number of quotes before it.
@@ -66,10 +66,13 @@ describe('scanRecords', () => {
           expect(count(file.subarray(0, c.end), 0x22) % 2).toBe(0);
           if (i < scan.chunks.length - 1) expect(c.end - c.start).toBeGreaterThanOrEqual(chunkBytes);
           expect(c.firstLine).toBe(1 + count(file.subarray(0, c.start), 0x0a));
-          fromChunks.push(...(await parseAll(file.subarray(c.start, c.end), c.firstLine)));
         }
-        // Every record, parsed chunk by chunk, has the fields and line number of a whole-file parse.
-        expect(fromChunks).toEqual(whole.slice(1));
+        // Every record, parsed chunk by chunk by either reader, has the fields and line number of a whole-file parse.
+        for (const reader of CSV_READERS) {
+          const fromChunks: { fields: string[]; line: number }[] = [];
+          for (const c of scan.chunks) fromChunks.push(...(await parseAll(reader, file.subarray(c.start, c.end), c.firstLine)));
+          expect(fromChunks, reader.name).toEqual(whole.slice(1));
+        }
       }
     }
   });
@@ -143,12 +146,14 @@ describe('planStreamFile', () => {
       expect(c).toMatchObject({ fileId, fileUrl: info.url, index: i, count: plan.segments.length, gzip: false });
       expect(c.header).toEqual(['extra', 'listen_time', 'track_id', 'user_id']);
     }
-    // Reading each chunk's range gives every row once, with its file line number.
-    const rows: [string, number][] = [];
-    for (const c of plan.segments) {
-      for await (const r of csvRecords(await openStreamFile(store, c.fileUrl, { gzip: false, range: c }), c.firstLine)) rows.push([r.fields[3]!, r.line]);
+    // Reading each segment's range gives every row once, with its file line number, with either reader.
+    for (const reader of CSV_READERS) {
+      const rows: [string, number][] = [];
+      for (const c of plan.segments) {
+        for await (const r of reader.records(await openStreamFile(store, c.fileUrl, { gzip: false, range: c }), c.firstLine)) rows.push([r.fields[3]!, r.line]);
+      }
+      expect(rows, reader.name).toEqual(Array.from({ length: 50 }, (_, i) => [String(i + 1), i + 2]));
     }
-    expect(rows).toEqual(Array.from({ length: 50 }, (_, i) => [String(i + 1), i + 2]));
     // Planning again gives the same segments (retries must not duplicate jobs).
     expect(await planStreamFile(store, streams, info, 300)).toEqual(plan);
   });
@@ -201,13 +206,15 @@ describe('planStreamFile', () => {
         expect.objectContaining({ fileId: 'zipped', start: 0, end: info.size, firstLine: 1, gzip: true, index: 0, count: 1, header: ['track_id', 'user_id', 'listen_time'] }),
       ],
     });
-    const rows: string[][] = [];
-    for await (const r of csvRecords(await openStreamFile(store, info.url, { gzip: true }))) rows.push(r.fields);
-    expect(rows).toEqual([
-      ['track_id', 'user_id', 'listen_time'],
-      ['t1', '1', '2024-06-25T10:00:00Z'],
-      ['t2', '2', '2024-06-25T11:00:00+01:00'],
-    ]);
+    for (const reader of CSV_READERS) {
+      const rows: string[][] = [];
+      for await (const r of reader.records(await openStreamFile(store, info.url, { gzip: true }))) rows.push(r.fields);
+      expect(rows, reader.name).toEqual([
+        ['track_id', 'user_id', 'listen_time'],
+        ['t1', '1', '2024-06-25T10:00:00Z'],
+        ['t2', '2', '2024-06-25T11:00:00+01:00'],
+      ]);
+    }
   });
 
   it('rejects a .csv.gz with a missing column, an empty one, and a corrupt one', async () => {
@@ -228,10 +235,10 @@ describe('planStreamFile', () => {
     const last = plan.segments.at(-1)!;
     // Nothing after the open quote can be a boundary: the rest of the file is one chunk.
     expect(last).toMatchObject({ start: 53, end: info.size, firstLine: 3 });
-    const read = async () => {
-      for await (const _ of csvRecords(await openStreamFile(store, info.url, { gzip: false, range: last }), last.firstLine));
+    const read = async (reader: CsvReader) => {
+      for await (const _ of reader.records(await openStreamFile(store, info.url, { gzip: false, range: last }), last.firstLine));
     };
-    await expect(read()).rejects.toMatchObject({ line: 3 });
+    for (const reader of CSV_READERS) await expect(read(reader), reader.name).rejects.toMatchObject({ line: 3 });
   });
 });
 

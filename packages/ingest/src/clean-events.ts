@@ -23,15 +23,17 @@ export interface CleanEventsBlock {
 }
 
 const BLOCK_ROWS = 65_536;
+/** A fresh block's room: it grows to BLOCK_ROWS, so the end of a small file's segment costs no full block of memory. */
+const FIRST_ROWS = 1024;
 const HEADER_BYTES = 8;
 
 /** Buffers events and writes full blocks to `out`, waiting when it is slower than the caller. */
 export class CleanEventsWriter {
-  private readonly trackIndex = new Map<string, number>();
+  private readonly indexOfTrack = new Map<string, number>();
   private newTracks: string[] = [];
-  private userIds = new Int32Array(BLOCK_ROWS);
-  private trackIndexes = new Int32Array(BLOCK_ROWS);
-  private listenTimes = new Float64Array(BLOCK_ROWS);
+  private userIds = new Int32Array(FIRST_ROWS);
+  private trackIndexes = new Int32Array(FIRST_ROWS);
+  private listenTimes = new Float64Array(FIRST_ROWS);
   private rows = 0;
   private written = 0;
 
@@ -42,19 +44,42 @@ export class CleanEventsWriter {
     return this.written;
   }
 
-  /** Returns a promise only when the caller must wait for the output to drain. */
-  add(userId: number, trackId: string, listenTime: number): Promise<void> | undefined {
-    let t = this.trackIndex.get(trackId);
+  /** The index of a track id in this chunk's dictionary, given to it when first seen. */
+  trackIndex(trackId: string): number {
+    let t = this.indexOfTrack.get(trackId);
     if (t === undefined) {
-      t = this.trackIndex.size;
-      this.trackIndex.set(trackId, t);
+      t = this.indexOfTrack.size;
+      this.indexOfTrack.set(trackId, t);
       this.newTracks.push(trackId);
     }
+    return t;
+  }
+
+  /** Returns a promise only when the caller must wait for the output to drain. */
+  add(userId: number, trackId: string, listenTime: number): Promise<void> | undefined {
+    return this.addIndexed(userId, this.trackIndex(trackId), listenTime);
+  }
+
+  /** `add` for a track whose index the caller already has (from `trackIndex`): no string per event. */
+  addIndexed(userId: number, trackIndex: number, listenTime: number): Promise<void> | undefined {
     const i = this.rows++;
+    if (i === this.userIds.length) this.grow();
     this.userIds[i] = userId;
-    this.trackIndexes[i] = t;
+    this.trackIndexes[i] = trackIndex;
     this.listenTimes[i] = listenTime;
     return this.rows === BLOCK_ROWS ? this.endBlock() : undefined;
+  }
+
+  private grow(): void {
+    const size = Math.min(BLOCK_ROWS, this.userIds.length * 2);
+    const grown = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T) => {
+      const b = make(size);
+      b.set(a);
+      return b;
+    };
+    this.userIds = grown(this.userIds, (n) => new Int32Array(n));
+    this.trackIndexes = grown(this.trackIndexes, (n) => new Int32Array(n));
+    this.listenTimes = grown(this.listenTimes, (n) => new Float64Array(n));
   }
 
   /** Writes the events buffered so far as a block, so the next event starts a new one (a segment ends here). */
@@ -65,17 +90,21 @@ export class CleanEventsWriter {
     const header = Buffer.alloc(HEADER_BYTES);
     header.writeUInt32LE(rows, 0);
     header.writeUInt32LE(names.length, 4);
-    const block = Buffer.concat([
-      header,
-      names,
-      Buffer.from(this.userIds.buffer, 0, rows * 4),
-      Buffer.from(this.trackIndexes.buffer, 0, rows * 4),
-      Buffer.from(this.listenTimes.buffer, 0, rows * 8),
-    ]);
+    // The columns go out as they are, not copied into one block: the next block gets new arrays.
+    this.out.write(header);
+    this.out.write(names);
+    this.out.write(new Uint8Array(this.userIds.buffer, 0, rows * 4));
+    this.out.write(new Uint8Array(this.trackIndexes.buffer, 0, rows * 4));
+    const drained = this.out.write(new Uint8Array(this.listenTimes.buffer, 0, rows * 8));
+    // A block as big as the last one: a big file's chunk stays at full blocks, a small file's at small ones.
+    const next = Math.max(FIRST_ROWS, rows);
+    this.userIds = new Int32Array(next);
+    this.trackIndexes = new Int32Array(next);
+    this.listenTimes = new Float64Array(next);
     this.rows = 0;
     this.newTracks = [];
     this.written++;
-    if (this.out.write(block)) return undefined;
+    if (drained) return undefined;
     return new Promise((resolve) => this.out.once('drain', resolve));
   }
 
@@ -85,37 +114,47 @@ export class CleanEventsWriter {
   }
 }
 
-/** Reads the blocks back from a byte stream; a truncated stream is an error, not a short chunk. */
+/**
+ * Reads the blocks back from a byte stream; a truncated stream is an error,
+ * not a short chunk. Each read is copied once, straight into its block's
+ * names or (aligned) columns.
+ */
 export async function* readCleanEvents(bytes: Readable, source: string): AsyncGenerator<CleanEventsBlock> {
   const tracks: string[] = [];
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  const take = (n: number): Buffer => {
-    const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
-    pending = n < all.length ? [all.subarray(n)] : [];
-    pendingBytes -= n;
-    return all.subarray(0, n);
-  };
-  let header: { rows: number; names: number } | undefined;
+  const header = Buffer.alloc(HEADER_BYTES);
+  let headerHave = 0;
+  let rows = 0;
+  let names = Buffer.alloc(0);
+  let namesHave = 0;
+  let columns = new Uint8Array(0);
+  let columnsHave = 0;
   for await (const chunk of bytes as AsyncIterable<Buffer>) {
-    pending.push(chunk);
-    pendingBytes += chunk.length;
-    for (;;) {
-      if (!header) {
-        if (pendingBytes < HEADER_BYTES) break;
-        const h = take(HEADER_BYTES);
-        header = { rows: h.readUInt32LE(0), names: h.readUInt32LE(4) };
+    let at = 0;
+    while (at < chunk.length) {
+      if (headerHave < HEADER_BYTES) {
+        const n = chunk.copy(header, headerHave, at, at + HEADER_BYTES - headerHave);
+        headerHave += n;
+        at += n;
+        if (headerHave < HEADER_BYTES) break;
+        rows = header.readUInt32LE(0);
+        names = Buffer.allocUnsafe(header.readUInt32LE(4));
+        namesHave = 0;
+        columns = new Uint8Array(rows * 16);
+        columnsHave = 0;
+      } else if (namesHave < names.length) {
+        const n = chunk.copy(names, namesHave, at, at + names.length - namesHave);
+        namesHave += n;
+        at += n;
+      } else {
+        const n = Math.min(chunk.length - at, columns.length - columnsHave);
+        columns.set(chunk.subarray(at, at + n), columnsHave);
+        columnsHave += n;
+        at += n;
       }
-      const size = header.names + header.rows * 16;
-      if (pendingBytes < size) break;
-      const body = take(size);
-      const { rows, names } = header;
-      header = undefined;
+      if (headerHave < HEADER_BYTES || namesHave < names.length || columnsHave < columns.length) continue;
+      headerHave = 0;
       const firstNewTrack = tracks.length;
-      if (names > 0) for (const id of body.toString('utf8', 0, names).split('\n')) tracks.push(id);
-      // Copied out, not viewed: typed arrays need aligned offsets.
-      const columns = new Uint8Array(rows * 16);
-      columns.set(body.subarray(names));
+      if (names.length > 0) for (const id of names.toString('utf8').split('\n')) tracks.push(id);
       yield {
         rows,
         userIds: new Int32Array(columns.buffer, 0, rows),
@@ -126,5 +165,5 @@ export async function* readCleanEvents(bytes: Readable, source: string): AsyncGe
       };
     }
   }
-  if (header || pendingBytes > 0) throw new Error(`${source}: clean events end inside a block (truncated temporary)`);
+  if (headerHave > 0) throw new Error(`${source}: clean events end inside a block (truncated temporary)`);
 }

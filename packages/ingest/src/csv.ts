@@ -40,13 +40,14 @@ class LineTracker {
   /** Offset of the first byte of the current line's content. */
   private lineStart = 0;
   private lastByte = -1;
-  private maybeBom = true;
+  private maybeBom: boolean;
   private inQuote = false;
   private closedAt = -2;
   /** Line of the quote that opened the field still open, if any. */
   openQuoteLine: number;
 
-  constructor(firstLine: number) {
+  constructor(firstLine: number, bom: boolean) {
+    this.maybeBom = bom;
     this.line = firstLine;
     this.openQuoteLine = firstLine;
   }
@@ -140,13 +141,14 @@ export async function* csvRecords(bytes: Readable, firstLine = 1): AsyncGenerato
  * per record, which costs as much as a third of the parsing on millions of
  * rows. RFC 4180 quotes, CRLF or LF, a BOM and empty lines are accepted.
  * `firstLine` is the physical line number of the stream's first byte, so
- * chunks of one file report the file's own line numbers.
+ * chunks of one file report the file's own line numbers. `bom: false` reads
+ * a leading BOM as text, for bytes that do not start a file.
  */
-export async function* csvRecordBatches(bytes: Readable, firstLine = 1): AsyncGenerator<CsvBatch> {
+export async function* csvRecordBatches(bytes: Readable, firstLine = 1, { bom = true } = {}): AsyncGenerator<CsvBatch> {
   // Both line ends on every line: csv-parse would otherwise guess one from the first line, and a
   // CRLF file with a stray LF line (or the reverse) would glue records together.
-  const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: true, record_delimiter: ['\r\n', '\n'] });
-  const lines = new LineTracker(firstLine);
+  const parser = parse({ bom, relax_column_count: true, skip_empty_lines: true, record_delimiter: ['\r\n', '\n'] });
+  const lines = new LineTracker(firstLine, bom);
   bytes.on('data', (b: Buffer) => lines.feed(b));
   bytes.on('error', (err) => parser.destroy(err));
   // Records are taken with read() until the parser's buffer is empty: one wait per parsed chunk.

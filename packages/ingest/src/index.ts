@@ -20,3 +20,5 @@ export { QuarantineWriter, QUARANTINE_HEADER } from './quarantine.ts';
 export { writeSongsSnapshot, writeUsersSnapshot, readSongsSnapshot, readUsersSnapshot, readLines } from './catalogue-snapshot.ts';
 export { CleanEventsWriter, readCleanEvents, type CleanEventsBlock } from './clean-events.ts';
 export { UserIdSet, readRunTrackIds, readRunUserIds } from './run-ids.ts';
+export { csvByteBatches, fieldText, recordFields, type CsvByteBatch } from './csv-bytes.ts';
+export { StreamRowChecker, readUserId } from './stream-rows.ts';

@@ -5,11 +5,12 @@ import type { RunContext, Segment, SegmentValidation, ValidateJob, ValidateResul
 import {
   CleanEventsWriter,
   CsvFileError,
-  csvRecordBatches,
+  csvByteBatches,
   openStreamFile,
   QuarantineWriter,
+  recordFields,
   STREAM_COLUMNS,
-  validateStreamRow,
+  StreamRowChecker,
 } from '@musicflow/ingest';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { basename, type ObjectStore } from '@musicflow/storage';
@@ -22,7 +23,8 @@ const isBadGzip = (err: unknown) => typeof (err as { code?: unknown }).code === 
 
 /**
  * Parses one chunk, segment by segment (a range of a big file, or one of
- * several small files packed together), and applies the SPEC 2.1 row rules:
+ * several small files packed together), with the byte-level reader
+ * (`csvByteBatches`), and applies the SPEC 2.1 row rules:
  * clean rows go to one run temporary as binary column blocks
  * (`CleanEventsWriter`, each segment in blocks of its own), bad rows to the
  * segment's quarantine with line and reason. A segment that cannot be parsed
@@ -80,6 +82,7 @@ async function validateSegment(
     false,
   );
   const [userCol, trackCol, timeCol] = STREAM_COLUMNS.map((c) => segment.header.indexOf(c)) as [number, number, number];
+  const rows = new StreamRowChecker(userCol, trackCol, timeCol, clean);
   const rejected: Record<string, number> = {};
   let rowsRead = 0;
   let rowsValid = 0;
@@ -91,22 +94,22 @@ async function validateSegment(
   // A `.gz` segment is the whole file, header included.
   let skipHeader = segment.gzip;
   try {
-    for await (const { records, lines } of csvRecordBatches(bytes, segment.firstLine)) {
-      for (let i = 0; i < records.length; i++) {
-        const fields = records[i]!;
+    for await (const batch of csvByteBatches(bytes, segment.firstLine)) {
+      for (let r = 0; r < batch.records; r++) {
         if (skipHeader) {
           skipHeader = false;
           continue;
         }
         rowsRead++;
-        const row = validateStreamRow(fields[userCol] ?? '', fields[trackCol] ?? '', fields[timeCol] ?? '');
-        if (row.ok) {
+        const bad = rows.check(batch, r);
+        if (!bad) {
           rowsValid++;
-          const draining = clean.add(row.userId, row.trackId, row.listenTime);
+          const draining = clean.addIndexed(rows.userId, rows.trackIndex, rows.listenTime);
           if (draining) await draining;
         } else {
-          rejected[row.reason] = (rejected[row.reason] ?? 0) + 1;
-          await quarantine.add(lines[i]!, row.reason, row.field, row.value, fields);
+          rejected[bad.reason] = (rejected[bad.reason] ?? 0) + 1;
+          // The batch's bytes stay valid while the quarantine drains: the reader waits for this loop.
+          await quarantine.add(batch.lines[r]!, bad.reason, bad.field, bad.value, recordFields(batch, r));
         }
       }
       await onProgress(rowsRead, segment.gzip ? 0 : bytesRead);

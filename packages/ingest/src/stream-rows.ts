@@ -1,0 +1,162 @@
+import type { CleanEventsWriter } from './clean-events.ts';
+import { fieldText, grow, type CsvByteBatch } from './csv-bytes.ts';
+import { validateStreamRow, type StreamRowResult } from './stream-row.ts';
+import { parseListenTime } from './timestamp.ts';
+
+const MAX_USER_ID = 2_147_483_647;
+/** A user_id and listen_time that pass their rules: asking validateStreamRow about a track_id alone. */
+const GOOD_USER_ID = '1';
+const GOOD_LISTEN_TIME = '1970-01-01 00:00:00';
+
+/**
+ * The SPEC 2.1 row rules over the stream reader's byte batches, with no
+ * string per row but listen_time's: user_id is read from its digits, track_id
+ * is looked up by its bytes in a table of the chunk's distinct ids (decoded,
+ * checked and given a hand-off index once each), listen_time is parsed from a
+ * one-byte string. Any row these quick checks do not pass is decided by
+ * `validateStreamRow` on its decoded fields, the one place of the rules, which
+ * also names the reason.
+ */
+export class StreamRowChecker {
+  /** The clean row's values, after `check` returned undefined. */
+  userId = 0;
+  trackIndex = 0;
+  listenTime = 0;
+  private readonly tracks = new TrackTable();
+
+  constructor(
+    private readonly userCol: number,
+    private readonly trackCol: number,
+    private readonly timeCol: number,
+    private readonly clean: CleanEventsWriter,
+  ) {}
+
+  /** Undefined when record `r` is a clean row (its values in this object's fields), else why it is not. */
+  check(batch: CsvByteBatch, r: number): (StreamRowResult & { ok: false }) | undefined {
+    const first = batch.firstField[r]!;
+    const count = batch.firstField[r + 1]! - first;
+    if (this.userCol < count && this.trackCol < count && this.timeCol < count) {
+      const { bytes, starts, ends, escaped } = batch;
+      const u = first + this.userCol;
+      const t = first + this.trackCol;
+      const l = first + this.timeCol;
+      const userId = readUserId(bytes, starts[u]!, ends[u]!);
+      if (userId > 0 && escaped[t] === 0) {
+        const entry = this.tracks.find(bytes, starts[t]!, ends[t]!);
+        if (this.tracks.ok[entry] === 1) {
+          const listenTime = parseListenTime(bytes.toString('latin1', starts[l], ends[l]));
+          if (listenTime !== undefined) {
+            let index = this.tracks.index[entry]!;
+            if (index < 0) this.tracks.index[entry] = index = this.clean.trackIndex(this.tracks.text[entry]!);
+            this.userId = userId;
+            this.trackIndex = index;
+            this.listenTime = listenTime;
+            return undefined;
+          }
+        }
+      }
+    }
+    return this.slowCheck(batch, r, first, count);
+  }
+
+  private slowCheck(batch: CsvByteBatch, r: number, first: number, count: number): (StreamRowResult & { ok: false }) | undefined {
+    const text = (col: number) => (col < count ? fieldText(batch, first + col) : '');
+    const row = validateStreamRow(text(this.userCol), text(this.trackCol), text(this.timeCol));
+    if (!row.ok) return row;
+    this.userId = row.userId;
+    this.trackIndex = this.clean.trackIndex(row.trackId);
+    this.listenTime = row.listenTime;
+    return undefined;
+  }
+}
+
+/** The value of 1-10 ASCII digits in 1 .. 2^31-1, as validateStreamRow reads user_id; 0 for any other bytes. */
+export function readUserId(bytes: Buffer, start: number, end: number): number {
+  const length = end - start;
+  if (length < 1 || length > 10) return 0;
+  let value = 0;
+  for (let i = start; i < end; i++) {
+    const d = bytes[i]! - 48;
+    if (d < 0 || d > 9) return 0;
+    value = value * 10 + d;
+  }
+  return value <= MAX_USER_ID ? value : 0;
+}
+
+/**
+ * The chunk's distinct track_id byte strings, open addressing on an FNV-1a
+ * hash: each is decoded and checked once (`ok` 1 when its rules pass), and
+ * given a hand-off index when a clean row first uses it.
+ */
+class TrackTable {
+  text: string[] = [];
+  ok = new Uint8Array(1024);
+  index = new Int32Array(1024);
+  private hashes = new Int32Array(1024);
+  private keyStart = new Int32Array(1024);
+  private keyEnd = new Int32Array(1024);
+  private keys = Buffer.alloc(64 * 1024);
+  private keysUsed = 0;
+  private slots = new Int32Array(4096).fill(-1);
+  private size = 0;
+
+  find(bytes: Buffer, start: number, end: number): number {
+    let hash = 0x811c9dc5;
+    for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
+    const mask = this.slots.length - 1;
+    for (let s = hash & mask; ; s = (s + 1) & mask) {
+      const e = this.slots[s]!;
+      if (e < 0) return this.insert(s, hash, bytes, start, end);
+      if (this.hashes[e] === hash && this.sameKey(e, bytes, start, end)) return e;
+    }
+  }
+
+  private sameKey(e: number, bytes: Buffer, start: number, end: number): boolean {
+    const at = this.keyStart[e]!;
+    const length = end - start;
+    if (this.keyEnd[e]! - at !== length) return false;
+    const keys = this.keys;
+    for (let i = 0; i < length; i++) if (keys[at + i] !== bytes[start + i]) return false;
+    return true;
+  }
+
+  private insert(slot: number, hash: number, bytes: Buffer, start: number, end: number): number {
+    const e = this.size++;
+    if (e === this.ok.length) {
+      this.ok = grow(this.ok, e * 2);
+      this.index = grow(this.index, e * 2);
+      this.hashes = grow(this.hashes, e * 2);
+      this.keyStart = grow(this.keyStart, e * 2);
+      this.keyEnd = grow(this.keyEnd, e * 2);
+    }
+    const length = end - start;
+    if (this.keysUsed + length > this.keys.length) {
+      const keys = Buffer.alloc(Math.max(this.keys.length * 2, this.keysUsed + length));
+      this.keys.copy(keys, 0, 0, this.keysUsed);
+      this.keys = keys;
+    }
+    bytes.copy(this.keys, this.keysUsed, start, end);
+    this.keyStart[e] = this.keysUsed;
+    this.keyEnd[e] = this.keysUsed += length;
+    this.hashes[e] = hash;
+    const text = bytes.toString('utf8', start, end);
+    this.text.push(text);
+    this.ok[e] = validateStreamRow(GOOD_USER_ID, text, GOOD_LISTEN_TIME).ok ? 1 : 0;
+    this.index[e] = -1;
+    this.slots[slot] = e;
+    // At most half full, so probes stay short.
+    if (this.size * 2 > this.slots.length) this.rehash();
+    return e;
+  }
+
+  private rehash(): void {
+    const slots = new Int32Array(this.slots.length * 2).fill(-1);
+    const mask = slots.length - 1;
+    for (let e = 0; e < this.size; e++) {
+      let s = this.hashes[e]! & mask;
+      while (slots[s]! >= 0) s = (s + 1) & mask;
+      slots[s] = e;
+    }
+    this.slots = slots;
+  }
+}
