@@ -50,8 +50,16 @@ export const configSchema = z.object({
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   /** Run the CPU-heavy stages (validate, transform, kpi) on worker threads, off the thread that renews job locks. */
   WORKER_THREADS: boolean.default(false),
-  JOB_ATTEMPTS: z.coerce.number().int().min(1).default(5),
-  JOB_BACKOFF_MS: z.coerce.number().int().min(0).default(1000),
+  /**
+   * Retries for infrastructure faults are bounded by time: the first after JOB_BACKOFF_MS, each next one
+   * twice as long up to RETRY_BACKOFF_MAX_MS, until the delays add up to RETRY_BUDGET_MS (a warehouse
+   * failover takes 60-120 s, an outage up to 5 minutes must only delay a run). JOB_ATTEMPTS, when set,
+   * also caps the number of attempts.
+   */
+  RETRY_BUDGET_MS: z.coerce.number().int().min(0).default(15 * 60_000),
+  RETRY_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(30_000),
+  JOB_BACKOFF_MS: z.coerce.number().int().min(1).default(1000),
+  JOB_ATTEMPTS: z.coerce.number().int().min(1).optional(),
   /** s3rver, MinIO and other S3-compatible servers want path-style URLs and no streaming checksums. */
   S3_FORCE_PATH_STYLE: boolean.default(false),
   S3_CHECKSUMS: z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED']).default('WHEN_SUPPORTED'),

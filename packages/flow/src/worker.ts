@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import type { Config, Logger } from '@musicflow/config';
 import { parseJobData, QUEUES, type Stage } from '@musicflow/contracts';
 import type { ServiceContext } from './context.ts';
+import { retryDelay } from './queues.ts';
 import { redisConnection } from './redis.ts';
 
 /** `token` is the job's lock token, for processors that move their job to waiting-children. */
@@ -103,7 +104,13 @@ export function runStageWorker<S extends z.ZodType>(
   const { stage } = definition;
   const log = logger.child({ stage });
   const connection = redisConnection(config.REDIS_URL, 'worker');
-  const options = { connection, prefix: config.QUEUE_PREFIX, concurrency: config.WORKER_CONCURRENCY, name: workerName() };
+  const options = {
+    connection,
+    prefix: config.QUEUE_PREFIX,
+    concurrency: config.WORKER_CONCURRENCY,
+    name: workerName(),
+    settings: { backoffStrategy: (retry: number) => retryDelay(config, retry) },
+  };
   let worker: Worker;
   let warming: Promise<void> = Promise.resolve();
   if (threadModule && config.WORKER_THREADS) {
