@@ -32,8 +32,8 @@ interface PgError {
 export function classifyConnectionError(err: unknown): WarehouseProblem {
   const { code, message = '' } = (err ?? {}) as PgError;
   if (code === 'ECONNREFUSED') return 'refused';
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'unknown-host';
-  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ETIMEDOUT' || /timeout/i.test(message)) return 'unreachable';
+  if (code === 'ENOTFOUND') return 'unknown-host';
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ETIMEDOUT' || code === 'EAI_AGAIN' || /timeout/i.test(message)) return 'unreachable';
   if (code === '28P01' || code === '28000') return 'auth-failed';
   if (code === '42501') return 'permission-denied';
   if (code === '3D000') return 'missing-database';
@@ -92,3 +92,6 @@ export function explainConnectionError(url: string, err: unknown, fix?: string):
     code,
   );
 }
+
+/** Problems that waiting does not fix: a service stops at start-up on these instead of retrying for its budget. */
+export const FATAL_PROBLEMS: readonly WarehouseProblem[] = ['unknown-host', 'auth-failed', 'permission-denied', 'missing-database'];

@@ -1,4 +1,4 @@
 export { Warehouse, ensureDatabase, type StageStrategy } from './warehouse.ts';
 export { KPI_TABLES, type KpiTableName } from './sql.ts';
 export { kpiRowsToCsv, kpiCsvRecords } from './kpi-csv.ts';
-export { classifyConnectionError, explainConnectionError, WarehouseConnectionError, type WarehouseProblem } from './connection-errors.ts';
+export { classifyConnectionError, explainConnectionError, FATAL_PROBLEMS, WarehouseConnectionError, type WarehouseProblem } from './connection-errors.ts';

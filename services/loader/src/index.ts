@@ -1,9 +1,10 @@
 import { loadJobSchema } from '@musicflow/contracts';
-import { defineStage, runStageWorker, type ServiceContext } from '@musicflow/flow';
+import { checkWarehouseAtStart, defineStage, runStageWorker, type ServiceContext } from '@musicflow/flow';
 import { createLoadProcessor } from './processor.ts';
 
 export const loadStage = defineStage({ stage: 'load', schema: loadJobSchema, createProcessor: createLoadProcessor });
 
-export function startLoader(ctx: ServiceContext) {
+export async function startLoader(ctx: ServiceContext) {
+  await checkWarehouseAtStart(ctx);
   return runStageWorker(loadStage, ctx);
 }
