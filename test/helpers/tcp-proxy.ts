@@ -8,6 +8,8 @@ import net from 'node:net';
  */
 export interface TcpProxy {
   port: number;
+  /** The `database` of every PostgreSQL start-up message that went through, in order. */
+  databases: string[];
   /** `url` with its host and port replaced by the proxy's. */
   via(url: string): string;
   down(): Promise<void>;
@@ -17,7 +19,12 @@ export interface TcpProxy {
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
+  const databases: string[] = [];
   const server = net.createServer((client) => {
+    client.once('data', (chunk: Buffer) => {
+      const database = startupDatabase(chunk);
+      if (database) databases.push(database);
+    });
     const upstream = net.connect(target.port, target.host);
     for (const socket of [client, upstream]) {
       sockets.add(socket);
@@ -45,6 +52,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   };
   return {
     port,
+    databases,
     via(url) {
       const parsed = new URL(url);
       parsed.hostname = '127.0.0.1';
@@ -55,4 +63,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     up: () => listen(port),
     close: () => (server.listening ? stop() : Promise.resolve()),
   };
+}
+
+/** PostgreSQL's start-up message: length, protocol 3.0, then `name\0value\0` pairs ending in `\0`. */
+function startupDatabase(chunk: Buffer): string | undefined {
+  if (chunk.length < 8 || chunk.readInt32BE(4) !== 196608) return undefined;
+  const pairs = chunk.subarray(8, chunk.readInt32BE(0)).toString('utf8').split('\0');
+  const at = pairs.indexOf('database');
+  return at >= 0 && at % 2 === 0 ? pairs[at + 1] : undefined;
 }
