@@ -80,7 +80,7 @@ function target(url: string): Target {
   };
 }
 
-/** The error explained: what happened at which (redacted) URL, and the fix. A `fix` replaces the generic one. */
+/** The error explained in one line: what happened at which (redacted) URL, and the fix. A `fix` replaces the generic one. */
 export function explainConnectionError(url: string, err: unknown, fix?: string): WarehouseConnectionError {
   if (err instanceof WarehouseConnectionError) return err;
   const problem = classifyConnectionError(err);
@@ -88,7 +88,7 @@ export function explainConnectionError(url: string, err: unknown, fix?: string):
   const what = message || code || String(err);
   return new WarehouseConnectionError(
     problem,
-    `${HEADLINE[problem]} at ${redactUrl(url)} (${what}${code && !what.includes(code) ? `, ${code}` : ''}).\n  ${fix ?? FIX[problem](target(url))}`,
+    `${HEADLINE[problem]} at ${redactUrl(url)} (${what}${code && !what.includes(code) ? `, ${code}` : ''}). ${fix ?? FIX[problem](target(url))}`,
     code,
   );
 }
