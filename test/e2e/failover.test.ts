@@ -113,4 +113,20 @@ describe('a warehouse outage during a run', () => {
     expect(await runRow(runId)).toMatchObject({ status: 'failed' });
     await fs.access(path.join(streams, 'streams2.csv'));
   });
+
+  it('a load that outlasts its own budget fails the run, recorded by the next load that reaches the warehouse', async () => {
+    const streams = await streamsFolder('streams-c', 'streams3.csv');
+    await proxy.down();
+    const { runId } = await startRun(config, pipeline.ctx.queues, { trigger: 'test', sources: { streams: dirUrl(streams) } });
+    await until(async () => (await pipeline.ctx.queues.queues.load.getJobState(jobIds.load(runId))) === 'failed');
+    expect(await attemptsMade('load', jobIds.load(runId))).toBe(retryAttempts(config));
+    await proxy.up();
+    expect(await runRow(runId)).toBe(undefined);
+
+    const empty = path.join(work, 'streams-empty');
+    await fs.mkdir(empty);
+    await pipeline.run({ streams: dirUrl(empty) }); // any next run's load records it
+    expect(await runRow(runId)).toMatchObject({ status: 'failed', error: expect.stringContaining('load: ') });
+    await fs.access(path.join(streams, 'streams3.csv'));
+  });
 });

@@ -4,6 +4,7 @@ import { kpiResultSchema, type RunContext, type RunReport } from '@musicflow/con
 import { activeKey, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { joinUrl, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
+import type { Warehouse } from '@musicflow/warehouse';
 
 /**
  * The last step of every run, also of failed ones: upsert the KPI rows and
@@ -12,11 +13,13 @@ import { joinUrl, readConcatenated, relativeKey, type ObjectStore } from '@music
  * error; its sources stay where they were and no KPI row is written.
  */
 export function createLoadProcessor({ store, queues, warehouse }: ServiceContext) {
-  return async (job: Job, { run }: { run: RunContext }, log: Logger): Promise<RunReport> => {
+  const unrecorded = unrecordedRunsKey(queues.prefix);
+  const load = async (job: Job, { run }: { run: RunContext }, log: Logger): Promise<RunReport> => {
     const startedAt = Date.now();
     const failures = Object.values(await job.getIgnoredChildrenFailures());
     const kpi = Object.values(await job.getChildrenValues())[0];
     const db = await warehouse();
+    await recordUnrecordedRuns(queues.connection, unrecorded, db, log);
 
     let report: RunReport;
     if (failures.length || !kpi) {
@@ -56,6 +59,31 @@ export function createLoadProcessor({ store, queues, warehouse }: ServiceContext
     if ((await queues.connection.get(key)) === run.runId) await queues.connection.del(key);
     return report;
   };
+  // A load that outlasts its own retry budget (the warehouse away for longer) leaves the run's failure in Redis;
+  // the next load that reaches the warehouse records it.
+  return async (job: Job, data: { run: RunContext }, log: Logger): Promise<RunReport> => {
+    try {
+      return await load(job, data, log);
+    } catch (err) {
+      const final = (err as Error).name === 'UnrecoverableError' || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (final) {
+        const report = failedReport(data.run, `load: ${(err as Error).message}`);
+        await queues.connection.hset(unrecorded, data.run.runId, JSON.stringify(report));
+        log.error({ error: report.error }, 'run failed: recorded in the warehouse once it answers again');
+      }
+      throw err;
+    }
+  };
+}
+
+const unrecordedRunsKey = (prefix: string) => `${prefix}:unrecorded-runs`;
+
+async function recordUnrecordedRuns(redis: ServiceContext['queues']['connection'], key: string, db: Warehouse, log: Logger): Promise<void> {
+  for (const [runId, report] of Object.entries(await redis.hgetall(key))) {
+    await db.recordRun(JSON.parse(report) as RunReport);
+    await redis.hdel(key, runId);
+    log.info({ failedRunId: runId }, 'failed run recorded after the warehouse came back');
+  }
 }
 
 function failedReport(run: RunContext, error: string): RunReport {
