@@ -306,7 +306,7 @@ async function main(): Promise<void> {
 
   const r = report!;
   console.log('');
-  console.log(`run ${r.runId}: ${r.status}; files ${r.files.loaded.length}/${r.files.total} loaded; rows read ${r.rows.read}, valid ${r.rows.valid}, ` +
+  console.log(`run ${r.runId}: ${r.status}; files ${r.files.loaded}/${r.files.total} loaded; rows read ${r.rows.read}, valid ${r.rows.valid}, ` +
     `rejected ${r.rows.rejected}, duplicate ${r.rows.duplicate}, orphan tracks ${r.rows.orphanTracks}; ` +
     `KPI rows genre ${r.kpiRows.genre}, hourly ${r.kpiRows.hourly}`);
   console.log('stage times (wall clock, first job start to last job end; validate and transform overlap):');

@@ -117,8 +117,8 @@ describe('SIGTERM during a run', () => {
     // Workers come back (here in this process): the run completes, each event counted once.
     pipeline = await startPipeline(testConfig({ ...env, LOG_LEVEL: 'warn' }));
     const report = await waitForReport(pipeline.ctx, runId, 90_000);
-    expect(report).toMatchObject({ status: 'succeeded', files: { total: 3, rejected: [] }, rows: { read: SAMPLE_EVENTS, valid: SAMPLE_EVENTS, rejected: 0, duplicate: 0 } });
-    expect(report.files.loaded).toHaveLength(3);
+    expect(report).toMatchObject({ status: 'succeeded', files: { total: 3, rejected: 0 }, rows: { read: SAMPLE_EVENTS, valid: SAMPLE_EVENTS, rejected: 0, duplicate: 0 } });
+    expect(report.files.loaded).toBe(3);
     const final = await readRunProgress(queues, runId);
     expect(final.stages.validate.failed + final.stages.transform.failed).toBe(0);
     const warehouse = await pipeline.ctx.warehouse();

@@ -17,7 +17,9 @@ import {
   readLakeColumns,
   type LakeColumns,
   type LakeEvent,
+  userBucketOf,
 } from '@musicflow/lake';
+import { fileURLToPath } from 'node:url';
 import { createObjectStore, joinUrl, type ObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from '../helpers/env.ts';
 
@@ -136,8 +138,8 @@ describe('lake parts', () => {
     expect(await fs.readdir(path.join(dir, 'processed', 'listen_date=2024-06-25'))).toEqual(['streams1.parquet']);
 
     const groups = await readEvents(store, parts[0]!.url);
-    // 100k events wait at most, across dates: when day 1 holds 99,993 and day 2 its 7, day 1 is written.
-    expect(groups.map((g) => g.length)).toEqual([99_993, 20_007]);
+    // A date of fewer than 200k events is written when the writer closes, in groups of at most 100k.
+    expect(groups.map((g) => g.length)).toEqual([100_000, 20_000]);
     // Tracks by interned index: the same ids, interned once per distinct track of a group (3,000), not per row.
     const interned = await readTrackIdsInterned(store, parts[0]!.url);
     expect(interned.trackIds).toEqual(groups.map((g) => g.map((e) => e.trackId)));
@@ -205,10 +207,10 @@ describe('lake parts', () => {
   });
 
   it('bounds the events waiting in memory across all dates, not per date', async () => {
-    // 5 dates round-robin, 40k events each: no date ever fills a 100k group on its own, yet groups are written
-    // whenever 100k events wait in all.
+    // 5 dates round-robin, 40k events each, with room for 100k: no date ever holds 100k on its own, yet the
+    // fullest is written whenever 100k events wait in all.
     const url = (date: string) => joinUrl(LAKE_LAYOUT.processedDate(lake, date), 'five-days.parquet');
-    const writer = new LakePartWriter(store, url);
+    const writer = new LakePartWriter(store, url, 100_000);
     for (let i = 0; i < 200_000; i++) await addEvent(writer, event(i, DAY1 + (i % 5) * 86_400_000));
     const parts = await writer.close();
     expect(parts.map((p) => p.rows)).toEqual([40_000, 40_000, 40_000, 40_000, 40_000]);
@@ -219,6 +221,45 @@ describe('lake parts', () => {
       groups += sizes.length;
     }
     expect(groups).toBeGreaterThan(5);
+  });
+
+  it('orders a big date by user bucket, in row groups whose statistics give their bucket range', async () => {
+    const url = joinUrl(lake, 'buckets.parquet');
+    const writer = new LakePartWriter(store, () => url);
+    const events = Array.from({ length: 220_000 }, (_, i) => event(i, DAY1));
+    for (const e of events) await addEvent(writer, e);
+    await writer.close();
+    const part = await openLakePart(store, url);
+    expect(part.rowGroups).toBeGreaterThanOrEqual(8);
+    let previousMax = -1;
+    const seen: number[] = [];
+    for (let g = 0; g < part.rowGroups; g++) {
+      const range = part.groupBuckets(g)!;
+      // Contiguous, non-overlapping ranges in order; every row of a group inside its range.
+      expect(range.min).toBeGreaterThan(previousMax);
+      previousMax = range.max;
+      const { user_id } = await part.readGroup(g, ['user_id']);
+      for (const u of Array.from(user_id)) {
+        const b = userBucketOf(u);
+        expect(b >= range.min && b <= range.max).toBe(true);
+        seen.push(u);
+      }
+    }
+    expect(seen.sort((a, b) => a - b)).toEqual(events.map((e) => e.userId).sort((a, b) => a - b));
+
+    // DuckDB reads the column and its statistics: a reader can skip by them as well.
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    try {
+      const file = fileURLToPath(url).replace(/'/g, "''");
+      const stats = (await conn.runAndReadAll(`SELECT stats_min_value::INTEGER AS lo, stats_max_value::INTEGER AS hi FROM parquet_metadata('${file}') WHERE path_in_schema = 'user_bucket' ORDER BY row_group_id`)).getRowObjectsJson();
+      expect(stats).toEqual(Array.from({ length: part.rowGroups }, (_, g) => ({ lo: part.groupBuckets(g)!.min, hi: part.groupBuckets(g)!.max })));
+      const [count] = (await conn.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM read_parquet('${file}') WHERE user_bucket BETWEEN 0 AND 15`)).getRowObjectsJson();
+      expect(count!.n).toBe(events.filter((e) => userBucketOf(e.userId) < 16).length);
+    } finally {
+      conn.closeSync();
+      db.closeSync();
+    }
   });
 
   it('writing the same part again replaces it instead of adding rows', async () => {
@@ -250,13 +291,16 @@ describe('lake parts', () => {
       { name: 'popularity', data: events.map((e) => e.popularity) },
       { name: 'duration_ms', data: events.map((e) => e.durationMs) },
     ];
-    // 4 KiB pages: every column of the 2000-row groups spans several.
-    const bytes = parquetWriteBuffer({ columnData, schema: LAKE_PARQUET_SCHEMA as never, rowGroupSize: 2000, pageSize: 4096 });
+    // 4 KiB pages: every column of the 2000-row groups spans several. The layout of parts written before
+    // user buckets (no user_bucket column): still read, with no bucket ranges to skip by.
+    const schema = [{ name: 'root', num_children: 9 }, ...LAKE_PARQUET_SCHEMA.slice(1, 10)];
+    const bytes = parquetWriteBuffer({ columnData, schema: schema as never, rowGroupSize: 2000, pageSize: 4096 });
     const url = joinUrl(lake, 'paged.parquet');
     await store.write(url, Buffer.from(bytes));
     const groups = await readEvents(store, url);
     expect(groups.map((g) => g.length)).toEqual([2000, 2000, 1000]);
     expect(groups.flat()).toEqual(events);
+    expect((await openLakePart(store, url)).groupBuckets(0)).toBeUndefined();
     expect((await readTrackIdsInterned(store, url)).trackIds).toEqual(groups.map((g) => g.map((e) => e.trackId)));
   });
 

@@ -35,7 +35,7 @@ const report = (runId: string): RunReport => ({
   startedAt: '2024-06-26T02:00:00.000Z',
   finishedAt: '2024-06-26T02:01:00.000Z',
   sources: { streams: 'postgres://u:secret@h/db', users: 'u', songs: 's' },
-  files: { total: 1, loaded: ['file:///a.csv'], rejected: [] },
+  files: { total: 1, loaded: 1, rejected: 0, firstRejected: [] },
   rows: { read: 10, valid: 9, rejected: 1, rejectedByReason: { invalid_user_id: 1 }, duplicate: 0, orphanTracks: 0, orphanUsers: 0 },
   catalogue: { users: 1, songs: 1, rejected: 0 },
   dates: ['2024-06-25'],

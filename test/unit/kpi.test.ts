@@ -3,7 +3,10 @@
  * hand in the comments next to it, not re-derived with the code under test.
  */
 import { describe, expect, it } from 'vitest';
-import { compareCodePoints, EventKeySet, KpiAccumulator, UserHourMasks, userPassOf, type GenreKpiRow, type HourlyKpiRow, type TrackInfo } from '@musicflow/kpi';
+import { compareCodePoints, EventKeySet, KpiAccumulator, UserHourMasks, type GenreKpiRow, type HourlyKpiRow, type TrackInfo } from '@musicflow/kpi';
+import { bucketsOfPass, passOfBucket, USER_BUCKETS, userBucketOf } from '@musicflow/lake';
+
+const userPassOf = (user: number, passes: number) => passOfBucket(userBucketOf(user), passes);
 import { parseListenTime } from '@musicflow/ingest';
 import { kpiPartialSchema } from '@musicflow/contracts';
 
@@ -401,5 +404,30 @@ describe('passes over shares of the users', () => {
       ['rock', 3, 'trk-mix', 2],
     ]);
     expect(hourRow(hourly, '2024-06-25', 10)).toMatchObject({ totalPlays: 2, uniqueListeners: 2, uniqueTracks: 1, topArtist: 'C', topArtistPlays: 1 });
+  });
+});
+
+describe('user buckets and passes', () => {
+  it('puts every bucket in exactly one pass, passes taking contiguous ranges, for 1 to 64 passes', () => {
+    for (let passes = 1; passes <= USER_BUCKETS; passes++) {
+      const seen = new Array<number>(USER_BUCKETS).fill(-1);
+      for (let pass = 0; pass < passes; pass++) {
+        const [first, end] = bucketsOfPass(pass, passes);
+        expect(end).toBeGreaterThan(first);
+        for (let b = first; b < end; b++) {
+          expect(seen[b]).toBe(-1);
+          seen[b] = pass;
+          expect(passOfBucket(b, passes)).toBe(pass);
+        }
+      }
+      expect(seen.every((p) => p >= 0)).toBe(true);
+    }
+  });
+
+  it('spreads consecutive user ids evenly over the buckets', () => {
+    const counts = new Array<number>(USER_BUCKETS).fill(0);
+    for (let u = 1; u <= 64_000; u++) counts[userBucketOf(u)]!++;
+    expect(Math.min(...counts)).toBeGreaterThan(900);
+    expect(Math.max(...counts)).toBeLessThan(1100);
   });
 });

@@ -6,28 +6,31 @@ import { describe, expect, it } from 'vitest';
 import type { TransformResult } from '@musicflow/contracts';
 import { biggestDatesFirst, decideFiles } from '../../services/kpi/src/outcome.ts';
 
-let seq = 0;
 function chunk(fileUrl: string, rowsRead: number, rowsValid: number, parseError?: string): TransformResult {
   const fileId = fileUrl.split('/').pop()!.replace(/\.csv.*/, '');
-  const chunkId = `c${seq++}`;
   return {
+    kind: 'transform',
     startedAt: 0,
     finishedAt: 1,
-    validation: {
-      startedAt: 0,
-      finishedAt: 1,
-      fileId,
-      fileUrl,
-      chunkId,
-      parseError,
-      rowsRead,
-      rowsValid,
-      rejected: rowsRead > rowsValid ? { invalid_user_id: rowsRead - rowsValid } : {},
-      validUrl: `file:///tmp/valid/${chunkId}.tsv`,
-    },
-    parts: [],
-    orphanTracks: 0,
-    orphanUsers: 0,
+    validation: { startedAt: 0, finishedAt: 1 },
+    segments: [
+      {
+        validation: {
+          fileId,
+          fileUrl,
+          index: 0,
+          count: 1,
+          parseError,
+          rowsRead,
+          rowsValid,
+          rejected: rowsRead > rowsValid ? { invalid_user_id: rowsRead - rowsValid } : {},
+          blocks: 1,
+        },
+        parts: [],
+        orphanTracks: 0,
+        orphanUsers: 0,
+      },
+    ],
   };
 }
 
@@ -59,7 +62,7 @@ describe('decideFiles', () => {
     const rejected = decideFiles(transforms, 0.05).filter((f) => f.rejectedReasons.length);
     expect(rejected.map((f) => f.url)).toEqual([]);
     const over = decideFiles(
-      transforms.map((t) => chunk(t.validation.fileUrl, t.validation.rowsRead, t.validation.rowsValid - 1)),
+      transforms.map((t) => t.segments[0]!.validation).map((v) => chunk(v.fileUrl, v.rowsRead, v.rowsValid - 1)),
       0.05,
     );
     expect(over.filter((f) => f.rejectedReasons.length === 0)).toEqual([]);
@@ -91,7 +94,7 @@ describe('decideFiles', () => {
       [chunk('file:///in/a.csv', 10, 10), chunk('file:///in/a.csv', 3, 3, 'line 57: Quote Not Closed'), chunk('file:///in/b.csv', 5, 5)],
       0.05,
     );
-    expect(files.map((f) => [f.fileId, f.chunks.length, f.rejectedReasons])).toEqual([
+    expect(files.map((f) => [f.fileId, f.segments.length, f.rejectedReasons])).toEqual([
       ['a', 2, [expect.stringMatching(/cannot be parsed as CSV: line 57: Quote Not Closed/)]],
       ['b', 1, []],
     ]);

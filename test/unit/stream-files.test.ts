@@ -10,7 +10,8 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { csvRecords, openStreamFile, scanRecords } from '@musicflow/ingest';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
-import { fileIdOf, planStreamFile } from '../../services/extractor/src/streams.ts';
+import { fileIdOf, MAX_SEGMENTS_PER_CHUNK, packBytesFor, packChunks, planStreamFile } from '../../services/extractor/src/streams.ts';
+import type { Segment } from '@musicflow/contracts';
 import { dirUrl, fileUrl, tempDir } from '../helpers/env.ts';
 
 const pieces = (bytes: Buffer, size: number) => {
@@ -133,23 +134,22 @@ describe('planStreamFile', () => {
     const body = '\uFEFFextra,listen_time,track_id,user_id\r\n' + Array.from({ length: 50 }, (_, i) => `x,2024-06-25 10:00:00,t${i},${i + 1}\r\n`).join('');
     const info = await put('2024/day 1/streams.csv', body);
     const plan = await planStreamFile(store, streams, info, 300);
-    if (!('chunks' in plan)) throw new Error(JSON.stringify(plan));
-    expect(plan.chunks.length).toBeGreaterThan(2);
+    if (!('segments' in plan)) throw new Error(JSON.stringify(plan));
+    expect(plan.segments.length).toBeGreaterThan(2);
     const fileId = fileIdOf(streams, info.url);
     // Stable and safe in object names (the space arrives URL-encoded, so it is `%20` made safe).
     expect(fileId).toMatch(/^2024__day_[A-Za-z0-9._=-]*1__streams$/);
-    for (const [i, c] of plan.chunks.entries()) {
-      expect(c).toMatchObject({ fileId, fileUrl: info.url, index: i, count: plan.chunks.length, gzip: false });
+    for (const [i, c] of plan.segments.entries()) {
+      expect(c).toMatchObject({ fileId, fileUrl: info.url, index: i, count: plan.segments.length, gzip: false });
       expect(c.header).toEqual(['extra', 'listen_time', 'track_id', 'user_id']);
     }
-    expect(new Set(plan.chunks.map((c) => c.chunkId)).size).toBe(plan.chunks.length);
     // Reading each chunk's range gives every row once, with its file line number.
     const rows: [string, number][] = [];
-    for (const c of plan.chunks) {
+    for (const c of plan.segments) {
       for await (const r of csvRecords(await openStreamFile(store, c.fileUrl, { gzip: false, range: c }), c.firstLine)) rows.push([r.fields[3]!, r.line]);
     }
     expect(rows).toEqual(Array.from({ length: 50 }, (_, i) => [String(i + 1), i + 2]));
-    // Planning again gives the same chunk ids (retries must not duplicate jobs).
+    // Planning again gives the same segments (retries must not duplicate jobs).
     expect(await planStreamFile(store, streams, info, 300)).toEqual(plan);
   });
 
@@ -159,8 +159,8 @@ describe('planStreamFile', () => {
     const info = await put('equal.csv', body);
     // 2.5 chunks' worth: three chunks of about a third each, not two full ones and a half.
     const plan = await planStreamFile(store, streams, info, Math.ceil(info.size / 2.5));
-    if (!('chunks' in plan)) throw new Error(JSON.stringify(plan));
-    const sizes = plan.chunks.map((c) => c.end - c.start);
+    if (!('segments' in plan)) throw new Error(JSON.stringify(plan));
+    const sizes = plan.segments.map((c) => c.end - c.start);
     expect(sizes).toHaveLength(3);
     for (const size of sizes) expect(Math.abs(size - info.size / 3)).toBeLessThanOrEqual(2 * row(0).length + 30);
   });
@@ -177,7 +177,7 @@ describe('planStreamFile', () => {
     expect(await planStreamFile(store, streams, empty, 1000)).toEqual({ rejected: { file: empty.url, reasons: [expect.stringMatching(/empty file/)] } });
     const headerOnly = await put('header-only.csv', 'user_id,track_id,listen_time\n');
     const plan = await planStreamFile(store, streams, headerOnly, 1000);
-    expect(plan).toMatchObject({ chunks: [{ start: 29, end: 29, index: 0, count: 1 }] });
+    expect(plan).toMatchObject({ segments: [{ start: 29, end: 29, index: 0, count: 1 }] });
   });
 
   it('reads the header of a .csv.gz file and plans it as one chunk', async () => {
@@ -185,7 +185,7 @@ describe('planStreamFile', () => {
     const info = await put('zipped.csv.gz', gzipSync(body));
     const plan = await planStreamFile(store, streams, info, 10);
     expect(plan).toEqual({
-      chunks: [
+      segments: [
         expect.objectContaining({ fileId: 'zipped', start: 0, end: info.size, firstLine: 1, gzip: true, index: 0, count: 1, header: ['track_id', 'user_id', 'listen_time'] }),
       ],
     });
@@ -212,8 +212,8 @@ describe('planStreamFile', () => {
   it('leaves an unterminated quote to the chunk reader, which reports its line', async () => {
     const info = await put('unterminated.csv', 'user_id,track_id,listen_time\n1,a,2024-06-25 10:00:00\n2,"b,2024-06-25 10:00:00\n3,c,2024-06-25 10:00:00\n4,d,2024-06-25 10:00:00\n');
     const plan = await planStreamFile(store, streams, info, 8);
-    if (!('chunks' in plan)) throw new Error('expected chunks');
-    const last = plan.chunks.at(-1)!;
+    if (!('segments' in plan)) throw new Error('expected chunks');
+    const last = plan.segments.at(-1)!;
     // Nothing after the open quote can be a boundary: the rest of the file is one chunk.
     expect(last).toMatchObject({ start: 53, end: info.size, firstLine: 3 });
     const read = async () => {
@@ -227,5 +227,47 @@ describe('fileIdOf', () => {
   it('is the key under the streams folder, decoded and made safe for object names', () => {
     expect(fileIdOf('s3://b/in/', 's3://b/in/2024/streams1.csv.gz')).toBe('2024__streams1');
     expect(fileIdOf('file:///data/in/', 'file:///data/in/day%201/a%2Bb.csv')).toBe('day_1__a_b');
+  });
+});
+
+describe('packChunks', () => {
+  const segment = (file: string, bytes: number, index = 0, count = 1): Segment => ({
+    fileId: file,
+    fileUrl: `s3://b/in/${file}.csv`,
+    index,
+    count,
+    start: 0,
+    end: bytes,
+    firstLine: 1,
+    header: ['user_id', 'track_id', 'listen_time'],
+    gzip: false,
+  });
+  const files = (chunks: ReturnType<typeof packChunks>) => chunks.map((c) => c.segments.map((s) => `${s.fileId}:${s.index}`));
+
+  it('packs small files together up to the pack size and keeps big segments alone', () => {
+    const chunks = packChunks(
+      [segment('a', 300), segment('b', 300), segment('c', 300), segment('big', 5000, 0, 2), segment('big', 5000, 1, 2), segment('d', 900), segment('e', 200)],
+      1000,
+    );
+    expect(files(chunks)).toEqual([['big:0'], ['big:1'], ['a:0', 'b:0', 'c:0'], ['d:0'], ['e:0']]);
+  });
+
+  it('gives the same ids when planned again, different ids to different packs', () => {
+    const segments = Array.from({ length: 50 }, (_, i) => segment(`f${i}`, 100));
+    const once = packChunks(segments, 1000);
+    expect(packChunks(segments, 1000)).toEqual(once);
+    expect(new Set(once.map((c) => c.chunkId)).size).toBe(once.length);
+    expect(once.flatMap((c) => c.segments)).toEqual(segments);
+  });
+
+  it('bounds the segments of one chunk, however small the files', () => {
+    const segments = Array.from({ length: 2 * MAX_SEGMENTS_PER_CHUNK + 1 }, (_, i) => segment(`f${i}`, 1));
+    expect(packChunks(segments, 1 << 30).map((c) => c.segments.length)).toEqual([MAX_SEGMENTS_PER_CHUNK, MAX_SEGMENTS_PER_CHUNK, 1]);
+  });
+
+  it('spreads a day of small files over at least sixteen packs, at least 1 MiB each, at most CHUNK_BYTES', () => {
+    expect(packBytesFor(49_000_000, 32 << 20)).toBe(Math.ceil(49_000_000 / 16));
+    expect(packBytesFor(3_000_000, 32 << 20)).toBe(1 << 20);
+    expect(packBytesFor(10_000_000_000, 32 << 20)).toBe(32 << 20);
   });
 });

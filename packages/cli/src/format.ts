@@ -24,7 +24,7 @@ export function formatReport(r: RunReport): string {
   const out = [
     `run ${r.runId} (${r.trigger}): ${r.status.toUpperCase()}`,
     `  started ${r.startedAt}${r.finishedAt ? `, finished ${r.finishedAt}` : ''}`,
-    `  files      ${n(r.files.total)} found, ${n(r.files.loaded.length)} loaded, ${n(r.files.rejected.length)} rejected`,
+    `  files      ${n(r.files.total)} found, ${n(r.files.loaded)} loaded, ${n(r.files.rejected)} rejected`,
     `  rows       ${n(r.rows.read)} read, ${n(r.rows.valid)} valid, ${n(r.rows.rejected)} rejected, ${n(r.rows.duplicate)} duplicate`,
   ];
   for (const [reason, count] of Object.entries(r.rows.rejectedByReason)) out.push(`               ${reason}: ${n(count)}`);
@@ -34,9 +34,10 @@ export function formatReport(r: RunReport): string {
     `  KPI rows   ${n(r.kpiRows.genre)} genre, ${n(r.kpiRows.hourly)} hourly written for ${r.dates.join(', ') || 'no date'}`,
     `  time       ${Object.entries(r.stageMs).map(([s, ms]) => `${s} ${(ms / 1000).toFixed(2)}s`).join(', ')}`,
   );
-  if (r.files.rejected.length) {
-    out.push('  rejected files:');
-    for (const f of r.files.rejected) out.push(`    ${f.file}`, ...f.reasons.map((reason) => `      - ${reason}`));
+  if (r.files.rejected) {
+    const more = r.files.rejected - r.files.firstRejected.length;
+    out.push(more > 0 ? `  rejected files (the first ${r.files.firstRejected.length}; GET /runs/${r.runId}/files?status=rejected lists all):` : '  rejected files:');
+    for (const f of r.files.firstRejected) out.push(`    ${f.file}`, ...f.reasons.map((reason) => `      - ${reason}`));
   }
   if (r.error) out.push(`  error: ${r.error}`);
   return out.join('\n');

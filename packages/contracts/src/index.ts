@@ -19,8 +19,8 @@ export const QUEUES = {
 /** Job ids are derived, never random, so a retried step cannot add a job twice. */
 export const jobIds = {
   load: (runId: string) => `load-${runId}`,
-  kpi: (runId: string) => `kpi-${runId}`,
-  extract: (runId: string) => `extract-${runId}`,
+  publish: (runId: string) => `kpi-${runId}`,
+  plan: (runId: string) => `extract-${runId}`,
   catalogue: (runId: string, table: CatalogueTable) => `extract-${runId}-${table}`,
   validate: (runId: string, chunkId: string) => `validate-${runId}-${chunkId}`,
   transform: (runId: string, chunkId: string) => `transform-${runId}-${chunkId}`,
@@ -54,20 +54,32 @@ export const runContextSchema = z.object({
 });
 export type RunContext = z.infer<typeof runContextSchema>;
 
-/** A byte range of one stream file, cut at a record boundary by the extractor. */
-export const chunkSchema = z.object({
+/** A byte range of one stream file, cut at a record boundary by the planner. */
+export const segmentSchema = z.object({
   /** Stable id of the source file: its key under the streams folder, made safe for object names. */
   fileId: z.string(),
   fileUrl: z.string(),
-  chunkId: z.string(),
+  /** This range's place among the file's ranges: parts are named after file and index. */
   index: z.number().int().min(0),
   count: z.number().int().min(1),
   start: z.number().int().min(0),
   end: z.number().int().min(0),
-  /** Physical line number (1-based) of the first byte of the chunk. */
+  /** Physical line number (1-based) of the first byte of the range. */
   firstLine: z.number().int().min(1),
   header: z.array(z.string()),
   gzip: z.boolean(),
+});
+export type Segment = z.infer<typeof segmentSchema>;
+
+/**
+ * The unit of validate and transform work: a range of a big file, or several
+ * small files packed together up to CHUNK_BYTES, so a day of thousands of
+ * small files is not thousands of jobs. Every segment keeps its own line
+ * numbers, outcome and lake parts.
+ */
+export const chunkSchema = z.object({
+  chunkId: z.string(),
+  segments: z.array(segmentSchema).min(1),
 });
 export type Chunk = z.infer<typeof chunkSchema>;
 
@@ -80,81 +92,126 @@ const timing = { startedAt: z.number(), finishedAt: z.number() };
 export const CATALOGUE_TABLES = ['users', 'songs'] as const;
 export type CatalogueTable = (typeof CATALOGUE_TABLES)[number];
 
-/** One catalogue table into the run's snapshot: the extract job's children, one per table, so they run on two workers. */
-export const catalogueJobSchema = z.object({ run: runContextSchema, table: z.enum(CATALOGUE_TABLES) });
-export type CatalogueJob = z.infer<typeof catalogueJobSchema>;
-export const extractRunJobSchema = z.object({ run: runContextSchema });
-export type ExtractRunJob = z.infer<typeof extractRunJobSchema>;
-export const extractJobSchema = z.union([catalogueJobSchema, extractRunJobSchema]);
-
-export const catalogueResultSchema = z.object({
-  ...timing,
-  table: z.enum(CATALOGUE_TABLES),
-  /** The table's snapshot, a run temporary. */
-  url: z.string(),
-  /** Distinct users, or songs (tracks), kept. */
-  kept: z.number().int(),
-  rejected: z.number().int(),
-});
-export type CatalogueResult = z.infer<typeof catalogueResultSchema>;
 export const rejectedFileSchema = z.object({ file: z.string(), reasons: z.array(z.string()) });
 export type RejectedFile = z.infer<typeof rejectedFileSchema>;
 
-export const extractResultSchema = z.object({
-  ...timing,
-  usersUrl: z.string(),
-  songsUrl: z.string(),
-  users: z.number().int(),
-  songs: z.number().int(),
-  catalogueRejected: z.number().int(),
-  files: z.array(z.object({ fileId: z.string(), url: z.string(), size: z.number(), chunks: z.number().int() })),
-  /** Files rejected before any row was read (missing columns, unterminated quote, no header). */
-  rejectedFiles: z.array(rejectedFileSchema),
-});
-export type ExtractResult = z.infer<typeof extractResultSchema>;
-
-export const chunkJobSchema = z.object({ run: runContextSchema, chunk: chunkSchema });
-export type ChunkJob = z.infer<typeof chunkJobSchema>;
-
-export const validateResultSchema = z.object({
-  ...timing,
+/** What validation found in one segment. */
+export const segmentValidationSchema = z.object({
   fileId: z.string(),
   fileUrl: z.string(),
-  chunkId: z.string(),
-  /** A chunk that cannot be parsed rejects its whole file. */
+  index: z.number().int(),
+  count: z.number().int(),
+  /** A segment that cannot be parsed rejects its whole file. */
   parseError: z.string().optional(),
   rowsRead: z.number().int(),
   rowsValid: z.number().int(),
   rejected: z.record(z.string(), z.number().int()),
+  quarantineUrl: z.string().optional(),
+  /** The segment's clean events: this many blocks of the chunk's clean events, after those of the segments before it. */
+  blocks: z.number().int(),
+});
+export type SegmentValidation = z.infer<typeof segmentValidationSchema>;
+
+export const validateResultSchema = z.object({
+  kind: z.literal('validate'),
+  ...timing,
+  chunkId: z.string(),
   /** Clean events of the chunk as binary column blocks (ingest's CleanEventsWriter), a run temporary. */
   validUrl: z.string(),
-  quarantineUrl: z.string().optional(),
+  segments: z.array(segmentValidationSchema),
 });
 export type ValidateResult = z.infer<typeof validateResultSchema>;
+
+/**
+ * One catalogue table looked up for the run: only the tracks and users its
+ * clean events name (`validUrls`), so memory follows the run, not the catalogue.
+ */
+export const catalogueJobSchema = z.object({ run: runContextSchema, table: z.enum(CATALOGUE_TABLES), validUrls: z.array(z.string()) });
+export type CatalogueJob = z.infer<typeof catalogueJobSchema>;
+
+export const catalogueResultSchema = z.object({
+  kind: z.literal('catalogue'),
+  ...timing,
+  table: z.enum(CATALOGUE_TABLES),
+  /** The table's snapshot, a run temporary. */
+  url: z.string(),
+  /** Distinct ids of the run looked up, and how many of them the catalogue has. */
+  wanted: z.number().int(),
+  kept: z.number().int(),
+  /** Catalogue rows quarantined. */
+  rejected: z.number().int(),
+});
+export type CatalogueResult = z.infer<typeof catalogueResultSchema>;
+
+/**
+ * The run's first job, in steps (BullMQ's step-job pattern, `step` records
+ * where it is): plan the stream files into chunks and validate them (its
+ * children), look up the catalogue for the run's ids (children again), then
+ * add one transform job per chunk under the publish job.
+ */
+export const planJobSchema = z.object({
+  run: runContextSchema,
+  step: z.enum(['validate', 'catalogue']).optional(),
+  startedAt: z.number().optional(),
+  /** Files rejected before any row was read (missing or repeated columns, unterminated quote, no header). */
+  rejectedFiles: z.array(rejectedFileSchema).optional(),
+  filesTotal: z.number().int().optional(),
+});
+export type PlanJob = z.infer<typeof planJobSchema>;
+
+export const planResultSchema = z.object({
+  kind: z.literal('plan'),
+  ...timing,
+  filesTotal: z.number().int(),
+  chunks: z.number().int(),
+  rejectedFiles: z.array(rejectedFileSchema),
+  catalogue: z.object({ users: z.number().int(), songs: z.number().int(), rejected: z.number().int() }),
+});
+export type PlanResult = z.infer<typeof planResultSchema>;
+
+export const validateJobSchema = z.object({ run: runContextSchema, chunk: chunkSchema });
+export type ValidateJob = z.infer<typeof validateJobSchema>;
+
+export const transformJobSchema = z.object({
+  run: runContextSchema,
+  validation: validateResultSchema,
+  catalogue: z.object({ songsUrl: z.string(), usersUrl: z.string() }),
+});
+export type TransformJob = z.infer<typeof transformJobSchema>;
 
 export const lakePartSchema = z.object({ listenDate: z.string(), url: z.string(), rows: z.number().int() });
 export type LakePart = z.infer<typeof lakePartSchema>;
 
-export const transformResultSchema = z.object({
-  ...timing,
-  validation: validateResultSchema,
-  /** Parts staged under the run's temporaries; the KPI stage publishes those of accepted files. */
+/** One segment validated and transformed. */
+export const segmentOutcomeSchema = z.object({
+  validation: segmentValidationSchema,
+  /** Parts staged under the run's temporaries; the publish step publishes those of accepted files. */
   parts: z.array(lakePartSchema),
   orphanTracks: z.number().int(),
   orphanUsers: z.number().int(),
 });
+export type SegmentOutcome = z.infer<typeof segmentOutcomeSchema>;
+
+export const transformResultSchema = z.object({
+  kind: z.literal('transform'),
+  ...timing,
+  /** When the chunk's validation started and ended. */
+  validation: z.object(timing),
+  segments: z.array(segmentOutcomeSchema),
+});
 export type TransformResult = z.infer<typeof transformResultSchema>;
 
 /**
- * The run's KPI job. It publishes the accepted parts, adds one date job per
- * listen date they touch, records `dates` here and waits for them (BullMQ's
- * step-job pattern); when it runs again it combines their results.
+ * The run's commit step on the KPI queue: decides each file, publishes the
+ * accepted files' parts to the lake, adds one date job per listen date they
+ * touch, records `dates` here and waits for them (the step-job pattern);
+ * when it runs again it combines their results for the loader.
  */
-export const kpiRunJobSchema = z.object({
+export const publishJobSchema = z.object({
   run: runContextSchema,
   dates: z.object({ snapshotSeq: z.number().int(), startedAt: z.number(), listenDates: z.array(z.string()) }).optional(),
 });
-export type KpiRunJob = z.infer<typeof kpiRunJobSchema>;
+export type PublishJob = z.infer<typeof publishJobSchema>;
 
 /**
  * KPIs of one listen date from all of its parts; `ours` are the parts this
@@ -171,8 +228,8 @@ export const kpiDateJobSchema = z.object({
 export type KpiDateJob = z.infer<typeof kpiDateJobSchema>;
 
 /**
- * One pass over a date's parts: the plays of the users `userPassOf` puts in
- * pass `pass` of `count`. `parts` are the date's parts as its date job listed
+ * One pass over a date's parts: the plays of the users whose buckets
+ * (`bucketsOfPass` in @musicflow/lake) are pass `pass`'s of `count`. `parts` are the date's parts as its date job listed
  * them, so every pass reads the same ones.
  */
 export const kpiPassJobSchema = z.object({
@@ -185,7 +242,11 @@ export const kpiPassJobSchema = z.object({
 });
 export type KpiPassJob = z.infer<typeof kpiPassJobSchema>;
 
+/** Duplicate events per source file, by file id: what the per-file table reports. */
+const duplicateByFile = z.record(z.string(), z.number().int());
+
 export const kpiPassResultSchema = z.object({
+  kind: z.literal('kpi-pass'),
   ...timing,
   pass: z.number().int(),
   count: z.number().int(),
@@ -193,8 +254,11 @@ export const kpiPassResultSchema = z.object({
   partialUrl: z.string(),
   /** This run's events of the pass's users that were already known. */
   duplicate: z.number().int(),
+  duplicateByFile,
   /** Events of the pass's users. */
   rows: z.number().int(),
+  /** Events read to find them (a pass skips row groups of other users). */
+  rowsRead: z.number().int(),
 });
 export type KpiPassResult = z.infer<typeof kpiPassResultSchema>;
 
@@ -223,10 +287,8 @@ export const kpiPartialSchema = z.object({
   ),
 });
 
-/** The KPI queue's three jobs: a pass job has `pass`, a date job `listenDate`, the run's job neither. */
-export const kpiJobSchema = z.union([kpiPassJobSchema, kpiDateJobSchema, kpiRunJobSchema]);
-
 export const kpiDateResultSchema = z.object({
+  kind: z.literal('kpi-date'),
   ...timing,
   listenDate: z.string(),
   genreUrl: z.string(),
@@ -235,17 +297,22 @@ export const kpiDateResultSchema = z.object({
   hourlyRows: z.number().int(),
   /** This run's events of the date that were already known. */
   duplicate: z.number().int(),
+  duplicateByFile,
   rows: z.number().int(),
   /** Pass jobs over shares of the date's users (KPI_EVENTS_PER_PASS); 1 for a date that fits one. */
   passes: z.number().int().default(1),
 });
 export type KpiDateResult = z.infer<typeof kpiDateResultSchema>;
 export const loadJobSchema = z.object({ run: runContextSchema });
+export type LoadJob = z.infer<typeof loadJobSchema>;
 
 export const runStatusSchema = z.enum(['queued', 'running', 'succeeded', 'partial', 'failed']);
 export type RunStatus = z.infer<typeof runStatusSchema>;
 
 export const stageTimesSchema = z.record(z.string(), z.number());
+
+/** A report names at most this many rejected files; every file's outcome is in analytics.etl_run_files. */
+export const REPORT_REJECTED_FILES = 20;
 
 /** The run report: what `run --wait`, `GET /runs/:id` and `analytics.etl_runs` show. */
 export const runReportSchema = z.object({
@@ -257,8 +324,10 @@ export const runReportSchema = z.object({
   sources: sourcesSchema,
   files: z.object({
     total: z.number().int(),
-    loaded: z.array(z.string()),
-    rejected: z.array(rejectedFileSchema),
+    loaded: z.number().int(),
+    rejected: z.number().int(),
+    /** The first REPORT_REJECTED_FILES rejected files, by name; `GET /runs/:id/files` lists them all. */
+    firstRejected: z.array(rejectedFileSchema),
   }),
   rows: z.object({
     read: z.number().int(),
@@ -278,16 +347,72 @@ export const runReportSchema = z.object({
 });
 export type RunReport = z.infer<typeof runReportSchema>;
 
-/** What the KPI stage hands the loader. */
-export const kpiResultSchema = z.object({
+/** One stream file's outcome in one run: a row of analytics.etl_run_files. */
+export const runFileSchema = z.object({
+  file: z.string(),
+  status: z.enum(['loaded', 'rejected']),
+  rowsRead: z.number().int(),
+  rowsValid: z.number().int(),
+  rowsRejected: z.number().int(),
+  duplicate: z.number().int(),
+  reason: z.string().optional(),
+});
+export type RunFile = z.infer<typeof runFileSchema>;
+
+/** What the publish step hands the loader. */
+export const publishResultSchema = z.object({
+  kind: z.literal('publish'),
   ...timing,
   report: runReportSchema,
+  /** Every file's outcome (`RunFile`), one JSON object per line, a run temporary. */
+  filesUrl: z.string(),
   /** KPI rows as CSV, one file per listen date. */
   genreUrls: z.array(z.string()),
   hourlyUrls: z.array(z.string()),
   snapshotSeq: z.number().int(),
 });
-export type KpiResult = z.infer<typeof kpiResultSchema>;
+export type PublishResult = z.infer<typeof publishResultSchema>;
+
+/**
+ * Every kind of job, by name: the stage whose queue carries it and the schema
+ * of its data. A job's BullMQ name is its kind; workers pick the schema and
+ * the processor by name, and progress counts each kind under its stage.
+ */
+export const JOB_KINDS = {
+  plan: { stage: 'extract', data: planJobSchema },
+  catalogue: { stage: 'extract', data: catalogueJobSchema },
+  validate: { stage: 'validate', data: validateJobSchema },
+  transform: { stage: 'transform', data: transformJobSchema },
+  publish: { stage: 'kpi', data: publishJobSchema },
+  'kpi-date': { stage: 'kpi', data: kpiDateJobSchema },
+  'kpi-pass': { stage: 'kpi', data: kpiPassJobSchema },
+  load: { stage: 'load', data: loadJobSchema },
+} as const satisfies Record<string, { stage: Stage; data: z.ZodType }>;
+export type JobKind = keyof typeof JOB_KINDS;
+export type JobData<K extends JobKind> = z.output<(typeof JOB_KINDS)[K]['data']>;
+export const JOB_KIND_NAMES = Object.keys(JOB_KINDS) as JobKind[];
+export const isJobKind = (name: string): name is JobKind => Object.hasOwn(JOB_KINDS, name);
+/** The kinds a stage's queue carries. */
+export const kindsOf = (stage: Stage) => JOB_KIND_NAMES.filter((k) => JOB_KINDS[k].stage === stage);
+
+/** A child's return value, told apart by its `kind` (a child's key in Redis is BullMQ's business). */
+export const childResultSchema = z.discriminatedUnion('kind', [
+  validateResultSchema,
+  catalogueResultSchema,
+  planResultSchema,
+  transformResultSchema,
+  kpiDateResultSchema,
+  kpiPassResultSchema,
+  publishResultSchema,
+]);
+export type ChildResult = z.infer<typeof childResultSchema>;
+
+/** The children's results of one kind, parsed. */
+export function childResults<K extends ChildResult['kind']>(values: Record<string, unknown>, kind: K): Extract<ChildResult, { kind: K }>[] {
+  return Object.values(values)
+    .map((v) => childResultSchema.parse(v))
+    .filter((v): v is Extract<ChildResult, { kind: K }> => v.kind === kind);
+}
 
 /** Parses job data at a worker's boundary with a message naming the job and field. */
 export function parseJobData<T extends z.ZodType>(schema: T, data: unknown, what: string): z.output<T> {

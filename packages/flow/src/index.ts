@@ -1,14 +1,15 @@
 export { redisConnection, checkRedis } from './redis.ts';
 export { jobOptions, retryAttempts, retryDelay, PipelineQueues } from './queues.ts';
 export { startRun, newRunId, activeKey, type StartRunOptions, type StartedRun } from './start-run.ts';
-export { spawnChunkJobs } from './spawn.ts';
+export { addChildJobs, ignoredFailures, parentOf, type ChildJob } from './children.ts';
 export { readRunJobs, readRunProgress, type RunProgress, type StageProgress } from './progress.ts';
 export {
   defineStage,
   runStageWorker,
   workerName,
   type StageDefinition,
-  type StageProcessor,
+  type KindProcessor,
+  type StageProcessors,
   type RunningWorker,
 } from './worker.ts';
 export { threadProcessor } from './thread.ts';

@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { jobIds, QUEUES, STAGES, type RunReport, type Stage } from '@musicflow/contracts';
+import { isJobKind, jobIds, JOB_KINDS, QUEUES, STAGES, type RunReport, type Stage } from '@musicflow/contracts';
 import type { PipelineQueues } from './queues.ts';
 
 export interface StageProgress {
@@ -55,8 +55,8 @@ export async function readRunProgress(queues: PipelineQueues, runId: string): Pr
   // The state before the tree: a run seen completed then has every job of its tree finished, the loader's included.
   const state = await root.getState();
   for (const job of await readRunJobs(queues, runId)) {
-    const s = stages[job.name as Stage];
-    if (!s) continue;
+    if (!isJobKind(job.name)) continue;
+    const s = stages[JOB_KINDS[job.name].stage];
     const progress = (job.progress ?? 0) as number | { percent?: number; rows?: number };
     const percent = typeof progress === 'number' ? progress : (progress.percent ?? 0);
     s.total++;

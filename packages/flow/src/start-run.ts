@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Config } from '@musicflow/config';
-import { CATALOGUE_TABLES, jobIds, QUEUES, type RunContext, type RunTrigger, type Sources } from '@musicflow/contracts';
+import { jobIds, JOB_KINDS, QUEUES, type JobData, type JobKind, type RunContext, type RunTrigger, type Sources } from '@musicflow/contracts';
 import { jobOptions, type PipelineQueues } from './queues.ts';
 
 export interface StartRunOptions {
@@ -24,10 +24,10 @@ const activeKey = (prefix: string, sources: Sources) =>
   `${prefix}:active-run:${createHash('sha256').update(JSON.stringify(sources)).digest('hex').slice(0, 16)}`;
 
 /**
- * Enqueues one run as one BullMQ flow: load ← kpi ← extract ← (users, songs). The extractor adds
- * the per-chunk validate → transform jobs under `kpi` once it has listed the
- * stream files, so the KPI and load steps wait for all of them. A run over the
- * same sources as an active run is not started twice.
+ * Enqueues one run as one BullMQ flow: load ← publish ← plan. The plan job
+ * adds the run's validate and catalogue jobs under itself and its transform
+ * jobs under `publish`, so publishing and loading wait for all of them. A run
+ * over the same sources as an active run is not started twice.
  */
 export async function startRun(config: Config, queues: PipelineQueues, options: StartRunOptions): Promise<StartedRun> {
   const sources: Sources = {
@@ -57,33 +57,16 @@ export async function startRun(config: Config, queues: PipelineQueues, options: 
     archive: config.ARCHIVE_URL,
   };
   const opts = jobOptions(config);
+  const kind = <K extends JobKind>(name: K, data: JobData<K>) => ({ name, queueName: QUEUES[JOB_KINDS[name].stage], data });
   await queues.flows.add({
-    name: 'load',
-    queueName: QUEUES.load,
-    data: { run },
+    ...kind('load', { run }),
     opts: { ...opts, jobId: jobIds.load(runId) },
     children: [
       {
-        name: 'kpi',
-        queueName: QUEUES.kpi,
-        data: { run },
+        ...kind('publish', { run }),
         // The loader always runs: it records failed runs and removes their temporaries.
-        opts: { ...opts, jobId: jobIds.kpi(runId), ignoreDependencyOnFailure: true },
-        children: [
-          {
-            name: 'extract',
-            queueName: QUEUES.extract,
-            data: { run },
-            opts: { ...opts, jobId: jobIds.extract(runId), ignoreDependencyOnFailure: true },
-            // Users and songs apart, so two workers read them at once; the parent reports their failures.
-            children: CATALOGUE_TABLES.map((table) => ({
-              name: 'extract',
-              queueName: QUEUES.extract,
-              data: { run, table },
-              opts: { ...opts, jobId: jobIds.catalogue(runId, table), ignoreDependencyOnFailure: true },
-            })),
-          },
-        ],
+        opts: { ...opts, jobId: jobIds.publish(runId), ignoreDependencyOnFailure: true },
+        children: [{ ...kind('plan', { run }), opts: { ...opts, jobId: jobIds.plan(runId), ignoreDependencyOnFailure: true } }],
       },
     ],
   });

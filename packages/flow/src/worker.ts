@@ -2,25 +2,29 @@ import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import type { WorkerOptions } from 'node:worker_threads';
-import { Worker, type Job } from 'bullmq';
-import type { z } from 'zod';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config, Logger } from '@musicflow/config';
-import { parseJobData, QUEUES, type Stage } from '@musicflow/contracts';
+import { isJobKind, JOB_KINDS, kindsOf, parseJobData, QUEUES, type JobData, type JobKind, type Stage } from '@musicflow/contracts';
 import type { ServiceContext } from './context.ts';
 import { retryDelay } from './queues.ts';
 import { redisConnection } from './redis.ts';
 
 /** `token` is the job's lock token, for processors that move their job to waiting-children. */
-export type StageProcessor<D> = (job: Job, data: D, log: Logger, token: string | undefined) => Promise<unknown>;
+export type KindProcessor<K extends JobKind> = (job: Job, data: JobData<K>, log: Logger, token: string | undefined) => Promise<unknown>;
 
-/** One stage: its queue, its job data contract and how to build its processor from a service context. */
-export interface StageDefinition<S extends z.ZodType = z.ZodType> {
-  stage: Stage;
-  schema: S;
-  createProcessor(ctx: ServiceContext): StageProcessor<z.output<S>>;
+/** The kinds of job a stage's queue carries. */
+export type KindOf<S extends Stage> = { [K in JobKind]: (typeof JOB_KINDS)[K]['stage'] extends S ? K : never }[JobKind];
+
+/** One processor per kind of job on the stage's queue. */
+export type StageProcessors<S extends Stage> = { [K in KindOf<S>]: KindProcessor<K> };
+
+/** One stage: its queue, and how to build the processor of each of its job kinds from a service context. */
+export interface StageDefinition<S extends Stage = Stage> {
+  stage: S;
+  createProcessors(ctx: ServiceContext): StageProcessors<S>;
 }
 
-export const defineStage = <S extends z.ZodType>(definition: StageDefinition<S>) => definition;
+export const defineStage = <S extends Stage>(definition: StageDefinition<S>) => definition;
 
 export interface RunningWorker {
   worker: Worker;
@@ -36,17 +40,26 @@ export interface ThreadData {
   config: Config;
 }
 
-/** Job data parsed with the stage's zod schema, a logger bound to run id and job id, one log line per outcome. */
-export async function handleStageJob<S extends z.ZodType>(
+/**
+ * The job's kind from its name, its data parsed with that kind's zod schema, a
+ * logger bound to run id and job id, one log line per outcome. A job of a kind
+ * this queue does not carry fails at once, naming the kinds it does.
+ */
+export async function handleStageJob<S extends Stage>(
   definition: StageDefinition<S>,
-  processor: StageProcessor<z.output<S>>,
+  processors: StageProcessors<S>,
   log: Logger,
   job: Job,
   token: string | undefined,
 ): Promise<unknown> {
-  const data = parseJobData(definition.schema, job.data, `${definition.stage} ${job.id}`);
+  const kind = job.name;
+  if (!isJobKind(kind) || JOB_KINDS[kind].stage !== definition.stage) {
+    throw new UnrecoverableError(`job ${job.id}: no job kind "${kind}" on the ${definition.stage} queue (it carries ${kindsOf(definition.stage).join(', ')})`);
+  }
+  const data = parseJobData(JOB_KINDS[kind].data, job.data, `${kind} ${job.id}`);
+  const processor = (processors as unknown as Record<JobKind, KindProcessor<JobKind>>)[kind];
   const runId = (data as { run?: { runId?: string } }).run?.runId;
-  const jobLog = log.child({ runId, jobId: job.id, attempt: job.attemptsMade + 1 });
+  const jobLog = log.child({ runId, jobId: job.id, kind, attempt: job.attemptsMade + 1 });
   jobLog.info('job started');
   const started = Date.now();
   const result = await processor(job, data, jobLog, token);
@@ -95,7 +108,7 @@ export const workerName = () => `${hostname()}:${process.pid}`;
  * starve this thread's lock renewal at all. Off by default: on 2 cores it
  * measured slower and twice the memory (README, Performance).
  */
-export function runStageWorker<S extends z.ZodType>(
+export function runStageWorker<S extends Stage>(
   definition: StageDefinition<S>,
   ctx: ServiceContext,
   threadModule?: URL,
@@ -118,8 +131,8 @@ export function runStageWorker<S extends z.ZodType>(
     worker = new Worker(QUEUES[stage], THREAD_ENTRY, { ...options, useWorkerThreads: true, workerThreadsOptions: { workerData, ...threadHeap() } });
     warming = startThreads(worker, config.WORKER_CONCURRENCY).catch((err: Error) => log.error({ err: err.message }, 'worker thread failed to start'));
   } else {
-    const processor = definition.createProcessor(ctx);
-    worker = new Worker(QUEUES[stage], (job, token) => handleStageJob(definition, processor, log, job, token), options);
+    const processors = definition.createProcessors(ctx);
+    worker = new Worker(QUEUES[stage], (job, token) => handleStageJob(definition, processors, log, job, token), options);
   }
   worker.on('failed', (job, err) =>
     log.error({ runId: job?.data?.run?.runId, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed'),

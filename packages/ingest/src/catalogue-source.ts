@@ -4,6 +4,7 @@ import QueryStream from 'pg-query-stream';
 import type { ObjectStore } from '@musicflow/storage';
 import { csvRecords } from './csv.ts';
 import { missingColumns } from './header.ts';
+import { CATALOGUE_SQL } from './catalogue-sql.ts';
 
 /** The source is reachable but unusable (missing table, column or header): retrying will not help. */
 export class SourceFormatError extends Error {}
@@ -17,19 +18,31 @@ export interface SourceRow {
   line: number;
 }
 
+/** The keys a run needs from a table: an RDS source fetches only their rows. */
+export interface CatalogueLookup {
+  key: string;
+  ids: Iterable<string | number>;
+}
+
+/** Keys looked up per query: `= ANY($1)` over an indexed key is one index scan per batch. */
+const LOOKUP_BATCH = 5000;
+
 /**
- * Rows of a catalogue source, streamed: a CSV object (`file://`, `s3://`) or
- * the table of the same name in a PostgreSQL database (`postgres://`, the RDS
- * source). A source lacking a required column throws, naming it.
+ * Rows of a catalogue source, streamed: a CSV object (`file://`, `s3://`),
+ * read whole (the caller keeps what it needs), or the table of the same name
+ * in a PostgreSQL database (`postgres://`, the RDS source), from which only
+ * the rows of `lookup.ids` are fetched, in batches. A source lacking a
+ * required column throws, naming it.
  */
 export async function* readCatalogueSource(
   store: ObjectStore,
   url: string,
   table: string,
   required: readonly string[],
+  lookup?: CatalogueLookup,
 ): AsyncGenerator<SourceRow> {
   if (/^postgres(ql)?:\/\//.test(url)) {
-    yield* readTable(url, table, required);
+    yield* readTable(url, table, required, lookup);
     return;
   }
   let header: string[] | undefined;
@@ -50,31 +63,37 @@ export async function* readCatalogueSource(
   if (!header) throw new SourceFormatError(`${url}: empty file, a header row is required`);
 }
 
-async function* readTable(url: string, table: string, required: readonly string[]): AsyncGenerator<SourceRow> {
+async function* readTable(url: string, table: string, required: readonly string[], lookup?: CatalogueLookup): AsyncGenerator<SourceRow> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ column_name: string }>(
-      `SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND table_schema = ANY (current_schemas(false))`,
-      [table],
-    );
+    const { rows } = await client.query<{ column_name: string }>(CATALOGUE_SQL.columns, [table]);
     const present = rows.map((r) => r.column_name);
     if (present.length === 0) throw new SourceFormatError(`${redactUrl(url)}: table ${table} not found`);
     const missing = missingColumns(present, required);
     if (missing.length) throw new SourceFormatError(`${redactUrl(url)}: table ${table} is missing column(s) ${missing.join(', ')}`);
-    // Text casts keep values exactly as stored, so CSV and table rows go through the same rules.
-    const select = required.map((c) => `${quoteIdent(c)}::text AS ${quoteIdent(c)}`).join(', ');
-    const stream = client.query(new QueryStream(`SELECT ${select} FROM ${quoteIdent(table)}`, [], { batchSize: 5000 }));
     let line = 0;
-    for await (const row of stream as AsyncIterable<Record<string, string | null>>) {
-      line++;
+    const toRow = (row: Record<string, string | null>): SourceRow => {
       const values: Record<string, string | undefined> = {};
       for (const c of required) values[c] = row[c] ?? undefined;
-      yield { values, record: required.map((c) => row[c] ?? ''), line };
+      return { values, record: required.map((c) => row[c] ?? ''), line: ++line };
+    };
+    if (!lookup) {
+      const stream = client.query(new QueryStream(CATALOGUE_SQL.scan(table, required), [], { batchSize: 5000 }));
+      for await (const row of stream as AsyncIterable<Record<string, string | null>>) yield toRow(row);
+      return;
     }
+    const lookupSql = CATALOGUE_SQL.lookup(table, required, lookup.key);
+    let batch: (string | number)[] = [];
+    const fetch = async () => (await client.query<Record<string, string | null>>(lookupSql, [batch.map(String)])).rows;
+    for (const id of lookup.ids) {
+      batch.push(id);
+      if (batch.length < LOOKUP_BATCH) continue;
+      for (const row of await fetch()) yield toRow(row);
+      batch = [];
+    }
+    if (batch.length) for (const row of await fetch()) yield toRow(row);
   } finally {
     await client.end();
   }
 }
-
-const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;

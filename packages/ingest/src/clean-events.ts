@@ -33,8 +33,14 @@ export class CleanEventsWriter {
   private trackIndexes = new Int32Array(BLOCK_ROWS);
   private listenTimes = new Float64Array(BLOCK_ROWS);
   private rows = 0;
+  private written = 0;
 
   constructor(private readonly out: Writable) {}
+
+  /** Blocks written so far. */
+  get blocks(): number {
+    return this.written;
+  }
 
   /** Returns a promise only when the caller must wait for the output to drain. */
   add(userId: number, trackId: string, listenTime: number): Promise<void> | undefined {
@@ -48,10 +54,11 @@ export class CleanEventsWriter {
     this.userIds[i] = userId;
     this.trackIndexes[i] = t;
     this.listenTimes[i] = listenTime;
-    return this.rows === BLOCK_ROWS ? this.flush() : undefined;
+    return this.rows === BLOCK_ROWS ? this.endBlock() : undefined;
   }
 
-  private flush(): Promise<void> | undefined {
+  /** Writes the events buffered so far as a block, so the next event starts a new one (a segment ends here). */
+  endBlock(): Promise<void> | undefined {
     const rows = this.rows;
     if (rows === 0) return undefined;
     const names = Buffer.from(this.newTracks.join('\n'));
@@ -67,12 +74,13 @@ export class CleanEventsWriter {
     ]);
     this.rows = 0;
     this.newTracks = [];
+    this.written++;
     if (this.out.write(block)) return undefined;
     return new Promise((resolve) => this.out.once('drain', resolve));
   }
 
   async end(): Promise<void> {
-    await this.flush();
+    await this.endBlock();
     this.out.end();
   }
 }

@@ -13,7 +13,8 @@ export {
   type Song,
   type CatalogueRowProblem,
 } from './catalogue.ts';
-export { readCatalogueSource, SourceFormatError, type SourceRow } from './catalogue-source.ts';
+export { readCatalogueSource, SourceFormatError, type SourceRow, type CatalogueLookup } from './catalogue-source.ts';
 export { QuarantineWriter, QUARANTINE_HEADER } from './quarantine.ts';
-export { writeSongsSnapshot, writeUsersSnapshot, readSongsSnapshot, readUsersSnapshot } from './catalogue-snapshot.ts';
+export { writeSongsSnapshot, writeUsersSnapshot, readSongsSnapshot, readUsersSnapshot, readLines } from './catalogue-snapshot.ts';
 export { CleanEventsWriter, readCleanEvents, type CleanEventsBlock } from './clean-events.ts';
+export { UserIdSet, readRunTrackIds, readRunUserIds } from './run-ids.ts';

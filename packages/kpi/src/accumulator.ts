@@ -391,8 +391,3 @@ function internName(index: Map<string, number>, names: string[], name: string): 
   }
   return id;
 }
-
-/** Which of `passes` user passes (see `toPartial`) a user's plays belong to; consecutive ids spread evenly. */
-export function userPassOf(userId: number, passes: number): number {
-  return (Math.imul(userId, 0x9e3779b1) >>> 0) % passes;
-}

@@ -15,16 +15,48 @@ export function partFileName(fileId: string, chunkIndex: number, chunkCount: num
   return chunkCount === 1 ? `${fileId}.parquet` : `${fileId}.part-${String(chunkIndex).padStart(4, '0')}.parquet`;
 }
 
+/**
+ * Users hash into USER_BUCKETS buckets (the top bits of a multiplicative
+ * hash, so consecutive ids spread evenly). Lake parts order their rows by
+ * bucket and record each row group's range; a KPI pass takes a contiguous
+ * range of buckets and reads only the row groups that overlap it.
+ */
+export const USER_BUCKETS = 64;
+export const userBucketOf = (userId: number) => Math.imul(userId, 0x9e3779b1) >>> 26;
+/** The buckets `[first, end)` of pass `pass` of `passes` (at most USER_BUCKETS passes). */
+export const bucketsOfPass = (pass: number, passes: number): [number, number] => [
+  Math.floor((USER_BUCKETS * pass) / passes),
+  Math.floor((USER_BUCKETS * (pass + 1)) / passes),
+];
+/** The pass of `passes` whose buckets hold `bucket`. */
+export const passOfBucket = (bucket: number, passes: number) => Math.floor(((bucket + 1) * passes - 1) / USER_BUCKETS);
+
 /** Where everything lives under LAKE_URL (SPEC 3, 3b). */
 export const LAKE_LAYOUT = {
   processedDate: (lake: string, listenDate: string) => joinUrl(lake, 'processed', `listen_date=${listenDate}/`),
   quarantine: (lake: string, runId: string, fileId: string) => joinUrl(lake, 'quarantine', `run=${runId}`, `${fileId}.csv`),
   runTemp: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}/`),
+  /** A part written by a transform, waiting for the publish step to decide its file. */
+  stagedPart: (lake: string, runId: string, listenDate: string, name: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'parts', `listen_date=${listenDate}`, name),
   /** The run's catalogue snapshot, written by the extractor before any chunk job exists. */
   catalogueSongs: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'catalogue', 'songs.ndjson'),
   catalogueUsers: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'catalogue', 'users.txt'),
+  /** A chunk's clean events, the validator's hand-off to the transformer. */
+  validEvents: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'valid', `${chunkId}.events`),
+  /** Bad rows of one segment, gathered into `quarantine(…, fileId)` by the publish step. */
+  segmentQuarantine: (lake: string, runId: string, fileId: string, index: number) =>
+    joinUrl(lake, 'tmp', `run=${runId}`, 'quarantine', fileId, `${String(index).padStart(6, '0')}.csv`),
+  /** KPI rows of one date and table, as CSV for the loader. */
+  kpiRows: (lake: string, runId: string, table: 'genre' | 'hourly', listenDate: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `${table}-${listenDate}.csv`),
+  /** A pass job's partial counts, for its date job. */
+  kpiPartial: (lake: string, runId: string, listenDate: string, pass: number, count: number) =>
+    joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `partial-${listenDate}-pass${pass}of${count}.json`),
+  /** Every file's outcome, for the loader's analytics.etl_run_files. */
+  runFiles: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'files.ndjson'),
   /** True when `name` (a part file name) belongs to source file `fileId`. */
   isPartOf: (name: string, fileId: string) => name === `${fileId}.parquet` || name.startsWith(`${fileId}.part-`),
+  /** The source file id of a part file name. */
+  fileIdOfPart: (name: string) => name.replace(/(\.part-\d+)?\.parquet$/, ''),
 };
 
 export { DAY_MS };

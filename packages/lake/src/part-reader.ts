@@ -21,7 +21,10 @@ export type LakeColumnName = Exclude<keyof LakeColumns, 'rows'>;
 
 const utf8 = new TextDecoder();
 
-const ALL_COLUMNS = LAKE_PARQUET_SCHEMA.slice(1).map((c) => c.name) as LakeColumnName[];
+/** The event's columns; `user_bucket` only orders the part (see `groupBuckets`). */
+const ALL_COLUMNS = LAKE_PARQUET_SCHEMA.slice(1)
+  .map((c) => c.name)
+  .filter((name) => name !== 'user_bucket') as LakeColumnName[];
 
 async function asyncBuffer(store: ObjectStore, url: string): Promise<AsyncBuffer> {
   const info = await store.head(url);
@@ -54,6 +57,11 @@ export interface LakePartReader {
    * row: a lookup per row was a third of a KPI pass (measured on 5M events).
    */
   readTrackIndexes(index: number, internTrack: (trackId: string) => number): Promise<ArrayLike<number>>;
+  /**
+   * The range of user buckets (`userBucketOf`) row group `index` holds, from
+   * its statistics; undefined for a part written before parts had buckets.
+   */
+  groupBuckets(index: number): { min: number; max: number } | undefined;
   /** Every row group in turn. */
   columns<C extends LakeColumnName>(columns?: readonly C[]): AsyncGenerator<Pick<LakeColumns, C | 'rows'>>;
 }
@@ -119,9 +127,17 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
     });
     return data;
   }
+  const bucketColumn = metadata.row_groups[0]?.columns.findIndex((c) => c.meta_data?.path_in_schema.join('.') === 'user_bucket') ?? -1;
   const reader: LakePartReader = {
     rows,
     rowGroups: metadata.row_groups.length,
+    groupBuckets(index: number) {
+      if (bucketColumn < 0) return undefined;
+      const stats = metadata.row_groups[index]?.columns[bucketColumn]?.meta_data?.statistics;
+      const min = stats?.min_value ?? stats?.min;
+      const max = stats?.max_value ?? stats?.max;
+      return typeof min === 'number' && typeof max === 'number' ? { min, max } : undefined;
+    },
     async readGroup<C extends LakeColumnName>(index: number, columns: readonly C[] = ALL_COLUMNS as C[]) {
       const data = await readColumns(index, columns);
       return { rows: groupRows[index]!, ...Object.fromEntries(data) } as Pick<LakeColumns, C | 'rows'>;

@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import type { ObjectStore } from '@musicflow/storage';
 import type { LakePart } from '@musicflow/contracts';
-import { DAY_MS, listenDateOf } from './layout.ts';
+import { DAY_MS, listenDateOf, USER_BUCKETS, userBucketOf } from './layout.ts';
 
 /** One clean, enriched event as the lake keeps it (SPEC 3b). */
 export interface LakeEvent {
@@ -31,7 +31,7 @@ export interface LakeTrack {
 
 /** The Parquet schema of a lake part (SPEC 3b). */
 export const LAKE_PARQUET_SCHEMA = [
-  { name: 'root', num_children: 9 },
+  { name: 'root', num_children: 10 },
   { name: 'user_id', type: 'INT32', repetition_type: 'REQUIRED' },
   { name: 'track_id', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
   { name: 'listen_time', type: 'INT64', converted_type: 'TIMESTAMP_MILLIS', repetition_type: 'REQUIRED' },
@@ -41,8 +41,21 @@ export const LAKE_PARQUET_SCHEMA = [
   { name: 'genres', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
   { name: 'popularity', type: 'INT32', repetition_type: 'OPTIONAL' },
   { name: 'duration_ms', type: 'INT32', repetition_type: 'OPTIONAL' },
+  /**
+   * `userBucketOf(user_id)`. Rows are grouped by it and each row group's
+   * statistics give its range, so a KPI pass over some buckets (DuckDB,
+   * Athena: `WHERE user_bucket BETWEEN …`) skips the other row groups.
+   */
+  { name: 'user_bucket', type: 'INT32', repetition_type: 'REQUIRED' },
 ] as const;
 
+/** Events buffered across a chunk's dates before the fullest date is written (about 30 bytes each). */
+const BUFFER_ROWS = 1_000_000;
+/** Below this many buffered events a date is written as row groups over every bucket: a pass over few of them saves little. */
+const SPLIT_ROWS = 200_000;
+/** Rows of a row group cut by user bucket, about: fewer, bigger groups read faster; more, smaller ones let passes skip more. */
+const BUCKET_GROUP_ROWS = 25_000;
+/** Rows of a row group over every bucket, at most. */
 const ROW_GROUP_ROWS = 100_000;
 
 /**
@@ -74,8 +87,22 @@ class StreamingByteWriter extends ByteWriter {
   }
 }
 
+/** A growable typed column. */
+function grown<T extends Int32Array | Float64Array | Uint8Array>(array: T, need: number): T {
+  if (need <= array.length) return array;
+  const next = new (array.constructor as new (n: number) => T)(Math.max(need, array.length * 2));
+  next.set(array);
+  return next;
+}
+
 class DatePart {
-  private columns = DatePart.emptyColumns();
+  private userIds = new Int32Array(1024);
+  private listenTimes = new Float64Array(1024);
+  private known = new Uint8Array(1024);
+  /** By reference: the same string and enrichment object for every event of a track. */
+  private trackIds: string[] = [];
+  private tracks: (LakeTrack | undefined)[] = [];
+  buffered = 0;
   rows = 0;
   private readonly out = new PassThrough();
   private readonly writer = new StreamingByteWriter(this.out);
@@ -86,36 +113,87 @@ class DatePart {
     this.upload = store.write(url, this.out);
   }
 
-  private static emptyColumns() {
-    return {
-      user_id: [] as number[], track_id: [] as string[], listen_time: [] as number[], user_known: [] as boolean[],
-      track_name: [] as (string | null)[], artists: [] as (string | null)[], genres: [] as (string | null)[],
-      popularity: [] as (number | null)[], duration_ms: [] as (number | null)[],
-    };
-  }
-
   add(userId: number, trackId: string, listenTime: number, userKnown: boolean, track: LakeTrack | undefined): void {
-    const c = this.columns;
-    c.user_id.push(userId);
-    c.track_id.push(trackId);
-    c.listen_time.push(listenTime);
-    c.user_known.push(userKnown);
-    c.track_name.push(track ? track.trackName : null);
-    c.artists.push(track ? track.artists : null);
-    c.genres.push(track ? track.genres : null);
-    c.popularity.push(track ? track.popularity : null);
-    c.duration_ms.push(track ? track.durationMs : null);
+    const i = this.buffered++;
+    if (i === this.userIds.length) {
+      this.userIds = grown(this.userIds, i + 1);
+      this.listenTimes = grown(this.listenTimes, i + 1);
+      this.known = grown(this.known, i + 1);
+    }
+    this.userIds[i] = userId;
+    this.listenTimes[i] = listenTime;
+    this.known[i] = userKnown ? 1 : 0;
+    this.trackIds.push(trackId);
+    this.tracks.push(track);
     this.rows++;
   }
 
-  get buffered(): number {
-    return this.columns.user_id.length;
+  /**
+   * Writes the buffered events as row groups, ordered by user bucket: a big
+   * buffer as groups of about BUCKET_GROUP_ROWS cut at bucket boundaries (each
+   * covers a narrow range a KPI pass can skip by), a small one as groups over
+   * every bucket.
+   */
+  async writeGroups(): Promise<void> {
+    const n = this.buffered;
+    const buckets = new Uint8Array(n);
+    const starts = new Int32Array(USER_BUCKETS + 1);
+    for (let i = 0; i < n; i++) {
+      const b = userBucketOf(this.userIds[i]!);
+      buckets[i] = b;
+      starts[b + 1]!++;
+    }
+    for (let b = 0; b < USER_BUCKETS; b++) starts[b + 1]! += starts[b]!;
+    // A small buffer keeps its order: its groups cover every bucket anyway.
+    const split = n >= SPLIT_ROWS;
+    const order = new Int32Array(n);
+    if (split) {
+      const next = starts.slice(0, USER_BUCKETS);
+      for (let i = 0; i < n; i++) order[next[buckets[i]!]!++] = i;
+    } else {
+      for (let i = 0; i < n; i++) order[i] = i;
+    }
+
+    const groupRows = split ? BUCKET_GROUP_ROWS : ROW_GROUP_ROWS;
+    let from = 0;
+    while (from < n) {
+      let to = Math.min(n, from + groupRows);
+      // A split buffer cuts at the end of the bucket the target falls in, so no bucket straddles two groups.
+      if (split && to < n) {
+        const b = buckets[order[to]!]!;
+        if (starts[b]! < to) to = starts[b + 1]!;
+      }
+      await this.writeGroup(order, buckets, from, to);
+      from = to;
+    }
+    this.buffered = 0;
+    this.trackIds = [];
+    this.tracks = [];
   }
 
-  async writeGroup(): Promise<void> {
-    const columnData = Object.entries(this.columns).map(([name, data]) => ({ name, data, encoding: LAKE_COLUMN_ENCODING[name] }));
-    this.columns = DatePart.emptyColumns();
-    await this.parquet.write({ columnData: columnData as never, rowGroupSize: ROW_GROUP_ROWS });
+  private async writeGroup(order: Int32Array, buckets: Uint8Array, from: number, to: number): Promise<void> {
+    const size = to - from;
+    const c = {
+      user_id: new Array<number>(size), track_id: new Array<string>(size), listen_time: new Array<number>(size), user_known: new Array<boolean>(size),
+      track_name: new Array<string | null>(size), artists: new Array<string | null>(size), genres: new Array<string | null>(size),
+      popularity: new Array<number | null>(size), duration_ms: new Array<number | null>(size), user_bucket: new Array<number>(size),
+    };
+    for (let r = 0; r < size; r++) {
+      const i = order[from + r]!;
+      const track = this.tracks[i];
+      c.user_id[r] = this.userIds[i]!;
+      c.track_id[r] = this.trackIds[i]!;
+      c.listen_time[r] = this.listenTimes[i]!;
+      c.user_known[r] = this.known[i] === 1;
+      c.track_name[r] = track ? track.trackName : null;
+      c.artists[r] = track ? track.artists : null;
+      c.genres[r] = track ? track.genres : null;
+      c.popularity[r] = track ? track.popularity : null;
+      c.duration_ms[r] = track ? track.durationMs : null;
+      c.user_bucket[r] = buckets[i]!;
+    }
+    const columnData = Object.entries(c).map(([name, data]) => ({ name, data, encoding: LAKE_COLUMN_ENCODING[name], statistics: name === 'user_bucket' }));
+    await this.parquet.write({ columnData: columnData as never, rowGroupSize: size });
   }
 
   destroy(err: Error): void {
@@ -124,17 +202,17 @@ class DatePart {
   }
 
   async close(): Promise<void> {
-    if (this.buffered > 0) await this.writeGroup();
+    if (this.buffered > 0) await this.writeGroups();
     this.parquet.finish();
     await this.upload;
   }
 }
 
 /**
- * Writes a chunk's events as Parquet, one part per listen date, streaming row
- * groups to the store. At most ROW_GROUP_ROWS events wait in memory across
- * all of the chunk's dates: when they are reached, the date holding the most
- * is written as a row group. Memory stays the same however big the chunk and
+ * Writes a segment's events as Parquet, one part per listen date, streaming
+ * row groups to the store. At most BUFFER_ROWS events (about 30 bytes each) wait in
+ * memory across all of its dates: when they are reached, the date holding the
+ * most is written out. Memory stays the same however big the chunk and
  * however many dates it spans.
  */
 export class LakePartWriter {
@@ -145,6 +223,8 @@ export class LakePartWriter {
   constructor(
     private readonly store: ObjectStore,
     private readonly urlFor: (listenDate: string) => string,
+    /** Events that may wait across all dates before the fullest is written. */
+    private readonly bufferRows = BUFFER_ROWS,
   ) {}
 
   /**
@@ -159,14 +239,14 @@ export class LakePartWriter {
       this.parts.set(day, part);
     }
     part.add(userId, trackId, listenTime, userKnown, track);
-    return ++this.buffered >= ROW_GROUP_ROWS ? this.writeFullest() : undefined;
+    return ++this.buffered >= this.bufferRows ? this.writeFullest() : undefined;
   }
 
   private writeFullest(): Promise<void> {
     let fullest: DatePart | undefined;
     for (const part of this.parts.values()) if (!fullest || part.buffered > fullest.buffered) fullest = part;
     this.buffered -= fullest!.buffered;
-    return fullest!.writeGroup();
+    return fullest!.writeGroups();
   }
 
   async close(): Promise<LakePart[]> {

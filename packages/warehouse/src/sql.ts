@@ -97,7 +97,33 @@ export const DDL = [
   report VARCHAR(65535),
   PRIMARY KEY (run_id)
 )`,
+  `CREATE TABLE IF NOT EXISTS analytics.etl_run_files (
+  run_id VARCHAR(64) NOT NULL,
+  file VARCHAR(2048) NOT NULL,
+  status VARCHAR(16) NOT NULL,
+  rows_read BIGINT NOT NULL,
+  rows_valid BIGINT NOT NULL,
+  rows_rejected BIGINT NOT NULL,
+  rows_duplicate BIGINT NOT NULL,
+  reason VARCHAR(4096),
+  PRIMARY KEY (run_id, file)
+)`,
 ];
+
+export const RUN_FILE_COLUMNS = ['run_id', 'file', 'status', 'rows_read', 'rows_valid', 'rows_rejected', 'rows_duplicate', 'reason'] as const;
+
+/** analytics.etl_run_files: one row per stream file per run, written in the run's transaction. */
+export const RUN_FILES_SQL = {
+  delete: `DELETE FROM analytics.etl_run_files WHERE run_id = $1`,
+  insert: (rows: number) =>
+    `INSERT INTO analytics.etl_run_files (${RUN_FILE_COLUMNS.join(', ')}) VALUES ${Array.from(
+      { length: rows },
+      (_, r) => `(${RUN_FILE_COLUMNS.map((_, c) => `$${r * RUN_FILE_COLUMNS.length + c + 1}`).join(', ')})`,
+    ).join(', ')}`,
+  /** $1 = run id, $2 = status or NULL for every file, $3 = limit, $4 = offset. */
+  list: `SELECT ${RUN_FILE_COLUMNS.join(', ')} FROM analytics.etl_run_files WHERE run_id = $1 AND ($2::VARCHAR IS NULL OR status = $2) ORDER BY file LIMIT $3 OFFSET $4`,
+  count: `SELECT COUNT(*) AS n FROM analytics.etl_run_files WHERE run_id = $1 AND ($2::VARCHAR IS NULL OR status = $2)`,
+};
 
 /** Statements of one upsert, run in one transaction: stage, drop stale rows, MERGE, drop stage. */
 export function upsertStatements(name: KpiTableName) {

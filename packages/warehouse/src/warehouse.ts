@@ -3,8 +3,8 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { from as copyFrom } from 'pg-copy-streams';
 import { redactUrl } from '@musicflow/config';
-import type { RunReport } from '@musicflow/contracts';
-import { CATALOG_SQL, DDL, ddlObject, ETL_RUN_COLUMNS, KPI_TABLES, RUN_SQL, upsertStatements, type KpiTableName } from './sql.ts';
+import type { RunFile, RunReport } from '@musicflow/contracts';
+import { CATALOG_SQL, DDL, ddlObject, ETL_RUN_COLUMNS, KPI_TABLES, RUN_FILE_COLUMNS, RUN_FILES_SQL, RUN_SQL, upsertStatements, type KpiTableName } from './sql.ts';
 import { explainConnectionError } from './connection-errors.ts';
 import { kpiCsvRecords } from './kpi-csv.ts';
 
@@ -12,6 +12,8 @@ import { kpiCsvRecords } from './kpi-csv.ts';
 export type StageStrategy = 'copy' | 'insert';
 
 const INSERT_BATCH_ROWS = 500;
+/** Eight values a file row: well under PostgreSQL's 65535 parameters and Redshift's 16 MB statements. */
+const FILE_BATCH_ROWS = 1000;
 
 // DATE as plain `YYYY-MM-DD`, BIGINT as number (KPI counts stay far below 2^53),
 // TIMESTAMP columns hold UTC both ways.
@@ -163,7 +165,7 @@ export class Warehouse {
    * rows older than the warehouse's are dropped, then MERGE. Nothing is
    * visible until COMMIT; a failure leaves the tables as they were.
    */
-  async loadRun(load: KpiLoad, report: RunReport): Promise<{ genre: number; hourly: number }> {
+  async loadRun(load: KpiLoad, report: RunReport, files: AsyncIterable<RunFile> | Iterable<RunFile> = []): Promise<{ genre: number; hourly: number }> {
     return this.transaction(async (client) => {
       const merged = { genre: 0, hourly: 0 };
       for (const name of ['genre', 'hourly'] as const) {
@@ -179,6 +181,7 @@ export class Warehouse {
         await client.query(sql.dropStage);
       }
       await writeRun(client, { ...report, kpiRows: merged });
+      await writeRunFiles(client, report.runId, files);
       return merged;
     });
   }
@@ -198,6 +201,26 @@ export class Warehouse {
       this.pool.query<{ n: number }>(RUN_SQL.count),
     ]);
     return { total: Number(count.rows[0]?.n ?? 0), runs: rows.map((r) => JSON.parse(String(r.report))) };
+  }
+
+  /** One page of a run's files, by name; `status` filters. */
+  async listRunFiles(runId: string, status: RunFile['status'] | undefined, limit: number, offset: number): Promise<{ total: number; files: RunFile[] }> {
+    const [{ rows }, count] = await Promise.all([
+      this.pool.query<Record<(typeof RUN_FILE_COLUMNS)[number], string | number | null>>(RUN_FILES_SQL.list, [runId, status ?? null, limit, offset]),
+      this.pool.query<{ n: number }>(RUN_FILES_SQL.count, [runId, status ?? null]),
+    ]);
+    return {
+      total: Number(count.rows[0]?.n ?? 0),
+      files: rows.map((r) => ({
+        file: String(r.file),
+        status: r.status as RunFile['status'],
+        rowsRead: Number(r.rows_read),
+        rowsValid: Number(r.rows_valid),
+        rowsRejected: Number(r.rows_rejected),
+        duplicate: Number(r.rows_duplicate),
+        reason: r.reason == null ? undefined : String(r.reason),
+      })),
+    };
   }
 
   async lastSuccessfulRunAt(): Promise<Date | undefined> {
@@ -261,8 +284,8 @@ async function writeRun(client: pg.PoolClient, report: RunReport): Promise<void>
     finished_at: report.finishedAt ? new Date(report.finishedAt) : null,
     streams_url: redactUrl(report.sources.streams),
     files_total: report.files.total,
-    files_loaded: report.files.loaded.length,
-    files_rejected: report.files.rejected.length,
+    files_loaded: report.files.loaded,
+    files_rejected: report.files.rejected,
     rows_read: report.rows.read,
     rows_valid: report.rows.valid,
     rows_rejected: report.rows.rejected,
@@ -278,3 +301,27 @@ async function writeRun(client: pg.PoolClient, report: RunReport): Promise<void>
 }
 
 export { KPI_TABLES };
+
+/** A run's files, replacing any recorded by an earlier attempt, in batches of multi-row INSERTs (portable to Redshift). */
+async function writeRunFiles(client: pg.PoolClient, runId: string, files: AsyncIterable<RunFile> | Iterable<RunFile>): Promise<void> {
+  await client.query(RUN_FILES_SQL.delete, [runId]);
+  let batch: RunFile[] = [];
+  const flush = async () => {
+    if (!batch.length) return;
+    const values = batch.flatMap((f) => [runId, f.file, f.status, f.rowsRead, f.rowsValid, f.rowsRejected, f.duplicate, f.reason ? cutToBytes(f.reason, 4096) : null]);
+    await client.query(RUN_FILES_SQL.insert(batch.length), values);
+    batch = [];
+  };
+  for await (const file of files) {
+    batch.push(file);
+    if (batch.length === FILE_BATCH_ROWS) await flush();
+  }
+  await flush();
+}
+
+/** `text` cut to at most `bytes` bytes of UTF-8, at a character boundary (VARCHAR(n) counts bytes on Redshift). */
+function cutToBytes(text: string, bytes: number): string {
+  if (Buffer.byteLength(text) <= bytes) return text;
+  const cut = Buffer.from(text).subarray(0, bytes).toString('utf8');
+  return cut.endsWith('\uFFFD') ? cut.slice(0, -1) : cut;
+}

@@ -72,7 +72,7 @@ async function inFlightRuns(deps: ApiDeps): Promise<RunSummary[]> {
   const runs = jobs.map(runContextOf).filter((r): r is RunContext => r !== undefined);
   const summaries = await Promise.all(
     runs.map(async (run): Promise<RunSummary> => {
-      const extract = await deps.queues.queues.extract.getJobState(jobIds.extract(run.runId));
+      const extract = await deps.queues.queues.extract.getJobState(jobIds.plan(run.runId));
       const queued = extract === 'waiting' || extract === 'delayed' || extract === 'prioritized' || extract === 'waiting-children';
       return { runId: run.runId, trigger: run.trigger, status: queued ? 'queued' : 'running', startedAt: run.startedAt };
     }),
@@ -86,7 +86,7 @@ const summaryOf = (r: RunReport): RunSummary => ({
   status: r.status,
   startedAt: r.startedAt,
   finishedAt: r.finishedAt,
-  files: { total: r.files.total, loaded: r.files.loaded.length, rejected: r.files.rejected.length },
+  files: { total: r.files.total, loaded: r.files.loaded, rejected: r.files.rejected },
   rows: { read: r.rows.read, valid: r.rows.valid, rejected: r.rows.rejected, duplicate: r.rows.duplicate },
   error: r.error,
 });

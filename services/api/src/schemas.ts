@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { CronExpressionParser } from 'cron-parser';
-import { RUN_ID_PATTERN, runReportSchema, STAGES, runStatusSchema } from '@musicflow/contracts';
+import { RUN_ID_PATTERN, runReportSchema, STAGES, runStatusSchema, runFileSchema } from '@musicflow/contracts';
 
 // ---------- shared pieces ----------
 
@@ -127,6 +127,20 @@ export const runDetail = z.object({
   error: z.string().optional(),
 });
 export type RunDetail = z.infer<typeof runDetail>;
+
+export const runFilesQuery = z.strictObject({
+  status: runFileSchema.shape.status.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+export const runFilesResponse = z.object({
+  runId: z.string(),
+  total: z.number().int(),
+  limit: z.number().int(),
+  offset: z.number().int(),
+  files: z.array(runFileSchema),
+});
 
 // ---------- KPIs ----------
 

@@ -1,9 +1,12 @@
 import {
   QuarantineWriter,
   readCatalogueSource,
+  readRunTrackIds,
+  readRunUserIds,
   SONG_COLUMNS,
   SongCatalogueBuilder,
   USER_COLUMNS,
+  UserIdSet,
   validateSongRow,
   validateUserRow,
   writeSongsSnapshot,
@@ -15,45 +18,74 @@ import type { CatalogueTable, RunContext } from '@musicflow/contracts';
 
 export interface TableSnapshot {
   url: string;
-  /** Distinct users, or songs (tracks), kept. */
+  /** Distinct ids the run's events name. */
+  wanted: number;
+  /** Of those, the users or songs (tracks) the catalogue has. */
   kept: number;
+  /** Rows quarantined. */
   rejected: number;
+  /** Rows read from the source. */
+  rowsRead: number;
 }
 
 const sourceName = (url: string) => (/^postgres/.test(url) ? 'rds' : basename(url));
 
 /**
- * Reads one catalogue table from its source (a CSV object or the RDS table),
- * quarantines rows that break SPEC 2.2 (users) or 2.3 (songs), and writes the
- * table's part of the run's snapshot.
+ * Keys any id rule takes (printable ASCII, at most 64 characters): a row with
+ * such a key that the run does not need is skipped unread; any other key goes
+ * through the rules, so a row with an unusable id is quarantined whoever needs it.
  */
-export async function extractCatalogueTable(store: ObjectStore, run: RunContext, table: CatalogueTable): Promise<TableSnapshot> {
+const PLAIN_TRACK_ID = /^[\x21-\x7e]{1,64}$/;
+const PLAIN_USER_ID = /^\d{1,10}$/;
+
+/**
+ * One catalogue table for one run: only the rows of the tracks or users the
+ * run's clean events name, so memory follows the run, not the catalogue (a
+ * CSV source is streamed once; the RDS table is looked up by key in
+ * batches). Rows that break SPEC 2.2 (users) or 2.3 (songs) are quarantined;
+ * the table's part of the run's snapshot is written for the transformers.
+ */
+export async function extractCatalogueTable(store: ObjectStore, run: RunContext, table: CatalogueTable, validUrls: readonly string[]): Promise<TableSnapshot> {
   const source = run.sources[table];
   const quarantine = new QuarantineWriter(store, LAKE_LAYOUT.quarantine(run.lake, run.runId, table), sourceName(source));
+  let rowsRead = 0;
+  let wanted: number;
   let kept: number;
   let url: string;
   if (table === 'users') {
-    // Last row wins for a repeated user_id: a Set keeps one entry per id.
-    const users = new Set<number>();
-    for await (const { values, record, line } of readCatalogueSource(store, source, table, USER_COLUMNS)) {
+    const ids = await readRunUserIds(store, validUrls);
+    wanted = ids.size;
+    // Last row wins for a repeated user_id, and only the id matters to a KPI: a set keeps one entry per id.
+    const users = new UserIdSet();
+    for await (const { values, record, line } of readCatalogueSource(store, source, table, USER_COLUMNS, { key: 'user_id', ids: ids.values() })) {
+      rowsRead++;
+      const key = (values.user_id ?? '').trim();
+      if (PLAIN_USER_ID.test(key) && !ids.has(Number(key))) continue;
       const result = validateUserRow(values);
-      if ('userId' in result) users.add(result.userId);
-      else await quarantine.add(line, 'invalid_' + result.field, result.field, result.value, record);
+      if ('userId' in result) {
+        if (ids.has(result.userId)) users.add(result.userId);
+      } else await quarantine.add(line, 'invalid_' + result.field, result.field, result.value, record);
     }
     url = LAKE_LAYOUT.catalogueUsers(run.lake, run.runId);
-    await writeUsersSnapshot(store, url, users);
+    await writeUsersSnapshot(store, url, users.values());
     kept = users.size;
   } else {
+    const ids = await readRunTrackIds(store, validUrls);
+    wanted = ids.size;
     const songs = new SongCatalogueBuilder();
-    for await (const { values, record, line } of readCatalogueSource(store, source, table, SONG_COLUMNS)) {
+    for await (const { values, record, line } of readCatalogueSource(store, source, table, SONG_COLUMNS, { key: 'track_id', ids })) {
+      rowsRead++;
+      const key = values.track_id ?? '';
+      if (PLAIN_TRACK_ID.test(key) && !ids.has(key)) continue;
       const result = validateSongRow(values);
-      if ('song' in result) songs.add(result.trackId, result.genre, result.song);
-      else await quarantine.add(line, 'invalid_' + result.field, result.field, result.value, record);
+      if ('song' in result) {
+        if (ids.has(result.trackId)) songs.add(result.trackId, result.genre, result.song);
+      } else await quarantine.add(line, 'invalid_' + result.field, result.field, result.value, record);
     }
     url = LAKE_LAYOUT.catalogueSongs(run.lake, run.runId);
     await writeSongsSnapshot(store, url, songs.values());
     kept = songs.size;
   }
   await quarantine.close();
-  return { url, kept, rejected: quarantine.count };
+  return { url, wanted, kept, rejected: quarantine.count, rowsRead };
 }

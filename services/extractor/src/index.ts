@@ -1,8 +1,7 @@
-import { extractJobSchema } from '@musicflow/contracts';
 import { defineStage, runStageWorker, type ServiceContext } from '@musicflow/flow';
-import { createExtractProcessor } from './processor.ts';
+import { createExtractProcessors } from './processor.ts';
 
-export const extractStage = defineStage({ stage: 'extract', schema: extractJobSchema, createProcessor: createExtractProcessor });
+export const extractStage = defineStage({ stage: 'extract', createProcessors: createExtractProcessors });
 
 export function startExtractor(ctx: ServiceContext) {
   return runStageWorker(extractStage, ctx);

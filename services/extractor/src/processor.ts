@@ -1,83 +1,155 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import pMap from 'p-map';
+import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import {
-  catalogueResultSchema,
+  CATALOGUE_TABLES,
+  childResults,
+  jobIds,
   type CatalogueJob,
   type CatalogueResult,
-  type Chunk,
-  type ExtractResult,
-  type ExtractRunJob,
+  type PlanJob,
+  type PlanResult,
   type RejectedFile,
+  type Segment,
 } from '@musicflow/contracts';
 import { SourceFormatError } from '@musicflow/ingest';
-import { spawnChunkJobs, type ServiceContext } from '@musicflow/flow';
+import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
+import type { ObjectInfo } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
-import { isStreamFile, planStreamFile } from './streams.ts';
+import { isStreamFile, packBytesFor, packChunks, planStreamFile } from './streams.ts';
+
+/** Stream files scanned at once while planning: thousands of small files are mostly waiting on the store. */
+const PLAN_CONCURRENCY = 8;
 
 /**
- * The first step of a run, as a parent and its two children on the extract
- * queue: the children snapshot the catalogue, users and songs apart so two
- * workers read them at once; the parent then lists and plans the stream files
- * and adds one validate → transform chain per chunk under the KPI job.
+ * The extract queue's two kinds of job. `plan` is the run's first job: it
+ * plans the stream files into chunks and validates them (its children),
+ * then looks up the catalogue for exactly the tracks and users the clean
+ * events name (two `catalogue` children, users and songs apart so two
+ * workers read them at once), then adds one transform job per chunk under
+ * the run's publish job.
  */
-export function createExtractProcessor(ctx: ServiceContext) {
-  const extractTable = createCatalogueProcessor(ctx);
-  const planStreams = createPlanProcessor(ctx);
-  return (job: Job, data: CatalogueJob | ExtractRunJob, log: Logger): Promise<CatalogueResult | ExtractResult> =>
-    'table' in data ? extractTable(job, data, log) : planStreams(job, data, log);
+export function createExtractProcessors(ctx: ServiceContext): StageProcessors<'extract'> {
+  return { plan: createPlanProcessor(ctx), catalogue: createCatalogueProcessor(ctx) };
 }
 
 function createCatalogueProcessor({ store }: ServiceContext) {
-  return async (job: Job, { run, table }: CatalogueJob, log: Logger): Promise<CatalogueResult> => {
+  return async (job: Job, { run, table, validUrls }: CatalogueJob, log: Logger): Promise<CatalogueResult> => {
     const startedAt = Date.now();
-    const snapshot = await extractCatalogueTable(store, run, table).catch((err: Error) => {
+    const snapshot = await extractCatalogueTable(store, run, table, validUrls).catch((err: Error) => {
       // A source that is there but unusable will not get better by retrying.
       throw err instanceof SourceFormatError ? new UnrecoverableError(err.message) : err;
     });
-    log.info({ table, kept: snapshot.kept, rejected: snapshot.rejected }, 'catalogue table extracted');
-    await job.updateProgress({ percent: 100, rows: snapshot.kept + snapshot.rejected });
-    return { startedAt, finishedAt: Date.now(), table, ...snapshot };
+    log.info({ table, wanted: snapshot.wanted, kept: snapshot.kept, rejected: snapshot.rejected }, 'catalogue table extracted');
+    await job.updateProgress({ percent: 100, rows: snapshot.rowsRead });
+    return { kind: 'catalogue', startedAt, finishedAt: Date.now(), table, url: snapshot.url, wanted: snapshot.wanted, kept: snapshot.kept, rejected: snapshot.rejected };
   };
 }
 
 function createPlanProcessor({ store, config, queues }: ServiceContext) {
-  return async (job: Job, { run }: ExtractRunJob, log: Logger): Promise<ExtractResult> => {
-    const failures = Object.values(await job.getIgnoredChildrenFailures());
-    if (failures.length) throw new UnrecoverableError(`catalogue: ${failures.join('; ')}`);
-    const tables = Object.values(await job.getChildrenValues()).map((v) => catalogueResultSchema.parse(v));
+  /** Lists and scans the stream files, adds one validate job per chunk under the plan job. */
+  async function planAndValidate(job: Job, data: PlanJob, log: Logger): Promise<PlanJob> {
+    const { run } = data;
+    const startedAt = Date.now();
+    const listed: ObjectInfo[] = [];
+    for await (const file of store.list(run.sources.streams)) if (isStreamFile(file.url)) listed.push(file);
+    listed.sort((a, b) => a.url.localeCompare(b.url));
+    const plans = await pMap(listed, (file) => planStreamFile(store, run.sources.streams, file, config.CHUNK_BYTES), { concurrency: PLAN_CONCURRENCY });
+    const segments: Segment[] = [];
+    const rejectedFiles: RejectedFile[] = [];
+    for (const plan of plans) {
+      if ('rejected' in plan) {
+        log.warn({ file: plan.rejected.file, reasons: plan.rejected.reasons }, 'file rejected');
+        rejectedFiles.push(plan.rejected);
+      } else segments.push(...plan.segments);
+    }
+    const bytes = segments.reduce((n, s) => n + s.end - s.start, 0);
+    const chunks = packChunks(segments, packBytesFor(bytes, config.CHUNK_BYTES));
+    log.info({ files: listed.length, segments: segments.length, chunks: chunks.length, rejected: rejectedFiles.length }, 'stream files planned');
+    await addChildJobs(
+      config,
+      queues,
+      parentOf(job, 'extract'),
+      'validate',
+      chunks.map((chunk) => ({ id: jobIds.validate(run.runId, chunk.chunkId), data: { run, chunk } })),
+      'ignore',
+    );
+    return { run, step: 'validate', startedAt, rejectedFiles, filesTotal: listed.length };
+  }
+
+  /** Fails the run, naming each step that failed after its retries (a chunk that cannot be read, a catalogue source). */
+  async function checkChildren(job: Job, what: string): Promise<void> {
+    const failures = await ignoredFailures(job);
+    if (failures.length) throw new UnrecoverableError(`${what}: ${failures.map((f) => f.reason).join('; ')}`);
+  }
+
+  /** Steps first, then the wait: a retry after a crash in between adds the same jobs again (fixed ids), harmlessly. */
+  async function waitForChildren(job: Job, token: string | undefined, next: PlanJob): Promise<boolean> {
+    await job.updateData(next);
+    return job.moveToWaitingChildren(token!);
+  }
+
+  return async (job: Job, data: PlanJob, log: Logger, token: string | undefined): Promise<PlanResult> => {
+    const { run } = data;
+    if (!data.step) {
+      data = await planAndValidate(job, data, log);
+      await job.updateProgress({ percent: 30, rows: 0 });
+      if (await waitForChildren(job, token, data)) throw new WaitingChildrenError();
+    }
+    const values = await job.getChildrenValues();
+    const validations = childResults(values, 'validate');
+    if (data.step === 'validate') {
+      await checkChildren(job, 'validation');
+      const validUrls = validations.map((v) => v.validUrl).sort();
+      if (validUrls.length) {
+        await addChildJobs(
+          config,
+          queues,
+          parentOf(job, 'extract'),
+          'catalogue',
+          CATALOGUE_TABLES.map((table) => ({ id: jobIds.catalogue(run.runId, table), data: { run, table, validUrls } })),
+          'ignore',
+        );
+        data = { ...data, step: 'catalogue' };
+        await job.updateProgress({ percent: 60, rows: 0 });
+        if (await waitForChildren(job, token, data)) throw new WaitingChildrenError();
+      }
+    }
+
+    await checkChildren(job, 'catalogue');
+    const tables = childResults(await job.getChildrenValues(), 'catalogue');
     const users = tables.find((t) => t.table === 'users');
     const songs = tables.find((t) => t.table === 'songs');
-    if (!users || !songs) throw new Error(`catalogue of run ${run.runId} is incomplete: ${tables.length} of 2 tables extracted`);
-
-    const files: ExtractResult['files'] = [];
-    const rejectedFiles: RejectedFile[] = [];
-    const chunks: Chunk[] = [];
-    for await (const file of store.list(run.sources.streams)) {
-      if (!isStreamFile(file.url)) continue;
-      const plan = await planStreamFile(store, run.sources.streams, file, config.CHUNK_BYTES);
-      if ('rejected' in plan) {
-        log.warn({ file: file.url, reasons: plan.rejected.reasons }, 'file rejected');
-        rejectedFiles.push(plan.rejected);
-        files.push({ fileId: '', url: file.url, size: file.size, chunks: 0 });
-        continue;
-      }
-      files.push({ fileId: plan.chunks[0]!.fileId, url: file.url, size: file.size, chunks: plan.chunks.length });
-      chunks.push(...plan.chunks);
+    if (validations.length && (!users || !songs)) {
+      throw new Error(`catalogue of run ${run.runId} is incomplete: ${tables.length} of 2 tables extracted`);
     }
-    log.info({ files: files.length, chunks: chunks.length, rejected: rejectedFiles.length }, 'stream files planned');
-
-    await spawnChunkJobs(config, queues, run, chunks);
+    if (users && songs) {
+      await addChildJobs(
+        config,
+        queues,
+        { id: jobIds.publish(run.runId), stage: 'kpi' },
+        'transform',
+        validations.map((validation) => ({
+          id: jobIds.transform(run.runId, validation.chunkId),
+          data: { run, validation, catalogue: { usersUrl: users.url, songsUrl: songs.url } },
+        })),
+        'ignore',
+      );
+    }
+    await job.updateProgress({ percent: 100, rows: 0 });
     return {
+      kind: 'plan',
       // The stage's time includes its children's.
-      startedAt: Math.min(users.startedAt, songs.startedAt),
+      startedAt: data.startedAt ?? Date.now(),
       finishedAt: Date.now(),
-      usersUrl: users.url,
-      songsUrl: songs.url,
-      users: users.kept,
-      songs: songs.kept,
-      catalogueRejected: users.rejected + songs.rejected,
-      files,
-      rejectedFiles,
+      filesTotal: data.filesTotal ?? 0,
+      chunks: validations.length,
+      rejectedFiles: data.rejectedFiles ?? [],
+      catalogue: {
+        users: users?.kept ?? 0,
+        songs: songs?.kept ?? 0,
+        rejected: (users?.rejected ?? 0) + (songs?.rejected ?? 0),
+      },
     };
   };
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Chunk, RejectedFile } from '@musicflow/contracts';
+import type { Chunk, RejectedFile, Segment } from '@musicflow/contracts';
 import { csvRecords, missingColumns, openStreamFile, parseHeader, scanRecords, STREAM_COLUMNS } from '@musicflow/ingest';
 import { relativeKey, type ObjectInfo, type ObjectStore } from '@musicflow/storage';
 
@@ -16,12 +16,12 @@ export function fileIdOf(streamsUrl: string, url: string): string {
     .replace(/[^A-Za-z0-9._=-]/g, '_');
 }
 
-export type PlannedFile = { chunks: Chunk[] } | { rejected: RejectedFile };
+export type PlannedFile = { segments: Segment[] } | { rejected: RejectedFile };
 
 /**
- * Reads a stream file once to check its header and cut it into chunks of
- * equal size, at most about `chunkBytes`, at record boundaries, numbering lines so every chunk reports file line numbers.
- * A `.gz` file is one chunk (it cannot be entered mid-way).
+ * Reads a stream file once to check its header and cut it into segments of
+ * equal size, at most about `chunkBytes`, at record boundaries, numbering lines so every segment reports file line numbers.
+ * A `.gz` file is one segment (it cannot be entered mid-way).
  */
 export async function planStreamFile(store: ObjectStore, streamsUrl: string, file: ObjectInfo, chunkBytes: number): Promise<PlannedFile> {
   const fileId = fileIdOf(streamsUrl, file.url);
@@ -61,19 +61,56 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
   const missing = missingColumns(header, STREAM_COLUMNS);
   if (missing.length) return reject(`missing column(s): ${missing.join(', ')}`);
 
-  const idHash = createHash('sha1').update(file.url).digest('hex').slice(0, 12);
   return {
-    chunks: ranges.map((r, index) => ({
-      fileId,
-      fileUrl: file.url,
-      chunkId: `${idHash}-${index}`,
-      index,
-      count: ranges.length,
-      start: r.start,
-      end: r.end,
-      firstLine: r.firstLine,
-      header,
-      gzip,
-    })),
+    segments: ranges.map((r, index) => ({ fileId, fileUrl: file.url, index, count: ranges.length, ...r, header, gzip })),
   };
+}
+
+const segmentBytes = (s: Segment) => s.end - s.start;
+
+/**
+ * Chunks of work from the run's segments: a segment of at least `packBytes`
+ * is a chunk of its own; smaller ones (small files) are packed together, in
+ * order, up to `packBytes` and at most MAX_SEGMENTS_PER_CHUNK, so thousands
+ * of small files cost a few jobs, not thousands. Ids derive from the
+ * segments, so planning again gives the same chunks.
+ */
+export function packChunks(segments: Segment[], packBytes: number): Chunk[] {
+  const chunks: Chunk[] = [];
+  let pack: Segment[] = [];
+  let packed = 0;
+  const close = (group: Segment[]) => {
+    if (!group.length) return;
+    const id = createHash('sha1');
+    for (const s of group) id.update(`${s.fileUrl}\n${s.index}\n`);
+    chunks.push({ chunkId: id.digest('hex').slice(0, 16), segments: group });
+  };
+  for (const segment of segments) {
+    const bytes = segmentBytes(segment);
+    if (bytes >= packBytes) {
+      close([segment]);
+      continue;
+    }
+    if (pack.length && (packed + bytes > packBytes || pack.length === MAX_SEGMENTS_PER_CHUNK)) {
+      close(pack);
+      pack = [];
+      packed = 0;
+    }
+    pack.push(segment);
+    packed += bytes;
+  }
+  close(pack);
+  return chunks;
+}
+
+/** Bounds a chunk job's data (each segment carries its header) and the parts one transform writes. */
+export const MAX_SEGMENTS_PER_CHUNK = 500;
+
+/**
+ * How much small files are packed into one chunk: enough to keep per-job cost
+ * small, little enough that a day of small files still spreads over the
+ * workers (a sixteenth of the day, at least 1 MiB, at most CHUNK_BYTES).
+ */
+export function packBytesFor(totalBytes: number, chunkBytes: number): number {
+  return Math.min(chunkBytes, Math.max(2 ** 20, Math.ceil(totalBytes / 16)));
 }

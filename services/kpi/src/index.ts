@@ -1,8 +1,7 @@
-import { kpiJobSchema } from '@musicflow/contracts';
 import { defineStage, runStageWorker, type ServiceContext } from '@musicflow/flow';
-import { createKpiProcessor } from './processor.ts';
+import { createKpiProcessors } from './processor.ts';
 
-export const kpiStage = defineStage({ stage: 'kpi', schema: kpiJobSchema, createProcessor: createKpiProcessor });
+export const kpiStage = defineStage({ stage: 'kpi', createProcessors: createKpiProcessors });
 
 export function startKpi(ctx: ServiceContext) {
   // Aggregating a date is seconds of CPU: with WORKER_THREADS it runs on worker threads.

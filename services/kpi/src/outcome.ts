@@ -1,29 +1,41 @@
-import type { ExtractResult, RejectedFile, RunContext, RunReport, TransformResult } from '@musicflow/contracts';
+import {
+  REPORT_REJECTED_FILES,
+  type PlanResult,
+  type RejectedFile,
+  type RunContext,
+  type RunFile,
+  type RunReport,
+  type SegmentOutcome,
+  type TransformResult,
+} from '@musicflow/contracts';
 
 export interface FileOutcome {
   fileId: string;
   url: string;
-  chunks: TransformResult[];
+  segments: SegmentOutcome[];
   rejectedReasons: string[];
 }
 
 /**
- * Decides each file's fate from its chunks (SPEC 3): a chunk that cannot be
- * parsed, or more bad rows than `threshold` of the file's rows, rejects the
+ * Decides each file's fate from its segments (SPEC 3): a segment that cannot
+ * be parsed, or more bad rows than `threshold` of the file's rows, rejects the
  * whole file.
  */
 export function decideFiles(transforms: TransformResult[], threshold: number): FileOutcome[] {
   const byFile = new Map<string, FileOutcome>();
   for (const t of transforms) {
-    const v = t.validation;
-    let file = byFile.get(v.fileUrl);
-    if (!file) byFile.set(v.fileUrl, (file = { fileId: v.fileId, url: v.fileUrl, chunks: [], rejectedReasons: [] }));
-    file.chunks.push(t);
+    for (const segment of t.segments) {
+      const v = segment.validation;
+      let file = byFile.get(v.fileUrl);
+      if (!file) byFile.set(v.fileUrl, (file = { fileId: v.fileId, url: v.fileUrl, segments: [], rejectedReasons: [] }));
+      file.segments.push(segment);
+    }
   }
   for (const file of byFile.values()) {
-    for (const c of file.chunks) if (c.validation.parseError) file.rejectedReasons.push(`cannot be parsed as CSV: ${c.validation.parseError}`);
-    const read = file.chunks.reduce((n, c) => n + c.validation.rowsRead, 0);
-    const bad = file.chunks.reduce((n, c) => n + (c.validation.rowsRead - c.validation.rowsValid), 0);
+    file.segments.sort((a, b) => a.validation.index - b.validation.index);
+    for (const s of file.segments) if (s.validation.parseError) file.rejectedReasons.push(`cannot be parsed as CSV: ${s.validation.parseError}`);
+    const { read, valid } = rowsOf(file);
+    const bad = read - valid;
     if (bad > threshold * read) {
       file.rejectedReasons.push(
         `${bad} of ${read} rows are bad (${((100 * bad) / read).toFixed(1)}%), more than the ${(threshold * 100).toFixed(1)}% allowed`,
@@ -33,26 +45,41 @@ export function decideFiles(transforms: TransformResult[], threshold: number): F
   return [...byFile.values()].sort((a, b) => a.url.localeCompare(b.url));
 }
 
+const rowsOf = (file: FileOutcome) => ({
+  read: file.segments.reduce((n, s) => n + s.validation.rowsRead, 0),
+  valid: file.segments.reduce((n, s) => n + s.validation.rowsValid, 0),
+});
+
 const span = (items: { startedAt: number; finishedAt: number }[]) =>
   items.length ? Math.max(...items.map((i) => i.finishedAt)) - Math.min(...items.map((i) => i.startedAt)) : 0;
 
-/** The run report as far as the KPI step knows it; the loader adds status, load time and KPI rows merged. */
-export function buildReport(
-  run: RunContext,
-  extract: ExtractResult,
-  files: FileOutcome[],
-  counts: { duplicate: number; dates: string[]; kpiStartedAt: number },
-): RunReport {
-  const accepted = files.filter((f) => f.rejectedReasons.length === 0);
-  const rejected: RejectedFile[] = [
-    ...extract.rejectedFiles,
+/** Every file rejected, planned-out ones (no row read) and decided ones, by name. */
+function rejectedFiles(plan: PlanResult, files: FileOutcome[]): RejectedFile[] {
+  return [
+    ...plan.rejectedFiles,
     ...files.filter((f) => f.rejectedReasons.length).map((f) => ({ file: f.url, reasons: f.rejectedReasons })),
   ].sort((a, b) => a.file.localeCompare(b.file));
-  const chunks = files.flatMap((f) => f.chunks);
-  const acceptedChunks = accepted.flatMap((f) => f.chunks);
+}
+
+/**
+ * The run report as far as the publish step knows it; the loader adds status,
+ * load time and KPI rows merged. Long lists are summarized: counts, and the
+ * first rejected files (every file's outcome goes to analytics.etl_run_files).
+ */
+export function buildReport(
+  run: RunContext,
+  plan: PlanResult,
+  files: FileOutcome[],
+  counts: { duplicate: number; dates: string[]; kpiStartedAt: number },
+  transforms: TransformResult[] = [],
+): RunReport {
+  const accepted = files.filter((f) => f.rejectedReasons.length === 0);
+  const rejected = rejectedFiles(plan, files);
+  const segments = files.flatMap((f) => f.segments);
+  const acceptedSegments = accepted.flatMap((f) => f.segments);
   const rejectedByReason: Record<string, number> = {};
-  for (const c of chunks) {
-    for (const [reason, n] of Object.entries(c.validation.rejected)) rejectedByReason[reason] = (rejectedByReason[reason] ?? 0) + n;
+  for (const s of segments) {
+    for (const [reason, n] of Object.entries(s.validation.rejected)) rejectedByReason[reason] = (rejectedByReason[reason] ?? 0) + n;
   }
   return {
     runId: run.runId,
@@ -60,26 +87,47 @@ export function buildReport(
     status: 'running',
     startedAt: run.startedAt,
     sources: run.sources,
-    files: { total: extract.files.length, loaded: accepted.map((f) => f.url), rejected },
+    files: { total: plan.filesTotal, loaded: accepted.length, rejected: rejected.length, firstRejected: rejected.slice(0, REPORT_REJECTED_FILES) },
     rows: {
-      read: chunks.reduce((n, c) => n + c.validation.rowsRead, 0),
-      valid: acceptedChunks.reduce((n, c) => n + c.validation.rowsValid, 0),
+      read: segments.reduce((n, s) => n + s.validation.rowsRead, 0),
+      valid: acceptedSegments.reduce((n, s) => n + s.validation.rowsValid, 0),
       rejected: Object.values(rejectedByReason).reduce((a, b) => a + b, 0),
       rejectedByReason,
       duplicate: counts.duplicate,
-      orphanTracks: acceptedChunks.reduce((n, c) => n + c.orphanTracks, 0),
-      orphanUsers: acceptedChunks.reduce((n, c) => n + c.orphanUsers, 0),
+      orphanTracks: acceptedSegments.reduce((n, s) => n + s.orphanTracks, 0),
+      orphanUsers: acceptedSegments.reduce((n, s) => n + s.orphanUsers, 0),
     },
-    catalogue: { users: extract.users, songs: extract.songs, rejected: extract.catalogueRejected },
+    catalogue: plan.catalogue,
     dates: counts.dates,
     kpiRows: { genre: 0, hourly: 0 },
     stageMs: {
-      extract: extract.finishedAt - extract.startedAt,
-      validate: span(chunks.map((c) => c.validation)),
-      transform: span(chunks),
+      extract: plan.finishedAt - plan.startedAt,
+      validate: span(transforms.map((t) => t.validation)),
+      transform: span(transforms),
       kpi: Date.now() - counts.kpiStartedAt,
     },
   };
+}
+
+/** Every file's outcome, as the lines of the run's `files.ndjson` (RunFile). */
+export function* runFileLines(plan: PlanResult, files: FileOutcome[], duplicateByFile: Record<string, number>): Generator<string> {
+  for (const f of plan.rejectedFiles) {
+    yield `${JSON.stringify({ file: f.file, status: 'rejected', rowsRead: 0, rowsValid: 0, rowsRejected: 0, duplicate: 0, reason: f.reasons.join('; ') } satisfies RunFile)}\n`;
+  }
+  for (const f of files) {
+    const { read, valid } = rowsOf(f);
+    const loaded = f.rejectedReasons.length === 0;
+    const line: RunFile = {
+      file: f.url,
+      status: loaded ? 'loaded' : 'rejected',
+      rowsRead: read,
+      rowsValid: valid,
+      rowsRejected: read - valid,
+      duplicate: loaded ? (duplicateByFile[f.fileId] ?? 0) : 0,
+      reason: loaded ? undefined : f.rejectedReasons.join('; '),
+    };
+    yield `${JSON.stringify(line)}\n`;
+  }
 }
 
 /**

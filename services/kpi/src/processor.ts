@@ -1,67 +1,55 @@
+import { Readable } from 'node:stream';
 import { json } from 'node:stream/consumers';
+import pMap from 'p-map';
 import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
-import type { Config, Logger } from '@musicflow/config';
+import type { Logger } from '@musicflow/config';
 import {
-  extractResultSchema,
+  childResults,
   jobIds,
-  kpiDateResultSchema,
   kpiPartialSchema,
-  kpiPassResultSchema,
-  transformResultSchema,
   type KpiDateJob,
   type KpiDateResult,
   type KpiPassJob,
   type KpiPassResult,
-  type KpiResult,
-  type KpiRunJob,
+  type PublishJob,
+  type PublishResult,
   type RunContext,
 } from '@musicflow/contracts';
 import { QUARANTINE_HEADER } from '@musicflow/ingest';
-import { KpiAccumulator, userPassOf, type KpiTables } from '@musicflow/kpi';
-import { LAKE_LAYOUT, openLakePart, type LakePartReader } from '@musicflow/lake';
+import { KpiAccumulator, type KpiTables } from '@musicflow/kpi';
+import { bucketsOfPass, LAKE_LAYOUT, openLakePart, passOfBucket, USER_BUCKETS, userBucketOf, type LakePartReader } from '@musicflow/lake';
 import { basename, joinUrl, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
-import { jobOptions, type PipelineQueues, type ServiceContext } from '@musicflow/flow';
-import { biggestDatesFirst, buildReport, decideFiles, type FileOutcome } from './outcome.ts';
+import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
+import { biggestDatesFirst, buildReport, decideFiles, runFileLines, type FileOutcome } from './outcome.ts';
 
 /**
- * The KPI queue's three jobs. The run's KPI job, once every chunk is done,
- * decides each file, publishes accepted files' parts to the lake and adds one
- * date job per listen date they touch; date jobs compute a date's KPIs from
- * all of that date's parts (SPEC 3b, 4.3), in parallel on any KPI worker, so
- * late and re-delivered files give the same rows as one run over everything.
- * A date too big for one job is split into pass jobs over shares of its
- * users, which run in parallel too; the date job merges what they counted.
- * The run's job then runs again and combines the dates for the loader.
+ * The KPI queue's three kinds of job. `publish`, the run's commit step, once
+ * every chunk is done, decides each file, publishes accepted files' parts to
+ * the lake and adds one `kpi-date` job per listen date they touch; date jobs
+ * compute a date's KPIs from all of that date's parts (SPEC 3b, 4.3), in
+ * parallel on any KPI worker, so late and re-delivered files give the same
+ * rows as one run over everything. A date too big for one job is split into
+ * `kpi-pass` jobs over shares of its users, which run in parallel too; the
+ * date job merges what they counted. The publish job then runs again and
+ * combines the dates for the loader.
  */
-export function createKpiProcessor(ctx: ServiceContext) {
-  const runKpis = createRunKpiProcessor(ctx);
-  const dateKpis = createDateKpiProcessor(ctx);
-  const passKpis = createPassKpiProcessor(ctx);
-  return (
-    job: Job,
-    data: KpiRunJob | KpiDateJob | KpiPassJob,
-    log: Logger,
-    token: string | undefined,
-  ): Promise<KpiResult | KpiDateResult | KpiPassResult> =>
-    'pass' in data ? passKpis(job, data, log) : 'listenDate' in data ? dateKpis(job, data, log, token) : runKpis(job, data, log, token);
+export function createKpiProcessors(ctx: ServiceContext): StageProcessors<'kpi'> {
+  return { publish: createPublishProcessor(ctx), 'kpi-date': createDateKpiProcessor(ctx), 'kpi-pass': createPassKpiProcessor(ctx) };
 }
 
-function createRunKpiProcessor({ store, config, queues }: ServiceContext) {
-  return async (job: Job, data: KpiRunJob, log: Logger, token: string | undefined): Promise<KpiResult> => {
+function createPublishProcessor({ store, config, queues }: ServiceContext) {
+  return async (job: Job, data: PublishJob, log: Logger, token: string | undefined): Promise<PublishResult> => {
     const { run } = data;
-    const failures = await job.getIgnoredChildrenFailures();
-    if (Object.keys(failures).length) {
-      const detail = Object.entries(failures).map(([key, reason]) => `${key.split(':').pop()}: ${reason}`);
-      throw new UnrecoverableError(`${detail.length} step(s) failed after retries: ${detail.join('; ')}`);
+    const failures = await ignoredFailures(job);
+    if (failures.length) {
+      throw new UnrecoverableError(`${failures.length} step(s) failed after retries: ${failures.map((f) => `${f.jobId}: ${f.reason}`).join('; ')}`);
     }
     let values = await job.getChildrenValues();
-    const childrenOf = (stage: 'extract' | 'transform' | 'kpi') =>
-      Object.entries(values)
-        .filter(([key]) => key.startsWith(`${queues.queueKey(stage)}:`))
-        .map(([, value]) => value);
-    const extract = extractResultSchema.parse(childrenOf('extract')[0]);
-    const files = decideFiles(childrenOf('transform').map((v) => transformResultSchema.parse(v)), config.REJECT_THRESHOLD);
+    const [plan] = childResults(values, 'plan');
+    if (!plan) throw new Error(`publish ${job.id}: the plan job left no result`);
+    const transforms = childResults(values, 'transform');
+    const files = decideFiles(transforms, config.REJECT_THRESHOLD);
 
     let dates = data.dates;
     if (!dates) {
@@ -74,27 +62,43 @@ function createRunKpiProcessor({ store, config, queues }: ServiceContext) {
       const listenDates = [...new Set(published.map((p) => p.listenDate))].sort();
       dates = { snapshotSeq: Number(seconds) * 1_000_000 + Number(micros), startedAt, listenDates };
       // Jobs first, then the step: a retry after a crash in between adds the same jobs again (fixed ids), harmlessly.
-      await addDateJobs(config, queues, run, job, published);
-      await job.updateData({ ...data, dates });
+      await addChildJobs(
+        config,
+        queues,
+        parentOf(job, 'kpi'),
+        'kpi-date',
+        biggestDatesFirst(published).map((listenDate) => ({
+          id: jobIds.kpiDate(run.runId, listenDate),
+          data: { run, listenDate, ours: published.filter((p) => p.listenDate === listenDate).map((p) => p.url) },
+        })),
+        'fail',
+      );
+      await job.updateData({ ...data, dates } satisfies PublishJob);
       await job.updateProgress({ percent: 20, rows: 0 });
       if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
     }
 
     // Read again when the date jobs were added by this very call (and were all done already, or there are none).
     if (!data.dates) values = await job.getChildrenValues();
-    const results = childrenOf('kpi').map((v) => kpiDateResultSchema.parse(v)).sort((a, b) => a.listenDate.localeCompare(b.listenDate));
+    const results = childResults(values, 'kpi-date').sort((a, b) => a.listenDate.localeCompare(b.listenDate));
     const missing = dates.listenDates.filter((d) => !results.some((r) => r.listenDate === d));
     if (missing.length) throw new Error(`KPIs of ${missing.join(', ')} are missing although every date job is done`);
+    const duplicateByFile = sumByKey(results.map((r) => r.duplicateByFile));
     const duplicate = results.reduce((n, r) => n + r.duplicate, 0);
     log.info({ dates: dates.listenDates, duplicate }, 'KPIs computed');
 
-    const report = buildReport(run, extract, files, { duplicate, dates: dates.listenDates, kpiStartedAt: dates.startedAt });
+    const report = buildReport(run, plan, files, { duplicate, dates: dates.listenDates, kpiStartedAt: dates.startedAt }, transforms);
     report.kpiRows = { genre: results.reduce((n, r) => n + r.genreRows, 0), hourly: results.reduce((n, r) => n + r.hourlyRows, 0) };
-    await job.updateProgress({ percent: 100, rows: results.reduce((n, r) => n + r.rows, 0) });
+    const filesUrl = LAKE_LAYOUT.runFiles(run.lake, run.runId);
+    await store.write(filesUrl, Readable.from(runFileLines(plan, files, duplicateByFile)));
+    // The date jobs report the rows they counted: this job adds none.
+    await job.updateProgress({ percent: 100, rows: 0 });
     return {
+      kind: 'publish',
       startedAt: dates.startedAt,
       finishedAt: Date.now(),
       report,
+      filesUrl,
       genreUrls: results.map((r) => r.genreUrl),
       hourlyUrls: results.map((r) => r.hourlyUrl),
       snapshotSeq: dates.snapshotSeq,
@@ -102,23 +106,11 @@ function createRunKpiProcessor({ store, config, queues }: ServiceContext) {
   };
 }
 
-/** One job per date under the run's KPI job, biggest first; fixed ids, so a retry does not add them twice. */
-async function addDateJobs(config: Config, queues: PipelineQueues, run: RunContext, parent: Job, published: PublishedPart[]) {
-  const opts = jobOptions(config);
-  await queues.queues.kpi.addBulk(
-    biggestDatesFirst(published).map((listenDate) => ({
-      // Named after their stage, so run progress counts them with it.
-      name: 'kpi',
-      data: { run, listenDate, ours: published.filter((p) => p.listenDate === listenDate).map((p) => p.url) } satisfies KpiDateJob,
-      opts: {
-        ...opts,
-        jobId: jobIds.kpiDate(run.runId, listenDate),
-        parent: { id: parent.id!, queue: queues.queueKey('kpi') },
-        failParentOnFailure: true,
-      },
-    })),
-  );
-}
+const sumByKey = (maps: Record<string, number>[]) => {
+  const sum: Record<string, number> = {};
+  for (const m of maps) for (const [k, n] of Object.entries(m)) sum[k] = (sum[k] ?? 0) + n;
+  return sum;
+};
 
 function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
   return async (job: Job, data: KpiDateJob, log: Logger, token: string | undefined): Promise<KpiDateResult> => {
@@ -127,27 +119,34 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
     const startedAt = Date.now();
     const parts = await openDateParts(store, run.lake, listenDate, new Set(data.ours));
     const rows = parts.reduce((n, p) => n + p.reader.rows, 0);
-    const count = Math.ceil(rows / config.KPI_EVENTS_PER_PASS);
+    // A pass takes at least one user bucket.
+    const count = Math.min(USER_BUCKETS, Math.ceil(rows / config.KPI_EVENTS_PER_PASS));
     if (count > 1) {
       const passes = { count, rows, startedAt };
       // Jobs first, then the step: a retry after a crash in between adds the same jobs again (fixed ids), harmlessly.
-      await addPassJobs(config, queues, job, { run, listenDate, ours: data.ours, parts: parts.map((p) => p.url), count });
+      const pass = { run, listenDate, ours: data.ours, parts: parts.map((p) => p.url), count };
+      await addChildJobs(
+        config,
+        queues,
+        parentOf(job, 'kpi'),
+        'kpi-pass',
+        Array.from({ length: count }, (_, p) => ({ id: jobIds.kpiPass(run.runId, listenDate, p, count), data: { ...pass, pass: p } })),
+        'fail',
+      );
       await job.updateData({ ...data, passes } satisfies KpiDateJob);
       log.info({ listenDate, rows, passes: count }, 'date split into passes');
       if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
       return mergePasses(job, { ...data, passes }, log);
     }
     const accumulator = new KpiAccumulator({ expectedPlaysPerDate: rows });
-    const { duplicate } = await accumulatePass(parts, accumulator, 0, 1);
-    return writeDateKpis(job, { run, listenDate, startedAt, tables: accumulator.result(), duplicate, rows, passes: 1 }, log);
+    const { duplicate, duplicateByFile } = await accumulatePass(parts, accumulator, 0, 1);
+    return writeDateKpis(job, { run, listenDate, startedAt, tables: accumulator.result(), duplicate, duplicateByFile, rows, passes: 1 }, log);
   };
 
   /** The date's KPIs from its pass jobs' partials, once they are all done. */
   async function mergePasses(job: Job, data: KpiDateJob & { passes: NonNullable<KpiDateJob['passes']> }, log: Logger): Promise<KpiDateResult> {
     const { count, rows, startedAt } = data.passes;
-    const results = Object.values(await job.getChildrenValues())
-      .map((v) => kpiPassResultSchema.parse(v))
-      .filter((r) => r.count === count);
+    const results = childResults(await job.getChildrenValues(), 'kpi-pass').filter((r) => r.count === count);
     const missing = Array.from({ length: count }, (_, p) => p).filter((p) => !results.some((r) => r.pass === p));
     if (missing.length) throw new Error(`${data.listenDate}: pass(es) ${missing.join(', ')} missing although every pass job is done`);
     const accumulator = new KpiAccumulator();
@@ -157,25 +156,39 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
       accumulator.addPartial(parsed.data);
     }
     const duplicate = results.reduce((n, r) => n + r.duplicate, 0);
-    return writeDateKpis(job, { run: data.run, listenDate: data.listenDate, startedAt, tables: accumulator.result(), duplicate, rows, passes: count }, log);
+    const duplicateByFile = sumByKey(results.map((r) => r.duplicateByFile));
+    return writeDateKpis(
+      job,
+      { run: data.run, listenDate: data.listenDate, startedAt, tables: accumulator.result(), duplicate, duplicateByFile, rows, passes: count },
+      log,
+    );
   }
 
   async function writeDateKpis(
     job: Job,
-    date: { run: RunContext; listenDate: string; startedAt: number; tables: KpiTables; duplicate: number; rows: number; passes: number },
+    date: {
+      run: RunContext;
+      listenDate: string;
+      startedAt: number;
+      tables: KpiTables;
+      duplicate: number;
+      duplicateByFile: Record<string, number>;
+      rows: number;
+      passes: number;
+    },
     log: Logger,
   ): Promise<KpiDateResult> {
-    const { run, listenDate, tables, duplicate, rows, passes } = date;
-    const tmp = LAKE_LAYOUT.runTemp(run.lake, run.runId);
+    const { run, listenDate, tables, duplicate, duplicateByFile, rows, passes } = date;
     const csv = kpiRowsToCsv(tables);
-    const genreUrl = joinUrl(tmp, 'kpis', `genre-${listenDate}.csv`);
-    const hourlyUrl = joinUrl(tmp, 'kpis', `hourly-${listenDate}.csv`);
+    const genreUrl = LAKE_LAYOUT.kpiRows(run.lake, run.runId, 'genre', listenDate);
+    const hourlyUrl = LAKE_LAYOUT.kpiRows(run.lake, run.runId, 'hourly', listenDate);
     await store.write(genreUrl, csv.genre);
     await store.write(hourlyUrl, csv.hourly);
     log.info({ listenDate, rows, passes, duplicate, genreRows: tables.genre.length, hourlyRows: tables.hourly.length }, 'date KPIs computed');
     // Pass jobs report the rows they counted; a date job that merged them adds none.
     await job.updateProgress({ percent: 100, rows: passes > 1 ? 0 : rows });
     return {
+      kind: 'kpi-date',
       startedAt: date.startedAt,
       finishedAt: Date.now(),
       listenDate,
@@ -184,27 +197,11 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
       genreRows: tables.genre.length,
       hourlyRows: tables.hourly.length,
       duplicate,
+      duplicateByFile,
       rows,
       passes,
     };
   }
-}
-
-/** One job per pass under the date's job; fixed ids, so a retry does not add them twice. */
-async function addPassJobs(config: Config, queues: PipelineQueues, parent: Job, pass: Omit<KpiPassJob, 'pass'>) {
-  const opts = jobOptions(config);
-  await queues.queues.kpi.addBulk(
-    Array.from({ length: pass.count }, (_, p) => ({
-      name: 'kpi',
-      data: { ...pass, pass: p } satisfies KpiPassJob,
-      opts: {
-        ...opts,
-        jobId: jobIds.kpiPass(pass.run.runId, pass.listenDate, p, pass.count),
-        parent: { id: parent.id!, queue: queues.queueKey('kpi') },
-        failParentOnFailure: true,
-      },
-    })),
-  );
 }
 
 function createPassKpiProcessor({ store }: ServiceContext) {
@@ -214,22 +211,29 @@ function createPassKpiProcessor({ store }: ServiceContext) {
     const rows = readers.reduce((n, p) => n + p.reader.rows, 0);
     const accumulator = new KpiAccumulator({ expectedPlaysPerDate: Math.ceil(rows / count) });
     const counted = await accumulatePass(readers, accumulator, pass, count);
-    const partialUrl = joinUrl(LAKE_LAYOUT.runTemp(run.lake, run.runId), 'kpis', `partial-${listenDate}-pass${pass}.json`);
+    const partialUrl = LAKE_LAYOUT.kpiPartial(run.lake, run.runId, listenDate, pass, count);
     await store.write(partialUrl, JSON.stringify(accumulator.toPartial()));
     log.info({ listenDate, pass, count, ...counted }, 'pass counted');
     await job.updateProgress({ percent: 100, rows: counted.rows });
-    return { startedAt, finishedAt: Date.now(), pass, count, partialUrl, ...counted };
+    return { kind: 'kpi-pass', startedAt, finishedAt: Date.now(), pass, count, partialUrl, ...counted };
   };
 }
 
-/** One CSV per source file under `quarantine/run=<id>/`, gathered from its chunks. */
+/** Objects moved, deleted or gathered at once: thousands of small files are mostly waiting on the store. */
+const STORE_CONCURRENCY = 16;
+
+/** One CSV per source file under `quarantine/run=<id>/`, gathered from its segments. */
 async function gatherQuarantine(store: ObjectStore, run: RunContext, files: FileOutcome[]): Promise<void> {
-  for (const file of files) {
-    const urls = file.chunks.map((c) => c.validation.quarantineUrl).filter((u): u is string => !!u).sort();
-    if (!urls.length) continue;
-    const body = readConcatenated(store, urls, `${QUARANTINE_HEADER.join(',')}\n`);
-    await store.write(LAKE_LAYOUT.quarantine(run.lake, run.runId, file.fileId), body);
-  }
+  await pMap(
+    files,
+    async (file) => {
+      const urls = file.segments.map((s) => s.validation.quarantineUrl).filter((u): u is string => !!u).sort();
+      if (!urls.length) return;
+      const body = readConcatenated(store, urls, `${QUARANTINE_HEADER.join(',')}\n`);
+      await store.write(LAKE_LAYOUT.quarantine(run.lake, run.runId, file.fileId), body);
+    },
+    { concurrency: STORE_CONCURRENCY },
+  );
 }
 
 interface PublishedPart {
@@ -244,35 +248,46 @@ interface PublishedPart {
  * Safe to repeat: a part already moved is skipped.
  */
 async function publishParts(store: ObjectStore, run: RunContext, accepted: FileOutcome[]): Promise<PublishedPart[]> {
-  const published: PublishedPart[] = [];
-  const existing = new Map<string, string[]>();
-  const listDate = async (date: string) => {
+  const existing = new Map<string, Promise<string[]>>();
+  const listDate = (date: string) => {
     let names = existing.get(date);
     if (!names) {
-      names = [];
-      for await (const obj of store.list(LAKE_LAYOUT.processedDate(run.lake, date))) names.push(obj.url);
+      names = (async () => {
+        const urls: string[] = [];
+        for await (const obj of store.list(LAKE_LAYOUT.processedDate(run.lake, date))) urls.push(obj.url);
+        return urls;
+      })();
       existing.set(date, names);
     }
     return names;
   };
-  for (const file of accepted) {
-    const parts = file.chunks.flatMap((c) => c.parts);
-    for (const date of new Set(parts.map((p) => p.listenDate))) {
-      const fresh = new Set(parts.filter((p) => p.listenDate === date).map((p) => basename(p.url)));
-      for (const url of await listDate(date)) {
-        const name = basename(url);
-        if (LAKE_LAYOUT.isPartOf(name, file.fileId) && !fresh.has(name)) await store.delete(url);
+  const perFile = await pMap(
+    accepted,
+    async (file) => {
+      const parts = file.segments.flatMap((s) => s.parts);
+      for (const date of new Set(parts.map((p) => p.listenDate))) {
+        const fresh = new Set(parts.filter((p) => p.listenDate === date).map((p) => basename(p.url)));
+        for (const url of await listDate(date)) {
+          const name = basename(url);
+          if (LAKE_LAYOUT.isPartOf(name, file.fileId) && !fresh.has(name)) await store.delete(url);
+        }
       }
-    }
-    for (const part of parts) {
-      const target = joinUrl(LAKE_LAYOUT.processedDate(run.lake, part.listenDate), basename(part.url));
-      if (await store.head(part.url)) await store.move(part.url, target);
-      else if (!(await store.head(target))) throw new Error(`staged part ${part.url} is missing and was never published`);
-      published.push({ listenDate: part.listenDate, url: target, rows: part.rows });
-    }
-  }
-  return published;
+      const published: PublishedPart[] = [];
+      for (const part of parts) {
+        const target = joinUrl(LAKE_LAYOUT.processedDate(run.lake, part.listenDate), basename(part.url));
+        if (await store.head(part.url)) await store.move(part.url, target);
+        else if (!(await store.head(target))) throw new Error(`staged part ${part.url} is missing and was never published`);
+        published.push({ listenDate: part.listenDate, url: target, rows: part.rows });
+      }
+      return published;
+    },
+    { concurrency: STORE_CONCURRENCY },
+  );
+  return perFile.flat();
 }
+
+/** Part footers read at once: a date of thousands of small files is mostly waiting on the store. */
+const OPEN_CONCURRENCY = 16;
 
 /** What every pass reads besides the tracks: who played when, and whether the row carries catalogue info. */
 const PLAY_COLUMNS = ['user_id', 'listen_time', 'track_name'] as const;
@@ -281,6 +296,8 @@ const TRACK_INFO_COLUMNS = ['artists', 'genres', 'popularity', 'duration_ms'] as
 
 interface DatePart {
   url: string;
+  /** The source file the part came from. */
+  fileId: string;
   /** A part this run published: its events already known count as duplicates. */
   counting: boolean;
   reader: LakePartReader;
@@ -301,29 +318,42 @@ async function openDateParts(store: ObjectStore, lake: string, date: string, our
 
 /** `urls` opened in their order; `ours` are the ones whose known events count as duplicates. */
 function openParts(store: ObjectStore, urls: string[], ours: ReadonlySet<string>): Promise<DatePart[]> {
-  return Promise.all(urls.map(async (url) => ({ url, counting: ours.has(url), reader: await openLakePart(store, url) })));
+  return pMap(
+    urls,
+    async (url) => ({ url, fileId: LAKE_LAYOUT.fileIdOfPart(basename(url)), counting: ours.has(url), reader: await openLakePart(store, url) }),
+    { concurrency: OPEN_CONCURRENCY },
+  );
 }
 
 /**
  * Adds the plays of the users in pass `pass` of `passes` (all of them for
- * one pass) to `accumulator`; returns how many events they had, and how many
- * of the counting parts' events were duplicates. Every pass gives every track its catalogue info from the
+ * one pass) to `accumulator`; returns how many events they had and how many
+ * were read, and how many of the counting parts' events were duplicates (in
+ * all and per source file). Every pass gives every track its catalogue info from the
  * first row that has it, whoever played it, so all passes agree on it.
  */
 async function accumulatePass(parts: DatePart[], accumulator: KpiAccumulator, pass: number, passes: number) {
   let duplicate = 0;
   let rows = 0;
+  let rowsRead = 0;
+  const duplicateByFile: Record<string, number> = {};
   const internTrack = (trackId: string) => accumulator.internTrack(trackId);
   // Per row of the group at hand: whether its user is in this pass.
   let inPass = new Uint8Array(0);
-  for (const { counting, reader } of parts) {
+  const [firstBucket, endBucket] = bucketsOfPass(pass, passes);
+  for (const { counting, reader, fileId } of parts) {
+    let partDuplicates = 0;
     for (let g = 0; g < reader.rowGroups; g++) {
+      // Parts keep their rows in user-bucket order: a group of other passes' buckets is not read at all.
+      const buckets = reader.groupBuckets(g);
+      if (passes > 1 && buckets && (buckets.max < firstBucket || buckets.min >= endBucket)) continue;
       const { rows: n, user_id, listen_time, track_name } = await reader.readGroup(g, PLAY_COLUMNS);
+      rowsRead += n;
       const tracks = await reader.readTrackIndexes(g, internTrack);
       if (inPass.length < n) inPass = new Uint8Array(n);
       let lacksInfo = false;
       for (let i = 0; i < n; i++) {
-        inPass[i] = passes === 1 || userPassOf(user_id[i]!, passes) === pass ? 1 : 0;
+        inPass[i] = passes === 1 || passOfBucket(userBucketOf(user_id[i]!), passes) === pass ? 1 : 0;
         if (track_name[i] != null && accumulator.needsTrackInfo(tracks[i]!)) lacksInfo = true;
       }
       if (lacksInfo) {
@@ -346,9 +376,11 @@ async function accumulatePass(parts: DatePart[], accumulator: KpiAccumulator, pa
       for (let i = 0; i < n; i++) {
         if (!inPass[i]) continue;
         rows++;
-        if (!accumulator.addPlay(user_id[i]!, tracks[i]!, listen_time[i]!, track_name[i] != null) && counting) duplicate++;
+        if (!accumulator.addPlay(user_id[i]!, tracks[i]!, listen_time[i]!, track_name[i] != null) && counting) partDuplicates++;
       }
     }
+    if (partDuplicates) duplicateByFile[fileId] = (duplicateByFile[fileId] ?? 0) + partDuplicates;
+    duplicate += partDuplicates;
   }
-  return { rows, duplicate };
+  return { rows, rowsRead, duplicate, duplicateByFile };
 }

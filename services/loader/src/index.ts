@@ -1,8 +1,7 @@
-import { loadJobSchema } from '@musicflow/contracts';
 import { checkWarehouseAtStart, defineStage, runStageWorker, type ServiceContext } from '@musicflow/flow';
 import { createLoadProcessor } from './processor.ts';
 
-export const loadStage = defineStage({ stage: 'load', schema: loadJobSchema, createProcessor: createLoadProcessor });
+export const loadStage = defineStage({ stage: 'load', createProcessors: (ctx) => ({ load: createLoadProcessor(ctx) }) });
 
 export async function startLoader(ctx: ServiceContext) {
   await checkWarehouseAtStart(ctx);

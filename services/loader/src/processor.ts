@@ -1,9 +1,11 @@
+import pMap from 'p-map';
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import { kpiResultSchema, type RunContext, type RunReport } from '@musicflow/contracts';
-import { activeKey, type ServiceContext } from '@musicflow/flow';
+import { childResults, runFileSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
+import { activeKey, ignoredFailures, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { joinUrl, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
+import { readLines } from '@musicflow/ingest';
 import type { Warehouse } from '@musicflow/warehouse';
 
 /**
@@ -14,22 +16,22 @@ import type { Warehouse } from '@musicflow/warehouse';
  */
 export function createLoadProcessor({ store, queues, warehouse }: ServiceContext) {
   const unrecorded = unrecordedRunsKey(queues.prefix);
-  const load = async (job: Job, { run }: { run: RunContext }, log: Logger): Promise<RunReport> => {
+  const load = async (job: Job, { run }: LoadJob, log: Logger): Promise<RunReport> => {
     const startedAt = Date.now();
-    const failures = Object.values(await job.getIgnoredChildrenFailures());
-    const kpi = Object.values(await job.getChildrenValues())[0];
+    const failures = (await ignoredFailures(job)).map((f) => f.reason);
+    const [published] = childResults(await job.getChildrenValues(), 'publish');
     const db = await warehouse();
     await recordUnrecordedRuns(queues.connection, unrecorded, db, log);
 
     let report: RunReport;
-    if (failures.length || !kpi) {
-      report = failedReport(run, failures.join('; ') || 'the KPI step produced no result');
+    if (failures.length || !published) {
+      report = failedReport(run, failures.join('; ') || 'the publish step produced no result');
       await db.recordRun(report);
       log.error({ error: report.error }, 'run failed');
     } else {
-      const result = kpiResultSchema.parse(kpi);
-      const loaded = result.report.files.loaded.length;
-      const status = result.report.files.total > 0 && loaded === 0 ? 'failed' : result.report.files.rejected.length ? 'partial' : 'succeeded';
+      const result = published;
+      const loaded = result.report.files.loaded;
+      const status = result.report.files.total > 0 && loaded === 0 ? 'failed' : result.report.files.rejected ? 'partial' : 'succeeded';
       report = {
         ...result.report,
         status,
@@ -47,8 +49,11 @@ export function createLoadProcessor({ store, queues, warehouse }: ServiceContext
           hourly: hourlyUrls.length ? () => readConcatenated(store, hourlyUrls) : undefined,
         },
         report,
+        readRunFiles(store, result.filesUrl),
       );
-      await archive(store, run, report.files.loaded);
+      const loadedFiles: string[] = [];
+      for await (const file of readRunFiles(store, result.filesUrl)) if (file.status === 'loaded') loadedFiles.push(file.file);
+      await archive(store, run, loadedFiles);
       report.stageMs.load = Date.now() - startedAt;
       await db.recordRun(report);
       log.info({ status, files: loaded, kpiRows: report.kpiRows }, 'run loaded');
@@ -61,7 +66,7 @@ export function createLoadProcessor({ store, queues, warehouse }: ServiceContext
   };
   // A load that outlasts its own retry budget (the warehouse away for longer) leaves the run's failure in Redis;
   // the next load that reaches the warehouse records it.
-  return async (job: Job, data: { run: RunContext }, log: Logger): Promise<RunReport> => {
+  return async (job: Job, data: LoadJob, log: Logger): Promise<RunReport> => {
     try {
       return await load(job, data, log);
     } catch (err) {
@@ -86,7 +91,7 @@ async function recordUnrecordedRuns(redis: ServiceContext['queues']['connection'
   }
 }
 
-function failedReport(run: RunContext, error: string): RunReport {
+function failedReport(run: LoadJob['run'], error: string): RunReport {
   return {
     runId: run.runId,
     trigger: run.trigger,
@@ -94,7 +99,7 @@ function failedReport(run: RunContext, error: string): RunReport {
     startedAt: run.startedAt,
     finishedAt: new Date().toISOString(),
     sources: run.sources,
-    files: { total: 0, loaded: [], rejected: [] },
+    files: { total: 0, loaded: 0, rejected: 0, firstRejected: [] },
     rows: { read: 0, valid: 0, rejected: 0, rejectedByReason: {}, duplicate: 0, orphanTracks: 0, orphanUsers: 0 },
     catalogue: { users: 0, songs: 0, rejected: 0 },
     dates: [],
@@ -104,11 +109,25 @@ function failedReport(run: RunContext, error: string): RunReport {
   };
 }
 
-/** Moves ingested files to `<archive>/<yyyy>/<mm>/<dd>/` of the run date; a repeat skips what already moved. */
-async function archive(store: ObjectStore, run: RunContext, files: string[]): Promise<void> {
-  const [yyyy, mm, dd] = run.startedAt.slice(0, 10).split('-') as [string, string, string];
-  for (const url of files) {
-    const target = joinUrl(run.archive, yyyy, mm, dd, relativeKey(run.sources.streams, url));
-    if (await store.head(url)) await store.move(url, target);
+/** Every file's outcome, as the publish step wrote them. */
+async function* readRunFiles(store: ObjectStore, url: string): AsyncGenerator<RunFile> {
+  for await (const line of readLines(store, url)) {
+    if (line) yield runFileSchema.parse(JSON.parse(line));
   }
+}
+
+/** Files moved at once: thousands of small files are mostly waiting on the store. */
+const ARCHIVE_CONCURRENCY = 16;
+
+/** Moves ingested files to `<archive>/<yyyy>/<mm>/<dd>/` of the run date; a repeat skips what already moved. */
+async function archive(store: ObjectStore, run: LoadJob['run'], files: string[]): Promise<void> {
+  const [yyyy, mm, dd] = run.startedAt.slice(0, 10).split('-') as [string, string, string];
+  await pMap(
+    files,
+    async (url) => {
+      const target = joinUrl(run.archive, yyyy, mm, dd, relativeKey(run.sources.streams, url));
+      if (await store.head(url)) await store.move(url, target);
+    },
+    { concurrency: ARCHIVE_CONCURRENCY },
+  );
 }

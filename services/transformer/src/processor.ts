@@ -1,9 +1,9 @@
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import { validateResultSchema, type ChunkJob, type RunContext, type TransformResult } from '@musicflow/contracts';
+import type { RunContext, TransformJob, TransformResult } from '@musicflow/contracts';
 import { readCleanEvents, readSongsSnapshot, readUsersSnapshot, type Song } from '@musicflow/ingest';
 import { LAKE_LAYOUT, LakePartWriter, partFileName, type LakeTrack } from '@musicflow/lake';
-import { joinUrl, type ObjectStore } from '@musicflow/storage';
+import type { ObjectStore } from '@musicflow/storage';
 import type { ServiceContext } from '@musicflow/flow';
 
 interface Catalogue {
@@ -11,19 +11,23 @@ interface Catalogue {
   users: Set<number>;
 }
 
+/** Segments whose parts are still being uploaded while the next one is read: small files are mostly waiting on the store. */
+const CLOSES_IN_FLIGHT = 8;
+
 /**
  * Cleans and enriches one validated chunk: each event gets its track's name,
  * artists, genres, popularity and duration (null for tracks not in the
- * catalogue) and whether its user is known, and lands as Parquet, one part per
- * listen date, staged under the run's temporaries.
+ * catalogue) and whether its user is known, and lands as Parquet, one part
+ * per segment (source file, or range of a big one) and listen date, staged
+ * under the run's temporaries.
  */
 export function createTransformProcessor({ store }: ServiceContext) {
   // The catalogue snapshot is read once per run per process, not once per chunk.
   const catalogues = new Map<string, Promise<Catalogue>>();
-  const catalogueOf = async (run: RunContext): Promise<Catalogue> => {
+  const catalogueOf = async (run: RunContext, urls: TransformJob['catalogue']): Promise<Catalogue> => {
     let loading = catalogues.get(run.runId);
     if (!loading) {
-      loading = loadCatalogue(store, run);
+      loading = loadCatalogue(store, urls);
       loading.catch(() => catalogues.delete(run.runId));
       catalogues.set(run.runId, loading);
       while (catalogues.size > 2) catalogues.delete(catalogues.keys().next().value!);
@@ -31,46 +35,72 @@ export function createTransformProcessor({ store }: ServiceContext) {
     return loading;
   };
 
-  return async (job: Job, { run, chunk }: ChunkJob, log: Logger): Promise<TransformResult> => {
+  return async (job: Job, { run, validation, catalogue }: TransformJob, log: Logger): Promise<TransformResult> => {
     const startedAt = Date.now();
-    const [validated] = Object.values(await job.getChildrenValues());
-    const validation = validateResultSchema.parse(validated);
-    if (validation.parseError) return { startedAt, finishedAt: Date.now(), validation, parts: [], orphanTracks: 0, orphanUsers: 0 };
-
-    const { songs, users } = await catalogueOf(run);
+    const { songs, users } = await catalogueOf(run, catalogue);
     const tmp = LAKE_LAYOUT.runTemp(run.lake, run.runId);
-    const name = partFileName(chunk.fileId, chunk.index, chunk.count);
-    const writer = new LakePartWriter(store, (date) => joinUrl(tmp, 'parts', `listen_date=${date}`, name));
+    const rowsValid = validation.segments.reduce((n, s) => n + s.rowsValid, 0);
+    const blocks = readCleanEvents(await store.read(validation.validUrl), validation.validUrl);
     // The catalogue join runs once per distinct track of the chunk, not once per event.
     const trackInfo: (LakeTrack | undefined)[] = [];
+    const closing = new Set<Promise<unknown>>();
+    const segments: TransformResult['segments'] = [];
     let rows = 0;
-    let orphanTracks = 0;
-    let orphanUsers = 0;
     try {
-      for await (const block of readCleanEvents(await store.read(validation.validUrl), validation.validUrl)) {
-        for (let t = block.firstNewTrack; t < block.tracks.length; t++) trackInfo.push(lakeTrackOf(songs.get(block.tracks[t]!)));
-        const { userIds, trackIndexes, listenTimes, tracks } = block;
-        for (let i = 0; i < block.rows; i++) {
-          const userId = userIds[i]!;
-          const t = trackIndexes[i]!;
-          const track = trackInfo[t];
-          const userKnown = users.has(userId);
-          if (!track) orphanTracks++;
-          if (!userKnown) orphanUsers++;
-          const flushing = writer.add(userId, tracks[t]!, listenTimes[i]!, userKnown, track);
-          if (flushing) await flushing;
+    for (const segment of validation.segments) {
+      // A segment that cannot be parsed rejects its file: its blocks are read past, not written.
+      const writer = segment.parseError
+        ? undefined
+        : new LakePartWriter(store, (date) => LAKE_LAYOUT.stagedPart(run.lake, run.runId, date, partFileName(segment.fileId, segment.index, segment.count)));
+      let orphanTracks = 0;
+      let orphanUsers = 0;
+      try {
+        for (let b = 0; b < segment.blocks; b++) {
+          const next = await blocks.next();
+          if (next.done) throw new Error(`${validation.validUrl}: ${segment.fileUrl} should have ${segment.blocks} block(s) of clean events, found ${b}`);
+          const block = next.value;
+          for (let t = block.firstNewTrack; t < block.tracks.length; t++) trackInfo.push(lakeTrackOf(songs.get(block.tracks[t]!)));
+          if (!writer) continue;
+          const { userIds, trackIndexes, listenTimes, tracks } = block;
+          for (let i = 0; i < block.rows; i++) {
+            const userId = userIds[i]!;
+            const t = trackIndexes[i]!;
+            const track = trackInfo[t];
+            const userKnown = users.has(userId);
+            if (!track) orphanTracks++;
+            if (!userKnown) orphanUsers++;
+            const flushing = writer.add(userId, tracks[t]!, listenTimes[i]!, userKnown, track);
+            if (flushing) await flushing;
+          }
+          rows += block.rows;
+          await job.updateProgress({ rows, percent: Math.min(99, (100 * rows) / Math.max(1, rowsValid)) });
         }
-        rows += block.rows;
-        await job.updateProgress({ rows, percent: Math.min(99, (100 * rows) / Math.max(1, validation.rowsValid)) });
+      } catch (err) {
+        writer?.abort(err as Error);
+        throw err;
       }
-    } catch (err) {
-      writer.abort(err as Error);
-      throw err;
+      const outcome: TransformResult['segments'][number] = { validation: segment, parts: [], orphanTracks, orphanUsers };
+      segments.push(outcome);
+      if (!writer) continue;
+      const close = writer.close().then((parts) => (outcome.parts = parts));
+      closing.add(close);
+      void close.finally(() => closing.delete(close)).catch(() => undefined);
+      if (closing.size >= CLOSES_IN_FLIGHT) await Promise.race(closing);
     }
-    const parts = await writer.close();
-    log.info({ rows, parts: parts.length, orphanTracks, orphanUsers }, 'chunk transformed');
+    } finally {
+      await blocks.return(undefined);
+    }
+    await Promise.all(closing);
+    const parts = segments.reduce((n, s) => n + s.parts.length, 0);
+    log.info({ rows, segments: segments.length, parts }, 'chunk transformed');
     await job.updateProgress({ rows, percent: 100 });
-    return { startedAt, finishedAt: Date.now(), validation, parts, orphanTracks, orphanUsers };
+    return {
+      kind: 'transform',
+      startedAt,
+      finishedAt: Date.now(),
+      validation: { startedAt: validation.startedAt, finishedAt: validation.finishedAt },
+      segments,
+    };
   };
 }
 
@@ -83,10 +113,7 @@ const lakeTrackOf = (song: Song | undefined): LakeTrack | undefined =>
     durationMs: song.durationMs,
   };
 
-async function loadCatalogue(store: ObjectStore, run: RunContext): Promise<Catalogue> {
-  const [songs, users] = await Promise.all([
-    readSongsSnapshot(store, LAKE_LAYOUT.catalogueSongs(run.lake, run.runId)),
-    readUsersSnapshot(store, LAKE_LAYOUT.catalogueUsers(run.lake, run.runId)),
-  ]);
+async function loadCatalogue(store: ObjectStore, urls: TransformJob['catalogue']): Promise<Catalogue> {
+  const [songs, users] = await Promise.all([readSongsSnapshot(store, urls.songsUrl), readUsersSnapshot(store, urls.usersUrl)]);
   return { songs, users };
 }

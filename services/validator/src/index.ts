@@ -1,8 +1,7 @@
-import { chunkJobSchema } from '@musicflow/contracts';
 import { defineStage, runStageWorker, type ServiceContext } from '@musicflow/flow';
 import { createValidateProcessor } from './processor.ts';
 
-export const validateStage = defineStage({ stage: 'validate', schema: chunkJobSchema, createProcessor: createValidateProcessor });
+export const validateStage = defineStage({ stage: 'validate', createProcessors: (ctx) => ({ validate: createValidateProcessor(ctx) }) });
 
 export function startValidator(ctx: ServiceContext) {
   // Parsing a chunk is seconds of CPU: with WORKER_THREADS it runs on worker threads.

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import type { ChunkJob, ValidateResult } from '@musicflow/contracts';
+import type { RunContext, Segment, SegmentValidation, ValidateJob, ValidateResult } from '@musicflow/contracts';
 import {
   CleanEventsWriter,
   CsvFileError,
@@ -12,7 +12,7 @@ import {
   validateStreamRow,
 } from '@musicflow/ingest';
 import { LAKE_LAYOUT } from '@musicflow/lake';
-import { basename, joinUrl } from '@musicflow/storage';
+import { basename, type ObjectStore } from '@musicflow/storage';
 import type { ServiceContext } from '@musicflow/flow';
 
 const PROGRESS_EVERY_ROWS = 50_000;
@@ -21,90 +21,114 @@ const PROGRESS_EVERY_ROWS = 50_000;
 const isBadGzip = (err: unknown) => typeof (err as { code?: unknown }).code === 'string' && /^Z_/.test((err as { code: string }).code);
 
 /**
- * Parses one chunk and applies the SPEC 2.1 row rules: clean rows go to a run
- * temporary as binary column blocks (`CleanEventsWriter`), bad rows to
- * quarantine with line and reason. A chunk that cannot be parsed reports the line; the KPI
- * step then rejects the whole file.
+ * Parses one chunk, segment by segment (a range of a big file, or one of
+ * several small files packed together), and applies the SPEC 2.1 row rules:
+ * clean rows go to one run temporary as binary column blocks
+ * (`CleanEventsWriter`, each segment in blocks of its own), bad rows to the
+ * segment's quarantine with line and reason. A segment that cannot be parsed
+ * reports the line; the publish step then rejects its whole file.
  */
 export function createValidateProcessor({ store }: ServiceContext) {
-  return async (job: Job, { run, chunk }: ChunkJob, log: Logger): Promise<ValidateResult> => {
+  return async (job: Job, { run, chunk }: ValidateJob, log: Logger): Promise<ValidateResult> => {
     const startedAt = Date.now();
-    const tmp = LAKE_LAYOUT.runTemp(run.lake, run.runId);
-    const validUrl = joinUrl(tmp, 'valid', `${chunk.chunkId}.events`);
-    const quarantine = new QuarantineWriter(
-      store,
-      joinUrl(tmp, 'quarantine', chunk.fileId, `${String(chunk.index).padStart(6, '0')}.csv`),
-      basename(chunk.fileUrl),
-      false,
-    );
-    const [userCol, trackCol, timeCol] = STREAM_COLUMNS.map((c) => chunk.header.indexOf(c)) as [number, number, number];
-
+    const validUrl = LAKE_LAYOUT.validEvents(run.lake, run.runId, chunk.chunkId);
     const valid = new PassThrough();
     const upload = store.write(validUrl, valid);
     upload.catch(() => undefined);
     const clean = new CleanEventsWriter(valid);
-    const rejected: Record<string, number> = {};
-    let rowsRead = 0;
-    let rowsValid = 0;
-    let parseError: string | undefined;
-
-    const bytes = await openStreamFile(store, chunk.fileUrl, { gzip: chunk.gzip, range: chunk });
-    let bytesRead = 0;
-    bytes.on('data', (b: Buffer) => (bytesRead += b.length));
-    // A `.gz` chunk is the whole file, header included.
-    let skipHeader = chunk.gzip;
-    let nextProgressAt = PROGRESS_EVERY_ROWS;
+    const totalBytes = chunk.segments.reduce((n, s) => n + s.end - s.start, 0);
+    const progress = { rows: 0, bytesBefore: 0, nextAt: PROGRESS_EVERY_ROWS };
+    const segments: SegmentValidation[] = [];
     try {
-      for await (const { records, lines } of csvRecordBatches(bytes, chunk.firstLine)) {
-        for (let i = 0; i < records.length; i++) {
-          const fields = records[i]!;
-          if (skipHeader) {
-            skipHeader = false;
-            continue;
-          }
-          rowsRead++;
-          const row = validateStreamRow(fields[userCol] ?? '', fields[trackCol] ?? '', fields[timeCol] ?? '');
-          if (row.ok) {
-            rowsValid++;
-            const draining = clean.add(row.userId, row.trackId, row.listenTime);
-            if (draining) await draining;
-          } else {
-            rejected[row.reason] = (rejected[row.reason] ?? 0) + 1;
-            await quarantine.add(lines[i]!, row.reason, row.field, row.value, fields);
-          }
-        }
-        if (rowsRead >= nextProgressAt) {
-          nextProgressAt = rowsRead + PROGRESS_EVERY_ROWS;
-          const percent = chunk.gzip ? 50 : Math.min(99, (100 * bytesRead) / Math.max(1, chunk.end - chunk.start));
-          await job.updateProgress({ rows: rowsRead, percent });
-        }
+      for (const segment of chunk.segments) {
+        const blocksBefore = clean.blocks;
+        const result = await validateSegment(store, run, segment, clean, async (rows, bytes) => {
+          if (progress.rows + rows < progress.nextAt) return;
+          progress.nextAt = progress.rows + rows + PROGRESS_EVERY_ROWS;
+          const percent = Math.min(99, (100 * (progress.bytesBefore + bytes)) / Math.max(1, totalBytes));
+          await job.updateProgress({ rows: progress.rows + rows, percent });
+        });
+        await clean.endBlock();
+        segments.push({ ...result, blocks: clean.blocks - blocksBefore });
+        progress.rows += result.rowsRead;
+        progress.bytesBefore += segment.end - segment.start;
+        if (result.parseError) log.warn({ file: segment.fileUrl, parseError: result.parseError }, 'segment cannot be parsed: file will be rejected');
       }
     } catch (err) {
-      if (err instanceof CsvFileError) parseError = err.message;
-      else if (isBadGzip(err)) parseError = `not a valid gzip file: ${(err as Error).message}`;
-      else {
-        valid.destroy(err as Error);
-        quarantine.abort(err as Error);
-        throw err;
-      }
+      valid.destroy(err as Error);
+      throw err;
     }
     await clean.end();
     await upload;
-    const quarantineUrl = await quarantine.close();
-    if (parseError) log.warn({ file: chunk.fileUrl, parseError }, 'chunk cannot be parsed: file will be rejected');
-    await job.updateProgress({ rows: rowsRead, percent: 100 });
-    return {
-      startedAt,
-      finishedAt: Date.now(),
-      fileId: chunk.fileId,
-      fileUrl: chunk.fileUrl,
-      chunkId: chunk.chunkId,
-      parseError,
-      rowsRead,
-      rowsValid,
-      rejected,
-      validUrl,
-      quarantineUrl,
-    };
+    await job.updateProgress({ rows: progress.rows, percent: 100 });
+    return { kind: 'validate', startedAt, finishedAt: Date.now(), chunkId: chunk.chunkId, validUrl, segments };
+  };
+}
+
+/** One segment's rows through the rules; `onProgress` hears rows and bytes read so far. */
+async function validateSegment(
+  store: ObjectStore,
+  run: RunContext,
+  segment: Segment,
+  clean: CleanEventsWriter,
+  onProgress: (rows: number, bytes: number) => Promise<void>,
+): Promise<Omit<SegmentValidation, 'blocks'>> {
+  const quarantine = new QuarantineWriter(
+    store,
+    LAKE_LAYOUT.segmentQuarantine(run.lake, run.runId, segment.fileId, segment.index),
+    basename(segment.fileUrl),
+    false,
+  );
+  const [userCol, trackCol, timeCol] = STREAM_COLUMNS.map((c) => segment.header.indexOf(c)) as [number, number, number];
+  const rejected: Record<string, number> = {};
+  let rowsRead = 0;
+  let rowsValid = 0;
+  let parseError: string | undefined;
+
+  const bytes = await openStreamFile(store, segment.fileUrl, { gzip: segment.gzip, range: segment });
+  let bytesRead = 0;
+  bytes.on('data', (b: Buffer) => (bytesRead += b.length));
+  // A `.gz` segment is the whole file, header included.
+  let skipHeader = segment.gzip;
+  try {
+    for await (const { records, lines } of csvRecordBatches(bytes, segment.firstLine)) {
+      for (let i = 0; i < records.length; i++) {
+        const fields = records[i]!;
+        if (skipHeader) {
+          skipHeader = false;
+          continue;
+        }
+        rowsRead++;
+        const row = validateStreamRow(fields[userCol] ?? '', fields[trackCol] ?? '', fields[timeCol] ?? '');
+        if (row.ok) {
+          rowsValid++;
+          const draining = clean.add(row.userId, row.trackId, row.listenTime);
+          if (draining) await draining;
+        } else {
+          rejected[row.reason] = (rejected[row.reason] ?? 0) + 1;
+          await quarantine.add(lines[i]!, row.reason, row.field, row.value, fields);
+        }
+      }
+      await onProgress(rowsRead, segment.gzip ? 0 : bytesRead);
+    }
+  } catch (err) {
+    if (err instanceof CsvFileError) parseError = err.message;
+    else if (isBadGzip(err)) parseError = `not a valid gzip file: ${(err as Error).message}`;
+    else {
+      quarantine.abort(err as Error);
+      throw err;
+    }
+  }
+  const quarantineUrl = await quarantine.close();
+  return {
+    fileId: segment.fileId,
+    fileUrl: segment.fileUrl,
+    index: segment.index,
+    count: segment.count,
+    parseError,
+    rowsRead,
+    rowsValid,
+    rejected,
+    quarantineUrl,
   };
 }

@@ -5,7 +5,7 @@ import { startRun } from '@musicflow/flow';
 import type { ApiDeps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
 import { findRun, listRuns, redactSources } from '../runs.ts';
-import { errorSchema, listRunsQuery, listRunsResponse, runDetail, runParams, startedRunResponse, startRunBody } from '../schemas.ts';
+import { errorSchema, listRunsQuery, listRunsResponse, runDetail, runFilesQuery, runFilesResponse, runParams, startedRunResponse, startRunBody } from '../schemas.ts';
 
 /**
  * POST /runs answers 202 Accepted with a new run id when it enqueued a run, and
@@ -66,6 +66,24 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
       const found = await findRun(deps, request.params.id);
       if (!found) throw new HttpError(404, `run ${request.params.id} not found`);
       return found.detail;
+    },
+  });
+
+  app.get('/runs/:id/files', {
+    schema: {
+      tags: ['runs'],
+      summary: "One page of a finished run's stream files with their outcome (analytics.etl_run_files), by name",
+      params: runParams,
+      querystring: runFilesQuery,
+      response: { 200: runFilesResponse, 400: errorSchema, 404: errorSchema },
+    },
+    handler: async (request) => {
+      const { id } = request.params;
+      const { status, limit, offset } = request.query;
+      const warehouse = await deps.warehouse();
+      const [{ total, files }, run] = await Promise.all([warehouse.listRunFiles(id, status, limit, offset), warehouse.getRun(id)]);
+      if (!run) throw new HttpError(404, `run ${id} not found among finished runs`);
+      return { runId: id, total, limit, offset, files };
     },
   });
 

@@ -1,0 +1,80 @@
+import type { ObjectStore } from '@musicflow/storage';
+import { readCleanEvents } from './clean-events.ts';
+
+/**
+ * A set of positive int32s (user ids) in one Int32Array: open addressing,
+ * linear probing, 0 marks a free slot. 4-8 bytes an id and no object per id,
+ * so the listeners of a big day fit where a Set of numbers would not.
+ */
+export class UserIdSet {
+  private slots = new Int32Array(1024);
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  has(id: number): boolean {
+    const slots = this.slots;
+    const mask = slots.length - 1;
+    for (let i = Math.imul(id, 0x9e3779b1) & mask; ; i = (i + 1) & mask) {
+      const v = slots[i]!;
+      if (v === id) return true;
+      if (v === 0) return false;
+    }
+  }
+
+  /** Adds `id` (> 0); false when it was there already. */
+  add(id: number): boolean {
+    if ((this.count + 1) * 2 > this.slots.length) this.grow();
+    return this.insert(id);
+  }
+
+  *values(): Generator<number> {
+    for (const v of this.slots) if (v !== 0) yield v;
+  }
+
+  private insert(id: number): boolean {
+    const slots = this.slots;
+    const mask = slots.length - 1;
+    for (let i = Math.imul(id, 0x9e3779b1) & mask; ; i = (i + 1) & mask) {
+      const v = slots[i]!;
+      if (v === id) return false;
+      if (v === 0) {
+        slots[i] = id;
+        this.count++;
+        return true;
+      }
+    }
+  }
+
+  private grow(): void {
+    const old = this.slots;
+    this.slots = new Int32Array(old.length * 2);
+    this.count = 0;
+    for (const v of old) if (v !== 0) this.insert(v);
+  }
+}
+
+/** The distinct track ids of a run's clean events: what its catalogue lookup needs, no more. */
+export async function readRunTrackIds(store: ObjectStore, validUrls: readonly string[]): Promise<Set<string>> {
+  const tracks = new Set<string>();
+  for (const url of validUrls) {
+    for await (const block of readCleanEvents(await store.read(url), url)) {
+      for (let t = block.firstNewTrack; t < block.tracks.length; t++) tracks.add(block.tracks[t]!);
+    }
+  }
+  return tracks;
+}
+
+/** The distinct user ids of a run's clean events. */
+export async function readRunUserIds(store: ObjectStore, validUrls: readonly string[]): Promise<UserIdSet> {
+  const users = new UserIdSet();
+  for (const url of validUrls) {
+    for await (const block of readCleanEvents(await store.read(url), url)) {
+      const { userIds, rows } = block;
+      for (let i = 0; i < rows; i++) users.add(userIds[i]!);
+    }
+  }
+  return users;
+}

@@ -1,0 +1,115 @@
+/**
+ * A day landed as thousands of small files (issue 11): packed into a few
+ * chunk jobs, every file's outcome in analytics.etl_run_files and
+ * GET /runs/:id/files, a report that summarizes the list, and the same KPI
+ * rows as the same events in one file.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '@musicflow/service-api';
+import { REPORT_REJECTED_FILES } from '@musicflow/contracts';
+import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, SAMPLE, tempDir, testConfig } from '../helpers/env.ts';
+import { expectSameKpis, readWarehouseKpis } from '../helpers/kpis.ts';
+import { startPipeline, type TestPipeline } from '../helpers/pipeline.ts';
+import { computeKpisWithDuckDB } from '../oracle/duckdb-kpis.ts';
+
+const FILES = 1200;
+const BROKEN = 25;
+
+describe('a day of 1,200 small files', () => {
+  let work: string;
+  let warehouseUrl: string;
+  let pipeline: TestPipeline;
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    work = await tempDir();
+    const streams = path.join(work, 'streams');
+    await fs.mkdir(streams);
+    // streams1.csv cut into FILES files of consecutive rows, as per-minute uploads land them.
+    const [header, ...rows] = (await fs.readFile(path.join(SAMPLE, 'streams', 'streams1.csv'), 'utf8')).trimEnd().split('\n');
+    const per = Math.ceil(rows.length / FILES);
+    for (let f = 0; f < FILES; f++) {
+      const name = `minute-${String(f).padStart(5, '0')}.csv`;
+      await fs.writeFile(path.join(streams, name), `${header}\n${rows.slice(f * per, (f + 1) * per).join('\n')}\n`);
+    }
+    // One file re-delivered under another name: all of its events are duplicates.
+    await fs.writeFile(path.join(streams, 'zz-redelivered.csv'), `${header}\n${rows.slice(0, per).join('\n')}\n`);
+    // More broken files than a report names: each lacks a column.
+    for (let b = 0; b < BROKEN; b++) await fs.writeFile(path.join(streams, `broken-${String(b).padStart(2, '0')}.csv`), 'user_id,when\n1,2024-06-25 10:00:00\n');
+    warehouseUrl = await createTestDatabase();
+    pipeline = await startPipeline(
+      testConfig({
+        WAREHOUSE_URL: warehouseUrl,
+        STREAMS_URL: dirUrl(streams),
+        USERS_URL: fileUrl(path.join(SAMPLE, 'users.csv')),
+        SONGS_URL: fileUrl(path.join(SAMPLE, 'songs.csv')),
+        LAKE_URL: dirUrl(path.join(work, 'lake')),
+      }),
+    );
+    app = await buildApp(pipeline.ctx);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await pipeline?.close();
+    if (warehouseUrl) await dropTestDatabase(warehouseUrl);
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it('loads them in a few chunk jobs, with every outcome in etl_run_files and the same KPIs as one file', async () => {
+    const report = await pipeline.run();
+    expect(report.status).toBe('partial');
+    expect(report.files).toMatchObject({ total: FILES + 1 + BROKEN, loaded: FILES + 1, rejected: BROKEN });
+    expect(report.files.firstRejected).toHaveLength(REPORT_REJECTED_FILES);
+    expect(report.files.firstRejected[0]).toMatchObject({ file: expect.stringContaining('broken-00.csv'), reasons: ['missing column(s): track_id, listen_time'] });
+    expect(report.rows).toMatchObject({ read: 11346 + 10, valid: 11346 + 10, duplicate: 10 });
+    // The report stays small however many files the run had.
+    expect(JSON.stringify(report).length).toBeLessThan(10_000);
+
+    // Packed: far fewer validate jobs than files.
+    const chunks = (await pipeline.ctx.queues.queues.validate.getJobs(['completed'])).filter((j) => j.id!.includes(report.runId));
+    expect(chunks.length).toBeGreaterThan(0);
+    expect(chunks.length).toBeLessThanOrEqual(20);
+
+    expectSameKpis(
+      await readWarehouseKpis(warehouseUrl),
+      await computeKpisWithDuckDB({ streamFiles: [path.join(SAMPLE, 'streams', 'streams1.csv')], songsCsv: path.join(SAMPLE, 'songs.csv') }),
+    );
+
+    const client = new pg.Client({ connectionString: warehouseUrl });
+    await client.connect();
+    const { rows: files } = await client.query(
+      `SELECT status, COUNT(*)::int AS n, SUM(rows_read)::int AS read, SUM(rows_duplicate)::int AS dup FROM analytics.etl_run_files WHERE run_id = $1 GROUP BY status ORDER BY status`,
+      [report.runId],
+    );
+    const { rows: redelivered } = await client.query(`SELECT rows_read, rows_duplicate FROM analytics.etl_run_files WHERE file LIKE '%zz-redelivered.csv'`);
+    await client.end();
+    expect(files).toEqual([
+      { status: 'loaded', n: FILES + 1, read: 11346 + 10, dup: 10 },
+      { status: 'rejected', n: BROKEN, read: 0, dup: 0 },
+    ]);
+    expect(redelivered).toEqual([{ rows_read: 10, rows_duplicate: 10 }]);
+
+    // Every rejected file, page by page, behind the endpoint.
+    const names: string[] = [];
+    for (let offset = 0; ; offset += 10) {
+      const page = await app.inject({ url: `/runs/${report.runId}/files?status=rejected&limit=10&offset=${offset}` });
+      expect(page.statusCode).toBe(200);
+      const body = page.json();
+      expect(body.total).toBe(BROKEN);
+      names.push(...body.files.map((f: { file: string }) => path.basename(f.file)));
+      if (body.files.length < 10) break;
+    }
+    expect(names).toEqual(Array.from({ length: BROKEN }, (_, b) => `broken-${String(b).padStart(2, '0')}.csv`));
+    const all = (await app.inject({ url: `/runs/${report.runId}/files?limit=1000` })).json();
+    expect(all.total).toBe(FILES + 1 + BROKEN);
+    expect((await app.inject({ url: `/runs/${report.runId}/files?status=maybe` })).statusCode).toBe(400);
+    expect((await app.inject({ url: `/runs/no-such-run/files` })).statusCode).toBe(404);
+
+    // Loaded files went to the archive, rejected ones stayed.
+    expect((await fs.readdir(path.join(work, 'streams'))).sort()).toEqual(names.slice().sort());
+  });
+});

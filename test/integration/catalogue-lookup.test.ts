@@ -1,0 +1,134 @@
+/**
+ * Issue 16: a run's catalogue is what its events name. The RDS source looks
+ * the run's ids up by key in tables of millions of rows (no full scan); a CSV
+ * source is streamed once and only the run's rows are kept. SPEC 2.2/2.3
+ * rules stay exact.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CleanEventsWriter, readSongsSnapshot, readUsersSnapshot } from '@musicflow/ingest';
+import { createObjectStore, type ObjectStore } from '@musicflow/storage';
+import type { RunContext } from '@musicflow/contracts';
+import { extractCatalogueTable } from '../../services/extractor/src/catalogue.ts';
+import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, tempDir } from '../helpers/env.ts';
+
+const USERS = 2_000_000;
+const SONGS = 1_000_000;
+
+describe('catalogue lookup for a run', () => {
+  let work: string;
+  let rdsUrl: string;
+  let store: ObjectStore;
+  let validUrl: string;
+  const run = (users: string, songs: string): RunContext => ({
+    runId: 'lookup-test',
+    trigger: 'test',
+    startedAt: new Date().toISOString(),
+    sources: { streams: dirUrl(path.join(work, 'streams')), users, songs },
+    lake: dirUrl(path.join(work, 'lake')),
+    archive: dirUrl(path.join(work, 'archive')),
+  });
+
+  beforeAll(async () => {
+    work = await tempDir();
+    store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
+    // The run's clean events: 300 users (every seventh one not in the catalogue) and 200 tracks (one unknown).
+    validUrl = fileUrl(path.join(work, 'run.events'));
+    const out = new PassThrough();
+    const upload = store.write(validUrl, out);
+    const events = new CleanEventsWriter(out);
+    for (let i = 0; i < 3000; i++) events.add((i % 300) * 3 + 1, i % 200 === 199 ? 'not-in-catalogue' : `trk-${(i % 200) * 4999 + 1}`, 1719309600000 + i);
+    await events.end();
+    await upload;
+
+    rdsUrl = await createTestDatabase();
+    const client = new pg.Client({ connectionString: rdsUrl });
+    await client.connect();
+    await client.query(`
+      CREATE TABLE users AS
+        SELECT g AS user_id, 'user ' || g AS user_name, 20 + g % 50 AS user_age, 'FR' AS user_country, DATE '2023-01-01' AS created_at
+        FROM generate_series(1, ${USERS}) AS g WHERE g % 7 <> 0 OR g > 2100;
+      CREATE INDEX ON users (user_id);
+      CREATE TABLE songs AS
+        SELECT 'trk-' || g AS track_id, 'Artist ' || (g % 97) || ';Guest' AS artists, 'Album' AS album_name, 'Track ' || g AS track_name,
+               g % 101 AS popularity, 1000 + g AS duration_ms, 'genre-' || (g % 5) AS track_genre
+        FROM generate_series(1, ${SONGS}) AS g;
+      -- A second genre for one of the run's tracks, a repeated pair, and a bad row of a wanted track.
+      INSERT INTO songs VALUES ('trk-1', 'Other', 'Album', 'Renamed', 1, 1, 'jazz'), ('trk-1', 'Other', 'Album', 'Renamed', 1, 1, 'genre-1'),
+                               ('trk-5000', 'X', 'Album', 'Bad', 500, 1, 'pop');
+      CREATE INDEX ON songs (track_id);
+      ANALYZE users; ANALYZE songs;
+    `);
+    await client.end();
+  });
+  afterAll(async () => {
+    await store?.close();
+    if (rdsUrl) await dropTestDatabase(rdsUrl);
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  const scans = async () => {
+    const client = new pg.Client({ connectionString: rdsUrl });
+    await client.connect();
+    const { rows } = await client.query(`SELECT relname, seq_scan, idx_scan FROM pg_stat_user_tables WHERE relname IN ('users', 'songs') ORDER BY relname`);
+    await client.end();
+    return Object.fromEntries(rows.map((r) => [r.relname, { seq: Number(r.seq_scan), idx: Number(r.idx_scan ?? 0) }]));
+  };
+
+  it('looks the run ids up in RDS tables of millions of rows by key, never scanning them', async () => {
+    const before = await scans();
+    const users = await extractCatalogueTable(store, run(rdsUrl, rdsUrl), 'users', [validUrl]);
+    const songs = await extractCatalogueTable(store, run(rdsUrl, rdsUrl), 'songs', [validUrl]);
+    // Statistics reach other sessions when a session ends; give the collector a moment.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const after = await scans();
+
+    // 300 wanted users; those with an id divisible by 7 (all below 2100) are not in the table.
+    const wantedUsers = new Set(Array.from({ length: 300 }, (_, i) => i * 3 + 1));
+    const present = [...wantedUsers].filter((u) => u % 7 !== 0 || u > 2100);
+    expect(present.length).toBeLessThan(300);
+    expect(users).toMatchObject({ wanted: 300, kept: present.length, rejected: 0, rowsRead: present.length });
+    expect([...(await readUsersSnapshot(store, users.url))].sort((a, b) => a - b)).toEqual(present.sort((a, b) => a - b));
+
+    // 200 wanted tracks, one unknown; trk-1 has three more rows (a second genre, a repeated pair), trk-5000 a bad one.
+    expect(songs).toMatchObject({ wanted: 200, kept: 199, rejected: 1, rowsRead: 199 + 3 });
+    const snapshot = await readSongsSnapshot(store, songs.url);
+    expect(snapshot.size).toBe(199);
+    expect(snapshot.get('trk-1')).toEqual({ trackId: 'trk-1', trackName: 'Track 1', artists: ['Artist 1', 'Guest'], popularity: 1, durationMs: 1001, genres: ['genre-1', 'jazz'] });
+    expect(snapshot.has('not-in-catalogue')).toBe(false);
+
+    expect(after.users!.seq).toBe(before.users!.seq);
+    expect(after.songs!.seq).toBe(before.songs!.seq);
+    expect(after.users!.idx).toBeGreaterThan(before.users!.idx);
+    expect(after.songs!.idx).toBeGreaterThan(before.songs!.idx);
+  });
+
+  it('streams a CSV catalogue once and keeps only the run rows, quarantining rows with unusable ids', async () => {
+    const songsCsv = path.join(work, 'songs.csv');
+    const lines = ['track_id,artists,album_name,track_name,popularity,duration_ms,track_genre'];
+    for (let g = 1; g <= 50_000; g++) lines.push(`trk-${g},Artist ${g % 97},Album,"Track, ${g}",${g % 101},${1000 + g},genre-${g % 5}`);
+    lines.push('trk-1,Other,Album,Renamed,1,1,jazz', 'bad id with spaces,A,B,C,1,1,pop', 'trk-9,A,B,C,1,1,pop');
+    await fs.writeFile(songsCsv, `${lines.join('\n')}\n`);
+    const usersCsv = path.join(work, 'users.csv');
+    await fs.writeFile(usersCsv, `user_id,user_name,user_age,user_country,created_at\n${Array.from({ length: 5000 }, (_, u) => `${u + 1},n,30,FR,2023-01-01`).join('\n')}\nx1,n,30,FR,2023-01-01\n7,n,999,FR,2023-01-01\n`);
+
+    const songs = await extractCatalogueTable(store, run(fileUrl(usersCsv), fileUrl(songsCsv)), 'songs', [validUrl]);
+    expect(songs).toMatchObject({ wanted: 200, rowsRead: 50_003, rejected: 1 });
+    const snapshot = await readSongsSnapshot(store, songs.url);
+    // Tracks trk-(k*4999+1) up to 50,000: k = 0..10.
+    expect([...snapshot.keys()].sort()).toEqual(Array.from({ length: 11 }, (_, k) => `trk-${k * 4999 + 1}`).sort());
+    expect(snapshot.get('trk-1')?.genres).toEqual(['genre-1', 'jazz']);
+    const quarantine = await fs.readFile(path.join(work, 'lake', 'quarantine', 'run=lookup-test', 'songs.csv'), 'utf8');
+    expect(quarantine).toContain('bad id with spaces');
+    expect(quarantine).not.toContain('trk-9');
+
+    const users = await extractCatalogueTable(store, run(fileUrl(usersCsv), fileUrl(songsCsv)), 'users', [validUrl]);
+    // Every wanted user is among the CSV's 5,000: a later bad row of user 7 is quarantined, its first row keeps it known.
+    const known = Array.from({ length: 300 }, (_, i) => i * 3 + 1);
+    expect(users).toMatchObject({ wanted: 300, kept: known.length, rejected: 2 });
+    expect([...(await readUsersSnapshot(store, users.url))].sort((a, b) => a - b)).toEqual(known);
+  });
+});

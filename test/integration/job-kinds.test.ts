@@ -1,0 +1,93 @@
+/**
+ * Job kinds by name (issue 12): a worker picks the schema and the processor by
+ * the job's name; results tell their kind; the one place that reads a BullMQ
+ * key format (ignoredFailures) is checked against real BullMQ here.
+ */
+import { FlowProducer, Queue, QueueEvents, Worker } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childResults, JOB_KINDS, kindsOf } from '@musicflow/contracts';
+import { createServiceContext, ignoredFailures, runStageWorker, type RunningWorker, type ServiceContext } from '@musicflow/flow';
+import { validateStage } from '@musicflow/service-validator';
+import { REDIS_URL, testConfig, uniqueName } from '../helpers/env.ts';
+
+describe('job kinds', () => {
+  let ctx: ServiceContext;
+  let worker: RunningWorker;
+  let events: QueueEvents;
+
+  beforeAll(async () => {
+    ctx = createServiceContext(testConfig({ JOB_ATTEMPTS: '1' }), 'test');
+    worker = runStageWorker(validateStage, ctx);
+    events = new QueueEvents(ctx.queues.queues.validate.name, { connection: { url: REDIS_URL }, prefix: ctx.config.QUEUE_PREFIX });
+    await events.waitUntilReady();
+  });
+  afterAll(async () => {
+    await worker?.close();
+    await events?.close();
+    await ctx?.close();
+  });
+
+  const failureOf = async (name: string, data: unknown) => {
+    const job = await ctx.queues.queues.validate.add(name, data, { jobId: uniqueName('job') });
+    return job.waitUntilFinished(events).then(
+      () => 'completed',
+      (err: Error) => err.message,
+    );
+  };
+
+  it('fails a job of a kind its queue does not carry at once, naming the kinds it does', async () => {
+    expect(kindsOf('validate')).toEqual(['validate']);
+    expect(await failureOf('kpi-date', {})).toMatch(/no job kind "kpi-date" on the validate queue \(it carries validate\)/);
+  });
+
+  it("checks a job's data against its kind's schema, naming the field", async () => {
+    expect(await failureOf('validate', { run: {} })).toMatch(/invalid validate \S+ job data: run\.runId: /);
+  });
+
+  it('knows every kind by its stage', () => {
+    expect(Object.fromEntries(Object.entries(JOB_KINDS).map(([k, v]) => [k, v.stage]))).toEqual({
+      plan: 'extract',
+      catalogue: 'extract',
+      validate: 'validate',
+      transform: 'transform',
+      publish: 'kpi',
+      'kpi-date': 'kpi',
+      'kpi-pass': 'kpi',
+      load: 'load',
+    });
+  });
+
+  it('tells children results apart by kind, not by their keys', () => {
+    const values = {
+      'a:b:c': { kind: 'catalogue', startedAt: 0, finishedAt: 1, table: 'users', url: 'u', wanted: 1, kept: 1, rejected: 0 },
+      'x:y:z': { kind: 'validate', startedAt: 0, finishedAt: 1, chunkId: 'c', validUrl: 'v', segments: [] },
+    };
+    expect(childResults(values, 'catalogue').map((r) => r.table)).toEqual(['users']);
+    expect(childResults(values, 'validate').map((r) => r.chunkId)).toEqual(['c']);
+    expect(() => childResults({ k: { kind: 'nonsense' } }, 'validate')).toThrow();
+  });
+
+  it("names a parent's failed children by job id, as BullMQ keeps them", async () => {
+    const prefix = uniqueName('mfk');
+    const connection = { url: REDIS_URL };
+    const flows = new FlowProducer({ connection, prefix });
+    const child = new Worker('children', async () => Promise.reject(new Error('boom')), { connection, prefix });
+    const parent = new Worker('parents', async (job) => ignoredFailures(job), { connection, prefix });
+    const parentEvents = new QueueEvents('parents', { connection, prefix });
+    try {
+      await parentEvents.waitUntilReady();
+      const { job } = await flows.add({
+        name: 'parent',
+        queueName: 'parents',
+        opts: { jobId: 'the-parent' },
+        children: [{ name: 'child', queueName: 'children', opts: { jobId: 'the-child-1', ignoreDependencyOnFailure: true } }],
+      });
+      expect(await job.waitUntilFinished(parentEvents)).toEqual([{ jobId: 'the-child-1', reason: 'boom' }]);
+    } finally {
+      await Promise.all([child.close(), parent.close(), parentEvents.close(), flows.close()]);
+      const queue = new Queue('children', { connection, prefix });
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
+});
