@@ -32,7 +32,13 @@ describe('access control with API_TOKEN', () => {
     // PostgreSQL here trusts local connections, so a password in the URL is accepted and must stay hidden.
     const url = new URL(db);
     url.password = PG_PASSWORD;
-    const config = testConfig({ ...bucket.env, WAREHOUSE_URL: url.toString(), API_TOKEN: TOKEN });
+    const config = testConfig({
+      ...bucket.env,
+      WAREHOUSE_URL: url.toString(),
+      API_TOKEN: TOKEN,
+      // The socket test starts a run over this catalogue database: it must be an allowed source.
+      SOURCE_URL_PREFIXES: `${bucket.env.STREAMS_URL},postgres://reader:${PG_PASSWORD}@127.0.0.1:5432/catalogue`,
+    });
     const base = createServiceContext(config, 'test-auth');
     // Every log line of the API at the most verbose level, with no redaction configured: what the API itself writes.
     const sink = new Writable({

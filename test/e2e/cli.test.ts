@@ -43,7 +43,8 @@ describe('musicflow CLI', () => {
     });
     expect(out.code).toBe(1);
     expect(out.stderr).toContain('Redis is not reachable at redis://127.0.0.1:1');
-    expect(out.stderr).toContain('PostgreSQL is not reachable at postgres://postgres:***@127.0.0.1:1/musicflow');
+    expect(out.stderr).toContain('PostgreSQL refuses connections at postgres://postgres:***@127.0.0.1:1/musicflow');
+    expect(out.stderr).toContain('pg_ctlcluster');
     expect(out.stderr).toContain('redis-server');
     expect(out.stderr).not.toContain('secret');
     expect(out.stderr).not.toMatch(/\n\s+at /);

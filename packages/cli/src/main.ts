@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, redactUrl, type Config } from '@musicflow/config';
 import type { RunReport } from '@musicflow/contracts';
 import { checkRedis, PipelineQueues, redisConnection, serve, startRun } from '@musicflow/flow';
-import { ensureDatabase } from '@musicflow/warehouse';
+import { explainConnectionError, Warehouse } from '@musicflow/warehouse';
 import { SERVICE_NAMES, startServices, type ServiceName } from './services.ts';
 import { waitForRun } from './wait.ts';
 import { formatReport } from './format.ts';
@@ -22,8 +22,8 @@ export const EXIT = { succeeded: 0, partial: 2, failed: 1 } as const;
 export const exitCodeOf = (report: RunReport | undefined) => (report ? (EXIT[report.status as keyof typeof EXIT] ?? 1) : 1);
 
 /**
- * Checks Redis and PostgreSQL before anything else, so a missing service is a
- * one-line hint (which, where, how to start it) rather than a stack trace.
+ * Checks Redis and the warehouse before anything else, so a missing service or
+ * a missing privilege is a short hint (what happened, where, the fix) rather than a stack trace.
  */
 export async function checkServices(config: Config): Promise<string[]> {
   const problems: string[] = [];
@@ -33,12 +33,10 @@ export async function checkServices(config: Config): Promise<string[]> {
         `  Start it with: redis-server --daemonize yes   (or: docker compose up -d redis), or set REDIS_URL.`,
     ),
   );
-  await ensureDatabase(config.WAREHOUSE_URL).catch((err: Error) =>
-    problems.push(
-      `PostgreSQL is not reachable at ${redactUrl(config.WAREHOUSE_URL)} (${err.message || (err as { code?: string }).code}).\n` +
-        `  Start it with: pg_ctlcluster 15 main start   (or: docker compose up -d postgres), or set WAREHOUSE_URL.`,
-    ),
-  );
+  // Connecting also creates what is missing and allowed, so a role that can do neither is named here, before any service starts.
+  await Warehouse.connect(config.WAREHOUSE_URL, config.WAREHOUSE_LOAD)
+    .then((warehouse) => warehouse.close())
+    .catch((err: unknown) => problems.push(explainConnectionError(config.WAREHOUSE_URL, err).message));
   return problems;
 }
 

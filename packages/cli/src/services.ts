@@ -20,11 +20,21 @@ const STARTERS = {
 export type ServiceName = keyof typeof STARTERS;
 export const SERVICE_NAMES = Object.keys(STARTERS) as ServiceName[];
 
-/** Runs the named services (all by default) in this process, sharing one context. */
+/**
+ * Runs the named services (all by default) in this process, sharing one
+ * context. All or none: when one cannot start, the others are closed again
+ * and the first error is thrown, so no half-started stack keeps running.
+ */
 export async function startServices(ctx: ServiceContext, names: readonly ServiceName[] = SERVICE_NAMES): Promise<Service[]> {
-  const services = await Promise.all(names.map((name) => STARTERS[name](ctx)));
-  await Promise.all(services.map((s) => s.ready));
-  return services;
+  const started = await Promise.allSettled(names.map(async (name) => {
+    const service = await STARTERS[name](ctx);
+    await service.ready;
+    return service;
+  }));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (!failed) return started.map((s) => (s as PromiseFulfilledResult<Service>).value);
+  await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.close().catch(() => undefined) : undefined)));
+  throw failed.reason;
 }
 
 /** The five stage workers: what the demo and the tests run in-process, without HTTP or schedule. */

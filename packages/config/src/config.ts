@@ -31,7 +31,19 @@ export const configSchema = z.object({
   /** Defaults to the `archive/` sibling of STREAMS_URL. */
   ARCHIVE_URL: folderUrl.optional(),
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('musicflow'),
-  API_HOST: z.string().default('0.0.0.0'),
+  /** Default: 0.0.0.0 with API_TOKEN, loopback (127.0.0.1) without. */
+  API_HOST: z.string().optional(),
+  /** Lets the API listen on a non-loopback API_HOST without API_TOKEN (anyone reaching the port may start runs). */
+  API_ALLOW_UNAUTHENTICATED: boolean.default(false),
+  /**
+   * Comma-separated URL prefixes that per-run sources (POST /runs, retries) must fall under.
+   * Default: the STREAMS_URL folder and the locations of USERS_URL and SONGS_URL (a file's folder, a database's URL).
+   */
+  SOURCE_URL_PREFIXES: z
+    .string()
+    .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
+    .pipe(z.array(sourceUrl).min(1, 'must list at least one URL prefix'))
+    .optional(),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** When true, GET routes also require API_TOKEN. */
@@ -50,15 +62,23 @@ export const configSchema = z.object({
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   /** Run the CPU-heavy stages (validate, transform, kpi) on worker threads, off the thread that renews job locks. */
   WORKER_THREADS: boolean.default(false),
-  JOB_ATTEMPTS: z.coerce.number().int().min(1).default(5),
-  JOB_BACKOFF_MS: z.coerce.number().int().min(0).default(1000),
+  /**
+   * Retries for infrastructure faults are bounded by time: the first after JOB_BACKOFF_MS, each next one
+   * twice as long up to RETRY_BACKOFF_MAX_MS, until the delays add up to RETRY_BUDGET_MS (a warehouse
+   * failover takes 60-120 s, an outage up to 5 minutes must only delay a run). JOB_ATTEMPTS, when set,
+   * also caps the number of attempts.
+   */
+  RETRY_BUDGET_MS: z.coerce.number().int().min(0).default(15 * 60_000),
+  RETRY_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(30_000),
+  JOB_BACKOFF_MS: z.coerce.number().int().min(1).default(1000),
+  JOB_ATTEMPTS: z.coerce.number().int().min(1).optional(),
   /** s3rver, MinIO and other S3-compatible servers want path-style URLs and no streaming checksums. */
   S3_FORCE_PATH_STYLE: boolean.default(false),
   S3_CHECKSUMS: z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED']).default('WHEN_SUPPORTED'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export type Config = z.output<typeof configSchema> & { ARCHIVE_URL: string };
+export type Config = z.output<typeof configSchema> & { ARCHIVE_URL: string; API_HOST: string; SOURCE_URL_PREFIXES: string[] };
 
 /** Parses the environment; a bad value throws an error that names the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -69,7 +89,49 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const cfg = result.data;
-  return { ...cfg, ARCHIVE_URL: cfg.ARCHIVE_URL ?? archiveSibling(cfg.STREAMS_URL) };
+  return {
+    ...cfg,
+    ARCHIVE_URL: cfg.ARCHIVE_URL ?? archiveSibling(cfg.STREAMS_URL),
+    API_HOST: cfg.API_HOST ?? (cfg.API_TOKEN ? '0.0.0.0' : '127.0.0.1'),
+    SOURCE_URL_PREFIXES: cfg.SOURCE_URL_PREFIXES ?? [cfg.STREAMS_URL, sourceLocation(cfg.USERS_URL), sourceLocation(cfg.SONGS_URL)],
+  };
+}
+
+/** Where a source lives: a file's folder (`file:///in/users.csv` → `file:///in/`), a database's URL as it is. */
+function sourceLocation(url: string): string {
+  return /^postgres(ql)?:/.test(url) ? url : url.slice(0, url.lastIndexOf('/') + 1);
+}
+
+/**
+ * Whether a source URL falls under one of the prefixes. Both are normalized
+ * first (`..` segments resolved), so `file:///in/../etc/` is not under `file:///in/`;
+ * a prefix that is not a folder (a database URL) matches only itself.
+ */
+export function isAllowedSource(url: string, prefixes: readonly string[]): boolean {
+  const normalize = (u: string) => {
+    try {
+      return new URL(u).href;
+    } catch {
+      return undefined;
+    }
+  };
+  const target = normalize(url);
+  if (!target) return false;
+  return prefixes.some((prefix) => {
+    const p = normalize(prefix);
+    return p !== undefined && (p.endsWith('/') ? target.startsWith(p) : target === p);
+  });
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
+
+/** Why the API must not listen as configured (a non-loopback address without a token), or undefined. */
+export function unsafeBindProblem(config: Pick<Config, 'API_HOST' | 'API_TOKEN' | 'API_ALLOW_UNAUTHENTICATED'>): string | undefined {
+  if (config.API_TOKEN || config.API_ALLOW_UNAUTHENTICATED || LOOPBACK.test(config.API_HOST)) return undefined;
+  return (
+    `API_HOST ${config.API_HOST} would open the API to the network without API_TOKEN: anyone reaching the port could start runs. ` +
+    'Set API_TOKEN (at least 16 characters), or listen on loopback (unset API_HOST), or set API_ALLOW_UNAUTHENTICATED=true to accept it.'
+  );
 }
 
 /** `s3://b/in/streams/` → `s3://b/in/archive/` (SPEC 6). */

@@ -1,5 +1,5 @@
 export { redisConnection, checkRedis } from './redis.ts';
-export { jobOptions, PipelineQueues } from './queues.ts';
+export { jobOptions, retryAttempts, retryDelay, PipelineQueues } from './queues.ts';
 export { startRun, newRunId, activeKey, type StartRunOptions, type StartedRun } from './start-run.ts';
 export { addChildJobs, ignoredFailures, parentOf, type ChildJob } from './children.ts';
 export { readRunJobs, readRunProgress, type RunProgress, type StageProgress } from './progress.ts';
@@ -15,3 +15,4 @@ export {
 export { threadProcessor } from './thread.ts';
 export { createServiceContext, type ServiceContext } from './context.ts';
 export { serve, type Service } from './serve.ts';
+export { checkWarehouseAtStart } from './warehouse-check.ts';

@@ -3,14 +3,43 @@ import type { Redis } from 'ioredis';
 import type { Config } from '@musicflow/config';
 import { QUEUES, STAGES, type Stage } from '@musicflow/contracts';
 
+/** The name of musicflow's backoff on every stage job; each stage worker computes it with `retryDelay`. */
+export const RETRY_BACKOFF = 'budgeted-exponential';
+
+type RetrySettings = Pick<Config, 'RETRY_BUDGET_MS' | 'RETRY_BACKOFF_MAX_MS' | 'JOB_BACKOFF_MS'>;
+
 /**
- * Retries with exponential backoff are for infrastructure faults (S3, Redis,
- * PostgreSQL unreachable); a bad file is an outcome, not an error, and is never retried.
+ * Delay before retry `retry` (1 = the first): JOB_BACKOFF_MS doubled each
+ * time, capped at RETRY_BACKOFF_MAX_MS, the last one cut so that all of them
+ * add up to RETRY_BUDGET_MS; -1 once the budget is spent (BullMQ then fails the job).
+ */
+export function retryDelay(config: RetrySettings, retry: number): number {
+  let spent = 0;
+  for (let n = 1; ; n++) {
+    const left = config.RETRY_BUDGET_MS - spent;
+    if (left <= 0) return -1;
+    const delay = Math.min(left, config.RETRY_BACKOFF_MAX_MS, config.JOB_BACKOFF_MS * 2 ** Math.min(n - 1, 40));
+    if (n === retry) return delay;
+    spent += delay;
+  }
+}
+
+/** Attempts a job gets: the first one plus every retry the budget holds, at most JOB_ATTEMPTS when set. */
+export function retryAttempts(config: RetrySettings & Pick<Config, 'JOB_ATTEMPTS'>): number {
+  let retries = 0;
+  while (retryDelay(config, retries + 1) !== -1) retries++;
+  return Math.min(retries + 1, config.JOB_ATTEMPTS ?? Infinity);
+}
+
+/**
+ * Retries are for infrastructure faults (S3, Redis, PostgreSQL unreachable)
+ * and last RETRY_BUDGET_MS, long enough to outlast a failover; a bad file is
+ * an outcome, not an error, and a data error is an UnrecoverableError: neither is retried.
  */
 export function jobOptions(config: Config): JobsOptions {
   return {
-    attempts: config.JOB_ATTEMPTS,
-    backoff: { type: 'exponential', delay: config.JOB_BACKOFF_MS },
+    attempts: retryAttempts(config),
+    backoff: { type: RETRY_BACKOFF, delay: config.JOB_BACKOFF_MS },
     // Keep a week of history for Bull Board and run status, bounded in count.
     removeOnComplete: { age: 7 * 24 * 3600, count: 5000 },
     removeOnFail: { age: 14 * 24 * 3600, count: 5000 },

@@ -13,7 +13,8 @@ export interface Service {
  * Entry point of a service process: validated config (a bad value exits 1
  * naming the variable; `config` when the caller has it already), one
  * context, and an orderly stop on SIGTERM/SIGINT: services first (they finish
- * or hand back their jobs), then connections.
+ * or hand back their jobs), then connections. A service that cannot start
+ * exits 1 with its message.
  */
 export async function serve(name: string, start: (ctx: ServiceContext) => Promise<Service[]>, config?: Config): Promise<void> {
   if (!config) {
@@ -28,8 +29,18 @@ export async function serve(name: string, start: (ctx: ServiceContext) => Promis
   // BullMQ renews job locks from this thread's timers: how long it was ever blocked says whether renewal was at risk.
   const loopDelay = monitorEventLoopDelay({ resolution: 20 });
   loopDelay.enable();
-  const services = await start(ctx);
-  await Promise.all(services.map((s) => s.ready));
+  let services: Service[];
+  try {
+    services = await start(ctx);
+    await Promise.all(services.map((s) => s.ready));
+  } catch (err) {
+    // A service that cannot start stops the whole process: a supervisor must not see a healthy half of it.
+    const message = (err as Error).message;
+    ctx.logger.fatal({ err: message }, 'could not start');
+    console.error(`${name} could not start: ${message}`);
+    await ctx.close().catch(() => undefined);
+    process.exit(1);
+  }
   ctx.logger.info({ services: services.length }, 'services started');
   let stopping = false;
   const stop = async (signal: string) => {

@@ -6,6 +6,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config, Logger } from '@musicflow/config';
 import { isJobKind, JOB_KINDS, kindsOf, parseJobData, QUEUES, type JobData, type JobKind, type Stage } from '@musicflow/contracts';
 import type { ServiceContext } from './context.ts';
+import { retryDelay } from './queues.ts';
 import { redisConnection } from './redis.ts';
 
 /** `token` is the job's lock token, for processors that move their job to waiting-children. */
@@ -116,7 +117,13 @@ export function runStageWorker<S extends Stage>(
   const { stage } = definition;
   const log = logger.child({ stage });
   const connection = redisConnection(config.REDIS_URL, 'worker');
-  const options = { connection, prefix: config.QUEUE_PREFIX, concurrency: config.WORKER_CONCURRENCY, name: workerName() };
+  const options = {
+    connection,
+    prefix: config.QUEUE_PREFIX,
+    concurrency: config.WORKER_CONCURRENCY,
+    name: workerName(),
+    settings: { backoffStrategy: (retry: number) => retryDelay(config, retry) },
+  };
   let worker: Worker;
   let warming: Promise<void> = Promise.resolve();
   if (threadModule && config.WORKER_THREADS) {

@@ -160,3 +160,24 @@ export const RUN_SQL = {
   /** $1 schema, $2 table: its columns as the warehouse has them, to name the column a refused row breaks. */
   columns: `SELECT column_name, character_maximum_length, is_nullable FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
 };
+
+/**
+ * Catalogue lookups that let a role without CREATE privileges start: CREATE ... IF NOT EXISTS still needs the
+ * privilege, so what exists is looked up first. pg_namespace and pg_class list objects whatever the role may
+ * use (information_schema hides them), and Redshift has both.
+ */
+export const CATALOG_SQL = {
+  /** $1 = database name. */
+  database: `SELECT 1 FROM pg_database WHERE datname = $1`,
+  createDatabase: (name: string) => `CREATE DATABASE "${name.replace(/"/g, '""')}"`,
+  /** $1 = schema name. */
+  schema: `SELECT 1 FROM pg_namespace WHERE nspname = $1`,
+  /** $1 = schema name: its tables. */
+  tables: `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'`,
+};
+
+/** The schema or table a DDL statement creates (`schema.table` for tables); undefined for other statements. */
+export function ddlObject(statement: string): { kind: 'schema' | 'table'; name: string } | undefined {
+  const match = /^CREATE (SCHEMA|TABLE) IF NOT EXISTS ([A-Za-z_][\w.]*)/.exec(statement);
+  return match ? { kind: match[1] === 'SCHEMA' ? 'schema' : 'table', name: match[2]! } : undefined;
+}

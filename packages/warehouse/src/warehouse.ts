@@ -4,7 +4,8 @@ import type { Readable } from 'node:stream';
 import { from as copyFrom } from 'pg-copy-streams';
 import { redactUrl } from '@musicflow/config';
 import type { RunFile, RunReport } from '@musicflow/contracts';
-import { DDL, ETL_RUN_COLUMNS, KPI_TABLES, RUN_FILE_COLUMNS, RUN_FILES_SQL, RUN_SQL, upsertStatements, type KpiTableName } from './sql.ts';
+import { CATALOG_SQL, DDL, ddlObject, ETL_RUN_COLUMNS, KPI_TABLES, RUN_FILE_COLUMNS, RUN_FILES_SQL, RUN_SQL, upsertStatements, type KpiTableName } from './sql.ts';
+import { explainConnectionError } from './connection-errors.ts';
 import { kpiCsvRecords } from './kpi-csv.ts';
 import { fitText } from './text-contract.ts';
 
@@ -22,24 +23,57 @@ pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1114, (v) => new Date(`${v.replace(' ', 'T')}Z`));
 pg.defaults.parseInputDatesAsUTC = true;
 
-/** Creates the database named in the URL when it does not exist (SPEC 7.1). */
+/** A failover or a dead host must fail an attempt quickly, so the retry budget, not a hung socket, decides. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+const clientOptions = (url: string): pg.ClientConfig => ({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
+
+/** Databases tried, in order, to create a missing one: PostgreSQL's default, then the one every server has. */
+const ADMIN_DATABASES = ['postgres', 'template1'];
+
+/**
+ * Makes sure the database named in the URL exists (SPEC 7.1) without ever
+ * needing another one: it connects to the target first, and only when that
+ * database does not exist (3D000) creates it through an admin database. A
+ * failure is a WarehouseConnectionError saying what happened and the fix.
+ */
 export async function ensureDatabase(url: string): Promise<void> {
-  const target = new URL(url);
-  const name = decodeURIComponent(target.pathname.replace(/^\//, '')) || 'postgres';
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
+  const client = new pg.Client(clientOptions(url));
   try {
-    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (!rowCount) {
-      await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`).catch((err: { code?: string }) => {
-        if (err.code !== '42P04' && err.code !== '23505') throw err; // created meanwhile by another process
-      });
-    }
+    await client.connect();
+    return;
+  } catch (err) {
+    if ((err as { code?: string }).code !== '3D000') throw explainConnectionError(url, err);
   } finally {
-    await client.end();
+    await client.end().catch(() => undefined);
   }
+  await createDatabase(url);
+}
+
+async function createDatabase(url: string): Promise<void> {
+  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+  let lastError: unknown;
+  for (const adminDatabase of ADMIN_DATABASES) {
+    const admin = new URL(url);
+    admin.pathname = `/${adminDatabase}`;
+    const client = new pg.Client(clientOptions(admin.toString()));
+    try {
+      await client.connect();
+      const { rowCount } = await client.query(CATALOG_SQL.database, [name]);
+      if (!rowCount) {
+        await client.query(CATALOG_SQL.createDatabase(name)).catch((err: { code?: string }) => {
+          if (err.code !== '42P04' && err.code !== '23505') throw err; // created meanwhile by another process
+        });
+      }
+      return;
+    } catch (err) {
+      lastError = err;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+  const reason = (lastError as Error | undefined)?.message ?? 'no admin database answered';
+  throw explainConnectionError(url, { code: '3D000', message: `database "${name}" does not exist, and creating it failed: ${reason}` });
 }
 
 export interface KpiLoad {
@@ -59,28 +93,67 @@ export class Warehouse {
   private constructor(
     private readonly pool: pg.Pool,
     private readonly strategy: StageStrategy,
+    private readonly url: string,
   ) {}
 
   static async connect(url: string, strategy: StageStrategy = 'copy'): Promise<Warehouse> {
     await ensureDatabase(url);
-    const pool = new pg.Pool({ connectionString: url, max: 4 });
+    const pool = new pg.Pool({ ...clientOptions(url), max: 4 });
     pool.on('error', () => undefined); // idle-client errors surface on the next query instead
-    const warehouse = new Warehouse(pool, strategy);
-    await warehouse.migrate();
+    const warehouse = new Warehouse(pool, strategy, url);
+    try {
+      await warehouse.migrate();
+    } catch (err) {
+      await pool.end();
+      throw err;
+    }
     return warehouse;
   }
 
-  /** Creates schema and tables on first use. */
+  /**
+   * Creates the schema and tables that are missing. What exists is looked up
+   * first, so a role that may not create anything starts on tables an admin
+   * made (CREATE ... IF NOT EXISTS would still need the privilege).
+   */
   migrate(): Promise<void> {
     this.schemaReady ??= (async () => {
+      const existing = await this.existingObjects();
       for (const statement of DDL) {
+        const object = ddlObject(statement);
+        if (object && existing.has(object.name)) continue;
         // Two services starting together may race on IF NOT EXISTS; the loser's duplicate error is harmless.
         await this.pool.query(statement).catch((err: { code?: string }) => {
-          if (err.code !== '23505' && err.code !== '42P07' && err.code !== '42P06') throw err;
+          if (err.code === '23505' || err.code === '42P07' || err.code === '42P06') return;
+          throw explainConnectionError(this.url, err, object && err.code === '42501' ? this.createFix(object) : undefined);
         });
       }
-    })();
+    })().catch((err) => {
+      this.schemaReady = undefined;
+      throw err;
+    });
     return this.schemaReady;
+  }
+
+  private async existingObjects(): Promise<Set<string>> {
+    const schemas = [...new Set(DDL.map(ddlObject).flatMap((o) => (o?.kind === 'schema' ? [o.name] : [])))];
+    const found = new Set<string>();
+    for (const schema of schemas) {
+      const present = await this.pool.query(CATALOG_SQL.schema, [schema]).catch((err) => {
+        throw explainConnectionError(this.url, err);
+      });
+      if (!present.rowCount) continue;
+      found.add(schema);
+      for (const row of (await this.pool.query<{ name: string }>(CATALOG_SQL.tables, [schema])).rows) found.add(`${schema}.${row.name}`);
+    }
+    return found;
+  }
+
+  private createFix(object: { kind: 'schema' | 'table'; name: string }): string {
+    const user = decodeURIComponent(new URL(this.url).username) || 'postgres';
+    const database = decodeURIComponent(new URL(this.url).pathname.slice(1));
+    return object.kind === 'schema'
+      ? `User "${user}" may not create schema ${object.name}: an admin creates it (CREATE SCHEMA ${object.name} AUTHORIZATION ${user}) or grants CREATE ON DATABASE ${database} TO ${user} (docs/operating-warehouse.md).`
+      : `User "${user}" may not create table ${object.name}: an admin creates the tables (docs/operating-warehouse.md) or grants CREATE ON SCHEMA ${object.name.split('.')[0]} TO ${user}.`;
   }
 
   async ping(): Promise<void> {

@@ -1,8 +1,9 @@
-import { defineStage, runStageWorker, type ServiceContext } from '@musicflow/flow';
+import { checkWarehouseAtStart, defineStage, runStageWorker, type ServiceContext } from '@musicflow/flow';
 import { createLoadProcessor } from './processor.ts';
 
 export const loadStage = defineStage({ stage: 'load', createProcessors: (ctx) => ({ load: createLoadProcessor(ctx) }) });
 
-export function startLoader(ctx: ServiceContext) {
+export async function startLoader(ctx: ServiceContext) {
+  await checkWarehouseAtStart(ctx);
   return runStageWorker(loadStage, ctx);
 }

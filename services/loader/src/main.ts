@@ -1,4 +1,4 @@
 import { serve } from '@musicflow/flow';
 import { startLoader } from './index.ts';
 
-await serve('loader', async (ctx) => [startLoader(ctx)]);
+await serve('loader', async (ctx) => [await startLoader(ctx)]);

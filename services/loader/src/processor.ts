@@ -6,7 +6,7 @@ import { activeKey, ignoredFailures, type ServiceContext } from '@musicflow/flow
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { joinUrl, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
 import { readLines } from '@musicflow/ingest';
-import { WarehouseDataError } from '@musicflow/warehouse';
+import { WarehouseDataError, type Warehouse } from '@musicflow/warehouse';
 
 /**
  * The last step of every run, also of failed ones: upsert the KPI rows and
@@ -15,11 +15,13 @@ import { WarehouseDataError } from '@musicflow/warehouse';
  * error; its sources stay where they were and no KPI row is written.
  */
 export function createLoadProcessor({ store, queues, warehouse }: ServiceContext) {
-  return async (job: Job, { run }: LoadJob, log: Logger): Promise<RunReport> => {
+  const unrecorded = unrecordedRunsKey(queues.prefix);
+  const load = async (job: Job, { run }: LoadJob, log: Logger): Promise<RunReport> => {
     const startedAt = Date.now();
     const failures = (await ignoredFailures(job)).map((f) => f.reason);
     const [published] = childResults(await job.getChildrenValues(), 'publish');
     const db = await warehouse();
+    await recordUnrecordedRuns(queues.connection, unrecorded, db, log);
 
     let report: RunReport;
     if (failures.length || !published) {
@@ -57,7 +59,7 @@ export function createLoadProcessor({ store, queues, warehouse }: ServiceContext
         log.error({ error: err.message, table, listenDate, key, column, sqlState }, 'the warehouse refused a row: run failed without retries');
         await db.recordRun({ ...report, status: 'failed', error: err.message, stageMs: { ...report.stageMs, load: Date.now() - startedAt } });
         await releaseRun(store, queues, run);
-        throw new UnrecoverableError(err.message);
+        throw Object.assign(new UnrecoverableError(err.message), { recorded: true });
       }
       const loadedFiles: string[] = [];
       for await (const file of readRunFiles(store, result.filesUrl)) if (file.status === 'loaded') loadedFiles.push(file.file);
@@ -70,6 +72,32 @@ export function createLoadProcessor({ store, queues, warehouse }: ServiceContext
     await releaseRun(store, queues, run);
     return report;
   };
+  // A load that outlasts its own retry budget (the warehouse away for longer) leaves the run's failure in Redis;
+  // the next load that reaches the warehouse records it.
+  return async (job: Job, data: LoadJob, log: Logger): Promise<RunReport> => {
+    try {
+      return await load(job, data, log);
+    } catch (err) {
+      const final = (err as Error).name === 'UnrecoverableError' || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      // A refused row's failure is recorded already, with the run's counts.
+      if (final && !(err as { recorded?: boolean }).recorded) {
+        const report = failedReport(data.run, `load: ${(err as Error).message}`);
+        await queues.connection.hset(unrecorded, data.run.runId, JSON.stringify(report));
+        log.error({ error: report.error }, 'run failed: recorded in the warehouse once it answers again');
+      }
+      throw err;
+    }
+  };
+}
+
+const unrecordedRunsKey = (prefix: string) => `${prefix}:unrecorded-runs`;
+
+async function recordUnrecordedRuns(redis: ServiceContext['queues']['connection'], key: string, db: Warehouse, log: Logger): Promise<void> {
+  for (const [runId, report] of Object.entries(await redis.hgetall(key))) {
+    await db.recordRun(JSON.parse(report) as RunReport);
+    await redis.hdel(key, runId);
+    log.info({ failedRunId: runId }, 'failed run recorded after the warehouse came back');
+  }
 }
 
 /** Deletes the run's temporaries and lets the next run of the same sources start. */

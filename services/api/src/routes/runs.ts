@@ -1,4 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { isAllowedSource, redactUrl, type Config } from '@musicflow/config';
+import type { Sources } from '@musicflow/contracts';
 import { startRun } from '@musicflow/flow';
 import type { ApiDeps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
@@ -23,6 +25,7 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
       response: { 200: startedRunResponse.describe('A run over the same sources is already active: that run'), 202: startedRunResponse.describe('Run enqueued'), 400: errorSchema },
     },
     handler: async (request, reply) => {
+      assertAllowedSources(config, request.body ?? {}, 'body field');
       const started = await startRun(config, deps.queues, { trigger: 'api', sources: request.body ?? {} });
       const log = request.log.child({ runId: started.runId });
       const detail = started.created ? undefined : (await findRun(deps, started.runId))?.detail;
@@ -104,6 +107,7 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
       if (status === 'queued' || status === 'running') throw new HttpError(409, `run ${id} is still ${status}: only a failed or partial run can be retried`);
       if (status === 'succeeded') throw new HttpError(409, `run ${id} succeeded: only a failed or partial run can be retried`);
       if (!found.sources) throw new HttpError(409, `run ${id} has no record of its sources`);
+      assertAllowedSources(config, found.sources, `run ${id} source`);
       const started = await startRun(config, deps.queues, { trigger: 'retry', sources: found.sources });
       request.log.info({ runId: started.runId, retryOf: id, created: started.created }, 'retry requested');
       const url = `/runs/${started.runId}`;
@@ -115,3 +119,17 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
     },
   });
 };
+
+/**
+ * Sources given per run must fall under SOURCE_URL_PREFIXES: whoever may call
+ * the API must not make the workers read, and move files out of, any folder or
+ * database they happen to reach.
+ */
+function assertAllowedSources(config: Config, sources: Partial<Sources>, place: string): void {
+  for (const field of ['streams', 'users', 'songs'] as const) {
+    const url = sources[field];
+    if (url !== undefined && !isAllowedSource(url, config.SOURCE_URL_PREFIXES)) {
+      throw new HttpError(400, `${place} ${field}: ${redactUrl(url)} is not under SOURCE_URL_PREFIXES: use a configured location, or add its prefix to SOURCE_URL_PREFIXES`);
+    }
+  }
+}

@@ -1,0 +1,57 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { tempDir } from './env.ts';
+
+const exec = promisify(execFile);
+const BIN = process.env.TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+
+/**
+ * A PostgreSQL cluster of the test's own, for what the shared server cannot
+ * show: its pg_hba trusts every local connection, so a wrong password is only
+ * refused by a cluster that checks them (scram-sha-256). As root the server
+ * runs as the `postgres` OS user, since PostgreSQL refuses to run as root.
+ */
+export interface PrivatePostgres {
+  /** postgres://user:password@127.0.0.1:port/database */
+  url(user: string, password: string, database?: string): string;
+  stop(): Promise<void>;
+}
+
+export async function startPrivatePostgres(adminPassword: string): Promise<PrivatePostgres> {
+  const dir = await tempDir('musicflow-pg-');
+  const asOwner = process.getuid?.() === 0 ? (cmd: string, args: string[]) => exec('runuser', ['-u', 'postgres', '--', cmd, ...args]) : exec;
+  if (process.getuid?.() === 0) await fs.chown(dir, ...(await ownerIds()));
+  const pwfile = path.join(dir, 'pw');
+  await fs.writeFile(pwfile, adminPassword);
+  if (process.getuid?.() === 0) await fs.chown(pwfile, ...(await ownerIds()));
+  const data = path.join(dir, 'data');
+  await asOwner(path.join(BIN, 'initdb'), ['-D', data, '-U', 'admin', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-N']);
+  const port = await freePort();
+  // The server's output goes to a log file: on inherited pipes, pg_ctl would never seem to finish.
+  await asOwner(path.join(BIN, 'pg_ctl'), ['-D', data, '-w', '-l', path.join(dir, 'server.log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
+  return {
+    url: (user, password, database = 'postgres') =>
+      `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+    async stop() {
+      await asOwner(path.join(BIN, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop']).catch(() => undefined);
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function ownerIds(): Promise<[number, number]> {
+  const { stdout } = await exec('id', ['-u', 'postgres']);
+  const { stdout: gid } = await exec('id', ['-g', 'postgres']);
+  return [Number(stdout.trim()), Number(gid.trim())];
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
