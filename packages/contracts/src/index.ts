@@ -195,6 +195,8 @@ export const kpiPassResultSchema = z.object({
   duplicate: z.number().int(),
   /** Events of the pass's users. */
   rows: z.number().int(),
+  /** Distinct events of the pass's users (passes split users, so they add up). */
+  events: z.number().int().optional(),
 });
 export type KpiPassResult = z.infer<typeof kpiPassResultSchema>;
 
@@ -238,12 +240,18 @@ export const kpiDateResultSchema = z.object({
   rows: z.number().int(),
   /** Pass jobs over shares of the date's users (KPI_EVENTS_PER_PASS); 1 for a date that fits one. */
   passes: z.number().int().default(1),
+  /** Distinct events of the date in the lake, as the accumulator added them: what the loader's data check expects. */
+  events: z.number().int().optional(),
 });
 export type KpiDateResult = z.infer<typeof kpiDateResultSchema>;
 export const loadJobSchema = z.object({ run: runContextSchema });
 
 export const runStatusSchema = z.enum(['queued', 'running', 'succeeded', 'partial', 'failed']);
 export type RunStatus = z.infer<typeof runStatusSchema>;
+
+/** One data check over the loaded KPIs (see the loader): a failed one makes the run `partial`. */
+export const dataCheckSchema = z.object({ name: z.string(), passed: z.boolean(), detail: z.string().optional() });
+export type DataCheck = z.infer<typeof dataCheckSchema>;
 
 export const stageTimesSchema = z.record(z.string(), z.number());
 
@@ -275,6 +283,8 @@ export const runReportSchema = z.object({
   /** Wall-clock milliseconds per stage, first job start to last job end. */
   stageMs: stageTimesSchema,
   error: z.string().optional(),
+  /** Data checks run after the load, over the dates it loaded. */
+  checks: z.array(dataCheckSchema).optional(),
 });
 export type RunReport = z.infer<typeof runReportSchema>;
 
@@ -286,6 +296,8 @@ export const kpiResultSchema = z.object({
   genreUrls: z.array(z.string()),
   hourlyUrls: z.array(z.string()),
   snapshotSeq: z.number().int(),
+  /** Per listen date, its distinct events in the lake (the date jobs' `events`). */
+  dateEvents: z.record(z.string(), z.number().int()).optional(),
 });
 export type KpiResult = z.infer<typeof kpiResultSchema>;
 
@@ -311,3 +323,5 @@ export const scheduleTriggerJobSchema = z.object({
   sources: sourcesSchema.partial().optional(),
 });
 export type ScheduleTriggerJob = z.infer<typeof scheduleTriggerJobSchema>;
+
+export * from './alerts.ts';

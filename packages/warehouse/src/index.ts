@@ -1,3 +1,6 @@
 export { Warehouse, ensureDatabase, type StageStrategy } from './warehouse.ts';
 export { KPI_TABLES, type KpiTableName } from './sql.ts';
 export { kpiRowsToCsv, kpiCsvRecords } from './kpi-csv.ts';
+export { runDataChecks, DATA_CHECKS, type DataCheckName, type LoadedDate } from './checks.ts';
+export { readFreshness, listListenDates, type Freshness } from './freshness.ts';
+export { LAST_FINISHED_REPORT_SQL } from './sql.ts';

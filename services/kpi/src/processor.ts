@@ -98,6 +98,7 @@ function createRunKpiProcessor({ store, config, queues }: ServiceContext) {
       genreUrls: results.map((r) => r.genreUrl),
       hourlyUrls: results.map((r) => r.hourlyUrl),
       snapshotSeq: dates.snapshotSeq,
+      dateEvents: Object.fromEntries(results.map((r) => [r.listenDate, r.events ?? 0])),
     };
   };
 }
@@ -138,8 +139,8 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
       return mergePasses(job, { ...data, passes }, log);
     }
     const accumulator = new KpiAccumulator({ expectedPlaysPerDate: rows });
-    const { duplicate } = await accumulatePass(parts, accumulator, 0, 1);
-    return writeDateKpis(job, { run, listenDate, startedAt, tables: accumulator.result(), duplicate, rows, passes: 1 }, log);
+    const { duplicate, events } = await accumulatePass(parts, accumulator, 0, 1);
+    return writeDateKpis(job, { run, listenDate, startedAt, tables: accumulator.result(), duplicate, rows, passes: 1, events }, log);
   };
 
   /** The date's KPIs from its pass jobs' partials, once they are all done. */
@@ -157,12 +158,13 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
       accumulator.addPartial(parsed.data);
     }
     const duplicate = results.reduce((n, r) => n + r.duplicate, 0);
-    return writeDateKpis(job, { run: data.run, listenDate: data.listenDate, startedAt, tables: accumulator.result(), duplicate, rows, passes: count }, log);
+    const events = results.reduce((n, r) => n + (r.events ?? 0), 0);
+    return writeDateKpis(job, { run: data.run, listenDate: data.listenDate, startedAt, tables: accumulator.result(), duplicate, rows, passes: count, events }, log);
   }
 
   async function writeDateKpis(
     job: Job,
-    date: { run: RunContext; listenDate: string; startedAt: number; tables: KpiTables; duplicate: number; rows: number; passes: number },
+    date: { run: RunContext; listenDate: string; startedAt: number; tables: KpiTables; duplicate: number; rows: number; passes: number; events: number },
     log: Logger,
   ): Promise<KpiDateResult> {
     const { run, listenDate, tables, duplicate, rows, passes } = date;
@@ -186,6 +188,7 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
       duplicate,
       rows,
       passes,
+      events: date.events,
     };
   }
 }
@@ -313,6 +316,7 @@ function openParts(store: ObjectStore, urls: string[], ours: ReadonlySet<string>
 async function accumulatePass(parts: DatePart[], accumulator: KpiAccumulator, pass: number, passes: number) {
   let duplicate = 0;
   let rows = 0;
+  let events = 0;
   const internTrack = (trackId: string) => accumulator.internTrack(trackId);
   // Per row of the group at hand: whether its user is in this pass.
   let inPass = new Uint8Array(0);
@@ -346,9 +350,10 @@ async function accumulatePass(parts: DatePart[], accumulator: KpiAccumulator, pa
       for (let i = 0; i < n; i++) {
         if (!inPass[i]) continue;
         rows++;
-        if (!accumulator.addPlay(user_id[i]!, tracks[i]!, listen_time[i]!, track_name[i] != null) && counting) duplicate++;
+        if (accumulator.addPlay(user_id[i]!, tracks[i]!, listen_time[i]!, track_name[i] != null)) events++;
+        else if (counting) duplicate++;
       }
     }
   }
-  return { rows, duplicate };
+  return { rows, duplicate, events };
 }

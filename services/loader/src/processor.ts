@@ -1,9 +1,10 @@
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { kpiResultSchema, type RunContext, type RunReport } from '@musicflow/contracts';
-import { activeKey, type ServiceContext } from '@musicflow/flow';
+import { activeKey, alertOnRun, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { joinUrl, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
+import { runDataChecks } from '@musicflow/warehouse';
 
 /**
  * The last step of every run, also of failed ones: upsert the KPI rows and
@@ -11,7 +12,7 @@ import { joinUrl, readConcatenated, relativeKey, type ObjectStore } from '@music
  * files, delete the run's temporaries. A failed run is recorded with its
  * error; its sources stay where they were and no KPI row is written.
  */
-export function createLoadProcessor({ store, queues, warehouse }: ServiceContext) {
+export function createLoadProcessor({ store, queues, warehouse, config }: ServiceContext) {
   return async (job: Job, { run }: { run: RunContext }, log: Logger): Promise<RunReport> => {
     const startedAt = Date.now();
     const failures = Object.values(await job.getIgnoredChildrenFailures());
@@ -45,11 +46,20 @@ export function createLoadProcessor({ store, queues, warehouse }: ServiceContext
         },
         report,
       );
+      // Checked after the commit, so they see what analysts see; a failed check makes the run partial, naming it.
+      report.checks = await runDataChecks(db, report.dates.map((listenDate) => ({ listenDate, events: result.dateEvents?.[listenDate] })), result.snapshotSeq);
+      const failedChecks = report.checks.filter((c) => !c.passed);
+      if (failedChecks.length) {
+        if (report.status === 'succeeded') report.status = 'partial';
+        report.error = [report.error, `data check(s) failed: ${failedChecks.map((c) => `${c.name} (${c.detail})`).join('; ')}`].filter(Boolean).join('; ');
+        log.warn({ checks: failedChecks }, 'data checks failed');
+      }
       await archive(store, run, report.files.loaded);
       report.stageMs.load = Date.now() - startedAt;
       await db.recordRun(report);
-      log.info({ status, files: loaded, kpiRows: report.kpiRows }, 'run loaded');
+      log.info({ status: report.status, files: loaded, kpiRows: report.kpiRows }, 'run loaded');
     }
+    await alertOnRun(config, queues, report, log);
 
     await store.deleteFolder(LAKE_LAYOUT.runTemp(run.lake, run.runId));
     const key = activeKey(queues.prefix, run.sources);
