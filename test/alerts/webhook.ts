@@ -25,7 +25,10 @@ export async function startReceiver(mode: 'ok' | 'hang' = 'ok'): Promise<Receive
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
     received,
-    close: () => new Promise((resolve) => server.close(() => resolve())).then(() => server.closeAllConnections()),
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }
 

@@ -16,6 +16,7 @@ import { HttpError, registerErrorHandler } from './errors.ts';
 import { ApiMetrics, withDeadline } from './metrics.ts';
 import { redisReady } from './redis-ready.ts';
 import { BULL_BOARD_PATH, registerBullBoard } from './routes/admin.ts';
+import { freshnessRoutes } from './routes/freshness.ts';
 import { healthRoutes } from './routes/health.ts';
 import { kpiRoutes } from './routes/kpis.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -109,6 +110,7 @@ export async function buildApp(ctx: ServiceContext): Promise<FastifyInstance> {
   await app.register(runRoutes, { deps });
   await app.register(kpiRoutes, { deps });
   await app.register(scheduleRoutes, { deps });
+  await app.register(freshnessRoutes, { deps });
   await app.register(async (scope) => registerBullBoard(scope, deps));
   return app;
 }
