@@ -13,14 +13,17 @@ export const freshnessResponse = z.object({
   stale: z.boolean().describe('the last successful run is older than FRESHNESS_MAX_AGE'),
 });
 
+/** Freshness as /freshness and the dashboard show it. */
+export async function freshnessView(deps: ApiDeps): Promise<z.infer<typeof freshnessResponse>> {
+  const freshness = await readFreshness(await deps.warehouse());
+  const maxAge = deps.config.FRESHNESS_MAX_AGE;
+  return { ...freshness, maxAgeSeconds: maxAge / 1000, stale: isStale(freshness, maxAge) };
+}
+
 /** GET /freshness: are yesterday's KPIs in? */
 export const freshnessRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   app.get('/freshness', {
     schema: { tags: ['operations'], summary: 'Newest loaded listen date, last successful run, their ages, and whether that is stale', response: { 200: freshnessResponse } },
-    handler: async () => {
-      const freshness = await readFreshness(await deps.warehouse());
-      const maxAge = deps.config.FRESHNESS_MAX_AGE;
-      return { ...freshness, maxAgeSeconds: maxAge / 1000, stale: isStale(freshness, maxAge) };
-    },
+    handler: () => freshnessView(deps),
   });
 };
