@@ -39,7 +39,7 @@ export const sourcesSchema = z.object({
 });
 export type Sources = z.infer<typeof sourcesSchema>;
 
-export const runTriggerSchema = z.enum(['cli', 'api', 'schedule', 'demo', 'retry', 'bench', 'test']);
+export const runTriggerSchema = z.enum(['cli', 'api', 'schedule', 'demo', 'retry', 'bench', 'test', 'recompute']);
 export type RunTrigger = z.infer<typeof runTriggerSchema>;
 
 /** What every job of a run knows about the run. */
@@ -185,6 +185,25 @@ export const kpiPassJobSchema = z.object({
 });
 export type KpiPassJob = z.infer<typeof kpiPassJobSchema>;
 
+const isoDate = z.iso.date({ error: 'must be a calendar date YYYY-MM-DD' });
+/** Listen dates to recompute from the lake: `from` to `to` (both included); no `to`, every date from `from` on. */
+export const recomputeRangeSchema = z
+  .object({ from: isoDate, to: isoDate.optional(), reEnrich: z.boolean().default(false) })
+  .refine((r) => !r.to || r.from <= r.to, { message: '`to` must not be before `from`', path: ['to'] });
+export type RecomputeRange = z.infer<typeof recomputeRangeSchema>;
+
+/**
+ * The KPI job of a recompute run: it lists the lake's dates in the range, adds
+ * one date job each (the ingest run's date jobs, with no part of its own),
+ * records `dates` and waits for them, then hands the loader their rows.
+ */
+export const kpiRecomputeJobSchema = z.object({
+  run: runContextSchema,
+  recompute: recomputeRangeSchema,
+  dates: kpiRunJobSchema.shape.dates,
+});
+export type KpiRecomputeJob = z.infer<typeof kpiRecomputeJobSchema>;
+
 export const kpiPassResultSchema = z.object({
   ...timing,
   pass: z.number().int(),
@@ -225,8 +244,8 @@ export const kpiPartialSchema = z.object({
   ),
 });
 
-/** The KPI queue's three jobs: a pass job has `pass`, a date job `listenDate`, the run's job neither. */
-export const kpiJobSchema = z.union([kpiPassJobSchema, kpiDateJobSchema, kpiRunJobSchema]);
+/** The KPI queue's jobs: a pass job has `pass`, a date job `listenDate`, a recompute run's job `recompute`, an ingest run's job none. */
+export const kpiJobSchema = z.union([kpiPassJobSchema, kpiDateJobSchema, kpiRecomputeJobSchema, kpiRunJobSchema]);
 
 export const kpiDateResultSchema = z.object({
   ...timing,

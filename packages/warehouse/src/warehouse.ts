@@ -80,6 +80,12 @@ export class Warehouse {
     return this.schemaReady;
   }
 
+  /** Creates schema and tables again, even if this process created them before (a recompute after a warehouse wipe). */
+  recreateSchema(): Promise<void> {
+    this.schemaReady = undefined;
+    return this.migrate();
+  }
+
   async ping(): Promise<void> {
     await this.pool.query('SELECT 1');
   }

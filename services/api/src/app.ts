@@ -21,6 +21,7 @@ import { freshnessRoutes } from './routes/freshness.ts';
 import { healthRoutes } from './routes/health.ts';
 import { kpiRoutes } from './routes/kpis.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { recomputeRoutes } from './routes/recompute.ts';
 import { runRoutes } from './routes/runs.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
 
@@ -113,6 +114,7 @@ export async function buildApp(ctx: ServiceContext): Promise<FastifyInstance> {
   await app.register(scheduleRoutes, { deps });
   await app.register(freshnessRoutes, { deps });
   await app.register(dashboardRoutes, { deps });
+  await app.register(recomputeRoutes, { deps });
   await app.register(async (scope) => registerBullBoard(scope, deps));
   return app;
 }

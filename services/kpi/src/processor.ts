@@ -12,6 +12,7 @@ import {
   type KpiDateResult,
   type KpiPassJob,
   type KpiPassResult,
+  type KpiRecomputeJob,
   type KpiResult,
   type KpiRunJob,
   type RunContext,
@@ -23,6 +24,7 @@ import { basename, joinUrl, readConcatenated, type ObjectStore } from '@musicflo
 import { kpiRowsToCsv } from '@musicflow/warehouse';
 import { jobOptions, type PipelineQueues, type ServiceContext } from '@musicflow/flow';
 import { biggestDatesFirst, buildReport, decideFiles, type FileOutcome } from './outcome.ts';
+import { createRecomputeKpiProcessor } from './recompute.ts';
 
 /**
  * The KPI queue's three jobs. The run's KPI job, once every chunk is done,
@@ -38,13 +40,20 @@ export function createKpiProcessor(ctx: ServiceContext) {
   const runKpis = createRunKpiProcessor(ctx);
   const dateKpis = createDateKpiProcessor(ctx);
   const passKpis = createPassKpiProcessor(ctx);
+  const recomputeKpis = createRecomputeKpiProcessor(ctx);
   return (
     job: Job,
-    data: KpiRunJob | KpiDateJob | KpiPassJob,
+    data: KpiRunJob | KpiDateJob | KpiPassJob | KpiRecomputeJob,
     log: Logger,
     token: string | undefined,
   ): Promise<KpiResult | KpiDateResult | KpiPassResult> =>
-    'pass' in data ? passKpis(job, data, log) : 'listenDate' in data ? dateKpis(job, data, log, token) : runKpis(job, data, log, token);
+    'pass' in data
+      ? passKpis(job, data, log)
+      : 'listenDate' in data
+        ? dateKpis(job, data, log, token)
+        : 'recompute' in data
+          ? recomputeKpis(job, data, log, token)
+          : runKpis(job, data, log, token);
 }
 
 function createRunKpiProcessor({ store, config, queues }: ServiceContext) {
