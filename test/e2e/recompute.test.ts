@@ -1,17 +1,22 @@
 /**
  * Recompute from the lake: after `DROP SCHEMA analytics CASCADE`, a recompute
  * run (POST /recompute) gives back the same KPI rows, recorded as a run with
- * trigger `recompute`; a range recomputes only its dates; the CLI waits for it.
+ * trigger `recompute`; a range recomputes only its dates; the CLI waits for it;
+ * `reEnrich` after a catalogue change moves the new track's plays into its
+ * genres (the rows of one run with the new catalogue from the start).
  */
 import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '@musicflow/service-api';
 import { deleteKeys, makeBucket, sampleStreams, type Bucket } from '../api/fixtures.ts';
 import { createTestDatabase, dropTestDatabase, REPO, testConfig } from '../helpers/env.ts';
-import { readWarehouseKpis } from '../helpers/kpis.ts';
+import { expectSameKpis, readWarehouseKpis } from '../helpers/kpis.ts';
+import { computeKpisWithDuckDB } from '../oracle/duckdb-kpis.ts';
 import { startPipeline, waitForReport, type TestPipeline } from '../helpers/pipeline.ts';
 
 const run = promisify(execFile);
@@ -21,11 +26,19 @@ describe('recompute KPIs from the lake', () => {
   let bucket: Bucket;
   let pipeline: TestPipeline;
   let app: FastifyInstance;
+  let songsFile: string;
+  let fullCatalogue: string;
+  const LATE_TRACK = '4dBa8T7oDV9WvGr7kVS4Ez';
 
   beforeAll(async () => {
     db = await createTestDatabase();
     bucket = await makeBucket(2, 120);
     await bucket.addStream('next-day.csv', (await sampleStreams(0, 80)).replaceAll('2024-06-25', '2024-06-26'));
+    // One played track joins the catalogue only after its events were ingested.
+    songsFile = fileURLToPath(bucket.env.SONGS_URL!);
+    fullCatalogue = await fs.readFile(songsFile, 'utf8');
+    expect(fullCatalogue).toContain(LATE_TRACK);
+    await fs.writeFile(songsFile, fullCatalogue.split('\n').filter((l) => !l.includes(LATE_TRACK)).join('\n'));
     pipeline = await startPipeline(testConfig({ ...bucket.env, WAREHOUSE_URL: db }));
     app = await buildApp(pipeline.ctx);
     const report = await pipeline.run();
@@ -64,7 +77,7 @@ describe('recompute KPIs from the lake', () => {
     expect(listed.runs[0]).toMatchObject({ runId: report.runId, trigger: 'recompute', status: 'succeeded' });
   });
 
-  it('a range recomputes its dates only; a bad range is a 400 naming the field, reEnrich a 501', async () => {
+  it('a range recomputes its dates only; a bad range is a 400 naming the field', async () => {
     const report = await recompute({ from: '2024-06-26', to: '2024-06-26' });
     expect(report.dates).toEqual(['2024-06-26']);
     const warehouse = await pipeline.ctx.warehouse();
@@ -79,8 +92,23 @@ describe('recompute KPIs from the lake', () => {
     const notDate = await app.inject({ method: 'POST', url: '/recompute', payload: { from: '26/06/2024' } });
     expect(notDate.statusCode).toBe(400);
     expect(notDate.json().message).toContain('from');
-    const reEnrich = await app.inject({ method: 'POST', url: '/recompute', payload: { from: '2024-06-25', reEnrich: true } });
-    expect(reEnrich.statusCode).toBe(501);
+  });
+
+  it('reEnrich after a catalogue change: the late track\'s plays count in its genres, and the rows are those of the new catalogue', async () => {
+    const before = await readWarehouseKpis(db);
+    await fs.writeFile(songsFile, fullCatalogue);
+    const report = await recompute({ from: '2024-06-25', reEnrich: true });
+    expect(report).toMatchObject({ status: 'succeeded', dates: ['2024-06-25', '2024-06-26'] });
+    const after = await readWarehouseKpis(db);
+    expect(after).not.toEqual(before);
+    const archived: string[] = [];
+    for (const entry of await fs.readdir(path.join(bucket.root, 'bucket', 'archive'), { recursive: true, withFileTypes: true })) {
+      if (entry.isFile()) archived.push(path.join(entry.parentPath, entry.name));
+    }
+    expect(archived).toHaveLength(3);
+    expectSameKpis(after, await computeKpisWithDuckDB({ streamFiles: archived, songsCsv: songsFile }));
+    // Hourly plays and listeners are not touched by the catalogue.
+    expect(after.hourly.map((h) => [h.totalPlays, h.uniqueListeners])).toEqual(before.hourly.map((h) => [h.totalPlays, h.uniqueListeners]));
   });
 
   it('musicflow recompute --from --to --wait prints the report and exits 0', async () => {

@@ -15,9 +15,10 @@ const USAGE = `musicflow: music-streaming ETL on BullMQ
   musicflow run [--streams URL] [--users URL] [--songs URL] [--wait]
                                   enqueue one run; --wait shows progress and the report,
                                   exit 0 succeeded, 2 partial, 1 failed
-  musicflow recompute --from YYYY-MM-DD [--to YYYY-MM-DD] [--wait]
+  musicflow recompute --from YYYY-MM-DD [--to YYYY-MM-DD] [--re-enrich] [--wait]
                                   recompute and upsert the KPIs of the lake's listen dates in the range
-                                  (no --to: every date from --from on) from the lake alone
+                                  (no --to: every date from --from on) from the lake alone;
+                                  --re-enrich first joins the dates' parts with the current catalogue
   musicflow demo                  run the pipeline once on the sample data and print the KPIs
 
 Configuration comes from the environment (see README).`;

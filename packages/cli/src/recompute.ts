@@ -12,7 +12,6 @@ export async function recompute(config: Config, values: { from?: string; to?: st
     const issue = parsed.error.issues[0]!;
     throw new Error(`recompute: --${String(issue.path[0] ?? 'from').replace('reEnrich', 're-enrich')}: ${issue.message}`);
   }
-  if (parsed.data.reEnrich) throw new Error('recompute: --re-enrich is not available yet (the lake parts are recomputed as they were enriched)');
   const connection = redisConnection(config.REDIS_URL, 'worker');
   const queues = new PipelineQueues(connection, config.QUEUE_PREFIX);
   try {

@@ -1,16 +1,17 @@
 import type { Config } from '@musicflow/config';
-import { jobIds, QUEUES, type KpiRecomputeJob, type RecomputeRange, type RunContext } from '@musicflow/contracts';
+import { CATALOGUE_TABLES, jobIds, QUEUES, type KpiRecomputeJob, type RecomputeRange, type RunContext } from '@musicflow/contracts';
 import { jobOptions, type PipelineQueues } from './queues.ts';
 import { newRunId } from './start-run.ts';
 
 /**
  * Enqueues a recompute run (trigger `recompute`) as one BullMQ flow:
  * load ← kpi, where the KPI job lists the lake's dates in the range and adds
- * one date job each. It reads the lake alone: no source is listed, nothing
- * archived. The run's sources are the configured ones, for the record.
+ * one date job each. It reads the lake alone: no stream file is listed,
+ * nothing archived. With `reEnrich`, the KPI job's children first snapshot the
+ * configured users and songs (the extractor's catalogue jobs), which it joins
+ * the dates' parts with again.
  */
 export async function startRecompute(config: Config, queues: PipelineQueues, range: RecomputeRange): Promise<{ runId: string }> {
-  if (range.reEnrich) throw new Error('reEnrich is not available yet: recompute reads the lake parts as they were enriched');
   const runId = `${newRunId()}-recompute`;
   const run: RunContext = {
     runId,
@@ -33,6 +34,15 @@ export async function startRecompute(config: Config, queues: PipelineQueues, ran
         data: { run, recompute: range } satisfies KpiRecomputeJob,
         // The loader always runs: it records a failed recompute too.
         opts: { ...opts, jobId: jobIds.kpi(runId), ignoreDependencyOnFailure: true },
+        children: range.reEnrich
+          ? CATALOGUE_TABLES.map((table) => ({
+              name: 'extract',
+              queueName: QUEUES.extract,
+              data: { run, table },
+              // The KPI job names their failures.
+              opts: { ...opts, jobId: jobIds.catalogue(runId, table), ignoreDependencyOnFailure: true },
+            }))
+          : undefined,
       },
     ],
   });

@@ -1,8 +1,9 @@
-import { WaitingChildrenError, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { jobIds, kpiDateResultSchema, type KpiDateJob, type KpiRecomputeJob, type KpiResult, type RecomputeRange, type RunReport } from '@musicflow/contracts';
 import { jobOptions, type ServiceContext } from '@musicflow/flow';
 import { joinUrl, type ObjectStore } from '@musicflow/storage';
+import { reEnrichDates } from './re-enrich.ts';
 
 /**
  * The KPI job of a recompute run (SPEC 3b: KPIs of a date from all its
@@ -12,7 +13,9 @@ import { joinUrl, type ObjectStore } from '@musicflow/storage';
  * no part of their own, so nothing counts as duplicate), and waits for them;
  * then hands the loader their rows. Concurrent ingest runs keep SPEC 4.3:
  * whichever snapshot of a date is newer wins the MERGE, and every snapshot
- * reads all of the date's parts.
+ * reads all of the date's parts. With `reEnrich` the run's catalogue jobs
+ * (its children) snapshot the current users and songs first, and the dates'
+ * parts are rewritten joined with them before anything is computed.
  */
 export function createRecomputeKpiProcessor({ store, config, queues, warehouse }: ServiceContext) {
   return async (job: Job, data: KpiRecomputeJob, log: Logger, token: string | undefined): Promise<KpiResult> => {
@@ -20,8 +23,12 @@ export function createRecomputeKpiProcessor({ store, config, queues, warehouse }
     let dates = data.dates;
     if (!dates) {
       const startedAt = Date.now();
+      const failures = Object.entries(await job.getIgnoredChildrenFailures());
+      if (failures.length) throw new UnrecoverableError(failures.map(([key, reason]) => `${key.split(':').pop()}: ${reason}`).join('; '));
       // A warehouse that was wiped gets its schema back before the loader needs it.
       await (await warehouse()).recreateSchema();
+      if (recompute.reEnrich) await reEnrichDates(store, run, await lakeDatesIn(store, run.lake, recompute), log);
+      // Taken before the KPIs read the parts: a concurrent run that reads them later takes a later one and wins.
       const [seconds, micros] = await queues.connection.time();
       const listenDates = await lakeDatesIn(store, run.lake, recompute);
       dates = { snapshotSeq: Number(seconds) * 1_000_000 + Number(micros), startedAt, listenDates };
@@ -39,8 +46,10 @@ export function createRecomputeKpiProcessor({ store, config, queues, warehouse }
       if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
     }
 
-    const results = Object.values(await job.getChildrenValues())
-      .map((v) => kpiDateResultSchema.parse(v))
+    // The date jobs' results; with reEnrich the catalogue jobs' are there too.
+    const results = Object.entries(await job.getChildrenValues())
+      .filter(([key]) => key.startsWith(`${queues.queueKey('kpi')}:`))
+      .map(([, v]) => kpiDateResultSchema.parse(v))
       .sort((a, b) => a.listenDate.localeCompare(b.listenDate));
     const missing = dates.listenDates.filter((d) => !results.some((r) => r.listenDate === d));
     if (missing.length) throw new Error(`KPIs of ${missing.join(', ')} are missing although every date job is done`);

@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { validateResultSchema, type ChunkJob, type RunContext, type TransformResult } from '@musicflow/contracts';
 import { readCleanEvents, readSongsSnapshot, readUsersSnapshot, type Song } from '@musicflow/ingest';
-import { LAKE_LAYOUT, LakePartWriter, partFileName, type LakeTrack } from '@musicflow/lake';
+import { LAKE_LAYOUT, LakePartWriter, lakeTrackOf, partFileName, type LakeTrack } from '@musicflow/lake';
 import { joinUrl, type ObjectStore } from '@musicflow/storage';
 import type { ServiceContext } from '@musicflow/flow';
 
@@ -73,15 +73,6 @@ export function createTransformProcessor({ store }: ServiceContext) {
     return { startedAt, finishedAt: Date.now(), validation, parts, orphanTracks, orphanUsers };
   };
 }
-
-const lakeTrackOf = (song: Song | undefined): LakeTrack | undefined =>
-  song && {
-    trackName: song.trackName,
-    artists: song.artists.join(';'),
-    genres: song.genres.join(';'),
-    popularity: song.popularity,
-    durationMs: song.durationMs,
-  };
 
 async function loadCatalogue(store: ObjectStore, run: RunContext): Promise<Catalogue> {
   const [songs, users] = await Promise.all([

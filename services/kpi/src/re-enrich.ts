@@ -1,0 +1,56 @@
+import type { Logger } from '@musicflow/config';
+import type { RunContext } from '@musicflow/contracts';
+import { readSongsSnapshot, readUsersSnapshot } from '@musicflow/ingest';
+import { LAKE_LAYOUT, LakePartWriter, lakeTrackOf, openLakePart, type LakeTrack } from '@musicflow/lake';
+import { basename, joinUrl, type ObjectStore } from '@musicflow/storage';
+
+/**
+ * Rewrites every part of `dates` joined with the run's catalogue snapshot
+ * (the current users and songs): plays of tracks catalogued since their
+ * events arrived get their genres, artists and numbers. Each part is written
+ * whole under the run's temporaries, then moved over the original under the
+ * same name, so a part is always either the old or the new one, and a retry
+ * rewrites it again to the same content.
+ */
+export async function reEnrichDates(store: ObjectStore, run: RunContext, dates: string[], log: Logger): Promise<{ parts: number; rows: number }> {
+  const [songs, users] = await Promise.all([
+    readSongsSnapshot(store, LAKE_LAYOUT.catalogueSongs(run.lake, run.runId)),
+    readUsersSnapshot(store, LAKE_LAYOUT.catalogueUsers(run.lake, run.runId)),
+  ]);
+  const tracks = new Map<string, LakeTrack | undefined>();
+  const trackOf = (trackId: string) => {
+    if (!tracks.has(trackId)) tracks.set(trackId, lakeTrackOf(songs.get(trackId)));
+    return tracks.get(trackId);
+  };
+  let parts = 0;
+  let rows = 0;
+  for (const date of dates) {
+    const urls: string[] = [];
+    for await (const obj of store.list(LAKE_LAYOUT.processedDate(run.lake, date))) if (obj.url.endsWith('.parquet')) urls.push(obj.url);
+    for (const url of urls) {
+      const reader = await openLakePart(store, url);
+      if (reader.rows === 0) continue;
+      const staged = joinUrl(LAKE_LAYOUT.runTemp(run.lake, run.runId), 're-enrich', `listen_date=${date}`, basename(url));
+      const writer = new LakePartWriter(store, () => staged);
+      try {
+        for await (const group of reader.columns(['user_id', 'track_id', 'listen_time'])) {
+          for (let i = 0; i < group.rows; i++) {
+            const userId = group.user_id[i]!;
+            const trackId = group.track_id[i]!;
+            const flushing = writer.add(userId, trackId, group.listen_time[i]!, users.has(userId), trackOf(trackId));
+            if (flushing) await flushing;
+          }
+        }
+      } catch (err) {
+        writer.abort(err as Error);
+        throw err;
+      }
+      await writer.close();
+      await store.move(staged, url);
+      parts++;
+      rows += reader.rows;
+    }
+  }
+  log.info({ dates: dates.length, parts, rows }, 're-enriched lake parts with the current catalogue');
+  return { parts, rows };
+}
