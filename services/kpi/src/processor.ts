@@ -318,8 +318,8 @@ function openParts(store: ObjectStore, urls: string[], ours: ReadonlySet<string>
 
 /**
  * Adds the plays of the users in pass `pass` of `passes` (all of them for
- * one pass) to `accumulator`; returns how many events they had, and how many
- * of the counting parts' events were duplicates. Every pass gives every track its catalogue info from the
+ * one pass) to `accumulator`; returns how many events they had, how many were
+ * distinct (`events`), and how many of the counting parts' events were duplicates. Every pass gives every track its catalogue info from the
  * first row that has it, whoever played it, so all passes agree on it.
  */
 async function accumulatePass(parts: DatePart[], accumulator: KpiAccumulator, pass: number, passes: number) {
