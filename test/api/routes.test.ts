@@ -225,7 +225,10 @@ describe('HTTP API without a token', () => {
     const doc = (await app.inject({ url: '/docs/json' })).json();
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/health', '/kpis/genre', '/kpis/hourly', '/metrics', '/runs', '/runs/{id}', '/runs/{id}/files', '/runs/{id}/retry', '/schedules', '/schedules/{id}'].sort(),
+      [
+        '/health', '/kpis/genre', '/kpis/hourly', '/metrics', '/runs', '/runs/{id}', '/runs/{id}/files', '/runs/{id}/retry', '/schedules', '/schedules/{id}',
+        '/freshness', '/recompute', '/dashboard/api/dates', '/dashboard/api/day', '/dashboard/api/runs',
+      ].sort(),
     );
     expect(doc.paths['/runs'].post.responses).toHaveProperty('202');
     expect(doc.paths['/kpis/genre'].get.parameters[0]).toMatchObject({ name: 'date', in: 'query', required: true });

@@ -80,8 +80,8 @@ describe('catalogue lookup for a run', () => {
 
   it('looks the run ids up in RDS tables of millions of rows by key, never scanning them', async () => {
     const before = await scans();
-    const users = await extractCatalogueTable(store, run(rdsUrl, rdsUrl), 'users', [validUrl]);
-    const songs = await extractCatalogueTable(store, run(rdsUrl, rdsUrl), 'songs', [validUrl]);
+    const users = await extractCatalogueTable(store, run(rdsUrl, rdsUrl), 'users', { validUrls: [validUrl], partUrls: [] });
+    const songs = await extractCatalogueTable(store, run(rdsUrl, rdsUrl), 'songs', { validUrls: [validUrl], partUrls: [] });
     // Statistics reach other sessions when a session ends; give the collector a moment.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const after = await scans();
@@ -115,7 +115,7 @@ describe('catalogue lookup for a run', () => {
     const usersCsv = path.join(work, 'users.csv');
     await fs.writeFile(usersCsv, `user_id,user_name,user_age,user_country,created_at\n${Array.from({ length: 5000 }, (_, u) => `${u + 1},n,30,FR,2023-01-01`).join('\n')}\nx1,n,30,FR,2023-01-01\n7,n,999,FR,2023-01-01\n`);
 
-    const songs = await extractCatalogueTable(store, run(fileUrl(usersCsv), fileUrl(songsCsv)), 'songs', [validUrl]);
+    const songs = await extractCatalogueTable(store, run(fileUrl(usersCsv), fileUrl(songsCsv)), 'songs', { validUrls: [validUrl], partUrls: [] });
     expect(songs).toMatchObject({ wanted: 200, rowsRead: 50_003, rejected: 1 });
     const snapshot = await readSongsSnapshot(store, songs.url);
     // Tracks trk-(k*4999+1) up to 50,000: k = 0..10.
@@ -125,7 +125,7 @@ describe('catalogue lookup for a run', () => {
     expect(quarantine).toContain('bad id with spaces');
     expect(quarantine).not.toContain('trk-9');
 
-    const users = await extractCatalogueTable(store, run(fileUrl(usersCsv), fileUrl(songsCsv)), 'users', [validUrl]);
+    const users = await extractCatalogueTable(store, run(fileUrl(usersCsv), fileUrl(songsCsv)), 'users', { validUrls: [validUrl], partUrls: [] });
     // Every wanted user is among the CSV's 5,000: a later bad row of user 7 is quarantined, its first row keeps it known.
     const known = Array.from({ length: 300 }, (_, i) => i * 3 + 1);
     expect(users).toMatchObject({ wanted: 300, kept: known.length, rejected: 2 });

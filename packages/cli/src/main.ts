@@ -3,6 +3,7 @@ import { loadConfig, redactUrl, type Config } from '@musicflow/config';
 import type { RunReport } from '@musicflow/contracts';
 import { checkRedis, PipelineQueues, redisConnection, serve, startRun } from '@musicflow/flow';
 import { explainConnectionError, Warehouse } from '@musicflow/warehouse';
+import { recompute } from './recompute.ts';
 import { SERVICE_NAMES, startServices, type ServiceName } from './services.ts';
 import { waitForRun } from './wait.ts';
 import { formatReport } from './format.ts';
@@ -14,6 +15,10 @@ const USAGE = `musicflow: music-streaming ETL on BullMQ
   musicflow run [--streams URL] [--users URL] [--songs URL] [--wait]
                                   enqueue one run; --wait shows progress and the report,
                                   exit 0 succeeded, 2 partial, 1 failed
+  musicflow recompute --from YYYY-MM-DD [--to YYYY-MM-DD] [--re-enrich] [--wait]
+                                  recompute and upsert the KPIs of the lake's listen dates in the range
+                                  (no --to: every date from --from on) from the lake alone;
+                                  --re-enrich first joins the dates' parts with the current catalogue
   musicflow demo                  run the pipeline once on the sample data and print the KPIs
 
 Configuration comes from the environment (see README).`;
@@ -93,6 +98,16 @@ export async function main(argv: string[]): Promise<void> {
         options: { streams: { type: 'string' }, users: { type: 'string' }, songs: { type: 'string' }, wait: { type: 'boolean' } },
       });
       process.exitCode = await run(config, values);
+      return;
+    }
+    if (command === 'recompute') {
+      const { values } = parseArgs({
+        args: rest,
+        options: { from: { type: 'string' }, to: { type: 'string' }, 're-enrich': { type: 'boolean' }, wait: { type: 'boolean' } },
+      });
+      process.exitCode = await recompute(config, values).catch((err: Error) => {
+        throw new UsageError(err.message);
+      });
       return;
     }
     throw new UsageError(`unknown command: ${command}`);

@@ -11,6 +11,14 @@ const folderUrl = objectUrl.transform((v) => (v.endsWith('/') ? v : `${v}/`));
 const sourceUrl = z
   .string()
   .refine((v) => /^(s3|file|postgres|postgresql):\/\//.test(v), 'must be an s3://, file:// or postgres:// URL');
+/** `26h`, `90m`, `45s`, `2d`, or plain seconds → milliseconds. */
+const duration = z
+  .string()
+  .regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)?$/, 'must be a duration such as 26h, 90m, 45s or a number of seconds')
+  .transform((v) => {
+    const [, n, unit = 's'] = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(v)!;
+    return Number(n) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit as 'ms' | 's' | 'm' | 'h' | 'd'];
+  });
 const boolean = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -50,6 +58,10 @@ export const configSchema = z.object({
   API_PROTECT_READS: boolean.default(false),
   DAILY_CRON: z.string().default('0 2 * * *'),
   TZ_SCHEDULE: z.string().default('UTC'),
+  /** Where alerts go: a JSON POST (Slack-compatible `text`) for failed/partial runs, failed data checks and stale data. */
+  ALERT_WEBHOOK_URL: z.string().url().refine((v) => /^https?:\/\//.test(v), 'must be an http:// or https:// URL').optional(),
+  /** No successful run for longer than this (ms after parsing) means the KPIs are stale: an alert, and `stale` in /freshness. */
+  FRESHNESS_MAX_AGE: duration.default(26 * 3_600_000),
   /** Share of a file's rows that may be bad before the whole file is rejected. */
   REJECT_THRESHOLD: z.coerce.number().min(0).max(1).default(0.05),
   /** Stream files larger than this are split into chunks processed in parallel. */

@@ -39,7 +39,7 @@ export const sourcesSchema = z.object({
 });
 export type Sources = z.infer<typeof sourcesSchema>;
 
-export const runTriggerSchema = z.enum(['cli', 'api', 'schedule', 'demo', 'retry', 'bench', 'test']);
+export const runTriggerSchema = z.enum(['cli', 'api', 'schedule', 'demo', 'retry', 'bench', 'test', 'recompute']);
 export type RunTrigger = z.infer<typeof runTriggerSchema>;
 
 /** What every job of a run knows about the run. */
@@ -125,9 +125,16 @@ export type ValidateResult = z.infer<typeof validateResultSchema>;
 
 /**
  * One catalogue table looked up for the run: only the tracks and users its
- * clean events name (`validUrls`), so memory follows the run, not the catalogue.
+ * clean events (`validUrls`) or lake parts (`partUrls`) name, so memory
+ * follows the run, not the catalogue.
  */
-export const catalogueJobSchema = z.object({ run: runContextSchema, table: z.enum(CATALOGUE_TABLES), validUrls: z.array(z.string()) });
+export const catalogueJobSchema = z.object({
+  run: runContextSchema,
+  table: z.enum(CATALOGUE_TABLES),
+  /** Where the run's ids are: an ingest run's clean events, or the lake parts a recompute re-enriches. */
+  validUrls: z.array(z.string()).default([]),
+  partUrls: z.array(z.string()).default([]),
+});
 export type CatalogueJob = z.infer<typeof catalogueJobSchema>;
 
 export const catalogueResultSchema = z.object({
@@ -257,6 +264,27 @@ export type KpiPassJob = z.infer<typeof kpiPassJobSchema>;
 /** Duplicate events per source file, by file id: what the per-file table reports. */
 const duplicateByFile = z.record(z.string(), z.number().int());
 
+const isoDate = z.iso.date({ error: 'must be a calendar date YYYY-MM-DD' });
+/** Listen dates to recompute from the lake: `from` to `to` (both included); no `to`, every date from `from` on. */
+export const recomputeRangeSchema = z
+  .object({ from: isoDate, to: isoDate.optional(), reEnrich: z.boolean().default(false) })
+  .refine((r) => !r.to || r.from <= r.to, { message: '`to` must not be before `from`', path: ['to'] });
+export type RecomputeRange = z.infer<typeof recomputeRangeSchema>;
+
+/**
+ * The KPI job of a recompute run: it lists the lake's dates in the range, adds
+ * one date job each (the ingest run's date jobs, with no part of its own),
+ * records `dates` and waits for them, then hands the loader their rows.
+ */
+export const kpiRecomputeJobSchema = z.object({
+  run: runContextSchema,
+  recompute: recomputeRangeSchema,
+  /** With reEnrich: the catalogue jobs (its children) were added for these parts. */
+  catalogue: z.object({ partUrls: z.array(z.string()) }).optional(),
+  dates: publishJobSchema.shape.dates,
+});
+export type KpiRecomputeJob = z.infer<typeof kpiRecomputeJobSchema>;
+
 export const kpiPassResultSchema = z.object({
   kind: z.literal('kpi-pass'),
   ...timing,
@@ -271,6 +299,8 @@ export const kpiPassResultSchema = z.object({
   rows: z.number().int(),
   /** Events read to find them (a pass skips row groups of other users). */
   rowsRead: z.number().int(),
+  /** Distinct events of the pass's users (passes split users, so they add up). */
+  events: z.number().int().optional(),
 });
 export type KpiPassResult = z.infer<typeof kpiPassResultSchema>;
 
@@ -313,6 +343,8 @@ export const kpiDateResultSchema = z.object({
   rows: z.number().int(),
   /** Pass jobs over shares of the date's users (KPI_EVENTS_PER_PASS); 1 for a date that fits one. */
   passes: z.number().int().default(1),
+  /** Distinct events of the date in the lake, as the accumulator added them: what the loader's data check expects. */
+  events: z.number().int().optional(),
 });
 export type KpiDateResult = z.infer<typeof kpiDateResultSchema>;
 export const loadJobSchema = z.object({ run: runContextSchema });
@@ -320,6 +352,10 @@ export type LoadJob = z.infer<typeof loadJobSchema>;
 
 export const runStatusSchema = z.enum(['queued', 'running', 'succeeded', 'partial', 'failed']);
 export type RunStatus = z.infer<typeof runStatusSchema>;
+
+/** One data check over the loaded KPIs (see the loader): a failed one makes the run `partial`. */
+export const dataCheckSchema = z.object({ name: z.string(), passed: z.boolean(), detail: z.string().optional() });
+export type DataCheck = z.infer<typeof dataCheckSchema>;
 
 export const stageTimesSchema = z.record(z.string(), z.number());
 
@@ -356,6 +392,8 @@ export const runReportSchema = z.object({
   /** Wall-clock milliseconds per stage, first job start to last job end. */
   stageMs: stageTimesSchema,
   error: z.string().optional(),
+  /** Data checks run after the load, over the dates it loaded. */
+  checks: z.array(dataCheckSchema).optional(),
 });
 export type RunReport = z.infer<typeof runReportSchema>;
 
@@ -382,6 +420,8 @@ export const publishResultSchema = z.object({
   genreUrls: z.array(z.string()),
   hourlyUrls: z.array(z.string()),
   snapshotSeq: z.number().int(),
+  /** Per listen date, its distinct events in the lake (the date jobs' `events`). */
+  dateEvents: z.record(z.string(), z.number().int()).optional(),
 });
 export type PublishResult = z.infer<typeof publishResultSchema>;
 
@@ -398,6 +438,7 @@ export const JOB_KINDS = {
   publish: { stage: 'kpi', data: publishJobSchema },
   'kpi-date': { stage: 'kpi', data: kpiDateJobSchema },
   'kpi-pass': { stage: 'kpi', data: kpiPassJobSchema },
+  recompute: { stage: 'kpi', data: kpiRecomputeJobSchema },
   load: { stage: 'load', data: loadJobSchema },
 } as const satisfies Record<string, { stage: Stage; data: z.ZodType }>;
 export type JobKind = keyof typeof JOB_KINDS;
@@ -448,3 +489,5 @@ export const scheduleTriggerJobSchema = z.object({
   sources: sourcesSchema.partial().optional(),
 });
 export type ScheduleTriggerJob = z.infer<typeof scheduleTriggerJobSchema>;
+
+export * from './alerts.ts';

@@ -16,3 +16,5 @@ export { threadProcessor } from './thread.ts';
 export { createServiceContext, type ServiceContext } from './context.ts';
 export { serve, type Service } from './serve.ts';
 export { checkWarehouseAtStart } from './warehouse-check.ts';
+export { alertOnRun, deliverAlert, ensureFreshnessCheck, freshnessCheckEveryMs, isStale, runAlert, staleAlert, startAlertWorker } from './alerts.ts';
+export { startRecompute } from './start-recompute.ts';

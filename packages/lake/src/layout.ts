@@ -33,7 +33,11 @@ export const passOfBucket = (bucket: number, passes: number) => Math.floor(((buc
 
 /** Where everything lives under LAKE_URL (SPEC 3, 3b). */
 export const LAKE_LAYOUT = {
+  /** Every listen date's parts, `processed/listen_date=YYYY-MM-DD/<source-file-id>.parquet` (SPEC 3b). */
+  processed: (lake: string) => joinUrl(lake, 'processed/'),
   processedDate: (lake: string, listenDate: string) => joinUrl(lake, 'processed', `listen_date=${listenDate}/`),
+  /** The listen date of a part's URL under `processed/`, if it is one. */
+  listenDateOfPart: (url: string) => /\/listen_date=(\d{4}-\d{2}-\d{2})\/[^/]+\.parquet$/.exec(url)?.[1],
   quarantine: (lake: string, runId: string, fileId: string) => joinUrl(lake, 'quarantine', `run=${runId}`, `${fileId}.csv`),
   runTemp: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}/`),
   /** A part written by a transform, waiting for the publish step to decide its file. */
@@ -41,6 +45,9 @@ export const LAKE_LAYOUT = {
   /** The run's catalogue snapshot, written by the extractor before any chunk job exists. */
   catalogueSongs: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'catalogue', 'songs.ndjson'),
   catalogueUsers: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'catalogue', 'users.txt'),
+  /** A part rewritten by a recompute's re-enrich, before it is moved over the original. */
+  reEnrichedPart: (lake: string, runId: string, partUrl: string) =>
+    joinUrl(lake, 'tmp', `run=${runId}`, 're-enrich', `listen_date=${LAKE_LAYOUT.listenDateOfPart(partUrl)}`, partUrl.slice(partUrl.lastIndexOf('/') + 1)),
   /** A chunk's clean events, the validator's hand-off to the transformer. */
   validEvents: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'valid', `${chunkId}.events`),
   /** Bad rows of one segment, gathered into `quarantine(…, fileId)` by the publish step. */

@@ -181,3 +181,33 @@ export function ddlObject(statement: string): { kind: 'schema' | 'table'; name: 
   const match = /^CREATE (SCHEMA|TABLE) IF NOT EXISTS ([A-Za-z_][\w.]*)/.exec(statement);
   return match ? { kind: match[1] === 'SCHEMA' ? 'schema' : 'table', name: match[2]! } : undefined;
 }
+
+/** Freshness: the newest listen date loaded and when a run last loaded anything (succeeded or partial). */
+export const FRESHNESS_SQL = {
+  newestListenDate: `SELECT MAX(listen_date) AS listen_date FROM analytics.hourly_kpis`,
+  listenDates: `SELECT DISTINCT listen_date FROM analytics.hourly_kpis ORDER BY listen_date DESC LIMIT $1`,
+};
+
+/**
+ * Data checks over one loaded listen date ($1), portable SQL. Measures that
+ * are counts or means must be present and not negative; `top_artist_plays` is
+ * NULL by design when no play of the hour has a catalogued track.
+ */
+export const CHECK_SQL = {
+  /** Hours, plays and the newest snapshot of the date's hourly rows. */
+  hourlyTotals: `SELECT COUNT(*) AS hours, COALESCE(SUM(total_plays), 0) AS plays, MAX(snapshot_seq) AS snapshot_seq
+FROM analytics.hourly_kpis WHERE listen_date = $1`,
+  badHourlyMeasures: `SELECT COUNT(*) AS n FROM analytics.hourly_kpis WHERE listen_date = $1 AND (
+  unique_listeners IS NULL OR unique_listeners < 0 OR total_plays IS NULL OR total_plays < 0
+  OR unique_tracks IS NULL OR unique_tracks < 0 OR top_artist_plays < 0)`,
+  badGenreMeasures: `SELECT COUNT(*) AS n FROM analytics.genre_kpis WHERE listen_date = $1 AND (
+  listen_count IS NULL OR listen_count < 0 OR avg_track_duration_ms IS NULL OR avg_track_duration_ms < 0
+  OR avg_popularity IS NULL OR avg_popularity < 0 OR popularity_index IS NULL OR popularity_index < 0
+  OR most_popular_track_plays IS NULL OR most_popular_track_plays < 0)`,
+  diversityOutOfRange: `SELECT COUNT(*) AS n FROM analytics.hourly_kpis WHERE listen_date = $1 AND (
+  track_diversity_index IS NULL OR track_diversity_index <= 0 OR track_diversity_index > 1)`,
+};
+
+/** The newest finished run's report (its data checks), for /metrics. */
+export const LAST_FINISHED_REPORT_SQL = `SELECT report FROM analytics.etl_runs WHERE finished_at IS NOT NULL
+ORDER BY finished_at DESC, run_id DESC LIMIT 1`;

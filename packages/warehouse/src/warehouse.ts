@@ -156,6 +156,12 @@ export class Warehouse {
       : `User "${user}" may not create table ${object.name}: an admin creates the tables (docs/operating-warehouse.md) or grants CREATE ON SCHEMA ${object.name.split('.')[0]} TO ${user}.`;
   }
 
+  /** Creates schema and tables again, even if this process created them before (a recompute after a warehouse wipe). */
+  recreateSchema(): Promise<void> {
+    this.schemaReady = undefined;
+    return this.migrate();
+  }
+
   async ping(): Promise<void> {
     await this.pool.query('SELECT 1');
   }

@@ -16,9 +16,12 @@ import { HttpError, registerErrorHandler } from './errors.ts';
 import { ApiMetrics, withDeadline } from './metrics.ts';
 import { redisReady } from './redis-ready.ts';
 import { BULL_BOARD_PATH, registerBullBoard } from './routes/admin.ts';
+import { DASHBOARD_PATH, dashboardRoutes } from './dashboard/routes.ts';
+import { freshnessRoutes } from './routes/freshness.ts';
 import { healthRoutes } from './routes/health.ts';
 import { kpiRoutes } from './routes/kpis.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { recomputeRoutes } from './routes/recompute.ts';
 import { runRoutes } from './routes/runs.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
 
@@ -71,7 +74,7 @@ export async function buildApp(ctx: ServiceContext): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandler(app);
-  registerAuth(app, { token: config.API_TOKEN, protectReads: config.API_PROTECT_READS, adminPrefix: BULL_BOARD_PATH, docsPrefix: DOCS_PATH });
+  registerAuth(app, { token: config.API_TOKEN, protectReads: config.API_PROTECT_READS, adminPrefix: BULL_BOARD_PATH, docsPrefix: DOCS_PATH, dashboardPrefix: DASHBOARD_PATH });
   // BullMQ calls wait for Redis without a deadline: routes that need it answer 503 at once while it is away.
   app.addHook('preHandler', async (request) => {
     const url = request.routeOptions.url ?? '';
@@ -109,6 +112,9 @@ export async function buildApp(ctx: ServiceContext): Promise<FastifyInstance> {
   await app.register(runRoutes, { deps });
   await app.register(kpiRoutes, { deps });
   await app.register(scheduleRoutes, { deps });
+  await app.register(freshnessRoutes, { deps });
+  await app.register(dashboardRoutes, { deps });
+  await app.register(recomputeRoutes, { deps });
   await app.register(async (scope) => registerBullBoard(scope, deps));
   return app;
 }

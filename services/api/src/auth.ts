@@ -29,6 +29,8 @@ export interface AuthOptions {
   adminPrefix: string;
   /** URL prefix of the OpenAPI UI: its 401 asks the browser for basic credentials. */
   docsPrefix: string;
+  /** URL prefix of the KPI dashboard (its page and its data): likewise a browser's. */
+  dashboardPrefix?: string;
 }
 
 // Hashing first makes both sides the same length, so timingSafeEqual never
@@ -78,7 +80,7 @@ export function registerAuth(app: FastifyInstance, opts: AuthOptions): void {
     const token = presentedToken(request.headers.authorization);
     if (token !== undefined && tokensMatch(token, opts.token!)) return;
     const url = request.routeOptions.url ?? request.url;
-    const browser = access === 'admin' || url.startsWith(opts.docsPrefix);
+    const browser = access === 'admin' || url.startsWith(opts.docsPrefix) || (!!opts.dashboardPrefix && url.startsWith(opts.dashboardPrefix));
     request.log.warn({ access, credentials: token === undefined ? 'none' : 'wrong' }, 'unauthorized request');
     return reply
       .code(401)

@@ -27,7 +27,8 @@ import { Job, QueueEvents, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '@musicflow/config';
 import { redisConnection } from '@musicflow/flow';
-import type { Warehouse } from '@musicflow/warehouse';
+import { DATA_CHECKS, LAST_FINISHED_REPORT_SQL, readFreshness, type Warehouse } from '@musicflow/warehouse';
+import type { RunReport } from '@musicflow/contracts';
 import { redactSecrets } from './errors.ts';
 
 const STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
@@ -71,6 +72,10 @@ export class ApiMetrics {
   private readonly runs: Counter;
   private readonly lastSuccess: Gauge;
   private readonly sourceUp: Gauge;
+  private readonly newestListenDate: Gauge;
+  private readonly newestListenDateAge: Gauge;
+  private readonly lastSuccessAge: Gauge;
+  private readonly dataCheck: Gauge;
 
   constructor(private readonly deps: MetricsDeps) {
     const registers = [this.registry];
@@ -93,6 +98,15 @@ export class ApiMetrics {
     this.lastSuccess = new Gauge({
       name: 'musicflow_last_successful_run_timestamp_seconds',
       help: 'End time (Unix seconds) of the last run that succeeded or was partial; 0 when none',
+      registers,
+    });
+    this.newestListenDate = new Gauge({ name: 'musicflow_newest_listen_date_timestamp_seconds', help: 'Start (Unix seconds, UTC) of the newest listen_date with KPI rows; 0 when none', registers });
+    this.newestListenDateAge = new Gauge({ name: 'musicflow_newest_listen_date_age_seconds', help: 'Seconds since the end of the newest listen_date with KPI rows; -1 when none', registers });
+    this.lastSuccessAge = new Gauge({ name: 'musicflow_last_successful_run_age_seconds', help: 'Seconds since the last run that succeeded or was partial ended; -1 when none', registers });
+    this.dataCheck = new Gauge({
+      name: 'musicflow_data_check_passed',
+      help: 'Data checks of the newest finished run that ran them: 1 passed, 0 failed',
+      labelNames: ['check'],
       registers,
     });
     this.sourceUp = new Gauge({ name: 'musicflow_metrics_source_up', help: '1 when the source of a metric family answered this scrape', labelNames: ['source'], registers });
@@ -172,10 +186,25 @@ export class ApiMetrics {
       for (const status of ['succeeded', 'partial', 'failed']) this.runs.inc({ status }, 0);
       for (const r of rows) this.runs.inc({ status: r.status }, Number(r.runs));
       this.lastSuccess.set(last ? last.getTime() / 1000 : 0);
+      await this.refreshFreshness(warehouse);
       this.sourceUp.set({ source: 'warehouse' }, 1);
     } catch (err) {
       this.sourceUp.set({ source: 'warehouse' }, 0);
       this.deps.logger.warn({ err: redactSecrets((err as Error).message) }, 'metrics: warehouse unavailable');
+    }
+  }
+
+  /** Freshness of the warehouse, and the data checks of the newest finished run (from its report). */
+  private async refreshFreshness(warehouse: Warehouse): Promise<void> {
+    const [freshness, [newest]] = await Promise.all([readFreshness(warehouse), warehouse.query<{ report: string }>(LAST_FINISHED_REPORT_SQL)]);
+    this.newestListenDate.set(freshness.newestListenDate ? Date.parse(`${freshness.newestListenDate}T00:00:00Z`) / 1000 : 0);
+    this.newestListenDateAge.set(freshness.newestListenDateAgeSeconds ?? -1);
+    this.lastSuccessAge.set(freshness.lastSuccessfulRunAgeSeconds ?? -1);
+    const checks = newest ? ((JSON.parse(newest.report) as RunReport).checks ?? []) : [];
+    this.dataCheck.reset();
+    for (const name of DATA_CHECKS) {
+      const check = checks.find((c) => c.name === name);
+      if (check) this.dataCheck.set({ check: name }, check.passed ? 1 : 0);
     }
   }
 

@@ -13,8 +13,8 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { redactUrl, type Config, type Logger } from '@musicflow/config';
-import { DAILY_SCHEDULER_ID, jobIds, parseJobData, SCHEDULER_QUEUE, scheduleTriggerJobSchema } from '@musicflow/contracts';
-import { newRunId, redisConnection, startRun, workerName, type PipelineQueues, type Service, type ServiceContext } from '@musicflow/flow';
+import { ALERTS_QUEUE, DAILY_SCHEDULER_ID, jobIds, parseJobData, SCHEDULER_QUEUE, scheduleTriggerJobSchema } from '@musicflow/contracts';
+import { ensureFreshnessCheck, newRunId, redisConnection, startRun, workerName, type PipelineQueues, type Service, type ServiceContext } from '@musicflow/flow';
 import { cronSchema, timeZoneSchema, type ScheduleView } from './schemas.ts';
 import { withDeadline } from './metrics.ts';
 import { redisReady } from './redis-ready.ts';
@@ -183,11 +183,16 @@ async function createScheduler(ctx: ServiceContext): Promise<{ close(): Promise<
   });
   const queue = new Queue(SCHEDULER_QUEUE, { connection, prefix: config.QUEUE_PREFIX });
   queue.on('error', (err) => log.debug({ err: err.message }, 'scheduler queue error'));
+  // The freshness check runs on the alerts queue (the loader service's alert worker), scheduled from here with the daily run.
+  const alertQueue = new Queue(ALERTS_QUEUE, { connection, prefix: config.QUEUE_PREFIX });
+  alertQueue.on('error', (err) => log.debug({ err: err.message }, 'alerts queue error'));
   try {
     patternFromConfig(config); // a bad DAILY_CRON / TZ_SCHEDULE is named before anything else
     await redisReady(connection, 10_000, () => `Redis at ${redactUrl(config.REDIS_URL)} is not reachable (${lastError})`);
     await ensureDailySchedule(queue, connection, config, log);
+    await ensureFreshnessCheck(config, alertQueue, log);
   } catch (err) {
+    await alertQueue.close();
     await queue.close();
     connection.disconnect();
     throw err;
@@ -209,7 +214,7 @@ async function createScheduler(ctx: ServiceContext): Promise<{ close(): Promise<
       const done = await withDeadline(worker.close().then(() => true), 10_000);
       if (!done) await worker.close(true);
       workerConnection.disconnect();
-      await withDeadline(queue.close(), 2000);
+      await withDeadline(Promise.all([queue.close(), alertQueue.close()]), 2000);
       connection.disconnect();
     },
   };

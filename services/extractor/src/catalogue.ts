@@ -14,7 +14,7 @@ import {
   writeUsersSnapshot,
 } from '@musicflow/ingest';
 import { basename, type ObjectStore } from '@musicflow/storage';
-import { LAKE_LAYOUT } from '@musicflow/lake';
+import { LAKE_LAYOUT, openLakePart } from '@musicflow/lake';
 import type { CatalogueTable, RunContext } from '@musicflow/contracts';
 
 export interface TableSnapshot {
@@ -29,6 +29,30 @@ export interface TableSnapshot {
   rowsRead: number;
   /** Songs: rows whose text was made to fit the warehouse, by `field.fix`. */
   cleaned?: Record<string, number>;
+}
+
+/** Where a run's ids are: the clean events of an ingest run, the lake parts of a recompute that re-enriches them. */
+export interface RunIdSources {
+  validUrls: readonly string[];
+  partUrls: readonly string[];
+}
+
+async function runTrackIds(store: ObjectStore, { validUrls, partUrls }: RunIdSources): Promise<Set<string>> {
+  const tracks = await readRunTrackIds(store, validUrls);
+  for (const url of partUrls) {
+    const part = await openLakePart(store, url);
+    for (let g = 0; g < part.rowGroups; g++) for (const id of Array.from((await part.readGroup(g, ['track_id'])).track_id)) tracks.add(id);
+  }
+  return tracks;
+}
+
+async function runUserIds(store: ObjectStore, { validUrls, partUrls }: RunIdSources): Promise<UserIdSet> {
+  const users = await readRunUserIds(store, validUrls);
+  for (const url of partUrls) {
+    const part = await openLakePart(store, url);
+    for (let g = 0; g < part.rowGroups; g++) for (const id of Array.from((await part.readGroup(g, ['user_id'])).user_id)) users.add(id);
+  }
+  return users;
 }
 
 const sourceName = (url: string) => (/^postgres/.test(url) ? 'rds' : basename(url));
@@ -48,7 +72,7 @@ const PLAIN_USER_ID = /^\d{1,10}$/;
  * batches). Rows that break SPEC 2.2 (users) or 2.3 (songs) are quarantined;
  * the table's part of the run's snapshot is written for the transformers.
  */
-export async function extractCatalogueTable(store: ObjectStore, run: RunContext, table: CatalogueTable, validUrls: readonly string[]): Promise<TableSnapshot> {
+export async function extractCatalogueTable(store: ObjectStore, run: RunContext, table: CatalogueTable, named: RunIdSources): Promise<TableSnapshot> {
   const source = run.sources[table];
   const quarantine = new QuarantineWriter(store, LAKE_LAYOUT.quarantine(run.lake, run.runId, table), sourceName(source));
   let rowsRead = 0;
@@ -57,7 +81,7 @@ export async function extractCatalogueTable(store: ObjectStore, run: RunContext,
   let url: string;
   let cleaned: Record<string, number> | undefined;
   if (table === 'users') {
-    const ids = await readRunUserIds(store, validUrls);
+    const ids = await runUserIds(store, named);
     wanted = ids.size;
     // Last row wins for a repeated user_id, and only the id matters to a KPI: a set keeps one entry per id.
     const users = new UserIdSet();
@@ -74,7 +98,7 @@ export async function extractCatalogueTable(store: ObjectStore, run: RunContext,
     await writeUsersSnapshot(store, url, users.values());
     kept = users.size;
   } else {
-    const ids = await readRunTrackIds(store, validUrls);
+    const ids = await runTrackIds(store, named);
     wanted = ids.size;
     const songs = new SongCatalogueBuilder();
     const fixes = new CatalogueFixCounts();

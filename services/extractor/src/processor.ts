@@ -34,9 +34,9 @@ export function createExtractProcessors(ctx: ServiceContext): StageProcessors<'e
 }
 
 function createCatalogueProcessor({ store }: ServiceContext) {
-  return async (job: Job, { run, table, validUrls }: CatalogueJob, log: Logger): Promise<CatalogueResult> => {
+  return async (job: Job, { run, table, validUrls, partUrls }: CatalogueJob, log: Logger): Promise<CatalogueResult> => {
     const startedAt = Date.now();
-    const snapshot = await extractCatalogueTable(store, run, table, validUrls).catch((err: Error) => {
+    const snapshot = await extractCatalogueTable(store, run, table, { validUrls, partUrls }).catch((err: Error) => {
       // A source that is there but unusable will not get better by retrying.
       throw err instanceof SourceFormatError ? new UnrecoverableError(err.message) : err;
     });
@@ -107,7 +107,7 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
           queues,
           parentOf(job, 'extract'),
           'catalogue',
-          CATALOGUE_TABLES.map((table) => ({ id: jobIds.catalogue(run.runId, table), data: { run, table, validUrls } })),
+          CATALOGUE_TABLES.map((table) => ({ id: jobIds.catalogue(run.runId, table), data: { run, table, validUrls, partUrls: [] } })),
           'ignore',
         );
         data = { ...data, step: 'catalogue' };

@@ -22,6 +22,7 @@ import { basename, joinUrl, readConcatenated, type ObjectStore } from '@musicflo
 import { kpiRowsToCsv } from '@musicflow/warehouse';
 import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import { biggestDatesFirst, buildReport, decideFiles, runFileLines, type FileOutcome } from './outcome.ts';
+import { createRecomputeKpiProcessor } from './recompute.ts';
 
 /**
  * The KPI queue's three kinds of job. `publish`, the run's commit step, once
@@ -35,7 +36,12 @@ import { biggestDatesFirst, buildReport, decideFiles, runFileLines, type FileOut
  * combines the dates for the loader.
  */
 export function createKpiProcessors(ctx: ServiceContext): StageProcessors<'kpi'> {
-  return { publish: createPublishProcessor(ctx), 'kpi-date': createDateKpiProcessor(ctx), 'kpi-pass': createPassKpiProcessor(ctx) };
+  return {
+    publish: createPublishProcessor(ctx),
+    'kpi-date': createDateKpiProcessor(ctx),
+    'kpi-pass': createPassKpiProcessor(ctx),
+    recompute: createRecomputeKpiProcessor(ctx),
+  };
 }
 
 function createPublishProcessor({ store, config, queues }: ServiceContext) {
@@ -102,6 +108,7 @@ function createPublishProcessor({ store, config, queues }: ServiceContext) {
       genreUrls: results.map((r) => r.genreUrl),
       hourlyUrls: results.map((r) => r.hourlyUrl),
       snapshotSeq: dates.snapshotSeq,
+      dateEvents: Object.fromEntries(results.map((r) => [r.listenDate, r.events ?? 0])),
     };
   };
 }
@@ -139,8 +146,8 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
       return mergePasses(job, { ...data, passes }, log);
     }
     const accumulator = new KpiAccumulator({ expectedPlaysPerDate: rows });
-    const { duplicate, duplicateByFile } = await accumulatePass(parts, accumulator, 0, 1);
-    return writeDateKpis(job, { run, listenDate, startedAt, tables: accumulator.result(), duplicate, duplicateByFile, rows, passes: 1 }, log);
+    const { duplicate, duplicateByFile, events } = await accumulatePass(parts, accumulator, 0, 1);
+    return writeDateKpis(job, { run, listenDate, startedAt, tables: accumulator.result(), duplicate, duplicateByFile, rows, passes: 1, events }, log);
   };
 
   /** The date's KPIs from its pass jobs' partials, once they are all done. */
@@ -157,9 +164,10 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
     }
     const duplicate = results.reduce((n, r) => n + r.duplicate, 0);
     const duplicateByFile = sumByKey(results.map((r) => r.duplicateByFile));
+    const events = results.reduce((n, r) => n + (r.events ?? 0), 0);
     return writeDateKpis(
       job,
-      { run: data.run, listenDate: data.listenDate, startedAt, tables: accumulator.result(), duplicate, duplicateByFile, rows, passes: count },
+      { run: data.run, listenDate: data.listenDate, startedAt, tables: accumulator.result(), duplicate, duplicateByFile, rows, passes: count, events },
       log,
     );
   }
@@ -175,6 +183,8 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
       duplicateByFile: Record<string, number>;
       rows: number;
       passes: number;
+      /** Distinct events of the date. */
+      events: number;
     },
     log: Logger,
   ): Promise<KpiDateResult> {
@@ -200,6 +210,7 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
       duplicateByFile,
       rows,
       passes,
+      events: date.events,
     };
   }
 }
@@ -327,9 +338,9 @@ function openParts(store: ObjectStore, urls: string[], ours: ReadonlySet<string>
 
 /**
  * Adds the plays of the users in pass `pass` of `passes` (all of them for
- * one pass) to `accumulator`; returns how many events they had and how many
- * were read, and how many of the counting parts' events were duplicates (in
- * all and per source file). Every pass gives every track its catalogue info from the
+ * one pass) to `accumulator`; returns how many events they had, how many
+ * were distinct (`events`) and how many were read, and how many of the
+ * counting parts' events were duplicates (in all and per source file). Every pass gives every track its catalogue info from the
  * first row that has it, whoever played it, so all passes agree on it.
  */
 async function accumulatePass(parts: DatePart[], accumulator: KpiAccumulator, pass: number, passes: number) {
@@ -337,6 +348,7 @@ async function accumulatePass(parts: DatePart[], accumulator: KpiAccumulator, pa
   let rows = 0;
   let rowsRead = 0;
   const duplicateByFile: Record<string, number> = {};
+  let events = 0;
   const internTrack = (trackId: string) => accumulator.internTrack(trackId);
   // Per row of the group at hand: whether its user is in this pass.
   let inPass = new Uint8Array(0);
@@ -376,11 +388,12 @@ async function accumulatePass(parts: DatePart[], accumulator: KpiAccumulator, pa
       for (let i = 0; i < n; i++) {
         if (!inPass[i]) continue;
         rows++;
-        if (!accumulator.addPlay(user_id[i]!, tracks[i]!, listen_time[i]!, track_name[i] != null) && counting) partDuplicates++;
+        if (accumulator.addPlay(user_id[i]!, tracks[i]!, listen_time[i]!, track_name[i] != null)) events++;
+        else if (counting) partDuplicates++;
       }
     }
     if (partDuplicates) duplicateByFile[fileId] = (duplicateByFile[fileId] ?? 0) + partDuplicates;
     duplicate += partDuplicates;
   }
-  return { rows, rowsRead, duplicate, duplicateByFile };
+  return { rows, rowsRead, duplicate, duplicateByFile, events };
 }

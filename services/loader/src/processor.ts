@@ -2,11 +2,11 @@ import pMap from 'p-map';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { childResults, runFileSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
-import { activeKey, ignoredFailures, type ServiceContext } from '@musicflow/flow';
+import { activeKey, alertOnRun, ignoredFailures, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { joinUrl, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
 import { readLines } from '@musicflow/ingest';
-import { WarehouseDataError, type Warehouse } from '@musicflow/warehouse';
+import { runDataChecks, WarehouseDataError, type Warehouse } from '@musicflow/warehouse';
 
 /**
  * The last step of every run, also of failed ones: upsert the KPI rows and
@@ -14,7 +14,7 @@ import { WarehouseDataError, type Warehouse } from '@musicflow/warehouse';
  * files, delete the run's temporaries. A failed run is recorded with its
  * error; its sources stay where they were and no KPI row is written.
  */
-export function createLoadProcessor({ store, queues, warehouse }: ServiceContext) {
+export function createLoadProcessor({ store, queues, warehouse, config }: ServiceContext) {
   const unrecorded = unrecordedRunsKey(queues.prefix);
   const load = async (job: Job, { run }: LoadJob, log: Logger): Promise<RunReport> => {
     const startedAt = Date.now();
@@ -61,13 +61,22 @@ export function createLoadProcessor({ store, queues, warehouse }: ServiceContext
         await releaseRun(store, queues, run);
         throw Object.assign(new UnrecoverableError(err.message), { recorded: true });
       }
+      // Checked after the commit, so they see what analysts see; a failed check makes the run partial, naming it.
+      report.checks = await runDataChecks(db, report.dates.map((listenDate) => ({ listenDate, events: result.dateEvents?.[listenDate] })), result.snapshotSeq);
+      const failedChecks = report.checks.filter((c) => !c.passed);
+      if (failedChecks.length) {
+        if (report.status === 'succeeded') report.status = 'partial';
+        report.error = [report.error, `data check(s) failed: ${failedChecks.map((c) => `${c.name} (${c.detail})`).join('; ')}`].filter(Boolean).join('; ');
+        log.warn({ checks: failedChecks }, 'data checks failed');
+      }
       const loadedFiles: string[] = [];
       for await (const file of readRunFiles(store, result.filesUrl)) if (file.status === 'loaded') loadedFiles.push(file.file);
       await archive(store, run, loadedFiles);
       report.stageMs.load = Date.now() - startedAt;
       await db.recordRun(report);
-      log.info({ status, files: loaded, kpiRows: report.kpiRows }, 'run loaded');
+      log.info({ status: report.status, files: loaded, kpiRows: report.kpiRows }, 'run loaded');
     }
+    await alertOnRun(config, queues, report, log);
 
     await releaseRun(store, queues, run);
     return report;

@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import type { RunContext, TransformJob, TransformResult } from '@musicflow/contracts';
 import { readCleanEvents, readSongsSnapshot, readUsersSnapshot, type Song } from '@musicflow/ingest';
-import { LAKE_LAYOUT, LakePartWriter, partFileName, type LakeTrack } from '@musicflow/lake';
+import { LAKE_LAYOUT, LakePartWriter, lakeTrackOf, partFileName, type LakeTrack } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 import type { ServiceContext } from '@musicflow/flow';
 
@@ -103,15 +103,6 @@ export function createTransformProcessor({ store }: ServiceContext) {
     };
   };
 }
-
-const lakeTrackOf = (song: Song | undefined): LakeTrack | undefined =>
-  song && {
-    trackName: song.trackName,
-    artists: song.artists.join(';'),
-    genres: song.genres.join(';'),
-    popularity: song.popularity,
-    durationMs: song.durationMs,
-  };
 
 async function loadCatalogue(store: ObjectStore, urls: TransformJob['catalogue']): Promise<Catalogue> {
   const [songs, users] = await Promise.all([readSongsSnapshot(store, urls.songsUrl), readUsersSnapshot(store, urls.usersUrl)]);

@@ -1,0 +1,169 @@
+/**
+ * Alerts to ALERT_WEBHOOK_URL. The loader only adds a job to the `alerts`
+ * queue (one Redis call) once the run is recorded; the alert worker POSTs it,
+ * and BullMQ retries a failed delivery (JOB_ATTEMPTS, exponential backoff) on
+ * that queue, so a receiver that is down or slow never fails or holds a run.
+ * The same worker runs the freshness check the scheduler fires.
+ */
+import { Queue, Worker, type Job } from 'bullmq';
+import { redactUrl, type Config, type Logger } from '@musicflow/config';
+import { ALERTS_QUEUE, alertJobIds, alertDeliverJobSchema, FRESHNESS_SCHEDULER_ID, parseJobData, type AlertPayload, type RunReport } from '@musicflow/contracts';
+import { readFreshness, type Freshness } from '@musicflow/warehouse';
+import type { ServiceContext } from './context.ts';
+import { jobOptions, type PipelineQueues } from './queues.ts';
+import { redisConnection } from './redis.ts';
+import { workerName } from './worker.ts';
+
+/** A receiver gets this long to answer one delivery before it counts as failed (and is retried). */
+const DELIVERY_TIMEOUT_MS = 5000;
+
+const alertQueues = new WeakMap<PipelineQueues, Queue>();
+/** The alerts queue on the process's connection (it closes with the connection). */
+function alertQueue(queues: PipelineQueues): Queue {
+  let queue = alertQueues.get(queues);
+  if (!queue) alertQueues.set(queues, (queue = new Queue(ALERTS_QUEUE, { connection: queues.connection, prefix: queues.prefix })));
+  return queue;
+}
+
+/** What a receiver is told about a failed or partial run. */
+export function runAlert(report: RunReport): AlertPayload {
+  const failedChecks = (report.checks ?? []).filter((c) => !c.passed).map(({ name, detail }) => ({ name, detail }));
+  // The report names the first rejected files; GET /runs/:id/files lists them all.
+  const rejected = report.files.firstRejected;
+  const lines = [`musicflow run ${report.runId} (${report.trigger}) ended ${report.status.toUpperCase()}`];
+  if (report.error) lines.push(`error: ${report.error}`);
+  lines.push(`files: ${report.files.loaded} loaded, ${report.files.rejected} rejected of ${report.files.total}; rows: ${report.rows.valid} valid, ${report.rows.rejected} rejected of ${report.rows.read}`);
+  for (const f of rejected) lines.push(`rejected ${f.file}: ${f.reasons.join('; ')}`);
+  for (const c of failedChecks) lines.push(`data check failed: ${c.name}${c.detail ? ` (${c.detail})` : ''}`);
+  return {
+    text: lines.join('\n'),
+    kind: 'run',
+    runId: report.runId,
+    trigger: report.trigger,
+    status: report.status,
+    counts: {
+      files: { total: report.files.total, loaded: report.files.loaded, rejected: report.files.rejected },
+      rows: {
+        read: report.rows.read,
+        valid: report.rows.valid,
+        rejected: report.rows.rejected,
+        duplicate: report.rows.duplicate,
+        orphanTracks: report.rows.orphanTracks,
+        orphanUsers: report.rows.orphanUsers,
+      },
+    },
+    error: report.error,
+    rejectedFiles: rejected,
+    failedChecks,
+  };
+}
+
+export function staleAlert(freshness: Freshness, maxAgeMs: number): AlertPayload {
+  const hours = (s: number) => `${(s / 3600).toFixed(1)} h`;
+  const since = freshness.lastSuccessfulRunAt
+    ? `since ${freshness.lastSuccessfulRunAt} (${hours(freshness.lastSuccessfulRunAgeSeconds ?? 0)})`
+    : 'ever';
+  return {
+    text: `musicflow KPIs are stale: no run has loaded data ${since}, more than the ${hours(maxAgeMs / 1000)} allowed (FRESHNESS_MAX_AGE); newest listen date ${freshness.newestListenDate ?? 'none'}`,
+    kind: 'stale',
+    freshness: {
+      lastSuccessfulRunAt: freshness.lastSuccessfulRunAt,
+      lastSuccessfulRunAgeSeconds: freshness.lastSuccessfulRunAgeSeconds,
+      newestListenDate: freshness.newestListenDate,
+      maxAgeSeconds: maxAgeMs / 1000,
+    },
+  };
+}
+
+/** Whether a successful run is overdue: one succeeded (or was partial) longer than `maxAgeMs` ago. */
+export function isStale(freshness: Freshness, maxAgeMs: number): boolean {
+  return freshness.lastSuccessfulRunAgeSeconds !== null && freshness.lastSuccessfulRunAgeSeconds * 1000 > maxAgeMs;
+}
+
+async function enqueueAlert(config: Config, queues: PipelineQueues, jobId: string, payload: AlertPayload): Promise<void> {
+  // A fixed id: a loader or freshness job that runs twice never sends twice.
+  await alertQueue(queues).add('deliver', { payload }, { ...jobOptions(config), jobId });
+}
+
+/** Called by the loader once a run is recorded: failed and partial runs alert (when ALERT_WEBHOOK_URL is set). */
+export async function alertOnRun(config: Config, queues: PipelineQueues, report: RunReport, log: Logger): Promise<void> {
+  if (!config.ALERT_WEBHOOK_URL || (report.status !== 'failed' && report.status !== 'partial')) return;
+  try {
+    await enqueueAlert(config, queues, alertJobIds.run(report.runId), runAlert(report));
+    log.info({ status: report.status }, 'run alert queued');
+  } catch (err) {
+    // The run is recorded already: a lost alert must not fail it.
+    log.error({ err: (err as Error).message }, 'run alert could not be queued');
+  }
+}
+
+/** POSTs one alert; throws (so BullMQ retries) on a network error, a timeout or a non-2xx answer. */
+export async function deliverAlert(url: string, payload: AlertPayload): Promise<void> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(payload),
+    signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
+  });
+  await response.arrayBuffer().catch(() => undefined);
+  if (!response.ok) throw new Error(`alert receiver ${redactUrl(url)} answered ${response.status}`);
+}
+
+/** How often the freshness check runs: a quarter of the allowed age, between 1 s and 15 min. */
+export const freshnessCheckEveryMs = (maxAgeMs: number) => Math.min(15 * 60_000, Math.max(1000, Math.floor(maxAgeMs / 4)));
+
+/**
+ * Keeps the freshness check's job scheduler on the alerts queue in line with
+ * the environment: present while ALERT_WEBHOOK_URL is set, gone otherwise.
+ * Idempotent, so every scheduler replica may run it.
+ */
+export async function ensureFreshnessCheck(config: Config, queue: Queue, log: Logger): Promise<void> {
+  if (!config.ALERT_WEBHOOK_URL) {
+    await queue.removeJobScheduler(FRESHNESS_SCHEDULER_ID);
+    return;
+  }
+  const every = freshnessCheckEveryMs(config.FRESHNESS_MAX_AGE);
+  await queue.upsertJobScheduler(FRESHNESS_SCHEDULER_ID, { every }, {
+    name: 'freshness',
+    data: {},
+    opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+  });
+  log.info({ every, maxAge: config.FRESHNESS_MAX_AGE }, 'freshness check scheduled');
+}
+
+/** The alert worker: delivers `deliver` jobs and runs `freshness` checks. Runs in the loader service. */
+export function startAlertWorker(ctx: ServiceContext): { close(): Promise<void> } {
+  const { config } = ctx;
+  const log = ctx.logger.child({ component: 'alerts' });
+  const connection = redisConnection(config.REDIS_URL, 'worker');
+  const processAlertJob = async (job: Job) => {
+    if (job.name === 'freshness') {
+      const freshness = await readFreshness(await ctx.warehouse());
+      if (config.ALERT_WEBHOOK_URL && isStale(freshness, config.FRESHNESS_MAX_AGE)) {
+        const lastSuccess = freshness.lastSuccessfulRunAt ? Date.parse(freshness.lastSuccessfulRunAt) : undefined;
+        await enqueueAlert(config, ctx.queues, alertJobIds.stale(lastSuccess), staleAlert(freshness, config.FRESHNESS_MAX_AGE));
+      }
+      return freshness;
+    }
+    const { payload } = parseJobData(alertDeliverJobSchema, job.data, `alert ${job.id}`);
+    if (!config.ALERT_WEBHOOK_URL) {
+      log.warn({ jobId: job.id }, 'alert dropped: ALERT_WEBHOOK_URL is not set on this worker');
+      return { delivered: false };
+    }
+    await deliverAlert(config.ALERT_WEBHOOK_URL, payload);
+    log.info({ jobId: job.id, runId: payload.runId, kind: payload.kind }, 'alert delivered');
+    return { delivered: true };
+  };
+  const worker = new Worker(ALERTS_QUEUE, processAlertJob, { connection, prefix: config.QUEUE_PREFIX, concurrency: 4, name: workerName() });
+  worker.on('failed', (job, err) => {
+    const final = job && job.attemptsMade >= (job.opts.attempts ?? 1);
+    log[final ? 'error' : 'warn']({ jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, final ? 'alert not delivered, attempts exhausted' : 'alert delivery failed, will retry');
+  });
+  worker.on('error', (err) => log.error({ err: err.message }, 'alert worker error'));
+  return {
+    async close() {
+      await worker.close();
+      connection.disconnect();
+    },
+  };
+}
