@@ -55,6 +55,8 @@ describe('alerts to ALERT_WEBHOOK_URL', () => {
   it('a failed run alerts with its error; a succeeded one does not', async () => {
     const songs = path.join(bucket.root, 'bad-songs.csv');
     await fs.writeFile(songs, 'track_id,artists,album_name,track_name,popularity,duration_ms\n1,A,B,C,1,1000\n');
+    // A stream file to load, so the run needs the catalogue.
+    await bucket.addStream('needs-catalogue.csv', 'user_id,track_id,listen_time\n8,4dBa8T7oDV9WvGr7kVS4Ez,2024-06-25 11:00:00\n');
     const failed = await pipeline.run({ songs: fileUrl(songs) });
     expect(failed.status).toBe('failed');
     const alert = await waitFor('the failed run alert', async () => receiver.received.find((a) => a.runId === failed.runId));

@@ -1,8 +1,9 @@
 /**
  * Alerts to ALERT_WEBHOOK_URL. The loader only adds a job to the `alerts`
  * queue (one Redis call) once the run is recorded; the alert worker POSTs it,
- * and BullMQ retries a failed delivery (JOB_ATTEMPTS, exponential backoff) on
- * that queue, so a receiver that is down or slow never fails or holds a run.
+ * and BullMQ retries a failed delivery a few times (ALERT_ATTEMPTS, at most
+ * JOB_ATTEMPTS when set, exponential backoff) on that queue, so a receiver
+ * that is down or slow never fails or holds a run.
  * The same worker runs the freshness check the scheduler fires.
  */
 import { Queue, Worker, type Job } from 'bullmq';
@@ -80,9 +81,21 @@ export function isStale(freshness: Freshness, maxAgeMs: number): boolean {
   return freshness.lastSuccessfulRunAgeSeconds !== null && freshness.lastSuccessfulRunAgeSeconds * 1000 > maxAgeMs;
 }
 
+/** Deliveries of one alert: a receiver down for longer hears of the next failure instead. */
+const ALERT_ATTEMPTS = 5;
+
 async function enqueueAlert(config: Config, queues: PipelineQueues, jobId: string, payload: AlertPayload): Promise<void> {
   // A fixed id: a loader or freshness job that runs twice never sends twice.
-  await alertQueue(queues).add('deliver', { payload }, { ...jobOptions(config), jobId });
+  await alertQueue(queues).add(
+    'deliver',
+    { payload },
+    {
+      ...jobOptions(config),
+      attempts: Math.min(ALERT_ATTEMPTS, config.JOB_ATTEMPTS ?? ALERT_ATTEMPTS),
+      backoff: { type: 'exponential', delay: config.JOB_BACKOFF_MS },
+      jobId,
+    },
+  );
 }
 
 /** Called by the loader once a run is recorded: failed and partial runs alert (when ALERT_WEBHOOK_URL is set). */
