@@ -4,6 +4,17 @@ export { startRun, newRunId, activeKey, type StartRunOptions, type StartedRun } 
 export { spawnChunkJobs } from './spawn.ts';
 export { readRunJobs, readRunProgress, type RunProgress, type StageProgress } from './progress.ts';
 export {
+  readRunHealth,
+  readQueueWorkers,
+  observeWorkers,
+  healthWarnings,
+  NO_WORKER_GRACE_MS,
+  type RunHealth,
+  type StageHealth,
+  type OrphanedJob,
+  type StalledJob,
+} from './health.ts';
+export {
   defineStage,
   runStageWorker,
   workerName,
