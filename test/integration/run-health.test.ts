@@ -3,6 +3,7 @@
  * the run completes once its workers are there. In-process workers (the
  * killed-process case is test/e2e/dead-workers.test.ts).
  */
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServices } from '@musicflow/cli';
@@ -27,14 +28,16 @@ describe('run health', () => {
 
   beforeAll(async () => {
     warehouseUrl = await createTestDatabase();
+    // A copy of one sample file: the run moves what it ingests to the archive.
+    const work = await tempDir();
+    await fs.mkdir(path.join(work, 'streams'));
+    await fs.copyFile(path.join(SAMPLE, 'streams', 'streams1.csv'), path.join(work, 'streams', 'streams1.csv'));
     const config = testConfig({
       WAREHOUSE_URL: warehouseUrl,
-      STREAMS_URL: dirUrl(path.join(SAMPLE, 'streams')),
+      STREAMS_URL: dirUrl(path.join(work, 'streams')),
       USERS_URL: fileUrl(path.join(SAMPLE, 'users.csv')),
       SONGS_URL: fileUrl(path.join(SAMPLE, 'songs.csv')),
-      LAKE_URL: dirUrl(await tempDir('musicflow-lake-')),
-      // The sample stays in place: the run archives nothing it did not copy here.
-      ARCHIVE_URL: dirUrl(await tempDir('musicflow-archive-')),
+      LAKE_URL: dirUrl(path.join(work, 'lake')),
     });
     ctx = createServiceContext(config, 'test');
   });
@@ -48,8 +51,8 @@ describe('run health', () => {
   it('names the queue without a worker and since when, then clears once workers come', async () => {
     services.push(...(await startServices(ctx, ['extractor', 'validator', 'transformer'])));
     // A worker's blocking connection takes its name once connected, a moment after start.
-    await expect.poll(() => readQueueWorkers(ctx.queues, 'extract')).toEqual([workerName()]);
-    expect(await readQueueWorkers(ctx.queues, 'kpi')).toEqual([]);
+    await expect.poll(() => readQueueWorkers(ctx.queues.queues.extract)).toEqual([workerName()]);
+    expect(await readQueueWorkers(ctx.queues.queues.kpi)).toEqual([]);
 
     const startedAt = Date.now();
     const { runId } = await startRun(ctx.config, ctx.queues, { trigger: 'test' });

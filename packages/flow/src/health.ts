@@ -7,7 +7,7 @@
  * `active` until a live worker's stalled checker hands it back (after
  * `lockDuration`, 30 s), which no one does while every worker is gone.
  */
-import type { Job } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import { QUEUES, STAGES, type Stage } from '@musicflow/contracts';
 import { readRunJobs } from './progress.ts';
 import type { PipelineQueues } from './queues.ts';
@@ -59,10 +59,10 @@ export interface RunHealth {
  */
 const lastSeenWithWorkers = new WeakMap<PipelineQueues, Map<Stage, number>>();
 
-/** Distinct names of the workers consuming a stage's queue. */
-export async function readQueueWorkers(queues: PipelineQueues, stage: Stage): Promise<string[]> {
-  const marker = `${queues.prefix}:`.length;
-  const names = (await queues.queues[stage].getWorkers()).map((w) => {
+/** Distinct names (`host:pid`) of the workers consuming a queue. */
+export async function readQueueWorkers(queue: Queue): Promise<string[]> {
+  const marker = `${queue.opts.prefix ?? 'bull'}:`.length;
+  const names = (await queue.getWorkers()).map((w) => {
     const raw = String(w.rawname ?? '');
     const at = raw.indexOf(':w:', marker);
     return at < 0 ? '(unnamed)' : raw.slice(at + 3);
@@ -70,19 +70,25 @@ export async function readQueueWorkers(queues: PipelineQueues, stage: Stage): Pr
   return [...new Set(names)].sort();
 }
 
-/** Records which stages have workers now; returns since when each stage without one has been seen without. */
-export async function observeWorkers(queues: PipelineQueues, stages: readonly Stage[], now = Date.now()) {
+/** Records which stages have workers now, with when each was last seen with one by this process. */
+async function observeWorkers(queues: PipelineQueues, stages: readonly Stage[], now: number) {
   let seen = lastSeenWithWorkers.get(queues);
   if (!seen) lastSeenWithWorkers.set(queues, (seen = new Map()));
   const out = new Map<Stage, { workers: string[]; lastSeen?: number }>();
   await Promise.all(
     stages.map(async (stage) => {
-      const workers = await readQueueWorkers(queues, stage);
+      const workers = await readQueueWorkers(queues.queues[stage]);
       if (workers.length) seen.set(stage, now);
       out.set(stage, { workers, lastSeen: seen.get(stage) });
     }),
   );
   return out;
+}
+
+/** Active jobs of a queue whose worker (`processedBy`) is not among `workers`: nobody renews their lock. */
+export async function readOrphanedJobs(queue: Queue, workers: readonly string[]): Promise<Job[]> {
+  const live = new Set(workers);
+  return (await queue.getJobs(['active'])).filter((j) => j.processedBy && !live.has(j.processedBy));
 }
 
 const seconds = (ms: number) => `${Math.max(0, Math.round(ms / 1000))} s`;

@@ -6,7 +6,7 @@ export { readRunJobs, readRunProgress, type RunProgress, type StageProgress } fr
 export {
   readRunHealth,
   readQueueWorkers,
-  observeWorkers,
+  readOrphanedJobs,
   healthWarnings,
   NO_WORKER_GRACE_MS,
   type RunHealth,
