@@ -113,7 +113,11 @@ export async function readRunHealth(
   const pending = unfinished.filter((j) => !waitingOnChildren.has(j.id));
 
   const byStage = new Map<Stage, Job[]>();
-  for (const job of pending) byStage.set(job.name as Stage, [...(byStage.get(job.name as Stage) ?? []), job]);
+  for (const job of pending) {
+    const list = byStage.get(job.name as Stage);
+    if (list) list.push(job);
+    else byStage.set(job.name as Stage, [job]);
+  }
   const finishedChildAt = new Map<string, number>();
   for (const j of jobs) if (j.parent?.id && j.finishedOn) finishedChildAt.set(j.parent.id, Math.max(finishedChildAt.get(j.parent.id) ?? 0, j.finishedOn));
   // When a job became ready: added, last attempt started (a retry), or its last child finished.
@@ -143,7 +147,7 @@ export async function readRunHealth(
 }
 
 /** The lines `run --wait` prints and the API returns. */
-export function healthWarnings(health: RunHealth, now: number, graceMs = NO_WORKER_GRACE_MS): string[] {
+function healthWarnings(health: RunHealth, now: number, graceMs = NO_WORKER_GRACE_MS): string[] {
   const lines: string[] = [];
   for (const s of health.stages) {
     if (s.noWorkerSince === undefined || now - s.noWorkerSince < graceMs) continue;

@@ -7,7 +7,6 @@ export {
   readRunHealth,
   readQueueWorkers,
   readOrphanedJobs,
-  healthWarnings,
   NO_WORKER_GRACE_MS,
   type RunHealth,
   type StageHealth,
