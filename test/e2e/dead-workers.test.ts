@@ -139,5 +139,5 @@ describe('a run whose workers all die', () => {
     expect((await app.inject({ url: `/runs/${runId}` })).json().health).toBeUndefined();
     second.child.kill('SIGTERM');
     await second.exited;
-  }, 180_000);
+  }, 300_000);
 });
