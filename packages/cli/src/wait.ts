@@ -1,7 +1,11 @@
-import { readRunProgress, type PipelineQueues, type RunProgress } from '@musicflow/flow';
+import { readRunHealth, readRunProgress, type PipelineQueues, type RunProgress } from '@musicflow/flow';
 import { STAGES } from '@musicflow/contracts';
 
 const BAR = 24;
+/** Health is read less often than progress: it lists the queues' workers (Redis CLIENT LIST). */
+const HEALTH_EVERY_MS = 2000;
+/** A warning that still holds is repeated this often, with its figures brought up to date. */
+const REPEAT_WARNINGS_MS = 30_000;
 
 function render(p: RunProgress): string[] {
   return STAGES.map((stage) => {
@@ -15,11 +19,16 @@ function render(p: RunProgress): string[] {
 
 /**
  * Polls a run until it ends, drawing per-stage progress: redrawn in place on a
- * terminal, one line per change otherwise (logs, CI).
+ * terminal, one line per change otherwise (logs, CI). A run that cannot move
+ * (no worker on a queue it needs, a job whose worker died) gets a warning line,
+ * and the wait goes on: workers may come back.
  */
 export async function waitForRun(queues: PipelineQueues, runId: string, out: NodeJS.WriteStream = process.stderr): Promise<RunProgress> {
   let drawn = 0;
   let last = '';
+  let healthAt = 0;
+  let warned = '';
+  let warnedAt = 0;
   for (;;) {
     const progress = await readRunProgress(queues, runId);
     const lines = render(progress);
@@ -31,6 +40,20 @@ export async function waitForRun(queues: PipelineQueues, runId: string, out: Nod
       last = text;
     }
     if (progress.state === 'completed' || progress.state === 'failed' || progress.state === 'unknown') return progress;
+    if (Date.now() - healthAt >= HEALTH_EVERY_MS) {
+      healthAt = Date.now();
+      const { warnings } = await readRunHealth(queues, runId);
+      // The same problems with other figures (seconds) are the same warning: repeated now and then, not every poll.
+      const kinds = warnings.map((w) => w.replace(/\d+ s\b/g, '')).join('\n');
+      if (kinds !== warned || (warnings.length && healthAt - warnedAt >= REPEAT_WARNINGS_MS)) {
+        if (warnings.length) out.write(`${warnings.map((w) => `warning: ${w}`).join('\n')}\n`);
+        else if (warned) out.write('workers are back: the run is moving again\n');
+        // Lines written below the bars: the next redraw starts under them.
+        drawn = 0;
+        warned = kinds;
+        warnedAt = healthAt;
+      }
+    }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }

@@ -4,6 +4,16 @@ export { startRun, newRunId, activeKey, type StartRunOptions, type StartedRun } 
 export { addChildJobs, ignoredFailures, parentOf, type ChildJob } from './children.ts';
 export { readRunJobs, readRunProgress, type RunProgress, type StageProgress } from './progress.ts';
 export {
+  readRunHealth,
+  readQueueWorkers,
+  readOrphanedJobs,
+  NO_WORKER_GRACE_MS,
+  type RunHealth,
+  type StageHealth,
+  type OrphanedJob,
+  type StalledJob,
+} from './health.ts';
+export {
   defineStage,
   runStageWorker,
   workerName,

@@ -19,6 +19,14 @@
  *   `analytics.etl_runs`: one row per run, written in the same transaction as
  *   the KPIs, so they count each run exactly once, survive restarts, and agree
  *   between replicas.
+ * - Workers (`musicflow_queue_workers`, `musicflow_queue_no_worker_seconds`,
+ *   `musicflow_jobs_orphaned`) are read at scrape time: the workers connected
+ *   to each queue (BullMQ `getWorkers`, the Redis connections a worker names),
+ *   and active jobs whose worker (`processedBy`) is not among them. A queue
+ *   with jobs ready to run and no worker counts its seconds from the first
+ *   scrape of this process that saw it so. Stalled jobs
+ *   (`musicflow_jobs_stalled_total`) come from the QueueEvents `stalled` event,
+ *   per API replica like the durations. See docs/operating-health.md.
  * A backing service that is down leaves its metrics at their last value and
  * sets `musicflow_metrics_source_up{source}` to 0 instead of failing the scrape.
  */
@@ -26,12 +34,14 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { Job, QueueEvents, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '@musicflow/config';
-import { redisConnection } from '@musicflow/flow';
+import { readOrphanedJobs, readQueueWorkers, redisConnection } from '@musicflow/flow';
 import { DATA_CHECKS, LAST_FINISHED_REPORT_SQL, readFreshness, type Warehouse } from '@musicflow/warehouse';
 import type { RunReport } from '@musicflow/contracts';
 import { redactSecrets } from './errors.ts';
 
 const STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
+/** States of jobs a worker of the queue could take (or holds): a queue with any of them needs a worker. */
+const READY_STATES = ['waiting', 'active', 'delayed', 'prioritized'] as const;
 
 // Portable (PostgreSQL and Redshift) aggregate over the run records.
 const RUN_TOTALS_SQL = `SELECT status, COUNT(*) AS runs, COALESCE(SUM(rows_read), 0) AS rows_read,
@@ -76,6 +86,12 @@ export class ApiMetrics {
   private readonly newestListenDateAge: Gauge;
   private readonly lastSuccessAge: Gauge;
   private readonly dataCheck: Gauge;
+  private readonly workers: Gauge;
+  private readonly noWorkerSeconds: Gauge;
+  private readonly orphaned: Gauge;
+  private readonly stalled: Counter;
+  /** Since when (ms epoch) each queue with ready jobs has been seen without a worker. */
+  private readonly noWorkerSince = new Map<string, number>();
 
   constructor(private readonly deps: MetricsDeps) {
     const registers = [this.registry];
@@ -109,6 +125,25 @@ export class ApiMetrics {
       labelNames: ['check'],
       registers,
     });
+    this.workers = new Gauge({ name: 'musicflow_queue_workers', help: 'Workers connected to each queue (BullMQ getWorkers)', labelNames: ['queue'], registers });
+    this.noWorkerSeconds = new Gauge({
+      name: 'musicflow_queue_no_worker_seconds',
+      help: 'Seconds a queue with jobs ready to run (waiting, active, delayed) has had no worker; 0 when it has one or nothing to do',
+      labelNames: ['queue'],
+      registers,
+    });
+    this.orphaned = new Gauge({
+      name: 'musicflow_jobs_orphaned',
+      help: 'Active jobs whose worker is no longer connected (died mid-job); a live worker hands them back once their lock expires',
+      labelNames: ['queue'],
+      registers,
+    });
+    this.stalled = new Counter({
+      name: 'musicflow_jobs_stalled_total',
+      help: 'Jobs BullMQ found stalled (lock expired: worker died or starved) since this API process started, per queue',
+      labelNames: ['queue'],
+      registers,
+    });
     this.sourceUp = new Gauge({ name: 'musicflow_metrics_source_up', help: '1 when the source of a metric family answered this scrape', labelNames: ['source'], registers });
   }
 
@@ -131,6 +166,8 @@ export class ApiMetrics {
       };
       events.on('completed', observe('completed'));
       events.on('failed', observe('failed'));
+      this.stalled.inc({ queue: queue.name }, 0);
+      events.on('stalled', () => this.stalled.inc({ queue: queue.name }));
       this.events.push({ events, connection });
     }
   }
@@ -160,11 +197,25 @@ export class ApiMetrics {
         this.jobsFailed.set({ queue }, counts.failed ?? 0);
         for (const state of STATES) this.queueJobs.set({ queue, state }, counts[state] ?? 0);
       }
+      const ready = new Map(all.map(([queue, counts]) => [queue, READY_STATES.some((state) => (counts[state] ?? 0) > 0)]));
+      const workers = await withDeadline(Promise.all(this.deps.queues.map((q) => this.refreshWorkers(q, ready.get(q.name) ?? false))), 3000);
+      if (!workers) throw new Error('Redis did not answer within 3000 ms');
       this.sourceUp.set({ source: 'redis' }, 1);
     } catch (err) {
       this.sourceUp.set({ source: 'redis' }, 0);
       this.deps.logger.warn({ err: redactSecrets((err as Error).message) }, 'metrics: queue counts unavailable');
     }
+  }
+
+  private async refreshWorkers(queue: Queue, hasReadyJobs: boolean): Promise<void> {
+    const now = Date.now();
+    const workers = await readQueueWorkers(queue);
+    this.workers.set({ queue: queue.name }, workers.length);
+    if (workers.length || !hasReadyJobs) this.noWorkerSince.delete(queue.name);
+    else if (!this.noWorkerSince.has(queue.name)) this.noWorkerSince.set(queue.name, now);
+    const since = this.noWorkerSince.get(queue.name);
+    this.noWorkerSeconds.set({ queue: queue.name }, since === undefined ? 0 : (now - since) / 1000);
+    this.orphaned.set({ queue: queue.name }, hasReadyJobs ? (await readOrphanedJobs(queue, workers)).length : 0);
   }
 
   private async refreshRuns(): Promise<void> {

@@ -6,7 +6,7 @@
 import type { Job } from 'bullmq';
 import { redactUrl } from '@musicflow/config';
 import { jobIds, runContextSchema, type RunContext, type RunReport, type Sources } from '@musicflow/contracts';
-import { readRunProgress } from '@musicflow/flow';
+import { readRunHealth, readRunProgress, type RunHealth } from '@musicflow/flow';
 import type { ApiDeps } from './deps.ts';
 import type { RunDetail, RunSummary } from './schemas.ts';
 
@@ -18,6 +18,20 @@ const redactReport = (r: RunReport): RunReport => ({ ...r, sources: redactSource
 function runContextOf(job: Job | undefined): RunContext | undefined {
   const parsed = runContextSchema.safeParse((job?.data as { run?: unknown } | undefined)?.run);
   return parsed.success ? parsed.data : undefined;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function healthView(h: RunHealth): NonNullable<RunDetail['health']> {
+  return {
+    checkedAt: iso(h.checkedAt),
+    stages: h.stages.map(({ noWorkerSince, ...s }) =>
+      noWorkerSince === undefined ? s : { ...s, noWorkerSince: iso(noWorkerSince), noWorkerSeconds: Math.max(0, Math.round((h.checkedAt - noWorkerSince) / 1000)) },
+    ),
+    orphaned: h.orphaned.map((o) => ({ ...o, since: iso(o.since) })),
+    stalled: h.stalled,
+    warnings: h.warnings,
+  };
 }
 
 export interface RunLookup {
@@ -50,6 +64,7 @@ export async function findRun(deps: ApiDeps, runId: string): Promise<RunLookup |
   const report = progress.report;
   const status =
     progress.state === 'completed' ? (report?.status ?? 'failed') : progress.state === 'failed' ? 'failed' : progress.state === 'running' ? 'running' : 'queued';
+  const health = status === 'queued' || status === 'running' ? healthView(await readRunHealth(deps.queues, runId)) : undefined;
   return {
     detail: {
       runId,
@@ -61,6 +76,7 @@ export async function findRun(deps: ApiDeps, runId: string): Promise<RunLookup |
       stages: progress.stages,
       report: report ? redactReport(report) : undefined,
       error: report?.error ?? progress.error,
+      health,
     },
     sources: run?.sources ?? report?.sources,
   };

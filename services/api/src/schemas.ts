@@ -114,6 +114,26 @@ export const listRunsResponse = z.object({
   runs: z.array(runSummary),
 });
 
+export const runHealth = z
+  .object({
+    checkedAt: z.string(),
+    /** Stages with jobs of the run ready to run, and the workers consuming their queue. */
+    stages: z.array(
+      z.object({
+        stage: z.enum(STAGES),
+        queue: z.string(),
+        pending: z.number().int(),
+        workers: z.array(z.string()),
+        noWorkerSince: z.string().optional(),
+        noWorkerSeconds: z.number().optional(),
+      }),
+    ),
+    orphaned: z.array(z.object({ jobId: z.string(), stage: z.enum(STAGES), worker: z.string(), since: z.string() })),
+    stalled: z.array(z.object({ jobId: z.string(), stage: z.enum(STAGES), stalledCount: z.number().int() })),
+    warnings: z.array(z.string()),
+  })
+  .describe('Whether a queued or running run can move: workers per stage it waits on, jobs whose worker is gone, stalled jobs');
+
 export const runDetail = z.object({
   runId: z.string(),
   trigger: z.string().optional(),
@@ -125,6 +145,8 @@ export const runDetail = z.object({
   stages: stagesSchema.nullable(),
   report: runReportSchema.optional(),
   error: z.string().optional(),
+  /** While the run is queued or running. */
+  health: runHealth.optional(),
 });
 export type RunDetail = z.infer<typeof runDetail>;
 

@@ -58,7 +58,7 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
     config: { redis: true },
     schema: {
       tags: ['runs'],
-      summary: 'Status, per-stage progress, report and error of one run',
+      summary: 'Status, per-stage progress, report and error of one run; while it is active, its health (workers per stage, jobs whose worker is gone, stalled jobs)',
       params: runParams,
       response: { 200: runDetail, 400: errorSchema, 404: errorSchema },
     },

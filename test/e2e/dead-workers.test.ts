@@ -1,0 +1,143 @@
+/**
+ * Every worker process SIGKILLed mid-run: `musicflow run --wait` says so
+ * within a minute and keeps waiting; workers started again finish the run.
+ * The users source is read through a proxy that holds connections, so the
+ * catalogue job is active (and stuck) when the workers die. The API (in this
+ * process, no workers of its own) shows the same in GET /runs/:id and /metrics.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jobIds } from '@musicflow/contracts';
+import { PIPELINE_WORKERS } from '@musicflow/cli';
+import { createServiceContext, readQueueWorkers, type ServiceContext } from '@musicflow/flow';
+import { buildApp } from '@musicflow/service-api';
+import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, REDIS_URL, REPO, SAMPLE, tempDir, testConfig, uniqueName } from '../helpers/env.ts';
+import { startHoldProxy, type HoldProxy } from '../helpers/hold-proxy.ts';
+import { startS3, type TestS3 } from '../helpers/s3.ts';
+
+interface Spawned {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function musicflow(args: string[], env: Record<string, string>): Spawned {
+  const child = spawn(process.execPath, [path.join(REPO, 'bin', 'musicflow.mjs'), ...args], { env: { ...process.env, ...env } });
+  let output = '';
+  child.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+async function waitFor<T>(what: string, read: () => T | undefined | Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe('a run whose workers all die', () => {
+  let s3: TestS3;
+  let proxy: HoldProxy;
+  let warehouseUrl: string;
+  let env: Record<string, string>;
+  let ctx: ServiceContext;
+  let app: FastifyInstance;
+  const spawned: Spawned[] = [];
+
+  beforeAll(async () => {
+    s3 = await startS3(['catalogue']);
+    const client = new S3Client({ forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+    await client.send(new PutObjectCommand({ Bucket: 'catalogue', Key: 'users.csv', Body: await fs.readFile(path.join(SAMPLE, 'users.csv')) }));
+    client.destroy();
+    proxy = await startHoldProxy(Number(new URL(s3.endpoint).port));
+    warehouseUrl = await createTestDatabase();
+    const work = await tempDir();
+    await fs.mkdir(path.join(work, 'streams'));
+    await fs.copyFile(path.join(SAMPLE, 'streams', 'streams1.csv'), path.join(work, 'streams', 'streams1.csv'));
+    env = {
+      ...s3.env,
+      AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${proxy.port}`,
+      REDIS_URL,
+      QUEUE_PREFIX: uniqueName('mft'),
+      WAREHOUSE_URL: warehouseUrl,
+      STREAMS_URL: dirUrl(path.join(work, 'streams')),
+      USERS_URL: 's3://catalogue/users.csv',
+      SONGS_URL: fileUrl(path.join(SAMPLE, 'songs.csv')),
+      LAKE_URL: dirUrl(path.join(work, 'lake')),
+      LOG_LEVEL: 'warn',
+    };
+    ctx = createServiceContext(testConfig(env), 'test');
+    app = await buildApp(ctx);
+  });
+
+  const metric = async (line: string) => {
+    const text = (await app.inject({ url: '/metrics' })).body;
+    return Number(text.split('\n').find((l) => l.startsWith(`${line} `))?.split(' ').pop());
+  };
+
+  afterAll(async () => {
+    for (const s of spawned) s.child.kill('SIGKILL');
+    await app?.close();
+    await ctx?.close();
+    await proxy?.close();
+    await s3?.close();
+    if (warehouseUrl) await dropTestDatabase(warehouseUrl);
+  });
+
+  it('run --wait warns within a minute that no worker is left, and the run completes once workers are back', async () => {
+    const first = musicflow(['start', ...PIPELINE_WORKERS], env);
+    spawned.push(first);
+    const pidSuffix = `:${first.child.pid}`;
+    await waitFor('the workers', async () => (await readQueueWorkers(ctx.queues.queues.extract)).some((w) => w.endsWith(pidSuffix)), 30_000);
+
+    const wait = musicflow(['run', '--wait'], env);
+    spawned.push(wait);
+    const runId = await waitFor('the run id', () => /run (\S+) enqueued/.exec(wait.output())?.[1], 30_000);
+    // The users catalogue job is active, held by the proxy: the workers die with it in hand.
+    const usersJob = jobIds.catalogue(runId, 'users');
+    await waitFor('the users job to start', async () => (await ctx.queues.queues.extract.getJobState(usersJob)) === 'active', 30_000);
+    first.child.kill('SIGKILL');
+    const killedAt = Date.now();
+
+    const warning = await waitFor('the warning', () => /warning: no worker on queue extractor for \d+ s[^\n]*/.exec(wait.output())?.[0], 60_000);
+    const warnedAfter = Date.now() - killedAt;
+    expect(warnedAfter).toBeLessThan(60_000);
+    expect(warning).toContain('start one with musicflow start extractor');
+    expect(wait.output()).toMatch(new RegExp(`warning: job ${usersJob} was taken by worker \\S+${pidSuffix}, which is gone`));
+    expect(await ctx.queues.queues.extract.getJobState(usersJob)).toBe('active');
+
+    const detail = (await app.inject({ url: `/runs/${runId}` })).json();
+    expect(detail.status).toBe('running');
+    expect(detail.health.stages).toContainEqual(expect.objectContaining({ stage: 'extract', queue: 'extractor', workers: [], noWorkerSeconds: expect.any(Number) }));
+    expect(detail.health.orphaned).toEqual([expect.objectContaining({ jobId: usersJob, stage: 'extract', worker: expect.stringMatching(new RegExp(`${pidSuffix}$`)) })]);
+    expect(detail.health.warnings).toContainEqual(expect.stringMatching(/^no worker on queue extractor for \d+ s/));
+    expect(await metric('musicflow_queue_workers{queue="extractor"}')).toBe(0);
+    expect(await metric('musicflow_jobs_orphaned{queue="extractor"}')).toBe(1);
+    expect(await metric('musicflow_queue_no_worker_seconds{queue="extractor"}')).toBeGreaterThanOrEqual(0);
+
+    // Workers back, the source answering: BullMQ hands the job back once its lock expires, and the run ends.
+    proxy.release();
+    const second = musicflow(['start', ...PIPELINE_WORKERS], env);
+    spawned.push(second);
+    const restartedAt = Date.now();
+    expect(await wait.exited).toBe(0);
+    console.info(`warned ${(warnedAfter / 1000).toFixed(1)} s after the kill; run done ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after the restart`);
+    expect(wait.output()).toContain('SUCCEEDED');
+    expect(wait.output()).toMatch(new RegExp(`warning: job ${usersJob} stalled 1 time`));
+    expect(wait.output()).toContain('workers are back: the run is moving again');
+    expect(await metric('musicflow_jobs_stalled_total{queue="extractor"}')).toBe(1);
+    expect(await metric('musicflow_jobs_orphaned{queue="extractor"}')).toBe(0);
+    expect((await app.inject({ url: `/runs/${runId}` })).json().health).toBeUndefined();
+    second.child.kill('SIGTERM');
+    await second.exited;
+  }, 300_000);
+});
