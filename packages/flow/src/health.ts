@@ -8,7 +8,7 @@
  * `lockDuration`, 30 s), which no one does while every worker is gone.
  */
 import type { Job, Queue } from 'bullmq';
-import { QUEUES, STAGES, type Stage } from '@musicflow/contracts';
+import { isJobKind, JOB_KINDS, QUEUES, STAGES, type JobKind, type Stage } from '@musicflow/contracts';
 import { readRunJobs } from './progress.ts';
 import type { PipelineQueues } from './queues.ts';
 
@@ -108,15 +108,16 @@ export async function readRunHealth(
   const jobs = options.jobs ?? (await readRunJobs(queues, runId).catch(() => []));
   // After the read: a job that became ready during it is not ready "in the future".
   const now = options.now ?? Date.now();
-  const unfinished = jobs.filter((j) => !j.finishedOn && STAGES.includes(j.name as Stage));
+  const unfinished = jobs.filter((j) => !j.finishedOn && isJobKind(j.name));
   const waitingOnChildren = new Set(unfinished.map((j) => j.parent?.id).filter(Boolean));
   const pending = unfinished.filter((j) => !waitingOnChildren.has(j.id));
 
   const byStage = new Map<Stage, Job[]>();
   for (const job of pending) {
-    const list = byStage.get(job.name as Stage);
+    const stage = JOB_KINDS[job.name as JobKind].stage;
+    const list = byStage.get(stage);
     if (list) list.push(job);
-    else byStage.set(job.name as Stage, [job]);
+    else byStage.set(stage, [job]);
   }
   const finishedChildAt = new Map<string, number>();
   for (const j of jobs) if (j.parent?.id && j.finishedOn) finishedChildAt.set(j.parent.id, Math.max(finishedChildAt.get(j.parent.id) ?? 0, j.finishedOn));
