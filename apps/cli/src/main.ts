@@ -1,12 +1,11 @@
 import { parseArgs } from 'node:util';
-import { loadConfig, redactUrl, type Config } from '@musicflow/config';
-import type { RunReport } from '@musicflow/contracts';
-import { checkRedis, PipelineQueues, redisConnection, serve, startRun } from '@musicflow/flow';
-import { ensureDatabase } from '@musicflow/warehouse';
+import { loadConfig, type Config } from '@musicflow/config';
+import { PipelineQueues, redisConnection, serve, startRun } from '@musicflow/flow';
 import { SERVICE_NAMES, startServices, type ServiceName } from './services.ts';
 import { waitForRun } from './wait.ts';
 import { formatReport } from './format.ts';
 import { runDemo } from './demo.ts';
+import { checkServices, exitCodeOf } from './preflight.ts';
 
 const USAGE = `musicflow: music-streaming ETL on BullMQ
 
@@ -17,30 +16,6 @@ const USAGE = `musicflow: music-streaming ETL on BullMQ
   musicflow demo                  run the pipeline once on the sample data and print the KPIs
 
 Configuration comes from the environment (see README).`;
-
-export const EXIT = { succeeded: 0, partial: 2, failed: 1 } as const;
-export const exitCodeOf = (report: RunReport | undefined) => (report ? (EXIT[report.status as keyof typeof EXIT] ?? 1) : 1);
-
-/**
- * Checks Redis and PostgreSQL before anything else, so a missing service is a
- * one-line hint (which, where, how to start it) rather than a stack trace.
- */
-export async function checkServices(config: Config): Promise<string[]> {
-  const problems: string[] = [];
-  await checkRedis(config.REDIS_URL).catch((err: Error) =>
-    problems.push(
-      `Redis is not reachable at ${redactUrl(config.REDIS_URL)} (${err.message}).\n` +
-        `  Start it with: redis-server --daemonize yes   (or: docker compose up -d redis), or set REDIS_URL.`,
-    ),
-  );
-  await ensureDatabase(config.WAREHOUSE_URL).catch((err: Error) =>
-    problems.push(
-      `PostgreSQL is not reachable at ${redactUrl(config.WAREHOUSE_URL)} (${err.message || (err as { code?: string }).code}).\n` +
-        `  Start it with: pg_ctlcluster 15 main start   (or: docker compose up -d postgres), or set WAREHOUSE_URL.`,
-    ),
-  );
-  return problems;
-}
 
 async function start(config: Config, names: string[]): Promise<void> {
   const unknown = names.filter((n) => !SERVICE_NAMES.includes(n as ServiceName));
