@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Finds (or installs) the Chromium the Bull Board browser test drives.
+    globalSetup: ['test/setup/chromium.ts'],
     // Integration tests talk to real Redis, PostgreSQL and an S3 server; each file isolates itself
     // with its own queue prefix, database and folders, so files may run in parallel.
     pool: 'forks',
