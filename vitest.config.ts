@@ -1,10 +1,18 @@
+import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
+// Tests run the TypeScript sources: workspace packages resolve to src/ under this export condition
+// (their default is the build in dist/). Worker threads get it from packages/flow/src/source-loader.mjs.
+const SOURCE_CONDITION = '@musicflow/source';
+
 export default defineConfig({
+  resolve: { conditions: [SOURCE_CONDITION, ...defaultServerConditions] },
+  ssr: { resolve: { conditions: [SOURCE_CONDITION, ...defaultServerConditions] } },
   test: {
     include: ['test/**/*.test.ts'],
-    // Finds (or installs) the Chromium the Bull Board browser test drives.
-    globalSetup: ['test/setup/chromium.ts'],
+    // Compiles the workspaces (tests that start the CLI as a process run the build), then finds
+    // (or installs) the Chromium the Bull Board browser test drives.
+    globalSetup: ['test/setup/build.ts', 'test/setup/chromium.ts'],
     // Integration tests talk to real Redis, PostgreSQL and an S3 server; each file isolates itself
     // with its own queue prefix, database and folders, so files may run in parallel.
     pool: 'forks',

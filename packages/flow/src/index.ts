@@ -6,6 +6,7 @@ export { readRunJobs, readRunProgress, type RunProgress, type StageProgress } fr
 export {
   defineStage,
   runStageWorker,
+  threadModuleBeside,
   workerName,
   type StageDefinition,
   type StageProcessor,

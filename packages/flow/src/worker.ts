@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import type { WorkerOptions } from 'node:worker_threads';
@@ -54,6 +55,9 @@ export async function handleStageJob<S extends z.ZodType>(
 }
 
 const THREAD_ENTRY = fileURLToPath(new URL('./thread-entry.mjs', import.meta.url));
+
+/** A stage's thread module beside the calling module: `thread.ts` in the sources (tsx), `thread.js` once compiled. */
+export const threadModuleBeside = (moduleUrl: string) => new URL(`./thread${extname(new URL(moduleUrl).pathname)}`, moduleUrl);
 
 /**
  * BullMQ hands threads the process's flags, and Node refuses V8 heap flags

@@ -1,10 +1,10 @@
 import { chunkJobSchema } from '@musicflow/contracts';
-import { defineStage, runStageWorker, type ServiceContext } from '@musicflow/flow';
+import { defineStage, runStageWorker, threadModuleBeside, type ServiceContext } from '@musicflow/flow';
 import { createTransformProcessor } from './processor.ts';
 
 export const transformStage = defineStage({ stage: 'transform', schema: chunkJobSchema, createProcessor: createTransformProcessor });
 
 export function startTransformer(ctx: ServiceContext) {
   // Encoding Parquet is seconds of CPU: with WORKER_THREADS it runs on worker threads.
-  return runStageWorker(transformStage, ctx, new URL('./thread.ts', import.meta.url));
+  return runStageWorker(transformStage, ctx, threadModuleBeside(import.meta.url));
 }
