@@ -2,12 +2,13 @@ import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
 // Tests run the TypeScript sources: workspace packages resolve to src/ under this export condition
-// (their default is the build in dist/). Worker threads get it from packages/flow/src/source-loader.mjs.
-const SOURCE_CONDITION = '@musicflow/source';
+// (their default is the build in dist/). Vitest also hands the conditions to its test processes as
+// --conditions flags. 'module' is left out as Vitest's own default does (it breaks the AWS SDK).
+const conditions = ['@musicflow/source', ...defaultServerConditions.filter((c) => c !== 'module')];
 
 export default defineConfig({
-  resolve: { conditions: [SOURCE_CONDITION, ...defaultServerConditions] },
-  ssr: { resolve: { conditions: [SOURCE_CONDITION, ...defaultServerConditions] } },
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
   test: {
     include: ['test/**/*.test.ts'],
     // Compiles the workspaces (tests that start the CLI as a process run the build), then finds

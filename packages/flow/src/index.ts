@@ -13,5 +13,6 @@ export {
   type RunningWorker,
 } from './worker.ts';
 export { threadProcessor } from './thread.ts';
+export { schedulerFiringTime, startSandboxThreads } from './bullmq-internals.ts';
 export { createServiceContext, type ServiceContext } from './context.ts';
 export { serve, type Service } from './serve.ts';

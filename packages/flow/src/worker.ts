@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import type { Config, Logger } from '@musicflow/config';
 import { parseJobData, QUEUES, type Stage } from '@musicflow/contracts';
 import type { ServiceContext } from './context.ts';
+import { startSandboxThreads } from './bullmq-internals.ts';
 import { redisConnection } from './redis.ts';
 
 /** `token` is the job's lock token, for processors that move their job to waiting-children. */
@@ -72,22 +73,6 @@ function threadHeap(): Pick<WorkerOptions, 'execArgv' | 'resourceLimits'> {
   };
 }
 
-interface ThreadPool {
-  retain(file: string): Promise<unknown>;
-  release(child: unknown): void;
-}
-
-/**
- * BullMQ starts a sandbox thread on the first job and keeps it for the next;
- * starting them with the worker keeps their module loading (about half a
- * second) out of the first run. The pool is BullMQ's own (`childPool`).
- */
-async function startThreads(worker: Worker, count: number): Promise<void> {
-  const pool = (worker as unknown as { childPool: ThreadPool }).childPool;
-  const threads = await Promise.all(Array.from({ length: count }, () => pool.retain(THREAD_ENTRY)));
-  for (const thread of threads) pool.release(thread);
-}
-
 /** The name of this process's BullMQ workers, `host:pid`: BullMQ stores it on every job it runs (`processedBy`). */
 export const workerName = () => `${hostname()}:${process.pid}`;
 
@@ -113,7 +98,8 @@ export function runStageWorker<S extends z.ZodType>(
   if (threadModule && config.WORKER_THREADS) {
     const workerData: ThreadData = { musicflowStageModule: fileURLToPath(threadModule), config };
     worker = new Worker(QUEUES[stage], THREAD_ENTRY, { ...options, useWorkerThreads: true, workerThreadsOptions: { workerData, ...threadHeap() } });
-    warming = startThreads(worker, config.WORKER_CONCURRENCY).catch((err: Error) => log.error({ err: err.message }, 'worker thread failed to start'));
+    // Started with the worker, the threads' module loading (about half a second) stays out of the first run.
+    warming = startSandboxThreads(worker, THREAD_ENTRY, config.WORKER_CONCURRENCY).catch((err: Error) => log.error({ err: err.message }, 'worker thread failed to start'));
   } else {
     const processor = definition.createProcessor(ctx);
     worker = new Worker(QUEUES[stage], (job, token) => handleStageJob(definition, processor, log, job, token), options);
