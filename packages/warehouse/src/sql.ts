@@ -131,4 +131,9 @@ export const RUN_SQL = {
   list: `SELECT ${ETL_RUN_COLUMNS.join(', ')} FROM analytics.etl_runs ORDER BY started_at DESC, run_id DESC LIMIT $1 OFFSET $2`,
   count: `SELECT COUNT(*) AS n FROM analytics.etl_runs`,
   lastSucceeded: `SELECT MAX(finished_at) AS at FROM analytics.etl_runs WHERE status IN ('succeeded', 'partial')`,
+  // Runs and rows per status, for the API's metrics.
+  totals: `SELECT status, COUNT(*) AS runs, COALESCE(SUM(rows_read), 0) AS rows_read,
+  COALESCE(SUM(rows_valid), 0) AS rows_valid, COALESCE(SUM(rows_rejected), 0) AS rows_rejected,
+  COALESCE(SUM(rows_duplicate), 0) AS rows_duplicate
+FROM analytics.etl_runs GROUP BY status`,
 };
