@@ -22,7 +22,10 @@ describe('the compiled build', () => {
   it('runs the demo on plain node, worker threads included, loading no tsx and no .ts file', async () => {
     const dir = await tempDir();
     const warehouseUrl = await createTestDatabase();
-    cleanup.push(() => fs.rm(dir, { recursive: true, force: true }), () => dropTestDatabase(warehouseUrl));
+    cleanup.push(
+      () => fs.rm(dir, { recursive: true, force: true }),
+      () => dropTestDatabase(warehouseUrl),
+    );
     const moduleLog = path.join(dir, 'modules.log');
     const { stdout } = await exec(
       process.execPath,

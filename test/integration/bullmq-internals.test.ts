@@ -52,7 +52,10 @@ describe('BullMQ internals musicflow relies on', () => {
       const warmedBy = Date.now();
       void worker.run();
       await events.waitUntilReady();
-      const jobs = await queue.addBulk([{ name: 'probe', data: {} }, { name: 'probe', data: {} }]);
+      const jobs = await queue.addBulk([
+        { name: 'probe', data: {} },
+        { name: 'probe', data: {} },
+      ]);
       const answers = (await Promise.all(jobs.map((job) => job.waitUntilFinished(events, 30_000)))) as { loadedAt: number }[];
       for (const answer of answers) expect(answer.loadedAt).toBeLessThanOrEqual(warmedBy);
     } finally {
