@@ -81,7 +81,7 @@ export const workerName = () => `${hostname()}:${process.pid}`;
  * WORKER_THREADS on) the processor runs in a BullMQ sandbox on worker
  * threads (WORKER_CONCURRENCY of them per stage): CPU-heavy jobs cannot
  * starve this thread's lock renewal at all. Off by default: on 2 cores it
- * measured slower and twice the memory (README, Performance).
+ * measured slower and twice the memory (docs/performance.md).
  */
 export function runStageWorker<S extends z.ZodType>(
   definition: StageDefinition<S>,
