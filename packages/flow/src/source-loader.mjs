@@ -6,16 +6,10 @@ import { register as registerTsx } from 'tsx/esm/api';
 
 export const SOURCE_CONDITION = '@musicflow/source';
 
-/**
- * Registers both hooks in this thread (worker threads do not inherit hooks registered this way);
- * the condition's hook only when node was not started with it (`--conditions`, as vitest and
- * `npm run dev` do).
- */
+/** Registers both hooks in this thread (the CLI's main thread; worker threads get tsx from thread-entry.mjs). */
 export function registerSourceLoader() {
   registerTsx();
-  if (!process.execArgv.some((arg, i, all) => arg === `--conditions=${SOURCE_CONDITION}` || (arg === '--conditions' && all[i + 1] === SOURCE_CONDITION))) {
-    register(`data:text/javascript,${encodeURIComponent(conditionHook)}`);
-  }
+  register(`data:text/javascript,${encodeURIComponent(conditionHook)}`);
 }
 
 // Chained before tsx's resolver: adds the condition, then resolves as usual.

@@ -60,15 +60,20 @@ const THREAD_ENTRY = fileURLToPath(new URL('./thread-entry.mjs', import.meta.url
 /** A stage's thread module beside the calling module: `thread.ts` in the sources (tsx), `thread.js` once compiled. */
 export const threadModuleBeside = (moduleUrl: string) => new URL(`./thread${extname(new URL(moduleUrl).pathname)}`, moduleUrl);
 
+const SOURCE_CONDITION_FLAG = '--conditions=@musicflow/source';
+
 /**
  * BullMQ hands threads the process's flags, and Node refuses V8 heap flags
  * there (`--max-old-space-size` of the start scripts): threads get the flags
  * without them and the same heap limit through `resourceLimits`.
  */
-function threadHeap(): Pick<WorkerOptions, 'execArgv' | 'resourceLimits'> {
+function threadFlags(stageModule: string): Pick<WorkerOptions, 'execArgv' | 'resourceLimits'> {
   const heapFlag = /^--max-(old|semi)-space-size/;
+  const execArgv = process.execArgv.filter((arg) => !heapFlag.test(arg));
+  // Threads running the sources resolve workspace packages to src/ (packages/flow/src/source-loader.mjs).
+  if (stageModule.endsWith('.ts') && !execArgv.includes(SOURCE_CONDITION_FLAG)) execArgv.push(SOURCE_CONDITION_FLAG);
   return {
-    execArgv: process.execArgv.filter((arg) => !heapFlag.test(arg)),
+    execArgv,
     resourceLimits: { maxOldGenerationSizeMb: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20) },
   };
 }
@@ -97,7 +102,7 @@ export function runStageWorker<S extends z.ZodType>(
   let warming: Promise<void> = Promise.resolve();
   if (threadModule && config.WORKER_THREADS) {
     const workerData: ThreadData = { musicflowStageModule: fileURLToPath(threadModule), config };
-    worker = new Worker(QUEUES[stage], THREAD_ENTRY, { ...options, useWorkerThreads: true, workerThreadsOptions: { workerData, ...threadHeap() } });
+    worker = new Worker(QUEUES[stage], THREAD_ENTRY, { ...options, useWorkerThreads: true, workerThreadsOptions: { workerData, ...threadFlags(workerData.musicflowStageModule) } });
     // Started with the worker, the threads' module loading (about half a second) stays out of the first run.
     warming = startSandboxThreads(worker, THREAD_ENTRY, config.WORKER_CONCURRENCY).catch((err: Error) => log.error({ err: err.message }, 'worker thread failed to start'));
   } else {
