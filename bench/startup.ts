@@ -4,7 +4,7 @@
  * Start time and memory of one service process, run from the TypeScript sources through tsx
  * (development) and from the build on plain node (`npm run build`; production): for each
  * service, the time from spawn to its "services started" log line and its RSS two seconds
- * later, idle, median of N runs. Needs Redis and PostgreSQL (a database of its own, dropped after).
+ * later, idle, median of N runs. Needs Redis and PostgreSQL (its own queue prefix and database, both removed after).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
@@ -75,6 +76,9 @@ try {
     }
   }
 } finally {
+  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  for await (const keys of redis.scanStream({ match: `mfbench${suffix}:*`, count: 500 })) if (keys.length) await redis.del(...(keys as string[]));
+  redis.disconnect();
   const client = new pg.Client({ connectionString: admin });
   await client.connect();
   await client.query(`DROP DATABASE IF EXISTS ${warehouse.pathname.slice(1)} WITH (FORCE)`);
