@@ -1,5 +1,5 @@
 /**
- * npm exec tsx bench/parquet-compare.ts -- [--rows N]   (or: npx tsx bench/parquet-compare.ts --rows N)
+ * npx tsx --conditions=@musicflow/source bench/parquet-compare.ts --rows N
  *
  * Writes and reads back N lake rows (the lake schema of SPEC 3b: user_id,
  * track_id, listen_time, user_known, track_name, artists, genres, popularity,
@@ -324,7 +324,7 @@ async function main() {
   const libs = (values.libs?.split(',') ?? LIBS) as Lib[];
   const results: Record<string, unknown>[] = [];
   for (const lib of libs) {
-    const out = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--lib', lib, '--rows', String(rows), '--dir', dir], {
+    const out = spawnSync(process.execPath, ['--conditions=@musicflow/source', '--import', 'tsx', fileURLToPath(import.meta.url), '--lib', lib, '--rows', String(rows), '--dir', dir], {
       encoding: 'utf8',
       maxBuffer: 1 << 24,
     });

@@ -4,7 +4,7 @@
  * without them, nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { QUEUES } from '@musicflow/contracts';
@@ -14,7 +14,8 @@ import { startPipeline, type TestPipeline } from '../helpers/pipeline.ts';
 import { deleteKeys, makeBucket, waitFor, type Bucket } from './fixtures.ts';
 
 const TOKEN = `board-${randomBytes(16).toString('hex')}`;
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// Found, or installed, by the global setup (test/setup/chromium.ts).
+const CHROMIUM = inject('chromiumPath');
 
 describe('Bull Board in a browser', () => {
   let db: string;

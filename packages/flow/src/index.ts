@@ -16,6 +16,7 @@ export {
 export {
   defineStage,
   runStageWorker,
+  threadModuleBeside,
   workerName,
   type StageDefinition,
   type KindProcessor,
@@ -23,6 +24,7 @@ export {
   type RunningWorker,
 } from './worker.ts';
 export { threadProcessor } from './thread.ts';
+export { schedulerFiringTime, startSandboxThreads } from './bullmq-internals.ts';
 export { createServiceContext, type ServiceContext } from './context.ts';
 export { serve, type Service } from './serve.ts';
 export { checkWarehouseAtStart } from './warehouse-check.ts';

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import type { WorkerOptions } from 'node:worker_threads';
@@ -7,6 +8,7 @@ import type { Config, Logger } from '@musicflow/config';
 import { isJobKind, JOB_KINDS, kindsOf, parseJobData, QUEUES, type JobData, type JobKind, type Stage } from '@musicflow/contracts';
 import type { ServiceContext } from './context.ts';
 import { retryDelay } from './queues.ts';
+import { startSandboxThreads } from './bullmq-internals.ts';
 import { redisConnection } from './redis.ts';
 
 /** `token` is the job's lock token, for processors that move their job to waiting-children. */
@@ -69,33 +71,25 @@ export async function handleStageJob<S extends Stage>(
 
 const THREAD_ENTRY = fileURLToPath(new URL('./thread-entry.mjs', import.meta.url));
 
+/** A stage's thread module beside the calling module: `thread.ts` in the sources (tsx), `thread.js` once compiled. */
+export const threadModuleBeside = (moduleUrl: string) => new URL(`./thread${extname(new URL(moduleUrl).pathname)}`, moduleUrl);
+
+const SOURCE_CONDITION_FLAG = '--conditions=@musicflow/source';
+
 /**
  * BullMQ hands threads the process's flags, and Node refuses V8 heap flags
  * there (`--max-old-space-size` of the start scripts): threads get the flags
  * without them and the same heap limit through `resourceLimits`.
  */
-function threadHeap(): Pick<WorkerOptions, 'execArgv' | 'resourceLimits'> {
+function threadFlags(stageModule: string): Pick<WorkerOptions, 'execArgv' | 'resourceLimits'> {
   const heapFlag = /^--max-(old|semi)-space-size/;
+  const execArgv = process.execArgv.filter((arg) => !heapFlag.test(arg));
+  // Threads running the sources resolve workspace packages to src/ (packages/flow/src/source-loader.mjs).
+  if (stageModule.endsWith('.ts') && !execArgv.includes(SOURCE_CONDITION_FLAG)) execArgv.push(SOURCE_CONDITION_FLAG);
   return {
-    execArgv: process.execArgv.filter((arg) => !heapFlag.test(arg)),
+    execArgv,
     resourceLimits: { maxOldGenerationSizeMb: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20) },
   };
-}
-
-interface ThreadPool {
-  retain(file: string): Promise<unknown>;
-  release(child: unknown): void;
-}
-
-/**
- * BullMQ starts a sandbox thread on the first job and keeps it for the next;
- * starting them with the worker keeps their module loading (about half a
- * second) out of the first run. The pool is BullMQ's own (`childPool`).
- */
-async function startThreads(worker: Worker, count: number): Promise<void> {
-  const pool = (worker as unknown as { childPool: ThreadPool }).childPool;
-  const threads = await Promise.all(Array.from({ length: count }, () => pool.retain(THREAD_ENTRY)));
-  for (const thread of threads) pool.release(thread);
 }
 
 /** The name of this process's BullMQ workers, `host:pid`: BullMQ stores it on every job it runs (`processedBy`). */
@@ -106,7 +100,7 @@ export const workerName = () => `${hostname()}:${process.pid}`;
  * WORKER_THREADS on) the processor runs in a BullMQ sandbox on worker
  * threads (WORKER_CONCURRENCY of them per stage): CPU-heavy jobs cannot
  * starve this thread's lock renewal at all. Off by default: on 2 cores it
- * measured slower and twice the memory (README, Performance).
+ * measured slower and twice the memory (docs/performance.md).
  */
 export function runStageWorker<S extends Stage>(
   definition: StageDefinition<S>,
@@ -128,8 +122,9 @@ export function runStageWorker<S extends Stage>(
   let warming: Promise<void> = Promise.resolve();
   if (threadModule && config.WORKER_THREADS) {
     const workerData: ThreadData = { musicflowStageModule: fileURLToPath(threadModule), config };
-    worker = new Worker(QUEUES[stage], THREAD_ENTRY, { ...options, useWorkerThreads: true, workerThreadsOptions: { workerData, ...threadHeap() } });
-    warming = startThreads(worker, config.WORKER_CONCURRENCY).catch((err: Error) => log.error({ err: err.message }, 'worker thread failed to start'));
+    worker = new Worker(QUEUES[stage], THREAD_ENTRY, { ...options, useWorkerThreads: true, workerThreadsOptions: { workerData, ...threadFlags(workerData.musicflowStageModule) } });
+    // Started with the worker, the threads' module loading (about half a second) stays out of the first run.
+    warming = startSandboxThreads(worker, THREAD_ENTRY, config.WORKER_CONCURRENCY).catch((err: Error) => log.error({ err: err.message }, 'worker thread failed to start'));
   } else {
     const processors = definition.createProcessors(ctx);
     worker = new Worker(QUEUES[stage], (job, token) => handleStageJob(definition, processors, log, job, token), options);

@@ -159,6 +159,11 @@ export const RUN_SQL = {
   lastSucceeded: `SELECT MAX(finished_at) AS at FROM analytics.etl_runs WHERE status IN ('succeeded', 'partial')`,
   /** $1 schema, $2 table: its columns as the warehouse has them, to name the column a refused row breaks. */
   columns: `SELECT column_name, character_maximum_length, is_nullable FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
+  // Runs and rows per status, for the API's metrics.
+  totals: `SELECT status, COUNT(*) AS runs, COALESCE(SUM(rows_read), 0) AS rows_read,
+  COALESCE(SUM(rows_valid), 0) AS rows_valid, COALESCE(SUM(rows_rejected), 0) AS rows_rejected,
+  COALESCE(SUM(rows_duplicate), 0) AS rows_duplicate
+FROM analytics.etl_runs GROUP BY status`,
 };
 
 /**

@@ -86,6 +86,16 @@ export interface KpiLoad {
 
 type RunRow = Record<(typeof ETL_RUN_COLUMNS)[number], unknown>;
 
+/** One status's runs and row counts (BIGINT sums arrive as strings). */
+export interface RunTotalsRow {
+  status: string;
+  runs: number | string;
+  rows_read: number | string;
+  rows_valid: number | string;
+  rows_rejected: number | string;
+  rows_duplicate: number | string;
+}
+
 /** The warehouse: KPI tables, run records, and the staged MERGE load. */
 export class Warehouse {
   private schemaReady?: Promise<void>;
@@ -239,6 +249,11 @@ export class Warehouse {
   async lastSuccessfulRunAt(): Promise<Date | undefined> {
     const { rows } = await this.pool.query<{ at: Date | null }>(RUN_SQL.lastSucceeded);
     return rows[0]?.at ?? undefined;
+  }
+
+  /** Runs and rows per run status, over every run recorded. */
+  async runTotals(): Promise<RunTotalsRow[]> {
+    return (await this.pool.query<RunTotalsRow>(RUN_SQL.totals)).rows;
   }
 
   async kpis(name: KpiTableName, listenDate: string): Promise<Record<string, unknown>[]> {

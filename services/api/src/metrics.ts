@@ -35,28 +35,13 @@ import { Job, QueueEvents, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '@musicflow/config';
 import { readOrphanedJobs, readQueueWorkers, redisConnection } from '@musicflow/flow';
-import { DATA_CHECKS, LAST_FINISHED_REPORT_SQL, readFreshness, type Warehouse } from '@musicflow/warehouse';
+import { DATA_CHECKS, LAST_FINISHED_REPORT_SQL, readFreshness, type RunTotalsRow, type Warehouse } from '@musicflow/warehouse';
 import type { RunReport } from '@musicflow/contracts';
 import { redactSecrets } from './errors.ts';
 
 const STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
 /** States of jobs a worker of the queue could take (or holds): a queue with any of them needs a worker. */
 const READY_STATES = ['waiting', 'active', 'delayed', 'prioritized'] as const;
-
-// Portable (PostgreSQL and Redshift) aggregate over the run records.
-const RUN_TOTALS_SQL = `SELECT status, COUNT(*) AS runs, COALESCE(SUM(rows_read), 0) AS rows_read,
-  COALESCE(SUM(rows_valid), 0) AS rows_valid, COALESCE(SUM(rows_rejected), 0) AS rows_rejected,
-  COALESCE(SUM(rows_duplicate), 0) AS rows_duplicate
-FROM analytics.etl_runs GROUP BY status`;
-
-interface RunTotalsRow {
-  status: string;
-  runs: number | string;
-  rows_read: number | string;
-  rows_valid: number | string;
-  rows_rejected: number | string;
-  rows_duplicate: number | string;
-}
 
 export interface MetricsDeps {
   redisUrl: string;
@@ -221,7 +206,7 @@ export class ApiMetrics {
   private async refreshRuns(): Promise<void> {
     try {
       const warehouse = await this.deps.warehouse();
-      const [rows, last] = await Promise.all([warehouse.query<RunTotalsRow>(RUN_TOTALS_SQL), warehouse.lastSuccessfulRunAt()]);
+      const [rows, last] = await Promise.all([warehouse.runTotals(), warehouse.lastSuccessfulRunAt()]);
       const sum = (key: keyof RunTotalsRow) => rows.reduce((n, r) => n + Number(r[key]), 0);
       // Absolute totals from the warehouse: reset and set in one synchronous step, so a scrape never sees half.
       for (const [counter, value] of [

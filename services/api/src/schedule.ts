@@ -14,7 +14,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { redactUrl, type Config, type Logger } from '@musicflow/config';
 import { ALERTS_QUEUE, DAILY_SCHEDULER_ID, jobIds, parseJobData, SCHEDULER_QUEUE, scheduleTriggerJobSchema } from '@musicflow/contracts';
-import { ensureFreshnessCheck, newRunId, redisConnection, startRun, workerName, type PipelineQueues, type Service, type ServiceContext } from '@musicflow/flow';
+import { ensureFreshnessCheck, newRunId, redisConnection, schedulerFiringTime, startRun, workerName, type PipelineQueues, type Service, type ServiceContext } from '@musicflow/flow';
 import { cronSchema, timeZoneSchema, type ScheduleView } from './schemas.ts';
 import { withDeadline } from './metrics.ts';
 import { redisReady } from './redis-ready.ts';
@@ -105,12 +105,6 @@ export async function updateSchedule(queue: Queue, connection: Redis, id: string
   return view;
 }
 
-/** When the trigger job was due: BullMQ names scheduler jobs `repeat:<id>:<millis>`. */
-function dueAt(job: Job): Date {
-  const millis = Number(String(job.id).split(':').pop());
-  return new Date(Number.isFinite(millis) && millis > 0 ? millis : job.timestamp + (job.delay ?? 0));
-}
-
 /**
  * The trigger processor: one run per firing. The run id derives from the
  * firing time (`20260102-020000-daily`), so a trigger job that runs twice
@@ -119,7 +113,7 @@ function dueAt(job: Job): Date {
 export function createTriggerProcessor(config: Config, queues: PipelineQueues, logger: Logger) {
   return async (job: Job) => {
     const data = parseJobData(scheduleTriggerJobSchema, job.data, `scheduler ${job.id}`);
-    const runId = `${newRunId(dueAt(job)).slice(0, 15)}-${data.schedulerId}`;
+    const runId = `${newRunId(schedulerFiringTime(job)).slice(0, 15)}-${data.schedulerId}`;
     const log = logger.child({ runId, jobId: job.id, scheduler: data.schedulerId });
     if ((await queues.queues.load.getJobState(jobIds.load(runId))) !== 'unknown') {
       log.info('scheduled run already started by an earlier attempt');

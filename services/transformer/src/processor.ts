@@ -38,7 +38,6 @@ export function createTransformProcessor({ store }: ServiceContext) {
   return async (job: Job, { run, validation, catalogue }: TransformJob, log: Logger): Promise<TransformResult> => {
     const startedAt = Date.now();
     const { songs, users } = await catalogueOf(run, catalogue);
-    const tmp = LAKE_LAYOUT.runTemp(run.lake, run.runId);
     const rowsValid = validation.segments.reduce((n, s) => n + s.rowsValid, 0);
     const blocks = readCleanEvents(await store.read(validation.validUrl), validation.validUrl);
     // The catalogue join runs once per distinct track of the chunk, not once per event.

@@ -22,7 +22,8 @@ import { errorSchema, kpiQuery } from '../schemas.ts';
 export const DASHBOARD_PATH = '/dashboard';
 const RECENT_RUNS = 15;
 
-const here = path.dirname(fileURLToPath(import.meta.url));
+// The page and its script are static files of the package's sources: the same folder whether the API runs from src or dist.
+const assets = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'dashboard');
 const chartJs = path.join(path.dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.min.js');
 
 /** Warehouse rows as JSON: dates as they are, timestamps in ISO 8601, the internal snapshot_seq left out. */
@@ -33,8 +34,8 @@ const plain = (rows: Record<string, unknown>[]) =>
 
 export const dashboardRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   const [html, script, chart] = await Promise.all([
-    fs.readFile(path.join(here, 'index.html'), 'utf8'),
-    fs.readFile(path.join(here, 'dashboard.js'), 'utf8'),
+    fs.readFile(path.join(assets, 'index.html'), 'utf8'),
+    fs.readFile(path.join(assets, 'dashboard.js'), 'utf8'),
     fs.readFile(chartJs, 'utf8'),
   ]);
   const page = html.replaceAll('{{BULL_BOARD}}', BULL_BOARD_PATH);

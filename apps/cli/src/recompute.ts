@@ -2,7 +2,7 @@ import type { Config } from '@musicflow/config';
 import { recomputeRangeSchema } from '@musicflow/contracts';
 import { PipelineQueues, redisConnection, startRecompute } from '@musicflow/flow';
 import { formatReport } from './format.ts';
-import { exitCodeOf } from './main.ts';
+import { exitCodeOf } from './preflight.ts';
 import { waitForRun } from './wait.ts';
 
 /** `musicflow recompute`: enqueues a recompute run; with --wait, progress, the report and the run's exit code. */

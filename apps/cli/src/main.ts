@@ -1,13 +1,12 @@
 import { parseArgs } from 'node:util';
-import { loadConfig, redactUrl, type Config } from '@musicflow/config';
-import type { RunReport } from '@musicflow/contracts';
-import { checkRedis, PipelineQueues, redisConnection, serve, startRun } from '@musicflow/flow';
-import { explainConnectionError, Warehouse } from '@musicflow/warehouse';
+import { loadConfig, type Config } from '@musicflow/config';
+import { PipelineQueues, redisConnection, serve, startRun } from '@musicflow/flow';
 import { recompute } from './recompute.ts';
 import { SERVICE_NAMES, startServices, type ServiceName } from './services.ts';
 import { waitForRun } from './wait.ts';
 import { formatReport } from './format.ts';
 import { runDemo } from './demo.ts';
+import { checkServices, exitCodeOf } from './preflight.ts';
 
 const USAGE = `musicflow: music-streaming ETL on BullMQ
 
@@ -22,28 +21,6 @@ const USAGE = `musicflow: music-streaming ETL on BullMQ
   musicflow demo                  run the pipeline once on the sample data and print the KPIs
 
 Configuration comes from the environment (see README).`;
-
-export const EXIT = { succeeded: 0, partial: 2, failed: 1 } as const;
-export const exitCodeOf = (report: RunReport | undefined) => (report ? (EXIT[report.status as keyof typeof EXIT] ?? 1) : 1);
-
-/**
- * Checks Redis and the warehouse before anything else, so a missing service or
- * a missing privilege is a short hint (what happened, where, the fix) rather than a stack trace.
- */
-export async function checkServices(config: Config): Promise<string[]> {
-  const problems: string[] = [];
-  await checkRedis(config.REDIS_URL).catch((err: Error) =>
-    problems.push(
-      `Redis is not reachable at ${redactUrl(config.REDIS_URL)} (${err.message}).\n` +
-        `  Start it with: redis-server --daemonize yes   (or: docker compose up -d redis), or set REDIS_URL.`,
-    ),
-  );
-  // Connecting also creates what is missing and allowed, so a role that can do neither is named here, before any service starts.
-  await Warehouse.connect(config.WAREHOUSE_URL, config.WAREHOUSE_LOAD)
-    .then((warehouse) => warehouse.close())
-    .catch((err: unknown) => problems.push(explainConnectionError(config.WAREHOUSE_URL, err).message));
-  return problems;
-}
 
 async function start(config: Config, names: string[]): Promise<void> {
   const unknown = names.filter((n) => !SERVICE_NAMES.includes(n as ServiceName));

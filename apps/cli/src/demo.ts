@@ -6,7 +6,7 @@ import { createServiceContext, startRun } from '@musicflow/flow';
 import { formatReport, formatTable } from './format.ts';
 import { PIPELINE_WORKERS, startServices } from './services.ts';
 import { waitForRun } from './wait.ts';
-import { checkServices, exitCodeOf } from './main.ts';
+import { checkServices, exitCodeOf } from './preflight.ts';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const SAMPLE = path.join(REPO, 'data', 'sample');
