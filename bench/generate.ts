@@ -26,9 +26,15 @@ export interface GeneratedData {
 
 /** sfc32: small, fast, seedable. */
 function prng(seed: number): () => number {
-  let a = 0x9e3779b9, b = 0x243f6a88, c = 0xb7e15162, d = seed >>> 0;
+  let a = 0x9e3779b9,
+    b = 0x243f6a88,
+    c = 0xb7e15162,
+    d = seed >>> 0;
   const next = () => {
-    a >>>= 0; b >>>= 0; c >>>= 0; d >>>= 0;
+    a >>>= 0;
+    b >>>= 0;
+    c >>>= 0;
+    d >>>= 0;
     const t = (a + b) | 0;
     a = b ^ (b >>> 9);
     b = (c + (c << 3)) | 0;
@@ -101,15 +107,24 @@ export async function generate(opts: {
   const extraSongs = opts.catalogueSongs ?? 0;
   const extraUsers = opts.catalogueUsers ?? 0;
   const dateText = Array.from({ length: days }, (_, d) => new Date(FIRST_DAY + d * 86_400_000).toISOString().slice(0, 10));
-  const dir = path.join(opts.root, `data-v${GENERATOR_VERSION}-n${opts.events}-f${opts.files}-s${seed}${days === DAYS ? '' : `-d${days}`}` +
-    `${extraSongs ? `-cs${extraSongs}` : ''}${extraUsers ? `-cu${extraUsers}` : ''}`);
+  const dir = path.join(
+    opts.root,
+    `data-v${GENERATOR_VERSION}-n${opts.events}-f${opts.files}-s${seed}${days === DAYS ? '' : `-d${days}`}` +
+      `${extraSongs ? `-cs${extraSongs}` : ''}${extraUsers ? `-cu${extraUsers}` : ''}`,
+  );
   const streamsDir = path.join(dir, 'streams');
   const digits = Math.max(2, String(opts.files).length);
   const streamFiles = Array.from({ length: opts.files }, (_, i) => path.join(streamsDir, `streams${String(i + 1).padStart(digits, '0')}.csv`));
   const songsCsv = path.join(dir, 'songs.csv');
   const usersCsv = path.join(dir, 'users.csv');
   const done = path.join(dir, '.complete');
-  if (await fs.stat(done).then(() => true, () => false)) return { dir, streamFiles, songsCsv, usersCsv, events: opts.events };
+  if (
+    await fs.stat(done).then(
+      () => true,
+      () => false,
+    )
+  )
+    return { dir, streamFiles, songsCsv, usersCsv, events: opts.events };
 
   await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(streamsDir, { recursive: true });
@@ -169,14 +184,21 @@ export async function generate(opts: {
  */
 async function appendCatalogue(songsCsv: string, usersCsv: string, songs: number, users: number, seed: number): Promise<void> {
   const rand = prng(seed + 1);
-  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const text = await fs.readFile(songsCsv, 'utf8');
   const eol = text.includes('\r\n') ? '\r\n' : '\n';
   const usersEol = (await fs.readFile(usersCsv, 'utf8')).includes('\r\n') ? '\r\n' : '\n';
   const sample = text.split(/\r?\n/);
   const header = sample[0]!.split(',');
   const genreCol = header.indexOf('track_genre');
-  const genres = [...new Set(sample.slice(1).filter(Boolean).map((l) => l.split(',').at(genreCol - header.length)!))];
+  const genres = [
+    ...new Set(
+      sample
+        .slice(1)
+        .filter(Boolean)
+        .map((l) => l.split(',').at(genreCol - header.length)!),
+    ),
+  ];
   const write = async (file: string, rows: number, row: (i: number) => string) => {
     const out = createWriteStream(file, { flags: 'a' });
     let buf = '';

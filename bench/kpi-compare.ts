@@ -11,12 +11,8 @@ export async function readWarehouseKpis(url: string): Promise<Tables> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const genre = await client.query(
-      `SELECT to_char(listen_date, 'YYYY-MM-DD') AS d, * FROM analytics.genre_kpis ORDER BY listen_date, genre COLLATE "C"`,
-    );
-    const hourly = await client.query(
-      `SELECT to_char(listen_date, 'YYYY-MM-DD') AS d, * FROM analytics.hourly_kpis ORDER BY listen_date, listen_hour`,
-    );
+    const genre = await client.query(`SELECT to_char(listen_date, 'YYYY-MM-DD') AS d, * FROM analytics.genre_kpis ORDER BY listen_date, genre COLLATE "C"`);
+    const hourly = await client.query(`SELECT to_char(listen_date, 'YYYY-MM-DD') AS d, * FROM analytics.hourly_kpis ORDER BY listen_date, listen_hour`);
     return {
       genre: genre.rows.map((r) => ({
         listenDate: r.d,

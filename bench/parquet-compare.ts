@@ -40,7 +40,7 @@ interface Columns {
 /** Deterministic rows with the sample's shapes: 28k tracks, 50k users, 0.5% unknown tracks. */
 function makeRows(n: number): Columns {
   let s = 12345;
-  const rand = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296);
+  const rand = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296;
   const alpha = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
   const word = (len: number) => Array.from({ length: len }, () => alpha[Math.floor(rand() * alpha.length)]).join('');
   const genres = Array.from({ length: 113 }, () => word(4 + Math.floor(rand() * 8)).toLowerCase());
@@ -53,8 +53,15 @@ function makeRows(n: number): Columns {
     duration: 60_000 + Math.floor(rand() * 400_000),
   }));
   const c: Columns = {
-    user_id: new Int32Array(n), track_id: new Array(n), listen_time: new Float64Array(n), user_known: new Array(n),
-    track_name: new Array(n), artists: new Array(n), genres: new Array(n), popularity: new Array(n), duration_ms: new Array(n),
+    user_id: new Int32Array(n),
+    track_id: new Array(n),
+    listen_time: new Float64Array(n),
+    user_known: new Array(n),
+    track_name: new Array(n),
+    artists: new Array(n),
+    genres: new Array(n),
+    popularity: new Array(n),
+    duration_ms: new Array(n),
   };
   const t0 = Date.UTC(2024, 5, 25);
   for (let i = 0; i < n; i++) {
@@ -81,7 +88,16 @@ class Checksum {
   n = 0;
   users = 0;
   chars = 0;
-  add(userId: number, trackId: string, listenTime: number, name: string | null, artists: string | null, genres: string | null, pop: number | null, dur: number | null) {
+  add(
+    userId: number,
+    trackId: string,
+    listenTime: number,
+    name: string | null,
+    artists: string | null,
+    genres: string | null,
+    pop: number | null,
+    dur: number | null,
+  ) {
     this.n++;
     this.users += userId;
     this.chars += trackId.length + (name?.length ?? 0) + (artists?.length ?? 0) + (genres?.length ?? 0) + (listenTime > 0 ? 1 : 0) + (pop ?? 0) + (dur ? 1 : 0);
@@ -102,25 +118,59 @@ async function readHyparquet(file: string, rowsAsArrays: boolean, check: Checksu
       // What the KPI stage does today: rows as arrays, one row group at a time.
       let rows: unknown[][] = [];
       await parquetRead({
-        file: ab, metadata, columns: cols, rowStart, rowEnd,
+        file: ab,
+        metadata,
+        columns: cols,
+        rowStart,
+        rowEnd,
         parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } as never,
         onComplete: (d: unknown[][]) => (rows = d),
       });
-      for (const r of rows) check.add(r[0] as number, r[1] as string, r[2] as number, r[4] as string | null, r[5] as string | null, r[6] as string | null, r[7] as number | null, r[8] as number | null);
+      for (const r of rows)
+        check.add(
+          r[0] as number,
+          r[1] as string,
+          r[2] as number,
+          r[4] as string | null,
+          r[5] as string | null,
+          r[6] as string | null,
+          r[7] as number | null,
+          r[8] as number | null,
+        );
     } else {
       // Columnar: onChunk hands whole column chunks, no row assembly.
       const got: Record<string, unknown[]> = {};
       await parquetRead({
-        file: ab, metadata, columns: cols, rowStart, rowEnd,
+        file: ab,
+        metadata,
+        columns: cols,
+        rowStart,
+        rowEnd,
         parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } as never,
         onChunk: (ch: { columnName: string; columnData: ArrayLike<unknown>; rowStart: number }) => {
           const arr = (got[ch.columnName] ??= []);
           for (let i = 0; i < ch.columnData.length; i++) arr[ch.rowStart - rowStart + i] = ch.columnData[i];
         },
       });
-      const u = got.user_id!, tr = got.track_id!, lt = got.listen_time!, nm = got.track_name!, ar = got.artists!, ge = got.genres!, po = got.popularity!, du = got.duration_ms!;
+      const u = got.user_id!,
+        tr = got.track_id!,
+        lt = got.listen_time!,
+        nm = got.track_name!,
+        ar = got.artists!,
+        ge = got.genres!,
+        po = got.popularity!,
+        du = got.duration_ms!;
       for (let i = 0; i < rowEnd - rowStart; i++) {
-        check.add(u[i] as number, tr[i] as string, Number(lt[i]), (nm[i] ?? null) as string | null, (ar[i] ?? null) as string | null, (ge[i] ?? null) as string | null, (po[i] ?? null) as number | null, (du[i] ?? null) as number | null);
+        check.add(
+          u[i] as number,
+          tr[i] as string,
+          Number(lt[i]),
+          (nm[i] ?? null) as string | null,
+          (ar[i] ?? null) as string | null,
+          (ge[i] ?? null) as string | null,
+          (po[i] ?? null) as number | null,
+          (du[i] ?? null) as number | null,
+        );
       }
     }
     rowStart = rowEnd;
@@ -139,7 +189,9 @@ async function writeDuckDb(c: Columns, file: string, narrow: boolean): Promise<v
   const n = c.user_id.length;
   if (narrow) {
     await conn.run(`CREATE TABLE events (user_id INTEGER, track INTEGER, listen_time BIGINT)`);
-    await conn.run(`CREATE TABLE tracks (track INTEGER, track_id VARCHAR, track_name VARCHAR, artists VARCHAR, genres VARCHAR, popularity INTEGER, duration_ms INTEGER)`);
+    await conn.run(
+      `CREATE TABLE tracks (track INTEGER, track_id VARCHAR, track_name VARCHAR, artists VARCHAR, genres VARCHAR, popularity INTEGER, duration_ms INTEGER)`,
+    );
     const index = new Map<string, number>();
     const events = await conn.createAppender('events');
     const tracks = await conn.createAppender('tracks');
@@ -149,8 +201,12 @@ async function writeDuckDb(c: Columns, file: string, narrow: boolean): Promise<v
         index.set(c.track_id[i]!, (t = index.size));
         tracks.appendInteger(t);
         tracks.appendVarchar(c.track_id[i]!);
-        for (const v of [c.track_name[i], c.artists[i], c.genres[i]]) if (v === null) tracks.appendNull(); else tracks.appendVarchar(v!);
-        for (const v of [c.popularity[i], c.duration_ms[i]]) if (v === null) tracks.appendNull(); else tracks.appendInteger(v!);
+        for (const v of [c.track_name[i], c.artists[i], c.genres[i]])
+          if (v === null) tracks.appendNull();
+          else tracks.appendVarchar(v!);
+        for (const v of [c.popularity[i], c.duration_ms[i]])
+          if (v === null) tracks.appendNull();
+          else tracks.appendInteger(v!);
         tracks.endRow();
       }
       events.appendInteger(c.user_id[i]!);
@@ -174,8 +230,12 @@ async function writeDuckDb(c: Columns, file: string, narrow: boolean): Promise<v
       a.appendVarchar(c.track_id[i]!);
       a.appendBigInt(BigInt(c.listen_time[i]!));
       a.appendBoolean(c.user_known[i]!);
-      for (const v of [c.track_name[i], c.artists[i], c.genres[i]]) if (v === null) a.appendNull(); else a.appendVarchar(v!);
-      for (const v of [c.popularity[i], c.duration_ms[i]]) if (v === null) a.appendNull(); else a.appendInteger(v!);
+      for (const v of [c.track_name[i], c.artists[i], c.genres[i]])
+        if (v === null) a.appendNull();
+        else a.appendVarchar(v!);
+      for (const v of [c.popularity[i], c.duration_ms[i]])
+        if (v === null) a.appendNull();
+        else a.appendInteger(v!);
       a.endRow();
     }
     a.closeSync();
@@ -249,10 +309,23 @@ async function writeRead(lib: Lib, c: Columns, file: string): Promise<{ writeMs:
     for (const batch of back.batches) {
       const u = batch.getChild('user_id')!.toArray() as Int32Array;
       const lt = batch.getChild('listen_time')!;
-      const tr = batch.getChild('track_id')!, nm = batch.getChild('track_name')!, ar = batch.getChild('artists')!, ge = batch.getChild('genres')!;
-      const po = batch.getChild('popularity')!, du = batch.getChild('duration_ms')!;
+      const tr = batch.getChild('track_id')!,
+        nm = batch.getChild('track_name')!,
+        ar = batch.getChild('artists')!,
+        ge = batch.getChild('genres')!;
+      const po = batch.getChild('popularity')!,
+        du = batch.getChild('duration_ms')!;
       for (let i = 0; i < batch.numRows; i++) {
-        check.add(u[i]!, tr.get(i) as string, Number(lt.get(i)), nm.get(i) as string | null, ar.get(i) as string | null, ge.get(i) as string | null, po.get(i) as number | null, du.get(i) as number | null);
+        check.add(
+          u[i]!,
+          tr.get(i) as string,
+          Number(lt.get(i)),
+          nm.get(i) as string | null,
+          ar.get(i) as string | null,
+          ge.get(i) as string | null,
+          po.get(i) as number | null,
+          du.get(i) as number | null,
+        );
       }
     }
     readMs = performance.now() - t;
@@ -273,11 +346,17 @@ async function writeRead(lib: Lib, c: Columns, file: string): Promise<{ writeMs:
     const writer = await ParquetWriter.openFile(schema, file, { compression: 'SNAPPY', rowGroupSize: GROUP } as never);
     for (let i = 0; i < n; i++) {
       const row: Record<string, unknown> = {
-        user_id: c.user_id[i], track_id: c.track_id[i], listen_time: new Date(c.listen_time[i]!), user_known: c.user_known[i],
+        user_id: c.user_id[i],
+        track_id: c.track_id[i],
+        listen_time: new Date(c.listen_time[i]!),
+        user_known: c.user_known[i],
       };
       if (c.track_name[i] !== null) {
-        row.track_name = c.track_name[i]; row.artists = c.artists[i]; row.genres = c.genres[i];
-        row.popularity = c.popularity[i]; row.duration_ms = c.duration_ms[i];
+        row.track_name = c.track_name[i];
+        row.artists = c.artists[i];
+        row.genres = c.genres[i];
+        row.popularity = c.popularity[i];
+        row.duration_ms = c.duration_ms[i];
       }
       await writer.appendRow(row);
     }
@@ -288,8 +367,16 @@ async function writeRead(lib: Lib, c: Columns, file: string): Promise<{ writeMs:
     const reader = await ParquetReader.openFile(file);
     const cursor = reader.getCursor();
     for (let r = (await cursor.next()) as Record<string, unknown> | null; r; r = (await cursor.next()) as Record<string, unknown> | null) {
-      check.add(r.user_id as number, String(r.track_id), (r.listen_time as Date).getTime(), (r.track_name ?? null) as string | null,
-        (r.artists ?? null) as string | null, (r.genres ?? null) as string | null, (r.popularity ?? null) as number | null, (r.duration_ms ?? null) as number | null);
+      check.add(
+        r.user_id as number,
+        String(r.track_id),
+        (r.listen_time as Date).getTime(),
+        (r.track_name ?? null) as string | null,
+        (r.artists ?? null) as string | null,
+        (r.genres ?? null) as string | null,
+        (r.popularity ?? null) as number | null,
+        (r.duration_ms ?? null) as number | null,
+      );
     }
     await reader.close();
     readMs = performance.now() - t;
@@ -308,26 +395,35 @@ async function child(lib: Lib, rows: number, dir: string): Promise<void> {
   const { DuckDBInstance } = await import('@duckdb/node-api');
   const inst = await DuckDBInstance.create(':memory:');
   const conn = await inst.connect();
-  const r = (await conn.runAndReadAll(
-    `SELECT count(*)::DOUBLE n, sum(user_id)::DOUBLE users, count(track_name)::DOUBLE named, typeof(any_value(listen_time)) lt FROM read_parquet('${file}')`,
-  )).getRowObjectsJS()[0]!;
+  const r = (
+    await conn.runAndReadAll(
+      `SELECT count(*)::DOUBLE n, sum(user_id)::DOUBLE users, count(track_name)::DOUBLE named, typeof(any_value(listen_time)) lt FROM read_parquet('${file}')`,
+    )
+  ).getRowObjectsJS()[0]!;
   const expectedUsers = c.user_id.reduce((a, b) => a + b, 0);
   const duckOk = r.n === rows && r.users === expectedUsers && check.n === rows && check.users === expectedUsers;
   console.log(JSON.stringify({ lib, rows, writeMs, readMs, size, rssBaseMb: before / 2 ** 20, peakMb: hwm / 2 ** 20, duckOk, listenTimeType: r.lt }));
 }
 
 async function main() {
-  const { values } = parseArgs({ args: process.argv.slice(2), options: { rows: { type: 'string', default: '1000000' }, lib: { type: 'string' }, dir: { type: 'string' }, libs: { type: 'string' } } });
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: { rows: { type: 'string', default: '1000000' }, lib: { type: 'string' }, dir: { type: 'string' }, libs: { type: 'string' } },
+  });
   const rows = Number(values.rows);
   if (values.lib) return child(values.lib as Lib, rows, values.dir!);
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'musicflow-parquet-'));
   const libs = (values.libs?.split(',') ?? LIBS) as Lib[];
   const results: Record<string, unknown>[] = [];
   for (const lib of libs) {
-    const out = spawnSync(process.execPath, ['--conditions=@musicflow/source', '--import', 'tsx', fileURLToPath(import.meta.url), '--lib', lib, '--rows', String(rows), '--dir', dir], {
-      encoding: 'utf8',
-      maxBuffer: 1 << 24,
-    });
+    const out = spawnSync(
+      process.execPath,
+      ['--conditions=@musicflow/source', '--import', 'tsx', fileURLToPath(import.meta.url), '--lib', lib, '--rows', String(rows), '--dir', dir],
+      {
+        encoding: 'utf8',
+        maxBuffer: 1 << 24,
+      },
+    );
     const line = out.stdout.trim().split('\n').pop() ?? '';
     try {
       results.push(JSON.parse(line));
@@ -346,7 +442,9 @@ async function main() {
     }
     const w = (r.writeMs as number) / 1000;
     const rd = (r.readMs as number) / 1000;
-    console.log(`| ${r.lib} | ${w.toFixed(2)} | ${rd.toFixed(2)} | ${(w + rd).toFixed(2)} | ${((r.size as number) / 2 ** 20).toFixed(1)} | ${(r.peakMb as number).toFixed(0)} | ${r.duckOk ? 'yes' : 'NO'} (${r.listenTimeType}) |`);
+    console.log(
+      `| ${r.lib} | ${w.toFixed(2)} | ${rd.toFixed(2)} | ${(w + rd).toFixed(2)} | ${((r.size as number) / 2 ** 20).toFixed(1)} | ${(r.peakMb as number).toFixed(0)} | ${r.duckOk ? 'yes' : 'NO'} (${r.listenTimeType}) |`,
+    );
   }
 }
 

@@ -26,7 +26,10 @@ export async function summarizeProfiles(dir: string, top = 25): Promise<string> 
   // A process writes one profile per thread (tsx's loader thread too): keep the biggest, the main thread.
   const all = (await fs.readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.cpuprofile'));
   const sized = await Promise.all(all.map(async (f) => ({ f, size: (await fs.stat(path.join(dir, f))).size })));
-  const files = sized.sort((a, b) => b.size - a.size).slice(0, 1).map((x) => x.f);
+  const files = sized
+    .sort((a, b) => b.size - a.size)
+    .slice(0, 1)
+    .map((x) => x.f);
   const out: string[] = [];
   for (const file of files) {
     const profile = JSON.parse(await fs.readFile(path.join(dir, file), 'utf8')) as Profile;
@@ -41,11 +44,18 @@ export async function summarizeProfiles(dir: string, top = 25): Promise<string> 
       const where = url ? `${shortUrl(url)}:${lineNumber + 1}` : '';
       const fn = `${functionName || '(anonymous)'} ${where}`.trim();
       byFn.set(fn, (byFn.get(fn) ?? 0) + us);
-      const pkg = url ? shortUrl(url).split('/').slice(0, url.includes('node_modules') ? (shortUrl(url).startsWith('@') ? 2 : 1) : 3).join('/') : functionName;
+      const pkg = url
+        ? shortUrl(url)
+            .split('/')
+            .slice(0, url.includes('node_modules') ? (shortUrl(url).startsWith('@') ? 2 : 1) : 3)
+            .join('/')
+        : functionName;
       byFile.set(pkg, (byFile.get(pkg) ?? 0) + us);
     }
     const pct = (us: number) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${(us / 1e6).toFixed(2).padStart(7)} s`;
-    out.push(`CPU profile ${path.basename(dir)}/${file}: ${(total / 1e6).toFixed(1)} s sampled (wall ${((profile.endTime - profile.startTime) / 1e6).toFixed(1)} s)`);
+    out.push(
+      `CPU profile ${path.basename(dir)}/${file}: ${(total / 1e6).toFixed(1)} s sampled (wall ${((profile.endTime - profile.startTime) / 1e6).toFixed(1)} s)`,
+    );
     out.push('  self time by package / source folder:');
     for (const [k, us] of [...byFile].sort((a, b) => b[1] - a[1]).slice(0, 15)) out.push(`    ${pct(us)}  ${k}`);
     out.push('  self time by function:');

@@ -189,7 +189,8 @@ const parseLogLine = (line: string): LogLine | undefined => {
 
 async function main(): Promise<void> {
   const workers = Number(values.workers);
-  if (!values.sample && !values.events) throw new Error('usage: npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--timeline] [--keep]');
+  if (!values.sample && !values.events)
+    throw new Error('usage: npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--timeline] [--keep]');
   if (!(workers >= 1)) throw new Error('--workers must be a positive integer');
 
   // --- Data -------------------------------------------------------------
@@ -393,24 +394,30 @@ async function main(): Promise<void> {
 
   const r = report!;
   console.log('');
-  console.log(`run ${r.runId}: ${r.status}; files ${r.files.loaded}/${r.files.total} loaded; rows read ${r.rows.read}, valid ${r.rows.valid}, ` +
-    `rejected ${r.rows.rejected}, duplicate ${r.rows.duplicate}, orphan tracks ${r.rows.orphanTracks}; ` +
-    `KPI rows genre ${r.kpiRows.genre}, hourly ${r.kpiRows.hourly}`);
+  console.log(
+    `run ${r.runId}: ${r.status}; files ${r.files.loaded}/${r.files.total} loaded; rows read ${r.rows.read}, valid ${r.rows.valid}, ` +
+      `rejected ${r.rows.rejected}, duplicate ${r.rows.duplicate}, orphan tracks ${r.rows.orphanTracks}; ` +
+      `KPI rows genre ${r.kpiRows.genre}, hourly ${r.kpiRows.hourly}`,
+  );
   console.log('stage times (wall clock, first job start to last job end; validate and transform overlap):');
   for (const [stage, ms] of Object.entries(r.stageMs)) console.log(`  ${stage.padEnd(10)} ${sec(ms).padStart(8)} s`);
   console.log(`  ${'end-to-end'.padEnd(10)} ${sec(pipelineMs).padStart(8)} s  (${Math.round(events / (pipelineMs / 1000)).toLocaleString('en-US')} events/s)`);
   console.log(`  ${'duckdb'.padEnd(10)} ${sec(duckdbMs).padStart(8)} s  (${Math.round(events / (duckdbMs / 1000)).toLocaleString('en-US')} events/s)`);
   if (pandas) {
-    console.log(`  ${'pandas'.padEnd(10)} ${sec(pandas.ms).padStart(8)} s  (${Math.round(events / (pandas.ms / 1000)).toLocaleString('en-US')} events/s; ` +
-      `the old DAG's KPI logic: ${pandas.cpuSeconds.toFixed(2)} s CPU, peak RSS ${pandas.peakRssMb.toFixed(0)} MB, ${pandas.genreRows} genre / ${pandas.hourlyRows} hourly rows)`);
+    console.log(
+      `  ${'pandas'.padEnd(10)} ${sec(pandas.ms).padStart(8)} s  (${Math.round(events / (pandas.ms / 1000)).toLocaleString('en-US')} events/s; ` +
+        `the old DAG's KPI logic: ${pandas.cpuSeconds.toFixed(2)} s CPU, peak RSS ${pandas.peakRssMb.toFixed(0)} MB, ${pandas.genreRows} genre / ${pandas.hourlyRows} hourly rows)`,
+    );
   }
   console.log(`  kpi stage vs DuckDB: ${((r.stageMs.kpi ?? 0) / duckdbMs).toFixed(2)}x`);
   console.log(`  catalogue jobs (start to end): ${catalogueTimes}`);
   console.log('peak RSS (VmHWM):');
   for (const p of procs) console.log(`  ${p.name.padEnd(10)} ${mb(p.peakKb).padStart(6)} MB`);
   const workerCpu = procs.reduce((sum, p) => sum + (p.cpuSeconds ?? 0), 0);
-  console.log(`worker CPU time, trigger to report (GC threads included): ${procs.map((p) => `${p.name} ${p.cpuSeconds?.toFixed(2) ?? '?'} s`).join(', ')}; ` +
-    `${((workerCpu * 1e6) / events).toFixed(2)} µs per event, ${((100 * workerCpu) / (pipelineMs / 1000) / os.cpus().length).toFixed(0)}% of the machine's cores`);
+  console.log(
+    `worker CPU time, trigger to report (GC threads included): ${procs.map((p) => `${p.name} ${p.cpuSeconds?.toFixed(2) ?? '?'} s`).join(', ')}; ` +
+      `${((workerCpu * 1e6) / events).toFixed(2)} µs per event, ${((100 * workerCpu) / (pipelineMs / 1000) / os.cpus().length).toFixed(0)}% of the machine's cores`,
+  );
   console.log("event-loop delay, longest (the thread that renews BullMQ's 30 s job locks, every 15 s):");
   for (const p of procs) console.log(`  ${p.name.padEnd(10)} ${String(p.loopDelayMaxMs ?? '?').padStart(6)} ms`);
   const self = await procKb(process.pid, 'VmHWM');

@@ -74,7 +74,7 @@ describe('alerts to ALERT_WEBHOOK_URL', () => {
     expect(receiver.received.filter((a) => a.runId === succeeded.runId)).toEqual([]);
   });
 
-  it('no successful run for longer than FRESHNESS_MAX_AGE: the scheduler\'s freshness check alerts once', async () => {
+  it("no successful run for longer than FRESHNESS_MAX_AGE: the scheduler's freshness check alerts once", async () => {
     const scheduler = await startScheduler(pipeline.ctx);
     try {
       const alert = await waitFor('the stale alert', async () => receiver.received.find((a) => a.kind === 'stale'), 20_000);

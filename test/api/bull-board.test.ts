@@ -41,7 +41,16 @@ describe('Bull Board in a browser', () => {
     });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
 
@@ -54,7 +63,7 @@ describe('Bull Board in a browser', () => {
     await bucket?.close();
   });
 
-  it('with the credentials shows every stage queue and the finished run\'s jobs with their data', async () => {
+  it("with the credentials shows every stage queue and the finished run's jobs with their data", async () => {
     const context = await browser.newContext({ httpCredentials: { username: 'admin', password: TOKEN } });
     const page = await context.newPage();
     try {
@@ -93,7 +102,12 @@ describe('Bull Board in a browser', () => {
     const page = await context.newPage();
     const answers: { url: string; status: number; challenge?: string; body: string }[] = [];
     page.on('response', async (response) => {
-      answers.push({ url: response.url(), status: response.status(), challenge: response.headers()['www-authenticate'], body: await response.text().catch(() => '') });
+      answers.push({
+        url: response.url(),
+        status: response.status(),
+        challenge: response.headers()['www-authenticate'],
+        body: await response.text().catch(() => ''),
+      });
     });
     try {
       for (const path of ['/admin/queues', '/admin/queues/api/queues']) {

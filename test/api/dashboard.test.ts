@@ -51,7 +51,16 @@ describe('KPI dashboard in a browser', () => {
     base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
 
@@ -90,7 +99,9 @@ describe('KPI dashboard in a browser', () => {
   async function expected(date: string) {
     const warehouse = await pipeline.ctx.warehouse();
     const hourly = await warehouse.kpis('hourly', date);
-    const genre = (await warehouse.kpis('genre', date)).sort((a, b) => Number(b.listen_count) - Number(a.listen_count) || String(a.genre).localeCompare(String(b.genre)));
+    const genre = (await warehouse.kpis('genre', date)).sort(
+      (a, b) => Number(b.listen_count) - Number(a.listen_count) || String(a.genre).localeCompare(String(b.genre)),
+    );
     const hour = (h: number) => hourly.find((r) => r.listen_hour === h);
     return {
       date,
@@ -106,7 +117,7 @@ describe('KPI dashboard in a browser', () => {
     };
   }
 
-  it('draws the chosen day\'s numbers, redraws them for another date, and shows the tables and runs', async () => {
+  it("draws the chosen day's numbers, redraws them for another date, and shows the tables and runs", async () => {
     const context = await browser.newContext({ httpCredentials: { username: 'analyst', password: TOKEN }, viewport: { width: 1400, height: 1300 } });
     const page = await context.newPage();
     page.on('request', (r) => requests.push(r.url()));

@@ -202,7 +202,14 @@ describe('HTTP API without a token', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toContain('text/plain');
     const text = res.body;
-    const value = (line: string) => Number(text.split('\n').find((l) => l.startsWith(`${line} `))?.split(' ').pop());
+    const value = (line: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((l) => l.startsWith(`${line} `))
+          ?.split(' ')
+          .pop(),
+      );
     expect(value('musicflow_jobs_completed{queue="loader"}')).toBe(3);
     // Three runs of three extract jobs: the run's and its users and songs tables.
     expect(value('musicflow_jobs_completed{queue="extractor"}')).toBe(9);
@@ -226,8 +233,21 @@ describe('HTTP API without a token', () => {
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
-        '/health', '/kpis/genre', '/kpis/hourly', '/metrics', '/runs', '/runs/{id}', '/runs/{id}/files', '/runs/{id}/retry', '/schedules', '/schedules/{id}',
-        '/freshness', '/recompute', '/dashboard/api/dates', '/dashboard/api/day', '/dashboard/api/runs',
+        '/health',
+        '/kpis/genre',
+        '/kpis/hourly',
+        '/metrics',
+        '/runs',
+        '/runs/{id}',
+        '/runs/{id}/files',
+        '/runs/{id}/retry',
+        '/schedules',
+        '/schedules/{id}',
+        '/freshness',
+        '/recompute',
+        '/dashboard/api/dates',
+        '/dashboard/api/day',
+        '/dashboard/api/runs',
       ].sort(),
     );
     expect(doc.paths['/runs'].post.responses).toHaveProperty('202');

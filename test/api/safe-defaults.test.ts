@@ -47,7 +47,11 @@ describe('per-run sources under SOURCE_URL_PREFIXES', () => {
   });
 
   it('default to the folders of STREAMS_URL, USERS_URL and SONGS_URL', () => {
-    expect(ctx.config.SOURCE_URL_PREFIXES).toEqual([bucket.env.STREAMS_URL, bucket.env.USERS_URL!.replace(/users\.csv$/, ''), bucket.env.SONGS_URL!.replace(/songs\.csv$/, '')]);
+    expect(ctx.config.SOURCE_URL_PREFIXES).toEqual([
+      bucket.env.STREAMS_URL,
+      bucket.env.USERS_URL!.replace(/users\.csv$/, ''),
+      bucket.env.SONGS_URL!.replace(/songs\.csv$/, ''),
+    ]);
   });
 
   it.each([

@@ -79,7 +79,9 @@ describe('SIGTERM during a run', () => {
     child = proc;
     proc.stdout!.on('data', (d) => (output += String(d)));
     proc.stderr!.on('data', (d) => (output += String(d)));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      proc.once('exit', (code, signal) => resolve({ code, signal })),
+    );
     const base = `http://127.0.0.1:${env.API_PORT}`;
 
     await waitFor('the child API to answer /health', async () => (await fetch(`${base}/health`).catch(() => undefined))?.ok, 30_000, 200);
@@ -117,7 +119,11 @@ describe('SIGTERM during a run', () => {
     // Workers come back (here in this process): the run completes, each event counted once.
     pipeline = await startPipeline(testConfig({ ...env, LOG_LEVEL: 'warn' }));
     const report = await waitForReport(pipeline.ctx, runId, 90_000);
-    expect(report).toMatchObject({ status: 'succeeded', files: { total: 3, rejected: 0 }, rows: { read: SAMPLE_EVENTS, valid: SAMPLE_EVENTS, rejected: 0, duplicate: 0 } });
+    expect(report).toMatchObject({
+      status: 'succeeded',
+      files: { total: 3, rejected: 0 },
+      rows: { read: SAMPLE_EVENTS, valid: SAMPLE_EVENTS, rejected: 0, duplicate: 0 },
+    });
     expect(report.files.loaded).toBe(3);
     const final = await readRunProgress(queues, runId);
     expect(final.stages.validate.failed + final.stages.transform.failed).toBe(0);

@@ -26,7 +26,10 @@ describe('musicflow CLI', () => {
   it('demo runs the sample data end to end and prints both KPI tables and the report', async () => {
     const dir = await tempDir();
     const warehouseUrl = await createTestDatabase();
-    cleanup.push(() => fs.rm(dir, { recursive: true, force: true }), () => dropTestDatabase(warehouseUrl));
+    cleanup.push(
+      () => fs.rm(dir, { recursive: true, force: true }),
+      () => dropTestDatabase(warehouseUrl),
+    );
     const out = await musicflow(['demo'], { MUSICFLOW_DEMO_DIR: dir, WAREHOUSE_URL: warehouseUrl, QUEUE_PREFIX: uniqueName('mft') });
     expect(out.code).toBe(0);
     expect(out.stdout).toMatch(/analytics\.genre_kpis, listen_date 2024-06-25 \(113 rows\)/);

@@ -26,7 +26,8 @@ import { startPipeline, waitForReport, type TestPipeline } from '../helpers/pipe
 type Field = string | Buffer;
 const bytes = (f: Field) => (typeof f === 'string' ? Buffer.from(f, 'utf8') : f);
 const quoted = (f: Field) => Buffer.concat([Buffer.from('"'), Buffer.from(bytes(f).toString('latin1').replace(/"/g, '""'), 'latin1'), Buffer.from('"')]);
-const csvLine = (fields: Field[], eol = '\n') => Buffer.concat([...fields.flatMap((f, i) => (i ? [Buffer.from(','), quoted(f)] : [quoted(f)])), Buffer.from(eol)]);
+const csvLine = (fields: Field[], eol = '\n') =>
+  Buffer.concat([...fields.flatMap((f, i) => (i ? [Buffer.from(','), quoted(f)] : [quoted(f)])), Buffer.from(eol)]);
 const digest = (text: string) => createHash('sha1').update(text).digest('hex').slice(0, 8);
 
 const LONG_GENRE_A = `${'g'.repeat(300)}a`;
@@ -48,22 +49,55 @@ interface OddSong {
 
 const ODD_SONGS: OddSong[] = [
   // The day's most played track of `iranian`, and the top artist of hour 3.
-  { trackId: 'oddNulName0001', artists: 'Nul\u0000Artist;Other', name: 'Null\u0000Song', genre: 'iranian', clean: { artists: 'Nul Artist;Other', name: 'Null Song', genre: 'iranian' }, plays: 60 },
-  { trackId: 'oddCtlName0001', artists: 'Ctl\u007fArtist', name: 'Tab\tand\u0001ctl', genre: 'groove', clean: { artists: 'Ctl Artist', name: 'Tab and ctl', genre: 'groove' }, plays: 8 },
   {
-    trackId: 'oddLongAscii01', artists: 'Long A', name: 'L'.repeat(1100), genre: LONG_GENRE_A,
-    clean: { artists: 'Long A', name: 'L'.repeat(1024), genre: `${'g'.repeat(247)}~${digest(LONG_GENRE_A)}` }, plays: 7,
+    trackId: 'oddNulName0001',
+    artists: 'Nul\u0000Artist;Other',
+    name: 'Null\u0000Song',
+    genre: 'iranian',
+    clean: { artists: 'Nul Artist;Other', name: 'Null Song', genre: 'iranian' },
+    plays: 60,
   },
   {
-    trackId: 'oddLongAscii02', artists: 'Long B', name: 'M'.repeat(1030), genre: LONG_GENRE_B,
-    clean: { artists: 'Long B', name: 'M'.repeat(1024), genre: `${'g'.repeat(247)}~${digest(LONG_GENRE_B)}` }, plays: 6,
+    trackId: 'oddCtlName0001',
+    artists: 'Ctl\u007fArtist',
+    name: 'Tab\tand\u0001ctl',
+    genre: 'groove',
+    clean: { artists: 'Ctl Artist', name: 'Tab and ctl', genre: 'groove' },
+    plays: 8,
   },
   {
-    trackId: 'oddCyrillic001', artists: CYRILLIC_ARTIST, name: 'я'.repeat(700), genre: CYRILLIC_GENRE,
-    clean: { artists: `${'б'.repeat(507)}~${digest(CYRILLIC_ARTIST)}`, name: 'я'.repeat(512), genre: `${'ж'.repeat(123)}~${digest(CYRILLIC_GENRE)}` }, plays: 5,
+    trackId: 'oddLongAscii01',
+    artists: 'Long A',
+    name: 'L'.repeat(1100),
+    genre: LONG_GENRE_A,
+    clean: { artists: 'Long A', name: 'L'.repeat(1024), genre: `${'g'.repeat(247)}~${digest(LONG_GENRE_A)}` },
+    plays: 7,
+  },
+  {
+    trackId: 'oddLongAscii02',
+    artists: 'Long B',
+    name: 'M'.repeat(1030),
+    genre: LONG_GENRE_B,
+    clean: { artists: 'Long B', name: 'M'.repeat(1024), genre: `${'g'.repeat(247)}~${digest(LONG_GENRE_B)}` },
+    plays: 6,
+  },
+  {
+    trackId: 'oddCyrillic001',
+    artists: CYRILLIC_ARTIST,
+    name: 'я'.repeat(700),
+    genre: CYRILLIC_GENRE,
+    clean: { artists: `${'б'.repeat(507)}~${digest(CYRILLIC_ARTIST)}`, name: 'я'.repeat(512), genre: `${'ж'.repeat(123)}~${digest(CYRILLIC_GENRE)}` },
+    plays: 5,
   },
   // U+FFFD stays in a name: it is valid UTF-8.
-  { trackId: 'oddFffdName001', artists: 'Fffd', name: Buffer.from([0x43, 0x61, 0x66, 0xe9]), genre: 'groove', clean: { artists: 'Fffd', name: 'Caf\uFFFD', genre: 'groove' }, plays: 4 },
+  {
+    trackId: 'oddFffdName001',
+    artists: 'Fffd',
+    name: Buffer.from([0x43, 0x61, 0x66, 0xe9]),
+    genre: 'groove',
+    clean: { artists: 'Fffd', name: 'Caf\uFFFD', genre: 'groove' },
+    plays: 4,
+  },
   // Quarantined: their plays are stream rows with the same ids.
   { trackId: 'oddNul\u0000Id01', artists: 'X', name: 'Nul id', genre: 'pop', plays: 1 },
   { trackId: 'oddCtl\u0001Id01', artists: 'X', name: 'Ctl id', genre: 'pop', plays: 1 },
@@ -88,7 +122,22 @@ describe('a catalogue and streams with every odd text, end to end', () => {
     const sampleSongs = await fs.readFile(path.join(SAMPLE, 'songs.csv'));
     const header = sampleSongs.subarray(0, sampleSongs.indexOf('\n')).toString().trimEnd().split(',');
     const songLine = (s: { trackId: Field; artists: Field; name: Field; genre: Field }) =>
-      csvLine(header.map((c) => ({ id: '0', track_id: s.trackId, artists: s.artists, album_name: 'Odd', track_name: s.name, popularity: '77', duration_ms: '123456', track_genre: s.genre })[c] ?? ''), '\r\n'); // the sample's line ends
+      csvLine(
+        header.map(
+          (c) =>
+            ({
+              id: '0',
+              track_id: s.trackId,
+              artists: s.artists,
+              album_name: 'Odd',
+              track_name: s.name,
+              popularity: '77',
+              duration_ms: '123456',
+              track_genre: s.genre,
+            })[c] ?? '',
+        ),
+        '\r\n',
+      ); // the sample's line ends
     files.songs = path.join(work, 'songs.csv');
     files.cleanSongs = path.join(work, 'songs-clean.csv');
     await fs.writeFile(files.songs, Buffer.concat([sampleSongs, ...ODD_SONGS.map(songLine)]));
@@ -147,7 +196,10 @@ describe('a catalogue and streams with every odd text, end to end', () => {
     expect(report.catalogue.rejected).toBe(5);
 
     // The quarantined songs, by line of songs.csv (the sample's 31,218 rows come first) and field.
-    const quarantine = parse(await fs.readFile(path.join(work, 'lake', 'quarantine', `run=${report.runId}`, 'songs.csv')), { columns: true }) as Record<string, string>[];
+    const quarantine = parse(await fs.readFile(path.join(work, 'lake', 'quarantine', `run=${report.runId}`, 'songs.csv')), { columns: true }) as Record<
+      string,
+      string
+    >[];
     expect(quarantine.map((q) => [Number(q.line) - 31219, q.reason, q.field, q.value])).toEqual([
       [7, 'invalid_track_id_characters', 'track_id', 'oddNul\u0000Id01'],
       [8, 'invalid_track_id_characters', 'track_id', 'oddCtl\u0001Id01'],
@@ -164,8 +216,15 @@ describe('a catalogue and streams with every odd text, end to end', () => {
     });
 
     const kpis = await readWarehouseKpis(warehouseUrl);
-    expectSameKpis(kpis, await computeKpisWithDuckDB({ streamFiles: [path.join(SAMPLE, 'streams', 'streams1.csv'), files.cleanOdd], songsCsv: files.cleanSongs }));
-    expect(kpis.genre.find((g) => g.genre === 'iranian')).toMatchObject({ mostPopularTrackId: 'oddNulName0001', mostPopularTrackName: 'Null Song', mostPopularTrackPlays: 60 });
+    expectSameKpis(
+      kpis,
+      await computeKpisWithDuckDB({ streamFiles: [path.join(SAMPLE, 'streams', 'streams1.csv'), files.cleanOdd], songsCsv: files.cleanSongs }),
+    );
+    expect(kpis.genre.find((g) => g.genre === 'iranian')).toMatchObject({
+      mostPopularTrackId: 'oddNulName0001',
+      mostPopularTrackName: 'Null Song',
+      mostPopularTrackPlays: 60,
+    });
     expect(kpis.hourly.find((h) => h.listenHour === 3)).toMatchObject({ topArtist: 'Nul Artist' });
     // Two genres with one 300-character prefix stay two rows.
     expect(kpis.genre.filter((g) => g.genre.startsWith('g'.repeat(247))).map((g) => g.listenCount)).toEqual(expect.arrayContaining([7, 6]));

@@ -30,7 +30,11 @@ describe('a run over several listen dates', () => {
   });
 
   /** Generates a data set under `name`, runs it on two worker sets and returns what DuckDB computed from it. */
-  async function runOnTwoWorkerSets(name: string, extra: Record<string, string>, shape: { events: number; files: number; days?: number } = { events: 30_000, files: 3 }) {
+  async function runOnTwoWorkerSets(
+    name: string,
+    extra: Record<string, string>,
+    shape: { events: number; files: number; days?: number } = { events: 30_000, files: 3 },
+  ) {
     const root = path.join(work, name);
     // The benchmark's generator: the sample catalogue, skewed listeners and tracks, 5 days, a little dirt.
     const data: GeneratedData = await generate({ ...shape, root, sampleDir: SAMPLE });
@@ -91,7 +95,11 @@ describe('a run over several listen dates', () => {
 
   it('lets each pass of a big day read only the row groups of its own users, with the same rows as DuckDB', async () => {
     // One day of 300k events in one file: parts ordered by user bucket, in row groups a pass can skip.
-    const { report, dateJobs, expected, warehouseUrl } = await runOnTwoWorkerSets('buckets', { KPI_EVENTS_PER_PASS: '75000' }, { events: 300_000, files: 1, days: 1 });
+    const { report, dateJobs, expected, warehouseUrl } = await runOnTwoWorkerSets(
+      'buckets',
+      { KPI_EVENTS_PER_PASS: '75000' },
+      { events: 300_000, files: 1, days: 1 },
+    );
     expect(report.dates).toHaveLength(1);
     const [date] = dateJobs;
     expect(date!.result.passes).toBe(4);

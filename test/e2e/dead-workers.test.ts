@@ -81,7 +81,13 @@ describe('a run whose workers all die', () => {
 
   const metric = async (line: string) => {
     const text = (await app.inject({ url: '/metrics' })).body;
-    return Number(text.split('\n').find((l) => l.startsWith(`${line} `))?.split(' ').pop());
+    return Number(
+      text
+        .split('\n')
+        .find((l) => l.startsWith(`${line} `))
+        ?.split(' ')
+        .pop(),
+    );
   };
 
   afterAll(async () => {
@@ -117,8 +123,12 @@ describe('a run whose workers all die', () => {
 
     const detail = (await app.inject({ url: `/runs/${runId}` })).json();
     expect(detail.status).toBe('running');
-    expect(detail.health.stages).toContainEqual(expect.objectContaining({ stage: 'extract', queue: 'extractor', workers: [], noWorkerSeconds: expect.any(Number) }));
-    expect(detail.health.orphaned).toEqual([expect.objectContaining({ jobId: usersJob, stage: 'extract', worker: expect.stringMatching(new RegExp(`${pidSuffix}$`)) })]);
+    expect(detail.health.stages).toContainEqual(
+      expect.objectContaining({ stage: 'extract', queue: 'extractor', workers: [], noWorkerSeconds: expect.any(Number) }),
+    );
+    expect(detail.health.orphaned).toEqual([
+      expect.objectContaining({ jobId: usersJob, stage: 'extract', worker: expect.stringMatching(new RegExp(`${pidSuffix}$`)) }),
+    ]);
     expect(detail.health.warnings).toContainEqual(expect.stringMatching(/^no worker on queue extractor for \d+ s/));
     expect(await metric('musicflow_queue_workers{queue="extractor"}')).toBe(0);
     expect(await metric('musicflow_jobs_orphaned{queue="extractor"}')).toBe(1);

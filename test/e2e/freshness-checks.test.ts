@@ -37,7 +37,12 @@ describe('freshness and data checks', () => {
     await bucket?.close();
   });
 
-  const metric = (text: string, name: string) => text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))?.split(' ').at(-1);
+  const metric = (text: string, name: string) =>
+    text
+      .split('\n')
+      .find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+      ?.split(' ')
+      .at(-1);
 
   it('a run reports its passed checks; /freshness and /metrics show the newest date and the last success', async () => {
     const before = await app.inject('/freshness');

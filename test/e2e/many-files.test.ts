@@ -39,7 +39,8 @@ describe('a day of 1,200 small files', () => {
     // One file re-delivered under another name: all of its events are duplicates.
     await fs.writeFile(path.join(streams, 'zz-redelivered.csv'), `${header}\n${rows.slice(0, per).join('\n')}\n`);
     // More broken files than a report names: each lacks a column.
-    for (let b = 0; b < BROKEN; b++) await fs.writeFile(path.join(streams, `broken-${String(b).padStart(2, '0')}.csv`), 'user_id,when\n1,2024-06-25 10:00:00\n');
+    for (let b = 0; b < BROKEN; b++)
+      await fs.writeFile(path.join(streams, `broken-${String(b).padStart(2, '0')}.csv`), 'user_id,when\n1,2024-06-25 10:00:00\n');
     warehouseUrl = await createTestDatabase();
     pipeline = await startPipeline(
       testConfig({
@@ -64,7 +65,10 @@ describe('a day of 1,200 small files', () => {
     expect(report.status).toBe('partial');
     expect(report.files).toMatchObject({ total: FILES + 1 + BROKEN, loaded: FILES + 1, rejected: BROKEN });
     expect(report.files.firstRejected).toHaveLength(REPORT_REJECTED_FILES);
-    expect(report.files.firstRejected[0]).toMatchObject({ file: expect.stringContaining('broken-00.csv'), reasons: ['missing column(s): track_id, listen_time'] });
+    expect(report.files.firstRejected[0]).toMatchObject({
+      file: expect.stringContaining('broken-00.csv'),
+      reasons: ['missing column(s): track_id, listen_time'],
+    });
     expect(report.rows).toMatchObject({ read: 11346 + 10, valid: 11346 + 10, duplicate: 10 });
     // The report stays small however many files the run had.
     expect(JSON.stringify(report).length).toBeLessThan(10_000);

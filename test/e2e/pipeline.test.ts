@@ -22,9 +22,7 @@ import { startPipeline, type TestPipeline } from '../helpers/pipeline.ts';
 const run = promisify(execFile);
 
 // Published by an independent implementation over streams1.csv (data/sample/README.md).
-const STREAMS1_LISTENERS_PER_HOUR = [
-  376, 383, 356, 369, 379, 372, 362, 372, 375, 417, 402, 384, 358, 363, 383, 390, 343, 397, 384, 397, 381, 370, 386, 260,
-];
+const STREAMS1_LISTENERS_PER_HOUR = [376, 383, 356, 369, 379, 372, 362, 372, 375, 417, 402, 384, 358, 363, 383, 390, 343, 397, 384, 397, 381, 370, 386, 260];
 
 describe('pipeline end to end on the sample data', () => {
   let work: string;
@@ -140,12 +138,12 @@ describe('pipeline end to end on the sample data', () => {
 
     const runDir = (await fs.readdir(path.join(work, 'lake', 'quarantine'))).sort().at(-1)!;
     const quarantine = await fs.readFile(path.join(work, 'lake', 'quarantine', runDir, 'streams3.csv'), 'utf8');
-    expect(quarantine.trimEnd().split('\n').map((l) => l.split(',').slice(0, 3).join(','))).toEqual([
-      'file,line,reason',
-      'streams3.csv,11,invalid_user_id',
-      'streams3.csv,5001,invalid_track_id',
-      'streams3.csv,11001,invalid_listen_time',
-    ]);
+    expect(
+      quarantine
+        .trimEnd()
+        .split('\n')
+        .map((l) => l.split(',').slice(0, 3).join(',')),
+    ).toEqual(['file,line,reason', 'streams3.csv,11,invalid_user_id', 'streams3.csv,5001,invalid_track_id', 'streams3.csv,11001,invalid_listen_time']);
 
     const kpis = await readWarehouseKpis(warehouseUrl);
     const expected = await computeKpisWithDuckDB({

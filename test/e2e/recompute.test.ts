@@ -38,7 +38,13 @@ describe('recompute KPIs from the lake', () => {
     songsFile = fileURLToPath(bucket.env.SONGS_URL!);
     fullCatalogue = await fs.readFile(songsFile, 'utf8');
     expect(fullCatalogue).toContain(LATE_TRACK);
-    await fs.writeFile(songsFile, fullCatalogue.split('\n').filter((l) => !l.includes(LATE_TRACK)).join('\n'));
+    await fs.writeFile(
+      songsFile,
+      fullCatalogue
+        .split('\n')
+        .filter((l) => !l.includes(LATE_TRACK))
+        .join('\n'),
+    );
     pipeline = await startPipeline(testConfig({ ...bucket.env, WAREHOUSE_URL: db }));
     app = await buildApp(pipeline.ctx);
     const report = await pipeline.run();
@@ -81,7 +87,9 @@ describe('recompute KPIs from the lake', () => {
     const report = await recompute({ from: '2024-06-26', to: '2024-06-26' });
     expect(report.dates).toEqual(['2024-06-26']);
     const warehouse = await pipeline.ctx.warehouse();
-    const writers = await warehouse.query<{ listen_date: string; run_id: string }>('SELECT DISTINCT listen_date, run_id FROM analytics.hourly_kpis ORDER BY listen_date');
+    const writers = await warehouse.query<{ listen_date: string; run_id: string }>(
+      'SELECT DISTINCT listen_date, run_id FROM analytics.hourly_kpis ORDER BY listen_date',
+    );
     expect(writers.map((w) => w.listen_date)).toEqual(['2024-06-25', '2024-06-26']);
     expect(writers.find((w) => w.listen_date === '2024-06-26')?.run_id).toBe(report.runId);
     expect(writers.find((w) => w.listen_date === '2024-06-25')?.run_id).not.toBe(report.runId);
@@ -94,7 +102,7 @@ describe('recompute KPIs from the lake', () => {
     expect(notDate.json().message).toContain('from');
   });
 
-  it('reEnrich after a catalogue change: the late track\'s plays count in its genres, and the rows are those of the new catalogue', async () => {
+  it("reEnrich after a catalogue change: the late track's plays count in its genres, and the rows are those of the new catalogue", async () => {
     const before = await readWarehouseKpis(db);
     await fs.writeFile(songsFile, fullCatalogue);
     const report = await recompute({ from: '2024-06-25', reEnrich: true });
@@ -112,9 +120,13 @@ describe('recompute KPIs from the lake', () => {
   });
 
   it('musicflow recompute --from --to --wait prints the report and exits 0', async () => {
-    const { stdout } = await run(process.execPath, [path.join(REPO, 'bin', 'musicflow.mjs'), 'recompute', '--from', '2024-06-25', '--to', '2024-06-25', '--wait'], {
-      env: { ...process.env, ...bucket.env, WAREHOUSE_URL: db, QUEUE_PREFIX: pipeline.ctx.config.QUEUE_PREFIX, LOG_LEVEL: 'warn' },
-    });
+    const { stdout } = await run(
+      process.execPath,
+      [path.join(REPO, 'bin', 'musicflow.mjs'), 'recompute', '--from', '2024-06-25', '--to', '2024-06-25', '--wait'],
+      {
+        env: { ...process.env, ...bucket.env, WAREHOUSE_URL: db, QUEUE_PREFIX: pipeline.ctx.config.QUEUE_PREFIX, LOG_LEVEL: 'warn' },
+      },
+    );
     expect(stdout).toMatch(/recompute run \S+-recompute enqueued \(2024-06-25 to 2024-06-25\)/);
     expect(stdout).toContain('SUCCEEDED');
     expect(stdout).toContain('2024-06-25');

@@ -82,25 +82,29 @@ describe.runIf(process.env.MUSICFLOW_SLOW_TESTS === '1')('a run over more than 1
     if (warehouseUrl) await dropTestDatabase(warehouseUrl);
   });
 
-  it('finds, loads and archives every file', async () => {
-    const started = Date.now();
-    const { runId } = await startRun(pipeline.ctx.config, pipeline.ctx.queues, { trigger: 'test' });
-    const report = await waitForReport(pipeline.ctx, runId, RUN_BUDGET_MS);
-    console.info(`run over ${FILES} S3 files: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    expect(report.status).toBe('succeeded');
-    expect(report.files.total).toBe(FILES);
-    expect(report.files.rejected).toEqual([]);
-    expect(report.rows.read).toBe(FILES * ROWS_PER_FILE);
+  it(
+    'finds, loads and archives every file',
+    async () => {
+      const started = Date.now();
+      const { runId } = await startRun(pipeline.ctx.config, pipeline.ctx.queues, { trigger: 'test' });
+      const report = await waitForReport(pipeline.ctx, runId, RUN_BUDGET_MS);
+      console.info(`run over ${FILES} S3 files: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      expect(report.status).toBe('succeeded');
+      expect(report.files.total).toBe(FILES);
+      expect(report.files.rejected).toEqual([]);
+      expect(report.rows.read).toBe(FILES * ROWS_PER_FILE);
 
-    const db = new pg.Client({ connectionString: warehouseUrl });
-    await db.connect();
-    const { rows } = await db.query<{ plays: string }>('SELECT SUM(total_plays) AS plays FROM analytics.hourly_kpis');
-    await db.end();
-    expect(Number(rows[0]!.plays)).toBe(report.rows.valid - report.rows.duplicate);
+      const db = new pg.Client({ connectionString: warehouseUrl });
+      await db.connect();
+      const { rows } = await db.query<{ plays: string }>('SELECT SUM(total_plays) AS plays FROM analytics.hourly_kpis');
+      await db.end();
+      expect(Number(rows[0]!.plays)).toBe(report.rows.valid - report.rows.duplicate);
 
-    expect(await listAll(client, 'in/streams/')).toEqual([]);
-    const archived = await listAll(client, 'in/archive/');
-    expect(archived).toHaveLength(FILES);
-    expect(new Set(archived.map((k) => k.slice(k.lastIndexOf('/') + 1)))).toEqual(new Set(await fs.readdir(bucket.streamsDir)));
-  }, RUN_BUDGET_MS + 60_000);
+      expect(await listAll(client, 'in/streams/')).toEqual([]);
+      const archived = await listAll(client, 'in/archive/');
+      expect(archived).toHaveLength(FILES);
+      expect(new Set(archived.map((k) => k.slice(k.lastIndexOf('/') + 1)))).toEqual(new Set(await fs.readdir(bucket.streamsDir)));
+    },
+    RUN_BUDGET_MS + 60_000,
+  );
 });

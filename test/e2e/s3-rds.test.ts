@@ -79,9 +79,6 @@ describe('pipeline over S3 and the RDS source', () => {
 
     const keys = (await client.send(new ListObjectsV2Command({ Bucket: 'musicflow' }))).Contents!.map((o) => o.Key).sort();
     const [yyyy, mm, dd] = new Date().toISOString().slice(0, 10).split('-');
-    expect(keys).toEqual([
-      `in/archive/${yyyy}/${mm}/${dd}/day1/streams1.csv`,
-      'lake/processed/listen_date=2024-06-25/day1__streams1.parquet',
-    ]);
+    expect(keys).toEqual([`in/archive/${yyyy}/${mm}/${dd}/day1/streams1.csv`, 'lake/processed/listen_date=2024-06-25/day1__streams1.parquet']);
   });
 });

@@ -97,7 +97,14 @@ describe('catalogue lookup for a run', () => {
     expect(songs).toMatchObject({ wanted: 200, kept: 199, rejected: 1, rowsRead: 199 + 3 });
     const snapshot = await readSongsSnapshot(store, songs.url);
     expect(snapshot.size).toBe(199);
-    expect(snapshot.get('trk-1')).toEqual({ trackId: 'trk-1', trackName: 'Track 1', artists: ['Artist 1', 'Guest'], popularity: 1, durationMs: 1001, genres: ['genre-1', 'jazz'] });
+    expect(snapshot.get('trk-1')).toEqual({
+      trackId: 'trk-1',
+      trackName: 'Track 1',
+      artists: ['Artist 1', 'Guest'],
+      popularity: 1,
+      durationMs: 1001,
+      genres: ['genre-1', 'jazz'],
+    });
     expect(snapshot.has('not-in-catalogue')).toBe(false);
 
     expect(after.users!.seq).toBe(before.users!.seq);
@@ -113,7 +120,10 @@ describe('catalogue lookup for a run', () => {
     lines.push('trk-1,Other,Album,Renamed,1,1,jazz', 'bad id with spaces,A,B,C,1,1,pop', 'trk-9,A,B,C,1,1,pop');
     await fs.writeFile(songsCsv, `${lines.join('\n')}\n`);
     const usersCsv = path.join(work, 'users.csv');
-    await fs.writeFile(usersCsv, `user_id,user_name,user_age,user_country,created_at\n${Array.from({ length: 5000 }, (_, u) => `${u + 1},n,30,FR,2023-01-01`).join('\n')}\nx1,n,30,FR,2023-01-01\n7,n,999,FR,2023-01-01\n`);
+    await fs.writeFile(
+      usersCsv,
+      `user_id,user_name,user_age,user_country,created_at\n${Array.from({ length: 5000 }, (_, u) => `${u + 1},n,30,FR,2023-01-01`).join('\n')}\nx1,n,30,FR,2023-01-01\n7,n,999,FR,2023-01-01\n`,
+    );
 
     const songs = await extractCatalogueTable(store, run(fileUrl(usersCsv), fileUrl(songsCsv)), 'songs', { validUrls: [validUrl], partUrls: [] });
     expect(songs).toMatchObject({ wanted: 200, rowsRead: 50_003, rejected: 1 });

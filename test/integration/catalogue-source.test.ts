@@ -97,7 +97,14 @@ describe('readCatalogueSource from PostgreSQL (RDS)', () => {
     }
     expect(problems).toEqual(['popularity=150']);
     const songs = Object.fromEntries([...builder.values()].map((s) => [s.trackId, s]));
-    expect(songs['t1']).toEqual({ trackId: 't1', trackName: 'Hello, "World"', artists: ['A', 'B'], popularity: 42, durationMs: 210000, genres: expect.arrayContaining(['pop', 'rock']) });
+    expect(songs['t1']).toEqual({
+      trackId: 't1',
+      trackName: 'Hello, "World"',
+      artists: ['A', 'B'],
+      popularity: 42,
+      durationMs: 210000,
+      genres: expect.arrayContaining(['pop', 'rock']),
+    });
     expect(songs['t1']!.genres).toHaveLength(2);
     expect(songs['t2']).toMatchObject({ durationMs: 1000, genres: ['jazz'] });
   });

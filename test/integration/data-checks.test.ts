@@ -56,7 +56,14 @@ describe('data checks over loaded KPIs', () => {
   });
 
   it('rows as a load wrote them pass every check', async () => {
-    const checks = await runDataChecks(warehouse, [{ listenDate: '2024-06-25', events: 10 }, { listenDate: '2024-06-26', events: 3 }], 1);
+    const checks = await runDataChecks(
+      warehouse,
+      [
+        { listenDate: '2024-06-25', events: 10 },
+        { listenDate: '2024-06-26', events: 3 },
+      ],
+      1,
+    );
     expect(checks.map((c) => [c.name, c.passed])).toEqual([
       ['hourly_rows_present', true],
       ['hourly_plays_match_lake', true],
@@ -65,8 +72,13 @@ describe('data checks over loaded KPIs', () => {
     ]);
   });
 
-  it('plays that do not add up to the lake\'s events, and a date without hourly rows, fail by name', async () => {
-    expect(await failed([{ listenDate: '2024-06-25', events: 11 }, { listenDate: '2024-06-27', events: 0 }])).toEqual({
+  it("plays that do not add up to the lake's events, and a date without hourly rows, fail by name", async () => {
+    expect(
+      await failed([
+        { listenDate: '2024-06-25', events: 11 },
+        { listenDate: '2024-06-27', events: 0 },
+      ]),
+    ).toEqual({
       hourly_rows_present: '2024-06-27: no hourly rows',
       hourly_plays_match_lake: '2024-06-25: hourly plays add up to 10, the lake has 11 distinct events',
     });
@@ -77,7 +89,12 @@ describe('data checks over loaded KPIs', () => {
   it('a negative measure and a diversity index outside (0, 1] fail by name', async () => {
     await warehouse.query(`UPDATE analytics.hourly_kpis SET unique_listeners = -1 WHERE listen_date = '2024-06-25' AND listen_hour = 0`);
     await warehouse.query(`UPDATE analytics.hourly_kpis SET track_diversity_index = 1.5 WHERE listen_date = '2024-06-26'`);
-    expect(await failed([{ listenDate: '2024-06-25', events: 10 }, { listenDate: '2024-06-26', events: 3 }])).toEqual({
+    expect(
+      await failed([
+        { listenDate: '2024-06-25', events: 10 },
+        { listenDate: '2024-06-26', events: 3 },
+      ]),
+    ).toEqual({
       measures_not_negative_or_null: '2024-06-25: 1 row(s) with a negative or null measure',
       track_diversity_in_range: '2024-06-26: 1 hour(s) with track_diversity_index outside (0, 1]',
     });

@@ -252,9 +252,15 @@ describe('lake parts', () => {
     const conn = await db.connect();
     try {
       const file = fileURLToPath(url).replace(/'/g, "''");
-      const stats = (await conn.runAndReadAll(`SELECT stats_min_value::INTEGER AS lo, stats_max_value::INTEGER AS hi FROM parquet_metadata('${file}') WHERE path_in_schema = 'user_bucket' ORDER BY row_group_id`)).getRowObjectsJson();
+      const stats = (
+        await conn.runAndReadAll(
+          `SELECT stats_min_value::INTEGER AS lo, stats_max_value::INTEGER AS hi FROM parquet_metadata('${file}') WHERE path_in_schema = 'user_bucket' ORDER BY row_group_id`,
+        )
+      ).getRowObjectsJson();
       expect(stats).toEqual(Array.from({ length: part.rowGroups }, (_, g) => ({ lo: part.groupBuckets(g)!.min, hi: part.groupBuckets(g)!.max })));
-      const [count] = (await conn.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM read_parquet('${file}') WHERE user_bucket BETWEEN 0 AND 15`)).getRowObjectsJson();
+      const [count] = (
+        await conn.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM read_parquet('${file}') WHERE user_bucket BETWEEN 0 AND 15`)
+      ).getRowObjectsJson();
       expect(count!.n).toBe(events.filter((e) => userBucketOf(e.userId) < 16).length);
     } finally {
       conn.closeSync();

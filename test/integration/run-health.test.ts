@@ -7,7 +7,16 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServices } from '@musicflow/cli';
-import { createServiceContext, readQueueWorkers, readRunHealth, startRun, workerName, type RunHealth, type Service, type ServiceContext } from '@musicflow/flow';
+import {
+  createServiceContext,
+  readQueueWorkers,
+  readRunHealth,
+  startRun,
+  workerName,
+  type RunHealth,
+  type Service,
+  type ServiceContext,
+} from '@musicflow/flow';
 import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, SAMPLE, tempDir, testConfig } from '../helpers/env.ts';
 import { waitForReport } from '../helpers/pipeline.ts';
 
@@ -65,7 +74,9 @@ describe('run health', () => {
     expect(kpi.noWorkerSince).toBeGreaterThanOrEqual(startedAt);
     // The loader waits for the KPI job, not for a worker of its own; the earlier stages are done.
     expect(stuck.stages.map((s) => s.stage)).toEqual(['kpi']);
-    expect(stuck.warnings).toEqual([expect.stringMatching(/^no worker on queue kpi for \d+ s \(1 job of this run waiting\): start one with musicflow start kpi$/)]);
+    expect(stuck.warnings).toEqual([
+      expect.stringMatching(/^no worker on queue kpi for \d+ s \(1 job of this run waiting\): start one with musicflow start kpi$/),
+    ]);
     // Under the grace period, no warning yet.
     expect((await readRunHealth(ctx.queues, runId, { graceMs: 60_000 })).warnings).toEqual([]);
 

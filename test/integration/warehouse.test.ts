@@ -80,7 +80,10 @@ for (const strategy of ['copy', 'insert'] as const) {
         ['rock', 3, 'Name, with "quotes"', 'r1'],
       ]);
       const hourly = await warehouse.kpis('hourly', '2024-06-25');
-      expect(hourly.map((r) => [r.listen_hour, r.top_artist, r.top_artist_plays])).toEqual([[0, 'A', 2], [1, null, null]]);
+      expect(hourly.map((r) => [r.listen_hour, r.top_artist, r.top_artist_plays])).toEqual([
+        [0, 'A', 2],
+        [1, null, null],
+      ]);
       const [run] = await warehouse.query<{ status: string; streams_url: string; rows_rejected: number; kpi_rows: number }>(
         'SELECT status, streams_url, rows_rejected, kpi_rows FROM analytics.etl_runs WHERE run_id = $1',
         ['r1'],
@@ -94,13 +97,20 @@ for (const strategy of ['copy', 'insert'] as const) {
       expect(await warehouse.kpis('genre', '2024-06-25')).toHaveLength(2);
       await warehouse.loadRun(load('r2', 20, [genreRow('pop', 7)], []), report('r2'));
       const rows = await warehouse.kpis('genre', '2024-06-25');
-      expect(rows.map((r) => [r.genre, r.listen_count, r.run_id])).toEqual([['pop', 7, 'r2'], ['rock', 3, 'r1']]);
+      expect(rows.map((r) => [r.genre, r.listen_count, r.run_id])).toEqual([
+        ['pop', 7, 'r2'],
+        ['rock', 3, 'r1'],
+      ]);
     });
 
     it('an older snapshot never overwrites a newer one (two runs finishing out of order)', async () => {
       await warehouse.loadRun(load('r0', 15, [genreRow('pop', 1), genreRow('jazz', 1)], []), report('r0'));
       const rows = await warehouse.kpis('genre', '2024-06-25');
-      expect(rows.map((r) => [r.genre, r.listen_count, r.run_id])).toEqual([['jazz', 1, 'r0'], ['pop', 7, 'r2'], ['rock', 3, 'r1']]);
+      expect(rows.map((r) => [r.genre, r.listen_count, r.run_id])).toEqual([
+        ['jazz', 1, 'r0'],
+        ['pop', 7, 'r2'],
+        ['rock', 3, 'r1'],
+      ]);
     });
 
     it('a failure mid-load leaves no half-written rows and no run record', async () => {
@@ -121,11 +131,21 @@ for (const strategy of ['copy', 'insert'] as const) {
       const many = Array.from({ length: 600 }, (_, i) => genreRow(`g${i}`, 1)); // more than one INSERT batch
       // A NUL in a key: refused while staging, the row found from COPY's line or the INSERT's parameter.
       const nul = await refused([...many, genreRow('bad\u0000genre', 1)], [hourlyRow(0, 'A')]);
-      expect(nul).toMatchObject({ sqlState: '22021', table: 'analytics.genre_kpis', listenDate: '2024-06-25', key: { listen_date: '2024-06-25', genre: 'bad\u0000genre' } });
+      expect(nul).toMatchObject({
+        sqlState: '22021',
+        table: 'analytics.genre_kpis',
+        listenDate: '2024-06-25',
+        key: { listen_date: '2024-06-25', genre: 'bad\u0000genre' },
+      });
       expect(nul.message).toContain('loading 2024-06-25 into analytics.genre_kpis, key (listen_date="2024-06-25", genre="bad\\u0000genre")');
       // Too long for the stage's VARCHAR(1024), in the second table: the first one's MERGE is rolled back too.
       const long = await refused([genreRow('pop', 1000)], [hourlyRow(0, 'A'), hourlyRow(5, 'x'.repeat(1025))]);
-      expect(long).toMatchObject({ sqlState: '22001', table: 'analytics.hourly_kpis', key: { listen_date: '2024-06-25', listen_hour: '5' }, column: 'top_artist' });
+      expect(long).toMatchObject({
+        sqlState: '22001',
+        table: 'analytics.hourly_kpis',
+        key: { listen_date: '2024-06-25', listen_hour: '5' },
+        column: 'top_artist',
+      });
       expect(long.message).toMatch(/key \(listen_date="2024-06-25", listen_hour="5"\), column top_artist = "x{80}…": value too long/);
       expect((await warehouse.kpis('genre', '2024-06-25')).find((r) => r.genre === 'pop')?.listen_count).toBe(7);
       expect(await warehouse.kpis('genre', '2024-06-25')).toHaveLength(3);
@@ -154,5 +174,4 @@ describe('warehouse SQL stays portable to Redshift', () => {
     expect(sql.match(/INSERT/g)).toHaveLength(1);
     expect(sql.match(/\(\$\d+/g)).toHaveLength(500);
   });
-
 });

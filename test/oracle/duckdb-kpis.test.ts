@@ -6,9 +6,7 @@ import { computeKpisWithDuckDB } from './duckdb-kpis.ts';
 
 // Distinct listeners per hour of 2024-06-25 over streams1.csv alone, hours 0-23,
 // as published in data/README.md by an independent implementation.
-const PUBLISHED_LISTENERS = [
-  376, 383, 356, 369, 379, 372, 362, 372, 375, 417, 402, 384, 358, 363, 383, 390, 343, 397, 384, 397, 381, 370, 386, 260,
-];
+const PUBLISHED_LISTENERS = [376, 383, 356, 369, 379, 372, 362, 372, 375, 417, 402, 384, 358, 363, 383, 390, 343, 397, 384, 397, 381, 370, 386, 260];
 
 const songsCsv = path.join(SAMPLE, 'songs.csv');
 const streams1 = path.join(SAMPLE, 'streams', 'streams1.csv');
@@ -70,22 +68,48 @@ describe('DuckDB KPI oracle', () => {
       // 2024-06-25 10:xx: tA x2 (users 1, 5), tB x3 (users 2, 4, 5), tC x1 (unknown)
       expect(hourly).toEqual([
         {
-          listenDate: '2024-06-25', listenHour: 10, uniqueListeners: 5, totalPlays: 6, uniqueTracks: 3,
-          trackDiversityIndex: 0.5, topArtist: 'Alpha', topArtistPlays: 5,
+          listenDate: '2024-06-25',
+          listenHour: 10,
+          uniqueListeners: 5,
+          totalPlays: 6,
+          uniqueTracks: 3,
+          trackDiversityIndex: 0.5,
+          topArtist: 'Alpha',
+          topArtistPlays: 5,
         },
         {
-          listenDate: '2024-06-26', listenHour: 23, uniqueListeners: 40, totalPlays: 40, uniqueTracks: 1,
-          trackDiversityIndex: 1 / 40, topArtist: null, topArtistPlays: null,
+          listenDate: '2024-06-26',
+          listenHour: 23,
+          uniqueListeners: 40,
+          totalPlays: 40,
+          uniqueTracks: 1,
+          trackDiversityIndex: 1 / 40,
+          topArtist: null,
+          topArtistPlays: null,
         },
       ]);
       expect(genre).toEqual([
         {
-          listenDate: '2024-06-25', genre: 'pop', listenCount: 2, avgTrackDurationMs: 1000, avgPopularity: 50,
-          popularityIndex: 1, mostPopularTrackId: 'tA', mostPopularTrackName: 'Song, A', mostPopularTrackPlays: 2,
+          listenDate: '2024-06-25',
+          genre: 'pop',
+          listenCount: 2,
+          avgTrackDurationMs: 1000,
+          avgPopularity: 50,
+          popularityIndex: 1,
+          mostPopularTrackId: 'tA',
+          mostPopularTrackName: 'Song, A',
+          mostPopularTrackPlays: 2,
         },
         {
-          listenDate: '2024-06-25', genre: 'rock', listenCount: 5, avgTrackDurationMs: 2200, avgPopularity: 38,
-          popularityIndex: 1.9, mostPopularTrackId: 'tB', mostPopularTrackName: 'Song B', mostPopularTrackPlays: 3,
+          listenDate: '2024-06-25',
+          genre: 'rock',
+          listenCount: 5,
+          avgTrackDurationMs: 2200,
+          avgPopularity: 38,
+          popularityIndex: 1.9,
+          mostPopularTrackId: 'tB',
+          mostPopularTrackName: 'Song B',
+          mostPopularTrackPlays: 3,
         },
       ]);
     } finally {

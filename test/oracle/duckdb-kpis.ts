@@ -56,8 +56,7 @@ const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 // SQL fragments, written with String.raw so RE2 sees the backslashes verbatim.
 const WHITESPACE = String.raw`[\t\n\x0B\f\r\p{Z}\x{FEFF}]`;
 const LISTEN_TIME = String.raw`^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}(?::?\d{2})?)?$`;
-const validTrackId = (col: string) =>
-  `(${col} IS NOT NULL AND length(${col}) BETWEEN 1 AND 64 AND NOT regexp_matches(${col}, ${lit(WHITESPACE)}))`;
+const validTrackId = (col: string) => `(${col} IS NOT NULL AND length(${col}) BETWEEN 1 AND 64 AND NOT regexp_matches(${col}, ${lit(WHITESPACE)}))`;
 /** Integer text (`42`, `42.0`, spaces around) to BIGINT, NULL when not an integer. */
 const integerOrNull = (col: string) =>
   `CASE WHEN regexp_full_match(trim(${col}), '-?[0-9]{1,18}') THEN CAST(trim(${col}) AS BIGINT)

@@ -159,7 +159,15 @@ describe('CSV catalogue sources and quarantine (file://)', () => {
     expect(await readAll(url, 'songs', SONG_COLUMNS)).toEqual([
       {
         line: 2,
-        values: { track_id: 't1', track_name: 'Hello, "World"', artists: 'A;B', album_name: 'Alb', popularity: '42', duration_ms: '210000', track_genre: 'pop' },
+        values: {
+          track_id: 't1',
+          track_name: 'Hello, "World"',
+          artists: 'A;B',
+          album_name: 'Alb',
+          popularity: '42',
+          duration_ms: '210000',
+          track_genre: 'pop',
+        },
         // The whole record, extra columns included, for quarantine.
         record: ['0', 'pop', '42', 'Hello, "World"', 'A;B', 'Alb', '210000', 't1', '0.5'],
       },

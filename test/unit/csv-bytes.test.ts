@@ -31,7 +31,7 @@ function random(seed: number): () => number {
 
 function pieces(bytes: Buffer, size: () => number): Buffer[] {
   const out: Buffer[] = [];
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const n = size();
     out.push(bytes.subarray(i, i + n));
     i += n;
@@ -58,7 +58,7 @@ async function outcome(records: AsyncGenerator<CsvRecord>): Promise<Outcome> {
  * multi-byte and invalid UTF-8, maybe a quote left open at the end.
  */
 function randomCsv(rnd: () => number, wellFormed: boolean): Buffer {
-  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const parts: Buffer[] = [];
   if (rnd() < 0.3) parts.push(Buffer.from('\uFEFF'));
   const tokens = ['a', '12', ',', ',', '\n', '\r\n', '\r', ' ', '"', '""', 'é', '\uFEFF', 'x"y', '\t'];
@@ -67,7 +67,8 @@ function randomCsv(rnd: () => number, wellFormed: boolean): Buffer {
   for (let i = Math.floor(rnd() * 40); i > 0; i--) {
     const k = rnd();
     if (k < 0.05) parts.push(pick(invalid));
-    else if (k < 0.35) parts.push(Buffer.from(wellFormed ? `${pick([',', '\n'])}${quoted()}${pick([',', '\n', '\r\n'])}` : quoted() + pick([',', '\n', '\r\n', ''])));
+    else if (k < 0.35)
+      parts.push(Buffer.from(wellFormed ? `${pick([',', '\n'])}${quoted()}${pick([',', '\n', '\r\n'])}` : quoted() + pick([',', '\n', '\r\n', ''])));
     // Mostly well-formed, so a file reaches far before csv-parse finds something to reject.
     else if (k < 0.4 && !wellFormed) parts.push(Buffer.from(pick(tokens)));
     else parts.push(Buffer.from(pick(['a', '12', ',', ',', '\n', '\r\n', ' ', 'é', '\r'])));
@@ -114,7 +115,9 @@ describe('csvByteBatches against csv-parse', () => {
     const rnd = random(8);
     const decoder = new TextDecoder();
     for (let i = 0; i < 2000; i++) {
-      const field = Buffer.from(Array.from({ length: 1 + Math.floor(rnd() * 8) }, () => (rnd() < 0.5 ? 0x80 + Math.floor(rnd() * 0x80) : 0x41 + Math.floor(rnd() * 20))));
+      const field = Buffer.from(
+        Array.from({ length: 1 + Math.floor(rnd() * 8) }, () => (rnd() < 0.5 ? 0x80 + Math.floor(rnd() * 0x80) : 0x41 + Math.floor(rnd() * 20))),
+      );
       const bytes = Buffer.concat([Buffer.from('1,'), field, Buffer.from(',x\n')]);
       for await (const batch of csvByteBatches(Readable.from([bytes]))) {
         expect(recordFields(batch, 0)[1]).toBe(decoder.decode(field));
@@ -152,7 +155,7 @@ describe('StreamRowChecker', () => {
 
   it('decides every row as validateStreamRow does, track ids through the hand-off', async () => {
     const rnd = random(2101);
-    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
     const users = ['1', '42', '007', '2147483647', '2147483648', '0', '-1', '1.5', '', ' 7', '+7', '99999999999', '1e3', '"5"', '"5"""'];
     const tracks = ['trk-1', 'trk-2', 'tr\u00e4ck', 'a b', '', 'x'.repeat(64), 'x'.repeat(65), '"q,uo""ted"', '"trk-1"', '\uFFFD', 'a\u00A0b', 'ab\tc'];
     const times = ['2024-06-25 10:00:00', '2024-06-25T10:00:00+01:00', '2024-02-30 10:00:00', 'nope', '', '2024-06-25 10:00:00 ', 'é024-06-25 10:00:00'];

@@ -14,7 +14,7 @@ const BOM = '\uFEFF';
 /** `bytes` cut into pieces of `size` bytes, or of the sizes `size()` picks. */
 function pieces(bytes: Buffer, size: number | (() => number)): Buffer[] {
   const out: Buffer[] = [];
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const n = typeof size === 'number' ? size : size();
     out.push(bytes.subarray(i, i + n));
     i += n;
@@ -41,7 +41,7 @@ function random(seed: number): () => number {
  * end after the last record.
  */
 function randomFile(rnd: () => number, firstLine: number): { text: string; records: CsvRecord[] } {
-  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const lineEnd = () => pick(['\n', '\r\n']);
   let text = rnd() < 0.3 ? BOM : '';
   let line = firstLine;
@@ -267,7 +267,6 @@ describe('csvRecordBatches', () => {
     expect(lines).toEqual(Array.from({ length: rows }, (_, i) => i + 1));
   }, 20_000);
 });
-
 
 describe('csvByteBatches', () => {
   it('keeps reading while the consumer awaits between batches, the batch unchanged meanwhile', async () => {

@@ -21,7 +21,7 @@ const CYRILLIC_64 = 'д'.repeat(64); // 64 characters, 128 bytes
 const EMOJI_64 = '😀'.repeat(64); // 64 code points, 128 UTF-16 units, 256 bytes
 
 describe('column limits', () => {
-  it('come from the KPI tables\' VARCHAR(n), one list for PostgreSQL and Redshift', () => {
+  it("come from the KPI tables' VARCHAR(n), one list for PostgreSQL and Redshift", () => {
     expect(TEXT_LIMITS).toEqual({ genre: 256, trackId: 64, trackName: 1024, artist: 1024 });
     expect(KPI_TEXT_COLUMNS).toEqual([
       { table: 'analytics.genre_kpis', column: 'genre', bytes: 256 },
@@ -94,11 +94,15 @@ describe('catalogue rows and the text contract', () => {
   });
 
   it('cleans and cuts names, artists and genres, listing each fix by field', () => {
-    const r = validateSongRow(
-      song({ track_name: `Bad\u0000${'я'.repeat(700)}`, artists: 'A\u0000;B;A ;' + 'z'.repeat(1100), track_genre: 'g'.repeat(300) }),
-    );
+    const r = validateSongRow(song({ track_name: `Bad\u0000${'я'.repeat(700)}`, artists: 'A\u0000;B;A ;' + 'z'.repeat(1100), track_genre: 'g'.repeat(300) }));
     if (!('song' in r)) throw new Error(r.reason);
-    expect(r.fixes.sort()).toEqual(['artists.control_characters', 'artists.too_long', 'track_genre.too_long', 'track_name.control_characters', 'track_name.too_long']);
+    expect(r.fixes.sort()).toEqual([
+      'artists.control_characters',
+      'artists.too_long',
+      'track_genre.too_long',
+      'track_name.control_characters',
+      'track_name.too_long',
+    ]);
     expect(utf8Bytes(r.song.trackName)).toBeLessThanOrEqual(1024);
     expect(r.song.trackName.startsWith('Bad я')).toBe(true);
     expect(r.song.artists).toEqual(['A', 'B', 'z'.repeat(1015) + '~' + r.song.artists[2]!.slice(-8)]);

@@ -164,8 +164,26 @@ describe('hourly KPIs (SPEC 4.2)', () => {
     const { genre, hourly } = acc.result();
     expect(hourly).toEqual([
       // 3 plays, users 1 and 2, tracks nope-1 and nope-2: diversity 2/3
-      { listenDate: '2024-03-01', listenHour: 7, uniqueListeners: 2, totalPlays: 3, uniqueTracks: 2, trackDiversityIndex: 2 / 3, topArtist: null, topArtistPlays: null },
-      { listenDate: '2024-03-01', listenHour: 8, uniqueListeners: 1, totalPlays: 1, uniqueTracks: 1, trackDiversityIndex: 1, topArtist: 'K', topArtistPlays: 1 },
+      {
+        listenDate: '2024-03-01',
+        listenHour: 7,
+        uniqueListeners: 2,
+        totalPlays: 3,
+        uniqueTracks: 2,
+        trackDiversityIndex: 2 / 3,
+        topArtist: null,
+        topArtistPlays: null,
+      },
+      {
+        listenDate: '2024-03-01',
+        listenHour: 8,
+        uniqueListeners: 1,
+        totalPlays: 1,
+        uniqueTracks: 1,
+        trackDiversityIndex: 1,
+        topArtist: 'K',
+        topArtistPlays: 1,
+      },
     ]);
     expect(genre.map((g) => [g.genre, g.listenCount])).toEqual([['jazz', 1]]);
   });

@@ -7,7 +7,10 @@ import type { TransformResult } from '@musicflow/contracts';
 import { biggestDatesFirst, decideFiles } from '../../services/kpi/src/outcome.ts';
 
 function chunk(fileUrl: string, rowsRead: number, rowsValid: number, parseError?: string): TransformResult {
-  const fileId = fileUrl.split('/').pop()!.replace(/\.csv.*/, '');
+  const fileId = fileUrl
+    .split('/')
+    .pop()!
+    .replace(/\.csv.*/, '');
   return {
     kind: 'transform',
     startedAt: 0,
@@ -72,12 +75,7 @@ describe('decideFiles', () => {
     // a: (3 + 3) bad of (60 + 40) rows = 6%: rejected, though its first chunk alone is at 5%.
     // b: (2 + 3) bad of (60 + 40) rows = 5%: accepted, though its second chunk alone is at 7.5%.
     expect(
-      verdicts([
-        chunk('file:///in/a.csv', 60, 57),
-        chunk('file:///in/a.csv', 40, 37),
-        chunk('file:///in/b.csv', 60, 58),
-        chunk('file:///in/b.csv', 40, 37),
-      ]),
+      verdicts([chunk('file:///in/a.csv', 60, 57), chunk('file:///in/a.csv', 40, 37), chunk('file:///in/b.csv', 60, 58), chunk('file:///in/b.csv', 40, 37)]),
     ).toEqual({ 'a.csv': [expect.stringMatching(/^6 of 100 rows/)], 'b.csv': [] });
   });
 

@@ -203,7 +203,16 @@ describe('planStreamFile', () => {
     const plan = await planStreamFile(store, streams, info, 10);
     expect(plan).toEqual({
       segments: [
-        expect.objectContaining({ fileId: 'zipped', start: 0, end: info.size, firstLine: 1, gzip: true, index: 0, count: 1, header: ['track_id', 'user_id', 'listen_time'] }),
+        expect.objectContaining({
+          fileId: 'zipped',
+          start: 0,
+          end: info.size,
+          firstLine: 1,
+          gzip: true,
+          index: 0,
+          count: 1,
+          header: ['track_id', 'user_id', 'listen_time'],
+        }),
       ],
     });
     for (const reader of CSV_READERS) {
@@ -229,7 +238,10 @@ describe('planStreamFile', () => {
   });
 
   it('leaves an unterminated quote to the chunk reader, which reports its line', async () => {
-    const info = await put('unterminated.csv', 'user_id,track_id,listen_time\n1,a,2024-06-25 10:00:00\n2,"b,2024-06-25 10:00:00\n3,c,2024-06-25 10:00:00\n4,d,2024-06-25 10:00:00\n');
+    const info = await put(
+      'unterminated.csv',
+      'user_id,track_id,listen_time\n1,a,2024-06-25 10:00:00\n2,"b,2024-06-25 10:00:00\n3,c,2024-06-25 10:00:00\n4,d,2024-06-25 10:00:00\n',
+    );
     const plan = await planStreamFile(store, streams, info, 8);
     if (!('segments' in plan)) throw new Error('expected chunks');
     const last = plan.segments.at(-1)!;

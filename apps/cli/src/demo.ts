@@ -53,9 +53,22 @@ export async function runDemo(): Promise<number> {
         const genre = await warehouse.kpis('genre', date);
         const hourly = await warehouse.kpis('hourly', date);
         console.log(`\nanalytics.genre_kpis, listen_date ${date} (${genre.length} rows)\n`);
-        console.log(formatTable(genre, ['genre', 'listen_count', 'avg_track_duration_ms', 'avg_popularity', 'popularity_index', 'most_popular_track_id', 'most_popular_track_name', 'most_popular_track_plays']));
+        console.log(
+          formatTable(genre, [
+            'genre',
+            'listen_count',
+            'avg_track_duration_ms',
+            'avg_popularity',
+            'popularity_index',
+            'most_popular_track_id',
+            'most_popular_track_name',
+            'most_popular_track_plays',
+          ]),
+        );
         console.log(`\nanalytics.hourly_kpis, listen_date ${date}\n`);
-        console.log(formatTable(hourly, ['listen_hour', 'unique_listeners', 'total_plays', 'unique_tracks', 'track_diversity_index', 'top_artist', 'top_artist_plays']));
+        console.log(
+          formatTable(hourly, ['listen_hour', 'unique_listeners', 'total_plays', 'unique_tracks', 'track_diversity_index', 'top_artist', 'top_artist_plays']),
+        );
       }
     }
     console.log(`\n${report ? formatReport(report) : `run ${runId} ${progress.state}: ${progress.error ?? ''}`}`);

@@ -13,7 +13,10 @@ export function formatTable(rows: Record<string, unknown>[], columns: string[]):
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
   const numeric = columns.map((c) => rows.length > 0 && rows.every((r) => r[c] === null || typeof r[c] === 'number'));
   const line = (values: string[]) =>
-    values.map((v, i) => (numeric[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd();
+    values
+      .map((v, i) => (numeric[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(columns), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
 }
 
@@ -32,11 +35,15 @@ export function formatReport(r: RunReport): string {
     `  orphans    ${n(r.rows.orphanTracks)} events with a track not in the catalogue, ${n(r.rows.orphanUsers)} with an unknown user`,
     `  catalogue  ${n(r.catalogue.songs)} tracks, ${n(r.catalogue.users)} users, ${n(r.catalogue.rejected)} rows rejected`,
     `  KPI rows   ${n(r.kpiRows.genre)} genre, ${n(r.kpiRows.hourly)} hourly written for ${r.dates.join(', ') || 'no date'}`,
-    `  time       ${Object.entries(r.stageMs).map(([s, ms]) => `${s} ${(ms / 1000).toFixed(2)}s`).join(', ')}`,
+    `  time       ${Object.entries(r.stageMs)
+      .map(([s, ms]) => `${s} ${(ms / 1000).toFixed(2)}s`)
+      .join(', ')}`,
   );
   if (r.files.rejected) {
     const more = r.files.rejected - r.files.firstRejected.length;
-    out.push(more > 0 ? `  rejected files (the first ${r.files.firstRejected.length}; GET /runs/${r.runId}/files?status=rejected lists all):` : '  rejected files:');
+    out.push(
+      more > 0 ? `  rejected files (the first ${r.files.firstRejected.length}; GET /runs/${r.runId}/files?status=rejected lists all):` : '  rejected files:',
+    );
     for (const f of r.files.firstRejected) out.push(`    ${f.file}`, ...f.reasons.map((reason) => `      - ${reason}`));
   }
   if (r.error) out.push(`  error: ${r.error}`);

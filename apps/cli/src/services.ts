@@ -26,11 +26,13 @@ export const SERVICE_NAMES = Object.keys(STARTERS) as ServiceName[];
  * and the first error is thrown, so no half-started stack keeps running.
  */
 export async function startServices(ctx: ServiceContext, names: readonly ServiceName[] = SERVICE_NAMES): Promise<Service[]> {
-  const started = await Promise.allSettled(names.map(async (name) => {
-    const service = await STARTERS[name](ctx);
-    await service.ready;
-    return service;
-  }));
+  const started = await Promise.allSettled(
+    names.map(async (name) => {
+      const service = await STARTERS[name](ctx);
+      await service.ready;
+      return service;
+    }),
+  );
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (!failed) return started.map((s) => (s as PromiseFulfilledResult<Service>).value);
   await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.close().catch(() => undefined) : undefined)));

@@ -4,13 +4,9 @@ import { z } from 'zod';
 
 const dirUrl = (p: string) => pathToFileURL(path.resolve(p)).href.replace(/\/?$/, '/');
 
-const objectUrl = z
-  .string()
-  .refine((v) => /^(s3|file):\/\//.test(v), 'must be an s3:// or file:// URL');
+const objectUrl = z.string().refine((v) => /^(s3|file):\/\//.test(v), 'must be an s3:// or file:// URL');
 const folderUrl = objectUrl.transform((v) => (v.endsWith('/') ? v : `${v}/`));
-const sourceUrl = z
-  .string()
-  .refine((v) => /^(s3|file|postgres|postgresql):\/\//.test(v), 'must be an s3://, file:// or postgres:// URL');
+const sourceUrl = z.string().refine((v) => /^(s3|file|postgres|postgresql):\/\//.test(v), 'must be an s3://, file:// or postgres:// URL');
 /** `26h`, `90m`, `45s`, `2d`, or plain seconds → milliseconds. */
 const duration = z
   .string()
@@ -19,9 +15,7 @@ const duration = z
     const [, n, unit = 's'] = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(v)!;
     return Number(n) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit as 'ms' | 's' | 'm' | 'h' | 'd'];
   });
-const boolean = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const boolean = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 /** Every setting of every service, read from the environment once at start-up. */
 export const configSchema = z.object({
@@ -38,7 +32,10 @@ export const configSchema = z.object({
   LAKE_URL: folderUrl.default(dirUrl('.musicflow/lake')),
   /** Defaults to the `archive/` sibling of STREAMS_URL. */
   ARCHIVE_URL: folderUrl.optional(),
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('musicflow'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only')
+    .default('musicflow'),
   /** Default: 0.0.0.0 with API_TOKEN, loopback (127.0.0.1) without. */
   API_HOST: z.string().optional(),
   /** Lets the API listen on a non-loopback API_HOST without API_TOKEN (anyone reaching the port may start runs). */
@@ -49,7 +46,12 @@ export const configSchema = z.object({
    */
   SOURCE_URL_PREFIXES: z
     .string()
-    .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(sourceUrl).min(1, 'must list at least one URL prefix'))
     .optional(),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -59,13 +61,21 @@ export const configSchema = z.object({
   DAILY_CRON: z.string().default('0 2 * * *'),
   TZ_SCHEDULE: z.string().default('UTC'),
   /** Where alerts go: a JSON POST (Slack-compatible `text`) for failed/partial runs, failed data checks and stale data. */
-  ALERT_WEBHOOK_URL: z.string().url().refine((v) => /^https?:\/\//.test(v), 'must be an http:// or https:// URL').optional(),
+  ALERT_WEBHOOK_URL: z
+    .string()
+    .url()
+    .refine((v) => /^https?:\/\//.test(v), 'must be an http:// or https:// URL')
+    .optional(),
   /** No successful run for longer than this (ms after parsing) means the KPIs are stale: an alert, and `stale` in /freshness. */
   FRESHNESS_MAX_AGE: duration.default(26 * 3_600_000),
   /** Share of a file's rows that may be bad before the whole file is rejected. */
   REJECT_THRESHOLD: z.coerce.number().min(0).max(1).default(0.05),
   /** Stream files larger than this are split into chunks processed in parallel. */
-  CHUNK_BYTES: z.coerce.number().int().min(1024).default(32 * 1024 * 1024),
+  CHUNK_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(32 * 1024 * 1024),
   /**
    * A listen date with more events than this is split into pass jobs over its parts, each over a share
    * of its users, so duplicate detection in one job holds at most this many events (about 12-24 bytes each).
@@ -80,7 +90,11 @@ export const configSchema = z.object({
    * failover takes 60-120 s, an outage up to 5 minutes must only delay a run). JOB_ATTEMPTS, when set,
    * also caps the number of attempts.
    */
-  RETRY_BUDGET_MS: z.coerce.number().int().min(0).default(15 * 60_000),
+  RETRY_BUDGET_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(15 * 60_000),
   RETRY_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(30_000),
   JOB_BACKOFF_MS: z.coerce.number().int().min(1).default(1000),
   JOB_ATTEMPTS: z.coerce.number().int().min(1).optional(),

@@ -26,7 +26,14 @@ export const alertPayloadSchema = z.object({
   counts: z
     .object({
       files: z.object({ total: z.number().int(), loaded: z.number().int(), rejected: z.number().int() }),
-      rows: z.object({ read: z.number().int(), valid: z.number().int(), rejected: z.number().int(), duplicate: z.number().int(), orphanTracks: z.number().int(), orphanUsers: z.number().int() }),
+      rows: z.object({
+        read: z.number().int(),
+        valid: z.number().int(),
+        rejected: z.number().int(),
+        duplicate: z.number().int(),
+        orphanTracks: z.number().int(),
+        orphanUsers: z.number().int(),
+      }),
     })
     .optional(),
   error: z.string().optional(),

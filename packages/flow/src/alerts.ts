@@ -8,7 +8,15 @@
  */
 import { Queue, Worker, type Job } from 'bullmq';
 import { redactUrl, type Config, type Logger } from '@musicflow/config';
-import { ALERTS_QUEUE, alertJobIds, alertDeliverJobSchema, FRESHNESS_SCHEDULER_ID, parseJobData, type AlertPayload, type RunReport } from '@musicflow/contracts';
+import {
+  ALERTS_QUEUE,
+  alertJobIds,
+  alertDeliverJobSchema,
+  FRESHNESS_SCHEDULER_ID,
+  parseJobData,
+  type AlertPayload,
+  type RunReport,
+} from '@musicflow/contracts';
 import { readFreshness, type Freshness } from '@musicflow/warehouse';
 import type { ServiceContext } from './context.ts';
 import { jobOptions, type PipelineQueues } from './queues.ts';
@@ -33,7 +41,9 @@ export function runAlert(report: RunReport): AlertPayload {
   const rejected = report.files.firstRejected;
   const lines = [`musicflow run ${report.runId} (${report.trigger}) ended ${report.status.toUpperCase()}`];
   if (report.error) lines.push(`error: ${report.error}`);
-  lines.push(`files: ${report.files.loaded} loaded, ${report.files.rejected} rejected of ${report.files.total}; rows: ${report.rows.valid} valid, ${report.rows.rejected} rejected of ${report.rows.read}`);
+  lines.push(
+    `files: ${report.files.loaded} loaded, ${report.files.rejected} rejected of ${report.files.total}; rows: ${report.rows.valid} valid, ${report.rows.rejected} rejected of ${report.rows.read}`,
+  );
   for (const f of rejected) lines.push(`rejected ${f.file}: ${f.reasons.join('; ')}`);
   for (const c of failedChecks) lines.push(`data check failed: ${c.name}${c.detail ? ` (${c.detail})` : ''}`);
   return {
@@ -61,9 +71,7 @@ export function runAlert(report: RunReport): AlertPayload {
 
 export function staleAlert(freshness: Freshness, maxAgeMs: number): AlertPayload {
   const hours = (s: number) => `${(s / 3600).toFixed(1)} h`;
-  const since = freshness.lastSuccessfulRunAt
-    ? `since ${freshness.lastSuccessfulRunAt} (${hours(freshness.lastSuccessfulRunAgeSeconds ?? 0)})`
-    : 'ever';
+  const since = freshness.lastSuccessfulRunAt ? `since ${freshness.lastSuccessfulRunAt} (${hours(freshness.lastSuccessfulRunAgeSeconds ?? 0)})` : 'ever';
   return {
     text: `musicflow KPIs are stale: no run has loaded data ${since}, more than the ${hours(maxAgeMs / 1000)} allowed (FRESHNESS_MAX_AGE); newest listen date ${freshness.newestListenDate ?? 'none'}`,
     kind: 'stale',
@@ -136,11 +144,15 @@ export async function ensureFreshnessCheck(config: Config, queue: Queue, log: Lo
     return;
   }
   const every = freshnessCheckEveryMs(config.FRESHNESS_MAX_AGE);
-  await queue.upsertJobScheduler(FRESHNESS_SCHEDULER_ID, { every }, {
-    name: 'freshness',
-    data: {},
-    opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
-  });
+  await queue.upsertJobScheduler(
+    FRESHNESS_SCHEDULER_ID,
+    { every },
+    {
+      name: 'freshness',
+      data: {},
+      opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+    },
+  );
   log.info({ every, maxAge: config.FRESHNESS_MAX_AGE }, 'freshness check scheduled');
 }
 
@@ -170,7 +182,10 @@ export function startAlertWorker(ctx: ServiceContext): { close(): Promise<void> 
   const worker = new Worker(ALERTS_QUEUE, processAlertJob, { connection, prefix: config.QUEUE_PREFIX, concurrency: 4, name: workerName() });
   worker.on('failed', (job, err) => {
     const final = job && job.attemptsMade >= (job.opts.attempts ?? 1);
-    log[final ? 'error' : 'warn']({ jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, final ? 'alert not delivered, attempts exhausted' : 'alert delivery failed, will retry');
+    log[final ? 'error' : 'warn'](
+      { jobId: job?.id, attempt: job?.attemptsMade, err: err.message },
+      final ? 'alert not delivered, attempts exhausted' : 'alert delivery failed, will retry',
+    );
   });
   worker.on('error', (err) => log.error({ err: err.message }, 'alert worker error'));
   return {

@@ -99,11 +99,7 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
  * already). A job is pending when it is unfinished and none of its children
  * is: a parent waiting for its children waits on their queue, not its own.
  */
-export async function readRunHealth(
-  queues: PipelineQueues,
-  runId: string,
-  options: { jobs?: Job[]; graceMs?: number; now?: number } = {},
-): Promise<RunHealth> {
+export async function readRunHealth(queues: PipelineQueues, runId: string, options: { jobs?: Job[]; graceMs?: number; now?: number } = {}): Promise<RunHealth> {
   const graceMs = options.graceMs ?? NO_WORKER_GRACE_MS;
   const jobs = options.jobs ?? (await readRunJobs(queues, runId).catch(() => []));
   // After the read: a job that became ready during it is not ready "in the future".
@@ -160,8 +156,7 @@ function healthWarnings(health: RunHealth, now: number, graceMs = NO_WORKER_GRAC
   for (const o of health.orphaned) {
     if (now - o.since < graceMs) continue;
     lines.push(
-      `job ${o.jobId} was taken by worker ${o.worker}, which is gone: a live ${QUEUES[o.stage]} worker hands it back ` +
-        `once its lock expires (30 s)`,
+      `job ${o.jobId} was taken by worker ${o.worker}, which is gone: a live ${QUEUES[o.stage]} worker hands it back ` + `once its lock expires (30 s)`,
     );
   }
   for (const s of health.stalled) {

@@ -56,9 +56,7 @@ export class PipelineQueues {
     readonly prefix: string,
   ) {
     this.flows = new FlowProducer({ connection, prefix });
-    this.queues = Object.fromEntries(
-      STAGES.map((stage) => [stage, new Queue(QUEUES[stage], { connection, prefix })]),
-    ) as Record<Stage, Queue>;
+    this.queues = Object.fromEntries(STAGES.map((stage) => [stage, new Queue(QUEUES[stage], { connection, prefix })])) as Record<Stage, Queue>;
   }
 
   /** The key BullMQ uses for a queue, as `opts.parent.queue` wants it. */

@@ -102,11 +102,7 @@ export const workerName = () => `${hostname()}:${process.pid}`;
  * starve this thread's lock renewal at all. Off by default: on 2 cores it
  * measured slower and twice the memory (docs/performance.md).
  */
-export function runStageWorker<S extends Stage>(
-  definition: StageDefinition<S>,
-  ctx: ServiceContext,
-  threadModule?: URL,
-): RunningWorker {
+export function runStageWorker<S extends Stage>(definition: StageDefinition<S>, ctx: ServiceContext, threadModule?: URL): RunningWorker {
   const { config, logger } = ctx;
   const { stage } = definition;
   const log = logger.child({ stage });
@@ -122,16 +118,20 @@ export function runStageWorker<S extends Stage>(
   let warming: Promise<void> = Promise.resolve();
   if (threadModule && config.WORKER_THREADS) {
     const workerData: ThreadData = { musicflowStageModule: fileURLToPath(threadModule), config };
-    worker = new Worker(QUEUES[stage], THREAD_ENTRY, { ...options, useWorkerThreads: true, workerThreadsOptions: { workerData, ...threadFlags(workerData.musicflowStageModule) } });
+    worker = new Worker(QUEUES[stage], THREAD_ENTRY, {
+      ...options,
+      useWorkerThreads: true,
+      workerThreadsOptions: { workerData, ...threadFlags(workerData.musicflowStageModule) },
+    });
     // Started with the worker, the threads' module loading (about half a second) stays out of the first run.
-    warming = startSandboxThreads(worker, THREAD_ENTRY, config.WORKER_CONCURRENCY).catch((err: Error) => log.error({ err: err.message }, 'worker thread failed to start'));
+    warming = startSandboxThreads(worker, THREAD_ENTRY, config.WORKER_CONCURRENCY).catch((err: Error) =>
+      log.error({ err: err.message }, 'worker thread failed to start'),
+    );
   } else {
     const processors = definition.createProcessors(ctx);
     worker = new Worker(QUEUES[stage], (job, token) => handleStageJob(definition, processors, log, job, token), options);
   }
-  worker.on('failed', (job, err) =>
-    log.error({ runId: job?.data?.run?.runId, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed'),
-  );
+  worker.on('failed', (job, err) => log.error({ runId: job?.data?.run?.runId, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed'));
   worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
 
   return {

@@ -63,9 +63,7 @@ function trackIdProblem(trackId: string): CatalogueRowProblem | undefined {
  * that cannot reach the warehouse as it is quarantines the row; names, artists
  * and the genre are made to fit their columns (`fitText`), listed in `fixes`.
  */
-export function validateSongRow(
-  row: Row,
-): { trackId: string; genre: string; song: Omit<Song, 'genres'>; fixes: CatalogueFix[] } | CatalogueRowProblem {
+export function validateSongRow(row: Row): { trackId: string; genre: string; song: Omit<Song, 'genres'>; fixes: CatalogueFix[] } | CatalogueRowProblem {
   const trackId = row.track_id ?? '';
   const badId = trackIdProblem(trackId);
   if (badId) return badId;

@@ -182,10 +182,7 @@ export async function* csvRecordBatches(bytes: Readable, firstLine = 1, { bom = 
     if (failure) throw failure;
   } catch (err) {
     if (err instanceof CsvError) {
-      const line =
-        err.code === 'CSV_QUOTE_NOT_CLOSED'
-          ? lines.openQuoteLine
-          : firstLine + ((err as CsvError & { lines?: number }).lines ?? 1) - 1;
+      const line = err.code === 'CSV_QUOTE_NOT_CLOSED' ? lines.openQuoteLine : firstLine + ((err as CsvError & { lines?: number }).lines ?? 1) - 1;
       const message = err.code === 'CSV_QUOTE_NOT_CLOSED' ? `Quote Not Closed: the quote opened at line ${line} is never closed` : err.message;
       throw new CsvFileError(`line ${line}: ${message}`, line);
     }

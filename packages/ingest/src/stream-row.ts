@@ -5,8 +5,7 @@ import { parseListenTime } from './timestamp.ts';
 export const STREAM_COLUMNS = ['user_id', 'track_id', 'listen_time'] as const;
 
 export type StreamRowResult =
-  | { ok: true; userId: number; trackId: string; listenTime: number }
-  | { ok: false; reason: RejectReason; field: string; value: string };
+  { ok: true; userId: number; trackId: string; listenTime: number } | { ok: false; reason: RejectReason; field: string; value: string };
 
 const USER_ID = /^[0-9]{1,10}$/;
 /**

@@ -41,7 +41,8 @@ export const LAKE_LAYOUT = {
   quarantine: (lake: string, runId: string, fileId: string) => joinUrl(lake, 'quarantine', `run=${runId}`, `${fileId}.csv`),
   runTemp: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}/`),
   /** A part written by a transform, waiting for the publish step to decide its file. */
-  stagedPart: (lake: string, runId: string, listenDate: string, name: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'parts', `listen_date=${listenDate}`, name),
+  stagedPart: (lake: string, runId: string, listenDate: string, name: string) =>
+    joinUrl(lake, 'tmp', `run=${runId}`, 'parts', `listen_date=${listenDate}`, name),
   /** The run's catalogue snapshot, written by the extractor before any chunk job exists. */
   catalogueSongs: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'catalogue', 'songs.ndjson'),
   catalogueUsers: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'catalogue', 'users.txt'),
@@ -54,7 +55,8 @@ export const LAKE_LAYOUT = {
   segmentQuarantine: (lake: string, runId: string, fileId: string, index: number) =>
     joinUrl(lake, 'tmp', `run=${runId}`, 'quarantine', fileId, `${String(index).padStart(6, '0')}.csv`),
   /** KPI rows of one date and table, as CSV for the loader. */
-  kpiRows: (lake: string, runId: string, table: 'genre' | 'hourly', listenDate: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `${table}-${listenDate}.csv`),
+  kpiRows: (lake: string, runId: string, table: 'genre' | 'hourly', listenDate: string) =>
+    joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `${table}-${listenDate}.csv`),
   /** A pass job's partial counts, for its date job. */
   kpiPartial: (lake: string, runId: string, listenDate: string, pass: number, count: number) =>
     joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `partial-${listenDate}-pass${pass}of${count}.json`),

@@ -109,7 +109,10 @@ class DatePart {
   private readonly parquet = new ParquetWriter({ writer: this.writer, schema: LAKE_PARQUET_SCHEMA as never, statistics: false });
   readonly upload: Promise<unknown>;
 
-  constructor(store: ObjectStore, readonly url: string) {
+  constructor(
+    store: ObjectStore,
+    readonly url: string,
+  ) {
     this.upload = store.write(url, this.out);
   }
 
@@ -174,9 +177,16 @@ class DatePart {
   private async writeGroup(order: Int32Array, buckets: Uint8Array, from: number, to: number): Promise<void> {
     const size = to - from;
     const c = {
-      user_id: new Array<number>(size), track_id: new Array<string>(size), listen_time: new Array<number>(size), user_known: new Array<boolean>(size),
-      track_name: new Array<string | null>(size), artists: new Array<string | null>(size), genres: new Array<string | null>(size),
-      popularity: new Array<number | null>(size), duration_ms: new Array<number | null>(size), user_bucket: new Array<number>(size),
+      user_id: new Array<number>(size),
+      track_id: new Array<string>(size),
+      listen_time: new Array<number>(size),
+      user_known: new Array<boolean>(size),
+      track_name: new Array<string | null>(size),
+      artists: new Array<string | null>(size),
+      genres: new Array<string | null>(size),
+      popularity: new Array<number | null>(size),
+      duration_ms: new Array<number | null>(size),
+      user_bucket: new Array<number>(size),
     };
     for (let r = 0; r < size; r++) {
       const i = order[from + r]!;

@@ -25,8 +25,7 @@ function parse(url: string): { bucket: string; key: string } {
   return { bucket: m[1]!, key: m[2]! };
 }
 
-const isMissing = (err: unknown) =>
-  err instanceof NotFound || err instanceof NoSuchKey || (err as { name?: string }).name === 'NotFound';
+const isMissing = (err: unknown) => err instanceof NotFound || err instanceof NoSuchKey || (err as { name?: string }).name === 'NotFound';
 
 /** `s3://` backend over @aws-sdk/client-s3: ranged streaming reads, multipart streaming writes. */
 export function createS3Backend(options: S3Options) {
@@ -42,9 +41,7 @@ export function createS3Backend(options: S3Options) {
     const { bucket, key } = parse(folderUrl);
     let token: string | undefined;
     do {
-      const page = await client.send(
-        new ListObjectsV2Command({ Bucket: bucket, Prefix: key, ContinuationToken: token }),
-      );
+      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, ContinuationToken: token }));
       for (const obj of page.Contents ?? []) {
         if (!obj.Key || obj.Key.endsWith('/')) continue;
         yield { url: `s3://${bucket}/${obj.Key}`, size: obj.Size ?? 0, etag: obj.ETag };
@@ -110,9 +107,7 @@ export function createS3Backend(options: S3Options) {
     let count = 0;
     const flush = async () => {
       if (batch.length === 0) return;
-      await client.send(
-        new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
-      );
+      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
       count += batch.length;
       batch = [];
     };

@@ -40,7 +40,5 @@ export async function runDataChecks(warehouse: Warehouse, dates: LoadedDate[], s
     const badDiversity = await count(CHECK_SQL.diversityOutOfRange, listenDate);
     if (badDiversity) problems.track_diversity_in_range.push(`${listenDate}: ${badDiversity} hour(s) with track_diversity_index outside (0, 1]`);
   }
-  return DATA_CHECKS.map((name) =>
-    problems[name].length ? { name, passed: false, detail: problems[name].join('; ') } : { name, passed: true },
-  );
+  return DATA_CHECKS.map((name) => (problems[name].length ? { name, passed: false, detail: problems[name].join('; ') } : { name, passed: true }));
 }

@@ -1,14 +1,7 @@
 import { redactUrl } from '@musicflow/config';
 
 /** Why the warehouse could not be reached or prepared; each kind has its own fix. */
-export type WarehouseProblem =
-  | 'refused'
-  | 'unreachable'
-  | 'unknown-host'
-  | 'auth-failed'
-  | 'permission-denied'
-  | 'missing-database'
-  | 'other';
+export type WarehouseProblem = 'refused' | 'unreachable' | 'unknown-host' | 'auth-failed' | 'permission-denied' | 'missing-database' | 'other';
 
 /** A connection or set-up failure, with a message that says what happened and what to do. */
 export class WarehouseConnectionError extends Error {
@@ -53,8 +46,7 @@ const HEADLINE: Record<WarehouseProblem, string> = {
 const FIX: Record<WarehouseProblem, (t: Target) => string> = {
   refused: () =>
     'Nothing accepts connections there: start it (pg_ctlcluster 15 main start, or docker compose up -d postgres), or fix the host and port in WAREHOUSE_URL.',
-  unreachable: () =>
-    'The host does not answer: check the network path (VPN, security group, firewall) and the host and port in WAREHOUSE_URL.',
+  unreachable: () => 'The host does not answer: check the network path (VPN, security group, firewall) and the host and port in WAREHOUSE_URL.',
   'unknown-host': (t) => `The host name ${t.host} does not resolve: fix the host in WAREHOUSE_URL.`,
   'auth-failed': (t) =>
     `The server refused the credentials of user "${t.user}": fix the user and password in WAREHOUSE_URL (or the server's pg_hba.conf rule for this client).`,

@@ -4,12 +4,25 @@ import type { Readable } from 'node:stream';
 import type { GenreKpiRow, HourlyKpiRow, KpiTables } from '@musicflow/kpi';
 
 const genreValues = (r: GenreKpiRow) => [
-  r.listenDate, r.genre, r.listenCount, r.avgTrackDurationMs, r.avgPopularity, r.popularityIndex,
-  r.mostPopularTrackId, r.mostPopularTrackName, r.mostPopularTrackPlays,
+  r.listenDate,
+  r.genre,
+  r.listenCount,
+  r.avgTrackDurationMs,
+  r.avgPopularity,
+  r.popularityIndex,
+  r.mostPopularTrackId,
+  r.mostPopularTrackName,
+  r.mostPopularTrackPlays,
 ];
 const hourlyValues = (r: HourlyKpiRow) => [
-  r.listenDate, r.listenHour, r.uniqueListeners, r.totalPlays, r.uniqueTracks, r.trackDiversityIndex,
-  r.topArtist, r.topArtistPlays,
+  r.listenDate,
+  r.listenHour,
+  r.uniqueListeners,
+  r.totalPlays,
+  r.uniqueTracks,
+  r.trackDiversityIndex,
+  r.topArtist,
+  r.topArtistPlays,
 ];
 
 /**

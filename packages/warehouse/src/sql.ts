@@ -70,9 +70,24 @@ const insertRows = (table: string, columns: readonly string[], rows: number) =>
   ).join(', ')}`;
 
 export const ETL_RUN_COLUMNS = [
-  'run_id', 'trigger', 'status', 'started_at', 'finished_at', 'streams_url', 'files_total', 'files_loaded',
-  'files_rejected', 'rows_read', 'rows_valid', 'rows_rejected', 'rows_duplicate', 'rows_orphan', 'rows_orphan_user',
-  'kpi_rows', 'error', 'report',
+  'run_id',
+  'trigger',
+  'status',
+  'started_at',
+  'finished_at',
+  'streams_url',
+  'files_total',
+  'files_loaded',
+  'files_rejected',
+  'rows_read',
+  'rows_valid',
+  'rows_rejected',
+  'rows_duplicate',
+  'rows_orphan',
+  'rows_orphan_user',
+  'kpi_rows',
+  'error',
+  'report',
 ] as const;
 
 export const DDL = [

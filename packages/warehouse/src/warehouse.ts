@@ -4,7 +4,18 @@ import type { Readable } from 'node:stream';
 import { from as copyFrom } from 'pg-copy-streams';
 import { redactUrl } from '@musicflow/config';
 import type { RunFile, RunReport } from '@musicflow/contracts';
-import { CATALOG_SQL, DDL, ddlObject, ETL_RUN_COLUMNS, KPI_TABLES, RUN_FILE_COLUMNS, RUN_FILES_SQL, RUN_SQL, upsertStatements, type KpiTableName } from './sql.ts';
+import {
+  CATALOG_SQL,
+  DDL,
+  ddlObject,
+  ETL_RUN_COLUMNS,
+  KPI_TABLES,
+  RUN_FILE_COLUMNS,
+  RUN_FILES_SQL,
+  RUN_SQL,
+  upsertStatements,
+  type KpiTableName,
+} from './sql.ts';
 import { explainConnectionError } from './connection-errors.ts';
 import { kpiCsvRecords } from './kpi-csv.ts';
 import { fitText } from './text-contract.ts';
@@ -219,10 +230,7 @@ export class Warehouse {
   }
 
   async listRuns(limit: number, offset: number): Promise<{ total: number; runs: RunReport[] }> {
-    const [{ rows }, count] = await Promise.all([
-      this.pool.query<RunRow>(RUN_SQL.list, [limit, offset]),
-      this.pool.query<{ n: number }>(RUN_SQL.count),
-    ]);
+    const [{ rows }, count] = await Promise.all([this.pool.query<RunRow>(RUN_SQL.list, [limit, offset]), this.pool.query<{ n: number }>(RUN_SQL.count)]);
     return { total: Number(count.rows[0]?.n ?? 0), runs: rows.map((r) => JSON.parse(String(r.report))) };
   }
 
@@ -268,10 +276,10 @@ export class Warehouse {
   /** The table's columns as the warehouse has them (on the pool: the load's transaction is aborted by then). */
   private async targetColumns(table: string): Promise<TargetColumn[]> {
     const [schema, name] = table.split('.') as [string, string];
-    const { rows } = await this.pool.query<{ column_name: string; character_maximum_length: number | null; is_nullable: string }>(
-      RUN_SQL.columns,
-      [schema, name],
-    );
+    const { rows } = await this.pool.query<{ column_name: string; character_maximum_length: number | null; is_nullable: string }>(RUN_SQL.columns, [
+      schema,
+      name,
+    ]);
     return rows.map((r) => ({ name: r.column_name, maxLength: r.character_maximum_length, nullable: r.is_nullable === 'YES' }));
   }
 
@@ -431,7 +439,10 @@ async function writeRun(client: pg.PoolClient, report: RunReport): Promise<void>
     report: JSON.stringify(report),
   };
   await client.query(RUN_SQL.delete, [report.runId]);
-  await client.query(RUN_SQL.insert, ETL_RUN_COLUMNS.map((c) => values[c]));
+  await client.query(
+    RUN_SQL.insert,
+    ETL_RUN_COLUMNS.map((c) => values[c]),
+  );
 }
 
 export { KPI_TABLES };
@@ -442,7 +453,16 @@ async function writeRunFiles(client: pg.PoolClient, runId: string, files: AsyncI
   let batch: RunFile[] = [];
   const flush = async () => {
     if (!batch.length) return;
-    const values = batch.flatMap((f) => [runId, f.file, f.status, f.rowsRead, f.rowsValid, f.rowsRejected, f.duplicate, f.reason ? cutToBytes(f.reason, 4096) : null]);
+    const values = batch.flatMap((f) => [
+      runId,
+      f.file,
+      f.status,
+      f.rowsRead,
+      f.rowsValid,
+      f.rowsRejected,
+      f.duplicate,
+      f.reason ? cutToBytes(f.reason, 4096) : null,
+    ]);
     await client.query(RUN_FILES_SQL.insert(batch.length), values);
     batch = [];
   };

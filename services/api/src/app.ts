@@ -2,11 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import { Queue } from 'bullmq';
-import {
-  createJsonSchemaTransform,
-  serializerCompiler,
-  validatorCompiler,
-} from 'fastify-type-provider-zod';
+import { createJsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { SCHEDULER_QUEUE } from '@musicflow/contracts';
 import { redactUrl } from '@musicflow/config';
 import { PipelineQueues, redisConnection, type ServiceContext } from '@musicflow/flow';
@@ -74,7 +70,13 @@ export async function buildApp(ctx: ServiceContext): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandler(app);
-  registerAuth(app, { token: config.API_TOKEN, protectReads: config.API_PROTECT_READS, adminPrefix: BULL_BOARD_PATH, docsPrefix: DOCS_PATH, dashboardPrefix: DASHBOARD_PATH });
+  registerAuth(app, {
+    token: config.API_TOKEN,
+    protectReads: config.API_PROTECT_READS,
+    adminPrefix: BULL_BOARD_PATH,
+    docsPrefix: DOCS_PATH,
+    dashboardPrefix: DASHBOARD_PATH,
+  });
   // BullMQ calls wait for Redis without a deadline: routes that need it answer 503 at once while it is away.
   app.addHook('preHandler', async (request) => {
     const url = request.routeOptions.url ?? '';

@@ -88,10 +88,7 @@ export function registerAuth(app: FastifyInstance, opts: AuthOptions): void {
       .send({
         statusCode: 401,
         error: 'Unauthorized',
-        message:
-          token === undefined
-            ? 'this route needs the API token: send "Authorization: Bearer <API_TOKEN>"'
-            : 'the token presented is not valid',
+        message: token === undefined ? 'this route needs the API token: send "Authorization: Bearer <API_TOKEN>"' : 'the token presented is not valid',
       });
   });
 }

@@ -65,6 +65,18 @@ export function registerErrorHandler(app: FastifyInstance): void {
 
 function httpReason(status: number): string {
   return (
-    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 503: 'Service Unavailable' } as Record<number, string>
-  )[status] ?? 'Error';
+    (
+      {
+        400: 'Bad Request',
+        401: 'Unauthorized',
+        403: 'Forbidden',
+        404: 'Not Found',
+        405: 'Method Not Allowed',
+        409: 'Conflict',
+        413: 'Payload Too Large',
+        415: 'Unsupported Media Type',
+        503: 'Service Unavailable',
+      } as Record<number, string>
+    )[status] ?? 'Error'
+  );
 }

@@ -36,7 +36,8 @@ export async function startApi(ctx: ServiceContext): Promise<ApiService> {
     throw err;
   }
   const address = app.server.address();
-  const url = typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
+  const url =
+    typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
   ctx.logger.info({ url, docs: `${url}/docs`, bullBoard: `${url}/admin/queues`, auth: ctx.config.API_TOKEN ? 'token' : 'open' }, 'api listening');
   let closing: Promise<void> | undefined;
   return {
@@ -53,8 +54,10 @@ export async function startApi(ctx: ServiceContext): Promise<ApiService> {
 
 /** A listen failure that names the setting to change. */
 function listenError(host: string, port: number, err: NodeJS.ErrnoException): Error {
-  if (err.code === 'EADDRINUSE') return new Error(`API_PORT ${port} is already in use on ${host}: stop the process holding it, or set API_PORT to a free port.`);
+  if (err.code === 'EADDRINUSE')
+    return new Error(`API_PORT ${port} is already in use on ${host}: stop the process holding it, or set API_PORT to a free port.`);
   if (err.code === 'EACCES') return new Error(`API_PORT ${port} on ${host} needs privileges this process lacks: set API_PORT above 1023.`);
-  if (err.code === 'EADDRNOTAVAIL') return new Error(`API_HOST ${host} is not an address of this machine: set API_HOST (127.0.0.1, 0.0.0.0 or one of its addresses).`);
+  if (err.code === 'EADDRNOTAVAIL')
+    return new Error(`API_HOST ${host} is not an address of this machine: set API_HOST (127.0.0.1, 0.0.0.0 or one of its addresses).`);
   return new Error(`the API cannot listen on ${host}:${port} (${err.message}): check API_HOST and API_PORT.`);
 }

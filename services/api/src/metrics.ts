@@ -81,9 +81,24 @@ export class ApiMetrics {
   constructor(private readonly deps: MetricsDeps) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'musicflow_api_' });
-    this.jobsCompleted = new Gauge({ name: 'musicflow_jobs_completed', help: 'Completed jobs retained per queue (BullMQ getJobCounts)', labelNames: ['queue'], registers });
-    this.jobsFailed = new Gauge({ name: 'musicflow_jobs_failed', help: 'Failed jobs retained per queue (BullMQ getJobCounts)', labelNames: ['queue'], registers });
-    this.queueJobs = new Gauge({ name: 'musicflow_queue_jobs', help: 'Jobs per queue and state (BullMQ getJobCounts)', labelNames: ['queue', 'state'], registers });
+    this.jobsCompleted = new Gauge({
+      name: 'musicflow_jobs_completed',
+      help: 'Completed jobs retained per queue (BullMQ getJobCounts)',
+      labelNames: ['queue'],
+      registers,
+    });
+    this.jobsFailed = new Gauge({
+      name: 'musicflow_jobs_failed',
+      help: 'Failed jobs retained per queue (BullMQ getJobCounts)',
+      labelNames: ['queue'],
+      registers,
+    });
+    this.queueJobs = new Gauge({
+      name: 'musicflow_queue_jobs',
+      help: 'Jobs per queue and state (BullMQ getJobCounts)',
+      labelNames: ['queue', 'state'],
+      registers,
+    });
     this.duration = new Histogram({
       name: 'musicflow_job_duration_seconds',
       help: 'Processing time of jobs (finishedOn - processedOn of the last attempt), per queue and outcome',
@@ -101,16 +116,33 @@ export class ApiMetrics {
       help: 'End time (Unix seconds) of the last run that succeeded or was partial; 0 when none',
       registers,
     });
-    this.newestListenDate = new Gauge({ name: 'musicflow_newest_listen_date_timestamp_seconds', help: 'Start (Unix seconds, UTC) of the newest listen_date with KPI rows; 0 when none', registers });
-    this.newestListenDateAge = new Gauge({ name: 'musicflow_newest_listen_date_age_seconds', help: 'Seconds since the end of the newest listen_date with KPI rows; -1 when none', registers });
-    this.lastSuccessAge = new Gauge({ name: 'musicflow_last_successful_run_age_seconds', help: 'Seconds since the last run that succeeded or was partial ended; -1 when none', registers });
+    this.newestListenDate = new Gauge({
+      name: 'musicflow_newest_listen_date_timestamp_seconds',
+      help: 'Start (Unix seconds, UTC) of the newest listen_date with KPI rows; 0 when none',
+      registers,
+    });
+    this.newestListenDateAge = new Gauge({
+      name: 'musicflow_newest_listen_date_age_seconds',
+      help: 'Seconds since the end of the newest listen_date with KPI rows; -1 when none',
+      registers,
+    });
+    this.lastSuccessAge = new Gauge({
+      name: 'musicflow_last_successful_run_age_seconds',
+      help: 'Seconds since the last run that succeeded or was partial ended; -1 when none',
+      registers,
+    });
     this.dataCheck = new Gauge({
       name: 'musicflow_data_check_passed',
       help: 'Data checks of the newest finished run that ran them: 1 passed, 0 failed',
       labelNames: ['check'],
       registers,
     });
-    this.workers = new Gauge({ name: 'musicflow_queue_workers', help: 'Workers connected to each queue (BullMQ getWorkers)', labelNames: ['queue'], registers });
+    this.workers = new Gauge({
+      name: 'musicflow_queue_workers',
+      help: 'Workers connected to each queue (BullMQ getWorkers)',
+      labelNames: ['queue'],
+      registers,
+    });
     this.noWorkerSeconds = new Gauge({
       name: 'musicflow_queue_no_worker_seconds',
       help: 'Seconds a queue with jobs ready to run (waiting, active, delayed) has had no worker; 0 when it has one or nothing to do',
@@ -129,7 +161,12 @@ export class ApiMetrics {
       labelNames: ['queue'],
       registers,
     });
-    this.sourceUp = new Gauge({ name: 'musicflow_metrics_source_up', help: '1 when the source of a metric family answered this scrape', labelNames: ['source'], registers });
+    this.sourceUp = new Gauge({
+      name: 'musicflow_metrics_source_up',
+      help: '1 when the source of a metric family answered this scrape',
+      labelNames: ['source'],
+      registers,
+    });
   }
 
   /** Starts listening to job events of every queue (for the duration histogram). */
@@ -139,16 +176,18 @@ export class ApiMetrics {
       connection.on('error', () => undefined); // reported by /health; the events stream resumes on reconnect
       const events = new QueueEvents(queue.name, { connection, prefix: this.deps.prefix });
       events.on('error', () => undefined);
-      const observe = (status: 'completed' | 'failed') => async ({ jobId }: { jobId: string }) => {
-        try {
-          const job = await Job.fromId(queue, jobId);
-          if (job?.processedOn && job.finishedOn) {
-            this.duration.observe({ queue: queue.name, status }, Math.max(0, job.finishedOn - job.processedOn) / 1000);
+      const observe =
+        (status: 'completed' | 'failed') =>
+        async ({ jobId }: { jobId: string }) => {
+          try {
+            const job = await Job.fromId(queue, jobId);
+            if (job?.processedOn && job.finishedOn) {
+              this.duration.observe({ queue: queue.name, status }, Math.max(0, job.finishedOn - job.processedOn) / 1000);
+            }
+          } catch {
+            // The job was removed meanwhile or Redis is away: this sample is lost, nothing else is.
           }
-        } catch {
-          // The job was removed meanwhile or Redis is away: this sample is lost, nothing else is.
-        }
-      };
+        };
       events.on('completed', observe('completed'));
       events.on('failed', observe('failed'));
       this.stalled.inc({ queue: queue.name }, 0);

@@ -26,7 +26,9 @@ function healthView(h: RunHealth): NonNullable<RunDetail['health']> {
   return {
     checkedAt: iso(h.checkedAt),
     stages: h.stages.map(({ noWorkerSince, ...s }) =>
-      noWorkerSince === undefined ? s : { ...s, noWorkerSince: iso(noWorkerSince), noWorkerSeconds: Math.max(0, Math.round((h.checkedAt - noWorkerSince) / 1000)) },
+      noWorkerSince === undefined
+        ? s
+        : { ...s, noWorkerSince: iso(noWorkerSince), noWorkerSeconds: Math.max(0, Math.round((h.checkedAt - noWorkerSince) / 1000)) },
     ),
     orphaned: h.orphaned.map((o) => ({ ...o, since: iso(o.since) })),
     stalled: h.stalled,
@@ -63,7 +65,13 @@ export async function findRun(deps: ApiDeps, runId: string): Promise<RunLookup |
   const run = runContextOf(await deps.queues.queues.load.getJob(jobIds.load(runId)));
   const report = progress.report;
   const status =
-    progress.state === 'completed' ? (report?.status ?? 'failed') : progress.state === 'failed' ? 'failed' : progress.state === 'running' ? 'running' : 'queued';
+    progress.state === 'completed'
+      ? (report?.status ?? 'failed')
+      : progress.state === 'failed'
+        ? 'failed'
+        : progress.state === 'running'
+          ? 'running'
+          : 'queued';
   const health = status === 'queued' || status === 'running' ? healthView(await readRunHealth(deps.queues, runId)) : undefined;
   return {
     detail: {

@@ -14,7 +14,17 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { redactUrl, type Config, type Logger } from '@musicflow/config';
 import { ALERTS_QUEUE, DAILY_SCHEDULER_ID, jobIds, parseJobData, SCHEDULER_QUEUE, scheduleTriggerJobSchema } from '@musicflow/contracts';
-import { ensureFreshnessCheck, newRunId, redisConnection, schedulerFiringTime, startRun, workerName, type PipelineQueues, type Service, type ServiceContext } from '@musicflow/flow';
+import {
+  ensureFreshnessCheck,
+  newRunId,
+  redisConnection,
+  schedulerFiringTime,
+  startRun,
+  workerName,
+  type PipelineQueues,
+  type Service,
+  type ServiceContext,
+} from '@musicflow/flow';
 import { cronSchema, timeZoneSchema, type ScheduleView } from './schemas.ts';
 import { withDeadline } from './metrics.ts';
 import { redisReady } from './redis-ready.ts';
@@ -120,7 +130,10 @@ export function createTriggerProcessor(config: Config, queues: PipelineQueues, l
       return { runId, created: false };
     }
     const started = await startRun(config, queues, { trigger: 'schedule', runId, sources: data.sources });
-    log.info({ activeRunId: started.runId, created: started.created }, started.created ? 'scheduled run started' : 'scheduled run skipped: a run over the same sources is active');
+    log.info(
+      { activeRunId: started.runId, created: started.created },
+      started.created ? 'scheduled run started' : 'scheduled run skipped: a run over the same sources is active',
+    );
     return started;
   };
 }
@@ -205,7 +218,10 @@ async function createScheduler(ctx: ServiceContext): Promise<{ close(): Promise<
   return {
     async close() {
       // The trigger job is a few Redis calls: give it a moment, then hand it back.
-      const done = await withDeadline(worker.close().then(() => true), 10_000);
+      const done = await withDeadline(
+        worker.close().then(() => true),
+        10_000,
+      );
       if (!done) await worker.close(true);
       workerConnection.disconnect();
       await withDeadline(Promise.all([queue.close(), alertQueue.close()]), 2000);

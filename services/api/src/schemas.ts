@@ -14,9 +14,7 @@ const streamsUrl = z
   .regex(/^(s3|file):\/\/\S+$/, 'must be an s3:// or file:// folder URL')
   // The same folder with or without its trailing slash is the same source (and the same active-run key).
   .transform((v) => (v.endsWith('/') ? v : `${v}/`));
-const catalogueUrl = z
-  .string()
-  .regex(/^(s3|file|postgres|postgresql):\/\/\S+$/, 'must be an s3://, file:// or postgres:// URL');
+const catalogueUrl = z.string().regex(/^(s3|file|postgres|postgresql):\/\/\S+$/, 'must be an s3://, file:// or postgres:// URL');
 
 export const runIdParam = z.string().regex(RUN_ID_PATTERN, 'must be a run id (lowercase letters, digits and -, 3-63 characters)');
 

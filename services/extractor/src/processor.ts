@@ -42,7 +42,17 @@ function createCatalogueProcessor({ store }: ServiceContext) {
     });
     log.info({ table, wanted: snapshot.wanted, kept: snapshot.kept, rejected: snapshot.rejected }, 'catalogue table extracted');
     await job.updateProgress({ percent: 100, rows: snapshot.rowsRead });
-    return { kind: 'catalogue', startedAt, finishedAt: Date.now(), table, url: snapshot.url, wanted: snapshot.wanted, kept: snapshot.kept, rejected: snapshot.rejected, cleaned: snapshot.cleaned };
+    return {
+      kind: 'catalogue',
+      startedAt,
+      finishedAt: Date.now(),
+      table,
+      url: snapshot.url,
+      wanted: snapshot.wanted,
+      kept: snapshot.kept,
+      rejected: snapshot.rejected,
+      cleaned: snapshot.cleaned,
+    };
   };
 }
 

@@ -37,9 +37,7 @@ export function decideFiles(transforms: TransformResult[], threshold: number): F
     const { read, valid } = rowsOf(file);
     const bad = read - valid;
     if (bad > threshold * read) {
-      file.rejectedReasons.push(
-        `${bad} of ${read} rows are bad (${((100 * bad) / read).toFixed(1)}%), more than the ${(threshold * 100).toFixed(1)}% allowed`,
-      );
+      file.rejectedReasons.push(`${bad} of ${read} rows are bad (${((100 * bad) / read).toFixed(1)}%), more than the ${(threshold * 100).toFixed(1)}% allowed`);
     }
   }
   return [...byFile.values()].sort((a, b) => a.url.localeCompare(b.url));
@@ -55,10 +53,9 @@ const span = (items: { startedAt: number; finishedAt: number }[]) =>
 
 /** Every file rejected, planned-out ones (no row read) and decided ones, by name. */
 function rejectedFiles(plan: PlanResult, files: FileOutcome[]): RejectedFile[] {
-  return [
-    ...plan.rejectedFiles,
-    ...files.filter((f) => f.rejectedReasons.length).map((f) => ({ file: f.url, reasons: f.rejectedReasons })),
-  ].sort((a, b) => a.file.localeCompare(b.file));
+  return [...plan.rejectedFiles, ...files.filter((f) => f.rejectedReasons.length).map((f) => ({ file: f.url, reasons: f.rejectedReasons }))].sort((a, b) =>
+    a.file.localeCompare(b.file),
+  );
 }
 
 /**

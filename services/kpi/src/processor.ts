@@ -159,7 +159,8 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
     const accumulator = new KpiAccumulator();
     for (const r of results.sort((a, b) => a.pass - b.pass)) {
       const parsed = kpiPartialSchema.safeParse(await json(await store.read(r.partialUrl)));
-      if (!parsed.success) throw new UnrecoverableError(`${r.partialUrl}: not a KPI partial: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
+      if (!parsed.success)
+        throw new UnrecoverableError(`${r.partialUrl}: not a KPI partial: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
       accumulator.addPartial(parsed.data);
     }
     const duplicate = results.reduce((n, r) => n + r.duplicate, 0);
@@ -238,7 +239,10 @@ async function gatherQuarantine(store: ObjectStore, run: RunContext, files: File
   await pMap(
     files,
     async (file) => {
-      const urls = file.segments.map((s) => s.validation.quarantineUrl).filter((u): u is string => !!u).sort();
+      const urls = file.segments
+        .map((s) => s.validation.quarantineUrl)
+        .filter((u): u is string => !!u)
+        .sort();
       if (!urls.length) return;
       const body = readConcatenated(store, urls, `${QUARANTINE_HEADER.join(',')}\n`);
       await store.write(LAKE_LAYOUT.quarantine(run.lake, run.runId, file.fileId), body);

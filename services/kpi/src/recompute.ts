@@ -1,15 +1,7 @@
 import { Readable } from 'node:stream';
 import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import {
-  CATALOGUE_TABLES,
-  childResults,
-  jobIds,
-  type KpiRecomputeJob,
-  type PublishResult,
-  type RecomputeRange,
-  type RunReport,
-} from '@musicflow/contracts';
+import { CATALOGUE_TABLES, childResults, jobIds, type KpiRecomputeJob, type PublishResult, type RecomputeRange, type RunReport } from '@musicflow/contracts';
 import { addChildJobs, ignoredFailures, parentOf, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';

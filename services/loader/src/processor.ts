@@ -62,7 +62,11 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
         throw Object.assign(new UnrecoverableError(err.message), { recorded: true });
       }
       // Checked after the commit, so they see what analysts see; a failed check makes the run partial, naming it.
-      report.checks = await runDataChecks(db, report.dates.map((listenDate) => ({ listenDate, events: result.dateEvents?.[listenDate] })), result.snapshotSeq);
+      report.checks = await runDataChecks(
+        db,
+        report.dates.map((listenDate) => ({ listenDate, events: result.dateEvents?.[listenDate] })),
+        result.snapshotSeq,
+      );
       const failedChecks = report.checks.filter((c) => !c.passed);
       if (failedChecks.length) {
         if (report.status === 'succeeded') report.status = 'partial';

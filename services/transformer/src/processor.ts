@@ -46,46 +46,46 @@ export function createTransformProcessor({ store }: ServiceContext) {
     const segments: TransformResult['segments'] = [];
     let rows = 0;
     try {
-    for (const segment of validation.segments) {
-      // A segment that cannot be parsed rejects its file: its blocks are read past, not written.
-      const writer = segment.parseError
-        ? undefined
-        : new LakePartWriter(store, (date) => LAKE_LAYOUT.stagedPart(run.lake, run.runId, date, partFileName(segment.fileId, segment.index, segment.count)));
-      let orphanTracks = 0;
-      let orphanUsers = 0;
-      try {
-        for (let b = 0; b < segment.blocks; b++) {
-          const next = await blocks.next();
-          if (next.done) throw new Error(`${validation.validUrl}: ${segment.fileUrl} should have ${segment.blocks} block(s) of clean events, found ${b}`);
-          const block = next.value;
-          for (let t = block.firstNewTrack; t < block.tracks.length; t++) trackInfo.push(lakeTrackOf(songs.get(block.tracks[t]!)));
-          if (!writer) continue;
-          const { userIds, trackIndexes, listenTimes, tracks } = block;
-          for (let i = 0; i < block.rows; i++) {
-            const userId = userIds[i]!;
-            const t = trackIndexes[i]!;
-            const track = trackInfo[t];
-            const userKnown = users.has(userId);
-            if (!track) orphanTracks++;
-            if (!userKnown) orphanUsers++;
-            const flushing = writer.add(userId, tracks[t]!, listenTimes[i]!, userKnown, track);
-            if (flushing) await flushing;
+      for (const segment of validation.segments) {
+        // A segment that cannot be parsed rejects its file: its blocks are read past, not written.
+        const writer = segment.parseError
+          ? undefined
+          : new LakePartWriter(store, (date) => LAKE_LAYOUT.stagedPart(run.lake, run.runId, date, partFileName(segment.fileId, segment.index, segment.count)));
+        let orphanTracks = 0;
+        let orphanUsers = 0;
+        try {
+          for (let b = 0; b < segment.blocks; b++) {
+            const next = await blocks.next();
+            if (next.done) throw new Error(`${validation.validUrl}: ${segment.fileUrl} should have ${segment.blocks} block(s) of clean events, found ${b}`);
+            const block = next.value;
+            for (let t = block.firstNewTrack; t < block.tracks.length; t++) trackInfo.push(lakeTrackOf(songs.get(block.tracks[t]!)));
+            if (!writer) continue;
+            const { userIds, trackIndexes, listenTimes, tracks } = block;
+            for (let i = 0; i < block.rows; i++) {
+              const userId = userIds[i]!;
+              const t = trackIndexes[i]!;
+              const track = trackInfo[t];
+              const userKnown = users.has(userId);
+              if (!track) orphanTracks++;
+              if (!userKnown) orphanUsers++;
+              const flushing = writer.add(userId, tracks[t]!, listenTimes[i]!, userKnown, track);
+              if (flushing) await flushing;
+            }
+            rows += block.rows;
+            await job.updateProgress({ rows, percent: Math.min(99, (100 * rows) / Math.max(1, rowsValid)) });
           }
-          rows += block.rows;
-          await job.updateProgress({ rows, percent: Math.min(99, (100 * rows) / Math.max(1, rowsValid)) });
+        } catch (err) {
+          writer?.abort(err as Error);
+          throw err;
         }
-      } catch (err) {
-        writer?.abort(err as Error);
-        throw err;
+        const outcome: TransformResult['segments'][number] = { validation: segment, parts: [], orphanTracks, orphanUsers };
+        segments.push(outcome);
+        if (!writer) continue;
+        const close = writer.close().then((parts) => (outcome.parts = parts));
+        closing.add(close);
+        void close.finally(() => closing.delete(close)).catch(() => undefined);
+        if (closing.size >= CLOSES_IN_FLIGHT) await Promise.race(closing);
       }
-      const outcome: TransformResult['segments'][number] = { validation: segment, parts: [], orphanTracks, orphanUsers };
-      segments.push(outcome);
-      if (!writer) continue;
-      const close = writer.close().then((parts) => (outcome.parts = parts));
-      closing.add(close);
-      void close.finally(() => closing.delete(close)).catch(() => undefined);
-      if (closing.size >= CLOSES_IN_FLIGHT) await Promise.race(closing);
-    }
     } finally {
       await blocks.return(undefined);
     }

@@ -48,7 +48,14 @@
         labels: HOURS.map((h) => `${String(h).padStart(2, '0')}h`),
         datasets: [
           { type: 'bar', label: 'plays', data: HOURS.map((h) => byHour.get(h)?.total_plays ?? 0), backgroundColor: '#9cc3ff', yAxisID: 'y' },
-          { type: 'line', label: 'unique listeners', data: HOURS.map((h) => byHour.get(h)?.unique_listeners ?? 0), borderColor: '#1a56db', backgroundColor: '#1a56db', yAxisID: 'y' },
+          {
+            type: 'line',
+            label: 'unique listeners',
+            data: HOURS.map((h) => byHour.get(h)?.unique_listeners ?? 0),
+            borderColor: '#1a56db',
+            backgroundColor: '#1a56db',
+            yAxisID: 'y',
+          },
         ],
       },
       options: { maintainAspectRatio: false, animation: false, interaction: { mode: 'index', intersect: false }, scales: { y: { beginAtZero: true } } },
@@ -97,10 +104,21 @@
       [`${r.files.loaded} / ${r.files.rejected}`, 'n'],
       [number(r.rows.read), 'n'],
       [number(r.rows.valid), 'n'],
-      [Object.entries(r.rows.rejectedByReason).map(([reason, n]) => `${reason}: ${n}`).join(', ') || '–'],
+      [
+        Object.entries(r.rows.rejectedByReason)
+          .map(([reason, n]) => `${reason}: ${n}`)
+          .join(', ') || '–',
+      ],
       [number(r.rows.duplicate), 'n'],
       [`${number(r.rows.orphanTracks)} / ${number(r.rows.orphanUsers)}`, 'n'],
-      [r.checks.length ? r.checks.filter((c) => !c.passed).map((c) => `✗ ${c.name}`).join(', ') || `✓ all ${r.checks.length}` : '–'],
+      [
+        r.checks.length
+          ? r.checks
+              .filter((c) => !c.passed)
+              .map((c) => `✗ ${c.name}`)
+              .join(', ') || `✓ all ${r.checks.length}`
+          : '–',
+      ],
       [r.error ?? ''],
     ]);
   }

@@ -28,9 +28,7 @@ const chartJs = path.join(path.dirname(createRequire(import.meta.url).resolve('c
 
 /** Warehouse rows as JSON: dates as they are, timestamps in ISO 8601, the internal snapshot_seq left out. */
 const plain = (rows: Record<string, unknown>[]) =>
-  rows.map(({ snapshot_seq: _seq, ...row }) =>
-    Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v])),
-  );
+  rows.map(({ snapshot_seq: _seq, ...row }) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v])));
 
 export const dashboardRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   const [html, script, chart] = await Promise.all([
@@ -49,7 +47,11 @@ export const dashboardRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (
   });
 
   app.get(`${DASHBOARD_PATH}/api/dates`, {
-    schema: { tags: ['dashboard'], summary: 'Listen dates with KPI rows, newest first, and freshness', response: { 200: z.object({ dates: z.array(z.string()), freshness: freshnessResponse }) } },
+    schema: {
+      tags: ['dashboard'],
+      summary: 'Listen dates with KPI rows, newest first, and freshness',
+      response: { 200: z.object({ dates: z.array(z.string()), freshness: freshnessResponse }) },
+    },
     handler: async () => {
       const [dates, freshness] = await Promise.all([listListenDates(await deps.warehouse()), freshnessView(deps)]);
       return { dates, freshness };
@@ -61,7 +63,10 @@ export const dashboardRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (
       tags: ['dashboard'],
       summary: 'Both KPI tables of one listen_date',
       querystring: kpiQuery,
-      response: { 200: z.object({ date: z.string(), hourly: z.array(z.record(z.string(), z.unknown())), genre: z.array(z.record(z.string(), z.unknown())) }), 400: errorSchema },
+      response: {
+        200: z.object({ date: z.string(), hourly: z.array(z.record(z.string(), z.unknown())), genre: z.array(z.record(z.string(), z.unknown())) }),
+        400: errorSchema,
+      },
     },
     handler: async (request) => {
       const warehouse = await deps.warehouse();
@@ -71,7 +76,11 @@ export const dashboardRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (
   });
 
   app.get(`${DASHBOARD_PATH}/api/runs`, {
-    schema: { tags: ['dashboard'], summary: 'Recent finished runs with their data quality', response: { 200: z.object({ runs: z.array(z.record(z.string(), z.unknown())) }) } },
+    schema: {
+      tags: ['dashboard'],
+      summary: 'Recent finished runs with their data quality',
+      response: { 200: z.object({ runs: z.array(z.record(z.string(), z.unknown())) }) },
+    },
     handler: async () => {
       const { runs } = await (await deps.warehouse()).listRuns(RECENT_RUNS, 0);
       return {

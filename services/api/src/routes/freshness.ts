@@ -23,7 +23,11 @@ export async function freshnessView(deps: ApiDeps): Promise<z.infer<typeof fresh
 /** GET /freshness: are yesterday's KPIs in? */
 export const freshnessRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   app.get('/freshness', {
-    schema: { tags: ['operations'], summary: 'Newest loaded listen date, last successful run, their ages, and whether that is stale', response: { 200: freshnessResponse } },
+    schema: {
+      tags: ['operations'],
+      summary: 'Newest loaded listen date, last successful run, their ages, and whether that is stale',
+      response: { 200: freshnessResponse },
+    },
     handler: () => freshnessView(deps),
   });
 };

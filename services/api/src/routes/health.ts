@@ -11,10 +11,7 @@ async function probe(check: () => Promise<unknown>): Promise<{ status: 'up' | 'd
   const started = Date.now();
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      check(),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${TIMEOUT_MS} ms`)), TIMEOUT_MS))),
-    ]);
+    await Promise.race([check(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${TIMEOUT_MS} ms`)), TIMEOUT_MS)))]);
     return { status: 'up', ms: Date.now() - started };
   } catch (err) {
     const e = err as Error & { code?: string; errors?: Error[] };

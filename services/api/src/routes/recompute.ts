@@ -14,7 +14,8 @@ export const recomputeRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (
     schema: {
       tags: ['runs'],
       summary: 'Recompute the KPIs of every listen date from `from` to `to` (both included; no `to`: every date from `from` on) from the lake alone',
-      description: 'A run with trigger "recompute" (GET /runs/:id, analytics.etl_runs): one KPI date job per listen date in the lake, upserted like any run. With `reEnrich` the dates\' lake parts are first joined again with the current users and songs (USERS_URL, SONGS_URL) and rewritten, so plays of tracks catalogued since count in their genres.',
+      description:
+        'A run with trigger "recompute" (GET /runs/:id, analytics.etl_runs): one KPI date job per listen date in the lake, upserted like any run. With `reEnrich` the dates\' lake parts are first joined again with the current users and songs (USERS_URL, SONGS_URL) and rewritten, so plays of tracks catalogued since count in their genres.',
       body: recomputeRangeSchema,
       response: { 202: recomputeResponse, 400: errorSchema },
     },
@@ -22,7 +23,10 @@ export const recomputeRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (
       const { runId } = await startRecompute(deps.config, deps.queues, request.body);
       request.log.info({ runId, from: request.body.from, to: request.body.to, reEnrich: request.body.reEnrich }, 'recompute enqueued');
       const url = `/runs/${runId}`;
-      return reply.code(202).header('location', url).send({ runId, status: 'queued' as const, url });
+      return reply
+        .code(202)
+        .header('location', url)
+        .send({ runId, status: 'queued' as const, url });
     },
   });
 };

@@ -5,7 +5,17 @@ import { startRun } from '@musicflow/flow';
 import type { ApiDeps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
 import { findRun, listRuns, redactSources } from '../runs.ts';
-import { errorSchema, listRunsQuery, listRunsResponse, runDetail, runFilesQuery, runFilesResponse, runParams, startedRunResponse, startRunBody } from '../schemas.ts';
+import {
+  errorSchema,
+  listRunsQuery,
+  listRunsResponse,
+  runDetail,
+  runFilesQuery,
+  runFilesResponse,
+  runParams,
+  startedRunResponse,
+  startRunBody,
+} from '../schemas.ts';
 
 /**
  * POST /runs answers 202 Accepted with a new run id when it enqueued a run, and
@@ -22,14 +32,19 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
       tags: ['runs'],
       summary: 'Start a run (sources default to STREAMS_URL, USERS_URL, SONGS_URL)',
       body: startRunBody,
-      response: { 200: startedRunResponse.describe('A run over the same sources is already active: that run'), 202: startedRunResponse.describe('Run enqueued'), 400: errorSchema },
+      response: {
+        200: startedRunResponse.describe('A run over the same sources is already active: that run'),
+        202: startedRunResponse.describe('Run enqueued'),
+        400: errorSchema,
+      },
     },
     handler: async (request, reply) => {
       assertAllowedSources(config, request.body ?? {}, 'body field');
       const started = await startRun(config, deps.queues, { trigger: 'api', sources: request.body ?? {} });
       const log = request.log.child({ runId: started.runId });
       const detail = started.created ? undefined : (await findRun(deps, started.runId))?.detail;
-      if (started.created) log.info({ sources: request.body ? redactSources({ streams: '', users: '', songs: '', ...request.body }) : 'defaults' }, 'run enqueued');
+      if (started.created)
+        log.info({ sources: request.body ? redactSources({ streams: '', users: '', songs: '', ...request.body }) : 'defaults' }, 'run enqueued');
       else log.info('run over the same sources already active: returning it');
       const url = `/runs/${started.runId}`;
       return reply
@@ -58,7 +73,8 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
     config: { redis: true },
     schema: {
       tags: ['runs'],
-      summary: 'Status, per-stage progress, report and error of one run; while it is active, its health (workers per stage, jobs whose worker is gone, stalled jobs)',
+      summary:
+        'Status, per-stage progress, report and error of one run; while it is active, its health (workers per stage, jobs whose worker is gone, stalled jobs)',
       params: runParams,
       response: { 200: runDetail, 400: errorSchema, 404: errorSchema },
     },
@@ -129,7 +145,10 @@ function assertAllowedSources(config: Config, sources: Partial<Sources>, place: 
   for (const field of ['streams', 'users', 'songs'] as const) {
     const url = sources[field];
     if (url !== undefined && !isAllowedSource(url, config.SOURCE_URL_PREFIXES)) {
-      throw new HttpError(400, `${place} ${field}: ${redactUrl(url)} is not under SOURCE_URL_PREFIXES: use a configured location, or add its prefix to SOURCE_URL_PREFIXES`);
+      throw new HttpError(
+        400,
+        `${place} ${field}: ${redactUrl(url)} is not under SOURCE_URL_PREFIXES: use a configured location, or add its prefix to SOURCE_URL_PREFIXES`,
+      );
     }
   }
 }
