@@ -53,6 +53,7 @@ describe('job kinds', () => {
       publish: 'kpi',
       'kpi-date': 'kpi',
       'kpi-pass': 'kpi',
+      recompute: 'kpi',
       load: 'load',
     });
   });

@@ -39,7 +39,11 @@ export async function waitForRun(queues: PipelineQueues, runId: string, out: Nod
       drawn = lines.length;
       last = text;
     }
-    if (progress.state === 'completed' || progress.state === 'failed' || progress.state === 'unknown') return progress;
+    if (progress.state === 'completed' || progress.state === 'failed' || progress.state === 'unknown') {
+      // A run that ended after a warning did move again, though no health poll saw it between.
+      if (warned && progress.state !== 'unknown') out.write('workers are back: the run is moving again\n');
+      return progress;
+    }
     if (Date.now() - healthAt >= HEALTH_EVERY_MS) {
       healthAt = Date.now();
       const { warnings } = await readRunHealth(queues, runId);
