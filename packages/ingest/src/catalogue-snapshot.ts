@@ -26,7 +26,8 @@ function* mapped<T>(items: Iterable<T>, f: (item: T) => string): Generator<strin
  * every transformer: songs as NDJSON, user ids one per line.
  */
 export async function writeSongsSnapshot(store: ObjectStore, url: string, songs: Iterable<Song>): Promise<void> {
-  await store.write(url, Readable.from(batchedLines(mapped(songs, (s) => JSON.stringify(s)))));
+  // `trackId<TAB>song`: a reader keys the line without parsing it (track ids hold no whitespace).
+  await store.write(url, Readable.from(batchedLines(mapped(songs, (s) => `${s.trackId}\t${JSON.stringify(s)}`))));
 }
 
 export async function writeUsersSnapshot(store: ObjectStore, url: string, userIds: Iterable<number>): Promise<void> {
@@ -44,16 +45,41 @@ export async function* lineBatches(store: ObjectStore, url: string): AsyncGenera
   if (rest) yield [rest];
 }
 
-export async function readSongsSnapshot(store: ObjectStore, url: string): Promise<Map<string, Song>> {
-  const songs = new Map<string, Song>();
+/**
+ * A run's songs as the snapshot holds them: one JSON string per track, parsed
+ * when a track is asked for (a transform asks once per distinct track of its
+ * chunk), so a run of hundreds of thousands of tracks fits a capped heap.
+ */
+export class SongSnapshot {
+  constructor(private readonly lines: Map<string, string>) {}
+
+  get size(): number {
+    return this.lines.size;
+  }
+
+  has(trackId: string): boolean {
+    return this.lines.has(trackId);
+  }
+
+  get(trackId: string): Song | undefined {
+    const line = this.lines.get(trackId);
+    return line === undefined ? undefined : (JSON.parse(line) as Song);
+  }
+
+  keys(): IterableIterator<string> {
+    return this.lines.keys();
+  }
+}
+
+export async function readSongsSnapshot(store: ObjectStore, url: string): Promise<SongSnapshot> {
+  const songs = new Map<string, string>();
   for await (const lines of lineBatches(store, url)) {
     for (const line of lines) {
-      if (!line) continue;
-      const song = JSON.parse(line) as Song;
-      songs.set(song.trackId, song);
+      const tab = line.indexOf('\t');
+      if (tab > 0) songs.set(line.slice(0, tab), line.slice(tab + 1));
     }
   }
-  return songs;
+  return new SongSnapshot(songs);
 }
 
 export async function readUsersSnapshot(store: ObjectStore, url: string): Promise<Set<number>> {

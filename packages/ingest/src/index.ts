@@ -17,7 +17,7 @@ export {
 } from './catalogue.ts';
 export { readCatalogueSource, SourceFormatError, type SourceRow, type CatalogueLookup } from './catalogue-source.ts';
 export { QuarantineWriter, QUARANTINE_HEADER } from './quarantine.ts';
-export { writeSongsSnapshot, writeUsersSnapshot, readSongsSnapshot, readUsersSnapshot, readLines } from './catalogue-snapshot.ts';
+export { writeSongsSnapshot, writeUsersSnapshot, readSongsSnapshot, readUsersSnapshot, readLines, SongSnapshot } from './catalogue-snapshot.ts';
 export { CleanEventsWriter, readCleanEvents, type CleanEventsBlock } from './clean-events.ts';
 export { UserIdSet, readRunTrackIds, readRunUserIds } from './run-ids.ts';
 export { csvByteBatches, fieldText, recordFields, type CsvByteBatch } from './csv-bytes.ts';

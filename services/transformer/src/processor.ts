@@ -1,13 +1,13 @@
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import type { RunContext, TransformJob, TransformResult } from '@musicflow/contracts';
-import { readCleanEvents, readSongsSnapshot, readUsersSnapshot, type Song } from '@musicflow/ingest';
+import { readCleanEvents, readSongsSnapshot, readUsersSnapshot, type SongSnapshot } from '@musicflow/ingest';
 import { LAKE_LAYOUT, LakePartWriter, lakeTrackOf, partFileName, type LakeTrack } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 import type { ServiceContext } from '@musicflow/flow';
 
 interface Catalogue {
-  songs: Map<string, Song>;
+  songs: SongSnapshot;
   users: Set<number>;
 }
 
