@@ -1,5 +1,9 @@
 import {
+  childResults,
   REPORT_REJECTED_FILES,
+  type KpiDateResult,
+  type PublishJob,
+  type PublishResult,
   type PlanResult,
   type RejectedFile,
   type RunContext,
@@ -135,4 +139,29 @@ export function biggestDatesFirst(parts: { listenDate: string; rows: number }[])
   const events = new Map<string, number>();
   for (const p of parts) events.set(p.listenDate, (events.get(p.listenDate) ?? 0) + p.rows);
   return [...events].sort(([a, x], [b, y]) => y - x || a.localeCompare(b)).map(([date]) => date);
+}
+
+type DatesStep = NonNullable<PublishJob['dates']>;
+
+/** The date jobs' results, by date; every date the step added must have one. */
+export function dateResults(values: Record<string, unknown>, dates: DatesStep): KpiDateResult[] {
+  const results = childResults(values, 'kpi-date').sort((a, b) => a.listenDate.localeCompare(b.listenDate));
+  const missing = dates.listenDates.filter((d) => !results.some((r) => r.listenDate === d));
+  if (missing.length) throw new Error(`KPIs of ${missing.join(', ')} are missing although every date job is done`);
+  return results;
+}
+
+/** What a run's KPI step hands the loader: the report, the file list and every date's KPI rows. */
+export function publishResultOf(dates: DatesStep, report: RunReport, filesUrl: string, results: KpiDateResult[]): PublishResult {
+  return {
+    kind: 'publish',
+    startedAt: dates.startedAt,
+    finishedAt: Date.now(),
+    report,
+    filesUrl,
+    genreUrls: results.map((r) => r.genreUrl),
+    hourlyUrls: results.map((r) => r.hourlyUrl),
+    snapshotSeq: dates.snapshotSeq,
+    dateEvents: Object.fromEntries(results.map((r) => [r.listenDate, r.events ?? 0])),
+  };
 }

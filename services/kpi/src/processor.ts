@@ -21,7 +21,7 @@ import { bucketsOfPass, LAKE_LAYOUT, openLakePart, passOfBucket, USER_BUCKETS, u
 import { basename, joinUrl, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
 import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
-import { biggestDatesFirst, buildReport, decideFiles, runFileLines, type FileOutcome } from './outcome.ts';
+import { biggestDatesFirst, buildReport, dateResults, decideFiles, publishResultOf, runFileLines, type FileOutcome } from './outcome.ts';
 import { createRecomputeKpiProcessor } from './recompute.ts';
 
 /**
@@ -86,9 +86,7 @@ function createPublishProcessor({ store, config, queues }: ServiceContext) {
 
     // Read again when the date jobs were added by this very call (and were all done already, or there are none).
     if (!data.dates) values = await job.getChildrenValues();
-    const results = childResults(values, 'kpi-date').sort((a, b) => a.listenDate.localeCompare(b.listenDate));
-    const missing = dates.listenDates.filter((d) => !results.some((r) => r.listenDate === d));
-    if (missing.length) throw new Error(`KPIs of ${missing.join(', ')} are missing although every date job is done`);
+    const results = dateResults(values, dates);
     const duplicateByFile = sumByKey(results.map((r) => r.duplicateByFile));
     const duplicate = results.reduce((n, r) => n + r.duplicate, 0);
     log.info({ dates: dates.listenDates, duplicate }, 'KPIs computed');
@@ -99,17 +97,7 @@ function createPublishProcessor({ store, config, queues }: ServiceContext) {
     await store.write(filesUrl, Readable.from(runFileLines(plan, files, duplicateByFile)));
     // The date jobs report the rows they counted: this job adds none.
     await job.updateProgress({ percent: 100, rows: 0 });
-    return {
-      kind: 'publish',
-      startedAt: dates.startedAt,
-      finishedAt: Date.now(),
-      report,
-      filesUrl,
-      genreUrls: results.map((r) => r.genreUrl),
-      hourlyUrls: results.map((r) => r.hourlyUrl),
-      snapshotSeq: dates.snapshotSeq,
-      dateEvents: Object.fromEntries(results.map((r) => [r.listenDate, r.events ?? 0])),
-    };
+    return publishResultOf(dates, report, filesUrl, results);
   };
 }
 

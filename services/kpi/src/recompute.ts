@@ -5,6 +5,7 @@ import { CATALOGUE_TABLES, childResults, jobIds, type KpiRecomputeJob, type Publ
 import { addChildJobs, ignoredFailures, parentOf, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
+import { dateResults, publishResultOf } from './outcome.ts';
 import { reEnrichDates } from './re-enrich.ts';
 
 /**
@@ -68,9 +69,7 @@ export function createRecomputeKpiProcessor({ store, config, queues, warehouse }
       if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
     }
 
-    const results = childResults(await job.getChildrenValues(), 'kpi-date').sort((a, b) => a.listenDate.localeCompare(b.listenDate));
-    const missing = dates.listenDates.filter((d) => !results.some((r) => r.listenDate === d));
-    if (missing.length) throw new Error(`KPIs of ${missing.join(', ')} are missing although every date job is done`);
+    const results = dateResults(await job.getChildrenValues(), dates);
     const report: RunReport = {
       runId: run.runId,
       trigger: run.trigger,
@@ -97,17 +96,7 @@ export function createRecomputeKpiProcessor({ store, config, queues, warehouse }
     const filesUrl = LAKE_LAYOUT.runFiles(run.lake, run.runId);
     await store.write(filesUrl, Readable.from([]));
     await job.updateProgress({ percent: 100, rows: 0 });
-    return {
-      kind: 'publish',
-      startedAt: dates.startedAt,
-      finishedAt: Date.now(),
-      report,
-      filesUrl,
-      genreUrls: results.map((r) => r.genreUrl),
-      hourlyUrls: results.map((r) => r.hourlyUrl),
-      snapshotSeq: dates.snapshotSeq,
-      dateEvents: Object.fromEntries(results.map((r) => [r.listenDate, r.events ?? 0])),
-    };
+    return publishResultOf(dates, report, filesUrl, results);
   };
 }
 
