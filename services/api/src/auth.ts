@@ -72,7 +72,9 @@ function needsToken(access: Access, opts: AuthOptions): boolean {
 /** Installs the access check on every route of `app` (and of plugins registered after it). */
 export function registerAuth(app: FastifyInstance, opts: AuthOptions): void {
   if (!opts.token) {
-    app.log.warn('API_TOKEN is not set: write routes and Bull Board are open to anyone who reaches this port (loopback only, unless API_ALLOW_UNAUTHENTICATED)');
+    app.log.warn(
+      'API_TOKEN is not set: write routes and Bull Board are open to anyone who reaches this port (loopback only, unless API_ALLOW_UNAUTHENTICATED)',
+    );
   }
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const access = accessOf(request, opts);
