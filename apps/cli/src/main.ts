@@ -1,12 +1,11 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '@musicflow/config';
-import { PipelineQueues, redisConnection, serve, startRun } from '@musicflow/flow';
+import { serve, startRun } from '@musicflow/flow';
 import { recompute } from './recompute.ts';
 import { SERVICE_NAMES, startServices, type ServiceName } from './services.ts';
-import { waitForRun } from './wait.ts';
-import { formatReport } from './format.ts';
+import { waitAndReport, withQueues } from './wait.ts';
 import { runDemo } from './demo.ts';
-import { checkServices, exitCodeOf } from './preflight.ts';
+import { checkServices } from './preflight.ts';
 
 const USAGE = `musicflow: music-streaming ETL on BullMQ
 
@@ -29,23 +28,14 @@ async function start(config: Config, names: string[]): Promise<void> {
 }
 
 async function run(config: Config, values: { streams?: string; users?: string; songs?: string; wait?: boolean }): Promise<number> {
-  const connection = redisConnection(config.REDIS_URL, 'worker');
-  const queues = new PipelineQueues(connection, config.QUEUE_PREFIX);
-  try {
+  return withQueues(config, async (queues) => {
     const { runId, created } = await startRun(config, queues, {
       trigger: 'cli',
       sources: { streams: values.streams, users: values.users, songs: values.songs },
     });
     console.log(created ? `run ${runId} enqueued` : `run ${runId} over the same sources is already active`);
-    if (!values.wait) return 0;
-    const progress = await waitForRun(queues, runId);
-    if (progress.report) console.log(formatReport(progress.report));
-    else console.log(`run ${runId} ${progress.state}${progress.error ? `: ${progress.error}` : ''}`);
-    return exitCodeOf(progress.report);
-  } finally {
-    await queues.close();
-    connection.disconnect();
-  }
+    return values.wait ? waitAndReport(queues, runId) : 0;
+  });
 }
 
 class UsageError extends Error {}

@@ -1,5 +1,8 @@
-import { readRunHealth, readRunProgress, type PipelineQueues, type RunProgress } from '@musicflow/flow';
+import type { Config } from '@musicflow/config';
+import { PipelineQueues, readRunHealth, readRunProgress, redisConnection, type RunProgress } from '@musicflow/flow';
 import { STAGES } from '@musicflow/contracts';
+import { formatReport } from './format.ts';
+import { exitCodeOf } from './preflight.ts';
 
 const BAR = 24;
 /** Health is read less often than progress: it lists the queues' workers (Redis CLIENT LIST). */
@@ -60,4 +63,24 @@ export async function waitForRun(queues: PipelineQueues, runId: string, out: Nod
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
+}
+
+/** The queues of a command that enqueues a run and may wait for it, closed when `work` is done. */
+export async function withQueues<T>(config: Config, work: (queues: PipelineQueues) => Promise<T>): Promise<T> {
+  const connection = redisConnection(config.REDIS_URL, 'worker');
+  const queues = new PipelineQueues(connection, config.QUEUE_PREFIX);
+  try {
+    return await work(queues);
+  } finally {
+    await queues.close();
+    connection.disconnect();
+  }
+}
+
+/** `--wait`: progress until the run ends, then its report; the exit code of its status. */
+export async function waitAndReport(queues: PipelineQueues, runId: string): Promise<number> {
+  const progress = await waitForRun(queues, runId);
+  if (progress.report) console.log(formatReport(progress.report));
+  else console.log(`run ${runId} ${progress.state}${progress.error ? `: ${progress.error}` : ''}`);
+  return exitCodeOf(progress.report);
 }

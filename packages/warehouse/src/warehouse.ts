@@ -18,7 +18,7 @@ import {
 } from './sql.ts';
 import { explainConnectionError } from './connection-errors.ts';
 import { kpiCsvRecords } from './kpi-csv.ts';
-import { fitText } from './text-contract.ts';
+import { cutToBytes, fitText } from './text-contract.ts';
 
 /** `copy`: COPY FROM STDIN into the stage (PostgreSQL). `insert`: multi-row INSERTs (works on any Redshift client). */
 export type StageStrategy = 'copy' | 'insert';
@@ -471,11 +471,4 @@ async function writeRunFiles(client: pg.PoolClient, runId: string, files: AsyncI
     if (batch.length === FILE_BATCH_ROWS) await flush();
   }
   await flush();
-}
-
-/** `text` cut to at most `bytes` bytes of UTF-8, at a character boundary (VARCHAR(n) counts bytes on Redshift). */
-function cutToBytes(text: string, bytes: number): string {
-  if (Buffer.byteLength(text) <= bytes) return text;
-  const cut = Buffer.from(text).subarray(0, bytes).toString('utf8');
-  return cut.endsWith('\uFFFD') ? cut.slice(0, -1) : cut;
 }
