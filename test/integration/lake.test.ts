@@ -15,12 +15,13 @@ import {
   openLakePart,
   partFileName,
   readLakeColumns,
+  rewritePart,
   type LakeColumns,
   type LakeEvent,
   userBucketOf,
 } from '@musicflow/lake';
 import { fileURLToPath } from 'node:url';
-import { createObjectStore, joinUrl, type ObjectStore } from '@musicflow/storage';
+import { basename, createObjectStore, joinUrl, type ObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from '../helpers/env.ts';
 
 const DAY1 = Date.parse('2024-06-25T00:00:00Z');
@@ -41,11 +42,13 @@ function event(i: number, day: number): LakeEvent {
     genres: known ? (i % 2 === 0 ? 'pop;rock' : 'jazz') : null,
     popularity: known ? i % 101 : null,
     durationMs: known ? 1 + (i % 600_000) : null,
+    sourceFile: `file-${i % 3}`,
   };
 }
 
 const addEvent = (writer: LakePartWriter, e: LakeEvent) =>
   writer.add(
+    e.sourceFile,
     e.userId,
     e.trackId,
     e.listenTime,
@@ -65,6 +68,8 @@ function eventsOf(group: LakeColumns): LakeEvent[] {
     genres: group.genres[i] ?? null,
     popularity: group.popularity[i] ?? null,
     durationMs: group.duration_ms[i] ?? null,
+    // Parts written before they recorded their source file have no such column.
+    sourceFile: (group.source_file as ArrayLike<string> | undefined)?.[i] as string,
   }));
 }
 
@@ -158,7 +163,8 @@ describe('lake parts', () => {
         got.artists !== want.artists ||
         got.genres !== want.genres ||
         got.popularity !== want.popularity ||
-        got.durationMs !== want.durationMs
+        got.durationMs !== want.durationMs ||
+        got.sourceFile !== want.sourceFile
       ) {
         mismatches++;
         if (mismatches === 1) expect(got).toEqual(want);
@@ -175,7 +181,9 @@ describe('lake parts', () => {
       genres: null,
       popularity: null,
       durationMs: null,
+      sourceFile: 'file-0',
     });
+    expect((await openLakePart(store, parts[0]!.url)).sourceFiles).toEqual(['file-0', 'file-1', 'file-2']);
 
     expect((await readEvents(store, parts[1]!.url)).flat()).toEqual(Array.from({ length: ROWS_DAY2 }, (_, i) => event(i, DAY2)));
 
@@ -305,8 +313,9 @@ describe('lake parts', () => {
     await store.write(url, Buffer.from(bytes));
     const groups = await readEvents(store, url);
     expect(groups.map((g) => g.length)).toEqual([2000, 2000, 1000]);
-    expect(groups.flat()).toEqual(events);
+    expect(groups.flat()).toEqual(events.map((e) => ({ ...e, sourceFile: undefined })));
     expect((await openLakePart(store, url)).groupBuckets(0)).toBeUndefined();
+    expect((await openLakePart(store, url)).sourceFiles).toBeUndefined();
     expect((await readTrackIdsInterned(store, url)).trackIds).toEqual(groups.map((g) => g.map((e) => e.trackId)));
   });
 
@@ -314,7 +323,7 @@ describe('lake parts', () => {
     // The reader splits each INT64 into two int32 words: the low word's sign bit and a negative high word.
     const times = [-86_400_000 * 365 + 1, -1, 0, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, Date.parse('2024-06-25T23:59:59.999Z'), 8.64e15 - 1];
     const writer = new LakePartWriter(store, (date) => joinUrl(lake, 'times', `${date}.parquet`));
-    for (const [i, t] of times.entries()) await writer.add(i + 1, 'trk', t, true, undefined);
+    for (const [i, t] of times.entries()) await writer.add('times', i + 1, 'trk', t, true, undefined);
     const read: number[] = [];
     for (const part of await writer.close()) {
       for await (const group of readLakeColumns(store, part.url, ['listen_time'])) read.push(...Array.from(group.listen_time));
@@ -327,11 +336,60 @@ describe('lake parts', () => {
     const times = Array.from({ length: 5000 }, (_, i) => at + (i % 3));
     const url = joinUrl(lake, 'repeated', 'times.parquet');
     const writer = new LakePartWriter(store, () => url);
-    for (const [i, t] of times.entries()) await writer.add(i + 1, 'trk', t, true, undefined);
+    for (const [i, t] of times.entries()) await writer.add('times', i + 1, 'trk', t, true, undefined);
     await writer.close();
     const reader = await openLakePart(store, url);
     expect(reader.rowGroups).toBe(1);
     expect(Array.from((await reader.readGroup(0, ['listen_time'])).listen_time)).toEqual(times);
+  });
+
+  it('rewrites a pack without some files, keeping the others and their enrichment; an empty rewrite deletes it', async () => {
+    const url = joinUrl(LAKE_LAYOUT.processedDate(lake, '2024-06-25'), LAKE_LAYOUT.packPartName('c0ffee'));
+    expect(LAKE_LAYOUT.isPack(basename(url))).toBe(true);
+    const events = Array.from({ length: 30_000 }, (_, i) => event(i, DAY1));
+    const writer = new LakePartWriter(store, () => url);
+    for (const e of events) await addEvent(writer, e);
+    await writer.close();
+    const staged = LAKE_LAYOUT.rewrittenPart(lake, 'run1', 'repack', url);
+    // Nothing to drop: the pack is left as it is.
+    expect(await rewritePart(store, url, staged, { drop: new Set(['file-9']) })).toEqual({ rows: 30_000, kept: 30_000 });
+    expect(await store.head(staged)).toBeUndefined();
+
+    expect(await rewritePart(store, url, staged, { drop: new Set(['file-1']) })).toEqual({ rows: 30_000, kept: 20_000 });
+    const left = events.filter((e) => e.sourceFile !== 'file-1');
+    const byKey = (a: LakeEvent, b: LakeEvent) => a.userId - b.userId || a.listenTime - b.listenTime;
+    expect((await readEvents(store, url)).flat().sort(byKey)).toEqual(left.sort(byKey));
+    expect((await openLakePart(store, url)).sourceFiles).toEqual(['file-0', 'file-2']);
+    expect(await store.head(staged)).toBeUndefined();
+    // Again: it holds none of them any more, so nothing changes.
+    expect(await rewritePart(store, url, staged, { drop: new Set(['file-1']) })).toEqual({ rows: 20_000, kept: 20_000 });
+
+    await rewritePart(store, url, staged, { drop: new Set(['file-0', 'file-2']) });
+    expect(await store.head(url)).toBeUndefined();
+  });
+
+  it('rewrites a part with a new catalogue, keeping its rows and their source files', async () => {
+    const url = joinUrl(lake, 're-enrich', 'streams9.parquet');
+    const events = Array.from({ length: 5000 }, (_, i) => event(i, DAY1));
+    const writer = new LakePartWriter(store, () => url);
+    for (const e of events) await addEvent(writer, e);
+    await writer.close();
+    const track = { trackName: 'New', artists: 'X;Y', genres: 'ska', popularity: 7, durationMs: 1234 };
+    const enrich = { trackOf: (id: string) => (id === 'trk-0' ? track : undefined), userKnown: (userId: number) => userId % 2 === 0 };
+    await rewritePart(store, url, joinUrl(lake, 'tmp', 'streams9.parquet'), { enrich });
+    const got = (await readEvents(store, url)).flat();
+    const byKey = (a: LakeEvent, b: LakeEvent) => a.userId - b.userId || a.listenTime - b.listenTime;
+    expect(got.sort(byKey)).toEqual(
+      events
+        .map((e) => ({
+          ...e,
+          userKnown: e.userId % 2 === 0,
+          ...(e.trackId === 'trk-0'
+            ? { trackName: 'New', artists: 'X;Y', genres: 'ska', popularity: 7, durationMs: 1234 }
+            : { trackName: null, artists: null, genres: null, popularity: null, durationMs: null }),
+        }))
+        .sort(byKey),
+    );
   });
 
   it('writes no part for a writer that got no event, and reading a missing part fails clearly', async () => {

@@ -22,3 +22,4 @@ export { CleanEventsWriter, readCleanEvents, type CleanEventsBlock } from './cle
 export { UserIdSet, readRunTrackIds, readRunUserIds } from './run-ids.ts';
 export { csvByteBatches, fieldText, recordFields, type CsvByteBatch } from './csv-bytes.ts';
 export { StreamRowChecker, readUserId } from './stream-rows.ts';
+export { fileRejectionReasons } from './file-rules.ts';

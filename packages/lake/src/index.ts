@@ -1,4 +1,5 @@
 export { LAKE_LAYOUT, listenDateOf, partFileName, USER_BUCKETS, userBucketOf, bucketsOfPass, passOfBucket } from './layout.ts';
-export { LakePartWriter, LAKE_COLUMN_ENCODING, LAKE_PARQUET_SCHEMA, type LakeEvent, type LakeTrack } from './part-writer.ts';
+export { LakePartWriter, LAKE_COLUMN_ENCODING, LAKE_PARQUET_SCHEMA, SOURCE_FILES_KEY, type LakeEvent, type LakeTrack } from './part-writer.ts';
 export { openLakePart, readLakeColumns, type LakeColumns, type LakeColumnName, type LakePartReader } from './part-reader.ts';
 export { lakeTrackOf } from './track.ts';
+export { rewritePart, type PartEnrichment } from './part-rewrite.ts';

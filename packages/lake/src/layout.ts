@@ -46,9 +46,9 @@ export const LAKE_LAYOUT = {
   /** The run's catalogue snapshot, written by the extractor before any chunk job exists. */
   catalogueSongs: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'catalogue', 'songs.ndjson'),
   catalogueUsers: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'catalogue', 'users.txt'),
-  /** A part rewritten by a recompute's re-enrich, before it is moved over the original. */
-  reEnrichedPart: (lake: string, runId: string, partUrl: string) =>
-    joinUrl(lake, 'tmp', `run=${runId}`, 're-enrich', `listen_date=${LAKE_LAYOUT.listenDateOfPart(partUrl)}`, partUrl.slice(partUrl.lastIndexOf('/') + 1)),
+  /** A part rewritten (a recompute's re-enrich, a pack without the files a run ingests again), before it is moved over the original. */
+  rewrittenPart: (lake: string, runId: string, step: 're-enrich' | 'repack', partUrl: string) =>
+    joinUrl(lake, 'tmp', `run=${runId}`, step, `listen_date=${LAKE_LAYOUT.listenDateOfPart(partUrl)}`, partUrl.slice(partUrl.lastIndexOf('/') + 1)),
   /** A chunk's clean events, the validator's hand-off to the transformer. */
   validEvents: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'valid', `${chunkId}.events`),
   /** Bad rows of one segment, gathered into `quarantine(…, fileId)` by the publish step. */
@@ -62,9 +62,18 @@ export const LAKE_LAYOUT = {
     joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `partial-${listenDate}-pass${pass}of${count}.json`),
   /** Every file's outcome, for the loader's analytics.etl_run_files. */
   runFiles: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'files.ndjson'),
-  /** True when `name` (a part file name) belongs to source file `fileId`. */
+  /**
+   * The part name of a pack: the small files of one chunk, each date's rows of
+   * all of them in one part (`source_file` says whose each row is). Chunk ids
+   * derive from their files, so the same files packed again overwrite their pack.
+   * Thousands of small files are tens of parts, not tens of thousands. `+`
+   * never appears in a file id (`fileIdOf`), so no file's part looks like a pack.
+   */
+  packPartName: (chunkId: string) => `pack+${chunkId}.parquet`,
+  isPack: (name: string) => name.startsWith('pack+'),
+  /** True when `name` (a part file name, not a pack) belongs to source file `fileId`. */
   isPartOf: (name: string, fileId: string) => name === `${fileId}.parquet` || name.startsWith(`${fileId}.part-`),
-  /** The source file id of a part file name. */
+  /** The source file id of a part file name (not a pack). */
   fileIdOfPart: (name: string) => name.replace(/(\.part-\d+)?\.parquet$/, ''),
 };
 

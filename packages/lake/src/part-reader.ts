@@ -1,6 +1,6 @@
 import { parquetMetadataAsync, parquetRead, type AsyncBuffer } from 'hyparquet';
 import type { ObjectStore } from '@musicflow/storage';
-import { LAKE_PARQUET_SCHEMA } from './part-writer.ts';
+import { LAKE_PARQUET_SCHEMA, SOURCE_FILES_KEY } from './part-writer.ts';
 import { SNAPPY_DECOMPRESSORS } from './snappy.ts';
 
 /** One row group of a lake part, column by column (SPEC 3b); nulls where the track is not in the catalogue. */
@@ -15,6 +15,7 @@ export interface LakeColumns {
   genres: ArrayLike<string | null>;
   popularity: ArrayLike<number | null>;
   duration_ms: ArrayLike<number | null>;
+  source_file: ArrayLike<string>;
 }
 
 export type LakeColumnName = Exclude<keyof LakeColumns, 'rows'>;
@@ -49,6 +50,11 @@ async function asyncBuffer(store: ObjectStore, url: string): Promise<AsyncBuffer
 export interface LakePartReader {
   rows: number;
   rowGroups: number;
+  /**
+   * The ids of the stream files whose rows the part holds, from its footer;
+   * undefined for a part written before parts recorded them (named after its one file).
+   */
+  sourceFiles: readonly string[] | undefined;
   /** Row group `index` (0-based). */
   readGroup<C extends LakeColumnName>(index: number, columns?: readonly C[]): Promise<Pick<LakeColumns, C | 'rows'>>;
   /**
@@ -128,9 +134,13 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
     return data;
   }
   const bucketColumn = metadata.row_groups[0]?.columns.findIndex((c) => c.meta_data?.path_in_schema.join('.') === 'user_bucket') ?? -1;
+  // A part written before a column existed (source_file) is read without it.
+  const present = ALL_COLUMNS.filter((name) => metadata.schema.some((e) => e.name === name));
+  const sourceFiles = metadata.key_value_metadata?.find((kv) => kv.key === SOURCE_FILES_KEY)?.value;
   const reader: LakePartReader = {
     rows,
     rowGroups: metadata.row_groups.length,
+    sourceFiles: sourceFiles === undefined ? undefined : (JSON.parse(sourceFiles) as string[]),
     groupBuckets(index: number) {
       if (bucketColumn < 0) return undefined;
       const stats = metadata.row_groups[index]?.columns[bucketColumn]?.meta_data?.statistics;
@@ -138,7 +148,7 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
       const max = stats?.max_value ?? stats?.max;
       return typeof min === 'number' && typeof max === 'number' ? { min, max } : undefined;
     },
-    async readGroup<C extends LakeColumnName>(index: number, columns: readonly C[] = ALL_COLUMNS as C[]) {
+    async readGroup<C extends LakeColumnName>(index: number, columns: readonly C[] = present as C[]) {
       const data = await readColumns(index, columns);
       return { rows: groupRows[index]!, ...Object.fromEntries(data) } as Pick<LakeColumns, C | 'rows'>;
     },
@@ -147,7 +157,7 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
       const data = await readColumns(index, ['track_id'], { stringFromBytes: (bytes: Uint8Array) => internTrack(utf8.decode(bytes)) });
       return data.get('track_id') as ArrayLike<number>;
     },
-    async *columns<C extends LakeColumnName>(columns: readonly C[] = ALL_COLUMNS as C[]) {
+    async *columns<C extends LakeColumnName>(columns: readonly C[] = present as C[]) {
       for (let g = 0; g < reader.rowGroups; g++) yield await reader.readGroup(g, columns);
     },
   };
@@ -158,7 +168,7 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
 export async function* readLakeColumns<C extends LakeColumnName>(
   store: ObjectStore,
   url: string,
-  columns: readonly C[] = ALL_COLUMNS as C[],
+  columns?: readonly C[],
 ): AsyncGenerator<Pick<LakeColumns, C | 'rows'>> {
   yield* (await openLakePart(store, url)).columns(columns);
 }

@@ -18,6 +18,8 @@ export interface LakeEvent {
   genres: string | null;
   popularity: number | null;
   durationMs: number | null;
+  /** The id of the stream file the event came from (`fileIdOf`). */
+  sourceFile: string;
 }
 
 /** A catalogue track's enrichment, as every event of the track carries it. */
@@ -31,7 +33,7 @@ export interface LakeTrack {
 
 /** The Parquet schema of a lake part (SPEC 3b). */
 export const LAKE_PARQUET_SCHEMA = [
-  { name: 'root', num_children: 10 },
+  { name: 'root', num_children: 11 },
   { name: 'user_id', type: 'INT32', repetition_type: 'REQUIRED' },
   { name: 'track_id', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
   { name: 'listen_time', type: 'INT64', converted_type: 'TIMESTAMP_MILLIS', repetition_type: 'REQUIRED' },
@@ -47,7 +49,17 @@ export const LAKE_PARQUET_SCHEMA = [
    * Athena: `WHERE user_bucket BETWEEN …`) skips the other row groups.
    */
   { name: 'user_bucket', type: 'INT32', repetition_type: 'REQUIRED' },
+  /**
+   * The id of the stream file the row came from. A part holds one file's rows,
+   * or a pack's (many small files of one chunk, see LAKE_LAYOUT.packPart), so
+   * the lake says where each event came from, and a file ingested again can be
+   * taken out of the pack that held it.
+   */
+  { name: 'source_file', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
 ] as const;
+
+/** Footer key of a part's source files, a JSON array of file ids (sorted): the publish step reads it without reading rows. */
+export const SOURCE_FILES_KEY = 'musicflow.source_files';
 
 /** Events buffered across a chunk's dates before the fullest date is written (about 30 bytes each). */
 const BUFFER_ROWS = 1_000_000;
@@ -68,6 +80,7 @@ export const LAKE_COLUMN_ENCODING: Record<string, 'RLE_DICTIONARY' | undefined> 
   track_name: 'RLE_DICTIONARY',
   artists: 'RLE_DICTIONARY',
   genres: 'RLE_DICTIONARY',
+  source_file: 'RLE_DICTIONARY',
 };
 
 /** A ByteWriter that hands each finished row group to a stream instead of growing one buffer. */
@@ -102,6 +115,8 @@ class DatePart {
   /** By reference: the same string and enrichment object for every event of a track. */
   private trackIds: string[] = [];
   private tracks: (LakeTrack | undefined)[] = [];
+  private sourceFiles: string[] = [];
+  private readonly files = new Set<string>();
   buffered = 0;
   rows = 0;
   private readonly out = new PassThrough();
@@ -116,7 +131,7 @@ class DatePart {
     this.upload = store.write(url, this.out);
   }
 
-  add(userId: number, trackId: string, listenTime: number, userKnown: boolean, track: LakeTrack | undefined): void {
+  add(sourceFile: string, userId: number, trackId: string, listenTime: number, userKnown: boolean, track: LakeTrack | undefined): void {
     const i = this.buffered++;
     if (i === this.userIds.length) {
       this.userIds = grown(this.userIds, i + 1);
@@ -128,6 +143,8 @@ class DatePart {
     this.known[i] = userKnown ? 1 : 0;
     this.trackIds.push(trackId);
     this.tracks.push(track);
+    this.sourceFiles.push(sourceFile);
+    if (i === 0 || this.sourceFiles[i - 1] !== sourceFile) this.files.add(sourceFile);
     this.rows++;
   }
 
@@ -172,6 +189,7 @@ class DatePart {
     this.buffered = 0;
     this.trackIds = [];
     this.tracks = [];
+    this.sourceFiles = [];
   }
 
   private async writeGroup(order: Int32Array, buckets: Uint8Array, from: number, to: number): Promise<void> {
@@ -187,6 +205,7 @@ class DatePart {
       popularity: new Array<number | null>(size),
       duration_ms: new Array<number | null>(size),
       user_bucket: new Array<number>(size),
+      source_file: new Array<string>(size),
     };
     for (let r = 0; r < size; r++) {
       const i = order[from + r]!;
@@ -201,6 +220,7 @@ class DatePart {
       c.popularity[r] = track ? track.popularity : null;
       c.duration_ms[r] = track ? track.durationMs : null;
       c.user_bucket[r] = buckets[i]!;
+      c.source_file[r] = this.sourceFiles[i]!;
     }
     const columnData = Object.entries(c).map(([name, data]) => ({ name, data, encoding: LAKE_COLUMN_ENCODING[name], statistics: name === 'user_bucket' }));
     await this.parquet.write({ columnData: columnData as never, rowGroupSize: size });
@@ -213,13 +233,14 @@ class DatePart {
 
   async close(): Promise<void> {
     if (this.buffered > 0) await this.writeGroups();
+    this.parquet.kvMetadata = [{ key: SOURCE_FILES_KEY, value: JSON.stringify([...this.files].sort()) }];
     this.parquet.finish();
     await this.upload;
   }
 }
 
 /**
- * Writes a segment's events as Parquet, one part per listen date, streaming
+ * Writes a segment's or a pack's events as Parquet, one part per listen date, streaming
  * row groups to the store. At most BUFFER_ROWS events (about 30 bytes each) wait in
  * memory across all of its dates: when they are reached, the date holding the
  * most is written out. Memory stays the same however big the chunk and
@@ -241,14 +262,14 @@ export class LakePartWriter {
    * Adds one event; `track` is undefined for a track not in the catalogue.
    * Returns a promise only when the caller must wait for a row group to be written.
    */
-  add(userId: number, trackId: string, listenTime: number, userKnown: boolean, track: LakeTrack | undefined): Promise<void> | undefined {
+  add(sourceFile: string, userId: number, trackId: string, listenTime: number, userKnown: boolean, track: LakeTrack | undefined): Promise<void> | undefined {
     const day = Math.floor(listenTime / DAY_MS);
     let part = this.parts.get(day);
     if (!part) {
       part = new DatePart(this.store, this.urlFor(listenDateOf(listenTime)));
       this.parts.set(day, part);
     }
-    part.add(userId, trackId, listenTime, userKnown, track);
+    part.add(sourceFile, userId, trackId, listenTime, userKnown, track);
     return ++this.buffered >= this.bufferRows ? this.writeFullest() : undefined;
   }
 

@@ -12,6 +12,7 @@ import {
   type SegmentOutcome,
   type TransformResult,
 } from '@musicflow/contracts';
+import { fileRejectionReasons } from '@musicflow/ingest';
 
 export interface FileOutcome {
   fileId: string;
@@ -37,12 +38,10 @@ export function decideFiles(transforms: TransformResult[], threshold: number): F
   }
   for (const file of byFile.values()) {
     file.segments.sort((a, b) => a.validation.index - b.validation.index);
-    for (const s of file.segments) if (s.validation.parseError) file.rejectedReasons.push(`cannot be parsed as CSV: ${s.validation.parseError}`);
-    const { read, valid } = rowsOf(file);
-    const bad = read - valid;
-    if (bad > threshold * read) {
-      file.rejectedReasons.push(`${bad} of ${read} rows are bad (${((100 * bad) / read).toFixed(1)}%), more than the ${(threshold * 100).toFixed(1)}% allowed`);
-    }
+    file.rejectedReasons = fileRejectionReasons(
+      file.segments.map((s) => s.validation),
+      threshold,
+    );
   }
   return [...byFile.values()].sort((a, b) => a.url.localeCompare(b.url));
 }

@@ -17,7 +17,7 @@ import {
 } from '@musicflow/contracts';
 import { QUARANTINE_HEADER } from '@musicflow/ingest';
 import { KpiAccumulator, type KpiTables } from '@musicflow/kpi';
-import { bucketsOfPass, LAKE_LAYOUT, openLakePart, passOfBucket, USER_BUCKETS, userBucketOf, type LakePartReader } from '@musicflow/lake';
+import { bucketsOfPass, LAKE_LAYOUT, openLakePart, passOfBucket, rewritePart, USER_BUCKETS, userBucketOf, type LakePartReader } from '@musicflow/lake';
 import { basename, joinUrl, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
 import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
@@ -247,46 +247,47 @@ interface PublishedPart {
 
 /**
  * Moves accepted files' staged parts into `processed/listen_date=…/`, first
- * removing parts an earlier ingestion of the same file left under other names.
- * Safe to repeat: a part already moved is skipped.
+ * taking those files' earlier rows out of the dates they touch: parts an
+ * earlier ingestion left under other names are deleted, packs holding them
+ * are rewritten without them. Safe to repeat: a part already moved is
+ * skipped, a pack already rewritten holds none of them.
  */
 async function publishParts(store: ObjectStore, run: RunContext, accepted: FileOutcome[]): Promise<PublishedPart[]> {
-  const existing = new Map<string, Promise<string[]>>();
-  const listDate = (date: string) => {
-    let names = existing.get(date);
-    if (!names) {
-      names = (async () => {
-        const urls: string[] = [];
-        for await (const obj of store.list(LAKE_LAYOUT.processedDate(run.lake, date))) urls.push(obj.url);
-        return urls;
-      })();
-      existing.set(date, names);
-    }
-    return names;
-  };
-  const perFile = await pMap(
-    accepted,
-    async (file) => {
-      const parts = file.segments.flatMap((s) => s.parts);
-      for (const date of new Set(parts.map((p) => p.listenDate))) {
-        const fresh = new Set(parts.filter((p) => p.listenDate === date).map((p) => basename(p.url)));
-        for (const url of await listDate(date)) {
-          const name = basename(url);
-          if (LAKE_LAYOUT.isPartOf(name, file.fileId) && !fresh.has(name)) await store.delete(url);
-        }
+  // A pack's parts are listed by each of its files: publish each once.
+  const staged = [...new Map(accepted.flatMap((f) => f.segments.flatMap((s) => s.parts)).map((p) => [p.url, p])).values()];
+  const ingested = new Set(accepted.map((f) => f.fileId));
+  const dates = [...new Set(staged.map((p) => p.listenDate))];
+  const earlier = await pMap(
+    dates,
+    async (date) => {
+      const fresh = new Set(staged.filter((p) => p.listenDate === date).map((p) => basename(p.url)));
+      const urls: string[] = [];
+      for await (const obj of store.list(LAKE_LAYOUT.processedDate(run.lake, date))) {
+        const name = basename(obj.url);
+        if (!fresh.has(name) && (LAKE_LAYOUT.isPack(name) || ingested.has(LAKE_LAYOUT.fileIdOfPart(name)))) urls.push(obj.url);
       }
-      const published: PublishedPart[] = [];
-      for (const part of parts) {
-        const target = joinUrl(LAKE_LAYOUT.processedDate(run.lake, part.listenDate), basename(part.url));
-        if (await store.head(part.url)) await store.move(part.url, target);
-        else if (!(await store.head(target))) throw new Error(`staged part ${part.url} is missing and was never published`);
-        published.push({ listenDate: part.listenDate, url: target, rows: part.rows });
-      }
-      return published;
+      return urls;
     },
     { concurrency: STORE_CONCURRENCY },
   );
-  return perFile.flat();
+  await pMap(
+    earlier.flat(),
+    async (url) => {
+      if (!LAKE_LAYOUT.isPack(basename(url))) return store.delete(url);
+      await rewritePart(store, url, LAKE_LAYOUT.rewrittenPart(run.lake, run.runId, 'repack', url), { drop: ingested });
+    },
+    { concurrency: STORE_CONCURRENCY },
+  );
+  return pMap(
+    staged,
+    async (part) => {
+      const target = joinUrl(LAKE_LAYOUT.processedDate(run.lake, part.listenDate), basename(part.url));
+      if (await store.head(part.url)) await store.move(part.url, target);
+      else if (!(await store.head(target))) throw new Error(`staged part ${part.url} is missing and was never published`);
+      return { listenDate: part.listenDate, url: target, rows: part.rows };
+    },
+    { concurrency: STORE_CONCURRENCY },
+  );
 }
 
 /** Part footers read at once: a date of thousands of small files is mostly waiting on the store. */
@@ -299,31 +300,38 @@ const TRACK_INFO_COLUMNS = ['artists', 'genres', 'popularity', 'duration_ms'] as
 
 interface DatePart {
   url: string;
-  /** The source file the part came from. */
-  fileId: string;
+  /** The part's one source file; undefined for a pack, whose rows say theirs (`source_file`). */
+  fileId: string | undefined;
   /** A part this run published: its events already known count as duplicates. */
   counting: boolean;
   reader: LakePartReader;
 }
 
 /**
- * Every part of a date in the lake, footers read. Other files' parts go
- * first, so `duplicate` counts this run's events that were already known.
+ * Every part of a date in the lake, footers read. Other runs' parts go
+ * first, so `duplicate` counts this run's events that were already known;
+ * then by source file (a pack by its first), so of two files of one run
+ * with the same events, the later one's count as duplicates.
  */
 async function openDateParts(store: ObjectStore, lake: string, date: string, ours: Set<string>): Promise<DatePart[]> {
   const urls: string[] = [];
   for await (const obj of store.list(LAKE_LAYOUT.processedDate(lake, date))) {
     if (obj.url.endsWith('.parquet')) urls.push(obj.url);
   }
-  urls.sort((a, b) => Number(ours.has(a)) - Number(ours.has(b)) || a.localeCompare(b));
-  return openParts(store, urls, ours);
+  const parts = await openParts(store, urls, ours);
+  const firstFile = (p: DatePart) => p.reader.sourceFiles?.[0] ?? p.fileId ?? '';
+  return parts.sort((a, b) => Number(a.counting) - Number(b.counting) || firstFile(a).localeCompare(firstFile(b)) || a.url.localeCompare(b.url));
 }
 
 /** `urls` opened in their order; `ours` are the ones whose known events count as duplicates. */
 function openParts(store: ObjectStore, urls: string[], ours: ReadonlySet<string>): Promise<DatePart[]> {
   return pMap(
     urls,
-    async (url) => ({ url, fileId: LAKE_LAYOUT.fileIdOfPart(basename(url)), counting: ours.has(url), reader: await openLakePart(store, url) }),
+    async (url) => {
+      const reader = await openLakePart(store, url);
+      const files = reader.sourceFiles ?? [LAKE_LAYOUT.fileIdOfPart(basename(url))];
+      return { url, fileId: files.length === 1 ? files[0] : undefined, counting: ours.has(url), reader };
+    },
     { concurrency: OPEN_CONCURRENCY },
   );
 }
@@ -346,7 +354,6 @@ async function accumulatePass(parts: DatePart[], accumulator: KpiAccumulator, pa
   let inPass = new Uint8Array(0);
   const [firstBucket, endBucket] = bucketsOfPass(pass, passes);
   for (const { counting, reader, fileId } of parts) {
-    let partDuplicates = 0;
     for (let g = 0; g < reader.rowGroups; g++) {
       // Parts keep their rows in user-bucket order: a group of other passes' buckets is not read at all.
       const buckets = reader.groupBuckets(g);
@@ -377,15 +384,22 @@ async function accumulatePass(parts: DatePart[], accumulator: KpiAccumulator, pa
           }
         }
       }
+      let groupDuplicates: number[] | undefined;
       for (let i = 0; i < n; i++) {
         if (!inPass[i]) continue;
         rows++;
         if (accumulator.addPlay(user_id[i]!, tracks[i]!, listen_time[i]!, track_name[i] != null)) events++;
-        else if (counting) partDuplicates++;
+        else if (counting) (groupDuplicates ??= []).push(i);
+      }
+      if (!groupDuplicates) continue;
+      duplicate += groupDuplicates.length;
+      // A pack's duplicates are its files': the rows say whose (read only when there are any).
+      const sources = fileId === undefined ? (await reader.readGroup(g, ['source_file'])).source_file : undefined;
+      for (const i of groupDuplicates) {
+        const file = sources ? sources[i]! : fileId!;
+        duplicateByFile[file] = (duplicateByFile[file] ?? 0) + 1;
       }
     }
-    if (partDuplicates) duplicateByFile[fileId] = (duplicateByFile[fileId] ?? 0) + partDuplicates;
-    duplicate += partDuplicates;
   }
   return { rows, rowsRead, duplicate, duplicateByFile, events };
 }

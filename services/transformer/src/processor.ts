@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import type { RunContext, TransformJob, TransformResult } from '@musicflow/contracts';
-import { readCleanEvents, readSongsSnapshot, readUsersSnapshot, type SongSnapshot } from '@musicflow/ingest';
+import { fileRejectionReasons, readCleanEvents, readSongsSnapshot, readUsersSnapshot, type SongSnapshot } from '@musicflow/ingest';
 import { LAKE_LAYOUT, LakePartWriter, lakeTrackOf, partFileName, type LakeTrack } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 import type { ServiceContext } from '@musicflow/flow';
@@ -18,10 +18,10 @@ const CLOSES_IN_FLIGHT = 8;
  * Cleans and enriches one validated chunk: each event gets its track's name,
  * artists, genres, popularity and duration (null for tracks not in the
  * catalogue) and whether its user is known, and lands as Parquet, one part
- * per segment (source file, or range of a big one) and listen date, staged
- * under the run's temporaries.
+ * per listen date of each segment (a big file's range), or of the whole chunk
+ * when it packs small files, staged under the run's temporaries.
  */
-export function createTransformProcessor({ store }: ServiceContext) {
+export function createTransformProcessor({ store, config }: ServiceContext) {
   // The catalogue snapshot is read once per run per process, not once per chunk.
   const catalogues = new Map<string, Promise<Catalogue>>();
   const catalogueOf = async (run: RunContext, urls: TransformJob['catalogue']): Promise<Catalogue> => {
@@ -44,13 +44,22 @@ export function createTransformProcessor({ store }: ServiceContext) {
     const trackInfo: (LakeTrack | undefined)[] = [];
     const closing = new Set<Promise<unknown>>();
     const segments: TransformResult['segments'] = [];
+    // Small files packed into one chunk (whole files, one segment each) share one part per date.
+    const pack = validation.segments.length > 1 && validation.segments.every((s) => s.count === 1);
+    const packWriter = pack
+      ? new LakePartWriter(store, (date) => LAKE_LAYOUT.stagedPart(run.lake, run.runId, date, LAKE_LAYOUT.packPartName(validation.chunkId)))
+      : undefined;
+    const packed: TransformResult['segments'] = [];
     let rows = 0;
     try {
       for (const segment of validation.segments) {
-        // A segment that cannot be parsed rejects its file: its blocks are read past, not written.
-        const writer = segment.parseError
+        // A segment that cannot be parsed rejects its file: its blocks are read past, not written. A packed
+        // file is decided here already (it is whole), so a pack holds only files the publish step accepts.
+        const written = pack ? fileRejectionReasons([segment], config.REJECT_THRESHOLD).length === 0 : !segment.parseError;
+        const writer = !written
           ? undefined
-          : new LakePartWriter(store, (date) => LAKE_LAYOUT.stagedPart(run.lake, run.runId, date, partFileName(segment.fileId, segment.index, segment.count)));
+          : (packWriter ??
+            new LakePartWriter(store, (date) => LAKE_LAYOUT.stagedPart(run.lake, run.runId, date, partFileName(segment.fileId, segment.index, segment.count))));
         let orphanTracks = 0;
         let orphanUsers = 0;
         try {
@@ -68,7 +77,7 @@ export function createTransformProcessor({ store }: ServiceContext) {
               const userKnown = users.has(userId);
               if (!track) orphanTracks++;
               if (!userKnown) orphanUsers++;
-              const flushing = writer.add(userId, tracks[t]!, listenTimes[i]!, userKnown, track);
+              const flushing = writer.add(segment.fileId, userId, tracks[t]!, listenTimes[i]!, userKnown, track);
               if (flushing) await flushing;
             }
             rows += block.rows;
@@ -81,16 +90,28 @@ export function createTransformProcessor({ store }: ServiceContext) {
         const outcome: TransformResult['segments'][number] = { validation: segment, parts: [], orphanTracks, orphanUsers };
         segments.push(outcome);
         if (!writer) continue;
+        if (pack) {
+          packed.push(outcome);
+          continue;
+        }
         const close = writer.close().then((parts) => (outcome.parts = parts));
         closing.add(close);
         void close.finally(() => closing.delete(close)).catch(() => undefined);
         if (closing.size >= CLOSES_IN_FLIGHT) await Promise.race(closing);
       }
+      if (packWriter) {
+        // Every packed file lists the pack's parts; the publish step publishes each once.
+        const parts = await packWriter.close();
+        for (const outcome of packed) outcome.parts = parts;
+      }
+    } catch (err) {
+      packWriter?.abort(err as Error);
+      throw err;
     } finally {
       await blocks.return(undefined);
     }
     await Promise.all(closing);
-    const parts = segments.reduce((n, s) => n + s.parts.length, 0);
+    const parts = new Set(segments.flatMap((s) => s.parts.map((p) => p.url))).size;
     log.info({ rows, segments: segments.length, parts }, 'chunk transformed');
     await job.updateProgress({ rows, percent: 100 });
     return {
