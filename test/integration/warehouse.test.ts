@@ -1,10 +1,11 @@
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '@musicflow/contracts';
 import { Warehouse, WarehouseDataError, kpiRowsToCsv } from '@musicflow/warehouse';
 import { DDL, upsertStatements } from '../../packages/warehouse/src/sql.ts';
 import type { GenreKpiRow, HourlyKpiRow } from '@musicflow/kpi';
 import { dropTestDatabase, PG_ADMIN, uniqueName } from '../helpers/env.ts';
+import { waitFor } from '../api/fixtures.ts';
 
 const genreRow = (genre: string, listenCount: number): GenreKpiRow => ({
   listenDate: '2024-06-25',
@@ -111,6 +112,45 @@ for (const strategy of ['copy', 'insert'] as const) {
         ['pop', 7, 'r2'],
         ['rock', 3, 'r1'],
       ]);
+    });
+
+    it('two loads at once: the newer snapshot wins when the older one reaches its rows while the newer one is still in its transaction', async () => {
+      const listenDate = '2024-07-01';
+      const genre = (listenCount: number) => [{ ...genreRow('blues', listenCount), listenDate }];
+      const hourly = (totalPlays: number) => [{ ...hourlyRow(5, 'A'), listenDate, totalPlays }];
+      await warehouse.loadRun(load('c1', 100, genre(1), hourly(1)), report('c1'));
+      // The newer load stops inside its transaction, its genre rows sent, until its hourly rows arrive.
+      const newer = load('c3', 300, genre(3), hourly(3));
+      const held = new PassThrough();
+      let reachedHourly!: () => void;
+      const atHourly = new Promise<void>((resolve) => (reachedHourly = resolve));
+      newer.hourly = async () => {
+        reachedHourly();
+        return held;
+      };
+      const newerLoad = warehouse.loadRun(newer, report('c3'));
+      await atHourly;
+      // The older load runs meanwhile and waits on the newer one's genre rows; once that commits, it fails
+      // as a concurrent load (not a data error), and its retry (the loader job's) finds the newer rows.
+      const older = () => warehouse.loadRun(load('c2', 200, genre(2), hourly(2)), report('c2'));
+      let olderFailure: unknown;
+      const olderLoad = older().catch((err: unknown) => {
+        olderFailure = err;
+        return older();
+      });
+      await waitFor('the older load to wait on a lock', async () => {
+        const [waiting] = await warehouse.query<{ n: number }>(
+          `SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        return Number(waiting?.n) > 0;
+      });
+      held.end(kpiRowsToCsv({ genre: [], hourly: hourly(3) }).hourly);
+      await Promise.all([newerLoad, olderLoad]);
+      const rows = (name: 'genre' | 'hourly') => warehouse.kpis(name, listenDate);
+      expect((await rows('genre')).map((r) => [r.listen_count, r.run_id])).toEqual([[3, 'c3']]);
+      expect((await rows('hourly')).map((r) => [r.total_plays, r.run_id])).toEqual([[3, 'c3']]);
+      expect(olderFailure).not.toBeInstanceOf(WarehouseDataError);
+      expect((olderFailure as Error).message).toContain('analytics.genre_kpis: a concurrent load changed the same rows first (40001)');
     });
 
     it('a failure mid-load leaves no half-written rows and no run record', async () => {

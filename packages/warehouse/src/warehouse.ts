@@ -192,9 +192,15 @@ export class Warehouse {
    * table's rows go into a temporary stage (COPY or multi-row INSERT), stage
    * rows older than the warehouse's are dropped, then MERGE. Nothing is
    * visible until COMMIT; a failure leaves the tables as they were.
+   *
+   * REPEATABLE READ (on Redshift every level is serializable): under READ
+   * COMMITTED a load whose stale-row check ran before a concurrent newer load
+   * committed went on to MERGE its older rows over the newer ones once their
+   * row locks were released. Now that load fails instead (40001, or 23505 for
+   * a key both inserted) and its retry sees the newer rows.
    */
   async loadRun(load: KpiLoad, report: RunReport, files: AsyncIterable<RunFile> | Iterable<RunFile> = []): Promise<{ genre: number; hourly: number }> {
-    return this.transaction(async (client) => {
+    return this.transaction('REPEATABLE READ', async (client) => {
       const merged = { genre: 0, hourly: 0 };
       for (const name of ['genre', 'hourly'] as const) {
         const open = load[name];
@@ -210,6 +216,11 @@ export class Warehouse {
           merged[name] = result.rowCount ?? 0;
           await client.query(sql.dropStage);
         } catch (err) {
+          if (isConcurrentLoad(err)) {
+            throw new Error(`${KPI_TABLES[name].table}: a concurrent load changed the same rows first (${err.code}); the retry loads over its rows`, {
+              cause: err,
+            });
+          }
           if (!isDataError(err)) throw err;
           throw await describeDataError(err, name, open, filled.batchStart, () => this.targetColumns(KPI_TABLES[name].table));
         }
@@ -221,7 +232,7 @@ export class Warehouse {
   }
 
   async recordRun(report: RunReport): Promise<void> {
-    await this.transaction((client) => writeRun(client, report));
+    await this.transaction('READ COMMITTED', (client) => writeRun(client, report));
   }
 
   async getRun(runId: string): Promise<RunReport | undefined> {
@@ -307,10 +318,10 @@ export class Warehouse {
     await flush();
   }
 
-  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  private async transaction<T>(isolation: 'READ COMMITTED' | 'REPEATABLE READ', work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     try {
-      await client.query('BEGIN');
+      await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
       const result = await work(client);
       await client.query('COMMIT');
       return result;
@@ -327,7 +338,8 @@ export class Warehouse {
  * A row the warehouse refused (SQLSTATE class 21 cardinality, 22 data
  * exception, 23 integrity): loading it again gives the same answer, so the
  * loader fails the run at once instead of retrying. A unique violation
- * (23505) is a concurrent load inserting the same key: a retry succeeds.
+ * (23505) or a serialization failure (40001) is a concurrent load that
+ * committed the same rows first: a retry succeeds.
  */
 export class WarehouseDataError extends Error {
   constructor(
@@ -345,7 +357,13 @@ export class WarehouseDataError extends Error {
 
 function isDataError(err: unknown): err is pg.DatabaseError {
   const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && /^2[123]/.test(code) && code !== '23505';
+  return typeof code === 'string' && /^2[123]/.test(code) && !isConcurrentLoad(err);
+}
+
+/** A serialization failure, or a unique violation: a concurrent load committed the same rows first. */
+function isConcurrentLoad(err: unknown): err is pg.DatabaseError {
+  const code = (err as { code?: unknown }).code;
+  return code === '40001' || code === '23505';
 }
 
 const shown = (value: string | null | undefined) => (value == null ? 'NULL' : JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value));
