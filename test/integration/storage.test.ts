@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -214,6 +215,37 @@ objectStoreContract('file://', async () => {
       await fs.rm(dir, { recursive: true, force: true });
     },
   };
+});
+
+describe('file:// moves', () => {
+  const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
+  afterAll(() => store.close());
+
+  it('renames within a filesystem: the same inode, so the bytes were not copied', async () => {
+    const dir = await tempDir('musicflow-move-');
+    const from = path.join(dir, 'in', 'a.csv');
+    await store.write(dirUrl(path.join(dir, 'in')) + 'a.csv', 'renamed');
+    const inode = (await fs.stat(from)).ino;
+    await store.move(dirUrl(path.join(dir, 'in')) + 'a.csv', dirUrl(path.join(dir, 'archive', '2024')) + 'a.csv');
+    expect((await fs.stat(path.join(dir, 'archive', '2024', 'a.csv'))).ino).toBe(inode);
+    await expect(fs.access(from)).rejects.toThrow();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  // /dev/shm is a tmpfs on Linux, another filesystem than the temp folder's disk: rename gives EXDEV.
+  it.skipIf(!existsSync('/dev/shm'))('moves between two filesystems by copy, verify, delete', async () => {
+    const shm = await fs.mkdtemp('/dev/shm/musicflow-move-');
+    const disk = await tempDir('musicflow-move-');
+    try {
+      await store.write(dirUrl(shm) + 'b.csv', 'copied');
+      await store.move(dirUrl(shm) + 'b.csv', dirUrl(path.join(disk, 'archive')) + 'b.csv');
+      expect(await fs.readFile(path.join(disk, 'archive', 'b.csv'), 'utf8')).toBe('copied');
+      await expect(fs.access(path.join(shm, 'b.csv'))).rejects.toThrow();
+    } finally {
+      await fs.rm(shm, { recursive: true, force: true });
+      await fs.rm(disk, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('s3:// specifics', () => {

@@ -25,11 +25,22 @@ export class StreamRowChecker {
   private readonly tracks = new TrackTable();
 
   constructor(
-    private readonly userCol: number,
-    private readonly trackCol: number,
-    private readonly timeCol: number,
+    private userCol: number,
+    private trackCol: number,
+    private timeCol: number,
     private readonly clean: CleanEventsWriter,
   ) {}
+
+  /**
+   * The columns of the next segment's header. One checker serves a whole
+   * chunk: the small files packed into it share its table of track ids, so a
+   * track is decoded and checked once per chunk, not once per file.
+   */
+  setColumns(userCol: number, trackCol: number, timeCol: number): void {
+    this.userCol = userCol;
+    this.trackCol = trackCol;
+    this.timeCol = timeCol;
+  }
 
   /** Undefined when record `r` is a clean row (its values in this object's fields), else why it is not. */
   check(batch: CsvByteBatch, r: number): (StreamRowResult & { ok: false }) | undefined {

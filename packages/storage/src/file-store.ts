@@ -70,6 +70,19 @@ export const fileBackend = {
     await fs.copyFile(toPath(fromUrl), target);
   },
 
+  /** An atomic move within one filesystem; false when the two are on different ones (EXDEV). */
+  async rename(fromUrl: string, toUrl: string): Promise<boolean> {
+    const target = toPath(toUrl);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    try {
+      await fs.rename(toPath(fromUrl), target);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EXDEV') return false;
+      throw err;
+    }
+  },
+
   async delete(url: string): Promise<void> {
     await fs.rm(toPath(url), { force: true });
   },

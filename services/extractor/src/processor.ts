@@ -9,17 +9,19 @@ import {
   type CatalogueResult,
   type PlanJob,
   type PlanResult,
+  type Chunk,
   type RejectedFile,
-  type Segment,
 } from '@musicflow/contracts';
 import { SourceFormatError } from '@musicflow/ingest';
 import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import type { ObjectInfo } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
-import { isStreamFile, packBytesFor, packChunks, planStreamFile } from './streams.ts';
+import { ChunkPacker, isStreamFile, packBytesFor, planStreamFile } from './streams.ts';
 
 /** Stream files scanned at once while planning: thousands of small files are mostly waiting on the store. */
 const PLAN_CONCURRENCY = 8;
+/** Files planned before the chunks they close are handed to the validators. */
+const PLAN_WINDOW = 64;
 
 /**
  * The extract queue's two kinds of job. `plan` is the run's first job: it
@@ -64,26 +66,45 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
     const listed: ObjectInfo[] = [];
     for await (const file of store.list(run.sources.streams)) if (isStreamFile(file.url)) listed.push(file);
     listed.sort((a, b) => a.url.localeCompare(b.url));
-    const plans = await pMap(listed, (file) => planStreamFile(store, run.sources.streams, file, config.CHUNK_BYTES), { concurrency: PLAN_CONCURRENCY });
-    const segments: Segment[] = [];
-    const rejectedFiles: RejectedFile[] = [];
-    for (const plan of plans) {
-      if ('rejected' in plan) {
-        log.warn({ file: plan.rejected.file, reasons: plan.rejected.reasons }, 'file rejected');
-        rejectedFiles.push(plan.rejected);
-      } else segments.push(...plan.segments);
-    }
-    const bytes = segments.reduce((n, s) => n + s.end - s.start, 0);
-    const chunks = packChunks(segments, packBytesFor(bytes, config.CHUNK_BYTES));
-    log.info({ files: listed.length, segments: segments.length, chunks: chunks.length, rejected: rejectedFiles.length }, 'stream files planned');
-    await addChildJobs(
-      config,
-      queues,
-      parentOf(job, 'extract'),
-      'validate',
-      chunks.map((chunk) => ({ id: jobIds.validate(run.runId, chunk.chunkId), data: { run, chunk } })),
-      'ignore',
+    // Sizes from the listing: the pack size is known before any file is read.
+    const packer = new ChunkPacker(
+      packBytesFor(
+        listed.reduce((n, f) => n + f.size, 0),
+        config.CHUNK_BYTES,
+      ),
     );
+    const rejectedFiles: RejectedFile[] = [];
+    let segments = 0;
+    let chunks = 0;
+    const addValidateJobs = (closed: Chunk[]) =>
+      addChildJobs(
+        config,
+        queues,
+        parentOf(job, 'extract'),
+        'validate',
+        closed.map((chunk) => ({ id: jobIds.validate(run.runId, chunk.chunkId), data: { run, chunk } })),
+        'ignore',
+      );
+    // Files are planned a window at a time, and each window's closed chunks go to the validators at once:
+    // on a day of thousands of small files, validation runs while the rest is still being read.
+    for (let from = 0; from < listed.length; from += PLAN_WINDOW) {
+      const window = listed.slice(from, from + PLAN_WINDOW);
+      const plans = await pMap(window, (file) => planStreamFile(store, run.sources.streams, file, config.CHUNK_BYTES), { concurrency: PLAN_CONCURRENCY });
+      const closed: Chunk[] = [];
+      for (const plan of plans) {
+        if ('rejected' in plan) {
+          log.warn({ file: plan.rejected.file, reasons: plan.rejected.reasons }, 'file rejected');
+          rejectedFiles.push(plan.rejected);
+          continue;
+        }
+        segments += plan.segments.length;
+        for (const segment of plan.segments) closed.push(...packer.add(segment));
+      }
+      if (from + PLAN_WINDOW >= listed.length) closed.push(...packer.finish());
+      chunks += closed.length;
+      if (closed.length) await addValidateJobs(closed);
+    }
+    log.info({ files: listed.length, segments, chunks, rejected: rejectedFiles.length }, 'stream files planned');
     return { run, step: 'validate', startedAt, rejectedFiles, filesTotal: listed.length };
   }
 

@@ -71,38 +71,50 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
 const segmentBytes = (s: Segment) => s.end - s.start;
 
 /**
- * Chunks of work from the run's segments: a segment of at least `packBytes`
- * is a chunk of its own; smaller ones (small files) are packed together, in
- * order, up to `packBytes` and at most MAX_SEGMENTS_PER_CHUNK, so thousands
- * of small files cost a few jobs, not thousands. Ids derive from the
+ * Chunks of work from the run's segments, given in order: a segment of at
+ * least `packBytes` is a chunk of its own; smaller ones (small files) are
+ * packed together, in order, up to `packBytes` and at most
+ * MAX_SEGMENTS_PER_CHUNK, so thousands of small files cost a few jobs, not
+ * thousands. Chunks come out as soon as they are closed, so their jobs can
+ * start while later files are still being planned. Ids derive from the
  * segments, so planning again gives the same chunks.
  */
-export function packChunks(segments: Segment[], packBytes: number): Chunk[] {
-  const chunks: Chunk[] = [];
-  let pack: Segment[] = [];
-  let packed = 0;
-  const close = (group: Segment[]) => {
-    if (!group.length) return;
-    const id = createHash('sha1');
-    for (const s of group) id.update(`${s.fileUrl}\n${s.index}\n`);
-    chunks.push({ chunkId: id.digest('hex').slice(0, 16), segments: group });
-  };
-  for (const segment of segments) {
+export class ChunkPacker {
+  private pack: Segment[] = [];
+  private packed = 0;
+
+  constructor(private readonly packBytes: number) {}
+
+  /** The chunks `segment` closes (none, one, or two). */
+  add(segment: Segment): Chunk[] {
     const bytes = segmentBytes(segment);
-    if (bytes >= packBytes) {
-      close([segment]);
-      continue;
-    }
-    if (pack.length && (packed + bytes > packBytes || pack.length === MAX_SEGMENTS_PER_CHUNK)) {
-      close(pack);
-      pack = [];
-      packed = 0;
-    }
-    pack.push(segment);
-    packed += bytes;
+    if (bytes >= this.packBytes) return [chunkOf([segment])];
+    const closed: Chunk[] = [];
+    if (this.pack.length && (this.packed + bytes > this.packBytes || this.pack.length === MAX_SEGMENTS_PER_CHUNK)) closed.push(...this.finish());
+    this.pack.push(segment);
+    this.packed += bytes;
+    return closed;
   }
-  close(pack);
-  return chunks;
+
+  /** The chunk still open, if any. */
+  finish(): Chunk[] {
+    const open = this.pack;
+    this.pack = [];
+    this.packed = 0;
+    return open.length ? [chunkOf(open)] : [];
+  }
+}
+
+function chunkOf(segments: Segment[]): Chunk {
+  const id = createHash('sha1');
+  for (const s of segments) id.update(`${s.fileUrl}\n${s.index}\n`);
+  return { chunkId: id.digest('hex').slice(0, 16), segments };
+}
+
+/** Every chunk of `segments` (ChunkPacker over all of them). */
+export function packChunks(segments: Segment[], packBytes: number): Chunk[] {
+  const packer = new ChunkPacker(packBytes);
+  return [...segments.flatMap((s) => packer.add(s)), ...packer.finish()];
 }
 
 /** Bounds a chunk job's data (each segment carries its header) and the parts one transform writes. */

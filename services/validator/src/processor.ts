@@ -41,10 +41,11 @@ export function createValidateProcessor({ store }: ServiceContext) {
     const totalBytes = chunk.segments.reduce((n, s) => n + s.end - s.start, 0);
     const progress = { rows: 0, bytesBefore: 0, nextAt: PROGRESS_EVERY_ROWS };
     const segments: SegmentValidation[] = [];
+    const rows = new StreamRowChecker(0, 0, 0, clean);
     try {
       for (const segment of chunk.segments) {
         const blocksBefore = clean.blocks;
-        const result = await validateSegment(store, run, segment, clean, async (rows, bytes) => {
+        const result = await validateSegment(store, run, segment, clean, rows, async (rows, bytes) => {
           if (progress.rows + rows < progress.nextAt) return;
           progress.nextAt = progress.rows + rows + PROGRESS_EVERY_ROWS;
           const percent = Math.min(99, (100 * (progress.bytesBefore + bytes)) / Math.max(1, totalBytes));
@@ -73,6 +74,7 @@ async function validateSegment(
   run: RunContext,
   segment: Segment,
   clean: CleanEventsWriter,
+  rows: StreamRowChecker,
   onProgress: (rows: number, bytes: number) => Promise<void>,
 ): Promise<Omit<SegmentValidation, 'blocks'>> {
   const quarantine = new QuarantineWriter(
@@ -82,7 +84,7 @@ async function validateSegment(
     false,
   );
   const [userCol, trackCol, timeCol] = STREAM_COLUMNS.map((c) => segment.header.indexOf(c)) as [number, number, number];
-  const rows = new StreamRowChecker(userCol, trackCol, timeCol, clean);
+  rows.setColumns(userCol, trackCol, timeCol);
   const rejected: Record<string, number> = {};
   let rowsRead = 0;
   let rowsValid = 0;
