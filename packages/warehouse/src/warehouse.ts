@@ -309,6 +309,10 @@ export class Warehouse {
 
   private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A session cut while checked out (a failover, a restart) also fails the statement in flight or the next one,
+    // and emits 'error' on the client, which the pool only listens to while the client is idle: unheard, it kills the process.
+    const cut = () => undefined;
+    client.on('error', cut);
     try {
       await client.query('BEGIN');
       const result = await work(client);
@@ -318,6 +322,7 @@ export class Warehouse {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
+      client.off('error', cut);
       client.release();
     }
   }
