@@ -13,7 +13,7 @@ import type { Config } from '@musicflow/config';
 import { jobIds } from '@musicflow/contracts';
 import { retryAttempts, startRun } from '@musicflow/flow';
 import { computeKpisWithDuckDB } from '../oracle/duckdb-kpis.ts';
-import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, PG_ADMIN, SAMPLE, tempDir, testConfig } from '../helpers/env.ts';
+import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, PG_ADMIN, SAMPLE, sampleStreamsFolder, tempDir, testConfig } from '../helpers/env.ts';
 import { expectSameKpis, readWarehouseKpis } from '../helpers/kpis.ts';
 import { startPipeline, waitForReport, type TestPipeline } from '../helpers/pipeline.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
@@ -28,12 +28,6 @@ describe('a warehouse outage during a run', () => {
   let config: Config;
   let pipeline: TestPipeline;
 
-  const streamsFolder = async (name: string, file: string) => {
-    const dir = path.join(work, name);
-    await fs.mkdir(dir, { recursive: true });
-    await fs.copyFile(path.join(SAMPLE, 'streams', file), path.join(dir, file));
-    return dir;
-  };
   const attemptsMade = async (queue: 'load' | 'extract', id: string) => (await pipeline.ctx.queues.queues[queue].getJob(id))?.attemptsMade ?? 0;
   const until = async (condition: () => Promise<boolean>, timeoutMs = 30_000) => {
     const deadline = Date.now() + timeoutMs;
@@ -77,7 +71,7 @@ describe('a warehouse outage during a run', () => {
   });
 
   it('outlasting the old retries, the run succeeds with the KPIs of a run without the outage', async () => {
-    const streams = await streamsFolder('streams-a', 'streams1.csv');
+    const streams = await sampleStreamsFolder(work, 'streams-a', 'streams1.csv');
     await proxy.down();
     const { runId } = await startRun(config, pipeline.ctx.queues, { trigger: 'test', sources: { streams: dirUrl(streams) } });
     // The loader has failed more often than the old policy allowed in all: it would have failed the run by now.
@@ -94,7 +88,7 @@ describe('a warehouse outage during a run', () => {
   });
 
   it('a fault that outlasts the budget fails the run, recorded once the warehouse answers, its files left in place', async () => {
-    const streams = await streamsFolder('streams-b', 'streams2.csv');
+    const streams = await sampleStreamsFolder(work, 'streams-b', 'streams2.csv');
     const songs = fileUrl(path.join(work, 'missing-songs.csv')); // reading it fails on every attempt
     await proxy.down();
     const { runId } = await startRun(config, pipeline.ctx.queues, { trigger: 'test', sources: { streams: dirUrl(streams), songs } });
@@ -115,7 +109,7 @@ describe('a warehouse outage during a run', () => {
   });
 
   it('a load that outlasts its own budget fails the run, recorded by the next load that reaches the warehouse', async () => {
-    const streams = await streamsFolder('streams-c', 'streams3.csv');
+    const streams = await sampleStreamsFolder(work, 'streams-c', 'streams3.csv');
     await proxy.down();
     const { runId } = await startRun(config, pipeline.ctx.queues, { trigger: 'test', sources: { streams: dirUrl(streams) } });
     await until(async () => (await pipeline.ctx.queues.queues.load.getJobState(jobIds.load(runId))) === 'failed');

@@ -19,6 +19,14 @@ export async function tempDir(prefix = 'musicflow-test-'): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), prefix));
 }
 
+/** A new folder `name` in `parent` holding a copy of the sample's stream file `file`: one run's streams source. */
+export async function sampleStreamsFolder(parent: string, name: string, file: string): Promise<string> {
+  const dir = path.join(parent, name);
+  await fs.mkdir(dir, { recursive: true });
+  await fs.copyFile(path.join(SAMPLE, 'streams', file), path.join(dir, file));
+  return dir;
+}
+
 /** A fresh database on the local server; returns its URL. */
 export async function createTestDatabase(): Promise<string> {
   const name = uniqueName('musicflow_test');

@@ -11,12 +11,18 @@ const BIN = process.env.TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 /**
  * A PostgreSQL cluster of the test's own, for what the shared server cannot
  * show: its pg_hba trusts every local connection, so a wrong password is only
- * refused by a cluster that checks them (scram-sha-256). As root the server
- * runs as the `postgres` OS user, since PostgreSQL refuses to run as root.
+ * refused by a cluster that checks them (scram-sha-256); and it may be
+ * stopped mid-run. As root the server runs as the `postgres` OS user, since
+ * PostgreSQL refuses to run as root.
  */
 export interface PrivatePostgres {
   /** postgres://user:password@127.0.0.1:port/database */
   url(user: string, password: string, database?: string): string;
+  /** Stops the server as a crash would (`pg_ctl stop -m immediate`): every session cut, new connections refused. Its data stays. */
+  down(): Promise<void>;
+  /** Starts it again on the same port, after crash recovery; resolves once it accepts connections. */
+  up(): Promise<void>;
+  /** Stops the server and deletes its data. */
   stop(): Promise<void>;
 }
 
@@ -31,20 +37,25 @@ export async function startPrivatePostgres(adminPassword: string): Promise<Priva
   await asOwner(path.join(BIN, 'initdb'), ['-D', data, '-U', 'admin', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-N']);
   const port = await freePort();
   // The server's output goes to a log file: on inherited pipes, pg_ctl would never seem to finish.
-  await asOwner(path.join(BIN, 'pg_ctl'), [
-    '-D',
-    data,
-    '-w',
-    '-l',
-    path.join(dir, 'server.log'),
-    '-o',
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
-    'start',
-  ]);
+  const start = () =>
+    asOwner(path.join(BIN, 'pg_ctl'), [
+      '-D',
+      data,
+      '-w',
+      '-l',
+      path.join(dir, 'server.log'),
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      'start',
+    ]);
+  const down = () => asOwner(path.join(BIN, 'pg_ctl'), ['-D', data, '-w', '-m', 'immediate', 'stop']);
+  await start();
   return {
     url: (user, password, database = 'postgres') => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+    down: async () => void (await down()),
+    up: async () => void (await start()),
     async stop() {
-      await asOwner(path.join(BIN, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop']).catch(() => undefined);
+      await down().catch(() => undefined);
       await fs.rm(dir, { recursive: true, force: true });
     },
   };

@@ -138,6 +138,30 @@ describe('readCatalogueSource from PostgreSQL (RDS)', () => {
     expect(String((err as Error).message)).not.toContain('sup3r-secret');
   });
 
+  it('a session cut mid-read (a failover) fails the read with an ordinary (retryable) error, without an uncaught error', async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const rows = readCatalogueSource(store, dbUrl, 'big_songs', SONG_COLUMNS);
+      await rows.next(); // the first batch is read, the rest waits in the server's cursor
+      const { rows: sessions } = await client.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%big_songs%'`,
+      );
+      expect(sessions).toHaveLength(1);
+      await client.query('SELECT pg_terminate_backend($1)', [sessions[0]!.pid]);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // the cut reaches the reader's client
+      const err = await (async () => {
+        for await (const row of rows) void row;
+      })().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect(err).not.toBeInstanceOf(SourceFormatError);
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+  });
+
   it('fails with an ordinary (retryable) error when the database cannot be reached', async () => {
     const err = await readAll('postgres://postgres@127.0.0.1:1/nowhere', 'songs', SONG_COLUMNS).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);

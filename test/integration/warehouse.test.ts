@@ -1,4 +1,5 @@
 import { PassThrough, Readable } from 'node:stream';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '@musicflow/contracts';
 import { Warehouse, WarehouseDataError, kpiRowsToCsv } from '@musicflow/warehouse';
@@ -190,6 +191,40 @@ for (const strategy of ['copy', 'insert'] as const) {
       expect((await warehouse.kpis('genre', '2024-06-25')).find((r) => r.genre === 'pop')?.listen_count).toBe(7);
       expect(await warehouse.kpis('genre', '2024-06-25')).toHaveLength(3);
       expect(await warehouse.getRun('r4')).toBeUndefined();
+    });
+
+    it('a session cut mid-load (a failover) fails the load, without an uncaught error; the next load reconnects', async () => {
+      const uncaught: unknown[] = [];
+      const onUncaught = (err: unknown) => uncaught.push(err);
+      process.on('uncaughtException', onUncaught);
+      const admin = new pg.Client({ connectionString: PG_ADMIN });
+      await admin.connect();
+      try {
+        const rows = kpiRowsToCsv({ genre: [genreRow('pop', 9)], hourly: [] });
+        // The stage waits for these rows while the session, inside the load's transaction, is terminated.
+        const stalled = new Readable({ read() {} });
+        const cut = { ...load('r5', 50, [], []), genre: async () => stalled };
+        const loading = warehouse.loadRun(cut, report('r5')).catch((e: unknown) => e);
+        const database = new URL(url).pathname.slice(1);
+        let session: { pid: number } | undefined;
+        while (!session) {
+          [session] = (await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND xact_start IS NOT NULL', [database])).rows;
+        }
+        await admin.query('SELECT pg_terminate_backend($1)', [session.pid]);
+        await new Promise((resolve) => setTimeout(resolve, 200)); // the cut reaches the client
+        stalled.push(rows.genre);
+        stalled.push(null);
+        expect(await loading).toBeInstanceOf(Error);
+        expect(uncaught).toEqual([]);
+        expect(await warehouse.getRun('r5')).toBeUndefined();
+
+        await warehouse.loadRun(load('r5', 50, [genreRow('pop', 9)], []), report('r5'));
+        expect((await warehouse.kpis('genre', '2024-06-25')).find((r) => r.genre === 'pop')?.listen_count).toBe(9);
+        expect(await warehouse.query('SELECT COUNT(*)::int AS n FROM analytics.etl_runs WHERE run_id = $1', ['r5'])).toEqual([{ n: 1 }]);
+      } finally {
+        process.off('uncaughtException', onUncaught);
+        await admin.end();
+      }
     });
   });
 }

@@ -24,6 +24,17 @@ export function retryDelay(config: RetrySettings, retry: number): number {
   }
 }
 
+/**
+ * After a failed attempt (`attemptsMade` counts it): the delay before the next
+ * one, or undefined when there is none (an UnrecoverableError, the attempts or
+ * the budget spent).
+ */
+export function nextRetryDelay(config: RetrySettings, job: { attemptsMade: number; opts: { attempts?: number } }, err: Error): number | undefined {
+  if (err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1)) return undefined;
+  const delay = retryDelay(config, job.attemptsMade);
+  return delay === -1 ? undefined : delay;
+}
+
 /** Attempts a job gets: the first one plus every retry the budget holds, at most JOB_ATTEMPTS when set. */
 export function retryAttempts(config: RetrySettings & Pick<Config, 'JOB_ATTEMPTS'>): number {
   let retries = 0;

@@ -7,7 +7,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config, Logger } from '@musicflow/config';
 import { isJobKind, JOB_KINDS, kindsOf, parseJobData, QUEUES, type JobData, type JobKind, type Stage } from '@musicflow/contracts';
 import type { ServiceContext } from './context.ts';
-import { retryDelay } from './queues.ts';
+import { nextRetryDelay, retryDelay } from './queues.ts';
 import { startSandboxThreads } from './bullmq-internals.ts';
 import { redisConnection } from './redis.ts';
 
@@ -131,7 +131,13 @@ export function runStageWorker<S extends Stage>(definition: StageDefinition<S>, 
     const processors = definition.createProcessors(ctx);
     worker = new Worker(QUEUES[stage], (job, token) => handleStageJob(definition, processors, log, job, token), options);
   }
-  worker.on('failed', (job, err) => log.error({ runId: job?.data?.run?.runId, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed'));
+  // A failure the budget retries is a warning with its delay (a warehouse outage logs one per attempt); the last one is an error.
+  worker.on('failed', (job, err) => {
+    const fields = { runId: job?.data?.run?.runId, jobId: job?.id, attempt: job?.attemptsMade, err: err.message };
+    const retryInMs = job && nextRetryDelay(config, job, err);
+    if (retryInMs === undefined) log.error(fields, 'job failed');
+    else log.warn({ ...fields, retryInMs }, 'job failed, will retry');
+  });
   worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
 
   return {

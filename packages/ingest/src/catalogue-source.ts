@@ -65,6 +65,9 @@ export async function* readCatalogueSource(
 
 async function* readTable(url: string, table: string, required: readonly string[], lookup?: CatalogueLookup): AsyncGenerator<SourceRow> {
   const client = new pg.Client({ connectionString: url });
+  // A session cut (a failover) fails the statement in flight and emits 'error' on the client: unheard, that kills the process.
+  const cut = new Promise<never>((_, reject) => client.on('error', reject));
+  cut.catch(() => undefined); // heard here; the read in flight fails with it
   await client.connect();
   try {
     const { rows } = await client.query<{ column_name: string }>(CATALOGUE_SQL.columns, [table]);
@@ -80,7 +83,9 @@ async function* readTable(url: string, table: string, required: readonly string[
     };
     if (!lookup) {
       const stream = client.query(new QueryStream(CATALOGUE_SQL.scan(table, required), [], { batchSize: 5000 }));
-      for await (const row of stream as AsyncIterable<Record<string, string | null>>) yield toRow(row);
+      const rows = (stream as AsyncIterable<Record<string, string | null>>)[Symbol.asyncIterator]();
+      // After a cut the stream never ends (its cursor waits for the server to close it, node-postgres#2642): the cut ends the scan.
+      for (let next = await Promise.race([rows.next(), cut]); !next.done; next = await Promise.race([rows.next(), cut])) yield toRow(next.value);
       return;
     }
     const lookupSql = CATALOGUE_SQL.lookup(table, required, lookup.key);

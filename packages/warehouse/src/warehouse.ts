@@ -320,6 +320,11 @@ export class Warehouse {
 
   private async transaction<T>(isolation: 'READ COMMITTED' | 'REPEATABLE READ', work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A session cut while checked out (a failover, a restart) also fails the statement in flight or the next one,
+    // and emits 'error' on the client, which the pool only listens to while the client is idle: unheard, it kills the process.
+    let cutBy: Error | undefined;
+    const cut = (err: Error) => (cutBy = err);
+    client.on('error', cut);
     try {
       await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
       const result = await work(client);
@@ -329,7 +334,9 @@ export class Warehouse {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
-      client.release();
+      client.off('error', cut);
+      // A cut session is closed, not handed back to the pool for the next load.
+      client.release(cutBy);
     }
   }
 }
