@@ -107,6 +107,27 @@ describe('scanRecords', () => {
     expect(scan.chunks).toEqual([{ start: 19, end: 23, firstLine: 3 }]);
   });
 
+  it('stops at the header of a file of one chunk, and gives the same chunk as a whole scan', async () => {
+    const file = sampleFile(50, '\r\n');
+    const headerEnd = file.indexOf('\n') + 1;
+    // Whatever follows the header is never read: here it would fail the scan.
+    const headerThenFailure = () =>
+      Readable.from(
+        (function* () {
+          yield file.subarray(0, headerEnd + 3);
+          throw new Error('read past the header');
+        })(),
+      );
+    const stopped = await scanRecords(headerThenFailure(), file.length, file.length);
+    expect(stopped).toEqual(await scanRecords(Readable.from([file]), file.length));
+    expect(stopped.chunks).toEqual([{ start: headerEnd, end: file.length, firstLine: 2 }]);
+    // A header spanning lines (a quoted line end) moves the chunk's first line.
+    const quoted = Buffer.from('"user\nid",track_id\n1,a\n');
+    expect((await scanRecords(Readable.from([quoted]), 100, quoted.length)).chunks).toEqual([{ start: 19, end: 23, firstLine: 3 }]);
+    // A file bigger than a chunk is scanned whole.
+    await expect(scanRecords(headerThenFailure(), 100, file.length)).rejects.toThrow(/read past the header/);
+  });
+
   it('gives up on a file with no line end in its first MiB', async () => {
     await expect(scanRecords(Readable.from(pieces(Buffer.alloc((1 << 20) + 100, 0x61), 65536)), 1000)).rejects.toThrow(/no line end/);
   });

@@ -19,13 +19,20 @@ export interface ScanResult {
   chunks: ScannedChunk[];
 }
 
+/** Bytes a scan of a file of one chunk needs at most (the longest header it takes, and one byte to tell it is too long). */
+export const HEADER_SCAN_BYTES = MAX_HEADER_BYTES + 1;
+
 /**
  * One pass over a CSV file's bytes that finds the header and cuts the rest into
  * chunks of about `chunkBytes`, each ending at a record boundary: a newline
  * outside double quotes (RFC 4180 quotes, doubled quotes toggle twice), so a
  * quoted field holding a newline is never split. Memory stays constant.
+ * Given the file's `size`, a file of at most `chunkBytes` is one chunk: the
+ * scan stops at the header's end (its first HEADER_SCAN_BYTES are enough), so a day of
+ * small files is not read twice.
  */
-export async function scanRecords(bytes: Readable, chunkBytes: number): Promise<ScanResult> {
+export async function scanRecords(bytes: Readable, chunkBytes: number, size?: number): Promise<ScanResult> {
+  const oneChunk = size !== undefined && size <= chunkBytes;
   let offset = 0;
   let line = 1;
   let inQuote = false;
@@ -48,7 +55,7 @@ export async function scanRecords(bytes: Readable, chunkBytes: number): Promise<
     }
   };
 
-  for await (const buf of bytes as AsyncIterable<Buffer>) {
+  reading: for await (const buf of bytes as AsyncIterable<Buffer>) {
     if (headerEnd < 0) {
       headerParts.push(buf);
       headerLength += buf.length;
@@ -70,6 +77,7 @@ export async function scanRecords(bytes: Readable, chunkBytes: number): Promise<
       if (newline >= 0 && (nextQuote < 0 || newline < nextQuote)) {
         line++;
         recordEnded(offset + newline + 1);
+        if (oneChunk) break reading;
         i = newline + 1;
       } else if (nextQuote >= 0) {
         inQuote = true;
@@ -82,6 +90,10 @@ export async function scanRecords(bytes: Readable, chunkBytes: number): Promise<
     }
   }
 
+  if (oneChunk && headerEnd >= 0) {
+    const headerBytes = Buffer.concat(headerParts).subarray(0, headerEnd);
+    return { headerBytes: stripLineEnd(headerBytes), size, chunks: [{ start: headerEnd, end: size, firstLine: chunkFirstLine }] };
+  }
   if (headerEnd < 0) {
     headerEnd = offset;
     chunkStart = offset;

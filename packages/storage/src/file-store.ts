@@ -44,10 +44,12 @@ export const fileBackend = {
 
   async read(url: string, range?: ByteRange): Promise<Readable> {
     const file = toPath(url);
-    await fs.access(file);
+    const { size } = await fs.stat(file);
     if (range && range.end <= range.start) return Readable.from([]);
-    // 1 MiB reads instead of 64 KiB: 16x fewer chunks through every parser and stream downstream.
-    return createReadStream(file, { highWaterMark: READ_BYTES, ...(range ? { start: range.start, end: range.end - 1 } : {}) });
+    // 1 MiB reads instead of 64 KiB: 16x fewer chunks through every parser and stream downstream. No bigger
+    // than what is read, though: a 1 MiB buffer per small file is most of the cost of a day of thousands of them.
+    const length = range ? range.end - range.start : size;
+    return createReadStream(file, { highWaterMark: Math.max(1, Math.min(READ_BYTES, length)), ...(range ? { start: range.start, end: range.end - 1 } : {}) });
   },
 
   async write(url: string, body: Readable | Buffer | string): Promise<ObjectInfo> {

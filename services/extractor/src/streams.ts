@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Chunk, RejectedFile, Segment } from '@musicflow/contracts';
-import { csvRecords, duplicatedColumns, missingColumns, openStreamFile, parseHeader, scanRecords, STREAM_COLUMNS } from '@musicflow/ingest';
+import { csvRecords, duplicatedColumns, HEADER_SCAN_BYTES, missingColumns, openStreamFile, parseHeader, scanRecords, STREAM_COLUMNS } from '@musicflow/ingest';
 import { relativeKey, type ObjectInfo, type ObjectStore } from '@musicflow/storage';
 
 const STREAM_FILE = /\.csv(\.gz)?$/i;
@@ -47,7 +47,9 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
     // As many chunks as CHUNK_BYTES asks for, of equal size: a 49 MB file in 32 MiB pieces would leave a
     // 16 MB chunk running alone at the end of a run.
     const equalShare = Math.max(1, Math.ceil(file.size / Math.ceil(file.size / chunkBytes)));
-    const scan = await scanRecords(await store.read(file.url), equalShare).catch((err: Error) => err);
+    // A file of one chunk is read only as far as its header: the validator reads the rest.
+    const bytes = await store.read(file.url, file.size <= equalShare ? { start: 0, end: Math.min(file.size, HEADER_SCAN_BYTES) } : undefined);
+    const scan = await scanRecords(bytes, equalShare, file.size).catch((err: Error) => err);
     if (scan instanceof Error) return reject(scan.message);
     if (scan.headerBytes.length === 0) return reject('empty file: a header row is required');
     try {
