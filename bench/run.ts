@@ -19,7 +19,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
@@ -30,7 +30,7 @@ import type { RunReport } from '@musicflow/contracts';
 import { PipelineQueues, readRunJobs, readRunProgress, startRun } from '@musicflow/flow';
 import { computeKpisWithDuckDB } from '../test/oracle/duckdb-kpis.ts';
 import { generate } from './generate.ts';
-import { diffKpis, readWarehouseKpis } from './kpi-compare.ts';
+import { diffKpis, readWarehouseKpis, type Tables } from './kpi-compare.ts';
 import { summarizeProfiles } from './profile-summary.ts';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
@@ -108,6 +108,20 @@ async function readCatalogueTimes(queues: PipelineQueues, runId: string): Promis
       return `${table} ${job?.processedOn && job.finishedOn ? `${sec(job.finishedOn - job.processedOn)} s` : '?'}`;
     })
     .join(', ');
+}
+
+/**
+ * A short hash of the warehouse's KPI rows (ordered by key), numbers to 12
+ * significant digits so a sum added in another order hashes the same: two
+ * runs of the same events (another catalogue size, another worker count)
+ * are compared by eye.
+ */
+function kpiDigest({ genre, hourly }: Tables): string {
+  const rounded = (row: object) => Object.values(row).map((v) => (typeof v === 'number' ? Number(v.toPrecision(12)) : v));
+  return createHash('sha256')
+    .update(JSON.stringify([genre.map(rounded), hourly.map(rounded)]))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 interface PandasResult {
@@ -450,7 +464,8 @@ async function main(): Promise<void> {
   console.log(
     `bench: events=${events} workers=${workers} pipeline_s=${pipelineS.toFixed(2)} duckdb_s=${duckdbS.toFixed(2)} ` +
       `ratio=${(pipelineS / duckdbS).toFixed(2)} peak_rss_mb=${peak.toFixed(0)}` +
-      ` pandas_s=${pandas ? (pandas.ms / 1000).toFixed(2) : 'skipped'} cpu_us_per_event=${((cpu * 1e6) / events).toFixed(2)}`,
+      ` pandas_s=${pandas ? (pandas.ms / 1000).toFixed(2) : 'skipped'} cpu_us_per_event=${((cpu * 1e6) / events).toFixed(2)}` +
+      ` kpi_digest=${kpiDigest(actual)}`,
   );
 }
 

@@ -13,7 +13,7 @@ export interface CsvReader {
   records: (bytes: Readable, firstLine?: number) => AsyncGenerator<CsvRecord>;
 }
 
-/** csv-parse (the reference, and the catalogue's reader) and the stream files' byte-level reader. */
+/** csv-parse (the reference) and the byte-level reader of the stream files and catalogues. */
 export const CSV_READERS: CsvReader[] = [
   { name: 'csv-parse', records: csvRecords },
   { name: 'byte reader', records: byteReaderRecords },

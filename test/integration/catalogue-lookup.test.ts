@@ -91,7 +91,7 @@ describe('catalogue lookup for a run', () => {
     const present = [...wantedUsers].filter((u) => u % 7 !== 0 || u > 2100);
     expect(present.length).toBeLessThan(300);
     expect(users).toMatchObject({ wanted: 300, kept: present.length, rejected: 0, rowsRead: present.length });
-    expect([...(await readUsersSnapshot(store, users.url))].sort((a, b) => a - b)).toEqual(present.sort((a, b) => a - b));
+    expect([...(await readUsersSnapshot(store, users.url)).values()].sort((a, b) => a - b)).toEqual(present.sort((a, b) => a - b));
 
     // 200 wanted tracks, one unknown; trk-1 has three more rows (a second genre, a repeated pair), trk-5000 a bad one.
     expect(songs).toMatchObject({ wanted: 200, kept: 199, rejected: 1, rowsRead: 199 + 3 });
@@ -139,6 +139,6 @@ describe('catalogue lookup for a run', () => {
     // Every wanted user is among the CSV's 5,000: a later bad row of user 7 is quarantined, its first row keeps it known.
     const known = Array.from({ length: 300 }, (_, i) => i * 3 + 1);
     expect(users).toMatchObject({ wanted: 300, kept: known.length, rejected: 2 });
-    expect([...(await readUsersSnapshot(store, users.url))].sort((a, b) => a - b)).toEqual(known);
+    expect([...(await readUsersSnapshot(store, users.url)).values()].sort((a, b) => a - b)).toEqual(known);
   });
 });

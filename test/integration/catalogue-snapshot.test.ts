@@ -31,7 +31,7 @@ describe('catalogue snapshot', () => {
     const songsRead = await readSongsSnapshot(store, `${folder}songs.ndjson`);
     expect(songsRead.size).toBe(songs.length);
     for (const song of songs) expect(songsRead.get(song.trackId)).toEqual(song);
-    expect([...(await readUsersSnapshot(store, `${folder}users.txt`))]).toEqual(users);
+    expect([...(await readUsersSnapshot(store, `${folder}users.txt`)).values()].sort((a, b) => a - b)).toEqual(users);
   });
 
   it('reads an empty catalogue as empty', async () => {

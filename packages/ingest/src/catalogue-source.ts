@@ -2,7 +2,7 @@ import pg from 'pg';
 import { redactUrl } from '@musicflow/config';
 import QueryStream from 'pg-query-stream';
 import type { ObjectStore } from '@musicflow/storage';
-import { csvRecords } from './csv.ts';
+import { csvByteBatches, recordFields } from './csv-bytes.ts';
 import { missingColumns } from './header.ts';
 import { CATALOGUE_SQL } from './catalogue-sql.ts';
 
@@ -18,10 +18,24 @@ export interface SourceRow {
   line: number;
 }
 
-/** The keys a run needs from a table: an RDS source fetches only their rows. */
+/** The keys a run needs from a table: an RDS source fetches only their rows, a CSV source skips the others. */
 export interface CatalogueLookup {
   key: string;
-  ids: Iterable<string | number>;
+  ids(): Iterable<string | number>;
+  /**
+   * For a CSV source: true when a row whose key field holds `bytes[start,
+   * end)` (UTF-8, quotes taken off, no doubled quote inside) is none of the
+   * run's and takes no rule, so it is skipped before it is decoded. Rows it
+   * keeps are the caller's to judge.
+   */
+  skipsKeyBytes(bytes: Buffer, start: number, end: number): boolean;
+}
+
+/** A catalogue source's rows, and how many were read so far (skipped ones included). */
+export type CatalogueRows = AsyncGenerator<SourceRow> & { readonly rowsRead: number };
+
+interface ReadCount {
+  rowsRead: number;
 }
 
 /** Keys looked up per query: `= ANY($1)` over an indexed key is one index scan per batch. */
@@ -29,41 +43,52 @@ const LOOKUP_BATCH = 5000;
 
 /**
  * Rows of a catalogue source, streamed: a CSV object (`file://`, `s3://`),
- * read whole (the caller keeps what it needs), or the table of the same name
- * in a PostgreSQL database (`postgres://`, the RDS source), from which only
- * the rows of `lookup.ids` are fetched, in batches. A source lacking a
- * required column throws, naming it.
+ * read whole, skipping the rows `lookup.skipsKeyBytes` rules out, or the
+ * table of the same name in a PostgreSQL database (`postgres://`, the RDS
+ * source), from which only the rows of `lookup.ids` are fetched, in batches.
+ * A source lacking a required column throws, naming it.
  */
-export async function* readCatalogueSource(
-  store: ObjectStore,
-  url: string,
-  table: string,
-  required: readonly string[],
-  lookup?: CatalogueLookup,
-): AsyncGenerator<SourceRow> {
-  if (/^postgres(ql)?:\/\//.test(url)) {
-    yield* readTable(url, table, required, lookup);
-    return;
-  }
+export function readCatalogueSource(store: ObjectStore, url: string, table: string, required: readonly string[], lookup?: CatalogueLookup): CatalogueRows {
+  const read: ReadCount = { rowsRead: 0 };
+  const rows = /^postgres(ql)?:\/\//.test(url) ? readTable(read, url, table, required, lookup) : readCsv(read, store, url, required, lookup);
+  return Object.defineProperty(rows, 'rowsRead', { get: () => read.rowsRead }) as CatalogueRows;
+}
+
+/**
+ * The CSV reader of the stream files (`csvByteBatches`: csv-parse's records
+ * and line numbers, from byte offsets): a row is decoded only when
+ * `lookup.skipsKeyBytes` keeps it, so a catalogue of millions costs a scan of
+ * its bytes, not millions of strings.
+ */
+async function* readCsv(read: ReadCount, store: ObjectStore, url: string, required: readonly string[], lookup?: CatalogueLookup): AsyncGenerator<SourceRow> {
   let header: string[] | undefined;
   // Only the required columns are mapped by name: catalogue exports carry many more.
   let positions: number[] = [];
-  for await (const { fields, line } of csvRecords(await store.read(url))) {
-    if (!header) {
-      header = fields.map((f, i) => (i === 0 ? f.replace(/^\uFEFF/, '') : f).trim());
-      const missing = missingColumns(header, required);
-      if (missing.length) throw new SourceFormatError(`${url}: missing column(s) ${missing.join(', ')}`);
-      positions = required.map((c) => header!.indexOf(c));
-      continue;
+  let keyColumn = -1;
+  for await (const batch of csvByteBatches(await store.read(url))) {
+    const { bytes, firstField, starts, ends, escaped, lines } = batch;
+    for (let r = 0; r < batch.records; r++) {
+      if (!header) {
+        header = recordFields(batch, r).map((f, i) => (i === 0 ? f.replace(/^\uFEFF/, '') : f).trim());
+        const missing = missingColumns(header, required);
+        if (missing.length) throw new SourceFormatError(`${url}: missing column(s) ${missing.join(', ')}`);
+        positions = required.map((c) => header!.indexOf(c));
+        keyColumn = lookup ? header.indexOf(lookup.key) : -1;
+        continue;
+      }
+      read.rowsRead++;
+      const key = firstField[r]! + keyColumn;
+      if (keyColumn >= 0 && key < firstField[r + 1]! && escaped[key] === 0 && lookup!.skipsKeyBytes(bytes, starts[key]!, ends[key]!)) continue;
+      const fields = recordFields(batch, r);
+      const values: Record<string, string | undefined> = {};
+      for (let c = 0; c < required.length; c++) values[required[c]!] = fields[positions[c]!];
+      yield { values, record: fields, line: lines[r]! };
     }
-    const values: Record<string, string | undefined> = {};
-    for (let c = 0; c < required.length; c++) values[required[c]!] = fields[positions[c]!];
-    yield { values, record: fields, line };
   }
   if (!header) throw new SourceFormatError(`${url}: empty file, a header row is required`);
 }
 
-async function* readTable(url: string, table: string, required: readonly string[], lookup?: CatalogueLookup): AsyncGenerator<SourceRow> {
+async function* readTable(read: ReadCount, url: string, table: string, required: readonly string[], lookup?: CatalogueLookup): AsyncGenerator<SourceRow> {
   const client = new pg.Client({ connectionString: url });
   // A session cut (a failover) fails the statement in flight and emits 'error' on the client: unheard, that kills the process.
   const cut = new Promise<never>((_, reject) => client.on('error', reject));
@@ -79,6 +104,7 @@ async function* readTable(url: string, table: string, required: readonly string[
     const toRow = (row: Record<string, string | null>): SourceRow => {
       const values: Record<string, string | undefined> = {};
       for (const c of required) values[c] = row[c] ?? undefined;
+      read.rowsRead++;
       return { values, record: required.map((c) => row[c] ?? ''), line: ++line };
     };
     if (!lookup) {
@@ -91,7 +117,7 @@ async function* readTable(url: string, table: string, required: readonly string[
     const lookupSql = CATALOGUE_SQL.lookup(table, required, lookup.key);
     let batch: (string | number)[] = [];
     const fetch = async () => (await client.query<Record<string, string | null>>(lookupSql, [batch.map(String)])).rows;
-    for (const id of lookup.ids) {
+    for (const id of lookup.ids()) {
       batch.push(id);
       if (batch.length < LOOKUP_BATCH) continue;
       for (const row of await fetch()) yield toRow(row);

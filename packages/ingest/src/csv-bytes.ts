@@ -100,14 +100,14 @@ const enum Stop {
 }
 
 /**
- * The stream files' CSV reader: the same records, line numbers and errors as
- * `csvRecordBatches` (csv-parse, the reference it is tested against), found
- * by scanning bytes. It takes RFC 4180: LF or CRLF, a BOM, skipped empty
- * lines, quoted fields with doubled quotes and line ends inside. At the first
- * record it cannot take (a quote in an unquoted field, text after a closing
- * quote: all errors to csv-parse), csv-parse reads the rest, so the error and
- * its line are csv-parse's. An unclosed quote is reported at the line where
- * it opened.
+ * The CSV reader of stream files and catalogues: the same records, line
+ * numbers and errors as `csvRecordBatches` (csv-parse, the reference it is
+ * tested against), found by scanning bytes. It takes RFC 4180: LF or CRLF,
+ * a BOM, skipped empty lines, quoted fields with doubled quotes and line ends
+ * inside. At the first record it cannot take (a quote in an unquoted field,
+ * text after a closing quote: all errors to csv-parse), csv-parse reads the
+ * rest, so the error and its line are csv-parse's. An unclosed quote is
+ * reported at the line where it opened.
  */
 export async function* csvByteBatches(bytes: Readable, firstLine = 1): AsyncGenerator<CsvByteBatch> {
   const batch = new BatchBuilder();

@@ -15,7 +15,9 @@ export {
   type CatalogueRowProblem,
   type CatalogueFix,
 } from './catalogue.ts';
-export { readCatalogueSource, SourceFormatError, type SourceRow, type CatalogueLookup } from './catalogue-source.ts';
+export { readCatalogueSource, SourceFormatError, type CatalogueRows, type SourceRow, type CatalogueLookup } from './catalogue-source.ts';
+export { RunTrackKeys, RunUserKeys } from './catalogue-keys.ts';
+export { ByteStringSet } from './byte-strings.ts';
 export { QuarantineWriter, QUARANTINE_HEADER } from './quarantine.ts';
 export { writeSongsSnapshot, writeUsersSnapshot, readSongsSnapshot, readUsersSnapshot, readLines, SongSnapshot } from './catalogue-snapshot.ts';
 export { CleanEventsWriter, readCleanEvents, type CleanEventsBlock } from './clean-events.ts';

@@ -1,3 +1,4 @@
+import { ByteStringSet } from './byte-strings.ts';
 import type { CleanEventsWriter } from './clean-events.ts';
 import { fieldText, grow, type CsvByteBatch } from './csv-bytes.ts';
 import { validateStreamRow, type StreamRowResult } from './stream-row.ts';
@@ -95,79 +96,27 @@ export function readUserId(bytes: Buffer, start: number, end: number): number {
 }
 
 /**
- * The chunk's distinct track_id byte strings, open addressing on an FNV-1a
- * hash: each is decoded and checked once (`ok` 1 when its rules pass), and
- * given a hand-off index when a clean row first uses it.
+ * The chunk's distinct track_id byte strings (a `ByteStringSet`): each is
+ * decoded and checked once (`ok` 1 when its rules pass), and given a hand-off
+ * index when a clean row first uses it.
  */
 class TrackTable {
   text: string[] = [];
   ok = new Uint8Array(1024);
   index = new Int32Array(1024);
-  private hashes = new Int32Array(1024);
-  private keyStart = new Int32Array(1024);
-  private keyEnd = new Int32Array(1024);
-  private keys = Buffer.alloc(64 * 1024);
-  private keysUsed = 0;
-  private slots = new Int32Array(4096).fill(-1);
-  private size = 0;
+  private readonly ids = new ByteStringSet();
 
   find(bytes: Buffer, start: number, end: number): number {
-    let hash = 0x811c9dc5;
-    for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
-    const mask = this.slots.length - 1;
-    for (let s = hash & mask; ; s = (s + 1) & mask) {
-      const e = this.slots[s]!;
-      if (e < 0) return this.insert(s, hash, bytes, start, end);
-      if (this.hashes[e] === hash && this.sameKey(e, bytes, start, end)) return e;
-    }
-  }
-
-  private sameKey(e: number, bytes: Buffer, start: number, end: number): boolean {
-    const at = this.keyStart[e]!;
-    const length = end - start;
-    if (this.keyEnd[e]! - at !== length) return false;
-    const keys = this.keys;
-    for (let i = 0; i < length; i++) if (keys[at + i] !== bytes[start + i]) return false;
-    return true;
-  }
-
-  private insert(slot: number, hash: number, bytes: Buffer, start: number, end: number): number {
-    const e = this.size++;
+    const e = this.ids.add(bytes, start, end);
+    if (e < this.text.length) return e;
     if (e === this.ok.length) {
       this.ok = grow(this.ok, e * 2);
       this.index = grow(this.index, e * 2);
-      this.hashes = grow(this.hashes, e * 2);
-      this.keyStart = grow(this.keyStart, e * 2);
-      this.keyEnd = grow(this.keyEnd, e * 2);
     }
-    const length = end - start;
-    if (this.keysUsed + length > this.keys.length) {
-      const keys = Buffer.alloc(Math.max(this.keys.length * 2, this.keysUsed + length));
-      this.keys.copy(keys, 0, 0, this.keysUsed);
-      this.keys = keys;
-    }
-    bytes.copy(this.keys, this.keysUsed, start, end);
-    this.keyStart[e] = this.keysUsed;
-    this.keyEnd[e] = this.keysUsed += length;
-    this.hashes[e] = hash;
     const text = bytes.toString('utf8', start, end);
     this.text.push(text);
     this.ok[e] = validateStreamRow(GOOD_USER_ID, text, GOOD_LISTEN_TIME).ok ? 1 : 0;
     this.index[e] = -1;
-    this.slots[slot] = e;
-    // At most half full, so probes stay short.
-    if (this.size * 2 > this.slots.length) this.rehash();
     return e;
-  }
-
-  private rehash(): void {
-    const slots = new Int32Array(this.slots.length * 2).fill(-1);
-    const mask = slots.length - 1;
-    for (let e = 0; e < this.size; e++) {
-      let s = this.hashes[e]! & mask;
-      while (slots[s]! >= 0) s = (s + 1) & mask;
-      slots[s] = e;
-    }
-    this.slots = slots;
   }
 }

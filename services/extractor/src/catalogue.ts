@@ -4,6 +4,8 @@ import {
   readCatalogueSource,
   readRunTrackIds,
   readRunUserIds,
+  RunTrackKeys,
+  RunUserKeys,
   SONG_COLUMNS,
   SongCatalogueBuilder,
   USER_COLUMNS,
@@ -58,14 +60,6 @@ async function runUserIds(store: ObjectStore, { validUrls, partUrls }: RunIdSour
 const sourceName = (url: string) => (/^postgres/.test(url) ? 'rds' : basename(url));
 
 /**
- * Keys any id rule takes (printable ASCII, at most 64 characters): a row with
- * such a key that the run does not need is skipped unread; any other key goes
- * through the rules, so a row with an unusable id is quarantined whoever needs it.
- */
-const PLAIN_TRACK_ID = /^[\x21-\x7e]{1,64}$/;
-const PLAIN_USER_ID = /^\d{1,10}$/;
-
-/**
  * One catalogue table for one run: only the rows of the tracks or users the
  * run's clean events name, so memory follows the run, not the catalogue (a
  * CSV source is streamed once; the RDS table is looked up by key in
@@ -75,44 +69,44 @@ const PLAIN_USER_ID = /^\d{1,10}$/;
 export async function extractCatalogueTable(store: ObjectStore, run: RunContext, table: CatalogueTable, named: RunIdSources): Promise<TableSnapshot> {
   const source = run.sources[table];
   const quarantine = new QuarantineWriter(store, LAKE_LAYOUT.quarantine(run.lake, run.runId, table), sourceName(source));
-  let rowsRead = 0;
+  let rowsRead: number;
   let wanted: number;
   let kept: number;
   let url: string;
   let cleaned: Record<string, number> | undefined;
   if (table === 'users') {
-    const ids = await runUserIds(store, named);
-    wanted = ids.size;
+    const keys = new RunUserKeys(await runUserIds(store, named));
+    wanted = keys.wanted.size;
     // Last row wins for a repeated user_id, and only the id matters to a KPI: a set keeps one entry per id.
     const users = new UserIdSet();
-    for await (const { values, record, line } of readCatalogueSource(store, source, table, USER_COLUMNS, { key: 'user_id', ids: ids.values() })) {
-      rowsRead++;
-      const key = (values.user_id ?? '').trim();
-      if (PLAIN_USER_ID.test(key) && !ids.has(Number(key))) continue;
+    const rows = readCatalogueSource(store, source, table, USER_COLUMNS, keys);
+    for await (const { values, record, line } of rows) {
+      if (keys.skips(values.user_id)) continue;
       const result = validateUserRow(values);
       if ('userId' in result) {
-        if (ids.has(result.userId)) users.add(result.userId);
+        if (keys.wanted.has(result.userId)) users.add(result.userId);
       } else await quarantine.add(line, result.code, result.field, result.value, record);
     }
+    rowsRead = rows.rowsRead;
     url = LAKE_LAYOUT.catalogueUsers(run.lake, run.runId);
     await writeUsersSnapshot(store, url, users.values());
     kept = users.size;
   } else {
-    const ids = await runTrackIds(store, named);
-    wanted = ids.size;
+    const keys = new RunTrackKeys(await runTrackIds(store, named));
+    wanted = keys.wanted.size;
     const songs = new SongCatalogueBuilder();
     const fixes = new CatalogueFixCounts();
-    for await (const { values, record, line } of readCatalogueSource(store, source, table, SONG_COLUMNS, { key: 'track_id', ids })) {
-      rowsRead++;
-      const key = values.track_id ?? '';
-      if (PLAIN_TRACK_ID.test(key) && !ids.has(key)) continue;
+    const rows = readCatalogueSource(store, source, table, SONG_COLUMNS, keys);
+    for await (const { values, record, line } of rows) {
+      if (keys.skips(values.track_id)) continue;
       const result = validateSongRow(values);
       if ('song' in result) {
-        if (!ids.has(result.trackId)) continue;
+        if (!keys.wanted.has(result.trackId)) continue;
         songs.add(result.trackId, result.genre, result.song);
         fixes.add(result.fixes);
       } else await quarantine.add(line, result.code, result.field, result.value, record);
     }
+    rowsRead = rows.rowsRead;
     cleaned = fixes.counts;
     url = LAKE_LAYOUT.catalogueSongs(run.lake, run.runId);
     await writeSongsSnapshot(store, url, songs.values());

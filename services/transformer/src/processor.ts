@@ -1,14 +1,14 @@
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import type { RunContext, TransformJob, TransformResult } from '@musicflow/contracts';
-import { fileRejectionReasons, readCleanEvents, readSongsSnapshot, readUsersSnapshot, type SongSnapshot } from '@musicflow/ingest';
+import { fileRejectionReasons, readCleanEvents, readSongsSnapshot, readUsersSnapshot, type SongSnapshot, type UserIdSet } from '@musicflow/ingest';
 import { LAKE_LAYOUT, LakePartWriter, lakeTrackOf, partFileName, type LakeTrack } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 import type { ServiceContext } from '@musicflow/flow';
 
 interface Catalogue {
   songs: SongSnapshot;
-  users: Set<number>;
+  users: UserIdSet;
 }
 
 /** Segments whose parts are still being uploaded while the next one is read: small files are mostly waiting on the store. */
