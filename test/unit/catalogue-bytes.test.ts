@@ -255,3 +255,19 @@ describe('ByteStringSet', () => {
     expect(set.has(bytes, at + 9, at + 13)).toBe(false); // id-3
   });
 });
+
+describe('UserIdSet', () => {
+  it('holds the ids added, across growth, and never 0 or a negative id', () => {
+    const ids = new UserIdSet();
+    const added = Array.from({ length: 5000 }, (_, i) => 1 + i * 7919);
+    for (const id of added) expect(ids.add(id)).toBe(true);
+    expect(ids.add(added[0]!)).toBe(false);
+    expect(ids.size).toBe(added.length);
+    for (const id of added) expect(ids.has(id)).toBe(true);
+    expect(ids.has(2)).toBe(false);
+    expect(ids.has(0)).toBe(false);
+    expect(ids.has(-1)).toBe(false);
+    expect(() => ids.add(0)).toThrow(/1 to 2\^31-1, not 0/);
+    expect([...ids.values()].sort((a, b) => a - b)).toEqual(added);
+  });
+});

@@ -15,6 +15,8 @@ export class UserIdSet {
   }
 
   has(id: number): boolean {
+    // 0 marks a free slot: without this, 0 (and no other id it never held) would be "in" every set.
+    if (id <= 0) return false;
     const slots = this.slots;
     const mask = slots.length - 1;
     for (let i = Math.imul(id, 0x9e3779b1) & mask; ; i = (i + 1) & mask) {
@@ -26,6 +28,7 @@ export class UserIdSet {
 
   /** Adds `id` (> 0); false when it was there already. */
   add(id: number): boolean {
+    if (!(id > 0 && id <= 0x7fffffff && Number.isInteger(id))) throw new RangeError(`UserIdSet holds ids from 1 to 2^31-1, not ${id}`);
     if ((this.count + 1) * 2 > this.slots.length) this.grow();
     return this.insert(id);
   }
