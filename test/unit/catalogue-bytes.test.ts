@@ -171,6 +171,8 @@ describe('catalogue CSVs read at the byte level', () => {
         '0012',
         '0',
         '2147483647',
+        '2147483648',
+        '9999999999',
         '99999999999',
         'x1',
         '',
@@ -182,6 +184,8 @@ describe('catalogue CSVs read at the byte level', () => {
       ]);
       expect(expected.rows.filter((r) => !('userId' in validateUserRow(r.values))).map((r) => r.values.user_id)).toEqual([
         '0',
+        '2147483648',
+        '9999999999',
         '99999999999',
         'x1',
         '',

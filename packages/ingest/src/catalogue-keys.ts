@@ -11,6 +11,7 @@ import { readUserId } from './stream-rows.ts';
  */
 const PLAIN_TRACK_ID = /^[\x21-\x7e]{1,64}$/;
 const PLAIN_USER_ID = /^\d{1,10}$/;
+const MAX_USER_ID = 2_147_483_647;
 
 /**
  * The run's user ids as a catalogue lookup. `skipsKeyBytes` decides from the
@@ -27,10 +28,12 @@ export class RunUserKeys implements CatalogueLookup {
     return this.wanted.values();
   }
 
-  /** A row whose user_id is `text` is none of the run's. */
+  /** A row whose user_id is `text` is none of the run's; an id no user can have (0, over 2^31-1) is left to the rules. */
   skips(text: string | undefined): boolean {
     const key = (text ?? '').trim();
-    return PLAIN_USER_ID.test(key) && !this.wanted.has(Number(key));
+    if (!PLAIN_USER_ID.test(key)) return false;
+    const id = Number(key);
+    return id >= 1 && id <= MAX_USER_ID && !this.wanted.has(id);
   }
 
   skipsKeyBytes(bytes: Buffer, start: number, end: number): boolean {
