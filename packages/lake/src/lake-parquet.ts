@@ -317,8 +317,8 @@ export class LakeParquetFile {
     c.dataPage('RLE_DICTIONARY', levels, nulls, indexPayload(this.writer, indexes, k, distinct));
   }
 
-  /** Writes the footer with `keyValues` and ends the file. */
-  finish(keyValues: KeyValue[]): void {
+  /** Writes the footer, with `keyValues` if given, and ends the file. */
+  finish(keyValues?: KeyValue[]): void {
     writeMetadata(this.writer, {
       version: 2,
       created_by: 'hyparquet',
