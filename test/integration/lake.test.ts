@@ -53,7 +53,9 @@ function event(i: number, day: number): LakeEvent {
  */
 class EventWriter {
   private readonly table = new LakeTrackTable();
+  /** By track id and enrichment, and by track id alone. */
   private readonly index = new Map<string, number>();
+  private readonly firstOfId = new Map<string, number>();
   private readonly writer: LakePartWriter;
 
   constructor(store: ObjectStore, urlFor: (listenDate: string) => string, bufferRows?: number) {
@@ -68,7 +70,10 @@ class EventWriter {
         e.trackName === null
           ? undefined
           : { trackName: e.trackName, artists: e.artists!, genres: e.genres!, popularity: e.popularity!, durationMs: e.durationMs! };
-      this.index.set(key, (track = this.table.add(e.trackId, enrichment)));
+      const first = this.firstOfId.get(e.trackId);
+      track = first === undefined ? this.table.add(e.trackId, enrichment) : this.table.addVariant(first, enrichment);
+      this.index.set(key, track);
+      if (first === undefined) this.firstOfId.set(e.trackId, track);
     }
     return this.writer.add(e.sourceFile, e.userId, track, e.listenTime, e.userKnown);
   }

@@ -1,8 +1,9 @@
 /**
  * The lake's Parquet writer, made for its one schema (LAKE_PARQUET_SCHEMA) from
  * hyparquet-writer's own parts (page headers, RLE/bit-packed hybrid, the file
- * footer, snappy): the same pages, encodings and dictionaries as its
- * ParquetWriter wrote for the lake, without its per-value work. Rows arrive as
+ * footer): the same pages, encodings and dictionaries as its ParquetWriter
+ * wrote for the lake (the same bytes, given its snappy compressor), without
+ * its per-value work. Rows arrive as
  * typed arrays; the track columns come from the chunk's track table, whose
  * values are interned once per chunk, so a row group's dictionaries are
  * remaps of value ids in typed arrays, not a Map lookup per value and column.
@@ -11,9 +12,12 @@ import type { ByteWriter } from 'hyparquet-writer';
 import { writePageHeader } from 'hyparquet-writer/src/datapage.js';
 import { writeRleBitPackedHybrid } from 'hyparquet-writer/src/encoding.js';
 import { writeMetadata } from 'hyparquet-writer/src/metadata.js';
-import { snappyCompress } from 'hyparquet-writer/src/snappy.js';
 import type { ColumnChunk, ColumnMetaData, KeyValue, ParquetType, RowGroup, SchemaElement } from 'hyparquet';
+import { snappyCompressNative } from './snappy.ts';
 import { grown, StringValues, type LakeTrackTable } from './track-table.ts';
+
+/** A SNAPPY page compressor (raw block). */
+export type Compress = (bytes: Uint8Array) => Uint8Array;
 
 /** One row group's rows, in the order they are written. */
 export interface LakeGroupRows {
@@ -73,8 +77,6 @@ const bitWidthOf = (size: number) => (size <= 1 ? 0 : 32 - Math.clz32(size - 1))
  */
 const dictionaryPays = (distinct: number, values: number) => values > 0 && 2 * (distinct * 4 + Math.ceil((values * bitWidthOf(distinct)) / 8)) <= values * 4;
 
-const compressed = (bytes: Uint8Array): Payload => ({ plainLength: bytes.length, compressed: snappyCompress(bytes) });
-
 const bytesOf = (a: Int32Array | Float64Array, n: number, width: number) => new Uint8Array(a.buffer, a.byteOffset, n * width);
 
 /** A page scratch writer, emptied. */
@@ -83,15 +85,6 @@ function pageWriter(writer: ByteWriter): ByteWriter {
   page.index = 0;
   page.offset = 0;
   return page;
-}
-
-/** RLE/bit-packed hybrid dictionary indexes, after their bit width byte (RLE_DICTIONARY data). */
-function indexPayload(writer: ByteWriter, indexes: Int32Array, count: number, distinct: number): Payload {
-  const page = pageWriter(writer);
-  const bitWidth = bitWidthOf(distinct);
-  page.appendUint8(bitWidth);
-  writeRleBitPackedHybrid(page, indexes.subarray(0, count), bitWidth);
-  return compressed(page.getBytes());
 }
 
 /**
@@ -144,8 +137,22 @@ export class LakeParquetFile {
     private readonly writer: ByteWriter & { flush(): Promise<void> | void; finish(): void },
     private readonly schema: readonly SchemaElement[],
     private readonly tracks: LakeTrackTable,
+    private readonly compress: Compress = snappyCompressNative,
   ) {
     writer.appendUint32(MAGIC);
+  }
+
+  private compressed(bytes: Uint8Array): Payload {
+    return { plainLength: bytes.length, compressed: this.compress(bytes) };
+  }
+
+  /** RLE/bit-packed hybrid dictionary indexes, after their bit width byte (RLE_DICTIONARY data). */
+  private indexPayload(indexes: Int32Array, count: number, distinct: number): Payload {
+    const page = pageWriter(this.writer);
+    const bitWidth = bitWidthOf(distinct);
+    page.appendUint8(bitWidth);
+    writeRleBitPackedHybrid(page, indexes.subarray(0, count), bitWidth);
+    return this.compressed(page.getBytes());
   }
 
   /** The index of a source file id, for `LakeGroupRows.files`. */
@@ -197,7 +204,7 @@ export class LakeParquetFile {
 
     const columns: ColumnChunk[] = [];
     const column = (index: number, write: (chunk: ChunkWriter) => void) => {
-      const chunk = new ChunkWriter(this.writer, this.schema[index + 1]!, n);
+      const chunk = new ChunkWriter(this.writer, this.schema[index + 1]!, n, this.compress);
       write(chunk);
       columns.push(chunk.done());
     };
@@ -212,14 +219,14 @@ export class LakeParquetFile {
         words[2 * r] = t >>> 0;
         words[2 * r + 1] = Math.floor(t / 4_294_967_296);
       }
-      c.dataPage('PLAIN', undefined, 0, compressed(bytesOf(words, n, 8)));
+      c.dataPage('PLAIN', undefined, 0, this.compressed(bytesOf(words, n, 8)));
     });
     column(3, (c) => {
       const page = pageWriter(this.writer);
       page.appendUint32(0);
       const length = writeRleBitPackedHybrid(page, g.known.subarray(0, n), 1);
       page.view.setUint32(0, length, true);
-      c.dataPage('RLE', undefined, 0, compressed(page.getBytes()));
+      c.dataPage('RLE', undefined, 0, this.compressed(page.getBytes()));
     });
     column(4, (c) => this.trackStrings(c, 1, usedCount, n, enrichmentLevels, nulls));
     column(5, (c) => this.trackStrings(c, 2, usedCount, n, enrichmentLevels, nulls));
@@ -253,7 +260,7 @@ export class LakeParquetFile {
       ints.set(g.files.subarray(0, n));
       const distinct = intDictionary(ints, n);
       c.dictionaryPage(this.fileNames, s.dictionary, distinct);
-      c.dataPage('RLE_DICTIONARY', undefined, 0, indexPayload(this.writer, s.indexes, n, distinct));
+      c.dataPage('RLE_DICTIONARY', undefined, 0, this.indexPayload(s.indexes, n, distinct));
     });
 
     let totalByteSize = 0n;
@@ -273,9 +280,9 @@ export class LakeParquetFile {
     const distinct = intDictionary(values, count);
     if (dictionaryPays(distinct, count)) {
       c.intDictionaryPage(scratch.dictionary, distinct);
-      c.dataPage('RLE_DICTIONARY', levels, nulls, indexPayload(this.writer, scratch.indexes, count, distinct));
+      c.dataPage('RLE_DICTIONARY', levels, nulls, this.indexPayload(scratch.indexes, count, distinct));
     } else {
-      c.dataPage('PLAIN', levels, nulls, compressed(bytesOf(values, count, 4)));
+      c.dataPage('PLAIN', levels, nulls, this.compressed(bytesOf(values, count, 4)));
     }
   }
 
@@ -314,7 +321,7 @@ export class LakeParquetFile {
       if (i >= 0) indexes[k++] = i;
     }
     c.dictionaryPage(values, dictionary, distinct);
-    c.dataPage('RLE_DICTIONARY', levels, nulls, indexPayload(this.writer, indexes, k, distinct));
+    c.dataPage('RLE_DICTIONARY', levels, nulls, this.indexPayload(indexes, k, distinct));
   }
 
   /** Writes the footer, with `keyValues` if given, and ends the file. */
@@ -345,6 +352,7 @@ class ChunkWriter {
     private readonly writer: ByteWriter,
     private readonly element: SchemaElement,
     private readonly rows: number,
+    private readonly compress: Compress,
   ) {
     this.start = writer.offset;
   }
@@ -372,7 +380,7 @@ class ChunkWriter {
   }
 
   private writeDictionary(page: Uint8Array, count: number): void {
-    const packed = snappyCompress(page);
+    const packed = this.compress(page);
     this.dictionaryOffset = BigInt(this.writer.offset);
     const headerStart = this.writer.offset;
     writePageHeader(this.writer, {

@@ -44,8 +44,10 @@ export async function rewritePart(
         let track = tracks.get(trackId);
         if (enrich) {
           if (track === undefined) tracks.set(trackId, (track = table.add(trackId, enrich.trackOf(trackId))));
-        } else if (track === undefined || !sameTrack(table.track(track), group, i)) {
+        } else if (track === undefined) {
           tracks.set(trackId, (track = table.add(trackId, trackInPart(group, i))));
+        } else if (!sameTrack(table.track(track), group, i)) {
+          tracks.set(trackId, (track = table.addVariant(track, trackInPart(group, i))));
         }
         const userKnown = enrich ? enrich.userKnown(userId) : group.user_known[i]!;
         const flushing = writer.add(sourceFile, userId, track, group.listen_time[i]!, userKnown);

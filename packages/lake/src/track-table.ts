@@ -21,11 +21,17 @@ export class StringValues {
   starts = new Int32Array(1 << 8);
   count = 0;
 
+  /** The id of `value`, added if new. */
   idOf(value: string): number {
-    let id = this.ids.get(value);
+    const id = this.ids.get(value);
     if (id !== undefined) return id;
-    id = this.count++;
-    this.ids.set(value, id);
+    this.ids.set(value, this.count);
+    return this.append(value);
+  }
+
+  /** Adds `value` as a new id, not looked up: for values known to be new. */
+  append(value: string): number {
+    const id = this.count++;
     const start = this.starts[id]!;
     // A UTF-8 byte sequence is at most 3 bytes per UTF-16 code unit.
     this.bytes = grown(this.bytes, start + value.length * 3);
@@ -43,9 +49,9 @@ const STRIDE = TRACK_STRING_COLUMNS.length;
 /**
  * A chunk's tracks, by the index its events carry (the validator's hand-off
  * index): the id and the enrichment, looked up once per track, not per event.
- * Each string value is interned per column, so a row group's dictionaries
- * are built from these ids with typed arrays (no Map per value), and encoded
- * once per chunk.
+ * Each enrichment string is interned per column (track ids are distinct
+ * already), so a row group's dictionaries are built from these ids with typed
+ * arrays (no Map per value), and encoded once per chunk.
  */
 export class LakeTrackTable {
   private readonly tracks: (LakeTrack | undefined)[] = [];
@@ -59,15 +65,24 @@ export class LakeTrackTable {
     return this.tracks.length;
   }
 
-  /** Adds a track (undefined: not in the catalogue) and returns its index. */
+  /** Adds a track not in the table yet (undefined: not in the catalogue) and returns its index. */
   add(trackId: string, track: LakeTrack | undefined): number {
+    return this.addEntry(this.strings[0]!.append(trackId), track);
+  }
+
+  /** Adds another enrichment of track `t`'s id (rows of one track that differ) and returns its index. */
+  addVariant(t: number, track: LakeTrack | undefined): number {
+    return this.addEntry(this.stringIds[t * STRIDE]!, track);
+  }
+
+  private addEntry(idValue: number, track: LakeTrack | undefined): number {
     const t = this.tracks.push(track) - 1;
     this.stringIds = grown(this.stringIds, (t + 1) * STRIDE);
     this.popularity = grown(this.popularity, t + 1);
     this.durationMs = grown(this.durationMs, t + 1);
-    const [ids, names, artists, genres] = this.strings as [StringValues, StringValues, StringValues, StringValues];
+    const [, names, artists, genres] = this.strings as [StringValues, StringValues, StringValues, StringValues];
     const at = t * STRIDE;
-    this.stringIds[at] = ids.idOf(trackId);
+    this.stringIds[at] = idValue;
     this.stringIds[at + 1] = track ? names.idOf(track.trackName) : -1;
     this.stringIds[at + 2] = track ? artists.idOf(track.artists) : -1;
     this.stringIds[at + 3] = track ? genres.idOf(track.genres) : -1;
