@@ -223,10 +223,20 @@ export class LakeParquetFile {
     });
     column(3, (c) => {
       const page = pageWriter(this.writer);
-      page.appendUint32(0);
-      const length = writeRleBitPackedHybrid(page, g.known.subarray(0, n), 1);
-      page.view.setUint32(0, length, true);
-      c.dataPage('RLE', undefined, 0, this.compressed(page.getBytes()));
+      if (n > 16) {
+        page.appendUint32(0);
+        const length = writeRleBitPackedHybrid(page, g.known.subarray(0, n), 1);
+        page.view.setUint32(0, length, true);
+        c.dataPage('RLE', undefined, 0, this.compressed(page.getBytes()));
+      } else {
+        // A few rows are bit-packed PLAIN, as hyparquet-writer does.
+        for (let r = 0; r < n; r += 8) {
+          let byte = 0;
+          for (let b = 0; b < 8 && r + b < n; b++) byte |= g.known[r + b]! << b;
+          page.appendUint8(byte);
+        }
+        c.dataPage('PLAIN', undefined, 0, this.compressed(page.getBytes()));
+      }
     });
     column(4, (c) => this.trackStrings(c, 1, usedCount, n, enrichmentLevels, nulls));
     column(5, (c) => this.trackStrings(c, 2, usedCount, n, enrichmentLevels, nulls));
