@@ -51,6 +51,8 @@ interface TrackedRows {
 }
 
 const SOURCE_FILE = 'streams01';
+/** The JavaScript writers write the file into one buffer: big enough from the start, so neither pays for growing it. */
+const FILE_BUFFER = 1 << 26;
 
 /** Deterministic rows with the sample's shapes: 28k tracks, 50k users, 0.5% unknown tracks. */
 function makeRows(n: number): Columns & TrackedRows {
@@ -286,7 +288,7 @@ async function writeRead(lib: Lib, c: Columns & TrackedRows, file: string): Prom
   if (lib === 'hyparquet' || lib === 'hyparquet-columnar') {
     const { ParquetWriter, ByteWriter } = await import('hyparquet-writer');
     let t = performance.now();
-    const writer = new ByteWriter();
+    const writer = new ByteWriter(FILE_BUFFER);
     const pw = new ParquetWriter({ writer, schema: LAKE_PARQUET_SCHEMA as never, statistics: false });
     for (let a = 0; a < n; a += GROUP) {
       const part = slice(c, a, Math.min(n, a + GROUP));
@@ -308,7 +310,7 @@ async function writeRead(lib: Lib, c: Columns & TrackedRows, file: string): Prom
   } else if (lib === 'lake') {
     const { ByteWriter } = await import('hyparquet-writer');
     let t = performance.now();
-    const writer = Object.assign(new ByteWriter(), { flush: () => undefined });
+    const writer = Object.assign(new ByteWriter(FILE_BUFFER), { flush: () => undefined });
     const lakeFile = new LakeParquetFile(writer, LAKE_PARQUET_SCHEMA, c.table);
     const files = new Int32Array(n).fill(lakeFile.fileIndex(SOURCE_FILE));
     const buckets = Uint8Array.from(c.user_bucket);
