@@ -1,9 +1,10 @@
 /**
  * npx tsx --conditions=@musicflow/source bench/parquet-compare.ts --rows N
  *
- * Writes and reads back N lake rows (the lake schema of SPEC 3b: user_id,
- * track_id, listen_time, user_known, track_name, artists, genres, popularity,
- * duration_ms; 100k-row groups, SNAPPY) with each candidate Parquet library,
+ * Writes and reads back N lake rows (the lake schema of SPEC 3b, LAKE_PARQUET_SCHEMA:
+ * user_id, track_id, listen_time, user_known, track_name, artists, genres,
+ * popularity, duration_ms, user_bucket, source_file; 100k-row groups, SNAPPY)
+ * with each candidate Parquet library,
  * each in its own child process so peak RSS is its own, checks the file with
  * DuckDB (the lake must stay readable by Athena/Spectrum/DuckDB) and prints a
  * table. Reading means getting the values into JS, as the KPI stage must.
@@ -11,9 +12,13 @@
  * and writes with `COPY ... TO (FORMAT parquet)`; `duckdb-narrow` appends only
  * what differs per event (user_id, a track index, listen_time) plus one row
  * per track, and lets DuckDB join them while writing. Both are read back with
- * hyparquet, as the KPI stage would.
+ * hyparquet, as the KPI stage would. `lake` is the lake's own writer
+ * (LakeParquetFile: events as typed arrays and track indexes into a track
+ * table); it must write the same bytes as `hyparquet` (hyparquet-writer's
+ * ParquetWriter, as the lake used it), and the table says whether it did.
  */
-import { LAKE_COLUMN_ENCODING, LAKE_PARQUET_SCHEMA } from '@musicflow/lake';
+import { LAKE_COLUMN_ENCODING, LAKE_PARQUET_SCHEMA, LakeParquetFile, LakeTrackTable, userBucketOf } from '@musicflow/lake';
+import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -21,7 +26,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const LIBS = ['hyparquet', 'hyparquet-columnar', 'duckdb', 'duckdb-narrow', 'parquet-wasm', 'parquetjs'] as const;
+const LIBS = ['hyparquet', 'hyparquet-columnar', 'lake', 'duckdb', 'duckdb-narrow', 'parquet-wasm', 'parquetjs'] as const;
 type Lib = (typeof LIBS)[number];
 const GROUP = 100_000;
 
@@ -35,10 +40,22 @@ interface Columns {
   genres: (string | null)[];
   popularity: (number | null)[];
   duration_ms: (number | null)[];
+  user_bucket: number[];
+  source_file: string[];
 }
 
+/** The rows as the transformer hands them to the lake writer: a track table and each row's index into it. */
+interface TrackedRows {
+  table: LakeTrackTable;
+  tracks: Int32Array;
+}
+
+const SOURCE_FILE = 'streams01';
+/** The JavaScript writers write the file into one buffer: big enough from the start, so neither pays for growing it. */
+const FILE_BUFFER = 1 << 26;
+
 /** Deterministic rows with the sample's shapes: 28k tracks, 50k users, 0.5% unknown tracks. */
-function makeRows(n: number): Columns {
+function makeRows(n: number): Columns & TrackedRows {
   let s = 12345;
   const rand = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296;
   const alpha = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -52,7 +69,11 @@ function makeRows(n: number): Columns {
     popularity: Math.floor(rand() * 101),
     duration: 60_000 + Math.floor(rand() * 400_000),
   }));
-  const c: Columns = {
+  const table = new LakeTrackTable();
+  for (const t of tracks) table.add(t.id, { trackName: t.name, artists: t.artists, genres: t.genres, popularity: t.popularity, durationMs: t.duration });
+  const c: Columns & TrackedRows = {
+    table,
+    tracks: new Int32Array(n),
     user_id: new Int32Array(n),
     track_id: new Array(n),
     listen_time: new Float64Array(n),
@@ -62,13 +83,18 @@ function makeRows(n: number): Columns {
     genres: new Array(n),
     popularity: new Array(n),
     duration_ms: new Array(n),
+    user_bucket: new Array(n),
+    source_file: new Array(n).fill(SOURCE_FILE),
   };
   const t0 = Date.UTC(2024, 5, 25);
   for (let i = 0; i < n; i++) {
     const known = rand() >= 0.005;
-    const t = tracks[Math.floor(rand() * tracks.length)]!;
+    const index = Math.floor(rand() * tracks.length);
+    const t = tracks[index]!;
     c.user_id[i] = 1 + Math.floor(rand() * 50_000);
+    c.user_bucket[i] = userBucketOf(c.user_id[i]!);
     c.track_id[i] = known ? t.id : `zzUnknown${word(8)}`;
+    c.tracks[i] = known ? index : table.add(c.track_id[i]!, undefined);
     c.listen_time[i] = t0 + Math.floor(rand() * 86_400) * 1000;
     c.user_known[i] = true;
     c.track_name[i] = known ? t.name : null;
@@ -80,8 +106,10 @@ function makeRows(n: number): Columns {
   return c;
 }
 
+const COLUMNS = LAKE_PARQUET_SCHEMA.slice(1).map((e) => e.name);
+
 const slice = (c: Columns, a: number, b: number) =>
-  Object.fromEntries(Object.entries(c).map(([k, v]) => [k, (v as { slice(a: number, b: number): unknown }).slice(a, b)])) as unknown as Columns;
+  Object.fromEntries(COLUMNS.map((k) => [k, (c[k as keyof Columns] as { slice(a: number, b: number): unknown }).slice(a, b)])) as unknown as Columns;
 
 /** What a reader hands the KPI stage: a checksum over every value, so nothing is skipped lazily. */
 class Checksum {
@@ -218,12 +246,13 @@ async function writeDuckDb(c: Columns, file: string, narrow: boolean): Promise<v
     tracks.closeSync();
     await conn.run(`COPY (
       SELECT e.user_id, t.track_id, epoch_ms(e.listen_time)::TIMESTAMP_MS AS listen_time, true AS user_known,
-             t.track_name, t.artists, t.genres, t.popularity, t.duration_ms
+             t.track_name, t.artists, t.genres, t.popularity, t.duration_ms,
+             ((e.user_id::BIGINT * 2654435761) % 4294967296 // 67108864)::INTEGER AS user_bucket, '${SOURCE_FILE}' AS source_file
       FROM events e JOIN tracks t USING (track)
     ) TO '${file}' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE ${GROUP})`);
   } else {
     await conn.run(`CREATE TABLE lake (user_id INTEGER, track_id VARCHAR, listen_time BIGINT, user_known BOOLEAN,
-      track_name VARCHAR, artists VARCHAR, genres VARCHAR, popularity INTEGER, duration_ms INTEGER)`);
+      track_name VARCHAR, artists VARCHAR, genres VARCHAR, popularity INTEGER, duration_ms INTEGER, user_bucket INTEGER, source_file VARCHAR)`);
     const a = await conn.createAppender('lake');
     for (let i = 0; i < n; i++) {
       a.appendInteger(c.user_id[i]!);
@@ -236,11 +265,14 @@ async function writeDuckDb(c: Columns, file: string, narrow: boolean): Promise<v
       for (const v of [c.popularity[i], c.duration_ms[i]])
         if (v === null) a.appendNull();
         else a.appendInteger(v!);
+      a.appendInteger(c.user_bucket[i]!);
+      a.appendVarchar(c.source_file[i]!);
       a.endRow();
     }
     a.closeSync();
     await conn.run(`COPY (
-      SELECT user_id, track_id, epoch_ms(listen_time)::TIMESTAMP_MS AS listen_time, user_known, track_name, artists, genres, popularity, duration_ms
+      SELECT user_id, track_id, epoch_ms(listen_time)::TIMESTAMP_MS AS listen_time, user_known, track_name, artists, genres, popularity, duration_ms,
+             user_bucket, source_file
       FROM lake
     ) TO '${file}' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE ${GROUP})`);
   }
@@ -248,7 +280,7 @@ async function writeDuckDb(c: Columns, file: string, narrow: boolean): Promise<v
   inst.closeSync();
 }
 
-async function writeRead(lib: Lib, c: Columns, file: string): Promise<{ writeMs: number; readMs: number; check: Checksum }> {
+async function writeRead(lib: Lib, c: Columns & TrackedRows, file: string): Promise<{ writeMs: number; readMs: number; check: Checksum }> {
   const n = c.user_id.length;
   const check = new Checksum();
   let writeMs = 0;
@@ -256,7 +288,7 @@ async function writeRead(lib: Lib, c: Columns, file: string): Promise<{ writeMs:
   if (lib === 'hyparquet' || lib === 'hyparquet-columnar') {
     const { ParquetWriter, ByteWriter } = await import('hyparquet-writer');
     let t = performance.now();
-    const writer = new ByteWriter();
+    const writer = new ByteWriter(FILE_BUFFER);
     const pw = new ParquetWriter({ writer, schema: LAKE_PARQUET_SCHEMA as never, statistics: false });
     for (let a = 0; a < n; a += GROUP) {
       const part = slice(c, a, Math.min(n, a + GROUP));
@@ -264,6 +296,7 @@ async function writeRead(lib: Lib, c: Columns, file: string): Promise<{ writeMs:
         name,
         data: name === 'user_id' ? Array.from(data as Int32Array) : name === 'listen_time' ? Array.from(data as Float64Array) : data,
         encoding: LAKE_COLUMN_ENCODING[name],
+        statistics: name === 'user_bucket',
       }));
       await pw.write({ columnData: columnData as never, rowGroupSize: GROUP });
     }
@@ -273,6 +306,32 @@ async function writeRead(lib: Lib, c: Columns, file: string): Promise<{ writeMs:
 
     t = performance.now();
     await readHyparquet(file, lib === 'hyparquet', check);
+    readMs = performance.now() - t;
+  } else if (lib === 'lake') {
+    const { ByteWriter } = await import('hyparquet-writer');
+    let t = performance.now();
+    const writer = Object.assign(new ByteWriter(FILE_BUFFER), { flush: () => undefined });
+    const lakeFile = new LakeParquetFile(writer, LAKE_PARQUET_SCHEMA, c.table);
+    const files = new Int32Array(n).fill(lakeFile.fileIndex(SOURCE_FILE));
+    const buckets = Uint8Array.from(c.user_bucket);
+    const known = Uint8Array.from(c.user_known, (k) => (k ? 1 : 0));
+    for (let a = 0; a < n; a += GROUP) {
+      const b = Math.min(n, a + GROUP);
+      lakeFile.writeGroup({
+        rows: b - a,
+        userIds: c.user_id.subarray(a, b),
+        listenTimes: c.listen_time.subarray(a, b),
+        known: known.subarray(a, b),
+        tracks: c.tracks.subarray(a, b),
+        files: files.subarray(a, b),
+        buckets: buckets.subarray(a, b),
+      });
+    }
+    lakeFile.finish();
+    await fs.writeFile(file, writer.getBytes());
+    writeMs = performance.now() - t;
+    t = performance.now();
+    await readHyparquet(file, false, check);
     readMs = performance.now() - t;
   } else if (lib === 'duckdb' || lib === 'duckdb-narrow') {
     let t = performance.now();
@@ -297,6 +356,8 @@ async function writeRead(lib: Lib, c: Columns, file: string): Promise<{ writeMs:
       genres: utf8(c.genres),
       popularity: arrow.vectorFromArray(c.popularity, new arrow.Int32()),
       duration_ms: arrow.vectorFromArray(c.duration_ms, new arrow.Int32()),
+      user_bucket: arrow.vectorFromArray(c.user_bucket, new arrow.Int32()),
+      source_file: utf8(c.source_file),
     });
     const wasmTable = pq.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
     const bytes = pq.writeParquet(wasmTable, props);
@@ -341,6 +402,8 @@ async function writeRead(lib: Lib, c: Columns, file: string): Promise<{ writeMs:
       genres: { type: 'UTF8', optional: true },
       popularity: { type: 'INT32', optional: true },
       duration_ms: { type: 'INT32', optional: true },
+      user_bucket: { type: 'INT32' },
+      source_file: { type: 'UTF8' },
     });
     let t = performance.now();
     const writer = await ParquetWriter.openFile(schema, file, { compression: 'SNAPPY', rowGroupSize: GROUP } as never);
@@ -350,6 +413,8 @@ async function writeRead(lib: Lib, c: Columns, file: string): Promise<{ writeMs:
         track_id: c.track_id[i],
         listen_time: new Date(c.listen_time[i]!),
         user_known: c.user_known[i],
+        user_bucket: c.user_bucket[i],
+        source_file: c.source_file[i],
       };
       if (c.track_name[i] !== null) {
         row.track_name = c.track_name[i];
@@ -397,12 +462,18 @@ async function child(lib: Lib, rows: number, dir: string): Promise<void> {
   const conn = await inst.connect();
   const r = (
     await conn.runAndReadAll(
-      `SELECT count(*)::DOUBLE n, sum(user_id)::DOUBLE users, count(track_name)::DOUBLE named, typeof(any_value(listen_time)) lt FROM read_parquet('${file}')`,
+      `SELECT count(*)::DOUBLE n, sum(user_id)::DOUBLE users, count(track_name)::DOUBLE named, sum(user_bucket)::DOUBLE buckets,
+              count(*) FILTER (WHERE source_file = '${SOURCE_FILE}')::DOUBLE sourced, typeof(any_value(listen_time)) lt FROM read_parquet('${file}')`,
     )
   ).getRowObjectsJS()[0]!;
   const expectedUsers = c.user_id.reduce((a, b) => a + b, 0);
-  const duckOk = r.n === rows && r.users === expectedUsers && check.n === rows && check.users === expectedUsers;
-  console.log(JSON.stringify({ lib, rows, writeMs, readMs, size, rssBaseMb: before / 2 ** 20, peakMb: hwm / 2 ** 20, duckOk, listenTimeType: r.lt }));
+  const expectedBuckets = c.user_bucket.reduce((a, b) => a + b, 0);
+  const duckOk =
+    r.n === rows && r.users === expectedUsers && r.buckets === expectedBuckets && r.sourced === rows && check.n === rows && check.users === expectedUsers;
+  const sha256 = createHash('sha256')
+    .update(await fs.readFile(file))
+    .digest('hex');
+  console.log(JSON.stringify({ lib, rows, writeMs, readMs, size, rssBaseMb: before / 2 ** 20, peakMb: hwm / 2 ** 20, duckOk, listenTimeType: r.lt, sha256 }));
 }
 
 async function main() {
@@ -432,9 +503,10 @@ async function main() {
     }
   }
   await fs.rm(dir, { recursive: true, force: true });
-  console.log(`Parquet write + read of ${rows.toLocaleString('en-US')} lake rows (9 columns, ${GROUP / 1000}k-row groups, SNAPPY), one process per library:`);
-  console.log('| library | write s | read s | write+read s | file MB | peak RSS MB | DuckDB reads it back |');
-  console.log('|---|---:|---:|---:|---:|---:|---|');
+  console.log(`Parquet write + read of ${rows.toLocaleString('en-US')} lake rows (11 columns, ${GROUP / 1000}k-row groups, SNAPPY), one process per library:`);
+  console.log('| library | write s | read s | write+read s | file MB | peak RSS MB | DuckDB reads it back | bytes as hyparquet |');
+  console.log('|---|---:|---:|---:|---:|---:|---|---|');
+  const reference = results.find((r) => r.lib === 'hyparquet' || r.lib === 'hyparquet-columnar')?.sha256;
   for (const r of results) {
     if (r.error) {
       console.log(`| ${r.lib} | error: ${r.error} |||||`);
@@ -443,7 +515,7 @@ async function main() {
     const w = (r.writeMs as number) / 1000;
     const rd = (r.readMs as number) / 1000;
     console.log(
-      `| ${r.lib} | ${w.toFixed(2)} | ${rd.toFixed(2)} | ${(w + rd).toFixed(2)} | ${((r.size as number) / 2 ** 20).toFixed(1)} | ${(r.peakMb as number).toFixed(0)} | ${r.duckOk ? 'yes' : 'NO'} (${r.listenTimeType}) |`,
+      `| ${r.lib} | ${w.toFixed(2)} | ${rd.toFixed(2)} | ${(w + rd).toFixed(2)} | ${((r.size as number) / 2 ** 20).toFixed(1)} | ${(r.peakMb as number).toFixed(0)} | ${r.duckOk ? 'yes' : 'NO'} (${r.listenTimeType}) | ${reference === undefined ? '-' : r.sha256 === reference ? 'same' : 'differ'} |`,
     );
   }
 }

@@ -11,6 +11,7 @@ import {
   LAKE_LAYOUT,
   LAKE_PARQUET_SCHEMA,
   LakePartWriter,
+  LakeTrackTable,
   listenDateOf,
   openLakePart,
   partFileName,
@@ -46,15 +47,55 @@ function event(i: number, day: number): LakeEvent {
   };
 }
 
-const addEvent = (writer: LakePartWriter, e: LakeEvent) =>
-  writer.add(
-    e.sourceFile,
-    e.userId,
-    e.trackId,
-    e.listenTime,
-    e.userKnown,
-    e.trackName === null ? undefined : { trackName: e.trackName, artists: e.artists!, genres: e.genres!, popularity: e.popularity!, durationMs: e.durationMs! },
-  );
+/**
+ * A part writer fed events as the transformer feeds it: each event's track as
+ * an index into a track table, one entry per distinct track id and enrichment.
+ */
+class EventWriter {
+  private readonly table = new LakeTrackTable();
+  /** By track id and enrichment, and by track id alone. */
+  private readonly index = new Map<string, number>();
+  private readonly firstOfId = new Map<string, number>();
+  private readonly writer: LakePartWriter;
+
+  constructor(store: ObjectStore, urlFor: (listenDate: string) => string, bufferRows?: number) {
+    this.writer = new LakePartWriter(store, urlFor, this.table, bufferRows);
+  }
+
+  add(e: LakeEvent) {
+    const key = JSON.stringify([e.trackId, e.trackName, e.artists, e.genres, e.popularity, e.durationMs]);
+    let track = this.index.get(key);
+    if (track === undefined) {
+      const enrichment =
+        e.trackName === null
+          ? undefined
+          : { trackName: e.trackName, artists: e.artists!, genres: e.genres!, popularity: e.popularity!, durationMs: e.durationMs! };
+      const first = this.firstOfId.get(e.trackId);
+      track = first === undefined ? this.table.add(e.trackId, enrichment) : this.table.addVariant(first, enrichment);
+      this.index.set(key, track);
+      if (first === undefined) this.firstOfId.set(e.trackId, track);
+    }
+    return this.writer.add(e.sourceFile, e.userId, track, e.listenTime, e.userKnown);
+  }
+
+  close() {
+    return this.writer.close();
+  }
+}
+
+/** An event of an uncatalogued track 'trk' at `listenTime`. */
+const bareEvent = (userId: number, listenTime: number): LakeEvent => ({
+  userId,
+  trackId: 'trk',
+  listenTime,
+  userKnown: true,
+  trackName: null,
+  artists: null,
+  genres: null,
+  popularity: null,
+  durationMs: null,
+  sourceFile: 'times',
+});
 
 /** A row group's columns back into events (nulls as null, whatever the reader uses for them). */
 function eventsOf(group: LakeColumns): LakeEvent[] {
@@ -128,11 +169,11 @@ describe('lake parts', () => {
   });
 
   it('writes one part per date and reads every row back, row group by row group as columns, nulls included', async () => {
-    const writer = new LakePartWriter(store, (date) => joinUrl(LAKE_LAYOUT.processedDate(lake, date), 'streams1.parquet'));
+    const writer = new EventWriter(store, (date) => joinUrl(LAKE_LAYOUT.processedDate(lake, date), 'streams1.parquet'));
     // Interleave the dates so both parts are open at once.
     for (let i = 0; i < ROWS_DAY1; i++) {
-      await addEvent(writer, event(i, DAY1));
-      if (i < ROWS_DAY2) await addEvent(writer, event(i, DAY2));
+      await writer.add(event(i, DAY1));
+      if (i < ROWS_DAY2) await writer.add(event(i, DAY2));
     }
     const parts = await writer.close();
     expect(parts).toEqual([
@@ -218,8 +259,8 @@ describe('lake parts', () => {
     // 5 dates round-robin, 40k events each, with room for 100k: no date ever holds 100k on its own, yet the
     // fullest is written whenever 100k events wait in all.
     const url = (date: string) => joinUrl(LAKE_LAYOUT.processedDate(lake, date), 'five-days.parquet');
-    const writer = new LakePartWriter(store, url, 100_000);
-    for (let i = 0; i < 200_000; i++) await addEvent(writer, event(i, DAY1 + (i % 5) * 86_400_000));
+    const writer = new EventWriter(store, url, 100_000);
+    for (let i = 0; i < 200_000; i++) await writer.add(event(i, DAY1 + (i % 5) * 86_400_000));
     const parts = await writer.close();
     expect(parts.map((p) => p.rows)).toEqual([40_000, 40_000, 40_000, 40_000, 40_000]);
     let groups = 0;
@@ -233,9 +274,9 @@ describe('lake parts', () => {
 
   it('orders a big date by user bucket, in row groups whose statistics give their bucket range', async () => {
     const url = joinUrl(lake, 'buckets.parquet');
-    const writer = new LakePartWriter(store, () => url);
+    const writer = new EventWriter(store, () => url);
     const events = Array.from({ length: 220_000 }, (_, i) => event(i, DAY1));
-    for (const e of events) await addEvent(writer, e);
+    for (const e of events) await writer.add(e);
     await writer.close();
     const part = await openLakePart(store, url);
     expect(part.rowGroups).toBeGreaterThanOrEqual(8);
@@ -279,8 +320,8 @@ describe('lake parts', () => {
   it('writing the same part again replaces it instead of adding rows', async () => {
     const url = (date: string) => joinUrl(LAKE_LAYOUT.processedDate(lake, date), 'again.parquet');
     for (const n of [5, 3]) {
-      const writer = new LakePartWriter(store, url);
-      for (let i = 0; i < n; i++) await addEvent(writer, event(i + 1, DAY2));
+      const writer = new EventWriter(store, url);
+      for (let i = 0; i < n; i++) await writer.add(event(i + 1, DAY2));
       expect(await writer.close()).toEqual([{ listenDate: '2024-06-26', url: url('2024-06-26'), rows: n }]);
     }
     expect((await readEvents(store, url('2024-06-26'))).flat()).toEqual([1, 2, 3].map((i) => event(i, DAY2)));
@@ -322,8 +363,8 @@ describe('lake parts', () => {
   it('reads listen times back to the millisecond across the 32-bit boundaries and before 1970', async () => {
     // The reader splits each INT64 into two int32 words: the low word's sign bit and a negative high word.
     const times = [-86_400_000 * 365 + 1, -1, 0, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, Date.parse('2024-06-25T23:59:59.999Z'), 8.64e15 - 1];
-    const writer = new LakePartWriter(store, (date) => joinUrl(lake, 'times', `${date}.parquet`));
-    for (const [i, t] of times.entries()) await writer.add('times', i + 1, 'trk', t, true, undefined);
+    const writer = new EventWriter(store, (date) => joinUrl(lake, 'times', `${date}.parquet`));
+    for (const [i, t] of times.entries()) await writer.add(bareEvent(i + 1, t));
     const read: number[] = [];
     for (const part of await writer.close()) {
       for await (const group of readLakeColumns(store, part.url, ['listen_time'])) read.push(...Array.from(group.listen_time));
@@ -331,13 +372,14 @@ describe('lake parts', () => {
     expect(read.sort((a, b) => a - b)).toEqual(times);
   });
 
-  it('reads listen times back when they repeat enough for the writer to dictionary-encode them', async () => {
+  it('reads listen times back when they repeat enough for a writer to dictionary-encode them', async () => {
+    // The lake's writer keeps listen_time PLAIN; hyparquet-writer (and DuckDB) pick a dictionary for repeated values.
     const at = Date.parse('2024-06-25T10:00:00Z');
     const times = Array.from({ length: 5000 }, (_, i) => at + (i % 3));
     const url = joinUrl(lake, 'repeated', 'times.parquet');
-    const writer = new LakePartWriter(store, () => url);
-    for (const [i, t] of times.entries()) await writer.add('times', i + 1, 'trk', t, true, undefined);
-    await writer.close();
+    const schema = [{ name: 'root', num_children: 1 }, LAKE_PARQUET_SCHEMA[3]];
+    const bytes = parquetWriteBuffer({ columnData: [{ name: 'listen_time', data: times }], schema: schema as never, rowGroupSize: times.length });
+    await store.write(url, Buffer.from(bytes));
     const reader = await openLakePart(store, url);
     expect(reader.rowGroups).toBe(1);
     expect(Array.from((await reader.readGroup(0, ['listen_time'])).listen_time)).toEqual(times);
@@ -347,8 +389,8 @@ describe('lake parts', () => {
     const url = joinUrl(LAKE_LAYOUT.processedDate(lake, '2024-06-25'), LAKE_LAYOUT.packPartName('c0ffee'));
     expect(LAKE_LAYOUT.isPack(basename(url))).toBe(true);
     const events = Array.from({ length: 30_000 }, (_, i) => event(i, DAY1));
-    const writer = new LakePartWriter(store, () => url);
-    for (const e of events) await addEvent(writer, e);
+    const writer = new EventWriter(store, () => url);
+    for (const e of events) await writer.add(e);
     await writer.close();
     const staged = LAKE_LAYOUT.rewrittenPart(lake, 'run1', 'repack', url);
     // Nothing to drop: the pack is left as it is.
@@ -371,8 +413,8 @@ describe('lake parts', () => {
   it('rewrites a part with a new catalogue, keeping its rows and their source files', async () => {
     const url = joinUrl(lake, 're-enrich', 'streams9.parquet');
     const events = Array.from({ length: 5000 }, (_, i) => event(i, DAY1));
-    const writer = new LakePartWriter(store, () => url);
-    for (const e of events) await addEvent(writer, e);
+    const writer = new EventWriter(store, () => url);
+    for (const e of events) await writer.add(e);
     await writer.close();
     const track = { trackName: 'New', artists: 'X;Y', genres: 'ska', popularity: 7, durationMs: 1234 };
     const enrich = { trackOf: (id: string) => (id === 'trk-0' ? track : undefined), userKnown: (userId: number) => userId % 2 === 0 };
@@ -393,7 +435,7 @@ describe('lake parts', () => {
   });
 
   it('writes no part for a writer that got no event, and reading a missing part fails clearly', async () => {
-    expect(await new LakePartWriter(store, (d) => joinUrl(lake, 'empty', `${d}.parquet`)).close()).toEqual([]);
+    expect(await new EventWriter(store, (d) => joinUrl(lake, 'empty', `${d}.parquet`)).close()).toEqual([]);
     const read = async () => {
       for await (const _ of readLakeColumns(store, joinUrl(lake, 'nope.parquet')));
     };

@@ -2,4 +2,6 @@ export { LAKE_LAYOUT, listenDateOf, partFileName, USER_BUCKETS, userBucketOf, bu
 export { LakePartWriter, LAKE_COLUMN_ENCODING, LAKE_PARQUET_SCHEMA, SOURCE_FILES_KEY, type LakeEvent, type LakeTrack } from './part-writer.ts';
 export { openLakePart, readLakeColumns, type LakeColumns, type LakeColumnName, type LakePartReader } from './part-reader.ts';
 export { lakeTrackOf } from './track.ts';
+export { LakeTrackTable } from './track-table.ts';
+export { LakeParquetFile, type LakeGroupRows } from './lake-parquet.ts';
 export { rewritePart, type PartEnrichment } from './part-rewrite.ts';

@@ -2,6 +2,7 @@ import { basename, type ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from './layout.ts';
 import { openLakePart, type LakeColumns } from './part-reader.ts';
 import { LakePartWriter, type LakeTrack } from './part-writer.ts';
+import { LakeTrackTable } from './track-table.ts';
 
 /** A new catalogue for the rows a part keeps: plays of tracks catalogued since get their enrichment. */
 export interface PartEnrichment {
@@ -27,9 +28,10 @@ export async function rewritePart(
   const ownFile = LAKE_LAYOUT.fileIdOfPart(basename(url));
   const files = reader.sourceFiles ?? [ownFile];
   if (!enrich && !files.some((f) => drop?.has(f))) return { rows: reader.rows, kept: reader.rows };
-  const writer = new LakePartWriter(store, () => stagedUrl);
-  // Rows of a track carry the same enrichment (one catalogue per writing): one object per track, unless a row differs.
-  const tracks = new Map<string, LakeTrack | undefined>();
+  const table = new LakeTrackTable();
+  const writer = new LakePartWriter(store, () => stagedUrl, table);
+  // Rows of a track carry the same enrichment (one catalogue per writing): one table entry per track, unless a row differs.
+  const tracks = new Map<string, number>();
   let kept = 0;
   try {
     for (let g = 0; g < reader.rowGroups; g++) {
@@ -41,12 +43,14 @@ export async function rewritePart(
         const trackId = group.track_id[i]!;
         let track = tracks.get(trackId);
         if (enrich) {
-          if (track === undefined && !tracks.has(trackId)) tracks.set(trackId, (track = enrich.trackOf(trackId)));
-        } else if (!sameTrack(track, group, i)) {
-          tracks.set(trackId, (track = trackInPart(group, i)));
+          if (track === undefined) tracks.set(trackId, (track = table.add(trackId, enrich.trackOf(trackId))));
+        } else if (track === undefined) {
+          tracks.set(trackId, (track = table.add(trackId, trackInPart(group, i))));
+        } else if (!sameTrack(table.track(track), group, i)) {
+          tracks.set(trackId, (track = table.addVariant(track, trackInPart(group, i))));
         }
         const userKnown = enrich ? enrich.userKnown(userId) : group.user_known[i]!;
-        const flushing = writer.add(sourceFile, userId, trackId, group.listen_time[i]!, userKnown, track);
+        const flushing = writer.add(sourceFile, userId, track, group.listen_time[i]!, userKnown);
         if (flushing) await flushing;
         kept++;
       }

@@ -1,8 +1,10 @@
 import { PassThrough } from 'node:stream';
-import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
+import { ByteWriter } from 'hyparquet-writer';
 import type { ObjectStore } from '@musicflow/storage';
 import type { LakePart } from '@musicflow/contracts';
+import { LakeParquetFile, type LakeGroupRows } from './lake-parquet.ts';
 import { DAY_MS, listenDateOf, USER_BUCKETS, userBucketOf } from './layout.ts';
+import { grown, type LakeTrackTable } from './track-table.ts';
 
 /** One clean, enriched event as the lake keeps it (SPEC 3b). */
 export interface LakeEvent {
@@ -61,7 +63,7 @@ export const LAKE_PARQUET_SCHEMA = [
 /** Footer key of a part's source files, a JSON array of file ids (sorted): the publish step reads it without reading rows. */
 export const SOURCE_FILES_KEY = 'musicflow.source_files';
 
-/** Events buffered across a chunk's dates before the fullest date is written (about 30 bytes each). */
+/** Events buffered across a chunk's dates before the fullest date is written (21 bytes each). */
 const BUFFER_ROWS = 1_000_000;
 /** Below this many buffered events a date is written as row groups over every bucket: a pass over few of them saves little. */
 const SPLIT_ROWS = 200_000;
@@ -71,9 +73,10 @@ const BUCKET_GROUP_ROWS = 25_000;
 const ROW_GROUP_ROWS = 100_000;
 
 /**
- * Strings repeat per track: always dictionary-encode them. Left to guess from
- * a sample, the writer picks PLAIN for a chunk with many distinct tracks and
- * then UTF-8-encodes every row's string (measured: half the write time).
+ * Strings repeat per track: the lake always dictionary-encodes them (as
+ * LakeParquetFile does; hyparquet-writer, told so, writes the same pages).
+ * Left to guess from a sample, hyparquet-writer picks PLAIN for a chunk with
+ * many distinct tracks and then UTF-8-encodes every row's string.
  */
 export const LAKE_COLUMN_ENCODING: Record<string, 'RLE_DICTIONARY' | undefined> = {
   track_id: 'RLE_DICTIONARY',
@@ -100,51 +103,50 @@ class StreamingByteWriter extends ByteWriter {
   }
 }
 
-/** A growable typed column. */
-function grown<T extends Int32Array | Float64Array | Uint8Array>(array: T, need: number): T {
-  if (need <= array.length) return array;
-  const next = new (array.constructor as new (n: number) => T)(Math.max(need, array.length * 2));
-  next.set(array);
-  return next;
-}
-
 class DatePart {
   private userIds = new Int32Array(1024);
   private listenTimes = new Float64Array(1024);
   private known = new Uint8Array(1024);
-  /** By reference: the same string and enrichment object for every event of a track. */
-  private trackIds: string[] = [];
-  private tracks: (LakeTrack | undefined)[] = [];
-  private sourceFiles: string[] = [];
-  private readonly files = new Set<string>();
+  private tracks = new Int32Array(1024);
+  private files = new Int32Array(1024);
+  /** The last event's source file and its index: consecutive events almost always share it. */
+  private lastFile: string | undefined;
+  private lastFileIndex = 0;
+  private readonly fileIds = new Set<string>();
   buffered = 0;
   rows = 0;
   private readonly out = new PassThrough();
-  private readonly writer = new StreamingByteWriter(this.out);
-  private readonly parquet = new ParquetWriter({ writer: this.writer, schema: LAKE_PARQUET_SCHEMA as never, statistics: false });
+  private readonly parquet: LakeParquetFile;
   readonly upload: Promise<unknown>;
 
   constructor(
     store: ObjectStore,
     readonly url: string,
+    trackTable: LakeTrackTable,
   ) {
+    this.parquet = new LakeParquetFile(new StreamingByteWriter(this.out), LAKE_PARQUET_SCHEMA, trackTable);
     this.upload = store.write(url, this.out);
   }
 
-  add(sourceFile: string, userId: number, trackId: string, listenTime: number, userKnown: boolean, track: LakeTrack | undefined): void {
+  add(sourceFile: string, userId: number, track: number, listenTime: number, userKnown: boolean): void {
     const i = this.buffered++;
     if (i === this.userIds.length) {
       this.userIds = grown(this.userIds, i + 1);
       this.listenTimes = grown(this.listenTimes, i + 1);
       this.known = grown(this.known, i + 1);
+      this.tracks = grown(this.tracks, i + 1);
+      this.files = grown(this.files, i + 1);
+    }
+    if (sourceFile !== this.lastFile) {
+      this.lastFile = sourceFile;
+      this.lastFileIndex = this.parquet.fileIndex(sourceFile);
+      this.fileIds.add(sourceFile);
     }
     this.userIds[i] = userId;
     this.listenTimes[i] = listenTime;
     this.known[i] = userKnown ? 1 : 0;
-    this.trackIds.push(trackId);
-    this.tracks.push(track);
-    this.sourceFiles.push(sourceFile);
-    if (i === 0 || this.sourceFiles[i - 1] !== sourceFile) this.files.add(sourceFile);
+    this.tracks[i] = track;
+    this.files[i] = this.lastFileIndex;
     this.rows++;
   }
 
@@ -187,43 +189,30 @@ class DatePart {
       from = to;
     }
     this.buffered = 0;
-    this.trackIds = [];
-    this.tracks = [];
-    this.sourceFiles = [];
   }
 
-  private async writeGroup(order: Int32Array, buckets: Uint8Array, from: number, to: number): Promise<void> {
-    const size = to - from;
-    const c = {
-      user_id: new Array<number>(size),
-      track_id: new Array<string>(size),
-      listen_time: new Array<number>(size),
-      user_known: new Array<boolean>(size),
-      track_name: new Array<string | null>(size),
-      artists: new Array<string | null>(size),
-      genres: new Array<string | null>(size),
-      popularity: new Array<number | null>(size),
-      duration_ms: new Array<number | null>(size),
-      user_bucket: new Array<number>(size),
-      source_file: new Array<string>(size),
-    };
-    for (let r = 0; r < size; r++) {
-      const i = order[from + r]!;
-      const track = this.tracks[i];
-      c.user_id[r] = this.userIds[i]!;
-      c.track_id[r] = this.trackIds[i]!;
-      c.listen_time[r] = this.listenTimes[i]!;
-      c.user_known[r] = this.known[i] === 1;
-      c.track_name[r] = track ? track.trackName : null;
-      c.artists[r] = track ? track.artists : null;
-      c.genres[r] = track ? track.genres : null;
-      c.popularity[r] = track ? track.popularity : null;
-      c.duration_ms[r] = track ? track.durationMs : null;
-      c.user_bucket[r] = buckets[i]!;
-      c.source_file[r] = this.sourceFiles[i]!;
+  private writeGroup(order: Int32Array, buckets: Uint8Array, from: number, to: number): Promise<void> | void {
+    const rows = to - from;
+    const g = groupRows;
+    if (g.userIds.length < rows) {
+      g.userIds = grown(g.userIds, rows);
+      g.listenTimes = grown(g.listenTimes, rows);
+      g.known = grown(g.known, rows);
+      g.tracks = grown(g.tracks, rows);
+      g.files = grown(g.files, rows);
+      g.buckets = grown(g.buckets, rows);
     }
-    const columnData = Object.entries(c).map(([name, data]) => ({ name, data, encoding: LAKE_COLUMN_ENCODING[name], statistics: name === 'user_bucket' }));
-    await this.parquet.write({ columnData: columnData as never, rowGroupSize: size });
+    for (let r = 0; r < rows; r++) {
+      const i = order[from + r]!;
+      g.userIds[r] = this.userIds[i]!;
+      g.listenTimes[r] = this.listenTimes[i]!;
+      g.known[r] = this.known[i]!;
+      g.tracks[r] = this.tracks[i]!;
+      g.files[r] = this.files[i]!;
+      g.buckets[r] = buckets[i]!;
+    }
+    g.rows = rows;
+    return this.parquet.writeGroup(g);
   }
 
   destroy(err: Error): void {
@@ -233,15 +222,25 @@ class DatePart {
 
   async close(): Promise<void> {
     if (this.buffered > 0) await this.writeGroups();
-    this.parquet.kvMetadata = [{ key: SOURCE_FILES_KEY, value: JSON.stringify([...this.files].sort()) }];
-    this.parquet.finish();
+    this.parquet.finish([{ key: SOURCE_FILES_KEY, value: JSON.stringify([...this.fileIds].sort()) }]);
     await this.upload;
   }
 }
 
+/** One row group's rows in write order, shared by every part: a group is gathered and encoded in one synchronous step. */
+const groupRows: LakeGroupRows = {
+  rows: 0,
+  userIds: new Int32Array(1024),
+  listenTimes: new Float64Array(1024),
+  known: new Uint8Array(1024),
+  tracks: new Int32Array(1024),
+  files: new Int32Array(1024),
+  buckets: new Uint8Array(1024),
+};
+
 /**
  * Writes a segment's or a pack's events as Parquet, one part per listen date, streaming
- * row groups to the store. At most BUFFER_ROWS events (about 30 bytes each) wait in
+ * row groups to the store. At most BUFFER_ROWS events (21 bytes each) wait in
  * memory across all of its dates: when they are reached, the date holding the
  * most is written out. Memory stays the same however big the chunk and
  * however many dates it spans.
@@ -249,27 +248,37 @@ class DatePart {
 export class LakePartWriter {
   /** Keyed by UTC day number: cheaper per event than formatting a date string. */
   private readonly parts = new Map<number, DatePart>();
+  /** The last event's day and part: consecutive events mostly share a date. */
+  private lastDay = NaN;
+  private lastPart: DatePart | undefined;
   private buffered = 0;
 
   constructor(
     private readonly store: ObjectStore,
     private readonly urlFor: (listenDate: string) => string,
+    /** The tracks the events' track indexes point into; it may grow while events are added. */
+    private readonly tracks: LakeTrackTable,
     /** Events that may wait across all dates before the fullest is written. */
     private readonly bufferRows = BUFFER_ROWS,
   ) {}
 
   /**
-   * Adds one event; `track` is undefined for a track not in the catalogue.
+   * Adds one event of track `track` (an index into the track table).
    * Returns a promise only when the caller must wait for a row group to be written.
    */
-  add(sourceFile: string, userId: number, trackId: string, listenTime: number, userKnown: boolean, track: LakeTrack | undefined): Promise<void> | undefined {
+  add(sourceFile: string, userId: number, track: number, listenTime: number, userKnown: boolean): Promise<void> | undefined {
     const day = Math.floor(listenTime / DAY_MS);
-    let part = this.parts.get(day);
-    if (!part) {
-      part = new DatePart(this.store, this.urlFor(listenDateOf(listenTime)));
-      this.parts.set(day, part);
+    let part = this.lastPart;
+    if (day !== this.lastDay || !part) {
+      part = this.parts.get(day);
+      if (!part) {
+        part = new DatePart(this.store, this.urlFor(listenDateOf(listenTime)), this.tracks);
+        this.parts.set(day, part);
+      }
+      this.lastDay = day;
+      this.lastPart = part;
     }
-    part.add(sourceFile, userId, trackId, listenTime, userKnown, track);
+    part.add(sourceFile, userId, track, listenTime, userKnown);
     return ++this.buffered >= this.bufferRows ? this.writeFullest() : undefined;
   }
 

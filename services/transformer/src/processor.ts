@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import type { RunContext, TransformJob, TransformResult } from '@musicflow/contracts';
 import { fileRejectionReasons, readCleanEvents, readSongsSnapshot, readUsersSnapshot, type SongSnapshot, type UserIdSet } from '@musicflow/ingest';
-import { LAKE_LAYOUT, LakePartWriter, lakeTrackOf, partFileName, type LakeTrack } from '@musicflow/lake';
+import { LAKE_LAYOUT, LakePartWriter, LakeTrackTable, lakeTrackOf, partFileName } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 import type { ServiceContext } from '@musicflow/flow';
 
@@ -40,14 +40,15 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
     const { songs, users } = await catalogueOf(run, catalogue);
     const rowsValid = validation.segments.reduce((n, s) => n + s.rowsValid, 0);
     const blocks = readCleanEvents(await store.read(validation.validUrl), validation.validUrl);
-    // The catalogue join runs once per distinct track of the chunk, not once per event.
-    const trackInfo: (LakeTrack | undefined)[] = [];
+    // The catalogue join runs once per distinct track of the chunk, not once per event; the table's
+    // indexes are the hand-off's track indexes.
+    const trackTable = new LakeTrackTable();
     const closing = new Set<Promise<unknown>>();
     const segments: TransformResult['segments'] = [];
     // Small files packed into one chunk (whole files, one segment each) share one part per date.
     const pack = validation.segments.length > 1 && validation.segments.every((s) => s.count === 1);
     const packWriter = pack
-      ? new LakePartWriter(store, (date) => LAKE_LAYOUT.stagedPart(run.lake, run.runId, date, LAKE_LAYOUT.packPartName(validation.chunkId)))
+      ? new LakePartWriter(store, (date) => LAKE_LAYOUT.stagedPart(run.lake, run.runId, date, LAKE_LAYOUT.packPartName(validation.chunkId)), trackTable)
       : undefined;
     const packed: TransformResult['segments'] = [];
     let rows = 0;
@@ -59,7 +60,11 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
         const writer = !written
           ? undefined
           : (packWriter ??
-            new LakePartWriter(store, (date) => LAKE_LAYOUT.stagedPart(run.lake, run.runId, date, partFileName(segment.fileId, segment.index, segment.count))));
+            new LakePartWriter(
+              store,
+              (date) => LAKE_LAYOUT.stagedPart(run.lake, run.runId, date, partFileName(segment.fileId, segment.index, segment.count)),
+              trackTable,
+            ));
         let orphanTracks = 0;
         let orphanUsers = 0;
         try {
@@ -67,17 +72,16 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
             const next = await blocks.next();
             if (next.done) throw new Error(`${validation.validUrl}: ${segment.fileUrl} should have ${segment.blocks} block(s) of clean events, found ${b}`);
             const block = next.value;
-            for (let t = block.firstNewTrack; t < block.tracks.length; t++) trackInfo.push(lakeTrackOf(songs.get(block.tracks[t]!)));
+            for (let t = block.firstNewTrack; t < block.tracks.length; t++) trackTable.add(block.tracks[t]!, lakeTrackOf(songs.get(block.tracks[t]!)));
             if (!writer) continue;
-            const { userIds, trackIndexes, listenTimes, tracks } = block;
+            const { userIds, trackIndexes, listenTimes } = block;
             for (let i = 0; i < block.rows; i++) {
               const userId = userIds[i]!;
               const t = trackIndexes[i]!;
-              const track = trackInfo[t];
               const userKnown = users.has(userId);
-              if (!track) orphanTracks++;
+              if (!trackTable.track(t)) orphanTracks++;
               if (!userKnown) orphanUsers++;
-              const flushing = writer.add(segment.fileId, userId, tracks[t]!, listenTimes[i]!, userKnown, track);
+              const flushing = writer.add(segment.fileId, userId, t, listenTimes[i]!, userKnown);
               if (flushing) await flushing;
             }
             rows += block.rows;

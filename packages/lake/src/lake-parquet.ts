@@ -1,0 +1,453 @@
+/**
+ * The lake's Parquet writer, made for its one schema (LAKE_PARQUET_SCHEMA) from
+ * hyparquet-writer's own parts (page headers, RLE/bit-packed hybrid, the file
+ * footer): the same pages, encodings and dictionaries as its ParquetWriter
+ * wrote for the lake (the same bytes, given its snappy compressor), without
+ * its per-value work. Rows arrive as
+ * typed arrays; the track columns come from the chunk's track table, whose
+ * values are interned once per chunk, so a row group's dictionaries are
+ * remaps of value ids in typed arrays, not a Map lookup per value and column.
+ */
+import type { ByteWriter } from 'hyparquet-writer';
+import { writePageHeader } from 'hyparquet-writer/src/datapage.js';
+import { writeRleBitPackedHybrid } from 'hyparquet-writer/src/encoding.js';
+import { writeMetadata } from 'hyparquet-writer/src/metadata.js';
+import type { ColumnChunk, ColumnMetaData, KeyValue, ParquetType, RowGroup, SchemaElement } from 'hyparquet';
+import { snappyCompressNative } from './snappy.ts';
+import { grown, StringValues, type LakeTrackTable } from './track-table.ts';
+
+/** A SNAPPY page compressor (raw block). */
+export type Compress = (bytes: Uint8Array) => Uint8Array;
+
+/** One row group's rows, in the order they are written. */
+export interface LakeGroupRows {
+  rows: number;
+  userIds: Int32Array;
+  listenTimes: Float64Array;
+  /** 1 where the user is in the catalogue. */
+  known: Uint8Array;
+  /** Indexes into the track table. */
+  tracks: Int32Array;
+  /** Indexes into the part's source files. */
+  files: Int32Array;
+  buckets: Uint8Array;
+}
+
+/** What a column's values became: its page bytes before and after compression. */
+interface Payload {
+  plainLength: number;
+  compressed: Uint8Array;
+}
+
+const MAGIC = 0x31524150; // PAR1
+
+/** The encodings the lake's pages use (named here: hyparquet and hyparquet-writer's copy of it type them apart). */
+type PageEncoding = 'PLAIN' | 'RLE' | 'RLE_DICTIONARY';
+
+/** Per-group scratch, shared by every part: a group is encoded in one synchronous step. */
+class Scratch {
+  /** Stamps mark what the current group has seen, so nothing is cleared between groups. */
+  generation = 0;
+  trackSeen = new Int32Array(1024);
+  trackLocal = new Int32Array(1024);
+  /** The group's tracks in first-use order, and each row's position in that list. */
+  used = new Int32Array(1024);
+  rowTrack = new Int32Array(1024);
+  valueSeen = [0, 1, 2, 3].map(() => new Int32Array(1024));
+  valueLocal = [0, 1, 2, 3].map(() => new Int32Array(1024));
+  map = new Int32Array(1024);
+  dictionary = new Int32Array(1024);
+  indexes = new Int32Array(1024);
+  ints = new Int32Array(1024);
+  levels = new Uint8Array(1024);
+  hashKeys = new Int32Array(1024);
+  hashSlots = new Int32Array(1024);
+  hashSeen = new Int32Array(1024);
+  words = new Int32Array(2048);
+  page: ByteWriter | undefined;
+}
+const scratch = new Scratch();
+
+/** Bits of a dictionary index for `size` entries (0 for one entry). */
+const bitWidthOf = (size: number) => (size <= 1 ? 0 : 32 - Math.clz32(size - 1));
+
+/**
+ * hyparquet-writer's rule for an integer column: a dictionary only when it
+ * and its bit-packed indexes take at most half the PLAIN bytes.
+ */
+const dictionaryPays = (distinct: number, values: number) => values > 0 && 2 * (distinct * 4 + Math.ceil((values * bitWidthOf(distinct)) / 8)) <= values * 4;
+
+const bytesOf = (a: Int32Array | Float64Array, n: number, width: number) => new Uint8Array(a.buffer, a.byteOffset, n * width);
+
+/** A page scratch writer, emptied. */
+function pageWriter(writer: ByteWriter): ByteWriter {
+  const page = (scratch.page ??= new (writer.constructor as new (size: number) => ByteWriter)(1 << 16));
+  page.index = 0;
+  page.offset = 0;
+  return page;
+}
+
+/**
+ * An INT32 column's distinct values in first-use order (`scratch.dictionary`)
+ * and each value's index (`scratch.indexes`), by open addressing on typed
+ * arrays. Returns the number of distinct values.
+ */
+function intDictionary(values: Int32Array, count: number): number {
+  let bits = 4;
+  while (1 << bits < count * 2) bits++;
+  const size = 1 << bits;
+  const s = scratch;
+  s.hashKeys = grown(s.hashKeys, size);
+  s.hashSlots = grown(s.hashSlots, size);
+  s.hashSeen = grown(s.hashSeen, size);
+  s.dictionary = grown(s.dictionary, count);
+  s.indexes = grown(s.indexes, count);
+  const { hashKeys, hashSlots, hashSeen, dictionary, indexes } = s;
+  const generation = ++s.generation;
+  const mask = size - 1;
+  const shift = 32 - bits;
+  let distinct = 0;
+  for (let i = 0; i < count; i++) {
+    const v = values[i]!;
+    let h = Math.imul(v, 0x9e3779b1) >>> shift;
+    while (hashSeen[h] === generation && hashKeys[h] !== v) h = (h + 1) & mask;
+    if (hashSeen[h] !== generation) {
+      hashSeen[h] = generation;
+      hashKeys[h] = v;
+      hashSlots[h] = distinct;
+      dictionary[distinct++] = v;
+    }
+    indexes[i] = hashSlots[h]!;
+  }
+  return distinct;
+}
+
+/**
+ * Writes one lake part: the file header at once, each row group as it is
+ * given, the footer at `finish`. Every page is one DATA_PAGE_V2 per column
+ * chunk (row groups stay far below the 1 MB page hyparquet-writer cuts at),
+ * SNAPPY-compressed, definition levels in front, uncompressed.
+ */
+export class LakeParquetFile {
+  private readonly groups: RowGroup[] = [];
+  private rows = 0;
+  private readonly fileNames = new StringValues();
+
+  constructor(
+    private readonly writer: ByteWriter & { flush(): Promise<void> | void; finish(): void },
+    private readonly schema: readonly SchemaElement[],
+    private readonly tracks: LakeTrackTable,
+    private readonly compress: Compress = snappyCompressNative,
+  ) {
+    writer.appendUint32(MAGIC);
+  }
+
+  private compressed(bytes: Uint8Array): Payload {
+    return { plainLength: bytes.length, compressed: this.compress(bytes) };
+  }
+
+  /** RLE/bit-packed hybrid dictionary indexes, after their bit width byte (RLE_DICTIONARY data). */
+  private indexPayload(indexes: Int32Array, count: number, distinct: number): Payload {
+    const page = pageWriter(this.writer);
+    const bitWidth = bitWidthOf(distinct);
+    page.appendUint8(bitWidth);
+    writeRleBitPackedHybrid(page, indexes.subarray(0, count), bitWidth);
+    return this.compressed(page.getBytes());
+  }
+
+  /** The index of a source file id, for `LakeGroupRows.files`. */
+  fileIndex(fileId: string): number {
+    return this.fileNames.idOf(fileId);
+  }
+
+  /** Encodes a row group and hands it to the writer; a promise when the writer asks to wait. */
+  writeGroup(g: LakeGroupRows): Promise<void> | void {
+    const start = this.writer.offset;
+    const n = g.rows;
+    const s = scratch;
+    s.ints = grown(s.ints, n);
+    s.indexes = grown(s.indexes, n);
+    s.levels = grown(s.levels, n);
+    s.words = grown(s.words, 2 * n);
+    s.rowTrack = grown(s.rowTrack, n);
+
+    // Which tracks the group uses, in first-use order: every track column's dictionary follows it.
+    const tableSize = this.tracks.size;
+    s.trackSeen = grown(s.trackSeen, tableSize);
+    s.trackLocal = grown(s.trackLocal, tableSize);
+    s.used = grown(s.used, tableSize);
+    s.map = grown(s.map, tableSize);
+    const generation = ++s.generation;
+    const { trackSeen, trackLocal, used, rowTrack } = s;
+    let usedCount = 0;
+    for (let r = 0; r < n; r++) {
+      const t = g.tracks[r]!;
+      if (trackSeen[t] !== generation) {
+        trackSeen[t] = generation;
+        trackLocal[t] = usedCount;
+        used[usedCount++] = t;
+      }
+      rowTrack[r] = trackLocal[t]!;
+    }
+    // Definition levels of the enrichment columns (null where the track is not catalogued): the same for all five.
+    const stringIds = this.tracks.stringIds;
+    let catalogued = 0;
+    for (let r = 0; r < n; r++) {
+      const present = stringIds[used[rowTrack[r]!]! * 4 + 1]! >= 0 ? 1 : 0;
+      s.levels[r] = present;
+      catalogued += present;
+    }
+    const levels = pageWriter(this.writer);
+    writeRleBitPackedHybrid(levels, s.levels.subarray(0, n), 1);
+    const enrichmentLevels = levels.getBytes().slice();
+    const nulls = n - catalogued;
+
+    const columns: ColumnChunk[] = [];
+    const column = (index: number, write: (chunk: ChunkWriter) => void) => {
+      const chunk = new ChunkWriter(this.writer, this.schema[index + 1]!, n, this.compress);
+      write(chunk);
+      columns.push(chunk.done());
+    };
+
+    column(0, (c) => this.intColumn(c, g.userIds, n));
+    column(1, (c) => this.trackStrings(c, 0, usedCount, n, undefined, 0));
+    column(2, (c) => {
+      // INT64 milliseconds as two little-endian int32 words each: no BigInt per value.
+      const words = s.words;
+      for (let r = 0; r < n; r++) {
+        const t = g.listenTimes[r]!;
+        words[2 * r] = t >>> 0;
+        words[2 * r + 1] = Math.floor(t / 4_294_967_296);
+      }
+      c.dataPage('PLAIN', undefined, 0, this.compressed(bytesOf(words, n, 8)));
+    });
+    column(3, (c) => {
+      const page = pageWriter(this.writer);
+      if (n > 16) {
+        page.appendUint32(0);
+        const length = writeRleBitPackedHybrid(page, g.known.subarray(0, n), 1);
+        page.view.setUint32(0, length, true);
+        c.dataPage('RLE', undefined, 0, this.compressed(page.getBytes()));
+      } else {
+        // A few rows are bit-packed PLAIN, as hyparquet-writer does.
+        for (let r = 0; r < n; r += 8) {
+          let byte = 0;
+          for (let b = 0; b < 8 && r + b < n; b++) byte |= g.known[r + b]! << b;
+          page.appendUint8(byte);
+        }
+        c.dataPage('PLAIN', undefined, 0, this.compressed(page.getBytes()));
+      }
+    });
+    column(4, (c) => this.trackStrings(c, 1, usedCount, n, enrichmentLevels, nulls));
+    column(5, (c) => this.trackStrings(c, 2, usedCount, n, enrichmentLevels, nulls));
+    column(6, (c) => this.trackStrings(c, 3, usedCount, n, enrichmentLevels, nulls));
+    for (const [index, values] of [
+      [7, this.tracks.popularity],
+      [8, this.tracks.durationMs],
+    ] as const) {
+      column(index, (c) => {
+        const ints = s.ints;
+        let k = 0;
+        for (let r = 0; r < n; r++) if (s.levels[r] === 1) ints[k++] = values[used[rowTrack[r]!]!]!;
+        this.intColumn(c, ints, k, enrichmentLevels, nulls);
+      });
+    }
+    column(9, (c) => {
+      const ints = s.ints;
+      let min = 255;
+      let max = 0;
+      for (let r = 0; r < n; r++) {
+        const b = g.buckets[r]!;
+        ints[r] = b;
+        if (b < min) min = b;
+        if (b > max) max = b;
+      }
+      c.statistics = { min_value: min, max_value: max, null_count: 0n };
+      this.intColumn(c, ints, n);
+    });
+    column(10, (c) => {
+      const ints = s.ints;
+      ints.set(g.files.subarray(0, n));
+      const distinct = intDictionary(ints, n);
+      c.dictionaryPage(this.fileNames, s.dictionary, distinct);
+      c.dataPage('RLE_DICTIONARY', undefined, 0, this.indexPayload(s.indexes, n, distinct));
+    });
+
+    let totalByteSize = 0n;
+    for (const chunk of columns) totalByteSize += chunk.meta_data!.total_uncompressed_size;
+    this.groups.push({
+      columns,
+      total_byte_size: totalByteSize,
+      num_rows: BigInt(n),
+      total_compressed_size: BigInt(this.writer.offset - start),
+    });
+    this.rows += n;
+    return this.writer.flush();
+  }
+
+  /** An INT32 column: dictionary-encoded when that halves it (hyparquet-writer's rule), else PLAIN. */
+  private intColumn(c: ChunkWriter, values: Int32Array, count: number, levels?: Uint8Array, nulls = 0): void {
+    const distinct = intDictionary(values, count);
+    if (dictionaryPays(distinct, count)) {
+      c.intDictionaryPage(scratch.dictionary, distinct);
+      c.dataPage('RLE_DICTIONARY', levels, nulls, this.indexPayload(scratch.indexes, count, distinct));
+    } else {
+      c.dataPage('PLAIN', levels, nulls, this.compressed(bytesOf(values, count, 4)));
+    }
+  }
+
+  /**
+   * A string column of the track table (always a dictionary, as the lake asks): its values in the group's
+   * first-use order, found per used track, then each catalogued row's index.
+   */
+  private trackStrings(c: ChunkWriter, column: number, usedCount: number, n: number, levels: Uint8Array | undefined, nulls: number): void {
+    const s = scratch;
+    const values = this.tracks.strings[column]!;
+    s.valueSeen[column] = grown(s.valueSeen[column]!, values.count);
+    s.valueLocal[column] = grown(s.valueLocal[column]!, values.count);
+    s.dictionary = grown(s.dictionary, usedCount);
+    const seen = s.valueSeen[column]!;
+    const local = s.valueLocal[column]!;
+    const { used, map, dictionary, rowTrack, indexes } = s;
+    const stringIds = this.tracks.stringIds;
+    const generation = ++s.generation;
+    let distinct = 0;
+    for (let u = 0; u < usedCount; u++) {
+      const v = stringIds[used[u]! * 4 + column]!;
+      if (v < 0) {
+        map[u] = -1;
+        continue;
+      }
+      if (seen[v] !== generation) {
+        seen[v] = generation;
+        local[v] = distinct;
+        dictionary[distinct++] = v;
+      }
+      map[u] = local[v]!;
+    }
+    let k = 0;
+    for (let r = 0; r < n; r++) {
+      const i = map[rowTrack[r]!]!;
+      if (i >= 0) indexes[k++] = i;
+    }
+    c.dictionaryPage(values, dictionary, distinct);
+    c.dataPage('RLE_DICTIONARY', levels, nulls, this.indexPayload(indexes, k, distinct));
+  }
+
+  /** Writes the footer, with `keyValues` if given, and ends the file. */
+  finish(keyValues?: KeyValue[]): void {
+    writeMetadata(this.writer, {
+      version: 2,
+      created_by: 'hyparquet',
+      schema: this.schema as SchemaElement[],
+      num_rows: BigInt(this.rows),
+      row_groups: this.groups,
+      key_value_metadata: keyValues,
+    } as Parameters<typeof writeMetadata>[1]);
+    this.writer.appendUint32(MAGIC);
+    this.writer.finish();
+  }
+}
+
+/** One column chunk being written: its dictionary page, if any, then its one data page. */
+class ChunkWriter {
+  private readonly start: number;
+  private dictionaryOffset: bigint | undefined;
+  private dataOffset = 0n;
+  private uncompressed = 0;
+  private readonly encodings: PageEncoding[] = [];
+  statistics: { min_value: number; max_value: number; null_count: bigint } | undefined;
+
+  constructor(
+    private readonly writer: ByteWriter,
+    private readonly element: SchemaElement,
+    private readonly rows: number,
+    private readonly compress: Compress,
+  ) {
+    this.start = writer.offset;
+  }
+
+  /** A PLAIN dictionary page of `count` strings, `ids` into `values`. */
+  dictionaryPage(values: StringValues, ids: Int32Array, count: number): void {
+    let length = 0;
+    for (let d = 0; d < count; d++) length += 4 + values.starts[ids[d]! + 1]! - values.starts[ids[d]!]!;
+    const page = new Uint8Array(length);
+    const view = new DataView(page.buffer);
+    let at = 0;
+    for (let d = 0; d < count; d++) {
+      const from = values.starts[ids[d]!]!;
+      const to = values.starts[ids[d]! + 1]!;
+      view.setUint32(at, to - from, true);
+      page.set(values.bytes.subarray(from, to), at + 4);
+      at += 4 + to - from;
+    }
+    this.writeDictionary(page, count);
+  }
+
+  /** A PLAIN dictionary page of `count` INT32 values. */
+  intDictionaryPage(values: Int32Array, count: number): void {
+    this.writeDictionary(bytesOf(values, count, 4), count);
+  }
+
+  private writeDictionary(page: Uint8Array, count: number): void {
+    const packed = this.compress(page);
+    this.dictionaryOffset = BigInt(this.writer.offset);
+    const headerStart = this.writer.offset;
+    writePageHeader(this.writer, {
+      type: 'DICTIONARY_PAGE',
+      uncompressed_page_size: page.length,
+      compressed_page_size: packed.length,
+      dictionary_page_header: { num_values: count, encoding: 'PLAIN' },
+    });
+    this.uncompressed += this.writer.offset - headerStart + page.length;
+    this.writer.appendBytes(packed);
+    this.encodings.push('PLAIN');
+  }
+
+  /** The chunk's data page: definition levels (optional columns), then the compressed values. */
+  dataPage(encoding: PageEncoding, levels: Uint8Array | undefined, nulls: number, values: Payload): void {
+    const levelBytes = levels?.length ?? 0;
+    this.dataOffset = BigInt(this.writer.offset);
+    const headerStart = this.writer.offset;
+    writePageHeader(this.writer, {
+      type: 'DATA_PAGE_V2',
+      uncompressed_page_size: levelBytes + values.plainLength,
+      compressed_page_size: levelBytes + values.compressed.length,
+      data_page_header_v2: {
+        num_values: this.rows,
+        num_nulls: nulls,
+        num_rows: this.rows,
+        encoding,
+        definition_levels_byte_length: levelBytes,
+        repetition_levels_byte_length: 0,
+        is_compressed: true,
+      },
+    });
+    this.uncompressed += this.writer.offset - headerStart + levelBytes + values.plainLength;
+    if (levels) this.writer.appendBytes(levels);
+    this.writer.appendBytes(values.compressed);
+    this.encodings.push(encoding);
+  }
+
+  done(): ColumnChunk {
+    const meta: ColumnMetaData = {
+      type: this.element.type as ParquetType,
+      encodings: this.encodings,
+      path_in_schema: [this.element.name],
+      codec: 'SNAPPY',
+      num_values: BigInt(this.rows),
+      total_compressed_size: BigInt(this.writer.offset - this.start),
+      total_uncompressed_size: BigInt(this.uncompressed),
+      data_page_offset: this.dataOffset,
+      dictionary_page_offset: this.dictionaryOffset,
+      ...(this.statistics && {
+        statistics: this.statistics,
+        encoding_stats: [
+          ...(this.dictionaryOffset === undefined ? [] : [{ page_type: 'DICTIONARY_PAGE' as const, encoding: 'PLAIN' as const, count: 1 }]),
+          { page_type: 'DATA_PAGE_V2' as const, encoding: this.encodings.at(-1)!, count: 1 },
+        ],
+      }),
+    };
+    return { meta_data: meta, file_offset: BigInt(this.start) };
+  }
+}
