@@ -107,6 +107,9 @@ export interface RunTotalsRow {
   rows_duplicate: number | string;
 }
 
+/** What the loser of two concurrent `CREATE ... IF NOT EXISTS` gets: unique violation in the catalog, duplicate table, schema, object. */
+const LOST_CREATE_RACE = new Set(['23505', '42P07', '42P06', '42710']);
+
 /** The warehouse: KPI tables, run records, and the staged MERGE load. */
 export class Warehouse {
   private schemaReady?: Promise<void>;
@@ -142,9 +145,10 @@ export class Warehouse {
       for (const statement of DDL) {
         const object = ddlObject(statement);
         if (object && existing.has(object.name)) continue;
-        // Two services starting together may race on IF NOT EXISTS; the loser's duplicate error is harmless.
+        // Two services starting together may race on IF NOT EXISTS; the loser's duplicate error is harmless
+        // (a table's row type counts as an object of its own: 42710 "type ... already exists").
         await this.pool.query(statement).catch((err: { code?: string }) => {
-          if (err.code === '23505' || err.code === '42P07' || err.code === '42P06') return;
+          if (err.code && LOST_CREATE_RACE.has(err.code)) return;
           throw explainConnectionError(this.url, err, object && err.code === '42501' ? this.createFix(object) : undefined);
         });
       }
