@@ -90,18 +90,16 @@ export async function scanRecords(bytes: Readable, chunkBytes: number, size?: nu
     }
   }
 
-  if (oneChunk && headerEnd >= 0) {
-    const headerBytes = Buffer.concat(headerParts).subarray(0, headerEnd);
-    return { headerBytes: stripLineEnd(headerBytes), size, chunks: [{ start: headerEnd, end: size, firstLine: chunkFirstLine }] };
-  }
+  // A file of one chunk read only up to its header's end: its chunk runs to the size given.
+  const end = oneChunk && headerEnd >= 0 ? size : offset;
   if (headerEnd < 0) {
     headerEnd = offset;
     chunkStart = offset;
   }
   // The last record may have closed a full chunk already: add no empty chunk after it.
-  if (chunks.length === 0 || chunkStart < offset) chunks.push({ start: chunkStart, end: offset, firstLine: chunkFirstLine });
+  if (chunks.length === 0 || chunkStart < end) chunks.push({ start: chunkStart, end, firstLine: chunkFirstLine });
   const headerBytes = Buffer.concat(headerParts).subarray(0, headerEnd);
-  return { headerBytes: stripLineEnd(headerBytes), size: offset, chunks };
+  return { headerBytes: stripLineEnd(headerBytes), size: end, chunks };
 }
 
 function stripLineEnd(buf: Buffer): Buffer {

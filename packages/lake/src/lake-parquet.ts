@@ -14,7 +14,7 @@ import { writeRleBitPackedHybrid } from 'hyparquet-writer/src/encoding.js';
 import { writeMetadata } from 'hyparquet-writer/src/metadata.js';
 import type { ColumnChunk, ColumnMetaData, KeyValue, ParquetType, RowGroup, SchemaElement } from 'hyparquet';
 import { snappyCompressNative } from './snappy.ts';
-import { grown, StringValues, type LakeTrackTable } from './track-table.ts';
+import { grown, STRIDE, StringValues, TRACK_STRING_COLUMNS, type LakeTrackTable } from './track-table.ts';
 
 /** A SNAPPY page compressor (raw block). */
 export type Compress = (bytes: Uint8Array) => Uint8Array;
@@ -53,8 +53,8 @@ class Scratch {
   /** The group's tracks in first-use order, and each row's position in that list. */
   used = new Int32Array(1024);
   rowTrack = new Int32Array(1024);
-  valueSeen = [0, 1, 2, 3].map(() => new Int32Array(1024));
-  valueLocal = [0, 1, 2, 3].map(() => new Int32Array(1024));
+  valueSeen = TRACK_STRING_COLUMNS.map(() => new Int32Array(1024));
+  valueLocal = TRACK_STRING_COLUMNS.map(() => new Int32Array(1024));
   map = new Int32Array(1024);
   dictionary = new Int32Array(1024);
   indexes = new Int32Array(1024);
@@ -193,7 +193,7 @@ export class LakeParquetFile {
     const stringIds = this.tracks.stringIds;
     let catalogued = 0;
     for (let r = 0; r < n; r++) {
-      const present = stringIds[used[rowTrack[r]!]! * 4 + 1]! >= 0 ? 1 : 0;
+      const present = stringIds[used[rowTrack[r]!]! * STRIDE + 1]! >= 0 ? 1 : 0;
       s.levels[r] = present;
       catalogued += present;
     }
@@ -313,7 +313,7 @@ export class LakeParquetFile {
     const generation = ++s.generation;
     let distinct = 0;
     for (let u = 0; u < usedCount; u++) {
-      const v = stringIds[used[u]! * 4 + column]!;
+      const v = stringIds[used[u]! * STRIDE + column]!;
       if (v < 0) {
         map[u] = -1;
         continue;

@@ -44,7 +44,8 @@ export class StringValues {
 
 /** The string columns a track gives its events, in the order of LakeTrackTable's value ids. */
 export const TRACK_STRING_COLUMNS = ['track_id', 'track_name', 'artists', 'genres'] as const;
-const STRIDE = TRACK_STRING_COLUMNS.length;
+/** Value ids per track in `LakeTrackTable.stringIds`. */
+export const STRIDE = TRACK_STRING_COLUMNS.length;
 
 /**
  * A chunk's tracks, by the index its events carry (the validator's hand-off
@@ -56,7 +57,7 @@ const STRIDE = TRACK_STRING_COLUMNS.length;
 export class LakeTrackTable {
   private readonly tracks: (LakeTrack | undefined)[] = [];
   readonly strings = TRACK_STRING_COLUMNS.map(() => new StringValues());
-  /** Track `t`'s value id in string column `c` at `t * 4 + c`; -1 for null (a track not in the catalogue). */
+  /** Track `t`'s value id in string column `c` at `t * STRIDE + c`; -1 for null (a track not in the catalogue). */
   stringIds = new Int32Array(1 << 10);
   popularity = new Int32Array(1 << 8);
   durationMs = new Int32Array(1 << 8);
