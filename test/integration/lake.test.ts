@@ -21,7 +21,7 @@ import {
   type LakeEvent,
   userBucketOf,
 } from '@musicflow/lake';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { basename, createObjectStore, joinUrl, type ObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from '../helpers/env.ts';
 
@@ -121,10 +121,11 @@ async function readEvents(store: ObjectStore, url: string): Promise<LakeEvent[][
 }
 
 /**
- * Every group's track_id through `readTrackIndexes`, mapped back to ids, and
- * how many times the intern function ran per group.
+ * Every group's plays through `readPlays`, each column checked against the
+ * same group read through hyparquet; the track ids mapped back, and how many
+ * times the intern function ran per group.
  */
-async function readTrackIdsInterned(store: ObjectStore, url: string): Promise<{ trackIds: string[][]; calls: number[] }> {
+async function readPlaysChecked(store: ObjectStore, url: string): Promise<{ trackIds: string[][]; calls: number[] }> {
   const reader = await openLakePart(store, url);
   const index = new Map<string, number>();
   const ids: string[] = [];
@@ -132,12 +133,18 @@ async function readTrackIdsInterned(store: ObjectStore, url: string): Promise<{ 
   const calls: number[] = [];
   for (let g = 0; g < reader.rowGroups; g++) {
     let n = 0;
-    const indexes = await reader.readTrackIndexes(g, (id) => {
+    const plays = await reader.readPlays(g, (id) => {
       n++;
       if (!index.has(id)) index.set(id, ids.push(id) - 1);
       return index.get(id)!;
     });
-    trackIds.push(Array.from(indexes, (t) => ids[t]!));
+    const group = await reader.readGroup(g, ['user_id', 'listen_time', 'track_id', 'track_name']);
+    expect(plays.rows).toBe(group.rows);
+    expect(Array.from(plays.userIds)).toEqual(Array.from(group.user_id));
+    expect(Array.from(plays.listenTimes)).toEqual(Array.from(group.listen_time));
+    expect(Array.from(plays.catalogued)).toEqual(Array.from(group.track_name, (name) => (name != null ? 1 : 0)));
+    trackIds.push(Array.from(plays.tracks, (t) => ids[t]!));
+    expect(trackIds.at(-1)).toEqual(Array.from(group.track_id));
     calls.push(n);
   }
   return { trackIds, calls };
@@ -187,7 +194,7 @@ describe('lake parts', () => {
     // A date of fewer than 200k events is written when the writer closes, in groups of at most 100k.
     expect(groups.map((g) => g.length)).toEqual([100_000, 20_000]);
     // Tracks by interned index: the same ids, interned once per distinct track of a group (3,000), not per row.
-    const interned = await readTrackIdsInterned(store, parts[0]!.url);
+    const interned = await readPlaysChecked(store, parts[0]!.url);
     expect(interned.trackIds).toEqual(groups.map((g) => g.map((e) => e.trackId)));
     expect(interned.calls).toEqual([3000, 3000]);
     const rows = groups.flat();
@@ -249,6 +256,12 @@ describe('lake parts', () => {
         durationSum += BigInt(e.durationMs ?? 0);
       }
       expect(row).toEqual({ n: ROWS_DAY1, known, unknown_users: unknownUsers, first: '2024-06-25 00:00:00', duration_sum: String(durationSum) });
+
+      // A part another writer rewrote (DuckDB: DATA_PAGE v1 pages) is read through hyparquet, to the same plays.
+      const copy = path.join(dir, 'duckdb-copy.parquet');
+      await conn.run(`COPY (SELECT * FROM read_parquet('${file.replace(/'/g, "''")}')) TO '${copy}' (FORMAT parquet, ROW_GROUP_SIZE 50000)`);
+      const copied = await readPlaysChecked(store, pathToFileURL(copy).href);
+      expect(copied.trackIds.flat()).toEqual(Array.from({ length: ROWS_DAY1 }, (_, i) => event(i, DAY1).trackId));
     } finally {
       conn.closeSync();
       db.closeSync();
@@ -357,7 +370,7 @@ describe('lake parts', () => {
     expect(groups.flat()).toEqual(events.map((e) => ({ ...e, sourceFile: undefined })));
     expect((await openLakePart(store, url)).groupBuckets(0)).toBeUndefined();
     expect((await openLakePart(store, url)).sourceFiles).toBeUndefined();
-    expect((await readTrackIdsInterned(store, url)).trackIds).toEqual(groups.map((g) => g.map((e) => e.trackId)));
+    expect((await readPlaysChecked(store, url)).trackIds).toEqual(groups.map((g) => g.map((e) => e.trackId)));
   });
 
   it('reads listen times back to the millisecond across the 32-bit boundaries and before 1970', async () => {

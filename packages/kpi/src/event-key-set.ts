@@ -3,20 +3,21 @@ const EMPTY = -1;
 /**
  * A set of (user, track, millisecond-of-day) event keys, three int32s per
  * slot in one flat Int32Array: open addressing, linear probing, load factor
- * at most 3/4, about 16 bytes per event and no object per event, so
- * deduplicating millions of events of a day stays cheap.
+ * at most 3/4, 16 bytes per event and no object per event, so deduplicating
+ * millions of events of a day stays cheap. Any capacity, not only powers of
+ * two (a hash is mapped onto the slots by multiplication): a table rounded up
+ * to a power of two took up to twice the memory (50 MB instead of 27 MB for
+ * a KPI pass of 1.7M events).
  */
 export class EventKeySet {
   private slots: Int32Array;
-  private mask: number;
+  private slotCount: number;
   private count = 0;
 
   /** Sized for `expectedKeys` without growing: growth holds the old table and the new one at once. */
   constructor(expectedKeys = 3072) {
-    let capacity = 16;
-    while (capacity * 3 < expectedKeys * 4) capacity <<= 1;
-    this.slots = new Int32Array(capacity * 3).fill(EMPTY);
-    this.mask = capacity - 1;
+    this.slotCount = Math.max(16, Math.ceil((expectedKeys * 4) / 3) + 1);
+    this.slots = new Int32Array(this.slotCount * 3).fill(EMPTY);
   }
 
   get size(): number {
@@ -25,12 +26,12 @@ export class EventKeySet {
 
   /** Slots in the table. */
   get capacity(): number {
-    return this.mask + 1;
+    return this.slotCount;
   }
 
   /** Adds the key (all three non-negative int32s); false when it was already there. */
   add(user: number, track: number, msOfDay: number): boolean {
-    if ((this.count + 1) * 4 > (this.mask + 1) * 3) this.grow();
+    if ((this.count + 1) * 4 > this.slotCount * 3) this.grow();
     return this.insert(user, track, msOfDay);
   }
 
@@ -40,7 +41,9 @@ export class EventKeySet {
     h ^= h >>> 15;
     h = Math.imul(h, 0x27d4eb2f);
     h ^= h >>> 13;
-    for (let i = h & this.mask; ; i = (i + 1) & this.mask) {
+    const n = this.slotCount;
+    // The hash's 32 bits as a fraction of the table: uniform over any number of slots.
+    for (let i = Math.floor(((h >>> 0) * n) / 4_294_967_296); ; i = i + 1 === n ? 0 : i + 1) {
       const at = i * 3;
       const t = slots[at + 1]!;
       if (t === EMPTY) {
@@ -56,8 +59,8 @@ export class EventKeySet {
 
   private grow(): void {
     const old = this.slots;
-    this.slots = new Int32Array(old.length * 2).fill(EMPTY);
-    this.mask = this.mask * 2 + 1;
+    this.slotCount *= 2;
+    this.slots = new Int32Array(this.slotCount * 3).fill(EMPTY);
     this.count = 0;
     for (let at = 0; at < old.length; at += 3) {
       if (old[at + 1] !== EMPTY) this.insert(old[at]!, old[at + 1]!, old[at + 2]!);

@@ -5,3 +5,4 @@ export { lakeTrackOf } from './track.ts';
 export { LakeTrackTable } from './track-table.ts';
 export { LakeParquetFile, type LakeGroupRows } from './lake-parquet.ts';
 export { rewritePart, type PartEnrichment } from './part-rewrite.ts';
+export type { LakePlays } from './play-columns.ts';

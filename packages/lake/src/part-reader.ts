@@ -1,7 +1,17 @@
-import { parquetMetadataAsync, parquetRead, type AsyncBuffer } from 'hyparquet';
+import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type ColumnChunk } from 'hyparquet';
 import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_PARQUET_SCHEMA, SOURCE_FILES_KEY } from './part-writer.ts';
 import { SNAPPY_DECOMPRESSORS } from './snappy.ts';
+import {
+  chunkRange,
+  decodePlays,
+  decodeTrackInfoAt,
+  PLAY_CHUNK_COLUMNS,
+  TRACK_INFO_CHUNK_COLUMNS,
+  UnsupportedPlayPage,
+  type LakePlays,
+  type LakeTrackInfoRow,
+} from './play-columns.ts';
 
 /** One row group of a lake part, column by column (SPEC 3b); nulls where the track is not in the catalogue. */
 export interface LakeColumns {
@@ -50,6 +60,8 @@ async function asyncBuffer(store: ObjectStore, url: string): Promise<AsyncBuffer
 export interface LakePartReader {
   rows: number;
   rowGroups: number;
+  /** Rows of row group `index`. */
+  groupRows(index: number): number;
   /**
    * The ids of the stream files whose rows the part holds, from its footer;
    * undefined for a part written before parts recorded them (named after its one file).
@@ -58,11 +70,14 @@ export interface LakePartReader {
   /** Row group `index` (0-based). */
   readGroup<C extends LakeColumnName>(index: number, columns?: readonly C[]): Promise<Pick<LakeColumns, C | 'rows'>>;
   /**
-   * Row group `index`'s track_id column as `internTrack(track_id)` per row.
-   * `internTrack` runs once per entry of the group's dictionary, not once per
-   * row: a lookup per row was a third of a KPI pass (measured on 5M events).
+   * Row group `index`'s plays as typed arrays (see LakePlays), its track_id
+   * as `internTrack(track_id)` per row. `internTrack` runs once per entry of
+   * the group's dictionary, not once per row: a lookup per row was a third of
+   * a KPI pass (measured on 5M events). One ranged read for the four columns.
    */
-  readTrackIndexes(index: number, internTrack: (trackId: string) => number): Promise<ArrayLike<number>>;
+  readPlays(index: number, internTrack: (trackId: string) => number): Promise<LakePlays>;
+  /** The track info of row group `index`'s rows `wanted` (distinct, ascending), in their order. */
+  readTrackInfo(index: number, wanted: Int32Array): Promise<LakeTrackInfoRow[]>;
   /**
    * The range of user buckets (`userBucketOf`) row group `index` holds, from
    * its statistics; undefined for a part written before parts had buckets.
@@ -133,13 +148,36 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
     });
     return data;
   }
-  const bucketColumn = metadata.row_groups[0]?.columns.findIndex((c) => c.meta_data?.path_in_schema.join('.') === 'user_bucket') ?? -1;
   // A part written before a column existed (source_file) is read without it.
   const present = ALL_COLUMNS.filter((name) => metadata.schema.some((e) => e.name === name));
   const sourceFiles = metadata.key_value_metadata?.find((kv) => kv.key === SOURCE_FILES_KEY)?.value;
+  const columnIndexes = new Map(metadata.row_groups[0]?.columns.map((c, i) => [c.meta_data?.path_in_schema.join('.'), i]));
+  const bucketColumn = columnIndexes.get('user_bucket') ?? -1;
+  // Until a page says otherwise (another writer's part), plays and track info are decoded by play-columns.ts.
+  let fastPath = [...PLAY_CHUNK_COLUMNS, ...TRACK_INFO_CHUNK_COLUMNS].every((name) => columnIndexes.has(name));
+  /** `decode` of the group's chunks of `names`, read in one ranged read; undefined when the fast path cannot decode them. */
+  async function decodeFast<N extends string, T>(
+    index: number,
+    names: readonly N[],
+    decode: (bytes: Uint8Array, start: number, chunks: Record<N, ColumnChunk>) => T,
+  ) {
+    if (!fastPath) return undefined;
+    const chunks = Object.fromEntries(names.map((name) => [name, metadata.row_groups[index]!.columns[columnIndexes.get(name)!]!])) as Record<N, ColumnChunk>;
+    const ranges = Object.values<ColumnChunk>(chunks).map(chunkRange);
+    const start = Math.min(...ranges.map((r) => r[0]));
+    const bytes = new Uint8Array(await file.slice(start, Math.max(...ranges.map((r) => r[1]))));
+    try {
+      return decode(bytes, start, chunks);
+    } catch (error) {
+      if (!(error instanceof UnsupportedPlayPage)) throw error;
+      fastPath = false;
+      return undefined;
+    }
+  }
   const reader: LakePartReader = {
     rows,
     rowGroups: metadata.row_groups.length,
+    groupRows: (index: number) => groupRows[index]!,
     sourceFiles: sourceFiles === undefined ? undefined : (JSON.parse(sourceFiles) as string[]),
     groupBuckets(index: number) {
       if (bucketColumn < 0) return undefined;
@@ -152,10 +190,34 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
       const data = await readColumns(index, columns);
       return { rows: groupRows[index]!, ...Object.fromEntries(data) } as Pick<LakeColumns, C | 'rows'>;
     },
-    async readTrackIndexes(index: number, internTrack: (trackId: string) => number) {
+    async readPlays(index: number, internTrack: (trackId: string) => number) {
+      const rows = groupRows[index]!;
+      const plays = await decodeFast(index, PLAY_CHUNK_COLUMNS, (bytes, start, chunks) => decodePlays(bytes, start, rows, chunks, internTrack));
+      if (plays) return plays;
+      const data = await readColumns(index, ['user_id', 'listen_time', 'track_name']);
       // A dictionary entry's value is what the parser returns: rows then take the interned index, not a string.
-      const data = await readColumns(index, ['track_id'], { stringFromBytes: (bytes: Uint8Array) => internTrack(utf8.decode(bytes)) });
-      return data.get('track_id') as ArrayLike<number>;
+      const tracks = await readColumns(index, ['track_id'], { stringFromBytes: (bytes: Uint8Array) => internTrack(utf8.decode(bytes)) });
+      const names = data.get('track_name') as ArrayLike<string | null>;
+      return {
+        rows,
+        userIds: Int32Array.from(data.get('user_id') as ArrayLike<number>),
+        listenTimes: Float64Array.from(data.get('listen_time') as ArrayLike<number>),
+        tracks: Int32Array.from(tracks.get('track_id') as ArrayLike<number>),
+        catalogued: Uint8Array.from({ length: rows }, (_, i) => (names[i] != null ? 1 : 0)),
+      };
+    },
+    async readTrackInfo(index: number, wanted: Int32Array) {
+      const rows = groupRows[index]!;
+      const info = await decodeFast(index, TRACK_INFO_CHUNK_COLUMNS, (bytes, start, chunks) => decodeTrackInfoAt(bytes, start, rows, chunks, wanted));
+      if (info) return info;
+      const group = await reader.readGroup(index, TRACK_INFO_CHUNK_COLUMNS);
+      return Array.from(wanted, (r) => ({
+        track_name: group.track_name[r] ?? null,
+        artists: group.artists[r] ?? null,
+        genres: group.genres[r] ?? null,
+        popularity: group.popularity[r] ?? null,
+        duration_ms: group.duration_ms[r] ?? null,
+      }));
     },
     async *columns<C extends LakeColumnName>(columns: readonly C[] = present as C[]) {
       for (let g = 0; g < reader.rowGroups; g++) yield await reader.readGroup(g, columns);

@@ -17,11 +17,12 @@ import {
 } from '@musicflow/contracts';
 import { QUARANTINE_HEADER } from '@musicflow/ingest';
 import { KpiAccumulator, type KpiTables } from '@musicflow/kpi';
-import { bucketsOfPass, LAKE_LAYOUT, openLakePart, passOfBucket, rewritePart, USER_BUCKETS, userBucketOf, type LakePartReader } from '@musicflow/lake';
+import { LAKE_LAYOUT, rewritePart, USER_BUCKETS } from '@musicflow/lake';
 import { basename, joinUrl, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
 import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import { biggestDatesFirst, buildReport, dateResults, decideFiles, publishResultOf, runFileLines, type FileOutcome } from './outcome.ts';
+import { countPass, openDateParts, openParts } from './date-pass.ts';
 import { createRecomputeKpiProcessor } from './recompute.ts';
 
 /**
@@ -133,8 +134,7 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
       if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
       return mergePasses(job, { ...data, passes }, log);
     }
-    const accumulator = new KpiAccumulator({ expectedPlaysPerDate: rows });
-    const { duplicate, duplicateByFile, events } = await accumulatePass(parts, accumulator, 0, 1);
+    const { accumulator, duplicate, duplicateByFile, events } = await countPass(parts, 0, 1);
     return writeDateKpis(job, { run, listenDate, startedAt, tables: accumulator.result(), duplicate, duplicateByFile, rows, passes: 1, events }, log);
   };
 
@@ -208,9 +208,7 @@ function createPassKpiProcessor({ store }: ServiceContext) {
   return async (job: Job, { run, listenDate, parts, ours, pass, count }: KpiPassJob, log: Logger): Promise<KpiPassResult> => {
     const startedAt = Date.now();
     const readers = await openParts(store, parts, new Set(ours));
-    const rows = readers.reduce((n, p) => n + p.reader.rows, 0);
-    const accumulator = new KpiAccumulator({ expectedPlaysPerDate: Math.ceil(rows / count) });
-    const counted = await accumulatePass(readers, accumulator, pass, count);
+    const { accumulator, ...counted } = await countPass(readers, pass, count);
     const partialUrl = LAKE_LAYOUT.kpiPartial(run.lake, run.runId, listenDate, pass, count);
     await store.write(partialUrl, JSON.stringify(accumulator.toPartial()));
     log.info({ listenDate, pass, count, ...counted }, 'pass counted');
@@ -288,118 +286,4 @@ async function publishParts(store: ObjectStore, run: RunContext, accepted: FileO
     },
     { concurrency: STORE_CONCURRENCY },
   );
-}
-
-/** Part footers read at once: a date of thousands of small files is mostly waiting on the store. */
-const OPEN_CONCURRENCY = 16;
-
-/** What every pass reads besides the tracks: who played when, and whether the row carries catalogue info. */
-const PLAY_COLUMNS = ['user_id', 'listen_time', 'track_name'] as const;
-/** The rest of a track's catalogue info, read only for row groups that bring a track without it. */
-const TRACK_INFO_COLUMNS = ['artists', 'genres', 'popularity', 'duration_ms'] as const;
-
-interface DatePart {
-  url: string;
-  /** The part's one source file; undefined for a pack, whose rows say theirs (`source_file`). */
-  fileId: string | undefined;
-  /** A part this run published: its events already known count as duplicates. */
-  counting: boolean;
-  reader: LakePartReader;
-}
-
-/**
- * Every part of a date in the lake, footers read. Other runs' parts go
- * first, so `duplicate` counts this run's events that were already known;
- * then by source file (a pack by its first), so of two files of one run
- * with the same events, the later one's count as duplicates.
- */
-async function openDateParts(store: ObjectStore, lake: string, date: string, ours: Set<string>): Promise<DatePart[]> {
-  const urls: string[] = [];
-  for await (const obj of store.list(LAKE_LAYOUT.processedDate(lake, date))) {
-    if (obj.url.endsWith('.parquet')) urls.push(obj.url);
-  }
-  const parts = await openParts(store, urls, ours);
-  const firstFile = (p: DatePart) => p.reader.sourceFiles?.[0] ?? p.fileId ?? '';
-  return parts.sort((a, b) => Number(a.counting) - Number(b.counting) || firstFile(a).localeCompare(firstFile(b)) || a.url.localeCompare(b.url));
-}
-
-/** `urls` opened in their order; `ours` are the ones whose known events count as duplicates. */
-function openParts(store: ObjectStore, urls: string[], ours: ReadonlySet<string>): Promise<DatePart[]> {
-  return pMap(
-    urls,
-    async (url) => {
-      const reader = await openLakePart(store, url);
-      const files = reader.sourceFiles ?? [LAKE_LAYOUT.fileIdOfPart(basename(url))];
-      return { url, fileId: files.length === 1 ? files[0] : undefined, counting: ours.has(url), reader };
-    },
-    { concurrency: OPEN_CONCURRENCY },
-  );
-}
-
-/**
- * Adds the plays of the users in pass `pass` of `passes` (all of them for
- * one pass) to `accumulator`; returns how many events they had, how many
- * were distinct (`events`) and how many were read, and how many of the
- * counting parts' events were duplicates (in all and per source file). Every pass gives every track its catalogue info from the
- * first row that has it, whoever played it, so all passes agree on it.
- */
-async function accumulatePass(parts: DatePart[], accumulator: KpiAccumulator, pass: number, passes: number) {
-  let duplicate = 0;
-  let rows = 0;
-  let rowsRead = 0;
-  const duplicateByFile: Record<string, number> = {};
-  let events = 0;
-  const internTrack = (trackId: string) => accumulator.internTrack(trackId);
-  // Per row of the group at hand: whether its user is in this pass.
-  let inPass = new Uint8Array(0);
-  const [firstBucket, endBucket] = bucketsOfPass(pass, passes);
-  for (const { counting, reader, fileId } of parts) {
-    for (let g = 0; g < reader.rowGroups; g++) {
-      // Parts keep their rows in user-bucket order: a group of other passes' buckets is not read at all.
-      const buckets = reader.groupBuckets(g);
-      if (passes > 1 && buckets && (buckets.max < firstBucket || buckets.min >= endBucket)) continue;
-      const { rows: n, user_id, listen_time, track_name } = await reader.readGroup(g, PLAY_COLUMNS);
-      rowsRead += n;
-      const tracks = await reader.readTrackIndexes(g, internTrack);
-      if (inPass.length < n) inPass = new Uint8Array(n);
-      let lacksInfo = false;
-      for (let i = 0; i < n; i++) {
-        inPass[i] = passes === 1 || passOfBucket(userBucketOf(user_id[i]!), passes) === pass ? 1 : 0;
-        if (track_name[i] != null && accumulator.needsTrackInfo(tracks[i]!)) lacksInfo = true;
-      }
-      if (lacksInfo) {
-        const info = await reader.readGroup(g, TRACK_INFO_COLUMNS);
-        for (let i = 0; i < n; i++) {
-          const t = tracks[i]!;
-          const name = track_name[i];
-          // Every event of a track carries the same enrichment: split it once per track.
-          if (name != null && accumulator.needsTrackInfo(t)) {
-            accumulator.setTrackInfo(t, {
-              name,
-              artists: info.artists[i] ? info.artists[i]!.split(';') : [],
-              genres: info.genres[i] ? info.genres[i]!.split(';') : [],
-              durationMs: info.duration_ms[i] ?? 0,
-              popularity: info.popularity[i] ?? 0,
-            });
-          }
-        }
-      }
-      let groupDuplicates: number[] | undefined;
-      for (let i = 0; i < n; i++) {
-        if (!inPass[i]) continue;
-        rows++;
-        if (accumulator.addPlay(user_id[i]!, tracks[i]!, listen_time[i]!, track_name[i] != null)) events++;
-        else if (counting) (groupDuplicates ??= []).push(i);
-      }
-      if (!groupDuplicates) continue;
-      duplicate += groupDuplicates.length;
-      // A pack's duplicates are its files': the rows say whose (read only when there are any).
-      const sources = fileId === undefined ? (await reader.readGroup(g, ['source_file'])).source_file : undefined;
-      for (const i of groupDuplicates) {
-        const file = sources ? sources[i]! : fileId!;
-        duplicateByFile[file] = (duplicateByFile[file] ?? 0) + 1;
-      }
-    }
-  }
-  return { rows, rowsRead, duplicate, duplicateByFile, events };
 }

@@ -1,0 +1,130 @@
+import { KpiAccumulator } from '@musicflow/kpi';
+import { bucketsOfPass, LAKE_LAYOUT, openLakePart, passOfBucket, userBucketOf, type LakePartReader } from '@musicflow/lake';
+import { basename, type ObjectStore } from '@musicflow/storage';
+import pMap from 'p-map';
+
+/** Part footers read at once: a date of thousands of small files is mostly waiting on the store. */
+const OPEN_CONCURRENCY = 16;
+
+export interface DatePart {
+  url: string;
+  /** The part's one source file; undefined for a pack, whose rows say theirs (`source_file`). */
+  fileId: string | undefined;
+  /** A part this run published: its events already known count as duplicates. */
+  counting: boolean;
+  reader: LakePartReader;
+}
+
+/**
+ * Every part of a date in the lake, footers read. Other runs' parts go
+ * first, so `duplicate` counts this run's events that were already known;
+ * then by source file (a pack by its first), so of two files of one run
+ * with the same events, the later one's count as duplicates.
+ */
+export async function openDateParts(store: ObjectStore, lake: string, date: string, ours: Set<string>): Promise<DatePart[]> {
+  const urls: string[] = [];
+  for await (const obj of store.list(LAKE_LAYOUT.processedDate(lake, date))) {
+    if (obj.url.endsWith('.parquet')) urls.push(obj.url);
+  }
+  const parts = await openParts(store, urls, ours);
+  const firstFile = (p: DatePart) => p.reader.sourceFiles?.[0] ?? p.fileId ?? '';
+  return parts.sort((a, b) => Number(a.counting) - Number(b.counting) || firstFile(a).localeCompare(firstFile(b)) || a.url.localeCompare(b.url));
+}
+
+/** `urls` opened in their order; `ours` are the ones whose known events count as duplicates. */
+export function openParts(store: ObjectStore, urls: string[], ours: ReadonlySet<string>): Promise<DatePart[]> {
+  return pMap(
+    urls,
+    async (url) => {
+      const reader = await openLakePart(store, url);
+      const files = reader.sourceFiles ?? [LAKE_LAYOUT.fileIdOfPart(basename(url))];
+      return { url, fileId: files.length === 1 ? files[0] : undefined, counting: ours.has(url), reader };
+    },
+    { concurrency: OPEN_CONCURRENCY },
+  );
+}
+
+/** Whether row group `g` of `reader` may hold users of the pass over buckets [first, end): parts keep their rows in user-bucket order. */
+function groupInPass(reader: LakePartReader, g: number, [first, end]: [number, number], passes: number): boolean {
+  const buckets = reader.groupBuckets(g);
+  return passes === 1 || !buckets || (buckets.max >= first && buckets.min < end);
+}
+
+/**
+ * Counts the plays of the users in pass `pass` of `passes` (all of them for
+ * one pass) into a new accumulator; returns it with how many events they had,
+ * how many were distinct (`events`) and how many were read, and how many of
+ * the counting parts' events were duplicates (in all and per source file).
+ * Every pass gives every track its catalogue info from the first row that
+ * has it, whoever played it, so all passes agree on it.
+ */
+export async function countPass(parts: DatePart[], pass: number, passes: number) {
+  const buckets = bucketsOfPass(pass, passes);
+  let bound = 0;
+  for (const { reader } of parts) for (let g = 0; g < reader.rowGroups; g++) if (groupInPass(reader, g, buckets, passes)) bound += reader.groupRows(g);
+  // Sized once for every row the pass reads: the duplicate table never grows (growing holds two tables at once).
+  const accumulator = new KpiAccumulator({ expectedPlaysPerDate: bound });
+  return { accumulator, ...(await accumulatePass(parts, accumulator, buckets, passes, pass)) };
+}
+
+async function accumulatePass(parts: DatePart[], accumulator: KpiAccumulator, buckets: [number, number], passes: number, pass: number) {
+  let duplicate = 0;
+  let rows = 0;
+  let rowsRead = 0;
+  const duplicateByFile: Record<string, number> = {};
+  let events = 0;
+  const internTrack = (trackId: string) => accumulator.internTrack(trackId);
+  // Per row of the group at hand: whether its user is in this pass.
+  let inPass = new Uint8Array(0);
+  // The tracks of the group at hand whose info is to be read.
+  const wantedTracks = new Set<number>();
+  for (const { counting, reader, fileId } of parts) {
+    for (let g = 0; g < reader.rowGroups; g++) {
+      if (!groupInPass(reader, g, buckets, passes)) continue;
+      const { rows: n, userIds, listenTimes, tracks, catalogued } = await reader.readPlays(g, internTrack);
+      rowsRead += n;
+      if (inPass.length < n) inPass = new Uint8Array(n);
+      // The first row of each track this group brings without its info yet: only those rows' info is read.
+      let wanted: number[] | undefined;
+      wantedTracks.clear();
+      for (let i = 0; i < n; i++) {
+        inPass[i] = passes === 1 || passOfBucket(userBucketOf(userIds[i]!), passes) === pass ? 1 : 0;
+        const t = tracks[i]!;
+        if (catalogued[i] && accumulator.needsTrackInfo(t) && !wantedTracks.has(t)) {
+          wantedTracks.add(t);
+          (wanted ??= []).push(i);
+        }
+      }
+      if (wanted) {
+        const info = await reader.readTrackInfo(g, Int32Array.from(wanted));
+        for (const [k, i] of wanted.entries()) {
+          const row = info[k]!;
+          // Every event of a track carries the same enrichment: split it once per track.
+          accumulator.setTrackInfo(tracks[i]!, {
+            name: row.track_name!,
+            artists: row.artists ? row.artists.split(';') : [],
+            genres: row.genres ? row.genres.split(';') : [],
+            durationMs: row.duration_ms ?? 0,
+            popularity: row.popularity ?? 0,
+          });
+        }
+      }
+      let groupDuplicates: number[] | undefined;
+      for (let i = 0; i < n; i++) {
+        if (!inPass[i]) continue;
+        rows++;
+        if (accumulator.addPlay(userIds[i]!, tracks[i]!, listenTimes[i]!, catalogued[i] === 1)) events++;
+        else if (counting) (groupDuplicates ??= []).push(i);
+      }
+      if (!groupDuplicates) continue;
+      duplicate += groupDuplicates.length;
+      // A pack's duplicates are its files': the rows say whose (read only when there are any).
+      const sources = fileId === undefined ? (await reader.readGroup(g, ['source_file'])).source_file : undefined;
+      for (const i of groupDuplicates) {
+        const file = sources ? sources[i]! : fileId!;
+        duplicateByFile[file] = (duplicateByFile[file] ?? 0) + 1;
+      }
+    }
+  }
+  return { rows, rowsRead, duplicate, duplicateByFile, events };
+}
