@@ -16,7 +16,7 @@ const { values } = parseArgs({
 if (!values.lake || !values.date) throw new Error('usage: --lake DIR --date YYYY-MM-DD [--passes N] [--pass P]');
 const passes = Number(values.passes);
 const pass = Number(values.pass);
-const store = createObjectStore({});
+const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
 const peak = { rss: 0, heapUsed: 0, heapTotal: 0, arrayBuffers: 0, external: 0 };
 const sample = () => {
   const m = process.memoryUsage();

@@ -22,7 +22,7 @@ describe('catalogue lookup for a run', () => {
   let work: string;
   let rdsUrl: string;
   let store: ObjectStore;
-  let validUrl: string;
+  let keysUrl: string;
   const run = (users: string, songs: string): RunContext => ({
     runId: 'lookup-test',
     trigger: 'test',
@@ -35,14 +35,15 @@ describe('catalogue lookup for a run', () => {
   beforeAll(async () => {
     work = await tempDir();
     store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
-    // The run's clean events: 300 users (every seventh one not in the catalogue) and 200 tracks (one unknown).
-    validUrl = fileUrl(path.join(work, 'run.events'));
+    // The run's clean events: 300 users (every seventh one not in the catalogue) and 200 tracks (one unknown), as their chunk's keys.
     const out = new PassThrough();
-    const upload = store.write(validUrl, out);
+    const upload = store.write(fileUrl(path.join(work, 'run.events')), out);
     const events = new CleanEventsWriter(out);
     for (let i = 0; i < 3000; i++) events.add((i % 300) * 3 + 1, i % 200 === 199 ? 'not-in-catalogue' : `trk-${(i % 200) * 4999 + 1}`, 1719309600000 + i);
     await events.end();
     await upload;
+    keysUrl = fileUrl(path.join(work, 'run.keys'));
+    await store.write(keysUrl, events.keys());
 
     rdsUrl = await createTestDatabase();
     const client = new pg.Client({ connectionString: rdsUrl });
@@ -80,8 +81,8 @@ describe('catalogue lookup for a run', () => {
 
   it('looks the run ids up in RDS tables of millions of rows by key, never scanning them', async () => {
     const before = await scans();
-    const users = await extractCatalogueTable(store, run(rdsUrl, rdsUrl), 'users', { validUrls: [validUrl], partUrls: [] });
-    const songs = await extractCatalogueTable(store, run(rdsUrl, rdsUrl), 'songs', { validUrls: [validUrl], partUrls: [] });
+    const users = await extractCatalogueTable(store, run(rdsUrl, rdsUrl), 'users', { keysUrls: [keysUrl], partUrls: [] });
+    const songs = await extractCatalogueTable(store, run(rdsUrl, rdsUrl), 'songs', { keysUrls: [keysUrl], partUrls: [] });
     // Statistics reach other sessions when a session ends; give the collector a moment.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const after = await scans();
@@ -125,7 +126,7 @@ describe('catalogue lookup for a run', () => {
       `user_id,user_name,user_age,user_country,created_at\n${Array.from({ length: 5000 }, (_, u) => `${u + 1},n,30,FR,2023-01-01`).join('\n')}\nx1,n,30,FR,2023-01-01\n7,n,999,FR,2023-01-01\n`,
     );
 
-    const songs = await extractCatalogueTable(store, run(fileUrl(usersCsv), fileUrl(songsCsv)), 'songs', { validUrls: [validUrl], partUrls: [] });
+    const songs = await extractCatalogueTable(store, run(fileUrl(usersCsv), fileUrl(songsCsv)), 'songs', { keysUrls: [keysUrl], partUrls: [] });
     expect(songs).toMatchObject({ wanted: 200, rowsRead: 50_003, rejected: 1 });
     const snapshot = await readSongsSnapshot(store, songs.url);
     // Tracks trk-(k*4999+1) up to 50,000: k = 0..10.
@@ -135,7 +136,7 @@ describe('catalogue lookup for a run', () => {
     expect(quarantine).toContain('bad id with spaces');
     expect(quarantine).not.toContain('trk-9');
 
-    const users = await extractCatalogueTable(store, run(fileUrl(usersCsv), fileUrl(songsCsv)), 'users', { validUrls: [validUrl], partUrls: [] });
+    const users = await extractCatalogueTable(store, run(fileUrl(usersCsv), fileUrl(songsCsv)), 'users', { keysUrls: [keysUrl], partUrls: [] });
     // Every wanted user is among the CSV's 5,000: a later bad row of user 7 is quarantined, its first row keeps it known.
     const known = Array.from({ length: 300 }, (_, i) => i * 3 + 1);
     expect(users).toMatchObject({ wanted: 300, kept: known.length, rejected: 2 });

@@ -1,7 +1,11 @@
 /** The validator -> transformer hand-off: binary column blocks with a per-chunk track dictionary. */
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { CleanEventsWriter, readCleanEvents } from '@musicflow/ingest';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { CleanEventsWriter, readCleanEvents, readRunTrackIds, readRunUserIds } from '@musicflow/ingest';
+import { createObjectStore } from '@musicflow/storage';
+import { dirUrl, tempDir } from '../helpers/env.ts';
 
 interface Event {
   userId: number;
@@ -66,5 +70,40 @@ describe('clean events hand-off', () => {
     expect((await decode(Readable.from(await encode([])))).events).toEqual([]);
     const bytes = await encode(events.slice(0, 10));
     await expect(decode(Readable.from([bytes.subarray(0, bytes.length - 3)]))).rejects.toThrow(/test\.events: clean events end inside a block/);
+  });
+
+  it("writes the chunk's keys: its distinct users and tracks, which the catalogue jobs read instead of the events", async () => {
+    const dir = await tempDir();
+    const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
+    try {
+      const write = async (name: string, rows: Event[]) => {
+        const writer = new CleanEventsWriter(new PassThrough().resume());
+        for (const e of rows) await writer.add(e.userId, e.trackId, e.listenTime);
+        await writer.end();
+        const url = `${dirUrl(dir)}${name}.keys`;
+        await store.write(url, writer.keys());
+        return url;
+      };
+      // Two chunks sharing some users and tracks; ids up to 2^31-1 and non-ASCII track ids.
+      const a = await write('a', [
+        { userId: 7, trackId: 'trk-é', listenTime: 1 },
+        { userId: 7, trackId: 'trk-2', listenTime: 2 },
+        { userId: 2_147_483_647, trackId: 'trk-é', listenTime: 3 },
+      ]);
+      const b = await write('b', [
+        { userId: 9, trackId: 'trk-2', listenTime: 4 },
+        { userId: 7, trackId: 'trk-3', listenTime: 5 },
+      ]);
+      const empty = await write('empty', []);
+      expect([...(await readRunUserIds(store, [a, b, empty])).values()].sort((x, y) => x - y)).toEqual([7, 9, 2_147_483_647]);
+      expect([...(await readRunTrackIds(store, [a, b, empty]))].sort()).toEqual(['trk-2', 'trk-3', 'trk-é']);
+      expect((await readRunTrackIds(store, [empty])).size).toBe(0);
+      // A keys object cut short is an error naming it.
+      await fs.writeFile(path.join(dir, 'cut.keys'), (await fs.readFile(path.join(dir, 'a.keys'))).subarray(0, 9));
+      await expect(readRunUserIds(store, [`${dirUrl(dir)}cut.keys`])).rejects.toThrow(/cut\.keys: not a chunk's keys/);
+    } finally {
+      await store.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,7 +3,16 @@
  * hand in the comments next to it, not re-derived with the code under test.
  */
 import { describe, expect, it } from 'vitest';
-import { compareCodePoints, EventKeySet, KpiAccumulator, UserHourMasks, type GenreKpiRow, type HourlyKpiRow, type TrackInfo } from '@musicflow/kpi';
+import {
+  compareCodePoints,
+  EventKeySet,
+  KpiAccumulator,
+  UserHourMasks,
+  type GenreKpiRow,
+  type HourlyKpiRow,
+  type KpiPartial,
+  type TrackInfo,
+} from '@musicflow/kpi';
 import { bucketsOfPass, passOfBucket, USER_BUCKETS, userBucketOf } from '@musicflow/lake';
 
 const userPassOf = (user: number, passes: number) => passOfBucket(userBucketOf(user), passes);
@@ -407,6 +416,24 @@ describe('passes over shares of the users', () => {
     const perPass = [0, 1, 2].map((pass) => new Set(plays.map((p) => p.user).filter((u) => userPassOf(u, passes) === pass)).size);
     expect(perPass.reduce((a, b) => a + b, 0)).toBe(40);
     expect(Math.min(...perPass)).toBeGreaterThan(0);
+  });
+
+  it('refuse a partial whose per-track columns are not aligned with its track ids, naming the column', () => {
+    const acc = new KpiAccumulator();
+    acc.add(1, 'trk-abc', at('2024-06-25T10:00:00Z'), CATALOGUE['trk-abc']!);
+    acc.add(2, 'trk-unknown', at('2024-06-25T10:00:00Z'), undefined);
+    const good = JSON.parse(JSON.stringify(acc.toPartial())) as KpiPartial;
+    expect(kpiPartialSchema.safeParse(good).success).toBe(true);
+    expect(good.tracks.names).toEqual([CATALOGUE['trk-abc']!.name, null]);
+    const cut = structuredClone(good);
+    cut.tracks.names.pop();
+    expect(kpiPartialSchema.safeParse(cut).error?.issues[0]?.path).toEqual(['tracks', 'names']);
+    const short = structuredClone(good);
+    short.dates[0]!.trackHours.pop();
+    expect(kpiPartialSchema.safeParse(short).error?.issues[0]?.path).toEqual(['dates', '0', 'trackHours']);
+    const mistyped = structuredClone(good) as unknown as { tracks: { durationMs: unknown[] } };
+    mistyped.tracks.durationMs[0] = '180000';
+    expect(kpiPartialSchema.safeParse(mistyped).error?.issues[0]).toMatchObject({ path: ['tracks', 'durationMs'], message: 'expected an array of numbers' });
   });
 
   it('count a play without catalogue info in hourly KPIs only, even once its track has info, and not towards the most popular track', () => {

@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import { encodeChunkKeys, UserIdSet } from './run-ids.ts';
 
 /**
  * The validator's hand-off to the transformer: a chunk's clean events as
@@ -31,6 +32,8 @@ const HEADER_BYTES = 8;
 export class CleanEventsWriter {
   private readonly indexOfTrack = new Map<string, number>();
   private newTracks: string[] = [];
+  /** The chunk's distinct users, for its keys. */
+  private readonly users = new UserIdSet();
   private userIds = new Int32Array(FIRST_ROWS);
   private trackIndexes = new Int32Array(FIRST_ROWS);
   private listenTimes = new Float64Array(FIRST_ROWS);
@@ -67,6 +70,7 @@ export class CleanEventsWriter {
     this.userIds[i] = userId;
     this.trackIndexes[i] = trackIndex;
     this.listenTimes[i] = listenTime;
+    this.users.add(userId);
     return this.rows === BLOCK_ROWS ? this.endBlock() : undefined;
   }
 
@@ -111,6 +115,11 @@ export class CleanEventsWriter {
   async end(): Promise<void> {
     await this.endBlock();
     this.out.end();
+  }
+
+  /** The chunk's keys (`encodeChunkKeys`): its distinct users and tracks so far. */
+  keys(): Buffer {
+    return encodeChunkKeys(this.users, [...this.indexOfTrack.keys()]);
   }
 }
 

@@ -21,7 +21,7 @@ export { ByteStringSet } from './byte-strings.ts';
 export { QuarantineWriter, QUARANTINE_HEADER } from './quarantine.ts';
 export { writeSongsSnapshot, writeUsersSnapshot, readSongsSnapshot, readUsersSnapshot, readLines, SongSnapshot } from './catalogue-snapshot.ts';
 export { CleanEventsWriter, readCleanEvents, type CleanEventsBlock } from './clean-events.ts';
-export { UserIdSet, readRunTrackIds, readRunUserIds } from './run-ids.ts';
+export { UserIdSet, encodeChunkKeys, readRunTrackIds, readRunUserIds } from './run-ids.ts';
 export { csvByteBatches, fieldText, recordFields, type CsvByteBatch } from './csv-bytes.ts';
 export { StreamRowChecker, readUserId } from './stream-rows.ts';
 export { fileRejectionReasons } from './file-rules.ts';

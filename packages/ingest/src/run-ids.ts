@@ -1,5 +1,5 @@
 import type { ObjectStore } from '@musicflow/storage';
-import { readCleanEvents } from './clean-events.ts';
+import { buffer } from 'node:stream/consumers';
 
 /**
  * A set of positive int32s (user ids) in one Int32Array: open addressing,
@@ -59,25 +59,40 @@ export class UserIdSet {
   }
 }
 
-/** The distinct track ids of a run's clean events: what its catalogue lookup needs, no more. */
-export async function readRunTrackIds(store: ObjectStore, validUrls: readonly string[]): Promise<Set<string>> {
+/**
+ * A chunk's keys: the distinct user and track ids of its clean events, which
+ * its validator writes beside them, so the catalogue jobs read these and not
+ * every event again (that was 1.5-2 s of a 5M-event run, on its critical
+ * path, measured). `u32 n | i32[n] user ids | track ids, \n-separated`
+ * (a track id has no line break: SPEC 2.1).
+ */
+export function encodeChunkKeys(users: UserIdSet, trackIds: readonly string[]): Buffer {
+  const ids = Int32Array.from(users.values());
+  const head = Buffer.alloc(4);
+  head.writeUInt32LE(ids.length, 0);
+  return Buffer.concat([head, Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength), Buffer.from(trackIds.join('\n'))]);
+}
+
+function decodeChunkKeys(bytes: Buffer, url: string): { userIds: Int32Array; trackIds: () => string[] } {
+  const n = bytes.length >= 4 ? bytes.readUInt32LE(0) : -1;
+  if (n < 0 || bytes.length < 4 + n * 4) throw new Error(`${url}: not a chunk's keys (truncated temporary)`);
+  // Copied out: the read's buffer need not be 4-byte aligned.
+  const userIds = new Int32Array(n);
+  Buffer.from(userIds.buffer).set(bytes.subarray(4, 4 + n * 4));
+  const rest = bytes.subarray(4 + n * 4);
+  return { userIds, trackIds: () => (rest.length ? rest.toString('utf8').split('\n') : []) };
+}
+
+/** The distinct track ids of a run's clean events, from its chunks' keys: what its catalogue lookup needs, no more. */
+export async function readRunTrackIds(store: ObjectStore, keysUrls: readonly string[]): Promise<Set<string>> {
   const tracks = new Set<string>();
-  for (const url of validUrls) {
-    for await (const block of readCleanEvents(await store.read(url), url)) {
-      for (let t = block.firstNewTrack; t < block.tracks.length; t++) tracks.add(block.tracks[t]!);
-    }
-  }
+  for (const url of keysUrls) for (const id of decodeChunkKeys(await buffer(await store.read(url)), url).trackIds()) tracks.add(id);
   return tracks;
 }
 
-/** The distinct user ids of a run's clean events. */
-export async function readRunUserIds(store: ObjectStore, validUrls: readonly string[]): Promise<UserIdSet> {
+/** The distinct user ids of a run's clean events, from its chunks' keys. */
+export async function readRunUserIds(store: ObjectStore, keysUrls: readonly string[]): Promise<UserIdSet> {
   const users = new UserIdSet();
-  for (const url of validUrls) {
-    for await (const block of readCleanEvents(await store.read(url), url)) {
-      const { userIds, rows } = block;
-      for (let i = 0; i < rows; i++) users.add(userIds[i]!);
-    }
-  }
+  for (const url of keysUrls) for (const id of decodeChunkKeys(await buffer(await store.read(url)), url).userIds) users.add(id);
   return users;
 }

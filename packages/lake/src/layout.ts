@@ -51,6 +51,8 @@ export const LAKE_LAYOUT = {
     joinUrl(lake, 'tmp', `run=${runId}`, step, `listen_date=${LAKE_LAYOUT.listenDateOfPart(partUrl)}`, partUrl.slice(partUrl.lastIndexOf('/') + 1)),
   /** A chunk's clean events, the validator's hand-off to the transformer. */
   validEvents: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'valid', `${chunkId}.events`),
+  /** A chunk's distinct user and track ids (ingest's `encodeChunkKeys`), for the run's catalogue lookup. */
+  chunkKeys: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'valid', `${chunkId}.keys`),
   /** Bad rows of one segment, gathered into `quarantine(…, fileId)` by the publish step. */
   segmentQuarantine: (lake: string, runId: string, fileId: string, index: number) =>
     joinUrl(lake, 'tmp', `run=${runId}`, 'quarantine', fileId, `${String(index).padStart(6, '0')}.csv`),

@@ -33,14 +33,14 @@ export interface TableSnapshot {
   cleaned?: Record<string, number>;
 }
 
-/** Where a run's ids are: the clean events of an ingest run, the lake parts of a recompute that re-enriches them. */
+/** Where a run's ids are: the chunk keys of an ingest run, the lake parts of a recompute that re-enriches them. */
 export interface RunIdSources {
-  validUrls: readonly string[];
+  keysUrls: readonly string[];
   partUrls: readonly string[];
 }
 
-async function runTrackIds(store: ObjectStore, { validUrls, partUrls }: RunIdSources): Promise<Set<string>> {
-  const tracks = await readRunTrackIds(store, validUrls);
+async function runTrackIds(store: ObjectStore, { keysUrls, partUrls }: RunIdSources): Promise<Set<string>> {
+  const tracks = await readRunTrackIds(store, keysUrls);
   for (const url of partUrls) {
     const part = await openLakePart(store, url);
     for (let g = 0; g < part.rowGroups; g++) for (const id of Array.from((await part.readGroup(g, ['track_id'])).track_id)) tracks.add(id);
@@ -48,8 +48,8 @@ async function runTrackIds(store: ObjectStore, { validUrls, partUrls }: RunIdSou
   return tracks;
 }
 
-async function runUserIds(store: ObjectStore, { validUrls, partUrls }: RunIdSources): Promise<UserIdSet> {
-  const users = await readRunUserIds(store, validUrls);
+async function runUserIds(store: ObjectStore, { keysUrls, partUrls }: RunIdSources): Promise<UserIdSet> {
+  const users = await readRunUserIds(store, keysUrls);
   for (const url of partUrls) {
     const part = await openLakePart(store, url);
     for (let g = 0; g < part.rowGroups; g++) for (const id of Array.from((await part.readGroup(g, ['user_id'])).user_id)) users.add(id);

@@ -36,9 +36,9 @@ export function createExtractProcessors(ctx: ServiceContext): StageProcessors<'e
 }
 
 function createCatalogueProcessor({ store }: ServiceContext) {
-  return async (job: Job, { run, table, validUrls, partUrls }: CatalogueJob, log: Logger): Promise<CatalogueResult> => {
+  return async (job: Job, { run, table, keysUrls, partUrls }: CatalogueJob, log: Logger): Promise<CatalogueResult> => {
     const startedAt = Date.now();
-    const snapshot = await extractCatalogueTable(store, run, table, { validUrls, partUrls }).catch((err: Error) => {
+    const snapshot = await extractCatalogueTable(store, run, table, { keysUrls, partUrls }).catch((err: Error) => {
       // A source that is there but unusable will not get better by retrying.
       throw err instanceof SourceFormatError ? new UnrecoverableError(err.message) : err;
     });
@@ -131,14 +131,14 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
     const validations = childResults(values, 'validate');
     if (data.step === 'validate') {
       await checkChildren(job, 'validation');
-      const validUrls = validations.map((v) => v.validUrl).sort();
-      if (validUrls.length) {
+      const keysUrls = validations.map((v) => v.keysUrl).sort();
+      if (keysUrls.length) {
         await addChildJobs(
           config,
           queues,
           parentOf(job, 'extract'),
           'catalogue',
-          CATALOGUE_TABLES.map((table) => ({ id: jobIds.catalogue(run.runId, table), data: { run, table, validUrls, partUrls: [] } })),
+          CATALOGUE_TABLES.map((table) => ({ id: jobIds.catalogue(run.runId, table), data: { run, table, keysUrls, partUrls: [] } })),
           'ignore',
         );
         data = { ...data, step: 'catalogue' };

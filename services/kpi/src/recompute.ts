@@ -38,7 +38,7 @@ export function createRecomputeKpiProcessor({ store, config, queues, warehouse }
           queues,
           parentOf(job, 'kpi'),
           'catalogue',
-          CATALOGUE_TABLES.map((table) => ({ id: jobIds.catalogue(run.runId, table), data: { run, table, validUrls: [], partUrls } })),
+          CATALOGUE_TABLES.map((table) => ({ id: jobIds.catalogue(run.runId, table), data: { run, table, keysUrls: [], partUrls } })),
           'ignore',
         );
         data = { ...data, catalogue: { partUrls } };

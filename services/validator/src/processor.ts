@@ -63,8 +63,10 @@ export function createValidateProcessor({ store }: ServiceContext) {
     }
     await clean.end();
     await upload;
+    const keysUrl = LAKE_LAYOUT.chunkKeys(run.lake, run.runId, chunk.chunkId);
+    await store.write(keysUrl, clean.keys());
     await job.updateProgress({ rows: progress.rows, percent: 100 });
-    return { kind: 'validate', startedAt, finishedAt: Date.now(), chunkId: chunk.chunkId, validUrl, segments };
+    return { kind: 'validate', startedAt, finishedAt: Date.now(), chunkId: chunk.chunkId, validUrl, keysUrl, segments };
   };
 }
 
