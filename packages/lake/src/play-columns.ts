@@ -47,6 +47,12 @@ export function chunkRange(chunk: ColumnChunk): [number, number] {
   return [start, start + Number(meta.total_compressed_size)];
 }
 
+/** A column chunk's bytes within `bytes`, the file's bytes from `bytesStart` on. */
+function bytesOfChunk(bytes: Uint8Array, bytesStart: number, chunk: ColumnChunk): Uint8Array {
+  const [start, end] = chunkRange(chunk);
+  return bytes.subarray(start - bytesStart, end - bytesStart);
+}
+
 /**
  * The plays of one row group from `bytes`, the file's bytes from
  * `bytesStart` on, which hold the four chunks of PLAY_CHUNK_COLUMNS.
@@ -54,10 +60,7 @@ export function chunkRange(chunk: ColumnChunk): [number, number] {
  * with PLAIN or RLE_DICTIONARY values, uncompressed or SNAPPY.
  */
 export function decodePlays(bytes: Uint8Array, bytesStart: number, rows: number, chunks: PlayChunks, internTrack: (trackId: string) => number): LakePlays {
-  const chunkBytes = (chunk: ColumnChunk) => {
-    const [start, end] = chunkRange(chunk);
-    return bytes.subarray(start - bytesStart, end - bytesStart);
-  };
+  const chunkBytes = (chunk: ColumnChunk) => bytesOfChunk(bytes, bytesStart, chunk);
   const userIds = new Int32Array(rows);
   const tracks = new Int32Array(rows);
   const words = new Int32Array(rows * 2);
@@ -115,15 +118,8 @@ function int32s(page: Uint8Array): Int32Array {
 
 /** `internTrack` of each of a PLAIN BYTE_ARRAY page's `count` strings, in order. */
 function internedStrings(page: Uint8Array, count: number, internTrack: (trackId: string) => number): Int32Array {
-  const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
-  const out = new Int32Array(count);
-  let at = 0;
-  for (let i = 0; i < count; i++) {
-    const length = view.getUint32(at, true);
-    out[i] = internTrack(utf8.decode(page.subarray(at + 4, at + 4 + length)));
-    at += 4 + length;
-  }
-  return out;
+  const value = plainValues(page, count, 'BYTE_ARRAY');
+  return Int32Array.from({ length: count }, (_, i) => internTrack(value(i) as string));
 }
 
 /**
@@ -211,8 +207,7 @@ export function decodeTrackInfoAt(bytes: Uint8Array, bytesStart: number, rows: n
   const out = Array.from(wanted, (): LakeTrackInfoRow => ({ track_name: null, artists: null, genres: null, popularity: null, duration_ms: null }));
   for (const name of TRACK_INFO_CHUNK_COLUMNS) {
     const chunk = chunks[name];
-    const [start, end] = chunkRange(chunk);
-    const values = optionalValuesAt(bytes.subarray(start - bytesStart, end - bytesStart), chunk, rows, wanted);
+    const values = optionalValuesAt(bytesOfChunk(bytes, bytesStart, chunk), chunk, rows, wanted);
     for (let k = 0; k < wanted.length; k++) (out[k] as unknown as Record<string, string | number | null>)[name] = values[k]!;
   }
   return out;
