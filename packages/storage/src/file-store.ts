@@ -1,13 +1,12 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import fs from 'node:fs/promises';
+import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import type { ByteRange, ObjectInfo } from './object-store.ts';
 
 const READ_BYTES = 1 << 20;
+const WRITE_BYTES = 256 << 10;
 
 const toPath = (url: string) => fileURLToPath(url);
 
@@ -20,6 +19,36 @@ async function info(url: string): Promise<ObjectInfo | undefined> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+}
+
+/**
+ * Runs `create` (which makes something in `file`'s folder), creating the folder first only when it is
+ * missing: a mkdir per object is a syscall per small file.
+ */
+async function inFolder<T>(file: string, create: () => Promise<T>): Promise<T> {
+  try {
+    return await create();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    return create();
+  }
+}
+
+/** A stream's chunks written a few hundred KiB at a time: writers hand over many small pieces. */
+async function writeGathered(handle: FileHandle, body: Readable): Promise<void> {
+  const pending: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of body) {
+    const piece = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    pending.push(piece);
+    bytes += piece.length;
+    if (bytes >= WRITE_BYTES) {
+      await handle.writev(pending.splice(0));
+      bytes = 0;
+    }
+  }
+  if (pending.length) await handle.writev(pending);
 }
 
 /** `file://` backend: local folders, writes land atomically through a rename. */
@@ -43,41 +72,56 @@ export const fileBackend = {
   head: info,
 
   async read(url: string, range?: ByteRange): Promise<Readable> {
-    const file = toPath(url);
-    const { size } = await fs.stat(file);
-    if (range && range.end <= range.start) return Readable.from([]);
+    // One open, no stat for a range: a day of thousands of small files is mostly these calls.
+    const handle = await fs.open(toPath(url), 'r');
+    if (range && range.end <= range.start) {
+      await handle.close();
+      return Readable.from([]);
+    }
     // 1 MiB reads instead of 64 KiB: 16x fewer chunks through every parser and stream downstream. No bigger
     // than what is read, though: a 1 MiB buffer per small file is most of the cost of a day of thousands of them.
-    const length = range ? range.end - range.start : size;
-    return createReadStream(file, { highWaterMark: Math.max(1, Math.min(READ_BYTES, length)), ...(range ? { start: range.start, end: range.end - 1 } : {}) });
+    const length = range ? range.end - range.start : (await handle.stat()).size;
+    return handle.createReadStream({ highWaterMark: Math.max(1, Math.min(READ_BYTES, length)), ...(range ? { start: range.start, end: range.end - 1 } : {}) });
   },
 
   async write(url: string, body: Readable | Buffer | string): Promise<ObjectInfo> {
     const file = toPath(url);
-    await fs.mkdir(path.dirname(file), { recursive: true });
     const tmp = path.join(path.dirname(file), `.tmp-${randomUUID()}`);
+    const handle = await inFolder(file, () => fs.open(tmp, 'wx'));
     try {
-      await pipeline(typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([body]) : body, createWriteStream(tmp));
+      if (typeof body === 'string' || Buffer.isBuffer(body)) await handle.writeFile(body);
+      else await writeGathered(handle, body);
+      const { size, mtimeMs } = await handle.stat();
+      await handle.close();
       await fs.rename(tmp, file);
+      return { url, size, etag: `${size}-${mtimeMs}` };
     } catch (err) {
+      await handle.close().catch(() => undefined);
       await fs.rm(tmp, { force: true });
       throw err;
     }
-    return (await info(url))!;
   },
 
   async copy(fromUrl: string, toUrl: string): Promise<void> {
     const target = toPath(toUrl);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    await fs.copyFile(toPath(fromUrl), target);
+    await inFolder(target, () => fs.copyFile(toPath(fromUrl), target));
   },
 
-  /** An atomic move within one filesystem; false when the two are on different ones (EXDEV). */
+  /**
+   * An atomic move within one filesystem; false when the two are on different ones (EXDEV). The source's
+   * folder is looked at only when the rename fails: thousands of small files a run are moved.
+   */
   async rename(fromUrl: string, toUrl: string): Promise<boolean> {
-    const target = toPath(toUrl);
-    await fs.mkdir(path.dirname(target), { recursive: true });
+    const source = toPath(fromUrl);
     try {
-      await fs.rename(toPath(fromUrl), target);
+      await inFolder(toPath(toUrl), async () => {
+        try {
+          await fs.rename(source, toPath(toUrl));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !(await info(fromUrl))) throw new Error(`cannot move ${fromUrl}: it does not exist`);
+          throw err;
+        }
+      });
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EXDEV') return false;

@@ -29,10 +29,10 @@ export function createObjectStore(options: StorageOptions): ObjectStore {
     delete: (url: string) => backend(url).delete(url),
     deleteFolder: (folderUrl: string) => backend(folderUrl).deleteFolder(folderUrl),
     async move(fromUrl: string, toUrl: string) {
-      const source = await store.head(fromUrl);
-      if (!source) throw new Error(`cannot move ${fromUrl}: it does not exist`);
       // Two folders of one filesystem: a rename is the move, whole or not at all (thousands of small files a run).
       if (fromUrl.startsWith('file://') && toUrl.startsWith('file://') && (await fileBackend.rename(fromUrl, toUrl))) return;
+      const source = await store.head(fromUrl);
+      if (!source) throw new Error(`cannot move ${fromUrl}: it does not exist`);
       await store.copy(fromUrl, toUrl);
       const copied = await store.head(toUrl);
       if (!copied || copied.size !== source.size) {
