@@ -2,7 +2,7 @@ export { redisConnection, checkRedis } from './redis.ts';
 export { jobOptions, nextRetryDelay, retryAttempts, retryDelay, PipelineQueues } from './queues.ts';
 export { startRun, newRunId, activeKey, type StartRunOptions, type StartedRun } from './start-run.ts';
 export { addChildJobs, ignoredFailures, parentOf, type ChildJob } from './children.ts';
-export { readRunJobs, readRunProgress, type RunProgress, type StageProgress } from './progress.ts';
+export { readRunJobs, readRunProgress, RowProgress, type RunProgress, type StageProgress } from './progress.ts';
 export {
   readRunHealth,
   readQueueWorkers,

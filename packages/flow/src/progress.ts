@@ -29,6 +29,26 @@ interface JobNodeLike {
   children?: JobNodeLike[];
 }
 
+/** Rows between two progress reports of a job: each is a Redis round trip, and a chunk of small files is a block per file. */
+const REPORT_EVERY_ROWS = 50_000;
+
+/** What a job reports as it goes (`{ rows, percent }`, read by readRunProgress): every REPORT_EVERY_ROWS rows, and at the end. */
+export class RowProgress {
+  private nextAt = REPORT_EVERY_ROWS;
+
+  constructor(private readonly job: Pick<Job, 'updateProgress'>) {}
+
+  async report(rows: number, percent: number): Promise<void> {
+    if (rows < this.nextAt) return;
+    this.nextAt = rows + REPORT_EVERY_ROWS;
+    await this.job.updateProgress({ rows, percent: Math.min(99, percent) });
+  }
+
+  done(rows: number): Promise<void> {
+    return this.job.updateProgress({ rows, percent: 100 });
+  }
+}
+
 /** Every job of a run's flow tree, the loader's first (the bench's timeline reads them too). */
 export async function readRunJobs(queues: PipelineQueues, runId: string): Promise<Job[]> {
   const tree = (await queues.flows.getFlow({

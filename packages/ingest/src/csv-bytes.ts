@@ -109,9 +109,9 @@ const enum Stop {
  * rest, so the error and its line are csv-parse's. An unclosed quote is
  * reported at the line where it opened.
  */
-export async function* csvByteBatches(bytes: Readable, firstLine = 1): AsyncGenerator<CsvByteBatch> {
+export async function* csvByteBatches(bytes: AsyncIterable<Buffer>, firstLine = 1): AsyncGenerator<CsvByteBatch> {
   const batch = new BatchBuilder();
-  const source = bytes[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const source = bytes[Symbol.asyncIterator]();
   let pending: Buffer = Buffer.alloc(0);
   /** Reads added to `pending` once it holds this much: a record longer than a read is not rescanned per read. */
   let wantBytes = 0;
@@ -157,7 +157,8 @@ export async function* csvByteBatches(bytes: Readable, firstLine = 1): AsyncGene
       wantBytes = Math.max(MIN_READ, pending.length * 2);
     }
   } finally {
-    bytes.destroy();
+    // A stream read only part way is destroyed by its iterator's return.
+    await source.return?.();
   }
 }
 

@@ -3,7 +3,7 @@ export { STREAM_COLUMNS, validateStreamRow, type StreamRowResult } from './strea
 export { duplicatedColumns, missingColumns, parseHeader } from './header.ts';
 export { HEADER_SCAN_BYTES, scanRecords, type ScannedChunk, type ScanResult } from './scan.ts';
 export { csvRecordBatches, csvRecords, CsvFileError, type CsvBatch, type CsvRecord } from './csv.ts';
-export { openStreamFile } from './open.ts';
+export { openStreamFile, segmentsReadAhead, type OpenableSegment } from './open.ts';
 export {
   SONG_COLUMNS,
   USER_COLUMNS,

@@ -2,3 +2,4 @@ export type { ObjectInfo, ObjectStore, ByteRange } from './object-store.ts';
 export { createObjectStore, type StorageOptions } from './router.ts';
 export { joinUrl, basename, relativeKey } from './url.ts';
 export { readConcatenated } from './concat.ts';
+export { WritesInFlight } from './in-flight.ts';

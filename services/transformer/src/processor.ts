@@ -3,8 +3,8 @@ import type { Logger } from '@musicflow/config';
 import type { RunContext, TransformJob, TransformResult } from '@musicflow/contracts';
 import { fileRejectionReasons, readCleanEvents, readSongsSnapshot, readUsersSnapshot, type SongSnapshot, type UserIdSet } from '@musicflow/ingest';
 import { LAKE_LAYOUT, LakePartWriter, LakeTrackTable, lakeTrackOf, partFileName } from '@musicflow/lake';
-import type { ObjectStore } from '@musicflow/storage';
-import type { ServiceContext } from '@musicflow/flow';
+import { WritesInFlight, type ObjectStore } from '@musicflow/storage';
+import { RowProgress, type ServiceContext } from '@musicflow/flow';
 
 interface Catalogue {
   songs: SongSnapshot;
@@ -43,7 +43,7 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
     // The catalogue join runs once per distinct track of the chunk, not once per event; the table's
     // indexes are the hand-off's track indexes.
     const trackTable = new LakeTrackTable();
-    const closing = new Set<Promise<unknown>>();
+    const closing = new WritesInFlight(CLOSES_IN_FLIGHT);
     const segments: TransformResult['segments'] = [];
     // Small files packed into one chunk (whole files, one segment each) share one part per date.
     const pack = validation.segments.length > 1 && validation.segments.every((s) => s.count === 1);
@@ -51,6 +51,7 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
       ? new LakePartWriter(store, (date) => LAKE_LAYOUT.stagedPart(run.lake, run.runId, date, LAKE_LAYOUT.packPartName(validation.chunkId)), trackTable)
       : undefined;
     const packed: TransformResult['segments'] = [];
+    const progress = new RowProgress(job);
     let rows = 0;
     try {
       for (const segment of validation.segments) {
@@ -85,7 +86,7 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
               if (flushing) await flushing;
             }
             rows += block.rows;
-            await job.updateProgress({ rows, percent: Math.min(99, (100 * rows) / Math.max(1, rowsValid)) });
+            await progress.report(rows, (100 * rows) / Math.max(1, rowsValid));
           }
         } catch (err) {
           writer?.abort(err as Error);
@@ -98,10 +99,7 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
           packed.push(outcome);
           continue;
         }
-        const close = writer.close().then((parts) => (outcome.parts = parts));
-        closing.add(close);
-        void close.finally(() => closing.delete(close)).catch(() => undefined);
-        if (closing.size >= CLOSES_IN_FLIGHT) await Promise.race(closing);
+        await closing.add(writer.close().then((parts) => (outcome.parts = parts)));
       }
       if (packWriter) {
         // Every packed file lists the pack's parts; the publish step publishes each once.
@@ -114,10 +112,10 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
     } finally {
       await blocks.return(undefined);
     }
-    await Promise.all(closing);
+    await closing.drain();
     const parts = new Set(segments.flatMap((s) => s.parts.map((p) => p.url))).size;
     log.info({ rows, segments: segments.length, parts }, 'chunk transformed');
-    await job.updateProgress({ rows, percent: 100 });
+    await progress.done(rows);
     return {
       kind: 'transform',
       startedAt,

@@ -6,17 +6,18 @@ import {
   CleanEventsWriter,
   CsvFileError,
   csvByteBatches,
-  openStreamFile,
   QuarantineWriter,
   recordFields,
+  segmentsReadAhead,
   STREAM_COLUMNS,
   StreamRowChecker,
 } from '@musicflow/ingest';
 import { LAKE_LAYOUT } from '@musicflow/lake';
-import { basename, type ObjectStore } from '@musicflow/storage';
-import type { ServiceContext } from '@musicflow/flow';
+import { basename, WritesInFlight, type ObjectStore } from '@musicflow/storage';
+import { RowProgress, type ServiceContext } from '@musicflow/flow';
 
-const PROGRESS_EVERY_ROWS = 50_000;
+/** Segments' quarantine objects still being written while the next segments are read. */
+const QUARANTINES_IN_FLIGHT = 16;
 
 /** zlib reports a corrupt `.gz` with Z_* codes: the file is bad, not the infrastructure. */
 const isBadGzip = (err: unknown) => typeof (err as { code?: unknown }).code === 'string' && /^Z_/.test((err as { code: string }).code);
@@ -39,22 +40,21 @@ export function createValidateProcessor({ store }: ServiceContext) {
     upload.catch(() => undefined);
     const clean = new CleanEventsWriter(valid);
     const totalBytes = chunk.segments.reduce((n, s) => n + s.end - s.start, 0);
-    const progress = { rows: 0, bytesBefore: 0, nextAt: PROGRESS_EVERY_ROWS };
+    const progress = new RowProgress(job);
+    const done = { rows: 0, bytes: 0 };
     const segments: SegmentValidation[] = [];
     const rows = new StreamRowChecker(0, 0, 0, clean);
+    const quarantines = new WritesInFlight(QUARANTINES_IN_FLIGHT);
     try {
-      for (const segment of chunk.segments) {
+      for await (const { segment, open } of segmentsReadAhead(store, chunk.segments)) {
         const blocksBefore = clean.blocks;
-        const result = await validateSegment(store, run, segment, clean, rows, async (rows, bytes) => {
-          if (progress.rows + rows < progress.nextAt) return;
-          progress.nextAt = progress.rows + rows + PROGRESS_EVERY_ROWS;
-          const percent = Math.min(99, (100 * (progress.bytesBefore + bytes)) / Math.max(1, totalBytes));
-          await job.updateProgress({ rows: progress.rows + rows, percent });
-        });
+        const result = await validateSegment(store, run, segment, await open(), { clean, rows, quarantines }, (rows, bytes) =>
+          progress.report(done.rows + rows, (100 * (done.bytes + bytes)) / Math.max(1, totalBytes)),
+        );
         await clean.endBlock();
         segments.push({ ...result, blocks: clean.blocks - blocksBefore });
-        progress.rows += result.rowsRead;
-        progress.bytesBefore += segment.end - segment.start;
+        done.rows += result.rowsRead;
+        done.bytes += segment.end - segment.start;
         if (result.parseError) log.warn({ file: segment.fileUrl, parseError: result.parseError }, 'segment cannot be parsed: file will be rejected');
       }
     } catch (err) {
@@ -63,20 +63,21 @@ export function createValidateProcessor({ store }: ServiceContext) {
     }
     await clean.end();
     await upload;
+    await quarantines.drain();
     const keysUrl = LAKE_LAYOUT.chunkKeys(run.lake, run.runId, chunk.chunkId);
     await store.write(keysUrl, clean.keys());
-    await job.updateProgress({ rows: progress.rows, percent: 100 });
+    await progress.done(done.rows);
     return { kind: 'validate', startedAt, finishedAt: Date.now(), chunkId: chunk.chunkId, validUrl, keysUrl, segments };
   };
 }
 
-/** One segment's rows through the rules; `onProgress` hears rows and bytes read so far. */
+/** One segment's rows, from `bytes`, through the rules; `onProgress` hears rows and bytes read so far. */
 async function validateSegment(
   store: ObjectStore,
   run: RunContext,
   segment: Segment,
-  clean: CleanEventsWriter,
-  rows: StreamRowChecker,
+  bytes: AsyncIterable<Buffer>,
+  { clean, rows, quarantines }: { clean: CleanEventsWriter; rows: StreamRowChecker; quarantines: WritesInFlight },
   onProgress: (rows: number, bytes: number) => Promise<void>,
 ): Promise<Omit<SegmentValidation, 'blocks'>> {
   const quarantine = new QuarantineWriter(
@@ -92,13 +93,11 @@ async function validateSegment(
   let rowsValid = 0;
   let parseError: string | undefined;
 
-  const bytes = await openStreamFile(store, segment.fileUrl, { gzip: segment.gzip, range: segment });
-  let bytesRead = 0;
-  bytes.on('data', (b: Buffer) => (bytesRead += b.length));
+  const read = { bytes: 0 };
   // A `.gz` segment is the whole file, header included.
   let skipHeader = segment.gzip;
   try {
-    for await (const batch of csvByteBatches(bytes, segment.firstLine)) {
+    for await (const batch of csvByteBatches(counted(bytes, read), segment.firstLine)) {
       for (let r = 0; r < batch.records; r++) {
         if (skipHeader) {
           skipHeader = false;
@@ -116,7 +115,7 @@ async function validateSegment(
           await quarantine.add(batch.lines[r]!, bad.reason, bad.field, bad.value, recordFields(batch, r));
         }
       }
-      await onProgress(rowsRead, segment.gzip ? 0 : bytesRead);
+      await onProgress(rowsRead, segment.gzip ? 0 : read.bytes);
     }
   } catch (err) {
     if (err instanceof CsvFileError) parseError = err.message;
@@ -126,7 +125,8 @@ async function validateSegment(
       throw err;
     }
   }
-  const quarantineUrl = await quarantine.close();
+  const quarantineUrl = quarantine.count ? quarantine.url : undefined;
+  await quarantines.add(quarantine.close());
   return {
     fileId: segment.fileId,
     fileUrl: segment.fileUrl,
@@ -138,4 +138,12 @@ async function validateSegment(
     rejected,
     quarantineUrl,
   };
+}
+
+/** `source`, adding each piece's length to `read.bytes` as it passes. */
+async function* counted(source: AsyncIterable<Buffer>, read: { bytes: number }): AsyncGenerator<Buffer> {
+  for await (const piece of source) {
+    read.bytes += piece.length;
+    yield piece;
+  }
 }
