@@ -144,6 +144,14 @@ describe('pipeline end to end on the sample data', () => {
         .split('\n')
         .map((l) => l.split(',').slice(0, 3).join(',')),
     ).toEqual(['file,line,reason', 'streams3.csv,11,invalid_user_id', 'streams3.csv,5001,invalid_track_id', 'streams3.csv,11001,invalid_listen_time']);
+    // A file of one segment: its quarantine moved into place whole, under the same header.
+    const small = await fs.readFile(path.join(work, 'lake', 'quarantine', runDir, 'mostly-bad.csv'), 'utf8');
+    expect(
+      small
+        .trimEnd()
+        .split('\n')
+        .map((l) => l.split(',').slice(0, 3).join(',')),
+    ).toEqual(['file,line,reason', 'mostly-bad.csv,3,invalid_user_id']);
 
     const kpis = await readWarehouseKpis(warehouseUrl);
     const expected = await computeKpisWithDuckDB({

@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createObjectStore, joinUrl, type ObjectStore } from '@musicflow/storage';
+import { createObjectStore, joinUrl, moveOnce, ObjectMissingError, type ObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir, uniqueName } from '../helpers/env.ts';
 import { startS3, type TestS3 } from '../helpers/s3.ts';
 
@@ -149,8 +149,18 @@ function objectStoreContract(name: string, setup: () => Promise<{ store: ObjectS
       expect(await store.head(url('mv', 'in', 'streams1.csv'))).toBeUndefined();
       expect(await text(store, url('mv', 'archive', '2024', '06', '25', 'streams1.csv'))).toBe('user_id,track_id,listen_time\n1,a,2024-06-25 10:00:00\n');
       // Moving a missing object fails and creates nothing.
-      await expect(store.move(url('mv', 'in', 'gone.csv'), url('mv', 'archive', 'gone.csv'))).rejects.toThrow(/does not exist/);
+      await expect(store.move(url('mv', 'in', 'gone.csv'), url('mv', 'archive', 'gone.csv'))).rejects.toThrow(ObjectMissingError);
       expect(await store.head(url('mv', 'archive', 'gone.csv'))).toBeUndefined();
+    });
+
+    it('moveOnce moves, finds a repeat moved already, and fails when neither source nor target is there', async () => {
+      await store.write(url('once', 'staged', 'p.parquet'), 'part');
+      await moveOnce(store, url('once', 'staged', 'p.parquet'), url('once', 'published', 'p.parquet'));
+      await moveOnce(store, url('once', 'staged', 'p.parquet'), url('once', 'published', 'p.parquet'));
+      expect(await text(store, url('once', 'published', 'p.parquet'))).toBe('part');
+      await expect(moveOnce(store, url('once', 'staged', 'never.parquet'), url('once', 'published', 'never.parquet'))).rejects.toThrow(
+        /never.parquet: it does not exist/,
+      );
     });
 
     // Listing beyond 1000 keys is not tested against s3rver: its continuation tokens use DES, which

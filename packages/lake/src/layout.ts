@@ -53,9 +53,12 @@ export const LAKE_LAYOUT = {
   validEvents: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'valid', `${chunkId}.events`),
   /** A chunk's distinct user and track ids (ingest's `encodeChunkKeys`), for the run's catalogue lookup. */
   chunkKeys: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'valid', `${chunkId}.keys`),
-  /** Bad rows of one segment, gathered into `quarantine(…, fileId)` by the publish step. */
+  /**
+   * Bad rows of one segment, gathered into `quarantine(…, fileId)` by the publish step. One folder for the
+   * run (a file id has no `+`): a folder per file was a mkdir per small file.
+   */
   segmentQuarantine: (lake: string, runId: string, fileId: string, index: number) =>
-    joinUrl(lake, 'tmp', `run=${runId}`, 'quarantine', fileId, `${String(index).padStart(6, '0')}.csv`),
+    joinUrl(lake, 'tmp', `run=${runId}`, 'quarantine', `${fileId}+${String(index).padStart(6, '0')}.csv`),
   /** KPI rows of one date and table, as CSV for the loader. */
   kpiRows: (lake: string, runId: string, table: 'genre' | 'hourly', listenDate: string) =>
     joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `${table}-${listenDate}.csv`),

@@ -14,6 +14,26 @@ export interface ByteRange {
   end: number;
 }
 
+/** A move whose source is not there: a retried step may find it moved already. */
+export class ObjectMissingError extends Error {
+  constructor(readonly url: string) {
+    super(`cannot move ${url}: it does not exist`);
+    this.name = 'ObjectMissingError';
+  }
+}
+
+/**
+ * Moves `fromUrl` to `toUrl`, or finds it moved already by an earlier attempt
+ * of the same step; fails only when neither is there.
+ */
+export async function moveOnce(store: ObjectStore, fromUrl: string, toUrl: string): Promise<void> {
+  try {
+    await store.move(fromUrl, toUrl);
+  } catch (err) {
+    if (!(err instanceof ObjectMissingError) || !(await store.head(toUrl))) throw err;
+  }
+}
+
 /**
  * The one interface every stage uses for bytes: stream files, catalogue
  * snapshots, lake parts, quarantine and archive. URLs carry the backend.
@@ -29,7 +49,7 @@ export interface ObjectStore {
   delete(url: string): Promise<void>;
   /** Deletes everything under a folder URL; returns how many objects went. */
   deleteFolder(folderUrl: string): Promise<number>;
-  /** Copy, verify the copy's size, then delete the source (SPEC 6 archive move). */
+  /** Copy, verify the copy's size, then delete the source (SPEC 6 archive move); ObjectMissingError when there is no source. */
   move(fromUrl: string, toUrl: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { fileBackend } from './file-store.ts';
 import { createS3Backend, type S3Options } from './s3-store.ts';
-import type { ByteRange, ObjectInfo, ObjectStore } from './object-store.ts';
+import { ObjectMissingError, type ByteRange, type ObjectInfo, type ObjectStore } from './object-store.ts';
 
 export type StorageOptions = S3Options;
 
@@ -32,7 +32,7 @@ export function createObjectStore(options: StorageOptions): ObjectStore {
       // Two folders of one filesystem: a rename is the move, whole or not at all (thousands of small files a run).
       if (fromUrl.startsWith('file://') && toUrl.startsWith('file://') && (await fileBackend.rename(fromUrl, toUrl))) return;
       const source = await store.head(fromUrl);
-      if (!source) throw new Error(`cannot move ${fromUrl}: it does not exist`);
+      if (!source) throw new ObjectMissingError(fromUrl);
       await store.copy(fromUrl, toUrl);
       const copied = await store.head(toUrl);
       if (!copied || copied.size !== source.size) {

@@ -18,7 +18,7 @@ import {
 import { QUARANTINE_HEADER } from '@musicflow/ingest';
 import { KpiAccumulator, type KpiTables } from '@musicflow/kpi';
 import { LAKE_LAYOUT, rewritePart, USER_BUCKETS } from '@musicflow/lake';
-import { basename, joinUrl, readConcatenated, type ObjectStore } from '@musicflow/storage';
+import { basename, joinUrl, moveOnce, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
 import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import { biggestDatesFirst, buildReport, dateResults, decideFiles, publishResultOf, runFileLines, type FileOutcome } from './outcome.ts';
@@ -220,7 +220,11 @@ function createPassKpiProcessor({ store }: ServiceContext) {
 /** Objects moved, deleted or gathered at once: thousands of small files are mostly waiting on the store. */
 const STORE_CONCURRENCY = 16;
 
-/** One CSV per source file under `quarantine/run=<id>/`, gathered from its segments. */
+/**
+ * One CSV per source file under `quarantine/run=<id>/`, gathered from its
+ * segments; a file of one segment has its quarantine whole already (header
+ * included) and is moved, not copied: a day of small files is hundreds of them.
+ */
 async function gatherQuarantine(store: ObjectStore, run: RunContext, files: FileOutcome[]): Promise<void> {
   await pMap(
     files,
@@ -230,8 +234,9 @@ async function gatherQuarantine(store: ObjectStore, run: RunContext, files: File
         .filter((u): u is string => !!u)
         .sort();
       if (!urls.length) return;
-      const body = readConcatenated(store, urls, `${QUARANTINE_HEADER.join(',')}\n`);
-      await store.write(LAKE_LAYOUT.quarantine(run.lake, run.runId, file.fileId), body);
+      const target = LAKE_LAYOUT.quarantine(run.lake, run.runId, file.fileId);
+      if (file.segments[0]!.validation.count === 1) return moveOnce(store, urls[0]!, target);
+      await store.write(target, readConcatenated(store, urls, `${QUARANTINE_HEADER.join(',')}\n`));
     },
     { concurrency: STORE_CONCURRENCY },
   );
@@ -280,8 +285,7 @@ async function publishParts(store: ObjectStore, run: RunContext, accepted: FileO
     staged,
     async (part) => {
       const target = joinUrl(LAKE_LAYOUT.processedDate(run.lake, part.listenDate), basename(part.url));
-      if (await store.head(part.url)) await store.move(part.url, target);
-      else if (!(await store.head(target))) throw new Error(`staged part ${part.url} is missing and was never published`);
+      await moveOnce(store, part.url, target);
       return { listenDate: part.listenDate, url: target, rows: part.rows };
     },
     { concurrency: STORE_CONCURRENCY },

@@ -4,7 +4,7 @@ import type { Logger } from '@musicflow/config';
 import { childResults, runFileSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
 import { activeKey, alertOnRun, ignoredFailures, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
-import { joinUrl, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
+import { joinUrl, ObjectMissingError, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
 import { readLines } from '@musicflow/ingest';
 import { runDataChecks, WarehouseDataError, type Warehouse } from '@musicflow/warehouse';
 
@@ -148,14 +148,16 @@ async function* readRunFiles(store: ObjectStore, url: string): AsyncGenerator<Ru
 /** Files moved at once: thousands of small files are mostly waiting on the store. */
 const ARCHIVE_CONCURRENCY = 16;
 
-/** Moves ingested files to `<archive>/<yyyy>/<mm>/<dd>/` of the run date; a repeat skips what already moved. */
+/** Moves ingested files to `<archive>/<yyyy>/<mm>/<dd>/` of the run date; a repeat skips what already moved (no source). */
 async function archive(store: ObjectStore, run: LoadJob['run'], files: string[]): Promise<void> {
   const [yyyy, mm, dd] = run.startedAt.slice(0, 10).split('-') as [string, string, string];
   await pMap(
     files,
     async (url) => {
       const target = joinUrl(run.archive, yyyy, mm, dd, relativeKey(run.sources.streams, url));
-      if (await store.head(url)) await store.move(url, target);
+      await store.move(url, target).catch((err: unknown) => {
+        if (!(err instanceof ObjectMissingError)) throw err;
+      });
     },
     { concurrency: ARCHIVE_CONCURRENCY },
   );

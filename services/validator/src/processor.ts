@@ -84,7 +84,8 @@ async function validateSegment(
     store,
     LAKE_LAYOUT.segmentQuarantine(run.lake, run.runId, segment.fileId, segment.index),
     basename(segment.fileUrl),
-    false,
+    // A file of one segment: its quarantine is moved into place whole; a big file's segments are joined under one header.
+    segment.count === 1,
   );
   const [userCol, trackCol, timeCol] = STREAM_COLUMNS.map((c) => segment.header.indexOf(c)) as [number, number, number];
   rows.setColumns(userCol, trackCol, timeCol);
