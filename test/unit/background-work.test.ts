@@ -1,0 +1,43 @@
+/** The two helpers that keep a chunk of small files from waiting per file: writes in flight, progress by rows. */
+import { describe, expect, it } from 'vitest';
+import { RowProgress } from '@musicflow/flow';
+import { WritesInFlight } from '@musicflow/storage';
+
+const later = <T>(ms: number, value: T) => new Promise<T>((resolve) => setTimeout(() => resolve(value), ms));
+
+describe('WritesInFlight', () => {
+  it('lets the caller go on until `limit` writes are pending, then waits for one', async () => {
+    const writes = new WritesInFlight(2);
+    const done: number[] = [];
+    const track = (n: number, ms: number) => later(ms, n).then((v) => done.push(v));
+    await writes.add(track(1, 30));
+    expect(done).toEqual([]);
+    await writes.add(track(2, 5));
+    // The limit was reached: add returned once the quicker write was done, not before.
+    expect(done).toEqual([2]);
+    await writes.drain();
+    expect(done).toEqual([2, 1]);
+  });
+
+  it('throws the first failure at drain, also of a write that failed long before', async () => {
+    const writes = new WritesInFlight(8);
+    await writes.add(Promise.reject(new Error('disk full')));
+    await later(5, undefined);
+    await writes.add(later(5, 'ok'));
+    await expect(writes.drain()).rejects.toThrow('disk full');
+  });
+});
+
+describe('RowProgress', () => {
+  it('reports every 50,000 rows and at the end, not at every call', async () => {
+    const reports: unknown[] = [];
+    const progress = new RowProgress({ updateProgress: async (p: unknown) => void reports.push(p) } as never);
+    for (let rows = 500; rows <= 120_000; rows += 500) await progress.report(rows, rows / 1200);
+    await progress.done(120_000);
+    expect(reports).toEqual([
+      { rows: 50_000, percent: 50_000 / 1200 },
+      { rows: 100_000, percent: 100_000 / 1200 },
+      { rows: 120_000, percent: 100 },
+    ]);
+  });
+});
