@@ -116,6 +116,16 @@ function objectStoreContract(name: string, setup: () => Promise<{ store: ObjectS
       expect(await text(store, url('range', 'r.txt'), { start: 0, end: 10 })).toBe('0123456789');
     });
 
+    it('readBuffer gives a whole object or a range at once; reading a missing one fails', async () => {
+      await store.write(url('buf', 'r.txt'), '0123456789');
+      expect((await store.readBuffer(url('buf', 'r.txt'))).toString()).toBe('0123456789');
+      expect((await store.readBuffer(url('buf', 'r.txt'), { start: 3, end: 7 })).toString()).toBe('3456');
+      expect((await store.readBuffer(url('buf', 'r.txt'), { start: 8, end: 10 })).toString()).toBe('89');
+      await store.write(url('buf', 'empty.txt'), '');
+      expect((await store.readBuffer(url('buf', 'empty.txt'))).length).toBe(0);
+      await expect(store.readBuffer(url('buf', 'missing.txt'))).rejects.toThrow();
+    });
+
     it('a write whose stream fails leaves no object, and does not damage an existing one', async () => {
       await expect(store.write(url('atomic', 'new.csv'), failingStream(1000))).rejects.toThrow(/source went away/);
       expect(await store.head(url('atomic', 'new.csv'))).toBeUndefined();

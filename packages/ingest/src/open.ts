@@ -43,7 +43,7 @@ export function segmentsReadAhead(store: ObjectStore, segments: Segment[]): Asyn
       if (segment.end - segment.start > READ_AHEAD.wholeBytes) {
         return { segment, open: () => openStreamFile(store, segment.fileUrl, { gzip: segment.gzip, range: segment }) };
       }
-      const bytes = Buffer.concat(await (await store.read(segment.fileUrl, range(segment))).toArray());
+      const bytes = await store.readBuffer(segment.fileUrl, range(segment));
       // Not a stream when not compressed: a stream per small file costs more than parsing it.
       return { segment, open: async () => (segment.gzip ? decoded(Readable.from([bytes]), true) : oneBuffer(bytes)) };
     },

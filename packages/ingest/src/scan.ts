@@ -31,7 +31,7 @@ export const HEADER_SCAN_BYTES = MAX_HEADER_BYTES + 1;
  * scan stops at the header's end (its first HEADER_SCAN_BYTES are enough), so a day of
  * small files is not read twice.
  */
-export async function scanRecords(bytes: Readable, chunkBytes: number, size?: number): Promise<ScanResult> {
+export async function scanRecords(bytes: Readable | Buffer, chunkBytes: number, size?: number): Promise<ScanResult> {
   const oneChunk = size !== undefined && size <= chunkBytes;
   let offset = 0;
   let line = 1;
@@ -55,7 +55,7 @@ export async function scanRecords(bytes: Readable, chunkBytes: number, size?: nu
     }
   };
 
-  reading: for await (const buf of bytes as AsyncIterable<Buffer>) {
+  reading: for await (const buf of Buffer.isBuffer(bytes) ? [bytes] : (bytes as AsyncIterable<Buffer>)) {
     if (headerEnd < 0) {
       headerParts.push(buf);
       headerLength += buf.length;

@@ -85,6 +85,23 @@ export const fileBackend = {
     return handle.createReadStream({ highWaterMark: Math.max(1, Math.min(READ_BYTES, length)), ...(range ? { start: range.start, end: range.end - 1 } : {}) });
   },
 
+  async readBuffer(url: string, range?: ByteRange): Promise<Buffer> {
+    const handle = await fs.open(toPath(url), 'r');
+    try {
+      const start = range?.start ?? 0;
+      const bytes = Buffer.allocUnsafe(Math.max(0, (range ? range.end : (await handle.stat()).size) - start));
+      let filled = 0;
+      while (filled < bytes.length) {
+        const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, start + filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      return bytes.subarray(0, filled);
+    } finally {
+      await handle.close();
+    }
+  },
+
   async write(url: string, body: Readable | Buffer | string): Promise<ObjectInfo> {
     const file = toPath(url);
     const tmp = path.join(path.dirname(file), `.tmp-${randomUUID()}`);

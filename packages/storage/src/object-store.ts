@@ -43,6 +43,8 @@ export interface ObjectStore {
   list(folderUrl: string): AsyncIterable<ObjectInfo>;
   head(url: string): Promise<ObjectInfo | undefined>;
   read(url: string, range?: ByteRange): Promise<Readable>;
+  /** The bytes of a small object or range at once, for thousands of small files: no stream, which costs more than the file. */
+  readBuffer(url: string, range?: ByteRange): Promise<Buffer>;
   /** Streams `body` to `url`; the object appears whole or not at all. */
   write(url: string, body: Readable | Buffer | string): Promise<ObjectInfo>;
   copy(fromUrl: string, toUrl: string): Promise<void>;

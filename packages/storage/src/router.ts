@@ -20,6 +20,7 @@ export function createObjectStore(options: StorageOptions): ObjectStore {
     list: (folderUrl: string): AsyncIterable<ObjectInfo> => backend(folderUrl).list(folderUrl),
     head: (url: string) => backend(url).head(url),
     read: (url: string, range?: ByteRange): Promise<Readable> => backend(url).read(url, range),
+    readBuffer: (url: string, range?: ByteRange): Promise<Buffer> => backend(url).readBuffer(url, range),
     write: (url: string, body: Readable | Buffer | string) => backend(url).write(url, body),
     async copy(fromUrl: string, toUrl: string) {
       const from = backend(fromUrl);

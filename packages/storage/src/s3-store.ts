@@ -74,6 +74,10 @@ export function createS3Backend(options: S3Options) {
     return out.Body as Readable;
   }
 
+  async function readBuffer(url: string, range?: ByteRange): Promise<Buffer> {
+    return Buffer.concat(await (await read(url, range)).toArray());
+  }
+
   async function write(url: string, body: Readable | Buffer | string): Promise<ObjectInfo> {
     const { bucket, key } = parse(url);
     // Upload switches to multipart above 5 MB, so a stream of any length goes up in bounded memory.
@@ -119,5 +123,5 @@ export function createS3Backend(options: S3Options) {
     return count;
   }
 
-  return { list, head, read, write, copy, delete: remove, deleteFolder, close: async () => client.destroy() };
+  return { list, head, read, readBuffer, write, copy, delete: remove, deleteFolder, close: async () => client.destroy() };
 }

@@ -47,8 +47,10 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
     // As many chunks as CHUNK_BYTES asks for, of equal size: a 49 MB file in 32 MiB pieces would leave a
     // 16 MB chunk running alone at the end of a run.
     const equalShare = Math.max(1, Math.ceil(file.size / Math.ceil(file.size / chunkBytes)));
-    // A file of one chunk is read only as far as its header: the validator reads the rest.
-    const bytes = await store.read(file.url, file.size <= equalShare ? { start: 0, end: Math.min(file.size, HEADER_SCAN_BYTES) } : undefined);
+    // A file of one chunk is read only as far as its header (at once: a day of small files is thousands of
+    // them); the validator reads the rest.
+    const bytes =
+      file.size <= equalShare ? await store.readBuffer(file.url, { start: 0, end: Math.min(file.size, HEADER_SCAN_BYTES) }) : await store.read(file.url);
     const scan = await scanRecords(bytes, equalShare, file.size).catch((err: Error) => err);
     if (scan instanceof Error) return reject(scan.message);
     if (scan.headerBytes.length === 0) return reject('empty file: a header row is required');
