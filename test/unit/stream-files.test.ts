@@ -317,8 +317,8 @@ describe('packChunks', () => {
     expect(packChunks(segments, 1 << 30).map((c) => c.segments.length)).toEqual([MAX_SEGMENTS_PER_CHUNK, MAX_SEGMENTS_PER_CHUNK, 1]);
   });
 
-  it('spreads a day of small files over at least sixteen packs, at least 1 MiB each, at most CHUNK_BYTES', () => {
-    expect(packBytesFor(49_000_000, 32 << 20)).toBe(Math.ceil(49_000_000 / 16));
+  it('spreads a day of small files over at least eight packs, at least 1 MiB each, at most CHUNK_BYTES', () => {
+    expect(packBytesFor(49_000_000, 32 << 20)).toBe(Math.ceil(49_000_000 / 8));
     expect(packBytesFor(3_000_000, 32 << 20)).toBe(1 << 20);
     expect(packBytesFor(10_000_000_000, 32 << 20)).toBe(32 << 20);
   });
