@@ -1,4 +1,4 @@
-import type { Dirent } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, type Dirent } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -85,20 +85,25 @@ export const fileBackend = {
     return handle.createReadStream({ highWaterMark: Math.max(1, Math.min(READ_BYTES, length)), ...(range ? { start: range.start, end: range.end - 1 } : {}) });
   },
 
+  /**
+   * Synchronous on purpose: for a small object the threadpool's three hops (open, read, close), each waking
+   * a thread on a busy machine, cost several times the read (1,000 files of 25 KB: 0.13-0.24 s of CPU
+   * against 0.03-0.04 s). The event loop waits tens of microseconds a file.
+   */
   async readBuffer(url: string, range?: ByteRange): Promise<Buffer> {
-    const handle = await fs.open(toPath(url), 'r');
+    const fd = openSync(toPath(url), 'r');
     try {
       const start = range?.start ?? 0;
-      const bytes = Buffer.allocUnsafe(Math.max(0, (range ? range.end : (await handle.stat()).size) - start));
+      const bytes = Buffer.allocUnsafe(Math.max(0, (range ? range.end : fstatSync(fd).size) - start));
       let filled = 0;
       while (filled < bytes.length) {
-        const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, start + filled);
-        if (bytesRead === 0) break;
-        filled += bytesRead;
+        const read = readSync(fd, bytes, filled, bytes.length - filled, start + filled);
+        if (read === 0) break;
+        filled += read;
       }
       return bytes.subarray(0, filled);
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   },
 
