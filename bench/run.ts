@@ -1,6 +1,6 @@
 /**
  * npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--timeline] [--keep]
- *                  [--chunk-bytes B] [--duckdb-runs R] [--pandas-runs R] [--worker-node-options="--max-old-space-size=256"]
+ *                  [--chunk-bytes B] [--duckdb-runs R] [--pandas-runs R] [--worker-node-options="--max-old-space-size=256 --max-semi-space-size=8"]
  *                  [--catalogue-songs S] [--catalogue-users U]
  *
  * Generates (or reuses) a deterministic data set of N events, computes both KPI
@@ -57,7 +57,7 @@ const { values } = parseArgs({
     'catalogue-songs': { type: 'string' },
     'catalogue-users': { type: 'string' },
     /** Node flags of the worker processes; the default is the image's (infra/Dockerfile NODE_OPTIONS). */
-    'worker-node-options': { type: 'string', default: '--max-old-space-size=256' },
+    'worker-node-options': { type: 'string', default: '--max-old-space-size=256 --max-semi-space-size=8' },
     'data-root': { type: 'string', default: path.join(os.tmpdir(), 'musicflow-bench') },
   },
 });
