@@ -36,14 +36,14 @@ export interface OpenableSegment {
 
 /** The segments in order, small ones read ahead (READ_AHEAD); a failed read is thrown when its segment's turn comes. */
 export function segmentsReadAhead(store: ObjectStore, segments: Segment[]): AsyncIterable<OpenableSegment> {
-  const range = (segment: Segment) => (segment.gzip ? undefined : segment);
   return pMapIterable(
     segments,
     async (segment): Promise<OpenableSegment> => {
       if (segment.end - segment.start > READ_AHEAD.wholeBytes) {
         return { segment, open: () => openStreamFile(store, segment.fileUrl, { gzip: segment.gzip, range: segment }) };
       }
-      const bytes = await store.readBuffer(segment.fileUrl, range(segment));
+      // A `.gz` segment is the whole file.
+      const bytes = await store.readBuffer(segment.fileUrl, segment.gzip ? undefined : segment);
       // Not a stream when not compressed: a stream per small file costs more than parsing it.
       return { segment, open: async () => (segment.gzip ? decoded(Readable.from([bytes]), true) : oneBuffer(bytes)) };
     },

@@ -11,6 +11,10 @@ const WRITE_BYTES = 256 << 10;
 
 const toPath = (url: string) => fileURLToPath(url);
 
+/** Writes go to a temporary beside their object, then are renamed over it; readers never see one. */
+const TMP_PREFIX = '.tmp-';
+const isInWriting = (relativePath: string) => relativePath.split(path.sep).some((s) => s.startsWith(TMP_PREFIX));
+
 async function info(url: string): Promise<ObjectInfo | undefined> {
   try {
     const st = await fs.stat(toPath(url));
@@ -64,7 +68,7 @@ export const fileBackend = {
       throw err;
     }
     for (const name of names.sort()) {
-      if (name.split(path.sep).some((s) => s.startsWith('.tmp-'))) continue;
+      if (isInWriting(name)) continue;
       const found = await info(pathToFileURL(path.join(root, name)).href);
       if (found) yield found;
     }
@@ -109,7 +113,7 @@ export const fileBackend = {
 
   async write(url: string, body: Readable | Buffer | string): Promise<ObjectInfo> {
     const file = toPath(url);
-    const tmp = path.join(path.dirname(file), `.tmp-${randomUUID()}`);
+    const tmp = path.join(path.dirname(file), `${TMP_PREFIX}${randomUUID()}`);
     const handle = await inFolder(file, () => fs.open(tmp, 'wx'));
     try {
       if (typeof body === 'string' || Buffer.isBuffer(body)) await handle.writeFile(body);
@@ -166,14 +170,7 @@ export const fileBackend = {
       throw err;
     }
     // Counted from the folder's entries, not a stat per object as list gives: a run's temporaries are thousands.
-    const count = entries.filter(
-      (e) =>
-        e.isFile() &&
-        !path
-          .relative(root, path.join(e.parentPath, e.name))
-          .split(path.sep)
-          .some((s) => s.startsWith('.tmp-')),
-    ).length;
+    const count = entries.filter((e) => e.isFile() && !isInWriting(path.relative(root, path.join(e.parentPath, e.name)))).length;
     await fs.rm(root, { recursive: true, force: true });
     return count;
   },
