@@ -124,12 +124,15 @@ describe('hostile stream files and folders', () => {
 
     const rows = await runFiles(report.runId);
     expect(rows).toHaveLength(14);
-    expect(reasonOf(rows, '/zeros.csv')).toEqual([expect.stringMatching(/^record_too_long: the record at line 2 runs past MAX_RECORD_BYTES \(1048576 bytes\)/)]);
+    expect(reasonOf(rows, '/zeros.csv')).toEqual([
+      expect.stringMatching(/^record_too_long: the record at line 2 runs past MAX_RECORD_BYTES \(1048576 bytes\)/),
+    ]);
     expect(reasonOf(rows, '/long-line.csv')).toEqual([expect.stringMatching(/^record_too_long: the record at line 3 .*MAX_RECORD_BYTES/)]);
     expect(reasonOf(rows, '/wide.csv')).toEqual([expect.stringMatching(/^too_many_columns: the record at line 3 has more than MAX_COLUMNS \(1000\)/)]);
     expect(reasonOf(rows, '/bomb.csv.gz')).toEqual([expect.stringMatching(/^gzip_ratio: .*MAX_GZIP_RATIO \(100\)/)]);
     expect(reasonOf(rows, '/day.csv').filter(Boolean)).toEqual([expect.stringMatching(/^name_too_long: .* over MAX_FILE_KEY_BYTES \(1024\)/)]);
-    for (const link of ['/outside.csv', '/linked-folder', '/a', '/b']) expect(reasonOf(rows, link)).toEqual([expect.stringMatching(/^skipped_symlink: .*FILE_LINKS=skip/)]);
+    for (const link of ['/outside.csv', '/linked-folder', '/a', '/b'])
+      expect(reasonOf(rows, link)).toEqual([expect.stringMatching(/^skipped_symlink: .*FILE_LINKS=skip/)]);
     expect(reasonOf(rows, '/pipe.csv')).toEqual([expect.stringMatching(/^skipped_special_file/)]);
     expect(reasonOf(rows, '/not-utf8-%FF%FE.csv')).toEqual([expect.stringMatching(/^name_not_utf8/)]);
     // Every row fits its column: the accented file's URL is over 2,048 bytes, cut with a digest.

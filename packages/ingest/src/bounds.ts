@@ -40,6 +40,14 @@ export const recordTooLong = (line: number, maxRecordBytes: number) =>
 export const tooManyColumns = (line: number, maxColumns: number) =>
   new FileBoundError('too_many_columns', `the record at line ${line} has more than MAX_COLUMNS (${maxColumns}) fields`);
 
+const MAX_REASON_CHARS = 500;
+
+/**
+ * An error's message as a file's rejection reason: csv-parse quotes the field it stopped at, which may be
+ * up to MAX_RECORD_BYTES, so only its start is kept: job results, the report and etl_run_files stay small.
+ */
+export const reasonText = (message: string) => (message.length > MAX_REASON_CHARS ? `${message.slice(0, MAX_REASON_CHARS)}…` : message);
+
 /** A ratio says nothing about a file of a few bytes: it is checked once this much has come out. */
 const RATIO_FLOOR_BYTES = 1 << 20;
 

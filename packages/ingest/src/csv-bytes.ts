@@ -320,7 +320,13 @@ function scanRecords(buf: Buffer, batch: BatchBuilder, firstLine: number, ended:
  * take; its records are handed on in the same shape, re-encoded. The file's
  * BOM, if any, was dropped already: one there now is text.
  */
-async function* csvParseFrom(rest: Buffer, source: AsyncIterator<Buffer>, line: number, batch: BatchBuilder, bounds: RecordBounds): AsyncGenerator<CsvByteBatch> {
+async function* csvParseFrom(
+  rest: Buffer,
+  source: AsyncIterator<Buffer>,
+  line: number,
+  batch: BatchBuilder,
+  bounds: RecordBounds,
+): AsyncGenerator<CsvByteBatch> {
   async function* bytes() {
     yield rest;
     for (let next = await source.next(); !next.done; next = await source.next()) yield next.value;

@@ -146,7 +146,11 @@ export async function* csvRecords(bytes: Readable, firstLine = 1, bounds?: Recor
  * a leading BOM as text, for bytes that do not start a file. `bounds` caps a
  * record's length (csv-parse counts characters, at most as many as bytes).
  */
-export async function* csvRecordBatches(bytes: Readable, firstLine = 1, { bom = true, bounds }: { bom?: boolean; bounds?: RecordBounds } = {}): AsyncGenerator<CsvBatch> {
+export async function* csvRecordBatches(
+  bytes: Readable,
+  firstLine = 1,
+  { bom = true, bounds }: { bom?: boolean; bounds?: RecordBounds } = {},
+): AsyncGenerator<CsvBatch> {
   // Both line ends on every line: csv-parse would otherwise guess one from the first line, and a
   // CRLF file with a stray LF line (or the reverse) would glue records together.
   const parser = parse({

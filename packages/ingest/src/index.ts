@@ -25,4 +25,4 @@ export { UserIdSet, encodeChunkKeys, readRunTrackIds, readRunUserIds } from './r
 export { csvByteBatches, fieldText, recordFields, type CsvByteBatch } from './csv-bytes.ts';
 export { StreamRowChecker, readUserId } from './stream-rows.ts';
 export { fileRejectionReasons } from './file-rules.ts';
-export { FileBoundError, fileBoundsOf, type FileBounds, type RecordBounds } from './bounds.ts';
+export { FileBoundError, fileBoundsOf, reasonText, type FileBounds, type RecordBounds } from './bounds.ts';

@@ -101,7 +101,10 @@ async function regularFiles(root: string, { links = 'skip', skipped }: ListOptio
 }
 
 /** Every byte that is not an unreserved URL character as `%XX`: a name whose bytes are not text, written exactly. */
-const percentEncoded = (bytes: Buffer) => [...bytes].map((b) => (/[A-Za-z0-9._~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+const percentEncoded = (bytes: Buffer) =>
+  [...bytes]
+    .map((b) => (/[A-Za-z0-9._~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`))
+    .join('');
 
 /** `file://` backend: local folders, writes land atomically through a rename. */
 export const fileBackend = {

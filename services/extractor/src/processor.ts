@@ -108,7 +108,9 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
     // on a day of thousands of small files, validation runs while the rest is still being read.
     for (let from = 0; from < listed.length; from += PLAN_WINDOW) {
       const window = listed.slice(from, from + PLAN_WINDOW);
-      const plans = await pMap(window, (file) => planStreamFile(store, run.sources.streams, file, config.CHUNK_BYTES, bounds), { concurrency: PLAN_CONCURRENCY });
+      const plans = await pMap(window, (file) => planStreamFile(store, run.sources.streams, file, config.CHUNK_BYTES, bounds), {
+        concurrency: PLAN_CONCURRENCY,
+      });
       const closed: Chunk[] = [];
       for (const plan of plans) {
         if ('rejected' in plan) {

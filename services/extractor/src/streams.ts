@@ -8,6 +8,7 @@ import {
   missingColumns,
   openStreamFile,
   parseHeader,
+  reasonText,
   scanRecords,
   STREAM_COLUMNS,
   type FileBounds,
@@ -72,7 +73,7 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
       }
     } catch (err) {
       if (err instanceof FileBoundError) return reject(err.message);
-      return reject(`cannot read as gzip CSV: ${(err as Error).message}`);
+      return reject(`cannot read as gzip CSV: ${reasonText((err as Error).message)}`);
     }
     if (!first) return reject('empty file: a header row is required');
     header = first;
@@ -91,13 +92,14 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
     try {
       header = parseHeader(scan.headerBytes);
     } catch (err) {
-      return reject(`line 1: header cannot be parsed: ${(err as Error).message}`);
+      return reject(`line 1: header cannot be parsed: ${reasonText((err as Error).message)}`);
     }
     ranges = scan.chunks;
   }
 
   // Every segment's job carries the header: a bound on it is a bound on job data too.
-  if (bounds && header.length > bounds.maxColumns) return reject(`too_many_columns: the header has ${header.length} columns, over MAX_COLUMNS (${bounds.maxColumns})`);
+  if (bounds && header.length > bounds.maxColumns)
+    return reject(`too_many_columns: the header has ${header.length} columns, over MAX_COLUMNS (${bounds.maxColumns})`);
   const missing = missingColumns(header, STREAM_COLUMNS);
   if (missing.length) return reject(`missing column(s): ${missing.join(', ')}`);
   const duplicated = duplicatedColumns(header, STREAM_COLUMNS);

@@ -8,6 +8,7 @@ import {
   csvByteBatches,
   FileBoundError,
   fileBoundsOf,
+  reasonText,
   type FileBounds,
   QuarantineWriter,
   recordFields,
@@ -126,7 +127,7 @@ async function validateSegment(
     }
   } catch (err) {
     if (err instanceof FileBoundError) boundBroken = err.message;
-    else if (err instanceof CsvFileError) parseError = err.message;
+    else if (err instanceof CsvFileError) parseError = reasonText(err.message);
     else if (isBadGzip(err)) parseError = `not a valid gzip file: ${(err as Error).message}`;
     else {
       quarantine.abort(err as Error);
