@@ -119,6 +119,12 @@ describe('hostile stream files and folders', () => {
 
     expect(report.status).toBe('partial');
     expect(report.files).toMatchObject({ total: 14, loaded: 3, rejected: 11 });
+    // The report names each rejected file in at most 1,024 bytes: the name too long is cut with a digest.
+    expect(report.files.firstRejected).toHaveLength(11);
+    expect(report.files.firstRejected.every((f) => Buffer.byteLength(f.file) <= 1024)).toBe(true);
+    expect(report.files.firstRejected.filter((f) => /~[0-9a-f]{8}$/.test(f.file))).toEqual([
+      { file: expect.stringContaining('/0000'), reasons: [expect.stringMatching(/^name_too_long/)] },
+    ]);
     // Finding a record of 2 GiB, or a gzip bomb, never holds it: the process stays far below either.
     expect(peakRss).toBeLessThan(1024 ** 3);
 
