@@ -79,6 +79,9 @@ describe('hostile stream files and folders', () => {
     await fs.symlink('.', path.join(streams, 'b'));
     execFileSync('mkfifo', [path.join(streams, 'pipe.csv')]);
     await fs.writeFile(Buffer.concat([Buffer.from(`${streams}/not-utf8-`), Buffer.from([0xff, 0xfe]), Buffer.from('.csv')]), HEADER + NOT_UTF8_ROW);
+    const notUtf8Folder = Buffer.concat([Buffer.from(`${streams}/folder-`), Buffer.from([0xc3])]);
+    await fs.mkdir(notUtf8Folder);
+    await fs.writeFile(Buffer.concat([notUtf8Folder, Buffer.from('/day.csv')]), HEADER + NOT_UTF8_ROW);
 
     warehouseUrl = await createTestDatabase();
     pipeline_ = await startPipeline(
@@ -118,9 +121,9 @@ describe('hostile stream files and folders', () => {
     const report = await pipeline_.run().finally(() => clearInterval(sampler));
 
     expect(report.status).toBe('partial');
-    expect(report.files).toMatchObject({ total: 14, loaded: 3, rejected: 11 });
+    expect(report.files).toMatchObject({ total: 15, loaded: 3, rejected: 12 });
     // The report names each rejected file in at most 1,024 bytes: the name too long is cut with a digest.
-    expect(report.files.firstRejected).toHaveLength(11);
+    expect(report.files.firstRejected).toHaveLength(12);
     expect(report.files.firstRejected.every((f) => Buffer.byteLength(f.file) <= 1024)).toBe(true);
     expect(report.files.firstRejected.filter((f) => /~[0-9a-f]{8}$/.test(f.file))).toEqual([
       { file: expect.stringContaining('/0000'), reasons: [expect.stringMatching(/^name_too_long/)] },
@@ -129,7 +132,7 @@ describe('hostile stream files and folders', () => {
     expect(peakRss).toBeLessThan(1024 ** 3);
 
     const rows = await runFiles(report.runId);
-    expect(rows).toHaveLength(14);
+    expect(rows).toHaveLength(15);
     expect(reasonOf(rows, '/zeros.csv')).toEqual([
       expect.stringMatching(/^record_too_long: the record at line 2 runs past MAX_RECORD_BYTES \(1048576 bytes\)/),
     ]);
@@ -141,6 +144,7 @@ describe('hostile stream files and folders', () => {
       expect(reasonOf(rows, link)).toEqual([expect.stringMatching(/^skipped_symlink: .*FILE_LINKS=skip/)]);
     expect(reasonOf(rows, '/pipe.csv')).toEqual([expect.stringMatching(/^skipped_special_file/)]);
     expect(reasonOf(rows, '/not-utf8-%FF%FE.csv')).toEqual([expect.stringMatching(/^name_not_utf8/)]);
+    expect(reasonOf(rows, '/folder-%C3')).toEqual([expect.stringMatching(/^name_not_utf8/)]);
     // Every row fits its column: the accented file's URL is over 2,048 bytes, cut with a digest.
     const accentedRow = rows.find((r) => r.status === 'loaded' && r.file.includes('%C3%A9'));
     expect(accentedRow?.file).toMatch(/~[0-9a-f]{8}$/);
@@ -163,7 +167,7 @@ describe('hostile stream files and folders', () => {
     await fs.copyFile(sample('streams1.csv'), path.join(streams, 'next.csv'));
     const report = await pipeline_.run();
     expect(report.status).toBe('partial');
-    expect(report.files).toMatchObject({ total: 12, loaded: 1, rejected: 11 });
-    expect((await runFiles(report.runId)).filter((r) => r.status === 'rejected')).toHaveLength(11);
+    expect(report.files).toMatchObject({ total: 13, loaded: 1, rejected: 12 });
+    expect((await runFiles(report.runId)).filter((r) => r.status === 'rejected')).toHaveLength(12);
   });
 });

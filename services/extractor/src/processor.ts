@@ -60,7 +60,8 @@ function createCatalogueProcessor({ store }: ServiceContext) {
 
 /** Why an entry of the streams folder was left out, and what to do about it. */
 function skippedReason(entry: SkippedEntry, links: Config['FILE_LINKS']): string {
-  if (entry.kind === 'name_not_utf8') return 'name_not_utf8: its name is not valid UTF-8 (its bytes are percent-encoded here): rename it to load it';
+  if (entry.kind === 'name_not_utf8')
+    return 'name_not_utf8: its name is not valid UTF-8 (its bytes are percent-encoded here), nor is what a folder of that name holds read: rename it to load it';
   if (entry.kind === 'special_file') return 'skipped_special_file: a FIFO, socket or device, not a regular file';
   return links === 'skip'
     ? 'skipped_symlink: a symbolic link, never followed (FILE_LINKS=skip): move the file itself into the folder, or set FILE_LINKS=inside for links to files under it'
@@ -79,9 +80,10 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
       if (isStreamFile(file.url)) listed.push(file);
     }
     listed.sort((a, b) => a.url.localeCompare(b.url));
-    // What was left out is told, as a rejected file: a link (it may lead to a folder of stream files), or anything named as one.
+    // What was left out is told, as a rejected file: a link or a name that is not UTF-8 (either may be a folder of
+    // stream files), a FIFO, socket or device named as a stream file.
     const rejectedFiles: RejectedFile[] = skipped
-      .filter((entry) => entry.kind === 'symlink' || isStreamFile(entry.url))
+      .filter((entry) => entry.kind !== 'special_file' || isStreamFile(entry.url))
       .map((entry) => ({ file: entry.url, reasons: [skippedReason(entry, config.FILE_LINKS)] }))
       .sort((a, b) => a.file.localeCompare(b.file));
     for (const { file, reasons } of rejectedFiles) log.warn({ file, reasons }, 'entry of the streams folder skipped');
