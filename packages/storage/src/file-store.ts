@@ -69,7 +69,7 @@ async function regularFiles(root: string, { links = 'skip', skipped }: ListOptio
   const leadsToFileInside = async (file: string) => {
     realRoot ??= await fs.realpath(root);
     const target = await fs.realpath(file).catch(() => undefined);
-    return target !== undefined && target.startsWith(realRoot + path.sep) && (await fs.stat(target)).isFile();
+    return target !== undefined && target.startsWith(realRoot + path.sep) && (await fs.stat(target).catch(() => undefined))?.isFile() === true;
   };
   const skip = (url: string, kind: SkippedEntry['kind']) => skipped?.({ url, kind });
   while (folders.length) {
@@ -87,7 +87,7 @@ async function regularFiles(root: string, { links = 'skip', skipped }: ListOptio
         continue;
       }
       const name = path.join(folder, entry.name.toString());
-      if (entry.name.toString().startsWith(TMP_PREFIX)) continue;
+      if (isInWriting(name)) continue;
       const file = path.join(root, name);
       if (entry.isDirectory()) folders.push(name);
       else if (entry.isFile()) files.push(name);
