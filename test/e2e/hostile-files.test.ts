@@ -129,8 +129,8 @@ describe('hostile stream files and folders', () => {
     expect(report.files.firstRejected.filter((f) => /~[0-9a-f]{8}$/.test(f.file))).toEqual([
       { file: expect.stringContaining('/0000'), reasons: [expect.stringMatching(/^name_too_long/)] },
     ]);
-    // Finding a record of 2 GiB, or a gzip bomb, never holds it: the process stays far below either.
-    expect(peakRss).toBeLessThan(1024 ** 3);
+    // Finding a record of 2 GiB, or a gzip bomb, never holds it: the whole stack in this process stays under 512 MiB (about 250 measured).
+    expect(peakRss).toBeLessThan(512 * 2 ** 20);
 
     const rows = await runFiles(report.runId);
     expect(rows).toHaveLength(15);
