@@ -164,6 +164,21 @@ describe('hostile stream files and folders', () => {
     await fs.access(path.join(streams, 'outside.csv'));
   });
 
+  it('a catalogue CSV with a record past MAX_RECORD_BYTES fails its run at once, naming the bound', async () => {
+    const own = path.join(work, 'catalogue-bound');
+    await fs.mkdir(path.join(own, 'streams'), { recursive: true });
+    await fs.copyFile(sample('streams1.csv'), path.join(own, 'streams', 'streams1.csv'));
+    const songs = path.join(own, 'songs.csv');
+    const [header, first] = (await fs.readFile(path.join(SAMPLE, 'songs.csv'), 'utf8')).split('\n');
+    await fs.writeFile(songs, `${header}\n${first}\n${first!.replace(/,/, `,${'x'.repeat(2 << 20)}`)}\n`);
+
+    const report = await pipeline_.run({ streams: dirUrl(path.join(own, 'streams')), songs: fileUrl(songs) });
+    expect(report.status).toBe('failed');
+    expect(report.error).toMatch(/catalogue: \S+songs\.csv: record_too_long: the record at line 3 runs past MAX_RECORD_BYTES/);
+    const catalogueJob = (await pipeline_.ctx.queues.queues.extract.getJobs(['failed'])).find((j) => j.id!.includes(report.runId) && j.name === 'catalogue');
+    expect(catalogueJob?.attemptsMade).toBe(1);
+  });
+
   it('a later run over the files left behind is not failed by them', async () => {
     await fs.copyFile(sample('streams1.csv'), path.join(streams, 'next.csv'));
     const report = await pipeline_.run();

@@ -3,6 +3,7 @@ import { redactUrl } from '@musicflow/config';
 import QueryStream from 'pg-query-stream';
 import type { ObjectStore } from '@musicflow/storage';
 import { csvByteBatches, recordFields } from './csv-bytes.ts';
+import { FileBoundError, type RecordBounds } from './bounds.ts';
 import { missingColumns } from './header.ts';
 import { CATALOGUE_SQL } from './catalogue-sql.ts';
 
@@ -46,12 +47,28 @@ const LOOKUP_BATCH = 5000;
  * read whole, skipping the rows `lookup.skipsKeyBytes` rules out, or the
  * table of the same name in a PostgreSQL database (`postgres://`, the RDS
  * source), from which only the rows of `lookup.ids` are fetched, in batches.
- * A source lacking a required column throws, naming it.
+ * A source lacking a required column, or a CSV breaking `bounds`, throws, naming it.
  */
-export function readCatalogueSource(store: ObjectStore, url: string, table: string, required: readonly string[], lookup?: CatalogueLookup): CatalogueRows {
+export function readCatalogueSource(
+  store: ObjectStore,
+  url: string,
+  table: string,
+  required: readonly string[],
+  lookup?: CatalogueLookup,
+  bounds?: RecordBounds,
+): CatalogueRows {
   const read: ReadCount = { rowsRead: 0 };
-  const rows = /^postgres(ql)?:\/\//.test(url) ? readTable(read, url, table, required, lookup) : readCsv(read, store, url, required, lookup);
+  const rows = /^postgres(ql)?:\/\//.test(url) ? readTable(read, url, table, required, lookup) : readCsv(read, store, url, required, lookup, bounds);
   return Object.defineProperty(rows, 'rowsRead', { get: () => read.rowsRead }) as CatalogueRows;
+}
+
+/** A record over a bound is there on every attempt: a SourceFormatError, never retried. */
+async function* boundsAsSourceErrors<T>(items: AsyncIterable<T>, url: string): AsyncGenerator<T> {
+  try {
+    yield* items;
+  } catch (err) {
+    throw err instanceof FileBoundError ? new SourceFormatError(`${url}: ${err.message}`) : err;
+  }
 }
 
 /**
@@ -60,12 +77,19 @@ export function readCatalogueSource(store: ObjectStore, url: string, table: stri
  * `lookup.skipsKeyBytes` keeps it, so a catalogue of millions costs a scan of
  * its bytes, not millions of strings.
  */
-async function* readCsv(read: ReadCount, store: ObjectStore, url: string, required: readonly string[], lookup?: CatalogueLookup): AsyncGenerator<SourceRow> {
+async function* readCsv(
+  read: ReadCount,
+  store: ObjectStore,
+  url: string,
+  required: readonly string[],
+  lookup?: CatalogueLookup,
+  bounds?: RecordBounds,
+): AsyncGenerator<SourceRow> {
   let header: string[] | undefined;
   // Only the required columns are mapped by name: catalogue exports carry many more.
   let positions: number[] = [];
   let keyColumn = -1;
-  for await (const batch of csvByteBatches(await store.read(url))) {
+  for await (const batch of boundsAsSourceErrors(csvByteBatches(await store.read(url), 1, bounds), url)) {
     const { bytes, firstField, starts, ends, escaped, lines } = batch;
     for (let r = 0; r < batch.records; r++) {
       if (!header) {

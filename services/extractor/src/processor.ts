@@ -35,10 +35,12 @@ export function createExtractProcessors(ctx: ServiceContext): StageProcessors<'e
   return { plan: createPlanProcessor(ctx), catalogue: createCatalogueProcessor(ctx) };
 }
 
-function createCatalogueProcessor({ store }: ServiceContext) {
+function createCatalogueProcessor({ store, config }: ServiceContext) {
+  // A catalogue CSV is held to the stream files' record bounds: a record past them fails the run, naming it.
+  const bounds = fileBoundsOf(config);
   return async (job: Job, { run, table, keysUrls, partUrls }: CatalogueJob, log: Logger): Promise<CatalogueResult> => {
     const startedAt = Date.now();
-    const snapshot = await extractCatalogueTable(store, run, table, { keysUrls, partUrls }).catch((err: Error) => {
+    const snapshot = await extractCatalogueTable(store, run, table, { keysUrls, partUrls }, bounds).catch((err: Error) => {
       // A source that is there but unusable will not get better by retrying.
       throw err instanceof SourceFormatError ? new UnrecoverableError(err.message) : err;
     });
