@@ -285,6 +285,7 @@ describe('StringPool', () => {
     expect(pool.find(bytes, 2, bytes.length - 2)).toBe(3);
     expect(pool.find(bytes, 0, bytes.length)).toBe(-1);
     expect(pool.intern('')).toBe(5000);
+    expect(pool.intern('')).toBe(5000);
     // Any range holding the same bytes finds it; a prefix or a longer range does not.
     const text = Buffer.from(`,${words.slice(0, 50).join(',')},trk-5000,id-3`);
     let at = 1;

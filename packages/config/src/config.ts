@@ -81,6 +81,12 @@ export const configSchema = z.object({
    * of its users, so duplicate detection in one job holds at most this many events (about 12-24 bytes each).
    */
   KPI_EVENTS_PER_PASS: z.coerce.number().int().min(1000).default(2_000_000),
+  /**
+   * A listen date whose parts play more distinct tracks than this (summed over its parts: an upper bound) is
+   * split into more passes, so a pass's track, artist and name state (about 200-300 bytes a track) stays
+   * bounded on a long-tail day whatever its events.
+   */
+  KPI_TRACKS_PER_PASS: z.coerce.number().int().min(1000).default(300_000),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   /** Run the CPU-heavy stages (validate, transform, kpi) on worker threads, off the thread that renews job locks. */
   WORKER_THREADS: boolean.default(false),

@@ -117,7 +117,7 @@ export class TrackFingerprintSet {
 
 /** Two 32-bit FNV-1a hashes of different offset bases; `low` is never 0 (a free slot). */
 function fingerprint(bytes: Buffer, start: number, end: number): [number, number] {
-  let h = 0x811c9dc5;
+  let h = 0x811c9dc5 | 0;
   let l = 0x050c5d1f;
   for (let i = start; i < end; i++) {
     h = Math.imul(h ^ bytes[i]!, 0x01000193);

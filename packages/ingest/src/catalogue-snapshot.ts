@@ -94,46 +94,91 @@ export class UsersSnapshotWriter {
   }
 }
 
-/** An object's `\n`-terminated lines as byte ranges of its reads, no string per line. */
-async function* lineRanges(bytes: Readable): AsyncGenerator<[Buffer, number, number][]> {
+/** Calls `f` with each `\n`-terminated line of a stream as a byte range of its reads, no string per line. */
+async function forEachLineOf(bytes: Readable, f: (bytes: Buffer, start: number, end: number) => void): Promise<void> {
   let rest: Buffer = Buffer.alloc(0);
   for await (const read of bytes as AsyncIterable<Buffer>) {
     const chunk = rest.length ? Buffer.concat([rest, read]) : read;
-    const lines: [Buffer, number, number][] = [];
-    let start = 0;
-    for (let end = chunk.indexOf(10, start); end >= 0; end = chunk.indexOf(10, start)) {
-      lines.push([chunk, start, end]);
-      start = end + 1;
-    }
-    rest = chunk.subarray(start);
-    yield lines;
+    const last = chunk.lastIndexOf(10);
+    forEachLine(chunk.subarray(0, last + 1), f);
+    rest = chunk.subarray(last + 1);
   }
-  if (rest.length) yield [[rest, 0, rest.length]];
+  if (rest.length) f(rest, 0, rest.length);
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * The snapshot rows of some tracks, kept as their JSON's bytes in one buffer
+ * (a long-tail chunk has hundreds of thousands of tracks: a Song object each
+ * took more than the rest of its transform) and parsed when a track is asked
+ * for.
+ */
+class SongRows {
+  private bytes = new Uint8Array(1 << 16);
+  private used = 0;
+  /** Per track: its first row's bytes, `[start, end)` (end 0: none). */
+  private starts = new Int32Array(0);
+  private ends = new Int32Array(0);
+  /** The later rows of the few tracks listed under several genres. */
+  private readonly later = new Map<number, [number, number][]>();
+
+  add(t: number, row: Buffer, start: number, end: number): void {
+    const at = this.used;
+    if (at + end - start > this.bytes.length) {
+      const grown = new Uint8Array(Math.max(this.bytes.length * 2, at + end - start));
+      grown.set(this.bytes.subarray(0, at));
+      this.bytes = grown;
+    }
+    this.bytes.set(row.subarray(start, end), at);
+    this.used += end - start;
+    if (t >= this.ends.length) {
+      const size = Math.max(16, t + 1, this.ends.length * 2);
+      const starts = new Int32Array(size);
+      const ends = new Int32Array(size);
+      starts.set(this.starts);
+      ends.set(this.ends);
+      this.starts = starts;
+      this.ends = ends;
+    }
+    if (this.ends[t] === 0) {
+      this.starts[t] = at;
+      this.ends[t] = this.used;
+    } else {
+      const rows = this.later.get(t) ?? [];
+      rows.push([at, this.used]);
+      this.later.set(t, rows);
+    }
+  }
+
+  /** Track `t`'s song: its first row's name, artists and numbers, its rows' genres in order, each once. */
+  song(t: number, trackId: string): Song | undefined {
+    if (t >= this.ends.length || this.ends[t] === 0) return undefined;
+    const row = (at: number, end: number) => JSON.parse(decoder.decode(this.bytes.subarray(at, end))) as SongRow;
+    const { genre, ...first } = row(this.starts[t]!, this.ends[t]!);
+    const genres = [genre];
+    for (const [at, end] of this.later.get(t) ?? []) {
+      const next = row(at, end).genre;
+      if (!genres.includes(next)) genres.push(next);
+    }
+    return { trackId, ...first, genres };
+  }
 }
 
 /**
- * The songs of the tracks in `tracks` from a snapshot (`SongsSnapshotWriter`),
- * by their entry in `tracks`: a transform reads the run's snapshot for its
- * chunk's tracks only, so it holds what its chunk plays, not the run's
- * catalogue. A track's genres come from its rows in order, each once.
+ * The snapshot rows (`SongsSnapshotWriter`) of the tracks in `tracks`: a
+ * transform reads the run's snapshot for its chunk's tracks only, so it
+ * holds what its chunk plays, not the run's catalogue.
  */
-export async function readSongs(store: ObjectStore, url: string, tracks: StringPool): Promise<(Song | undefined)[]> {
-  const songs: (Song | undefined)[] = [];
-  for await (const lines of lineRanges(await store.read(url))) {
-    for (const [bytes, start, end] of lines) {
-      const tab = bytes.indexOf(9, start);
-      if (tab < 0 || tab > end) continue;
-      const t = tracks.find(bytes, start, tab);
-      if (t < 0) continue;
-      const row = JSON.parse(bytes.toString('utf8', tab + 1, end)) as SongRow;
-      const known = songs[t];
-      if (!known) {
-        const { genre, ...song } = row;
-        songs[t] = { trackId: bytes.toString('utf8', start, tab), ...song, genres: [genre] };
-      } else if (!known.genres.includes(row.genre)) known.genres.push(row.genre);
-    }
-  }
-  return songs;
+async function readSongRows(store: ObjectStore, url: string, tracks: StringPool): Promise<SongRows> {
+  const rows = new SongRows();
+  await forEachLineOf(await store.read(url), (bytes, start, end) => {
+    const tab = bytes.indexOf(9, start);
+    if (tab < 0 || tab > end) return;
+    const t = tracks.find(bytes, start, tab);
+    if (t >= 0) rows.add(t, bytes, tab + 1, end);
+  });
+  return rows;
 }
 
 /** Of `users`, the ones the snapshot (`UsersSnapshotWriter`) knows. */
@@ -155,7 +200,13 @@ export async function readKnownUsers(store: ObjectStore, url: string, users: Use
 
 /** An object's lines, one at a time (empty lines included). */
 export async function* readLines(store: ObjectStore, url: string): AsyncGenerator<string> {
-  for await (const lines of lineRanges(await store.read(url))) for (const [bytes, start, end] of lines) yield bytes.toString('utf8', start, end);
+  let rest = '';
+  for await (const text of (await store.read(url)).setEncoding('utf8') as AsyncIterable<string>) {
+    const lines = (rest + text).split('\n');
+    rest = lines.pop()!;
+    yield* lines;
+  }
+  if (rest) yield rest;
 }
 
 /** The run's catalogue as one set of keys sees it: the songs of its tracks and which of its users are known. */
@@ -175,12 +226,12 @@ export async function readKeysCatalogue(
   forEachLine(trackIds, (bytes, start, end) => tracks.internBytes(bytes, start, end));
   const wantedUsers = new UserIdSet();
   for (const id of userIds) wantedUsers.add(id);
-  const [songs, users] = await Promise.all([readSongs(store, snapshots.songsUrl, tracks), readKnownUsers(store, snapshots.usersUrl, wantedUsers)]);
+  const [songs, users] = await Promise.all([readSongRows(store, snapshots.songsUrl, tracks), readKnownUsers(store, snapshots.usersUrl, wantedUsers)]);
   return {
     songOf: (trackId) => {
       const bytes = Buffer.from(trackId);
       const t = tracks.find(bytes, 0, bytes.length);
-      return t < 0 ? undefined : songs[t];
+      return t < 0 ? undefined : songs.song(t, trackId);
     },
     users,
   };

@@ -9,9 +9,9 @@ export function withRoom<T extends Int32Array | Uint8Array | Float64Array>(array
   return next;
 }
 
-/** FNV-1a over `bytes[start, end)`. */
+/** FNV-1a over `bytes[start, end)`, as an int32 (what an Int32Array stores: the empty string's too). */
 export function hashBytes(bytes: Uint8Array, start: number, end: number): number {
-  let hash = 0x811c9dc5;
+  let hash = 0x811c9dc5 | 0;
   for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
   return hash;
 }

@@ -113,8 +113,10 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
     const startedAt = Date.now();
     const parts = await openDateParts(store, run.lake, listenDate, new Set(data.ours));
     const rows = parts.reduce((n, p) => n + p.reader.rows, 0);
+    // A track in several parts counts in each: an upper bound (a part written before parts counted them, its rows).
+    const tracks = parts.reduce((n, p) => n + (p.reader.distinctTracks ?? p.reader.rows), 0);
     // A pass takes at least one user bucket.
-    const count = Math.min(USER_BUCKETS, Math.ceil(rows / config.KPI_EVENTS_PER_PASS));
+    const count = Math.min(USER_BUCKETS, Math.max(Math.ceil(rows / config.KPI_EVENTS_PER_PASS), Math.ceil(tracks / config.KPI_TRACKS_PER_PASS)));
     if (count > 1) {
       const passes = { count, rows, startedAt };
       // Jobs first, then the step: a retry after a crash in between adds the same jobs again (fixed ids), harmlessly.
@@ -128,7 +130,7 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
         'fail',
       );
       await job.updateData({ ...data, passes } satisfies KpiDateJob);
-      log.info({ listenDate, rows, passes: count }, 'date split into passes');
+      log.info({ listenDate, rows, tracks, passes: count }, 'date split into passes');
       if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
       return mergePasses(job, { ...data, passes }, log);
     }
@@ -211,9 +213,12 @@ function createPassKpiProcessor({ store }: ServiceContext) {
 /**
  * Partial bytes a date job's merge reads at once (its passes' slices of one
  * group of track shards): with `partialShards`, what bounds the merge's
- * memory whatever the date's distinct tracks.
+ * memory whatever the date's distinct tracks. Each group is merged in one
+ * synchronous step: small enough that the job's lock is renewed between
+ * groups on a busy machine (a 32 MB group blocked the event loop for 44 s
+ * on a 2-core machine at load 30, and the job stalled).
  */
-const MERGE_GROUP_BYTES = 32 * 1024 * 1024;
+const MERGE_GROUP_BYTES = 8 * 1024 * 1024;
 
 /**
  * Track shards of a date's partials: each shard holds at most about 200k

@@ -63,7 +63,7 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
               const userId = userIds[i]!;
               const t = trackIndexes[i]!;
               const userKnown = users.has(userId);
-              if (!trackTable.track(t)) orphanTracks++;
+              if (!trackTable.catalogued(t)) orphanTracks++;
               if (!userKnown) orphanUsers++;
               const flushing = writer.add(segment.fileId, userId, t, listenTimes[i]!, userKnown);
               if (flushing) await flushing;
