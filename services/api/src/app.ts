@@ -10,6 +10,7 @@ import { registerAuth } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { HttpError, registerErrorHandler } from './errors.ts';
 import { ApiMetrics, withDeadline } from './metrics.ts';
+import { allowedHostNames, registerOriginGuard } from './origin.ts';
 import { redisReady } from './redis-ready.ts';
 import { BULL_BOARD_PATH, registerBullBoard } from './routes/admin.ts';
 import { DASHBOARD_PATH, dashboardRoutes } from './dashboard/routes.ts';
@@ -66,12 +67,21 @@ export async function buildApp(ctx: ServiceContext): Promise<FastifyInstance> {
     requestTimeout: 30_000,
     forceCloseConnections: 'idle',
     bodyLimit: 64 * 1024,
+    // One line per request, written on its answer below (Fastify's own logging writes two).
+    disableRequestLogging: true,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandler(app);
+  app.addHook('onResponse', async (request, reply) => {
+    // Refusals (401, 403, 429) have their own line, written where they are decided, or none while a client is held back.
+    if ([401, 403, 429].includes(reply.statusCode)) return;
+    request.log.info({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
+  });
+  registerOriginGuard(app, allowedHostNames(config.API_HOST, config.API_ALLOWED_HOSTS));
   registerAuth(app, {
     token: config.API_TOKEN,
+    failuresPerMinute: config.API_AUTH_FAILURES_PER_MINUTE,
     protectReads: config.API_PROTECT_READS,
     adminPrefix: BULL_BOARD_PATH,
     docsPrefix: DOCS_PATH,
