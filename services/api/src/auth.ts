@@ -6,7 +6,10 @@
  *   - GET /health stays open for load balancers and orchestrators.
  * The token comes as `Authorization: Bearer <token>`, or as the password of
  * HTTP basic auth (any user name) so a browser can open Bull Board and the docs.
- * Comparison is in constant time; the token is never logged or echoed.
+ * Comparison is in constant time; the token is never logged or echoed. A
+ * client that presents API_AUTH_FAILURES_PER_MINUTE wrong or missing tokens
+ * gets 429 on every route that needs one for the rest of that minute: one log
+ * line per refusal, one when it is held back, none while it is.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
