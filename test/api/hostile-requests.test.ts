@@ -323,6 +323,11 @@ describe('hostile requests', () => {
       }
       expect(statuses).toEqual([...Array(5).fill(401), ...Array(7).fill(429)]);
       expect(auth.lines.map((l) => JSON.parse(l).msg)).toEqual([...Array(5).fill('unauthorized request'), 'too many failed authentications: client held back']);
+      // A request that is answered: one line, with what was asked and the answer.
+      expect((await locked.inject({ url: '/runs?limit=1' })).statusCode).toBe(200);
+      expect(auth.lines.slice(6).map((l) => JSON.parse(l))).toEqual([
+        expect.objectContaining({ msg: 'request completed', req: expect.objectContaining({ method: 'GET', url: '/runs?limit=1' }), res: { statusCode: 200 } }),
+      ]);
       // /health stays open to probes.
       expect([200, 503]).toContain((await locked.inject({ url: '/health' })).statusCode);
     } finally {
