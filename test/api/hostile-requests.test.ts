@@ -22,8 +22,8 @@ import { buildApp } from '@musicflow/service-api';
 import { failedReport } from '@musicflow/service-loader';
 import { createTestDatabase, dropTestDatabase, testConfig } from '../helpers/env.ts';
 import { startPipeline, waitForReport, type TestPipeline } from '../helpers/pipeline.ts';
-import { deadUrl } from '../alerts/webhook.ts';
-import { deleteKeys, makeBucket, sampleStreams, withConfig, type Bucket } from './fixtures.ts';
+import { deadUrl, startReceiver, type Receiver } from '../alerts/webhook.ts';
+import { deleteKeys, makeBucket, sampleStreams, waitFor, withConfig, type Bucket } from './fixtures.ts';
 
 const PASSWORD = `pw${randomBytes(8).toString('hex')}`;
 const QUERY_PASSWORD = `qpw${randomBytes(8).toString('hex')}`;
@@ -47,6 +47,7 @@ describe('hostile requests', () => {
   let config: Config;
   let pipeline: TestPipeline;
   let app: FastifyInstance;
+  let receiver: Receiver;
   const log = captureLog();
   let streamsAdded = 0;
 
@@ -68,7 +69,8 @@ describe('hostile requests', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     bucket = await makeBucket(1, 20);
-    config = testConfig({ ...bucket.env, WAREHOUSE_URL: db, LOG_LEVEL: 'info' });
+    receiver = await startReceiver();
+    config = testConfig({ ...bucket.env, WAREHOUSE_URL: db, LOG_LEVEL: 'info', ALERT_WEBHOOK_URL: receiver.url });
     pipeline = await startPipeline(config, log.logger);
     app = await buildApp(pipeline.ctx);
   });
@@ -79,6 +81,7 @@ describe('hostile requests', () => {
     if (config) await deleteKeys(config.QUEUE_PREFIX);
     if (db) await dropTestDatabase(db);
     await bucket?.close();
+    await receiver?.close();
   });
 
   describe('sources', () => {
@@ -162,7 +165,7 @@ describe('hostile requests', () => {
       },
     });
     // run_id is VARCHAR(64): the warehouse refuses this record whatever is cut.
-    const refused = parked(`r${'x'.repeat(99)}`, {});
+    const refused = parked(`r${'x'.repeat(99)}`, { error: `load: catalogue postgres://reader:${PASSWORD}@rds/app?password=${QUERY_PASSWORD} unreachable` });
     const key = `${config.QUEUE_PREFIX}:unrecorded-runs`;
     await pipeline.ctx.queues.connection.hset(key, tooBig.runId, JSON.stringify(tooBig), refused.runId, JSON.stringify(refused));
 
@@ -183,6 +186,12 @@ describe('hostile requests', () => {
     const dropped = log.lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'failed run dropped: the warehouse refuses its record');
     expect(dropped).toHaveLength(1);
     expect(dropped[0]).toMatchObject({ level: 50, failedRunId: refused.runId, tries: 3 });
+    // Its alert says so, without the credential its error held.
+    const alert = await waitFor('the dropped run alert', async () => receiver.received.find((a) => a.runId === refused.runId));
+    expect(alert.text).toContain('its record was dropped');
+    expect(JSON.stringify(alert)).toContain('reader:***@');
+    expect(JSON.stringify(alert)).not.toContain(PASSWORD);
+    expect(JSON.stringify(alert)).not.toContain(QUERY_PASSWORD);
   });
 
   describe('credentials', () => {
