@@ -64,13 +64,27 @@ export const configSchema = z.object({
   API_ALLOW_UNAUTHENTICATED: boolean.default(false),
   /**
    * Comma-separated URL prefixes that per-run sources (POST /runs, retries) must fall under.
-   * Default: the STREAMS_URL folder and the locations of USERS_URL and SONGS_URL (a file's folder, a database's URL).
+   * Default: the STREAMS_URL folder, USERS_URL and SONGS_URL themselves (never the folder around them: the archive).
    */
   SOURCE_URL_PREFIXES: commaList.pipe(z.array(sourceUrl).min(1, 'must list at least one URL prefix')).optional(),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** When true, GET routes also require API_TOKEN. */
   API_PROTECT_READS: boolean.default(false),
+  /** Host names the API answers to besides localhost, API_HOST and IP addresses (comma-separated): the DNS-rebinding guard. */
+  API_ALLOWED_HOSTS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((h) => h.trim())
+        .filter(Boolean),
+    ),
+  /** Wrong or missing tokens one client may present per minute before its requests needing the token get 429. */
+  API_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).default(30),
+  /** The shortest time between two firings a schedule may have (PUT /schedules/daily); 0 lifts the bound. */
+  SCHEDULE_MIN_INTERVAL: duration.default(3_600_000),
   DAILY_CRON: z.string().default('0 2 * * *'),
   TZ_SCHEDULE: z.string().default('UTC'),
   /** Where alerts go: a JSON POST (Slack-compatible `text`) for failed/partial runs, failed data checks and stale data. */
@@ -140,7 +154,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...cfg,
     ARCHIVE_URL: cfg.ARCHIVE_URL ?? archiveSibling(cfg.STREAMS_URL),
     API_HOST: cfg.API_HOST ?? (cfg.API_TOKEN ? '0.0.0.0' : '127.0.0.1'),
-    SOURCE_URL_PREFIXES: cfg.SOURCE_URL_PREFIXES ?? [cfg.STREAMS_URL, sourceLocation(cfg.USERS_URL), sourceLocation(cfg.SONGS_URL)],
+    SOURCE_URL_PREFIXES: cfg.SOURCE_URL_PREFIXES ?? [cfg.STREAMS_URL, cfg.USERS_URL, cfg.SONGS_URL],
   };
 }
 
@@ -158,11 +172,6 @@ function redisClusterProblem(cfg: Pick<Config, 'REDIS_CLUSTER_NODES' | 'QUEUE_PR
     return 'REDIS_URL: a Redis Cluster has database 0 only (REDIS_CLUSTER_NODES is set): remove the database number from the URL';
   }
   return undefined;
-}
-
-/** Where a source lives: a file's folder (`file:///in/users.csv` → `file:///in/`), a database's URL as it is. */
-function sourceLocation(url: string): string {
-  return /^postgres(ql)?:/.test(url) ? url : url.slice(0, url.lastIndexOf('/') + 1);
 }
 
 /**

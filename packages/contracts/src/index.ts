@@ -373,6 +373,8 @@ export const runReportSchema = z.object({
   error: z.string().optional(),
   /** Data checks run after the load, over the dates it loaded. */
   checks: z.array(dataCheckSchema).optional(),
+  /** Parts of the report were cut so its record fits analytics.etl_runs (GET /runs/:id/files still lists every file). */
+  truncated: z.boolean().optional(),
 });
 export type RunReport = z.infer<typeof runReportSchema>;
 
