@@ -18,7 +18,7 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
   const unrecorded = unrecordedRunsKey(queues.prefix);
   const load = async (job: Job, { run }: LoadJob, log: Logger): Promise<RunReport> => {
     const startedAt = Date.now();
-    const failures = (await ignoredFailures(job)).map((f) => f.reason);
+    const failures = (await ignoredFailures(job, queues)).map((f) => f.reason);
     const [published] = childResults(await job.getChildrenValues(), 'publish');
     const db = await warehouse();
     await recordUnrecordedRuns(queues.connection, unrecorded, db, log);
