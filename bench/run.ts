@@ -477,6 +477,7 @@ async function main(): Promise<void> {
       `rejected ${r.rows.rejected}, duplicate ${r.rows.duplicate}, orphan tracks ${r.rows.orphanTracks}; ` +
       `KPI rows genre ${r.kpiRows.genre}, hourly ${r.kpiRows.hourly}`,
   );
+  if (r.error) console.log(`run error: ${r.error}`);
   console.log('stage times (wall clock, first job start to last job end; validate and transform overlap):');
   for (const [stage, ms] of Object.entries(r.stageMs)) console.log(`  ${stage.padEnd(10)} ${sec(ms).padStart(8)} s`);
   console.log(`  ${'end-to-end'.padEnd(10)} ${sec(pipelineMs).padStart(8)} s  (${Math.round(events / (pipelineMs / 1000)).toLocaleString('en-US')} events/s)`);
