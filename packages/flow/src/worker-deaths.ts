@@ -31,8 +31,10 @@ export async function checkWorkerDeaths(queues: PipelineQueues, stage: Stage, jo
   // The workers of the attempts that stalled: the ones before this attempt's.
   const lost = await queues.connection.lrange(key, Math.max(0, length - 1 - deaths), length - 2);
   const live = new Set(await readQueueWorkers(queues.queues[stage]));
-  const gone = lost.filter((w) => !live.has(w));
-  const starved = lost.filter((w) => live.has(w));
+  // A worker killed between taking the job and recording itself is missing: the list may be shorter than `deaths`.
+  const named = [...new Set(lost)];
+  const gone = named.filter((w) => !live.has(w));
+  const starved = named.filter((w) => live.has(w));
   const what = [
     gone.length ? `${gone.join(', ')} gone: out of memory, a native crash or a kill, their logs say which` : '',
     starved.length ? `${starved.join(', ')} still connected: event loop blocked past the job's lock` : '',
