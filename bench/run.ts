@@ -316,6 +316,8 @@ async function main(): Promise<void> {
   await admin.end();
 
   const env: Record<string, string> = {
+    // The image's allocator setting (infra/Dockerfile), unless the caller sets its own.
+    MALLOC_MMAP_THRESHOLD_: '131072',
     ...(process.env as Record<string, string>),
     REDIS_URL,
     QUEUE_PREFIX: `mfbench_${id}`,
