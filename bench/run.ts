@@ -17,7 +17,8 @@
  * without it the plays come from the sample's tracks). When python3 with
  * pandas is there, the old DAG's pandas logic (bench/pandas_kpis.py) runs on
  * the same files too (`--pandas-runs 0`: not). The last line also gives the
- * number of distinct track ids in the event files (`distinct_tracks=`).
+ * number of distinct track ids in the event files (`distinct_tracks=`). A
+ * worker process that dies during the run is started again and reported.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -334,21 +335,46 @@ async function main(): Promise<void> {
   const profDir = path.join(runDir, 'prof');
 
   const procs: WorkerProc[] = [];
-  for (let i = 0; i < workers; i++) {
+  /** Set once the run is triggered (a death before is a failed start), cleared at shutdown. */
+  let supervising = false;
+  const deaths: string[] = [];
+  /**
+   * Starts the worker process of `slot`. One that dies during the run is
+   * started again, as docker-compose's `restart: unless-stopped` would: a job
+   * that kills its workers then fails the run after JOB_MAX_WORKER_DEATHS
+   * instead of leaving the bench waiting on no workers.
+   */
+  const startWorker = (slot: number, generation: number): WorkerProc => {
+    const name = generation ? `worker${slot}.${generation}` : `worker${slot}`;
     const nodeArgs = [
       ...(values['worker-node-options'] ? values['worker-node-options'].split(/\s+/).filter(Boolean) : []),
-      ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, `worker${i + 1}`)}`] : []),
+      ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, name)}`] : []),
     ];
     // The five stage workers only: `start` alone would also start the HTTP API (one port per machine).
     const child = spawn(process.execPath, [...nodeArgs, path.join(REPO, 'bin', 'musicflow.mjs'), 'start', ...STAGE_SERVICES], {
       cwd: REPO,
       env,
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const proc = { name: `worker${i + 1}`, child, peakKb: 0 } as WorkerProc;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const proc = { name, child, peakKb: 0 } as WorkerProc;
+    // V8 says why it aborts on stderr (`FATAL ERROR: ... JavaScript heap out of memory`): passed through, and kept.
+    let fatal: string | undefined;
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      if (line.includes('FATAL ERROR')) fatal = line.trim();
+      console.error(line);
+    });
+    proc.exited = new Promise<void>((resolve) =>
+      child.once('exit', (code, signal) => {
+        resolve();
+        if (!supervising) return;
+        const death = `${name} (pid ${child.pid}) died: ${signal ? `signal ${signal}` : `exit code ${code}`}${fatal ? `, ${fatal}` : ''}`;
+        deaths.push(death);
+        log(`${death}; starting another`);
+        procs.push(startWorker(slot, generation + 1));
+      }),
+    );
     // Ready once its worker threads are up: `musicflow start` logs "services started" then.
-    const started = new Promise<void>((resolve) => {
+    proc.started = new Promise<void>((resolve) => {
       createInterface({ input: child.stdout! }).on('line', (line) => {
         const entry = parseLogLine(line);
         if (entry?.msg === 'services started') resolve();
@@ -356,10 +382,9 @@ async function main(): Promise<void> {
         if (!entry || (entry.level ?? 0) >= 40) console.log(line);
       });
     });
-    proc.exited = exited;
-    proc.started = started;
-    procs.push(proc);
-  }
+    return proc;
+  };
+  for (let i = 0; i < workers; i++) procs.push(startWorker(i + 1, 0));
   const sampleRss = async () => {
     for (const p of procs) {
       const kb = p.child.pid ? await procKb(p.child.pid, 'VmHWM') : undefined;
@@ -387,6 +412,7 @@ async function main(): Promise<void> {
     for (const p of procs) p.cpuAtTrigger = p.child.pid ? await procCpuSeconds(p.child.pid) : undefined;
     const t0 = performance.now();
     const triggeredAt = Date.now();
+    supervising = true;
     const { runId } = await startRun(config, queues, { trigger: 'bench' });
     let lastLog = 0;
     for (;;) {
@@ -421,6 +447,7 @@ async function main(): Promise<void> {
   } finally {
     clearInterval(poller);
     await sampleRss();
+    supervising = false;
     for (const p of procs) p.child.kill('SIGTERM');
     await Promise.race([Promise.all(procs.map((p) => p.exited)), new Promise((r) => setTimeout(r, 30_000))]);
     for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
@@ -452,6 +479,7 @@ async function main(): Promise<void> {
       `rejected ${r.rows.rejected}, duplicate ${r.rows.duplicate}, orphan tracks ${r.rows.orphanTracks}; ` +
       `KPI rows genre ${r.kpiRows.genre}, hourly ${r.kpiRows.hourly}`,
   );
+  if (r.error) console.log(`run error: ${r.error}`);
   console.log('stage times (wall clock, first job start to last job end; validate and transform overlap):');
   for (const [stage, ms] of Object.entries(r.stageMs)) console.log(`  ${stage.padEnd(10)} ${sec(ms).padStart(8)} s`);
   console.log(`  ${'end-to-end'.padEnd(10)} ${sec(pipelineMs).padStart(8)} s  (${Math.round(events / (pipelineMs / 1000)).toLocaleString('en-US')} events/s)`);
@@ -466,6 +494,7 @@ async function main(): Promise<void> {
   console.log(`  catalogue jobs (start to end): ${catalogueTimes}`);
   console.log('peak RSS (VmHWM):');
   for (const p of procs) console.log(`  ${p.name.padEnd(10)} ${mb(p.peakKb).padStart(6)} MB`);
+  if (deaths.length) console.log(`worker processes that died during the run (each started again):\n${deaths.map((d) => `  ${d}`).join('\n')}`);
   const workerCpu = procs.reduce((sum, p) => sum + (p.cpuSeconds ?? 0), 0);
   console.log(
     `worker CPU time, trigger to report (GC threads included): ${procs.map((p) => `${p.name} ${p.cpuSeconds?.toFixed(2) ?? '?'} s`).join(', ')}; ` +

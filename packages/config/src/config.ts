@@ -157,6 +157,13 @@ export const configSchema = z.object({
   RETRY_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(30_000),
   JOB_BACKOFF_MS: z.coerce.number().int().min(1).default(1000),
   JOB_ATTEMPTS: z.coerce.number().int().min(1).optional(),
+  /**
+   * A job that kills its worker process (out of memory, a native crash, a kill) is handed to the next
+   * worker once its lock expires; after this many of its workers died it fails, naming them, and its run fails.
+   */
+  JOB_MAX_WORKER_DEATHS: z.coerce.number().int().min(1).max(100).default(3),
+  /** A job's lock: a worker that stops renewing it (died, or its event loop blocked) loses the job this long after. */
+  JOB_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
   /** s3rver, MinIO and other S3-compatible servers want path-style URLs and no streaming checksums. */
   S3_FORCE_PATH_STYLE: boolean.default(false),
   S3_CHECKSUMS: z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED']).default('WHEN_SUPPORTED'),

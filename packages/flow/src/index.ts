@@ -25,6 +25,7 @@ export {
 } from './worker.ts';
 export { threadProcessor } from './thread.ts';
 export { schedulerFiringTime, startSandboxThreads } from './bullmq-internals.ts';
+export { jobHoldersKey } from './worker-deaths.ts';
 export { createServiceContext, type ServiceContext } from './context.ts';
 export { serve, type Service } from './serve.ts';
 export { checkWarehouseAtStart } from './warehouse-check.ts';

@@ -17,7 +17,7 @@ import { fitRunRecord, runDataChecks, WarehouseDataError, type Warehouse } from 
 export function createLoadProcessor({ store, queues, warehouse, config }: ServiceContext) {
   const load = async (job: Job, { run }: LoadJob, log: Logger): Promise<RunReport> => {
     const startedAt = Date.now();
-    const failures = (await ignoredFailures(job)).map((f) => f.reason);
+    const failures = (await ignoredFailures(job, queues)).map((f) => f.reason);
     const [published] = childResults(await job.getChildrenValues(), 'publish');
     const db = await warehouse();
     await recordUnrecordedRuns({ config, queues }, db, log);
