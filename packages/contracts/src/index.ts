@@ -385,7 +385,8 @@ export type KpiDateResult = z.infer<typeof kpiDateResultSchema>;
 export const loadJobSchema = z.object({ run: runContextSchema });
 export type LoadJob = z.infer<typeof loadJobSchema>;
 
-export const runStatusSchema = z.enum(['queued', 'running', 'succeeded', 'partial', 'failed']);
+/** `cancelled`: stopped on request before it changed the lake or the warehouse. */
+export const runStatusSchema = z.enum(['queued', 'running', 'succeeded', 'partial', 'failed', 'cancelled']);
 export type RunStatus = z.infer<typeof runStatusSchema>;
 
 /** One data check over the loaded KPIs (see the loader): a failed one makes the run `partial`. */

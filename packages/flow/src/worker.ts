@@ -7,7 +7,8 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config, Logger } from '@musicflow/config';
 import { isJobKind, JOB_KINDS, kindsOf, parseJobData, QUEUES, type JobData, type JobKind, type Stage } from '@musicflow/contracts';
 import type { ServiceContext } from './context.ts';
-import { nextRetryDelay, retryDelay } from './queues.ts';
+import { nextRetryDelay, retryDelay, type PipelineQueues } from './queues.ts';
+import { throwIfCancelled } from './cancel.ts';
 import { startSandboxThreads } from './bullmq-internals.ts';
 import { redisConnection } from './redis.ts';
 
@@ -50,7 +51,7 @@ export interface ThreadData {
 export async function handleStageJob<S extends Stage>(
   definition: StageDefinition<S>,
   processors: StageProcessors<S>,
-  log: Logger,
+  { log, queues }: { log: Logger; queues: PipelineQueues },
   job: Job,
   token: string | undefined,
 ): Promise<unknown> {
@@ -62,6 +63,8 @@ export async function handleStageJob<S extends Stage>(
   const processor = (processors as unknown as Record<JobKind, KindProcessor<JobKind>>)[kind];
   const runId = (data as { run?: { runId?: string } }).run?.runId;
   const jobLog = log.child({ runId, jobId: job.id, kind, attempt: job.attemptsMade + 1 });
+  // Every job and every step of a step job starts here: a cancelled run's work stops at the next one. The loader records it.
+  if (kind !== 'load' && runId) await throwIfCancelled(queues, runId);
   jobLog.info('job started');
   const started = Date.now();
   const result = await processor(job, data, jobLog, token);
@@ -129,7 +132,7 @@ export function runStageWorker<S extends Stage>(definition: StageDefinition<S>, 
     );
   } else {
     const processors = definition.createProcessors(ctx);
-    worker = new Worker(QUEUES[stage], (job, token) => handleStageJob(definition, processors, log, job, token), options);
+    worker = new Worker(QUEUES[stage], (job, token) => handleStageJob(definition, processors, { log, queues: ctx.queues }, job, token), options);
   }
   // A failure the budget retries is a warning with its delay (a warehouse outage logs one per attempt); the last one is an error.
   worker.on('failed', (job, err) => {

@@ -258,7 +258,7 @@ export class ApiMetrics {
         counter.inc(value);
       }
       this.runs.reset();
-      for (const status of ['succeeded', 'partial', 'failed']) this.runs.inc({ status }, 0);
+      for (const status of ['succeeded', 'partial', 'failed', 'cancelled']) this.runs.inc({ status }, 0);
       for (const r of rows) this.runs.inc({ status: r.status }, Number(r.runs));
       this.lastSuccess.set(last ? last.getTime() / 1000 : 0);
       await this.refreshFreshness(warehouse);

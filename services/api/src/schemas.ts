@@ -75,6 +75,15 @@ export const startedRunResponse = z.object({
   retryOf: z.string().optional(),
 });
 
+export const cancelledRunResponse = z.object({
+  runId: z.string(),
+  /** The loader records the run `cancelled` once its active jobs have stopped: GET the url until then. */
+  status: z.literal('cancelling'),
+  /** Jobs removed before any worker took them. */
+  removedJobs: z.number().int(),
+  url: z.string(),
+});
+
 export const runParams = z.strictObject({ id: runIdParam });
 
 export const listRunsQuery = z.strictObject({

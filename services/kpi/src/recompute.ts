@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { CATALOGUE_TABLES, childResults, jobIds, type KpiRecomputeJob, type PublishResult, type RecomputeRange, type RunReport } from '@musicflow/contracts';
-import { addChildJobs, ignoredFailures, parentOf, type ServiceContext } from '@musicflow/flow';
+import { addChildJobs, claimRunCommit, ignoredFailures, parentOf, runCancelledError, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 import { dateResults, publishResultOf } from './outcome.ts';
@@ -46,6 +46,8 @@ export function createRecomputeKpiProcessor({ store, config, queues, warehouse }
         if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
       }
       if (data.catalogue) {
+        // Re-enriching rewrites the lake's parts: a run cancelled before this point leaves them as they were.
+        if (!(await claimRunCommit(queues, run.runId))) throw runCancelledError(run.runId);
         const tables = childResults(await job.getChildrenValues(), 'catalogue');
         const songs = tables.find((t) => t.table === 'songs');
         const users = tables.find((t) => t.table === 'users');

@@ -2,7 +2,7 @@ import pMap from 'p-map';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { childResults, runFileSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
-import { activeKey, alertOnRun, ignoredFailures, type ServiceContext } from '@musicflow/flow';
+import { activeKey, alertOnRun, claimRunCommit, ignoredFailures, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { joinUrl, ObjectMissingError, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
 import { readLines } from '@musicflow/ingest';
@@ -24,7 +24,12 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
     await recordUnrecordedRuns(queues.connection, unrecorded, db, log);
 
     let report: RunReport;
-    if (failures.length || !published) {
+    // Claimed before the transaction: a run cancelled first never commits, one committing can no longer be cancelled.
+    if (!(await claimRunCommit(queues, run.runId))) {
+      report = { ...failedReport(run, 'cancelled'), status: 'cancelled' };
+      await db.recordRun(report);
+      log.info('run cancelled: recorded, temporaries deleted, nothing loaded');
+    } else if (failures.length || !published) {
       report = failedReport(run, failures.join('; ') || 'the publish step produced no result');
       await db.recordRun(report);
       log.error({ error: report.error }, 'run failed');

@@ -1,11 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { isAllowedSource, redactUrl, type Config } from '@musicflow/config';
 import type { Sources } from '@musicflow/contracts';
-import { startRun } from '@musicflow/flow';
+import { cancelRun, startRun } from '@musicflow/flow';
 import type { ApiDeps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
 import { findRun, listRuns, redactSources } from '../runs.ts';
 import {
+  cancelledRunResponse,
   errorSchema,
   listRunsQuery,
   listRunsResponse,
@@ -100,6 +101,37 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
       const [{ total, files }, run] = await Promise.all([warehouse.listRunFiles(id, status, limit, offset), warehouse.getRun(id)]);
       if (!run) throw new HttpError(404, `run ${id} not found among finished runs`);
       return { runId: id, total, limit, offset, files };
+    },
+  });
+
+  app.delete('/runs/:id', {
+    config: { access: 'write', redis: true },
+    schema: {
+      tags: ['runs'],
+      summary: 'Cancel a queued or running run',
+      description:
+        'Removes the jobs of the run that no worker holds; active jobs stop at their next step. The loader then deletes the ' +
+        "run's temporaries and records it `cancelled` in analytics.etl_runs, having loaded nothing. A run that already began " +
+        'changing the lake or the warehouse can no longer be cancelled (409): it ends as it would have.',
+      params: runParams,
+      response: { 202: cancelledRunResponse, 400: errorSchema, 404: errorSchema, 409: errorSchema },
+    },
+    handler: async (request, reply) => {
+      const { id } = request.params;
+      const cancelled = await cancelRun(deps.queues, id);
+      if (cancelled.outcome === 'unknown') {
+        if (await (await deps.warehouse()).getRun(id)) throw new HttpError(409, `run ${id} has finished: only a queued or running run can be cancelled`);
+        throw new HttpError(404, `run ${id} not found`);
+      }
+      if (cancelled.outcome === 'finished') throw new HttpError(409, `run ${id} has finished: only a queued or running run can be cancelled`);
+      if (cancelled.outcome === 'committing')
+        throw new HttpError(409, `run ${id} is already publishing to the lake or loading the warehouse: it can no longer be cancelled`);
+      request.log.info({ runId: id, removedJobs: cancelled.removedJobs }, 'run cancelled');
+      const url = `/runs/${id}`;
+      return reply
+        .code(202)
+        .header('location', url)
+        .send({ runId: id, status: 'cancelling' as const, removedJobs: cancelled.removedJobs, url });
     },
   });
 
