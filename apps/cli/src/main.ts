@@ -3,6 +3,7 @@ import { loadConfig, type Config } from '@musicflow/config';
 import { serve, startRun } from '@musicflow/flow';
 import { recompute } from './recompute.ts';
 import { cancel } from './cancel.ts';
+import { retry } from './retry.ts';
 import { SERVICE_NAMES, startServices, type ServiceName } from './services.ts';
 import { waitAndReport, withQueues } from './wait.ts';
 import { runDemo } from './demo.ts';
@@ -18,6 +19,10 @@ const USAGE = `musicflow: music-streaming ETL on BullMQ
                                   recompute and upsert the KPIs of the lake's listen dates in the range
                                   (no --to: every date from --from on) from the lake alone;
                                   --re-enrich first joins the dates' parts with the current catalogue
+  musicflow retry RUN_ID [--only-failed] [--wait]
+                                  a new run after a failed, partial or cancelled one, over its sources;
+                                  --only-failed: over only its rejected files (their current versions),
+                                  or, when it failed loading, only its dates, recomputed from the lake
   musicflow cancel RUN_ID [--wait]
                                   cancel a queued or running run: its waiting jobs are removed, active
                                   ones stop at their next step, nothing is loaded; --wait until it is
@@ -80,6 +85,16 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = await recompute(config, values).catch((err: Error) => {
         throw new UsageError(err.message);
       });
+      return;
+    }
+    if (command === 'retry') {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { 'only-failed': { type: 'boolean' }, wait: { type: 'boolean' } },
+      });
+      if (positionals.length !== 1) throw new UsageError('retry: give exactly one run id');
+      process.exitCode = await retry(config, positionals[0]!, values);
       return;
     }
     if (command === 'cancel') {

@@ -155,6 +155,9 @@ export const catalogueResultSchema = z.object({
 });
 export type CatalogueResult = z.infer<typeof catalogueResultSchema>;
 
+/** Files one retry of rejected files takes at most: their URLs travel in the plan job's data. */
+export const MAX_RETRY_FILES = 10_000;
+
 /**
  * The run's first job, in steps (BullMQ's step-job pattern, `step` records
  * where it is): plan the stream files into chunks and validate them (its
@@ -168,6 +171,8 @@ export const planJobSchema = z.object({
   /** Files rejected before any row was read (missing or repeated columns, unterminated quote, no header). */
   rejectedFiles: z.array(rejectedFileSchema).optional(),
   filesTotal: z.number().int().optional(),
+  /** Only these stream files (URLs), in their versions listed when the run plans: a retry of a run's rejected files. */
+  files: z.array(z.string()).max(MAX_RETRY_FILES).optional(),
 });
 export type PlanJob = z.infer<typeof planJobSchema>;
 
@@ -267,9 +272,19 @@ export type KpiPassJob = z.infer<typeof kpiPassJobSchema>;
 const duplicateByFile = z.record(z.string(), z.number().int());
 
 const isoDate = z.iso.date({ error: 'must be a calendar date YYYY-MM-DD' });
-/** Listen dates to recompute from the lake: `from` to `to` (both included); no `to`, every date from `from` on. */
+/** Dates one recompute takes at most when they are listed one by one. */
+export const MAX_RECOMPUTE_DATES = 3660;
+/**
+ * Listen dates to recompute from the lake: `from` to `to` (both included); no `to`, every date from `from` on;
+ * with `dates`, only those of them (a retry of the dates whose load failed).
+ */
 export const recomputeRangeSchema = z
-  .object({ from: isoDate, to: isoDate.optional(), reEnrich: z.boolean().default(false) })
+  .object({
+    from: isoDate,
+    to: isoDate.optional(),
+    reEnrich: z.boolean().default(false),
+    dates: z.array(isoDate).min(1).max(MAX_RECOMPUTE_DATES).optional(),
+  })
   .refine((r) => !r.to || r.from <= r.to, { message: '`to` must not be before `from`', path: ['to'] });
 export type RecomputeRange = z.infer<typeof recomputeRangeSchema>;
 

@@ -31,3 +31,4 @@ export { checkWarehouseAtStart } from './warehouse-check.ts';
 export { alertOnRun, deliverAlert, ensureFreshnessCheck, freshnessCheckEveryMs, isStale, runAlert, staleAlert, startAlertWorker } from './alerts.ts';
 export { startRecompute } from './start-recompute.ts';
 export { cancelRun, claimRunCommit, isRunCancelled, runCancelledError, throwIfCancelled, type CancelOutcome } from './cancel.ts';
+export { retryRun, RetryRefusedError, type RetryScope } from './retry-run.ts';

@@ -73,7 +73,18 @@ export const startedRunResponse = z.object({
   status: runStatus,
   url: z.string(),
   retryOf: z.string().optional(),
+  /** A retry's scope: the run's sources, its rejected files (how many), or the dates whose load failed. */
+  scope: z.enum(['sources', 'rejected-files', 'failed-dates']).optional(),
+  files: z.number().int().optional(),
+  dates: z.array(z.string()).optional(),
 });
+
+export const retryRunBody = z
+  .strictObject({
+    onlyFailed: z.boolean().default(false).describe('only the rejected files (current versions) or the dates whose load failed'),
+  })
+  // No body at all (`curl -X POST /runs/<id>/retry`): a retry over the run's sources.
+  .nullish();
 
 export const cancelledRunResponse = z.object({
   runId: z.string(),

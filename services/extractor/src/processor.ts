@@ -64,7 +64,8 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
     const { run } = data;
     const startedAt = Date.now();
     const listed: ObjectInfo[] = [];
-    for await (const file of store.list(run.sources.streams)) if (isStreamFile(file.url)) listed.push(file);
+    const only = data.files && new Set(data.files);
+    for await (const file of store.list(run.sources.streams)) if (isStreamFile(file.url) && (!only || only.has(file.url))) listed.push(file);
     listed.sort((a, b) => a.url.localeCompare(b.url));
     // Sizes from the listing: the pack size is known before any file is read.
     const packer = new ChunkPacker(
@@ -105,7 +106,7 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
       if (closed.length) await addValidateJobs(closed);
     }
     log.info({ files: listed.length, segments, chunks, rejected: rejectedFiles.length }, 'stream files planned');
-    return { run, step: 'validate', startedAt, rejectedFiles, filesTotal: listed.length };
+    return { ...data, step: 'validate', startedAt, rejectedFiles, filesTotal: listed.length };
   }
 
   /** Fails the run, naming each step that failed after its retries (a chunk that cannot be read, a catalogue source). */

@@ -103,16 +103,17 @@ export function createRecomputeKpiProcessor({ store, config, queues, warehouse }
 }
 
 /** The listen dates with parts under `processed/`, within the range, in order. */
-export async function lakeDatesIn(store: ObjectStore, lake: string, range: Pick<RecomputeRange, 'from' | 'to'>): Promise<string[]> {
+export async function lakeDatesIn(store: ObjectStore, lake: string, range: Pick<RecomputeRange, 'from' | 'to' | 'dates'>): Promise<string[]> {
   return [...new Set((await lakePartsIn(store, lake, range)).map((url) => LAKE_LAYOUT.listenDateOfPart(url)!))].sort();
 }
 
 /** The lake parts of the listen dates within the range. */
-async function lakePartsIn(store: ObjectStore, lake: string, range: Pick<RecomputeRange, 'from' | 'to'>): Promise<string[]> {
+async function lakePartsIn(store: ObjectStore, lake: string, range: Pick<RecomputeRange, 'from' | 'to' | 'dates'>): Promise<string[]> {
   const parts: string[] = [];
+  const only = range.dates && new Set(range.dates);
   for await (const obj of store.list(LAKE_LAYOUT.processed(lake))) {
     const date = LAKE_LAYOUT.listenDateOfPart(obj.url);
-    if (date && date >= range.from && (!range.to || date <= range.to)) parts.push(obj.url);
+    if (date && date >= range.from && (!range.to || date <= range.to) && (!only || only.has(date))) parts.push(obj.url);
   }
   return parts.sort();
 }

@@ -99,7 +99,9 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
       const final = (err as Error).name === 'UnrecoverableError' || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       // A refused row's failure is recorded already, with the run's counts.
       if (final && !(err as { recorded?: boolean }).recorded) {
-        const report = failedReport(data.run, `load: ${(err as Error).message}`);
+        // The dates it published, so a retry of only what failed knows which to load.
+        const [published] = childResults(await job.getChildrenValues(), 'publish');
+        const report = { ...failedReport(data.run, `load: ${(err as Error).message}`), dates: published?.report.dates ?? [] };
         await queues.connection.hset(unrecorded, data.run.runId, JSON.stringify(report));
         log.error({ error: report.error }, 'run failed: recorded in the warehouse once it answers again');
       }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { isAllowedSource, redactUrl, type Config } from '@musicflow/config';
 import type { Sources } from '@musicflow/contracts';
-import { cancelRun, startRun } from '@musicflow/flow';
+import { cancelRun, retryRun, RetryRefusedError, startRun } from '@musicflow/flow';
 import type { ApiDeps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
 import { findRun, listRuns, redactSources } from '../runs.ts';
@@ -10,6 +10,7 @@ import {
   errorSchema,
   listRunsQuery,
   listRunsResponse,
+  retryRunBody,
   runDetail,
   runFilesQuery,
   runFilesResponse,
@@ -139,12 +140,16 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
     config: { access: 'write', redis: true },
     schema: {
       tags: ['runs'],
-      summary: 'Run a failed or partial run again over the same sources',
+      summary: 'Run a failed or partial run again: over the same sources, or over only what failed',
       description:
-        'Starts a new run (trigger "retry") over the sources of the given run. Files that run ingested were archived and ' +
-        'rejected files stayed in place, so the new run picks up exactly what is left (e.g. fixed files); events already ' +
-        'loaded are never counted twice. 202 with the new run, or 200 with a run over the same sources that is already active.',
+        'Starts a new run (trigger "retry"). By default over the sources of the given run: files that run ingested were ' +
+        'archived and rejected files stayed in place, so the new run picks up what is left (e.g. fixed files, and any new ' +
+        'ones). With `onlyFailed`, over only what failed: a run that failed while loading its dates recomputes just those ' +
+        'dates from the lake (their parts were published before the load); otherwise a run over just its rejected files, ' +
+        'in their current versions. Events already loaded are never counted twice. 202 with the new run, or 200 with a ' +
+        'run over the same sources that is already active.',
       params: runParams,
+      body: retryRunBody,
       response: { 200: startedRunResponse, 202: startedRunResponse, 400: errorSchema, 404: errorSchema, 409: errorSchema },
     },
     handler: async (request, reply) => {
@@ -153,17 +158,19 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
       if (!found) throw new HttpError(404, `run ${id} not found`);
       const { status } = found.detail;
       if (status === 'queued' || status === 'running') throw new HttpError(409, `run ${id} is still ${status}: only a failed or partial run can be retried`);
-      if (status === 'succeeded') throw new HttpError(409, `run ${id} succeeded: only a failed or partial run can be retried`);
       if (!found.sources) throw new HttpError(409, `run ${id} has no record of its sources`);
       assertAllowedSources(config, found.sources, `run ${id} source`);
-      const started = await startRun(config, deps.queues, { trigger: 'retry', sources: found.sources });
-      request.log.info({ runId: started.runId, retryOf: id, created: started.created }, 'retry requested');
+      const run = { runId: id, status, sources: found.sources, dates: found.detail.report?.dates ?? [] };
+      const started = await retryRun(config, deps.queues, await deps.warehouse(), run, request.body?.onlyFailed ?? false).catch((err: Error) => {
+        throw err instanceof RetryRefusedError ? new HttpError(409, err.message) : err;
+      });
+      request.log.info({ runId: started.runId, retryOf: id, created: started.created, scope: started.scope }, 'retry requested');
       const url = `/runs/${started.runId}`;
       const current = started.created ? 'queued' : ((await findRun(deps, started.runId))?.detail.status ?? 'queued');
       return reply
         .code(started.created ? 202 : 200)
         .header('location', url)
-        .send({ runId: started.runId, created: started.created, status: current, url, retryOf: id });
+        .send({ ...started, status: current, url, retryOf: id });
     },
   });
 };
