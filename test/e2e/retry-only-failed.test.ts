@@ -10,11 +10,11 @@ import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '@musicflow/service-api';
-import { main } from '@musicflow/cli';
 import { startRun } from '@musicflow/flow';
 import { DDL } from '../../packages/warehouse/src/sql.ts';
 import { deleteKeys, makeBucket, sampleStreams, type Bucket } from '../api/fixtures.ts';
 import { createTestDatabase, dropTestDatabase, testConfig } from '../helpers/env.ts';
+import { runCliInProcess } from '../helpers/cli-in-process.ts';
 import { readWarehouseKpis } from '../helpers/kpis.ts';
 import { startPipeline, waitForReport, type TestPipeline } from '../helpers/pipeline.ts';
 
@@ -84,19 +84,11 @@ describe('retry only what failed', () => {
       await client.query('ALTER TABLE analytics.hourly_kpis ALTER COLUMN top_artist TYPE VARCHAR(1024)');
       await bucket.addStream('landed-since.csv', await sampleStreams(700, 720));
 
-      const printed: string[] = [];
-      const log = console.log;
-      console.log = (line: string) => printed.push(line);
-      try {
-        for (const [key, value] of Object.entries({ ...bucket.env, WAREHOUSE_URL: db, REDIS_URL: pipeline.ctx.config.REDIS_URL })) process.env[key] = value;
-        process.env.QUEUE_PREFIX = pipeline.ctx.config.QUEUE_PREFIX;
-        await main(['retry', runId, '--only-failed']);
-      } finally {
-        console.log = log;
-      }
+      const { REDIS_URL, QUEUE_PREFIX } = pipeline.ctx.config;
+      const printed = await runCliInProcess(['retry', runId, '--only-failed'], { ...bucket.env, WAREHOUSE_URL: db, REDIS_URL, QUEUE_PREFIX });
       expect(process.exitCode ?? 0).toBe(0);
-      const retriedId = /^run (\S+) enqueued over the date\(s\) whose load failed: 2024-06-26$/.exec(printed.join('\n'))?.[1];
-      expect(retriedId, printed.join('\n')).toBeDefined();
+      const retriedId = /^run (\S+) enqueued over the date\(s\) whose load failed: 2024-06-26$/.exec(printed)?.[1];
+      expect(retriedId, printed).toBeDefined();
       const retried = await waitForReport(pipeline.ctx, retriedId!);
       expect(retried).toMatchObject({ trigger: 'retry', status: 'succeeded', dates: ['2024-06-26'], files: { total: 0 } });
       expect((await readWarehouseKpis(db)).hourly.filter((h) => h.listenDate === '2024-06-26').length).toBeGreaterThan(0);

@@ -55,6 +55,7 @@ describe('job kinds', () => {
       'kpi-pass': 'kpi',
       recompute: 'kpi',
       load: 'load',
+      backfill: 'load',
     });
   });
 

@@ -4,6 +4,7 @@ import { serve, startRun } from '@musicflow/flow';
 import { recompute } from './recompute.ts';
 import { cancel } from './cancel.ts';
 import { retry } from './retry.ts';
+import { backfill, BACKFILL_USAGE } from './backfill.ts';
 import { SERVICE_NAMES, startServices, type ServiceName } from './services.ts';
 import { waitAndReport, withQueues } from './wait.ts';
 import { runDemo } from './demo.ts';
@@ -27,6 +28,7 @@ const USAGE = `musicflow: music-streaming ETL on BullMQ
                                   cancel a queued or running run: its waiting jobs are removed, active
                                   ones stop at their next step, nothing is loaded; --wait until it is
                                   recorded cancelled (exit 3)
+${BACKFILL_USAGE}
   musicflow demo                  run the pipeline once on the sample data and print the KPIs
 
 Configuration comes from the environment (see README).`;
@@ -83,6 +85,12 @@ export async function main(argv: string[]): Promise<void> {
         options: { from: { type: 'string' }, to: { type: 'string' }, 're-enrich': { type: 'boolean' }, wait: { type: 'boolean' } },
       });
       process.exitCode = await recompute(config, values).catch((err: Error) => {
+        throw new UsageError(err.message);
+      });
+      return;
+    }
+    if (command === 'backfill') {
+      process.exitCode = await backfill(config, rest).catch((err: Error) => {
         throw new UsageError(err.message);
       });
       return;

@@ -27,6 +27,9 @@ export const jobIds = {
   kpiDate: (runId: string, listenDate: string) => `kpi-${runId}-${listenDate}`,
   /** With the pass count: a date job retried into a different count adds a new set instead of mixing two partitions. */
   kpiPass: (runId: string, listenDate: string, pass: number, count: number) => `kpi-${runId}-${listenDate}-pass${pass}of${count}`,
+  backfill: (backfillId: string) => `backfill-${backfillId}`,
+  /** The recompute run of one date of a backfill. */
+  backfillRun: (backfillId: string, listenDate: string) => `${backfillId}-${listenDate}`,
 };
 
 export const RUN_ID_PATTERN = /^[a-z0-9][a-z0-9-]{2,62}$/;
@@ -39,7 +42,7 @@ export const sourcesSchema = z.object({
 });
 export type Sources = z.infer<typeof sourcesSchema>;
 
-export const runTriggerSchema = z.enum(['cli', 'api', 'schedule', 'demo', 'retry', 'bench', 'test', 'recompute']);
+export const runTriggerSchema = z.enum(['cli', 'api', 'schedule', 'demo', 'retry', 'bench', 'test', 'recompute', 'backfill']);
 export type RunTrigger = z.infer<typeof runTriggerSchema>;
 
 /** What every job of a run knows about the run. */
@@ -397,6 +400,44 @@ export const kpiDateResultSchema = z.object({
   events: z.number().int().optional(),
 });
 export type KpiDateResult = z.infer<typeof kpiDateResultSchema>;
+/**
+ * Which of a range's lake dates a backfill takes: `missing` (no KPI rows),
+ * `stale` (missing, or a lake part written after the date was last loaded), `all`.
+ */
+export const BACKFILL_ONLY = ['missing', 'stale', 'all'] as const;
+export const backfillSpecSchema = z
+  .object({
+    from: isoDate,
+    to: isoDate,
+    only: z.enum(BACKFILL_ONLY).default('stale'),
+    /** Dates recomputed at once: each is a recompute run of its own. Coerced: a query string gives it as text. */
+    concurrency: z.coerce.number().int().min(1).max(16).default(2),
+  })
+  .refine((r) => r.from <= r.to, { message: '`to` must not be before `from`', path: ['to'] })
+  .refine((r) => Date.parse(r.to) - Date.parse(r.from) < MAX_RECOMPUTE_DATES * 86_400_000, {
+    message: `a backfill spans at most ${MAX_RECOMPUTE_DATES} days`,
+    path: ['to'],
+  });
+export type BackfillSpec = z.infer<typeof backfillSpecSchema>;
+
+/**
+ * A backfill's driver, in steps on the loader queue: it adds the recompute
+ * runs of the next `concurrency` dates as its children, waits for them, and
+ * again until every date is done or the backfill is cancelled.
+ */
+export const backfillJobSchema = z.object({
+  backfillId: runIdSchema,
+  spec: backfillSpecSchema,
+  createdAt: z.iso.datetime(),
+  /** The dates the plan selected, in order. */
+  dates: z.array(isoDate).max(MAX_RECOMPUTE_DATES),
+  /** How many of `dates` have had their run started. */
+  started: z.number().int().min(0).default(0),
+  /** The backfill this one resumes: it takes the dates that one did not finish. */
+  resumeOf: runIdSchema.optional(),
+});
+export type BackfillJob = z.infer<typeof backfillJobSchema>;
+
 export const loadJobSchema = z.object({ run: runContextSchema });
 export type LoadJob = z.infer<typeof loadJobSchema>;
 
@@ -491,6 +532,7 @@ export const JOB_KINDS = {
   'kpi-pass': { stage: 'kpi', data: kpiPassJobSchema },
   recompute: { stage: 'kpi', data: kpiRecomputeJobSchema },
   load: { stage: 'load', data: loadJobSchema },
+  backfill: { stage: 'load', data: backfillJobSchema },
 } as const satisfies Record<string, { stage: Stage; data: z.ZodType }>;
 export type JobKind = keyof typeof JOB_KINDS;
 export type JobData<K extends JobKind> = z.output<(typeof JOB_KINDS)[K]['data']>;

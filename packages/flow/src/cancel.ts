@@ -38,6 +38,12 @@ export async function claimRunCommit(queues: PipelineQueues, runId: string): Pro
   return (await queues.connection.get(key)) === COMMITTING;
 }
 
+/** Sets the cancelled flag of a run (or a backfill); false when the run claimed its commit first. */
+export async function markCancelled(queues: PipelineQueues, id: string): Promise<boolean> {
+  const key = controlKey(queues.prefix, id);
+  return !!(await queues.connection.set(key, CANCELLED, 'EX', CONTROL_TTL_S, 'NX')) || (await queues.connection.get(key)) === CANCELLED;
+}
+
 export type CancelOutcome =
   /** The flag is set and waiting jobs removed; the loader records the run `cancelled` once active jobs stop. */
   | { outcome: 'cancelled'; removedJobs: number }
@@ -58,10 +64,7 @@ export async function cancelRun(queues: PipelineQueues, runId: string): Promise<
   const state = await queues.queues.load.getJobState(jobIds.load(runId));
   if (state === 'unknown') return { outcome: 'unknown' };
   if (state === 'completed' || state === 'failed') return { outcome: 'finished' };
-  const key = controlKey(queues.prefix, runId);
-  if (!(await queues.connection.set(key, CANCELLED, 'EX', CONTROL_TTL_S, 'NX')) && (await queues.connection.get(key)) !== CANCELLED) {
-    return { outcome: 'committing' };
-  }
+  if (!(await markCancelled(queues, runId))) return { outcome: 'committing' };
   let removedJobs = 0;
   for (const job of await readRunJobs(queues, runId)) {
     if (job.name === 'load' || job.finishedOn || !isJobKind(job.name)) continue;

@@ -30,5 +30,17 @@ export { serve, type Service } from './serve.ts';
 export { checkWarehouseAtStart } from './warehouse-check.ts';
 export { alertOnRun, deliverAlert, ensureFreshnessCheck, freshnessCheckEveryMs, isStale, runAlert, staleAlert, startAlertWorker } from './alerts.ts';
 export { startRecompute } from './start-recompute.ts';
-export { cancelRun, claimRunCommit, isRunCancelled, runCancelledError, throwIfCancelled, type CancelOutcome } from './cancel.ts';
+export { cancelRun, claimRunCommit, isRunCancelled, markCancelled, runCancelledError, throwIfCancelled, type CancelOutcome } from './cancel.ts';
 export { retryRun, RetryRefusedError, type RetryScope } from './retry-run.ts';
+export {
+  cancelBackfill,
+  listBackfills,
+  planBackfill,
+  readBackfill,
+  resumeBackfill,
+  startBackfill,
+  type BackfillPlan,
+  type BackfillState,
+  type BackfillView,
+  type PlannedDate,
+} from './backfill.ts';

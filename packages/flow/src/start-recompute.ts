@@ -16,8 +16,10 @@ export async function startRecompute(
   queues: PipelineQueues,
   range: RecomputeRange,
   trigger: RunTrigger = 'recompute',
+  /** A backfill's date: its run id, and the backfill's driver job as the parent that waits for it. */
+  within?: { runId: string; parent: { id: string; queue: string } },
 ): Promise<{ runId: string }> {
-  const runId = `${newRunId()}-recompute`;
+  const runId = within?.runId ?? `${newRunId()}-recompute`;
   const run: RunContext = {
     runId,
     trigger,
@@ -31,7 +33,8 @@ export async function startRecompute(
     name: 'load',
     queueName: QUEUES[JOB_KINDS.load.stage],
     data: { run } satisfies JobData<'load'>,
-    opts: { ...opts, jobId: jobIds.load(runId) },
+    // A date that fails does not fail its backfill: the backfill reports it.
+    opts: { ...opts, jobId: jobIds.load(runId), ...(within && { parent: within.parent, ignoreDependencyOnFailure: true }) },
     children: [
       {
         name: 'recompute',

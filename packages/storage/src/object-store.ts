@@ -6,6 +6,8 @@ export interface ObjectInfo {
   size: number;
   /** Content fingerprint when the backend has one (S3 ETag, file mtime+size). */
   etag?: string;
+  /** When the object was last written (ms since the epoch), when the backend says. */
+  modifiedAt?: number;
 }
 
 /** Inclusive start, exclusive end, in bytes. */

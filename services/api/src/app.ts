@@ -18,6 +18,7 @@ import { healthRoutes } from './routes/health.ts';
 import { kpiRoutes } from './routes/kpis.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { recomputeRoutes } from './routes/recompute.ts';
+import { backfillRoutes } from './routes/backfills.ts';
 import { runRoutes } from './routes/runs.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
 
@@ -117,6 +118,7 @@ export async function buildApp(ctx: ServiceContext): Promise<FastifyInstance> {
   await app.register(freshnessRoutes, { deps });
   await app.register(dashboardRoutes, { deps });
   await app.register(recomputeRoutes, { deps });
+  await app.register(backfillRoutes, { deps });
   await app.register(async (scope) => registerBullBoard(scope, deps));
   return app;
 }
