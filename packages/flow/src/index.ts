@@ -44,3 +44,4 @@ export {
   type BackfillView,
   type PlannedDate,
 } from './backfill.ts';
+export { checkDeadlines, dueDate, readDeadlines, watchDeadlines, type DeadlineLevel, type DeadlineStatus } from './deadlines.ts';

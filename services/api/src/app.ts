@@ -55,6 +55,7 @@ export async function buildApp(ctx: ServiceContext): Promise<FastifyInstance> {
     redisReady: () => ready(),
     warehouse: ctx.warehouse,
     logger,
+    config,
   });
   metrics.start();
   // Reconnects on its own when Redis is away; /health reports it meanwhile.

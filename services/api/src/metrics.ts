@@ -33,8 +33,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Job, QueueEvents, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Logger } from '@musicflow/config';
-import { readOrphanedJobs, readQueueWorkers, redisConnection } from '@musicflow/flow';
+import type { Config, Logger } from '@musicflow/config';
+import { readDeadlines, readOrphanedJobs, readQueueWorkers, redisConnection } from '@musicflow/flow';
 import { DATA_CHECKS, LAST_FINISHED_REPORT_SQL, readFreshness, type RunTotalsRow, type Warehouse } from '@musicflow/warehouse';
 import type { RunReport } from '@musicflow/contracts';
 import { redactSecrets } from './errors.ts';
@@ -50,6 +50,8 @@ export interface MetricsDeps {
   redisReady: () => Promise<void>;
   warehouse: () => Promise<Warehouse>;
   logger: Logger;
+  /** DEADLINE and DEADLINE_WARN. */
+  config: Config;
 }
 
 export class ApiMetrics {
@@ -71,6 +73,7 @@ export class ApiMetrics {
   private readonly newestListenDateAge: Gauge;
   private readonly lastSuccessAge: Gauge;
   private readonly dataCheck: Gauge;
+  private readonly deadlineMissed: Gauge;
   private readonly workers: Gauge;
   private readonly noWorkerSeconds: Gauge;
   private readonly orphaned: Gauge;
@@ -135,6 +138,12 @@ export class ApiMetrics {
       name: 'musicflow_data_check_passed',
       help: 'Data checks of the newest finished run that ran them: 1 passed, 0 failed',
       labelNames: ['check'],
+      registers,
+    });
+    this.deadlineMissed = new Gauge({
+      name: 'musicflow_deadline_missed',
+      help: 'Per DEADLINE level (warn, error): 1 when the newest listen date due has no KPI rows, 0 when it was loaded',
+      labelNames: ['level', 'listen_date'],
       registers,
     });
     this.workers = new Gauge({
@@ -275,6 +284,9 @@ export class ApiMetrics {
     this.newestListenDate.set(freshness.newestListenDate ? Date.parse(`${freshness.newestListenDate}T00:00:00Z`) / 1000 : 0);
     this.newestListenDateAge.set(freshness.newestListenDateAgeSeconds ?? -1);
     this.lastSuccessAge.set(freshness.lastSuccessfulRunAgeSeconds ?? -1);
+    this.deadlineMissed.reset();
+    for (const d of await readDeadlines(this.deps.config, warehouse))
+      this.deadlineMissed.set({ level: d.level, listen_date: d.listenDate }, d.state === 'missed' ? 1 : 0);
     const checks = newest ? ((JSON.parse(newest.report) as RunReport).checks ?? []) : [];
     this.dataCheck.reset();
     for (const name of DATA_CHECKS) {

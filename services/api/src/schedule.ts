@@ -20,6 +20,7 @@ import {
   redisConnection,
   schedulerFiringTime,
   startRun,
+  watchDeadlines,
   workerName,
   type PipelineQueues,
   type Service,
@@ -214,9 +215,11 @@ async function createScheduler(ctx: ServiceContext): Promise<{ close(): Promise<
   });
   worker.on('failed', (job, err) => log.error({ jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'trigger job failed'));
   worker.on('error', (err) => log.error({ err: err.message }, 'scheduler worker error'));
+  const deadlines = watchDeadlines(config, ctx.queues, ctx.warehouse, log);
 
   return {
     async close() {
+      deadlines.close();
       // The trigger job is a few Redis calls: give it a moment, then hand it back.
       const done = await withDeadline(
         worker.close().then(() => true),
