@@ -77,6 +77,12 @@ export const configSchema = z.object({
   DEADLINE_WARN: utcTime.optional(),
   /** How often every API and scheduler replica checks the deadlines (they agree through Redis on one alert each). */
   DEADLINE_CHECK_INTERVAL: duration.default(60_000),
+  /**
+   * The landing sensor: every this long one API or scheduler replica lists STREAMS_URL and starts a run once
+   * new or changed stream files have stayed unchanged for SENSOR_QUIET. Off when unset.
+   */
+  SENSOR_INTERVAL: duration.optional(),
+  SENSOR_QUIET: duration.default(60_000),
   /** Share of a file's rows that may be bad before the whole file is rejected. */
   REJECT_THRESHOLD: z.coerce.number().min(0).max(1).default(0.05),
   /** Stream files larger than this are split into chunks processed in parallel. */

@@ -35,6 +35,10 @@ export const jobIds = {
 export const RUN_ID_PATTERN = /^[a-z0-9][a-z0-9-]{2,62}$/;
 export const runIdSchema = z.string().regex(RUN_ID_PATTERN, 'run id: lowercase letters, digits and -');
 
+/** Which objects under the streams prefix are stream files: CSV, plain or gzipped. */
+export const STREAM_FILE = /\.csv(\.gz)?$/i;
+export const isStreamFile = (url: string) => STREAM_FILE.test(url);
+
 export const sourcesSchema = z.object({
   streams: z.string().min(1),
   users: z.string().min(1),
@@ -42,7 +46,7 @@ export const sourcesSchema = z.object({
 });
 export type Sources = z.infer<typeof sourcesSchema>;
 
-export const runTriggerSchema = z.enum(['cli', 'api', 'schedule', 'demo', 'retry', 'bench', 'test', 'recompute', 'backfill']);
+export const runTriggerSchema = z.enum(['cli', 'api', 'schedule', 'demo', 'retry', 'bench', 'test', 'recompute', 'backfill', 'sensor']);
 export type RunTrigger = z.infer<typeof runTriggerSchema>;
 
 /** What every job of a run knows about the run. */

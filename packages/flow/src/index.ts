@@ -45,3 +45,4 @@ export {
   type PlannedDate,
 } from './backfill.ts';
 export { checkDeadlines, dueDate, readDeadlines, watchDeadlines, type DeadlineLevel, type DeadlineStatus } from './deadlines.ts';
+export { readSensorStatus, senseLandings, watchLandings, type SensorStatus } from './sensor.ts';

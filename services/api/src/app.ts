@@ -5,7 +5,7 @@ import { Queue } from 'bullmq';
 import { createJsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { SCHEDULER_QUEUE } from '@musicflow/contracts';
 import { redactUrl } from '@musicflow/config';
-import { PipelineQueues, redisConnection, type ServiceContext } from '@musicflow/flow';
+import { PipelineQueues, readSensorStatus, redisConnection, type ServiceContext } from '@musicflow/flow';
 import { registerAuth } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { HttpError, registerErrorHandler } from './errors.ts';
@@ -56,6 +56,7 @@ export async function buildApp(ctx: ServiceContext): Promise<FastifyInstance> {
     warehouse: ctx.warehouse,
     logger,
     config,
+    sensor: () => readSensorStatus(queues),
   });
   metrics.start();
   // Reconnects on its own when Redis is away; /health reports it meanwhile.

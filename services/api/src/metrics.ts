@@ -34,7 +34,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { Job, QueueEvents, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config, Logger } from '@musicflow/config';
-import { readDeadlines, readOrphanedJobs, readQueueWorkers, redisConnection } from '@musicflow/flow';
+import { readDeadlines, readOrphanedJobs, readQueueWorkers, redisConnection, type SensorStatus } from '@musicflow/flow';
 import { DATA_CHECKS, LAST_FINISHED_REPORT_SQL, readFreshness, type RunTotalsRow, type Warehouse } from '@musicflow/warehouse';
 import type { RunReport } from '@musicflow/contracts';
 import { redactSecrets } from './errors.ts';
@@ -52,6 +52,8 @@ export interface MetricsDeps {
   logger: Logger;
   /** DEADLINE and DEADLINE_WARN. */
   config: Config;
+  /** What the landing sensor saw at its last look. */
+  sensor: () => Promise<SensorStatus>;
 }
 
 export class ApiMetrics {
@@ -74,6 +76,7 @@ export class ApiMetrics {
   private readonly lastSuccessAge: Gauge;
   private readonly dataCheck: Gauge;
   private readonly deadlineMissed: Gauge;
+  private readonly sensor: Gauge;
   private readonly workers: Gauge;
   private readonly noWorkerSeconds: Gauge;
   private readonly orphaned: Gauge;
@@ -144,6 +147,14 @@ export class ApiMetrics {
       name: 'musicflow_deadline_missed',
       help: 'Per DEADLINE level (warn, error): 1 when the newest listen date due has no KPI rows, 0 when it was loaded',
       labelNames: ['level', 'listen_date'],
+      registers,
+    });
+    this.sensor = new Gauge({
+      name: 'musicflow_sensor',
+      help:
+        'The landing sensor (SENSOR_INTERVAL) at its last look: last_check_timestamp_seconds, files (stream files listed), ' +
+        'waiting (new or changed ones no run took yet), last_run_timestamp_seconds; absent while it has not looked',
+      labelNames: ['measure'],
       registers,
     });
     this.workers = new Gauge({
@@ -233,11 +244,24 @@ export class ApiMetrics {
       const ready = new Map(all.map(([queue, counts]) => [queue, READY_STATES.some((state) => (counts[state] ?? 0) > 0)]));
       const workers = await withDeadline(Promise.all(this.deps.queues.map((q) => this.refreshWorkers(q, ready.get(q.name) ?? false))), 3000);
       if (!workers) throw new Error('Redis did not answer within 3000 ms');
+      await this.refreshSensor();
       this.sourceUp.set({ source: 'redis' }, 1);
     } catch (err) {
       this.sourceUp.set({ source: 'redis' }, 0);
       this.deps.logger.warn({ err: redactSecrets((err as Error).message) }, 'metrics: queue counts unavailable');
     }
+  }
+
+  private async refreshSensor(): Promise<void> {
+    const s = await this.deps.sensor();
+    this.sensor.reset();
+    const measures = {
+      last_check_timestamp_seconds: s.checkedAt && s.checkedAt / 1000,
+      files: s.files,
+      waiting: s.waiting,
+      last_run_timestamp_seconds: s.lastRunAt && s.lastRunAt / 1000,
+    };
+    for (const [measure, value] of Object.entries(measures)) if (value !== undefined) this.sensor.set({ measure }, value);
   }
 
   private async refreshWorkers(queue: Queue, hasReadyJobs: boolean): Promise<void> {

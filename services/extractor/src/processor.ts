@@ -4,6 +4,7 @@ import type { Logger } from '@musicflow/config';
 import {
   CATALOGUE_TABLES,
   childResults,
+  isStreamFile,
   jobIds,
   type CatalogueJob,
   type CatalogueResult,
@@ -16,7 +17,7 @@ import { SourceFormatError } from '@musicflow/ingest';
 import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import type { ObjectInfo } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
-import { ChunkPacker, isStreamFile, packBytesFor, planStreamFile } from './streams.ts';
+import { ChunkPacker, packBytesFor, planStreamFile } from './streams.ts';
 
 /** Stream files scanned at once while planning: thousands of small files are mostly waiting on the store. */
 const PLAN_CONCURRENCY = 8;

@@ -1,11 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Chunk, RejectedFile, Segment } from '@musicflow/contracts';
+import { STREAM_FILE, type Chunk, type RejectedFile, type Segment } from '@musicflow/contracts';
 import { csvRecords, duplicatedColumns, HEADER_SCAN_BYTES, missingColumns, openStreamFile, parseHeader, scanRecords, STREAM_COLUMNS } from '@musicflow/ingest';
 import { relativeKey, type ObjectInfo, type ObjectStore } from '@musicflow/storage';
-
-const STREAM_FILE = /\.csv(\.gz)?$/i;
-
-export const isStreamFile = (url: string) => STREAM_FILE.test(url);
 
 /** `in/2024/streams1.csv.gz` → `in__2024__streams1`: stable, safe in object names. */
 export function fileIdOf(streamsUrl: string, url: string): string {
