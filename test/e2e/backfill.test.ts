@@ -16,7 +16,7 @@ import { deleteKeys, makeBucket, sampleStreams, waitFor, type Bucket } from '../
 import { createTestDatabase, dropTestDatabase, testConfig } from '../helpers/env.ts';
 import { runCliInProcess } from '../helpers/cli-in-process.ts';
 import { waitForReport } from '../helpers/pipeline.ts';
-import { snapshotFolder, snapshotWarehouse } from '../helpers/snapshot.ts';
+import { snapshotFolder, snapshotWarehouse } from '../helpers/state-snapshot.ts';
 
 const RANGE = { from: '2024-06-20', to: '2024-06-30' };
 

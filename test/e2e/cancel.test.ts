@@ -25,7 +25,7 @@ import {
 import { deleteKeys, makeBucket, sampleStreams, waitFor, type Bucket } from '../api/fixtures.ts';
 import { createTestDatabase, dropTestDatabase, testConfig } from '../helpers/env.ts';
 import { waitForReport } from '../helpers/pipeline.ts';
-import { snapshotFolder, snapshotWarehouse } from '../helpers/snapshot.ts';
+import { snapshotFolder, snapshotWarehouse } from '../helpers/state-snapshot.ts';
 
 const ALL_BUT_TRANSFORMER: ServiceName[] = ['extractor', 'validator', 'kpi', 'loader'];
 

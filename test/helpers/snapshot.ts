@@ -1,33 +1,27 @@
-import { createHash } from 'node:crypto';
-import fs from 'node:fs/promises';
-import path from 'node:path';
-import pg from 'pg';
-import { readWarehouseKpis } from './kpis.ts';
+import { readKeysCatalogue, SongsSnapshotWriter, UsersSnapshotWriter, validateSongRow, type Song } from '@musicflow/ingest';
+import { createObjectStore } from '@musicflow/storage';
+import { dirUrl, tempDir } from './env.ts';
 
-/** Every file under `dir` (relative path → sha256 of its bytes): two equal snapshots mean nothing was added, changed or removed. */
-export async function snapshotFolder(dir: string): Promise<Record<string, string>> {
-  const files: Record<string, string> = {};
-  const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-  for (const entry of entries) {
-    if (!entry.isFile()) continue;
-    const file = path.join(entry.parentPath, entry.name);
-    files[path.relative(dir, file)] = createHash('sha256')
-      .update(await fs.readFile(file))
-      .digest('hex');
+/**
+ * The songs a run's snapshot gives for `rows` (catalogue rows that pass
+ * SPEC 2.3), written through the catalogue job's writer and read back the way
+ * a transform reads them, by track id.
+ */
+export async function snapshotSongs(rows: Record<string, string | undefined>[]): Promise<Map<string, Song>> {
+  const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
+  const folder = dirUrl(await tempDir('musicflow-snapshot-'));
+  const snapshots = { songsUrl: `${folder}songs.ndjson`, usersUrl: `${folder}users.bin` };
+  const songs = new SongsSnapshotWriter(store, snapshots.songsUrl);
+  const ids = new Set<string>();
+  for (const row of rows) {
+    const r = validateSongRow(row);
+    if (!('trackId' in r)) throw new Error(r.reason);
+    ids.add(r.trackId);
+    await songs.add(r.trackId, r.genre, r.song);
   }
-  return files;
-}
-
-/** The warehouse as analysts see it: every KPI row, with the run that wrote it. */
-export async function snapshotWarehouse(warehouseUrl: string): Promise<{ kpis: unknown; writers: unknown[] }> {
-  const client = new pg.Client({ connectionString: warehouseUrl });
-  await client.connect();
-  try {
-    const writers = await client.query(
-      `SELECT to_char(listen_date, 'YYYY-MM-DD') AS d, listen_hour, run_id, snapshot_seq FROM analytics.hourly_kpis ORDER BY listen_date, listen_hour`,
-    );
-    return { kpis: await readWarehouseKpis(warehouseUrl), writers: writers.rows };
-  } finally {
-    await client.end();
-  }
+  await songs.close();
+  await new UsersSnapshotWriter(store, snapshots.usersUrl).close();
+  const catalogue = await readKeysCatalogue(store, snapshots, Buffer.from([...ids].join('\n')), []);
+  await store.close();
+  return new Map([...ids].map((id) => [id, catalogue.songOf(id)!]));
 }

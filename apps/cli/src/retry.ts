@@ -1,6 +1,6 @@
 import type { Config } from '@musicflow/config';
 import { runIdSchema } from '@musicflow/contracts';
-import { retryRun, RetryRefusedError, type RetryScope } from '@musicflow/flow';
+import { restoreRecordedSources, retryRun, RetryRefusedError, type RetryScope } from '@musicflow/flow';
 import { Warehouse } from '@musicflow/warehouse';
 import { waitAndReport, withQueues } from './wait.ts';
 
@@ -20,7 +20,8 @@ export async function retry(config: Config, runId: string, values: { 'only-faile
     const report = await db.getRun(id.data);
     if (!report) throw new Error(`retry: run ${id.data} is not among the finished runs in analytics.etl_runs`);
     return await withQueues(config, async (queues) => {
-      const started = await retryRun(config, queues, db, report, values['only-failed'] ?? false);
+      const run = { ...report, sources: restoreRecordedSources(config, report.sources, id.data) };
+      const started = await retryRun(config, queues, db, run, values['only-failed'] ?? false);
       console.log(started.created ? `run ${started.runId} enqueued ${describeScope(started)}` : `run ${started.runId} over the same sources is already active`);
       return values.wait ? waitAndReport(queues, started.runId) : 0;
     });

@@ -1,4 +1,4 @@
-export { redisConnection, checkRedis } from './redis.ts';
+export { redisConnection, checkRedis, redisAddress, type RedisClient, type RedisSettings } from './redis.ts';
 export { jobOptions, nextRetryDelay, retryAttempts, retryDelay, PipelineQueues } from './queues.ts';
 export { startRun, newRunId, activeKey, type StartRunOptions, type StartedRun } from './start-run.ts';
 export { addChildJobs, ignoredFailures, parentOf, type ChildJob } from './children.ts';
@@ -31,7 +31,7 @@ export { checkWarehouseAtStart } from './warehouse-check.ts';
 export { alertOnRun, deliverAlert, ensureFreshnessCheck, freshnessCheckEveryMs, isStale, runAlert, staleAlert, startAlertWorker } from './alerts.ts';
 export { startRecompute } from './start-recompute.ts';
 export { cancelRun, claimRunCommit, isRunCancelled, markCancelled, runCancelledError, throwIfCancelled, type CancelOutcome } from './cancel.ts';
-export { retryRun, RetryRefusedError, type RetryScope } from './retry-run.ts';
+export { restoreRecordedSources, retryRun, RetryRefusedError, type RetryScope } from './retry-run.ts';
 export {
   cancelBackfill,
   listBackfills,

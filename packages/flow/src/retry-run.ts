@@ -1,5 +1,5 @@
-import type { Config } from '@musicflow/config';
-import { MAX_RETRY_FILES, type RunReport } from '@musicflow/contracts';
+import { redactSecrets, type Config } from '@musicflow/config';
+import { MAX_RETRY_FILES, type RunReport, type Sources } from '@musicflow/contracts';
 import type { Warehouse } from '@musicflow/warehouse';
 import type { PipelineQueues } from './queues.ts';
 import { startRecompute } from './start-recompute.ts';
@@ -21,6 +21,26 @@ export class RetryRefusedError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * A finished run's sources as recorded have their credentials redacted: each
+ * redacted one is mapped back to the configured location (USERS_URL, ...,
+ * SOURCE_URL_PREFIXES) it came from, else the run cannot be retried as such.
+ */
+export function restoreRecordedSources(config: Config, recorded: Sources, runId: string): Sources {
+  const known = [config.STREAMS_URL, config.USERS_URL, config.SONGS_URL, ...config.SOURCE_URL_PREFIXES];
+  const restore = (field: keyof Sources) => {
+    const url = recorded[field];
+    if (!url.includes('***')) return url;
+    const original = known.find((candidate) => candidate !== url && redactSecrets(candidate) === url);
+    if (original) return original;
+    throw new RetryRefusedError(
+      'not-retryable',
+      `run ${runId}'s ${field} source held a credential, which is never stored: start a new run (POST /runs) naming it, or configure it as ${field.toUpperCase()}_URL`,
+    );
+  };
+  return { streams: restore('streams'), users: restore('users'), songs: restore('songs') };
 }
 
 /**

@@ -2,6 +2,8 @@ import { checkWarehouseAtStart, defineStage, runStageWorker, startAlertWorker, t
 import { createLoadProcessor } from './processor.ts';
 import { createBackfillProcessor } from './backfill.ts';
 
+export { failedReport } from './processor.ts';
+
 export const loadStage = defineStage({
   stage: 'load',
   createProcessors: (ctx) => ({ load: createLoadProcessor(ctx), backfill: createBackfillProcessor(ctx) }),

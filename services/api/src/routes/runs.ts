@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { isAllowedSource, redactUrl, type Config } from '@musicflow/config';
+import { isAllowedSource, redactSecrets, type Config } from '@musicflow/config';
 import type { Sources } from '@musicflow/contracts';
-import { cancelRun, retryRun, RetryRefusedError, startRun } from '@musicflow/flow';
+import { cancelRun, restoreRecordedSources, retryRun, RetryRefusedError, startRun } from '@musicflow/flow';
 import type { ApiDeps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
 import { findRun, listRuns, redactSources } from '../runs.ts';
@@ -159,11 +159,15 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
       const { status } = found.detail;
       if (status === 'queued' || status === 'running') throw new HttpError(409, `run ${id} is still ${status}: only a failed or partial run can be retried`);
       if (!found.sources) throw new HttpError(409, `run ${id} has no record of its sources`);
-      assertAllowedSources(config, found.sources, `run ${id} source`);
-      const run = { runId: id, status, sources: found.sources, dates: found.detail.report?.dates ?? [] };
-      const started = await retryRun(config, deps.queues, await deps.warehouse(), run, request.body?.onlyFailed ?? false).catch((err: Error) => {
+      let started: Awaited<ReturnType<typeof retryRun>>;
+      try {
+        const sources = restoreRecordedSources(config, found.sources, id);
+        assertAllowedSources(config, sources, `run ${id} source`);
+        const run = { runId: id, status, sources, dates: found.detail.report?.dates ?? [] };
+        started = await retryRun(config, deps.queues, await deps.warehouse(), run, request.body?.onlyFailed ?? false);
+      } catch (err) {
         throw err instanceof RetryRefusedError ? new HttpError(409, err.message) : err;
-      });
+      }
       request.log.info({ runId: started.runId, retryOf: id, created: started.created, scope: started.scope }, 'retry requested');
       const url = `/runs/${started.runId}`;
       const current = started.created ? 'queued' : ((await findRun(deps, started.runId))?.detail.status ?? 'queued');
@@ -183,11 +187,15 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
 function assertAllowedSources(config: Config, sources: Partial<Sources>, place: string): void {
   for (const field of ['streams', 'users', 'songs'] as const) {
     const url = sources[field];
-    if (url !== undefined && !isAllowedSource(url, config.SOURCE_URL_PREFIXES)) {
+    if (url === undefined) continue;
+    if (!isAllowedSource(url, config.SOURCE_URL_PREFIXES)) {
       throw new HttpError(
         400,
-        `${place} ${field}: ${redactUrl(url)} is not under SOURCE_URL_PREFIXES: use a configured location, or add its prefix to SOURCE_URL_PREFIXES`,
+        `${place} ${field}: ${redactSecrets(url)} is not under SOURCE_URL_PREFIXES: use a configured location, or add its prefix to SOURCE_URL_PREFIXES`,
       );
     }
+    // Whatever the prefixes cover, a run never reads what the pipeline itself wrote (and would move it).
+    const inside = (['LAKE_URL', 'ARCHIVE_URL'] as const).find((name) => isAllowedSource(url, [config[name]]));
+    if (inside) throw new HttpError(400, `${place} ${field}: ${redactSecrets(url)} is inside ${inside}, which is never a source`);
   }
 }
