@@ -7,3 +7,4 @@ export { LakeParquetFile, type LakeGroupRows } from './lake-parquet.ts';
 export { rewritePart, type PartEnrichment } from './part-rewrite.ts';
 export type { LakePlays } from './play-columns.ts';
 export { mergeKpiPartials, writeKpiPartial } from './artifacts/kpi-partial.ts';
+export { lakeDatesIn, lakePartsIn, type LakeDateRange } from './lake-dates.ts';
