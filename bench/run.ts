@@ -232,7 +232,7 @@ async function main(): Promise<void> {
       days: values.days ? Number(values.days) : undefined,
       catalogueSongs: values['catalogue-songs'] ? Number(values['catalogue-songs']) : undefined,
       catalogueUsers: values['catalogue-users'] ? Number(values['catalogue-users']) : undefined,
-      root: values['data-root']!,
+      root: values['data-root'],
       sampleDir: path.join(REPO, 'data', 'sample'),
     });
     ({ streamFiles, songsCsv, usersCsv } = data);
@@ -310,7 +310,7 @@ async function main(): Promise<void> {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     // Ready once its worker threads are up: `musicflow start` logs "services started" then.
     const started = new Promise<void>((resolve) => {
-      createInterface({ input: child.stdout! }).on('line', (line) => {
+      createInterface({ input: child.stdout }).on('line', (line) => {
         const entry = parseLogLine(line);
         if (entry?.msg === 'services started') resolve();
         if (entry?.msg === 'stopped') proc.loopDelayMaxMs = entry.eventLoopDelayMaxMs;
@@ -406,7 +406,7 @@ async function main(): Promise<void> {
     await adminEnd.end();
   }
 
-  const r = report!;
+  const r = report;
   console.log('');
   console.log(
     `run ${r.runId}: ${r.status}; files ${r.files.loaded}/${r.files.total} loaded; rows read ${r.rows.read}, valid ${r.rows.valid}, ` +

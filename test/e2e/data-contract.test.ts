@@ -196,10 +196,9 @@ describe('a catalogue and streams with every odd text, end to end', () => {
     expect(report.catalogue.rejected).toBe(5);
 
     // The quarantined songs, by line of songs.csv (the sample's 31,218 rows come first) and field.
-    const quarantine = parse(await fs.readFile(path.join(work, 'lake', 'quarantine', `run=${report.runId}`, 'songs.csv')), { columns: true }) as Record<
-      string,
-      string
-    >[];
+    const quarantine = parse<Record<string, string>>(await fs.readFile(path.join(work, 'lake', 'quarantine', `run=${report.runId}`, 'songs.csv')), {
+      columns: true,
+    });
     expect(quarantine.map((q) => [Number(q.line) - 31219, q.reason, q.field, q.value])).toEqual([
       [7, 'invalid_track_id_characters', 'track_id', 'oddNul\u0000Id01'],
       [8, 'invalid_track_id_characters', 'track_id', 'oddCtl\u0001Id01'],

@@ -420,7 +420,7 @@ describe('passes over shares of the users', () => {
 
   it('refuse a partial whose per-track columns are not aligned with its track ids, naming the column', () => {
     const acc = new KpiAccumulator();
-    acc.add(1, 'trk-abc', at('2024-06-25T10:00:00Z'), CATALOGUE['trk-abc']!);
+    acc.add(1, 'trk-abc', at('2024-06-25T10:00:00Z'), CATALOGUE['trk-abc']);
     acc.add(2, 'trk-unknown', at('2024-06-25T10:00:00Z'), undefined);
     const good = JSON.parse(JSON.stringify(acc.toPartial())) as KpiPartial;
     expect(kpiPartialSchema.safeParse(good).success).toBe(true);

@@ -129,7 +129,7 @@ function writeWithParquetWriter(groups: LakeEvent[][], sourceFiles: string[]): U
       encoding: LAKE_COLUMN_ENCODING[name],
       statistics: name === 'user_bucket',
     }));
-    void parquet.write({ columnData: columnData as never, rowGroupSize: group.length });
+    void parquet.write({ columnData: columnData, rowGroupSize: group.length });
   }
   parquet.kvMetadata = [{ key: SOURCE_FILES_KEY, value: JSON.stringify(sourceFiles) }];
   void parquet.finish();
@@ -206,7 +206,7 @@ describe('the lake Parquet writer', () => {
     expect(metadata.key_value_metadata).toEqual([{ key: SOURCE_FILES_KEY, value: JSON.stringify(sourceFiles) }]);
     const want = events.flat().map(toRow);
 
-    const read = await parquetReadObjects({ file: buffer, parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } as never });
+    const read = await parquetReadObjects({ file: buffer, parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } });
     expect(read.length).toBe(want.length);
     let mismatches = 0;
     for (let i = 0; i < want.length; i++) {

@@ -306,8 +306,8 @@ export class LakeParquetFile {
     s.valueSeen[column] = grown(s.valueSeen[column]!, values.count);
     s.valueLocal[column] = grown(s.valueLocal[column]!, values.count);
     s.dictionary = grown(s.dictionary, usedCount);
-    const seen = s.valueSeen[column]!;
-    const local = s.valueLocal[column]!;
+    const seen = s.valueSeen[column];
+    const local = s.valueLocal[column];
     const { used, map, dictionary, rowTrack, indexes } = s;
     const stringIds = this.tracks.stringIds;
     const generation = ++s.generation;

@@ -62,7 +62,7 @@ export const fileBackend = {
     const root = toPath(folderUrl);
     let names: string[];
     try {
-      names = (await fs.readdir(root, { recursive: true })) as string[];
+      names = await fs.readdir(root, { recursive: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
