@@ -1,7 +1,7 @@
 export { redisConnection, checkRedis } from './redis.ts';
 export { jobOptions, nextRetryDelay, retryAttempts, retryDelay, PipelineQueues } from './queues.ts';
 export { startRun, newRunId, activeKey, type StartRunOptions, type StartedRun } from './start-run.ts';
-export { addChildJobs, ignoredFailures, parentOf, type ChildJob } from './children.ts';
+export { addChildJobs, enterStep, ignoredFailures, type ChildJob, type Children } from './children.ts';
 export { readRunJobs, readRunProgress, RowProgress, type RunProgress, type StageProgress } from './progress.ts';
 export {
   readRunHealth,
@@ -30,3 +30,4 @@ export { serve, type Service } from './serve.ts';
 export { checkWarehouseAtStart } from './warehouse-check.ts';
 export { alertOnRun, deliverAlert, ensureFreshnessCheck, freshnessCheckEveryMs, isStale, runAlert, staleAlert, startAlertWorker } from './alerts.ts';
 export { startRecompute } from './start-recompute.ts';
+export { takeSnapshotSequence } from './snapshot-sequence.ts';

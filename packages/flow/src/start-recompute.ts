@@ -1,7 +1,7 @@
 import type { Config } from '@musicflow/config';
-import { jobIds, JOB_KINDS, QUEUES, type JobData, type RecomputeRange, type RunContext } from '@musicflow/contracts';
-import { jobOptions, type PipelineQueues } from './queues.ts';
-import { newRunId } from './start-run.ts';
+import type { RecomputeRange } from '@musicflow/contracts';
+import type { PipelineQueues } from './queues.ts';
+import { addRunFlow, newRunContext, newRunId } from './start-run.ts';
 
 /**
  * Enqueues a recompute run (trigger `recompute`) as one BullMQ flow:
@@ -13,29 +13,7 @@ import { newRunId } from './start-run.ts';
  */
 export async function startRecompute(config: Config, queues: PipelineQueues, range: RecomputeRange): Promise<{ runId: string }> {
   const runId = `${newRunId()}-recompute`;
-  const run: RunContext = {
-    runId,
-    trigger: 'recompute',
-    startedAt: new Date().toISOString(),
-    sources: { streams: config.STREAMS_URL, users: config.USERS_URL, songs: config.SONGS_URL },
-    lake: config.LAKE_URL,
-    archive: config.ARCHIVE_URL,
-  };
-  const opts = jobOptions(config);
-  await queues.flows.add({
-    name: 'load',
-    queueName: QUEUES[JOB_KINDS.load.stage],
-    data: { run } satisfies JobData<'load'>,
-    opts: { ...opts, jobId: jobIds.load(runId) },
-    children: [
-      {
-        name: 'recompute',
-        queueName: QUEUES[JOB_KINDS.recompute.stage],
-        data: { run, recompute: range } satisfies JobData<'recompute'>,
-        // The loader always runs: it records a failed recompute too.
-        opts: { ...opts, jobId: jobIds.publish(runId), ignoreDependencyOnFailure: true },
-      },
-    ],
-  });
+  const run = newRunContext(config, runId, 'recompute', { streams: config.STREAMS_URL, users: config.USERS_URL, songs: config.SONGS_URL });
+  await addRunFlow(config, queues, run, { kind: 'recompute', data: { run, recompute: range } });
   return { runId };
 }
