@@ -142,7 +142,7 @@ export async function* csvByteBatches(bytes: AsyncIterable<Buffer>, firstLine = 
         atStart = false;
       }
       batch.reset(pending);
-      const scan = scanRecords(pending, batch, line, ended);
+      const scan = takeRecords(pending, batch, line, ended);
       line = scan.line;
       if (batch.records > 0) yield batch;
       if (scan.stop === Stop.OpenQuote) {
@@ -173,7 +173,7 @@ interface Scan {
 }
 
 /** Takes every complete record of `buf` into `batch`; `ended` says no byte follows `buf`. */
-function scanRecords(buf: Buffer, batch: BatchBuilder, firstLine: number, ended: boolean): Scan {
+function takeRecords(buf: Buffer, batch: BatchBuilder, firstLine: number, ended: boolean): Scan {
   const n = buf.length;
   let p = 0;
   let line = firstLine;

@@ -13,8 +13,12 @@ import { writePageHeader } from 'hyparquet-writer/src/datapage.js';
 import { writeRleBitPackedHybrid } from 'hyparquet-writer/src/encoding.js';
 import { writeMetadata } from 'hyparquet-writer/src/metadata.js';
 import type { ColumnChunk, ColumnMetaData, KeyValue, ParquetType, RowGroup, SchemaElement } from 'hyparquet';
+import { createRequire } from 'node:module';
 import { snappyCompressNative } from './snappy.ts';
 import { grown, STRIDE, StringValues, TRACK_STRING_COLUMNS, type LakeTrackTable } from './track-table.ts';
+
+/** The footer's `created_by`, in Parquet's `<application> version <version>` form: the package's version, from src or dist alike. */
+export const LAKE_CREATED_BY = `musicflow version ${(createRequire(import.meta.url)('../package.json') as { version: string }).version}`;
 
 /** A SNAPPY page compressor (raw block). */
 export type Compress = (bytes: Uint8Array) => Uint8Array;
@@ -338,7 +342,7 @@ export class LakeParquetFile {
   finish(keyValues?: KeyValue[]): void {
     writeMetadata(this.writer, {
       version: 2,
-      created_by: 'hyparquet',
+      created_by: LAKE_CREATED_BY,
       schema: this.schema as SchemaElement[],
       num_rows: BigInt(this.rows),
       row_groups: this.groups,
