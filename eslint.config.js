@@ -38,8 +38,19 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
     },
   },
+  // Type-aware rules: a promise nobody awaits or hands to a callback that ignores it loses its rejection.
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { project: './tsconfig.json', tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/no-unnecessary-type-assertion': 'error',
+    },
+  },
   // Detecting control characters is what the text contract and the stream rules are for.
-  { files: ['packages/ingest/src/stream-row.ts', 'packages/warehouse/src/text-contract.ts'], rules: { 'no-control-regex': 'off' } },
+  { files: ['packages/ingest/src/stream-rules.ts', 'packages/warehouse/src/text-contract.ts'], rules: { 'no-control-regex': 'off' } },
   // The KPI dashboard's script runs in the browser.
   { files: ['services/api/src/dashboard/*.js'], languageOptions: { globals: { ...globals.browser } } },
   upTheLayers('packages', ['services', 'apps']),

@@ -95,7 +95,7 @@ async function timed(name: string, run: () => Promise<number>): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const data = await generate({ events: Number(values.events), files: 1, root: values['data-root']!, sampleDir: path.join(REPO, 'data', 'sample') });
+  const data = await generate({ events: Number(values.events), files: 1, root: values['data-root'], sampleDir: path.join(REPO, 'data', 'sample') });
   const file = data.streamFiles[0]!;
   console.log(`${file}: ${data.events} events`);
   for (let round = 1; round <= Number(values.rounds); round++) {

@@ -136,7 +136,7 @@ class Checksum {
 async function readHyparquet(file: string, rowsAsArrays: boolean, check: Checksum): Promise<void> {
   const { parquetMetadata, parquetRead } = await import('hyparquet');
   const buf = await fs.readFile(file);
-  const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer;
+  const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length);
   const metadata = parquetMetadata(ab);
   const cols = ['user_id', 'track_id', 'listen_time', 'user_known', 'track_name', 'artists', 'genres', 'popularity', 'duration_ms'];
   let rowStart = 0;
@@ -151,7 +151,7 @@ async function readHyparquet(file: string, rowsAsArrays: boolean, check: Checksu
         columns: cols,
         rowStart,
         rowEnd,
-        parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } as never,
+        parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) },
         onComplete: (d: unknown[][]) => (rows = d),
       });
       for (const r of rows)
@@ -174,7 +174,7 @@ async function readHyparquet(file: string, rowsAsArrays: boolean, check: Checksu
         columns: cols,
         rowStart,
         rowEnd,
-        parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } as never,
+        parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) },
         onChunk: (ch: { columnName: string; columnData: ArrayLike<unknown>; rowStart: number }) => {
           const arr = (got[ch.columnName] ??= []);
           for (let i = 0; i < ch.columnData.length; i++) arr[ch.rowStart - rowStart + i] = ch.columnData[i];
@@ -298,9 +298,9 @@ async function writeRead(lib: Lib, c: Columns & TrackedRows, file: string): Prom
         encoding: LAKE_COLUMN_ENCODING[name],
         statistics: name === 'user_bucket',
       }));
-      await pw.write({ columnData: columnData as never, rowGroupSize: GROUP });
+      await pw.write({ columnData: columnData, rowGroupSize: GROUP });
     }
-    pw.finish();
+    await pw.finish();
     await fs.writeFile(file, new Uint8Array(writer.getBuffer()));
     writeMs = performance.now() - t;
 
@@ -317,7 +317,7 @@ async function writeRead(lib: Lib, c: Columns & TrackedRows, file: string): Prom
     const known = Uint8Array.from(c.user_known, (k) => (k ? 1 : 0));
     for (let a = 0; a < n; a += GROUP) {
       const b = Math.min(n, a + GROUP);
-      lakeFile.writeGroup({
+      await lakeFile.writeGroup({
         rows: b - a,
         userIds: c.user_id.subarray(a, b),
         listenTimes: c.listen_time.subarray(a, b),
@@ -391,7 +391,7 @@ async function writeRead(lib: Lib, c: Columns & TrackedRows, file: string): Prom
     }
     readMs = performance.now() - t;
   } else {
-    const { ParquetSchema, ParquetWriter, ParquetReader } = (await import('@dsnp/parquetjs')) as typeof import('@dsnp/parquetjs');
+    const { ParquetSchema, ParquetWriter, ParquetReader } = await import('@dsnp/parquetjs');
     const schema = new ParquetSchema({
       user_id: { type: 'INT32' },
       track_id: { type: 'UTF8' },

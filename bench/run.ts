@@ -267,7 +267,7 @@ async function main(): Promise<void> {
       catalogueSongs: countOption('catalogue-songs'),
       catalogueUsers: countOption('catalogue-users'),
       tailShare,
-      root: values['data-root']!,
+      root: values['data-root'],
       sampleDir: path.join(REPO, 'data', 'sample'),
     });
     ({ streamFiles, songsCsv, usersCsv } = data);
@@ -359,7 +359,7 @@ async function main(): Promise<void> {
     const proc = { name, child, peakKb: 0 } as WorkerProc;
     // V8 says why it aborts on stderr (`FATAL ERROR: ... JavaScript heap out of memory`): passed through, and kept.
     let fatal: string | undefined;
-    createInterface({ input: child.stderr! }).on('line', (line) => {
+    createInterface({ input: child.stderr }).on('line', (line) => {
       if (line.includes('FATAL ERROR')) fatal = line.trim();
       console.error(line);
     });
@@ -375,7 +375,7 @@ async function main(): Promise<void> {
     );
     // Ready once its worker threads are up: `musicflow start` logs "services started" then.
     proc.started = new Promise<void>((resolve) => {
-      createInterface({ input: child.stdout! }).on('line', (line) => {
+      createInterface({ input: child.stdout }).on('line', (line) => {
         const entry = parseLogLine(line);
         if (entry?.msg === 'services started') resolve();
         if (entry?.msg === 'stopped') proc.loopDelayMaxMs = entry.eventLoopDelayMaxMs;
@@ -472,7 +472,7 @@ async function main(): Promise<void> {
     await adminEnd.end();
   }
 
-  const r = report!;
+  const r = report;
   console.log('');
   console.log(
     `run ${r.runId}: ${r.status}; files ${r.files.loaded}/${r.files.total} loaded; rows read ${r.rows.read}, valid ${r.rows.valid}, ` +

@@ -47,10 +47,10 @@ function startOnce(args: string[], service: string): Promise<{ ms: number; rssMb
   return new Promise((resolve, reject) => {
     let out = '';
     child.once('exit', (code) => reject(new Error(`${service} exited ${code} before it started:\n${out}`)));
-    child.stdout!.on('data', (chunk) => {
+    child.stdout.on('data', (chunk) => {
       out += String(chunk);
       if (!out.includes('"services started"')) return;
-      child.stdout!.removeAllListeners('data');
+      child.stdout.removeAllListeners('data');
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       setTimeout(() => {
         const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]);

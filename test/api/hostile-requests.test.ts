@@ -372,7 +372,7 @@ describe('alert webhook redirects', () => {
     await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/services/T000/B000/secret-path`;
-      const delivery = deliverAlert(url, { text: 'run failed', kind: 'run' } as Parameters<typeof deliverAlert>[1]);
+      const delivery = deliverAlert(url, { text: 'run failed', kind: 'run' });
       await expect(delivery).rejects.toThrow(/answered 307, a redirect, which is not followed/);
       await delivery.catch((err: Error) => expect(err.message).not.toContain('secret-path'));
       await new Promise((resolve) => setTimeout(resolve, 200));

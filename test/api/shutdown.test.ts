@@ -77,8 +77,8 @@ describe('SIGTERM during a run', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = proc;
-    proc.stdout!.on('data', (d) => (output += String(d)));
-    proc.stderr!.on('data', (d) => (output += String(d)));
+    proc.stdout.on('data', (d) => (output += String(d)));
+    proc.stderr.on('data', (d) => (output += String(d)));
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       proc.once('exit', (code, signal) => resolve({ code, signal })),
     );

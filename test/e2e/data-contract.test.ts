@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobIds } from '@musicflow/contracts';
 import { readRunProgress, startRun } from '@musicflow/flow';
 import { KPI_TEXT_COLUMNS } from '@musicflow/warehouse/text-contract';
-import { DDL } from '../../packages/warehouse/src/sql.ts';
+import { MIGRATIONS } from '../../packages/warehouse/src/sql.ts';
 import { computeKpisWithDuckDB } from '../oracle/duckdb-kpis.ts';
 import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, SAMPLE, tempDir, testConfig } from '../helpers/env.ts';
 import { expectSameKpis, readWarehouseKpis } from '../helpers/kpis.ts';
@@ -196,10 +196,9 @@ describe('a catalogue and streams with every odd text, end to end', () => {
     expect(report.catalogue.rejected).toBe(5);
 
     // The quarantined songs, by line of songs.csv (the sample's 31,218 rows come first) and field.
-    const quarantine = parse(await fs.readFile(path.join(work, 'lake', 'quarantine', `run=${report.runId}`, 'songs.csv')), { columns: true }) as Record<
-      string,
-      string
-    >[];
+    const quarantine = parse<Record<string, string>>(await fs.readFile(path.join(work, 'lake', 'quarantine', `run=${report.runId}`, 'songs.csv')), {
+      columns: true,
+    });
     expect(quarantine.map((q) => [Number(q.line) - 31219, q.reason, q.field, q.value])).toEqual([
       [7, 'invalid_track_id_characters', 'track_id', 'oddNul\u0000Id01'],
       [8, 'invalid_track_id_characters', 'track_id', 'oddCtl\u0001Id01'],
@@ -266,7 +265,7 @@ describe('a row the warehouse refuses', () => {
     // A table created by hand with a narrower column than sql.ts: the stage takes the rows, the MERGE refuses them.
     const client = new pg.Client({ connectionString: warehouseUrl });
     await client.connect();
-    for (const statement of DDL) await client.query(statement.replace('top_artist VARCHAR(1024)', 'top_artist VARCHAR(5)'));
+    for (const statement of MIGRATIONS.flatMap((m) => m.statements)) await client.query(statement.replace('top_artist VARCHAR(1024)', 'top_artist VARCHAR(5)'));
     await client.end();
     pipeline = await startPipeline(
       testConfig({

@@ -25,8 +25,8 @@ interface Spawned {
 function musicflow(args: string[], env: Record<string, string>): Spawned {
   const child = spawn(process.execPath, [path.join(REPO, 'bin', 'musicflow.mjs'), ...args], { env: { ...process.env, ...env } });
   let output = '';
-  child.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+  child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (output += b.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, output: () => output, exited };
 }

@@ -94,7 +94,9 @@ describe('a day of 1,200 small files', () => {
       `SELECT status, COUNT(*)::int AS n, SUM(rows_read)::int AS read, SUM(rows_duplicate)::int AS dup FROM analytics.etl_run_files WHERE run_id = $1 GROUP BY status ORDER BY status`,
       [report.runId],
     );
-    const { rows: redelivered } = await client.query(`SELECT rows_read, rows_duplicate FROM analytics.etl_run_files WHERE file LIKE '%zz-redelivered.csv'`);
+    const { rows: redelivered } = await client.query(
+      `SELECT rows_read::int AS rows_read, rows_duplicate::int AS rows_duplicate FROM analytics.etl_run_files WHERE file LIKE '%zz-redelivered.csv'`,
+    );
     await client.end();
     expect(files).toEqual([
       { status: 'loaded', n: FILES + 1, read: 11346 + 10, dup: 10 },

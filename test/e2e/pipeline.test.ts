@@ -78,7 +78,7 @@ describe('pipeline end to end on the sample data', () => {
 
     const client = new pg.Client({ connectionString: warehouseUrl });
     await client.connect();
-    const { rows } = await client.query('SELECT status, rows_read, rows_valid, files_loaded FROM analytics.etl_runs');
+    const { rows } = await client.query('SELECT status, rows_read::int AS rows_read, rows_valid::int AS rows_valid, files_loaded FROM analytics.etl_runs');
     await client.end();
     expect(rows).toEqual([{ status: 'succeeded', rows_read: 11346, rows_valid: 11346, files_loaded: 1 }]);
 

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '@musicflow/service-api';
 import { startRun } from '@musicflow/flow';
-import { DDL } from '../../packages/warehouse/src/sql.ts';
+import { MIGRATIONS } from '../../packages/warehouse/src/sql.ts';
 import { deleteKeys, makeBucket, sampleStreams, type Bucket } from '../api/fixtures.ts';
 import { createTestDatabase, dropTestDatabase, testConfig } from '../helpers/env.ts';
 import { runCliInProcess } from '../helpers/cli-in-process.ts';
@@ -79,7 +79,7 @@ describe('retry only what failed', () => {
       expect(failed).toMatchObject({ status: 'failed', dates: ['2024-06-26'] });
       expect((await readWarehouseKpis(db)).hourly.some((h) => h.listenDate === '2024-06-26')).toBe(false);
 
-      const hourlyDdl = DDL.find((d) => d.includes('analytics.hourly_kpis'))!;
+      const hourlyDdl = MIGRATIONS.flatMap((m) => m.statements).find((d) => d.includes('analytics.hourly_kpis'))!;
       expect(hourlyDdl).toContain('top_artist VARCHAR(1024)');
       await client.query('ALTER TABLE analytics.hourly_kpis ALTER COLUMN top_artist TYPE VARCHAR(1024)');
       await bucket.addStream('landed-since.csv', await sampleStreams(700, 720));

@@ -29,8 +29,8 @@ describe('worker threads in a heap-capped process', () => {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    proc.stdout!.on('data', (d) => (output += String(d)));
-    proc.stderr!.on('data', (d) => (output += String(d)));
+    proc.stdout.on('data', (d) => (output += String(d)));
+    proc.stderr.on('data', (d) => (output += String(d)));
     const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
     try {
       await waitFor('the services to start', async () => output.includes('"services started"'), 60_000, 100);

@@ -47,6 +47,27 @@ export async function dropTestDatabase(url: string): Promise<void> {
   await client.end();
 }
 
+/** Runs `statements` in order on one connection to `url`. */
+export async function runStatements(url: string, statements: string[]): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const statement of statements) await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
+/** The statements of test/fixtures/warehouse-schema-010793d.sql: the schema a release before numbered migrations made. */
+export async function schemaBeforeMigrations(): Promise<string[]> {
+  const sql = await fs.readFile(path.join(REPO, 'test', 'fixtures', 'warehouse-schema-010793d.sql'), 'utf8');
+  return sql
+    .replace(/^--.*$/gm, '')
+    .split(';')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
 /** Config for one test: its own queue prefix, database and lake, plus any overrides. */
 export function testConfig(overrides: Record<string, string>): Config {
   return loadConfig({

@@ -48,7 +48,7 @@ export async function startRedisCluster(): Promise<LocalRedisCluster> {
     process.off('exit', killAll);
     killAll();
     await Promise.all(
-      [...nodes.values()].map((node) => (node.exitCode !== null || node.signalCode !== null ? undefined : new Promise((r) => node.once('exit', r)))),
+      [...nodes.values()].flatMap((node) => (node.exitCode !== null || node.signalCode !== null ? [] : [new Promise((r) => node.once('exit', r))])),
     );
     await fs.rm(dir, { recursive: true, force: true });
   };

@@ -41,7 +41,7 @@ describe('catalogue lookup for a run', () => {
     const out = new PassThrough();
     const upload = store.write(fileUrl(path.join(work, 'run.events')), out);
     const events = new CleanEventsWriter(out);
-    for (let i = 0; i < 3000; i++) events.add((i % 300) * 3 + 1, i % 200 === 199 ? 'not-in-catalogue' : `trk-${(i % 200) * 4999 + 1}`, 1719309600000 + i);
+    for (let i = 0; i < 3000; i++) await events.add((i % 300) * 3 + 1, i % 200 === 199 ? 'not-in-catalogue' : `trk-${(i % 200) * 4999 + 1}`, 1719309600000 + i);
     await events.end();
     await upload;
     keysUrl = fileUrl(path.join(work, 'run.keys'));

@@ -364,7 +364,7 @@ describe('lake parts', () => {
     // 4 KiB pages: every column of the 2000-row groups spans several. The layout of parts written before
     // user buckets (no user_bucket column): still read, with no bucket ranges to skip by.
     const schema = [{ name: 'root', num_children: 9 }, ...LAKE_PARQUET_SCHEMA.slice(1, 10)];
-    const bytes = parquetWriteBuffer({ columnData, schema: schema as never, rowGroupSize: 2000, pageSize: 4096 });
+    const bytes = parquetWriteBuffer({ columnData, schema: schema, rowGroupSize: 2000, pageSize: 4096 });
     const url = joinUrl(lake, 'paged.parquet');
     await store.write(url, Buffer.from(bytes));
     const groups = await readEvents(store, url);
@@ -394,7 +394,7 @@ describe('lake parts', () => {
     const times = Array.from({ length: 5000 }, (_, i) => at + (i % 3));
     const url = joinUrl(lake, 'repeated', 'times.parquet');
     const schema = [{ name: 'root', num_children: 1 }, LAKE_PARQUET_SCHEMA[3]];
-    const bytes = parquetWriteBuffer({ columnData: [{ name: 'listen_time', data: times }], schema: schema as never, rowGroupSize: times.length });
+    const bytes = parquetWriteBuffer({ columnData: [{ name: 'listen_time', data: times }], schema: schema, rowGroupSize: times.length });
     await store.write(url, Buffer.from(bytes));
     const reader = await openLakePart(store, url);
     expect(reader.rowGroups).toBe(1);

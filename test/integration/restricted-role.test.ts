@@ -5,12 +5,11 @@
  * another database (the connections go through a proxy that reads each
  * start-up message). Missing database and missing privilege get messages with their fix.
  */
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Warehouse, WarehouseConnectionError } from '@musicflow/warehouse';
-import { DDL } from '../../packages/warehouse/src/sql.ts';
-import { PG_ADMIN, testConfig, uniqueName } from '../helpers/env.ts';
+import { PG_ADMIN, runStatements, schemaBeforeMigrations, testConfig, uniqueName } from '../helpers/env.ts';
 import { startPipeline } from '../helpers/pipeline.ts';
+import { migrateWarehouse } from '@musicflow/cli';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { deleteKeys, makeBucket, type Bucket } from '../api/fixtures.ts';
 
@@ -22,18 +21,17 @@ const urlOf = (base: string, user: string, database: string) => {
   return url.toString();
 };
 
-async function asAdmin(database: string, statements: string[]): Promise<void> {
-  const client = new pg.Client({ connectionString: urlOf(PG_ADMIN, new URL(PG_ADMIN).username || 'postgres', database) });
-  await client.connect();
-  try {
-    for (const statement of statements) await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
+const adminUrl = (database: string) => urlOf(PG_ADMIN, new URL(PG_ADMIN).username || 'postgres', database);
+
+const asAdmin = (database: string, statements: string[]) => runStatements(adminUrl(database), statements);
 
 describe('a warehouse role that reaches only its own database', () => {
   const role = uniqueName('mf_role');
+  const grants = [
+    `REVOKE ALL ON SCHEMA public FROM PUBLIC`,
+    `GRANT USAGE ON SCHEMA analytics TO ${role}`,
+    `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA analytics TO ${role}`,
+  ];
   const database = uniqueName('mf_wh');
   const closed = uniqueName('mf_closed');
   let proxy: TcpProxy;
@@ -51,13 +49,9 @@ describe('a warehouse role that reaches only its own database', () => {
       `CREATE DATABASE ${closed}`,
       `REVOKE ALL ON DATABASE ${closed} FROM PUBLIC`,
     ]);
-    // What an admin runs once (docs/operating-warehouse.md): schema and tables, then the grants; the role owns nothing.
-    await asAdmin(database, [
-      ...DDL,
-      `REVOKE ALL ON SCHEMA public FROM PUBLIC`,
-      `GRANT USAGE ON SCHEMA analytics TO ${role}`,
-      `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA analytics TO ${role}`,
-    ]);
+    // What an admin runs once (docs/operating-warehouse.md): the migrations (musicflow migrate), then the grants; the role owns nothing.
+    await (await Warehouse.connect(adminUrl(database))).close();
+    await asAdmin(database, grants);
     bucket = await makeBucket(1, 200);
   });
   afterAll(async () => {
@@ -112,6 +106,29 @@ describe('a warehouse role that reaches only its own database', () => {
       expect((err as Error).message).toContain(`may not create schema analytics: an admin creates it (CREATE SCHEMA analytics AUTHORIZATION ${role})`);
     } finally {
       await asAdmin('postgres', [`DROP DATABASE IF EXISTS ${empty} WITH (FORCE)`]);
+    }
+  });
+
+  it('a schema an older release made, a migration pending it may not apply: names the grant, starts once an admin migrated', async () => {
+    const legacy = uniqueName('mf_legacy');
+    await asAdmin('postgres', [
+      `CREATE DATABASE ${legacy}`,
+      `REVOKE ALL ON DATABASE ${legacy} FROM PUBLIC`,
+      `GRANT CONNECT, TEMP ON DATABASE ${legacy} TO ${role}`,
+    ]);
+    try {
+      await asAdmin(legacy, [...(await schemaBeforeMigrations()), ...grants]);
+      const err = await Warehouse.connect(urlOf(PG_ADMIN, role, legacy)).catch((e: unknown) => e);
+      expect((err as WarehouseConnectionError).problem).toBe('permission-denied');
+      expect((err as Error).message).toContain(`may not create table analytics.schema_migrations`);
+      expect((err as Error).message).toContain(`GRANT CREATE ON SCHEMA analytics TO ${role}`);
+      expect((err as Error).message).toContain('Pending: migration 1 (');
+
+      expect(await migrateWarehouse(testConfig({ WAREHOUSE_URL: adminUrl(legacy) }))).toMatch(/every migration applied\n {2}1 {2}/);
+      await asAdmin(legacy, [`GRANT SELECT ON analytics.schema_migrations TO ${role}`]);
+      await (await Warehouse.connect(urlOf(PG_ADMIN, role, legacy))).close();
+    } finally {
+      await asAdmin('postgres', [`DROP DATABASE IF EXISTS ${legacy} WITH (FORCE)`]);
     }
   });
 });

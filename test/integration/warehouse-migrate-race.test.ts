@@ -16,7 +16,7 @@ describe('warehouse migration', () => {
       const starting = await Promise.allSettled(Array.from({ length: 6 }, () => Warehouse.connect(url)));
       for (const s of starting) if (s.status === 'fulfilled') await s.value.close();
       await dropTestDatabase(url);
-      expect(starting.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason))).toEqual([]);
+      expect(starting.filter((s) => s.status === 'rejected').map((s) => String(s.reason))).toEqual([]);
     }
   }, 120_000);
 });

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '@musicflow/contracts';
 import { Warehouse, WarehouseDataError, kpiRowsToCsv } from '@musicflow/warehouse';
-import { DDL, upsertStatements } from '../../packages/warehouse/src/sql.ts';
+import { MIGRATION_SQL, MIGRATIONS, upsertStatements } from '../../packages/warehouse/src/sql.ts';
 import type { GenreKpiRow, HourlyKpiRow } from '@musicflow/kpi';
 import { dropTestDatabase, PG_ADMIN, uniqueName } from '../helpers/env.ts';
 import { waitFor } from '../api/fixtures.ts';
@@ -231,7 +231,8 @@ for (const strategy of ['copy', 'insert'] as const) {
 
 describe('warehouse SQL stays portable to Redshift', () => {
   const statements = [
-    ...DDL,
+    ...MIGRATIONS.flatMap((m) => m.statements),
+    ...Object.values(MIGRATION_SQL),
     ...(['genre', 'hourly'] as const).flatMap((name) => {
       const s = upsertStatements(name);
       return [s.createStage, s.dropStage, s.dropStale, s.merge, s.insertStage(3)];
@@ -248,5 +249,33 @@ describe('warehouse SQL stays portable to Redshift', () => {
     const sql = upsertStatements('genre').insertStage(500);
     expect(sql.match(/INSERT/g)).toHaveLength(1);
     expect(sql.match(/\(\$\d+/g)).toHaveLength(500);
+  });
+});
+
+describe('the warehouse reads values its own way, on its own clients', () => {
+  it('DATE as text, BIGINT as number, TIMESTAMP in UTC whatever the time zone, and other pg clients keep pg defaults', async () => {
+    const u = new URL(PG_ADMIN);
+    u.pathname = `/${uniqueName('musicflow_types')}`;
+    const url = u.toString();
+    const zone = process.env.TZ;
+    process.env.TZ = 'Asia/Kolkata';
+    const warehouse = await Warehouse.connect(url);
+    try {
+      await warehouse.loadRun(load('r-tz', 1, [genreRow('pop', 5)], []), report('r-tz'));
+      expect(await warehouse.lastSuccessfulRunAt()).toEqual(new Date('2024-06-26T02:01:00.000Z'));
+      const [row] = await warehouse.query('SELECT listen_date, listen_count, updated_at FROM analytics.genre_kpis');
+      expect(row).toEqual({ listen_date: '2024-06-25', listen_count: 5, updated_at: new Date('2024-06-26T02:01:00Z') });
+
+      const other = new pg.Client({ connectionString: url });
+      await other.connect();
+      const { rows } = await other.query('SELECT listen_date, listen_count FROM analytics.genre_kpis').finally(() => other.end());
+      expect(rows[0].listen_count).toBe('5');
+      expect(rows[0].listen_date).toBeInstanceOf(Date);
+    } finally {
+      process.env.TZ = zone;
+      if (zone === undefined) delete process.env.TZ;
+      await warehouse.close();
+      await dropTestDatabase(url);
+    }
   });
 });

@@ -195,7 +195,7 @@ describe('CSV catalogue sources and quarantine (file://)', () => {
     await q.add(9, 'invalid_track_id', 'track_id', 'a "b", c', ['1', 'a "b", c', '2024-06-25 10:00:00']);
     expect(q.count).toBe(2);
     expect(await q.close()).toBe(url);
-    const rows = parse(await fs.readFile(path.join(dir, 'q', 'run=r1', 'streams1.csv'))) as string[][];
+    const rows = parse(await fs.readFile(path.join(dir, 'q', 'run=r1', 'streams1.csv')));
     expect(rows).toEqual([
       [...QUARANTINE_HEADER],
       ['streams1.csv', '3', 'invalid_user_id', 'user_id', '0', '0,t,2024-06-25 10:00:00'],

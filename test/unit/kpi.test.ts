@@ -493,7 +493,7 @@ describe('passes over shares of the users', () => {
 
   it('refuse a partial that is cut short, of another version or shard count, naming it', () => {
     const acc = new KpiAccumulator();
-    acc.add(1, 'trk-abc', at('2024-06-25T10:00:00Z'), CATALOGUE['trk-abc']!);
+    acc.add(1, 'trk-abc', at('2024-06-25T10:00:00Z'), CATALOGUE['trk-abc']);
     acc.add(2, 'trk-unknown', at('2024-06-25T10:00:00Z'), undefined);
     const good = bytesOf(acc.encodePartial());
     expect(() => mergeBytes([good.subarray(0, good.length - 3)], 64)).toThrow(/partial 0: truncated at byte/);

@@ -13,6 +13,7 @@ import { snappyCompress } from 'hyparquet-writer/src/snappy.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   LAKE_COLUMN_ENCODING,
+  LAKE_CREATED_BY,
   LAKE_PARQUET_SCHEMA,
   LakeParquetFile,
   LakeTrackTable,
@@ -129,7 +130,7 @@ function writeWithParquetWriter(groups: LakeEvent[][], sourceFiles: string[]): U
       encoding: LAKE_COLUMN_ENCODING[name],
       statistics: name === 'user_bucket',
     }));
-    void parquet.write({ columnData: columnData as never, rowGroupSize: group.length });
+    void parquet.write({ columnData: columnData, rowGroupSize: group.length });
   }
   parquet.kvMetadata = [{ key: SOURCE_FILES_KEY, value: JSON.stringify(sourceFiles) }];
   void parquet.finish();
@@ -191,11 +192,18 @@ describe('the lake Parquet writer', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  it("writes hyparquet-writer's bytes, page for page, given its compressor", () => {
+  it("writes hyparquet-writer's bytes, page for page, given its compressor, and a footer that names musicflow", () => {
     const reference = writeWithParquetWriter(events, sourceFiles);
     const ours = writeWithLakeFile(events, trackIndexes, snappyCompress);
-    expect(ours.length).toBe(reference.length);
-    expect(Buffer.compare(Buffer.from(ours), Buffer.from(reference))).toBe(0);
+    // The footer's length is in the 4 bytes before the closing magic; everything before the footer is the pages.
+    const pages = (bytes: Uint8Array) => Buffer.from(bytes.subarray(0, bytes.length - 8 - Buffer.from(bytes).readUInt32LE(bytes.length - 8)));
+    expect(Buffer.compare(pages(ours), pages(reference))).toBe(0);
+    const footer = (bytes: Uint8Array) => {
+      const { metadata_length: _, ...metadata } = parquetMetadata(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer);
+      return metadata;
+    };
+    expect(footer(ours)).toEqual({ ...footer(reference), created_by: LAKE_CREATED_BY });
+    expect(LAKE_CREATED_BY).toMatch(/^musicflow version \d+\.\d+\.\d+/);
   });
 
   it('writes parts hyparquet and DuckDB read back row for row, with bucket statistics per row group', async () => {
@@ -206,7 +214,7 @@ describe('the lake Parquet writer', () => {
     expect(metadata.key_value_metadata).toEqual([{ key: SOURCE_FILES_KEY, value: JSON.stringify(sourceFiles) }]);
     const want = events.flat().map(toRow);
 
-    const read = await parquetReadObjects({ file: buffer, parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } as never });
+    const read = await parquetReadObjects({ file: buffer, parsers: { timestampFromMilliseconds: (v: bigint) => Number(v) } });
     expect(read.length).toBe(want.length);
     let mismatches = 0;
     for (let i = 0; i < want.length; i++) {

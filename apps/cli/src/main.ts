@@ -9,6 +9,7 @@ import { SERVICE_NAMES, startServices, type ServiceName } from './services.ts';
 import { waitAndReport, withQueues } from './wait.ts';
 import { runDemo } from './demo.ts';
 import { checkServices } from './preflight.ts';
+import { migrateWarehouse } from './migrate.ts';
 
 const USAGE = `musicflow: music-streaming ETL on BullMQ
 
@@ -30,6 +31,8 @@ const USAGE = `musicflow: music-streaming ETL on BullMQ
                                   recorded cancelled (exit 3)
 ${BACKFILL_USAGE}
   musicflow demo                  run the pipeline once on the sample data and print the KPIs
+  musicflow migrate               apply the warehouse's pending schema migrations (services do at start-up
+                                  when their role may; an admin runs this when it may not)
 
 Configuration comes from the environment (see README).`;
 
@@ -64,6 +67,10 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     const config = loadConfig();
+    if (command === 'migrate') {
+      console.log(await migrateWarehouse(config));
+      return;
+    }
     const problems = await checkServices(config);
     if (problems.length) {
       console.error(problems.join('\n'));

@@ -35,7 +35,7 @@ export async function startServices(ctx: ServiceContext, names: readonly Service
   );
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (!failed) return started.map((s) => (s as PromiseFulfilledResult<Service>).value);
-  await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.close().catch(() => undefined) : undefined)));
+  await Promise.all(started.flatMap((s) => (s.status === 'fulfilled' ? [s.value.close().catch(() => undefined)] : [])));
   throw failed.reason;
 }
 

@@ -168,8 +168,8 @@ export type CatalogueResult = z.infer<typeof catalogueResultSchema>;
 export const MAX_RETRY_FILES = 10_000;
 
 /**
- * The run's first job, in steps (BullMQ's step-job pattern, `step` records
- * where it is): plan the stream files into chunks and validate them (its
+ * The run's first job, in steps (BullMQ's step-job pattern: `step` records
+ * the kind of children the job waits for, none at first): plan the stream files into chunks and validate them (its
  * children), look up the catalogue for the run's ids (children again), then
  * add one transform job per chunk under the publish job.
  */
@@ -244,6 +244,8 @@ export type TransformResult = z.infer<typeof transformResultSchema>;
  */
 export const publishJobSchema = z.object({
   run: runContextSchema,
+  /** The step (the children it waits for): none at first, then `kpi-date` with `dates` recorded. */
+  step: z.enum(['kpi-date']).optional(),
   dates: z.object({ snapshotSeq: z.number().int(), startedAt: z.number(), listenDates: z.array(z.string()) }).optional(),
 });
 export type PublishJob = z.infer<typeof publishJobSchema>;
@@ -258,6 +260,8 @@ export const kpiDateJobSchema = z.object({
   run: runContextSchema,
   listenDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
   ours: z.array(z.string()),
+  /** The step (the children it waits for): none at first, then `kpi-pass` with `passes` recorded. */
+  step: z.enum(['kpi-pass']).optional(),
   passes: z.object({ count: z.number().int().min(2), rows: z.number().int(), startedAt: z.number() }).optional(),
 });
 export type KpiDateJob = z.infer<typeof kpiDateJobSchema>;
@@ -307,6 +311,8 @@ export type RecomputeRange = z.infer<typeof recomputeRangeSchema>;
 export const kpiRecomputeJobSchema = z.object({
   run: runContextSchema,
   recompute: recomputeRangeSchema,
+  /** The step (the children it waits for): none at first, `catalogue` (re-enrich only), then `kpi-date` with `dates` recorded. */
+  step: z.enum(['catalogue', 'kpi-date']).optional(),
   /** With reEnrich: the catalogue jobs (its children) were added for these parts. */
   catalogue: z.object({ partUrls: z.array(z.string()) }).optional(),
   dates: publishJobSchema.shape.dates,
@@ -441,6 +447,21 @@ export const runReportSchema = z.object({
 });
 export type RunReport = z.infer<typeof runReportSchema>;
 
+/** A report of `run` that counted nothing yet: what a failed run records, and what a recompute fills in. */
+export const emptyRunReport = (run: RunContext, status: RunReport['status']): RunReport => ({
+  runId: run.runId,
+  trigger: run.trigger,
+  status,
+  startedAt: run.startedAt,
+  sources: run.sources,
+  files: { total: 0, loaded: 0, rejected: 0, firstRejected: [] },
+  rows: { read: 0, valid: 0, rejected: 0, rejectedByReason: {}, duplicate: 0, orphanTracks: 0, orphanUsers: 0 },
+  catalogue: { users: 0, songs: 0, rejected: 0 },
+  dates: [],
+  kpiRows: { genre: 0, hourly: 0 },
+  stageMs: {},
+});
+
 /** One stream file's outcome in one run: a row of analytics.etl_run_files. */
 export const runFileSchema = z.object({
   file: z.string(),
@@ -492,6 +513,29 @@ export const JOB_KIND_NAMES = Object.keys(JOB_KINDS) as JobKind[];
 export const isJobKind = (name: string): name is JobKind => Object.hasOwn(JOB_KINDS, name);
 /** The kinds a stage's queue carries. */
 export const kindsOf = (stage: Stage) => JOB_KIND_NAMES.filter((k) => JOB_KINDS[k].stage === stage);
+
+/**
+ * The flow's shape: the kinds a job of each kind adds as its children, which
+ * run before it. A run starts as load ← publish ← plan (a recompute as
+ * load ← recompute); `plan` adds validate and catalogue jobs under itself,
+ * then the transform jobs under `publish`; `publish` adds one kpi-date job per
+ * listen date, a big date its kpi-pass jobs; `recompute` adds catalogue jobs
+ * (re-enrich) and then kpi-date jobs. Adding any other child is a bug:
+ * `addChildJobs` refuses it.
+ */
+export const FLOW_CHILDREN = {
+  load: ['publish', 'recompute'],
+  publish: ['plan', 'transform', 'kpi-date'],
+  plan: ['validate', 'catalogue'],
+  recompute: ['catalogue', 'kpi-date'],
+  'kpi-date': ['kpi-pass'],
+  validate: [],
+  catalogue: [],
+  transform: [],
+  'kpi-pass': [],
+  // A backfill waits for the load of each date's recompute run (`startRecompute` with its driver as parent).
+  backfill: ['load'],
+} as const satisfies Record<JobKind, readonly JobKind[]>;
 
 /** A child's return value, told apart by its `kind` (a child's key in Redis is BullMQ's business). */
 export const childResultSchema = z.discriminatedUnion('kind', [

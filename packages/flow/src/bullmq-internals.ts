@@ -29,7 +29,7 @@ export async function startSandboxThreads(worker: Worker, file: string, count: n
     throw new Error(`this BullMQ's Worker has no childPool.retain/release any more: update packages/flow/src/bullmq-internals.ts`);
   }
   const threads = await Promise.all(Array.from({ length: count }, () => pool.retain!(file)));
-  for (const thread of threads) pool.release!(thread);
+  for (const thread of threads) pool.release(thread);
 }
 
 /**

@@ -1,6 +1,6 @@
-import type { Job } from 'bullmq';
+import { WaitingChildrenError, type Job } from 'bullmq';
 import type { Config } from '@musicflow/config';
-import { JOB_KINDS, STAGES, type JobData, type JobKind, type Stage } from '@musicflow/contracts';
+import { FLOW_CHILDREN, JOB_KINDS, STAGES, type JobData, type JobKind } from '@musicflow/contracts';
 import { failedChildKey } from './bullmq-internals.ts';
 import { jobOptions, type PipelineQueues } from './queues.ts';
 
@@ -9,20 +9,30 @@ export interface ChildJob<K extends JobKind> {
   data: JobData<K>;
 }
 
+/** Jobs of one kind to add under a parent; `onFailure`: `fail` fails the parent with the child, `ignore` lets it run and find the failure. */
+export interface Children<K extends JobKind> {
+  kind: K;
+  jobs: ChildJob<K>[];
+  onFailure: 'fail' | 'ignore';
+  /** The parent when it is not the step job itself (the plan adds transform jobs under publish). */
+  parent?: { id: string; kind: JobKind };
+}
+
 /**
  * Adds jobs of one kind as children of `parent` (BullMQ's "add children at
  * run time" pattern). Their ids are fixed, so a step retried after a crash
- * adds nothing twice. `onFailure`: `fail` fails the parent with the child;
- * `ignore` lets the parent run and find the failure among its ignored ones.
+ * adds nothing twice. Only the kinds FLOW_CHILDREN lists under the parent's.
  */
 export async function addChildJobs<K extends JobKind>(
   config: Config,
   queues: PipelineQueues,
-  parent: { id: string; stage: Stage },
-  kind: K,
-  jobs: ChildJob<K>[],
-  onFailure: 'fail' | 'ignore',
+  parent: { id: string; kind: JobKind },
+  children: Children<K>,
 ): Promise<void> {
+  const { kind, jobs, onFailure } = children;
+  if (!(FLOW_CHILDREN[parent.kind] as readonly JobKind[]).includes(kind)) {
+    throw new Error(`a ${parent.kind} job may not add ${kind} jobs (FLOW_CHILDREN in packages/contracts)`);
+  }
   if (!jobs.length) return;
   const opts = jobOptions(config);
   await queues.queues[JOB_KINDS[kind].stage].addBulk(
@@ -32,15 +42,35 @@ export async function addChildJobs<K extends JobKind>(
       opts: {
         ...opts,
         jobId: job.id,
-        parent: { id: parent.id, queue: queues.queueKey(parent.stage) },
+        parent: { id: parent.id, queue: queues.queueKey(JOB_KINDS[parent.kind].stage) },
         ...(onFailure === 'fail' ? { failParentOnFailure: true } : { ignoreDependencyOnFailure: true }),
       },
     })),
   );
 }
 
-/** The parent's job id and stage, as `addChildJobs` wants it. */
-export const parentOf = (job: Job, stage: Stage) => ({ id: job.id!, stage });
+/**
+ * BullMQ's step-job pattern, in one place. A step job's processor switches
+ * on the `step` its data records; to move on it calls this with the data of
+ * the next step and the children that step waits for. Children first, then
+ * the step: a retry after a crash in between adds the same jobs again (fixed
+ * ids), harmlessly. Throws WaitingChildrenError while children are pending
+ * (BullMQ runs the job again once they are done); returns the recorded data
+ * when there is nothing to wait for, so the processor goes on at once.
+ */
+export async function enterStep<D extends { step?: string }>(
+  context: { config: Config; queues: PipelineQueues },
+  job: Job,
+  token: string | undefined,
+  next: D,
+  ...children: Children<JobKind>[]
+): Promise<D> {
+  const self = { id: job.id!, kind: job.name as JobKind };
+  for (const c of children) await addChildJobs(context.config, context.queues, c.parent ?? self, c);
+  await job.updateData(next);
+  if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
+  return next;
+}
 
 /**
  * The children that failed after their retries without failing `job`

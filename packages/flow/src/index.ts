@@ -1,7 +1,7 @@
 export { redisConnection, checkRedis, redisAddress, type RedisClient, type RedisSettings } from './redis.ts';
 export { jobOptions, nextRetryDelay, retryAttempts, retryDelay, PipelineQueues } from './queues.ts';
 export { startRun, newRunId, activeKey, type StartRunOptions, type StartedRun } from './start-run.ts';
-export { addChildJobs, ignoredFailures, parentOf, type ChildJob } from './children.ts';
+export { addChildJobs, enterStep, ignoredFailures, type ChildJob, type Children } from './children.ts';
 export { readRunJobs, readRunProgress, RowProgress, type RunProgress, type StageProgress } from './progress.ts';
 export {
   readRunHealth,
@@ -47,3 +47,4 @@ export {
 } from './backfill.ts';
 export { checkDeadlines, dueDate, readDeadlines, watchDeadlines, type DeadlineLevel, type DeadlineStatus } from './deadlines.ts';
 export { readSensorStatus, senseLandings, watchLandings, type SensorStatus } from './sensor.ts';
+export { takeSnapshotSequence } from './snapshot-sequence.ts';

@@ -51,13 +51,13 @@ export class RowProgress {
 
 /** Every job of a run's flow tree, the loader's first (the bench's timeline reads them too). */
 export async function readRunJobs(queues: PipelineQueues, runId: string): Promise<Job[]> {
-  const tree = (await queues.flows.getFlow({
+  const tree = await queues.flows.getFlow({
     id: jobIds.load(runId),
     queueName: QUEUES.load,
     prefix: queues.prefix,
     depth: 5,
     maxChildren: 100_000,
-  })) as JobNodeLike;
+  });
   const jobs: Job[] = [];
   const visit = (node: JobNodeLike) => {
     jobs.push(node.job);

@@ -32,7 +32,7 @@ export async function serve(name: string, start: (ctx: ServiceContext) => Promis
   let services: Service[];
   try {
     services = await start(ctx);
-    await Promise.all(services.map((s) => s.ready));
+    await Promise.all(services.flatMap((s) => (s.ready ? [s.ready] : [])));
   } catch (err) {
     // A service that cannot start stops the whole process: a supervisor must not see a healthy half of it.
     const message = (err as Error).message;

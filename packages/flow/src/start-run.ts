@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { normalizeSourceUrl, redactSecrets, sourceUrlProblem, type Config } from '@musicflow/config';
-import { jobIds, JOB_KINDS, QUEUES, type JobData, type JobKind, type RunContext, type RunTrigger, type Sources } from '@musicflow/contracts';
+import type { FlowJob } from 'bullmq';
+import { FLOW_CHILDREN, jobIds, JOB_KINDS, QUEUES, type JobData, type JobKind, type RunContext, type RunTrigger, type Sources } from '@musicflow/contracts';
 import { jobOptions, type PipelineQueues } from './queues.ts';
 
 export interface StartRunOptions {
@@ -65,29 +66,49 @@ export async function startRun(config: Config, queues: PipelineQueues, options: 
     await queues.connection.set(key, runId, 'EX', 6 * 3600);
   }
 
-  const run: RunContext = {
-    runId,
-    trigger: options.trigger,
-    startedAt: new Date().toISOString(),
-    sources,
-    lake: config.LAKE_URL,
-    archive: config.ARCHIVE_URL,
-  };
-  const opts = jobOptions(config);
-  const kind = <K extends JobKind>(name: K, data: JobData<K>) => ({ name, queueName: QUEUES[JOB_KINDS[name].stage], data });
-  await queues.flows.add({
-    ...kind('load', { run }),
-    opts: { ...opts, jobId: jobIds.load(runId) },
-    children: [
-      {
-        ...kind('publish', { run }),
-        // The loader always runs: it records failed runs and removes their temporaries.
-        opts: { ...opts, jobId: jobIds.publish(runId), ignoreDependencyOnFailure: true },
-        children: [{ ...kind('plan', { run, files: options.files }), opts: { ...opts, jobId: jobIds.plan(runId), ignoreDependencyOnFailure: true } }],
-      },
-    ],
-  });
+  const run = newRunContext(config, runId, options.trigger, sources);
+  await addRunFlow(config, queues, run, { kind: 'publish', data: { run }, children: [{ kind: 'plan', data: { run, files: options.files } }] });
   return { runId, created: true };
 }
 
-export { activeKey };
+/** What every job of a new run knows about the run. */
+export function newRunContext(config: Config, runId: string, trigger: RunTrigger, sources: Sources): RunContext {
+  return { runId, trigger, startedAt: new Date().toISOString(), sources, lake: config.LAKE_URL, archive: config.ARCHIVE_URL };
+}
+
+/** A job of the run's initial flow tree, with the jobs it waits for. */
+type FlowNode = { [K in JobKind]: { kind: K; data: JobData<K>; children?: FlowNode[] } }[JobKind];
+
+/**
+ * Adds a run's flow in one call (FlowProducer writes the tree atomically):
+ * `load` at the root, waiting for `top` (publish ← plan for an ingest run,
+ * recompute for a recompute run). Every job's id derives from the run and
+ * its kind; every job but the root lets its parent run when it fails, so the
+ * loader always runs: it records failed runs and removes their temporaries.
+ */
+async function addRunFlow(
+  config: Config,
+  queues: PipelineQueues,
+  run: RunContext,
+  top: FlowNode,
+  /** A job outside the run that waits for it (a backfill's driver); the run's failure does not fail it: it reports it. */
+  parent?: { id: string; queue: string },
+): Promise<void> {
+  const opts = jobOptions(config);
+  const ids: Partial<Record<JobKind, (runId: string) => string>> = { load: jobIds.load, publish: jobIds.publish, recompute: jobIds.publish, plan: jobIds.plan };
+  const flowJob = (node: FlowNode, parent: JobKind | undefined): FlowJob => {
+    if (parent && !(FLOW_CHILDREN[parent] as readonly JobKind[]).includes(node.kind))
+      throw new Error(`a ${parent} job may not wait for a ${node.kind} job (FLOW_CHILDREN)`);
+    return {
+      name: node.kind,
+      queueName: QUEUES[JOB_KINDS[node.kind].stage],
+      data: node.data,
+      opts: { ...opts, jobId: ids[node.kind]!(run.runId), ...(parent ? { ignoreDependencyOnFailure: true } : {}) },
+      children: node.children?.map((child) => flowJob(child, node.kind)),
+    };
+  };
+  const root = flowJob({ kind: 'load', data: { run }, children: [top] }, undefined);
+  await queues.flows.add(parent ? { ...root, opts: { ...root.opts, parent, ignoreDependencyOnFailure: true } } : root);
+}
+
+export { activeKey, addRunFlow };

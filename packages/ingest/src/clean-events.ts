@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { encodeChunkKeys, UserIdSet } from './run-ids.ts';
+import { grow } from './csv-bytes.ts';
 
 /**
  * The validator's hand-off to the transformer: a chunk's clean events as
@@ -76,14 +77,9 @@ export class CleanEventsWriter {
 
   private grow(): void {
     const size = Math.min(BLOCK_ROWS, this.userIds.length * 2);
-    const grown = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T) => {
-      const b = make(size);
-      b.set(a);
-      return b;
-    };
-    this.userIds = grown(this.userIds, (n) => new Int32Array(n));
-    this.trackIndexes = grown(this.trackIndexes, (n) => new Int32Array(n));
-    this.listenTimes = grown(this.listenTimes, (n) => new Float64Array(n));
+    this.userIds = grow(this.userIds, size);
+    this.trackIndexes = grow(this.trackIndexes, size);
+    this.listenTimes = grow(this.listenTimes, size);
   }
 
   /** Writes the events buffered so far as a block, so the next event starts a new one (a segment ends here). */

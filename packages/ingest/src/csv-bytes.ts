@@ -148,7 +148,7 @@ export async function* csvByteBatches(bytes: AsyncIterable<Buffer>, firstLine = 
         atStart = false;
       }
       batch.reset(pending);
-      const scan = scanRecords(pending, batch, line, ended, bounds.maxColumns);
+      const scan = takeRecords(pending, batch, line, ended, bounds.maxColumns);
       line = scan.line;
       if (batch.records > 0) yield batch;
       if (scan.stop === Stop.OpenQuote) {
@@ -180,7 +180,7 @@ interface Scan {
 }
 
 /** Takes every complete record of `buf` into `batch`; `ended` says no byte follows `buf`. */
-function scanRecords(buf: Buffer, batch: BatchBuilder, firstLine: number, ended: boolean, maxColumns: number): Scan {
+function takeRecords(buf: Buffer, batch: BatchBuilder, firstLine: number, ended: boolean, maxColumns: number): Scan {
   const n = buf.length;
   let p = 0;
   let line = firstLine;

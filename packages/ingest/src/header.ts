@@ -9,7 +9,7 @@ export function parseHeader(headerBytes: Buffer): string[] {
   const key = headerBytes.toString('latin1');
   let names = parsedHeaders.get(key);
   if (!names) {
-    const rows = parse(headerBytes, { bom: true, relax_column_count: true, to_line: 1 }) as string[][];
+    const rows = parse(headerBytes, { bom: true, relax_column_count: true, to_line: 1 });
     names = (rows[0] ?? []).map((name) => name.trim());
     if (parsedHeaders.size >= PARSED_HEADERS_KEPT) parsedHeaders.clear();
     parsedHeaders.set(key, names);

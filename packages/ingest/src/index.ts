@@ -1,5 +1,5 @@
 export { parseListenTime } from './timestamp.ts';
-export { STREAM_COLUMNS, validateStreamRow, type StreamRowResult } from './stream-row.ts';
+export { STREAM_COLUMNS, validateStreamRow, type StreamRowResult } from './stream-rules.ts';
 export { duplicatedColumns, missingColumns, parseHeader } from './header.ts';
 export { HEADER_SCAN_BYTES, scanRecords, type ScannedChunk, type ScanResult } from './scan.ts';
 export { csvRecordBatches, csvRecords, CsvFileError, type CsvBatch, type CsvRecord } from './csv.ts';

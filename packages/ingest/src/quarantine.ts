@@ -25,10 +25,10 @@ export class QuarantineWriter {
       this.out = new PassThrough();
       this.upload = this.store.write(this.url, this.out);
       this.upload.catch(() => undefined);
-      if (this.withHeader) this.out.write(stringify([QUARANTINE_HEADER as unknown as string[]]));
+      if (this.withHeader) this.out.write(stringify([QUARANTINE_HEADER]));
     }
     this.count++;
-    const text = stringify([[this.file, line, reason, field, value, stringify([row as string[]]).trimEnd()]]);
+    const text = stringify([[this.file, line, reason, field, value, stringify([row]).trimEnd()]]);
     if (!this.out.write(text)) await new Promise((resolve) => this.out!.once('drain', resolve));
   }
 

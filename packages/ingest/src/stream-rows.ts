@@ -1,7 +1,7 @@
 import { StringPool } from '@musicflow/kpi';
 import type { CleanEventsWriter } from './clean-events.ts';
 import { fieldText, grow, type CsvByteBatch } from './csv-bytes.ts';
-import { validateStreamRow, type StreamRowResult } from './stream-row.ts';
+import { validateStreamRow, type StreamRowResult } from './stream-rules.ts';
 import { parseListenTime } from './timestamp.ts';
 
 const MAX_USER_ID = 2_147_483_647;

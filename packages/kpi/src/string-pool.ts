@@ -65,7 +65,7 @@ export class StringPool {
 
   /** String `id`'s UTF-8 bytes (a view: copy to keep it past the next `intern`). */
   bytesOf(id: number): Uint8Array {
-    return this.bytes.subarray(this.starts[id]!, this.starts[id + 1]!);
+    return this.bytes.subarray(this.starts[id], this.starts[id + 1]);
   }
 
   text(id: number): string {

@@ -3,7 +3,7 @@ export { LakePartWriter, LAKE_COLUMN_ENCODING, LAKE_PARQUET_SCHEMA, SOURCE_FILES
 export { openLakePart, readLakeColumns, type LakeColumns, type LakeColumnName, type LakePartReader } from './part-reader.ts';
 export { lakeTrackOf } from './track.ts';
 export { LakeTrackTable } from './track-table.ts';
-export { LakeParquetFile, type LakeGroupRows } from './lake-parquet.ts';
+export { LAKE_CREATED_BY, LakeParquetFile, type LakeGroupRows } from './lake-parquet.ts';
 export { rewritePart, type PartEnrichment } from './part-rewrite.ts';
 export type { LakePlays } from './play-columns.ts';
 export { mergeKpiPartials, writeKpiPartial } from './artifacts/kpi-partial.ts';

@@ -13,9 +13,13 @@ import { writePageHeader } from 'hyparquet-writer/src/datapage.js';
 import { writeRleBitPackedHybrid } from 'hyparquet-writer/src/encoding.js';
 import { writeMetadata } from 'hyparquet-writer/src/metadata.js';
 import type { ColumnChunk, ColumnMetaData, KeyValue, ParquetType, RowGroup, SchemaElement } from 'hyparquet';
+import { createRequire } from 'node:module';
 import { snappyCompressNative } from './snappy.ts';
 import { StringPool } from '@musicflow/kpi';
 import { grown, STRIDE, TRACK_STRING_COLUMNS, type LakeTrackTable } from './track-table.ts';
+
+/** The footer's `created_by`, in Parquet's `<application> version <version>` form: the package's version, from src or dist alike. */
+export const LAKE_CREATED_BY = `musicflow version ${(createRequire(import.meta.url)('../package.json') as { version: string }).version}`;
 
 /** A SNAPPY page compressor (raw block). */
 export type Compress = (bytes: Uint8Array) => Uint8Array;
@@ -307,8 +311,8 @@ export class LakeParquetFile {
     s.valueSeen[column] = grown(s.valueSeen[column]!, values.size);
     s.valueLocal[column] = grown(s.valueLocal[column]!, values.size);
     s.dictionary = grown(s.dictionary, usedCount);
-    const seen = s.valueSeen[column]!;
-    const local = s.valueLocal[column]!;
+    const seen = s.valueSeen[column];
+    const local = s.valueLocal[column];
     const { used, map, dictionary, rowTrack, indexes } = s;
     const stringIds = this.tracks.stringIds;
     const generation = ++s.generation;
@@ -339,7 +343,7 @@ export class LakeParquetFile {
   finish(keyValues?: KeyValue[]): void {
     writeMetadata(this.writer, {
       version: 2,
-      created_by: 'hyparquet',
+      created_by: LAKE_CREATED_BY,
       schema: this.schema as SchemaElement[],
       num_rows: BigInt(this.rows),
       row_groups: this.groups,

@@ -46,7 +46,7 @@ async function asyncBuffer(store: ObjectStore, url: string): Promise<AsyncBuffer
       const parts: Buffer[] = [];
       for await (const b of await store.read(url, { start, end })) parts.push(b as Buffer);
       const all = Buffer.concat(parts);
-      return all.buffer.slice(all.byteOffset, all.byteOffset + all.length) as ArrayBuffer;
+      return all.buffer.slice(all.byteOffset, all.byteOffset + all.length);
     },
   };
 }
@@ -143,7 +143,7 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
           return;
         }
         let target = data.get(columnName) as unknown[] | undefined;
-        if (!target) data.set(columnName, (target = new Array(groupRows[index]!)));
+        if (!target) data.set(columnName, (target = new Array(groupRows[index])));
         const offset = from - rowStart;
         for (let i = 0; i < columnData.length; i++) target[offset + i] = columnData[i];
       },

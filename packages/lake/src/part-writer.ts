@@ -100,7 +100,7 @@ class StreamingByteWriter extends ByteWriter {
     if (!ok) return new Promise((resolve) => this.out.once('drain', () => resolve()));
   }
   override finish(): void {
-    this.flush();
+    void this.flush(); // end() queues after the last write: its drain need not be awaited
     this.out.end();
   }
 }

@@ -227,7 +227,7 @@ function plainValues(page: Uint8Array, count: number, type: ParquetType): (i: nu
     at += 4 + view.getUint32(at, true);
     offsets[i + 1] = at;
   }
-  return (i) => utf8.decode(page.subarray(offsets[i]! + 4, offsets[i + 1]!));
+  return (i) => utf8.decode(page.subarray(offsets[i]! + 4, offsets[i + 1]));
 }
 
 /** The values of an optional flat column at rows `wanted` (ascending), null where the row has none. */

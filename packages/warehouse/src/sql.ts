@@ -53,12 +53,8 @@ export const KPI_TABLES = {
 
 export type KpiTableName = keyof typeof KPI_TABLES;
 
-const LOAD_COLUMNS: Column[] = [
-  /** Orders concurrent loads of one date: a lower sequence never overwrites a higher one. */
-  { name: 'snapshot_seq', type: 'BIGINT NOT NULL' },
-  { name: 'run_id', type: 'VARCHAR(64) NOT NULL' },
-  { name: 'updated_at', type: 'TIMESTAMP NOT NULL' },
-];
+/** Columns the load adds to every KPI row; snapshot_seq orders concurrent loads of one date: a lower sequence never overwrites a higher one. */
+const LOAD_COLUMNS = ['snapshot_seq', 'run_id', 'updated_at'];
 
 const columnList = (cols: Column[]) => cols.map((c) => `${c.name} ${c.type}`).join(',\n  ');
 
@@ -93,15 +89,56 @@ export const ETL_RUN_COLUMNS = [
   'report',
 ] as const;
 
-export const DDL = [
-  `CREATE SCHEMA IF NOT EXISTS analytics`,
-  ...Object.values(KPI_TABLES).map(
-    (t) => `CREATE TABLE IF NOT EXISTS ${t.table} (
-  ${columnList([...t.columns, ...LOAD_COLUMNS])},
-  PRIMARY KEY (${t.keys.join(', ')})
+/**
+ * A numbered schema change. Each is applied once, in order, inside one
+ * transaction that holds the lock on analytics.schema_migrations, and recorded
+ * there. A migration that has shipped is never edited: change the schema with
+ * the next one. Portable SQL only (see the top of this file); Redshift runs
+ * ALTER TABLE ... ADD COLUMN in a transaction but not ALTER COLUMN ... TYPE.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  statements: readonly string[];
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    // The schema services created before migrations were numbered (IF NOT EXISTS: a database made then passes through).
+    version: 1,
+    name: 'KPI tables, run records, run files',
+    statements: [
+      `CREATE SCHEMA IF NOT EXISTS analytics`,
+      `CREATE TABLE IF NOT EXISTS analytics.genre_kpis (
+  listen_date DATE NOT NULL,
+  genre VARCHAR(256) NOT NULL,
+  listen_count BIGINT NOT NULL,
+  avg_track_duration_ms DOUBLE PRECISION,
+  avg_popularity DOUBLE PRECISION,
+  popularity_index DOUBLE PRECISION,
+  most_popular_track_id VARCHAR(64),
+  most_popular_track_name VARCHAR(1024),
+  most_popular_track_plays BIGINT,
+  snapshot_seq BIGINT NOT NULL,
+  run_id VARCHAR(64) NOT NULL,
+  updated_at TIMESTAMP NOT NULL,
+  PRIMARY KEY (listen_date, genre)
 )`,
-  ),
-  `CREATE TABLE IF NOT EXISTS analytics.etl_runs (
+      `CREATE TABLE IF NOT EXISTS analytics.hourly_kpis (
+  listen_date DATE NOT NULL,
+  listen_hour SMALLINT NOT NULL,
+  unique_listeners BIGINT NOT NULL,
+  total_plays BIGINT NOT NULL,
+  unique_tracks BIGINT NOT NULL,
+  track_diversity_index DOUBLE PRECISION,
+  top_artist VARCHAR(1024),
+  top_artist_plays BIGINT,
+  snapshot_seq BIGINT NOT NULL,
+  run_id VARCHAR(64) NOT NULL,
+  updated_at TIMESTAMP NOT NULL,
+  PRIMARY KEY (listen_date, listen_hour)
+)`,
+      `CREATE TABLE IF NOT EXISTS analytics.etl_runs (
   run_id VARCHAR(64) NOT NULL,
   trigger VARCHAR(32) NOT NULL,
   status VARCHAR(16) NOT NULL,
@@ -122,7 +159,7 @@ export const DDL = [
   report VARCHAR(${ETL_RUN_TEXT_BYTES.report}),
   PRIMARY KEY (run_id)
 )`,
-  `CREATE TABLE IF NOT EXISTS analytics.etl_run_files (
+      `CREATE TABLE IF NOT EXISTS analytics.etl_run_files (
   run_id VARCHAR(64) NOT NULL,
   file VARCHAR(2048) NOT NULL,
   status VARCHAR(16) NOT NULL,
@@ -133,7 +170,27 @@ export const DDL = [
   reason VARCHAR(4096),
   PRIMARY KEY (run_id, file)
 )`,
+    ],
+  },
 ];
+
+/** The table that records applied migrations, and the statements that apply them. */
+export const MIGRATION_SQL = {
+  table: 'analytics.schema_migrations',
+  createSchema: `CREATE SCHEMA IF NOT EXISTS analytics`,
+  createTable: `CREATE TABLE IF NOT EXISTS analytics.schema_migrations (
+  version INTEGER NOT NULL,
+  name VARCHAR(256) NOT NULL,
+  applied_at TIMESTAMP NOT NULL,
+  PRIMARY KEY (version)
+)`,
+  /** Portable (Redshift has LOCK, not advisory locks): services starting together apply each migration once. */
+  lock: `LOCK TABLE analytics.schema_migrations`,
+  applied: `SELECT version FROM analytics.schema_migrations`,
+  list: `SELECT version, name, applied_at FROM analytics.schema_migrations ORDER BY version`,
+  /** $1 = version, $2 = name, $3 = applied at. */
+  record: `INSERT INTO analytics.schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+};
 
 export const RUN_FILE_COLUMNS = ['run_id', 'file', 'status', 'rows_read', 'rows_valid', 'rows_rejected', 'rows_duplicate', 'reason'] as const;
 
@@ -151,7 +208,7 @@ export function upsertStatements(name: KpiTableName) {
   const t: KpiTable = KPI_TABLES[name];
   const cols = t.columns.map((c) => c.name);
   const keyMatch = (left: string, right: string) => t.keys.map((k) => `${left}.${k} = ${right}.${k}`).join(' AND ');
-  const all = [...cols, ...LOAD_COLUMNS.map((c) => c.name)];
+  const all = [...cols, ...LOAD_COLUMNS];
   return {
     createStage: `CREATE TEMP TABLE ${t.stage} (\n  ${columnList(t.columns)}\n)`,
     dropStage: `DROP TABLE IF EXISTS ${t.stage}`,

@@ -5,11 +5,10 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { RunFile, RunReport } from '@musicflow/contracts';
 import {
   CATALOG_SQL,
-  DDL,
-  ddlObject,
   ETL_RUN_COLUMNS,
   ETL_RUN_TEXT_BYTES,
   KPI_TABLES,
+  MIGRATION_SQL,
   RUN_FILE_COLUMNS,
   RUN_FILES_SQL,
   RUN_SQL,
@@ -20,6 +19,9 @@ import { explainConnectionError } from './connection-errors.ts';
 import { kpiCsvRecords } from './kpi-csv.ts';
 import { fitRunRecord } from './run-record.ts';
 import { cutToBytes, fitText } from './text-contract.ts';
+import { applyMigrations } from './migrations.ts';
+import { inTransaction } from './transaction.ts';
+import { clientOptions, utcTimestamp } from './client-options.ts';
 
 /** `copy`: COPY FROM STDIN into the stage (PostgreSQL). `insert`: multi-row INSERTs (works on any Redshift client). */
 export type StageStrategy = 'copy' | 'insert';
@@ -27,18 +29,6 @@ export type StageStrategy = 'copy' | 'insert';
 const INSERT_BATCH_ROWS = 500;
 /** Eight values a file row: well under PostgreSQL's 65535 parameters and Redshift's 16 MB statements. */
 const FILE_BATCH_ROWS = 1000;
-
-// DATE as plain `YYYY-MM-DD`, BIGINT as number (KPI counts stay far below 2^53),
-// TIMESTAMP columns hold UTC both ways.
-pg.types.setTypeParser(1082, (v) => v);
-pg.types.setTypeParser(20, (v) => Number(v));
-pg.types.setTypeParser(1114, (v) => new Date(`${v.replace(' ', 'T')}Z`));
-pg.defaults.parseInputDatesAsUTC = true;
-
-/** A failover or a dead host must fail an attempt quickly, so the retry budget, not a hung socket, decides. */
-const CONNECT_TIMEOUT_MS = 10_000;
-
-const clientOptions = (url: string): pg.ClientConfig => ({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
 
 /** Databases tried, in order, to create a missing one: PostgreSQL's default, then the one every server has. */
 const ADMIN_DATABASES = ['postgres', 'template1'];
@@ -108,9 +98,6 @@ export interface RunTotalsRow {
   rows_duplicate: number | string;
 }
 
-/** What the loser of two concurrent `CREATE ... IF NOT EXISTS` gets: unique violation in the catalog, duplicate table, schema, object. */
-const LOST_CREATE_RACE = new Set(['23505', '42P07', '42P06', '42710']);
-
 /** The warehouse: KPI tables, run records, and the staged MERGE load. */
 export class Warehouse {
   private schemaReady?: Promise<void>;
@@ -135,57 +122,25 @@ export class Warehouse {
     return warehouse;
   }
 
-  /**
-   * Creates the schema and tables that are missing. What exists is looked up
-   * first, so a role that may not create anything starts on tables an admin
-   * made (CREATE ... IF NOT EXISTS would still need the privilege).
-   */
+  /** Applies the pending migrations (migrations.ts), once per process unless `recreateSchema` asks again. */
   migrate(): Promise<void> {
-    this.schemaReady ??= (async () => {
-      const existing = await this.existingObjects();
-      for (const statement of DDL) {
-        const object = ddlObject(statement);
-        if (object && existing.has(object.name)) continue;
-        // Two services starting together may race on IF NOT EXISTS; the loser's duplicate error is harmless
-        // (a table's row type counts as an object of its own: 42710 "type ... already exists").
-        await this.pool.query(statement).catch((err: { code?: string }) => {
-          if (err.code && LOST_CREATE_RACE.has(err.code)) return;
-          throw explainConnectionError(this.url, err, object && err.code === '42501' ? this.createFix(object) : undefined);
-        });
-      }
-    })().catch((err) => {
+    this.schemaReady ??= applyMigrations(this.pool, this.url).catch((err) => {
       this.schemaReady = undefined;
       throw err;
     });
     return this.schemaReady;
   }
 
-  private async existingObjects(): Promise<Set<string>> {
-    const schemas = [...new Set(DDL.map(ddlObject).flatMap((o) => (o?.kind === 'schema' ? [o.name] : [])))];
-    const found = new Set<string>();
-    for (const schema of schemas) {
-      const present = await this.pool.query(CATALOG_SQL.schema, [schema]).catch((err) => {
-        throw explainConnectionError(this.url, err);
-      });
-      if (!present.rowCount) continue;
-      found.add(schema);
-      for (const row of (await this.pool.query<{ name: string }>(CATALOG_SQL.tables, [schema])).rows) found.add(`${schema}.${row.name}`);
-    }
-    return found;
-  }
-
-  private createFix(object: { kind: 'schema' | 'table'; name: string }): string {
-    const user = decodeURIComponent(new URL(this.url).username) || 'postgres';
-    const database = decodeURIComponent(new URL(this.url).pathname.slice(1));
-    return object.kind === 'schema'
-      ? `User "${user}" may not create schema ${object.name}: an admin creates it (CREATE SCHEMA ${object.name} AUTHORIZATION ${user}) or grants CREATE ON DATABASE ${database} TO ${user} (docs/operating-warehouse.md).`
-      : `User "${user}" may not create table ${object.name}: an admin creates the tables (docs/operating-warehouse.md) or grants CREATE ON SCHEMA ${object.name.split('.')[0]} TO ${user}.`;
-  }
-
-  /** Creates schema and tables again, even if this process created them before (a recompute after a warehouse wipe). */
+  /** Migrates again, even if this process did before (a recompute after a warehouse wipe). */
   recreateSchema(): Promise<void> {
     this.schemaReady = undefined;
     return this.migrate();
+  }
+
+  /** The migrations recorded in analytics.schema_migrations, oldest first. */
+  async appliedMigrations(): Promise<{ version: number; name: string; appliedAt: Date }[]> {
+    const { rows } = await this.pool.query<{ version: number; name: string; applied_at: Date }>(MIGRATION_SQL.list);
+    return rows.map((r) => ({ version: r.version, name: r.name, appliedAt: r.applied_at }));
   }
 
   async ping(): Promise<void> {
@@ -217,7 +172,7 @@ export class Warehouse {
           await client.query(sql.createStage);
           await this.fillStage(client, name, await open(), filled);
           await client.query(sql.dropStale, [load.snapshotSeq]);
-          const result = await client.query(sql.merge, [load.snapshotSeq, load.runId, load.updatedAt]);
+          const result = await client.query(sql.merge, [load.snapshotSeq, load.runId, utcTimestamp(load.updatedAt)]);
           merged[name] = result.rowCount ?? 0;
           await client.query(sql.dropStage);
         } catch (err) {
@@ -333,26 +288,8 @@ export class Warehouse {
     await flush();
   }
 
-  private async transaction<T>(isolation: 'READ COMMITTED' | 'REPEATABLE READ', work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    // A session cut while checked out (a failover, a restart) also fails the statement in flight or the next one,
-    // and emits 'error' on the client, which the pool only listens to while the client is idle: unheard, it kills the process.
-    let cutBy: Error | undefined;
-    const cut = (err: Error) => (cutBy = err);
-    client.on('error', cut);
-    try {
-      await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.off('error', cut);
-      // A cut session is closed, not handed back to the pool for the next load.
-      client.release(cutBy);
-    }
+  private transaction<T>(isolation: 'READ COMMITTED' | 'REPEATABLE READ', work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, `BEGIN ISOLATION LEVEL ${isolation}`, work);
   }
 }
 
@@ -462,8 +399,8 @@ async function writeRun(client: pg.PoolClient, given: RunReport): Promise<void> 
     run_id: report.runId,
     trigger: report.trigger,
     status: report.status,
-    started_at: new Date(report.startedAt),
-    finished_at: report.finishedAt ? new Date(report.finishedAt) : null,
+    started_at: utcTimestamp(new Date(report.startedAt)),
+    finished_at: report.finishedAt ? utcTimestamp(new Date(report.finishedAt)) : null,
     // The report's texts are redacted and cut already; control characters (NUL) are not text PostgreSQL takes.
     streams_url: fitText(report.sources.streams, ETL_RUN_TEXT_BYTES.streams_url, 'label').text,
     files_total: report.files.total,

@@ -78,8 +78,10 @@ export async function buildApp(ctx: ServiceContext): Promise<FastifyInstance> {
   await ready(3000).catch(() => undefined);
   const deps: ApiDeps = { config, logger, connection, redisReady: ready, queues, schedulerQueue, store: ctx.store, warehouse: ctx.warehouse, metrics };
 
+  // Typed as Fastify's base logger, so the app's type does not carry pino's.
+  const loggerInstance: FastifyBaseLogger = logger;
   const app = Fastify({
-    loggerInstance: logger as FastifyBaseLogger,
+    loggerInstance,
     // Requests answer within seconds; a stuck client must not hold shutdown.
     requestTimeout: 30_000,
     forceCloseConnections: 'idle',

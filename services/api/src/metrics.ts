@@ -206,8 +206,8 @@ export class ApiMetrics {
             // The job was removed meanwhile or Redis is away: this sample is lost, nothing else is.
           }
         };
-      events.on('completed', observe('completed'));
-      events.on('failed', observe('failed'));
+      events.on('completed', (event) => void observe('completed')(event));
+      events.on('failed', (event) => void observe('failed')(event));
       this.stalled.inc({ queue: queue.name }, 0);
       events.on('stalled', () => this.stalled.inc({ queue: queue.name }));
       this.events.push({ events, connection });

@@ -1,5 +1,5 @@
 import pMap from 'p-map';
-import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config, Logger } from '@musicflow/config';
 import {
   CATALOGUE_TABLES,
@@ -14,7 +14,7 @@ import {
   type RejectedFile,
 } from '@musicflow/contracts';
 import { fileBoundsOf, SourceFormatError } from '@musicflow/ingest';
-import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
+import { addChildJobs, enterStep, ignoredFailures, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import type { ObjectInfo, SkippedEntry } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
 import { ChunkPacker, packBytesFor, planStreamFile, type PlanBounds } from './streams.ts';
@@ -71,7 +71,8 @@ function skippedReason(entry: SkippedEntry, links: Config['FILE_LINKS']): string
     : "skipped_symlink: a symbolic link to a folder, or to a file outside the folder's real path (FILE_LINKS=inside)";
 }
 
-function createPlanProcessor({ store, config, queues }: ServiceContext) {
+function createPlanProcessor(ctx: ServiceContext) {
+  const { store, config, queues } = ctx;
   const bounds: PlanBounds = { ...fileBoundsOf(config), maxKeyBytes: config.MAX_FILE_KEY_BYTES };
   /** Lists and scans the stream files, adds one validate job per chunk under the plan job. */
   async function planAndValidate(job: Job, data: PlanJob, log: Logger): Promise<PlanJob> {
@@ -105,10 +106,12 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
       addChildJobs(
         config,
         queues,
-        parentOf(job, 'extract'),
-        'validate',
-        closed.map((chunk) => ({ id: jobIds.validate(run.runId, chunk.chunkId), data: { run, chunk } })),
-        'ignore',
+        { id: job.id!, kind: 'plan' },
+        {
+          kind: 'validate',
+          jobs: closed.map((chunk) => ({ id: jobIds.validate(run.runId, chunk.chunkId), data: { run, chunk } })),
+          onFailure: 'ignore',
+        },
       );
     // Files are planned a window at a time, and each window's closed chunks go to the validators at once:
     // on a day of thousands of small files, validation runs while the rest is still being read.
@@ -141,41 +144,28 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
     if (failures.length) throw new UnrecoverableError(`${what}: ${failures.map((f) => f.reason).join('; ')}`);
   }
 
-  /** Steps first, then the wait: a retry after a crash in between adds the same jobs again (fixed ids), harmlessly. */
-  async function waitForChildren(job: Job, token: string | undefined, next: PlanJob): Promise<boolean> {
-    await job.updateData(next);
-    return job.moveToWaitingChildren(token!);
+  /** Once every chunk is validated: the catalogue jobs for the ids the clean events name (none when there is no chunk). */
+  async function lookUpCatalogue(job: Job, token: string | undefined, data: PlanJob): Promise<PlanJob> {
+    await checkChildren(job, 'validation');
+    const keysUrls = childResults(await job.getChildrenValues(), 'validate')
+      .map((v) => v.keysUrl)
+      .sort();
+    if (!keysUrls.length) return { ...data, step: 'catalogue' };
+    await job.updateProgress({ percent: 60, rows: 0 });
+    return enterStep(ctx, job, token, { ...data, step: 'catalogue' } satisfies PlanJob, {
+      kind: 'catalogue',
+      jobs: CATALOGUE_TABLES.map((table) => ({ id: jobIds.catalogue(data.run.runId, table), data: { run: data.run, table, keysUrls, partUrls: [] } })),
+      onFailure: 'ignore',
+    });
   }
 
-  return async (job: Job, data: PlanJob, log: Logger, token: string | undefined): Promise<PlanResult> => {
+  /** Once the catalogue is looked up: one transform job per chunk under the run's publish job, and the plan's result. */
+  async function transformChunks(job: Job, data: PlanJob): Promise<PlanResult> {
     const { run } = data;
-    if (!data.step) {
-      data = await planAndValidate(job, data, log);
-      await job.updateProgress({ percent: 30, rows: 0 });
-      if (await waitForChildren(job, token, data)) throw new WaitingChildrenError();
-    }
+    await checkChildren(job, 'catalogue');
     const values = await job.getChildrenValues();
     const validations = childResults(values, 'validate');
-    if (data.step === 'validate') {
-      await checkChildren(job, 'validation');
-      const keysUrls = validations.map((v) => v.keysUrl).sort();
-      if (keysUrls.length) {
-        await addChildJobs(
-          config,
-          queues,
-          parentOf(job, 'extract'),
-          'catalogue',
-          CATALOGUE_TABLES.map((table) => ({ id: jobIds.catalogue(run.runId, table), data: { run, table, keysUrls, partUrls: [] } })),
-          'ignore',
-        );
-        data = { ...data, step: 'catalogue' };
-        await job.updateProgress({ percent: 60, rows: 0 });
-        if (await waitForChildren(job, token, data)) throw new WaitingChildrenError();
-      }
-    }
-
-    await checkChildren(job, 'catalogue');
-    const tables = childResults(await job.getChildrenValues(), 'catalogue');
+    const tables = childResults(values, 'catalogue');
     const users = tables.find((t) => t.table === 'users');
     const songs = tables.find((t) => t.table === 'songs');
     if (validations.length && (!users || !songs)) {
@@ -185,13 +175,15 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
       await addChildJobs(
         config,
         queues,
-        { id: jobIds.publish(run.runId), stage: 'kpi' },
-        'transform',
-        validations.map((validation) => ({
-          id: jobIds.transform(run.runId, validation.chunkId),
-          data: { run, validation, catalogue: { usersUrl: users.url, songsUrl: songs.url } },
-        })),
-        'ignore',
+        { id: jobIds.publish(run.runId), kind: 'publish' },
+        {
+          kind: 'transform',
+          jobs: validations.map((validation) => ({
+            id: jobIds.transform(run.runId, validation.chunkId),
+            data: { run, validation, catalogue: { usersUrl: users.url, songsUrl: songs.url } },
+          })),
+          onFailure: 'ignore',
+        },
       );
     }
     await job.updateProgress({ percent: 100, rows: 0 });
@@ -210,5 +202,23 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
         cleaned: songs?.cleaned,
       },
     };
+  }
+
+  return async (job: Job, data: PlanJob, log: Logger, token: string | undefined): Promise<PlanResult> => {
+    // The step-job pattern: a step ends by entering the next (which waits for its children) or by returning.
+    for (;;) {
+      switch (data.step ?? 'plan') {
+        case 'plan':
+          data = await planAndValidate(job, data, log);
+          await job.updateProgress({ percent: 30, rows: 0 });
+          data = await enterStep(ctx, job, token, data);
+          break;
+        case 'validate':
+          data = await lookUpCatalogue(job, token, data);
+          break;
+        case 'catalogue':
+          return transformChunks(job, data);
+      }
+    }
   };
 }

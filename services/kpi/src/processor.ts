@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import pMap from 'p-map';
-import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import {
   childResults,
@@ -18,7 +18,15 @@ import { PARTIAL_SHARDS, PartialFormatError, type KpiTables } from '@musicflow/k
 import { LAKE_LAYOUT, mergeKpiPartials, rewritePart, USER_BUCKETS, writeKpiPartial } from '@musicflow/lake';
 import { basename, joinUrl, moveOnce, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
-import { addChildJobs, claimRunCommit, ignoredFailures, parentOf, runCancelledError, type ServiceContext, type StageProcessors } from '@musicflow/flow';
+import {
+  claimRunCommit,
+  enterStep,
+  ignoredFailures,
+  runCancelledError,
+  takeSnapshotSequence,
+  type ServiceContext,
+  type StageProcessors,
+} from '@musicflow/flow';
 import { biggestDatesFirst, buildReport, dateResults, decideFiles, publishResultOf, runFileLines, type FileOutcome } from './outcome.ts';
 import { countPass, openDateParts, openParts } from './date-pass.ts';
 import { createRecomputeKpiProcessor } from './recompute.ts';
@@ -43,7 +51,8 @@ export function createKpiProcessors(ctx: ServiceContext): StageProcessors<'kpi'>
   };
 }
 
-function createPublishProcessor({ store, config, queues }: ServiceContext) {
+function createPublishProcessor(ctx: ServiceContext) {
+  const { store, config, queues } = ctx;
   return async (job: Job, data: PublishJob, log: Logger, token: string | undefined): Promise<PublishResult> => {
     const { run } = data;
     const failures = await ignoredFailures(job);
@@ -56,37 +65,28 @@ function createPublishProcessor({ store, config, queues }: ServiceContext) {
     const transforms = childResults(values, 'transform');
     const files = decideFiles(transforms, config.REJECT_THRESHOLD);
 
-    let dates = data.dates;
-    if (!dates) {
+    if (!data.step) {
       const startedAt = Date.now();
       // From here on the lake changes: a run cancelled before this point leaves it as it was.
       if (!(await claimRunCommit(queues, run.runId))) throw runCancelledError(run.runId);
       const accepted = files.filter((f) => f.rejectedReasons.length === 0);
       await gatherQuarantine(store, run, files);
       const published = await publishParts(store, run, accepted);
-      // Redis' clock orders concurrent runs: a later snapshot of a date's parts never loses to an earlier one.
-      const [seconds, micros] = await queues.connection.time();
       const listenDates = [...new Set(published.map((p) => p.listenDate))].sort();
-      dates = { snapshotSeq: Number(seconds) * 1_000_000 + Number(micros), startedAt, listenDates };
-      // Jobs first, then the step: a retry after a crash in between adds the same jobs again (fixed ids), harmlessly.
-      await addChildJobs(
-        config,
-        queues,
-        parentOf(job, 'kpi'),
-        'kpi-date',
-        biggestDatesFirst(published).map((listenDate) => ({
+      const dates = { snapshotSeq: await takeSnapshotSequence(queues), startedAt, listenDates };
+      await job.updateProgress({ percent: 20, rows: 0 });
+      data = await enterStep(ctx, job, token, { ...data, step: 'kpi-date', dates } satisfies PublishJob, {
+        kind: 'kpi-date',
+        jobs: biggestDatesFirst(published).map((listenDate) => ({
           id: jobIds.kpiDate(run.runId, listenDate),
           data: { run, listenDate, ours: published.filter((p) => p.listenDate === listenDate).map((p) => p.url) },
         })),
-        'fail',
-      );
-      await job.updateData({ ...data, dates } satisfies PublishJob);
-      await job.updateProgress({ percent: 20, rows: 0 });
-      if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
+        onFailure: 'fail',
+      });
+      // Read again: the date jobs were added by this very call (and were all done already, or there are none).
+      values = await job.getChildrenValues();
     }
-
-    // Read again when the date jobs were added by this very call (and were all done already, or there are none).
-    if (!data.dates) values = await job.getChildrenValues();
+    const dates = data.dates!;
     const results = dateResults(values, dates);
     const duplicateByFile = sumByKey(results.map((r) => r.duplicateByFile));
     const duplicate = results.reduce((n, r) => n + r.duplicate, 0);
@@ -108,9 +108,10 @@ const sumByKey = (maps: Record<string, number>[]) => {
   return sum;
 };
 
-function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
+function createDateKpiProcessor(ctx: ServiceContext) {
+  const { store, config } = ctx;
   return async (job: Job, data: KpiDateJob, log: Logger, token: string | undefined): Promise<KpiDateResult> => {
-    if (data.passes) return mergePasses(job, { ...data, passes: data.passes }, log);
+    if (data.step === 'kpi-pass') return mergePasses(job, { ...data, passes: data.passes! }, log);
     const { run, listenDate } = data;
     const startedAt = Date.now();
     const parts = await openDateParts(store, run.lake, listenDate, new Set(data.ours));
@@ -121,19 +122,13 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
     const count = Math.min(USER_BUCKETS, Math.max(Math.ceil(rows / config.KPI_EVENTS_PER_PASS), Math.ceil(tracks / config.KPI_TRACKS_PER_PASS)));
     if (count > 1) {
       const passes = { count, rows, startedAt };
-      // Jobs first, then the step: a retry after a crash in between adds the same jobs again (fixed ids), harmlessly.
       const pass = { run, listenDate, ours: data.ours, parts: parts.map((p) => p.url), count, shards: partialShards(rows) };
-      await addChildJobs(
-        config,
-        queues,
-        parentOf(job, 'kpi'),
-        'kpi-pass',
-        Array.from({ length: count }, (_, p) => ({ id: jobIds.kpiPass(run.runId, listenDate, p, count), data: { ...pass, pass: p } })),
-        'fail',
-      );
-      await job.updateData({ ...data, passes } satisfies KpiDateJob);
       log.info({ listenDate, rows, tracks, passes: count }, 'date split into passes');
-      if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
+      await enterStep(ctx, job, token, { ...data, step: 'kpi-pass', passes } satisfies KpiDateJob, {
+        kind: 'kpi-pass',
+        jobs: Array.from({ length: count }, (_, p) => ({ id: jobIds.kpiPass(run.runId, listenDate, p, count), data: { ...pass, pass: p } })),
+        onFailure: 'fail',
+      });
       return mergePasses(job, { ...data, passes }, log);
     }
     const { accumulator, duplicate, duplicateByFile, events } = await countPass(parts, 0, 1);

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
-import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import { CATALOGUE_TABLES, childResults, jobIds, type KpiRecomputeJob, type PublishResult, type RunReport } from '@musicflow/contracts';
-import { addChildJobs, claimRunCommit, ignoredFailures, parentOf, runCancelledError, type ServiceContext } from '@musicflow/flow';
+import { CATALOGUE_TABLES, childResults, emptyRunReport, jobIds, type KpiRecomputeJob, type PublishResult, type RunReport } from '@musicflow/contracts';
+import { claimRunCommit, enterStep, ignoredFailures, runCancelledError, takeSnapshotSequence, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT, lakeDatesIn, lakePartsIn } from '@musicflow/lake';
 import { dateResults, publishResultOf } from './outcome.ts';
 import { reEnrichDates } from './re-enrich.ts';
@@ -19,65 +19,52 @@ import { reEnrichDates } from './re-enrich.ts';
  * ingest runs keep SPEC 4.3: whichever snapshot of a date is newer wins the
  * MERGE, and every snapshot reads all of the date's parts.
  */
-export function createRecomputeKpiProcessor({ store, config, queues, warehouse }: ServiceContext) {
-  return async (job: Job, data: KpiRecomputeJob, log: Logger, token: string | undefined): Promise<PublishResult> => {
-    const { run, recompute } = data;
-    const failures = await ignoredFailures(job);
-    if (failures.length) throw new UnrecoverableError(failures.map((f) => `${f.jobId}: ${f.reason}`).join('; '));
-    let dates = data.dates;
-    if (!dates) {
-      const startedAt = Date.now();
-      // A warehouse that was wiped gets its schema back before the loader needs it.
-      await (await warehouse()).recreateSchema();
-      if (recompute.reEnrich && !data.catalogue) {
-        const partUrls = (await lakePartsIn(store, run.lake, recompute)).map((p) => p.url);
-        // Jobs first, then the step: a retry after a crash in between adds the same jobs again (fixed ids), harmlessly.
-        await addChildJobs(
-          config,
-          queues,
-          parentOf(job, 'kpi'),
-          'catalogue',
-          CATALOGUE_TABLES.map((table) => ({ id: jobIds.catalogue(run.runId, table), data: { run, table, keysUrls: [], partUrls } })),
-          'ignore',
-        );
-        data = { ...data, catalogue: { partUrls } };
-        await job.updateData(data);
-        if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
-      }
-      if (data.catalogue) {
-        // Re-enriching rewrites the lake's parts: a run cancelled before this point leaves them as they were.
-        if (!(await claimRunCommit(queues, run.runId))) throw runCancelledError(run.runId);
-        const tables = childResults(await job.getChildrenValues(), 'catalogue');
-        const songs = tables.find((t) => t.table === 'songs');
-        const users = tables.find((t) => t.table === 'users');
-        if (!songs || !users) throw new Error(`recompute ${run.runId}: the catalogue of ${tables.length} of 2 tables was looked up`);
-        await reEnrichDates(store, run, data.catalogue.partUrls, { songsUrl: songs.url, usersUrl: users.url }, log);
-      }
-      // Taken before the KPIs read the parts: a concurrent run that reads them later takes a later one and wins.
-      const [seconds, micros] = await queues.connection.time();
-      const listenDates = await lakeDatesIn(store, run.lake, recompute);
-      dates = { snapshotSeq: Number(seconds) * 1_000_000 + Number(micros), startedAt, listenDates };
-      await addChildJobs(
-        config,
-        queues,
-        parentOf(job, 'kpi'),
-        'kpi-date',
-        listenDates.map((listenDate) => ({ id: jobIds.kpiDate(run.runId, listenDate), data: { run, listenDate, ours: [] } })),
-        'fail',
-      );
-      await job.updateData({ ...data, dates } satisfies KpiRecomputeJob);
-      log.info({ from: recompute.from, to: recompute.to, dates: listenDates.length }, 'recompute: date jobs added');
-      if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
-    }
+export function createRecomputeKpiProcessor(ctx: ServiceContext) {
+  const { store, queues, warehouse } = ctx;
 
+  /** With reEnrich: the catalogue jobs for the ids of the range's parts. */
+  async function lookUpCatalogue(job: Job, token: string | undefined, data: KpiRecomputeJob): Promise<KpiRecomputeJob> {
+    const { run, recompute } = data;
+    const partUrls = (await lakePartsIn(store, run.lake, recompute)).map((p) => p.url);
+    return enterStep(ctx, job, token, { ...data, step: 'catalogue', catalogue: { partUrls } } satisfies KpiRecomputeJob, {
+      kind: 'catalogue',
+      jobs: CATALOGUE_TABLES.map((table) => ({ id: jobIds.catalogue(run.runId, table), data: { run, table, keysUrls: [], partUrls } })),
+      onFailure: 'ignore',
+    });
+  }
+
+  /** The parts joined with the catalogue looked up (re-enrich), then one date job per listen date of the range. */
+  async function computeDates(job: Job, token: string | undefined, data: KpiRecomputeJob, startedAt: number, log: Logger): Promise<KpiRecomputeJob> {
+    const { run, recompute } = data;
+    // A warehouse that was wiped gets its schema back before the loader needs it.
+    await (await warehouse()).recreateSchema();
+    if (data.catalogue) {
+      // Re-enriching rewrites the lake's parts: a run cancelled before this point leaves them as they were.
+      if (!(await claimRunCommit(queues, run.runId))) throw runCancelledError(run.runId);
+      const tables = childResults(await job.getChildrenValues(), 'catalogue');
+      const songs = tables.find((t) => t.table === 'songs');
+      const users = tables.find((t) => t.table === 'users');
+      if (!songs || !users) throw new Error(`recompute ${run.runId}: the catalogue of ${tables.length} of 2 tables was looked up`);
+      await reEnrichDates(store, run, data.catalogue.partUrls, { songsUrl: songs.url, usersUrl: users.url }, log);
+    }
+    // Taken before the KPIs read the parts: a concurrent run that reads them later takes a later one and wins.
+    const snapshotSeq = await takeSnapshotSequence(queues);
+    const listenDates = await lakeDatesIn(store, run.lake, recompute);
+    log.info({ from: recompute.from, to: recompute.to, dates: listenDates.length }, 'recompute: date jobs added');
+    return enterStep(ctx, job, token, { ...data, step: 'kpi-date', dates: { snapshotSeq, startedAt, listenDates } } satisfies KpiRecomputeJob, {
+      kind: 'kpi-date',
+      jobs: listenDates.map((listenDate) => ({ id: jobIds.kpiDate(run.runId, listenDate), data: { run, listenDate, ours: [] } })),
+      onFailure: 'fail',
+    });
+  }
+
+  /** Once every date is computed: their rows for the loader, as a publish job hands them. */
+  async function handOver(job: Job, data: KpiRecomputeJob): Promise<PublishResult> {
+    const { run } = data;
+    const dates = data.dates!;
     const results = dateResults(await job.getChildrenValues(), dates);
     const report: RunReport = {
-      runId: run.runId,
-      trigger: run.trigger,
-      status: 'running',
-      startedAt: run.startedAt,
-      sources: run.sources,
-      files: { total: 0, loaded: 0, rejected: 0, firstRejected: [] },
+      ...emptyRunReport(run, 'running'),
       // Events read from the lake, and how many of them were distinct.
       rows: {
         read: results.reduce((n, r) => n + r.rows, 0),
@@ -88,7 +75,6 @@ export function createRecomputeKpiProcessor({ store, config, queues, warehouse }
         orphanTracks: 0,
         orphanUsers: 0,
       },
-      catalogue: { users: 0, songs: 0, rejected: 0 },
       dates: dates.listenDates,
       kpiRows: { genre: results.reduce((n, r) => n + r.genreRows, 0), hourly: results.reduce((n, r) => n + r.hourlyRows, 0) },
       stageMs: { kpi: Date.now() - dates.startedAt },
@@ -98,5 +84,24 @@ export function createRecomputeKpiProcessor({ store, config, queues, warehouse }
     await store.write(filesUrl, Readable.from([]));
     await job.updateProgress({ percent: 100, rows: 0 });
     return publishResultOf(dates, report, filesUrl, results);
+  }
+
+  return async (job: Job, data: KpiRecomputeJob, log: Logger, token: string | undefined): Promise<PublishResult> => {
+    const failures = await ignoredFailures(job);
+    if (failures.length) throw new UnrecoverableError(failures.map((f) => `${f.jobId}: ${f.reason}`).join('; '));
+    const startedAt = Date.now();
+    // The step-job pattern: a step ends by entering the next (which waits for its children) or by returning.
+    for (;;) {
+      switch (data.step ?? 'start') {
+        case 'start':
+          data = data.recompute.reEnrich ? await lookUpCatalogue(job, token, data) : await computeDates(job, token, data, startedAt, log);
+          break;
+        case 'catalogue':
+          data = await computeDates(job, token, data, startedAt, log);
+          break;
+        case 'kpi-date':
+          return handOver(job, data);
+      }
+    }
   };
 }

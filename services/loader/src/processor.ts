@@ -1,7 +1,7 @@
 import pMap from 'p-map';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import { childResults, runFileSchema, runReportSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
+import { childResults, emptyRunReport, runFileSchema, runReportSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
 import { activeKey, alertOnRun, claimRunCommit, ignoredFailures, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { joinUrl, ObjectMissingError, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
@@ -173,21 +173,7 @@ async function releaseRun(store: ObjectStore, queues: ServiceContext['queues'], 
 
 /** The report of a run that failed before anything was counted. */
 export function failedReport(run: LoadJob['run'], error: string): RunReport {
-  return {
-    runId: run.runId,
-    trigger: run.trigger,
-    status: 'failed',
-    startedAt: run.startedAt,
-    finishedAt: new Date().toISOString(),
-    sources: run.sources,
-    files: { total: 0, loaded: 0, rejected: 0, firstRejected: [] },
-    rows: { read: 0, valid: 0, rejected: 0, rejectedByReason: {}, duplicate: 0, orphanTracks: 0, orphanUsers: 0 },
-    catalogue: { users: 0, songs: 0, rejected: 0 },
-    dates: [],
-    kpiRows: { genre: 0, hourly: 0 },
-    stageMs: {},
-    error,
-  };
+  return { ...emptyRunReport(run, 'failed'), finishedAt: new Date().toISOString(), error };
 }
 
 /** Every file's outcome, as the publish step wrote them. */
