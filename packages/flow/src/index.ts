@@ -30,3 +30,4 @@ export { serve, type Service } from './serve.ts';
 export { checkWarehouseAtStart } from './warehouse-check.ts';
 export { alertOnRun, deliverAlert, ensureFreshnessCheck, freshnessCheckEveryMs, isStale, runAlert, staleAlert, startAlertWorker } from './alerts.ts';
 export { startRecompute } from './start-recompute.ts';
+export { nextSnapshotSeq, snapshotSequenceKey } from './sequence.ts';

@@ -20,7 +20,7 @@ import { KpiAccumulator, type KpiTables } from '@musicflow/kpi';
 import { LAKE_LAYOUT, rewritePart, USER_BUCKETS } from '@musicflow/lake';
 import { basename, joinUrl, moveOnce, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
-import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
+import { addChildJobs, ignoredFailures, nextSnapshotSeq, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import { biggestDatesFirst, buildReport, dateResults, decideFiles, publishResultOf, runFileLines, type FileOutcome } from './outcome.ts';
 import { countPass, openDateParts, openParts } from './date-pass.ts';
 import { createRecomputeKpiProcessor } from './recompute.ts';
@@ -64,10 +64,10 @@ function createPublishProcessor({ store, config, queues }: ServiceContext) {
       const accepted = files.filter((f) => f.rejectedReasons.length === 0);
       await gatherQuarantine(store, run, files);
       const published = await publishParts(store, run, accepted);
-      // Redis' clock orders concurrent runs: a later snapshot of a date's parts never loses to an earlier one.
-      const [seconds, micros] = await queues.connection.time();
+      // A counter orders concurrent runs: a later snapshot of a date's parts never loses to an earlier one.
+      const snapshotSeq = await nextSnapshotSeq(queues.connection, queues.prefix);
       const listenDates = [...new Set(published.map((p) => p.listenDate))].sort();
-      dates = { snapshotSeq: Number(seconds) * 1_000_000 + Number(micros), startedAt, listenDates };
+      dates = { snapshotSeq, startedAt, listenDates };
       // Jobs first, then the step: a retry after a crash in between adds the same jobs again (fixed ids), harmlessly.
       await addChildJobs(
         config,

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { CATALOGUE_TABLES, childResults, jobIds, type KpiRecomputeJob, type PublishResult, type RecomputeRange, type RunReport } from '@musicflow/contracts';
-import { addChildJobs, ignoredFailures, parentOf, type ServiceContext } from '@musicflow/flow';
+import { addChildJobs, ignoredFailures, nextSnapshotSeq, parentOf, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 import { dateResults, publishResultOf } from './outcome.ts';
@@ -53,9 +53,9 @@ export function createRecomputeKpiProcessor({ store, config, queues, warehouse }
         await reEnrichDates(store, run, data.catalogue.partUrls, { songsUrl: songs.url, usersUrl: users.url }, log);
       }
       // Taken before the KPIs read the parts: a concurrent run that reads them later takes a later one and wins.
-      const [seconds, micros] = await queues.connection.time();
+      const snapshotSeq = await nextSnapshotSeq(queues.connection, queues.prefix);
       const listenDates = await lakeDatesIn(store, run.lake, recompute);
-      dates = { snapshotSeq: Number(seconds) * 1_000_000 + Number(micros), startedAt, listenDates };
+      dates = { snapshotSeq, startedAt, listenDates };
       await addChildJobs(
         config,
         queues,
