@@ -7,10 +7,13 @@ export {
   readRunHealth,
   readQueueWorkers,
   readOrphanedJobs,
+  readUnrenewedLocks,
+  JOB_LOCK_MS,
   NO_WORKER_GRACE_MS,
   type RunHealth,
   type StageHealth,
   type OrphanedJob,
+  type UnreachableJob,
   type StalledJob,
 } from './health.ts';
 export {
@@ -31,3 +34,4 @@ export { checkWarehouseAtStart } from './warehouse-check.ts';
 export { alertOnRun, deliverAlert, ensureFreshnessCheck, freshnessCheckEveryMs, isStale, runAlert, staleAlert, startAlertWorker } from './alerts.ts';
 export { startRecompute } from './start-recompute.ts';
 export { nextSnapshotSeq, snapshotSequenceKey } from './sequence.ts';
+export { markRunEnded, sweepEndedRun, holdsJobLock, LockLostError } from './attempt.ts';

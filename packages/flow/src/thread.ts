@@ -2,7 +2,7 @@ import { workerData } from 'node:worker_threads';
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import type { Stage } from '@musicflow/contracts';
-import { createServiceContext } from './context.ts';
+import { createServiceContext, type ServiceContext } from './context.ts';
 import { handleStageJob, type StageDefinition, type StageProcessors, type ThreadData } from './worker.ts';
 
 /**
@@ -11,12 +11,12 @@ import { handleStageJob, type StageDefinition, type StageProcessors, type Thread
  * connections) built on the first job from the parent's config.
  */
 export function threadProcessor<S extends Stage>(definition: StageDefinition<S>) {
-  let stage: { processors: StageProcessors<S>; log: Logger } | undefined;
+  let stage: { processors: StageProcessors<S>; log: Logger; ctx: ServiceContext } | undefined;
   return (job: Job, token?: string): Promise<unknown> => {
     if (!stage) {
       const ctx = createServiceContext((workerData as ThreadData).config, `${definition.stage}-thread`);
-      stage = { processors: definition.createProcessors(ctx), log: ctx.logger.child({ stage: definition.stage }) };
+      stage = { processors: definition.createProcessors(ctx), log: ctx.logger.child({ stage: definition.stage }), ctx };
     }
-    return handleStageJob(definition, stage.processors, stage.log, job, token);
+    return handleStageJob(definition, stage.processors, stage.ctx, stage.log, job, token);
   };
 }

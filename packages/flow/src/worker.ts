@@ -10,6 +10,7 @@ import type { ServiceContext } from './context.ts';
 import { nextRetryDelay, retryDelay } from './queues.ts';
 import { startSandboxThreads } from './bullmq-internals.ts';
 import { redisConnection } from './redis.ts';
+import { holdsJobLock, isLockLost, LockLostError, sweepEndedRun } from './attempt.ts';
 
 /** `token` is the job's lock token, for processors that move their job to waiting-children. */
 export type KindProcessor<K extends JobKind> = (job: Job, data: JobData<K>, log: Logger, token: string | undefined) => Promise<unknown>;
@@ -50,6 +51,7 @@ export interface ThreadData {
 export async function handleStageJob<S extends Stage>(
   definition: StageDefinition<S>,
   processors: StageProcessors<S>,
+  ctx: Pick<ServiceContext, 'queues' | 'store'>,
   log: Logger,
   job: Job,
   token: string | undefined,
@@ -64,9 +66,30 @@ export async function handleStageJob<S extends Stage>(
   const jobLog = log.child({ runId, jobId: job.id, kind, attempt: job.attemptsMade + 1 });
   jobLog.info('job started');
   const started = Date.now();
-  const result = await processor(job, data, jobLog, token);
-  jobLog.info({ ms: Date.now() - started }, 'job completed');
-  return result;
+  const { connection, prefix } = ctx.queues;
+  const refused = () =>
+    jobLog.warn(
+      { ms: Date.now() - started },
+      'late result refused: the job lock lapsed during this attempt (host cut off or process stuck) and another attempt took the job over',
+    );
+  try {
+    const result = await processor(job, data, jobLog, token);
+    if (!(await holdsJobLock(connection, prefix, QUEUES[definition.stage], job, token))) {
+      refused();
+      throw new LockLostError(`job ${job.id}: this attempt lost the job's lock; its result is refused`);
+    }
+    jobLog.info({ ms: Date.now() - started }, 'job completed');
+    return result;
+  } catch (err) {
+    // A step job's own move (to waiting-children) refused by BullMQ for the same reason.
+    if (!(err instanceof LockLostError) && isLockLost(err as Error)) refused();
+    throw err;
+  } finally {
+    // The loader ends the run itself; any other attempt still finishing after that is a late one.
+    if (runId && kind !== 'load' && (await sweepEndedRun(connection, prefix, ctx.store, runId))) {
+      jobLog.warn("the run had ended: its temporaries were deleted again, after this late attempt's writes");
+    }
+  }
 }
 
 const THREAD_ENTRY = fileURLToPath(new URL('./thread-entry.mjs', import.meta.url));
@@ -129,7 +152,7 @@ export function runStageWorker<S extends Stage>(definition: StageDefinition<S>, 
     );
   } else {
     const processors = definition.createProcessors(ctx);
-    worker = new Worker(QUEUES[stage], (job, token) => handleStageJob(definition, processors, log, job, token), options);
+    worker = new Worker(QUEUES[stage], (job, token) => handleStageJob(definition, processors, ctx, log, job, token), options);
   }
   // A failure the budget retries is a warning with its delay (a warehouse outage logs one per attempt); the last one is an error.
   worker.on('failed', (job, err) => {
@@ -138,7 +161,9 @@ export function runStageWorker<S extends Stage>(definition: StageDefinition<S>, 
     if (retryInMs === undefined) log.error(fields, 'job failed');
     else log.warn({ ...fields, retryInMs }, 'job failed, will retry');
   });
-  worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+  worker.on('error', (err) =>
+    isLockLost(err) ? log.warn({ err: err.message }, 'BullMQ refused a late attempt: it lost the job lock') : log.error({ err: err.message }, 'worker error'),
+  );
 
   return {
     worker,
