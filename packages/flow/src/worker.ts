@@ -81,8 +81,12 @@ export async function handleStageJob<S extends Stage>(
     jobLog.info({ ms: Date.now() - started }, 'job completed');
     return result;
   } catch (err) {
-    // A step job's own move (to waiting-children) refused by BullMQ for the same reason.
-    if (!(err instanceof LockLostError) && isLockLost(err as Error)) refused();
+    // A late attempt that failed (its reads gone with the ended run, its connections cut) is refused all the same;
+    // a step job's own move to waiting-children releases the lock, and BullMQ refuses it when the lock was lost.
+    const { name } = err as Error;
+    if (!(err instanceof LockLostError) && !STEP_SIGNALS.has(name) && !(await holdsJobLock(connection, prefix, QUEUES[definition.stage], job, token))) {
+      refused();
+    }
     throw err;
   } finally {
     // The loader ends the run itself; any other attempt still finishing after that is a late one.
@@ -91,6 +95,9 @@ export async function handleStageJob<S extends Stage>(
     }
   }
 }
+
+/** What a processor throws to tell BullMQ where its job went (it gave up the lock on purpose): no failure. */
+const STEP_SIGNALS = new Set(['WaitingChildrenError', 'DelayedError', 'WaitingError', 'RateLimitError']);
 
 const THREAD_ENTRY = fileURLToPath(new URL('./thread-entry.mjs', import.meta.url));
 
@@ -162,7 +169,9 @@ export function runStageWorker<S extends Stage>(definition: StageDefinition<S>, 
     else log.warn({ ...fields, retryInMs }, 'job failed, will retry');
   });
   worker.on('error', (err) =>
-    isLockLost(err) ? log.warn({ err: err.message }, 'BullMQ refused a late attempt: it lost the job lock') : log.error({ err: err.message }, 'worker error'),
+    isLockLost(err)
+      ? log.warn({ err: err.message }, 'job lock lost: another attempt has the job, and BullMQ refuses this one')
+      : log.error({ err: err.message }, 'worker error'),
   );
 
   return {
