@@ -68,9 +68,12 @@ export async function startHostNetwork(names: string[]): Promise<HostNetwork> {
   const processes: HostProcess[] = [];
   const servers: net.Server[] = [];
   const dir = await tempDir('musicflow-hosts-');
+  // Also at exit, when a test died before close(): whatever still runs inside (a daemonized PostgreSQL too) goes first.
   const removeNamespaces = () => {
     for (const ns of namespaces.splice(0)) {
       try {
+        const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean);
+        for (const pid of pids) process.kill(Number(pid), 'SIGKILL');
         ip('netns', 'del', ns);
       } catch {
         // Already gone.

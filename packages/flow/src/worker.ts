@@ -43,6 +43,9 @@ export interface ThreadData {
   config: Config;
 }
 
+/** What a processor throws to tell BullMQ where its job went (it gave up the lock on purpose): no failure. */
+const STEP_SIGNALS = new Set(['WaitingChildrenError', 'DelayedError', 'WaitingError', 'RateLimitError']);
+
 /**
  * The job's kind from its name, its data parsed with that kind's zod schema, a
  * logger bound to run id and job id, one log line per outcome. A job of a kind
@@ -95,9 +98,6 @@ export async function handleStageJob<S extends Stage>(
     }
   }
 }
-
-/** What a processor throws to tell BullMQ where its job went (it gave up the lock on purpose): no failure. */
-const STEP_SIGNALS = new Set(['WaitingChildrenError', 'DelayedError', 'WaitingError', 'RateLimitError']);
 
 const THREAD_ENTRY = fileURLToPath(new URL('./thread-entry.mjs', import.meta.url));
 
