@@ -70,9 +70,9 @@ export async function handleStageJob<S extends Stage>(
   jobLog.info('job started');
   const started = Date.now();
   const { connection, prefix } = ctx.queues;
-  const refused = () =>
+  const refused = (err?: Error) =>
     jobLog.warn(
-      { ms: Date.now() - started },
+      { ms: Date.now() - started, err: err?.message },
       'late result refused: the job lock lapsed during this attempt (host cut off or process stuck) and another attempt took the job over',
     );
   try {
@@ -88,7 +88,7 @@ export async function handleStageJob<S extends Stage>(
     // a step job's own move to waiting-children releases the lock, and BullMQ refuses it when the lock was lost.
     const { name } = err as Error;
     if (!(err instanceof LockLostError) && !STEP_SIGNALS.has(name) && !(await holdsJobLock(connection, prefix, QUEUES[definition.stage], job, token))) {
-      refused();
+      refused(err as Error);
     }
     throw err;
   } finally {
