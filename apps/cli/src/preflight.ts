@@ -1,6 +1,6 @@
-import { redactUrl, type Config } from '@musicflow/config';
+import type { Config } from '@musicflow/config';
 import type { RunReport } from '@musicflow/contracts';
-import { checkRedis } from '@musicflow/flow';
+import { checkRedis, redisAddress } from '@musicflow/flow';
 import { explainConnectionError, Warehouse } from '@musicflow/warehouse';
 
 export const EXIT = { succeeded: 0, partial: 2, failed: 1 } as const;
@@ -12,10 +12,12 @@ export const exitCodeOf = (report: RunReport | undefined) => (report ? (EXIT[rep
  */
 export async function checkServices(config: Config): Promise<string[]> {
   const problems: string[] = [];
-  await checkRedis(config.REDIS_URL).catch((err: Error) =>
+  await checkRedis(config).catch((err: Error) =>
     problems.push(
-      `Redis is not reachable at ${redactUrl(config.REDIS_URL)} (${err.message}).\n` +
-        `  Start it with: redis-server --daemonize yes   (or: docker compose up -d redis), or set REDIS_URL.`,
+      `Redis is not reachable at ${redisAddress(config)} (${err.message}).\n` +
+        (config.REDIS_CLUSTER_NODES
+          ? `  Check that the cluster's nodes are up and REDIS_CLUSTER_NODES lists some of them.`
+          : `  Start it with: redis-server --daemonize yes   (or: docker compose up -d redis), or set REDIS_URL.`),
     ),
   );
   // Connecting also creates what is missing and allowed, so a role that can do neither is named here, before any service starts.

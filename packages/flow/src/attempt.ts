@@ -10,7 +10,7 @@
  * late write or the late attempt sees the mark: no object outlives the run.
  */
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.ts';
 import type { ObjectStore } from '@musicflow/storage';
 
 /** How long an ended run's mark is kept: longer than any attempt can be cut off (finished jobs are kept a week). */
@@ -20,12 +20,12 @@ const RUN_ENDED_TTL_S = 14 * 24 * 3600;
 const runEndedKey = (prefix: string, runId: string) => `${prefix}:run-ended:${runId}`;
 
 /** Marks a run ended; call before deleting its temporaries (`tempUrl`). */
-export async function markRunEnded(redis: Redis, prefix: string, runId: string, tempUrl: string): Promise<void> {
+export async function markRunEnded(redis: RedisClient, prefix: string, runId: string, tempUrl: string): Promise<void> {
   await redis.set(runEndedKey(prefix, runId), tempUrl, 'EX', RUN_ENDED_TTL_S);
 }
 
 /** After an attempt's last write: deletes the run's temporaries again when the run has ended. True when it did. */
-export async function sweepEndedRun(redis: Redis, prefix: string, store: ObjectStore, runId: string): Promise<boolean> {
+export async function sweepEndedRun(redis: RedisClient, prefix: string, store: ObjectStore, runId: string): Promise<boolean> {
   const tempUrl = await redis.get(runEndedKey(prefix, runId));
   if (!tempUrl) return false;
   await store.deleteFolder(tempUrl);
@@ -33,7 +33,7 @@ export async function sweepEndedRun(redis: Redis, prefix: string, store: ObjectS
 }
 
 /** True while this attempt (`token`) holds the job's lock; a job run without a token (no lock) always does. */
-export async function holdsJobLock(redis: Redis, prefix: string, queue: string, job: Job, token: string | undefined): Promise<boolean> {
+export async function holdsJobLock(redis: RedisClient, prefix: string, queue: string, job: Job, token: string | undefined): Promise<boolean> {
   if (!token) return true;
   return (await redis.get(`${prefix}:${queue}:${job.id}:lock`)) === token;
 }

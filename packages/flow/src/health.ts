@@ -8,7 +8,7 @@
  * `lockDuration`, 30 s), which no one does while every worker is gone.
  */
 import type { Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.ts';
 import { isJobKind, JOB_KINDS, QUEUES, STAGES, type JobKind, type Stage } from '@musicflow/contracts';
 import { readRunJobs } from './progress.ts';
 import type { PipelineQueues } from './queues.ts';
@@ -119,8 +119,8 @@ const UNRENEWED_AFTER_MS = 20_000;
 export async function readUnrenewedLocks(queue: Queue, jobs: readonly Job[]): Promise<{ job: Job; unrenewedMs: number; lapsed: boolean }[]> {
   const started = jobs.filter((j) => j.processedOn && !j.finishedOn);
   if (!started.length) return [];
-  // musicflow's queues are built on an ioredis connection (PipelineQueues).
-  const client = queue.opts.connection as Redis;
+  // musicflow's queues are built on its own ioredis client (PipelineQueues): one server or a cluster.
+  const client = queue.opts.connection as RedisClient;
   const ttls = await Promise.all(started.map((j) => client.pttl(`${queue.toKey(j.id!)}:lock`)));
   const out: { job: Job; unrenewedMs: number; lapsed: boolean }[] = [];
   for (const [i, job] of started.entries()) {

@@ -1,4 +1,4 @@
-export { redisConnection, checkRedis } from './redis.ts';
+export { redisConnection, checkRedis, redisAddress, type RedisClient, type RedisSettings } from './redis.ts';
 export { jobOptions, nextRetryDelay, retryAttempts, retryDelay, PipelineQueues } from './queues.ts';
 export { startRun, newRunId, activeKey, type StartRunOptions, type StartedRun } from './start-run.ts';
 export { addChildJobs, ignoredFailures, parentOf, type ChildJob } from './children.ts';

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.ts';
 
 /**
  * The counter that orders KPI snapshots (`snapshot_seq` in the warehouse). A
@@ -18,6 +18,6 @@ return redis.call('INCR', KEYS[1])`;
 export const snapshotSequenceKey = (prefix: string) => `${prefix}:snapshot-seq`;
 
 /** The next snapshot sequence number: greater than every one taken before under this prefix. */
-export async function nextSnapshotSeq(redis: Redis, prefix: string): Promise<number> {
+export async function nextSnapshotSeq(redis: RedisClient, prefix: string): Promise<number> {
   return Number(await redis.eval(NEXT_SEQUENCE, 1, snapshotSequenceKey(prefix)));
 }

@@ -1,15 +1,15 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import { Queue } from 'bullmq';
 import { createJsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { SCHEDULER_QUEUE } from '@musicflow/contracts';
-import { redactUrl } from '@musicflow/config';
-import { PipelineQueues, redisConnection, type ServiceContext } from '@musicflow/flow';
+import { PipelineQueues, redisAddress, redisConnection, type ServiceContext } from '@musicflow/flow';
 import { registerAuth } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { HttpError, registerErrorHandler } from './errors.ts';
 import { ApiMetrics, withDeadline } from './metrics.ts';
+import { allowedHostNames, registerOriginGuard } from './origin.ts';
 import { redisReady } from './redis-ready.ts';
 import { BULL_BOARD_PATH, registerBullBoard } from './routes/admin.ts';
 import { DASHBOARD_PATH, dashboardRoutes } from './dashboard/routes.ts';
@@ -23,6 +23,21 @@ import { scheduleRoutes } from './routes/schedules.ts';
 
 export const DOCS_PATH = '/docs';
 
+/** Refusals have their own log line, written where they are decided (none while a client is held back). */
+const REFUSALS = new Set([401, 403, 429]);
+
+/** One log line per request, on its answer (Fastify writes two), and none for a refusal: a flood of them must not flood the log. */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (!error && REFUSALS.has(reply.statusCode)) return;
+    const line = { req: request, res: reply, responseTime: reply.elapsedTime };
+    if (error) reply.log.error({ ...line, err: error }, 'request errored');
+    else reply.log.info(line, 'request completed');
+  }
+}
+
 /**
  * The HTTP API as a Fastify instance, ready for `inject` or `listen` (this does
  * not listen). It owns a fail-fast Redis connection (requests get an error
@@ -33,14 +48,14 @@ export const DOCS_PATH = '/docs';
 export async function buildApp(ctx: ServiceContext): Promise<FastifyInstance> {
   const { config } = ctx;
   const logger = ctx.logger.child({ component: 'api' });
-  const connection = redisConnection(config.REDIS_URL, 'producer');
+  const connection = redisConnection(config, 'producer');
   const redis = { lastError: 'not connected yet' };
   connection.on('error', (err) => {
     redis.lastError = err.message;
     logger.debug({ err: err.message }, 'redis connection error');
   });
   /** Resolves when the connection is ready, rejects naming the last connection error after `ms`. */
-  const ready = (ms = 1000) => redisReady(connection, ms, () => `Redis at ${redactUrl(config.REDIS_URL)} is not reachable (${redis.lastError})`);
+  const ready = (ms = 1000) => redisReady(connection, ms, () => `Redis at ${redisAddress(config)} is not reachable (${redis.lastError})`);
   const queues = new PipelineQueues(connection, config.QUEUE_PREFIX);
   const schedulerQueue = new Queue(SCHEDULER_QUEUE, { connection, prefix: config.QUEUE_PREFIX });
   // Without listeners BullMQ prints every connection error; /health and the metrics report Redis instead.
@@ -48,7 +63,7 @@ export async function buildApp(ctx: ServiceContext): Promise<FastifyInstance> {
   for (const queue of [...Object.values(queues.queues), schedulerQueue]) queue.on('error', onQueueError);
   queues.flows.on('error', onQueueError);
   const metrics = new ApiMetrics({
-    redisUrl: config.REDIS_URL,
+    redis: config,
     prefix: config.QUEUE_PREFIX,
     queues: [...Object.values(queues.queues), schedulerQueue],
     redisReady: () => ready(),
@@ -66,12 +81,15 @@ export async function buildApp(ctx: ServiceContext): Promise<FastifyInstance> {
     requestTimeout: 30_000,
     forceCloseConnections: 'idle',
     bodyLimit: 64 * 1024,
+    logController: new OneLinePerRequest(),
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandler(app);
+  registerOriginGuard(app, allowedHostNames(config.API_HOST, config.API_ALLOWED_HOSTS));
   registerAuth(app, {
     token: config.API_TOKEN,
+    failuresPerMinute: config.API_AUTH_FAILURES_PER_MINUTE,
     protectReads: config.API_PROTECT_READS,
     adminPrefix: BULL_BOARD_PATH,
     docsPrefix: DOCS_PATH,

@@ -34,19 +34,17 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Job, QueueEvents, type Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { Logger } from '@musicflow/config';
-import { readOrphanedJobs, readQueueWorkers, readUnrenewedLocks, redisConnection } from '@musicflow/flow';
+import { redactSecrets, type Logger } from '@musicflow/config';
+import { readOrphanedJobs, readQueueWorkers, readUnrenewedLocks, redisConnection, type RedisClient, type RedisSettings } from '@musicflow/flow';
 import { DATA_CHECKS, LAST_FINISHED_REPORT_SQL, readFreshness, type RunTotalsRow, type Warehouse } from '@musicflow/warehouse';
 import type { RunReport } from '@musicflow/contracts';
-import { redactSecrets } from './errors.ts';
 
 const STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
 /** States of jobs a worker of the queue could take (or holds): a queue with any of them needs a worker. */
 const READY_STATES = ['waiting', 'active', 'delayed', 'prioritized'] as const;
 
 export interface MetricsDeps {
-  redisUrl: string;
+  redis: RedisSettings;
   prefix: string;
   queues: Queue[];
   redisReady: () => Promise<void>;
@@ -56,7 +54,7 @@ export interface MetricsDeps {
 
 export class ApiMetrics {
   readonly registry = new Registry();
-  private readonly events: { events: QueueEvents; connection: Redis }[] = [];
+  private readonly events: { events: QueueEvents; connection: RedisClient }[] = [];
 
   private readonly jobsCompleted: Gauge;
   private readonly jobsFailed: Gauge;
@@ -181,7 +179,7 @@ export class ApiMetrics {
   /** Starts listening to job events of every queue (for the duration histogram). */
   start(): void {
     for (const queue of this.deps.queues) {
-      const connection = redisConnection(this.deps.redisUrl, 'worker');
+      const connection = redisConnection(this.deps.redis, 'worker');
       connection.on('error', () => undefined); // reported by /health; the events stream resumes on reconnect
       const events = new QueueEvents(queue.name, { connection, prefix: this.deps.prefix });
       events.on('error', () => undefined);

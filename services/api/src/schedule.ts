@@ -11,17 +11,18 @@
  * environment only when it differs from that.
  */
 import { Queue, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { redactUrl, type Config, type Logger } from '@musicflow/config';
+import type { Config, Logger } from '@musicflow/config';
 import { ALERTS_QUEUE, DAILY_SCHEDULER_ID, jobIds, parseJobData, SCHEDULER_QUEUE, scheduleTriggerJobSchema } from '@musicflow/contracts';
 import {
   ensureFreshnessCheck,
   newRunId,
+  redisAddress,
   redisConnection,
   schedulerFiringTime,
   startRun,
   workerName,
   type PipelineQueues,
+  type RedisClient,
   type Service,
   type ServiceContext,
 } from '@musicflow/flow';
@@ -58,7 +59,7 @@ const template = (id: string) => ({
   },
 });
 
-async function upsert(queue: Queue, connection: Redis, id: string, p: SchedulePattern, source: 'env' | 'api'): Promise<void> {
+async function upsert(queue: Queue, connection: RedisClient, id: string, p: SchedulePattern, source: 'env' | 'api'): Promise<void> {
   await queue.upsertJobScheduler(id, { pattern: p.cron, tz: p.tz }, template(id));
   await connection.set(sourceKey(queue.opts.prefix ?? 'bull', id), source);
 }
@@ -69,7 +70,7 @@ async function upsert(queue: Queue, connection: Redis, id: string, p: SchedulePa
  * (then a pattern set through the API is kept). Idempotent: any number of
  * replicas may run it at once and leave one scheduler.
  */
-export async function ensureDailySchedule(queue: Queue, connection: Redis, config: Config, log: Logger): Promise<void> {
+export async function ensureDailySchedule(queue: Queue, connection: RedisClient, config: Config, log: Logger): Promise<void> {
   const wanted = patternFromConfig(config);
   const prefix = queue.opts.prefix ?? 'bull';
   const marker = JSON.stringify(wanted);
@@ -83,7 +84,7 @@ export async function ensureDailySchedule(queue: Queue, connection: Redis, confi
   log.info({ scheduler: DAILY_SCHEDULER_ID, ...wanted }, 'daily schedule upserted from DAILY_CRON/TZ_SCHEDULE');
 }
 
-export async function listSchedules(queue: Queue, connection: Redis): Promise<ScheduleView[]> {
+export async function listSchedules(queue: Queue, connection: RedisClient): Promise<ScheduleView[]> {
   const schedulers = await queue.getJobSchedulers(0, -1, true);
   const prefix = queue.opts.prefix ?? 'bull';
   return Promise.all(
@@ -101,12 +102,12 @@ export async function listSchedules(queue: Queue, connection: Redis): Promise<Sc
   );
 }
 
-export async function getSchedule(queue: Queue, connection: Redis, id: string): Promise<ScheduleView | undefined> {
+export async function getSchedule(queue: Queue, connection: RedisClient, id: string): Promise<ScheduleView | undefined> {
   return (await listSchedules(queue, connection)).find((s) => s.id === id);
 }
 
 /** `PUT /schedules/:id`: a new pattern (and optionally time zone); the next run time follows. */
-export async function updateSchedule(queue: Queue, connection: Redis, id: string, change: { cron: string; tz?: string }): Promise<ScheduleView> {
+export async function updateSchedule(queue: Queue, connection: RedisClient, id: string, change: { cron: string; tz?: string }): Promise<ScheduleView> {
   const current = await queue.getJobScheduler(id);
   const tz = change.tz ?? current?.tz ?? 'UTC';
   await upsert(queue, connection, id, { cron: change.cron, tz }, 'api');
@@ -182,7 +183,7 @@ export function startScheduler(ctx: ServiceContext): Promise<Service> {
 async function createScheduler(ctx: ServiceContext): Promise<{ close(): Promise<void> }> {
   const { config } = ctx;
   const log = ctx.logger.child({ component: 'scheduler' });
-  const connection = redisConnection(config.REDIS_URL, 'producer');
+  const connection = redisConnection(config, 'producer');
   let lastError = 'no answer';
   connection.on('error', (err) => {
     lastError = err.message;
@@ -195,7 +196,7 @@ async function createScheduler(ctx: ServiceContext): Promise<{ close(): Promise<
   alertQueue.on('error', (err) => log.debug({ err: err.message }, 'alerts queue error'));
   try {
     patternFromConfig(config); // a bad DAILY_CRON / TZ_SCHEDULE is named before anything else
-    await redisReady(connection, 10_000, () => `Redis at ${redactUrl(config.REDIS_URL)} is not reachable (${lastError})`);
+    await redisReady(connection, 10_000, () => `Redis at ${redisAddress(config)} is not reachable (${lastError})`);
     await ensureDailySchedule(queue, connection, config, log);
     await ensureFreshnessCheck(config, alertQueue, log);
   } catch (err) {
@@ -205,7 +206,7 @@ async function createScheduler(ctx: ServiceContext): Promise<{ close(): Promise<
     throw err;
   }
 
-  const workerConnection = redisConnection(config.REDIS_URL, 'worker');
+  const workerConnection = redisConnection(config, 'worker');
   const worker = new Worker(SCHEDULER_QUEUE, createTriggerProcessor(config, ctx.queues, log), {
     connection: workerConnection,
     prefix: config.QUEUE_PREFIX,
