@@ -16,8 +16,10 @@ const BIN = process.env.TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
  * PostgreSQL refuses to run as root.
  */
 export interface PrivatePostgres {
-  /** postgres://user:password@127.0.0.1:port/database */
+  /** postgres://user:password@<address>:port/database (127.0.0.1 unless started on a host's address) */
   url(user: string, password: string, database?: string): string;
+  /** The same through the server's Unix socket: reachable from any network namespace. */
+  socketUrl(user: string, password: string, database?: string): string;
   /** Stops the server as a crash would (`pg_ctl stop -m immediate`): every session cut, new connections refused. Its data stays. */
   down(): Promise<void>;
   /** Starts it again on the same port, after crash recovery; resolves once it accepts connections. */
@@ -26,15 +28,20 @@ export interface PrivatePostgres {
   stop(): Promise<void>;
 }
 
-export async function startPrivatePostgres(adminPassword: string): Promise<PrivatePostgres> {
+/** `on`: a network namespace to run in and the address to listen on there (test/helpers/hosts.ts). */
+export async function startPrivatePostgres(adminPassword: string, on?: { ns: string; address: string }): Promise<PrivatePostgres> {
   const dir = await tempDir('musicflow-pg-');
-  const asOwner = process.getuid?.() === 0 ? (cmd: string, args: string[]) => exec('runuser', ['-u', 'postgres', '--', cmd, ...args]) : exec;
+  const address = on?.address ?? '127.0.0.1';
+  const inNamespace = (cmd: string, args: string[]) => (on ? exec('ip', ['netns', 'exec', on.ns, cmd, ...args]) : exec(cmd, args));
+  const asOwner = process.getuid?.() === 0 ? (cmd: string, args: string[]) => inNamespace('runuser', ['-u', 'postgres', '--', cmd, ...args]) : inNamespace;
   if (process.getuid?.() === 0) await fs.chown(dir, ...(await ownerIds()));
   const pwfile = path.join(dir, 'pw');
   await fs.writeFile(pwfile, adminPassword);
   if (process.getuid?.() === 0) await fs.chown(pwfile, ...(await ownerIds()));
   const data = path.join(dir, 'data');
   await asOwner(path.join(BIN, 'initdb'), ['-D', data, '-U', 'admin', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-N']);
+  // Clients on the host's network (other namespaces), with passwords checked as for local ones.
+  if (on) await fs.appendFile(path.join(data, 'pg_hba.conf'), 'host all all samenet scram-sha-256\n');
   const port = await freePort();
   // The server's output goes to a log file: on inherited pipes, pg_ctl would never seem to finish.
   const start = () =>
@@ -45,13 +52,15 @@ export async function startPrivatePostgres(adminPassword: string): Promise<Priva
       '-l',
       path.join(dir, 'server.log'),
       '-o',
-      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      `-p ${port} -k ${dir} -c listen_addresses=${address} -c fsync=off`,
       'start',
     ]);
   const down = () => asOwner(path.join(BIN, 'pg_ctl'), ['-D', data, '-w', '-m', 'immediate', 'stop']);
   await start();
   return {
-    url: (user, password, database = 'postgres') => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+    url: (user, password, database = 'postgres') => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${address}:${port}/${database}`,
+    socketUrl: (user, password, database = 'postgres') =>
+      `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@localhost:${port}/${database}?host=${encodeURIComponent(dir)}`,
     down: async () => void (await down()),
     up: async () => void (await start()),
     async stop() {

@@ -8,6 +8,7 @@
  * `lockDuration`, 30 s), which no one does while every worker is gone.
  */
 import type { Job, Queue } from 'bullmq';
+import type { RedisClient } from './redis.ts';
 import { isJobKind, JOB_KINDS, QUEUES, STAGES, type JobKind, type Stage } from '@musicflow/contracts';
 import { readRunJobs } from './progress.ts';
 import type { PipelineQueues } from './queues.ts';
@@ -42,11 +43,23 @@ export interface StalledJob {
   stalledCount: number;
 }
 
+/** An active job whose worker is still connected as far as Redis knows, but has stopped renewing the job's lock. */
+export interface UnreachableJob {
+  jobId: string;
+  stage: Stage;
+  worker: string;
+  /** How long the lock has gone without renewal (the lock's duration once it has lapsed: at least that). */
+  unrenewedMs: number;
+  lapsed: boolean;
+}
+
 export interface RunHealth {
   checkedAt: number;
   /** Stages with pending jobs of the run only. */
   stages: StageHealth[];
   orphaned: OrphanedJob[];
+  /** Jobs held by a worker that stopped renewing their lock: its host cut off, or the process stuck. */
+  unreachable: UnreachableJob[];
   stalled: StalledJob[];
   /** One line per problem, for people: empty when the run can move. */
   warnings: string[];
@@ -91,6 +104,34 @@ export async function readOrphanedJobs(queue: Queue, workers: readonly string[])
   return (await queue.getJobs(['active'])).filter((j) => j.processedBy && !live.has(j.processedBy));
 }
 
+/** BullMQ's job lock (its default `lockDuration`): the worker renews it every 15 s, another worker takes the job over once it lapses. */
+export const JOB_LOCK_MS = 30_000;
+/** A lock not renewed for this long missed a renewal (due at 15 s, checked every 7.5 s): more than an event-loop stall. */
+const UNRENEWED_AFTER_MS = 20_000;
+
+/**
+ * Active jobs among `jobs` whose lock went unrenewed for UNRENEWED_AFTER_MS
+ * or has lapsed. This is what shows a worker on a host cut off from Redis:
+ * Redis keeps a vanished host's connections open until `tcp-keepalive`
+ * (300 s) finds them dead, so the worker still counts as connected
+ * (`getWorkers`), but its lock renewals stop at once.
+ */
+export async function readUnrenewedLocks(queue: Queue, jobs: readonly Job[]): Promise<{ job: Job; unrenewedMs: number; lapsed: boolean }[]> {
+  const started = jobs.filter((j) => j.processedOn && !j.finishedOn);
+  if (!started.length) return [];
+  // musicflow's queues are built on its own ioredis client (PipelineQueues): one server or a cluster.
+  const client = queue.opts.connection as RedisClient;
+  const ttls = await Promise.all(started.map((j) => client.pttl(`${queue.toKey(j.id!)}:lock`)));
+  const out: { job: Job; unrenewedMs: number; lapsed: boolean }[] = [];
+  for (const [i, job] of started.entries()) {
+    const ttl = ttls[i]!;
+    // -2: no lock. Also true of a job waiting for a retry or just finished: those are not active.
+    const unrenewedMs = ttl < 0 ? JOB_LOCK_MS : JOB_LOCK_MS - ttl;
+    if (unrenewedMs >= UNRENEWED_AFTER_MS && (await job.getState()) === 'active') out.push({ job, unrenewedMs, lapsed: ttl < 0 });
+  }
+  return out;
+}
+
 const seconds = (ms: number) => `${Math.max(0, Math.round(ms / 1000))} s`;
 export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
@@ -121,7 +162,7 @@ export async function readRunHealth(queues: PipelineQueues, runId: string, optio
   const readyAt = (j: Job) => Math.max(j.timestamp, j.processedOn ?? 0, finishedChildAt.get(j.id!) ?? 0);
 
   const presence = await observeWorkers(queues, [...byStage.keys()], now);
-  const health: RunHealth = { checkedAt: now, stages: [], orphaned: [], stalled: [], warnings: [] };
+  const health: RunHealth = { checkedAt: now, stages: [], orphaned: [], unreachable: [], stalled: [], warnings: [] };
   for (const stage of STAGES) {
     const stageJobs = byStage.get(stage);
     if (!stageJobs) continue;
@@ -137,6 +178,10 @@ export async function readRunHealth(queues: PipelineQueues, runId: string, optio
         health.orphaned.push({ jobId: job.id!, stage, worker: job.processedBy, since: job.processedOn });
       }
       if (job.stalledCounter > 0) health.stalled.push({ jobId: job.id!, stage, stalledCount: job.stalledCounter });
+    }
+    const orphaned = new Set(health.orphaned.map((o) => o.jobId));
+    for (const { job, unrenewedMs, lapsed } of await readUnrenewedLocks(queues.queues[stage], stageJobs)) {
+      if (!orphaned.has(job.id!)) health.unreachable.push({ jobId: job.id!, stage, worker: job.processedBy ?? '(unknown)', unrenewedMs, lapsed });
     }
   }
   health.warnings = healthWarnings(health, now, graceMs);
@@ -157,6 +202,13 @@ function healthWarnings(health: RunHealth, now: number, graceMs = NO_WORKER_GRAC
     if (now - o.since < graceMs) continue;
     lines.push(
       `job ${o.jobId} was taken by worker ${o.worker}, which is gone: a live ${QUEUES[o.stage]} worker hands it back ` + `once its lock expires (30 s)`,
+    );
+  }
+  for (const u of health.unreachable) {
+    lines.push(
+      `job ${u.jobId} is held by worker ${u.worker}, which has not renewed its lock for ${u.lapsed ? 'over ' : ''}${seconds(u.unrenewedMs)} ` +
+        `(its host unreachable, or the process stuck): a live ${QUEUES[u.stage]} worker takes it over once the lock lapses ` +
+        `(${seconds(JOB_LOCK_MS)}), and the late attempt's result is refused`,
     );
   }
   for (const s of health.stalled) {

@@ -7,10 +7,13 @@ export {
   readRunHealth,
   readQueueWorkers,
   readOrphanedJobs,
+  readUnrenewedLocks,
+  JOB_LOCK_MS,
   NO_WORKER_GRACE_MS,
   type RunHealth,
   type StageHealth,
   type OrphanedJob,
+  type UnreachableJob,
   type StalledJob,
 } from './health.ts';
 export {
@@ -47,4 +50,5 @@ export {
 } from './backfill.ts';
 export { checkDeadlines, dueDate, readDeadlines, watchDeadlines, type DeadlineLevel, type DeadlineStatus } from './deadlines.ts';
 export { readSensorStatus, senseLandings, watchLandings, type SensorStatus } from './sensor.ts';
-export { takeSnapshotSequence } from './snapshot-sequence.ts';
+export { nextSnapshotSeq, snapshotSequenceKey } from './sequence.ts';
+export { markRunEnded, sweepEndedRun, holdsJobLock, LockLostError } from './attempt.ts';

@@ -54,17 +54,8 @@ export async function startRun(config: Config, queues: PipelineQueues, options: 
     songs: options.sources?.songs ?? config.SONGS_URL,
   });
   const runId = options.runId ?? newRunId();
-  const key = activeKey(queues.prefix, sources);
-  // The loader clears the key when the run ends; the TTL only guards against a lost run.
-  const claimed = await queues.connection.set(key, runId, 'EX', 6 * 3600, 'NX');
-  if (!claimed) {
-    const active = await queues.connection.get(key);
-    if (active) {
-      const state = await queues.queues.load.getJobState(jobIds.load(active));
-      if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return { runId: active, created: false };
-    }
-    await queues.connection.set(key, runId, 'EX', 6 * 3600);
-  }
+  const active = await claimActiveRun(queues, activeKey(queues.prefix, sources), runId);
+  if (active) return { runId: active, created: false };
 
   const run = newRunContext(config, runId, options.trigger, sources);
   await addRunFlow(config, queues, run, { kind: 'publish', data: { run }, children: [{ kind: 'plan', data: { run, files: options.files } }] });
@@ -109,6 +100,32 @@ async function addRunFlow(
   };
   const root = flowJob({ kind: 'load', data: { run }, children: [top] }, undefined);
   await queues.flows.add(parent ? { ...root, opts: { ...root.opts, parent, ignoreDependencyOnFailure: true } } : root);
+}
+
+/** Replaces the key's value only while it is still `expected`: of two starters that found the same finished run, one wins. */
+const REPLACE_IF = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0`;
+
+/**
+ * Claims the one-active-run key of a set of sources for `runId`, or returns
+ * the run that holds it. The key has no expiry, so it cannot lapse while its
+ * run lives however long that is: the loader deletes it when the run ends,
+ * and a key left by a run that ended otherwise (its load job finished or
+ * gone) is taken over.
+ */
+async function claimActiveRun(queues: PipelineQueues, key: string, runId: string): Promise<string | undefined> {
+  for (;;) {
+    if (await queues.connection.set(key, runId, 'NX')) return undefined;
+    const holder = await queues.connection.get(key);
+    if (holder === null) continue;
+    const state = await queues.queues.load.getJobState(jobIds.load(holder));
+    if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return holder;
+    if (Number(await queues.connection.eval(REPLACE_IF, 1, key, holder, runId)) === 1) return undefined;
+  }
 }
 
 export { activeKey, addRunFlow };

@@ -11,8 +11,8 @@ import { nextRetryDelay, retryDelay } from './queues.ts';
 import { throwIfCancelled } from './cancel.ts';
 import { startSandboxThreads } from './bullmq-internals.ts';
 import { redisConnection } from './redis.ts';
-import type { PipelineQueues } from './queues.ts';
 import { checkWorkerDeaths } from './worker-deaths.ts';
+import { holdsJobLock, isLockLost, LockLostError, sweepEndedRun } from './attempt.ts';
 
 /** `token` is the job's lock token, for processors that move their job to waiting-children. */
 export type KindProcessor<K extends JobKind> = (job: Job, data: JobData<K>, log: Logger, token: string | undefined) => Promise<unknown>;
@@ -45,11 +45,8 @@ export interface ThreadData {
   config: Config;
 }
 
-/** What a stage job's attempt is checked against before it runs: the queues, and the worker deaths a job may cause. */
-export interface StageJobGuard {
-  queues: PipelineQueues;
-  maxWorkerDeaths: number;
-}
+/** What a processor throws to tell BullMQ where its job went (it gave up the lock on purpose): no failure. */
+const STEP_SIGNALS = new Set(['WaitingChildrenError', 'DelayedError', 'WaitingError', 'RateLimitError']);
 
 /**
  * The job's kind from its name, its data parsed with that kind's zod schema, a
@@ -60,27 +57,52 @@ export interface StageJobGuard {
 export async function handleStageJob<S extends Stage>(
   definition: StageDefinition<S>,
   processors: StageProcessors<S>,
+  ctx: Pick<ServiceContext, 'queues' | 'store' | 'config'>,
   log: Logger,
   job: Job,
   token: string | undefined,
-  guard: StageJobGuard,
 ): Promise<unknown> {
   const kind = job.name;
   if (!isJobKind(kind) || JOB_KINDS[kind].stage !== definition.stage) {
     throw new UnrecoverableError(`job ${job.id}: no job kind "${kind}" on the ${definition.stage} queue (it carries ${kindsOf(definition.stage).join(', ')})`);
   }
-  await checkWorkerDeaths(guard.queues, definition.stage, job, workerName(), guard.maxWorkerDeaths);
+  await checkWorkerDeaths(ctx.queues, definition.stage, job, workerName(), ctx.config.JOB_MAX_WORKER_DEATHS);
   const data = parseJobData(JOB_KINDS[kind].data, job.data, `${kind} ${job.id}`);
   const processor = (processors as unknown as Record<JobKind, KindProcessor<JobKind>>)[kind];
   const runId = (data as { run?: { runId?: string } }).run?.runId;
   const jobLog = log.child({ runId, jobId: job.id, kind, attempt: job.attemptsMade + 1, ...(job.stalledCounter ? { workerDeaths: job.stalledCounter } : {}) });
   // Every job and every step of a step job starts here: a cancelled run's work stops at the next one. The loader records it.
-  if (kind !== 'load' && runId) await throwIfCancelled(guard.queues, runId);
+  if (kind !== 'load' && runId) await throwIfCancelled(ctx.queues, runId);
   jobLog.info('job started');
   const started = Date.now();
-  const result = await processor(job, data, jobLog, token);
-  jobLog.info({ ms: Date.now() - started }, 'job completed');
-  return result;
+  const { connection, prefix } = ctx.queues;
+  const refused = (err?: Error) =>
+    jobLog.warn(
+      { ms: Date.now() - started, err: err?.message },
+      'late result refused: the job lock lapsed during this attempt (host cut off or process stuck) and another attempt took the job over',
+    );
+  try {
+    const result = await processor(job, data, jobLog, token);
+    if (!(await holdsJobLock(connection, prefix, QUEUES[definition.stage], job, token))) {
+      refused();
+      throw new LockLostError(`job ${job.id}: this attempt lost the job's lock; its result is refused`);
+    }
+    jobLog.info({ ms: Date.now() - started }, 'job completed');
+    return result;
+  } catch (err) {
+    // A late attempt that failed (its reads gone with the ended run, its connections cut) is refused all the same;
+    // a step job's own move to waiting-children releases the lock, and BullMQ refuses it when the lock was lost.
+    const { name } = err as Error;
+    if (!(err instanceof LockLostError) && !STEP_SIGNALS.has(name) && !(await holdsJobLock(connection, prefix, QUEUES[definition.stage], job, token))) {
+      refused(err as Error);
+    }
+    throw err;
+  } finally {
+    // The loader ends the run itself; any other attempt still finishing after that is a late one.
+    if (runId && kind !== 'load' && (await sweepEndedRun(connection, prefix, ctx.store, runId))) {
+      jobLog.warn("the run had ended: its temporaries were deleted again, after this late attempt's writes");
+    }
+  }
 }
 
 const THREAD_ENTRY = fileURLToPath(new URL('./thread-entry.mjs', import.meta.url));
@@ -147,8 +169,7 @@ export function runStageWorker<S extends Stage>(definition: StageDefinition<S>, 
     );
   } else {
     const processors = definition.createProcessors(ctx);
-    const guard = { queues: ctx.queues, maxWorkerDeaths: config.JOB_MAX_WORKER_DEATHS };
-    worker = new Worker(QUEUES[stage], (job, token) => handleStageJob(definition, processors, log, job, token, guard), options);
+    worker = new Worker(QUEUES[stage], (job, token) => handleStageJob(definition, processors, ctx, log, job, token), options);
   }
   // A failure the budget retries is a warning with its delay (a warehouse outage logs one per attempt); the last one is an error.
   worker.on('failed', (job, err) => {
@@ -157,7 +178,11 @@ export function runStageWorker<S extends Stage>(definition: StageDefinition<S>, 
     if (retryInMs === undefined) log.error(fields, 'job failed');
     else log.warn({ ...fields, retryInMs }, 'job failed, will retry');
   });
-  worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+  worker.on('error', (err) =>
+    isLockLost(err)
+      ? log.warn({ err: err.message }, 'job lock lost: another attempt has the job, and BullMQ refuses this one')
+      : log.error({ err: err.message }, 'worker error'),
+  );
 
   return {
     worker,

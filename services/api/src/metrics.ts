@@ -22,7 +22,9 @@
  * - Workers (`musicflow_queue_workers`, `musicflow_queue_no_worker_seconds`,
  *   `musicflow_jobs_orphaned`) are read at scrape time: the workers connected
  *   to each queue (BullMQ `getWorkers`, the Redis connections a worker names),
- *   and active jobs whose worker (`processedBy`) is not among them. A queue
+ *   and active jobs whose worker (`processedBy`) is not among them;
+ *   `musicflow_jobs_unreachable`: active jobs whose lock went unrenewed (a
+ *   worker on a host cut off still looks connected for minutes). A queue
  *   with jobs ready to run and no worker counts its seconds from the first
  *   scrape of this process that saw it so. Stalled jobs
  *   (`musicflow_jobs_stalled_total`) come from the QueueEvents `stalled` event,
@@ -33,7 +35,16 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Job, QueueEvents, type Queue } from 'bullmq';
 import { redactSecrets, type Config, type Logger } from '@musicflow/config';
-import { readDeadlines, readOrphanedJobs, readQueueWorkers, redisConnection, type RedisClient, type RedisSettings, type SensorStatus } from '@musicflow/flow';
+import {
+  readDeadlines,
+  readOrphanedJobs,
+  readQueueWorkers,
+  readUnrenewedLocks,
+  redisConnection,
+  type RedisClient,
+  type RedisSettings,
+  type SensorStatus,
+} from '@musicflow/flow';
 import { DATA_CHECKS, LAST_FINISHED_REPORT_SQL, readFreshness, type RunTotalsRow, type Warehouse } from '@musicflow/warehouse';
 import type { RunReport } from '@musicflow/contracts';
 
@@ -78,6 +89,7 @@ export class ApiMetrics {
   private readonly workers: Gauge;
   private readonly noWorkerSeconds: Gauge;
   private readonly orphaned: Gauge;
+  private readonly unreachable: Gauge;
   private readonly stalled: Counter;
   /** Since when (ms epoch) each queue with ready jobs has been seen without a worker. */
   private readonly noWorkerSince = new Map<string, number>();
@@ -170,6 +182,12 @@ export class ApiMetrics {
     this.orphaned = new Gauge({
       name: 'musicflow_jobs_orphaned',
       help: 'Active jobs whose worker is no longer connected (died mid-job); a live worker hands them back once their lock expires',
+      labelNames: ['queue'],
+      registers,
+    });
+    this.unreachable = new Gauge({
+      name: 'musicflow_jobs_unreachable',
+      help: 'Active jobs whose worker has not renewed their lock for 20 s or more (its host cut off, or the process stuck); a live worker takes them over once the lock lapses',
       labelNames: ['queue'],
       registers,
     });
@@ -271,6 +289,7 @@ export class ApiMetrics {
     const since = this.noWorkerSince.get(queue.name);
     this.noWorkerSeconds.set({ queue: queue.name }, since === undefined ? 0 : (now - since) / 1000);
     this.orphaned.set({ queue: queue.name }, hasReadyJobs ? (await readOrphanedJobs(queue, workers)).length : 0);
+    this.unreachable.set({ queue: queue.name }, hasReadyJobs ? (await readUnrenewedLocks(queue, await queue.getJobs(['active']))).length : 0);
   }
 
   private async refreshRuns(): Promise<void> {

@@ -30,6 +30,7 @@ function healthView(h: RunHealth): NonNullable<RunDetail['health']> {
         : { ...s, noWorkerSince: iso(noWorkerSince), noWorkerSeconds: Math.max(0, Math.round((h.checkedAt - noWorkerSince) / 1000)) },
     ),
     orphaned: h.orphaned.map((o) => ({ ...o, since: iso(o.since) })),
+    unreachable: h.unreachable.map(({ unrenewedMs, ...u }) => ({ ...u, unrenewedSeconds: Math.round(unrenewedMs / 1000) })),
     stalled: h.stalled,
     warnings: h.warnings,
   };

@@ -180,10 +180,13 @@ export const runHealth = z
       }),
     ),
     orphaned: z.array(z.object({ jobId: z.string(), stage: z.enum(STAGES), worker: z.string(), since: z.string() })),
+    unreachable: z
+      .array(z.object({ jobId: z.string(), stage: z.enum(STAGES), worker: z.string(), unrenewedSeconds: z.number().int(), lapsed: z.boolean() }))
+      .describe('Jobs held by a worker that stopped renewing their lock (its host cut off, or the process stuck)'),
     stalled: z.array(z.object({ jobId: z.string(), stage: z.enum(STAGES), stalledCount: z.number().int() })),
     warnings: z.array(z.string()),
   })
-  .describe('Whether a queued or running run can move: workers per stage it waits on, jobs whose worker is gone, stalled jobs');
+  .describe('Whether a queued or running run can move: workers per stage it waits on, jobs whose worker is gone or unreachable, stalled jobs');
 
 export const runDetail = z.object({
   runId: z.string(),

@@ -18,15 +18,7 @@ import { PARTIAL_SHARDS, PartialFormatError, type KpiTables } from '@musicflow/k
 import { LAKE_LAYOUT, mergeKpiPartials, rewritePart, USER_BUCKETS, writeKpiPartial } from '@musicflow/lake';
 import { basename, joinUrl, moveOnce, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
-import {
-  claimRunCommit,
-  enterStep,
-  ignoredFailures,
-  runCancelledError,
-  takeSnapshotSequence,
-  type ServiceContext,
-  type StageProcessors,
-} from '@musicflow/flow';
+import { claimRunCommit, enterStep, ignoredFailures, runCancelledError, nextSnapshotSeq, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import { biggestDatesFirst, buildReport, dateResults, decideFiles, publishResultOf, runFileLines, type FileOutcome } from './outcome.ts';
 import { countPass, openDateParts, openParts } from './date-pass.ts';
 import { createRecomputeKpiProcessor } from './recompute.ts';
@@ -73,7 +65,8 @@ function createPublishProcessor(ctx: ServiceContext) {
       await gatherQuarantine(store, run, files);
       const published = await publishParts(store, run, accepted);
       const listenDates = [...new Set(published.map((p) => p.listenDate))].sort();
-      const dates = { snapshotSeq: await takeSnapshotSequence(queues), startedAt, listenDates };
+      // A counter orders concurrent runs: a later snapshot of a date's parts never loses to an earlier one.
+      const dates = { snapshotSeq: await nextSnapshotSeq(queues.connection, queues.prefix), startedAt, listenDates };
       await job.updateProgress({ percent: 20, rows: 0 });
       data = await enterStep(ctx, job, token, { ...data, step: 'kpi-date', dates } satisfies PublishJob, {
         kind: 'kpi-date',

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { CATALOGUE_TABLES, childResults, emptyRunReport, jobIds, type KpiRecomputeJob, type PublishResult, type RunReport } from '@musicflow/contracts';
-import { claimRunCommit, enterStep, ignoredFailures, runCancelledError, takeSnapshotSequence, type ServiceContext } from '@musicflow/flow';
+import { claimRunCommit, enterStep, ignoredFailures, runCancelledError, nextSnapshotSeq, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT, lakeDatesIn, lakePartsIn } from '@musicflow/lake';
 import { dateResults, publishResultOf } from './outcome.ts';
 import { reEnrichDates } from './re-enrich.ts';
@@ -48,7 +48,7 @@ export function createRecomputeKpiProcessor(ctx: ServiceContext) {
       await reEnrichDates(store, run, data.catalogue.partUrls, { songsUrl: songs.url, usersUrl: users.url }, log);
     }
     // Taken before the KPIs read the parts: a concurrent run that reads them later takes a later one and wins.
-    const snapshotSeq = await takeSnapshotSequence(queues);
+    const snapshotSeq = await nextSnapshotSeq(queues.connection, queues.prefix);
     const listenDates = await lakeDatesIn(store, run.lake, recompute);
     log.info({ from: recompute.from, to: recompute.to, dates: listenDates.length }, 'recompute: date jobs added');
     return enterStep(ctx, job, token, { ...data, step: 'kpi-date', dates: { snapshotSeq, startedAt, listenDates } } satisfies KpiRecomputeJob, {

@@ -2,7 +2,7 @@ import pMap from 'p-map';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { childResults, emptyRunReport, runFileSchema, runReportSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
-import { activeKey, alertOnRun, claimRunCommit, ignoredFailures, type ServiceContext } from '@musicflow/flow';
+import { activeKey, alertOnRun, claimRunCommit, ignoredFailures, markRunEnded, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { joinUrl, ObjectMissingError, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
 import { readLines } from '@musicflow/ingest';
@@ -166,7 +166,10 @@ function parseParked(entry: string): RunReport | undefined {
 
 /** Deletes the run's temporaries and lets the next run of the same sources start. */
 async function releaseRun(store: ObjectStore, queues: ServiceContext['queues'], run: LoadJob['run']): Promise<void> {
-  await store.deleteFolder(LAKE_LAYOUT.runTemp(run.lake, run.runId));
+  const temp = LAKE_LAYOUT.runTemp(run.lake, run.runId);
+  // Marked first: a late attempt of this run (its host cut off a while) that writes after the deletion sees the mark and deletes again.
+  await markRunEnded(queues.connection, queues.prefix, run.runId, temp);
+  await store.deleteFolder(temp);
   const key = activeKey(queues.prefix, run.sources);
   if ((await queues.connection.get(key)) === run.runId) await queues.connection.del(key);
 }
