@@ -13,7 +13,9 @@ const BIN = process.env.TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
  * show: its pg_hba trusts every local connection, so a wrong password is only
  * refused by a cluster that checks them (scram-sha-256); and it may be
  * stopped mid-run. As root the server runs as the `postgres` OS user, since
- * PostgreSQL refuses to run as root.
+ * PostgreSQL refuses to run as root. With `tls`, it runs with ssl=on and its
+ * pg_hba.conf rejects every TCP connection that is not encrypted (as RDS
+ * does with rds.force_ssl).
  */
 export interface PrivatePostgres {
   /** postgres://user:password@127.0.0.1:port/database */
@@ -26,7 +28,7 @@ export interface PrivatePostgres {
   stop(): Promise<void>;
 }
 
-export async function startPrivatePostgres(adminPassword: string): Promise<PrivatePostgres> {
+export async function startPrivatePostgres(adminPassword: string, options: { tls?: { cert: string; key: string } } = {}): Promise<PrivatePostgres> {
   const dir = await tempDir('musicflow-pg-');
   const asOwner = process.getuid?.() === 0 ? (cmd: string, args: string[]) => exec('runuser', ['-u', 'postgres', '--', cmd, ...args]) : exec;
   if (process.getuid?.() === 0) await fs.chown(dir, ...(await ownerIds()));
@@ -36,18 +38,25 @@ export async function startPrivatePostgres(adminPassword: string): Promise<Priva
   const data = path.join(dir, 'data');
   await asOwner(path.join(BIN, 'initdb'), ['-D', data, '-U', 'admin', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-N']);
   const port = await freePort();
+  const settings = [`-p ${port}`, `-k ${dir}`, '-c listen_addresses=127.0.0.1', '-c fsync=off'];
+  if (options.tls) {
+    // The server reads its key only when the postgres OS user owns it and no one else may read it.
+    for (const [from, name] of [
+      [options.tls.cert, 'server.crt'],
+      [options.tls.key, 'server.key'],
+    ] as const) {
+      await fs.copyFile(from, path.join(data, name));
+      await fs.chmod(path.join(data, name), 0o600);
+      if (process.getuid?.() === 0) await fs.chown(path.join(data, name), ...(await ownerIds()));
+    }
+    settings.push('-c ssl=on');
+    await fs.writeFile(
+      path.join(data, 'pg_hba.conf'),
+      ['local all all scram-sha-256', 'hostssl all all 127.0.0.1/32 scram-sha-256', 'hostnossl all all 127.0.0.1/32 reject', ''].join('\n'),
+    );
+  }
   // The server's output goes to a log file: on inherited pipes, pg_ctl would never seem to finish.
-  const start = () =>
-    asOwner(path.join(BIN, 'pg_ctl'), [
-      '-D',
-      data,
-      '-w',
-      '-l',
-      path.join(dir, 'server.log'),
-      '-o',
-      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
-      'start',
-    ]);
+  const start = () => asOwner(path.join(BIN, 'pg_ctl'), ['-D', data, '-w', '-l', path.join(dir, 'server.log'), '-o', settings.join(' '), 'start']);
   const down = () => asOwner(path.join(BIN, 'pg_ctl'), ['-D', data, '-w', '-m', 'immediate', 'stop']);
   await start();
   return {
@@ -67,7 +76,7 @@ async function ownerIds(): Promise<[number, number]> {
   return [Number(stdout.trim()), Number(gid.trim())];
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;

@@ -67,7 +67,7 @@ export async function waitForRun(queues: PipelineQueues, runId: string, out: Nod
 
 /** The queues of a command that enqueues a run and may wait for it, closed when `work` is done. */
 export async function withQueues<T>(config: Config, work: (queues: PipelineQueues) => Promise<T>): Promise<T> {
-  const connection = redisConnection(config.REDIS_URL, 'worker');
+  const connection = redisConnection(config, 'worker');
   const queues = new PipelineQueues(connection, config.QUEUE_PREFIX);
   try {
     return await work(queues);

@@ -1,3 +1,6 @@
-export { loadConfig, configSchema, archiveSibling, isAllowedSource, unsafeBindProblem, type Config } from './config.ts';
+export { loadConfig, configSchema, archiveSibling, isAllowedSource, unsafeBindProblem, postgresTarget, catalogueTarget, type Config } from './config.ts';
+export { postgresClientConfig, SSL_MODES, type PostgresTarget, type PostgresClientConfig } from './postgres.ts';
+export { readSecretFile } from './secrets.ts';
+export { certificateProblem, explainCertificate, type CertificateProblem } from './tls.ts';
 export { createLogger, type Logger } from './logger.ts';
 export { redactUrl } from './redact.ts';

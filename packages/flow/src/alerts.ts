@@ -160,7 +160,7 @@ export async function ensureFreshnessCheck(config: Config, queue: Queue, log: Lo
 export function startAlertWorker(ctx: ServiceContext): { close(): Promise<void> } {
   const { config } = ctx;
   const log = ctx.logger.child({ component: 'alerts' });
-  const connection = redisConnection(config.REDIS_URL, 'worker');
+  const connection = redisConnection(config, 'worker');
   const processAlertJob = async (job: Job) => {
     if (job.name === 'freshness') {
       const freshness = await readFreshness(await ctx.warehouse());

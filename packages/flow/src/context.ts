@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { createLogger, type Config, type Logger } from '@musicflow/config';
+import { createLogger, postgresTarget, type Config, type Logger } from '@musicflow/config';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
 import { Warehouse } from '@musicflow/warehouse';
 import { PipelineQueues } from './queues.ts';
@@ -19,7 +19,7 @@ export interface ServiceContext {
 export function createServiceContext(config: Config, name: string): ServiceContext {
   const logger = createLogger(name, config.LOG_LEVEL);
   const store = createObjectStore({ forcePathStyle: config.S3_FORCE_PATH_STYLE, checksums: config.S3_CHECKSUMS });
-  const connection: Redis = redisConnection(config.REDIS_URL, 'worker');
+  const connection: Redis = redisConnection(config, 'worker');
   connection.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   const queues = new PipelineQueues(connection, config.QUEUE_PREFIX);
   let warehouse: Promise<Warehouse> | undefined;
@@ -29,7 +29,7 @@ export function createServiceContext(config: Config, name: string): ServiceConte
     store,
     queues,
     warehouse() {
-      warehouse ??= Warehouse.connect(config.WAREHOUSE_URL, config.WAREHOUSE_LOAD).catch((err) => {
+      warehouse ??= Warehouse.connect(postgresTarget(config, 'WAREHOUSE_URL'), config.WAREHOUSE_LOAD).catch((err) => {
         warehouse = undefined;
         throw err;
       });

@@ -106,7 +106,7 @@ export function runStageWorker<S extends Stage>(definition: StageDefinition<S>, 
   const { config, logger } = ctx;
   const { stage } = definition;
   const log = logger.child({ stage });
-  const connection = redisConnection(config.REDIS_URL, 'worker');
+  const connection = redisConnection(config, 'worker');
   const options = {
     connection,
     prefix: config.QUEUE_PREFIX,

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { from as copyFrom } from 'pg-copy-streams';
-import { redactUrl } from '@musicflow/config';
+import { postgresClientConfig, redactUrl, type PostgresTarget } from '@musicflow/config';
 import type { RunFile, RunReport } from '@musicflow/contracts';
 import {
   CATALOG_SQL,
@@ -16,7 +16,7 @@ import {
   upsertStatements,
   type KpiTableName,
 } from './sql.ts';
-import { explainConnectionError } from './connection-errors.ts';
+import { explainConnectionError, warehouseTarget } from './connection-errors.ts';
 import { kpiCsvRecords } from './kpi-csv.ts';
 import { cutToBytes, fitText } from './text-contract.ts';
 
@@ -37,7 +37,12 @@ pg.defaults.parseInputDatesAsUTC = true;
 /** A failover or a dead host must fail an attempt quickly, so the retry budget, not a hung socket, decides. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
-const clientOptions = (url: string): pg.ClientConfig => ({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
+/** A password file is read again for each new connection (postgresClientConfig), so a rotated password needs no restart. */
+const clientOptions = (target: PostgresTarget): pg.ClientConfig => ({
+  ...postgresClientConfig(target),
+  connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+  keepAlive: true,
+});
 
 /** Databases tried, in order, to create a missing one: PostgreSQL's default, then the one every server has. */
 const ADMIN_DATABASES = ['postgres', 'template1'];
@@ -48,26 +53,27 @@ const ADMIN_DATABASES = ['postgres', 'template1'];
  * database does not exist (3D000) creates it through an admin database. A
  * failure is a WarehouseConnectionError saying what happened and the fix.
  */
-export async function ensureDatabase(url: string): Promise<void> {
-  const client = new pg.Client(clientOptions(url));
+export async function ensureDatabase(to: string | PostgresTarget): Promise<void> {
+  const target = warehouseTarget(to);
+  const client = new pg.Client(clientOptions(target));
   try {
     await client.connect();
     return;
   } catch (err) {
-    if ((err as { code?: string }).code !== '3D000') throw explainConnectionError(url, err);
+    if ((err as { code?: string }).code !== '3D000') throw explainConnectionError(target, err);
   } finally {
     await client.end().catch(() => undefined);
   }
-  await createDatabase(url);
+  await createDatabase(target);
 }
 
-async function createDatabase(url: string): Promise<void> {
-  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+async function createDatabase(target: PostgresTarget): Promise<void> {
+  const name = decodeURIComponent(new URL(target.url).pathname.replace(/^\//, ''));
   let lastError: unknown;
   for (const adminDatabase of ADMIN_DATABASES) {
-    const admin = new URL(url);
+    const admin = new URL(target.url);
     admin.pathname = `/${adminDatabase}`;
-    const client = new pg.Client(clientOptions(admin.toString()));
+    const client = new pg.Client(clientOptions({ ...target, url: admin.toString() }));
     try {
       await client.connect();
       const { rowCount } = await client.query(CATALOG_SQL.database, [name]);
@@ -84,7 +90,7 @@ async function createDatabase(url: string): Promise<void> {
     }
   }
   const reason = (lastError as Error | undefined)?.message ?? 'no admin database answered';
-  throw explainConnectionError(url, { code: '3D000', message: `database "${name}" does not exist, and creating it failed: ${reason}` });
+  throw explainConnectionError(target, { code: '3D000', message: `database "${name}" does not exist, and creating it failed: ${reason}` });
 }
 
 export interface KpiLoad {
@@ -117,14 +123,16 @@ export class Warehouse {
   private constructor(
     private readonly pool: pg.Pool,
     private readonly strategy: StageStrategy,
-    private readonly url: string,
+    private readonly target: PostgresTarget,
   ) {}
 
-  static async connect(url: string, strategy: StageStrategy = 'copy'): Promise<Warehouse> {
-    await ensureDatabase(url);
-    const pool = new pg.Pool({ ...clientOptions(url), max: 4 });
+  /** `to`: the warehouse's URL, or its target (WAREHOUSE_URL with its password file, postgresTarget). */
+  static async connect(to: string | PostgresTarget, strategy: StageStrategy = 'copy'): Promise<Warehouse> {
+    const target = warehouseTarget(to);
+    await ensureDatabase(target);
+    const pool = new pg.Pool({ ...clientOptions(target), max: 4 });
     pool.on('error', () => undefined); // idle-client errors surface on the next query instead
-    const warehouse = new Warehouse(pool, strategy, url);
+    const warehouse = new Warehouse(pool, strategy, target);
     try {
       await warehouse.migrate();
     } catch (err) {
@@ -149,7 +157,7 @@ export class Warehouse {
         // (a table's row type counts as an object of its own: 42710 "type ... already exists").
         await this.pool.query(statement).catch((err: { code?: string }) => {
           if (err.code && LOST_CREATE_RACE.has(err.code)) return;
-          throw explainConnectionError(this.url, err, object && err.code === '42501' ? this.createFix(object) : undefined);
+          throw explainConnectionError(this.target, err, object && err.code === '42501' ? this.createFix(object) : undefined);
         });
       }
     })().catch((err) => {
@@ -164,7 +172,7 @@ export class Warehouse {
     const found = new Set<string>();
     for (const schema of schemas) {
       const present = await this.pool.query(CATALOG_SQL.schema, [schema]).catch((err) => {
-        throw explainConnectionError(this.url, err);
+        throw explainConnectionError(this.target, err);
       });
       if (!present.rowCount) continue;
       found.add(schema);
@@ -174,8 +182,8 @@ export class Warehouse {
   }
 
   private createFix(object: { kind: 'schema' | 'table'; name: string }): string {
-    const user = decodeURIComponent(new URL(this.url).username) || 'postgres';
-    const database = decodeURIComponent(new URL(this.url).pathname.slice(1));
+    const user = decodeURIComponent(new URL(this.target.url).username) || 'postgres';
+    const database = decodeURIComponent(new URL(this.target.url).pathname.slice(1));
     return object.kind === 'schema'
       ? `User "${user}" may not create schema ${object.name}: an admin creates it (CREATE SCHEMA ${object.name} AUTHORIZATION ${user}) or grants CREATE ON DATABASE ${database} TO ${user} (docs/operating-warehouse.md).`
       : `User "${user}" may not create table ${object.name}: an admin creates the tables (docs/operating-warehouse.md) or grants CREATE ON SCHEMA ${object.name.split('.')[0]} TO ${user}.`;

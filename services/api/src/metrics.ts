@@ -34,7 +34,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { Job, QueueEvents, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '@musicflow/config';
-import { readOrphanedJobs, readQueueWorkers, redisConnection } from '@musicflow/flow';
+import { readOrphanedJobs, readQueueWorkers, redisConnection, type RedisSettings } from '@musicflow/flow';
 import { DATA_CHECKS, LAST_FINISHED_REPORT_SQL, readFreshness, type RunTotalsRow, type Warehouse } from '@musicflow/warehouse';
 import type { RunReport } from '@musicflow/contracts';
 import { redactSecrets } from './errors.ts';
@@ -44,7 +44,7 @@ const STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children
 const READY_STATES = ['waiting', 'active', 'delayed', 'prioritized'] as const;
 
 export interface MetricsDeps {
-  redisUrl: string;
+  redis: RedisSettings;
   prefix: string;
   queues: Queue[];
   redisReady: () => Promise<void>;
@@ -172,7 +172,7 @@ export class ApiMetrics {
   /** Starts listening to job events of every queue (for the duration histogram). */
   start(): void {
     for (const queue of this.deps.queues) {
-      const connection = redisConnection(this.deps.redisUrl, 'worker');
+      const connection = redisConnection(this.deps.redis, 'worker');
       connection.on('error', () => undefined); // reported by /health; the events stream resumes on reconnect
       const events = new QueueEvents(queue.name, { connection, prefix: this.deps.prefix });
       events.on('error', () => undefined);

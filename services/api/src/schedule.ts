@@ -12,10 +12,11 @@
  */
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { redactUrl, type Config, type Logger } from '@musicflow/config';
+import type { Config, Logger } from '@musicflow/config';
 import { ALERTS_QUEUE, DAILY_SCHEDULER_ID, jobIds, parseJobData, SCHEDULER_QUEUE, scheduleTriggerJobSchema } from '@musicflow/contracts';
 import {
   ensureFreshnessCheck,
+  explainRedisError,
   newRunId,
   redisConnection,
   schedulerFiringTime,
@@ -182,10 +183,10 @@ export function startScheduler(ctx: ServiceContext): Promise<Service> {
 async function createScheduler(ctx: ServiceContext): Promise<{ close(): Promise<void> }> {
   const { config } = ctx;
   const log = ctx.logger.child({ component: 'scheduler' });
-  const connection = redisConnection(config.REDIS_URL, 'producer');
-  let lastError = 'no answer';
+  const connection = redisConnection(config, 'producer');
+  let lastError: unknown = new Error('no answer');
   connection.on('error', (err) => {
-    lastError = err.message;
+    lastError = err;
     log.debug({ err: err.message }, 'redis connection error');
   });
   const queue = new Queue(SCHEDULER_QUEUE, { connection, prefix: config.QUEUE_PREFIX });
@@ -195,7 +196,7 @@ async function createScheduler(ctx: ServiceContext): Promise<{ close(): Promise<
   alertQueue.on('error', (err) => log.debug({ err: err.message }, 'alerts queue error'));
   try {
     patternFromConfig(config); // a bad DAILY_CRON / TZ_SCHEDULE is named before anything else
-    await redisReady(connection, 10_000, () => `Redis at ${redactUrl(config.REDIS_URL)} is not reachable (${lastError})`);
+    await redisReady(connection, 10_000, () => explainRedisError(config, lastError));
     await ensureDailySchedule(queue, connection, config, log);
     await ensureFreshnessCheck(config, alertQueue, log);
   } catch (err) {
@@ -205,7 +206,7 @@ async function createScheduler(ctx: ServiceContext): Promise<{ close(): Promise<
     throw err;
   }
 
-  const workerConnection = redisConnection(config.REDIS_URL, 'worker');
+  const workerConnection = redisConnection(config, 'worker');
   const worker = new Worker(SCHEDULER_QUEUE, createTriggerProcessor(config, ctx.queues, log), {
     connection: workerConnection,
     prefix: config.QUEUE_PREFIX,

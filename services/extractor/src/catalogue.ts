@@ -18,6 +18,7 @@ import {
 import { basename, type ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT, openLakePart } from '@musicflow/lake';
 import type { CatalogueTable, RunContext } from '@musicflow/contracts';
+import { catalogueTarget, type Config } from '@musicflow/config';
 
 export interface TableSnapshot {
   url: string;
@@ -66,8 +67,15 @@ const sourceName = (url: string) => (/^postgres/.test(url) ? 'rds' : basename(ur
  * batches). Rows that break SPEC 2.2 (users) or 2.3 (songs) are quarantined;
  * the table's part of the run's snapshot is written for the transformers.
  */
-export async function extractCatalogueTable(store: ObjectStore, run: RunContext, table: CatalogueTable, named: RunIdSources): Promise<TableSnapshot> {
+export async function extractCatalogueTable(
+  store: ObjectStore,
+  config: Config,
+  run: RunContext,
+  table: CatalogueTable,
+  named: RunIdSources,
+): Promise<TableSnapshot> {
   const source = run.sources[table];
+  const from = /^postgres/.test(source) ? catalogueTarget(config, table, source) : source;
   const quarantine = new QuarantineWriter(store, LAKE_LAYOUT.quarantine(run.lake, run.runId, table), sourceName(source));
   let rowsRead: number;
   let wanted: number;
@@ -79,7 +87,7 @@ export async function extractCatalogueTable(store: ObjectStore, run: RunContext,
     wanted = keys.wanted.size;
     // Last row wins for a repeated user_id, and only the id matters to a KPI: a set keeps one entry per id.
     const users = new UserIdSet();
-    const rows = readCatalogueSource(store, source, table, USER_COLUMNS, keys);
+    const rows = readCatalogueSource(store, from, table, USER_COLUMNS, keys);
     for await (const { values, record, line } of rows) {
       if (keys.skips(values.user_id)) continue;
       const result = validateUserRow(values);
@@ -96,7 +104,7 @@ export async function extractCatalogueTable(store: ObjectStore, run: RunContext,
     wanted = keys.wanted.size;
     const songs = new SongCatalogueBuilder();
     const fixes = new CatalogueFixCounts();
-    const rows = readCatalogueSource(store, source, table, SONG_COLUMNS, keys);
+    const rows = readCatalogueSource(store, from, table, SONG_COLUMNS, keys);
     for await (const { values, record, line } of rows) {
       if (keys.skips(values.track_id)) continue;
       const result = validateSongRow(values);

@@ -35,10 +35,10 @@ export function createExtractProcessors(ctx: ServiceContext): StageProcessors<'e
   return { plan: createPlanProcessor(ctx), catalogue: createCatalogueProcessor(ctx) };
 }
 
-function createCatalogueProcessor({ store }: ServiceContext) {
+function createCatalogueProcessor({ store, config }: ServiceContext) {
   return async (job: Job, { run, table, keysUrls, partUrls }: CatalogueJob, log: Logger): Promise<CatalogueResult> => {
     const startedAt = Date.now();
-    const snapshot = await extractCatalogueTable(store, run, table, { keysUrls, partUrls }).catch((err: Error) => {
+    const snapshot = await extractCatalogueTable(store, config, run, table, { keysUrls, partUrls }).catch((err: Error) => {
       // A source that is there but unusable will not get better by retrying.
       throw err instanceof SourceFormatError ? new UnrecoverableError(err.message) : err;
     });
