@@ -1,4 +1,4 @@
-export { redisConnection, checkRedis, type RedisSettings } from './redis.ts';
+export { redisConnection, checkRedis, redisDurabilityProblems, type RedisSettings } from './redis.ts';
 export { explainRedisError, redisPassword, redisTlsOptions, type RedisSecuritySettings } from './redis-options.ts';
 export { jobOptions, nextRetryDelay, retryAttempts, retryDelay, PipelineQueues } from './queues.ts';
 export { startRun, newRunId, activeKey, type StartRunOptions, type StartedRun } from './start-run.ts';

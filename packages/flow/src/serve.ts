@@ -1,6 +1,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadConfig, type Config } from '@musicflow/config';
 import { createServiceContext, type ServiceContext } from './context.ts';
+import { redisDurabilityProblems } from './redis.ts';
 
 export interface Service {
   /** Settles when the service can take work at full speed (its worker threads are up). */
@@ -42,6 +43,7 @@ export async function serve(name: string, start: (ctx: ServiceContext) => Promis
     process.exit(1);
   }
   ctx.logger.info({ services: services.length }, 'services started');
+  for (const problem of await redisDurabilityProblems(config).catch(() => [])) ctx.logger.warn({ problem }, 'redis settings put queued work at risk');
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
