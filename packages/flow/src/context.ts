@@ -4,6 +4,7 @@ import { createObjectStore, type ObjectStore } from '@musicflow/storage';
 import { Warehouse } from '@musicflow/warehouse';
 import { PipelineQueues } from './queues.ts';
 import { redisConnection } from './redis.ts';
+import { explainRedisError } from './redis-options.ts';
 
 /** What a service process shares between its workers: config, logger, store, queues, warehouse. */
 export interface ServiceContext {
@@ -20,7 +21,7 @@ export function createServiceContext(config: Config, name: string): ServiceConte
   const logger = createLogger(name, config.LOG_LEVEL);
   const store = createObjectStore({ forcePathStyle: config.S3_FORCE_PATH_STYLE, checksums: config.S3_CHECKSUMS });
   const connection: Redis = redisConnection(config, 'worker');
-  connection.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  connection.on('error', (err) => logger.warn({ err: explainRedisError(config, err) }, 'redis connection error'));
   const queues = new PipelineQueues(connection, config.QUEUE_PREFIX);
   let warehouse: Promise<Warehouse> | undefined;
   return {
