@@ -151,7 +151,7 @@ function apiTokenFromFile(env: Record<string, string | undefined>): { env: { API
   }
 }
 
-/** Each connection URL, the variable of its password file, and whether it is a PostgreSQL or Redis URL. */
+/** Each connection's URL and the variable that names its password file. */
 const PASSWORD_FILES = [
   { setting: 'WAREHOUSE_URL', file: 'WAREHOUSE_PASSWORD_FILE' },
   { setting: 'USERS_URL', file: 'USERS_PASSWORD_FILE' },
@@ -171,12 +171,12 @@ function connectionProblems(cfg: z.output<typeof configSchema>): string[] {
   const problems: string[] = [];
   for (const { setting, file } of PASSWORD_FILES) {
     const url = cfg[setting];
-    const path = cfg[file];
-    if (!path) continue;
+    const secretFile = cfg[file];
+    if (!secretFile) continue;
     if (setting !== 'REDIS_URL' && !isPostgresUrl(url)) problems.push(`${file} is set, but ${setting} is not a postgres:// URL`);
     else if (new URL(url).password) problems.push(`${setting} carries a password and ${file} is set: keep one (the file, to rotate it without a restart)`);
     try {
-      readSecretFile(path, file);
+      readSecretFile(secretFile, file);
     } catch (err) {
       problems.push((err as Error).message);
     }
@@ -197,9 +197,9 @@ function connectionProblems(cfg: z.output<typeof configSchema>): string[] {
 
 /** The warehouse's connection, or a configured catalogue table's, with the variable it came from and its password file. */
 export function postgresTarget(config: Config, setting: 'WAREHOUSE_URL' | 'USERS_URL' | 'SONGS_URL'): PostgresTarget {
-  const file = PASSWORD_FILES.find((p) => p.setting === setting)!.file;
-  const path = config[file];
-  return { url: config[setting], setting, passwordFile: path ? { path, variable: file } : undefined };
+  const variable = PASSWORD_FILES.find((p) => p.setting === setting)!.file;
+  const file = config[variable];
+  return { url: config[setting], setting, passwordFile: file ? { path: file, variable } : undefined };
 }
 
 /**

@@ -43,7 +43,6 @@ export async function serve(name: string, start: (ctx: ServiceContext) => Promis
     process.exit(1);
   }
   ctx.logger.info({ services: services.length }, 'services started');
-  for (const problem of await redisDurabilityProblems(config).catch(() => [])) ctx.logger.warn({ problem }, 'redis settings put queued work at risk');
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -57,4 +56,9 @@ export async function serve(name: string, start: (ctx: ServiceContext) => Promis
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+  // Not awaited: a stop signal is handled from the moment the services run.
+  redisDurabilityProblems(config).then(
+    (problems) => problems.forEach((problem) => ctx.logger.warn({ problem }, 'redis settings put queued work at risk')),
+    () => undefined,
+  );
 }
