@@ -5,17 +5,25 @@
  * and a pinch of the dirt real batches carry (0.05% invalid rows, 0.1% exact
  * duplicates, some across files, 0.5% plays of tracks not in the catalogue).
  * `catalogueSongs` / `catalogueUsers` append that many generated rows to the
- * catalogue; the events are drawn from the sample's catalogue alone, so they
- * are the same bytes with or without them and so are the KPI rows: the two runs
- * differ only in the catalogue's size.
+ * catalogue (one in seven songs also listed under a second genre, 15 % of them
+ * crediting two artists). Without `tailShare` the events are drawn from the
+ * sample's catalogue alone, so they are the same bytes with or without the
+ * generated rows and so are the KPI rows: the runs differ only in the
+ * catalogue's size. With `tailShare` S, a share S of the plays is uniform over
+ * the whole catalogue (sample and generated songs) by a user uniform over all
+ * users, the rest from a popular head of 10,000 tracks of that catalogue by the
+ * sample's skewed listeners: a long-tail day.
  */
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
 
-/** 2: events no longer draw from the generated catalogue rows. */
-export const GENERATOR_VERSION = 2;
+/** 3: one generated song in seven on a second genre, 15 % crediting two artists; `tailShare`. */
+export const GENERATOR_VERSION = 3;
+/** Tracks the head of a long-tail day's plays is drawn from (`tailShare`). */
+export const HEAD_TRACKS = 10_000;
+const SAMPLE_USERS = 50_000;
 export const FIRST_DAY = Date.UTC(2024, 5, 25);
 export const DAYS = 5;
 
@@ -104,16 +112,20 @@ export async function generate(opts: {
   days?: number;
   catalogueSongs?: number;
   catalogueUsers?: number;
+  /** Share of plays uniform over the whole catalogue, 0-1; the rest from a head of HEAD_TRACKS tracks. */
+  tailShare?: number;
 }): Promise<GeneratedData> {
   const seed = opts.seed ?? 42;
   const days = opts.days ?? DAYS;
   const extraSongs = opts.catalogueSongs ?? 0;
   const extraUsers = opts.catalogueUsers ?? 0;
+  const tailShare = opts.tailShare;
+  if (tailShare !== undefined && !(tailShare >= 0 && tailShare <= 1)) throw new Error(`tailShare must be between 0 and 1, got ${tailShare}`);
   const dateText = Array.from({ length: days }, (_, d) => new Date(FIRST_DAY + d * 86_400_000).toISOString().slice(0, 10));
   const dir = path.join(
     opts.root,
     `data-v${GENERATOR_VERSION}-n${opts.events}-f${opts.files}-s${seed}${days === DAYS ? '' : `-d${days}`}` +
-      `${extraSongs ? `-cs${extraSongs}` : ''}${extraUsers ? `-cu${extraUsers}` : ''}`,
+      `${extraSongs ? `-cs${extraSongs}` : ''}${extraUsers ? `-cu${extraUsers}` : ''}${tailShare === undefined ? '' : `-t${tailShare}`}`,
   );
   const streamsDir = path.join(dir, 'streams');
   const digits = Math.max(2, String(opts.files).length);
@@ -138,51 +150,73 @@ export async function generate(opts: {
   const rand = prng(seed);
   const tracks = await distinctTrackIds(path.join(opts.sampleDir, 'songs.csv'));
   const pickTrack = zipf(tracks.length, 0.9, rand);
-  const USERS = 50_000;
-  const pickUser = zipf(USERS, 0.6, rand);
+  const pickUser = zipf(SAMPLE_USERS, 0.6, rand);
+  // Without tailShare no extra draws, so the events are the same bytes as before it existed.
+  const longTail = tailShare === undefined ? undefined : longTailCatalogue(tracks, extraSongs, extraUsers, seed);
   const unknownTracks = Array.from({ length: 1000 }, (_, i) => `zzUnknownTrack${String(i).padStart(8, '0')}`);
   const recent: string[] = [];
+
+  const event = (): string => {
+    const r = rand();
+    // An exact duplicate of an earlier event, possibly from an earlier file.
+    if (r < 0.001 && recent.length > 0) return recent[Math.floor(rand() * recent.length)]!;
+    let user = pickUser() + 1;
+    let track: string;
+    if (r < 0.006) track = unknownTracks[Math.floor(rand() * unknownTracks.length)]!;
+    else if (!longTail) track = tracks[pickTrack()]!;
+    else if (rand() < tailShare!) {
+      track = longTail.anyTrack();
+      user = longTail.anyUser();
+    } else track = longTail.headTrack();
+    const sec = Math.floor(rand() * days * 86_400);
+    const day = Math.floor(sec / 86_400);
+    const s = sec - day * 86_400;
+    const time = `${dateText[day]} ${pad2(Math.floor(s / 3600))}:${pad2(Math.floor((s % 3600) / 60))}:${pad2(s % 60)}`;
+    let line: string;
+    if (r > 0.9995) line = rand() < 0.5 ? `0,${track},${time}\n` : `${user},${track},2024-06-31 25:00:00\n`;
+    else line = `${user},${track},${time}\n`;
+    if (recent.length < 4096) recent.push(line);
+    else if (rand() < 0.01) recent[Math.floor(rand() * recent.length)] = line;
+    return line;
+  };
 
   let written = 0;
   for (const [f, file] of streamFiles.entries()) {
     const rows = Math.floor(opts.events / opts.files) + (f < opts.events % opts.files ? 1 : 0);
-    const out = createWriteStream(file);
-    let buf = 'user_id,track_id,listen_time\n';
-    for (let i = 0; i < rows; i++) {
-      const r = rand();
-      let line: string;
-      if (r < 0.001 && recent.length > 0) {
-        // An exact duplicate of an earlier event, possibly from an earlier file.
-        line = recent[Math.floor(rand() * recent.length)]!;
-      } else {
-        const user = pickUser() + 1;
-        const track = r < 0.006 ? unknownTracks[Math.floor(rand() * unknownTracks.length)]! : tracks[pickTrack()]!;
-        const sec = Math.floor(rand() * days * 86_400);
-        const day = Math.floor(sec / 86_400);
-        const s = sec - day * 86_400;
-        const time = `${dateText[day]} ${pad2(Math.floor(s / 3600))}:${pad2(Math.floor((s % 3600) / 60))}:${pad2(s % 60)}`;
-        if (r > 0.9995) line = rand() < 0.5 ? `0,${track},${time}\n` : `${user},${track},2024-06-31 25:00:00\n`;
-        else line = `${user},${track},${time}\n`;
-        if (recent.length < 4096) recent.push(line);
-        else if (rand() < 0.01) recent[Math.floor(rand() * recent.length)] = line;
-      }
-      buf += line;
-      if (buf.length > 1 << 16) {
-        if (!out.write(buf)) await once(out, 'drain');
-        buf = '';
-      }
-    }
-    out.end(buf);
-    await once(out, 'finish');
+    await writeLines(file, 'w', 'user_id,track_id,listen_time\n', rows, event);
     written += rows;
   }
   await fs.writeFile(done, `${written}\n`);
   return { dir, streamFiles, songsCsv, usersCsv, events: written };
 }
 
+const generatedTrackId = (i: number) => `zzGenTrack${String(i).padStart(12, '0')}`;
+
+/**
+ * Draws over the whole catalogue: the sample's tracks then the generated
+ * songs (ids from their index, so a catalogue of millions costs no strings),
+ * and a head of HEAD_TRACKS of them (fewer if the catalogue is smaller) with
+ * the sample's skew.
+ */
+function longTailCatalogue(sampleTracks: string[], songs: number, users: number, seed: number) {
+  const rand = prng(seed + 2);
+  const size = sampleTracks.length + songs;
+  const trackAt = (i: number) => (i < sampleTracks.length ? sampleTracks[i]! : generatedTrackId(i - sampleTracks.length));
+  const head = new Set<number>();
+  while (head.size < Math.min(HEAD_TRACKS, size)) head.add(Math.floor(rand() * size));
+  const headIndex = [...head];
+  const pickHead = zipf(headIndex.length, 0.9, rand);
+  return {
+    anyTrack: () => trackAt(Math.floor(rand() * size)),
+    anyUser: () => 1 + Math.floor(rand() * (SAMPLE_USERS + users)),
+    headTrack: () => trackAt(headIndex[pickHead()]!),
+  };
+}
+
 /**
  * Generated catalogue rows after the sample's: songs in the sample's column
- * layout (new track ids, 1-3 artists, 1-2 of the sample's genres), users with
+ * layout (new track ids; 15 % crediting two artists `A;B`; one in seven on a
+ * second row under another of the sample's genres, the rest as the first), users with
  * ids after the sample's 50,000; with the files' own line ends.
  */
 async function appendCatalogue(songsCsv: string, usersCsv: string, songs: number, users: number, seed: number): Promise<void> {
@@ -202,33 +236,47 @@ async function appendCatalogue(songsCsv: string, usersCsv: string, songs: number
         .map((l) => l.split(',').at(genreCol - header.length)!),
     ),
   ];
-  const write = async (file: string, rows: number, row: (i: number) => string) => {
-    const out = createWriteStream(file, { flags: 'a' });
-    let buf = '';
-    for (let i = 0; i < rows; i++) {
-      buf += row(i);
-      if (buf.length > 1 << 16) {
-        if (!out.write(buf)) await once(out, 'drain');
-        buf = '';
-      }
-    }
-    out.end(buf);
-    await once(out, 'finish');
-  };
-  const song = (i: number, genre: string) => {
+  const ARTISTS = 50_000;
+  const song = (i: number) => {
+    const artist = Math.floor(rand() * ARTISTS);
     const fields: Record<string, string> = {
       id: String(1_000_000 + i),
-      track_id: `zzGenTrack${String(i).padStart(12, '0')}`,
-      artists: Array.from({ length: 1 + Math.floor(rand() * 3) }, () => `Gen Artist ${Math.floor(rand() * 50_000)}`).join(';'),
+      track_id: generatedTrackId(i),
+      artists: rand() < 0.15 ? `Gen Artist ${artist};Gen Artist ${(artist + 1 + Math.floor(rand() * (ARTISTS - 1))) % ARTISTS}` : `Gen Artist ${artist}`,
       album_name: `Gen Album ${Math.floor(rand() * 100_000)}`,
       track_name: `Gen Track ${i}`,
       popularity: String(Math.floor(rand() * 101)),
       duration_ms: String(60_000 + Math.floor(rand() * 300_000)),
       explicit: 'False',
-      track_genre: genre,
     };
-    return `${header.map((h) => fields[h] ?? '0.5').join(',')}${eol}`;
+    const row = (genre: string) => `${header.map((h) => (h === 'track_genre' ? genre : (fields[h] ?? '0.5'))).join(',')}${eol}`;
+    const genre = pick(genres);
+    if (rand() >= 1 / 7) return row(genre);
+    let second = pick(genres);
+    while (second === genre) second = pick(genres);
+    return row(genre) + row(second);
   };
-  await write(songsCsv, songs, (i) => song(i, pick(genres)) + (rand() < 0.2 ? song(i, pick(genres)) : ''));
-  await write(usersCsv, users, (i) => `${50_001 + i},Gen User ${i},${18 + Math.floor(rand() * 60)},Generated,2024-01-${pad2(1 + (i % 28))}${usersEol}`);
+  await writeLines(songsCsv, 'a', '', songs, song);
+  await writeLines(
+    usersCsv,
+    'a',
+    '',
+    users,
+    (i) => `${SAMPLE_USERS + 1 + i},Gen User ${i},${18 + Math.floor(rand() * 60)},Generated,2024-01-${pad2(1 + (i % 28))}${usersEol}`,
+  );
+}
+
+/** Streams `rows` lines (`line(i)`, after `first`) to a file in 64 KiB writes, waiting on back-pressure. */
+async function writeLines(file: string, flags: 'a' | 'w', first: string, rows: number, line: (i: number) => string): Promise<void> {
+  const out = createWriteStream(file, { flags });
+  let buf = first;
+  for (let i = 0; i < rows; i++) {
+    buf += line(i);
+    if (buf.length > 1 << 16) {
+      if (!out.write(buf)) await once(out, 'drain');
+      buf = '';
+    }
+  }
+  out.end(buf);
+  await once(out, 'finish');
 }

@@ -27,7 +27,9 @@ const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 const parts = await openDateParts(store, `${pathToFileURL(values.lake).href}/`, values.date, new Set());
 const { accumulator, ...counted } = await countPass(parts, pass, passes);
-const partial = JSON.stringify(accumulator.toPartial());
+const partial = accumulator.encodePartial();
+let partialBytes = partial.header.length;
+for (const shard of partial.shards()) partialBytes += shard.length;
 const ms = performance.now() - t0;
 sample();
 clearInterval(timer);
@@ -35,5 +37,5 @@ const cpu = process.cpuUsage(cpu0);
 const mb = (n: number) => (n / 2 ** 20).toFixed(0);
 console.log(
   `pass ${pass}/${passes}: rows=${counted.rows} read=${counted.rowsRead} events=${counted.events} ms=${ms.toFixed(0)} cpu_ms=${((cpu.user + cpu.system) / 1000).toFixed(0)}` +
-    ` partial_kb=${(partial.length / 1024).toFixed(0)} peak_mb rss=${mb(peak.rss)} heapUsed=${mb(peak.heapUsed)} heapTotal=${mb(peak.heapTotal)} arrayBuffers=${mb(peak.arrayBuffers)} external=${mb(peak.external)}`,
+    ` tracks=${accumulator.tracks} partial_kb=${(partialBytes / 1024).toFixed(0)} peak_mb rss=${mb(peak.rss)} heapUsed=${mb(peak.heapUsed)} heapTotal=${mb(peak.heapTotal)} arrayBuffers=${mb(peak.arrayBuffers)} external=${mb(peak.external)}`,
 );

@@ -1,7 +1,7 @@
 /**
  * npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--timeline] [--keep]
  *                  [--chunk-bytes B] [--duckdb-runs R] [--pandas-runs R] [--worker-node-options="--max-old-space-size=256 --max-semi-space-size=8"]
- *                  [--catalogue-songs S] [--catalogue-users U]
+ *                  [--catalogue-songs S] [--catalogue-users U] [--tail-share T]
  *
  * Generates (or reuses) a deterministic data set of N events, computes both KPI
  * tables with DuckDB straight from the CSVs, then runs the real pipeline over
@@ -12,8 +12,13 @@
  * prints when each job of the run started and ended, and in which worker.
  * `--files F` spreads the same events over F files (DuckDB then reads them
  * with one glob); `--catalogue-songs/-users` append generated rows to the
- * catalogue. When python3 with pandas is there, the old DAG's pandas logic
- * (bench/pandas_kpis.py) runs on the same files too (`--pandas-runs 0`: not).
+ * catalogue; `--tail-share T` draws that share of the plays uniformly over the
+ * whole catalogue and the rest from a head of 10,000 tracks (a long-tail day;
+ * without it the plays come from the sample's tracks). When python3 with
+ * pandas is there, the old DAG's pandas logic (bench/pandas_kpis.py) runs on
+ * the same files too (`--pandas-runs 0`: not). The last line also gives the
+ * number of distinct track ids in the event files (`distinct_tracks=`). A
+ * worker process that dies during the run is started again and reported.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -24,6 +29,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { Redis } from 'ioredis';
 import { loadConfig } from '@musicflow/config';
 import type { RunReport } from '@musicflow/contracts';
@@ -56,6 +62,8 @@ const { values } = parseArgs({
     'pandas-runs': { type: 'string', default: '1' },
     'catalogue-songs': { type: 'string' },
     'catalogue-users': { type: 'string' },
+    /** Share of plays uniform over the whole catalogue (0-1), the rest from a head of 10k tracks. */
+    'tail-share': { type: 'string' },
     /** Node flags of the worker processes; the default is the image's (infra/Dockerfile NODE_OPTIONS). */
     'worker-node-options': { type: 'string', default: '--max-old-space-size=256 --max-semi-space-size=8' },
     'data-root': { type: 'string', default: path.join(os.tmpdir(), 'musicflow-bench') },
@@ -122,6 +130,29 @@ function kpiDigest({ genre, hourly }: Tables): string {
     .update(JSON.stringify([genre.map(rounded), hourly.map(rounded)]))
     .digest('hex')
     .slice(0, 16);
+}
+
+/** Distinct track_id values in the event files, every row counted (the day's breadth; not timed). */
+async function countDistinctTracks(streamFiles: string[]): Promise<number> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const conn = await instance.connect();
+  try {
+    const files = streamFiles.map((f) => `'${f.replace(/'/g, "''")}'`).join(', ');
+    const reader = await conn.runAndReadAll(`SELECT count(DISTINCT track_id) AS n FROM read_csv([${files}], header = true, all_varchar = true)`);
+    return Number(reader.getRowObjectsJS()[0]!.n);
+  } finally {
+    conn.closeSync();
+    instance.closeSync();
+  }
+}
+
+/** A non-negative integer option, or undefined when not given; the message names the option. */
+function countOption(name: 'catalogue-songs' | 'catalogue-users'): number | undefined {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got ${JSON.stringify(text)}`);
+  return n;
 }
 
 interface PandasResult {
@@ -212,8 +243,8 @@ async function main(): Promise<void> {
   let songsCsv: string;
   let usersCsv: string;
   let events: number;
-  if (values.sample && (values['catalogue-songs'] || values['catalogue-users'] || values.files)) {
-    throw new Error('--files and --catalogue-songs/-users generate data: not with --sample');
+  if (values.sample && (values['catalogue-songs'] || values['catalogue-users'] || values['tail-share'] || values.files)) {
+    throw new Error('--files, --catalogue-songs/-users and --tail-share generate data: not with --sample');
   }
   if (values.sample) {
     const sample = path.join(REPO, 'data', 'sample');
@@ -225,13 +256,17 @@ async function main(): Promise<void> {
     events = Number(values.events);
     if (!Number.isSafeInteger(events) || events < 1) throw new Error('--events must be a positive integer');
     const files = values.files ? Number(values.files) : events >= 1_000_000 ? 5 : events >= 10_000 ? 2 : 1;
+    const tailShare = values['tail-share'] === undefined ? undefined : Number(values['tail-share']);
+    if (tailShare !== undefined && !(tailShare >= 0 && tailShare <= 1))
+      throw new Error(`--tail-share must be a number from 0 to 1, got ${values['tail-share']}`);
     const t0 = Date.now();
     const data = await generate({
       events,
       files,
       days: values.days ? Number(values.days) : undefined,
-      catalogueSongs: values['catalogue-songs'] ? Number(values['catalogue-songs']) : undefined,
-      catalogueUsers: values['catalogue-users'] ? Number(values['catalogue-users']) : undefined,
+      catalogueSongs: countOption('catalogue-songs'),
+      catalogueUsers: countOption('catalogue-users'),
+      tailShare,
       root: values['data-root']!,
       sampleDir: path.join(REPO, 'data', 'sample'),
     });
@@ -266,6 +301,9 @@ async function main(): Promise<void> {
   }
   log(`DuckDB: ${duckTimes.join(' s, ')} s (best ${sec(duckdbMs)} s), ${expected!.genre.length} genre rows, ${expected!.hourly.length} hourly rows`);
 
+  const distinctTracks = await countDistinctTracks(streamFiles);
+  log(`events: ${distinctTracks} distinct track ids`);
+
   const pandas = await runPandas(Number(values['pandas-runs']), songsCsv, usersCsv, streamFiles);
 
   // --- Pipeline -------------------------------------------------------------
@@ -278,6 +316,8 @@ async function main(): Promise<void> {
   await admin.end();
 
   const env: Record<string, string> = {
+    // The image's allocator setting (infra/Dockerfile), unless the caller sets its own.
+    MALLOC_MMAP_THRESHOLD_: '131072',
     ...(process.env as Record<string, string>),
     REDIS_URL,
     QUEUE_PREFIX: `mfbench_${id}`,
@@ -295,21 +335,46 @@ async function main(): Promise<void> {
   const profDir = path.join(runDir, 'prof');
 
   const procs: WorkerProc[] = [];
-  for (let i = 0; i < workers; i++) {
+  /** Set once the run is triggered (a death before is a failed start), cleared at shutdown. */
+  let supervising = false;
+  const deaths: string[] = [];
+  /**
+   * Starts the worker process of `slot`. One that dies during the run is
+   * started again, as docker-compose's `restart: unless-stopped` would: a job
+   * that kills its workers then fails the run after JOB_MAX_WORKER_DEATHS
+   * instead of leaving the bench waiting on no workers.
+   */
+  const startWorker = (slot: number, generation: number): WorkerProc => {
+    const name = generation ? `worker${slot}.${generation}` : `worker${slot}`;
     const nodeArgs = [
       ...(values['worker-node-options'] ? values['worker-node-options'].split(/\s+/).filter(Boolean) : []),
-      ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, `worker${i + 1}`)}`] : []),
+      ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, name)}`] : []),
     ];
     // The five stage workers only: `start` alone would also start the HTTP API (one port per machine).
     const child = spawn(process.execPath, [...nodeArgs, path.join(REPO, 'bin', 'musicflow.mjs'), 'start', ...STAGE_SERVICES], {
       cwd: REPO,
       env,
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const proc = { name: `worker${i + 1}`, child, peakKb: 0 } as WorkerProc;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const proc = { name, child, peakKb: 0 } as WorkerProc;
+    // V8 says why it aborts on stderr (`FATAL ERROR: ... JavaScript heap out of memory`): passed through, and kept.
+    let fatal: string | undefined;
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      if (line.includes('FATAL ERROR')) fatal = line.trim();
+      console.error(line);
+    });
+    proc.exited = new Promise<void>((resolve) =>
+      child.once('exit', (code, signal) => {
+        resolve();
+        if (!supervising) return;
+        const death = `${name} (pid ${child.pid}) died: ${signal ? `signal ${signal}` : `exit code ${code}`}${fatal ? `, ${fatal}` : ''}`;
+        deaths.push(death);
+        log(`${death}; starting another`);
+        procs.push(startWorker(slot, generation + 1));
+      }),
+    );
     // Ready once its worker threads are up: `musicflow start` logs "services started" then.
-    const started = new Promise<void>((resolve) => {
+    proc.started = new Promise<void>((resolve) => {
       createInterface({ input: child.stdout! }).on('line', (line) => {
         const entry = parseLogLine(line);
         if (entry?.msg === 'services started') resolve();
@@ -317,10 +382,9 @@ async function main(): Promise<void> {
         if (!entry || (entry.level ?? 0) >= 40) console.log(line);
       });
     });
-    proc.exited = exited;
-    proc.started = started;
-    procs.push(proc);
-  }
+    return proc;
+  };
+  for (let i = 0; i < workers; i++) procs.push(startWorker(i + 1, 0));
   const sampleRss = async () => {
     for (const p of procs) {
       const kb = p.child.pid ? await procKb(p.child.pid, 'VmHWM') : undefined;
@@ -348,6 +412,7 @@ async function main(): Promise<void> {
     for (const p of procs) p.cpuAtTrigger = p.child.pid ? await procCpuSeconds(p.child.pid) : undefined;
     const t0 = performance.now();
     const triggeredAt = Date.now();
+    supervising = true;
     const { runId } = await startRun(config, queues, { trigger: 'bench' });
     let lastLog = 0;
     for (;;) {
@@ -382,6 +447,7 @@ async function main(): Promise<void> {
   } finally {
     clearInterval(poller);
     await sampleRss();
+    supervising = false;
     for (const p of procs) p.child.kill('SIGTERM');
     await Promise.race([Promise.all(procs.map((p) => p.exited)), new Promise((r) => setTimeout(r, 30_000))]);
     for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
@@ -413,6 +479,7 @@ async function main(): Promise<void> {
       `rejected ${r.rows.rejected}, duplicate ${r.rows.duplicate}, orphan tracks ${r.rows.orphanTracks}; ` +
       `KPI rows genre ${r.kpiRows.genre}, hourly ${r.kpiRows.hourly}`,
   );
+  if (r.error) console.log(`run error: ${r.error}`);
   console.log('stage times (wall clock, first job start to last job end; validate and transform overlap):');
   for (const [stage, ms] of Object.entries(r.stageMs)) console.log(`  ${stage.padEnd(10)} ${sec(ms).padStart(8)} s`);
   console.log(`  ${'end-to-end'.padEnd(10)} ${sec(pipelineMs).padStart(8)} s  (${Math.round(events / (pipelineMs / 1000)).toLocaleString('en-US')} events/s)`);
@@ -427,6 +494,7 @@ async function main(): Promise<void> {
   console.log(`  catalogue jobs (start to end): ${catalogueTimes}`);
   console.log('peak RSS (VmHWM):');
   for (const p of procs) console.log(`  ${p.name.padEnd(10)} ${mb(p.peakKb).padStart(6)} MB`);
+  if (deaths.length) console.log(`worker processes that died during the run (each started again):\n${deaths.map((d) => `  ${d}`).join('\n')}`);
   const workerCpu = procs.reduce((sum, p) => sum + (p.cpuSeconds ?? 0), 0);
   console.log(
     `worker CPU time, trigger to report (GC threads included): ${procs.map((p) => `${p.name} ${p.cpuSeconds?.toFixed(2) ?? '?'} s`).join(', ')}; ` +
@@ -465,7 +533,7 @@ async function main(): Promise<void> {
     `bench: events=${events} workers=${workers} pipeline_s=${pipelineS.toFixed(2)} duckdb_s=${duckdbS.toFixed(2)} ` +
       `ratio=${(pipelineS / duckdbS).toFixed(2)} peak_rss_mb=${peak.toFixed(0)}` +
       ` pandas_s=${pandas ? (pandas.ms / 1000).toFixed(2) : 'skipped'} cpu_us_per_event=${((cpu * 1e6) / events).toFixed(2)}` +
-      ` kpi_digest=${kpiDigest(actual)}`,
+      ` kpi_digest=${kpiDigest(actual)} distinct_tracks=${distinctTracks}`,
   );
 }
 

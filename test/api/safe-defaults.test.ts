@@ -1,7 +1,7 @@
 /**
  * Safe by default: without API_TOKEN the API listens on loopback only, and a
  * non-loopback address without a token takes API_ALLOW_UNAUTHENTICATED; per-run
- * sources must fall under SOURCE_URL_PREFIXES (default: the configured locations).
+ * sources must fall under SOURCE_URL_PREFIXES (default: the configured streams folder and catalogue files).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
@@ -46,25 +46,22 @@ describe('per-run sources under SOURCE_URL_PREFIXES', () => {
     await bucket?.close();
   });
 
-  it('default to the folders of STREAMS_URL, USERS_URL and SONGS_URL', () => {
-    expect(ctx.config.SOURCE_URL_PREFIXES).toEqual([
-      bucket.env.STREAMS_URL,
-      bucket.env.USERS_URL!.replace(/users\.csv$/, ''),
-      bucket.env.SONGS_URL!.replace(/songs\.csv$/, ''),
-    ]);
+  it('default to the STREAMS_URL folder and the USERS_URL and SONGS_URL files (not the folder around them)', () => {
+    expect(ctx.config.SOURCE_URL_PREFIXES).toEqual([bucket.env.STREAMS_URL, bucket.env.USERS_URL, bucket.env.SONGS_URL]);
   });
 
   it.each([
-    ['streams', 'file:///etc/'],
-    ['streams', 'STREAMS_URL/../../../../etc/'],
-    ['users', 'postgres://postgres@127.0.0.1:5432/postgres'],
-    ['songs', 's3://someone-elses-bucket/songs.csv'],
-  ])('POST /runs with %s outside them: 400 naming the field', async (field, url) => {
+    ['streams', 'file:///etc/', 'SOURCE_URL_PREFIXES'],
+    ['streams', 'STREAMS_URL/../../../../etc/', 'must not hold a .. segment'],
+    ['users', 'postgres://postgres@127.0.0.1:5432/postgres', 'SOURCE_URL_PREFIXES'],
+    ['songs', 's3://someone-elses-bucket/songs.csv', 'SOURCE_URL_PREFIXES'],
+    ['songs', 'STREAMS_URL/../other.csv', 'must not hold a .. segment'],
+  ])('POST /runs with %s outside them: 400 naming the field', async (field, url, why) => {
     const payload = { [field]: url.replace('STREAMS_URL/', bucket.env.STREAMS_URL!) };
     const res = await app.inject({ method: 'POST', url: '/runs', payload });
     expect(res.statusCode).toBe(400);
     expect(res.json().message).toContain(`body field ${field}:`);
-    expect(res.json().message).toContain('SOURCE_URL_PREFIXES');
+    expect(res.json().message).toContain(why);
   });
 
   it('POST /runs under them starts the run', async () => {

@@ -43,7 +43,16 @@ describe('daily schedule', () => {
     db = await createTestDatabase();
     bucket = await makeBucket(1, 40);
     // 02:00 in Kolkata (UTC+05:30, no daylight saving) is 20:30 UTC.
-    config = testConfig({ ...bucket.env, WAREHOUSE_URL: db, API_HOST: '127.0.0.1', API_PORT: '0', DAILY_CRON: '0 2 * * *', TZ_SCHEDULE: 'Asia/Kolkata' });
+    config = testConfig({
+      ...bucket.env,
+      WAREHOUSE_URL: db,
+      API_HOST: '127.0.0.1',
+      API_PORT: '0',
+      DAILY_CRON: '0 2 * * *',
+      TZ_SCHEDULE: 'Asia/Kolkata',
+      // The firing test below schedules every second.
+      SCHEDULE_MIN_INTERVAL: '0',
+    });
     pipeline = await startPipeline(config);
     other = createServiceContext(config, 'test-replica');
     redis = new Redis(REDIS_URL);

@@ -45,7 +45,7 @@ describe('musicflow CLI', () => {
       WAREHOUSE_URL: 'postgres://postgres:secret@127.0.0.1:1/musicflow',
     });
     expect(out.code).toBe(1);
-    expect(out.stderr).toContain('Redis at redis://127.0.0.1:1 is not reachable');
+    expect(out.stderr).toContain('Redis is not reachable at redis://127.0.0.1:1');
     expect(out.stderr).toContain('PostgreSQL refuses connections at postgres://postgres:***@127.0.0.1:1/musicflow');
     expect(out.stderr).toContain('pg_ctlcluster');
     expect(out.stderr).toContain('redis-server');

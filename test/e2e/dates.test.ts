@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobIds, type KpiDateResult, type KpiPassResult } from '@musicflow/contracts';
-import { LAKE_LAYOUT, openLakePart } from '@musicflow/lake';
+import { LAKE_LAYOUT, openLakePart, type LakePartReader } from '@musicflow/lake';
 import { createObjectStore } from '@musicflow/storage';
 import { createServiceContext, readRunProgress, startRun, type Service, type ServiceContext } from '@musicflow/flow';
 import { PIPELINE_WORKERS, startServices } from '@musicflow/cli';
@@ -134,18 +134,24 @@ describe('a run over several listen dates', () => {
     expectSameKpis(await readWarehouseKpis(warehouseUrl), expected);
   });
 
-  it('gives tracks first seen in later row groups their catalogue info, with the same rows as DuckDB', async () => {
+  it('gives tracks first seen in later row groups their catalogue info, and splits a date of many distinct tracks into passes, with the same rows as DuckDB', async () => {
     // One day of 250k events in one file, one chunk: its part is written in row groups by user bucket, and
-    // tracks of the skewed tail first appear in later ones.
-    const { report, expected, warehouseUrl, lake } = await runOnTwoWorkerSets('row-groups', {}, { events: 250_000, files: 1, days: 1 });
+    // tracks of the skewed tail first appear in later ones. Its distinct tracks, not its events, split it into passes.
+    const { report, expected, warehouseUrl, lake, dateJobs } = await runOnTwoWorkerSets(
+      'row-groups',
+      { KPI_TRACKS_PER_PASS: '5000' },
+      { events: 250_000, files: 1, days: 1 },
+    );
     expect(report.status).toBe('succeeded');
     const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
-    const groupsPerPart: number[] = [];
+    const parts: LakePartReader[] = [];
     for (const date of report.dates) {
-      for await (const part of store.list(LAKE_LAYOUT.processedDate(lake, date))) groupsPerPart.push((await openLakePart(store, part.url)).rowGroups);
+      for await (const part of store.list(LAKE_LAYOUT.processedDate(lake, date))) parts.push(await openLakePart(store, part.url));
     }
-    expect(groupsPerPart).toHaveLength(1);
-    expect(groupsPerPart[0]).toBeGreaterThan(5);
+    expect(parts).toHaveLength(1);
+    expect(parts[0]!.rowGroups).toBeGreaterThan(5);
+    expect(parts[0]!.distinctTracks).toBeGreaterThan(10_000);
+    expect(dateJobs[0]!.result.passes).toBe(Math.ceil(parts[0]!.distinctTracks! / 5000));
     await store.close();
     expectSameKpis(await readWarehouseKpis(warehouseUrl), expected);
   });

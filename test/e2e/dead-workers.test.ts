@@ -6,18 +6,15 @@
  * process, no workers of its own) shows the same in GET /runs/:id and /metrics.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs/promises';
 import path from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobIds } from '@musicflow/contracts';
 import { PIPELINE_WORKERS } from '@musicflow/cli';
 import { createServiceContext, readQueueWorkers, type ServiceContext } from '@musicflow/flow';
 import { buildApp } from '@musicflow/service-api';
-import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, REDIS_URL, REPO, SAMPLE, tempDir, testConfig, uniqueName } from '../helpers/env.ts';
-import { startHoldProxy, type HoldProxy } from '../helpers/hold-proxy.ts';
-import { startS3, type TestS3 } from '../helpers/s3.ts';
+import { REPO, testConfig } from '../helpers/env.ts';
+import { startHeldUsersSources, waitFor, type HeldUsersSources } from '../helpers/held-users.ts';
 
 interface Spawned {
   child: ChildProcess;
@@ -34,47 +31,16 @@ function musicflow(args: string[], env: Record<string, string>): Spawned {
   return { child, output: () => output, exited };
 }
 
-async function waitFor<T>(what: string, read: () => T | undefined | Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
 describe('a run whose workers all die', () => {
-  let s3: TestS3;
-  let proxy: HoldProxy;
-  let warehouseUrl: string;
+  let sources: HeldUsersSources;
   let env: Record<string, string>;
   let ctx: ServiceContext;
   let app: FastifyInstance;
   const spawned: Spawned[] = [];
 
   beforeAll(async () => {
-    s3 = await startS3(['catalogue']);
-    const client = new S3Client({ forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
-    await client.send(new PutObjectCommand({ Bucket: 'catalogue', Key: 'users.csv', Body: await fs.readFile(path.join(SAMPLE, 'users.csv')) }));
-    client.destroy();
-    proxy = await startHoldProxy(Number(new URL(s3.endpoint).port));
-    warehouseUrl = await createTestDatabase();
-    const work = await tempDir();
-    await fs.mkdir(path.join(work, 'streams'));
-    await fs.copyFile(path.join(SAMPLE, 'streams', 'streams1.csv'), path.join(work, 'streams', 'streams1.csv'));
-    env = {
-      ...s3.env,
-      AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${proxy.port}`,
-      REDIS_URL,
-      QUEUE_PREFIX: uniqueName('mft'),
-      WAREHOUSE_URL: warehouseUrl,
-      STREAMS_URL: dirUrl(path.join(work, 'streams')),
-      USERS_URL: 's3://catalogue/users.csv',
-      SONGS_URL: fileUrl(path.join(SAMPLE, 'songs.csv')),
-      LAKE_URL: dirUrl(path.join(work, 'lake')),
-      LOG_LEVEL: 'warn',
-    };
+    sources = await startHeldUsersSources();
+    env = sources.env;
     ctx = createServiceContext(testConfig(env), 'test');
     app = await buildApp(ctx);
   });
@@ -94,9 +60,7 @@ describe('a run whose workers all die', () => {
     for (const s of spawned) s.child.kill('SIGKILL');
     await app?.close();
     await ctx?.close();
-    await proxy?.close();
-    await s3?.close();
-    if (warehouseUrl) await dropTestDatabase(warehouseUrl);
+    await sources?.close();
   });
 
   it('run --wait warns within a minute that no worker is left, and the run completes once workers are back', async () => {
@@ -135,7 +99,7 @@ describe('a run whose workers all die', () => {
     expect(await metric('musicflow_queue_no_worker_seconds{queue="extractor"}')).toBeGreaterThanOrEqual(0);
 
     // Workers back, the source answering: BullMQ hands the job back once its lock expires, and the run ends.
-    proxy.release();
+    sources.proxy.release();
     const second = musicflow(['start', ...PIPELINE_WORKERS], env);
     spawned.push(second);
     const restartedAt = Date.now();

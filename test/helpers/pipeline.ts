@@ -1,4 +1,4 @@
-import type { Config } from '@musicflow/config';
+import type { Config, Logger } from '@musicflow/config';
 import type { RunReport, Sources } from '@musicflow/contracts';
 import { createServiceContext, readRunProgress, startRun, type Service, type ServiceContext } from '@musicflow/flow';
 import { PIPELINE_WORKERS, startServices } from '@musicflow/cli';
@@ -11,9 +11,10 @@ export interface TestPipeline {
   close(): Promise<void>;
 }
 
-/** All five workers in this process against the test's Redis prefix, database and lake. */
-export async function startPipeline(config: Config): Promise<TestPipeline> {
-  const ctx = createServiceContext(config, 'test');
+/** All five workers in this process against the test's Redis prefix, database and lake (logging to `logger` when given). */
+export async function startPipeline(config: Config, logger?: Logger): Promise<TestPipeline> {
+  const base = createServiceContext(config, 'test');
+  const ctx = logger ? { ...base, logger } : base;
   const services = await startServices(ctx, PIPELINE_WORKERS);
   return {
     ctx,

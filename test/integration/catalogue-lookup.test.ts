@@ -9,7 +9,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CleanEventsWriter, readSongsSnapshot, readUsersSnapshot } from '@musicflow/ingest';
+import { CleanEventsWriter, readChunkCatalogue } from '@musicflow/ingest';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
 import type { RunContext } from '@musicflow/contracts';
 import { extractCatalogueTable } from '../../services/extractor/src/catalogue.ts';
@@ -23,6 +23,8 @@ describe('catalogue lookup for a run', () => {
   let rdsUrl: string;
   let store: ObjectStore;
   let keysUrl: string;
+  // The run's 200 track ids.
+  const trackIds = [...new Set(Array.from({ length: 3000 }, (_, i) => (i % 200 === 199 ? 'not-in-catalogue' : `trk-${(i % 200) * 4999 + 1}`)))];
   const run = (users: string, songs: string): RunContext => ({
     runId: 'lookup-test',
     trigger: 'test',
@@ -92,13 +94,13 @@ describe('catalogue lookup for a run', () => {
     const present = [...wantedUsers].filter((u) => u % 7 !== 0 || u > 2100);
     expect(present.length).toBeLessThan(300);
     expect(users).toMatchObject({ wanted: 300, kept: present.length, rejected: 0, rowsRead: present.length });
-    expect([...(await readUsersSnapshot(store, users.url)).values()].sort((a, b) => a - b)).toEqual(present.sort((a, b) => a - b));
+    const catalogue = await readChunkCatalogue(store, keysUrl, { songsUrl: songs.url, usersUrl: users.url });
+    expect([...catalogue.users.values()].sort((a, b) => a - b)).toEqual(present.sort((a, b) => a - b));
 
     // 200 wanted tracks, one unknown; trk-1 has three more rows (a second genre, a repeated pair), trk-5000 a bad one.
     expect(songs).toMatchObject({ wanted: 200, kept: 199, rejected: 1, rowsRead: 199 + 3 });
-    const snapshot = await readSongsSnapshot(store, songs.url);
-    expect(snapshot.size).toBe(199);
-    expect(snapshot.get('trk-1')).toEqual({
+    expect(trackIds.filter((id) => catalogue.songOf(id)).length).toBe(199);
+    expect(catalogue.songOf('trk-1')).toEqual({
       trackId: 'trk-1',
       trackName: 'Track 1',
       artists: ['Artist 1', 'Guest'],
@@ -106,7 +108,7 @@ describe('catalogue lookup for a run', () => {
       durationMs: 1001,
       genres: ['genre-1', 'jazz'],
     });
-    expect(snapshot.has('not-in-catalogue')).toBe(false);
+    expect(catalogue.songOf('not-in-catalogue')).toBeUndefined();
 
     expect(after.users!.seq).toBe(before.users!.seq);
     expect(after.songs!.seq).toBe(before.songs!.seq);
@@ -128,18 +130,18 @@ describe('catalogue lookup for a run', () => {
 
     const songs = await extractCatalogueTable(store, testConfig({}), run(fileUrl(usersCsv), fileUrl(songsCsv)), 'songs', { keysUrls: [keysUrl], partUrls: [] });
     expect(songs).toMatchObject({ wanted: 200, rowsRead: 50_003, rejected: 1 });
-    const snapshot = await readSongsSnapshot(store, songs.url);
+    const users = await extractCatalogueTable(store, testConfig({}), run(fileUrl(usersCsv), fileUrl(songsCsv)), 'users', { keysUrls: [keysUrl], partUrls: [] });
+    const catalogue = await readChunkCatalogue(store, keysUrl, { songsUrl: songs.url, usersUrl: users.url });
     // Tracks trk-(k*4999+1) up to 50,000: k = 0..10.
-    expect([...snapshot.keys()].sort()).toEqual(Array.from({ length: 11 }, (_, k) => `trk-${k * 4999 + 1}`).sort());
-    expect(snapshot.get('trk-1')?.genres).toEqual(['genre-1', 'jazz']);
+    expect(trackIds.filter((id) => catalogue.songOf(id)).sort()).toEqual(Array.from({ length: 11 }, (_, k) => `trk-${k * 4999 + 1}`).sort());
+    expect(catalogue.songOf('trk-1')?.genres).toEqual(['genre-1', 'jazz']);
     const quarantine = await fs.readFile(path.join(work, 'lake', 'quarantine', 'run=lookup-test', 'songs.csv'), 'utf8');
     expect(quarantine).toContain('bad id with spaces');
     expect(quarantine).not.toContain('trk-9');
 
-    const users = await extractCatalogueTable(store, testConfig({}), run(fileUrl(usersCsv), fileUrl(songsCsv)), 'users', { keysUrls: [keysUrl], partUrls: [] });
     // Every wanted user is among the CSV's 5,000: a later bad row of user 7 is quarantined, its first row keeps it known.
     const known = Array.from({ length: 300 }, (_, i) => i * 3 + 1);
     expect(users).toMatchObject({ wanted: 300, kept: known.length, rejected: 2 });
-    expect([...(await readUsersSnapshot(store, users.url)).values()].sort((a, b) => a - b)).toEqual(known);
+    expect([...catalogue.users.values()].sort((a, b) => a - b)).toEqual(known);
   });
 });

@@ -1,18 +1,30 @@
 /**
- * The run's catalogue snapshot (written by the extractor, read by every
- * transformer) round-trips through a real store: lines are written in
- * batches and read back in batches whose reads cut through lines and through
- * multi-byte characters.
+ * The run's catalogue snapshot (streamed by the catalogue jobs, read by each
+ * transform for its own tracks and users) round-trips through a real store:
+ * rows are written in batches and read back through reads that cut through
+ * lines and through multi-byte characters; a track's rows merge.
  */
 import { describe, expect, it } from 'vitest';
-import { readSongsSnapshot, readUsersSnapshot, writeSongsSnapshot, writeUsersSnapshot, type Song } from '@musicflow/ingest';
+import { readKeysCatalogue, SongsSnapshotWriter, UsersSnapshotWriter, type Song } from '@musicflow/ingest';
 import { createObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from '../helpers/env.ts';
 
 describe('catalogue snapshot', () => {
   const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
 
-  it('reads back every song and user as written, across many batches and reads', async () => {
+  const write = async (folder: string, songs: Song[], users: number[]) => {
+    const songsOut = new SongsSnapshotWriter(store, `${folder}songs.ndjson`);
+    // Every song's first genre, then (after all of them) its second: a track's rows need not be together.
+    for (const song of songs) await songsOut.add(song.trackId, song.genres[0]!, song);
+    for (const song of songs) if (song.genres[1]) await songsOut.add(song.trackId, song.genres[1], { ...song, trackName: 'later row', popularity: 0 });
+    await songsOut.close();
+    const usersOut = new UsersSnapshotWriter(store, `${folder}users.bin`);
+    for (const id of users) await usersOut.add(id);
+    await usersOut.close();
+    return { songsUrl: `${folder}songs.ndjson`, usersUrl: `${folder}users.bin` };
+  };
+
+  it('gives the songs and known users of the keys asked for, across many batches and reads', async () => {
     const folder = dirUrl(await tempDir('musicflow-snapshot-'));
     const songs: Song[] = Array.from({ length: 20_000 }, (_, i) => ({
       trackId: `track${i}`,
@@ -24,21 +36,21 @@ describe('catalogue snapshot', () => {
       genres: i % 3 === 0 ? ['pop', 'k-pop'] : ['jazz'],
     }));
     const users = Array.from({ length: 100_000 }, (_, i) => i * 7 + 1);
+    const snapshots = await write(folder, songs, users);
 
-    await writeSongsSnapshot(store, `${folder}songs.ndjson`, songs);
-    await writeUsersSnapshot(store, `${folder}users.txt`, users);
-
-    const songsRead = await readSongsSnapshot(store, `${folder}songs.ndjson`);
-    expect(songsRead.size).toBe(songs.length);
-    for (const song of songs) expect(songsRead.get(song.trackId)).toEqual(song);
-    expect([...(await readUsersSnapshot(store, `${folder}users.txt`)).values()].sort((a, b) => a - b)).toEqual(users);
+    // Every other track and one unknown; every third user of the snapshot and users it does not have.
+    const asked = [...songs.filter((_, i) => i % 2 === 0).map((s) => s.trackId), 'unknown-track'];
+    const askedUsers = [...users.filter((_, i) => i % 3 === 0), 2, 9, 2_147_483_647];
+    const catalogue = await readKeysCatalogue(store, snapshots, Buffer.from(asked.join('\n')), askedUsers);
+    for (const [i, song] of songs.entries()) expect(catalogue.songOf(song.trackId)).toEqual(i % 2 === 0 ? song : undefined);
+    expect(catalogue.songOf('unknown-track')).toBeUndefined();
+    expect([...catalogue.users.values()].sort((a, b) => a - b)).toEqual(users.filter((_, i) => i % 3 === 0));
   });
 
   it('reads an empty catalogue as empty', async () => {
     const folder = dirUrl(await tempDir('musicflow-snapshot-'));
-    await writeSongsSnapshot(store, `${folder}songs.ndjson`, []);
-    await writeUsersSnapshot(store, `${folder}users.txt`, []);
-    expect((await readSongsSnapshot(store, `${folder}songs.ndjson`)).size).toBe(0);
-    expect((await readUsersSnapshot(store, `${folder}users.txt`)).size).toBe(0);
+    const catalogue = await readKeysCatalogue(store, await write(folder, [], []), Buffer.from('a\nb'), [1, 2]);
+    expect(catalogue.songOf('a')).toBeUndefined();
+    expect(catalogue.users.size).toBe(0);
   });
 });

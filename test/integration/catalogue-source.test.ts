@@ -4,18 +4,10 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  readCatalogueSource,
-  SONG_COLUMNS,
-  SongCatalogueBuilder,
-  SourceFormatError,
-  USER_COLUMNS,
-  validateSongRow,
-  validateUserRow,
-  type SourceRow,
-} from '@musicflow/ingest';
+import { readCatalogueSource, SONG_COLUMNS, SourceFormatError, USER_COLUMNS, validateSongRow, validateUserRow, type SourceRow } from '@musicflow/ingest';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
 import { createTestDatabase, dropTestDatabase } from '../helpers/env.ts';
+import { snapshotSongs } from '../helpers/snapshot.ts';
 
 describe('readCatalogueSource from PostgreSQL (RDS)', () => {
   let dbUrl: string;
@@ -88,15 +80,13 @@ describe('readCatalogueSource from PostgreSQL (RDS)', () => {
     const rows = await readAll(dbUrl, 'songs', SONG_COLUMNS);
     expect(rows).toHaveLength(4);
     for (const r of rows) expect(Object.keys(r.values).sort()).toEqual([...SONG_COLUMNS].sort());
-    const builder = new SongCatalogueBuilder();
     const problems: string[] = [];
     for (const r of rows) {
       const v = validateSongRow(r.values);
       if ('reason' in v) problems.push(`${v.field}=${v.value}`);
-      else builder.add(v.trackId, v.genre, v.song);
     }
     expect(problems).toEqual(['popularity=150']);
-    const songs = Object.fromEntries([...builder.values()].map((s) => [s.trackId, s]));
+    const songs = Object.fromEntries(await snapshotSongs(rows.map((r) => r.values).filter((v) => !('reason' in validateSongRow(v)))));
     expect(songs['t1']).toEqual({
       trackId: 't1',
       trackName: 'Hello, "World"',

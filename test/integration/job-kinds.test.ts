@@ -1,12 +1,14 @@
 /**
  * Job kinds by name (issue 12): a worker picks the schema and the processor by
  * the job's name; results tell their kind; the one place that reads a BullMQ
- * key format (ignoredFailures) is checked against real BullMQ here.
+ * key format (ignoredFailures) and the reason BullMQ fails a parent with when
+ * its child fails are checked against real BullMQ here.
  */
-import { FlowProducer, Queue, QueueEvents, Worker } from 'bullmq';
+import { FlowProducer, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { childResults, JOB_KINDS, kindsOf } from '@musicflow/contracts';
-import { createServiceContext, ignoredFailures, runStageWorker, type RunningWorker, type ServiceContext } from '@musicflow/flow';
+import { childResults, JOB_KINDS, kindsOf, QUEUES } from '@musicflow/contracts';
+import { createServiceContext, ignoredFailures, PipelineQueues, runStageWorker, type RunningWorker, type ServiceContext } from '@musicflow/flow';
 import { validateStage } from '@musicflow/service-validator';
 import { REDIS_URL, testConfig, uniqueName } from '../helpers/env.ts';
 
@@ -89,6 +91,53 @@ describe('job kinds', () => {
       const queue = new Queue('children', { connection, prefix });
       await queue.obliterate({ force: true });
       await queue.close();
+    }
+  });
+
+  it("gives a failure's first reason through parents that failed with their child", async () => {
+    // load <- publish (failed by its kpi-date child) <- kpi-date (failed by its kpi-pass child) <- kpi-pass, as a run's flow.
+    const queues = new PipelineQueues(new Redis(REDIS_URL, { maxRetriesPerRequest: null }), uniqueName('mfk'));
+    const connection = { url: REDIS_URL, maxRetriesPerRequest: null };
+    const prefix = queues.prefix;
+    const kpi = new Worker(
+      QUEUES.kpi,
+      async (job) => {
+        if (job.name === 'kpi-pass') throw new UnrecoverableError('kpi-pass the-pass: its worker process died 3 times');
+      },
+      { connection, prefix },
+    );
+    const load = new Worker(QUEUES.load, async (job) => [await ignoredFailures(job), await ignoredFailures(job, queues)], { connection, prefix });
+    const loadEvents = new QueueEvents(QUEUES.load, { connection, prefix });
+    try {
+      await loadEvents.waitUntilReady();
+      const { job } = await queues.flows.add({
+        name: 'load',
+        queueName: QUEUES.load,
+        opts: { jobId: 'the-load' },
+        children: [
+          {
+            name: 'publish',
+            queueName: QUEUES.kpi,
+            opts: { jobId: 'the-publish', ignoreDependencyOnFailure: true },
+            children: [
+              {
+                name: 'kpi-date',
+                queueName: QUEUES.kpi,
+                opts: { jobId: 'the-date', failParentOnFailure: true },
+                children: [{ name: 'kpi-pass', queueName: QUEUES.kpi, opts: { jobId: 'the-pass', failParentOnFailure: true } }],
+              },
+            ],
+          },
+        ],
+      });
+      const [plain, resolved] = (await job.waitUntilFinished(loadEvents, 30_000)) as { jobId: string; reason: string }[][];
+      expect(plain).toEqual([{ jobId: 'the-publish', reason: `child ${queues.queueKey('kpi')}:the-date failed` }]);
+      expect(resolved).toEqual([{ jobId: 'the-publish', reason: 'kpi-pass the-pass: its worker process died 3 times' }]);
+    } finally {
+      await Promise.all([kpi.close(), load.close(), loadEvents.close()]);
+      for (const queue of Object.values(queues.queues)) await queue.obliterate({ force: true });
+      await queues.close();
+      queues.connection.disconnect();
     }
   });
 });

@@ -232,6 +232,8 @@ describe('lake parts', () => {
       sourceFile: 'file-0',
     });
     expect((await openLakePart(store, parts[0]!.url)).sourceFiles).toEqual(['file-0', 'file-1', 'file-2']);
+    // Its footer counts its distinct tracks, which a KPI date job sizes its passes by.
+    expect((await openLakePart(store, parts[0]!.url)).distinctTracks).toBe(new Set(rows.map((e) => e.trackId)).size);
 
     expect((await readEvents(store, parts[1]!.url)).flat()).toEqual(Array.from({ length: ROWS_DAY2 }, (_, i) => event(i, DAY2)));
 
@@ -370,6 +372,7 @@ describe('lake parts', () => {
     expect(groups.flat()).toEqual(events.map((e) => ({ ...e, sourceFile: undefined })));
     expect((await openLakePart(store, url)).groupBuckets(0)).toBeUndefined();
     expect((await openLakePart(store, url)).sourceFiles).toBeUndefined();
+    expect((await openLakePart(store, url)).distinctTracks).toBeUndefined();
     expect((await readPlaysChecked(store, url)).trackIds).toEqual(groups.map((g) => g.map((e) => e.trackId)));
   });
 

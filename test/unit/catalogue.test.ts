@@ -11,7 +11,6 @@ import {
   QuarantineWriter,
   readCatalogueSource,
   SONG_COLUMNS,
-  SongCatalogueBuilder,
   SourceFormatError,
   USER_COLUMNS,
   validateSongRow,
@@ -20,6 +19,7 @@ import {
 } from '@musicflow/ingest';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
 import { fileUrl, tempDir } from '../helpers/env.ts';
+import { snapshotSongs } from '../helpers/snapshot.ts';
 
 const song = (over: Record<string, string | undefined> = {}) => ({
   track_id: 'trk-1',
@@ -100,21 +100,16 @@ describe('validateUserRow', () => {
   });
 });
 
-describe('SongCatalogueBuilder', () => {
-  it('puts a track in every genre it is listed under; the first row of a track and of a (track, genre) pair wins', () => {
-    const b = new SongCatalogueBuilder();
-    const add = (over: Record<string, string>) => {
-      const r = validateSongRow(song(over));
-      if (!('trackId' in r)) throw new Error(r.reason);
-      b.add(r.trackId, r.genre, r.song);
-    };
-    add({ track_id: 't1', track_genre: 'pop', track_name: 'First' });
-    add({ track_id: 't2', track_genre: 'jazz' });
-    add({ track_id: 't1', track_genre: 'rock', track_name: 'Second', popularity: '9' });
-    add({ track_id: 't1', track_genre: 'pop', track_name: 'Third' }); // repeated pair: ignored
-    expect(b.size).toBe(2);
-    const songs = [...b.values()];
-    expect(songs.find((s) => s.trackId === 't1')).toEqual({
+describe('the songs of a run snapshot', () => {
+  it('puts a track in every genre it is listed under; the first row of a track and of a (track, genre) pair wins', async () => {
+    const songs = await snapshotSongs([
+      song({ track_id: 't1', track_genre: 'pop', track_name: 'First' }),
+      song({ track_id: 't2', track_genre: 'jazz' }),
+      song({ track_id: 't1', track_genre: 'rock', track_name: 'Second', popularity: '9' }),
+      song({ track_id: 't1', track_genre: 'pop', track_name: 'Third' }), // repeated pair: ignored
+    ]);
+    expect(songs.size).toBe(2);
+    expect(songs.get('t1')).toEqual({
       trackId: 't1',
       trackName: 'First',
       artists: ['A', 'B'],
@@ -122,7 +117,7 @@ describe('SongCatalogueBuilder', () => {
       durationMs: 210000,
       genres: ['pop', 'rock'],
     });
-    expect(songs.find((s) => s.trackId === 't2')?.genres).toEqual(['jazz']);
+    expect(songs.get('t2')?.genres).toEqual(['jazz']);
   });
 });
 

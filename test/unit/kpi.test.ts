@@ -4,20 +4,23 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  compareCodePoints,
+  decodePartialHeader,
   EventKeySet,
   KpiAccumulator,
+  KpiMerge,
+  PartialFormatError,
+  StringPool,
   UserHourMasks,
+  type EncodedPartial,
   type GenreKpiRow,
   type HourlyKpiRow,
-  type KpiPartial,
   type TrackInfo,
 } from '@musicflow/kpi';
+import { compareBytes } from '../../packages/kpi/src/string-pool.ts';
 import { bucketsOfPass, passOfBucket, USER_BUCKETS, userBucketOf } from '@musicflow/lake';
 
 const userPassOf = (user: number, passes: number) => passOfBucket(userBucketOf(user), passes);
 import { parseListenTime } from '@musicflow/ingest';
-import { kpiPartialSchema } from '@musicflow/contracts';
 
 const at = (iso: string) => Date.parse(iso);
 
@@ -254,25 +257,45 @@ describe('hourly KPIs (SPEC 4.2)', () => {
   });
 });
 
-describe('compareCodePoints', () => {
+describe('compareBytes over UTF-8', () => {
+  const compare = (a: string, b: string) => compareBytes(Buffer.from(a), Buffer.from(b));
   it('orders by Unicode code point, unlike UTF-16 `<`', () => {
-    expect(compareCodePoints('\uFF21', '\u{1F600}')).toBeLessThan(0);
-    expect(compareCodePoints('\u{1F600}', '\uFF21')).toBeGreaterThan(0);
-    expect(compareCodePoints('\uE000', '\u{10000}')).toBeLessThan(0);
-    expect(compareCodePoints('\u{10000}', '\u{10001}')).toBeLessThan(0);
-    expect(compareCodePoints('ab', 'abc')).toBeLessThan(0);
-    expect(compareCodePoints('abc', 'ab')).toBeGreaterThan(0);
-    expect(compareCodePoints('x\u{1F600}', 'x\u{1F600}')).toBe(0);
-    expect(compareCodePoints('', '')).toBe(0);
-    expect(compareCodePoints('B', 'a')).toBeLessThan(0);
-    expect(['\u{1F600}', 'b', '\uFF21', 'B', 'a\u{1F600}', 'a\uFFFF'].sort(compareCodePoints)).toEqual([
-      'B',
-      'a\uFFFF',
-      'a\u{1F600}',
-      'b',
-      '\uFF21',
-      '\u{1F600}',
-    ]);
+    expect(compare('\uFF21', '\u{1F600}')).toBeLessThan(0);
+    expect(compare('\u{1F600}', '\uFF21')).toBeGreaterThan(0);
+    expect(compare('\uE000', '\u{10000}')).toBeLessThan(0);
+    expect(compare('\u{10000}', '\u{10001}')).toBeLessThan(0);
+    expect(compare('ab', 'abc')).toBeLessThan(0);
+    expect(compare('abc', 'ab')).toBeGreaterThan(0);
+    expect(compare('x\u{1F600}', 'x\u{1F600}')).toBe(0);
+    expect(compare('', '')).toBe(0);
+    expect(compare('B', 'a')).toBeLessThan(0);
+    expect(['\u{1F600}', 'b', '\uFF21', 'B', 'a\u{1F600}', 'a\uFFFF'].sort(compare)).toEqual(['B', 'a\uFFFF', 'a\u{1F600}', 'b', '\uFF21', '\u{1F600}']);
+  });
+});
+
+describe('StringPool', () => {
+  it('numbers strings in the order first seen and finds them by their bytes, through growth', () => {
+    const pool = new StringPool();
+    const words = Array.from({ length: 5000 }, (_, i) => (i % 3 ? `trk-${i}` : `\u{1F3B5}${i}é`));
+    expect(words.map((w) => pool.intern(w))).toEqual(words.map((_, i) => i));
+    expect(words.map((w) => pool.intern(w))).toEqual(words.map((_, i) => i));
+    expect(pool.size).toBe(5000);
+    expect(pool.text(4998)).toBe(words[4998]);
+    const bytes = Buffer.from(`xx${words[3]}yy`);
+    expect(pool.find(bytes, 2, bytes.length - 2)).toBe(3);
+    expect(pool.find(bytes, 0, bytes.length)).toBe(-1);
+    expect(pool.intern('')).toBe(5000);
+    expect(pool.intern('')).toBe(5000);
+    // Any range holding the same bytes finds it; a prefix or a longer range does not.
+    const text = Buffer.from(`,${words.slice(0, 50).join(',')},trk-5000,id-3`);
+    let at = 1;
+    for (let i = 0; i < 50; i++) {
+      const end = at + Buffer.byteLength(words[i]!);
+      expect(pool.find(text, at, end)).toBe(i);
+      at = end + 1;
+    }
+    expect(pool.find(text, at, at + 8)).toBe(-1); // trk-5000
+    expect(pool.find(text, 2, 5)).toBe(-1); // a prefix
   });
 });
 
@@ -397,43 +420,91 @@ describe('passes over shares of the users', () => {
     return duplicates;
   };
 
-  it('give the tables and duplicates of one pass over everyone, merged from their partials as JSON', () => {
+  /** A partial's bytes, as a pass job writes it. */
+  const bytesOf = (partial: EncodedPartial) => Buffer.concat([partial.header, ...partial.shards()]);
+  /** Merges whole partials `groupShards` shards at a time, as a date job reads them. */
+  const mergeBytes = (partials: Buffer[], groupShards: number) => {
+    const headers = partials.map((p, i) => decodePartialHeader(p, `partial ${i}`));
+    const merge = new KpiMerge(headers);
+    for (let s = 0; s < merge.shards; s += groupShards) {
+      const end = Math.min(merge.shards, s + groupShards);
+      merge.addGroup(
+        partials.map((p, i) => p.subarray(headers[i]!.headerBytes + headers[i]!.shardOffsets[s]!, headers[i]!.headerBytes + headers[i]!.shardOffsets[end]!)),
+      );
+    }
+    return merge.result();
+  };
+
+  it('give the tables and duplicates of one pass over everyone, merged from their partials shard group by shard group', () => {
     const whole = new KpiAccumulator();
     const wholeDuplicates = addAll(whole, () => true);
     const passes = 3;
-    const merged = new KpiAccumulator();
+    const partials: Buffer[] = [];
     let splitDuplicates = 0;
-    // Merged in reverse order: the pass jobs finish in any order.
-    for (let pass = passes - 1; pass >= 0; pass--) {
+    for (let pass = 0; pass < passes; pass++) {
       const share = new KpiAccumulator({ expectedPlaysPerDate: 100 });
       splitDuplicates += addAll(share, (user) => userPassOf(user, passes) === pass);
-      merged.addPartial(kpiPartialSchema.parse(JSON.parse(JSON.stringify(share.toPartial()))));
+      partials.push(bytesOf(share.encodePartial()));
     }
     expect(wholeDuplicates).toBe(Math.ceil(6000 / 9));
     expect(splitDuplicates).toBe(wholeDuplicates);
-    expect(merged.result()).toEqual(whole.result());
+    // One shard at a time, several, and all at once: the same rows.
+    for (const groupShards of [1, 5, 64]) expect(mergeBytes(partials, groupShards)).toEqual(whole.result());
+    // The pass jobs finish in any order: merged in reverse order, the rows are the same (every partial has the same info).
+    expect(mergeBytes([...partials].reverse(), 7)).toEqual(whole.result());
     // Each user's plays are in exactly one pass, and every pass has some.
     const perPass = [0, 1, 2].map((pass) => new Set(plays.map((p) => p.user).filter((u) => userPassOf(u, passes) === pass)).size);
     expect(perPass.reduce((a, b) => a + b, 0)).toBe(40);
     expect(Math.min(...perPass)).toBeGreaterThan(0);
   });
 
-  it('refuse a partial whose per-track columns are not aligned with its track ids, naming the column', () => {
+  it("take a track's catalogue info from the first partial that has it", () => {
+    const first = new KpiAccumulator();
+    first.add(1, 'trk-abc', at('2024-06-25T10:00:00Z'), undefined);
+    const second = new KpiAccumulator();
+    second.add(2, 'trk-abc', at('2024-06-25T11:00:00Z'), track('Second', ['S'], ['rock'], 1000, 10));
+    const third = new KpiAccumulator();
+    third.add(3, 'trk-abc', at('2024-06-25T12:00:00Z'), track('Third', ['T'], ['rock'], 3000, 30));
+    const rows = mergeBytes(
+      [first, second, third].map((a) => bytesOf(a.encodePartial())),
+      64,
+    );
+    // Two catalogued plays, both counted with the second partial's info (1000 ms, popularity 10).
+    expect(rows.genre).toEqual([
+      {
+        listenDate: '2024-06-25',
+        genre: 'rock',
+        listenCount: 2,
+        avgTrackDurationMs: 1000,
+        avgPopularity: 10,
+        popularityIndex: 0.2,
+        mostPopularTrackId: 'trk-abc',
+        mostPopularTrackName: 'Second',
+        mostPopularTrackPlays: 2,
+      },
+    ]);
+    // Artists are credited with their own plays, whichever info the merge keeps.
+    expect(rows.hourly.map((h) => [h.listenHour, h.topArtist])).toEqual([
+      [10, null],
+      [11, 'S'],
+      [12, 'T'],
+    ]);
+  });
+
+  it('refuse a partial that is cut short, of another version or shard count, naming it', () => {
     const acc = new KpiAccumulator();
     acc.add(1, 'trk-abc', at('2024-06-25T10:00:00Z'), CATALOGUE['trk-abc']!);
     acc.add(2, 'trk-unknown', at('2024-06-25T10:00:00Z'), undefined);
-    const good = JSON.parse(JSON.stringify(acc.toPartial())) as KpiPartial;
-    expect(kpiPartialSchema.safeParse(good).success).toBe(true);
-    expect(good.tracks.names).toEqual([CATALOGUE['trk-abc']!.name, null]);
-    const cut = structuredClone(good);
-    cut.tracks.names.pop();
-    expect(kpiPartialSchema.safeParse(cut).error?.issues[0]?.path).toEqual(['tracks', 'names']);
-    const short = structuredClone(good);
-    short.dates[0]!.trackHours.pop();
-    expect(kpiPartialSchema.safeParse(short).error?.issues[0]?.path).toEqual(['dates', '0', 'trackHours']);
-    const mistyped = structuredClone(good) as unknown as { tracks: { durationMs: unknown[] } };
-    mistyped.tracks.durationMs[0] = '180000';
-    expect(kpiPartialSchema.safeParse(mistyped).error?.issues[0]).toMatchObject({ path: ['tracks', 'durationMs'], message: 'expected an array of numbers' });
+    const good = bytesOf(acc.encodePartial());
+    expect(() => mergeBytes([good.subarray(0, good.length - 3)], 64)).toThrow(/partial 0: truncated at byte/);
+    expect(() => decodePartialHeader(Buffer.from('{"tracks":[]}'), 'old.json')).toThrow(new PartialFormatError('old.json: not a KPI partial'));
+    const otherVersion = Buffer.from(good);
+    otherVersion.writeUInt32LE(1, 8);
+    expect(() => decodePartialHeader(otherVersion, 'v1')).toThrow('v1: KPI partial version 1, this release reads 2');
+    const fewer = bytesOf(acc.encodePartial(8));
+    expect(() => new KpiMerge([decodePartialHeader(good, 'a'), decodePartialHeader(fewer, 'b')])).toThrow(
+      'KPI partials of one merge differ in shard count: a: 64, b: 8',
+    );
   });
 
   it('count a play without catalogue info in hourly KPIs only, even once its track has info, and not towards the most popular track', () => {

@@ -15,8 +15,11 @@ export async function checkServices(config: Config): Promise<string[]> {
   await checkRedis(config).catch((err: Error) => {
     const problem = explainRedisError(config, err);
     // A server that answered (TLS, credentials) needs a setting changed, not starting.
-    const down = /is not reachable/.test(problem);
-    problems.push(down ? `${problem}.\n  Start it with: redis-server --daemonize yes   (or: docker compose up -d redis), or set REDIS_URL.` : problem);
+    if (!problem.startsWith('Redis is not reachable')) return problems.push(problem);
+    const hint = config.REDIS_CLUSTER_NODES
+      ? `  Check that the cluster's nodes are up and REDIS_CLUSTER_NODES lists some of them.`
+      : `  Start it with: redis-server --daemonize yes   (or: docker compose up -d redis), or set REDIS_URL.`;
+    return problems.push(`${problem}.\n${hint}`);
   });
   // Connecting also creates what is missing and allowed, so a role that can do neither is named here, before any service starts.
   const warehouse = postgresTarget(config, 'WAREHOUSE_URL');

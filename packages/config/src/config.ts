@@ -18,6 +18,21 @@ const duration = z
     const [, n, unit = 's'] = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(v)!;
     return Number(n) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit as 'ms' | 's' | 'm' | 'h' | 'd'];
   });
+/** `a, b,,c` → `['a', 'b', 'c']`. */
+const commaList = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean),
+);
+/** `host:port` (an IPv6 host in brackets) → the node ioredis' Cluster wants. */
+const clusterNode = z
+  .string()
+  .regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]/]+):\d{1,5}$/, 'each node must be host:port')
+  .transform((v) => {
+    const at = v.lastIndexOf(':');
+    return { host: v.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(v.slice(at + 1)) };
+  });
 const boolean = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 /** Every setting of every service, read from the environment once at start-up. */
@@ -27,6 +42,11 @@ export const configSchema = z.object({
   REDIS_PASSWORD_FILE: z.string().optional(),
   /** CA bundle (PEM) that a `rediss://` server's certificate must be signed by; default: Node's public CAs. */
   REDIS_CA_FILE: z.string().optional(),
+  /**
+   * Seeds (`host:port,host:port`) of a Redis Cluster: set, every connection is a cluster client that
+   * finds the other nodes itself, with REDIS_URL's credentials and TLS (its host and port are unused).
+   */
+  REDIS_CLUSTER_NODES: commaList.pipe(z.array(clusterNode).min(1, 'must list at least one host:port')).optional(),
   WAREHOUSE_URL: z
     .string()
     .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// URL')
@@ -42,9 +62,11 @@ export const configSchema = z.object({
   LAKE_URL: folderUrl.default(dirUrl('.musicflow/lake')),
   /** Defaults to the `archive/` sibling of STREAMS_URL. */
   ARCHIVE_URL: folderUrl.optional(),
+  /** On a Redis Cluster it carries a hash tag (`{musicflow}`): every queue of a flow, and every key musicflow sets, in one slot. */
   QUEUE_PREFIX: z
     .string()
-    .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only')
+    .regex(/^[A-Za-z0-9_-]*(\{[A-Za-z0-9_-]+\})?[A-Za-z0-9_-]*$/, 'letters, digits, _ and - only, with at most one hash tag such as {musicflow}')
+    .min(1)
     .default('musicflow'),
   /** Default: 0.0.0.0 with API_TOKEN, loopback (127.0.0.1) without. */
   API_HOST: z.string().optional(),
@@ -52,22 +74,27 @@ export const configSchema = z.object({
   API_ALLOW_UNAUTHENTICATED: boolean.default(false),
   /**
    * Comma-separated URL prefixes that per-run sources (POST /runs, retries) must fall under.
-   * Default: the STREAMS_URL folder and the locations of USERS_URL and SONGS_URL (a file's folder, a database's URL).
+   * Default: the STREAMS_URL folder, USERS_URL and SONGS_URL themselves (never the folder around them: the archive).
    */
-  SOURCE_URL_PREFIXES: z
-    .string()
-    .transform((v) =>
-      v
-        .split(',')
-        .map((p) => p.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(sourceUrl).min(1, 'must list at least one URL prefix'))
-    .optional(),
+  SOURCE_URL_PREFIXES: commaList.pipe(z.array(sourceUrl).min(1, 'must list at least one URL prefix')).optional(),
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** When true, GET routes also require API_TOKEN. */
   API_PROTECT_READS: boolean.default(false),
+  /** Host names the API answers to besides localhost, API_HOST and IP addresses (comma-separated): the DNS-rebinding guard. */
+  API_ALLOWED_HOSTS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((h) => h.trim())
+        .filter(Boolean),
+    ),
+  /** Wrong or missing tokens one client may present per minute before its requests needing the token get 429. */
+  API_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).default(30),
+  /** The shortest time between two firings a schedule may have (PUT /schedules/daily); 0 lifts the bound. */
+  SCHEDULE_MIN_INTERVAL: duration.default(3_600_000),
   DAILY_CRON: z.string().default('0 2 * * *'),
   TZ_SCHEDULE: z.string().default('UTC'),
   /** Where alerts go: a JSON POST (Slack-compatible `text`) for failed/partial runs, failed data checks and stale data. */
@@ -91,6 +118,12 @@ export const configSchema = z.object({
    * of its users, so duplicate detection in one job holds at most this many events (about 12-24 bytes each).
    */
   KPI_EVENTS_PER_PASS: z.coerce.number().int().min(1000).default(2_000_000),
+  /**
+   * A listen date whose parts play more distinct tracks than this (summed over its parts: an upper bound) is
+   * split into more passes, so a pass's track, artist and name state (about 200-300 bytes a track) stays
+   * bounded on a long-tail day whatever its events.
+   */
+  KPI_TRACKS_PER_PASS: z.coerce.number().int().min(1000).default(300_000),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   /** Run the CPU-heavy stages (validate, transform, kpi) on worker threads, off the thread that renews job locks. */
   WORKER_THREADS: boolean.default(false),
@@ -108,6 +141,13 @@ export const configSchema = z.object({
   RETRY_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(30_000),
   JOB_BACKOFF_MS: z.coerce.number().int().min(1).default(1000),
   JOB_ATTEMPTS: z.coerce.number().int().min(1).optional(),
+  /**
+   * A job that kills its worker process (out of memory, a native crash, a kill) is handed to the next
+   * worker once its lock expires; after this many of its workers died it fails, naming them, and its run fails.
+   */
+  JOB_MAX_WORKER_DEATHS: z.coerce.number().int().min(1).max(100).default(3),
+  /** A job's lock: a worker that stops renewing it (died, or its event loop blocked) loses the job this long after. */
+  JOB_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
   /** s3rver, MinIO and other S3-compatible servers want path-style URLs and no streaming checksums. */
   S3_FORCE_PATH_STYLE: boolean.default(false),
   S3_CHECKSUMS: z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED']).default('WHEN_SUPPORTED'),
@@ -129,13 +169,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     );
   }
   const cfg = result.data;
-  const problems = connectionProblems(cfg);
+  const problems = [...connectionProblems(cfg), ...[redisClusterProblem(cfg)].filter((p): p is string => p !== undefined)];
   if (problems.length) throw invalid(problems);
   return {
     ...cfg,
     ARCHIVE_URL: cfg.ARCHIVE_URL ?? archiveSibling(cfg.STREAMS_URL),
     API_HOST: cfg.API_HOST ?? (cfg.API_TOKEN ? '0.0.0.0' : '127.0.0.1'),
-    SOURCE_URL_PREFIXES: cfg.SOURCE_URL_PREFIXES ?? [cfg.STREAMS_URL, sourceLocation(cfg.USERS_URL), sourceLocation(cfg.SONGS_URL)],
+    SOURCE_URL_PREFIXES: cfg.SOURCE_URL_PREFIXES ?? [cfg.STREAMS_URL, cfg.USERS_URL, cfg.SONGS_URL],
   };
 }
 
@@ -218,9 +258,20 @@ export function catalogueTarget(config: Config, table: 'users' | 'songs', url: s
   return { url, setting: `the run's ${table} source` };
 }
 
-/** Where a source lives: a file's folder (`file:///in/users.csv` → `file:///in/`), a database's URL as it is. */
-function sourceLocation(url: string): string {
-  return /^postgres(ql)?:/.test(url) ? url : url.slice(0, url.lastIndexOf('/') + 1);
+/**
+ * What stops the settings from working on a Redis Cluster, or undefined: BullMQ's scripts touch several
+ * keys of a queue, and a flow several queues, so every key must fall in one slot (one hash tag); and a
+ * cluster has database 0 only.
+ */
+function redisClusterProblem(cfg: Pick<Config, 'REDIS_CLUSTER_NODES' | 'QUEUE_PREFIX' | 'REDIS_URL'>): string | undefined {
+  if (!cfg.REDIS_CLUSTER_NODES) return undefined;
+  if (!/\{[^}]+\}/.test(cfg.QUEUE_PREFIX)) {
+    return `QUEUE_PREFIX: must carry a hash tag on a Redis Cluster (REDIS_CLUSTER_NODES is set), such as {${cfg.QUEUE_PREFIX}}`;
+  }
+  if (!['', '/', '/0'].includes(new URL(cfg.REDIS_URL).pathname)) {
+    return 'REDIS_URL: a Redis Cluster has database 0 only (REDIS_CLUSTER_NODES is set): remove the database number from the URL';
+  }
+  return undefined;
 }
 
 /**

@@ -3,4 +3,5 @@ export { postgresClientConfig, SSL_MODES, type PostgresTarget, type PostgresClie
 export { readSecretFile } from './secrets.ts';
 export { certificateProblem, explainCertificate, type CertificateProblem } from './tls.ts';
 export { createLogger, type Logger } from './logger.ts';
-export { redactUrl } from './redact.ts';
+export { redactDeep, redactSecrets, redactUrl } from './redact.ts';
+export { normalizeSourceUrl, sourceUrlProblem, SOURCE_URL_MAX_BYTES } from './source-url.ts';

@@ -260,6 +260,8 @@ export const kpiPassJobSchema = z.object({
   ours: z.array(z.string()),
   pass: z.number().int().min(0),
   count: z.number().int().min(2),
+  /** Track shards of the partial (`KpiAccumulator.encodePartial`): every pass of a date writes the same number. */
+  shards: z.number().int().min(1).max(65_536),
 });
 export type KpiPassJob = z.infer<typeof kpiPassJobSchema>;
 
@@ -292,7 +294,7 @@ export const kpiPassResultSchema = z.object({
   ...timing,
   pass: z.number().int(),
   count: z.number().int(),
-  /** The pass's counts (`KpiAccumulator.toPartial`), as JSON in the object store. */
+  /** The pass's counts (`KpiAccumulator.encodePartial`), a binary partial in the object store. */
   partialUrl: z.string(),
   /** This run's events of the pass's users that were already known. */
   duplicate: z.number().int(),
@@ -305,64 +307,6 @@ export const kpiPassResultSchema = z.object({
   events: z.number().int().optional(),
 });
 export type KpiPassResult = z.infer<typeof kpiPassResultSchema>;
-
-const hours = <T extends z.ZodType>(item: T) => z.array(item).length(24);
-/**
- * An array whose every item passes `is`, checked in one loop: a partial's
- * per-track columns hold tens of thousands of items, and z.array's check per
- * item was most of the time of merging them (200 ms for three 28k-track partials).
- */
-const arrayOf = <T>(is: (v: unknown) => v is T, what: string) =>
-  z.custom<T[]>((v) => Array.isArray(v) && v.every(is), { message: `expected an array of ${what}` });
-const isNumber = (v: unknown): v is number => typeof v === 'number';
-const isInteger = (v: unknown): v is number => Number.isInteger(v);
-const isString = (v: unknown): v is string => typeof v === 'string';
-const isNameOrNull = (v: unknown): v is string | null => v === null || typeof v === 'string';
-
-/** A pass's partial counts, the file a pass job writes for its date job (see `KpiPartial` in @musicflow/kpi). */
-export const kpiPartialSchema = z
-  .object({
-    tracks: z.object({
-      ids: arrayOf(isString, 'strings'),
-      names: arrayOf(isNameOrNull, 'strings or nulls'),
-      durationMs: arrayOf(isNumber, 'numbers'),
-      popularity: arrayOf(isNumber, 'numbers'),
-      artistStarts: arrayOf(isInteger, 'integers'),
-      artistIds: arrayOf(isInteger, 'integers'),
-      genreStarts: arrayOf(isInteger, 'integers'),
-      genreIds: arrayOf(isInteger, 'integers'),
-    }),
-    artists: arrayOf(isString, 'strings'),
-    genres: arrayOf(isString, 'strings'),
-    dates: z.array(
-      z.object({
-        day: z.number().int(),
-        listeners: hours(z.number()),
-        hourPlays: hours(z.number()),
-        trackHours: arrayOf(isInteger, 'integers'),
-        cataloguedPlays: arrayOf(isInteger, 'integers'),
-        artistPlays: hours(arrayOf(isInteger, 'integers')),
-      }),
-    ),
-  })
-  .superRefine(({ tracks, dates }, ctx) => {
-    // Every per-track column is aligned with the ids: a partial cut or mixed up would count into the wrong tracks.
-    const n = tracks.ids.length;
-    const columns: [string, number][] = [
-      ['tracks.names', tracks.names.length],
-      ['tracks.durationMs', tracks.durationMs.length],
-      ['tracks.popularity', tracks.popularity.length],
-      ['tracks.artistStarts', tracks.artistStarts.length - 1],
-      ['tracks.genreStarts', tracks.genreStarts.length - 1],
-      ...dates.flatMap((d, i): [string, number][] => [
-        [`dates.${i}.trackHours`, d.trackHours.length],
-        [`dates.${i}.cataloguedPlays`, d.cataloguedPlays.length],
-      ]),
-    ];
-    for (const [path, length] of columns) {
-      if (length !== n) ctx.addIssue({ code: 'custom', path: path.split('.'), message: `has ${length} entries for ${n} tracks` });
-    }
-  });
 
 export const kpiDateResultSchema = z.object({
   kind: z.literal('kpi-date'),
@@ -429,6 +373,8 @@ export const runReportSchema = z.object({
   error: z.string().optional(),
   /** Data checks run after the load, over the dates it loaded. */
   checks: z.array(dataCheckSchema).optional(),
+  /** Parts of the report were cut so its record fits analytics.etl_runs (GET /runs/:id/files still lists every file). */
+  truncated: z.boolean().optional(),
 });
 export type RunReport = z.infer<typeof runReportSchema>;
 

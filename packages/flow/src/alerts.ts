@@ -7,7 +7,7 @@
  * The same worker runs the freshness check the scheduler fires.
  */
 import { Queue, Worker, type Job } from 'bullmq';
-import { redactUrl, type Config, type Logger } from '@musicflow/config';
+import { redactDeep, type Config, type Logger } from '@musicflow/config';
 import {
   ALERTS_QUEUE,
   alertJobIds,
@@ -110,7 +110,7 @@ async function enqueueAlert(config: Config, queues: PipelineQueues, jobId: strin
 export async function alertOnRun(config: Config, queues: PipelineQueues, report: RunReport, log: Logger): Promise<void> {
   if (!config.ALERT_WEBHOOK_URL || (report.status !== 'failed' && report.status !== 'partial')) return;
   try {
-    await enqueueAlert(config, queues, alertJobIds.run(report.runId), runAlert(report));
+    await enqueueAlert(config, queues, alertJobIds.run(report.runId), runAlert(redactDeep(report)));
     log.info({ status: report.status }, 'run alert queued');
   } catch (err) {
     // The run is recorded already: a lost alert must not fail it.
@@ -118,16 +118,26 @@ export async function alertOnRun(config: Config, queues: PipelineQueues, report:
   }
 }
 
-/** POSTs one alert; throws (so BullMQ retries) on a network error, a timeout or a non-2xx answer. */
+/**
+ * POSTs one alert; throws (so BullMQ retries) on a network error, a timeout or
+ * a non-2xx answer. A redirect is not followed (it would carry the alert, body
+ * and all, wherever the receiver points): it counts as a failure. Only the
+ * receiver's origin is ever named: a webhook URL's path is often its secret.
+ */
 export async function deliverAlert(url: string, payload: AlertPayload): Promise<void> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(payload),
+    redirect: 'manual',
     signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
   });
   await response.arrayBuffer().catch(() => undefined);
-  if (!response.ok) throw new Error(`alert receiver ${redactUrl(url)} answered ${response.status}`);
+  const receiver = `alert receiver ${new URL(url).origin}`;
+  if (response.status >= 300 && response.status < 400) {
+    throw new Error(`${receiver} answered ${response.status}, a redirect, which is not followed: set ALERT_WEBHOOK_URL to the address it points to`);
+  }
+  if (!response.ok) throw new Error(`${receiver} answered ${response.status}`);
 }
 
 /** How often the freshness check runs: a quarter of the allowed age, between 1 s and 15 min. */

@@ -1,6 +1,6 @@
 /**
- * The two things musicflow reads from BullMQ that its public API does not offer, in one place.
- * test/integration/bullmq-internals.test.ts checks both against the BullMQ installed, so an
+ * The things musicflow reads from BullMQ that its public API does not offer, in one place.
+ * test/integration/bullmq-internals.test.ts checks them against the BullMQ installed, so an
  * upgrade that changes them fails the tests instead of silently changing behaviour.
  */
 import type { Job, Worker } from 'bullmq';
@@ -30,4 +30,13 @@ export async function startSandboxThreads(worker: Worker, file: string, count: n
   }
   const threads = await Promise.all(Array.from({ length: count }, () => pool.retain!(file)));
   for (const thread of threads) pool.release!(thread);
+}
+
+/**
+ * The Redis key (`prefix:queue:id`) of the child named by the reason BullMQ gives a parent it
+ * fails with its child (`failParentOnFailure`: "child <key> failed"); undefined for other reasons.
+ * Checked through ignoredFailures in test/integration/job-kinds.test.ts.
+ */
+export function failedChildKey(reason: string): string | undefined {
+  return /^child (\S+) failed$/.exec(reason)?.[1];
 }

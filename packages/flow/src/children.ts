@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Config } from '@musicflow/config';
-import { JOB_KINDS, type JobData, type JobKind, type Stage } from '@musicflow/contracts';
+import { JOB_KINDS, STAGES, type JobData, type JobKind, type Stage } from '@musicflow/contracts';
+import { failedChildKey } from './bullmq-internals.ts';
 import { jobOptions, type PipelineQueues } from './queues.ts';
 
 export interface ChildJob<K extends JobKind> {
@@ -45,8 +46,28 @@ export const parentOf = (job: Job, stage: Stage) => ({ id: job.id!, stage });
  * The children that failed after their retries without failing `job`
  * (`ignoreDependencyOnFailure`), by job id. BullMQ keys them `prefix:queue:id`;
  * job ids never hold `:`, so the id is the last field (test/integration/job-kinds.test.ts
- * fails if BullMQ changes that).
+ * fails if BullMQ changes that). With `queues`, a child failed by its own failed
+ * child gives that one's reason, down to the job that failed first.
  */
-export async function ignoredFailures(job: Job): Promise<{ jobId: string; reason: string }[]> {
-  return Object.entries(await job.getIgnoredChildrenFailures()).map(([key, reason]) => ({ jobId: key.slice(key.lastIndexOf(':') + 1), reason }));
+export async function ignoredFailures(job: Job, queues?: PipelineQueues): Promise<{ jobId: string; reason: string }[]> {
+  return Promise.all(
+    Object.entries(await job.getIgnoredChildrenFailures()).map(async ([key, reason]) => ({
+      jobId: key.slice(key.lastIndexOf(':') + 1),
+      reason: queues ? await firstFailure(queues, reason) : reason,
+    })),
+  );
+}
+
+/** Follows "child <key> failed" down the run's flow to the reason of the job that failed first. */
+async function firstFailure(queues: PipelineQueues, reason: string): Promise<string> {
+  // A flow is a few levels deep (load, publish, kpi-date, kpi-pass): the bound only guards against a loop.
+  for (let depth = 0; depth < 8; depth++) {
+    const key = failedChildKey(reason);
+    const stage = key && STAGES.find((s) => key.startsWith(`${queues.queueKey(s)}:`));
+    if (!key || !stage) break;
+    const child = await queues.queues[stage].getJob(key.slice(key.lastIndexOf(':') + 1));
+    if (!child?.failedReason) break;
+    reason = child.failedReason;
+  }
+  return reason;
 }

@@ -1,10 +1,8 @@
-import type { Redis } from 'ioredis';
 import { createLogger, postgresTarget, type Config, type Logger } from '@musicflow/config';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
 import { Warehouse } from '@musicflow/warehouse';
 import { PipelineQueues } from './queues.ts';
-import { redisConnection } from './redis.ts';
-import { explainRedisError } from './redis-options.ts';
+import { explainRedisError, redisConnection, type RedisClient } from './redis.ts';
 
 /** What a service process shares between its workers: config, logger, store, queues, warehouse. */
 export interface ServiceContext {
@@ -20,7 +18,7 @@ export interface ServiceContext {
 export function createServiceContext(config: Config, name: string): ServiceContext {
   const logger = createLogger(name, config.LOG_LEVEL);
   const store = createObjectStore({ forcePathStyle: config.S3_FORCE_PATH_STYLE, checksums: config.S3_CHECKSUMS });
-  const connection: Redis = redisConnection(config, 'worker');
+  const connection: RedisClient = redisConnection(config, 'worker');
   connection.on('error', (err) => logger.warn({ err: explainRedisError(config, err) }, 'redis connection error'));
   const queues = new PipelineQueues(connection, config.QUEUE_PREFIX);
   let warehouse: Promise<Warehouse> | undefined;

@@ -92,7 +92,7 @@ export async function readOrphanedJobs(queue: Queue, workers: readonly string[])
 }
 
 const seconds = (ms: number) => `${Math.max(0, Math.round(ms / 1000))} s`;
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /**
  * The health of one run, from its flow tree (`jobs`, if the caller read them

@@ -1,5 +1,5 @@
-export { redisConnection, checkRedis, redisDurabilityProblems, type RedisSettings } from './redis.ts';
-export { explainRedisError, redisPassword, redisTlsOptions, type RedisSecuritySettings } from './redis-options.ts';
+export { redisConnection, checkRedis, explainRedisError, redisAddress, redisDurabilityProblems, type RedisClient, type RedisSettings } from './redis.ts';
+export { redisPassword, redisTlsOptions, type RedisSecuritySettings } from './redis-options.ts';
 export { jobOptions, nextRetryDelay, retryAttempts, retryDelay, PipelineQueues } from './queues.ts';
 export { startRun, newRunId, activeKey, type StartRunOptions, type StartedRun } from './start-run.ts';
 export { addChildJobs, ignoredFailures, parentOf, type ChildJob } from './children.ts';
@@ -26,6 +26,7 @@ export {
 } from './worker.ts';
 export { threadProcessor } from './thread.ts';
 export { schedulerFiringTime, startSandboxThreads } from './bullmq-internals.ts';
+export { jobHoldersKey } from './worker-deaths.ts';
 export { createServiceContext, type ServiceContext } from './context.ts';
 export { serve, type Service } from './serve.ts';
 export { checkWarehouseAtStart } from './warehouse-check.ts';

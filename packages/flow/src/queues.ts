@@ -1,7 +1,7 @@
 import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Config } from '@musicflow/config';
 import { QUEUES, STAGES, type Stage } from '@musicflow/contracts';
+import type { RedisClient } from './redis.ts';
 
 /** The name of musicflow's backoff on every stage job; each stage worker computes it with `retryDelay`. */
 export const RETRY_BACKOFF = 'budgeted-exponential';
@@ -63,7 +63,7 @@ export class PipelineQueues {
   readonly queues: Record<Stage, Queue>;
 
   constructor(
-    readonly connection: Redis,
+    readonly connection: RedisClient,
     readonly prefix: string,
   ) {
     this.flows = new FlowProducer({ connection, prefix });

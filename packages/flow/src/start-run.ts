@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Config } from '@musicflow/config';
+import { normalizeSourceUrl, redactSecrets, sourceUrlProblem, type Config } from '@musicflow/config';
 import { jobIds, JOB_KINDS, QUEUES, type JobData, type JobKind, type RunContext, type RunTrigger, type Sources } from '@musicflow/contracts';
 import { jobOptions, type PipelineQueues } from './queues.ts';
 
@@ -20,6 +20,21 @@ export function newRunId(now = new Date()): string {
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
+/**
+ * The sources in one spelling each, so one folder written two ways is one
+ * active run; a URL the stores cannot use is refused here, before any job
+ * would retry it for its whole budget.
+ */
+function usableSources(given: Sources): Sources {
+  for (const [field, url] of Object.entries(given)) {
+    const problem = sourceUrlProblem(url);
+    if (problem) throw new Error(`the ${field} source ${redactSecrets(url)} ${problem}`);
+  }
+  const { streams, users, songs } = given;
+  const folder = normalizeSourceUrl(streams);
+  return { streams: folder.endsWith('/') ? folder : `${folder}/`, users: normalizeSourceUrl(users), songs: normalizeSourceUrl(songs) };
+}
+
 const activeKey = (prefix: string, sources: Sources) =>
   `${prefix}:active-run:${createHash('sha256').update(JSON.stringify(sources)).digest('hex').slice(0, 16)}`;
 
@@ -30,11 +45,11 @@ const activeKey = (prefix: string, sources: Sources) =>
  * over the same sources as an active run is not started twice.
  */
 export async function startRun(config: Config, queues: PipelineQueues, options: StartRunOptions): Promise<StartedRun> {
-  const sources: Sources = {
+  const sources = usableSources({
     streams: options.sources?.streams ?? config.STREAMS_URL,
     users: options.sources?.users ?? config.USERS_URL,
     songs: options.sources?.songs ?? config.SONGS_URL,
-  };
+  });
   const runId = options.runId ?? newRunId();
   const key = activeKey(queues.prefix, sources);
   // The loader clears the key when the run ends; the TTL only guards against a lost run.

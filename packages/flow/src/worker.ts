@@ -10,6 +10,8 @@ import type { ServiceContext } from './context.ts';
 import { nextRetryDelay, retryDelay } from './queues.ts';
 import { startSandboxThreads } from './bullmq-internals.ts';
 import { redisConnection } from './redis.ts';
+import type { PipelineQueues } from './queues.ts';
+import { checkWorkerDeaths } from './worker-deaths.ts';
 
 /** `token` is the job's lock token, for processors that move their job to waiting-children. */
 export type KindProcessor<K extends JobKind> = (job: Job, data: JobData<K>, log: Logger, token: string | undefined) => Promise<unknown>;
@@ -42,10 +44,17 @@ export interface ThreadData {
   config: Config;
 }
 
+/** What a stage job's attempt is checked against before it runs: the queues, and the worker deaths a job may cause. */
+export interface StageJobGuard {
+  queues: PipelineQueues;
+  maxWorkerDeaths: number;
+}
+
 /**
  * The job's kind from its name, its data parsed with that kind's zod schema, a
  * logger bound to run id and job id, one log line per outcome. A job of a kind
- * this queue does not carry fails at once, naming the kinds it does.
+ * this queue does not carry fails at once, naming the kinds it does; a job
+ * whose workers died too often fails at once too (worker-deaths.ts).
  */
 export async function handleStageJob<S extends Stage>(
   definition: StageDefinition<S>,
@@ -53,15 +62,17 @@ export async function handleStageJob<S extends Stage>(
   log: Logger,
   job: Job,
   token: string | undefined,
+  guard: StageJobGuard,
 ): Promise<unknown> {
   const kind = job.name;
   if (!isJobKind(kind) || JOB_KINDS[kind].stage !== definition.stage) {
     throw new UnrecoverableError(`job ${job.id}: no job kind "${kind}" on the ${definition.stage} queue (it carries ${kindsOf(definition.stage).join(', ')})`);
   }
+  await checkWorkerDeaths(guard.queues, definition.stage, job, workerName(), guard.maxWorkerDeaths);
   const data = parseJobData(JOB_KINDS[kind].data, job.data, `${kind} ${job.id}`);
   const processor = (processors as unknown as Record<JobKind, KindProcessor<JobKind>>)[kind];
   const runId = (data as { run?: { runId?: string } }).run?.runId;
-  const jobLog = log.child({ runId, jobId: job.id, kind, attempt: job.attemptsMade + 1 });
+  const jobLog = log.child({ runId, jobId: job.id, kind, attempt: job.attemptsMade + 1, ...(job.stalledCounter ? { workerDeaths: job.stalledCounter } : {}) });
   jobLog.info('job started');
   const started = Date.now();
   const result = await processor(job, data, jobLog, token);
@@ -112,6 +123,10 @@ export function runStageWorker<S extends Stage>(definition: StageDefinition<S>, 
     prefix: config.QUEUE_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,
     name: workerName(),
+    // A job whose workers die: failed by its next attempt after JOB_MAX_WORKER_DEATHS (handleStageJob); BullMQ's own limit one later is the backstop.
+    maxStalledCount: config.JOB_MAX_WORKER_DEATHS,
+    lockDuration: config.JOB_LOCK_MS,
+    stalledInterval: config.JOB_LOCK_MS,
     settings: { backoffStrategy: (retry: number) => retryDelay(config, retry) },
   };
   let worker: Worker;
@@ -129,7 +144,8 @@ export function runStageWorker<S extends Stage>(definition: StageDefinition<S>, 
     );
   } else {
     const processors = definition.createProcessors(ctx);
-    worker = new Worker(QUEUES[stage], (job, token) => handleStageJob(definition, processors, log, job, token), options);
+    const guard = { queues: ctx.queues, maxWorkerDeaths: config.JOB_MAX_WORKER_DEATHS };
+    worker = new Worker(QUEUES[stage], (job, token) => handleStageJob(definition, processors, log, job, token, guard), options);
   }
   // A failure the budget retries is a warning with its delay (a warehouse outage logs one per attempt); the last one is an error.
   worker.on('failed', (job, err) => {

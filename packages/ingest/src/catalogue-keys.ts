@@ -1,6 +1,5 @@
-import { ByteStringSet } from './byte-strings.ts';
-import type { CatalogueLookup } from './catalogue-source.ts';
-import type { UserIdSet } from './run-ids.ts';
+import { LOOKUP_BATCH, type CatalogueLookup } from './catalogue-source.ts';
+import { forEachLine, type UserIdSet } from './run-ids.ts';
 import { readUserId } from './stream-rows.ts';
 
 /**
@@ -24,8 +23,16 @@ export class RunUserKeys implements CatalogueLookup {
 
   constructor(readonly wanted: UserIdSet) {}
 
-  ids(): Iterable<number> {
-    return this.wanted.values();
+  async *idBatches(): AsyncGenerator<number[]> {
+    let batch: number[] = [];
+    for (const id of this.wanted.values()) {
+      batch.push(id);
+      if (batch.length === LOOKUP_BATCH) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length) yield batch;
   }
 
   /** A row whose user_id is `text` is none of the run's; an id no user can have (0, over 2^31-1) is left to the rules. */
@@ -42,27 +49,137 @@ export class RunUserKeys implements CatalogueLookup {
   }
 }
 
+/** Per fingerprint: asked of the RDS source already; kept from the catalogue already. */
+const REQUESTED = 1;
+const KEPT = 2;
+
 /**
- * The run's track ids as a catalogue lookup, also as a byte-keyed set:
- * `skipsKeyBytes` decides from the bytes only plain keys (printable ASCII,
- * where bytes and text are one), and skips exactly where `skips` would.
+ * A set of track ids as 64-bit fingerprints (two FNV-1a variants), 16-20
+ * bytes an id whatever its length: the run's distinct tracks (millions on a
+ * long-tail day) without their bytes. Two ids share a fingerprint with
+ * odds of about n²/2^65 (1e-7 for 5M tracks against a 10M-song catalogue);
+ * such a catalogue row would only be carried to the transformers, which
+ * look tracks up by their bytes.
+ */
+export class TrackFingerprintSet {
+  private high = new Int32Array(1024);
+  private low = new Int32Array(1024);
+  private flags = new Uint8Array(1024);
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  add(bytes: Buffer, start: number, end: number): void {
+    if ((this.count + 1) * 4 > this.low.length * 3) this.grow();
+    const [h, l] = fingerprint(bytes, start, end);
+    const slot = this.slotOf(h, l);
+    if (this.low[slot] !== 0) return;
+    this.high[slot] = h;
+    this.low[slot] = l;
+    this.count++;
+  }
+
+  /** The id's slot, or -1 when it is not in the set. */
+  find(bytes: Buffer, start: number, end: number): number {
+    const [h, l] = fingerprint(bytes, start, end);
+    const slot = this.slotOf(h, l);
+    return this.low[slot] === 0 ? -1 : slot;
+  }
+
+  /** Sets `flag` on slot `slot`; true when it was not set. */
+  flag(slot: number, flag: number): boolean {
+    if (this.flags[slot]! & flag) return false;
+    this.flags[slot]! |= flag;
+    return true;
+  }
+
+  private slotOf(h: number, l: number): number {
+    const mask = this.low.length - 1;
+    for (let s = l & mask; ; s = (s + 1) & mask) if (this.low[s] === 0 || (this.low[s] === l && this.high[s] === h)) return s;
+  }
+
+  private grow(): void {
+    const { high, low, flags } = this;
+    this.high = new Int32Array(low.length * 2);
+    this.low = new Int32Array(low.length * 2);
+    this.flags = new Uint8Array(low.length * 2);
+    for (let i = 0; i < low.length; i++) {
+      if (low[i] === 0) continue;
+      const s = this.slotOf(high[i]!, low[i]!);
+      this.high[s] = high[i]!;
+      this.low[s] = low[i]!;
+      this.flags[s] = flags[i]!;
+    }
+  }
+}
+
+/** Two 32-bit FNV-1a hashes of different offset bases; `low` is never 0 (a free slot). */
+function fingerprint(bytes: Buffer, start: number, end: number): [number, number] {
+  let h = 0x811c9dc5 | 0;
+  let l = 0x050c5d1f;
+  for (let i = start; i < end; i++) {
+    h = Math.imul(h ^ bytes[i]!, 0x01000193);
+    l = Math.imul(l ^ bytes[i]!, 0x01000193) ^ (l >>> 15);
+  }
+  return [h, l === 0 ? 1 : l];
+}
+
+/**
+ * The run's track ids as a catalogue lookup: `skipsKeyBytes` decides from
+ * the bytes only plain keys (printable ASCII, where bytes and text are one),
+ * and skips exactly where `skips` would. `idBatches` walks the run's ids
+ * again (for the RDS source), each once.
  */
 export class RunTrackKeys implements CatalogueLookup {
   readonly key = 'track_id';
-  private readonly bytes = new ByteStringSet();
 
-  constructor(readonly wanted: ReadonlySet<string>) {
-    for (const id of wanted) this.bytes.addText(id);
+  /** `idLists` gives the run's ids as `\n`-separated UTF-8, in as many buffers as it likes, each time it is called. */
+  constructor(
+    readonly wanted: TrackFingerprintSet,
+    private readonly idLists: () => AsyncIterable<Buffer>,
+  ) {}
+
+  static async of(idLists: () => AsyncIterable<Buffer>): Promise<RunTrackKeys> {
+    const wanted = new TrackFingerprintSet();
+    for await (const list of idLists()) forEachLine(list, (bytes, start, end) => wanted.add(bytes, start, end));
+    return new RunTrackKeys(wanted, idLists);
   }
 
-  ids(): Iterable<string> {
-    return this.wanted;
+  async *idBatches(): AsyncGenerator<string[]> {
+    let batch: string[] = [];
+    for await (const list of this.idLists()) {
+      const ready: string[][] = [];
+      forEachLine(list, (bytes, start, end) => {
+        const slot = this.wanted.find(bytes, start, end);
+        if (slot < 0 || !this.wanted.flag(slot, REQUESTED)) return;
+        batch.push(bytes.toString('utf8', start, end));
+        if (batch.length < LOOKUP_BATCH) return;
+        ready.push(batch);
+        batch = [];
+      });
+      yield* ready;
+    }
+    if (batch.length) yield batch;
+  }
+
+  /** True the first time a row of wanted track `trackId` is kept: the run's distinct catalogued tracks. */
+  keep(trackId: string): boolean {
+    const bytes = Buffer.from(trackId);
+    const slot = this.wanted.find(bytes, 0, bytes.length);
+    return slot >= 0 && this.wanted.flag(slot, KEPT);
+  }
+
+  wants(trackId: string): boolean {
+    const bytes = Buffer.from(trackId);
+    return this.wanted.find(bytes, 0, bytes.length) >= 0;
   }
 
   /** A row whose track_id is `text` is none of the run's. */
   skips(text: string | undefined): boolean {
     const key = text ?? '';
-    return PLAIN_TRACK_ID.test(key) && !this.wanted.has(key);
+    return PLAIN_TRACK_ID.test(key) && !this.wants(key);
   }
 
   skipsKeyBytes(bytes: Buffer, start: number, end: number): boolean {
@@ -72,6 +189,6 @@ export class RunTrackKeys implements CatalogueLookup {
       const c = bytes[i]!;
       if (c < 0x21 || c > 0x7e) return false;
     }
-    return !this.bytes.has(bytes, start, end);
+    return this.wanted.find(bytes, start, end) < 0;
   }
 }

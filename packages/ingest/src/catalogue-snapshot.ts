@@ -1,96 +1,244 @@
-import { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
+import { StringPool } from '@musicflow/kpi';
 import type { ObjectStore } from '@musicflow/storage';
 import type { Song } from './catalogue.ts';
-import { UserIdSet } from './run-ids.ts';
+import { forEachLine, readChunkKeys, UserIdSet } from './run-ids.ts';
 
 const BATCH_BYTES = 64 * 1024;
 
-/** Lines gathered into writes of about BATCH_BYTES: one write per line costs more than the JSON (measured: 85-105 → 50-60 ms for 28k songs). */
-function* batchedLines(lines: Iterable<string>): Generator<string> {
-  let batch = '';
-  for (const line of lines) {
-    batch += `${line}\n`;
-    if (batch.length >= BATCH_BYTES) {
-      yield batch;
-      batch = '';
-    }
+/** Streams batches of about BATCH_BYTES to one object: one write per row costs more than the row (measured on 28k songs). */
+class BatchedUpload {
+  private readonly out = new PassThrough();
+  private readonly upload: Promise<unknown>;
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+
+  constructor(store: ObjectStore, url: string) {
+    this.upload = store.write(url, this.out);
+    this.upload.catch(() => undefined);
   }
-  if (batch) yield batch;
+
+  /** Returns a promise only when the caller must wait for the upload to drain. */
+  add(bytes: Buffer): Promise<void> | undefined {
+    this.batch.push(bytes);
+    this.batchBytes += bytes.length;
+    if (this.batchBytes < BATCH_BYTES) return undefined;
+    const drained = this.out.write(Buffer.concat(this.batch));
+    this.batch = [];
+    this.batchBytes = 0;
+    return drained ? undefined : new Promise((resolve) => this.out.once('drain', resolve));
+  }
+
+  async close(): Promise<void> {
+    if (this.batch.length) this.out.write(Buffer.concat(this.batch));
+    this.out.end();
+    await this.upload;
+  }
+
+  abort(err: Error): void {
+    this.out.destroy(err);
+  }
 }
 
-function* mapped<T>(items: Iterable<T>, f: (item: T) => string): Generator<string> {
-  for (const item of items) yield f(item);
+/** A song row of the snapshot: the first row of a track gives its name, artists and numbers, every row a genre. */
+type SongRow = Omit<Song, 'genres' | 'trackId'> & { genre: string };
+
+/**
+ * The run's songs as the catalogue job finds them, one line per catalogue row
+ * the run needs: `trackId<TAB>{"trackName",...,"genre"}`, streamed as the
+ * catalogue is read, so the job holds no song (a long-tail day needs
+ * hundreds of thousands). Readers merge a track's rows (`readSongs`).
+ */
+export class SongsSnapshotWriter {
+  private readonly upload: BatchedUpload;
+
+  constructor(store: ObjectStore, url: string) {
+    this.upload = new BatchedUpload(store, url);
+  }
+
+  add(trackId: string, genre: string, song: Omit<Song, 'genres'>): Promise<void> | undefined {
+    const row: SongRow = { trackName: song.trackName, artists: song.artists, popularity: song.popularity, durationMs: song.durationMs, genre };
+    // Track ids hold no whitespace (SPEC 2.1): a reader finds the key without parsing the line.
+    return this.upload.add(Buffer.from(`${trackId}\t${JSON.stringify(row)}\n`));
+  }
+
+  close(): Promise<void> {
+    return this.upload.close();
+  }
+
+  abort(err: Error): void {
+    this.upload.abort(err);
+  }
+}
+
+/** The run's known user ids, each once, as little-endian int32s: written as the catalogue is read. */
+export class UsersSnapshotWriter {
+  private readonly upload: BatchedUpload;
+
+  constructor(store: ObjectStore, url: string) {
+    this.upload = new BatchedUpload(store, url);
+  }
+
+  add(userId: number): Promise<void> | undefined {
+    const bytes = Buffer.allocUnsafe(4);
+    bytes.writeInt32LE(userId, 0);
+    return this.upload.add(bytes);
+  }
+
+  close(): Promise<void> {
+    return this.upload.close();
+  }
+
+  abort(err: Error): void {
+    this.upload.abort(err);
+  }
+}
+
+/** Calls `f` with each `\n`-terminated line of a stream as a byte range of its reads, no string per line. */
+async function forEachLineOf(bytes: Readable, f: (bytes: Buffer, start: number, end: number) => void): Promise<void> {
+  let rest: Buffer = Buffer.alloc(0);
+  for await (const read of bytes as AsyncIterable<Buffer>) {
+    const chunk = rest.length ? Buffer.concat([rest, read]) : read;
+    const last = chunk.lastIndexOf(10);
+    forEachLine(chunk.subarray(0, last + 1), f);
+    rest = chunk.subarray(last + 1);
+  }
+  if (rest.length) f(rest, 0, rest.length);
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * The snapshot rows of some tracks, kept as their JSON's bytes in one buffer
+ * (a long-tail chunk has hundreds of thousands of tracks: a Song object each
+ * took more than the rest of its transform) and parsed when a track is asked
+ * for.
+ */
+class SongRows {
+  private bytes = new Uint8Array(1 << 16);
+  private used = 0;
+  /** Per track: its first row's bytes, `[start, end)` (end 0: none). */
+  private starts = new Int32Array(0);
+  private ends = new Int32Array(0);
+  /** The later rows of the few tracks listed under several genres. */
+  private readonly later = new Map<number, [number, number][]>();
+
+  add(t: number, row: Buffer, start: number, end: number): void {
+    const at = this.used;
+    if (at + end - start > this.bytes.length) {
+      const grown = new Uint8Array(Math.max(this.bytes.length * 2, at + end - start));
+      grown.set(this.bytes.subarray(0, at));
+      this.bytes = grown;
+    }
+    this.bytes.set(row.subarray(start, end), at);
+    this.used += end - start;
+    if (t >= this.ends.length) {
+      const size = Math.max(16, t + 1, this.ends.length * 2);
+      const starts = new Int32Array(size);
+      const ends = new Int32Array(size);
+      starts.set(this.starts);
+      ends.set(this.ends);
+      this.starts = starts;
+      this.ends = ends;
+    }
+    if (this.ends[t] === 0) {
+      this.starts[t] = at;
+      this.ends[t] = this.used;
+    } else {
+      const rows = this.later.get(t) ?? [];
+      rows.push([at, this.used]);
+      this.later.set(t, rows);
+    }
+  }
+
+  /** Track `t`'s song: its first row's name, artists and numbers, its rows' genres in order, each once. */
+  song(t: number, trackId: string): Song | undefined {
+    if (t >= this.ends.length || this.ends[t] === 0) return undefined;
+    const row = (at: number, end: number) => JSON.parse(decoder.decode(this.bytes.subarray(at, end))) as SongRow;
+    const { genre, ...first } = row(this.starts[t]!, this.ends[t]!);
+    const genres = [genre];
+    for (const [at, end] of this.later.get(t) ?? []) {
+      const next = row(at, end).genre;
+      if (!genres.includes(next)) genres.push(next);
+    }
+    return { trackId, ...first, genres };
+  }
 }
 
 /**
- * The catalogue as one run sees it, written once by the extractor and read by
- * every transformer: songs as NDJSON, user ids one per line.
+ * The snapshot rows (`SongsSnapshotWriter`) of the tracks in `tracks`: a
+ * transform reads the run's snapshot for its chunk's tracks only, so it
+ * holds what its chunk plays, not the run's catalogue.
  */
-export async function writeSongsSnapshot(store: ObjectStore, url: string, songs: Iterable<Song>): Promise<void> {
-  // `trackId<TAB>song`: a reader keys the line without parsing it (track ids hold no whitespace).
-  await store.write(url, Readable.from(batchedLines(mapped(songs, (s) => `${s.trackId}\t${JSON.stringify(s)}`))));
+async function readSongRows(store: ObjectStore, url: string, tracks: StringPool): Promise<SongRows> {
+  const rows = new SongRows();
+  await forEachLineOf(await store.read(url), (bytes, start, end) => {
+    const tab = bytes.indexOf(9, start);
+    if (tab < 0 || tab > end) return;
+    const t = tracks.find(bytes, start, tab);
+    if (t >= 0) rows.add(t, bytes, tab + 1, end);
+  });
+  return rows;
 }
 
-export async function writeUsersSnapshot(store: ObjectStore, url: string, userIds: Iterable<number>): Promise<void> {
-  await store.write(url, Readable.from(batchedLines(mapped(userIds, String))));
-}
-
-/** An object's lines, one batch per read: readline's per-line events cost as much as the parsing (measured: 60 → 31 ms for 28k songs). */
-export async function* lineBatches(store: ObjectStore, url: string): AsyncGenerator<string[]> {
-  let rest = '';
-  for await (const text of (await store.read(url)).setEncoding('utf8') as AsyncIterable<string>) {
-    const lines = (rest + text).split('\n');
-    rest = lines.pop()!;
-    yield lines;
-  }
-  if (rest) yield [rest];
-}
-
-/**
- * A run's songs as the snapshot holds them: one JSON string per track, parsed
- * when a track is asked for (a transform asks once per distinct track of its
- * chunk), so a run of hundreds of thousands of tracks fits a capped heap.
- */
-export class SongSnapshot {
-  constructor(private readonly lines: Map<string, string>) {}
-
-  get size(): number {
-    return this.lines.size;
-  }
-
-  has(trackId: string): boolean {
-    return this.lines.has(trackId);
-  }
-
-  get(trackId: string): Song | undefined {
-    const line = this.lines.get(trackId);
-    return line === undefined ? undefined : (JSON.parse(line) as Song);
-  }
-
-  keys(): IterableIterator<string> {
-    return this.lines.keys();
-  }
-}
-
-export async function readSongsSnapshot(store: ObjectStore, url: string): Promise<SongSnapshot> {
-  const songs = new Map<string, string>();
-  for await (const lines of lineBatches(store, url)) {
-    for (const line of lines) {
-      const tab = line.indexOf('\t');
-      if (tab > 0) songs.set(line.slice(0, tab), line.slice(tab + 1));
+/** Of `users`, the ones the snapshot (`UsersSnapshotWriter`) knows. */
+export async function readKnownUsers(store: ObjectStore, url: string, users: UserIdSet): Promise<UserIdSet> {
+  const known = new UserIdSet();
+  let rest: Buffer = Buffer.alloc(0);
+  for await (const read of (await store.read(url)) as AsyncIterable<Buffer>) {
+    const chunk = rest.length ? Buffer.concat([rest, read]) : read;
+    const whole = chunk.length - (chunk.length % 4);
+    for (let at = 0; at < whole; at += 4) {
+      const id = chunk.readInt32LE(at);
+      if (users.has(id)) known.add(id);
     }
+    rest = chunk.subarray(whole);
   }
-  return new SongSnapshot(songs);
-}
-
-/** The run's known users, in an Int32 set: 4-8 bytes a user, where a Set of numbers takes several times that. */
-export async function readUsersSnapshot(store: ObjectStore, url: string): Promise<UserIdSet> {
-  const users = new UserIdSet();
-  for await (const lines of lineBatches(store, url)) for (const line of lines) if (line) users.add(Number(line));
-  return users;
+  if (rest.length) throw new Error(`${url}: not a users snapshot (${rest.length} trailing bytes)`);
+  return known;
 }
 
 /** An object's lines, one at a time (empty lines included). */
 export async function* readLines(store: ObjectStore, url: string): AsyncGenerator<string> {
-  for await (const lines of lineBatches(store, url)) yield* lines;
+  let rest = '';
+  for await (const text of (await store.read(url)).setEncoding('utf8') as AsyncIterable<string>) {
+    const lines = (rest + text).split('\n');
+    rest = lines.pop()!;
+    yield* lines;
+  }
+  if (rest) yield rest;
+}
+
+/** The run's catalogue as one set of keys sees it: the songs of its tracks and which of its users are known. */
+export interface KeysCatalogue {
+  songOf(trackId: string): Song | undefined;
+  users: UserIdSet;
+}
+
+/** The catalogue of the tracks and users in `trackIds` (`\n`-separated) and `userIds`, from the run's snapshots. */
+export async function readKeysCatalogue(
+  store: ObjectStore,
+  snapshots: { songsUrl: string; usersUrl: string },
+  trackIds: Buffer,
+  userIds: Iterable<number>,
+): Promise<KeysCatalogue> {
+  const tracks = new StringPool();
+  forEachLine(trackIds, (bytes, start, end) => tracks.internBytes(bytes, start, end));
+  const wantedUsers = new UserIdSet();
+  for (const id of userIds) wantedUsers.add(id);
+  const [songs, users] = await Promise.all([readSongRows(store, snapshots.songsUrl, tracks), readKnownUsers(store, snapshots.usersUrl, wantedUsers)]);
+  return {
+    songOf: (trackId) => {
+      const bytes = Buffer.from(trackId);
+      const t = tracks.find(bytes, 0, bytes.length);
+      return t < 0 ? undefined : songs.song(t, trackId);
+    },
+    users,
+  };
+}
+
+/** The catalogue of one chunk (its keys, `readChunkKeys`): what its transform joins. */
+export async function readChunkCatalogue(store: ObjectStore, keysUrl: string, snapshots: { songsUrl: string; usersUrl: string }): Promise<KeysCatalogue> {
+  const keys = await readChunkKeys(store, keysUrl);
+  return readKeysCatalogue(store, snapshots, keys.trackIdBytes, keys.userIds);
 }

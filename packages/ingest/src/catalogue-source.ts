@@ -22,7 +22,8 @@ export interface SourceRow {
 /** The keys a run needs from a table: an RDS source fetches only their rows, a CSV source skips the others. */
 export interface CatalogueLookup {
   key: string;
-  ids(): Iterable<string | number>;
+  /** The run's ids, each once, at most LOOKUP_BATCH a batch. */
+  idBatches(): AsyncIterable<(string | number)[]>;
   /**
    * For a CSV source: true when a row whose key field holds `bytes[start,
    * end)` (UTF-8, quotes taken off, no doubled quote inside) is none of the
@@ -40,7 +41,7 @@ interface ReadCount {
 }
 
 /** Keys looked up per query: `= ANY($1)` over an indexed key is one index scan per batch. */
-const LOOKUP_BATCH = 5000;
+export const LOOKUP_BATCH = 5000;
 
 /**
  * Rows of a catalogue source, streamed: a CSV object (`file://`, `s3://`),
@@ -136,15 +137,9 @@ async function* readTable(
       return;
     }
     const lookupSql = CATALOGUE_SQL.lookup(table, required, lookup.key);
-    let batch: (string | number)[] = [];
-    const fetch = async () => (await client.query<Record<string, string | null>>(lookupSql, [batch.map(String)])).rows;
-    for (const id of lookup.ids()) {
-      batch.push(id);
-      if (batch.length < LOOKUP_BATCH) continue;
-      for (const row of await fetch()) yield toRow(row);
-      batch = [];
+    for await (const batch of lookup.idBatches()) {
+      for (const row of (await client.query<Record<string, string | null>>(lookupSql, [batch.map(String)])).rows) yield toRow(row);
     }
-    if (batch.length) for (const row of await fetch()) yield toRow(row);
   } finally {
     await client.end();
   }

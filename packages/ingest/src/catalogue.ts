@@ -115,32 +115,3 @@ export function validateUserRow(row: Row): { userId: number } | CatalogueRowProb
   }
   return { userId };
 }
-
-/**
- * Songs keyed by track: a track listed under several genres belongs to each
- * (SPEC 2.3); a repeated (track_id, track_genre) pair is ignored, the first
- * row of a track gives its name, artists and numbers.
- */
-export class SongCatalogueBuilder {
-  /**
-   * Per track, its first row as JSON (without genres) and its genres joined by
-   * a newline (which no cleaned genre holds): two strings, not an object with
-   * arrays, so a run's hundreds of thousands of tracks fit a capped heap.
-   */
-  private readonly songs = new Map<string, { base: string; genres: string }>();
-
-  add(trackId: string, genre: string, song: Omit<Song, 'genres'>): void {
-    const known = this.songs.get(trackId);
-    if (!known) this.songs.set(trackId, { base: JSON.stringify(song), genres: genre });
-    else if (!known.genres.split('\n').includes(genre)) known.genres += `\n${genre}`;
-  }
-
-  get size(): number {
-    return this.songs.size;
-  }
-
-  /** The songs, one object at a time. */
-  *values(): Generator<Song> {
-    for (const { base, genres } of this.songs.values()) yield { ...(JSON.parse(base) as Omit<Song, 'genres'>), genres: genres.split('\n') };
-  }
-}

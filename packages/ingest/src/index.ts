@@ -8,7 +8,6 @@ export {
   SONG_COLUMNS,
   USER_COLUMNS,
   CatalogueFixCounts,
-  SongCatalogueBuilder,
   validateSongRow,
   validateUserRow,
   type Song,
@@ -16,12 +15,11 @@ export {
   type CatalogueFix,
 } from './catalogue.ts';
 export { readCatalogueSource, SourceFormatError, type CatalogueRows, type SourceRow, type CatalogueLookup } from './catalogue-source.ts';
-export { RunTrackKeys, RunUserKeys } from './catalogue-keys.ts';
-export { ByteStringSet } from './byte-strings.ts';
+export { RunTrackKeys, RunUserKeys, TrackFingerprintSet } from './catalogue-keys.ts';
 export { QuarantineWriter, QUARANTINE_HEADER } from './quarantine.ts';
-export { writeSongsSnapshot, writeUsersSnapshot, readSongsSnapshot, readUsersSnapshot, readLines, SongSnapshot } from './catalogue-snapshot.ts';
+export { SongsSnapshotWriter, UsersSnapshotWriter, readChunkCatalogue, readKeysCatalogue, readLines, type KeysCatalogue } from './catalogue-snapshot.ts';
 export { CleanEventsWriter, readCleanEvents, type CleanEventsBlock } from './clean-events.ts';
-export { UserIdSet, encodeChunkKeys, readRunTrackIds, readRunUserIds } from './run-ids.ts';
+export { UserIdSet, encodeChunkKeys, forEachLine, readChunkKeys, readRunUserIds } from './run-ids.ts';
 export { csvByteBatches, fieldText, recordFields, type CsvByteBatch } from './csv-bytes.ts';
 export { StreamRowChecker, readUserId } from './stream-rows.ts';
 export { fileRejectionReasons } from './file-rules.ts';

@@ -1,5 +1,4 @@
 import type { ObjectStore } from '@musicflow/storage';
-import { buffer } from 'node:stream/consumers';
 
 /**
  * A set of positive int32s (user ids) in one Int32Array: open addressing,
@@ -8,6 +7,8 @@ import { buffer } from 'node:stream/consumers';
  */
 export class UserIdSet {
   private slots = new Int32Array(1024);
+  /** Per slot, whether `mark` was called for its id. */
+  private marks: Uint8Array | undefined;
   private count = 0;
 
   get size(): number {
@@ -33,6 +34,21 @@ export class UserIdSet {
     return this.insert(id);
   }
 
+  /** Marks `id` (in the set); true the first time: a catalogue job keeps each wanted user once without a second set. */
+  mark(id: number): boolean {
+    const slots = this.slots;
+    const mask = slots.length - 1;
+    this.marks ??= new Uint8Array(slots.length);
+    for (let i = Math.imul(id, 0x9e3779b1) & mask; ; i = (i + 1) & mask) {
+      const v = slots[i]!;
+      if (v === 0) throw new RangeError(`${id} is not in the set`);
+      if (v !== id) continue;
+      if (this.marks[i]) return false;
+      this.marks[i] = 1;
+      return true;
+    }
+  }
+
   *values(): Generator<number> {
     for (const v of this.slots) if (v !== 0) yield v;
   }
@@ -53,9 +69,12 @@ export class UserIdSet {
 
   private grow(): void {
     const old = this.slots;
+    const marks = this.marks;
     this.slots = new Int32Array(old.length * 2);
+    this.marks = undefined;
     this.count = 0;
     for (const v of old) if (v !== 0) this.insert(v);
+    if (marks) for (let i = 0; i < old.length; i++) if (marks[i]) this.mark(old[i]!);
   }
 }
 
@@ -73,26 +92,33 @@ export function encodeChunkKeys(users: UserIdSet, trackIds: readonly string[]): 
   return Buffer.concat([head, Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength), Buffer.from(trackIds.join('\n'))]);
 }
 
-function decodeChunkKeys(bytes: Buffer, url: string): { userIds: Int32Array; trackIds: () => string[] } {
+function decodeChunkKeys(bytes: Buffer, url: string): { userIds: Int32Array; trackIdBytes: Buffer } {
   const n = bytes.length >= 4 ? bytes.readUInt32LE(0) : -1;
   if (n < 0 || bytes.length < 4 + n * 4) throw new Error(`${url}: not a chunk's keys (truncated temporary)`);
   // Copied out: the read's buffer need not be 4-byte aligned.
   const userIds = new Int32Array(n);
   Buffer.from(userIds.buffer).set(bytes.subarray(4, 4 + n * 4));
-  const rest = bytes.subarray(4 + n * 4);
-  return { userIds, trackIds: () => (rest.length ? rest.toString('utf8').split('\n') : []) };
+  return { userIds, trackIdBytes: bytes.subarray(4 + n * 4) };
 }
 
-/** The distinct track ids of a run's clean events, from its chunks' keys: what its catalogue lookup needs, no more. */
-export async function readRunTrackIds(store: ObjectStore, keysUrls: readonly string[]): Promise<Set<string>> {
-  const tracks = new Set<string>();
-  for (const url of keysUrls) for (const id of decodeChunkKeys(await buffer(await store.read(url)), url).trackIds()) tracks.add(id);
-  return tracks;
+/** The chunk's keys at `url`: its users, and its track ids as `\n`-separated UTF-8. */
+export async function readChunkKeys(store: ObjectStore, url: string): Promise<{ userIds: Int32Array; trackIdBytes: Buffer }> {
+  return decodeChunkKeys(await store.readBuffer(url), url);
+}
+
+/** Calls `f` with each line's range of `\n`-separated bytes (none for an empty buffer). */
+export function forEachLine(bytes: Buffer, f: (bytes: Buffer, start: number, end: number) => void): void {
+  for (let start = 0; start < bytes.length;) {
+    let end = bytes.indexOf(10, start);
+    if (end < 0) end = bytes.length;
+    f(bytes, start, end);
+    start = end + 1;
+  }
 }
 
 /** The distinct user ids of a run's clean events, from its chunks' keys. */
 export async function readRunUserIds(store: ObjectStore, keysUrls: readonly string[]): Promise<UserIdSet> {
   const users = new UserIdSet();
-  for (const url of keysUrls) for (const id of decodeChunkKeys(await buffer(await store.read(url)), url).userIds) users.add(id);
+  for (const url of keysUrls) for (const id of (await readChunkKeys(store, url)).userIds) users.add(id);
   return users;
 }

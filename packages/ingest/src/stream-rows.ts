@@ -1,4 +1,4 @@
-import { ByteStringSet } from './byte-strings.ts';
+import { StringPool } from '@musicflow/kpi';
 import type { CleanEventsWriter } from './clean-events.ts';
 import { fieldText, grow, type CsvByteBatch } from './csv-bytes.ts';
 import { validateStreamRow, type StreamRowResult } from './stream-row.ts';
@@ -96,7 +96,7 @@ export function readUserId(bytes: Buffer, start: number, end: number): number {
 }
 
 /**
- * The chunk's distinct track_id byte strings (a `ByteStringSet`): each is
+ * The chunk's distinct track_id byte strings (a `StringPool`): each is
  * decoded and checked once (`ok` 1 when its rules pass), and given a hand-off
  * index when a clean row first uses it.
  */
@@ -104,10 +104,10 @@ class TrackTable {
   text: string[] = [];
   ok = new Uint8Array(1024);
   index = new Int32Array(1024);
-  private readonly ids = new ByteStringSet();
+  private readonly ids = new StringPool();
 
   find(bytes: Buffer, start: number, end: number): number {
-    const e = this.ids.add(bytes, start, end);
+    const e = this.ids.internBytes(bytes, start, end);
     if (e < this.text.length) return e;
     if (e === this.ok.length) {
       this.ok = grow(this.ok, e * 2);

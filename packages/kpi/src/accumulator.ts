@@ -1,5 +1,18 @@
-import { compareCodePoints } from './compare.ts';
 import { EventKeySet } from './event-key-set.ts';
+import { KpiMerge } from './merge.ts';
+import {
+  ByteWriter,
+  decodePartialHeader,
+  groupBy,
+  IntCounts,
+  PARTIAL_MAGIC,
+  PARTIAL_PREFIX_BYTES,
+  PARTIAL_SHARDS,
+  PARTIAL_VERSION,
+  shardOfHash,
+} from './partial.ts';
+import { StringPool, withRoom } from './string-pool.ts';
+import type { KpiTables } from './tables.ts';
 import { UserHourMasks } from './user-hour-masks.ts';
 
 /** What the KPIs need to know about a catalogued track. */
@@ -11,83 +24,24 @@ export interface TrackInfo {
   popularity: number;
 }
 
-/** SPEC 4.1 */
-export interface GenreKpiRow {
-  listenDate: string;
-  genre: string;
-  listenCount: number;
-  avgTrackDurationMs: number;
-  avgPopularity: number;
-  popularityIndex: number;
-  mostPopularTrackId: string;
-  mostPopularTrackName: string;
-  mostPopularTrackPlays: number;
+/** A partial (see partial.ts): its header, then its shards one buffer at a time, so a big partial is never whole in memory. */
+export interface EncodedPartial {
+  header: Uint8Array;
+  shards(): Generator<Uint8Array>;
 }
 
-/** SPEC 4.2 */
-export interface HourlyKpiRow {
-  listenDate: string;
-  listenHour: number;
-  uniqueListeners: number;
-  totalPlays: number;
-  uniqueTracks: number;
-  trackDiversityIndex: number;
-  /** Null when no play of the hour has a catalogued track. */
-  topArtist: string | null;
-  topArtistPlays: number | null;
-}
-
-export interface KpiTables {
-  genre: GenreKpiRow[];
-  hourly: HourlyKpiRow[];
-}
-
-/**
- * An accumulator's counts by name (`toPartial`), plain JSON in columns (a
- * pass's partial is read by its date job: an object per track made the
- * merge of a 20M-event day's ten partials 2.6 s and its peak memory).
- * Per-track arrays are aligned with `tracks.ids`; artists and genres are
- * listed once and referred to by index.
- */
-export interface KpiPartial {
-  tracks: {
-    ids: string[];
-    /** Null for a track no counted row carried catalogue info for. */
-    names: (string | null)[];
-    durationMs: number[];
-    popularity: number[];
-    /** Track t's artists are `artistIds[artistStarts[t] .. artistStarts[t + 1])`, indexes into `artists`; likewise its genres. */
-    artistStarts: number[];
-    artistIds: number[];
-    genreStarts: number[];
-    genreIds: number[];
-  };
-  artists: string[];
-  genres: string[];
-  dates: {
-    /** Days since the epoch (UTC). */
-    day: number;
-    listeners: number[];
-    hourPlays: number[];
-    trackHours: number[];
-    cataloguedPlays: number[];
-    /** Sparse per hour: [artist, plays, artist, plays, ...]. */
-    artistPlays: number[][];
-  }[];
+/** How `encodePartial` lays its shards out: their sizes, and which tracks and artist entries each holds. */
+interface ShardPlan {
+  shardBytes: Uint32Array;
+  trackGroups: { order: Int32Array; starts: Int32Array };
+  artistGroups: { order: Int32Array; starts: Int32Array };
+  entries: { artist: Int32Array; date: Uint16Array; hour: Uint8Array; plays: Int32Array };
+  counters: DateCounters[];
 }
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
-
-/** Grows a counter array to hold index `i` (doubling), keeping its contents. */
-function ensure(array: Int32Array, i: number): Int32Array {
-  if (i < array.length) return array;
-  let size = Math.max(16, array.length);
-  while (size <= i) size *= 2;
-  const grown = new Int32Array(size);
-  grown.set(array);
-  return grown;
-}
+const HOUR_BYTES = 24 * 8;
 
 /**
  * Counters of one listen date, indexed by interned ids: per-hour bit masks
@@ -99,45 +53,23 @@ class DateCounters {
   /** Events of the day already counted, for exact-duplicate detection. */
   readonly seen: EventKeySet;
   readonly userHours = new UserHourMasks();
-  /** Distinct users per hour of merged partials (see `addPartial`): their users are not in `userHours`. */
-  readonly listenersOfPartials = new Float64Array(24);
   readonly hourPlays = new Float64Array(24);
   /** Per track, bit h set when it was played in hour h. */
-  trackHours: Int32Array = new Int32Array(0);
+  trackHours = new Int32Array(0);
   /** Per track, its plays whose rows carried catalogue info: the plays that count in its genres. */
-  cataloguedPlays: Int32Array = new Int32Array(0);
-  readonly artistPlays: Int32Array[] = Array.from({ length: 24 }, (): Int32Array => new Int32Array(0));
+  cataloguedPlays = new Int32Array(0);
+  /** Plays credited to each artist per hour, keyed `artist * 24 + hour`: sparse, as most artists play in few hours. */
+  readonly artistHours = new IntCounts();
 
   constructor(expectedPlays: number | undefined) {
     this.seen = new EventKeySet(expectedPlays);
   }
 
-  /** Room for track `t` in the per-track counters. */
   holdTrack(t: number): void {
     if (t < this.trackHours.length) return;
-    this.trackHours = ensure(this.trackHours, t);
-    this.cataloguedPlays = ensure(this.cataloguedPlays, t);
+    this.trackHours = withRoom(this.trackHours, t + 1);
+    this.cataloguedPlays = withRoom(this.cataloguedPlays, t + 1);
   }
-
-  creditArtist(hour: number, a: number, plays: number): void {
-    let artists = this.artistPlays[hour]!;
-    if (a >= artists.length) this.artistPlays[hour] = artists = ensure(artists, a);
-    artists[a]! += plays;
-  }
-
-  listenersPerHour(): Float64Array {
-    const listeners = this.userHours.countPerHour();
-    for (let h = 0; h < 24; h++) listeners[h]! += this.listenersOfPartials[h]!;
-    return listeners;
-  }
-}
-
-interface InternedTrack {
-  name: string;
-  durationMs: number;
-  popularity: number;
-  artistIds: Int32Array;
-  genreIds: Int32Array;
 }
 
 /**
@@ -145,17 +77,33 @@ interface InternedTrack {
  * duplicate events (same user, track and instant) count once. A track in
  * several genres counts in each genre but once in the hour; each artist of an
  * `A;B` credit is credited with the play; tracks not in the catalogue count in
- * hourly KPIs only. Tracks, artists and genres are interned to integers, so
- * the per-event work is a few typed-array updates.
+ * hourly KPIs only.
+ *
+ * Everything keyed by track, artist or genre is columnar: names interned into
+ * UTF-8 pools, counters in typed arrays, so memory follows the bytes of the
+ * distinct keys and not an object per key (a day of 800k distinct tracks).
+ * What it counted leaves as a partial sharded by track and artist
+ * (`encodePartial`), and its rows come from the same merge that combines the
+ * partials of a date's passes (`result`).
  */
 export class KpiAccumulator {
-  private readonly trackIndex = new Map<string, number>();
-  private readonly trackIds: string[] = [];
-  private readonly tracks: (InternedTrack | undefined)[] = [];
-  private readonly artistIndex = new Map<string, number>();
-  private readonly artistNames: string[] = [];
-  private readonly genreIndex = new Map<string, number>();
-  private readonly genreNames: string[] = [];
+  private readonly trackIds = new StringPool();
+  private readonly names = new StringPool();
+  private readonly artists = new StringPool();
+  private readonly genres = new StringPool();
+  private hasInfo = new Uint8Array(0);
+  private nameOf = new Int32Array(0);
+  private durationMs = new Int32Array(0);
+  private popularity = new Int32Array(0);
+  /** Track t's artists are `artistIds[artistStart[t] .. artistStart[t] + artistCount[t])`; likewise its genres. */
+  private artistStart = new Int32Array(0);
+  private artistCount = new Int32Array(0);
+  private artistIds = new Int32Array(0);
+  private artistIdsUsed = 0;
+  private genreStart = new Int32Array(0);
+  private genreCount = new Int32Array(0);
+  private genreIds = new Int32Array(0);
+  private genreIdsUsed = 0;
   private readonly dates = new Map<number, DateCounters>();
   /** Events come a date at a time: the last date's counters, without a map lookup. */
   private lastDay = NaN;
@@ -166,6 +114,11 @@ export class KpiAccumulator {
    * once instead of doubling it as plays come.
    */
   constructor(private readonly options: { expectedPlaysPerDate?: number } = {}) {}
+
+  /** Distinct tracks seen. */
+  get tracks(): number {
+    return this.trackIds.size;
+  }
 
   /** Adds one play (`track` undefined when its row has no catalogue info); returns false (and counts nothing) for a duplicate. */
   add(userId: number, trackId: string, listenTime: number, track: TrackInfo | undefined): boolean {
@@ -179,29 +132,36 @@ export class KpiAccumulator {
    * info once (`needsTrackInfo`, `setTrackInfo`) and add plays by id.
    */
   internTrack(trackId: string): number {
-    let t = this.trackIndex.get(trackId);
-    if (t === undefined) {
-      t = this.trackIds.length;
-      this.trackIndex.set(trackId, t);
-      this.trackIds.push(trackId);
-      this.tracks.push(undefined);
-    }
-    return t;
+    return this.trackIds.intern(trackId);
   }
 
   /** True until the track's catalogue info is set: the first info a track is given is the one its plays count with. */
   needsTrackInfo(t: number): boolean {
-    return this.tracks[t] === undefined;
+    return t >= this.hasInfo.length || this.hasInfo[t] === 0;
   }
 
   setTrackInfo(t: number, track: TrackInfo): void {
-    this.tracks[t] = {
-      name: track.name,
-      durationMs: track.durationMs,
-      popularity: track.popularity,
-      artistIds: Int32Array.from(track.artists, (a) => internName(this.artistIndex, this.artistNames, a)),
-      genreIds: Int32Array.from(track.genres, (g) => internName(this.genreIndex, this.genreNames, g)),
-    };
+    const n = t + 1;
+    this.hasInfo = withRoom(this.hasInfo, n);
+    this.nameOf = withRoom(this.nameOf, n);
+    this.durationMs = withRoom(this.durationMs, n);
+    this.popularity = withRoom(this.popularity, n);
+    this.artistStart = withRoom(this.artistStart, n);
+    this.artistCount = withRoom(this.artistCount, n);
+    this.genreStart = withRoom(this.genreStart, n);
+    this.genreCount = withRoom(this.genreCount, n);
+    this.hasInfo[t] = 1;
+    this.nameOf[t] = this.names.intern(track.name);
+    this.durationMs[t] = track.durationMs;
+    this.popularity[t] = track.popularity;
+    this.artistStart[t] = this.artistIdsUsed;
+    this.artistCount[t] = track.artists.length;
+    this.artistIds = withRoom(this.artistIds, this.artistIdsUsed + track.artists.length);
+    for (const a of track.artists) this.artistIds[this.artistIdsUsed++] = this.artists.intern(a);
+    this.genreStart[t] = this.genreIdsUsed;
+    this.genreCount[t] = track.genres.length;
+    this.genreIds = withRoom(this.genreIds, this.genreIdsUsed + track.genres.length);
+    for (const g of track.genres) this.genreIds[this.genreIdsUsed++] = this.genres.intern(g);
   }
 
   /**
@@ -229,218 +189,120 @@ export class KpiAccumulator {
     d.holdTrack(t);
     d.trackHours[t]! |= bit;
 
-    const interned = catalogued ? this.tracks[t] : undefined;
-    if (!interned) return true;
+    if (!catalogued || this.needsTrackInfo(t)) return true;
     d.cataloguedPlays[t]!++;
-    const { artistIds } = interned;
-    for (let i = 0; i < artistIds.length; i++) d.creditArtist(hour, artistIds[i]!, 1);
+    const end = this.artistStart[t]! + this.artistCount[t]!;
+    for (let i = this.artistStart[t]!; i < end; i++) d.artistHours.add(this.artistIds[i]! * 24 + hour, 1);
     return true;
   }
 
   /**
-   * What this accumulator counted, by name, for another accumulator to merge
-   * with `addPartial`: how a date too big to deduplicate at once is computed
-   * as passes over disjoint sets of users, in parallel. Duplicates share a
-   * user, and distinct listeners of disjoint sets add up; every other counter
-   * adds. Tracks come with their catalogue info.
+   * What this accumulator counted, for a merge (`KpiMerge`): how a date too
+   * big to deduplicate at once is computed as passes over disjoint sets of
+   * users, in parallel. Duplicates share a user, and distinct listeners of
+   * disjoint sets add up; every other counter adds or ORs per track or artist,
+   * which the merge does one group of shards at a time. Tracks come with
+   * their catalogue info.
    */
-  toPartial(): KpiPartial {
-    const tracks: KpiPartial['tracks'] = {
-      ids: this.trackIds,
-      names: [],
-      durationMs: [],
-      popularity: [],
-      artistStarts: [0],
-      artistIds: [],
-      genreStarts: [0],
-      genreIds: [],
+  encodePartial(shards = PARTIAL_SHARDS): EncodedPartial {
+    const days = [...this.dates.keys()].sort((a, b) => a - b);
+    if (days.length > 0xffff) throw new RangeError(`a KPI partial holds at most 65535 dates, not ${days.length}`);
+    const counters = days.map((day) => this.dates.get(day)!);
+    const trackGroups = groupBy(this.trackIds.size, shards, (t) => shardOfHash(this.trackIds.hashOf(t), shards));
+    const entries = this.artistEntries(counters);
+    const artistGroups = groupBy(entries.count, shards, (e) => shardOfHash(this.artists.hashOf(entries.artist[e]!), shards));
+    const trackBytes = (t: number) => {
+      let n = 2 + this.trackIds.bytesOf(t).length + 1 + 8 * days.length;
+      if (!this.needsTrackInfo(t)) n += 2 + this.names.bytesOf(this.nameOf[t]!).length + 4 + 4 + 4 + 4 * this.genreCount[t]!;
+      return n;
     };
-    for (let t = 0; t < this.trackIds.length; t++) {
-      const track = this.tracks[t];
-      tracks.names.push(track?.name ?? null);
-      tracks.durationMs.push(track?.durationMs ?? 0);
-      tracks.popularity.push(track?.popularity ?? 0);
-      if (track) {
-        tracks.artistIds.push(...track.artistIds);
-        tracks.genreIds.push(...track.genreIds);
-      }
-      tracks.artistStarts.push(tracks.artistIds.length);
-      tracks.genreStarts.push(tracks.genreIds.length);
+    const shardBytes = new Uint32Array(shards);
+    for (let s = 0; s < shards; s++) {
+      let n = 8;
+      for (let i = trackGroups.starts[s]!; i < trackGroups.starts[s + 1]!; i++) n += trackBytes(trackGroups.order[i]!);
+      for (let i = artistGroups.starts[s]!; i < artistGroups.starts[s + 1]!; i++)
+        n += 2 + this.artists.bytesOf(entries.artist[artistGroups.order[i]!]!).length + 7;
+      shardBytes[s] = n;
     }
-    return {
-      tracks,
-      artists: this.artistNames,
-      genres: this.genreNames,
-      dates: [...this.dates].map(([day, d]) => ({
-        day,
-        listeners: [...d.listenersPerHour()],
-        hourPlays: [...d.hourPlays],
-        trackHours: alignedTo(d.trackHours, this.trackIds.length),
-        cataloguedPlays: alignedTo(d.cataloguedPlays, this.trackIds.length),
-        // Sparse, as most artists are not played in most hours.
-        artistPlays: d.artistPlays.map((plays) => {
-          const pairs: number[] = [];
-          for (let a = 0; a < plays.length; a++) if (plays[a]) pairs.push(a, plays[a]!);
-          return pairs;
-        }),
-      })),
-    };
+
+    const genreNames = Array.from({ length: this.genres.size }, (_, g) => this.genres.bytesOf(g));
+    const headerBytes =
+      PARTIAL_PREFIX_BYTES + 12 + days.length * (4 + 2 * HOUR_BYTES) + 4 + genreNames.reduce((n, g) => n + 2 + g.length, 0) + 4 * (shards + 1);
+    const header = new ByteWriter(headerBytes);
+    header.i32(PARTIAL_MAGIC);
+    header.i32(headerBytes);
+    header.i32(PARTIAL_VERSION);
+    header.i32(shards);
+    header.i32(days.length);
+    for (const [i, day] of days.entries()) {
+      header.i32(day);
+      for (const v of counters[i]!.userHours.countPerHour()) header.f64(v);
+      for (const v of counters[i]!.hourPlays) header.f64(v);
+    }
+    header.i32(genreNames.length);
+    for (const g of genreNames) header.str(g);
+    let offset = 0;
+    header.i32(0);
+    for (let s = 0; s < shards; s++) header.i32((offset += shardBytes[s]!));
+
+    return { header: header.bytes, shards: () => this.shardsOf({ shardBytes, trackGroups, artistGroups, entries, counters }) };
   }
 
-  /**
-   * Adds the counts of a partial (`toPartial`) over users this accumulator
-   * has not counted. A track's first catalogue info wins, as with `add`.
-   */
-  addPartial(partial: KpiPartial): void {
-    const artists = partial.artists.map((name) => internName(this.artistIndex, this.artistNames, name));
-    const genres = partial.genres.map((name) => internName(this.genreIndex, this.genreNames, name));
-    const { ids, names, durationMs, popularity, artistStarts, artistIds, genreStarts, genreIds } = partial.tracks;
-    const tracks = ids.map((id, i) => {
-      const t = this.internTrack(id);
-      const name = names[i];
-      if (name != null && this.needsTrackInfo(t)) {
-        this.tracks[t] = {
-          name,
-          durationMs: durationMs[i]!,
-          popularity: popularity[i]!,
-          artistIds: Int32Array.from(artistIds.slice(artistStarts[i], artistStarts[i + 1]), (a) => artists[a]!),
-          genreIds: Int32Array.from(genreIds.slice(genreStarts[i], genreStarts[i + 1]), (g) => genres[g]!),
-        };
-      }
-      return t;
-    });
-    for (const p of partial.dates) {
-      let d = this.dates.get(p.day);
-      if (!d) this.dates.set(p.day, (d = new DateCounters(undefined)));
-      for (let h = 0; h < 24; h++) {
-        d.listenersOfPartials[h]! += p.listeners[h]!;
-        d.hourPlays[h]! += p.hourPlays[h]!;
-        const pairs = p.artistPlays[h]!;
-        for (let i = 0; i < pairs.length; i += 2) d.creditArtist(h, artists[pairs[i]!]!, pairs[i + 1]!);
-      }
-      for (let i = 0; i < tracks.length; i++) {
-        const t = tracks[i]!;
-        d.holdTrack(t);
-        d.trackHours[t]! |= p.trackHours[i]!;
-        d.cataloguedPlays[t]! += p.cataloguedPlays[i]!;
-      }
-    }
-  }
-
-  /** Rows ordered by date then genre / hour. */
+  /** Rows ordered by date then genre / hour: this accumulator's partial through the merge of a date's passes. */
   result(): KpiTables {
-    const genre: GenreKpiRow[] = [];
-    const hourly: HourlyKpiRow[] = [];
-    const genreOrder = this.genreNames.map((_, g) => g).sort((a, b) => compareCodePoints(this.genreNames[a]!, this.genreNames[b]!));
-    for (const day of [...this.dates.keys()].sort((a, b) => a - b)) {
-      const listenDate = new Date(day * DAY_MS).toISOString().slice(0, 10);
-      const d = this.dates.get(day)!;
-      const best = this.mostPlayedTrackPerGenre(d);
-      const sums = this.genreSums(d);
-      for (const g of genreOrder) {
-        const plays = sums.plays[g]!;
-        if (!plays) continue;
-        const avgPopularity = sums.popularity[g]! / plays;
-        const top = best[g]!;
-        genre.push({
-          listenDate,
-          genre: this.genreNames[g]!,
-          listenCount: plays,
-          avgTrackDurationMs: sums.durationMs[g]! / plays,
-          avgPopularity,
-          popularityIndex: (plays * avgPopularity) / 100,
-          mostPopularTrackId: this.trackIds[top]!,
-          mostPopularTrackName: this.tracks[top]!.name,
-          mostPopularTrackPlays: d.cataloguedPlays[top]!,
-        });
+    const partial = this.encodePartial();
+    const merge = new KpiMerge([decodePartialHeader(partial.header, 'accumulator')]);
+    for (const shard of partial.shards()) merge.addGroup([shard]);
+    return merge.result();
+  }
+
+  private *shardsOf({ shardBytes, trackGroups, artistGroups, entries, counters }: ShardPlan): Generator<Uint8Array> {
+    for (let s = 0; s < shardBytes.length; s++) {
+      const out = new ByteWriter(shardBytes[s]!);
+      out.i32(trackGroups.starts[s + 1]! - trackGroups.starts[s]!);
+      for (let i = trackGroups.starts[s]!; i < trackGroups.starts[s + 1]!; i++) this.writeTrack(out, trackGroups.order[i]!, counters);
+      out.i32(artistGroups.starts[s + 1]! - artistGroups.starts[s]!);
+      for (let i = artistGroups.starts[s]!; i < artistGroups.starts[s + 1]!; i++) {
+        const e = artistGroups.order[i]!;
+        out.str(this.artists.bytesOf(entries.artist[e]!));
+        out.u16(entries.date[e]!);
+        out.u8(entries.hour[e]!);
+        out.i32(entries.plays[e]!);
       }
-      const listeners = d.listenersPerHour();
-      const distinctTracks = new Float64Array(24);
-      for (let t = 0; t < d.trackHours.length; t++) {
-        const mask = d.trackHours[t]!;
-        if (mask) for (let h = 0; h < 24; h++) if (mask & (1 << h)) distinctTracks[h]!++;
-      }
-      for (let h = 0; h < 24; h++) {
-        const plays = d.hourPlays[h]!;
-        if (!plays) continue;
-        const top = this.topArtist(d.artistPlays[h]!);
-        hourly.push({
-          listenDate,
-          listenHour: h,
-          uniqueListeners: listeners[h]!,
-          totalPlays: plays,
-          uniqueTracks: distinctTracks[h]!,
-          trackDiversityIndex: distinctTracks[h]! / plays,
-          topArtist: top ? this.artistNames[top[0]]! : null,
-          topArtistPlays: top ? top[1] : null,
-        });
-      }
+      yield out.bytes;
     }
-    return { genre, hourly };
   }
 
-  /** Per genre, its plays and the sums of its plays' durations and popularities (a play of a track in several genres counts in each). */
-  private genreSums(d: DateCounters) {
-    const n = this.genreNames.length;
-    const sums = { plays: new Float64Array(n), durationMs: new Float64Array(n), popularity: new Float64Array(n) };
-    for (let t = 0; t < d.cataloguedPlays.length; t++) {
-      const plays = d.cataloguedPlays[t]!;
-      if (!plays) continue;
-      const { durationMs, popularity, genreIds } = this.tracks[t]!;
-      for (const g of genreIds) {
-        sums.plays[g]! += plays;
-        sums.durationMs[g]! += plays * durationMs;
-        sums.popularity[g]! += plays * popularity;
-      }
+  private writeTrack(out: ByteWriter, t: number, counters: DateCounters[]): void {
+    out.str(this.trackIds.bytesOf(t));
+    const info = !this.needsTrackInfo(t);
+    out.u8(info ? 1 : 0);
+    if (info) {
+      out.str(this.names.bytesOf(this.nameOf[t]!));
+      out.i32(this.durationMs[t]!);
+      out.i32(this.popularity[t]!);
+      out.i32(this.genreCount[t]!);
+      for (let i = this.genreStart[t]!; i < this.genreStart[t]! + this.genreCount[t]!; i++) out.i32(this.genreIds[i]!);
     }
-    return sums;
-  }
-
-  /** Per genre, the track with most plays in it that day (plays whose rows carried catalogue info); ties go to the smallest track_id. */
-  private mostPlayedTrackPerGenre(d: DateCounters): number[] {
-    const best: number[] = [];
-    const plays = d.cataloguedPlays;
-    for (let t = 0; t < plays.length; t++) {
-      if (!plays[t]) continue;
-      for (const g of this.tracks[t]!.genreIds) {
-        const current = best[g];
-        if (
-          current === undefined ||
-          plays[t]! > plays[current]! ||
-          (plays[t] === plays[current] && compareCodePoints(this.trackIds[t]!, this.trackIds[current]!) < 0)
-        ) {
-          best[g] = t;
-        }
-      }
+    for (const d of counters) {
+      out.i32(d.trackHours[t] ?? 0);
+      out.i32(d.cataloguedPlays[t] ?? 0);
     }
-    return best;
   }
 
-  /** Most plays; ties go to the smallest name in code-point order. */
-  private topArtist(plays: Int32Array): [number, number] | undefined {
-    let best = -1;
-    for (let a = 0; a < plays.length; a++) {
-      const p = plays[a]!;
-      if (!p) continue;
-      if (best < 0 || p > plays[best]! || (p === plays[best]! && compareCodePoints(this.artistNames[a]!, this.artistNames[best]!) < 0)) best = a;
+  /** Every date's (artist, hour, plays) as columns. */
+  private artistEntries(counters: DateCounters[]) {
+    const count = counters.reduce((n, d) => n + d.artistHours.size, 0);
+    const entries = { count, artist: new Int32Array(count), date: new Uint16Array(count), hour: new Uint8Array(count), plays: new Int32Array(count) };
+    let e = 0;
+    for (const [i, d] of counters.entries()) {
+      d.artistHours.forEach((key, plays) => {
+        entries.artist[e] = Math.floor(key / 24);
+        entries.hour[e] = key % 24;
+        entries.date[e] = i;
+        entries.plays[e++] = plays;
+      });
     }
-    return best < 0 ? undefined : [best, plays[best]!];
+    return entries;
   }
-}
-
-/** The first `n` counters as a plain array, zeros past the end of `array`. */
-function alignedTo(array: Int32Array, n: number): number[] {
-  const out = new Array<number>(n).fill(0);
-  for (let i = 0; i < Math.min(n, array.length); i++) out[i] = array[i]!;
-  return out;
-}
-
-function internName(index: Map<string, number>, names: string[], name: string): number {
-  let id = index.get(name);
-  if (id === undefined) {
-    id = names.length;
-    index.set(name, id);
-    names.push(name);
-  }
-  return id;
 }

@@ -1,4 +1,15 @@
-export { KpiAccumulator, type KpiPartial, type TrackInfo, type GenreKpiRow, type HourlyKpiRow, type KpiTables } from './accumulator.ts';
-export { compareCodePoints } from './compare.ts';
+export { KpiAccumulator, type EncodedPartial, type TrackInfo } from './accumulator.ts';
+export { KpiMerge } from './merge.ts';
+export {
+  decodePartialHeader,
+  partialHeaderBytes,
+  PartialFormatError,
+  PARTIAL_PREFIX_BYTES,
+  PARTIAL_SHARDS,
+  PARTIAL_VERSION,
+  type PartialHeader,
+} from './partial.ts';
+export type { GenreKpiRow, HourlyKpiRow, KpiTables } from './tables.ts';
 export { EventKeySet } from './event-key-set.ts';
+export { StringPool } from './string-pool.ts';
 export { UserHourMasks } from './user-hour-masks.ts';

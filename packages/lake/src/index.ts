@@ -6,3 +6,4 @@ export { LakeTrackTable } from './track-table.ts';
 export { LakeParquetFile, type LakeGroupRows } from './lake-parquet.ts';
 export { rewritePart, type PartEnrichment } from './part-rewrite.ts';
 export type { LakePlays } from './play-columns.ts';
+export { mergeKpiPartials, readKpiPartialHeader, writeKpiPartial } from './artifacts/kpi-partial.ts';

@@ -14,7 +14,8 @@ import { writeRleBitPackedHybrid } from 'hyparquet-writer/src/encoding.js';
 import { writeMetadata } from 'hyparquet-writer/src/metadata.js';
 import type { ColumnChunk, ColumnMetaData, KeyValue, ParquetType, RowGroup, SchemaElement } from 'hyparquet';
 import { snappyCompressNative } from './snappy.ts';
-import { grown, STRIDE, StringValues, TRACK_STRING_COLUMNS, type LakeTrackTable } from './track-table.ts';
+import { StringPool } from '@musicflow/kpi';
+import { grown, STRIDE, TRACK_STRING_COLUMNS, type LakeTrackTable } from './track-table.ts';
 
 /** A SNAPPY page compressor (raw block). */
 export type Compress = (bytes: Uint8Array) => Uint8Array;
@@ -131,7 +132,7 @@ function intDictionary(values: Int32Array, count: number): number {
 export class LakeParquetFile {
   private readonly groups: RowGroup[] = [];
   private rows = 0;
-  private readonly fileNames = new StringValues();
+  private readonly fileNames = new StringPool();
 
   constructor(
     private readonly writer: ByteWriter & { flush(): Promise<void> | void; finish(): void },
@@ -157,7 +158,7 @@ export class LakeParquetFile {
 
   /** The index of a source file id, for `LakeGroupRows.files`. */
   fileIndex(fileId: string): number {
-    return this.fileNames.idOf(fileId);
+    return this.fileNames.intern(fileId);
   }
 
   /** Encodes a row group and hands it to the writer; a promise when the writer asks to wait. */
@@ -303,8 +304,8 @@ export class LakeParquetFile {
   private trackStrings(c: ChunkWriter, column: number, usedCount: number, n: number, levels: Uint8Array | undefined, nulls: number): void {
     const s = scratch;
     const values = this.tracks.strings[column]!;
-    s.valueSeen[column] = grown(s.valueSeen[column]!, values.count);
-    s.valueLocal[column] = grown(s.valueLocal[column]!, values.count);
+    s.valueSeen[column] = grown(s.valueSeen[column]!, values.size);
+    s.valueLocal[column] = grown(s.valueLocal[column]!, values.size);
     s.dictionary = grown(s.dictionary, usedCount);
     const seen = s.valueSeen[column]!;
     const local = s.valueLocal[column]!;
@@ -368,18 +369,17 @@ class ChunkWriter {
   }
 
   /** A PLAIN dictionary page of `count` strings, `ids` into `values`. */
-  dictionaryPage(values: StringValues, ids: Int32Array, count: number): void {
+  dictionaryPage(values: StringPool, ids: Int32Array, count: number): void {
     let length = 0;
-    for (let d = 0; d < count; d++) length += 4 + values.starts[ids[d]! + 1]! - values.starts[ids[d]!]!;
+    for (let d = 0; d < count; d++) length += 4 + values.bytesOf(ids[d]!).length;
     const page = new Uint8Array(length);
     const view = new DataView(page.buffer);
     let at = 0;
     for (let d = 0; d < count; d++) {
-      const from = values.starts[ids[d]!]!;
-      const to = values.starts[ids[d]! + 1]!;
-      view.setUint32(at, to - from, true);
-      page.set(values.bytes.subarray(from, to), at + 4);
-      at += 4 + to - from;
+      const value = values.bytesOf(ids[d]!);
+      view.setUint32(at, value.length, true);
+      page.set(value, at + 4);
+      at += 4 + value.length;
     }
     this.writeDictionary(page, count);
   }

@@ -62,9 +62,9 @@ export const LAKE_LAYOUT = {
   /** KPI rows of one date and table, as CSV for the loader. */
   kpiRows: (lake: string, runId: string, table: 'genre' | 'hourly', listenDate: string) =>
     joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `${table}-${listenDate}.csv`),
-  /** A pass job's partial counts, for its date job. */
+  /** A pass job's partial counts (@musicflow/kpi's binary partial), for its date job. */
   kpiPartial: (lake: string, runId: string, listenDate: string, pass: number, count: number) =>
-    joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `partial-${listenDate}-pass${pass}of${count}.json`),
+    joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `partial-${listenDate}-pass${pass}of${count}.kpip`),
   /** Every file's outcome, for the loader's analytics.etl_run_files. */
   runFiles: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'files.ndjson'),
   /**

@@ -1,6 +1,6 @@
 import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type ColumnChunk } from 'hyparquet';
 import type { ObjectStore } from '@musicflow/storage';
-import { LAKE_PARQUET_SCHEMA, SOURCE_FILES_KEY } from './part-writer.ts';
+import { DISTINCT_TRACKS_KEY, LAKE_PARQUET_SCHEMA, SOURCE_FILES_KEY } from './part-writer.ts';
 import { SNAPPY_DECOMPRESSORS } from './snappy.ts';
 import {
   chunkRange,
@@ -67,6 +67,8 @@ export interface LakePartReader {
    * undefined for a part written before parts recorded them (named after its one file).
    */
   sourceFiles: readonly string[] | undefined;
+  /** The distinct track ids of the part, from its footer; undefined for a part written before parts recorded them. */
+  distinctTracks: number | undefined;
   /** Row group `index` (0-based). */
   readGroup<C extends LakeColumnName>(index: number, columns?: readonly C[]): Promise<Pick<LakeColumns, C | 'rows'>>;
   /**
@@ -150,7 +152,9 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
   }
   // A part written before a column existed (source_file) is read without it.
   const present = ALL_COLUMNS.filter((name) => metadata.schema.some((e) => e.name === name));
-  const sourceFiles = metadata.key_value_metadata?.find((kv) => kv.key === SOURCE_FILES_KEY)?.value;
+  const footerValue = (key: string) => metadata.key_value_metadata?.find((kv) => kv.key === key)?.value;
+  const sourceFiles = footerValue(SOURCE_FILES_KEY);
+  const distinctTracks = Number(footerValue(DISTINCT_TRACKS_KEY) ?? NaN);
   const columnIndexes = new Map(metadata.row_groups[0]?.columns.map((c, i) => [c.meta_data?.path_in_schema.join('.'), i]));
   const bucketColumn = columnIndexes.get('user_bucket') ?? -1;
   // Until a page says otherwise (another writer's part), plays and track info are decoded by play-columns.ts.
@@ -179,6 +183,7 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
     rowGroups: metadata.row_groups.length,
     groupRows: (index: number) => groupRows[index]!,
     sourceFiles: sourceFiles === undefined ? undefined : (JSON.parse(sourceFiles) as string[]),
+    distinctTracks: Number.isSafeInteger(distinctTracks) && distinctTracks >= 0 ? distinctTracks : undefined,
     groupBuckets(index: number) {
       if (bucketColumn < 0) return undefined;
       const stats = metadata.row_groups[index]?.columns[bucketColumn]?.meta_data?.statistics;

@@ -32,6 +32,12 @@ export async function rewritePart(
   const writer = new LakePartWriter(store, () => stagedUrl, table);
   // Rows of a track carry the same enrichment (one catalogue per writing): one table entry per track, unless a row differs.
   const tracks = new Map<string, number>();
+  // Each entry's enrichment as added, to compare rows with (the table holds it as interned columns).
+  const entries: (LakeTrack | undefined)[] = [];
+  const addEntry = (t: number, track: LakeTrack | undefined) => {
+    entries[t] = track;
+    return t;
+  };
   let kept = 0;
   try {
     for (let g = 0; g < reader.rowGroups; g++) {
@@ -45,9 +51,11 @@ export async function rewritePart(
         if (enrich) {
           if (track === undefined) tracks.set(trackId, (track = table.add(trackId, enrich.trackOf(trackId))));
         } else if (track === undefined) {
-          tracks.set(trackId, (track = table.add(trackId, trackInPart(group, i))));
-        } else if (!sameTrack(table.track(track), group, i)) {
-          tracks.set(trackId, (track = table.addVariant(track, trackInPart(group, i))));
+          const inPart = trackInPart(group, i);
+          tracks.set(trackId, (track = addEntry(table.add(trackId, inPart), inPart)));
+        } else if (!sameTrack(entries[track], group, i)) {
+          const inPart = trackInPart(group, i);
+          tracks.set(trackId, (track = addEntry(table.addVariant(track, inPart), inPart)));
         }
         const userKnown = enrich ? enrich.userKnown(userId) : group.user_known[i]!;
         const flushing = writer.add(sourceFile, userId, track, group.listen_time[i]!, userKnown);

@@ -4,7 +4,7 @@ import type { ObjectStore } from '@musicflow/storage';
 import type { LakePart } from '@musicflow/contracts';
 import { LakeParquetFile, type LakeGroupRows } from './lake-parquet.ts';
 import { DAY_MS, listenDateOf, USER_BUCKETS, userBucketOf } from './layout.ts';
-import { grown, type LakeTrackTable } from './track-table.ts';
+import { grown, STRIDE, type LakeTrackTable } from './track-table.ts';
 
 /** One clean, enriched event as the lake keeps it (SPEC 3b). */
 export interface LakeEvent {
@@ -62,6 +62,8 @@ export const LAKE_PARQUET_SCHEMA = [
 
 /** Footer key of a part's source files, a JSON array of file ids (sorted): the publish step reads it without reading rows. */
 export const SOURCE_FILES_KEY = 'musicflow.source_files';
+/** Footer key of a part's distinct track ids (a decimal number): what a KPI date job sizes its passes by on a long-tail day. */
+export const DISTINCT_TRACKS_KEY = 'musicflow.distinct_tracks';
 
 /** Events buffered across a chunk's dates before the fullest date is written (21 bytes each). */
 const BUFFER_ROWS = 1_000_000;
@@ -113,6 +115,9 @@ class DatePart {
   private lastFile: string | undefined;
   private lastFileIndex = 0;
   private readonly fileIds = new Set<string>();
+  /** Per track id of the table (not per entry: a track's rows may differ), whether a row of this part plays it. */
+  private trackUsed = new Uint8Array(1024);
+  private distinctTracks = 0;
   buffered = 0;
   rows = 0;
   private readonly out = new PassThrough();
@@ -122,7 +127,7 @@ class DatePart {
   constructor(
     store: ObjectStore,
     readonly url: string,
-    trackTable: LakeTrackTable,
+    private readonly trackTable: LakeTrackTable,
   ) {
     this.parquet = new LakeParquetFile(new StreamingByteWriter(this.out), LAKE_PARQUET_SCHEMA, trackTable);
     this.upload = store.write(url, this.out);
@@ -148,6 +153,12 @@ class DatePart {
     this.tracks[i] = track;
     this.files[i] = this.lastFileIndex;
     this.rows++;
+    const id = this.trackTable.stringIds[track * STRIDE]!;
+    if (id >= this.trackUsed.length) this.trackUsed = grown(this.trackUsed, id + 1);
+    if (!this.trackUsed[id]) {
+      this.trackUsed[id] = 1;
+      this.distinctTracks++;
+    }
   }
 
   /**
@@ -222,7 +233,10 @@ class DatePart {
 
   async close(): Promise<void> {
     if (this.buffered > 0) await this.writeGroups();
-    this.parquet.finish([{ key: SOURCE_FILES_KEY, value: JSON.stringify([...this.fileIds].sort()) }]);
+    this.parquet.finish([
+      { key: SOURCE_FILES_KEY, value: JSON.stringify([...this.fileIds].sort()) },
+      { key: DISTINCT_TRACKS_KEY, value: String(this.distinctTracks) },
+    ]);
     await this.upload;
   }
 }

@@ -5,3 +5,4 @@ export { classifyConnectionError, explainConnectionError, FATAL_PROBLEMS, Wareho
 export { runDataChecks, DATA_CHECKS, type DataCheckName, type LoadedDate } from './checks.ts';
 export { readFreshness, listListenDates, type Freshness } from './freshness.ts';
 export { LAST_FINISHED_REPORT_SQL } from './sql.ts';
+export { fitRunRecord } from './run-record.ts';

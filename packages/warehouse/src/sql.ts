@@ -69,6 +69,9 @@ const insertRows = (table: string, columns: readonly string[], rows: number) =>
     (_, r) => `(${columns.map((_, c) => `$${r * columns.length + c + 1}`).join(', ')})`,
   ).join(', ')}`;
 
+/** Widths (bytes on Redshift) of analytics.etl_runs' free-text columns: a run's record is fitted to them. */
+export const ETL_RUN_TEXT_BYTES = { streams_url: 1024, error: 4096, report: 65535 } as const;
+
 export const ETL_RUN_COLUMNS = [
   'run_id',
   'trigger',
@@ -104,7 +107,7 @@ export const DDL = [
   status VARCHAR(16) NOT NULL,
   started_at TIMESTAMP NOT NULL,
   finished_at TIMESTAMP,
-  streams_url VARCHAR(1024),
+  streams_url VARCHAR(${ETL_RUN_TEXT_BYTES.streams_url}),
   files_total INTEGER,
   files_loaded INTEGER,
   files_rejected INTEGER,
@@ -115,8 +118,8 @@ export const DDL = [
   rows_orphan BIGINT,
   rows_orphan_user BIGINT,
   kpi_rows BIGINT,
-  error VARCHAR(4096),
-  report VARCHAR(65535),
+  error VARCHAR(${ETL_RUN_TEXT_BYTES.error}),
+  report VARCHAR(${ETL_RUN_TEXT_BYTES.report}),
   PRIMARY KEY (run_id)
 )`,
   `CREATE TABLE IF NOT EXISTS analytics.etl_run_files (

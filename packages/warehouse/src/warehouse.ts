@@ -2,13 +2,14 @@ import pg from 'pg';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { from as copyFrom } from 'pg-copy-streams';
-import { postgresClientConfig, redactUrl, type PostgresTarget } from '@musicflow/config';
+import { postgresClientConfig, type PostgresTarget } from '@musicflow/config';
 import type { RunFile, RunReport } from '@musicflow/contracts';
 import {
   CATALOG_SQL,
   DDL,
   ddlObject,
   ETL_RUN_COLUMNS,
+  ETL_RUN_TEXT_BYTES,
   KPI_TABLES,
   RUN_FILE_COLUMNS,
   RUN_FILES_SQL,
@@ -18,6 +19,7 @@ import {
 } from './sql.ts';
 import { explainConnectionError, warehouseTarget } from './connection-errors.ts';
 import { kpiCsvRecords } from './kpi-csv.ts';
+import { fitRunRecord } from './run-record.ts';
 import { cutToBytes, fitText } from './text-contract.ts';
 
 /** `copy`: COPY FROM STDIN into the stage (PostgreSQL). `insert`: multi-row INSERTs (works on any Redshift client). */
@@ -243,8 +245,18 @@ export class Warehouse {
     });
   }
 
+  /** Records a run; a record the warehouse refuses (a data error, every time) throws a WarehouseDataError. */
   async recordRun(report: RunReport): Promise<void> {
-    await this.transaction('READ COMMITTED', (client) => writeRun(client, report));
+    try {
+      await this.transaction('READ COMMITTED', (client) => writeRun(client, report));
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      throw new WarehouseDataError(
+        `analytics.etl_runs refused the record of run ${report.runId}: ${err.message} (SQLSTATE ${err.code})`,
+        err.code!,
+        'analytics.etl_runs',
+      );
+    }
   }
 
   async getRun(runId: string): Promise<RunReport | undefined> {
@@ -453,14 +465,16 @@ async function describeDataError(
   return new WarehouseDataError(message, err.code!, t.table, listenDate, key, column);
 }
 
-async function writeRun(client: pg.PoolClient, report: RunReport): Promise<void> {
+async function writeRun(client: pg.PoolClient, given: RunReport): Promise<void> {
+  const report = fitRunRecord(given);
   const values: Record<(typeof ETL_RUN_COLUMNS)[number], unknown> = {
     run_id: report.runId,
     trigger: report.trigger,
     status: report.status,
     started_at: new Date(report.startedAt),
     finished_at: report.finishedAt ? new Date(report.finishedAt) : null,
-    streams_url: redactUrl(report.sources.streams),
+    // The report's texts are redacted and cut already; control characters (NUL) are not text PostgreSQL takes.
+    streams_url: fitText(report.sources.streams, ETL_RUN_TEXT_BYTES.streams_url, 'label').text,
     files_total: report.files.total,
     files_loaded: report.files.loaded,
     files_rejected: report.files.rejected,
@@ -471,8 +485,7 @@ async function writeRun(client: pg.PoolClient, report: RunReport): Promise<void>
     rows_orphan: report.rows.orphanTracks,
     rows_orphan_user: report.rows.orphanUsers,
     kpi_rows: report.kpiRows.genre + report.kpiRows.hourly,
-    // VARCHAR(4096) in bytes on Redshift; a message may quote a value with control characters.
-    error: report.error === undefined ? null : fitText(report.error, 4096, 'label').text,
+    error: report.error === undefined ? null : fitText(report.error, ETL_RUN_TEXT_BYTES.error, 'label').text,
     report: JSON.stringify(report),
   };
   await client.query(RUN_SQL.delete, [report.runId]);

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import { Queue } from 'bullmq';
@@ -9,6 +9,7 @@ import { registerAuth } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { HttpError, registerErrorHandler } from './errors.ts';
 import { ApiMetrics, withDeadline } from './metrics.ts';
+import { allowedHostNames, registerOriginGuard } from './origin.ts';
 import { redisReady } from './redis-ready.ts';
 import { BULL_BOARD_PATH, registerBullBoard } from './routes/admin.ts';
 import { DASHBOARD_PATH, dashboardRoutes } from './dashboard/routes.ts';
@@ -21,6 +22,21 @@ import { runRoutes } from './routes/runs.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
 
 export const DOCS_PATH = '/docs';
+
+/** Refusals have their own log line, written where they are decided (none while a client is held back). */
+const REFUSALS = new Set([401, 403, 429]);
+
+/** One log line per request, on its answer (Fastify writes two), and none for a refusal: a flood of them must not flood the log. */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (!error && REFUSALS.has(reply.statusCode)) return;
+    const line = { req: request, res: reply, responseTime: reply.elapsedTime };
+    if (error) reply.log.error({ ...line, err: error }, 'request errored');
+    else reply.log.info(line, 'request completed');
+  }
+}
 
 /**
  * The HTTP API as a Fastify instance, ready for `inject` or `listen` (this does
@@ -65,12 +81,15 @@ export async function buildApp(ctx: ServiceContext): Promise<FastifyInstance> {
     requestTimeout: 30_000,
     forceCloseConnections: 'idle',
     bodyLimit: 64 * 1024,
+    logController: new OneLinePerRequest(),
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandler(app);
+  registerOriginGuard(app, allowedHostNames(config.API_HOST, config.API_ALLOWED_HOSTS));
   registerAuth(app, {
     token: config.API_TOKEN,
+    failuresPerMinute: config.API_AUTH_FAILURES_PER_MINUTE,
     protectReads: config.API_PROTECT_READS,
     adminPrefix: BULL_BOARD_PATH,
     docsPrefix: DOCS_PATH,

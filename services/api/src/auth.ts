@@ -6,7 +6,10 @@
  *   - GET /health stays open for load balancers and orchestrators.
  * The token comes as `Authorization: Bearer <token>`, or as the password of
  * HTTP basic auth (any user name) so a browser can open Bull Board and the docs.
- * Comparison is in constant time; the token is never logged or echoed.
+ * Comparison is in constant time; the token is never logged or echoed. A
+ * client that presents API_AUTH_FAILURES_PER_MINUTE wrong or missing tokens
+ * gets 429 on every route that needs one for the rest of that minute: one log
+ * line per refusal, one when it is held back, none while it is.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -24,6 +27,8 @@ declare module 'fastify' {
 
 export interface AuthOptions {
   token?: string;
+  /** Wrong or missing tokens a client may present per minute; beyond it, its requests that need the token get 429. */
+  failuresPerMinute: number;
   protectReads: boolean;
   /** URL prefix of Bull Board: every route under it is `admin`. */
   adminPrefix: string;
@@ -76,14 +81,30 @@ export function registerAuth(app: FastifyInstance, opts: AuthOptions): void {
       'API_TOKEN is not set: write routes and Bull Board are open to anyone who reaches this port (loopback only, unless API_ALLOW_UNAUTHENTICATED)',
     );
   }
+  const failures = new FailureWindow(opts.failuresPerMinute);
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const access = accessOf(request, opts);
     if (!needsToken(access, opts)) return;
+    const limited = failures.limited(request.ip);
+    if (limited) {
+      // One line when a client is first held back, none for the requests it sends meanwhile.
+      if (limited.first)
+        request.log.warn({ client: request.ip, retryAfterSeconds: limited.retryAfterSeconds }, 'too many failed authentications: client held back');
+      return reply
+        .code(429)
+        .header('retry-after', String(limited.retryAfterSeconds))
+        .send({
+          statusCode: 429,
+          error: 'Too Many Requests',
+          message: `too many requests without a valid token from this client: try again in ${limited.retryAfterSeconds} s`,
+        });
+    }
     const token = presentedToken(request.headers.authorization);
     if (token !== undefined && tokensMatch(token, opts.token!)) return;
+    failures.count(request.ip);
     const url = request.routeOptions.url ?? request.url;
     const browser = access === 'admin' || url.startsWith(opts.docsPrefix) || (!!opts.dashboardPrefix && url.startsWith(opts.dashboardPrefix));
-    request.log.warn({ access, credentials: token === undefined ? 'none' : 'wrong' }, 'unauthorized request');
+    request.log.warn({ access, client: request.ip, credentials: token === undefined ? 'none' : 'wrong' }, 'unauthorized request');
     return reply
       .code(401)
       .header('www-authenticate', browser ? 'Basic realm="musicflow", charset="UTF-8"' : 'Bearer realm="musicflow"')
@@ -93,4 +114,39 @@ export function registerAuth(app: FastifyInstance, opts: AuthOptions): void {
         message: token === undefined ? 'this route needs the API token: send "Authorization: Bearer <API_TOKEN>"' : 'the token presented is not valid',
       });
   });
+}
+
+const WINDOW_MS = 60_000;
+/** Clients tracked at once; the oldest is forgotten first, so a flood of addresses cannot grow the map. */
+const MAX_CLIENTS = 10_000;
+
+/** Failed authentications per client in fixed one-minute windows, in memory (per API replica). */
+class FailureWindow {
+  private readonly clients = new Map<string, { since: number; failures: number; reported: boolean }>();
+
+  constructor(private readonly perMinute: number) {}
+
+  private current(client: string, now: number) {
+    const entry = this.clients.get(client);
+    return entry && now - entry.since < WINDOW_MS ? entry : undefined;
+  }
+
+  count(client: string, now = Date.now()): void {
+    const entry = this.current(client, now);
+    if (entry) entry.failures++;
+    else {
+      this.clients.delete(client);
+      if (this.clients.size >= MAX_CLIENTS) this.clients.delete(this.clients.keys().next().value!);
+      this.clients.set(client, { since: now, failures: 1, reported: false });
+    }
+  }
+
+  /** Set when the client used up its failures in this window: whether this is the first refusal, and when to come back. */
+  limited(client: string, now = Date.now()): { first: boolean; retryAfterSeconds: number } | undefined {
+    const entry = this.current(client, now);
+    if (!entry || entry.failures < this.perMinute) return undefined;
+    const first = !entry.reported;
+    entry.reported = true;
+    return { first, retryAfterSeconds: Math.max(1, Math.ceil((entry.since + WINDOW_MS - now) / 1000)) };
+  }
 }

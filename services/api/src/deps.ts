@@ -1,7 +1,6 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Config, Logger } from '@musicflow/config';
-import type { PipelineQueues } from '@musicflow/flow';
+import type { PipelineQueues, RedisClient } from '@musicflow/flow';
 import type { ObjectStore } from '@musicflow/storage';
 import type { Warehouse } from '@musicflow/warehouse';
 import type { ApiMetrics } from './metrics.ts';
@@ -11,7 +10,7 @@ export interface ApiDeps {
   config: Config;
   logger: Logger;
   /** The API's own fail-fast Redis connection (enableOfflineQueue false) and the queues on it. */
-  connection: Redis;
+  connection: RedisClient;
   /** Resolves once Redis is connected; rejects after a short wait naming the last connection error. */
   redisReady(ms?: number): Promise<void>;
   queues: PipelineQueues;

@@ -1,10 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
-
-/** Hides any password in connection strings inside a free-text message. */
-export function redactSecrets(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]+@/gi, '$1***@');
-}
+import { redactSecrets } from '@musicflow/config';
 
 /** An error with an HTTP status, thrown by handlers. */
 export class HttpError extends Error {

@@ -32,12 +32,10 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Job, QueueEvents, type Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { Logger } from '@musicflow/config';
-import { readOrphanedJobs, readQueueWorkers, redisConnection, type RedisSettings } from '@musicflow/flow';
+import { redactSecrets, type Logger } from '@musicflow/config';
+import { readOrphanedJobs, readQueueWorkers, redisConnection, type RedisClient, type RedisSettings } from '@musicflow/flow';
 import { DATA_CHECKS, LAST_FINISHED_REPORT_SQL, readFreshness, type RunTotalsRow, type Warehouse } from '@musicflow/warehouse';
 import type { RunReport } from '@musicflow/contracts';
-import { redactSecrets } from './errors.ts';
 
 const STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
 /** States of jobs a worker of the queue could take (or holds): a queue with any of them needs a worker. */
@@ -54,7 +52,7 @@ export interface MetricsDeps {
 
 export class ApiMetrics {
   readonly registry = new Registry();
-  private readonly events: { events: QueueEvents; connection: Redis }[] = [];
+  private readonly events: { events: QueueEvents; connection: RedisClient }[] = [];
 
   private readonly jobsCompleted: Gauge;
   private readonly jobsFailed: Gauge;

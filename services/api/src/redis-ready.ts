@@ -1,11 +1,11 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@musicflow/flow';
 import { withDeadline } from './metrics.ts';
 
 /**
  * Resolves once `connection` is ready (BullMQ starts connecting it on its own),
  * or after `ms` rejects with `describe(lastError)`.
  */
-export async function redisReady(connection: Redis, ms: number, describe: () => string): Promise<void> {
+export async function redisReady(connection: RedisClient, ms: number, describe: () => string): Promise<void> {
   if (connection.status === 'ready') return;
   if (connection.status === 'wait') connection.connect().catch(() => undefined);
   let onReady: (() => void) | undefined;

@@ -4,7 +4,7 @@
  * passwords in sources are hidden in everything returned.
  */
 import type { Job } from 'bullmq';
-import { redactUrl } from '@musicflow/config';
+import { redactDeep, redactUrl } from '@musicflow/config';
 import { jobIds, runContextSchema, type RunContext, type RunReport, type Sources } from '@musicflow/contracts';
 import { readRunHealth, readRunProgress, type RunHealth } from '@musicflow/flow';
 import type { ApiDeps } from './deps.ts';
@@ -13,7 +13,6 @@ import type { RunDetail, RunSummary } from './schemas.ts';
 const IN_FLIGHT = ['waiting-children', 'waiting', 'active', 'delayed', 'prioritized'] as const;
 
 export const redactSources = (s: Sources): Sources => ({ streams: redactUrl(s.streams), users: redactUrl(s.users), songs: redactUrl(s.songs) });
-const redactReport = (r: RunReport): RunReport => ({ ...r, sources: redactSources(r.sources) });
 
 function runContextOf(job: Job | undefined): RunContext | undefined {
   const parsed = runContextSchema.safeParse((job?.data as { run?: unknown } | undefined)?.run);
@@ -56,8 +55,8 @@ export async function findRun(deps: ApiDeps, runId: string): Promise<RunLookup |
         finishedAt: report.finishedAt,
         sources: redactSources(report.sources),
         stages: null,
-        report: redactReport(report),
-        error: report.error,
+        report: redactDeep(report),
+        error: redactDeep(report.error),
       },
       sources: report.sources,
     };
@@ -82,8 +81,8 @@ export async function findRun(deps: ApiDeps, runId: string): Promise<RunLookup |
       finishedAt: report?.finishedAt,
       sources: run ? redactSources(run.sources) : undefined,
       stages: progress.stages,
-      report: report ? redactReport(report) : undefined,
-      error: report?.error ?? progress.error,
+      report: report ? redactDeep(report) : undefined,
+      error: redactDeep(report?.error ?? progress.error),
       health,
     },
     sources: run?.sources ?? report?.sources,

@@ -11,7 +11,6 @@
  * environment only when it differs from that.
  */
 import { Queue, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Config, Logger } from '@musicflow/config';
 import { ALERTS_QUEUE, DAILY_SCHEDULER_ID, jobIds, parseJobData, SCHEDULER_QUEUE, scheduleTriggerJobSchema } from '@musicflow/contracts';
 import {
@@ -23,6 +22,7 @@ import {
   startRun,
   workerName,
   type PipelineQueues,
+  type RedisClient,
   type Service,
   type ServiceContext,
 } from '@musicflow/flow';
@@ -59,7 +59,7 @@ const template = (id: string) => ({
   },
 });
 
-async function upsert(queue: Queue, connection: Redis, id: string, p: SchedulePattern, source: 'env' | 'api'): Promise<void> {
+async function upsert(queue: Queue, connection: RedisClient, id: string, p: SchedulePattern, source: 'env' | 'api'): Promise<void> {
   await queue.upsertJobScheduler(id, { pattern: p.cron, tz: p.tz }, template(id));
   await connection.set(sourceKey(queue.opts.prefix ?? 'bull', id), source);
 }
@@ -70,7 +70,7 @@ async function upsert(queue: Queue, connection: Redis, id: string, p: SchedulePa
  * (then a pattern set through the API is kept). Idempotent: any number of
  * replicas may run it at once and leave one scheduler.
  */
-export async function ensureDailySchedule(queue: Queue, connection: Redis, config: Config, log: Logger): Promise<void> {
+export async function ensureDailySchedule(queue: Queue, connection: RedisClient, config: Config, log: Logger): Promise<void> {
   const wanted = patternFromConfig(config);
   const prefix = queue.opts.prefix ?? 'bull';
   const marker = JSON.stringify(wanted);
@@ -84,7 +84,7 @@ export async function ensureDailySchedule(queue: Queue, connection: Redis, confi
   log.info({ scheduler: DAILY_SCHEDULER_ID, ...wanted }, 'daily schedule upserted from DAILY_CRON/TZ_SCHEDULE');
 }
 
-export async function listSchedules(queue: Queue, connection: Redis): Promise<ScheduleView[]> {
+export async function listSchedules(queue: Queue, connection: RedisClient): Promise<ScheduleView[]> {
   const schedulers = await queue.getJobSchedulers(0, -1, true);
   const prefix = queue.opts.prefix ?? 'bull';
   return Promise.all(
@@ -102,12 +102,12 @@ export async function listSchedules(queue: Queue, connection: Redis): Promise<Sc
   );
 }
 
-export async function getSchedule(queue: Queue, connection: Redis, id: string): Promise<ScheduleView | undefined> {
+export async function getSchedule(queue: Queue, connection: RedisClient, id: string): Promise<ScheduleView | undefined> {
   return (await listSchedules(queue, connection)).find((s) => s.id === id);
 }
 
 /** `PUT /schedules/:id`: a new pattern (and optionally time zone); the next run time follows. */
-export async function updateSchedule(queue: Queue, connection: Redis, id: string, change: { cron: string; tz?: string }): Promise<ScheduleView> {
+export async function updateSchedule(queue: Queue, connection: RedisClient, id: string, change: { cron: string; tz?: string }): Promise<ScheduleView> {
   const current = await queue.getJobScheduler(id);
   const tz = change.tz ?? current?.tz ?? 'UTC';
   await upsert(queue, connection, id, { cron: change.cron, tz }, 'api');

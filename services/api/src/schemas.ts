@@ -5,22 +5,36 @@
  */
 import { z } from 'zod';
 import { CronExpressionParser } from 'cron-parser';
+import { normalizeSourceUrl, sourceUrlProblem } from '@musicflow/config';
 import { RUN_ID_PATTERN, runReportSchema, STAGES, runStatusSchema, runFileSchema } from '@musicflow/contracts';
 
 // ---------- shared pieces ----------
 
-const streamsUrl = z
-  .string()
-  .regex(/^(s3|file):\/\/\S+$/, 'must be an s3:// or file:// folder URL')
+const CRON_MAX_CHARS = 128;
+const TIME_ZONE_MAX_CHARS = 64;
+/** Paging past this many rows is no use to anyone and only makes the stores skip them. */
+const MAX_OFFSET = 1_000_000;
+
+/** A source URL the stores can use (bounded, no query on an object URL, sane segments), in its one spelling. */
+const usableSource = (schemes: RegExp, what: string) =>
+  z
+    .string()
+    .superRefine((value, ctx) => {
+      const problem = schemes.test(value) ? sourceUrlProblem(value) : what;
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .transform(normalizeSourceUrl);
+const streamsUrl = usableSource(/^(s3|file):\/\/\S+$/, 'must be an s3:// or file:// folder URL')
   // The same folder with or without its trailing slash is the same source (and the same active-run key).
   .transform((v) => (v.endsWith('/') ? v : `${v}/`));
-const catalogueUrl = z.string().regex(/^(s3|file|postgres|postgresql):\/\/\S+$/, 'must be an s3://, file:// or postgres:// URL');
+const catalogueUrl = usableSource(/^(s3|file|postgres|postgresql):\/\/\S+$/, 'must be an s3://, file:// or postgres:// URL');
 
 export const runIdParam = z.string().regex(RUN_ID_PATTERN, 'must be a run id (lowercase letters, digits and -, 3-63 characters)');
 
 /** A five- or six-field cron pattern (seconds first when six), as BullMQ job schedulers take it. */
 export const cronSchema = z
   .string()
+  .max(CRON_MAX_CHARS, `must be at most ${CRON_MAX_CHARS} characters`)
   .trim()
   .superRefine((value, ctx) => {
     const fields = value.split(/\s+/).length;
@@ -35,15 +49,34 @@ export const cronSchema = z
     }
   });
 
-/** An IANA time zone name the runtime knows (`UTC`, `Europe/Paris`, ...). */
-export const timeZoneSchema = z.string().refine((tz) => {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
+/** Firings a schedule's shortest interval is looked for in: any pattern with a short gap shows it within its first day or week. */
+const FIRINGS_CHECKED = 100;
+
+/** The shortest time between two of the next firings of `cron` in `tz`, in ms (Infinity when it fires once at most). */
+export function shortestCronInterval(cron: string, tz: string): number {
+  const firings = CronExpressionParser.parse(cron, { tz });
+  let previous = firings.next().getTime();
+  let shortest = Infinity;
+  for (let i = 1; i < FIRINGS_CHECKED && firings.hasNext(); i++) {
+    const next = firings.next().getTime();
+    shortest = Math.min(shortest, next - previous);
+    previous = next;
   }
-}, 'must be an IANA time zone such as UTC or Europe/Paris');
+  return shortest;
+}
+
+/** An IANA time zone name the runtime knows (`UTC`, `Europe/Paris`, ...). */
+export const timeZoneSchema = z
+  .string()
+  .max(TIME_ZONE_MAX_CHARS, `must be at most ${TIME_ZONE_MAX_CHARS} characters`)
+  .refine((tz) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be an IANA time zone such as UTC or Europe/Paris');
 
 export const errorSchema = z.object({
   statusCode: z.number().int(),
@@ -79,7 +112,7 @@ export const runParams = z.strictObject({ id: runIdParam });
 
 export const listRunsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  offset: z.coerce.number().int().min(0).default(0),
+  offset: z.coerce.number().int().min(0).max(MAX_OFFSET).default(0),
 });
 
 const stageProgress = z.object({
@@ -151,7 +184,7 @@ export type RunDetail = z.infer<typeof runDetail>;
 export const runFilesQuery = z.strictObject({
   status: runFileSchema.shape.status.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
-  offset: z.coerce.number().int().min(0).default(0),
+  offset: z.coerce.number().int().min(0).max(MAX_OFFSET).default(0),
 });
 
 export const runFilesResponse = z.object({

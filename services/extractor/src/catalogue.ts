@@ -2,23 +2,22 @@ import {
   CatalogueFixCounts,
   QuarantineWriter,
   readCatalogueSource,
-  readRunTrackIds,
+  readChunkKeys,
   readRunUserIds,
   RunTrackKeys,
   RunUserKeys,
   SONG_COLUMNS,
-  SongCatalogueBuilder,
+  SongsSnapshotWriter,
   USER_COLUMNS,
+  UsersSnapshotWriter,
   UserIdSet,
   validateSongRow,
   validateUserRow,
-  writeSongsSnapshot,
-  writeUsersSnapshot,
 } from '@musicflow/ingest';
 import { basename, type ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT, openLakePart } from '@musicflow/lake';
 import type { CatalogueTable, RunContext } from '@musicflow/contracts';
-import { catalogueTarget, type Config } from '@musicflow/config';
+import { catalogueTarget, type Config, type PostgresTarget } from '@musicflow/config';
 
 export interface TableSnapshot {
   url: string;
@@ -40,13 +39,13 @@ export interface RunIdSources {
   partUrls: readonly string[];
 }
 
-async function runTrackIds(store: ObjectStore, { keysUrls, partUrls }: RunIdSources): Promise<Set<string>> {
-  const tracks = await readRunTrackIds(store, keysUrls);
+/** The run's track ids as `\n`-separated lists: each chunk's keys, then each part's row groups. */
+async function* trackIdLists(store: ObjectStore, { keysUrls, partUrls }: RunIdSources): AsyncGenerator<Buffer> {
+  for (const url of keysUrls) yield (await readChunkKeys(store, url)).trackIdBytes;
   for (const url of partUrls) {
     const part = await openLakePart(store, url);
-    for (let g = 0; g < part.rowGroups; g++) for (const id of Array.from((await part.readGroup(g, ['track_id'])).track_id)) tracks.add(id);
+    for (let g = 0; g < part.rowGroups; g++) yield Buffer.from(Array.from((await part.readGroup(g, ['track_id'])).track_id).join('\n'));
   }
-  return tracks;
 }
 
 async function runUserIds(store: ObjectStore, { keysUrls, partUrls }: RunIdSources): Promise<UserIdSet> {
@@ -62,10 +61,11 @@ const sourceName = (url: string) => (/^postgres/.test(url) ? 'rds' : basename(ur
 
 /**
  * One catalogue table for one run: only the rows of the tracks or users the
- * run's clean events name, so memory follows the run, not the catalogue (a
- * CSV source is streamed once; the RDS table is looked up by key in
- * batches). Rows that break SPEC 2.2 (users) or 2.3 (songs) are quarantined;
- * the table's part of the run's snapshot is written for the transformers.
+ * run's clean events name (a CSV source is streamed once; the RDS table is
+ * looked up by key in batches). The kept rows stream into the run's snapshot
+ * as they are read, so the job holds the run's ids (a fingerprint per track,
+ * an int32 per user) and no row. Rows that break SPEC 2.2 (users) or 2.3
+ * (songs) are quarantined.
  */
 export async function extractCatalogueTable(
   store: ObjectStore,
@@ -75,51 +75,63 @@ export async function extractCatalogueTable(
   named: RunIdSources,
 ): Promise<TableSnapshot> {
   const source = run.sources[table];
-  const from = /^postgres/.test(source) ? catalogueTarget(config, table, source) : source;
   const quarantine = new QuarantineWriter(store, LAKE_LAYOUT.quarantine(run.lake, run.runId, table), sourceName(source));
-  let rowsRead: number;
-  let wanted: number;
-  let kept: number;
-  let url: string;
-  let cleaned: Record<string, number> | undefined;
-  if (table === 'users') {
-    const keys = new RunUserKeys(await runUserIds(store, named));
-    wanted = keys.wanted.size;
-    // Last row wins for a repeated user_id, and only the id matters to a KPI: a set keeps one entry per id.
-    const users = new UserIdSet();
-    const rows = readCatalogueSource(store, from, table, USER_COLUMNS, keys);
+  // A database source carries the setting it came from and, when it is the configured one, its password file.
+  const from = /^postgres/.test(source) ? catalogueTarget(config, table, source) : source;
+  const counts = table === 'users' ? await extractUsers(store, run, from, named, quarantine) : await extractSongs(store, run, from, named, quarantine);
+  await quarantine.close();
+  return { ...counts, rejected: quarantine.count };
+}
+
+async function extractUsers(store: ObjectStore, run: RunContext, source: string | PostgresTarget, named: RunIdSources, quarantine: QuarantineWriter) {
+  const keys = new RunUserKeys(await runUserIds(store, named));
+  const url = LAKE_LAYOUT.catalogueUsers(run.lake, run.runId);
+  const snapshot = new UsersSnapshotWriter(store, url);
+  let kept = 0;
+  const rows = readCatalogueSource(store, source, 'users', USER_COLUMNS, keys);
+  try {
     for await (const { values, record, line } of rows) {
       if (keys.skips(values.user_id)) continue;
       const result = validateUserRow(values);
-      if ('userId' in result) {
-        if (keys.wanted.has(result.userId)) users.add(result.userId);
-      } else await quarantine.add(line, result.code, result.field, result.value, record);
+      if (!('userId' in result)) await quarantine.add(line, result.code, result.field, result.value, record);
+      // Last row wins for a repeated user_id, and only the id matters to a KPI: each user is written once.
+      else if (keys.wanted.has(result.userId) && keys.wanted.mark(result.userId)) {
+        kept++;
+        await snapshot.add(result.userId);
+      }
     }
-    rowsRead = rows.rowsRead;
-    url = LAKE_LAYOUT.catalogueUsers(run.lake, run.runId);
-    await writeUsersSnapshot(store, url, users.values());
-    kept = users.size;
-  } else {
-    const keys = new RunTrackKeys(await runTrackIds(store, named));
-    wanted = keys.wanted.size;
-    const songs = new SongCatalogueBuilder();
-    const fixes = new CatalogueFixCounts();
-    const rows = readCatalogueSource(store, from, table, SONG_COLUMNS, keys);
+  } catch (err) {
+    snapshot.abort(err as Error);
+    throw err;
+  }
+  await snapshot.close();
+  return { url, wanted: keys.wanted.size, kept, rowsRead: rows.rowsRead };
+}
+
+async function extractSongs(store: ObjectStore, run: RunContext, source: string | PostgresTarget, named: RunIdSources, quarantine: QuarantineWriter) {
+  const keys = await RunTrackKeys.of(() => trackIdLists(store, named));
+  const url = LAKE_LAYOUT.catalogueSongs(run.lake, run.runId);
+  const snapshot = new SongsSnapshotWriter(store, url);
+  const fixes = new CatalogueFixCounts();
+  let kept = 0;
+  const rows = readCatalogueSource(store, source, 'songs', SONG_COLUMNS, keys);
+  try {
     for await (const { values, record, line } of rows) {
       if (keys.skips(values.track_id)) continue;
       const result = validateSongRow(values);
-      if ('song' in result) {
-        if (!keys.wanted.has(result.trackId)) continue;
-        songs.add(result.trackId, result.genre, result.song);
-        fixes.add(result.fixes);
-      } else await quarantine.add(line, result.code, result.field, result.value, record);
+      if (!('song' in result)) {
+        await quarantine.add(line, result.code, result.field, result.value, record);
+        continue;
+      }
+      if (!keys.wants(result.trackId)) continue;
+      if (keys.keep(result.trackId)) kept++;
+      fixes.add(result.fixes);
+      await snapshot.add(result.trackId, result.genre, result.song);
     }
-    rowsRead = rows.rowsRead;
-    cleaned = fixes.counts;
-    url = LAKE_LAYOUT.catalogueSongs(run.lake, run.runId);
-    await writeSongsSnapshot(store, url, songs.values());
-    kept = songs.size;
+  } catch (err) {
+    snapshot.abort(err as Error);
+    throw err;
   }
-  await quarantine.close();
-  return { url, wanted, kept, rejected: quarantine.count, rowsRead, cleaned };
+  await snapshot.close();
+  return { url, wanted: keys.wanted.size, kept, rowsRead: rows.rowsRead, cleaned: fixes.counts };
 }

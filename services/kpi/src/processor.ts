@@ -1,12 +1,10 @@
 import { Readable } from 'node:stream';
-import { json } from 'node:stream/consumers';
 import pMap from 'p-map';
 import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import {
   childResults,
   jobIds,
-  kpiPartialSchema,
   type KpiDateJob,
   type KpiDateResult,
   type KpiPassJob,
@@ -16,8 +14,8 @@ import {
   type RunContext,
 } from '@musicflow/contracts';
 import { QUARANTINE_HEADER } from '@musicflow/ingest';
-import { KpiAccumulator, type KpiTables } from '@musicflow/kpi';
-import { LAKE_LAYOUT, rewritePart, USER_BUCKETS } from '@musicflow/lake';
+import { PARTIAL_SHARDS, PartialFormatError, type KpiTables } from '@musicflow/kpi';
+import { LAKE_LAYOUT, mergeKpiPartials, rewritePart, USER_BUCKETS, writeKpiPartial } from '@musicflow/lake';
 import { basename, joinUrl, moveOnce, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
 import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
@@ -115,12 +113,14 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
     const startedAt = Date.now();
     const parts = await openDateParts(store, run.lake, listenDate, new Set(data.ours));
     const rows = parts.reduce((n, p) => n + p.reader.rows, 0);
+    // A track in several parts counts in each: an upper bound (a part written before parts counted them, its rows).
+    const tracks = parts.reduce((n, p) => n + (p.reader.distinctTracks ?? p.reader.rows), 0);
     // A pass takes at least one user bucket.
-    const count = Math.min(USER_BUCKETS, Math.ceil(rows / config.KPI_EVENTS_PER_PASS));
+    const count = Math.min(USER_BUCKETS, Math.max(Math.ceil(rows / config.KPI_EVENTS_PER_PASS), Math.ceil(tracks / config.KPI_TRACKS_PER_PASS)));
     if (count > 1) {
       const passes = { count, rows, startedAt };
       // Jobs first, then the step: a retry after a crash in between adds the same jobs again (fixed ids), harmlessly.
-      const pass = { run, listenDate, ours: data.ours, parts: parts.map((p) => p.url), count };
+      const pass = { run, listenDate, ours: data.ours, parts: parts.map((p) => p.url), count, shards: partialShards(rows) };
       await addChildJobs(
         config,
         queues,
@@ -130,7 +130,7 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
         'fail',
       );
       await job.updateData({ ...data, passes } satisfies KpiDateJob);
-      log.info({ listenDate, rows, passes: count }, 'date split into passes');
+      log.info({ listenDate, rows, tracks, passes: count }, 'date split into passes');
       if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
       return mergePasses(job, { ...data, passes }, log);
     }
@@ -144,21 +144,14 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
     const results = childResults(await job.getChildrenValues(), 'kpi-pass').filter((r) => r.count === count);
     const missing = Array.from({ length: count }, (_, p) => p).filter((p) => !results.some((r) => r.pass === p));
     if (missing.length) throw new Error(`${data.listenDate}: pass(es) ${missing.join(', ')} missing although every pass job is done`);
-    const accumulator = new KpiAccumulator();
-    for (const r of results.sort((a, b) => a.pass - b.pass)) {
-      const parsed = kpiPartialSchema.safeParse(await json(await store.read(r.partialUrl)));
-      if (!parsed.success)
-        throw new UnrecoverableError(`${r.partialUrl}: not a KPI partial: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
-      accumulator.addPartial(parsed.data);
-    }
+    const urls = results.sort((a, b) => a.pass - b.pass).map((r) => r.partialUrl);
+    const tables = await mergeKpiPartials(store, urls, MERGE_GROUP_BYTES).catch((err: unknown) => {
+      throw err instanceof PartialFormatError ? new UnrecoverableError(err.message) : err;
+    });
     const duplicate = results.reduce((n, r) => n + r.duplicate, 0);
     const duplicateByFile = sumByKey(results.map((r) => r.duplicateByFile));
     const events = results.reduce((n, r) => n + (r.events ?? 0), 0);
-    return writeDateKpis(
-      job,
-      { run: data.run, listenDate: data.listenDate, startedAt, tables: accumulator.result(), duplicate, duplicateByFile, rows, passes: count, events },
-      log,
-    );
+    return writeDateKpis(job, { run: data.run, listenDate: data.listenDate, startedAt, tables, duplicate, duplicateByFile, rows, passes: count, events }, log);
   }
 
   async function writeDateKpis(
@@ -205,17 +198,34 @@ function createDateKpiProcessor({ store, config, queues }: ServiceContext) {
 }
 
 function createPassKpiProcessor({ store }: ServiceContext) {
-  return async (job: Job, { run, listenDate, parts, ours, pass, count }: KpiPassJob, log: Logger): Promise<KpiPassResult> => {
+  return async (job: Job, { run, listenDate, parts, ours, pass, count, shards }: KpiPassJob, log: Logger): Promise<KpiPassResult> => {
     const startedAt = Date.now();
     const readers = await openParts(store, parts, new Set(ours));
     const { accumulator, ...counted } = await countPass(readers, pass, count);
     const partialUrl = LAKE_LAYOUT.kpiPartial(run.lake, run.runId, listenDate, pass, count);
-    await store.write(partialUrl, JSON.stringify(accumulator.toPartial()));
-    log.info({ listenDate, pass, count, ...counted }, 'pass counted');
+    const partialBytes = await writeKpiPartial(store, partialUrl, accumulator.encodePartial(shards));
+    log.info({ listenDate, pass, count, tracks: accumulator.tracks, partialBytes, ...counted }, 'pass counted');
     await job.updateProgress({ percent: 100, rows: counted.rows });
     return { kind: 'kpi-pass', startedAt, finishedAt: Date.now(), pass, count, partialUrl, ...counted };
   };
 }
+
+/**
+ * Partial bytes a date job's merge reads at once (its passes' slices of one
+ * group of track shards): with `partialShards`, what bounds the merge's
+ * memory whatever the date's distinct tracks. Each group is merged in one
+ * synchronous step: small enough that the job's lock is renewed between
+ * groups on a busy machine (a 32 MB group blocked the event loop for 44 s
+ * on a 2-core machine at load 30, and the job stalled).
+ */
+const MERGE_GROUP_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Track shards of a date's partials: each shard holds at most about 200k
+ * track entries over all passes (a pass's distinct tracks are at most its
+ * rows), some 12 MB, so one shard always fits a merge group.
+ */
+const partialShards = (rows: number) => Math.max(PARTIAL_SHARDS, Math.ceil(rows / 200_000));
 
 /** Objects moved, deleted or gathered at once: thousands of small files are mostly waiting on the store. */
 const STORE_CONCURRENCY = 16;

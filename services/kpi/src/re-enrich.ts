@@ -1,7 +1,7 @@
 import type { Logger } from '@musicflow/config';
 import type { RunContext } from '@musicflow/contracts';
-import { readSongsSnapshot, readUsersSnapshot } from '@musicflow/ingest';
-import { LAKE_LAYOUT, lakeTrackOf, rewritePart, type LakeTrack } from '@musicflow/lake';
+import { readKeysCatalogue, UserIdSet } from '@musicflow/ingest';
+import { LAKE_LAYOUT, lakeTrackOf, openLakePart, rewritePart, type LakeTrack } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 
 /**
@@ -9,7 +9,8 @@ import type { ObjectStore } from '@musicflow/storage';
  * (the current users and songs): plays of tracks catalogued since their
  * events arrived get their genres, artists and numbers (`rewritePart`: a part
  * is always either the old or the new one, and a retry rewrites it again to
- * the same content).
+ * the same content). Each part reads the snapshot for its own tracks and
+ * users only.
  */
 export async function reEnrichDates(
   store: ObjectStore,
@@ -18,16 +19,16 @@ export async function reEnrichDates(
   catalogue: { songsUrl: string; usersUrl: string },
   log: Logger,
 ): Promise<{ parts: number; rows: number }> {
-  const [songs, users] = await Promise.all([readSongsSnapshot(store, catalogue.songsUrl), readUsersSnapshot(store, catalogue.usersUrl)]);
-  const tracks = new Map<string, LakeTrack | undefined>();
-  const trackOf = (trackId: string) => {
-    if (!tracks.has(trackId)) tracks.set(trackId, lakeTrackOf(songs.get(trackId)));
-    return tracks.get(trackId);
-  };
-  const enrich = { trackOf, userKnown: (userId: number) => users.has(userId) };
   let parts = 0;
   let rows = 0;
   for (const url of partUrls) {
+    const { songOf, users } = await partCatalogue(store, url, catalogue);
+    const tracks = new Map<string, LakeTrack | undefined>();
+    const trackOf = (trackId: string) => {
+      if (!tracks.has(trackId)) tracks.set(trackId, lakeTrackOf(songOf(trackId)));
+      return tracks.get(trackId);
+    };
+    const enrich = { trackOf, userKnown: (userId: number) => users.has(userId) };
     const rewritten = await rewritePart(store, url, LAKE_LAYOUT.rewrittenPart(run.lake, run.runId, 're-enrich', url), { enrich });
     if (rewritten.rows === 0) continue;
     parts++;
@@ -35,4 +36,17 @@ export async function reEnrichDates(
   }
   log.info({ parts, rows }, 're-enriched lake parts with the current catalogue');
   return { parts, rows };
+}
+
+/** The catalogue of one part's tracks and users. */
+async function partCatalogue(store: ObjectStore, url: string, snapshots: { songsUrl: string; usersUrl: string }) {
+  const part = await openLakePart(store, url);
+  const trackIds = new Set<string>();
+  const users = new UserIdSet();
+  for (let g = 0; g < part.rowGroups; g++) {
+    const group = await part.readGroup(g, ['track_id', 'user_id']);
+    for (const id of Array.from(group.track_id)) trackIds.add(id);
+    for (const id of Array.from(group.user_id)) users.add(id);
+  }
+  return readKeysCatalogue(store, snapshots, Buffer.from([...trackIds].join('\n')), users.values());
 }

@@ -1,6 +1,8 @@
 import { checkWarehouseAtStart, defineStage, runStageWorker, startAlertWorker, type Service, type ServiceContext } from '@musicflow/flow';
 import { createLoadProcessor } from './processor.ts';
 
+export { failedReport } from './processor.ts';
+
 export const loadStage = defineStage({ stage: 'load', createProcessors: (ctx) => ({ load: createLoadProcessor(ctx) }) });
 
 /** The load worker, and the alert worker that delivers what the loader (and the freshness check) raise. */

@@ -1,12 +1,12 @@
 import pMap from 'p-map';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import { childResults, runFileSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
+import { childResults, runFileSchema, runReportSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
 import { activeKey, alertOnRun, ignoredFailures, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { joinUrl, ObjectMissingError, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
 import { readLines } from '@musicflow/ingest';
-import { runDataChecks, WarehouseDataError, type Warehouse } from '@musicflow/warehouse';
+import { fitRunRecord, runDataChecks, WarehouseDataError, type Warehouse } from '@musicflow/warehouse';
 
 /**
  * The last step of every run, also of failed ones: upsert the KPI rows and
@@ -15,13 +15,12 @@ import { runDataChecks, WarehouseDataError, type Warehouse } from '@musicflow/wa
  * error; its sources stay where they were and no KPI row is written.
  */
 export function createLoadProcessor({ store, queues, warehouse, config }: ServiceContext) {
-  const unrecorded = unrecordedRunsKey(queues.prefix);
   const load = async (job: Job, { run }: LoadJob, log: Logger): Promise<RunReport> => {
     const startedAt = Date.now();
-    const failures = (await ignoredFailures(job)).map((f) => f.reason);
+    const failures = (await ignoredFailures(job, queues)).map((f) => f.reason);
     const [published] = childResults(await job.getChildrenValues(), 'publish');
     const db = await warehouse();
-    await recordUnrecordedRuns(queues.connection, unrecorded, db, log);
+    await recordUnrecordedRuns({ config, queues }, db, log);
 
     let report: RunReport;
     if (failures.length || !published) {
@@ -94,8 +93,9 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
       const final = (err as Error).name === 'UnrecoverableError' || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       // A refused row's failure is recorded already, with the run's counts.
       if (final && !(err as { recorded?: boolean }).recorded) {
-        const report = failedReport(data.run, `load: ${(err as Error).message}`);
-        await queues.connection.hset(unrecorded, data.run.runId, JSON.stringify(report));
+        // Redacted and bounded already: what waits in Redis is what analytics.etl_runs can hold.
+        const report = fitRunRecord(failedReport(data.run, `load: ${(err as Error).message}`));
+        await queues.connection.hset(unrecordedRunsKey(queues.prefix), data.run.runId, JSON.stringify(report));
         log.error({ error: report.error }, 'run failed: recorded in the warehouse once it answers again');
       }
       throw err;
@@ -104,12 +104,56 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
 }
 
 const unrecordedRunsKey = (prefix: string) => `${prefix}:unrecorded-runs`;
+/** Per parked run, how often the warehouse refused its record. */
+const refusedRecordsKey = (prefix: string) => `${prefix}:unrecorded-runs:refused`;
+/** A record the warehouse refused this many times is dropped (logged and alerted): it must never block later loads. */
+const RECORD_TRIES = 3;
 
-async function recordUnrecordedRuns(redis: ServiceContext['queues']['connection'], key: string, db: Warehouse, log: Logger): Promise<void> {
-  for (const [runId, report] of Object.entries(await redis.hgetall(key))) {
-    await db.recordRun(JSON.parse(report) as RunReport);
-    await redis.hdel(key, runId);
-    log.info({ failedRunId: runId }, 'failed run recorded after the warehouse came back');
+/**
+ * Records the failed runs parked while the warehouse was away. Never throws:
+ * while the warehouse is still away the records wait for a later load; one it
+ * refuses is tried at RECORD_TRIES loads, then dropped with an error line and
+ * an alert.
+ */
+async function recordUnrecordedRuns({ config, queues }: Pick<ServiceContext, 'config' | 'queues'>, db: Warehouse, log: Logger): Promise<void> {
+  const redis = queues.connection;
+  const [key, refusedKey] = [unrecordedRunsKey(queues.prefix), refusedRecordsKey(queues.prefix)];
+  const drop = (runId: string) => redis.multi().hdel(key, runId).hdel(refusedKey, runId).exec();
+  for (const [runId, entry] of Object.entries(await redis.hgetall(key))) {
+    const report = parseParked(entry);
+    if (!report) {
+      await drop(runId);
+      log.error({ failedRunId: runId }, 'failed run dropped: its parked record is not a run report');
+      continue;
+    }
+    try {
+      await db.recordRun(report);
+      await drop(runId);
+      log.info({ failedRunId: runId }, 'failed run recorded after the warehouse came back');
+    } catch (err) {
+      const error = (err as Error).message;
+      if (!(err instanceof WarehouseDataError)) {
+        log.warn({ failedRunId: runId, error }, 'failed run not recorded yet: trying again at the next load');
+        return;
+      }
+      const tries = await redis.hincrby(refusedKey, runId, 1);
+      if (tries < RECORD_TRIES) {
+        log.warn({ failedRunId: runId, error, tries }, 'the warehouse refused the record of a failed run: trying again at the next load');
+        continue;
+      }
+      await drop(runId);
+      log.error({ failedRunId: runId, error, tries }, 'failed run dropped: the warehouse refuses its record');
+      await alertOnRun(config, queues, { ...report, error: `${report.error ?? 'failed'}; its record was dropped: ${error}` }, log);
+    }
+  }
+}
+
+function parseParked(entry: string): RunReport | undefined {
+  try {
+    const parsed = runReportSchema.safeParse(JSON.parse(entry));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -120,7 +164,8 @@ async function releaseRun(store: ObjectStore, queues: ServiceContext['queues'], 
   if ((await queues.connection.get(key)) === run.runId) await queues.connection.del(key);
 }
 
-function failedReport(run: LoadJob['run'], error: string): RunReport {
+/** The report of a run that failed before anything was counted. */
+export function failedReport(run: LoadJob['run'], error: string): RunReport {
   return {
     runId: run.runId,
     trigger: run.trigger,

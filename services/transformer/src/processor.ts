@@ -1,15 +1,10 @@
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import type { RunContext, TransformJob, TransformResult } from '@musicflow/contracts';
-import { fileRejectionReasons, readCleanEvents, readSongsSnapshot, readUsersSnapshot, type SongSnapshot, type UserIdSet } from '@musicflow/ingest';
+import type { TransformJob, TransformResult } from '@musicflow/contracts';
+import { fileRejectionReasons, readCleanEvents, readChunkCatalogue } from '@musicflow/ingest';
 import { LAKE_LAYOUT, LakePartWriter, LakeTrackTable, lakeTrackOf, partFileName } from '@musicflow/lake';
-import { WritesInFlight, type ObjectStore } from '@musicflow/storage';
+import { WritesInFlight } from '@musicflow/storage';
 import { RowProgress, type ServiceContext } from '@musicflow/flow';
-
-interface Catalogue {
-  songs: SongSnapshot;
-  users: UserIdSet;
-}
 
 /** Segments whose parts are still being uploaded while the next one is read: small files are mostly waiting on the store. */
 const CLOSES_IN_FLIGHT = 8;
@@ -22,22 +17,10 @@ const CLOSES_IN_FLIGHT = 8;
  * when it packs small files, staged under the run's temporaries.
  */
 export function createTransformProcessor({ store, config }: ServiceContext) {
-  // The catalogue snapshot is read once per run per process, not once per chunk.
-  const catalogues = new Map<string, Promise<Catalogue>>();
-  const catalogueOf = async (run: RunContext, urls: TransformJob['catalogue']): Promise<Catalogue> => {
-    let loading = catalogues.get(run.runId);
-    if (!loading) {
-      loading = loadCatalogue(store, urls);
-      loading.catch(() => catalogues.delete(run.runId));
-      catalogues.set(run.runId, loading);
-      while (catalogues.size > 2) catalogues.delete(catalogues.keys().next().value!);
-    }
-    return loading;
-  };
-
   return async (job: Job, { run, validation, catalogue }: TransformJob, log: Logger): Promise<TransformResult> => {
     const startedAt = Date.now();
-    const { songs, users } = await catalogueOf(run, catalogue);
+    // Only the chunk's tracks and users: a transform holds what its chunk plays, not the run's catalogue.
+    const { songOf, users } = await readChunkCatalogue(store, validation.keysUrl, catalogue);
     const rowsValid = validation.segments.reduce((n, s) => n + s.rowsValid, 0);
     const blocks = readCleanEvents(await store.read(validation.validUrl), validation.validUrl);
     // The catalogue join runs once per distinct track of the chunk, not once per event; the table's
@@ -73,14 +56,14 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
             const next = await blocks.next();
             if (next.done) throw new Error(`${validation.validUrl}: ${segment.fileUrl} should have ${segment.blocks} block(s) of clean events, found ${b}`);
             const block = next.value;
-            for (let t = block.firstNewTrack; t < block.tracks.length; t++) trackTable.add(block.tracks[t]!, lakeTrackOf(songs.get(block.tracks[t]!)));
+            for (let t = block.firstNewTrack; t < block.tracks.length; t++) trackTable.add(block.tracks[t]!, lakeTrackOf(songOf(block.tracks[t]!)));
             if (!writer) continue;
             const { userIds, trackIndexes, listenTimes } = block;
             for (let i = 0; i < block.rows; i++) {
               const userId = userIds[i]!;
               const t = trackIndexes[i]!;
               const userKnown = users.has(userId);
-              if (!trackTable.track(t)) orphanTracks++;
+              if (!trackTable.catalogued(t)) orphanTracks++;
               if (!userKnown) orphanUsers++;
               const flushing = writer.add(segment.fileId, userId, t, listenTimes[i]!, userKnown);
               if (flushing) await flushing;
@@ -124,9 +107,4 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
       segments,
     };
   };
-}
-
-async function loadCatalogue(store: ObjectStore, urls: TransformJob['catalogue']): Promise<Catalogue> {
-  const [songs, users] = await Promise.all([readSongsSnapshot(store, urls.songsUrl), readUsersSnapshot(store, urls.usersUrl)]);
-  return { songs, users };
 }

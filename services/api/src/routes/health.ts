@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { redactSecrets } from '@musicflow/config';
 import { joinUrl } from '@musicflow/storage';
 import type { ApiDeps } from '../deps.ts';
-import { redactSecrets } from '../errors.ts';
 import { healthResponse } from '../schemas.ts';
 
 const TIMEOUT_MS = 3000;

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { isAllowedSource, redactUrl, type Config } from '@musicflow/config';
+import { isAllowedSource, redactSecrets, type Config } from '@musicflow/config';
 import type { Sources } from '@musicflow/contracts';
 import { startRun } from '@musicflow/flow';
 import type { ApiDeps } from '../deps.ts';
@@ -123,8 +123,9 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
       if (status === 'queued' || status === 'running') throw new HttpError(409, `run ${id} is still ${status}: only a failed or partial run can be retried`);
       if (status === 'succeeded') throw new HttpError(409, `run ${id} succeeded: only a failed or partial run can be retried`);
       if (!found.sources) throw new HttpError(409, `run ${id} has no record of its sources`);
-      assertAllowedSources(config, found.sources, `run ${id} source`);
-      const started = await startRun(config, deps.queues, { trigger: 'retry', sources: found.sources });
+      const sources = restoreSources(config, found.sources, id);
+      assertAllowedSources(config, sources, `run ${id} source`);
+      const started = await startRun(config, deps.queues, { trigger: 'retry', sources });
       request.log.info({ runId: started.runId, retryOf: id, created: started.created }, 'retry requested');
       const url = `/runs/${started.runId}`;
       const current = started.created ? 'queued' : ((await findRun(deps, started.runId))?.detail.status ?? 'queued');
@@ -144,11 +145,35 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
 function assertAllowedSources(config: Config, sources: Partial<Sources>, place: string): void {
   for (const field of ['streams', 'users', 'songs'] as const) {
     const url = sources[field];
-    if (url !== undefined && !isAllowedSource(url, config.SOURCE_URL_PREFIXES)) {
+    if (url === undefined) continue;
+    if (!isAllowedSource(url, config.SOURCE_URL_PREFIXES)) {
       throw new HttpError(
         400,
-        `${place} ${field}: ${redactUrl(url)} is not under SOURCE_URL_PREFIXES: use a configured location, or add its prefix to SOURCE_URL_PREFIXES`,
+        `${place} ${field}: ${redactSecrets(url)} is not under SOURCE_URL_PREFIXES: use a configured location, or add its prefix to SOURCE_URL_PREFIXES`,
       );
     }
+    // Whatever the prefixes cover, a run never reads what the pipeline itself wrote (and would move it).
+    const inside = (['LAKE_URL', 'ARCHIVE_URL'] as const).find((name) => isAllowedSource(url, [config[name]]));
+    if (inside) throw new HttpError(400, `${place} ${field}: ${redactSecrets(url)} is inside ${inside}, which is never a source`);
   }
+}
+
+/**
+ * A finished run's sources as recorded have their credentials redacted: each
+ * redacted one is mapped back to the configured location (USERS_URL, ...,
+ * SOURCE_URL_PREFIXES) it came from, else the run cannot be retried as such.
+ */
+function restoreSources(config: Config, recorded: Sources, runId: string): Sources {
+  const known = [config.STREAMS_URL, config.USERS_URL, config.SONGS_URL, ...config.SOURCE_URL_PREFIXES];
+  const restore = (field: keyof Sources) => {
+    const url = recorded[field];
+    if (!url.includes('***')) return url;
+    const original = known.find((candidate) => candidate !== url && redactSecrets(candidate) === url);
+    if (original) return original;
+    throw new HttpError(
+      409,
+      `run ${runId}'s ${field} source held a credential, which is never stored: start a new run (POST /runs) naming it, or configure it as ${field.toUpperCase()}_URL`,
+    );
+  };
+  return { streams: restore('streams'), users: restore('users'), songs: restore('songs') };
 }

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { ApiDeps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
 import { getSchedule, listSchedules, updateSchedule } from '../schedule.ts';
-import { errorSchema, scheduleBody, scheduleParams, schedulesResponse, scheduleView } from '../schemas.ts';
+import { errorSchema, scheduleBody, scheduleParams, schedulesResponse, scheduleView, shortestCronInterval } from '../schemas.ts';
 
 export const scheduleRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   app.get('/schedules', {
@@ -32,9 +32,26 @@ export const scheduleRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
       response: { 200: scheduleView, 400: errorSchema },
     },
     handler: async (request) => {
+      assertScheduleInterval(
+        request.body.cron,
+        request.body.tz ?? (await getSchedule(deps.schedulerQueue, deps.connection, request.params.id))?.tz ?? 'UTC',
+        deps.config.SCHEDULE_MIN_INTERVAL,
+      );
       const view = await updateSchedule(deps.schedulerQueue, deps.connection, request.params.id, request.body);
       request.log.info({ scheduler: view.id, cron: view.cron, tz: view.tz, nextRunAt: view.nextRunAt }, 'schedule changed');
       return view;
     },
   });
 };
+
+/** A schedule may not fire more often than SCHEDULE_MIN_INTERVAL: each firing starts a whole run. */
+function assertScheduleInterval(cron: string, tz: string, minMs: number): void {
+  const shortest = shortestCronInterval(cron, tz);
+  if (shortest >= minMs) return;
+  throw new HttpError(
+    400,
+    `body field cron: "${cron}" fires as often as every ${seconds(shortest)}, more often than SCHEDULE_MIN_INTERVAL allows (${seconds(minMs)}): choose a sparser pattern, or lower SCHEDULE_MIN_INTERVAL`,
+  );
+}
+
+const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;

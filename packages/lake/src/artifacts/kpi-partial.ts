@@ -1,0 +1,61 @@
+import { Readable } from 'node:stream';
+import { setImmediate as turn } from 'node:timers/promises';
+import pMap from 'p-map';
+import {
+  decodePartialHeader,
+  KpiMerge,
+  partialHeaderBytes,
+  PARTIAL_PREFIX_BYTES,
+  type EncodedPartial,
+  type KpiTables,
+  type PartialHeader,
+} from '@musicflow/kpi';
+import type { ObjectStore } from '@musicflow/storage';
+
+/** Partials read at once in a merge. */
+const READ_CONCURRENCY = 8;
+
+/** A pass job's partial (KpiAccumulator.encodePartial), streamed shard by shard: never whole in memory. */
+export async function writeKpiPartial(store: ObjectStore, url: string, partial: EncodedPartial): Promise<number> {
+  const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  function* chunks() {
+    yield asBuffer(partial.header);
+    for (const shard of partial.shards()) yield asBuffer(shard);
+  }
+  return (await store.write(url, Readable.from(chunks(), { objectMode: false }))).size;
+}
+
+export async function readKpiPartialHeader(store: ObjectStore, url: string): Promise<PartialHeader> {
+  const headerBytes = partialHeaderBytes(await store.readBuffer(url, { start: 0, end: PARTIAL_PREFIX_BYTES }), url);
+  return decodePartialHeader(await store.readBuffer(url, { start: 0, end: headerBytes }), url);
+}
+
+/**
+ * The KPI rows of a date from its passes' partials (in pass order), merged
+ * a group of track shards at a time: each group is one ranged read per
+ * partial of at most about `groupBytes` in all, so the merge holds a group's
+ * tracks and artists, not the date's.
+ */
+export async function mergeKpiPartials(store: ObjectStore, urls: readonly string[], groupBytes: number): Promise<KpiTables> {
+  const headers = await pMap(urls, (url) => readKpiPartialHeader(store, url), { concurrency: READ_CONCURRENCY });
+  const merge = new KpiMerge(headers);
+  const bytesOf = (s: number, end: number) => headers.reduce((n, h) => n + h.shardOffsets[end]! - h.shardOffsets[s]!, 0);
+  for (let s = 0; s < merge.shards;) {
+    let end = s + 1;
+    while (end < merge.shards && bytesOf(s, end + 1) <= groupBytes) end++;
+    const first = s;
+    const slices = await pMap(
+      headers,
+      (h, i) =>
+        h.shardOffsets[end] === h.shardOffsets[first]
+          ? Buffer.alloc(0)
+          : store.readBuffer(urls[i]!, { start: h.headerBytes + h.shardOffsets[first]!, end: h.headerBytes + h.shardOffsets[end]! }),
+      { concurrency: READ_CONCURRENCY },
+    );
+    merge.addGroup(slices);
+    // Timers (the job's lock renewal) run between groups, even when the store answers synchronously (file://).
+    await turn();
+    s = end;
+  }
+  return merge.result();
+}

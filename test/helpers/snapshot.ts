@@ -1,0 +1,27 @@
+import { readKeysCatalogue, SongsSnapshotWriter, UsersSnapshotWriter, validateSongRow, type Song } from '@musicflow/ingest';
+import { createObjectStore } from '@musicflow/storage';
+import { dirUrl, tempDir } from './env.ts';
+
+/**
+ * The songs a run's snapshot gives for `rows` (catalogue rows that pass
+ * SPEC 2.3), written through the catalogue job's writer and read back the way
+ * a transform reads them, by track id.
+ */
+export async function snapshotSongs(rows: Record<string, string | undefined>[]): Promise<Map<string, Song>> {
+  const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
+  const folder = dirUrl(await tempDir('musicflow-snapshot-'));
+  const snapshots = { songsUrl: `${folder}songs.ndjson`, usersUrl: `${folder}users.bin` };
+  const songs = new SongsSnapshotWriter(store, snapshots.songsUrl);
+  const ids = new Set<string>();
+  for (const row of rows) {
+    const r = validateSongRow(row);
+    if (!('trackId' in r)) throw new Error(r.reason);
+    ids.add(r.trackId);
+    await songs.add(r.trackId, r.genre, r.song);
+  }
+  await songs.close();
+  await new UsersSnapshotWriter(store, snapshots.usersUrl).close();
+  const catalogue = await readKeysCatalogue(store, snapshots, Buffer.from([...ids].join('\n')), []);
+  await store.close();
+  return new Map([...ids].map((id) => [id, catalogue.songOf(id)!]));
+}
