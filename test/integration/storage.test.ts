@@ -334,3 +334,53 @@ describe('s3:// specifics', () => {
     expect(() => store.head('http://example.com/x.csv')).toThrow(/unsupported object URL/);
   });
 });
+
+describe('file:// listings and links', () => {
+  const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
+  let dir: string;
+  let root: string;
+  beforeAll(async () => {
+    dir = await tempDir('musicflow-links-');
+    root = path.join(dir, 'in');
+    await fs.mkdir(path.join(root, 'sub'), { recursive: true });
+    await fs.mkdir(path.join(dir, 'out'));
+    await fs.writeFile(path.join(root, 'sub', 'real.csv'), 'inside');
+    await fs.writeFile(path.join(dir, 'out', 'secret.csv'), 'outside');
+    await fs.symlink(path.join(root, 'sub', 'real.csv'), path.join(root, 'to-inside.csv'));
+    await fs.symlink('../out/secret.csv', path.join(root, 'to-outside.csv'));
+    await fs.symlink('sub', path.join(root, 'to-folder'));
+    await fs.symlink('.', path.join(root, 'loop'));
+    await fs.symlink('missing.csv', path.join(root, 'dangling.csv'));
+  });
+  afterAll(async () => {
+    await store.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  const listed = async (links: 'skip' | 'inside') => {
+    const skipped: string[] = [];
+    const urls: string[] = [];
+    for await (const o of store.list(dirUrl(root), { links, skipped: (e) => skipped.push(`${e.kind} ${e.url.slice(dirUrl(root).length)}`) })) {
+      urls.push(o.url.slice(dirUrl(root).length));
+    }
+    return { urls, skipped: skipped.sort() };
+  };
+
+  it('follows no link by default, and tells each one', async () => {
+    expect(await listed('skip')).toEqual({
+      urls: ['sub/real.csv'],
+      skipped: ['symlink dangling.csv', 'symlink loop', 'symlink to-folder', 'symlink to-inside.csv', 'symlink to-outside.csv'],
+    });
+  });
+
+  it('with links inside, lists a link to a file under the real folder, never one that leads out, to a folder or nowhere', async () => {
+    const { urls, skipped } = await listed('inside');
+    expect(urls).toEqual(['sub/real.csv', 'to-inside.csv']);
+    expect(skipped).toEqual(['symlink dangling.csv', 'symlink loop', 'symlink to-folder', 'symlink to-outside.csv']);
+    // A linked file reads as its target; moving it moves the link, the target stays.
+    expect(await store.readBuffer(dirUrl(root) + 'to-inside.csv')).toEqual(Buffer.from('inside'));
+    await store.move(dirUrl(root) + 'to-inside.csv', dirUrl(path.join(dir, 'archive')) + 'to-inside.csv');
+    expect((await fs.lstat(path.join(dir, 'archive', 'to-inside.csv'))).isSymbolicLink()).toBe(true);
+    expect(await fs.readFile(path.join(root, 'sub', 'real.csv'), 'utf8')).toBe('inside');
+  });
+});

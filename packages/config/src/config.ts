@@ -114,6 +114,32 @@ export const configSchema = z.object({
     .min(1024)
     .default(32 * 1024 * 1024),
   /**
+   * Bounds on a stream file (docs/data-contract.md, "File bounds"): a file that breaks one is rejected with
+   * the bound's name as its reason, never retried; the other files of the run load. A record (a line, or
+   * several when a quoted field holds line ends) longer than MAX_RECORD_BYTES, or with more than
+   * MAX_COLUMNS fields; a `.gz` file that inflates past MAX_DECOMPRESSED_BYTES, or past MAX_GZIP_RATIO
+   * times its size on disk; a name (its key under the streams folder) longer than MAX_FILE_KEY_BYTES.
+   */
+  MAX_RECORD_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .default(1024 * 1024),
+  MAX_COLUMNS: z.coerce.number().int().min(3).max(1_000_000).default(1000),
+  MAX_DECOMPRESSED_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(4 * 1024 ** 3),
+  MAX_GZIP_RATIO: z.coerce.number().min(1).default(100),
+  MAX_FILE_KEY_BYTES: z.coerce.number().int().min(16).max(4096).default(1024),
+  /**
+   * Symbolic links in a file:// streams folder: `skip` (reported, never followed), or `inside` (a link to a
+   * file whose real path is under the folder's real path is read; any other link is skipped and reported).
+   */
+  FILE_LINKS: z.enum(['skip', 'inside']).default('skip'),
+  /**
    * A listen date with more events than this is split into pass jobs over its parts, each over a share
    * of its users, so duplicate detection in one job holds at most this many events (about 12-24 bytes each).
    */

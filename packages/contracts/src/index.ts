@@ -104,6 +104,8 @@ export const segmentValidationSchema = z.object({
   count: z.number().int(),
   /** A segment that cannot be parsed rejects its whole file. */
   parseError: z.string().optional(),
+  /** A bound the segment broke (FileBoundError's message: record length, columns, inflated size): rejects its whole file. */
+  boundBroken: z.string().optional(),
   rowsRead: z.number().int(),
   rowsValid: z.number().int(),
   rejected: z.record(z.string(), z.number().int()),

@@ -4,6 +4,7 @@ import { explainConnectionError } from '@musicflow/warehouse/connection-errors';
 import QueryStream from 'pg-query-stream';
 import type { ObjectStore } from '@musicflow/storage';
 import { csvByteBatches, recordFields } from './csv-bytes.ts';
+import { FileBoundError, type RecordBounds } from './bounds.ts';
 import { missingColumns } from './header.ts';
 import { CATALOGUE_SQL } from './catalogue-sql.ts';
 
@@ -48,9 +49,9 @@ export const LOOKUP_BATCH = 5000;
  * read whole, skipping the rows `lookup.skipsKeyBytes` rules out, or the
  * table of the same name in a PostgreSQL database (`postgres://`, the RDS
  * source), from which only the rows of `lookup.ids` are fetched, in batches.
- * A source lacking a required column throws, naming it. A database is
- * given as its URL or as its target (catalogueTarget: the setting it came
- * from, its password file).
+ * A source lacking a required column, or a CSV breaking `bounds`, throws,
+ * naming it. A database is given as its URL or as its target
+ * (catalogueTarget: the setting it came from, its password file).
  */
 export function readCatalogueSource(
   store: ObjectStore,
@@ -58,13 +59,23 @@ export function readCatalogueSource(
   table: string,
   required: readonly string[],
   lookup?: CatalogueLookup,
+  bounds?: RecordBounds,
 ): CatalogueRows {
   const read: ReadCount = { rowsRead: 0 };
   const url = typeof source === 'string' ? source : source.url;
   const rows = /^postgres(ql)?:\/\//.test(url)
     ? readTable(read, typeof source === 'string' ? { url, setting: `the ${table} source` } : source, table, required, lookup)
-    : readCsv(read, store, url, required, lookup);
+    : readCsv(read, store, url, required, lookup, bounds);
   return Object.defineProperty(rows, 'rowsRead', { get: () => read.rowsRead }) as CatalogueRows;
+}
+
+/** A record over a bound is there on every attempt: a SourceFormatError, never retried. */
+async function* boundsAsSourceErrors<T>(items: AsyncIterable<T>, url: string): AsyncGenerator<T> {
+  try {
+    yield* items;
+  } catch (err) {
+    throw err instanceof FileBoundError ? new SourceFormatError(`${url}: ${err.message}`) : err;
+  }
 }
 
 /**
@@ -73,12 +84,19 @@ export function readCatalogueSource(
  * `lookup.skipsKeyBytes` keeps it, so a catalogue of millions costs a scan of
  * its bytes, not millions of strings.
  */
-async function* readCsv(read: ReadCount, store: ObjectStore, url: string, required: readonly string[], lookup?: CatalogueLookup): AsyncGenerator<SourceRow> {
+async function* readCsv(
+  read: ReadCount,
+  store: ObjectStore,
+  url: string,
+  required: readonly string[],
+  lookup?: CatalogueLookup,
+  bounds?: RecordBounds,
+): AsyncGenerator<SourceRow> {
   let header: string[] | undefined;
   // Only the required columns are mapped by name: catalogue exports carry many more.
   let positions: number[] = [];
   let keyColumn = -1;
-  for await (const batch of csvByteBatches(await store.read(url))) {
+  for await (const batch of boundsAsSourceErrors(csvByteBatches(await store.read(url), 1, bounds), url)) {
     const { bytes, firstField, starts, ends, escaped, lines } = batch;
     for (let r = 0; r < batch.records; r++) {
       if (!header) {

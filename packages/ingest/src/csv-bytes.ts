@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { csvRecordBatches, CsvFileError } from './csv.ts';
+import { recordTooLong, tooManyColumns, type RecordBounds } from './bounds.ts';
 
 /**
  * Records of one read of a CSV byte stream as field offsets into its bytes: no
@@ -24,6 +25,8 @@ const COMMA = 0x2c;
 const LF = 0x0a;
 const CR = 0x0d;
 const MIN_READ = 64 * 1024;
+/** The catalogue's reader: its sources are the operator's own. */
+const UNBOUNDED: RecordBounds = { maxRecordBytes: Infinity, maxColumns: Infinity };
 
 /** Field `f` as text, decoded like csv-parse decodes it (UTF-8, U+FFFD for invalid bytes, `""` unescaped). */
 export function fieldText(batch: CsvByteBatch, f: number): string {
@@ -107,9 +110,12 @@ const enum Stop {
  * inside. At the first record it cannot take (a quote in an unquoted field,
  * text after a closing quote: all errors to csv-parse), csv-parse reads the
  * rest, so the error and its line are csv-parse's. An unclosed quote is
- * reported at the line where it opened.
+ * reported at the line where it opened. A record longer than
+ * `bounds.maxRecordBytes` (checked once per read, on the bytes held for it:
+ * memory stays within a few times the bound) or with more than
+ * `bounds.maxColumns` fields fails with a FileBoundError.
  */
-export async function* csvByteBatches(bytes: AsyncIterable<Buffer>, firstLine = 1): AsyncGenerator<CsvByteBatch> {
+export async function* csvByteBatches(bytes: AsyncIterable<Buffer>, firstLine = 1, bounds: RecordBounds = UNBOUNDED): AsyncGenerator<CsvByteBatch> {
   const batch = new BatchBuilder();
   const source = bytes[Symbol.asyncIterator]();
   let pending: Buffer = Buffer.alloc(0);
@@ -142,17 +148,18 @@ export async function* csvByteBatches(bytes: AsyncIterable<Buffer>, firstLine = 
         atStart = false;
       }
       batch.reset(pending);
-      const scan = scanRecords(pending, batch, line, ended);
+      const scan = scanRecords(pending, batch, line, ended, bounds.maxColumns);
       line = scan.line;
       if (batch.records > 0) yield batch;
       if (scan.stop === Stop.OpenQuote) {
         throw new CsvFileError(`line ${scan.quoteLine}: Quote Not Closed: the quote opened at line ${scan.quoteLine} is never closed`, scan.quoteLine);
       }
       if (scan.stop === Stop.Irregular) {
-        yield* csvParseFrom(pending.subarray(scan.rest), source, line, batch);
+        yield* csvParseFrom(pending.subarray(scan.rest), source, line, batch, bounds);
         return;
       }
       pending = pending.subarray(scan.rest);
+      if (pending.length > bounds.maxRecordBytes) throw recordTooLong(line, bounds.maxRecordBytes);
       if (ended) return;
       wantBytes = Math.max(MIN_READ, pending.length * 2);
     }
@@ -173,7 +180,7 @@ interface Scan {
 }
 
 /** Takes every complete record of `buf` into `batch`; `ended` says no byte follows `buf`. */
-function scanRecords(buf: Buffer, batch: BatchBuilder, firstLine: number, ended: boolean): Scan {
+function scanRecords(buf: Buffer, batch: BatchBuilder, firstLine: number, ended: boolean, maxColumns: number): Scan {
   const n = buf.length;
   let p = 0;
   let line = firstLine;
@@ -302,6 +309,7 @@ function scanRecords(buf: Buffer, batch: BatchBuilder, firstLine: number, ended:
     }
     // The record ends on the line of its line end; one ending with the bytes, on the current line.
     const endsWithLineEnd = buf[p - 1] === LF;
+    if (batch.fields - fieldsBefore > maxColumns) throw tooManyColumns(recordLine, maxColumns);
     batch.endRecord(line);
     if (endsWithLineEnd) line++;
   }
@@ -312,28 +320,35 @@ function scanRecords(buf: Buffer, batch: BatchBuilder, firstLine: number, ended:
  * take; its records are handed on in the same shape, re-encoded. The file's
  * BOM, if any, was dropped already: one there now is text.
  */
-async function* csvParseFrom(rest: Buffer, source: AsyncIterator<Buffer>, line: number, batch: BatchBuilder): AsyncGenerator<CsvByteBatch> {
+async function* csvParseFrom(
+  rest: Buffer,
+  source: AsyncIterator<Buffer>,
+  line: number,
+  batch: BatchBuilder,
+  bounds: RecordBounds,
+): AsyncGenerator<CsvByteBatch> {
   async function* bytes() {
     yield rest;
     for (let next = await source.next(); !next.done; next = await source.next()) yield next.value;
   }
-  for await (const { records, lines } of csvRecordBatches(Readable.from(bytes()), line, { bom: false })) {
+  for await (const { records, lines } of csvRecordBatches(Readable.from(bytes()), line, { bom: false, bounds })) {
     const parts: Buffer[] = [];
     let at = 0;
     const fields: [number, number][] = [];
-    const bounds: number[] = [0];
-    for (const record of records) {
+    const recordEnds: number[] = [0];
+    for (const [r, record] of records.entries()) {
+      if (record.length > bounds.maxColumns) throw tooManyColumns(lines[r]!, bounds.maxColumns);
       for (const field of record) {
         const encoded = Buffer.from(field);
         parts.push(encoded);
         fields.push([at, at + encoded.length]);
         at += encoded.length;
       }
-      bounds.push(fields.length);
+      recordEnds.push(fields.length);
     }
     batch.reset(Buffer.concat(parts));
     for (let r = 0; r < records.length; r++) {
-      for (let f = bounds[r]!; f < bounds[r + 1]!; f++) batch.addField(fields[f]![0], fields[f]![1], 0);
+      for (let f = recordEnds[r]!; f < recordEnds[r + 1]!; f++) batch.addField(fields[f]![0], fields[f]![1], 0);
       batch.endRecord(lines[r]!);
     }
     yield batch;

@@ -1,5 +1,6 @@
 import { parse, CsvError } from 'csv-parse';
 import { finished, type Readable } from 'node:stream';
+import { recordTooLong, type RecordBounds } from './bounds.ts';
 
 export interface CsvRecord {
   fields: string[];
@@ -129,8 +130,8 @@ export interface CsvBatch {
  * Records of a CSV byte stream as arrays of strings, one at a time (see
  * `csvRecordBatches`).
  */
-export async function* csvRecords(bytes: Readable, firstLine = 1): AsyncGenerator<CsvRecord> {
-  for await (const { records, lines } of csvRecordBatches(bytes, firstLine)) {
+export async function* csvRecords(bytes: Readable, firstLine = 1, bounds?: RecordBounds): AsyncGenerator<CsvRecord> {
+  for await (const { records, lines } of csvRecordBatches(bytes, firstLine, { bounds })) {
     for (let i = 0; i < records.length; i++) yield { fields: records[i]!, line: lines[i]! };
   }
 }
@@ -142,12 +143,23 @@ export async function* csvRecords(bytes: Readable, firstLine = 1): AsyncGenerato
  * rows. RFC 4180 quotes, CRLF or LF, a BOM and empty lines are accepted.
  * `firstLine` is the physical line number of the stream's first byte, so
  * chunks of one file report the file's own line numbers. `bom: false` reads
- * a leading BOM as text, for bytes that do not start a file.
+ * a leading BOM as text, for bytes that do not start a file. `bounds` caps a
+ * record's length (csv-parse counts characters, at most as many as bytes).
  */
-export async function* csvRecordBatches(bytes: Readable, firstLine = 1, { bom = true } = {}): AsyncGenerator<CsvBatch> {
+export async function* csvRecordBatches(
+  bytes: Readable,
+  firstLine = 1,
+  { bom = true, bounds }: { bom?: boolean; bounds?: RecordBounds } = {},
+): AsyncGenerator<CsvBatch> {
   // Both line ends on every line: csv-parse would otherwise guess one from the first line, and a
   // CRLF file with a stray LF line (or the reverse) would glue records together.
-  const parser = parse({ bom, relax_column_count: true, skip_empty_lines: true, record_delimiter: ['\r\n', '\n'] });
+  const parser = parse({
+    bom,
+    relax_column_count: true,
+    skip_empty_lines: true,
+    record_delimiter: ['\r\n', '\n'],
+    ...(bounds && Number.isFinite(bounds.maxRecordBytes) ? { max_record_size: bounds.maxRecordBytes } : {}),
+  });
   const lines = new LineTracker(firstLine, bom);
   bytes.on('data', (b: Buffer) => lines.feed(b));
   bytes.on('error', (err) => parser.destroy(err));
@@ -182,6 +194,7 @@ export async function* csvRecordBatches(bytes: Readable, firstLine = 1, { bom = 
     if (failure) throw failure;
   } catch (err) {
     if (err instanceof CsvError) {
+      if (err.code === 'CSV_MAX_RECORD_SIZE') throw recordTooLong(firstLine + ((err as CsvError & { lines?: number }).lines ?? 1) - 1, bounds!.maxRecordBytes);
       const line = err.code === 'CSV_QUOTE_NOT_CLOSED' ? lines.openQuoteLine : firstLine + ((err as CsvError & { lines?: number }).lines ?? 1) - 1;
       const message = err.code === 'CSV_QUOTE_NOT_CLOSED' ? `Quote Not Closed: the quote opened at line ${line} is never closed` : err.message;
       throw new CsvFileError(`line ${line}: ${message}`, line);

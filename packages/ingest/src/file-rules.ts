@@ -2,13 +2,17 @@ import type { SegmentValidation } from '@musicflow/contracts';
 
 /**
  * Why a stream file is rejected whole (SPEC 3), from the validation of its
- * segments (all of them): a segment that cannot be parsed, or more bad rows
+ * segments (all of them): a segment that cannot be parsed or breaks a bound
+ * (its reason names it), or more bad rows
  * than `threshold` of the file's rows. Empty when the file is accepted. The
  * transformer asks it of each small file in a pack (a whole file in one
  * segment), the publish step of every file: the two always agree.
  */
-export function fileRejectionReasons(segments: readonly Pick<SegmentValidation, 'parseError' | 'rowsRead' | 'rowsValid'>[], threshold: number): string[] {
-  const reasons = segments.filter((s) => s.parseError).map((s) => `cannot be parsed as CSV: ${s.parseError}`);
+export function fileRejectionReasons(
+  segments: readonly Pick<SegmentValidation, 'parseError' | 'boundBroken' | 'rowsRead' | 'rowsValid'>[],
+  threshold: number,
+): string[] {
+  const reasons = segments.flatMap((s) => (s.boundBroken ? [s.boundBroken] : s.parseError ? [`cannot be parsed as CSV: ${s.parseError}`] : []));
   const read = segments.reduce((n, s) => n + s.rowsRead, 0);
   const bad = read - segments.reduce((n, s) => n + s.rowsValid, 0);
   if (bad > threshold * read) {

@@ -23,3 +23,4 @@ export { UserIdSet, encodeChunkKeys, forEachLine, readChunkKeys, readRunUserIds 
 export { csvByteBatches, fieldText, recordFields, type CsvByteBatch } from './csv-bytes.ts';
 export { StreamRowChecker, readUserId } from './stream-rows.ts';
 export { fileRejectionReasons } from './file-rules.ts';
+export { FileBoundError, fileBoundsOf, reasonText, type FileBounds, type RecordBounds } from './bounds.ts';

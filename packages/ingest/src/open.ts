@@ -1,19 +1,27 @@
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { pMapIterable } from 'p-map';
 import type { Segment } from '@musicflow/contracts';
 import type { ByteRange, ObjectStore } from '@musicflow/storage';
+import { inflateBound, type FileBounds } from './bounds.ts';
 
-/** Bytes of a stream file (or a range of it), decompressed when the file is `.gz`. */
-export async function openStreamFile(store: ObjectStore, url: string, options: { gzip: boolean; range?: ByteRange }): Promise<Readable> {
-  return decoded(await store.read(url, options.gzip ? undefined : options.range), options.gzip);
+/**
+ * Bytes of a stream file (or a range of it), decompressed when the file is `.gz`. A `.gz` file is read
+ * whole; its `range` is the whole file, whose size bounds what it may inflate to (`inflate`).
+ */
+export async function openStreamFile(
+  store: ObjectStore,
+  url: string,
+  options: { gzip: boolean; range?: ByteRange; inflate?: Pick<FileBounds, 'maxDecompressedBytes' | 'maxGzipRatio'> },
+): Promise<Readable> {
+  const raw = await store.read(url, options.gzip ? undefined : options.range);
+  return options.gzip ? inflated(raw, options.range ? options.range.end - options.range.start : Infinity, options.inflate) : raw;
 }
 
-function decoded(raw: Readable, gzip: boolean): Readable {
-  if (!gzip) return raw;
+function inflated(raw: Readable, compressedBytes: number, bounds: Pick<FileBounds, 'maxDecompressedBytes' | 'maxGzipRatio'> | undefined): Readable {
   const gunzip = createGunzip();
-  raw.on('error', (err) => gunzip.destroy(err));
-  return raw.pipe(gunzip);
+  // Errors reach the last stream; one read only in part (a header) is destroyed by its reader, which ends the others.
+  return bounds ? pipeline(raw, gunzip, inflateBound(compressedBytes, bounds), () => undefined) : pipeline(raw, gunzip, () => undefined);
 }
 
 /**
@@ -35,17 +43,17 @@ export interface OpenableSegment {
 }
 
 /** The segments in order, small ones read ahead (READ_AHEAD); a failed read is thrown when its segment's turn comes. */
-export function segmentsReadAhead(store: ObjectStore, segments: Segment[]): AsyncIterable<OpenableSegment> {
+export function segmentsReadAhead(store: ObjectStore, segments: Segment[], bounds: FileBounds): AsyncIterable<OpenableSegment> {
   return pMapIterable(
     segments,
     async (segment): Promise<OpenableSegment> => {
       if (segment.end - segment.start > READ_AHEAD.wholeBytes) {
-        return { segment, open: () => openStreamFile(store, segment.fileUrl, { gzip: segment.gzip, range: segment }) };
+        return { segment, open: () => openStreamFile(store, segment.fileUrl, { gzip: segment.gzip, range: segment, inflate: bounds }) };
       }
       // A `.gz` segment is the whole file.
       const bytes = await store.readBuffer(segment.fileUrl, segment.gzip ? undefined : segment);
       // Not a stream when not compressed: a stream per small file costs more than parsing it.
-      return { segment, open: async () => (segment.gzip ? decoded(Readable.from([bytes]), true) : oneBuffer(bytes)) };
+      return { segment, open: async () => (segment.gzip ? inflated(Readable.from([bytes]), bytes.length, bounds) : oneBuffer(bytes)) };
     },
     { concurrency: READ_AHEAD.concurrency, backpressure: READ_AHEAD.segments },
   );

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { recordTooLong } from './bounds.ts';
 
 const QUOTE = 0x22;
 const NEWLINE = 0x0a;
@@ -29,9 +30,10 @@ export const HEADER_SCAN_BYTES = MAX_HEADER_BYTES + 1;
  * quoted field holding a newline is never split. Memory stays constant.
  * Given the file's `size`, a file of at most `chunkBytes` is one chunk: the
  * scan stops at the header's end (its first HEADER_SCAN_BYTES are enough), so a day of
- * small files is not read twice.
+ * small files is not read twice. A record longer than `maxRecordBytes` stops
+ * the scan with a FileBoundError, once per read: no per-byte cost.
  */
-export async function scanRecords(bytes: Readable | Buffer, chunkBytes: number, size?: number): Promise<ScanResult> {
+export async function scanRecords(bytes: Readable | Buffer, chunkBytes: number, size?: number, maxRecordBytes = Infinity): Promise<ScanResult> {
   const oneChunk = size !== undefined && size <= chunkBytes;
   let offset = 0;
   let line = 1;
@@ -42,8 +44,12 @@ export async function scanRecords(bytes: Readable | Buffer, chunkBytes: number, 
   let chunkStart = 0;
   let chunkFirstLine = 1;
   const chunks: ScannedChunk[] = [];
+  let recordStart = 0;
+  let recordLine = 1;
 
   const recordEnded = (end: number) => {
+    recordStart = end;
+    recordLine = line;
     if (headerEnd < 0) {
       headerEnd = end;
       chunkStart = end;
@@ -88,6 +94,7 @@ export async function scanRecords(bytes: Readable | Buffer, chunkBytes: number, 
     if (headerEnd < 0 && headerLength > MAX_HEADER_BYTES) {
       throw new Error(`no line end in the first ${MAX_HEADER_BYTES} bytes: not a CSV file with a header row`);
     }
+    if (offset - recordStart > maxRecordBytes) throw recordTooLong(recordLine, maxRecordBytes);
   }
 
   // A file of one chunk read only up to its header's end: its chunk runs to the size given.

@@ -1,10 +1,11 @@
+import { isUtf8 } from 'node:buffer';
 import { closeSync, fstatSync, openSync, readSync, type Dirent } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
-import { ObjectMissingError, type ByteRange, type ObjectInfo } from './object-store.ts';
+import { ObjectMissingError, type ByteRange, type ListOptions, type ObjectInfo, type SkippedEntry } from './object-store.ts';
 
 const READ_BYTES = 1 << 20;
 const WRITE_BYTES = 256 << 10;
@@ -56,19 +57,66 @@ async function writeGathered(handle: FileHandle, body: Readable): Promise<void> 
   if (pending.length) await handle.writev(pending);
 }
 
-/** `file://` backend: local folders, writes land atomically through a rename. */
-export const fileBackend = {
-  async *list(folderUrl: string): AsyncIterable<ObjectInfo> {
-    const root = toPath(folderUrl);
-    let names: string[];
+/**
+ * Paths (relative to `root`) of the regular files under it, and of links to regular files under its real
+ * path when `links` is `inside`. Folders are entered only as themselves (a Dirent's type is the entry's, not
+ * its target's), so a link never leads out of `root` and `a -> .` cannot loop.
+ */
+async function regularFiles(root: string, { links = 'skip', skipped }: ListOptions): Promise<string[]> {
+  const files: string[] = [];
+  const folders = [''];
+  let realRoot: string | undefined;
+  const leadsToFileInside = async (file: string) => {
+    realRoot ??= await fs.realpath(root);
+    const target = await fs.realpath(file).catch(() => undefined);
+    return target !== undefined && target.startsWith(realRoot + path.sep) && (await fs.stat(target).catch(() => undefined))?.isFile() === true;
+  };
+  const skip = (url: string, kind: SkippedEntry['kind']) => skipped?.({ url, kind });
+  while (folders.length) {
+    const folder = folders.pop()!;
+    let entries: Dirent<Buffer>[];
     try {
-      names = (await fs.readdir(root, { recursive: true })) as string[];
+      entries = await fs.readdir(path.join(root, folder), { withFileTypes: true, encoding: 'buffer' });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw err;
     }
-    for (const name of names.sort()) {
+    for (const entry of entries) {
+      if (!isUtf8(entry.name)) {
+        skip(`${pathToFileURL(path.join(root, folder)).href.replace(/\/?$/, '/')}${percentEncoded(entry.name)}`, 'name_not_utf8');
+        continue;
+      }
+      const name = path.join(folder, entry.name.toString());
       if (isInWriting(name)) continue;
+      const file = path.join(root, name);
+      if (entry.isDirectory()) folders.push(name);
+      else if (entry.isFile()) files.push(name);
+      else if (entry.isSymbolicLink()) {
+        if (links === 'inside' && (await leadsToFileInside(file))) files.push(name);
+        else skip(pathToFileURL(file).href, 'symlink');
+      } else skip(pathToFileURL(file).href, 'special_file');
+    }
+  }
+  return files;
+}
+
+/** Every byte that is not an unreserved URL character as `%XX`: a name whose bytes are not text, written exactly. */
+const percentEncoded = (bytes: Buffer) =>
+  [...bytes]
+    .map((b) => (/[A-Za-z0-9._~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`))
+    .join('');
+
+/** `file://` backend: local folders, writes land atomically through a rename. */
+export const fileBackend = {
+  /**
+   * Regular files only, found without following any link (but links `options.links` lets in, to files):
+   * a link can neither lead a listing out of its folder nor make it loop. Whatever else is there is told
+   * to `options.skipped`.
+   */
+  async *list(folderUrl: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
+    const root = toPath(folderUrl);
+    const names = await regularFiles(root, options);
+    for (const name of names.sort()) {
       const found = await info(pathToFileURL(path.join(root, name)).href);
       if (found) yield found;
     }

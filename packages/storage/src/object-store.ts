@@ -8,6 +8,23 @@ export interface ObjectInfo {
   etag?: string;
 }
 
+/** An entry of a listed folder that is not an object: never read, moved or followed (file:// only). */
+export interface SkippedEntry {
+  /** The entry's URL; the bytes of a name that is not UTF-8 are percent-encoded. */
+  url: string;
+  kind: 'symlink' | 'special_file' | 'name_not_utf8';
+}
+
+export interface ListOptions {
+  /**
+   * Symbolic links (file:// only): `skip`, the default, lists none; `inside` lists a link to a
+   * regular file whose real path is under the folder's real path. A link to a folder is never followed.
+   */
+  links?: 'skip' | 'inside';
+  /** Hears every entry left out: links, FIFOs, sockets, devices, names that are not valid UTF-8. */
+  skipped?: (entry: SkippedEntry) => void;
+}
+
 /** Inclusive start, exclusive end, in bytes. */
 export interface ByteRange {
   start: number;
@@ -40,7 +57,7 @@ export async function moveOnce(store: ObjectStore, fromUrl: string, toUrl: strin
  */
 export interface ObjectStore {
   /** Every object under a folder URL, recursively, in key order. */
-  list(folderUrl: string): AsyncIterable<ObjectInfo>;
+  list(folderUrl: string, options?: ListOptions): AsyncIterable<ObjectInfo>;
   head(url: string): Promise<ObjectInfo | undefined>;
   read(url: string, range?: ByteRange): Promise<Readable>;
   /** The bytes of a small object or range at once, for thousands of small files: no stream, which costs more than the file. */

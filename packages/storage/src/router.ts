@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { fileBackend } from './file-store.ts';
 import { createS3Backend, type S3Options } from './s3-store.ts';
-import { ObjectMissingError, type ByteRange, type ObjectInfo, type ObjectStore } from './object-store.ts';
+import { ObjectMissingError, type ByteRange, type ListOptions, type ObjectInfo, type ObjectStore } from './object-store.ts';
 
 export type StorageOptions = S3Options;
 
@@ -17,7 +17,7 @@ export function createObjectStore(options: StorageOptions): ObjectStore {
   };
 
   const store: ObjectStore = {
-    list: (folderUrl: string): AsyncIterable<ObjectInfo> => backend(folderUrl).list(folderUrl),
+    list: (folderUrl: string, options?: ListOptions): AsyncIterable<ObjectInfo> => backend(folderUrl).list(folderUrl, options),
     head: (url: string) => backend(url).head(url),
     read: (url: string, range?: ByteRange): Promise<Readable> => backend(url).read(url, range),
     readBuffer: (url: string, range?: ByteRange): Promise<Buffer> => backend(url).readBuffer(url, range),

@@ -497,6 +497,9 @@ async function writeRun(client: pg.PoolClient, given: RunReport): Promise<void> 
 
 export { KPI_TABLES };
 
+/** `etl_run_files.file` is a VARCHAR(2048): a file's URL (up to MAX_FILE_KEY_BYTES, percent-encoded, under its folder) may be longer. */
+const RUN_FILE_NAME_BYTES = 2048;
+
 /** A run's files, replacing any recorded by an earlier attempt, in batches of multi-row INSERTs (portable to Redshift). */
 async function writeRunFiles(client: pg.PoolClient, runId: string, files: AsyncIterable<RunFile> | Iterable<RunFile>): Promise<void> {
   await client.query(RUN_FILES_SQL.delete, [runId]);
@@ -505,7 +508,8 @@ async function writeRunFiles(client: pg.PoolClient, runId: string, files: AsyncI
     if (!batch.length) return;
     const values = batch.flatMap((f) => [
       runId,
-      f.file,
+      // A key: a name cut to fit keeps a digest of the whole, so two long names stay two rows.
+      fitText(f.file, RUN_FILE_NAME_BYTES, 'key').text,
       f.status,
       f.rowsRead,
       f.rowsValid,

@@ -13,6 +13,7 @@ import {
   UserIdSet,
   validateSongRow,
   validateUserRow,
+  type RecordBounds,
 } from '@musicflow/ingest';
 import { basename, type ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT, openLakePart } from '@musicflow/lake';
@@ -73,22 +74,31 @@ export async function extractCatalogueTable(
   run: RunContext,
   table: CatalogueTable,
   named: RunIdSources,
+  bounds?: RecordBounds,
 ): Promise<TableSnapshot> {
   const source = run.sources[table];
   const quarantine = new QuarantineWriter(store, LAKE_LAYOUT.quarantine(run.lake, run.runId, table), sourceName(source));
   // A database source carries the setting it came from and, when it is the configured one, its password file.
   const from = /^postgres/.test(source) ? catalogueTarget(config, table, source) : source;
-  const counts = table === 'users' ? await extractUsers(store, run, from, named, quarantine) : await extractSongs(store, run, from, named, quarantine);
+  const counts =
+    table === 'users' ? await extractUsers(store, run, from, named, quarantine, bounds) : await extractSongs(store, run, from, named, quarantine, bounds);
   await quarantine.close();
   return { ...counts, rejected: quarantine.count };
 }
 
-async function extractUsers(store: ObjectStore, run: RunContext, source: string | PostgresTarget, named: RunIdSources, quarantine: QuarantineWriter) {
+async function extractUsers(
+  store: ObjectStore,
+  run: RunContext,
+  source: string | PostgresTarget,
+  named: RunIdSources,
+  quarantine: QuarantineWriter,
+  bounds?: RecordBounds,
+) {
   const keys = new RunUserKeys(await runUserIds(store, named));
   const url = LAKE_LAYOUT.catalogueUsers(run.lake, run.runId);
   const snapshot = new UsersSnapshotWriter(store, url);
   let kept = 0;
-  const rows = readCatalogueSource(store, source, 'users', USER_COLUMNS, keys);
+  const rows = readCatalogueSource(store, source, 'users', USER_COLUMNS, keys, bounds);
   try {
     for await (const { values, record, line } of rows) {
       if (keys.skips(values.user_id)) continue;
@@ -108,13 +118,20 @@ async function extractUsers(store: ObjectStore, run: RunContext, source: string 
   return { url, wanted: keys.wanted.size, kept, rowsRead: rows.rowsRead };
 }
 
-async function extractSongs(store: ObjectStore, run: RunContext, source: string | PostgresTarget, named: RunIdSources, quarantine: QuarantineWriter) {
+async function extractSongs(
+  store: ObjectStore,
+  run: RunContext,
+  source: string | PostgresTarget,
+  named: RunIdSources,
+  quarantine: QuarantineWriter,
+  bounds?: RecordBounds,
+) {
   const keys = await RunTrackKeys.of(() => trackIdLists(store, named));
   const url = LAKE_LAYOUT.catalogueSongs(run.lake, run.runId);
   const snapshot = new SongsSnapshotWriter(store, url);
   const fixes = new CatalogueFixCounts();
   let kept = 0;
-  const rows = readCatalogueSource(store, source, 'songs', SONG_COLUMNS, keys);
+  const rows = readCatalogueSource(store, source, 'songs', SONG_COLUMNS, keys, bounds);
   try {
     for await (const { values, record, line } of rows) {
       if (keys.skips(values.track_id)) continue;

@@ -1,6 +1,6 @@
 import pMap from 'p-map';
 import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
-import type { Logger } from '@musicflow/config';
+import type { Config, Logger } from '@musicflow/config';
 import {
   CATALOGUE_TABLES,
   childResults,
@@ -12,11 +12,11 @@ import {
   type Chunk,
   type RejectedFile,
 } from '@musicflow/contracts';
-import { SourceFormatError } from '@musicflow/ingest';
+import { fileBoundsOf, SourceFormatError } from '@musicflow/ingest';
 import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
-import type { ObjectInfo } from '@musicflow/storage';
+import type { ObjectInfo, SkippedEntry } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
-import { ChunkPacker, isStreamFile, packBytesFor, planStreamFile } from './streams.ts';
+import { ChunkPacker, isStreamFile, packBytesFor, planStreamFile, type PlanBounds } from './streams.ts';
 
 /** Stream files scanned at once while planning: thousands of small files are mostly waiting on the store. */
 const PLAN_CONCURRENCY = 8;
@@ -36,9 +36,11 @@ export function createExtractProcessors(ctx: ServiceContext): StageProcessors<'e
 }
 
 function createCatalogueProcessor({ store, config }: ServiceContext) {
+  // A catalogue CSV is held to the stream files' record bounds: a record past them fails the run, naming it.
+  const bounds = fileBoundsOf(config);
   return async (job: Job, { run, table, keysUrls, partUrls }: CatalogueJob, log: Logger): Promise<CatalogueResult> => {
     const startedAt = Date.now();
-    const snapshot = await extractCatalogueTable(store, config, run, table, { keysUrls, partUrls }).catch((err: Error) => {
+    const snapshot = await extractCatalogueTable(store, config, run, table, { keysUrls, partUrls }, bounds).catch((err: Error) => {
       // A source that is there but unusable will not get better by retrying.
       throw err instanceof SourceFormatError ? new UnrecoverableError(err.message) : err;
     });
@@ -58,14 +60,36 @@ function createCatalogueProcessor({ store, config }: ServiceContext) {
   };
 }
 
+/** Why an entry of the streams folder was left out, and what to do about it. */
+function skippedReason(entry: SkippedEntry, links: Config['FILE_LINKS']): string {
+  if (entry.kind === 'name_not_utf8')
+    return 'name_not_utf8: its name is not valid UTF-8 (its bytes are percent-encoded here), nor is what a folder of that name holds read: rename it to load it';
+  if (entry.kind === 'special_file') return 'skipped_special_file: a FIFO, socket or device, not a regular file';
+  return links === 'skip'
+    ? 'skipped_symlink: a symbolic link, never followed (FILE_LINKS=skip): move the file itself into the folder, or set FILE_LINKS=inside for links to files under it'
+    : "skipped_symlink: a symbolic link to a folder, or to a file outside the folder's real path (FILE_LINKS=inside)";
+}
+
 function createPlanProcessor({ store, config, queues }: ServiceContext) {
+  const bounds: PlanBounds = { ...fileBoundsOf(config), maxKeyBytes: config.MAX_FILE_KEY_BYTES };
   /** Lists and scans the stream files, adds one validate job per chunk under the plan job. */
   async function planAndValidate(job: Job, data: PlanJob, log: Logger): Promise<PlanJob> {
     const { run } = data;
     const startedAt = Date.now();
     const listed: ObjectInfo[] = [];
-    for await (const file of store.list(run.sources.streams)) if (isStreamFile(file.url)) listed.push(file);
+    const skipped: SkippedEntry[] = [];
+    for await (const file of store.list(run.sources.streams, { links: config.FILE_LINKS, skipped: (entry) => skipped.push(entry) })) {
+      if (isStreamFile(file.url)) listed.push(file);
+    }
     listed.sort((a, b) => a.url.localeCompare(b.url));
+    // What was left out is told, as a rejected file: a link or a name that is not UTF-8 (either may be a folder of
+    // stream files), a FIFO, socket or device named as a stream file.
+    const rejectedFiles: RejectedFile[] = skipped
+      .filter((entry) => entry.kind !== 'special_file' || isStreamFile(entry.url))
+      .map((entry) => ({ file: entry.url, reasons: [skippedReason(entry, config.FILE_LINKS)] }))
+      .sort((a, b) => a.file.localeCompare(b.file));
+    for (const { file, reasons } of rejectedFiles) log.warn({ file, reasons }, 'entry of the streams folder skipped');
+    const skippedTold = rejectedFiles.length;
     // Sizes from the listing: the pack size is known before any file is read.
     const packer = new ChunkPacker(
       packBytesFor(
@@ -73,7 +97,6 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
         config.CHUNK_BYTES,
       ),
     );
-    const rejectedFiles: RejectedFile[] = [];
     let segments = 0;
     let chunks = 0;
     const addValidateJobs = (closed: Chunk[]) =>
@@ -89,7 +112,9 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
     // on a day of thousands of small files, validation runs while the rest is still being read.
     for (let from = 0; from < listed.length; from += PLAN_WINDOW) {
       const window = listed.slice(from, from + PLAN_WINDOW);
-      const plans = await pMap(window, (file) => planStreamFile(store, run.sources.streams, file, config.CHUNK_BYTES), { concurrency: PLAN_CONCURRENCY });
+      const plans = await pMap(window, (file) => planStreamFile(store, run.sources.streams, file, config.CHUNK_BYTES, bounds), {
+        concurrency: PLAN_CONCURRENCY,
+      });
       const closed: Chunk[] = [];
       for (const plan of plans) {
         if ('rejected' in plan) {
@@ -105,7 +130,7 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
       if (closed.length) await addValidateJobs(closed);
     }
     log.info({ files: listed.length, segments, chunks, rejected: rejectedFiles.length }, 'stream files planned');
-    return { run, step: 'validate', startedAt, rejectedFiles, filesTotal: listed.length };
+    return { run, step: 'validate', startedAt, rejectedFiles, filesTotal: listed.length + skippedTold };
   }
 
   /** Fails the run, naming each step that failed after its retries (a chunk that cannot be read, a catalogue source). */

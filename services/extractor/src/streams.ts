@@ -1,20 +1,49 @@
 import { createHash } from 'node:crypto';
 import type { Chunk, RejectedFile, Segment } from '@musicflow/contracts';
-import { csvRecords, duplicatedColumns, HEADER_SCAN_BYTES, missingColumns, openStreamFile, parseHeader, scanRecords, STREAM_COLUMNS } from '@musicflow/ingest';
+import {
+  csvRecords,
+  duplicatedColumns,
+  FileBoundError,
+  HEADER_SCAN_BYTES,
+  missingColumns,
+  openStreamFile,
+  parseHeader,
+  reasonText,
+  scanRecords,
+  STREAM_COLUMNS,
+  type FileBounds,
+} from '@musicflow/ingest';
 import { relativeKey, type ObjectInfo, type ObjectStore } from '@musicflow/storage';
 
 const STREAM_FILE = /\.csv(\.gz)?$/i;
 
 export const isStreamFile = (url: string) => STREAM_FILE.test(url);
 
-/** `in/2024/streams1.csv.gz` → `in__2024__streams1`: stable, safe in object names. */
+/** Longest file id: the lake's names add at most 18 characters to it (`.part-0000.parquet`), and a name must fit in 255 bytes. */
+export const MAX_FILE_ID = 160;
+const ID_DIGEST_CHARS = 8;
+
+/**
+ * `in/2024/streams1.csv.gz` → `in__2024__streams1`: stable, safe in object names. An id over
+ * MAX_FILE_ID characters (long nested folder names) keeps its start, then `~` and 8 hex digits of
+ * the whole id's SHA-1: `~` is in no other id, so a cut id never meets an uncut one.
+ */
 export function fileIdOf(streamsUrl: string, url: string): string {
   // URLs percent-encode: `day 1/` must give `day_1`, not `day_201`.
-  return decodeURIComponent(relativeKey(streamsUrl, url))
+  const id = keyOf(streamsUrl, url)
     .replace(STREAM_FILE, '')
     .replace(/\//g, '__')
     .replace(/[^A-Za-z0-9._=-]/g, '_');
+  if (id.length <= MAX_FILE_ID) return id;
+  const digest = createHash('sha1').update(id).digest('hex').slice(0, ID_DIGEST_CHARS);
+  return `${id.slice(0, MAX_FILE_ID - ID_DIGEST_CHARS - 1)}~${digest}`;
 }
+
+/** A stream file's key under its folder, as text: `day%201/a.csv` → `day 1/a.csv`. */
+const keyOf = (streamsUrl: string, url: string) => decodeURIComponent(relativeKey(streamsUrl, url));
+
+/** What planning holds a stream file to, besides CHUNK_BYTES (the MAX_* settings). */
+export type PlanBounds = FileBounds & { maxKeyBytes: number };
 
 export type PlannedFile = { segments: Segment[] } | { rejected: RejectedFile };
 
@@ -23,22 +52,28 @@ export type PlannedFile = { segments: Segment[] } | { rejected: RejectedFile };
  * equal size, at most about `chunkBytes`, at record boundaries, numbering lines so every segment reports file line numbers.
  * A `.gz` file is one segment (it cannot be entered mid-way).
  */
-export async function planStreamFile(store: ObjectStore, streamsUrl: string, file: ObjectInfo, chunkBytes: number): Promise<PlannedFile> {
+export async function planStreamFile(store: ObjectStore, streamsUrl: string, file: ObjectInfo, chunkBytes: number, bounds?: PlanBounds): Promise<PlannedFile> {
+  const reject = (...reasons: string[]): PlannedFile => ({ rejected: { file: file.url, reasons } });
+  const keyBytes = Buffer.byteLength(keyOf(streamsUrl, file.url));
+  if (bounds && keyBytes > bounds.maxKeyBytes) {
+    return reject(`name_too_long: its name under the streams folder is ${keyBytes} bytes, over MAX_FILE_KEY_BYTES (${bounds.maxKeyBytes})`);
+  }
   const fileId = fileIdOf(streamsUrl, file.url);
   const gzip = /\.gz$/i.test(file.url);
-  const reject = (...reasons: string[]): PlannedFile => ({ rejected: { file: file.url, reasons } });
 
   let header: string[];
   let ranges: { start: number; end: number; firstLine: number }[];
   if (gzip) {
     let first: string[] | undefined;
     try {
-      for await (const record of csvRecords(await openStreamFile(store, file.url, { gzip }))) {
+      const range = { start: 0, end: file.size };
+      for await (const record of csvRecords(await openStreamFile(store, file.url, { gzip, range, inflate: bounds }), 1, bounds)) {
         first = record.fields.map((f) => f.trim());
         break;
       }
     } catch (err) {
-      return reject(`cannot read as gzip CSV: ${(err as Error).message}`);
+      if (err instanceof FileBoundError) return reject(err.message);
+      return reject(`cannot read as gzip CSV: ${reasonText((err as Error).message)}`);
     }
     if (!first) return reject('empty file: a header row is required');
     header = first;
@@ -51,17 +86,20 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
     // them); the validator reads the rest.
     const bytes =
       file.size <= equalShare ? await store.readBuffer(file.url, { start: 0, end: Math.min(file.size, HEADER_SCAN_BYTES) }) : await store.read(file.url);
-    const scan = await scanRecords(bytes, equalShare, file.size).catch((err: Error) => err);
+    const scan = await scanRecords(bytes, equalShare, file.size, bounds?.maxRecordBytes).catch((err: Error) => err);
     if (scan instanceof Error) return reject(scan.message);
     if (scan.headerBytes.length === 0) return reject('empty file: a header row is required');
     try {
       header = parseHeader(scan.headerBytes);
     } catch (err) {
-      return reject(`line 1: header cannot be parsed: ${(err as Error).message}`);
+      return reject(`line 1: header cannot be parsed: ${reasonText((err as Error).message)}`);
     }
     ranges = scan.chunks;
   }
 
+  // Every segment's job carries the header: a bound on it is a bound on job data too.
+  if (bounds && header.length > bounds.maxColumns)
+    return reject(`too_many_columns: the header has ${header.length} columns, over MAX_COLUMNS (${bounds.maxColumns})`);
   const missing = missingColumns(header, STREAM_COLUMNS);
   if (missing.length) return reject(`missing column(s): ${missing.join(', ')}`);
   const duplicated = duplicatedColumns(header, STREAM_COLUMNS);

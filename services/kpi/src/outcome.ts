@@ -13,6 +13,10 @@ import {
   type TransformResult,
 } from '@musicflow/contracts';
 import { fileRejectionReasons } from '@musicflow/ingest';
+import { fitText } from '@musicflow/warehouse/text-contract';
+
+/** A file's name in the report, at most (cut with a digest, as etl_run_files keeps it). */
+const REPORT_FILE_NAME_BYTES = 1024;
 
 export interface FileOutcome {
   fileId: string;
@@ -87,7 +91,13 @@ export function buildReport(
     status: 'running',
     startedAt: run.startedAt,
     sources: run.sources,
-    files: { total: plan.filesTotal, loaded: accepted.length, rejected: rejected.length, firstRejected: rejected.slice(0, REPORT_REJECTED_FILES) },
+    files: {
+      total: plan.filesTotal,
+      loaded: accepted.length,
+      rejected: rejected.length,
+      // A rejected name may be as long as a path can be (name_too_long): the report keeps a bounded one.
+      firstRejected: rejected.slice(0, REPORT_REJECTED_FILES).map((f) => ({ ...f, file: fitText(f.file, REPORT_FILE_NAME_BYTES, 'key').text })),
+    },
     rows: {
       read: segments.reduce((n, s) => n + s.validation.rowsRead, 0),
       valid: acceptedSegments.reduce((n, s) => n + s.validation.rowsValid, 0),

@@ -38,9 +38,9 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
     let rows = 0;
     try {
       for (const segment of validation.segments) {
-        // A segment that cannot be parsed rejects its file: its blocks are read past, not written. A packed
+        // A segment that cannot be parsed (or breaks a bound) rejects its file: its blocks are read past, not written. A packed
         // file is decided here already (it is whole), so a pack holds only files the publish step accepts.
-        const written = pack ? fileRejectionReasons([segment], config.REJECT_THRESHOLD).length === 0 : !segment.parseError;
+        const written = pack ? fileRejectionReasons([segment], config.REJECT_THRESHOLD).length === 0 : !segment.parseError && !segment.boundBroken;
         const writer = !written
           ? undefined
           : (packWriter ??

@@ -6,6 +6,10 @@ import {
   CleanEventsWriter,
   CsvFileError,
   csvByteBatches,
+  FileBoundError,
+  fileBoundsOf,
+  reasonText,
+  type FileBounds,
   QuarantineWriter,
   recordFields,
   segmentsReadAhead,
@@ -31,7 +35,8 @@ const isBadGzip = (err: unknown) => typeof (err as { code?: unknown }).code === 
  * segment's quarantine with line and reason. A segment that cannot be parsed
  * reports the line; the publish step then rejects its whole file.
  */
-export function createValidateProcessor({ store }: ServiceContext) {
+export function createValidateProcessor({ store, config }: ServiceContext) {
+  const bounds = fileBoundsOf(config);
   return async (job: Job, { run, chunk }: ValidateJob, log: Logger): Promise<ValidateResult> => {
     const startedAt = Date.now();
     const validUrl = LAKE_LAYOUT.validEvents(run.lake, run.runId, chunk.chunkId);
@@ -46,9 +51,9 @@ export function createValidateProcessor({ store }: ServiceContext) {
     const rows = new StreamRowChecker(0, 0, 0, clean);
     const quarantines = new WritesInFlight(QUARANTINES_IN_FLIGHT);
     try {
-      for await (const { segment, open } of segmentsReadAhead(store, chunk.segments)) {
+      for await (const { segment, open } of segmentsReadAhead(store, chunk.segments, bounds)) {
         const blocksBefore = clean.blocks;
-        const result = await validateSegment(store, run, segment, await open(), { clean, rows, quarantines }, (rows, bytes) =>
+        const result = await validateSegment(store, run, segment, await open(), { clean, rows, quarantines, bounds }, (rows, bytes) =>
           progress.report(done.rows + rows, (100 * (done.bytes + bytes)) / Math.max(1, totalBytes)),
         );
         await clean.endBlock();
@@ -56,6 +61,7 @@ export function createValidateProcessor({ store }: ServiceContext) {
         done.rows += result.rowsRead;
         done.bytes += segment.end - segment.start;
         if (result.parseError) log.warn({ file: segment.fileUrl, parseError: result.parseError }, 'segment cannot be parsed: file will be rejected');
+        if (result.boundBroken) log.warn({ file: segment.fileUrl, boundBroken: result.boundBroken }, 'segment breaks a file bound: file will be rejected');
       }
     } catch (err) {
       valid.destroy(err as Error);
@@ -77,7 +83,7 @@ async function validateSegment(
   run: RunContext,
   segment: Segment,
   bytes: AsyncIterable<Buffer>,
-  { clean, rows, quarantines }: { clean: CleanEventsWriter; rows: StreamRowChecker; quarantines: WritesInFlight },
+  { clean, rows, quarantines, bounds }: { clean: CleanEventsWriter; rows: StreamRowChecker; quarantines: WritesInFlight; bounds: FileBounds },
   onProgress: (rows: number, bytes: number) => Promise<void>,
 ): Promise<Omit<SegmentValidation, 'blocks'>> {
   const quarantine = new QuarantineWriter(
@@ -93,12 +99,13 @@ async function validateSegment(
   let rowsRead = 0;
   let rowsValid = 0;
   let parseError: string | undefined;
+  let boundBroken: string | undefined;
 
   const read = { bytes: 0 };
   // A `.gz` segment is the whole file, header included.
   let skipHeader = segment.gzip;
   try {
-    for await (const batch of csvByteBatches(counted(bytes, read), segment.firstLine)) {
+    for await (const batch of csvByteBatches(counted(bytes, read), segment.firstLine, bounds)) {
       for (let r = 0; r < batch.records; r++) {
         if (skipHeader) {
           skipHeader = false;
@@ -119,7 +126,8 @@ async function validateSegment(
       await onProgress(rowsRead, segment.gzip ? 0 : read.bytes);
     }
   } catch (err) {
-    if (err instanceof CsvFileError) parseError = err.message;
+    if (err instanceof FileBoundError) boundBroken = err.message;
+    else if (err instanceof CsvFileError) parseError = reasonText(err.message);
     else if (isBadGzip(err)) parseError = `not a valid gzip file: ${(err as Error).message}`;
     else {
       quarantine.abort(err as Error);
@@ -134,6 +142,7 @@ async function validateSegment(
     index: segment.index,
     count: segment.count,
     parseError,
+    boundBroken,
     rowsRead,
     rowsValid,
     rejected,
