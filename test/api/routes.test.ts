@@ -248,9 +248,15 @@ describe('HTTP API without a token', () => {
         '/dashboard/api/dates',
         '/dashboard/api/day',
         '/dashboard/api/runs',
+        '/backfills',
+        '/backfills/plan',
+        '/backfills/{id}',
+        '/backfills/{id}/resume',
       ].sort(),
     );
     expect(doc.paths['/runs'].post.responses).toHaveProperty('202');
+    expect(doc.paths['/runs/{id}'].delete.responses).toHaveProperty('202');
+    expect(doc.paths['/backfills/plan'].get.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['from', 'to', 'only']));
     expect(doc.paths['/kpis/genre'].get.parameters[0]).toMatchObject({ name: 'date', in: 'query', required: true });
     const ui = await app.inject({ url: '/docs' });
     expect(ui.statusCode).toBe(200);

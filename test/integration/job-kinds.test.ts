@@ -57,6 +57,7 @@ describe('job kinds', () => {
       'kpi-pass': 'kpi',
       recompute: 'kpi',
       load: 'load',
+      backfill: 'load',
     });
   });
 

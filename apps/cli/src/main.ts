@@ -2,6 +2,9 @@ import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '@musicflow/config';
 import { serve, startRun } from '@musicflow/flow';
 import { recompute } from './recompute.ts';
+import { cancel } from './cancel.ts';
+import { retry } from './retry.ts';
+import { backfill, BACKFILL_USAGE } from './backfill.ts';
 import { SERVICE_NAMES, startServices, type ServiceName } from './services.ts';
 import { waitAndReport, withQueues } from './wait.ts';
 import { runDemo } from './demo.ts';
@@ -12,11 +15,20 @@ const USAGE = `musicflow: music-streaming ETL on BullMQ
   musicflow start [service...]    run services in this process (all by default: ${SERVICE_NAMES.join(', ')})
   musicflow run [--streams URL] [--users URL] [--songs URL] [--wait]
                                   enqueue one run; --wait shows progress and the report,
-                                  exit 0 succeeded, 2 partial, 1 failed
+                                  exit 0 succeeded, 2 partial, 1 failed, 3 cancelled
   musicflow recompute --from YYYY-MM-DD [--to YYYY-MM-DD] [--re-enrich] [--wait]
                                   recompute and upsert the KPIs of the lake's listen dates in the range
                                   (no --to: every date from --from on) from the lake alone;
                                   --re-enrich first joins the dates' parts with the current catalogue
+  musicflow retry RUN_ID [--only-failed] [--wait]
+                                  a new run after a failed, partial or cancelled one, over its sources;
+                                  --only-failed: over only its rejected files (their current versions),
+                                  or, when it failed loading, only its dates, recomputed from the lake
+  musicflow cancel RUN_ID [--wait]
+                                  cancel a queued or running run: its waiting jobs are removed, active
+                                  ones stop at their next step, nothing is loaded; --wait until it is
+                                  recorded cancelled (exit 3)
+${BACKFILL_USAGE}
   musicflow demo                  run the pipeline once on the sample data and print the KPIs
 
 Configuration comes from the environment (see README).`;
@@ -75,6 +87,28 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = await recompute(config, values).catch((err: Error) => {
         throw new UsageError(err.message);
       });
+      return;
+    }
+    if (command === 'backfill') {
+      process.exitCode = await backfill(config, rest).catch((err: Error) => {
+        throw new UsageError(err.message);
+      });
+      return;
+    }
+    if (command === 'retry') {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { 'only-failed': { type: 'boolean' }, wait: { type: 'boolean' } },
+      });
+      if (positionals.length !== 1) throw new UsageError('retry: give exactly one run id');
+      process.exitCode = await retry(config, positionals[0]!, values);
+      return;
+    }
+    if (command === 'cancel') {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { wait: { type: 'boolean' } } });
+      if (positionals.length !== 1) throw new UsageError('cancel: give exactly one run id');
+      process.exitCode = await cancel(config, positionals[0]!, values);
       return;
     }
     throw new UsageError(`unknown command: ${command}`);

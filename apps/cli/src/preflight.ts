@@ -3,7 +3,7 @@ import type { RunReport } from '@musicflow/contracts';
 import { checkRedis, explainRedisError } from '@musicflow/flow';
 import { explainConnectionError, Warehouse } from '@musicflow/warehouse';
 
-export const EXIT = { succeeded: 0, partial: 2, failed: 1 } as const;
+export const EXIT = { succeeded: 0, partial: 2, failed: 1, cancelled: 3 } as const;
 export const exitCodeOf = (report: RunReport | undefined) => (report ? (EXIT[report.status as keyof typeof EXIT] ?? 1) : 1);
 
 /**

@@ -18,6 +18,7 @@ const duration = z
     const [, n, unit = 's'] = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(v)!;
     return Number(n) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit as 'ms' | 's' | 'm' | 'h' | 'd'];
   });
+const utcTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a UTC time of day HH:MM, such as 06:00');
 /** `a, b,,c` → `['a', 'b', 'c']`. */
 const commaList = z.string().transform((v) =>
   v
@@ -105,6 +106,20 @@ export const configSchema = z.object({
     .optional(),
   /** No successful run for longer than this (ms after parsing) means the KPIs are stale: an alert, and `stale` in /freshness. */
   FRESHNESS_MAX_AGE: duration.default(26 * 3_600_000),
+  /**
+   * A listen date's KPIs are due by this UTC time of the next day (`HH:MM`): an error alert when missed, a
+   * "recovered" one when met late. DEADLINE_WARN, an earlier time, warns first. Both off when unset.
+   */
+  DEADLINE: utcTime.optional(),
+  DEADLINE_WARN: utcTime.optional(),
+  /** How often every API and scheduler replica checks the deadlines (they agree through Redis on one alert each). */
+  DEADLINE_CHECK_INTERVAL: duration.default(60_000),
+  /**
+   * The landing sensor: every this long one API or scheduler replica lists STREAMS_URL and starts a run once
+   * new or changed stream files have stayed unchanged for SENSOR_QUIET. Off when unset.
+   */
+  SENSOR_INTERVAL: duration.optional(),
+  SENSOR_QUIET: duration.default(60_000),
   /** Share of a file's rows that may be bad before the whole file is rejected. */
   REJECT_THRESHOLD: z.coerce.number().min(0).max(1).default(0.05),
   /** Stream files larger than this are split into chunks processed in parallel. */

@@ -14,12 +14,15 @@ export const alertJobIds = {
   run: (runId: string) => `alert-run-${runId}`,
   /** One alert per stale episode: the last success it is about (or `never`). */
   stale: (lastSuccessMillis: number | undefined) => `alert-stale-${lastSuccessMillis ?? 'never'}`,
+  /** One alert per listen date and level missed, and one when the date is met late. */
+  deadline: (listenDate: string, level: 'warn' | 'error') => `alert-deadline-${listenDate}-${level}`,
+  recovered: (listenDate: string) => `alert-deadline-${listenDate}-recovered`,
 };
 
 /** The JSON body a receiver gets; `text` is what Slack (and compatible hooks) show. */
 export const alertPayloadSchema = z.object({
   text: z.string(),
-  kind: z.enum(['run', 'stale']),
+  kind: z.enum(['run', 'stale', 'deadline', 'recovered']),
   runId: z.string().optional(),
   trigger: z.string().optional(),
   status: z.string().optional(),
@@ -39,6 +42,14 @@ export const alertPayloadSchema = z.object({
   error: z.string().optional(),
   rejectedFiles: z.array(z.object({ file: z.string(), reasons: z.array(z.string()) })).optional(),
   failedChecks: z.array(z.object({ name: z.string(), detail: z.string().optional() })).optional(),
+  deadline: z
+    .object({
+      listenDate: z.string(),
+      level: z.enum(['warn', 'error']).optional(),
+      dueAt: z.string(),
+      loadedAt: z.string().nullable(),
+    })
+    .optional(),
   freshness: z
     .object({
       lastSuccessfulRunAt: z.string().nullable(),

@@ -27,10 +27,17 @@ export const jobIds = {
   kpiDate: (runId: string, listenDate: string) => `kpi-${runId}-${listenDate}`,
   /** With the pass count: a date job retried into a different count adds a new set instead of mixing two partitions. */
   kpiPass: (runId: string, listenDate: string, pass: number, count: number) => `kpi-${runId}-${listenDate}-pass${pass}of${count}`,
+  backfill: (backfillId: string) => `backfill-${backfillId}`,
+  /** The recompute run of one date of a backfill. */
+  backfillRun: (backfillId: string, listenDate: string) => `${backfillId}-${listenDate}`,
 };
 
 export const RUN_ID_PATTERN = /^[a-z0-9][a-z0-9-]{2,62}$/;
 export const runIdSchema = z.string().regex(RUN_ID_PATTERN, 'run id: lowercase letters, digits and -');
+
+/** Which objects under the streams prefix are stream files: CSV, plain or gzipped. */
+export const STREAM_FILE = /\.csv(\.gz)?$/i;
+export const isStreamFile = (url: string) => STREAM_FILE.test(url);
 
 export const sourcesSchema = z.object({
   streams: z.string().min(1),
@@ -39,7 +46,7 @@ export const sourcesSchema = z.object({
 });
 export type Sources = z.infer<typeof sourcesSchema>;
 
-export const runTriggerSchema = z.enum(['cli', 'api', 'schedule', 'demo', 'retry', 'bench', 'test', 'recompute']);
+export const runTriggerSchema = z.enum(['cli', 'api', 'schedule', 'demo', 'retry', 'bench', 'test', 'recompute', 'backfill', 'sensor']);
 export type RunTrigger = z.infer<typeof runTriggerSchema>;
 
 /** What every job of a run knows about the run. */
@@ -157,6 +164,9 @@ export const catalogueResultSchema = z.object({
 });
 export type CatalogueResult = z.infer<typeof catalogueResultSchema>;
 
+/** Files one retry of rejected files takes at most: their URLs travel in the plan job's data. */
+export const MAX_RETRY_FILES = 10_000;
+
 /**
  * The run's first job, in steps (BullMQ's step-job pattern, `step` records
  * where it is): plan the stream files into chunks and validate them (its
@@ -170,6 +180,8 @@ export const planJobSchema = z.object({
   /** Files rejected before any row was read (missing or repeated columns, unterminated quote, no header). */
   rejectedFiles: z.array(rejectedFileSchema).optional(),
   filesTotal: z.number().int().optional(),
+  /** Only these stream files (URLs), in their versions listed when the run plans: a retry of a run's rejected files. */
+  files: z.array(z.string()).max(MAX_RETRY_FILES).optional(),
 });
 export type PlanJob = z.infer<typeof planJobSchema>;
 
@@ -271,9 +283,19 @@ export type KpiPassJob = z.infer<typeof kpiPassJobSchema>;
 const duplicateByFile = z.record(z.string(), z.number().int());
 
 const isoDate = z.iso.date({ error: 'must be a calendar date YYYY-MM-DD' });
-/** Listen dates to recompute from the lake: `from` to `to` (both included); no `to`, every date from `from` on. */
+/** Dates one recompute takes at most when they are listed one by one. */
+export const MAX_RECOMPUTE_DATES = 3660;
+/**
+ * Listen dates to recompute from the lake: `from` to `to` (both included); no `to`, every date from `from` on;
+ * with `dates`, only those of them (a retry of the dates whose load failed).
+ */
 export const recomputeRangeSchema = z
-  .object({ from: isoDate, to: isoDate.optional(), reEnrich: z.boolean().default(false) })
+  .object({
+    from: isoDate,
+    to: isoDate.optional(),
+    reEnrich: z.boolean().default(false),
+    dates: z.array(isoDate).min(1).max(MAX_RECOMPUTE_DATES).optional(),
+  })
   .refine((r) => !r.to || r.from <= r.to, { message: '`to` must not be before `from`', path: ['to'] });
 export type RecomputeRange = z.infer<typeof recomputeRangeSchema>;
 
@@ -328,10 +350,49 @@ export const kpiDateResultSchema = z.object({
   events: z.number().int().optional(),
 });
 export type KpiDateResult = z.infer<typeof kpiDateResultSchema>;
+/**
+ * Which of a range's lake dates a backfill takes: `missing` (no KPI rows),
+ * `stale` (missing, or a lake part written after the date was last loaded), `all`.
+ */
+export const BACKFILL_ONLY = ['missing', 'stale', 'all'] as const;
+export const backfillSpecSchema = z
+  .object({
+    from: isoDate,
+    to: isoDate,
+    only: z.enum(BACKFILL_ONLY).default('stale'),
+    /** Dates recomputed at once: each is a recompute run of its own. Coerced: a query string gives it as text. */
+    concurrency: z.coerce.number().int().min(1).max(16).default(2),
+  })
+  .refine((r) => r.from <= r.to, { message: '`to` must not be before `from`', path: ['to'] })
+  .refine((r) => Date.parse(r.to) - Date.parse(r.from) < MAX_RECOMPUTE_DATES * 86_400_000, {
+    message: `a backfill spans at most ${MAX_RECOMPUTE_DATES} days`,
+    path: ['to'],
+  });
+export type BackfillSpec = z.infer<typeof backfillSpecSchema>;
+
+/**
+ * A backfill's driver, in steps on the loader queue: it adds the recompute
+ * runs of the next `concurrency` dates as its children, waits for them, and
+ * again until every date is done or the backfill is cancelled.
+ */
+export const backfillJobSchema = z.object({
+  backfillId: runIdSchema,
+  spec: backfillSpecSchema,
+  createdAt: z.iso.datetime(),
+  /** The dates the plan selected, in order. */
+  dates: z.array(isoDate).max(MAX_RECOMPUTE_DATES),
+  /** How many of `dates` have had their run started. */
+  started: z.number().int().min(0).default(0),
+  /** The backfill this one resumes: it takes the dates that one did not finish. */
+  resumeOf: runIdSchema.optional(),
+});
+export type BackfillJob = z.infer<typeof backfillJobSchema>;
+
 export const loadJobSchema = z.object({ run: runContextSchema });
 export type LoadJob = z.infer<typeof loadJobSchema>;
 
-export const runStatusSchema = z.enum(['queued', 'running', 'succeeded', 'partial', 'failed']);
+/** `cancelled`: stopped on request before it changed the lake or the warehouse. */
+export const runStatusSchema = z.enum(['queued', 'running', 'succeeded', 'partial', 'failed', 'cancelled']);
 export type RunStatus = z.infer<typeof runStatusSchema>;
 
 /** One data check over the loaded KPIs (see the loader): a failed one makes the run `partial`. */
@@ -423,6 +484,7 @@ export const JOB_KINDS = {
   'kpi-pass': { stage: 'kpi', data: kpiPassJobSchema },
   recompute: { stage: 'kpi', data: kpiRecomputeJobSchema },
   load: { stage: 'load', data: loadJobSchema },
+  backfill: { stage: 'load', data: backfillJobSchema },
 } as const satisfies Record<string, { stage: Stage; data: z.ZodType }>;
 export type JobKind = keyof typeof JOB_KINDS;
 export type JobData<K extends JobKind> = z.output<(typeof JOB_KINDS)[K]['data']>;

@@ -92,7 +92,7 @@ export function isStale(freshness: Freshness, maxAgeMs: number): boolean {
 /** Deliveries of one alert: a receiver down for longer hears of the next failure instead. */
 const ALERT_ATTEMPTS = 5;
 
-async function enqueueAlert(config: Config, queues: PipelineQueues, jobId: string, payload: AlertPayload): Promise<void> {
+export async function enqueueAlert(config: Config, queues: PipelineQueues, jobId: string, payload: AlertPayload): Promise<void> {
   // A fixed id: a loader or freshness job that runs twice never sends twice.
   await alertQueue(queues).add(
     'deliver',

@@ -32,3 +32,19 @@ export { serve, type Service } from './serve.ts';
 export { checkWarehouseAtStart } from './warehouse-check.ts';
 export { alertOnRun, deliverAlert, ensureFreshnessCheck, freshnessCheckEveryMs, isStale, runAlert, staleAlert, startAlertWorker } from './alerts.ts';
 export { startRecompute } from './start-recompute.ts';
+export { cancelRun, claimRunCommit, isRunCancelled, markCancelled, runCancelledError, throwIfCancelled, type CancelOutcome } from './cancel.ts';
+export { restoreRecordedSources, retryRun, RetryRefusedError, type RetryScope } from './retry-run.ts';
+export {
+  cancelBackfill,
+  listBackfills,
+  planBackfill,
+  readBackfill,
+  resumeBackfill,
+  startBackfill,
+  type BackfillPlan,
+  type BackfillState,
+  type BackfillView,
+  type PlannedDate,
+} from './backfill.ts';
+export { checkDeadlines, dueDate, readDeadlines, watchDeadlines, type DeadlineLevel, type DeadlineStatus } from './deadlines.ts';
+export { readSensorStatus, senseLandings, watchLandings, type SensorStatus } from './sensor.ts';

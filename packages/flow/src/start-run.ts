@@ -7,6 +7,8 @@ export interface StartRunOptions {
   trigger: RunTrigger;
   sources?: Partial<Sources>;
   runId?: string;
+  /** Only these stream files under the streams prefix (a retry of rejected files). */
+  files?: string[];
 }
 
 export interface StartedRun {
@@ -81,7 +83,7 @@ export async function startRun(config: Config, queues: PipelineQueues, options: 
         ...kind('publish', { run }),
         // The loader always runs: it records failed runs and removes their temporaries.
         opts: { ...opts, jobId: jobIds.publish(runId), ignoreDependencyOnFailure: true },
-        children: [{ ...kind('plan', { run }), opts: { ...opts, jobId: jobIds.plan(runId), ignoreDependencyOnFailure: true } }],
+        children: [{ ...kind('plan', { run, files: options.files }), opts: { ...opts, jobId: jobIds.plan(runId), ignoreDependencyOnFailure: true } }],
       },
     ],
   });

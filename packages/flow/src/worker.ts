@@ -8,6 +8,7 @@ import type { Config, Logger } from '@musicflow/config';
 import { isJobKind, JOB_KINDS, kindsOf, parseJobData, QUEUES, type JobData, type JobKind, type Stage } from '@musicflow/contracts';
 import type { ServiceContext } from './context.ts';
 import { nextRetryDelay, retryDelay } from './queues.ts';
+import { throwIfCancelled } from './cancel.ts';
 import { startSandboxThreads } from './bullmq-internals.ts';
 import { redisConnection } from './redis.ts';
 import type { PipelineQueues } from './queues.ts';
@@ -73,6 +74,8 @@ export async function handleStageJob<S extends Stage>(
   const processor = (processors as unknown as Record<JobKind, KindProcessor<JobKind>>)[kind];
   const runId = (data as { run?: { runId?: string } }).run?.runId;
   const jobLog = log.child({ runId, jobId: job.id, kind, attempt: job.attemptsMade + 1, ...(job.stalledCounter ? { workerDeaths: job.stalledCounter } : {}) });
+  // Every job and every step of a step job starts here: a cancelled run's work stops at the next one. The loader records it.
+  if (kind !== 'load' && runId) await throwIfCancelled(guard.queues, runId);
   jobLog.info('job started');
   const started = Date.now();
   const result = await processor(job, data, jobLog, token);

@@ -16,6 +16,9 @@ class BatchedUpload {
   constructor(store: ObjectStore, url: string) {
     this.upload = store.write(url, this.out);
     this.upload.catch(() => undefined);
+    // An abort before the store reads the stream (a catalogue that cannot be read fails at once) errors a
+    // stream nobody listens to yet, which would throw; the upload's promise carries the error instead.
+    this.out.on('error', () => undefined);
   }
 
   /** Returns a promise only when the caller must wait for the upload to drain. */

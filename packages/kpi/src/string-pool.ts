@@ -43,11 +43,6 @@ export class StringPool {
     return this.count;
   }
 
-  /** Bytes held, tables included. */
-  get byteSize(): number {
-    return this.bytes.byteLength + this.starts.byteLength + this.hashes.byteLength + this.slots.byteLength;
-  }
-
   /** The id of `value`, added when new. */
   intern(value: string): number {
     this.scratch = withRoom(this.scratch, value.length * 3);

@@ -6,4 +6,5 @@ export { LakeTrackTable } from './track-table.ts';
 export { LakeParquetFile, type LakeGroupRows } from './lake-parquet.ts';
 export { rewritePart, type PartEnrichment } from './part-rewrite.ts';
 export type { LakePlays } from './play-columns.ts';
-export { mergeKpiPartials, readKpiPartialHeader, writeKpiPartial } from './artifacts/kpi-partial.ts';
+export { mergeKpiPartials, writeKpiPartial } from './artifacts/kpi-partial.ts';
+export { lakeDatesIn, lakePartsIn, type LakeDateRange } from './lake-dates.ts';

@@ -20,7 +20,7 @@ async function info(url: string): Promise<ObjectInfo | undefined> {
   try {
     const st = await fs.stat(toPath(url));
     if (!st.isFile()) return undefined;
-    return { url, size: st.size, etag: `${st.size}-${st.mtimeMs}` };
+    return { url, size: st.size, etag: `${st.size}-${st.mtimeMs}`, modifiedAt: st.mtimeMs };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
@@ -169,7 +169,7 @@ export const fileBackend = {
       const { size, mtimeMs } = await handle.stat();
       await handle.close();
       await fs.rename(tmp, file);
-      return { url, size, etag: `${size}-${mtimeMs}` };
+      return { url, size, etag: `${size}-${mtimeMs}`, modifiedAt: mtimeMs };
     } catch (err) {
       await handle.close().catch(() => undefined);
       await fs.rm(tmp, { force: true });

@@ -6,6 +6,8 @@ export interface ObjectInfo {
   size: number;
   /** Content fingerprint when the backend has one (S3 ETag, file mtime+size). */
   etag?: string;
+  /** When the object was last written (ms since the epoch), when the backend says. */
+  modifiedAt?: number;
 }
 
 /** An entry of a listed folder that is not an object: never read, moved or followed (file:// only). */

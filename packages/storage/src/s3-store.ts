@@ -44,7 +44,7 @@ export function createS3Backend(options: S3Options) {
       const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, ContinuationToken: token }));
       for (const obj of page.Contents ?? []) {
         if (!obj.Key || obj.Key.endsWith('/')) continue;
-        yield { url: `s3://${bucket}/${obj.Key}`, size: obj.Size ?? 0, etag: obj.ETag };
+        yield { url: `s3://${bucket}/${obj.Key}`, size: obj.Size ?? 0, etag: obj.ETag, modifiedAt: obj.LastModified?.getTime() };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
@@ -54,7 +54,7 @@ export function createS3Backend(options: S3Options) {
     const { bucket, key } = parse(url);
     try {
       const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-      return { url, size: out.ContentLength ?? 0, etag: out.ETag };
+      return { url, size: out.ContentLength ?? 0, etag: out.ETag, modifiedAt: out.LastModified?.getTime() };
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw err;

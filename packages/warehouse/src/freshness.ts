@@ -29,6 +29,12 @@ export async function readFreshness(warehouse: Warehouse, now = new Date()): Pro
   };
 }
 
+/** The listen dates from `from` to `to` with KPI rows, and when each was last loaded. */
+export async function loadedDatesIn(warehouse: Warehouse, from: string, to: string): Promise<Map<string, Date>> {
+  const rows = await warehouse.query<{ listen_date: string; loaded_at: Date }>(FRESHNESS_SQL.loadedDates, [from, to]);
+  return new Map(rows.map((r) => [r.listen_date, r.loaded_at]));
+}
+
 /** The newest `limit` listen dates with KPI rows, newest first. */
 export async function listListenDates(warehouse: Warehouse, limit = 366): Promise<string[]> {
   return (await warehouse.query<{ listen_date: string }>(FRESHNESS_SQL.listenDates, [limit])).map((r) => r.listen_date);

@@ -209,6 +209,8 @@ export function ddlObject(statement: string): { kind: 'schema' | 'table'; name: 
 export const FRESHNESS_SQL = {
   newestListenDate: `SELECT MAX(listen_date) AS listen_date FROM analytics.hourly_kpis`,
   listenDates: `SELECT DISTINCT listen_date FROM analytics.hourly_kpis ORDER BY listen_date DESC LIMIT $1`,
+  /** $1, $2 = first and last listen date: each loaded date of the range and when it was last loaded. */
+  loadedDates: `SELECT listen_date, MAX(updated_at) AS loaded_at FROM analytics.hourly_kpis WHERE listen_date >= $1 AND listen_date <= $2 GROUP BY listen_date`,
 };
 
 /**

@@ -4,7 +4,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import { Queue } from 'bullmq';
 import { createJsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { SCHEDULER_QUEUE } from '@musicflow/contracts';
-import { explainRedisError, PipelineQueues, redisConnection, type ServiceContext } from '@musicflow/flow';
+import { explainRedisError, PipelineQueues, readSensorStatus, redisConnection, type ServiceContext } from '@musicflow/flow';
 import { registerAuth } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { HttpError, registerErrorHandler } from './errors.ts';
@@ -18,6 +18,7 @@ import { healthRoutes } from './routes/health.ts';
 import { kpiRoutes } from './routes/kpis.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { recomputeRoutes } from './routes/recompute.ts';
+import { backfillRoutes } from './routes/backfills.ts';
 import { runRoutes } from './routes/runs.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
 
@@ -69,6 +70,8 @@ export async function buildApp(ctx: ServiceContext): Promise<FastifyInstance> {
     redisReady: () => ready(),
     warehouse: ctx.warehouse,
     logger,
+    config,
+    sensor: () => readSensorStatus(queues),
   });
   metrics.start();
   // Reconnects on its own when Redis is away; /health reports it meanwhile.
@@ -135,6 +138,7 @@ export async function buildApp(ctx: ServiceContext): Promise<FastifyInstance> {
   await app.register(freshnessRoutes, { deps });
   await app.register(dashboardRoutes, { deps });
   await app.register(recomputeRoutes, { deps });
+  await app.register(backfillRoutes, { deps });
   await app.register(async (scope) => registerBullBoard(scope, deps));
   return app;
 }

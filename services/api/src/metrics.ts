@@ -32,8 +32,8 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Job, QueueEvents, type Queue } from 'bullmq';
-import { redactSecrets, type Logger } from '@musicflow/config';
-import { readOrphanedJobs, readQueueWorkers, redisConnection, type RedisClient, type RedisSettings } from '@musicflow/flow';
+import { redactSecrets, type Config, type Logger } from '@musicflow/config';
+import { readDeadlines, readOrphanedJobs, readQueueWorkers, redisConnection, type RedisClient, type RedisSettings, type SensorStatus } from '@musicflow/flow';
 import { DATA_CHECKS, LAST_FINISHED_REPORT_SQL, readFreshness, type RunTotalsRow, type Warehouse } from '@musicflow/warehouse';
 import type { RunReport } from '@musicflow/contracts';
 
@@ -48,6 +48,10 @@ export interface MetricsDeps {
   redisReady: () => Promise<void>;
   warehouse: () => Promise<Warehouse>;
   logger: Logger;
+  /** DEADLINE and DEADLINE_WARN. */
+  config: Config;
+  /** What the landing sensor saw at its last look. */
+  sensor: () => Promise<SensorStatus>;
 }
 
 export class ApiMetrics {
@@ -69,6 +73,8 @@ export class ApiMetrics {
   private readonly newestListenDateAge: Gauge;
   private readonly lastSuccessAge: Gauge;
   private readonly dataCheck: Gauge;
+  private readonly deadlineMissed: Gauge;
+  private readonly sensor: Gauge;
   private readonly workers: Gauge;
   private readonly noWorkerSeconds: Gauge;
   private readonly orphaned: Gauge;
@@ -133,6 +139,20 @@ export class ApiMetrics {
       name: 'musicflow_data_check_passed',
       help: 'Data checks of the newest finished run that ran them: 1 passed, 0 failed',
       labelNames: ['check'],
+      registers,
+    });
+    this.deadlineMissed = new Gauge({
+      name: 'musicflow_deadline_missed',
+      help: 'Per DEADLINE level (warn, error): 1 when the newest listen date due has no KPI rows, 0 when it was loaded',
+      labelNames: ['level', 'listen_date'],
+      registers,
+    });
+    this.sensor = new Gauge({
+      name: 'musicflow_sensor',
+      help:
+        'The landing sensor (SENSOR_INTERVAL) at its last look: last_check_timestamp_seconds, files (stream files listed), ' +
+        'waiting (new or changed ones no run took yet), last_run_timestamp_seconds; absent while it has not looked',
+      labelNames: ['measure'],
       registers,
     });
     this.workers = new Gauge({
@@ -222,11 +242,24 @@ export class ApiMetrics {
       const ready = new Map(all.map(([queue, counts]) => [queue, READY_STATES.some((state) => (counts[state] ?? 0) > 0)]));
       const workers = await withDeadline(Promise.all(this.deps.queues.map((q) => this.refreshWorkers(q, ready.get(q.name) ?? false))), 3000);
       if (!workers) throw new Error('Redis did not answer within 3000 ms');
+      await this.refreshSensor();
       this.sourceUp.set({ source: 'redis' }, 1);
     } catch (err) {
       this.sourceUp.set({ source: 'redis' }, 0);
       this.deps.logger.warn({ err: redactSecrets((err as Error).message) }, 'metrics: queue counts unavailable');
     }
+  }
+
+  private async refreshSensor(): Promise<void> {
+    const s = await this.deps.sensor();
+    this.sensor.reset();
+    const measures = {
+      last_check_timestamp_seconds: s.checkedAt && s.checkedAt / 1000,
+      files: s.files,
+      waiting: s.waiting,
+      last_run_timestamp_seconds: s.lastRunAt && s.lastRunAt / 1000,
+    };
+    for (const [measure, value] of Object.entries(measures)) if (value !== undefined) this.sensor.set({ measure }, value);
   }
 
   private async refreshWorkers(queue: Queue, hasReadyJobs: boolean): Promise<void> {
@@ -256,7 +289,7 @@ export class ApiMetrics {
         counter.inc(value);
       }
       this.runs.reset();
-      for (const status of ['succeeded', 'partial', 'failed']) this.runs.inc({ status }, 0);
+      for (const status of ['succeeded', 'partial', 'failed', 'cancelled']) this.runs.inc({ status }, 0);
       for (const r of rows) this.runs.inc({ status: r.status }, Number(r.runs));
       this.lastSuccess.set(last ? last.getTime() / 1000 : 0);
       await this.refreshFreshness(warehouse);
@@ -273,6 +306,9 @@ export class ApiMetrics {
     this.newestListenDate.set(freshness.newestListenDate ? Date.parse(`${freshness.newestListenDate}T00:00:00Z`) / 1000 : 0);
     this.newestListenDateAge.set(freshness.newestListenDateAgeSeconds ?? -1);
     this.lastSuccessAge.set(freshness.lastSuccessfulRunAgeSeconds ?? -1);
+    this.deadlineMissed.reset();
+    for (const d of await readDeadlines(this.deps.config, warehouse))
+      this.deadlineMissed.set({ level: d.level, listen_date: d.listenDate }, d.state === 'missed' ? 1 : 0);
     const checks = newest ? ((JSON.parse(newest.report) as RunReport).checks ?? []) : [];
     this.dataCheck.reset();
     for (const name of DATA_CHECKS) {

@@ -20,6 +20,8 @@ import {
   redisConnection,
   schedulerFiringTime,
   startRun,
+  watchDeadlines,
+  watchLandings,
   workerName,
   type PipelineQueues,
   type RedisClient,
@@ -215,9 +217,13 @@ async function createScheduler(ctx: ServiceContext): Promise<{ close(): Promise<
   });
   worker.on('failed', (job, err) => log.error({ jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'trigger job failed'));
   worker.on('error', (err) => log.error({ err: err.message }, 'scheduler worker error'));
+  const deadlines = watchDeadlines(config, ctx.queues, ctx.warehouse, log);
+  const sensor = watchLandings(config, ctx.queues, ctx.store, log.child({ component: 'sensor' }));
 
   return {
     async close() {
+      deadlines.close();
+      sensor.close();
       // The trigger job is a few Redis calls: give it a moment, then hand it back.
       const done = await withDeadline(
         worker.close().then(() => true),

@@ -106,6 +106,26 @@ export const startedRunResponse = z.object({
   status: runStatus,
   url: z.string(),
   retryOf: z.string().optional(),
+  /** A retry's scope: the run's sources, its rejected files (how many), or the dates whose load failed. */
+  scope: z.enum(['sources', 'rejected-files', 'failed-dates']).optional(),
+  files: z.number().int().optional(),
+  dates: z.array(z.string()).optional(),
+});
+
+export const retryRunBody = z
+  .strictObject({
+    onlyFailed: z.boolean().default(false).describe('only the rejected files (current versions) or the dates whose load failed'),
+  })
+  // No body at all (`curl -X POST /runs/<id>/retry`): a retry over the run's sources.
+  .nullish();
+
+export const cancelledRunResponse = z.object({
+  runId: z.string(),
+  /** The loader records the run `cancelled` once its active jobs have stopped: GET the url until then. */
+  status: z.literal('cancelling'),
+  /** Jobs removed before any worker took them. */
+  removedJobs: z.number().int(),
+  url: z.string(),
 });
 
 export const runParams = z.strictObject({ id: runIdParam });

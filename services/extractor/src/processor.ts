@@ -4,6 +4,7 @@ import type { Config, Logger } from '@musicflow/config';
 import {
   CATALOGUE_TABLES,
   childResults,
+  isStreamFile,
   jobIds,
   type CatalogueJob,
   type CatalogueResult,
@@ -16,7 +17,7 @@ import { fileBoundsOf, SourceFormatError } from '@musicflow/ingest';
 import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import type { ObjectInfo, SkippedEntry } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
-import { ChunkPacker, isStreamFile, packBytesFor, planStreamFile, type PlanBounds } from './streams.ts';
+import { ChunkPacker, packBytesFor, planStreamFile, type PlanBounds } from './streams.ts';
 
 /** Stream files scanned at once while planning: thousands of small files are mostly waiting on the store. */
 const PLAN_CONCURRENCY = 8;
@@ -78,8 +79,9 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
     const startedAt = Date.now();
     const listed: ObjectInfo[] = [];
     const skipped: SkippedEntry[] = [];
+    const only = data.files && new Set(data.files);
     for await (const file of store.list(run.sources.streams, { links: config.FILE_LINKS, skipped: (entry) => skipped.push(entry) })) {
-      if (isStreamFile(file.url)) listed.push(file);
+      if (isStreamFile(file.url) && (!only || only.has(file.url))) listed.push(file);
     }
     listed.sort((a, b) => a.url.localeCompare(b.url));
     // What was left out is told, as a rejected file: a link or a name that is not UTF-8 (either may be a folder of
@@ -130,7 +132,7 @@ function createPlanProcessor({ store, config, queues }: ServiceContext) {
       if (closed.length) await addValidateJobs(closed);
     }
     log.info({ files: listed.length, segments, chunks, rejected: rejectedFiles.length }, 'stream files planned');
-    return { run, step: 'validate', startedAt, rejectedFiles, filesTotal: listed.length + skippedTold };
+    return { ...data, step: 'validate', startedAt, rejectedFiles, filesTotal: listed.length + skippedTold };
   }
 
   /** Fails the run, naming each step that failed after its retries (a chunk that cannot be read, a catalogue source). */

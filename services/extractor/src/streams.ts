@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Chunk, RejectedFile, Segment } from '@musicflow/contracts';
+import { STREAM_FILE, type Chunk, type RejectedFile, type Segment } from '@musicflow/contracts';
 import {
   csvRecords,
   duplicatedColumns,
@@ -14,10 +14,6 @@ import {
   type FileBounds,
 } from '@musicflow/ingest';
 import { relativeKey, type ObjectInfo, type ObjectStore } from '@musicflow/storage';
-
-const STREAM_FILE = /\.csv(\.gz)?$/i;
-
-export const isStreamFile = (url: string) => STREAM_FILE.test(url);
 
 /** Longest file id: the lake's names add at most 18 characters to it (`.part-0000.parquet`), and a name must fit in 255 bytes. */
 export const MAX_FILE_ID = 160;

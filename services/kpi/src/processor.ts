@@ -18,7 +18,7 @@ import { PARTIAL_SHARDS, PartialFormatError, type KpiTables } from '@musicflow/k
 import { LAKE_LAYOUT, mergeKpiPartials, rewritePart, USER_BUCKETS, writeKpiPartial } from '@musicflow/lake';
 import { basename, joinUrl, moveOnce, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
-import { addChildJobs, ignoredFailures, parentOf, type ServiceContext, type StageProcessors } from '@musicflow/flow';
+import { addChildJobs, claimRunCommit, ignoredFailures, parentOf, runCancelledError, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import { biggestDatesFirst, buildReport, dateResults, decideFiles, publishResultOf, runFileLines, type FileOutcome } from './outcome.ts';
 import { countPass, openDateParts, openParts } from './date-pass.ts';
 import { createRecomputeKpiProcessor } from './recompute.ts';
@@ -59,6 +59,8 @@ function createPublishProcessor({ store, config, queues }: ServiceContext) {
     let dates = data.dates;
     if (!dates) {
       const startedAt = Date.now();
+      // From here on the lake changes: a run cancelled before this point leaves it as it was.
+      if (!(await claimRunCommit(queues, run.runId))) throw runCancelledError(run.runId);
       const accepted = files.filter((f) => f.rejectedReasons.length === 0);
       await gatherQuarantine(store, run, files);
       const published = await publishParts(store, run, accepted);

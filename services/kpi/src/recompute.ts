@@ -1,10 +1,9 @@
 import { Readable } from 'node:stream';
 import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import { CATALOGUE_TABLES, childResults, jobIds, type KpiRecomputeJob, type PublishResult, type RecomputeRange, type RunReport } from '@musicflow/contracts';
-import { addChildJobs, ignoredFailures, parentOf, type ServiceContext } from '@musicflow/flow';
-import { LAKE_LAYOUT } from '@musicflow/lake';
-import type { ObjectStore } from '@musicflow/storage';
+import { CATALOGUE_TABLES, childResults, jobIds, type KpiRecomputeJob, type PublishResult, type RunReport } from '@musicflow/contracts';
+import { addChildJobs, claimRunCommit, ignoredFailures, parentOf, runCancelledError, type ServiceContext } from '@musicflow/flow';
+import { LAKE_LAYOUT, lakeDatesIn, lakePartsIn } from '@musicflow/lake';
 import { dateResults, publishResultOf } from './outcome.ts';
 import { reEnrichDates } from './re-enrich.ts';
 
@@ -31,7 +30,7 @@ export function createRecomputeKpiProcessor({ store, config, queues, warehouse }
       // A warehouse that was wiped gets its schema back before the loader needs it.
       await (await warehouse()).recreateSchema();
       if (recompute.reEnrich && !data.catalogue) {
-        const partUrls = await lakePartsIn(store, run.lake, recompute);
+        const partUrls = (await lakePartsIn(store, run.lake, recompute)).map((p) => p.url);
         // Jobs first, then the step: a retry after a crash in between adds the same jobs again (fixed ids), harmlessly.
         await addChildJobs(
           config,
@@ -46,6 +45,8 @@ export function createRecomputeKpiProcessor({ store, config, queues, warehouse }
         if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
       }
       if (data.catalogue) {
+        // Re-enriching rewrites the lake's parts: a run cancelled before this point leaves them as they were.
+        if (!(await claimRunCommit(queues, run.runId))) throw runCancelledError(run.runId);
         const tables = childResults(await job.getChildrenValues(), 'catalogue');
         const songs = tables.find((t) => t.table === 'songs');
         const users = tables.find((t) => t.table === 'users');
@@ -98,19 +99,4 @@ export function createRecomputeKpiProcessor({ store, config, queues, warehouse }
     await job.updateProgress({ percent: 100, rows: 0 });
     return publishResultOf(dates, report, filesUrl, results);
   };
-}
-
-/** The listen dates with parts under `processed/`, within the range, in order. */
-export async function lakeDatesIn(store: ObjectStore, lake: string, range: Pick<RecomputeRange, 'from' | 'to'>): Promise<string[]> {
-  return [...new Set((await lakePartsIn(store, lake, range)).map((url) => LAKE_LAYOUT.listenDateOfPart(url)!))].sort();
-}
-
-/** The lake parts of the listen dates within the range. */
-async function lakePartsIn(store: ObjectStore, lake: string, range: Pick<RecomputeRange, 'from' | 'to'>): Promise<string[]> {
-  const parts: string[] = [];
-  for await (const obj of store.list(LAKE_LAYOUT.processed(lake))) {
-    const date = LAKE_LAYOUT.listenDateOfPart(obj.url);
-    if (date && date >= range.from && (!range.to || date <= range.to)) parts.push(obj.url);
-  }
-  return parts.sort();
 }

@@ -2,7 +2,7 @@ import pMap from 'p-map';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { childResults, runFileSchema, runReportSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
-import { activeKey, alertOnRun, ignoredFailures, type ServiceContext } from '@musicflow/flow';
+import { activeKey, alertOnRun, claimRunCommit, ignoredFailures, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { joinUrl, ObjectMissingError, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
 import { readLines } from '@musicflow/ingest';
@@ -23,7 +23,12 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
     await recordUnrecordedRuns({ config, queues }, db, log);
 
     let report: RunReport;
-    if (failures.length || !published) {
+    // Claimed before the transaction: a run cancelled first never commits, one committing can no longer be cancelled.
+    if (!(await claimRunCommit(queues, run.runId))) {
+      report = { ...failedReport(run, 'cancelled'), status: 'cancelled' };
+      await db.recordRun(report);
+      log.info('run cancelled: recorded, temporaries deleted, nothing loaded');
+    } else if (failures.length || !published) {
       report = failedReport(run, failures.join('; ') || 'the publish step produced no result');
       await db.recordRun(report);
       log.error({ error: report.error }, 'run failed');
@@ -93,8 +98,10 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
       const final = (err as Error).name === 'UnrecoverableError' || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       // A refused row's failure is recorded already, with the run's counts.
       if (final && !(err as { recorded?: boolean }).recorded) {
-        // Redacted and bounded already: what waits in Redis is what analytics.etl_runs can hold.
-        const report = fitRunRecord(failedReport(data.run, `load: ${(err as Error).message}`));
+        // The dates it published, so a retry of only what failed knows which to load; redacted and bounded already:
+        // what waits in Redis is what analytics.etl_runs can hold.
+        const [published] = childResults(await job.getChildrenValues(), 'publish');
+        const report = fitRunRecord({ ...failedReport(data.run, `load: ${(err as Error).message}`), dates: published?.report.dates ?? [] });
         await queues.connection.hset(unrecordedRunsKey(queues.prefix), data.run.runId, JSON.stringify(report));
         log.error({ error: report.error }, 'run failed: recorded in the warehouse once it answers again');
       }

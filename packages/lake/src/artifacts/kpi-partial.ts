@@ -25,7 +25,7 @@ export async function writeKpiPartial(store: ObjectStore, url: string, partial: 
   return (await store.write(url, Readable.from(chunks(), { objectMode: false }))).size;
 }
 
-export async function readKpiPartialHeader(store: ObjectStore, url: string): Promise<PartialHeader> {
+async function readKpiPartialHeader(store: ObjectStore, url: string): Promise<PartialHeader> {
   const headerBytes = partialHeaderBytes(await store.readBuffer(url, { start: 0, end: PARTIAL_PREFIX_BYTES }), url);
   return decodePartialHeader(await store.readBuffer(url, { start: 0, end: headerBytes }), url);
 }

@@ -125,7 +125,10 @@
 
   async function start() {
     const { dates, freshness } = await api('dates');
-    $('freshness').textContent = `newest date ${freshness.newestListenDate ?? '–'} · last successful run ${ago(freshness.lastSuccessfulRunAgeSeconds)}`;
+    const deadlines = freshness.deadlines.map((d) => ` · ${d.level === 'error' ? 'deadline' : 'warn'} ${d.time} UTC: ${d.listenDate} ${d.state}`).join('');
+    $('freshness').textContent =
+      `newest date ${freshness.newestListenDate ?? '–'} · last successful run ${ago(freshness.lastSuccessfulRunAgeSeconds)}${deadlines}`;
+    $('freshness').dataset.deadline = freshness.deadlines.some((d) => d.state === 'missed') ? 'missed' : 'ok';
     const select = $('date');
     select.replaceChildren(...dates.map((d) => new Option(d, d)));
     const wanted = new URLSearchParams(location.search).get('date');

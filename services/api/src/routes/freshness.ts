@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { isStale } from '@musicflow/flow';
+import { isStale, readDeadlines } from '@musicflow/flow';
 import { readFreshness } from '@musicflow/warehouse';
 import type { ApiDeps } from '../deps.ts';
 
@@ -11,13 +11,26 @@ export const freshnessResponse = z.object({
   lastSuccessfulRunAgeSeconds: z.number().nullable(),
   maxAgeSeconds: z.number().describe('FRESHNESS_MAX_AGE'),
   stale: z.boolean().describe('the last successful run is older than FRESHNESS_MAX_AGE'),
+  deadlines: z
+    .array(
+      z.object({
+        level: z.enum(['warn', 'error']),
+        time: z.string().describe('DEADLINE_WARN or DEADLINE, HH:MM UTC of the next day'),
+        listenDate: z.string().describe('the newest listen date due at this level'),
+        dueAt: z.string(),
+        loadedAt: z.string().nullable(),
+        state: z.enum(['met', 'met-late', 'missed']),
+      }),
+    )
+    .describe('one per configured level; empty when no DEADLINE is set'),
 });
 
 /** Freshness as /freshness and the dashboard show it. */
 export async function freshnessView(deps: ApiDeps): Promise<z.infer<typeof freshnessResponse>> {
-  const freshness = await readFreshness(await deps.warehouse());
+  const warehouse = await deps.warehouse();
+  const [freshness, deadlines] = await Promise.all([readFreshness(warehouse), readDeadlines(deps.config, warehouse)]);
   const maxAge = deps.config.FRESHNESS_MAX_AGE;
-  return { ...freshness, maxAgeSeconds: maxAge / 1000, stale: isStale(freshness, maxAge) };
+  return { ...freshness, maxAgeSeconds: maxAge / 1000, stale: isStale(freshness, maxAge), deadlines };
 }
 
 /** GET /freshness: are yesterday's KPIs in? */

@@ -1,14 +1,16 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { isAllowedSource, redactSecrets, type Config } from '@musicflow/config';
 import type { Sources } from '@musicflow/contracts';
-import { startRun } from '@musicflow/flow';
+import { cancelRun, restoreRecordedSources, retryRun, RetryRefusedError, startRun } from '@musicflow/flow';
 import type { ApiDeps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
 import { findRun, listRuns, redactSources } from '../runs.ts';
 import {
+  cancelledRunResponse,
   errorSchema,
   listRunsQuery,
   listRunsResponse,
+  retryRunBody,
   runDetail,
   runFilesQuery,
   runFilesResponse,
@@ -103,16 +105,51 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
     },
   });
 
+  app.delete('/runs/:id', {
+    config: { access: 'write', redis: true },
+    schema: {
+      tags: ['runs'],
+      summary: 'Cancel a queued or running run',
+      description:
+        'Removes the jobs of the run that no worker holds; active jobs stop at their next step. The loader then deletes the ' +
+        "run's temporaries and records it `cancelled` in analytics.etl_runs, having loaded nothing. A run that already began " +
+        'changing the lake or the warehouse can no longer be cancelled (409): it ends as it would have.',
+      params: runParams,
+      response: { 202: cancelledRunResponse, 400: errorSchema, 404: errorSchema, 409: errorSchema },
+    },
+    handler: async (request, reply) => {
+      const { id } = request.params;
+      const cancelled = await cancelRun(deps.queues, id);
+      if (cancelled.outcome === 'unknown') {
+        if (await (await deps.warehouse()).getRun(id)) throw new HttpError(409, `run ${id} has finished: only a queued or running run can be cancelled`);
+        throw new HttpError(404, `run ${id} not found`);
+      }
+      if (cancelled.outcome === 'finished') throw new HttpError(409, `run ${id} has finished: only a queued or running run can be cancelled`);
+      if (cancelled.outcome === 'committing')
+        throw new HttpError(409, `run ${id} is already publishing to the lake or loading the warehouse: it can no longer be cancelled`);
+      request.log.info({ runId: id, removedJobs: cancelled.removedJobs }, 'run cancelled');
+      const url = `/runs/${id}`;
+      return reply
+        .code(202)
+        .header('location', url)
+        .send({ runId: id, status: 'cancelling' as const, removedJobs: cancelled.removedJobs, url });
+    },
+  });
+
   app.post('/runs/:id/retry', {
     config: { access: 'write', redis: true },
     schema: {
       tags: ['runs'],
-      summary: 'Run a failed or partial run again over the same sources',
+      summary: 'Run a failed or partial run again: over the same sources, or over only what failed',
       description:
-        'Starts a new run (trigger "retry") over the sources of the given run. Files that run ingested were archived and ' +
-        'rejected files stayed in place, so the new run picks up exactly what is left (e.g. fixed files); events already ' +
-        'loaded are never counted twice. 202 with the new run, or 200 with a run over the same sources that is already active.',
+        'Starts a new run (trigger "retry"). By default over the sources of the given run: files that run ingested were ' +
+        'archived and rejected files stayed in place, so the new run picks up what is left (e.g. fixed files, and any new ' +
+        'ones). With `onlyFailed`, over only what failed: a run that failed while loading its dates recomputes just those ' +
+        'dates from the lake (their parts were published before the load); otherwise a run over just its rejected files, ' +
+        'in their current versions. Events already loaded are never counted twice. 202 with the new run, or 200 with a ' +
+        'run over the same sources that is already active.',
       params: runParams,
+      body: retryRunBody,
       response: { 200: startedRunResponse, 202: startedRunResponse, 400: errorSchema, 404: errorSchema, 409: errorSchema },
     },
     handler: async (request, reply) => {
@@ -121,18 +158,23 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
       if (!found) throw new HttpError(404, `run ${id} not found`);
       const { status } = found.detail;
       if (status === 'queued' || status === 'running') throw new HttpError(409, `run ${id} is still ${status}: only a failed or partial run can be retried`);
-      if (status === 'succeeded') throw new HttpError(409, `run ${id} succeeded: only a failed or partial run can be retried`);
       if (!found.sources) throw new HttpError(409, `run ${id} has no record of its sources`);
-      const sources = restoreSources(config, found.sources, id);
-      assertAllowedSources(config, sources, `run ${id} source`);
-      const started = await startRun(config, deps.queues, { trigger: 'retry', sources });
-      request.log.info({ runId: started.runId, retryOf: id, created: started.created }, 'retry requested');
+      let started: Awaited<ReturnType<typeof retryRun>>;
+      try {
+        const sources = restoreRecordedSources(config, found.sources, id);
+        assertAllowedSources(config, sources, `run ${id} source`);
+        const run = { runId: id, status, sources, dates: found.detail.report?.dates ?? [] };
+        started = await retryRun(config, deps.queues, await deps.warehouse(), run, request.body?.onlyFailed ?? false);
+      } catch (err) {
+        throw err instanceof RetryRefusedError ? new HttpError(409, err.message) : err;
+      }
+      request.log.info({ runId: started.runId, retryOf: id, created: started.created, scope: started.scope }, 'retry requested');
       const url = `/runs/${started.runId}`;
       const current = started.created ? 'queued' : ((await findRun(deps, started.runId))?.detail.status ?? 'queued');
       return reply
         .code(started.created ? 202 : 200)
         .header('location', url)
-        .send({ runId: started.runId, created: started.created, status: current, url, retryOf: id });
+        .send({ ...started, status: current, url, retryOf: id });
     },
   });
 };
@@ -156,24 +198,4 @@ function assertAllowedSources(config: Config, sources: Partial<Sources>, place: 
     const inside = (['LAKE_URL', 'ARCHIVE_URL'] as const).find((name) => isAllowedSource(url, [config[name]]));
     if (inside) throw new HttpError(400, `${place} ${field}: ${redactSecrets(url)} is inside ${inside}, which is never a source`);
   }
-}
-
-/**
- * A finished run's sources as recorded have their credentials redacted: each
- * redacted one is mapped back to the configured location (USERS_URL, ...,
- * SOURCE_URL_PREFIXES) it came from, else the run cannot be retried as such.
- */
-function restoreSources(config: Config, recorded: Sources, runId: string): Sources {
-  const known = [config.STREAMS_URL, config.USERS_URL, config.SONGS_URL, ...config.SOURCE_URL_PREFIXES];
-  const restore = (field: keyof Sources) => {
-    const url = recorded[field];
-    if (!url.includes('***')) return url;
-    const original = known.find((candidate) => candidate !== url && redactSecrets(candidate) === url);
-    if (original) return original;
-    throw new HttpError(
-      409,
-      `run ${runId}'s ${field} source held a credential, which is never stored: start a new run (POST /runs) naming it, or configure it as ${field.toUpperCase()}_URL`,
-    );
-  };
-  return { streams: restore('streams'), users: restore('users'), songs: restore('songs') };
 }
