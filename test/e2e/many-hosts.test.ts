@@ -76,7 +76,7 @@ describe.skipIf(unavailable)('musicflow on many hosts', () => {
       ...['--bind', db.address, '--port', String(REDIS_PORT), '--unixsocket', redisSocket, '--unixsocketperm', '700'],
       ...['--save', '', '--appendonly', 'no', '--dir', net.dir, '--protected-mode', 'no'],
     ]);
-    postgres = await startPrivatePostgres(PASSWORD, db);
+    postgres = await startPrivatePostgres(PASSWORD, { on: db });
     await net.waitForOutput(s3Server, /ready/, 30_000);
 
     redis = new Redis({ path: redisSocket, maxRetriesPerRequest: null });

@@ -5,32 +5,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { pipeline as pump } from 'node:stream/promises';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeKpisWithDuckDB } from '../oracle/duckdb-kpis.ts';
 import { createTestDatabase, dropTestDatabase, SAMPLE, testConfig } from '../helpers/env.ts';
 import { expectSameKpis, readWarehouseKpis } from '../helpers/kpis.ts';
 import { startPipeline, type TestPipeline } from '../helpers/pipeline.ts';
+import { loadRdsTables } from '../helpers/rds.ts';
 import { startS3, type TestS3 } from '../helpers/s3.ts';
-
-async function loadRdsTables(url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(`CREATE TABLE users (user_id INTEGER PRIMARY KEY, user_name TEXT, user_age INTEGER, user_country TEXT, created_at DATE)`);
-    const songColumns = fs.readFileSync(path.join(SAMPLE, 'songs.csv'), 'utf8').split('\n', 1)[0]!.trim().split(',');
-    const typed: Record<string, string> = { popularity: 'INTEGER', duration_ms: 'INTEGER' };
-    await client.query(`CREATE TABLE songs (${songColumns.map((c) => `"${c}" ${typed[c] ?? 'TEXT'}`).join(', ')})`);
-    for (const table of ['users', 'songs']) {
-      await pump(fs.createReadStream(path.join(SAMPLE, `${table}.csv`)), client.query(copyFrom(`COPY ${table} FROM STDIN WITH (FORMAT csv, HEADER true)`)));
-    }
-  } finally {
-    await client.end();
-  }
-}
 
 describe('pipeline over S3 and the RDS source', () => {
   let s3: TestS3;

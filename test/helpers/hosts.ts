@@ -114,8 +114,8 @@ export async function startHostNetwork(names: string[]): Promise<HostNetwork> {
     spawn(host, command, args, env = {}) {
       const child = spawn('ip', ['netns', 'exec', host.ns, command, ...args], { cwd: REPO, env: { ...process.env, ...env } });
       let output = '';
-      child.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-      child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+      child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (output += b.toString()));
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       const proc = { host, child, output: () => output, exited };
       processes.push(proc);

@@ -13,7 +13,9 @@ const BIN = process.env.TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
  * show: its pg_hba trusts every local connection, so a wrong password is only
  * refused by a cluster that checks them (scram-sha-256); and it may be
  * stopped mid-run. As root the server runs as the `postgres` OS user, since
- * PostgreSQL refuses to run as root.
+ * PostgreSQL refuses to run as root. With `tls`, it runs with ssl=on and its
+ * pg_hba.conf rejects every TCP connection that is not encrypted (as RDS
+ * does with rds.force_ssl).
  */
 export interface PrivatePostgres {
   /** postgres://user:password@<address>:port/database (127.0.0.1 unless started on a host's address) */
@@ -28,8 +30,15 @@ export interface PrivatePostgres {
   stop(): Promise<void>;
 }
 
-/** `on`: a network namespace to run in and the address to listen on there (test/helpers/hosts.ts). */
-export async function startPrivatePostgres(adminPassword: string, on?: { ns: string; address: string }): Promise<PrivatePostgres> {
+/**
+ * `options.on`: a network namespace to run in and the address to listen on there (test/helpers/hosts.ts);
+ * `options.tls`: a server certificate and key, and only TLS connections taken over TCP.
+ */
+export async function startPrivatePostgres(
+  adminPassword: string,
+  options: { on?: { ns: string; address: string }; tls?: { cert: string; key: string } } = {},
+): Promise<PrivatePostgres> {
+  const { on } = options;
   const dir = await tempDir('musicflow-pg-');
   const address = on?.address ?? '127.0.0.1';
   const inNamespace = (cmd: string, args: string[]) => (on ? exec('ip', ['netns', 'exec', on.ns, cmd, ...args]) : exec(cmd, args));
@@ -43,18 +52,25 @@ export async function startPrivatePostgres(adminPassword: string, on?: { ns: str
   // Clients on the host's network (other namespaces), with passwords checked as for local ones.
   if (on) await fs.appendFile(path.join(data, 'pg_hba.conf'), 'host all all samenet scram-sha-256\n');
   const port = await freePort();
+  const settings = [`-p ${port}`, `-k ${dir}`, `-c listen_addresses=${address}`, '-c fsync=off'];
+  if (options.tls) {
+    // The server reads its key only when the postgres OS user owns it and no one else may read it.
+    for (const [from, name] of [
+      [options.tls.cert, 'server.crt'],
+      [options.tls.key, 'server.key'],
+    ] as const) {
+      await fs.copyFile(from, path.join(data, name));
+      await fs.chmod(path.join(data, name), 0o600);
+      if (process.getuid?.() === 0) await fs.chown(path.join(data, name), ...(await ownerIds()));
+    }
+    settings.push('-c ssl=on');
+    await fs.writeFile(
+      path.join(data, 'pg_hba.conf'),
+      ['local all all scram-sha-256', 'hostssl all all 127.0.0.1/32 scram-sha-256', 'hostnossl all all 127.0.0.1/32 reject', ''].join('\n'),
+    );
+  }
   // The server's output goes to a log file: on inherited pipes, pg_ctl would never seem to finish.
-  const start = () =>
-    asOwner(path.join(BIN, 'pg_ctl'), [
-      '-D',
-      data,
-      '-w',
-      '-l',
-      path.join(dir, 'server.log'),
-      '-o',
-      `-p ${port} -k ${dir} -c listen_addresses=${address} -c fsync=off`,
-      'start',
-    ]);
+  const start = () => asOwner(path.join(BIN, 'pg_ctl'), ['-D', data, '-w', '-l', path.join(dir, 'server.log'), '-o', settings.join(' '), 'start']);
   const down = () => asOwner(path.join(BIN, 'pg_ctl'), ['-D', data, '-w', '-m', 'immediate', 'stop']);
   await start();
   return {
@@ -76,7 +92,7 @@ async function ownerIds(): Promise<[number, number]> {
   return [Number(stdout.trim()), Number(gid.trim())];
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;

@@ -13,7 +13,7 @@ import { CleanEventsWriter, readChunkCatalogue } from '@musicflow/ingest';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
 import type { RunContext } from '@musicflow/contracts';
 import { extractCatalogueTable } from '../../services/extractor/src/catalogue.ts';
-import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, tempDir } from '../helpers/env.ts';
+import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, tempDir, testConfig } from '../helpers/env.ts';
 
 const USERS = 2_000_000;
 const SONGS = 1_000_000;
@@ -83,8 +83,8 @@ describe('catalogue lookup for a run', () => {
 
   it('looks the run ids up in RDS tables of millions of rows by key, never scanning them', async () => {
     const before = await scans();
-    const users = await extractCatalogueTable(store, run(rdsUrl, rdsUrl), 'users', { keysUrls: [keysUrl], partUrls: [] });
-    const songs = await extractCatalogueTable(store, run(rdsUrl, rdsUrl), 'songs', { keysUrls: [keysUrl], partUrls: [] });
+    const users = await extractCatalogueTable(store, testConfig({}), run(rdsUrl, rdsUrl), 'users', { keysUrls: [keysUrl], partUrls: [] });
+    const songs = await extractCatalogueTable(store, testConfig({}), run(rdsUrl, rdsUrl), 'songs', { keysUrls: [keysUrl], partUrls: [] });
     // Statistics reach other sessions when a session ends; give the collector a moment.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const after = await scans();
@@ -128,9 +128,9 @@ describe('catalogue lookup for a run', () => {
       `user_id,user_name,user_age,user_country,created_at\n${Array.from({ length: 5000 }, (_, u) => `${u + 1},n,30,FR,2023-01-01`).join('\n')}\nx1,n,30,FR,2023-01-01\n7,n,999,FR,2023-01-01\n`,
     );
 
-    const songs = await extractCatalogueTable(store, run(fileUrl(usersCsv), fileUrl(songsCsv)), 'songs', { keysUrls: [keysUrl], partUrls: [] });
+    const songs = await extractCatalogueTable(store, testConfig({}), run(fileUrl(usersCsv), fileUrl(songsCsv)), 'songs', { keysUrls: [keysUrl], partUrls: [] });
     expect(songs).toMatchObject({ wanted: 200, rowsRead: 50_003, rejected: 1 });
-    const users = await extractCatalogueTable(store, run(fileUrl(usersCsv), fileUrl(songsCsv)), 'users', { keysUrls: [keysUrl], partUrls: [] });
+    const users = await extractCatalogueTable(store, testConfig({}), run(fileUrl(usersCsv), fileUrl(songsCsv)), 'users', { keysUrls: [keysUrl], partUrls: [] });
     const catalogue = await readChunkCatalogue(store, keysUrl, { songsUrl: songs.url, usersUrl: users.url });
     // Tracks trk-(k*4999+1) up to 50,000: k = 0..10.
     expect(trackIds.filter((id) => catalogue.songOf(id)).sort()).toEqual(Array.from({ length: 11 }, (_, k) => `trk-${k * 4999 + 1}`).sort());

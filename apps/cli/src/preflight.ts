@@ -1,6 +1,6 @@
-import type { Config } from '@musicflow/config';
+import { postgresTarget, type Config } from '@musicflow/config';
 import type { RunReport } from '@musicflow/contracts';
-import { checkRedis, redisAddress } from '@musicflow/flow';
+import { checkRedis, explainRedisError } from '@musicflow/flow';
 import { explainConnectionError, Warehouse } from '@musicflow/warehouse';
 
 export const EXIT = { succeeded: 0, partial: 2, failed: 1, cancelled: 3 } as const;
@@ -12,17 +12,19 @@ export const exitCodeOf = (report: RunReport | undefined) => (report ? (EXIT[rep
  */
 export async function checkServices(config: Config): Promise<string[]> {
   const problems: string[] = [];
-  await checkRedis(config).catch((err: Error) =>
-    problems.push(
-      `Redis is not reachable at ${redisAddress(config)} (${err.message}).\n` +
-        (config.REDIS_CLUSTER_NODES
-          ? `  Check that the cluster's nodes are up and REDIS_CLUSTER_NODES lists some of them.`
-          : `  Start it with: redis-server --daemonize yes   (or: docker compose up -d redis), or set REDIS_URL.`),
-    ),
-  );
+  await checkRedis(config).catch((err: Error) => {
+    const problem = explainRedisError(config, err);
+    // A server that answered (TLS, credentials) needs a setting changed, not starting.
+    if (!problem.startsWith('Redis is not reachable')) return problems.push(problem);
+    const hint = config.REDIS_CLUSTER_NODES
+      ? `  Check that the cluster's nodes are up and REDIS_CLUSTER_NODES lists some of them.`
+      : `  Start it with: redis-server --daemonize yes   (or: docker compose up -d redis), or set REDIS_URL.`;
+    return problems.push(`${problem}.\n${hint}`);
+  });
   // Connecting also creates what is missing and allowed, so a role that can do neither is named here, before any service starts.
-  await Warehouse.connect(config.WAREHOUSE_URL, config.WAREHOUSE_LOAD)
-    .then((warehouse) => warehouse.close())
-    .catch((err: unknown) => problems.push(explainConnectionError(config.WAREHOUSE_URL, err).message));
+  const warehouse = postgresTarget(config, 'WAREHOUSE_URL');
+  await Warehouse.connect(warehouse, config.WAREHOUSE_LOAD)
+    .then((connected) => connected.close())
+    .catch((err: unknown) => problems.push(explainConnectionError(warehouse, err).message));
   return problems;
 }

@@ -1,6 +1,9 @@
+import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { z } from 'zod';
+import { postgresUrlProblems, type PostgresTarget } from './postgres.ts';
+import { readSecretFile } from './secrets.ts';
 
 const dirUrl = (p: string) => pathToFileURL(path.resolve(p)).href.replace(/\/?$/, '/');
 
@@ -36,6 +39,10 @@ const boolean = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) =
 /** Every setting of every service, read from the environment once at start-up. */
 export const configSchema = z.object({
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /** Redis' password, read from this file for every new connection (REDIS_URL then carries none). */
+  REDIS_PASSWORD_FILE: z.string().optional(),
+  /** CA bundle (PEM) that a `rediss://` server's certificate must be signed by; default: Node's public CAs. */
+  REDIS_CA_FILE: z.string().optional(),
   /**
    * Seeds (`host:port,host:port`) of a Redis Cluster: set, every connection is a cluster client that
    * finds the other nodes itself, with REDIS_URL's credentials and TLS (its host and port are unused).
@@ -45,11 +52,14 @@ export const configSchema = z.object({
     .string()
     .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// URL')
     .default('postgres://postgres@127.0.0.1:5432/musicflow'),
+  WAREHOUSE_PASSWORD_FILE: z.string().optional(),
   /** `copy` streams the stage with COPY FROM STDIN (PostgreSQL); `insert` uses multi-row INSERTs (any Redshift client). */
   WAREHOUSE_LOAD: z.enum(['copy', 'insert']).default('copy'),
   STREAMS_URL: folderUrl.default(dirUrl('.musicflow/bucket/streams')),
   USERS_URL: sourceUrl.default(dirUrl('.musicflow/bucket') + 'users.csv'),
   SONGS_URL: sourceUrl.default(dirUrl('.musicflow/bucket') + 'songs.csv'),
+  USERS_PASSWORD_FILE: z.string().optional(),
+  SONGS_PASSWORD_FILE: z.string().optional(),
   LAKE_URL: folderUrl.default(dirUrl('.musicflow/lake')),
   /** Defaults to the `archive/` sibling of STREAMS_URL. */
   ARCHIVE_URL: folderUrl.optional(),
@@ -190,20 +200,103 @@ export type Config = z.output<typeof configSchema> & { ARCHIVE_URL: string; API_
 /** Parses the environment; a bad value throws an error that names the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const result = configSchema.safeParse(present);
+  const invalid = (lines: string[]) => new Error(`Invalid configuration:\n${lines.map((l) => `  ${l}`).join('\n')}`);
+  const token = apiTokenFromFile(present);
+  if ('problem' in token) throw invalid([token.problem]);
+  const result = configSchema.safeParse({ ...present, ...token.env });
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+    throw invalid(
+      result.error.issues.map((i) => `${i.path.join('.')}${i.path[0] === 'API_TOKEN' && token.env.API_TOKEN ? ' (from API_TOKEN_FILE)' : ''}: ${i.message}`),
+    );
   }
   const cfg = result.data;
-  const clusterProblem = redisClusterProblem(cfg);
-  if (clusterProblem) throw new Error(`Invalid configuration:\n  ${clusterProblem}`);
+  const problems = [...connectionProblems(cfg), ...[redisClusterProblem(cfg)].filter((p): p is string => p !== undefined)];
+  if (problems.length) throw invalid(problems);
   return {
     ...cfg,
     ARCHIVE_URL: cfg.ARCHIVE_URL ?? archiveSibling(cfg.STREAMS_URL),
     API_HOST: cfg.API_HOST ?? (cfg.API_TOKEN ? '0.0.0.0' : '127.0.0.1'),
     SOURCE_URL_PREFIXES: cfg.SOURCE_URL_PREFIXES ?? [cfg.STREAMS_URL, cfg.USERS_URL, cfg.SONGS_URL],
   };
+}
+
+/** API_TOKEN_FILE (a Docker or Kubernetes secret) read into API_TOKEN, once at start-up. */
+function apiTokenFromFile(env: Record<string, string | undefined>): { env: { API_TOKEN?: string } } | { problem: string } {
+  const file = env.API_TOKEN_FILE;
+  if (!file) return { env: {} };
+  if (env.API_TOKEN) return { problem: 'API_TOKEN and API_TOKEN_FILE are both set: keep one' };
+  try {
+    return { env: { API_TOKEN: readSecretFile(file, 'API_TOKEN_FILE') } };
+  } catch (err) {
+    return { problem: (err as Error).message };
+  }
+}
+
+/** Each connection's URL and the variable that names its password file. */
+const PASSWORD_FILES = [
+  { setting: 'WAREHOUSE_URL', file: 'WAREHOUSE_PASSWORD_FILE' },
+  { setting: 'USERS_URL', file: 'USERS_PASSWORD_FILE' },
+  { setting: 'SONGS_URL', file: 'SONGS_PASSWORD_FILE' },
+  { setting: 'REDIS_URL', file: 'REDIS_PASSWORD_FILE' },
+] as const;
+
+const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//.test(url);
+
+/**
+ * What stops a connection's secrets or TLS settings from working, one line
+ * each, found at start-up rather than at the first connection: a password
+ * both in a URL and in a file, an unreadable file, TLS parameters that are
+ * unknown, unsafe or point at a missing file.
+ */
+function connectionProblems(cfg: z.output<typeof configSchema>): string[] {
+  const problems: string[] = [];
+  for (const { setting, file } of PASSWORD_FILES) {
+    const url = cfg[setting];
+    const secretFile = cfg[file];
+    if (!secretFile) continue;
+    if (setting !== 'REDIS_URL' && !isPostgresUrl(url)) problems.push(`${file} is set, but ${setting} is not a postgres:// URL`);
+    else if (new URL(url).password) problems.push(`${setting} carries a password and ${file} is set: keep one (the file, to rotate it without a restart)`);
+    try {
+      readSecretFile(secretFile, file);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  for (const setting of ['WAREHOUSE_URL', 'USERS_URL', 'SONGS_URL'] as const) {
+    if (isPostgresUrl(cfg[setting])) problems.push(...postgresUrlProblems(cfg[setting], setting));
+  }
+  if (cfg.REDIS_CA_FILE) {
+    if (!cfg.REDIS_URL.startsWith('rediss://')) problems.push('REDIS_CA_FILE is set, but REDIS_URL is not a rediss:// (TLS) URL: use rediss://');
+    try {
+      fs.accessSync(cfg.REDIS_CA_FILE, fs.constants.R_OK);
+    } catch {
+      problems.push(`REDIS_CA_FILE: ${cfg.REDIS_CA_FILE} cannot be read: mount the CA bundle there or fix the path`);
+    }
+  }
+  return problems;
+}
+
+/** The warehouse's connection, or a configured catalogue table's, with the variable it came from and its password file. */
+export function postgresTarget(config: Config, setting: 'WAREHOUSE_URL' | 'USERS_URL' | 'SONGS_URL'): PostgresTarget {
+  const variable = PASSWORD_FILES.find((p) => p.setting === setting)!.file;
+  const file = config[variable];
+  return { url: config[setting], setting, passwordFile: file ? { path: file, variable } : undefined };
+}
+
+/**
+ * The connection of a run's catalogue source: the configured one's password
+ * file applies only when the run reads the configured database (the same URL
+ * but for a password), never to a database a run names itself.
+ */
+export function catalogueTarget(config: Config, table: 'users' | 'songs', url: string): PostgresTarget {
+  const configured = postgresTarget(config, table === 'users' ? 'USERS_URL' : 'SONGS_URL');
+  const withoutPassword = (u: string) => {
+    const parsed = new URL(u);
+    parsed.password = '';
+    return parsed.href;
+  };
+  if (withoutPassword(url) === withoutPassword(configured.url)) return { ...configured, url };
+  return { url, setting: `the run's ${table} source` };
 }
 
 /**

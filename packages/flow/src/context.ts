@@ -1,8 +1,8 @@
-import { createLogger, type Config, type Logger } from '@musicflow/config';
+import { createLogger, postgresTarget, type Config, type Logger } from '@musicflow/config';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
 import { Warehouse } from '@musicflow/warehouse';
 import { PipelineQueues } from './queues.ts';
-import { redisConnection, type RedisClient } from './redis.ts';
+import { explainRedisError, redisConnection, type RedisClient } from './redis.ts';
 
 /** What a service process shares between its workers: config, logger, store, queues, warehouse. */
 export interface ServiceContext {
@@ -19,7 +19,7 @@ export function createServiceContext(config: Config, name: string): ServiceConte
   const logger = createLogger(name, config.LOG_LEVEL);
   const store = createObjectStore({ forcePathStyle: config.S3_FORCE_PATH_STYLE, checksums: config.S3_CHECKSUMS });
   const connection: RedisClient = redisConnection(config, 'worker');
-  connection.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  connection.on('error', (err) => logger.warn({ err: explainRedisError(config, err) }, 'redis connection error'));
   const queues = new PipelineQueues(connection, config.QUEUE_PREFIX);
   let warehouse: Promise<Warehouse> | undefined;
   return {
@@ -28,7 +28,7 @@ export function createServiceContext(config: Config, name: string): ServiceConte
     store,
     queues,
     warehouse() {
-      warehouse ??= Warehouse.connect(config.WAREHOUSE_URL, config.WAREHOUSE_LOAD).catch((err) => {
+      warehouse ??= Warehouse.connect(postgresTarget(config, 'WAREHOUSE_URL'), config.WAREHOUSE_LOAD).catch((err) => {
         warehouse = undefined;
         throw err;
       });

@@ -1,4 +1,5 @@
-export { redisConnection, checkRedis, redisAddress, type RedisClient, type RedisSettings } from './redis.ts';
+export { redisConnection, checkRedis, explainRedisError, redisAddress, redisDurabilityProblems, type RedisClient, type RedisSettings } from './redis.ts';
+export { redisPassword, redisTlsOptions, type RedisSecuritySettings } from './redis-options.ts';
 export { jobOptions, nextRetryDelay, retryAttempts, retryDelay, PipelineQueues } from './queues.ts';
 export { startRun, newRunId, activeKey, type StartRunOptions, type StartedRun } from './start-run.ts';
 export { addChildJobs, enterStep, ignoredFailures, type ChildJob, type Children } from './children.ts';

@@ -1,6 +1,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadConfig, type Config } from '@musicflow/config';
 import { createServiceContext, type ServiceContext } from './context.ts';
+import { redisDurabilityProblems } from './redis.ts';
 
 export interface Service {
   /** Settles when the service can take work at full speed (its worker threads are up). */
@@ -55,4 +56,9 @@ export async function serve(name: string, start: (ctx: ServiceContext) => Promis
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+  // Not awaited: a stop signal is handled from the moment the services run.
+  redisDurabilityProblems(config).then(
+    (problems) => problems.forEach((problem) => ctx.logger.warn({ problem }, 'redis settings put queued work at risk')),
+    () => undefined,
+  );
 }

@@ -1,4 +1,5 @@
 import { explainConnectionError, FATAL_PROBLEMS } from '@musicflow/warehouse';
+import { postgresTarget } from '@musicflow/config';
 import type { ServiceContext } from './context.ts';
 
 /**
@@ -9,7 +10,7 @@ import type { ServiceContext } from './context.ts';
  */
 export async function checkWarehouseAtStart(ctx: ServiceContext): Promise<void> {
   await ctx.warehouse().catch((err: unknown) => {
-    const explained = explainConnectionError(ctx.config.WAREHOUSE_URL, err);
+    const explained = explainConnectionError(postgresTarget(ctx.config, 'WAREHOUSE_URL'), err);
     if (FATAL_PROBLEMS.includes(explained.problem)) throw explained;
     ctx.logger.warn({ err: explained.message }, 'warehouse not reachable at start-up: jobs will retry within RETRY_BUDGET_MS');
   });

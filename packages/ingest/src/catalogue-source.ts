@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { redactUrl } from '@musicflow/config';
+import { postgresClientConfig, redactUrl, type PostgresTarget } from '@musicflow/config';
+import { explainConnectionError } from '@musicflow/warehouse/connection-errors';
 import QueryStream from 'pg-query-stream';
 import type { ObjectStore } from '@musicflow/storage';
 import { csvByteBatches, recordFields } from './csv-bytes.ts';
@@ -48,18 +49,23 @@ export const LOOKUP_BATCH = 5000;
  * read whole, skipping the rows `lookup.skipsKeyBytes` rules out, or the
  * table of the same name in a PostgreSQL database (`postgres://`, the RDS
  * source), from which only the rows of `lookup.ids` are fetched, in batches.
- * A source lacking a required column, or a CSV breaking `bounds`, throws, naming it.
+ * A source lacking a required column, or a CSV breaking `bounds`, throws,
+ * naming it. A database is given as its URL or as its target
+ * (catalogueTarget: the setting it came from, its password file).
  */
 export function readCatalogueSource(
   store: ObjectStore,
-  url: string,
+  source: string | PostgresTarget,
   table: string,
   required: readonly string[],
   lookup?: CatalogueLookup,
   bounds?: RecordBounds,
 ): CatalogueRows {
   const read: ReadCount = { rowsRead: 0 };
-  const rows = /^postgres(ql)?:\/\//.test(url) ? readTable(read, url, table, required, lookup) : readCsv(read, store, url, required, lookup, bounds);
+  const url = typeof source === 'string' ? source : source.url;
+  const rows = /^postgres(ql)?:\/\//.test(url)
+    ? readTable(read, typeof source === 'string' ? { url, setting: `the ${table} source` } : source, table, required, lookup)
+    : readCsv(read, store, url, required, lookup, bounds);
   return Object.defineProperty(rows, 'rowsRead', { get: () => read.rowsRead }) as CatalogueRows;
 }
 
@@ -113,12 +119,21 @@ async function* readCsv(
   if (!header) throw new SourceFormatError(`${url}: empty file, a header row is required`);
 }
 
-async function* readTable(read: ReadCount, url: string, table: string, required: readonly string[], lookup?: CatalogueLookup): AsyncGenerator<SourceRow> {
-  const client = new pg.Client({ connectionString: url });
+async function* readTable(
+  read: ReadCount,
+  target: PostgresTarget,
+  table: string,
+  required: readonly string[],
+  lookup?: CatalogueLookup,
+): AsyncGenerator<SourceRow> {
+  const url = target.url;
+  const client = new pg.Client(postgresClientConfig(target));
   // A session cut (a failover) fails the statement in flight and emits 'error' on the client: unheard, that kills the process.
   const cut = new Promise<never>((_, reject) => client.on('error', reject));
   cut.catch(() => undefined); // heard here; the read in flight fails with it
-  await client.connect();
+  await client.connect().catch((err: unknown) => {
+    throw explainConnectionError(target, err);
+  });
   try {
     const { rows } = await client.query<{ column_name: string }>(CATALOGUE_SQL.columns, [table]);
     const present = rows.map((r) => r.column_name);

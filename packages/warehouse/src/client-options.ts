@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { postgresClientConfig, type PostgresTarget } from '@musicflow/config';
 
 /** A failover or a dead host must fail an attempt quickly, so the retry budget, not a hung socket, decides. */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -19,7 +20,13 @@ const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => PARSERS[oid] ?? pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-export const clientOptions = (url: string): pg.ClientConfig => ({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true, types });
+/** A password file is read again for each new connection (postgresClientConfig), so a rotated password needs no restart. */
+export const clientOptions = (target: PostgresTarget): pg.ClientConfig => ({
+  ...postgresClientConfig(target),
+  connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+  keepAlive: true,
+  types,
+});
 
 /**
  * A TIMESTAMP parameter in UTC. ISO 8601 with `Z`: a TIMESTAMP (without time

@@ -1,3 +1,4 @@
+import type { PostgresTarget } from '@musicflow/config';
 import type pg from 'pg';
 import { CATALOG_SQL, ddlObject, MIGRATION_SQL, MIGRATIONS, type Migration } from './sql.ts';
 import { explainConnectionError } from './connection-errors.ts';
@@ -20,8 +21,9 @@ type DdlObject = NonNullable<ReturnType<typeof ddlObject>>;
  * skipped rather than sent: `IF NOT EXISTS` still checks the privilege.
  * A privilege the role lacks is a WarehouseConnectionError naming the grant.
  */
-export async function applyMigrations(pool: pg.Pool, url: string, migrations: readonly Migration[] = MIGRATIONS): Promise<void> {
-  const explain = (err: unknown, fix?: string) => explainConnectionError(url, err, fix);
+export async function applyMigrations(pool: pg.Pool, target: string | PostgresTarget, migrations: readonly Migration[] = MIGRATIONS): Promise<void> {
+  const url = typeof target === 'string' ? target : target.url;
+  const explain = (err: unknown, fix?: string) => explainConnectionError(target, err, fix);
   const recorded = await appliedVersions(pool).catch((err: { code?: string }) => {
     throw explain(err, err.code === '42501' ? MigrationFixes.read(url) : undefined);
   });

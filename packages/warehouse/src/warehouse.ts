@@ -2,6 +2,7 @@ import pg from 'pg';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { from as copyFrom } from 'pg-copy-streams';
+import type { PostgresTarget } from '@musicflow/config';
 import type { RunFile, RunReport } from '@musicflow/contracts';
 import {
   CATALOG_SQL,
@@ -15,7 +16,7 @@ import {
   upsertStatements,
   type KpiTableName,
 } from './sql.ts';
-import { explainConnectionError } from './connection-errors.ts';
+import { explainConnectionError, warehouseTarget } from './connection-errors.ts';
 import { kpiCsvRecords } from './kpi-csv.ts';
 import { fitRunRecord } from './run-record.ts';
 import { cutToBytes, fitText } from './text-contract.ts';
@@ -39,26 +40,27 @@ const ADMIN_DATABASES = ['postgres', 'template1'];
  * database does not exist (3D000) creates it through an admin database. A
  * failure is a WarehouseConnectionError saying what happened and the fix.
  */
-export async function ensureDatabase(url: string): Promise<void> {
-  const client = new pg.Client(clientOptions(url));
+export async function ensureDatabase(to: string | PostgresTarget): Promise<void> {
+  const target = warehouseTarget(to);
+  const client = new pg.Client(clientOptions(target));
   try {
     await client.connect();
     return;
   } catch (err) {
-    if ((err as { code?: string }).code !== '3D000') throw explainConnectionError(url, err);
+    if ((err as { code?: string }).code !== '3D000') throw explainConnectionError(target, err);
   } finally {
     await client.end().catch(() => undefined);
   }
-  await createDatabase(url);
+  await createDatabase(target);
 }
 
-async function createDatabase(url: string): Promise<void> {
-  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+async function createDatabase(target: PostgresTarget): Promise<void> {
+  const name = decodeURIComponent(new URL(target.url).pathname.replace(/^\//, ''));
   let lastError: unknown;
   for (const adminDatabase of ADMIN_DATABASES) {
-    const admin = new URL(url);
+    const admin = new URL(target.url);
     admin.pathname = `/${adminDatabase}`;
-    const client = new pg.Client(clientOptions(admin.toString()));
+    const client = new pg.Client(clientOptions({ ...target, url: admin.toString() }));
     try {
       await client.connect();
       const { rowCount } = await client.query(CATALOG_SQL.database, [name]);
@@ -75,7 +77,7 @@ async function createDatabase(url: string): Promise<void> {
     }
   }
   const reason = (lastError as Error | undefined)?.message ?? 'no admin database answered';
-  throw explainConnectionError(url, { code: '3D000', message: `database "${name}" does not exist, and creating it failed: ${reason}` });
+  throw explainConnectionError(target, { code: '3D000', message: `database "${name}" does not exist, and creating it failed: ${reason}` });
 }
 
 export interface KpiLoad {
@@ -105,14 +107,16 @@ export class Warehouse {
   private constructor(
     private readonly pool: pg.Pool,
     private readonly strategy: StageStrategy,
-    private readonly url: string,
+    private readonly target: PostgresTarget,
   ) {}
 
-  static async connect(url: string, strategy: StageStrategy = 'copy'): Promise<Warehouse> {
-    await ensureDatabase(url);
-    const pool = new pg.Pool({ ...clientOptions(url), max: 4 });
+  /** `to`: the warehouse's URL, or its target (WAREHOUSE_URL with its password file, postgresTarget). */
+  static async connect(to: string | PostgresTarget, strategy: StageStrategy = 'copy'): Promise<Warehouse> {
+    const target = warehouseTarget(to);
+    await ensureDatabase(target);
+    const pool = new pg.Pool({ ...clientOptions(target), max: 4 });
     pool.on('error', () => undefined); // idle-client errors surface on the next query instead
-    const warehouse = new Warehouse(pool, strategy, url);
+    const warehouse = new Warehouse(pool, strategy, target);
     try {
       await warehouse.migrate();
     } catch (err) {
@@ -124,7 +128,7 @@ export class Warehouse {
 
   /** Applies the pending migrations (migrations.ts), once per process unless `recreateSchema` asks again. */
   migrate(): Promise<void> {
-    this.schemaReady ??= applyMigrations(this.pool, this.url).catch((err) => {
+    this.schemaReady ??= applyMigrations(this.pool, this.target).catch((err) => {
       this.schemaReady = undefined;
       throw err;
     });

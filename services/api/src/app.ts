@@ -4,7 +4,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import { Queue } from 'bullmq';
 import { createJsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { SCHEDULER_QUEUE } from '@musicflow/contracts';
-import { PipelineQueues, readSensorStatus, redisAddress, redisConnection, type ServiceContext } from '@musicflow/flow';
+import { explainRedisError, PipelineQueues, readSensorStatus, redisConnection, type ServiceContext } from '@musicflow/flow';
 import { registerAuth } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { HttpError, registerErrorHandler } from './errors.ts';
@@ -50,13 +50,13 @@ export async function buildApp(ctx: ServiceContext): Promise<FastifyInstance> {
   const { config } = ctx;
   const logger = ctx.logger.child({ component: 'api' });
   const connection = redisConnection(config, 'producer');
-  const redis = { lastError: 'not connected yet' };
+  const redis: { lastError: unknown } = { lastError: new Error('not connected yet') };
   connection.on('error', (err) => {
-    redis.lastError = err.message;
+    redis.lastError = err;
     logger.debug({ err: err.message }, 'redis connection error');
   });
   /** Resolves when the connection is ready, rejects naming the last connection error after `ms`. */
-  const ready = (ms = 1000) => redisReady(connection, ms, () => `Redis at ${redisAddress(config)} is not reachable (${redis.lastError})`);
+  const ready = (ms = 1000) => redisReady(connection, ms, () => explainRedisError(config, redis.lastError));
   const queues = new PipelineQueues(connection, config.QUEUE_PREFIX);
   const schedulerQueue = new Queue(SCHEDULER_QUEUE, { connection, prefix: config.QUEUE_PREFIX });
   // Without listeners BullMQ prints every connection error; /health and the metrics report Redis instead.

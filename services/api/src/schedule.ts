@@ -15,8 +15,8 @@ import type { Config, Logger } from '@musicflow/config';
 import { ALERTS_QUEUE, DAILY_SCHEDULER_ID, jobIds, parseJobData, SCHEDULER_QUEUE, scheduleTriggerJobSchema } from '@musicflow/contracts';
 import {
   ensureFreshnessCheck,
+  explainRedisError,
   newRunId,
-  redisAddress,
   redisConnection,
   schedulerFiringTime,
   startRun,
@@ -186,9 +186,9 @@ async function createScheduler(ctx: ServiceContext): Promise<{ close(): Promise<
   const { config } = ctx;
   const log = ctx.logger.child({ component: 'scheduler' });
   const connection = redisConnection(config, 'producer');
-  let lastError = 'no answer';
+  let lastError: unknown = new Error('no answer');
   connection.on('error', (err) => {
-    lastError = err.message;
+    lastError = err;
     log.debug({ err: err.message }, 'redis connection error');
   });
   const queue = new Queue(SCHEDULER_QUEUE, { connection, prefix: config.QUEUE_PREFIX });
@@ -198,7 +198,7 @@ async function createScheduler(ctx: ServiceContext): Promise<{ close(): Promise<
   alertQueue.on('error', (err) => log.debug({ err: err.message }, 'alerts queue error'));
   try {
     patternFromConfig(config); // a bad DAILY_CRON / TZ_SCHEDULE is named before anything else
-    await redisReady(connection, 10_000, () => `Redis at ${redisAddress(config)} is not reachable (${lastError})`);
+    await redisReady(connection, 10_000, () => explainRedisError(config, lastError));
     await ensureDailySchedule(queue, connection, config, log);
     await ensureFreshnessCheck(config, alertQueue, log);
   } catch (err) {

@@ -18,6 +18,7 @@ import {
 import { basename, type ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT, openLakePart } from '@musicflow/lake';
 import type { CatalogueTable, RunContext } from '@musicflow/contracts';
+import { catalogueTarget, type Config, type PostgresTarget } from '@musicflow/config';
 
 export interface TableSnapshot {
   url: string;
@@ -69,6 +70,7 @@ const sourceName = (url: string) => (/^postgres/.test(url) ? 'rds' : basename(ur
  */
 export async function extractCatalogueTable(
   store: ObjectStore,
+  config: Config,
   run: RunContext,
   table: CatalogueTable,
   named: RunIdSources,
@@ -76,17 +78,27 @@ export async function extractCatalogueTable(
 ): Promise<TableSnapshot> {
   const source = run.sources[table];
   const quarantine = new QuarantineWriter(store, LAKE_LAYOUT.quarantine(run.lake, run.runId, table), sourceName(source));
-  const counts = table === 'users' ? await extractUsers(store, run, named, quarantine, bounds) : await extractSongs(store, run, named, quarantine, bounds);
+  // A database source carries the setting it came from and, when it is the configured one, its password file.
+  const from = /^postgres/.test(source) ? catalogueTarget(config, table, source) : source;
+  const counts =
+    table === 'users' ? await extractUsers(store, run, from, named, quarantine, bounds) : await extractSongs(store, run, from, named, quarantine, bounds);
   await quarantine.close();
   return { ...counts, rejected: quarantine.count };
 }
 
-async function extractUsers(store: ObjectStore, run: RunContext, named: RunIdSources, quarantine: QuarantineWriter, bounds?: RecordBounds) {
+async function extractUsers(
+  store: ObjectStore,
+  run: RunContext,
+  source: string | PostgresTarget,
+  named: RunIdSources,
+  quarantine: QuarantineWriter,
+  bounds?: RecordBounds,
+) {
   const keys = new RunUserKeys(await runUserIds(store, named));
   const url = LAKE_LAYOUT.catalogueUsers(run.lake, run.runId);
   const snapshot = new UsersSnapshotWriter(store, url);
   let kept = 0;
-  const rows = readCatalogueSource(store, run.sources.users, 'users', USER_COLUMNS, keys, bounds);
+  const rows = readCatalogueSource(store, source, 'users', USER_COLUMNS, keys, bounds);
   try {
     for await (const { values, record, line } of rows) {
       if (keys.skips(values.user_id)) continue;
@@ -106,13 +118,20 @@ async function extractUsers(store: ObjectStore, run: RunContext, named: RunIdSou
   return { url, wanted: keys.wanted.size, kept, rowsRead: rows.rowsRead };
 }
 
-async function extractSongs(store: ObjectStore, run: RunContext, named: RunIdSources, quarantine: QuarantineWriter, bounds?: RecordBounds) {
+async function extractSongs(
+  store: ObjectStore,
+  run: RunContext,
+  source: string | PostgresTarget,
+  named: RunIdSources,
+  quarantine: QuarantineWriter,
+  bounds?: RecordBounds,
+) {
   const keys = await RunTrackKeys.of(() => trackIdLists(store, named));
   const url = LAKE_LAYOUT.catalogueSongs(run.lake, run.runId);
   const snapshot = new SongsSnapshotWriter(store, url);
   const fixes = new CatalogueFixCounts();
   let kept = 0;
-  const rows = readCatalogueSource(store, run.sources.songs, 'songs', SONG_COLUMNS, keys, bounds);
+  const rows = readCatalogueSource(store, source, 'songs', SONG_COLUMNS, keys, bounds);
   try {
     for await (const { values, record, line } of rows) {
       if (keys.skips(values.track_id)) continue;

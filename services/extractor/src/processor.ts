@@ -41,7 +41,7 @@ function createCatalogueProcessor({ store, config }: ServiceContext) {
   const bounds = fileBoundsOf(config);
   return async (job: Job, { run, table, keysUrls, partUrls }: CatalogueJob, log: Logger): Promise<CatalogueResult> => {
     const startedAt = Date.now();
-    const snapshot = await extractCatalogueTable(store, run, table, { keysUrls, partUrls }, bounds).catch((err: Error) => {
+    const snapshot = await extractCatalogueTable(store, config, run, table, { keysUrls, partUrls }, bounds).catch((err: Error) => {
       // A source that is there but unusable will not get better by retrying.
       throw err instanceof SourceFormatError ? new UnrecoverableError(err.message) : err;
     });
