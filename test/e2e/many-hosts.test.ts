@@ -283,7 +283,7 @@ describe.skipIf(unavailable)('musicflow on many hosts', () => {
     const client = new pg.Client({ connectionString: postgres.socketUrl('admin', PASSWORD, 'musicflow') });
     await client.connect();
     try {
-      const run = (await client.query('SELECT status, rows_read FROM analytics.etl_runs WHERE run_id = $1', [runId])).rows[0];
+      const run = (await client.query('SELECT status, rows_read::int AS rows_read FROM analytics.etl_runs WHERE run_id = $1', [runId])).rows[0];
       expect(run).toEqual({ status: 'succeeded', rows_read: await sampleRows() });
     } finally {
       await client.end();
