@@ -164,22 +164,21 @@ export class RunTrackKeys implements CatalogueLookup {
     if (batch.length) yield batch;
   }
 
-  /** True the first time a row of wanted track `trackId` is kept: the run's distinct catalogued tracks. */
-  keep(trackId: string): boolean {
+  /** The wanted slot of `trackId`, or -1 when the run does not need it. */
+  slotOf(trackId: string): number {
     const bytes = Buffer.from(trackId);
-    const slot = this.wanted.find(bytes, 0, bytes.length);
-    return slot >= 0 && this.wanted.flag(slot, KEPT);
+    return this.wanted.find(bytes, 0, bytes.length);
   }
 
-  wants(trackId: string): boolean {
-    const bytes = Buffer.from(trackId);
-    return this.wanted.find(bytes, 0, bytes.length) >= 0;
+  /** True the first time a row of the wanted track at `slot` is kept: the run's distinct catalogued tracks. */
+  keep(slot: number): boolean {
+    return this.wanted.flag(slot, KEPT);
   }
 
   /** A row whose track_id is `text` is none of the run's. */
   skips(text: string | undefined): boolean {
     const key = text ?? '';
-    return PLAIN_TRACK_ID.test(key) && !this.wants(key);
+    return PLAIN_TRACK_ID.test(key) && this.slotOf(key) < 0;
   }
 
   skipsKeyBytes(bytes: Buffer, start: number, end: number): boolean {

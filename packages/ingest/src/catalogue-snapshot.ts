@@ -1,12 +1,16 @@
 import { PassThrough, type Readable } from 'node:stream';
-import { StringPool } from '@musicflow/kpi';
+import { StringPool, withRoom } from '@musicflow/kpi';
 import type { ObjectStore } from '@musicflow/storage';
 import type { Song } from './catalogue.ts';
 import { forEachLine, readChunkKeys, UserIdSet } from './run-ids.ts';
 
 const BATCH_BYTES = 64 * 1024;
 
-/** Streams batches of about BATCH_BYTES to one object: one write per row costs more than the row (measured on 28k songs). */
+/**
+ * Streams batches of about BATCH_BYTES to one object: one write per row costs
+ * more than the row (measured on 28k songs). The snapshot writers below add
+ * their rows' encoding.
+ */
 class BatchedUpload {
   private readonly out = new PassThrough();
   private readonly upload: Promise<unknown>;
@@ -22,7 +26,7 @@ class BatchedUpload {
   }
 
   /** Returns a promise only when the caller must wait for the upload to drain. */
-  add(bytes: Buffer): Promise<void> | undefined {
+  protected addBytes(bytes: Buffer): Promise<void> | undefined {
     this.batch.push(bytes);
     this.batchBytes += bytes.length;
     if (this.batchBytes < BATCH_BYTES) return undefined;
@@ -38,8 +42,15 @@ class BatchedUpload {
     await this.upload;
   }
 
-  abort(err: Error): void {
-    this.out.destroy(err);
+  /** Runs `rows` (which adds the rows), then closes the object; a failure of `rows` aborts it, and no object appears. */
+  async fill(rows: () => Promise<void>): Promise<void> {
+    try {
+      await rows();
+    } catch (err) {
+      this.out.destroy(err as Error);
+      throw err;
+    }
+    await this.close();
   }
 }
 
@@ -50,50 +61,22 @@ type SongRow = Omit<Song, 'genres' | 'trackId'> & { genre: string };
  * The run's songs as the catalogue job finds them, one line per catalogue row
  * the run needs: `trackId<TAB>{"trackName",...,"genre"}`, streamed as the
  * catalogue is read, so the job holds no song (a long-tail day needs
- * hundreds of thousands). Readers merge a track's rows (`readSongs`).
+ * hundreds of thousands). Readers merge a track's rows (`readSongRows`).
  */
-export class SongsSnapshotWriter {
-  private readonly upload: BatchedUpload;
-
-  constructor(store: ObjectStore, url: string) {
-    this.upload = new BatchedUpload(store, url);
-  }
-
+export class SongsSnapshotWriter extends BatchedUpload {
   add(trackId: string, genre: string, song: Omit<Song, 'genres'>): Promise<void> | undefined {
     const row: SongRow = { trackName: song.trackName, artists: song.artists, popularity: song.popularity, durationMs: song.durationMs, genre };
     // Track ids hold no whitespace (SPEC 2.1): a reader finds the key without parsing the line.
-    return this.upload.add(Buffer.from(`${trackId}\t${JSON.stringify(row)}\n`));
-  }
-
-  close(): Promise<void> {
-    return this.upload.close();
-  }
-
-  abort(err: Error): void {
-    this.upload.abort(err);
+    return this.addBytes(Buffer.from(`${trackId}\t${JSON.stringify(row)}\n`));
   }
 }
 
 /** The run's known user ids, each once, as little-endian int32s: written as the catalogue is read. */
-export class UsersSnapshotWriter {
-  private readonly upload: BatchedUpload;
-
-  constructor(store: ObjectStore, url: string) {
-    this.upload = new BatchedUpload(store, url);
-  }
-
+export class UsersSnapshotWriter extends BatchedUpload {
   add(userId: number): Promise<void> | undefined {
     const bytes = Buffer.allocUnsafe(4);
     bytes.writeInt32LE(userId, 0);
-    return this.upload.add(bytes);
-  }
-
-  close(): Promise<void> {
-    return this.upload.close();
-  }
-
-  abort(err: Error): void {
-    this.upload.abort(err);
+    return this.addBytes(bytes);
   }
 }
 
@@ -128,22 +111,11 @@ class SongRows {
 
   add(t: number, row: Buffer, start: number, end: number): void {
     const at = this.used;
-    if (at + end - start > this.bytes.length) {
-      const grown = new Uint8Array(Math.max(this.bytes.length * 2, at + end - start));
-      grown.set(this.bytes.subarray(0, at));
-      this.bytes = grown;
-    }
+    this.bytes = withRoom(this.bytes, at + end - start);
     this.bytes.set(row.subarray(start, end), at);
     this.used += end - start;
-    if (t >= this.ends.length) {
-      const size = Math.max(16, t + 1, this.ends.length * 2);
-      const starts = new Int32Array(size);
-      const ends = new Int32Array(size);
-      starts.set(this.starts);
-      ends.set(this.ends);
-      this.starts = starts;
-      this.ends = ends;
-    }
+    this.starts = withRoom(this.starts, t + 1);
+    this.ends = withRoom(this.ends, t + 1);
     if (this.ends[t] === 0) {
       this.starts[t] = at;
       this.ends[t] = this.used;

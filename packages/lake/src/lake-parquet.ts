@@ -15,8 +15,8 @@ import { writeMetadata } from 'hyparquet-writer/src/metadata.js';
 import type { ColumnChunk, ColumnMetaData, KeyValue, ParquetType, RowGroup, SchemaElement } from 'hyparquet';
 import { createRequire } from 'node:module';
 import { snappyCompressNative } from './snappy.ts';
-import { StringPool } from '@musicflow/kpi';
-import { grown, STRIDE, TRACK_STRING_COLUMNS, type LakeTrackTable } from './track-table.ts';
+import { StringPool, withRoom } from '@musicflow/kpi';
+import { STRIDE, TRACK_STRING_COLUMNS, type LakeTrackTable } from './track-table.ts';
 
 /** The footer's `created_by`, in Parquet's `<application> version <version>` form: the package's version, from src or dist alike. */
 export const LAKE_CREATED_BY = `musicflow version ${(createRequire(import.meta.url)('../package.json') as { version: string }).version}`;
@@ -102,11 +102,11 @@ function intDictionary(values: Int32Array, count: number): number {
   while (1 << bits < count * 2) bits++;
   const size = 1 << bits;
   const s = scratch;
-  s.hashKeys = grown(s.hashKeys, size);
-  s.hashSlots = grown(s.hashSlots, size);
-  s.hashSeen = grown(s.hashSeen, size);
-  s.dictionary = grown(s.dictionary, count);
-  s.indexes = grown(s.indexes, count);
+  s.hashKeys = withRoom(s.hashKeys, size);
+  s.hashSlots = withRoom(s.hashSlots, size);
+  s.hashSeen = withRoom(s.hashSeen, size);
+  s.dictionary = withRoom(s.dictionary, count);
+  s.indexes = withRoom(s.indexes, count);
   const { hashKeys, hashSlots, hashSeen, dictionary, indexes } = s;
   const generation = ++s.generation;
   const mask = size - 1;
@@ -170,18 +170,18 @@ export class LakeParquetFile {
     const start = this.writer.offset;
     const n = g.rows;
     const s = scratch;
-    s.ints = grown(s.ints, n);
-    s.indexes = grown(s.indexes, n);
-    s.levels = grown(s.levels, n);
-    s.words = grown(s.words, 2 * n);
-    s.rowTrack = grown(s.rowTrack, n);
+    s.ints = withRoom(s.ints, n);
+    s.indexes = withRoom(s.indexes, n);
+    s.levels = withRoom(s.levels, n);
+    s.words = withRoom(s.words, 2 * n);
+    s.rowTrack = withRoom(s.rowTrack, n);
 
     // Which tracks the group uses, in first-use order: every track column's dictionary follows it.
     const tableSize = this.tracks.size;
-    s.trackSeen = grown(s.trackSeen, tableSize);
-    s.trackLocal = grown(s.trackLocal, tableSize);
-    s.used = grown(s.used, tableSize);
-    s.map = grown(s.map, tableSize);
+    s.trackSeen = withRoom(s.trackSeen, tableSize);
+    s.trackLocal = withRoom(s.trackLocal, tableSize);
+    s.used = withRoom(s.used, tableSize);
+    s.map = withRoom(s.map, tableSize);
     const generation = ++s.generation;
     const { trackSeen, trackLocal, used, rowTrack } = s;
     let usedCount = 0;
@@ -308,9 +308,9 @@ export class LakeParquetFile {
   private trackStrings(c: ChunkWriter, column: number, usedCount: number, n: number, levels: Uint8Array | undefined, nulls: number): void {
     const s = scratch;
     const values = this.tracks.strings[column]!;
-    s.valueSeen[column] = grown(s.valueSeen[column]!, values.size);
-    s.valueLocal[column] = grown(s.valueLocal[column]!, values.size);
-    s.dictionary = grown(s.dictionary, usedCount);
+    s.valueSeen[column] = withRoom(s.valueSeen[column]!, values.size);
+    s.valueLocal[column] = withRoom(s.valueLocal[column]!, values.size);
+    s.dictionary = withRoom(s.dictionary, usedCount);
     const seen = s.valueSeen[column];
     const local = s.valueLocal[column];
     const { used, map, dictionary, rowTrack, indexes } = s;

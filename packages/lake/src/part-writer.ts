@@ -1,10 +1,11 @@
 import { PassThrough } from 'node:stream';
 import { ByteWriter } from 'hyparquet-writer';
+import { withRoom } from '@musicflow/kpi';
 import type { ObjectStore } from '@musicflow/storage';
 import type { LakePart } from '@musicflow/contracts';
 import { LakeParquetFile, type LakeGroupRows } from './lake-parquet.ts';
 import { DAY_MS, listenDateOf, USER_BUCKETS, userBucketOf } from './layout.ts';
-import { grown, STRIDE, type LakeTrackTable } from './track-table.ts';
+import { STRIDE, type LakeTrackTable } from './track-table.ts';
 
 /** One clean, enriched event as the lake keeps it (SPEC 3b). */
 export interface LakeEvent {
@@ -136,11 +137,11 @@ class DatePart {
   add(sourceFile: string, userId: number, track: number, listenTime: number, userKnown: boolean): void {
     const i = this.buffered++;
     if (i === this.userIds.length) {
-      this.userIds = grown(this.userIds, i + 1);
-      this.listenTimes = grown(this.listenTimes, i + 1);
-      this.known = grown(this.known, i + 1);
-      this.tracks = grown(this.tracks, i + 1);
-      this.files = grown(this.files, i + 1);
+      this.userIds = withRoom(this.userIds, i + 1);
+      this.listenTimes = withRoom(this.listenTimes, i + 1);
+      this.known = withRoom(this.known, i + 1);
+      this.tracks = withRoom(this.tracks, i + 1);
+      this.files = withRoom(this.files, i + 1);
     }
     if (sourceFile !== this.lastFile) {
       this.lastFile = sourceFile;
@@ -154,7 +155,7 @@ class DatePart {
     this.files[i] = this.lastFileIndex;
     this.rows++;
     const id = this.trackTable.stringIds[track * STRIDE]!;
-    if (id >= this.trackUsed.length) this.trackUsed = grown(this.trackUsed, id + 1);
+    if (id >= this.trackUsed.length) this.trackUsed = withRoom(this.trackUsed, id + 1);
     if (!this.trackUsed[id]) {
       this.trackUsed[id] = 1;
       this.distinctTracks++;
@@ -206,12 +207,12 @@ class DatePart {
     const rows = to - from;
     const g = groupRows;
     if (g.userIds.length < rows) {
-      g.userIds = grown(g.userIds, rows);
-      g.listenTimes = grown(g.listenTimes, rows);
-      g.known = grown(g.known, rows);
-      g.tracks = grown(g.tracks, rows);
-      g.files = grown(g.files, rows);
-      g.buckets = grown(g.buckets, rows);
+      g.userIds = withRoom(g.userIds, rows);
+      g.listenTimes = withRoom(g.listenTimes, rows);
+      g.known = withRoom(g.known, rows);
+      g.tracks = withRoom(g.tracks, rows);
+      g.files = withRoom(g.files, rows);
+      g.buckets = withRoom(g.buckets, rows);
     }
     for (let r = 0; r < rows; r++) {
       const i = order[from + r]!;

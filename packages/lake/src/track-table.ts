@@ -1,13 +1,5 @@
-import { StringPool } from '@musicflow/kpi';
+import { StringPool, withRoom } from '@musicflow/kpi';
 import type { LakeTrack } from './part-writer.ts';
-
-/** A growable typed column. */
-export function grown<T extends Int32Array | Float64Array | Uint8Array>(array: T, need: number): T {
-  if (need <= array.length) return array;
-  const next = new (array.constructor as new (n: number) => T)(Math.max(need, array.length * 2));
-  next.set(array);
-  return next;
-}
 
 /** The string columns a track gives its events, in the order of LakeTrackTable's value ids. */
 export const TRACK_STRING_COLUMNS = ['track_id', 'track_name', 'artists', 'genres'] as const;
@@ -46,9 +38,9 @@ export class LakeTrackTable {
 
   private addEntry(idValue: number, track: LakeTrack | undefined): number {
     const t = this.count++;
-    this.stringIds = grown(this.stringIds, (t + 1) * STRIDE);
-    this.popularity = grown(this.popularity, t + 1);
-    this.durationMs = grown(this.durationMs, t + 1);
+    this.stringIds = withRoom(this.stringIds, (t + 1) * STRIDE);
+    this.popularity = withRoom(this.popularity, t + 1);
+    this.durationMs = withRoom(this.durationMs, t + 1);
     const [, names, artists, genres] = this.strings as [StringPool, StringPool, StringPool, StringPool];
     const at = t * STRIDE;
     this.stringIds[at] = idValue;

@@ -99,7 +99,7 @@ async function extractUsers(
   const snapshot = new UsersSnapshotWriter(store, url);
   let kept = 0;
   const rows = readCatalogueSource(store, source, 'users', USER_COLUMNS, keys, bounds);
-  try {
+  await snapshot.fill(async () => {
     for await (const { values, record, line } of rows) {
       if (keys.skips(values.user_id)) continue;
       const result = validateUserRow(values);
@@ -110,11 +110,7 @@ async function extractUsers(
         await snapshot.add(result.userId);
       }
     }
-  } catch (err) {
-    snapshot.abort(err as Error);
-    throw err;
-  }
-  await snapshot.close();
+  });
   return { url, wanted: keys.wanted.size, kept, rowsRead: rows.rowsRead };
 }
 
@@ -132,7 +128,7 @@ async function extractSongs(
   const fixes = new CatalogueFixCounts();
   let kept = 0;
   const rows = readCatalogueSource(store, source, 'songs', SONG_COLUMNS, keys, bounds);
-  try {
+  await snapshot.fill(async () => {
     for await (const { values, record, line } of rows) {
       if (keys.skips(values.track_id)) continue;
       const result = validateSongRow(values);
@@ -140,15 +136,12 @@ async function extractSongs(
         await quarantine.add(line, result.code, result.field, result.value, record);
         continue;
       }
-      if (!keys.wants(result.trackId)) continue;
-      if (keys.keep(result.trackId)) kept++;
+      const slot = keys.slotOf(result.trackId);
+      if (slot < 0) continue;
+      if (keys.keep(slot)) kept++;
       fixes.add(result.fixes);
       await snapshot.add(result.trackId, result.genre, result.song);
     }
-  } catch (err) {
-    snapshot.abort(err as Error);
-    throw err;
-  }
-  await snapshot.close();
+  });
   return { url, wanted: keys.wanted.size, kept, rowsRead: rows.rowsRead, cleaned: fixes.counts };
 }
