@@ -39,6 +39,10 @@ export function formatReport(r: RunReport): string {
       .map(([s, ms]) => `${s} ${(ms / 1000).toFixed(2)}s`)
       .join(', ')}`,
   );
+  if (r.build) {
+    const commit = r.build.commit ? ` commit ${r.build.commit.slice(0, 12)}${r.build.commit.endsWith('-dirty') ? '-dirty' : ''}` : '';
+    out.push(`  version    musicflow ${r.build.version}${commit}, KPI settings ${r.build.settingsHash}`);
+  }
   if (r.files.rejected) {
     const more = r.files.rejected - r.files.firstRejected.length;
     out.push(

@@ -87,6 +87,9 @@ export const ETL_RUN_COLUMNS = [
   'kpi_rows',
   'error',
   'report',
+  'musicflow_version',
+  'git_commit',
+  'settings_hash',
 ] as const;
 
 /**
@@ -170,6 +173,16 @@ export const MIGRATIONS: readonly Migration[] = [
   reason VARCHAR(4096),
   PRIMARY KEY (run_id, file)
 )`,
+    ],
+  },
+  {
+    // Which code and settings made a run's numbers; KPI rows join their run by run_id (docs/operating-warehouse.md).
+    version: 2,
+    name: 'run version, commit and KPI settings hash',
+    statements: [
+      `ALTER TABLE analytics.etl_runs ADD COLUMN musicflow_version VARCHAR(64)`,
+      `ALTER TABLE analytics.etl_runs ADD COLUMN git_commit VARCHAR(64)`,
+      `ALTER TABLE analytics.etl_runs ADD COLUMN settings_hash VARCHAR(64)`,
     ],
   },
 ];

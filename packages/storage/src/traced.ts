@@ -1,0 +1,44 @@
+import type { Readable } from 'node:stream';
+import { countJobBytes, withSpan, type Attributes } from '@musicflow/telemetry';
+import type { ByteRange, ListOptions, ObjectInfo, ObjectStore } from './object-store.ts';
+
+/** What a span may say about an object: its scheme and bucket or folder root, its key; never a credential (URLs here carry none). */
+const objectAttributes = (url: string, extra: Attributes = {}): Attributes => ({ 'musicflow.object.url': url, ...extra });
+
+/**
+ * The store with a span per call (a child of the job's span) when tracing is
+ * on, with the bytes moved where the size is known: a ranged or whole-buffer
+ * read, a write. Per object, never per row or block; `read` times the opening
+ * of the stream, not its consumption. Off, each call is one check longer.
+ */
+export function tracedObjectStore(store: ObjectStore): ObjectStore {
+  const span = <T>(operation: string, url: string, fn: () => Promise<T>, extra?: Attributes) =>
+    withSpan(`object-store ${operation}`, objectAttributes(url, { 'musicflow.object.operation': operation, ...extra }), fn);
+  return {
+    list: (folderUrl: string, options?: ListOptions) => store.list(folderUrl, options),
+    head: (url) => span('head', url, () => store.head(url)),
+    read: (url: string, range?: ByteRange): Promise<Readable> =>
+      span('read', url, async () => {
+        const stream = await store.read(url, range);
+        countJobBytes('bytesRead', range && range.end - range.start);
+        return stream;
+      }),
+    readBuffer: (url: string, range?: ByteRange) =>
+      span('readBuffer', url, async () => {
+        const bytes = await store.readBuffer(url, range);
+        countJobBytes('bytesRead', bytes.length);
+        return bytes;
+      }),
+    write: (url, body): Promise<ObjectInfo> =>
+      span('write', url, async () => {
+        const info = await store.write(url, body);
+        countJobBytes('bytesWritten', info.size);
+        return info;
+      }),
+    copy: (fromUrl, toUrl) => span('copy', fromUrl, () => store.copy(fromUrl, toUrl), { 'musicflow.object.to': toUrl }),
+    delete: (url) => span('delete', url, () => store.delete(url)),
+    deleteFolder: (folderUrl) => span('deleteFolder', folderUrl, () => store.deleteFolder(folderUrl)),
+    move: (fromUrl, toUrl) => span('move', fromUrl, () => store.move(fromUrl, toUrl), { 'musicflow.object.to': toUrl }),
+    close: () => store.close(),
+  };
+}
