@@ -42,24 +42,22 @@ describe('OpenLineage run events', () => {
   let receiver: Receiver;
   let pipeline: TestPipeline;
 
+  /** A pipeline's settings: a copy of sample stream `file` in folder `folder`, lineage sent to `lineage`. */
+  const settings = async (folder: string, file: string, lineage: Receiver, more: Record<string, string>) =>
+    testConfig({
+      WAREHOUSE_URL: warehouseUrl,
+      STREAMS_URL: dirUrl(await sampleStreamsFolder(work, folder, file)),
+      USERS_URL: fileUrl(path.join(SAMPLE, 'users.csv')),
+      SONGS_URL: fileUrl(path.join(SAMPLE, 'songs.csv')),
+      LAKE_URL: dirUrl(path.join(work, 'lake')),
+      OPENLINEAGE_URL: lineage.url.replace(/\/hook$/, '/'),
+      ...more,
+    });
+
   beforeAll(async () => {
-    work = await tempDir();
-    await fs.mkdir(path.join(work, 'streams'));
-    await fs.copyFile(path.join(SAMPLE, 'streams', 'streams1.csv'), path.join(work, 'streams', 'streams1.csv'));
-    warehouseUrl = await createTestDatabase();
-    receiver = await startReceiver();
+    [work, warehouseUrl, receiver] = await Promise.all([tempDir(), createTestDatabase(), startReceiver()]);
     pipeline = await startPipeline(
-      testConfig({
-        WAREHOUSE_URL: warehouseUrl,
-        STREAMS_URL: dirUrl(path.join(work, 'streams')),
-        USERS_URL: fileUrl(path.join(SAMPLE, 'users.csv')),
-        SONGS_URL: fileUrl(path.join(SAMPLE, 'songs.csv')),
-        LAKE_URL: dirUrl(path.join(work, 'lake')),
-        OPENLINEAGE_URL: receiver.url.replace(/\/hook$/, '/'),
-        OPENLINEAGE_API_KEY: API_KEY,
-        OPENLINEAGE_NAMESPACE: 'musicflow-test',
-        JOB_ATTEMPTS: '2',
-      }),
+      await settings('streams', 'streams1.csv', receiver, { OPENLINEAGE_API_KEY: API_KEY, OPENLINEAGE_NAMESPACE: 'musicflow-test', JOB_ATTEMPTS: '2' }),
     );
   });
   afterAll(async () => {
@@ -140,15 +138,7 @@ describe('OpenLineage run events', () => {
     const hanging = await startReceiver('hang');
     const lines: Record<string, unknown>[] = [];
     const sink = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(JSON.parse(chunk.toString())), done()) });
-    const config = testConfig({
-      WAREHOUSE_URL: warehouseUrl,
-      STREAMS_URL: dirUrl(await sampleStreamsFolder(work, 'streams-hanging', 'streams2.csv')),
-      USERS_URL: fileUrl(path.join(SAMPLE, 'users.csv')),
-      SONGS_URL: fileUrl(path.join(SAMPLE, 'songs.csv')),
-      LAKE_URL: dirUrl(path.join(work, 'lake')),
-      OPENLINEAGE_URL: hanging.url.replace(/\/hook$/, ''),
-      OPENLINEAGE_TIMEOUT_MS: '300',
-    });
+    const config = await settings('streams-hanging', 'streams2.csv', hanging, { OPENLINEAGE_TIMEOUT_MS: '300' });
     const quiet = await startPipeline(config, pino({ level: 'warn' }, sink));
     try {
       const report = await quiet.run();
