@@ -91,7 +91,14 @@ export async function handleStageJob<S extends Stage>(
       'musicflow.job.attempt': job.attemptsMade + 1,
       'musicflow.run.id': runId ?? '',
     };
-    const result = await withJobSpan(trace, `${definition.stage} ${kind}`, spanAttributes, () => processor(job, data, jobLog, token), jobMeasures);
+    const result = await withJobSpan(
+      trace,
+      `${definition.stage} ${kind}`,
+      spanAttributes,
+      () => processor(job, data, jobLog, token),
+      jobMeasures,
+      (err) => STEP_SIGNALS.has(err?.name),
+    );
     if (!(await holdsJobLock(connection, prefix, QUEUES[definition.stage], job, token))) {
       refused();
       throw new LockLostError(`job ${job.id}: this attempt lost the job's lock; its result is refused`);

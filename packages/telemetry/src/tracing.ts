@@ -132,6 +132,8 @@ export async function withJobSpan<T>(
   attributes: Attributes,
   fn: () => Promise<T>,
   measure: (result: T) => Attributes,
+  /** Errors a job throws on purpose (a step job moving to waiting-children): no failure. */
+  isSignal: (err: Error) => boolean,
 ): Promise<T> {
   if (!provider) return fn();
   const parent = carrier ? propagation.extract(ROOT_CONTEXT, carrier) : ROOT_CONTEXT;
@@ -142,8 +144,7 @@ export async function withJobSpan<T>(
       span.setAttributes(measure(result));
       return result;
     } catch (err) {
-      // A step job moving to waiting-children throws on purpose: no failure.
-      if ((err as Error)?.name === 'WaitingChildrenError') span.setAttribute('musicflow.job.waiting_children', true);
+      if (isSignal(err as Error)) span.setAttribute('musicflow.job.signal', (err as Error).name);
       else recordFailure(span, err);
       throw err;
     } finally {
