@@ -1,6 +1,6 @@
 /**
  * OpenTelemetry traces across processes: the API, and the stages split over
- * two worker processes, all sending OTLP/HTTP to a receiver on loopback that
+ * two worker processes (one running its jobs on worker threads), all sending OTLP/HTTP to a receiver on loopback that
  * decodes the JSON they send. One run is one trace: the span that started it
  * (in the API process) is the parent of a span per job (in the workers), each
  * with its kind, run id and counts; object-store and warehouse calls are
@@ -116,7 +116,8 @@ describe('traces across the API and worker processes', () => {
       OTEL_BSP_SCHEDULE_DELAY: '200',
     };
     const api = start(['api'], env);
-    const early = start(['extractor', 'validator', 'transformer'], env);
+    // Validate and transform jobs run on worker threads here: each thread traces on its own.
+    const early = start(['extractor', 'validator', 'transformer'], { ...env, WORKER_THREADS: 'true' });
     const late = start(['kpi', 'loader'], env);
     for (const p of [api, early, late]) await waitFor('the services to start', async () => p.output().includes('"services started"'), 90_000, 100);
     const url = /"url":"(http:\/\/[^"]+)"/.exec(api.output())![1]!;
