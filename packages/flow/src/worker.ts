@@ -13,8 +13,8 @@ import { startSandboxThreads } from './bullmq-internals.ts';
 import { redisConnection } from './redis.ts';
 import { checkWorkerDeaths } from './worker-deaths.ts';
 import { holdsJobLock, isLockLost, LockLostError, sweepEndedRun } from './attempt.ts';
-import { withJobSpan, type TraceCarrier } from '@musicflow/telemetry';
-import { jobMeasures } from './job-measures.ts';
+import { withJobSpan } from '@musicflow/telemetry';
+import { jobMeasures, jobSpan } from './job-span.ts';
 
 /** `token` is the job's lock token, for processors that move their job to waiting-children. */
 export type KindProcessor<K extends JobKind> = (job: Job, data: JobData<K>, log: Logger, token: string | undefined) => Promise<unknown>;
@@ -84,17 +84,9 @@ export async function handleStageJob<S extends Stage>(
       'late result refused: the job lock lapsed during this attempt (host cut off or process stuck) and another attempt took the job over',
     );
   try {
-    const { trace } = (data as { run?: { trace?: TraceCarrier } }).run ?? {};
-    const spanAttributes = {
-      'musicflow.job.kind': kind,
-      'musicflow.job.id': job.id ?? '',
-      'musicflow.job.attempt': job.attemptsMade + 1,
-      'musicflow.run.id': runId ?? '',
-    };
+    const span = jobSpan(definition.stage, kind, job, data);
     const result = await withJobSpan(
-      trace,
-      `${definition.stage} ${kind}`,
-      spanAttributes,
+      span,
       () => processor(job, data, jobLog, token),
       jobMeasures,
       (err) => STEP_SIGNALS.has(err?.name),

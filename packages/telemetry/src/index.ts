@@ -9,6 +9,7 @@ export {
   withSpan,
   SpanKind,
   type Attributes,
+  type JobSpan,
   type TraceCarrier,
   type TracingSettings,
 } from './tracing.ts';

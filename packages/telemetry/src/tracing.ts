@@ -120,6 +120,14 @@ export function countJobBytes(direction: keyof JobIo, bytes: number | undefined)
   if (io) io[direction] += bytes;
 }
 
+/** A job's span: its name, attributes and the trace it belongs to. */
+export interface JobSpan {
+  name: string;
+  /** The run's trace context, from the job's data; none: a trace of its own. */
+  carrier?: TraceCarrier;
+  attributes: Attributes;
+}
+
 /**
  * Runs one job in a span of its run's trace (`carrier`, from the job's data):
  * the span carries the job's attributes, the rows `measure` finds in its
@@ -127,9 +135,7 @@ export function countJobBytes(direction: keyof JobIo, bytes: number | undefined)
  * their own (`musicflow.job.attempt`).
  */
 export async function withJobSpan<T>(
-  carrier: TraceCarrier | undefined,
-  name: string,
-  attributes: Attributes,
+  { name, carrier, attributes }: JobSpan,
   fn: () => Promise<T>,
   measure: (result: T) => Attributes,
   /** Errors a job throws on purpose (a step job moving to waiting-children): no failure. */

@@ -1,5 +1,21 @@
-import type { Attributes } from '@musicflow/telemetry';
-import type { ChildResult, RunReport } from '@musicflow/contracts';
+import type { Job } from 'bullmq';
+import type { Attributes, JobSpan, TraceCarrier } from '@musicflow/telemetry';
+import type { ChildResult, JobKind, RunReport, Stage } from '@musicflow/contracts';
+
+/** A job's span: `<stage> <kind>`, in its run's trace (the context its data carries), with the ids to find it by. */
+export function jobSpan(stage: Stage, kind: JobKind, job: Job, data: unknown): JobSpan {
+  const run = (data as { run?: { runId: string; trace?: TraceCarrier } }).run;
+  return {
+    name: `${stage} ${kind}`,
+    carrier: run?.trace,
+    attributes: {
+      'musicflow.job.kind': kind,
+      'musicflow.job.id': job.id ?? '',
+      'musicflow.job.attempt': job.attemptsMade + 1,
+      ...(run ? { 'musicflow.run.id': run.runId } : {}),
+    },
+  };
+}
 
 const sum = <T>(items: readonly T[], count: (item: T) => number) => items.reduce((total, item) => total + count(item), 0);
 
