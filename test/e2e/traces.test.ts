@@ -125,7 +125,9 @@ describe('traces across the API and worker processes', () => {
     const posted = await fetch(`${url}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(posted.status).toBe(202);
     const { runId } = (await posted.json()) as { runId: string };
-    let run: { status: string; report?: { rows: { read: number } }; build?: { version: string; settingsHash: string } } = { status: 'queued' };
+    let run: { status: string; report?: { rows: { read: number }; traceId?: string }; build?: { version: string; settingsHash: string } } = {
+      status: 'queued',
+    };
     await waitFor(
       'the run to end',
       async () => {
@@ -150,6 +152,8 @@ describe('traces across the API and worker processes', () => {
     const instanceOf = (p: { proc: ChildProcess }) => expect.stringMatching(new RegExp(`:${p.proc.pid}$`));
 
     const root = spans.find((s) => s.name === 'musicflow ingest run' && s.attributes['musicflow.run.id'] === runId)!;
+    // The run's report names its trace: what to search for in Jaeger or Tempo.
+    expect(run.report!.traceId).toBe(root.traceId);
     expect(root).toMatchObject({ service: 'musicflow-test', instance: instanceOf(api), attributes: { 'musicflow.run.trigger': 'api' } });
     expect(root.traceId).toMatch(/^[0-9a-f]{32}$/);
 

@@ -43,6 +43,7 @@ export function formatReport(r: RunReport): string {
     const commit = r.build.commit ? ` commit ${r.build.commit.slice(0, 12)}${r.build.commit.endsWith('-dirty') ? '-dirty' : ''}` : '';
     out.push(`  version    musicflow ${r.build.version}${commit}, KPI settings ${r.build.settingsHash}`);
   }
+  if (r.traceId) out.push(`  trace      ${r.traceId}`);
   if (r.files.rejected) {
     const more = r.files.rejected - r.files.firstRejected.length;
     out.push(

@@ -462,13 +462,19 @@ export const runReportSchema = z.object({
   checks: z.array(dataCheckSchema).optional(),
   /** The loader's build and KPI settings, stamped when the run is recorded. */
   build: runBuildSchema.optional(),
+  /** The run's OpenTelemetry trace id, when it was traced: search for it in Jaeger or Tempo. */
+  traceId: z.string().optional(),
   /** Parts of the report were cut so its record fits analytics.etl_runs (GET /runs/:id/files still lists every file). */
   truncated: z.boolean().optional(),
 });
 export type RunReport = z.infer<typeof runReportSchema>;
 
+/** The trace id of a traced run (the second field of its W3C `traceparent`). */
+export const runTraceId = (run: RunContext): { traceId?: string } => (run.trace ? { traceId: run.trace.traceparent.split('-')[1] } : {});
+
 /** A report of `run` that counted nothing yet: what a failed run records, and what a recompute fills in. */
 export const emptyRunReport = (run: RunContext, status: RunReport['status']): RunReport => ({
+  ...runTraceId(run),
   runId: run.runId,
   trigger: run.trigger,
   status,

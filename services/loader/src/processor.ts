@@ -1,7 +1,17 @@
 import pMap from 'p-map';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import { childResults, emptyRunReport, runFileSchema, runReportSchema, type LoadJob, type RunBuild, type RunFile, type RunReport } from '@musicflow/contracts';
+import {
+  childResults,
+  emptyRunReport,
+  runFileSchema,
+  runReportSchema,
+  runTraceId,
+  type LoadJob,
+  type RunBuild,
+  type RunFile,
+  type RunReport,
+} from '@musicflow/contracts';
 import { activeKey, alertOnRun, claimRunCommit, emitRunEnd, ignoredFailures, markRunEnded, runBuild, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { joinUrl, ObjectMissingError, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
@@ -40,6 +50,7 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
       const status = result.report.files.total > 0 && loaded === 0 ? 'failed' : result.report.files.rejected ? 'partial' : 'succeeded';
       report = {
         ...result.report,
+        ...runTraceId(run),
         build,
         status,
         error: status === 'failed' ? 'no stream file could be loaded' : undefined,
