@@ -2,12 +2,12 @@ import type { Readable } from 'node:stream';
 import { countJobBytes, withSpan, type Attributes } from '@musicflow/telemetry';
 import type { ByteRange, ListOptions, ObjectInfo, ObjectStore } from './object-store.ts';
 
-/** What a span may say about an object: its scheme and bucket or folder root, its key; never a credential (URLs here carry none). */
+/** An object's span names it by its URL (`s3://bucket/key`, `file:///path`: object URLs carry no credentials). */
 const objectAttributes = (url: string, extra: Attributes = {}): Attributes => ({ 'musicflow.object.url': url, ...extra });
 
 /**
- * The store with a span per call (a child of the job's span) when tracing is
- * on, with the bytes moved where the size is known: a ranged or whole-buffer
+ * The store with a span per call made inside a job (a child of its span) when
+ * tracing is on, with the bytes moved where the size is known: a ranged or whole-buffer
  * read, a write. Per object, never per row or block; `read` times the opening
  * of the stream, not its consumption. Off, each call is one check longer.
  */

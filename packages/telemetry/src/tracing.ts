@@ -15,11 +15,8 @@ export interface TracingSettings {
 
 const TRACER = 'musicflow';
 
-/** This thread's provider: set while tracing is on (each worker thread has its own OpenTelemetry globals). */
+/** This thread's provider, set while tracing is on (each worker thread has its own OpenTelemetry globals); unset, every helper below calls straight through. */
 let provider: NodeTracerProvider | undefined;
-
-/** Whether spans are recorded and exported here; off, every helper below calls straight through. */
-export const tracingOn = () => provider !== undefined;
 
 /** The OTLP/HTTP URL spans go to, or undefined when tracing is off. */
 export function tracesUrl(settings: Pick<TracingSettings, 'endpoint' | 'tracesEndpoint'>): string | undefined {
@@ -66,12 +63,13 @@ function recordFailure(span: Span, err: unknown): void {
 }
 
 /**
- * Runs `fn` in a span, a child of the active one (the job's): its exception
- * is recorded on the span. With tracing off, `fn` runs as it is.
+ * Runs `fn` in a client span, a child of the active one (a job's): its
+ * exception is recorded on the span. With tracing off, or outside any span (a
+ * health probe, a metrics scrape), `fn` runs as it is: no trace of its own.
  */
-export async function withSpan<T>(name: string, attributes: Attributes, fn: (span?: Span) => Promise<T>, kind = SpanKind.CLIENT): Promise<T> {
-  if (!provider) return fn();
-  return tracer().startActiveSpan(name, { kind, attributes }, async (span) => {
+export async function withSpan<T>(name: string, attributes: Attributes, fn: (span?: Span) => Promise<T>): Promise<T> {
+  if (!provider || !trace.getActiveSpan()) return fn();
+  return tracer().startActiveSpan(name, { kind: SpanKind.CLIENT, attributes }, async (span) => {
     try {
       return await fn(span);
     } catch (err) {
@@ -161,4 +159,3 @@ export async function withJobSpan<T>(
 }
 
 export type { Attributes };
-export { SpanKind };
