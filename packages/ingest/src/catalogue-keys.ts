@@ -1,5 +1,6 @@
 import { LOOKUP_BATCH, type CatalogueLookup } from './catalogue-source.ts';
-import { forEachLine, type UserIdSet } from './run-ids.ts';
+import { forEachLine } from './lines.ts';
+import type { UserIdSet } from './user-id-set.ts';
 import { readUserId } from './stream-rows.ts';
 
 /**
