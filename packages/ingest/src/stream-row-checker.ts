@@ -1,5 +1,5 @@
 import { StringPool } from '@musicflow/kpi';
-import { fieldText, grow, type CsvByteBatch } from './csv-bytes.ts';
+import { fieldText, grow, type CsvByteBatch } from './csv-byte-reader.ts';
 import { validateStreamRow, type StreamRowResult } from './stream-rules.ts';
 import { parseListenTime } from './timestamp.ts';
 
