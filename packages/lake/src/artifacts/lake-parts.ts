@@ -2,24 +2,25 @@ import pMap from 'p-map';
 import type { RunContext, Segment } from '@musicflow/contracts';
 import { basename, joinUrl, moveOnce, type ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT, partFileName } from '../layout.ts';
+import { PART_FORMAT_VERSION } from '../part-format.ts';
 import { rewritePart, type PartEnrichment } from '../part-rewrite.ts';
 import { LakePartWriter } from '../part-writer.ts';
 import type { LakeTrackTable } from '../track-table.ts';
 import type { RunArtifact } from './artifact.ts';
 
-/** Lake parts: Parquet (part-writer.ts); staged by a transform, published by the run's commit, read by KPI jobs. */
+/** Lake parts: Parquet (part-writer.ts), versions in part-format.ts; staged by a transform, published by the run's commit, read by KPI jobs. */
 export const LAKE_PARTS: Record<'staged' | 'published', RunArtifact> = {
   staged: {
     path: 'tmp/run=<run>/parts/listen_date=<date>/<file>[.part-<n>].parquet, pack+<chunk>.parquet',
-    format: 'Parquet, LAKE_PARQUET_SCHEMA (part-writer.ts)',
-    version: 1,
+    format: 'Parquet, LAKE_PARQUET_SCHEMA (part-writer.ts); its versions in part-format.ts',
+    version: PART_FORMAT_VERSION,
     writers: ['transform'],
     readers: ['commit'],
   },
   published: {
     path: 'processed/listen_date=<date>/<file>[.part-<n>].parquet, pack+<chunk>.parquet',
-    format: 'Parquet, LAKE_PARQUET_SCHEMA (part-writer.ts)',
-    version: 1,
+    format: 'Parquet, LAKE_PARQUET_SCHEMA (part-writer.ts); its versions in part-format.ts',
+    version: PART_FORMAT_VERSION,
     writers: ['commit', 'recompute'],
     readers: ['kpi-date', 'kpi-pass', 'recompute', 'catalogue'],
   },
