@@ -164,8 +164,8 @@ describe('traces across the API and worker processes', () => {
     // Every kind of job an ingest run of one small day has (no recompute, no backfill, no date big enough for passes).
     const ingestKinds = new Set(JOB_KIND_NAMES.filter((k) => !['recompute', 'backfill', 'kpi-pass'].includes(k)));
     expect(new Set(jobs.map((j) => j.attributes['musicflow.job.kind']))).toEqual(ingestKinds);
-    for (const job of kinds(['plan', 'catalogue', 'validate', 'transform'])) expect(job.instance).toEqual(instanceOf(early));
-    for (const job of kinds(['publish', 'kpi-date', 'load'])) expect(job.instance).toEqual(instanceOf(late));
+    for (const job of kinds(['plan', 'catalogue', 'validate', 'transform', 'commit'])) expect(job.instance).toEqual(instanceOf(early));
+    for (const job of kinds(['kpi', 'kpi-date', 'load'])) expect(job.instance).toEqual(instanceOf(late));
     // Rows and bytes: the validate jobs read every row of the run; transform jobs write lake parts.
     const validate = kinds(['validate']);
     expect(validate.reduce((rows, j) => rows + Number(j.attributes['musicflow.rows']), 0)).toBe(run.report!.rows.read);

@@ -40,7 +40,9 @@ export function jobMeasures(result: unknown): Attributes {
       return { 'musicflow.rows': r.rows };
     case 'kpi-date':
       return { 'musicflow.rows': r.rows, 'musicflow.kpi_rows': r.genreRows + r.hourlyRows, 'musicflow.listen_date': r.listenDate };
-    case 'publish':
+    case 'commit':
+      return { 'musicflow.rows': sum(r.parts, (p) => p.rows), 'musicflow.parts': r.parts.length };
+    case 'kpi':
       return { 'musicflow.rows': r.report.rows.read, 'musicflow.kpi_rows': r.report.kpiRows.genre + r.report.kpiRows.hourly };
   }
   return {};
