@@ -65,9 +65,10 @@ function recordFailure(span: Span, err: unknown): void {
 /**
  * Runs `fn` in a client span, a child of the active one (a job's): its
  * exception is recorded on the span. With tracing off, or outside any span (a
- * health probe, a metrics scrape), `fn` runs as it is: no trace of its own.
+ * health probe, a metrics scrape), `fn` is called as it is (what it throws
+ * at once is thrown at once): no trace of its own.
  */
-export async function withSpan<T>(name: string, attributes: Attributes, fn: (span?: Span) => Promise<T>): Promise<T> {
+export function withSpan<T>(name: string, attributes: Attributes, fn: (span?: Span) => Promise<T>): Promise<T> {
   if (!provider || !trace.getActiveSpan()) return fn();
   return tracer().startActiveSpan(name, { kind: SpanKind.CLIENT, attributes }, async (span) => {
     try {
