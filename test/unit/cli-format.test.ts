@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { RunReport } from '@musicflow/contracts';
 import { cut, DEFAULT_WIDTH, formatDuration, formatReport, formatTable, printable, terminalWidth, wrap } from '../../apps/cli/src/format.ts';
 import { formatGenreKpis, formatHourlyKpis, TOP_GENRES } from '../../apps/cli/src/kpi-tables.ts';
+import { formatPlan } from '../../apps/cli/src/backfill.ts';
 
 const WIDTHS = [80, 120];
 const POINTER = { dashboardUrl: 'http://localhost:3000/dashboard' };
@@ -96,6 +97,28 @@ describe('CLI output fitted to the terminal', () => {
       expect(text.replace(/\n\s*/g, '')).toContain(file.replace(/\s/g, ''));
       expect(text).toMatch(/orphans {4}12 events with a track not in the catalogue,/);
       expect(text).not.toContain('\u001b');
+    });
+  }
+
+  for (const width of WIDTHS) {
+    it(`backfill plan at ${width} columns: times to the minute, every line fits`, () => {
+      const loaded = { loadedAt: '2024-06-26T02:01:07.123Z', lakeWrittenAt: '2024-06-27T03:04:05.678Z' };
+      const text = formatPlan(
+        {
+          spec: { from: '2024-06-01', to: '2024-06-30', only: 'stale', concurrency: 2 },
+          dates: [
+            { listenDate: '2024-06-25', parts: 12, events: 1_234_567, state: 'stale', selected: true, ...loaded },
+            { listenDate: '2024-06-26', parts: 3, events: 90_000, state: 'missing', selected: true },
+          ],
+          selected: ['2024-06-25', '2024-06-26'],
+        },
+        width,
+      );
+      expect(widest(text)).toBeLessThanOrEqual(width);
+      // Millions of events leave no room at 80 columns for when the lake was written (state says it is newer).
+      const lake = width === 80 ? '' : '2024-06-27 03:04\\s+';
+      expect(text).toMatch(new RegExp(`^2024-06-25\\s+12\\s+1,234,567\\s+stale\\s+2024-06-26 02:01\\s+${lake}replace$`, 'm'));
+      expect(text.replace(/\s+/g, ' ')).toContain('2 of 2 lake date(s) from 2024-06-01 to 2024-06-30 (only stale): 1 to load, 1 to replace');
     });
   }
 
