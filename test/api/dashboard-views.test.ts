@@ -198,6 +198,13 @@ describe('dashboard trends and operations views in a browser', () => {
       // Markup in a genre name is text: shown as written, nothing injected.
       const days = page.locator('#trend-days-table tbody tr');
       expect(await days.count()).toBe(28);
+      // Each date's most played genre of all, not only of those drawn.
+      const mostPlayed = dates.map((_, i) => {
+        const best = Math.max(0, ...[...want.genres.values()].map((plays) => plays[i]!));
+        return best ? [...want.genres].filter(([, plays]) => plays[i] === best).map(([name]) => name) : ['–'];
+      });
+      const shownTop = await page.locator('#trend-days-table tbody tr td:nth-child(5)').allTextContents();
+      expect(shownTop.map((g, i) => mostPlayed.at(-1 - i)!.includes(g))).toEqual(dates.map(() => true));
       expect(await days.first().locator('td').nth(0).textContent()).toBe(TODAY);
       expect(await days.nth(1).locator('td').nth(4).textContent()).toBe(HOSTILE_GENRE);
       expect(await page.locator('#trend-days-table i').count()).toBe(0);

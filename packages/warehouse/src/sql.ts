@@ -311,6 +311,11 @@ FROM analytics.genre_kpis WHERE listen_date >= $1 AND listen_date <= $2 GROUP BY
 JOIN (SELECT genre, SUM(listen_count) AS plays FROM analytics.genre_kpis WHERE listen_date >= $1 AND listen_date <= $2
   GROUP BY genre ORDER BY plays DESC, genre LIMIT $3) top ON top.genre = g.genre
 WHERE g.listen_date >= $1 AND g.listen_date <= $2 ORDER BY top.plays DESC, g.genre, g.listen_date`,
+  /** Each date's most played genres (more than one on a tie). */
+  dayTopGenres: `SELECT g.listen_date, g.genre FROM analytics.genre_kpis g
+JOIN (SELECT listen_date, MAX(listen_count) AS plays FROM analytics.genre_kpis WHERE listen_date >= $1 AND listen_date <= $2
+  GROUP BY listen_date) m ON m.listen_date = g.listen_date AND m.plays = g.listen_count
+WHERE g.listen_date >= $1 AND g.listen_date <= $2 ORDER BY g.listen_date, g.genre`,
   /** Runs started from $1 up to (not including) $2, newest first, at most $3. */
   runs: `SELECT run_id, trigger, status, started_at, finished_at, rows_read, kpi_rows FROM analytics.etl_runs
 WHERE started_at >= $1 AND started_at < $2 ORDER BY started_at DESC, run_id DESC LIMIT $3`,

@@ -17,8 +17,10 @@ export interface TrendDay {
   peakListeners: number;
   /** Hours with plays: fewer than 24 marks a partial day. */
   hours: number;
-  /** Plays of the genres outside `genres.top`. */
+  /** Plays of the genres outside `genres`. */
   otherGenrePlays: number;
+  /** The date's most played genre (the first by name on a tie); null without genre rows. */
+  topGenre: string | null;
 }
 
 export interface TrendRun {
@@ -59,10 +61,11 @@ export async function readTrends(warehouse: Warehouse, from: string, to: string)
   const span = Math.round((Date.parse(to) - Date.parse(from)) / DAY_MS) + 1;
   if (!(span >= 1 && span <= MAX_TREND_DAYS)) throw new RangeError(`trends: ${from} to ${to} is not a range of 1 to ${MAX_TREND_DAYS} days`);
   const runWindow = [`${from}T00:00:00Z`, `${addDays(to, 1)}T00:00:00Z`];
-  const [daily, totals, top, runs, [count]] = await Promise.all([
+  const [daily, totals, top, dayTop, runs, [count]] = await Promise.all([
     warehouse.query<{ listen_date: string; plays: number | string; peak_listeners: number | string; hours: number | string }>(TRENDS_SQL.daily, [from, to]),
     warehouse.query<{ listen_date: string; plays: number | string }>(TRENDS_SQL.genreTotals, [from, to]),
     warehouse.query<{ listen_date: string; genre: string; listen_count: number }>(TRENDS_SQL.topGenres, [from, to, TREND_GENRES]),
+    warehouse.query<{ listen_date: string; genre: string }>(TRENDS_SQL.dayTopGenres, [from, to]),
     warehouse.query<{
       run_id: string;
       trigger: string;
@@ -89,6 +92,8 @@ export async function readTrends(warehouse: Warehouse, from: string, to: string)
     plays[index.get(row.listen_date)!] = Number(row.listen_count);
   }
   const byDate = new Map(daily.map((d) => [d.listen_date, d]));
+  const topGenreOf = new Map<string, string>();
+  for (const row of dayTop) if (!topGenreOf.has(row.listen_date)) topGenreOf.set(row.listen_date, row.genre);
   const genrePlays = new Map(totals.map((t) => [t.listen_date, Number(t.plays)]));
   const topPlays = (i: number) => [...genres.values()].reduce((sum, plays) => sum + plays[i]!, 0);
   return {
@@ -102,6 +107,7 @@ export async function readTrends(warehouse: Warehouse, from: string, to: string)
         peakListeners: Number(d?.peak_listeners ?? 0),
         hours: Number(d?.hours ?? 0),
         otherGenrePlays: (genrePlays.get(listenDate) ?? 0) - topPlays(i),
+        topGenre: topGenreOf.get(listenDate) ?? null,
       };
     }),
     genres: [...genres].map(([genre, plays]) => ({ genre, plays })),

@@ -204,18 +204,14 @@
         scales: { y: { beginAtZero: true, ticks: { precision: 0, callback: (s) => duration(s * 1000) } } },
       },
     });
-    const topOf = (i) => t.genres.reduce((best, g) => (g.plays[i] > (best?.plays[i] ?? 0) ? g : best), undefined);
-    fillTable('trend-days-table', [...t.days.keys()].reverse(), (i) => {
-      const d = t.days[i];
-      return [
-        [d.listenDate],
-        [number(d.plays), 'n'],
-        [number(d.peakListeners), 'n'],
-        [String(d.hours), d.hours === 24 ? 'n' : d.hours ? 'n partial' : 'n muted'],
-        [topOf(i)?.genre ?? '–', 'cut'],
-        [number(d.otherGenrePlays), 'n'],
-      ];
-    });
+    fillTable('trend-days-table', [...t.days].reverse(), (d) => [
+      [d.listenDate],
+      [number(d.plays), 'n'],
+      [number(d.peakListeners), 'n'],
+      [String(d.hours), d.hours === 24 ? 'n' : d.hours ? 'n partial' : 'n muted'],
+      [d.topGenre ?? '–', 'cut'],
+      [number(d.otherGenrePlays), 'n'],
+    ]);
     fillTable('trend-runs-table', t.runs, (r) => [
       [utc(r.startedAt)],
       [r.runId],

@@ -45,6 +45,7 @@ const trendsResponse = z.object({
       peakListeners: z.number().describe("distinct listeners of the date's busiest hour"),
       hours: z.number().int(),
       otherGenrePlays: z.number().describe('plays of the genres not in `genres`'),
+      topGenre: z.string().nullable().describe("the date's most played genre"),
     }),
   ),
   genres: z.array(z.object({ genre: z.string(), plays: z.array(z.number()).describe('one per day of `days`') })),
