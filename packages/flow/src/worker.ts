@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import type { WorkerOptions } from 'node:worker_threads';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Config, Logger } from '@musicflow/config';
+import { redactSecrets, type Config, type Logger } from '@musicflow/config';
 import { isJobKind, JOB_KINDS, kindsOf, parseJobData, QUEUES, type JobData, type JobKind, type Stage } from '@musicflow/contracts';
 import type { ServiceContext } from './context.ts';
 import { nextRetryDelay, retryDelay } from './queues.ts';
@@ -95,6 +95,11 @@ export async function handleStageJob<S extends Stage>(
     const { name } = err as Error;
     if (!(err instanceof LockLostError) && !STEP_SIGNALS.has(name) && !(await holdsJobLock(connection, prefix, QUEUES[definition.stage], job, token))) {
       refused(err as Error);
+    }
+    // BullMQ stores the message and stack in the job's hash (failedReason, stacktrace) and its events stream.
+    if (err instanceof Error) {
+      err.message = redactSecrets(err.message);
+      if (err.stack) err.stack = redactSecrets(err.stack);
     }
     throw err;
   } finally {

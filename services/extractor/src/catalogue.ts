@@ -19,6 +19,7 @@ import { basename, type ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT, openLakePart } from '@musicflow/lake';
 import type { CatalogueTable, RunContext } from '@musicflow/contracts';
 import { catalogueTarget, type Config, type PostgresTarget } from '@musicflow/config';
+import { runSources } from '@musicflow/flow';
 
 export interface TableSnapshot {
   url: string;
@@ -76,7 +77,7 @@ export async function extractCatalogueTable(
   named: RunIdSources,
   bounds?: RecordBounds,
 ): Promise<TableSnapshot> {
-  const source = run.sources[table];
+  const source = runSources(config, run)[table];
   const quarantine = new QuarantineWriter(store, LAKE_LAYOUT.quarantine(run.lake, run.runId, table), sourceName(source));
   // A database source carries the setting it came from and, when it is the configured one, its password file.
   const from = /^postgres/.test(source) ? catalogueTarget(config, table, source) : source;

@@ -14,7 +14,7 @@ import {
   type RejectedFile,
 } from '@musicflow/contracts';
 import { fileBoundsOf, SourceFormatError } from '@musicflow/ingest';
-import { addChildJobs, enterStep, ignoredFailures, type ServiceContext, type StageProcessors } from '@musicflow/flow';
+import { addChildJobs, enterStep, ignoredFailures, runSources, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import type { ObjectInfo, SkippedEntry } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
 import { ChunkPacker, packBytesFor, planStreamFile, type PlanBounds } from './streams.ts';
@@ -77,11 +77,12 @@ function createPlanProcessor(ctx: ServiceContext) {
   /** Lists and scans the stream files, adds one validate job per chunk under the plan job. */
   async function planAndValidate(job: Job, data: PlanJob, log: Logger): Promise<PlanJob> {
     const { run } = data;
+    const { streams } = runSources(config, run);
     const startedAt = Date.now();
     const listed: ObjectInfo[] = [];
     const skipped: SkippedEntry[] = [];
     const only = data.files && new Set(data.files);
-    for await (const file of store.list(run.sources.streams, { links: config.FILE_LINKS, skipped: (entry) => skipped.push(entry) })) {
+    for await (const file of store.list(streams, { links: config.FILE_LINKS, skipped: (entry) => skipped.push(entry) })) {
       if (isStreamFile(file.url) && (!only || only.has(file.url))) listed.push(file);
     }
     listed.sort((a, b) => a.url.localeCompare(b.url));
@@ -117,7 +118,7 @@ function createPlanProcessor(ctx: ServiceContext) {
     // on a day of thousands of small files, validation runs while the rest is still being read.
     for (let from = 0; from < listed.length; from += PLAN_WINDOW) {
       const window = listed.slice(from, from + PLAN_WINDOW);
-      const plans = await pMap(window, (file) => planStreamFile(store, run.sources.streams, file, config.CHUNK_BYTES, bounds), {
+      const plans = await pMap(window, (file) => planStreamFile(store, streams, file, config.CHUNK_BYTES, bounds), {
         concurrency: PLAN_CONCURRENCY,
       });
       const closed: Chunk[] = [];
