@@ -17,7 +17,7 @@ import { fileBoundsOf, SourceFormatError } from '@musicflow/ingest';
 import { addChildJobs, enterStep, ignoredFailures, runSources, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import type { ObjectInfo, SkippedEntry } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
-import { ChunkPacker, packBytesFor, planStreamFile, type PlanBounds } from './streams.ts';
+import { ChunkPacker, packBytesFor, planStreamFile, UNREADABLE_REASON, type PlanBounds } from './streams.ts';
 
 /** Stream files scanned at once while planning: thousands of small files are mostly waiting on the store. */
 const PLAN_CONCURRENCY = 8;
@@ -66,6 +66,7 @@ function skippedReason(entry: SkippedEntry, links: Config['FILE_LINKS']): string
   if (entry.kind === 'name_not_utf8')
     return 'name_not_utf8: its name is not valid UTF-8 (its bytes are percent-encoded here), nor is what a folder of that name holds read: rename it to load it';
   if (entry.kind === 'special_file') return 'skipped_special_file: a FIFO, socket or device, not a regular file';
+  if (entry.kind === 'unreadable') return UNREADABLE_REASON;
   return links === 'skip'
     ? 'skipped_symlink: a symbolic link, never followed (FILE_LINKS=skip): move the file itself into the folder, or set FILE_LINKS=inside for links to files under it'
     : "skipped_symlink: a symbolic link to a folder, or to a file outside the folder's real path (FILE_LINKS=inside)";
