@@ -24,6 +24,12 @@ export async function markRunEnded(redis: RedisClient, prefix: string, runId: st
   await redis.set(runEndedKey(prefix, runId), tempUrl, 'EX', RUN_ENDED_TTL_S);
 }
 
+/** Which of the runs the loader has marked ended, in order. */
+export async function runsEnded(redis: RedisClient, prefix: string, runIds: readonly string[]): Promise<boolean[]> {
+  if (!runIds.length) return [];
+  return (await redis.mget(...runIds.map((runId) => runEndedKey(prefix, runId)))).map((value) => value !== null);
+}
+
 /** After an attempt's last write: deletes the run's temporaries again when the run has ended. True when it did. */
 export async function sweepEndedRun(redis: RedisClient, prefix: string, store: ObjectStore, runId: string): Promise<boolean> {
   const tempUrl = await redis.get(runEndedKey(prefix, runId));

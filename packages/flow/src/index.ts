@@ -39,12 +39,15 @@ export { cancelRun, claimRunCommit, isRunCancelled, markCancelled, runCancelledE
 export { CredentialedSourceError, runSources } from './run-sources.ts';
 export { restoreRecordedSources, retryRun, RetryRefusedError, type RetryScope } from './retry-run.ts';
 export {
+  BACKFILL_RECHECK_MS,
+  backfillRunsInFlight,
   cancelBackfill,
   listBackfills,
   planBackfill,
   readBackfill,
   resumeBackfill,
   startBackfill,
+  wakeBackfill,
   type BackfillPlan,
   type BackfillState,
   type BackfillView,
