@@ -14,7 +14,7 @@ import {
   type RejectedFile,
 } from '@musicflow/contracts';
 import { fileBoundsOf, SourceFormatError } from '@musicflow/ingest';
-import { addChildJobs, enterStep, ignoredFailures, runSources, type ServiceContext, type StageProcessors } from '@musicflow/flow';
+import { addChildJobs, CancelWatch, enterStep, ignoredFailures, runSources, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import type { ObjectInfo, SkippedEntry } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
 import { ChunkPacker, packBytesFor, planStreamFile, UNREADABLE_REASON, type PlanBounds } from './streams.ts';
@@ -36,12 +36,13 @@ export function createExtractProcessors(ctx: ServiceContext): StageProcessors<'e
   return { plan: createPlanProcessor(ctx), catalogue: createCatalogueProcessor(ctx) };
 }
 
-function createCatalogueProcessor({ store, config }: ServiceContext) {
+function createCatalogueProcessor({ store, config, queues }: ServiceContext) {
   // A catalogue CSV is held to the stream files' record bounds: a record past them fails the run, naming it.
   const bounds = fileBoundsOf(config);
   return async (job: Job, { run, table, keysUrls, partUrls }: CatalogueJob, log: Logger): Promise<CatalogueResult> => {
     const startedAt = Date.now();
-    const snapshot = await extractCatalogueTable(store, config, run, table, { keysUrls, partUrls }, bounds).catch((err: Error) => {
+    const cancel = new CancelWatch(queues, run.runId);
+    const snapshot = await extractCatalogueTable(store, config, run, table, { keysUrls, partUrls }, bounds, cancel).catch((err: Error) => {
       // A source that is there but unusable will not get better by retrying.
       throw err instanceof SourceFormatError ? new UnrecoverableError(err.message) : err;
     });

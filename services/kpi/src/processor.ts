@@ -18,7 +18,16 @@ import { PARTIAL_SHARDS, PartialFormatError, type KpiTables } from '@musicflow/k
 import { LAKE_LAYOUT, mergeKpiPartials, rewritePart, USER_BUCKETS, writeKpiPartial } from '@musicflow/lake';
 import { basename, joinUrl, moveOnce, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
-import { claimRunCommit, enterStep, ignoredFailures, runCancelledError, nextSnapshotSeq, type ServiceContext, type StageProcessors } from '@musicflow/flow';
+import {
+  CancelWatch,
+  claimRunCommit,
+  enterStep,
+  ignoredFailures,
+  runCancelledError,
+  nextSnapshotSeq,
+  type ServiceContext,
+  type StageProcessors,
+} from '@musicflow/flow';
 import { biggestDatesFirst, buildReport, dateResults, decideFiles, publishResultOf, runFileLines, type FileOutcome } from './outcome.ts';
 import { countPass, openDateParts, openParts } from './date-pass.ts';
 import { createRecomputeKpiProcessor } from './recompute.ts';
@@ -124,7 +133,8 @@ function createDateKpiProcessor(ctx: ServiceContext) {
       });
       return mergePasses(job, { ...data, passes }, log);
     }
-    const { accumulator, duplicate, duplicateByFile, events } = await countPass(parts, 0, 1);
+    const watch = new CancelWatch(ctx.queues, run.runId);
+    const { accumulator, duplicate, duplicateByFile, events } = await countPass(parts, 0, 1, () => watch.check());
     return writeDateKpis(job, { run, listenDate, startedAt, tables: accumulator.result(), duplicate, duplicateByFile, rows, passes: 1, events }, log);
   };
 
@@ -187,11 +197,12 @@ function createDateKpiProcessor(ctx: ServiceContext) {
   }
 }
 
-function createPassKpiProcessor({ store }: ServiceContext) {
+function createPassKpiProcessor({ store, queues }: ServiceContext) {
   return async (job: Job, { run, listenDate, parts, ours, pass, count, shards }: KpiPassJob, log: Logger): Promise<KpiPassResult> => {
     const startedAt = Date.now();
     const readers = await openParts(store, parts, new Set(ours));
-    const { accumulator, ...counted } = await countPass(readers, pass, count);
+    const watch = new CancelWatch(queues, run.runId);
+    const { accumulator, ...counted } = await countPass(readers, pass, count, () => watch.check());
     const partialUrl = LAKE_LAYOUT.kpiPartial(run.lake, run.runId, listenDate, pass, count);
     const partialBytes = await writeKpiPartial(store, partialUrl, accumulator.encodePartial(shards));
     log.info({ listenDate, pass, count, tracks: accumulator.tracks, partialBytes, ...counted }, 'pass counted');

@@ -113,7 +113,7 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
       tags: ['runs'],
       summary: 'Cancel a queued or running run',
       description:
-        'Removes the jobs of the run that no worker holds; active jobs stop at their next step. The loader then deletes the ' +
+        'Removes the jobs of the run that no worker holds; active jobs stop at their next step, or between blocks of their work (checked at most once a second). The loader then deletes the ' +
         "run's temporaries and records it `cancelled` in analytics.etl_runs, having loaded nothing. A run that already began " +
         'changing the lake or the warehouse can no longer be cancelled (409): it ends as it would have.',
       params: runParams,
