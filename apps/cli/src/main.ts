@@ -49,7 +49,7 @@ async function run(config: Config, values: { streams?: string; users?: string; s
       sources: { streams: values.streams, users: values.users, songs: values.songs },
     });
     console.log(created ? `run ${runId} enqueued` : `run ${runId} over the same sources is already active`);
-    return values.wait ? waitAndReport(queues, runId) : 0;
+    return values.wait ? waitAndReport(queues, runId, config.JOB_LOCK_MS) : 0;
   });
 }
 

@@ -9,7 +9,6 @@ export {
   readQueueWorkers,
   readOrphanedJobs,
   readUnrenewedLocks,
-  JOB_LOCK_MS,
   NO_WORKER_GRACE_MS,
   type RunHealth,
   type StageHealth,
