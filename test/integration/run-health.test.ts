@@ -98,7 +98,7 @@ describe('run health', () => {
     const worker = new Worker(queue.name, null, { connection, prefix: ctx.config.QUEUE_PREFIX, lockDuration: lockMs });
     try {
       await queue.add('held', {});
-      const job = (await worker.getNextJob('held-token'));
+      const job = await worker.getNextJob('held-token');
       // Just taken: its lock is fresh (a 30 s lock would make it look unrenewed for 27 s already).
       expect(await readUnrenewedLocks(queue, [job], lockMs)).toEqual([]);
       await expect.poll(() => ctx.queues.connection.pttl(`${queue.toKey(job.id!)}:lock`), { timeout: 10_000 }).toBe(-2);
