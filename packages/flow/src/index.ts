@@ -55,4 +55,4 @@ export {
 export { checkDeadlines, dueDate, readDeadlines, watchDeadlines, type DeadlineLevel, type DeadlineStatus } from './deadlines.ts';
 export { readSensorStatus, senseLandings, watchLandings, type SensorStatus } from './sensor.ts';
 export { nextSnapshotSeq, snapshotSequenceKey } from './sequence.ts';
-export { markRunEnded, sweepEndedRun, holdsJobLock, LockLostError } from './attempt.ts';
+export { markRunEnded, sweepEndedRun, holdsJobLock, LockLostError, updateDataWhileLocked } from './attempt.ts';

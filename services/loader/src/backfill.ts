@@ -1,7 +1,7 @@
 import { DelayedError, WaitingChildrenError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { jobIds, type BackfillJob } from '@musicflow/contracts';
-import { backfillRunsInFlight, BACKFILL_RECHECK_MS, isRunCancelled, startRecompute, type ServiceContext } from '@musicflow/flow';
+import { backfillRunsInFlight, BACKFILL_RECHECK_MS, isRunCancelled, startRecompute, updateDataWhileLocked, type ServiceContext } from '@musicflow/flow';
 
 /**
  * A backfill's driver (the step-job pattern): a pool of at most `concurrency`
@@ -40,7 +40,7 @@ export function createBackfillProcessor({ config, queues }: ServiceContext) {
         });
       }
       started += next.length;
-      await job.updateData({ ...data, started } satisfies BackfillJob);
+      await updateDataWhileLocked(queues.connection, queues.prefix, job, token, { ...data, started } satisfies BackfillJob);
       await job.updateProgress({ percent: Math.round((100 * started) / dates.length), rows: 0 });
       bf.info({ dates: next, started, of: dates.length, inFlight: inFlight + next.length }, 'backfill: dates started');
     }
