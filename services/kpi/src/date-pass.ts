@@ -1,6 +1,6 @@
 import { KpiAccumulator } from '@musicflow/kpi';
-import { bucketsOfPass, LAKE_LAYOUT, openLakePart, passOfBucket, userBucketOf, type LakePartReader } from '@musicflow/lake';
-import { basename, type ObjectStore } from '@musicflow/storage';
+import { bucketsOfPass, openLakePart, publishedPartsOf, passOfBucket, userBucketOf, type LakePartReader } from '@musicflow/lake';
+import type { ObjectStore } from '@musicflow/storage';
 import pMap from 'p-map';
 
 /** Part footers read at once: a date of thousands of small files is mostly waiting on the store. */
@@ -22,12 +22,8 @@ export interface DatePart {
  * with the same events, the later one's count as duplicates.
  */
 export async function openDateParts(store: ObjectStore, lake: string, date: string, ours: Set<string>): Promise<DatePart[]> {
-  const urls: string[] = [];
-  for await (const obj of store.list(LAKE_LAYOUT.processedDate(lake, date))) {
-    if (obj.url.endsWith('.parquet')) urls.push(obj.url);
-  }
-  const parts = await openParts(store, urls, ours);
-  const firstFile = (p: DatePart) => p.reader.sourceFiles?.[0] ?? p.fileId ?? '';
+  const parts = await openParts(store, await publishedPartsOf(store, lake, date), ours);
+  const firstFile = (p: DatePart) => p.reader.format.sourceFiles[0]!;
   return parts.sort((a, b) => Number(a.counting) - Number(b.counting) || firstFile(a).localeCompare(firstFile(b)) || a.url.localeCompare(b.url));
 }
 
@@ -37,7 +33,7 @@ export function openParts(store: ObjectStore, urls: string[], ours: ReadonlySet<
     urls,
     async (url) => {
       const reader = await openLakePart(store, url);
-      const files = reader.sourceFiles ?? [LAKE_LAYOUT.fileIdOfPart(basename(url))];
+      const files = reader.format.sourceFiles;
       return { url, fileId: files.length === 1 ? files[0] : undefined, counting: ours.has(url), reader };
     },
     { concurrency: OPEN_CONCURRENCY },
