@@ -173,17 +173,6 @@ export async function readKnownUsers(store: ObjectStore, url: string, users: Use
   return known;
 }
 
-/** An object's lines, one at a time (empty lines included). */
-export async function* readLines(store: ObjectStore, url: string): AsyncGenerator<string> {
-  let rest = '';
-  for await (const text of (await store.read(url)).setEncoding('utf8') as AsyncIterable<string>) {
-    const lines = (rest + text).split('\n');
-    rest = lines.pop()!;
-    yield* lines;
-  }
-  if (rest) yield rest;
-}
-
 /** The run's catalogue as one set of keys sees it: the songs of its tracks and which of its users are known. */
 export interface KeysCatalogue {
   songOf(trackId: string): Song | undefined;

@@ -17,7 +17,7 @@ export {
 export { readCatalogueSource, SourceFormatError, type CatalogueRows, type SourceRow, type CatalogueLookup } from './catalogue-source.ts';
 export { RunTrackKeys, RunUserKeys, TrackFingerprintSet } from './catalogue-keys.ts';
 export { QuarantineWriter, QUARANTINE_HEADER } from './quarantine.ts';
-export { SongsSnapshotWriter, UsersSnapshotWriter, readChunkCatalogue, readKeysCatalogue, readLines, type KeysCatalogue } from './catalogue-snapshot.ts';
+export { SongsSnapshotWriter, UsersSnapshotWriter, readChunkCatalogue, readKeysCatalogue, type KeysCatalogue } from './catalogue-snapshot.ts';
 export { CleanEventsWriter, readCleanEvents, type CleanEventsBlock } from './clean-events.ts';
 export { UserIdSet, encodeChunkKeys, forEachLine, readChunkKeys, readRunUserIds } from './run-ids.ts';
 export { csvByteBatches, fieldText, recordFields, type CsvByteBatch } from './csv-bytes.ts';

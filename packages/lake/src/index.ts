@@ -8,3 +8,7 @@ export { rewritePart, type PartEnrichment } from './part-rewrite.ts';
 export type { LakePlays } from './play-columns.ts';
 export { mergeKpiPartials, writeKpiPartial } from './artifacts/kpi-partial.ts';
 export { lakeDatesIn, lakePartsIn, type LakeDateRange } from './lake-dates.ts';
+export { chunkSegmentsUrl, readChunkSegments, writeChunkSegments } from './artifacts/chunk-segments.ts';
+export { readSegmentValidations, segmentValidationsUrl, writeSegmentValidations } from './artifacts/segment-validations.ts';
+export { readSegmentOutcomes, segmentOutcomesUrl, writeSegmentOutcomes } from './artifacts/segment-outcomes.ts';
+export { plannedOutFilesUrl, plannedOutFilesWriter, readPlannedOutFiles } from './artifacts/planned-out-files.ts';

@@ -1,5 +1,5 @@
 export { ObjectMissingError, moveOnce, type ObjectInfo, type ObjectStore, type ByteRange, type ListOptions, type SkippedEntry } from './object-store.ts';
 export { createObjectStore, type StorageOptions } from './router.ts';
 export { joinUrl, basename, relativeKey } from './url.ts';
-export { readConcatenated } from './concat.ts';
+export { readConcatenated, readLines } from './concat.ts';
 export { WritesInFlight } from './in-flight.ts';

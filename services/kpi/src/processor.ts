@@ -9,17 +9,29 @@ import {
   type KpiDateResult,
   type KpiPassJob,
   type KpiPassResult,
+  type LakePart,
   type PublishJob,
   type PublishResult,
   type RunContext,
+  type TransformResult,
 } from '@musicflow/contracts';
 import { QUARANTINE_HEADER } from '@musicflow/ingest';
 import { PARTIAL_SHARDS, PartialFormatError, type KpiTables } from '@musicflow/kpi';
-import { LAKE_LAYOUT, mergeKpiPartials, rewritePart, USER_BUCKETS, writeKpiPartial } from '@musicflow/lake';
+import { LAKE_LAYOUT, mergeKpiPartials, readPlannedOutFiles, readSegmentOutcomes, rewritePart, USER_BUCKETS, writeKpiPartial } from '@musicflow/lake';
 import { basename, joinUrl, moveOnce, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { kpiRowsToCsv } from '@musicflow/warehouse';
 import { claimRunCommit, enterStep, ignoredFailures, runCancelledError, nextSnapshotSeq, type ServiceContext, type StageProcessors } from '@musicflow/flow';
-import { biggestDatesFirst, buildReport, dateResults, decideFiles, publishResultOf, runFileLines, type FileOutcome } from './outcome.ts';
+import {
+  biggestDatesFirst,
+  buildReport,
+  dateResults,
+  decidedFileLine,
+  FileDecisions,
+  plannedOutFileLine,
+  publishResultOf,
+  RunTally,
+  type FileOutcome,
+} from './outcome.ts';
 import { countPass, openDateParts, openParts } from './date-pass.ts';
 import { createRecomputeKpiProcessor } from './recompute.ts';
 
@@ -54,15 +66,15 @@ function createPublishProcessor(ctx: ServiceContext) {
     let values = await job.getChildrenValues();
     const [plan] = childResults(values, 'plan');
     if (!plan) throw new Error(`publish ${job.id}: the plan job left no result`);
-    const transforms = childResults(values, 'transform');
-    const files = decideFiles(transforms, config.REJECT_THRESHOLD);
+    // In chunk order, so the files come in the same order every time.
+    const transforms = childResults(values, 'transform').sort((a, b) => a.chunkId.localeCompare(b.chunkId));
+    const files = () => decidedFiles(store, transforms, config.REJECT_THRESHOLD);
 
     if (!data.step) {
       const startedAt = Date.now();
       // From here on the lake changes: a run cancelled before this point leaves it as it was.
       if (!(await claimRunCommit(queues, run.runId))) throw runCancelledError(run.runId);
-      const accepted = files.filter((f) => f.rejectedReasons.length === 0);
-      await gatherQuarantine(store, run, files);
+      const accepted = await gatherFiles(store, run, files());
       const published = await publishParts(store, run, accepted);
       const listenDates = [...new Set(published.map((p) => p.listenDate))].sort();
       // A counter orders concurrent runs: a later snapshot of a date's parts never loses to an earlier one.
@@ -85,14 +97,65 @@ function createPublishProcessor(ctx: ServiceContext) {
     const duplicate = results.reduce((n, r) => n + r.duplicate, 0);
     log.info({ dates: dates.listenDates, duplicate }, 'KPIs computed');
 
-    const report = buildReport(run, plan, files, { duplicate, dates: dates.listenDates, kpiStartedAt: dates.startedAt }, transforms);
-    report.kpiRows = { genre: results.reduce((n, r) => n + r.genreRows, 0), hourly: results.reduce((n, r) => n + r.hourlyRows, 0) };
+    // Every file's outcome to files.ndjson and the report's counts, in one pass over the run's outcomes.
+    const tally = new RunTally();
     const filesUrl = LAKE_LAYOUT.runFiles(run.lake, run.runId);
-    await store.write(filesUrl, Readable.from(runFileLines(plan, files, duplicateByFile)));
+    await store.write(
+      filesUrl,
+      Readable.from(
+        (async function* () {
+          for await (const file of readPlannedOutFiles(store, plan.plannedOut.url)) {
+            tally.plannedOut(file);
+            yield plannedOutFileLine(file);
+          }
+          for await (const file of files()) {
+            tally.decided(file);
+            yield decidedFileLine(file, duplicateByFile);
+          }
+        })(),
+      ),
+    );
+    const report = buildReport(run, plan, tally, { duplicate, dates: dates.listenDates, kpiStartedAt: dates.startedAt }, transforms);
+    report.kpiRows = { genre: results.reduce((n, r) => n + r.genreRows, 0), hourly: results.reduce((n, r) => n + r.hourlyRows, 0) };
     // The date jobs report the rows they counted: this job adds none.
     await job.updateProgress({ percent: 100, rows: 0 });
     return publishResultOf(dates, report, filesUrl, results);
   };
+}
+
+/** The run's files, decided one at a time from its chunks' segment outcomes, read a chunk at a time. */
+async function* decidedFiles(store: ObjectStore, transforms: TransformResult[], threshold: number): AsyncGenerator<FileOutcome> {
+  const decisions = new FileDecisions(threshold);
+  for (const transform of transforms) {
+    for await (const segment of readSegmentOutcomes(store, transform.outcomesUrl)) {
+      const file = decisions.add(segment);
+      if (file) yield file;
+    }
+  }
+  yield* decisions.finish();
+}
+
+/** What the publish step keeps of the accepted files: their staged parts (a pack's once) and their ids. */
+interface AcceptedFiles {
+  parts: Map<string, LakePart>;
+  fileIds: Set<string>;
+}
+
+/** Gathers every file's quarantine, and keeps what publishing needs of the accepted ones. */
+async function gatherFiles(store: ObjectStore, run: RunContext, files: AsyncIterable<FileOutcome>): Promise<AcceptedFiles> {
+  const accepted: AcceptedFiles = { parts: new Map(), fileIds: new Set() };
+  await pMap(
+    files,
+    async (file) => {
+      if (file.rejectedReasons.length === 0) {
+        accepted.fileIds.add(file.fileId);
+        for (const s of file.segments) for (const part of s.parts) accepted.parts.set(part.url, part);
+      }
+      await gatherQuarantine(store, run, file);
+    },
+    { concurrency: STORE_CONCURRENCY },
+  );
+  return accepted;
 }
 
 const sumByKey = (maps: Record<string, number>[]) => {
@@ -221,25 +284,19 @@ const partialShards = (rows: number) => Math.max(PARTIAL_SHARDS, Math.ceil(rows 
 const STORE_CONCURRENCY = 16;
 
 /**
- * One CSV per source file under `quarantine/run=<id>/`, gathered from its
+ * A file's bad rows, one CSV under `quarantine/run=<id>/`, gathered from its
  * segments; a file of one segment has its quarantine whole already (header
  * included) and is moved, not copied: a day of small files is hundreds of them.
  */
-async function gatherQuarantine(store: ObjectStore, run: RunContext, files: FileOutcome[]): Promise<void> {
-  await pMap(
-    files,
-    async (file) => {
-      const urls = file.segments
-        .map((s) => s.validation.quarantineUrl)
-        .filter((u): u is string => !!u)
-        .sort();
-      if (!urls.length) return;
-      const target = LAKE_LAYOUT.quarantine(run.lake, run.runId, file.fileId);
-      if (file.segments[0]!.validation.count === 1) return moveOnce(store, urls[0]!, target);
-      await store.write(target, readConcatenated(store, urls, `${QUARANTINE_HEADER.join(',')}\n`));
-    },
-    { concurrency: STORE_CONCURRENCY },
-  );
+async function gatherQuarantine(store: ObjectStore, run: RunContext, file: FileOutcome): Promise<void> {
+  const urls = file.segments
+    .map((s) => s.validation.quarantineUrl)
+    .filter((u): u is string => !!u)
+    .sort();
+  if (!urls.length) return;
+  const target = LAKE_LAYOUT.quarantine(run.lake, run.runId, file.fileId);
+  if (file.segments[0]!.validation.count === 1) return moveOnce(store, urls[0]!, target);
+  await store.write(target, readConcatenated(store, urls, `${QUARANTINE_HEADER.join(',')}\n`));
 }
 
 interface PublishedPart {
@@ -255,10 +312,10 @@ interface PublishedPart {
  * are rewritten without them. Safe to repeat: a part already moved is
  * skipped, a pack already rewritten holds none of them.
  */
-async function publishParts(store: ObjectStore, run: RunContext, accepted: FileOutcome[]): Promise<PublishedPart[]> {
+async function publishParts(store: ObjectStore, run: RunContext, accepted: AcceptedFiles): Promise<PublishedPart[]> {
   // A pack's parts are listed by each of its files: publish each once.
-  const staged = [...new Map(accepted.flatMap((f) => f.segments.flatMap((s) => s.parts)).map((p) => [p.url, p])).values()];
-  const ingested = new Set(accepted.map((f) => f.fileId));
+  const staged = [...accepted.parts.values()];
+  const ingested = accepted.fileIds;
   const dates = [...new Set(staged.map((p) => p.listenDate))];
   const earlier = await pMap(
     dates,

@@ -16,7 +16,7 @@ import {
   STREAM_COLUMNS,
   StreamRowChecker,
 } from '@musicflow/ingest';
-import { LAKE_LAYOUT } from '@musicflow/lake';
+import { LAKE_LAYOUT, readChunkSegments, segmentValidationsUrl, writeSegmentValidations } from '@musicflow/lake';
 import { basename, WritesInFlight, type ObjectStore } from '@musicflow/storage';
 import { RowProgress, type ServiceContext } from '@musicflow/flow';
 
@@ -44,14 +44,15 @@ export function createValidateProcessor({ store, config }: ServiceContext) {
     const upload = store.write(validUrl, valid);
     upload.catch(() => undefined);
     const clean = new CleanEventsWriter(valid);
-    const totalBytes = chunk.segments.reduce((n, s) => n + s.end - s.start, 0);
+    const chunkSegments = await readChunkSegments(store, chunk.segmentsUrl);
+    const totalBytes = chunk.bytes;
     const progress = new RowProgress(job);
     const done = { rows: 0, bytes: 0 };
     const segments: SegmentValidation[] = [];
     const rows = new StreamRowChecker(0, 0, 0, clean);
     const quarantines = new WritesInFlight(QUARANTINES_IN_FLIGHT);
     try {
-      for await (const { segment, open } of segmentsReadAhead(store, chunk.segments, bounds)) {
+      for await (const { segment, open } of segmentsReadAhead(store, chunkSegments, bounds)) {
         const blocksBefore = clean.blocks;
         const result = await validateSegment(store, run, segment, await open(), { clean, rows, quarantines, bounds }, (rows, bytes) =>
           progress.report(done.rows + rows, (100 * (done.bytes + bytes)) / Math.max(1, totalBytes)),
@@ -72,8 +73,10 @@ export function createValidateProcessor({ store, config }: ServiceContext) {
     await quarantines.drain();
     const keysUrl = LAKE_LAYOUT.chunkKeys(run.lake, run.runId, chunk.chunkId);
     await store.write(keysUrl, clean.keys());
+    const validationsUrl = segmentValidationsUrl(run.lake, run.runId, chunk.chunkId);
+    await writeSegmentValidations(store, validationsUrl, segments);
     await progress.done(done.rows);
-    return { kind: 'validate', startedAt, finishedAt: Date.now(), chunkId: chunk.chunkId, validUrl, keysUrl, segments };
+    return { kind: 'validate', startedAt, finishedAt: Date.now(), chunkId: chunk.chunkId, validUrl, keysUrl, validationsUrl, segments: segments.length };
   };
 }
 
