@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { SegmentOutcome } from '@musicflow/contracts';
-import { biggestDatesFirst, FileDecisions, RunTally, type FileOutcome } from '../../services/kpi/src/outcome.ts';
+import { FileDecisions, type FileOutcome } from '@musicflow/ingest';
+import { biggestDatesFirst, RunTally } from '../../services/kpi/src/outcome.ts';
 
 /** Segment `index` of `count` of a file, validated and transformed. */
 function segment(fileUrl: string, rowsRead: number, rowsValid: number, parseError?: string, index = 0, count = 1): SegmentOutcome {

@@ -17,7 +17,7 @@ import {
 } from '@musicflow/contracts';
 import { fileBoundsOf, SourceFormatError } from '@musicflow/ingest';
 import { addChildJobs, enterStep, ignoredFailures, type ServiceContext, type StageProcessors } from '@musicflow/flow';
-import { chunkSegmentsUrl, plannedOutFilesUrl, plannedOutFilesWriter, writeChunkSegments } from '@musicflow/lake';
+import { plannedOutFilesWriter, writeChunkSegments } from '@musicflow/lake';
 import type { ObjectInfo, ObjectStore, SkippedEntry } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
 import { ChunkPacker, packBytesFor, planStreamFile, type PlanBounds } from './streams.ts';
@@ -32,8 +32,7 @@ const PLAN_WINDOW = 512;
 
 /** A chunk as its jobs carry it: its segments written to the run's temporaries. */
 async function chunkRefOf(store: ObjectStore, run: RunContext, chunk: Chunk): Promise<ChunkRef> {
-  const segmentsUrl = chunkSegmentsUrl(run.lake, run.runId, chunk.chunkId);
-  await writeChunkSegments(store, segmentsUrl, chunk.segments);
+  const segmentsUrl = await writeChunkSegments(store, run, chunk.chunkId, chunk.segments);
   return { chunkId: chunk.chunkId, segmentsUrl, segments: chunk.segments.length, bytes: chunk.segments.reduce((n, s) => n + s.end - s.start, 0) };
 }
 
@@ -43,7 +42,7 @@ async function chunkRefOf(store: ObjectStore, run: RunContext, chunk: Chunk): Pr
  * then looks up the catalogue for exactly the tracks and users the clean
  * events name (two `catalogue` children, users and songs apart so two
  * workers read them at once), then adds one transform job per chunk under
- * the run's publish job.
+ * the run's KPI job.
  */
 export function createExtractProcessors(ctx: ServiceContext): StageProcessors<'extract'> {
   return { plan: createPlanProcessor(ctx), catalogue: createCatalogueProcessor(ctx) };
@@ -103,7 +102,7 @@ function createPlanProcessor(ctx: ServiceContext) {
     for await (const file of store.list(run.sources.streams, { links: config.FILE_LINKS })) if (wanted(file)) totalBytes += file.size;
     const packer = new ChunkPacker(packBytesFor(totalBytes, config.CHUNK_BYTES));
 
-    const plannedOut = plannedOutFilesWriter(store, plannedOutFilesUrl(run.lake, run.runId));
+    const plannedOut = plannedOutFilesWriter(store, run);
     const rejectFile = async (rejected: RejectedFile, message: string) => {
       log.warn({ file: rejected.file, reasons: rejected.reasons }, message);
       await plannedOut.add(rejected);
@@ -194,7 +193,7 @@ function createPlanProcessor(ctx: ServiceContext) {
     });
   }
 
-  /** Once the catalogue is looked up: one transform job per chunk under the run's publish job, and the plan's result. */
+  /** Once the catalogue is looked up: one transform job per chunk under the run's KPI job, and the plan's result. */
   async function transformChunks(job: Job, data: PlanJob): Promise<PlanResult> {
     const { run } = data;
     await checkChildren(job, 'catalogue');
@@ -210,7 +209,7 @@ function createPlanProcessor(ctx: ServiceContext) {
       await addChildJobs(
         config,
         queues,
-        { id: jobIds.publish(run.runId), kind: 'publish' },
+        { id: jobIds.kpi(run.runId), kind: 'kpi' },
         {
           kind: 'transform',
           jobs: validations.map((validation) => ({

@@ -2,71 +2,20 @@ import {
   childResults,
   REPORT_REJECTED_FILES,
   type KpiDateResult,
-  type PublishJob,
-  type PublishResult,
+  type KpiJob,
+  type KpiResult,
   type PlanResult,
   type RejectedFile,
   type RunContext,
   type RunFile,
   type RunReport,
-  type SegmentOutcome,
   type TransformResult,
 } from '@musicflow/contracts';
-import { fileRejectionReasons } from '@musicflow/ingest';
+import type { FileOutcome } from '@musicflow/ingest';
 import { fitText } from '@musicflow/warehouse/text-contract';
 
 /** A file's name in the report, at most (cut with a digest, as etl_run_files keeps it). */
 const REPORT_FILE_NAME_BYTES = 1024;
-
-export interface FileOutcome {
-  fileId: string;
-  url: string;
-  segments: SegmentOutcome[];
-  rejectedReasons: string[];
-}
-
-/**
- * Decides each file's fate from its segments (SPEC 3): a segment that cannot
- * be parsed, or more bad rows than `threshold` of the file's rows, rejects the
- * whole file. Segments come one at a time, in any order; a file is decided as
- * soon as all of its segments came, so only the files cut into several
- * segments (big ones, a few per chunk at most) wait in memory.
- */
-export class FileDecisions {
-  private readonly waiting = new Map<string, FileOutcome>();
-
-  constructor(private readonly threshold: number) {}
-
-  /** The file `segment` completes, if it does. */
-  add(segment: SegmentOutcome): FileOutcome | undefined {
-    const v = segment.validation;
-    let file = this.waiting.get(v.fileUrl);
-    if (!file) file = { fileId: v.fileId, url: v.fileUrl, segments: [], rejectedReasons: [] };
-    file.segments.push(segment);
-    if (file.segments.length < v.count) {
-      this.waiting.set(v.fileUrl, file);
-      return undefined;
-    }
-    this.waiting.delete(v.fileUrl);
-    return this.decide(file);
-  }
-
-  /** Files some of whose segments never came (a chunk left out), decided on those that did. */
-  finish(): FileOutcome[] {
-    const rest = [...this.waiting.values()].map((f) => this.decide(f));
-    this.waiting.clear();
-    return rest;
-  }
-
-  private decide(file: FileOutcome): FileOutcome {
-    file.segments.sort((a, b) => a.validation.index - b.validation.index);
-    file.rejectedReasons = fileRejectionReasons(
-      file.segments.map((s) => s.validation),
-      this.threshold,
-    );
-    return file;
-  }
-}
 
 const rowsOf = (file: FileOutcome) => ({
   read: file.segments.reduce((n, s) => n + s.validation.rowsRead, 0),
@@ -123,7 +72,7 @@ export class RunTally {
 }
 
 /**
- * The run report as far as the publish step knows it; the loader adds status,
+ * The run report as far as the KPI job knows it; the loader adds status,
  * load time and KPI rows merged. Long lists are summarized: counts, and the
  * first rejected files (every file's outcome goes to analytics.etl_run_files).
  */
@@ -168,15 +117,22 @@ export function buildReport(
   };
 }
 
-/** A file the plan rejected, as a line of the run's `files.ndjson` (RunFile). */
-export const plannedOutFileLine = (f: RejectedFile) =>
-  `${JSON.stringify({ file: f.file, status: 'rejected', rowsRead: 0, rowsValid: 0, rowsRejected: 0, duplicate: 0, reason: f.reasons.join('; ') } satisfies RunFile)}\n`;
+/** A file the plan rejected, as the run's file list has it. */
+export const plannedOutRunFile = (f: RejectedFile): RunFile => ({
+  file: f.file,
+  status: 'rejected',
+  rowsRead: 0,
+  rowsValid: 0,
+  rowsRejected: 0,
+  duplicate: 0,
+  reason: f.reasons.join('; '),
+});
 
-/** A decided file, as a line of the run's `files.ndjson` (RunFile). */
-export function decidedFileLine(f: FileOutcome, duplicateByFile: Record<string, number>): string {
+/** A decided file, as the run's file list has it. */
+export function decidedRunFile(f: FileOutcome, duplicateByFile: Record<string, number>): RunFile {
   const { read, valid } = rowsOf(f);
   const loaded = f.rejectedReasons.length === 0;
-  const line: RunFile = {
+  return {
     file: f.url,
     status: loaded ? 'loaded' : 'rejected',
     rowsRead: read,
@@ -185,7 +141,6 @@ export function decidedFileLine(f: FileOutcome, duplicateByFile: Record<string, 
     duplicate: loaded ? (duplicateByFile[f.fileId] ?? 0) : 0,
     reason: loaded ? undefined : f.rejectedReasons.join('; '),
   };
-  return `${JSON.stringify(line)}\n`;
 }
 
 /**
@@ -198,7 +153,7 @@ export function biggestDatesFirst(parts: { listenDate: string; rows: number }[])
   return [...events].sort(([a, x], [b, y]) => y - x || a.localeCompare(b)).map(([date]) => date);
 }
 
-type DatesStep = NonNullable<PublishJob['dates']>;
+type DatesStep = NonNullable<KpiJob['dates']>;
 
 /** The date jobs' results, by date; every date the step added must have one. */
 export function dateResults(values: Record<string, unknown>, dates: DatesStep): KpiDateResult[] {
@@ -208,10 +163,10 @@ export function dateResults(values: Record<string, unknown>, dates: DatesStep): 
   return results;
 }
 
-/** What a run's KPI step hands the loader: the report, the file list and every date's KPI rows. */
-export function publishResultOf(dates: DatesStep, report: RunReport, filesUrl: string, results: KpiDateResult[]): PublishResult {
+/** What a run's KPI job hands the loader: the report, the file list and every date's KPI rows. */
+export function kpiResultOf(dates: DatesStep, report: RunReport, filesUrl: string, results: KpiDateResult[]): KpiResult {
   return {
-    kind: 'publish',
+    kind: 'kpi',
     startedAt: dates.startedAt,
     finishedAt: Date.now(),
     report,

@@ -1,10 +1,10 @@
 import pMap from 'p-map';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import { childResults, emptyRunReport, runFileSchema, runReportSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
+import { childResults, emptyRunReport, runReportSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
 import { activeKey, alertOnRun, claimRunCommit, ignoredFailures, markRunEnded, type ServiceContext } from '@musicflow/flow';
-import { LAKE_LAYOUT } from '@musicflow/lake';
-import { joinUrl, ObjectMissingError, readConcatenated, readLines, relativeKey, type ObjectStore } from '@musicflow/storage';
+import { LAKE_LAYOUT, readKpiRows, readRunFiles } from '@musicflow/lake';
+import { joinUrl, ObjectMissingError, relativeKey, type ObjectStore } from '@musicflow/storage';
 import { fitRunRecord, runDataChecks, WarehouseDataError, type Warehouse } from '@musicflow/warehouse';
 
 /**
@@ -17,7 +17,7 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
   const load = async (job: Job, { run }: LoadJob, log: Logger): Promise<RunReport> => {
     const startedAt = Date.now();
     const failures = (await ignoredFailures(job, queues)).map((f) => f.reason);
-    const [published] = childResults(await job.getChildrenValues(), 'publish');
+    const [published] = childResults(await job.getChildrenValues(), 'kpi');
     const db = await warehouse();
     await recordUnrecordedRuns({ config, queues }, db, log);
 
@@ -28,7 +28,7 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
       await db.recordRun(report);
       log.info('run cancelled: recorded, temporaries deleted, nothing loaded');
     } else if (failures.length || !published) {
-      report = failedReport(run, failures.join('; ') || 'the publish step produced no result');
+      report = failedReport(run, failures.join('; ') || 'the KPI job produced no result');
       await db.recordRun(report);
       log.error({ error: report.error }, 'run failed');
     } else {
@@ -49,8 +49,8 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
             runId: run.runId,
             snapshotSeq: result.snapshotSeq,
             updatedAt: new Date(),
-            genre: genreUrls.length ? () => readConcatenated(store, genreUrls) : undefined,
-            hourly: hourlyUrls.length ? () => readConcatenated(store, hourlyUrls) : undefined,
+            genre: genreUrls.length ? () => readKpiRows(store, genreUrls) : undefined,
+            hourly: hourlyUrls.length ? () => readKpiRows(store, hourlyUrls) : undefined,
           },
           report,
           readRunFiles(store, result.filesUrl),
@@ -101,7 +101,7 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
       if (final && !(err as { recorded?: boolean }).recorded) {
         // The dates it published, so a retry of only what failed knows which to load; redacted and bounded already:
         // what waits in Redis is what analytics.etl_runs can hold.
-        const [published] = childResults(await job.getChildrenValues(), 'publish');
+        const [published] = childResults(await job.getChildrenValues(), 'kpi');
         const report = fitRunRecord({ ...failedReport(data.run, `load: ${(err as Error).message}`), dates: published?.report.dates ?? [] });
         await queues.connection.hset(unrecordedRunsKey(queues.prefix), data.run.runId, JSON.stringify(report));
         log.error({ error: report.error }, 'run failed: recorded in the warehouse once it answers again');
@@ -178,13 +178,6 @@ async function releaseRun(store: ObjectStore, queues: ServiceContext['queues'], 
 /** The report of a run that failed before anything was counted. */
 export function failedReport(run: LoadJob['run'], error: string): RunReport {
   return { ...emptyRunReport(run, 'failed'), finishedAt: new Date().toISOString(), error };
-}
-
-/** Every file's outcome, as the publish step wrote them. */
-async function* readRunFiles(store: ObjectStore, url: string): AsyncGenerator<RunFile> {
-  for await (const line of readLines(store, url)) {
-    if (line) yield runFileSchema.parse(JSON.parse(line));
-  }
 }
 
 /** Files moved at once: thousands of small files are mostly waiting on the store. */

@@ -1,15 +1,15 @@
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import type { SegmentOutcome, TransformJob, TransformResult } from '@musicflow/contracts';
-import { fileRejectionReasons, readCleanEvents, readChunkCatalogue } from '@musicflow/ingest';
+import { fileRejectionReasons } from '@musicflow/ingest';
 import {
-  LAKE_LAYOUT,
-  LakePartWriter,
   LakeTrackTable,
   lakeTrackOf,
-  partFileName,
+  openCleanEvents,
+  packPartsWriter,
+  readChunkCatalogue,
   readSegmentValidations,
-  segmentOutcomesUrl,
+  segmentPartsWriter,
   writeSegmentOutcomes,
 } from '@musicflow/lake';
 import { WritesInFlight } from '@musicflow/storage';
@@ -32,7 +32,7 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
     const { songOf, users } = await readChunkCatalogue(store, validation.keysUrl, catalogue);
     const validations = await readSegmentValidations(store, validation.validationsUrl);
     const rowsValid = validations.reduce((n, s) => n + s.rowsValid, 0);
-    const blocks = readCleanEvents(await store.read(validation.validUrl), validation.validUrl);
+    const blocks = await openCleanEvents(store, validation.validUrl);
     // The catalogue join runs once per distinct track of the chunk, not once per event; the table's
     // indexes are the hand-off's track indexes.
     const trackTable = new LakeTrackTable();
@@ -40,9 +40,7 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
     const segments: SegmentOutcome[] = [];
     // Small files packed into one chunk (whole files, one segment each) share one part per date.
     const pack = validations.length > 1 && validations.every((s) => s.count === 1);
-    const packWriter = pack
-      ? new LakePartWriter(store, (date) => LAKE_LAYOUT.stagedPart(run.lake, run.runId, date, LAKE_LAYOUT.packPartName(validation.chunkId)), trackTable)
-      : undefined;
+    const packWriter = pack ? packPartsWriter(store, run, validation.chunkId, trackTable) : undefined;
     const packed: SegmentOutcome[] = [];
     const progress = new RowProgress(job);
     let rows = 0;
@@ -51,14 +49,7 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
         // A segment that cannot be parsed (or breaks a bound) rejects its file: its blocks are read past, not written. A packed
         // file is decided here already (it is whole), so a pack holds only files the publish step accepts.
         const written = pack ? fileRejectionReasons([segment], config.REJECT_THRESHOLD).length === 0 : !segment.parseError && !segment.boundBroken;
-        const writer = !written
-          ? undefined
-          : (packWriter ??
-            new LakePartWriter(
-              store,
-              (date) => LAKE_LAYOUT.stagedPart(run.lake, run.runId, date, partFileName(segment.fileId, segment.index, segment.count)),
-              trackTable,
-            ));
+        const writer = !written ? undefined : (packWriter ?? segmentPartsWriter(store, run, segment, trackTable));
         let orphanTracks = 0;
         let orphanUsers = 0;
         try {
@@ -107,8 +98,7 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
     }
     await closing.drain();
     const parts = new Set(segments.flatMap((s) => s.parts.map((p) => p.url))).size;
-    const outcomesUrl = segmentOutcomesUrl(run.lake, run.runId, validation.chunkId);
-    await writeSegmentOutcomes(store, outcomesUrl, segments);
+    const outcomesUrl = await writeSegmentOutcomes(store, run, validation.chunkId, segments);
     log.info({ rows, segments: segments.length, parts }, 'chunk transformed');
     await progress.done(rows);
     return {

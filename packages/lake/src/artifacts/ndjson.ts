@@ -3,14 +3,12 @@ import { PassThrough, Readable } from 'node:stream';
 import { readLines, type ObjectInfo, type ObjectStore } from '@musicflow/storage';
 
 /**
- * The format of the run artifacts that list records (a chunk's segments, its
- * outcomes, the files a plan rejected): JSON lines, the first naming the
- * artifact and its version, so a reader meeting another version (a worker of
- * another release mid-run) says so instead of misreading it.
+ * The run artifacts that list records (a chunk's segments, validations and
+ * outcomes, the files a plan rejected) are JSON lines, one record a line,
+ * each checked against its schema when read back.
  */
 export interface NdjsonArtifact<T> {
   name: string;
-  version: number;
   /** A zod schema of one record (the contracts' schemas). */
   schema: RecordSchema<T>;
 }
@@ -19,22 +17,21 @@ type RecordSchema<T> = {
   safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
 };
 
-const headerLine = (artifact: NdjsonArtifact<unknown>) => `${JSON.stringify({ artifact: artifact.name, version: artifact.version })}\n`;
+const line = (record: unknown) => `${JSON.stringify(record)}\n`;
 
-/** Writes `records` as `artifact` to `url`, streamed: never all of them in memory at once. */
-export function writeNdjson<T>(store: ObjectStore, url: string, artifact: NdjsonArtifact<T>, records: Iterable<T> | AsyncIterable<T>): Promise<ObjectInfo> {
+/** Writes `records` to `url`, streamed: never all of them in memory at once. */
+export function writeNdjson<T>(store: ObjectStore, url: string, records: Iterable<T> | AsyncIterable<T>): Promise<ObjectInfo> {
   return store.write(
     url,
     Readable.from(
       (async function* () {
-        yield headerLine(artifact);
-        for await (const record of records) yield `${JSON.stringify(record)}\n`;
+        for await (const record of records) yield line(record);
       })(),
     ),
   );
 }
 
-/** A writer of `artifact` fed one record at a time (the plan, as it lists); `end` waits for the object to be whole. */
+/** A writer fed one record at a time (the plan, as it lists); `end` waits for the object to be whole. */
 export class NdjsonWriter<T> {
   private readonly body = new PassThrough();
   private readonly upload: Promise<ObjectInfo>;
@@ -42,17 +39,15 @@ export class NdjsonWriter<T> {
 
   constructor(
     store: ObjectStore,
-    artifact: NdjsonArtifact<T>,
     readonly url: string,
   ) {
     this.upload = store.write(url, this.body);
     this.upload.catch(() => undefined);
-    this.body.write(headerLine(artifact));
   }
 
   async add(record: T): Promise<void> {
     this.count++;
-    if (!this.body.write(`${JSON.stringify(record)}\n`)) await once(this.body, 'drain');
+    if (!this.body.write(line(record))) await once(this.body, 'drain');
   }
 
   async end(): Promise<ObjectInfo> {
@@ -67,33 +62,22 @@ export class NdjsonWriter<T> {
 
 /** The records of `artifact` at `url`, one at a time, each checked against its schema. */
 export async function* readNdjson<T>(store: ObjectStore, url: string, artifact: NdjsonArtifact<T>): AsyncGenerator<T> {
-  let line = 0;
+  let n = 0;
   for await (const text of readLines(store, url)) {
-    line++;
+    n++;
     if (!text) continue;
-    const value = parseLine(text, url, line);
-    if (line === 1) {
-      const header = value as { artifact?: unknown; version?: unknown };
-      if (header.artifact !== artifact.name || header.version !== artifact.version) {
-        throw new Error(`${url}: not a ${artifact.name} artifact of version ${artifact.version} (its first line is ${text.slice(0, 200)})`);
-      }
-      continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw new Error(`${url}:${n}: not JSON: ${(err as Error).message}`);
     }
     const parsed = artifact.schema.safeParse(value);
     if (!parsed.success)
       throw new Error(
-        `${url}:${line}: not a ${artifact.name} record: ${parsed.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')}`,
+        `${url}:${n}: not a ${artifact.name} record: ${parsed.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')}`,
       );
     yield parsed.data;
-  }
-  if (line === 0) throw new Error(`${url}: empty, not a ${artifact.name} artifact`);
-}
-
-function parseLine(text: string, url: string, line: number): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new Error(`${url}:${line}: not JSON: ${(err as Error).message}`);
   }
 }
 

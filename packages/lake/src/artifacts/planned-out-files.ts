@@ -1,12 +1,22 @@
-import { rejectedFileSchema, type RejectedFile } from '@musicflow/contracts';
-import { joinUrl, type ObjectStore } from '@musicflow/storage';
+import { rejectedFileSchema, type RejectedFile, type RunContext } from '@musicflow/contracts';
+import type { ObjectStore } from '@musicflow/storage';
+import { LAKE_LAYOUT } from '../layout.ts';
+import type { RunArtifact } from './artifact.ts';
 import { NdjsonWriter, readNdjson, type NdjsonArtifact } from './ndjson.ts';
 
 /** The stream files the plan rejected before reading a row (no header, a bound broken, a link skipped), written as the listing goes. */
-const PLANNED_OUT_FILES: NdjsonArtifact<RejectedFile> = { name: 'planned-out-files', version: 1, schema: rejectedFileSchema };
+export const PLANNED_OUT_FILES: RunArtifact = {
+  path: 'tmp/run=<run>/planned-out.ndjson',
+  format: 'JSON lines, one RejectedFile (@musicflow/contracts) a line',
+  version: 1,
+  writers: ['plan'],
+  readers: ['kpi'],
+};
 
-export const plannedOutFilesUrl = (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'planned-out.ndjson');
+const LINES: NdjsonArtifact<RejectedFile> = { name: 'planned-out-files', schema: rejectedFileSchema };
 
-export const plannedOutFilesWriter = (store: ObjectStore, url: string) => new NdjsonWriter(store, PLANNED_OUT_FILES, url);
+/** A writer of the run's planned-out files, fed one at a time. */
+export const plannedOutFilesWriter = (store: ObjectStore, run: RunContext) =>
+  new NdjsonWriter<RejectedFile>(store, LAKE_LAYOUT.plannedOutFiles(run.lake, run.runId));
 
-export const readPlannedOutFiles = (store: ObjectStore, url: string) => readNdjson(store, url, PLANNED_OUT_FILES);
+export const readPlannedOutFiles = (store: ObjectStore, url: string) => readNdjson(store, url, LINES);
