@@ -6,3 +6,4 @@ export { runDataChecks, DATA_CHECKS, type DataCheckName, type LoadedDate } from 
 export { readFreshness, listListenDates, loadedDatesIn, type Freshness } from './freshness.ts';
 export { LAST_FINISHED_REPORT_SQL } from './sql.ts';
 export { fitRunRecord } from './run-record.ts';
+export { readTrends, addDays, MAX_TREND_DAYS, TREND_GENRES, TREND_RUNS, type Trends, type TrendDay, type TrendRun } from './trends.ts';
