@@ -14,6 +14,7 @@ import { basename, type ObjectStore } from '@musicflow/storage';
 import { catalogueQuarantineOf, openLakePart, readChunkKeys, readRunUserIds, songsSnapshotOf, usersSnapshotOf, type QuarantineWriter } from '@musicflow/lake';
 import type { CatalogueTable, RunContext } from '@musicflow/contracts';
 import { catalogueTarget, type Config, type PostgresTarget } from '@musicflow/config';
+import { runSources, type CancelWatch } from '@musicflow/flow';
 
 export interface TableSnapshot {
   url: string;
@@ -70,13 +71,17 @@ export async function extractCatalogueTable(
   table: CatalogueTable,
   named: RunIdSources,
   bounds?: RecordBounds,
+  /** Looked at between rows: a job of a cancelled run stops there. */
+  cancel?: Pick<CancelWatch, 'check'>,
 ): Promise<TableSnapshot> {
-  const source = run.sources[table];
+  const source = runSources(config, run)[table];
   const quarantine = catalogueQuarantineOf(store, run, table, sourceName(source));
   // A database source carries the setting it came from and, when it is the configured one, its password file.
   const from = /^postgres/.test(source) ? catalogueTarget(config, table, source) : source;
   const counts =
-    table === 'users' ? await extractUsers(store, run, from, named, quarantine, bounds) : await extractSongs(store, run, from, named, quarantine, bounds);
+    table === 'users'
+      ? await extractUsers(store, run, from, named, quarantine, bounds, cancel)
+      : await extractSongs(store, run, from, named, quarantine, bounds, cancel);
   await quarantine.close();
   return { ...counts, rejected: quarantine.count };
 }
@@ -88,6 +93,7 @@ async function extractUsers(
   named: RunIdSources,
   quarantine: QuarantineWriter,
   bounds?: RecordBounds,
+  cancel?: Pick<CancelWatch, 'check'>,
 ) {
   const keys = new RunUserKeys(await runUserIds(store, named));
   const snapshot = usersSnapshotOf(store, run);
@@ -95,6 +101,7 @@ async function extractUsers(
   const rows = readCatalogueSource(store, source, 'users', USER_COLUMNS, keys, bounds);
   await snapshot.fill(async () => {
     for await (const { values, record, line } of rows) {
+      await cancel?.check();
       if (keys.skips(values.user_id)) continue;
       const result = validateUserRow(values);
       if (!('userId' in result)) await quarantine.add(line, result.code, result.field, result.value, record);
@@ -115,6 +122,7 @@ async function extractSongs(
   named: RunIdSources,
   quarantine: QuarantineWriter,
   bounds?: RecordBounds,
+  cancel?: Pick<CancelWatch, 'check'>,
 ) {
   const keys = await RunTrackKeys.of(() => trackIdLists(store, named));
   const snapshot = songsSnapshotOf(store, run);
@@ -123,6 +131,7 @@ async function extractSongs(
   const rows = readCatalogueSource(store, source, 'songs', SONG_COLUMNS, keys, bounds);
   await snapshot.fill(async () => {
     for await (const { values, record, line } of rows) {
+      await cancel?.check();
       if (keys.skips(values.track_id)) continue;
       const result = validateSongRow(values);
       if (!('song' in result)) {

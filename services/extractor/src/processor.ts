@@ -16,11 +16,11 @@ import {
   type RunContext,
 } from '@musicflow/contracts';
 import { fileBoundsOf, SourceFormatError } from '@musicflow/ingest';
-import { addChildJobs, enterStep, ignoredFailures, type ServiceContext, type StageProcessors } from '@musicflow/flow';
+import { addChildJobs, CancelWatch, enterStep, ignoredFailures, runSources, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import { plannedOutFilesWriter, writeChunkSegments } from '@musicflow/lake';
 import type { ObjectInfo, ObjectStore, SkippedEntry } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
-import { ChunkPacker, packBytesFor, planStreamFile, type PlanBounds } from './streams.ts';
+import { ChunkPacker, packBytesFor, planStreamFile, UNREADABLE_REASON, type PlanBounds } from './streams.ts';
 
 /**
  * Stream files scanned at once while planning: thousands of small files are mostly waiting on the store (8 at a
@@ -48,12 +48,13 @@ export function createExtractProcessors(ctx: ServiceContext): StageProcessors<'e
   return { plan: createPlanProcessor(ctx), catalogue: createCatalogueProcessor(ctx) };
 }
 
-function createCatalogueProcessor({ store, config }: ServiceContext) {
+function createCatalogueProcessor({ store, config, queues }: ServiceContext) {
   // A catalogue CSV is held to the stream files' record bounds: a record past them fails the run, naming it.
   const bounds = fileBoundsOf(config);
   return async (job: Job, { run, table, keysUrls, partUrls }: CatalogueJob, log: Logger): Promise<CatalogueResult> => {
     const startedAt = Date.now();
-    const snapshot = await extractCatalogueTable(store, config, run, table, { keysUrls, partUrls }, bounds).catch((err: Error) => {
+    const cancel = new CancelWatch(queues, run.runId);
+    const snapshot = await extractCatalogueTable(store, config, run, table, { keysUrls, partUrls }, bounds, cancel).catch((err: Error) => {
       // A source that is there but unusable will not get better by retrying.
       throw err instanceof SourceFormatError ? new UnrecoverableError(err.message) : err;
     });
@@ -78,6 +79,7 @@ function skippedReason(entry: SkippedEntry, links: Config['FILE_LINKS']): string
   if (entry.kind === 'name_not_utf8')
     return 'name_not_utf8: its name is not valid UTF-8 (its bytes are percent-encoded here), nor is what a folder of that name holds read: rename it to load it';
   if (entry.kind === 'special_file') return 'skipped_special_file: a FIFO, socket or device, not a regular file';
+  if (entry.kind === 'unreadable') return UNREADABLE_REASON;
   return links === 'skip'
     ? 'skipped_symlink: a symbolic link, never followed (FILE_LINKS=skip): move the file itself into the folder, or set FILE_LINKS=inside for links to files under it'
     : "skipped_symlink: a symbolic link to a folder, or to a file outside the folder's real path (FILE_LINKS=inside)";
@@ -95,11 +97,12 @@ function createPlanProcessor(ctx: ServiceContext) {
    */
   async function planAndValidate(job: Job, data: PlanJob, log: Logger): Promise<PlanJob> {
     const { run } = data;
+    const { streams } = runSources(config, run);
     const startedAt = Date.now();
     const only = data.files && new Set(data.files);
     const wanted = (file: ObjectInfo) => isStreamFile(file.url) && (!only || only.has(file.url));
     let totalBytes = 0;
-    for await (const file of store.list(run.sources.streams, { links: config.FILE_LINKS })) if (wanted(file)) totalBytes += file.size;
+    for await (const file of store.list(streams, { links: config.FILE_LINKS })) if (wanted(file)) totalBytes += file.size;
     const packer = new ChunkPacker(packBytesFor(totalBytes, config.CHUNK_BYTES));
 
     const plannedOut = plannedOutFilesWriter(store, run);
@@ -134,7 +137,7 @@ function createPlanProcessor(ctx: ServiceContext) {
     // Files are planned a window at a time, and each window's closed chunks go to the validators at once:
     // on a day of thousands of small files, validation runs while the rest is still being read.
     const planWindow = async (window: ObjectInfo[]) => {
-      const plans = await pMap(window, (file) => planStreamFile(store, run.sources.streams, file, config.CHUNK_BYTES, bounds), {
+      const plans = await pMap(window, (file) => planStreamFile(store, streams, file, config.CHUNK_BYTES, bounds), {
         concurrency: PLAN_CONCURRENCY,
       });
       const closed: Chunk[] = [];
@@ -151,7 +154,7 @@ function createPlanProcessor(ctx: ServiceContext) {
     };
     try {
       let window: ObjectInfo[] = [];
-      for await (const file of store.list(run.sources.streams, { links: config.FILE_LINKS, skipped: (entry) => skipped.push(entry) })) {
+      for await (const file of store.list(streams, { links: config.FILE_LINKS, skipped: (entry) => skipped.push(entry) })) {
         if (!wanted(file)) continue;
         files++;
         window.push(file);

@@ -13,7 +13,7 @@ import {
 } from '@musicflow/contracts';
 import { PARTIAL_SHARDS, PartialFormatError, type KpiTables } from '@musicflow/kpi';
 import { mergeKpiPartials, readDecidedFiles, readPlannedOutFiles, USER_BUCKETS, writeKpiPartial, writeKpiRows, writeRunFiles } from '@musicflow/lake';
-import { enterStep, ignoredFailures, nextSnapshotSeq, type ServiceContext, type StageProcessors } from '@musicflow/flow';
+import { CancelWatch, enterStep, ignoredFailures, nextSnapshotSeq, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import { biggestDatesFirst, buildReport, dateResults, decidedRunFile, kpiResultOf, plannedOutRunFile, RunTally } from './outcome.ts';
 import { countPass, openDateParts, openParts } from './date-pass.ts';
 import { createRecomputeKpiProcessor } from './recompute.ts';
@@ -159,7 +159,8 @@ function createDateKpiProcessor(ctx: ServiceContext) {
       });
       return mergePasses(job, { ...data, passes }, log);
     }
-    const { accumulator, duplicate, duplicateByFile, events } = await countPass(parts, 0, 1);
+    const watch = new CancelWatch(ctx.queues, run.runId);
+    const { accumulator, duplicate, duplicateByFile, events } = await countPass(parts, 0, 1, () => watch.check());
     return writeDateKpis(job, { run, listenDate, startedAt, tables: accumulator.result(), duplicate, duplicateByFile, rows, passes: 1, events }, log);
   };
 
@@ -218,11 +219,12 @@ function createDateKpiProcessor(ctx: ServiceContext) {
   }
 }
 
-function createPassKpiProcessor({ store }: ServiceContext) {
+function createPassKpiProcessor({ store, queues }: ServiceContext) {
   return async (job: Job, { run, listenDate, parts, ours, pass, count, shards }: KpiPassJob, log: Logger): Promise<KpiPassResult> => {
     const startedAt = Date.now();
     const readers = await openParts(store, parts, new Set(ours));
-    const { accumulator, ...counted } = await countPass(readers, pass, count);
+    const watch = new CancelWatch(queues, run.runId);
+    const { accumulator, ...counted } = await countPass(readers, pass, count, () => watch.check());
     const partial = await writeKpiPartial(store, run, { listenDate, pass, count }, accumulator.encodePartial(shards));
     log.info({ listenDate, pass, count, tracks: accumulator.tracks, partialBytes: partial.bytes, ...counted }, 'pass counted');
     await job.updateProgress({ percent: 100, rows: counted.rows });

@@ -15,7 +15,7 @@ import {
 } from '@musicflow/ingest';
 import { createCleanEvents, readChunkSegments, segmentQuarantineOf, writeChunkKeys, writeSegmentValidations, type CleanEventsWriter } from '@musicflow/lake';
 import { WritesInFlight, type ObjectStore } from '@musicflow/storage';
-import { RowProgress, type ServiceContext } from '@musicflow/flow';
+import { CancelWatch, RowProgress, type ServiceContext } from '@musicflow/flow';
 
 /** Segments' quarantine objects still being written while the next segments are read. */
 const QUARANTINES_IN_FLIGHT = 16;
@@ -32,7 +32,7 @@ const isBadGzip = (err: unknown) => typeof (err as { code?: unknown }).code === 
  * segment's quarantine with line and reason. A segment that cannot be parsed
  * reports the line; the publish step then rejects its whole file.
  */
-export function createValidateProcessor({ store, config }: ServiceContext) {
+export function createValidateProcessor({ store, config, queues }: ServiceContext) {
   const bounds = fileBoundsOf(config);
   return async (job: Job, { run, chunk }: ValidateJob, log: Logger): Promise<ValidateResult> => {
     const startedAt = Date.now();
@@ -40,7 +40,7 @@ export function createValidateProcessor({ store, config }: ServiceContext) {
     const clean = valid.writer;
     const chunkSegments = await readChunkSegments(store, chunk.segmentsUrl);
     const totalBytes = chunk.bytes;
-    const progress = new RowProgress(job);
+    const progress = new RowProgress(job, new CancelWatch(queues, run.runId));
     const done = { rows: 0, bytes: 0 };
     const segments: SegmentValidation[] = [];
     const rows = new StreamRowChecker(0, 0, 0, clean);
