@@ -23,7 +23,16 @@ const sum = <T>(items: readonly T[], count: (item: T) => number) => items.reduce
  * What a job's span says it did, from its return value: the rows it read or
  * wrote (`musicflow.rows`), and per kind what else counts. Only with tracing on.
  */
-export function jobMeasures(result: unknown): Attributes {
+export const jobMeasures =
+  (job: Job) =>
+  (result: unknown): Attributes => {
+    // Rows the job reported as it went (RowProgress): validate and transform keep their counts in the lake's artifacts.
+    const progress = job.progress as { rows?: number } | number | undefined;
+    const reported = typeof progress === 'object' && progress?.rows !== undefined ? { 'musicflow.rows': progress.rows } : {};
+    return { ...reported, ...measuresOf(result) };
+  };
+
+function measuresOf(result: unknown): Attributes {
   const r = result as ChildResult | RunReport | undefined;
   if (!r || typeof r !== 'object') return {};
   if ('status' in r) return { 'musicflow.rows': r.rows.read, 'musicflow.kpi_rows': r.kpiRows.genre + r.kpiRows.hourly, 'musicflow.run.status': r.status };
@@ -33,9 +42,8 @@ export function jobMeasures(result: unknown): Attributes {
     case 'catalogue':
       return { 'musicflow.rows': r.kept, 'musicflow.catalogue.table': r.table };
     case 'validate':
-      return { 'musicflow.rows': sum(r.segments, (s) => s.rowsRead), 'musicflow.rows.valid': sum(r.segments, (s) => s.rowsValid) };
     case 'transform':
-      return { 'musicflow.rows': sum(r.segments, (s) => sum(s.parts, (p) => p.rows)) };
+      return { 'musicflow.segments': r.segments };
     case 'kpi-pass':
       return { 'musicflow.rows': r.rows };
     case 'kpi-date':

@@ -91,7 +91,7 @@ export async function handleStageJob<S extends Stage>(
     const result = await withJobSpan(
       span,
       () => processor(job, data, jobLog, token),
-      jobMeasures,
+      jobMeasures(job),
       (err) => STEP_SIGNALS.has(err?.name),
     );
     if (!(await holdsJobLock(connection, prefix, QUEUES[definition.stage], job, token))) {
