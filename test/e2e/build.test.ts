@@ -45,6 +45,11 @@ describe('the compiled build', () => {
     );
     expect(stdout).toContain('SUCCEEDED');
     expect(stdout).toContain('34,038 read, 34,038 valid, 0 rejected, 0 duplicate');
+    // The version and the commit `npm run build` stamped (packages/config/build-info.mjs): what the run recorded.
+    const { commit } = JSON.parse(await fs.readFile(path.join(REPO, 'packages', 'config', 'dist', 'build-info.json'), 'utf8')) as { commit: string };
+    const { version } = JSON.parse(await fs.readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
+    expect(commit).toMatch(/^[0-9a-f]{40}(-dirty)?$/);
+    expect(stdout).toMatch(new RegExp(`version +musicflow ${version.replace(/\./g, '\\.')} commit ${commit.slice(0, 12)}`));
 
     const loaded = (await fs.readFile(moduleLog, 'utf8')).split('\n').filter(Boolean);
     const ours = loaded.filter((url) => url.startsWith(pathToFileURL(REPO).href) && !url.includes('/node_modules/'));

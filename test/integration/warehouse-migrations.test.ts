@@ -74,6 +74,21 @@ describe('warehouse migrations', () => {
     }
   });
 
+  it('records a migration whose tables and columns exist already (made by hand) without sending its statements', async () => {
+    const url = await database();
+    // Portable SQL has no ADD COLUMN IF NOT EXISTS: sent again, an ALTER of a column that exists would fail (42701).
+    await runStatements(
+      url,
+      MIGRATIONS.flatMap((m) => m.statements),
+    );
+    await (await Warehouse.connect(url)).close();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const { rows } = await client.query('SELECT version FROM analytics.schema_migrations ORDER BY version');
+    await client.end();
+    expect(rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
+  });
+
   it('applies a pending migration once when services start together', async () => {
     const url = await database();
     await (await Warehouse.connect(url)).close();

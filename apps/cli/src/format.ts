@@ -182,6 +182,11 @@ export function formatReport(r: RunReport, width = Infinity): string {
       .map(([s, ms]) => `${s} ${(ms / 1000).toFixed(2)}s`)
       .join(', ')}`,
   );
+  if (r.build) {
+    const commit = r.build.commit ? ` commit ${r.build.commit.slice(0, 12)}${r.build.commit.endsWith('-dirty') ? '-dirty' : ''}` : '';
+    out.push(`  version    musicflow ${r.build.version}${commit}, KPI settings ${r.build.settingsHash}`);
+  }
+  if (r.traceId) out.push(`  trace      ${r.traceId}`);
   if (r.files.rejected) {
     const more = r.files.rejected - r.files.firstRejected.length;
     out.push(

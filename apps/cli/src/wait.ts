@@ -1,5 +1,5 @@
 import type { Config } from '@musicflow/config';
-import { PipelineQueues, readRunHealth, readRunProgress, redisConnection, type RunProgress } from '@musicflow/flow';
+import { PipelineQueues, readRunHealth, readRunProgress, redisConnection, startProcessTracing, stopTracing, type RunProgress } from '@musicflow/flow';
 import { STAGES } from '@musicflow/contracts';
 import { formatReport, terminalWidth } from './format.ts';
 import { exitCodeOf } from './preflight.ts';
@@ -75,11 +75,13 @@ export async function waitForRun(
 export async function withQueues<T>(config: Config, work: (queues: PipelineQueues) => Promise<T>): Promise<T> {
   const connection = redisConnection(config, 'worker');
   const queues = new PipelineQueues(connection, config.QUEUE_PREFIX);
+  startProcessTracing(config, 'cli');
   try {
     return await work(queues);
   } finally {
     await queues.close();
     connection.disconnect();
+    await stopTracing();
   }
 }
 

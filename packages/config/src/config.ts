@@ -34,6 +34,10 @@ const clusterNode = z
     const at = v.lastIndexOf(':');
     return { host: v.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(v.slice(at + 1)) };
   });
+const httpUrl = z
+  .string()
+  .url()
+  .refine((v) => /^https?:\/\//.test(v), 'must be an http:// or https:// URL');
 const boolean = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 /** Every setting of every service, read from the environment once at start-up. */
@@ -99,11 +103,7 @@ export const configSchema = z.object({
   DAILY_CRON: z.string().default('0 2 * * *'),
   TZ_SCHEDULE: z.string().default('UTC'),
   /** Where alerts go: a JSON POST (Slack-compatible `text`) for failed/partial runs, failed data checks and stale data. */
-  ALERT_WEBHOOK_URL: z
-    .string()
-    .url()
-    .refine((v) => /^https?:\/\//.test(v), 'must be an http:// or https:// URL')
-    .optional(),
+  ALERT_WEBHOOK_URL: httpUrl.optional(),
   /** No successful run for longer than this (ms after parsing) means the KPIs are stale: an alert, and `stale` in /freshness. */
   FRESHNESS_MAX_AGE: duration.default(26 * 3_600_000),
   /**
@@ -221,6 +221,21 @@ export const configSchema = z.object({
   /** s3rver, MinIO and other S3-compatible servers want path-style URLs and no streaming checksums. */
   S3_FORCE_PATH_STYLE: boolean.default(false),
   S3_CHECKSUMS: z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED']).default('WHEN_SUPPORTED'),
+  /**
+   * OpenTelemetry traces, OTLP over HTTP (JSON), the SDKs' standard variables: `<ENDPOINT>/v1/traces`, or the
+   * traces endpoint as given. Off when neither is set. OTEL_EXPORTER_OTLP_HEADERS and OTEL_BSP_* are read by the SDK.
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl.optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: httpUrl.optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).default('musicflow'),
+  /** OpenLineage run events (START, COMPLETE, FAIL, ABORT) are POSTed to `<OPENLINEAGE_URL>/api/v1/lineage`; off when unset. */
+  OPENLINEAGE_URL: httpUrl.optional(),
+  /** Sent as `Authorization: Bearer <key>` (Marquez, hosted catalogues). */
+  OPENLINEAGE_API_KEY: z.string().min(1).optional(),
+  /** The job namespace of musicflow's runs (one per deployment: musicflow-prod, musicflow-staging). */
+  OPENLINEAGE_NAMESPACE: z.string().min(1).max(256).default('musicflow'),
+  /** A lineage event not accepted within this long is logged and dropped: lineage never holds up a run. */
+  OPENLINEAGE_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -5,3 +5,4 @@ export { certificateProblem, explainCertificate, type CertificateProblem } from 
 export { createLogger, type Logger } from './logger.ts';
 export { redactDeep, redactSecrets, redactUrl } from './redact.ts';
 export { normalizeSourceUrl, sourceUrlProblem, SOURCE_URL_MAX_BYTES } from './source-url.ts';
+export { buildInfo, gitCommit, kpiSettings, settingsHash, KPI_SETTINGS, type BuildInfo, type KpiSettings } from './build-info.ts';

@@ -61,8 +61,13 @@ export const runContextSchema = z.object({
   /** Folder URL of the lake (processed parts, quarantine, run temporaries). */
   lake: z.string(),
   archive: z.string(),
+  /** An ingest run reads the stream files, a recompute run the lake (absent: ingest). Lineage names the job after it. */
+  kind: z.enum(['ingest', 'recompute']).optional(),
+  /** W3C trace context of the run's trace (`traceparent`, `tracestate`) when tracing is on: every job's span joins it. */
+  trace: z.object({ traceparent: z.string().max(128), tracestate: z.string().max(512).optional() }).optional(),
 });
 export type RunContext = z.infer<typeof runContextSchema>;
+export type RunKind = NonNullable<RunContext['kind']>;
 
 /** A byte range of one stream file, cut at a record boundary by the planner. */
 export const segmentSchema = z.object({
@@ -461,6 +466,19 @@ export type DataCheck = z.infer<typeof dataCheckSchema>;
 
 export const stageTimesSchema = z.record(z.string(), z.number());
 
+/** Which code and settings made a run's numbers: analytics.etl_runs' version columns, joinable to KPI rows by run_id. */
+export const runBuildSchema = z.object({
+  /** musicflow's version (the root package.json). */
+  version: z.string(),
+  /** The git commit it was built from (`-dirty`: with uncommitted changes); absent when unknown. */
+  commit: z.string().optional(),
+  /** Hash of `settings`: two runs with one hash counted events under the same rules. */
+  settingsHash: z.string(),
+  /** The KPI-relevant settings themselves (KPI_SETTINGS in @musicflow/config), so two hashes can be told apart. */
+  settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+});
+export type RunBuild = z.infer<typeof runBuildSchema>;
+
 /** A report names at most this many rejected files; every file's outcome is in analytics.etl_run_files. */
 export const REPORT_REJECTED_FILES = 20;
 
@@ -496,13 +514,21 @@ export const runReportSchema = z.object({
   error: z.string().optional(),
   /** Data checks run after the load, over the dates it loaded. */
   checks: z.array(dataCheckSchema).optional(),
+  /** The loader's build and KPI settings, stamped when the run is recorded. */
+  build: runBuildSchema.optional(),
+  /** The run's OpenTelemetry trace id, when it was traced: search for it in Jaeger or Tempo. */
+  traceId: z.string().optional(),
   /** Parts of the report were cut so its record fits analytics.etl_runs (GET /runs/:id/files still lists every file). */
   truncated: z.boolean().optional(),
 });
 export type RunReport = z.infer<typeof runReportSchema>;
 
+/** The trace id of a traced run (the second field of its W3C `traceparent`). */
+export const runTraceId = (run: RunContext): { traceId?: string } => (run.trace ? { traceId: run.trace.traceparent.split('-')[1] } : {});
+
 /** A report of `run` that counted nothing yet: what a failed run records, and what a recompute fills in. */
 export const emptyRunReport = (run: RunContext, status: RunReport['status']): RunReport => ({
+  ...runTraceId(run),
   runId: run.runId,
   trigger: run.trigger,
   status,

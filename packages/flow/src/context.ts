@@ -1,7 +1,9 @@
 import { createLogger, postgresTarget, type Config, type Logger } from '@musicflow/config';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
 import { Warehouse } from '@musicflow/warehouse';
+import { tracesUrl } from '@musicflow/telemetry';
 import { PipelineQueues } from './queues.ts';
+import { startProcessTracing, stopTracing } from './tracing.ts';
 import { explainRedisError, redisConnection, type RedisClient } from './redis.ts';
 
 /** What a service process shares between its workers: config, logger, store, queues, warehouse. */
@@ -17,6 +19,11 @@ export interface ServiceContext {
 
 export function createServiceContext(config: Config, name: string): ServiceContext {
   const logger = createLogger(name, config.LOG_LEVEL);
+  if (startProcessTracing(config, name))
+    logger.info(
+      { traces: tracesUrl({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, tracesEndpoint: config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT }) },
+      'tracing on',
+    );
   const store = createObjectStore({
     forcePathStyle: config.S3_FORCE_PATH_STYLE,
     checksums: config.S3_CHECKSUMS,
@@ -43,6 +50,7 @@ export function createServiceContext(config: Config, name: string): ServiceConte
       connection.disconnect();
       await store.close();
       if (warehouse) await (await warehouse.catch(() => undefined))?.close();
+      await stopTracing();
     },
   };
 }

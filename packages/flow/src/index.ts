@@ -56,3 +56,6 @@ export { checkDeadlines, dueDate, readDeadlines, watchDeadlines, type DeadlineLe
 export { readSensorStatus, senseLandings, watchLandings, type SensorStatus } from './sensor.ts';
 export { nextSnapshotSeq, snapshotSequenceKey } from './sequence.ts';
 export { markRunEnded, sweepEndedRun, holdsJobLock, LockLostError, updateDataWhileLocked } from './attempt.ts';
+export { startProcessTracing, stopTracing } from './tracing.ts';
+export { emitRunEnd, lineageEvent, lineageRunId, type LineageEvent } from './lineage.ts';
+export { runBuild } from './run-build.ts';

@@ -20,7 +20,7 @@ export async function startRecompute(
   within?: { runId: string; parent: { id: string; queue: string } },
 ): Promise<{ runId: string }> {
   const runId = within?.runId ?? `${newRunId()}-recompute`;
-  const run = newRunContext(config, runId, trigger, { streams: config.STREAMS_URL, users: config.USERS_URL, songs: config.SONGS_URL });
+  const run = newRunContext(config, runId, trigger, { streams: config.STREAMS_URL, users: config.USERS_URL, songs: config.SONGS_URL }, 'recompute');
   await addRunFlow(config, queues, run, { kind: 'recompute', data: { run, recompute: range } }, within?.parent);
   return { runId };
 }

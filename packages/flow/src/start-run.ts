@@ -1,8 +1,21 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { redactSecrets, sourceUrlProblem, type Config } from '@musicflow/config';
 import type { FlowJob } from 'bullmq';
-import { FLOW_CHILDREN, jobIds, JOB_KINDS, QUEUES, type JobData, type JobKind, type RunContext, type RunTrigger, type Sources } from '@musicflow/contracts';
+import {
+  FLOW_CHILDREN,
+  jobIds,
+  JOB_KINDS,
+  QUEUES,
+  type JobData,
+  type JobKind,
+  type RunContext,
+  type RunKind,
+  type RunTrigger,
+  type Sources,
+} from '@musicflow/contracts';
+import { startRunTrace } from '@musicflow/telemetry';
 import { jobOptions, type PipelineQueues } from './queues.ts';
+import { emitRunStart } from './lineage.ts';
 import { assertNoRunCredential, recordedSources, sourceSpelling } from './run-sources.ts';
 
 export interface StartRunOptions {
@@ -72,8 +85,18 @@ export async function startRun(config: Config, queues: PipelineQueues, options: 
 }
 
 /** What every job of a new run knows about the run: its sources without their credentials (runSources restores them). */
-export function newRunContext(config: Config, runId: string, trigger: RunTrigger, sources: Sources): RunContext {
-  return { runId, trigger, startedAt: new Date().toISOString(), sources: recordedSources(sources), lake: config.LAKE_URL, archive: config.ARCHIVE_URL };
+export function newRunContext(config: Config, runId: string, trigger: RunTrigger, sources: Sources, kind: RunKind = 'ingest'): RunContext {
+  const trace = startRunTrace(`musicflow ${kind} run`, { 'musicflow.run.id': runId, 'musicflow.run.trigger': trigger, 'musicflow.run.kind': kind });
+  return {
+    runId,
+    trigger,
+    kind,
+    startedAt: new Date().toISOString(),
+    sources: recordedSources(sources),
+    lake: config.LAKE_URL,
+    archive: config.ARCHIVE_URL,
+    ...(trace ? { trace } : {}),
+  };
 }
 
 /** A job of the run's initial flow tree, with the jobs it waits for. */
@@ -109,6 +132,7 @@ async function addRunFlow(
   };
   const root = flowJob({ kind: 'load', data: { run }, children: [top] }, undefined);
   await queues.flows.add(parent ? { ...root, opts: { ...root.opts, parent, ignoreDependencyOnFailure: true } } : root);
+  await emitRunStart(config, run);
 }
 
 /** Replaces the key's value only while it is still `expected`: of two starters that found the same finished run, one wins. */

@@ -13,6 +13,8 @@ import { startSandboxThreads } from './bullmq-internals.ts';
 import { redisConnection } from './redis.ts';
 import { checkWorkerDeaths } from './worker-deaths.ts';
 import { holdsJobLock, isLockLost, LockLostError, sweepEndedRun } from './attempt.ts';
+import { withJobSpan } from '@musicflow/telemetry';
+import { jobMeasures, jobSpan } from './job-span.ts';
 
 /** `token` is the job's lock token, for processors that move their job to waiting-children. */
 export type KindProcessor<K extends JobKind> = (job: Job, data: JobData<K>, log: Logger, token: string | undefined) => Promise<unknown>;
@@ -85,7 +87,13 @@ export async function handleStageJob<S extends Stage>(
     );
   };
   try {
-    const result = await processor(job, data, jobLog, token);
+    const span = jobSpan(definition.stage, kind, job, data);
+    const result = await withJobSpan(
+      span,
+      () => processor(job, data, jobLog, token),
+      jobMeasures(job),
+      (err) => STEP_SIGNALS.has(err?.name),
+    );
     if (!(await holdsJobLock(connection, prefix, QUEUES[definition.stage], job, token))) {
       refused();
       throw new LockLostError(`job ${job.id}: this attempt lost the job's lock; its result is refused`);

@@ -1,13 +1,14 @@
 import type { Readable } from 'node:stream';
 import { fileBackend } from './file-store.ts';
 import { createS3Backend, type S3Options } from './s3-store.ts';
+import { tracedObjectStore } from './traced.ts';
 import { ObjectMissingError, type ByteRange, type ListOptions, type ObjectInfo, type ObjectStore } from './object-store.ts';
 
 export type StorageOptions = S3Options;
 
 type Backend = Omit<ObjectStore, 'move' | 'close'> & { close?: () => Promise<void> };
 
-/** One store for both schemes: each call goes to the backend its URL names. */
+/** One store for both schemes: each call goes to the backend its URL names, in a span when tracing is on. */
 export function createObjectStore(options: StorageOptions): ObjectStore {
   let s3: ReturnType<typeof createS3Backend> | undefined;
   const backend = (url: string): Backend => {
@@ -45,5 +46,5 @@ export function createObjectStore(options: StorageOptions): ObjectStore {
       await s3?.close();
     },
   };
-  return store;
+  return tracedObjectStore(store);
 }

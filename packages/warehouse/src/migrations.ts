@@ -62,7 +62,7 @@ export async function applyMigrations(pool: pg.Pool, target: string | PostgresTa
   }).catch((err: { code?: string }) => {
     if (err.code !== '42501' || !current) throw explain(err);
     const object = ddlObject(current.statement);
-    throw explain(err, object ? fixes.create(object) : fixes.apply(current.migration));
+    throw explain(err, object && object.kind !== 'column' ? fixes.create(object) : fixes.apply(current.migration));
   });
 }
 
@@ -74,14 +74,16 @@ async function appliedVersions(db: Queryable): Promise<Set<number> | undefined> 
   return new Set((await db.query<{ version: number }>(MIGRATION_SQL.applied)).rows.map((r) => Number(r.version)));
 }
 
-/** The schemas and tables (`schema.table`) among those `statements` create that exist already. */
+/** The schemas, tables (`schema.table`) and columns (`schema.table.column`) among those `statements` create that exist already. */
 async function existingObjects(db: Queryable, statements: readonly string[]): Promise<Set<string>> {
   const schemas = new Set(statements.flatMap((s) => ddlObject(s)?.name.split('.')[0] ?? []));
   const found = new Set<string>();
+  const columns = statements.some((s) => ddlObject(s)?.kind === 'column');
   for (const schema of schemas) {
     if (!(await db.query(CATALOG_SQL.schema, [schema])).rowCount) continue;
     found.add(schema);
     for (const row of (await db.query<{ name: string }>(CATALOG_SQL.tables, [schema])).rows) found.add(`${schema}.${row.name}`);
+    if (columns) for (const row of (await db.query<{ name: string }>(CATALOG_SQL.columns, [schema])).rows) found.add(`${schema}.${row.name}`);
   }
   return found;
 }

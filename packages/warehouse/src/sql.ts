@@ -87,6 +87,9 @@ export const ETL_RUN_COLUMNS = [
   'kpi_rows',
   'error',
   'report',
+  'musicflow_version',
+  'git_commit',
+  'settings_hash',
 ] as const;
 
 /**
@@ -170,6 +173,16 @@ export const MIGRATIONS: readonly Migration[] = [
   reason VARCHAR(4096),
   PRIMARY KEY (run_id, file)
 )`,
+    ],
+  },
+  {
+    // Which code and settings made a run's numbers; KPI rows join their run by run_id (docs/operating-warehouse.md).
+    version: 2,
+    name: 'run version, commit and KPI settings hash',
+    statements: [
+      `ALTER TABLE analytics.etl_runs ADD COLUMN musicflow_version VARCHAR(64)`,
+      `ALTER TABLE analytics.etl_runs ADD COLUMN git_commit VARCHAR(64)`,
+      `ALTER TABLE analytics.etl_runs ADD COLUMN settings_hash VARCHAR(64)`,
     ],
   },
 ];
@@ -256,12 +269,21 @@ export const CATALOG_SQL = {
   schema: `SELECT 1 FROM pg_namespace WHERE nspname = $1`,
   /** $1 = schema name: its tables. */
   tables: `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'`,
+  /** $1 = schema name: the columns of its tables, as `table.column`. */
+  columns: `SELECT c.relname || '.' || a.attname AS name FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped`,
 };
 
-/** The schema or table a DDL statement creates (`schema.table` for tables); undefined for other statements. */
-export function ddlObject(statement: string): { kind: 'schema' | 'table'; name: string } | undefined {
-  const match = /^CREATE (SCHEMA|TABLE) IF NOT EXISTS ([A-Za-z_][\w.]*)/.exec(statement);
-  return match ? { kind: match[1] === 'SCHEMA' ? 'schema' : 'table', name: match[2]! } : undefined;
+/**
+ * The schema, table (`schema.table`) or column (`schema.table.column`) a DDL
+ * statement creates; undefined for other statements. Portable SQL has no
+ * `ADD COLUMN IF NOT EXISTS` (Redshift): a column that exists is skipped like a table.
+ */
+export function ddlObject(statement: string): { kind: 'schema' | 'table' | 'column'; name: string } | undefined {
+  const create = /^CREATE (SCHEMA|TABLE) IF NOT EXISTS ([A-Za-z_][\w.]*)/.exec(statement);
+  if (create) return { kind: create[1] === 'SCHEMA' ? 'schema' : 'table', name: create[2]! };
+  const column = /^ALTER TABLE ([A-Za-z_]\w*\.[A-Za-z_]\w*) ADD COLUMN ([A-Za-z_]\w*)/.exec(statement);
+  return column ? { kind: 'column', name: `${column[1]}.${column[2]}` } : undefined;
 }
 
 /** Freshness: the newest listen date loaded and when a run last loaded anything (succeeded or partial). */

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { PostgresTarget } from '@musicflow/config';
 import type { RunFile, RunReport } from '@musicflow/contracts';
+import { withSpan, type Attributes } from '@musicflow/telemetry';
 import {
   CATALOG_SQL,
   ETL_RUN_COLUMNS,
@@ -164,6 +165,10 @@ export class Warehouse {
    * a key both inserted) and its retry sees the newer rows.
    */
   async loadRun(load: KpiLoad, report: RunReport, files: AsyncIterable<RunFile> | Iterable<RunFile> = []): Promise<{ genre: number; hourly: number }> {
+    return this.span('loadRun', { 'musicflow.run.id': load.runId }, () => this.upsertRun(load, report, files));
+  }
+
+  private upsertRun(load: KpiLoad, report: RunReport, files: AsyncIterable<RunFile> | Iterable<RunFile>): Promise<{ genre: number; hourly: number }> {
     return this.transaction('REPEATABLE READ', async (client) => {
       const merged = { genre: 0, hourly: 0 };
       for (const name of ['genre', 'hourly'] as const) {
@@ -172,13 +177,16 @@ export class Warehouse {
         const sql = upsertStatements(name);
         const filled = { batchStart: 0 };
         try {
-          await client.query(sql.dropStage);
-          await client.query(sql.createStage);
-          await this.fillStage(client, name, await open(), filled);
-          await client.query(sql.dropStale, [load.snapshotSeq]);
-          const result = await client.query(sql.merge, [load.snapshotSeq, load.runId, utcTimestamp(load.updatedAt)]);
-          merged[name] = result.rowCount ?? 0;
-          await client.query(sql.dropStage);
+          merged[name] = await this.span('MERGE', { 'db.collection.name': KPI_TABLES[name].table }, async (span) => {
+            await client.query(sql.dropStage);
+            await client.query(sql.createStage);
+            await this.fillStage(client, name, await open(), filled);
+            await client.query(sql.dropStale, [load.snapshotSeq]);
+            const result = await client.query(sql.merge, [load.snapshotSeq, load.runId, utcTimestamp(load.updatedAt)]);
+            await client.query(sql.dropStage);
+            span?.setAttribute('db.response.returned_rows', result.rowCount ?? 0);
+            return result.rowCount ?? 0;
+          });
         } catch (err) {
           if (isConcurrentLoad(err)) {
             throw new Error(`${KPI_TABLES[name].table}: a concurrent load changed the same rows first (${err.code}); the retry loads over its rows`, {
@@ -198,7 +206,7 @@ export class Warehouse {
   /** Records a run; a record the warehouse refuses (a data error, every time) throws a WarehouseDataError. */
   async recordRun(report: RunReport): Promise<void> {
     try {
-      await this.transaction('READ COMMITTED', (client) => writeRun(client, report));
+      await this.span('recordRun', { 'musicflow.run.id': report.runId }, () => this.transaction('READ COMMITTED', (client) => writeRun(client, report)));
     } catch (err) {
       if (!isDataError(err)) throw err;
       throw new WarehouseDataError(
@@ -210,7 +218,7 @@ export class Warehouse {
   }
 
   async getRun(runId: string): Promise<RunReport | undefined> {
-    const { rows } = await this.pool.query<RunRow>(RUN_SQL.get, [runId]);
+    const { rows } = await this.span('getRun', { 'musicflow.run.id': runId }, () => this.pool.query<RunRow>(RUN_SQL.get, [runId]));
     return rows[0] ? JSON.parse(String(rows[0].report)) : undefined;
   }
 
@@ -260,7 +268,13 @@ export class Warehouse {
   }
 
   async query<T extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<T[]> {
-    return (await this.pool.query<T>(text, values)).rows;
+    return (await this.span('query', { 'db.query.text': text }, () => this.pool.query<T>(text, values))).rows;
+  }
+
+  /** A span (tracing on) for one warehouse call, with the database's OpenTelemetry attributes. */
+  private span<T>(operation: string, attributes: Attributes, fn: Parameters<typeof withSpan<T>>[2]): Promise<T> {
+    const database = decodeURIComponent(new URL(this.target.url).pathname.slice(1)) || 'postgres';
+    return withSpan(`warehouse ${operation}`, { 'db.system.name': 'postgresql', 'db.namespace': database, 'db.operation.name': operation, ...attributes }, fn);
   }
 
   /** The table's columns as the warehouse has them (on the pool: the load's transaction is aborted by then). */
@@ -424,6 +438,9 @@ async function writeRun(client: pg.PoolClient, given: RunReport): Promise<void> 
     kpi_rows: report.kpiRows.genre + report.kpiRows.hourly,
     error: report.error === undefined ? null : fitText(report.error, ETL_RUN_TEXT_BYTES.error, 'label').text,
     report: JSON.stringify(report),
+    musicflow_version: report.build ? cutToBytes(report.build.version, 64) : null,
+    git_commit: report.build?.commit ? cutToBytes(report.build.commit, 64) : null,
+    settings_hash: report.build?.settingsHash ?? null,
   };
   await client.query(RUN_SQL.delete, [report.runId]);
   await client.query(

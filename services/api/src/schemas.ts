@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { CronExpressionParser } from 'cron-parser';
 import { normalizeSourceUrl, sourceUrlProblem } from '@musicflow/config';
 import { addDays, MAX_TREND_DAYS } from '@musicflow/warehouse';
-import { RUN_ID_PATTERN, runReportSchema, STAGES, runStatusSchema, runFileSchema } from '@musicflow/contracts';
+import { RUN_ID_PATTERN, runBuildSchema, runReportSchema, STAGES, runStatusSchema, runFileSchema } from '@musicflow/contracts';
 
 // ---------- shared pieces ----------
 
@@ -199,6 +199,8 @@ export const runDetail = z.object({
   /** Per-stage job progress while the run's jobs are kept in Redis (a week); null for older runs. */
   stages: stagesSchema.nullable(),
   report: runReportSchema.optional(),
+  /** The musicflow version, commit and KPI settings hash that recorded the run (analytics.etl_runs), once it ended. */
+  build: runBuildSchema.optional(),
   error: z.string().optional(),
   /** While the run is queued or running. */
   health: runHealth.optional(),

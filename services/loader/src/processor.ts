@@ -1,8 +1,8 @@
 import pMap from 'p-map';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import { childResults, emptyRunReport, runReportSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
-import { activeKey, alertOnRun, claimRunCommit, ignoredFailures, markRunEnded, wakeBackfill, type ServiceContext } from '@musicflow/flow';
+import { childResults, emptyRunReport, runReportSchema, runTraceId, type LoadJob, type RunBuild, type RunFile, type RunReport } from '@musicflow/contracts';
+import { activeKey, alertOnRun, claimRunCommit, emitRunEnd, ignoredFailures, markRunEnded, runBuild, wakeBackfill, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT, readKpiRows, readRunFiles } from '@musicflow/lake';
 import { joinUrl, ObjectMissingError, relativeKey, type ObjectStore } from '@musicflow/storage';
 import { fitRunRecord, runDataChecks, WarehouseDataError, type Warehouse } from '@musicflow/warehouse';
@@ -14,6 +14,8 @@ import { fitRunRecord, runDataChecks, WarehouseDataError, type Warehouse } from 
  * error; its sources stay where they were and no KPI row is written.
  */
 export function createLoadProcessor({ store, queues, warehouse, config }: ServiceContext) {
+  // Every run this loader records carries its build and KPI settings (analytics.etl_runs' version columns).
+  const build = runBuild(config);
   const load = async (job: Job, { run }: LoadJob, log: Logger): Promise<RunReport> => {
     const startedAt = Date.now();
     const failures = (await ignoredFailures(job, queues)).map((f) => f.reason);
@@ -24,11 +26,11 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
     let report: RunReport;
     // Claimed before the transaction: a run cancelled first never commits, one committing can no longer be cancelled.
     if (!(await claimRunCommit(queues, run.runId))) {
-      report = { ...failedReport(run, 'cancelled'), status: 'cancelled' };
+      report = { ...failedReport(run, 'cancelled', build), status: 'cancelled' };
       await db.recordRun(report);
       log.info('run cancelled: recorded, temporaries deleted, nothing loaded');
     } else if (failures.length || !published) {
-      report = failedReport(run, failures.join('; ') || 'the KPI job produced no result');
+      report = failedReport(run, failures.join('; ') || 'the KPI job produced no result', build);
       await db.recordRun(report);
       log.error({ error: report.error }, 'run failed');
     } else {
@@ -37,6 +39,8 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
       const status = result.report.files.total > 0 && loaded === 0 ? 'failed' : result.report.files.rejected ? 'partial' : 'succeeded';
       report = {
         ...result.report,
+        ...runTraceId(run),
+        build,
         status,
         error: status === 'failed' ? 'no stream file could be loaded' : undefined,
         finishedAt: new Date().toISOString(),
@@ -60,7 +64,9 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
         // A refused row is refused again on every attempt: fail the run now, recorded, its sources left in place.
         const { table, listenDate, key, column, sqlState } = err;
         log.error({ error: err.message, table, listenDate, key, column, sqlState }, 'the warehouse refused a row: run failed without retries');
-        await db.recordRun({ ...report, status: 'failed', error: err.message, stageMs: { ...report.stageMs, load: Date.now() - startedAt } });
+        const refused: RunReport = { ...report, status: 'failed', error: err.message, stageMs: { ...report.stageMs, load: Date.now() - startedAt } };
+        await db.recordRun(refused);
+        await emitRunEnd(config, run, refused, log);
         await releaseRun(store, queues, run, job);
         throw Object.assign(new UnrecoverableError(err.message), { recorded: true });
       }
@@ -86,6 +92,7 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
       }
     }
     await alertOnRun(config, queues, report, log);
+    await emitRunEnd(config, run, report, log);
 
     await releaseRun(store, queues, run, job);
     return report;
@@ -102,9 +109,10 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
         // The dates it published, so a retry of only what failed knows which to load; redacted and bounded already:
         // what waits in Redis is what analytics.etl_runs can hold.
         const [published] = childResults(await job.getChildrenValues(), 'kpi');
-        const report = fitRunRecord({ ...failedReport(data.run, `load: ${(err as Error).message}`), dates: published?.report.dates ?? [] });
+        const report = fitRunRecord({ ...failedReport(data.run, `load: ${(err as Error).message}`, build), dates: published?.report.dates ?? [] });
         await queues.connection.hset(unrecordedRunsKey(queues.prefix), data.run.runId, JSON.stringify(report));
         log.error({ error: report.error }, 'run failed: recorded in the warehouse once it answers again');
+        await emitRunEnd(config, data.run, report, log);
       }
       throw err;
     }
@@ -177,8 +185,8 @@ async function releaseRun(store: ObjectStore, queues: ServiceContext['queues'], 
 }
 
 /** The report of a run that failed before anything was counted. */
-export function failedReport(run: LoadJob['run'], error: string): RunReport {
-  return { ...emptyRunReport(run, 'failed'), finishedAt: new Date().toISOString(), error };
+export function failedReport(run: LoadJob['run'], error: string, build?: RunBuild): RunReport {
+  return { ...emptyRunReport(run, 'failed'), finishedAt: new Date().toISOString(), error, ...(build ? { build } : {}) };
 }
 
 /** Files moved at once: thousands of small files are mostly waiting on the store. */
