@@ -51,10 +51,12 @@ describe('freshness and data checks', () => {
     const report = await pipeline.run();
     expect(report.status).toBe('succeeded');
     expect(report.checks).toEqual([
-      { name: 'hourly_rows_present', passed: true },
-      { name: 'hourly_plays_match_lake', passed: true },
-      { name: 'measures_not_negative_or_null', passed: true },
-      { name: 'track_diversity_in_range', passed: true },
+      { name: 'hourly_rows_present', passed: true, severity: 'error' },
+      { name: 'hourly_plays_match_lake', passed: true, severity: 'error' },
+      { name: 'measures_not_negative_or_null', passed: true, severity: 'error' },
+      { name: 'track_diversity_in_range', passed: true, severity: 'error' },
+      { name: 'daily_plays_anomaly', passed: true, severity: 'warn' },
+      { name: 'daily_listeners_anomaly', passed: true, severity: 'warn' },
     ]);
 
     const freshness = (await app.inject('/freshness')).json();
@@ -84,12 +86,12 @@ describe('freshness and data checks', () => {
     expect(report.status).toBe('partial');
     expect(report.files.rejected).toBe(0);
     expect(report.checks?.filter((c) => !c.passed)).toEqual([
-      { name: 'measures_not_negative_or_null', passed: false, detail: '2024-06-25: 1 row(s) with a negative or null measure' },
+      { name: 'measures_not_negative_or_null', passed: false, severity: 'error', detail: '2024-06-25: 1 row(s) with a negative or null measure' },
     ]);
     expect(report.error).toContain('measures_not_negative_or_null');
     const alert = await waitFor('the alert', async () => receiver.received.find((a) => a.runId === report.runId));
     expect(alert).toMatchObject({ status: 'partial', failedChecks: [{ name: 'measures_not_negative_or_null' }] });
-    expect(alert.text).toContain('data check failed: measures_not_negative_or_null');
+    expect(alert.text).toContain('data check failed [error]: measures_not_negative_or_null');
     const metrics = (await app.inject('/metrics')).body;
     expect(metrics).toContain('musicflow_data_check_passed{check="measures_not_negative_or_null"} 0');
     expect(metrics).toContain('musicflow_data_check_passed{check="hourly_plays_match_lake"} 1');

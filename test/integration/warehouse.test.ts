@@ -75,7 +75,7 @@ for (const strategy of ['copy', 'insert'] as const) {
 
     it('inserts new rows and records the run, without its connection password', async () => {
       const merged = await warehouse.loadRun(load('r1', 10, [genreRow('pop', 5), genreRow('rock', 3)], [hourlyRow(0, 'A'), hourlyRow(1, null)]), report('r1'));
-      expect(merged).toEqual({ genre: 2, hourly: 2 });
+      expect(merged.kpiRows).toEqual({ genre: 2, hourly: 2 });
       const rows = await warehouse.kpis('genre', '2024-06-25');
       expect(rows.map((r) => [r.genre, r.listen_count, r.most_popular_track_name, r.run_id])).toEqual([
         ['pop', 5, 'Name, with "quotes"', 'r1'],

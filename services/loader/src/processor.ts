@@ -6,7 +6,7 @@ import { activeKey, alertOnRun, claimRunCommit, ignoredFailures, markRunEnded, t
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { joinUrl, ObjectMissingError, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
 import { readLines } from '@musicflow/ingest';
-import { fitRunRecord, runDataChecks, WarehouseDataError, type Warehouse } from '@musicflow/warehouse';
+import { checkSettings, fitRunRecord, WarehouseDataError, type Warehouse } from '@musicflow/warehouse';
 
 /**
  * The last step of every run, also of failed ones: upsert the KPI rows and
@@ -45,17 +45,19 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
       };
       const { genreUrls, hourlyUrls } = result;
       try {
-        report.kpiRows = await db.loadRun(
+        ({ report } = await db.loadRun(
           {
             runId: run.runId,
             snapshotSeq: result.snapshotSeq,
             updatedAt: new Date(),
             genre: genreUrls.length ? () => readConcatenated(store, genreUrls) : undefined,
             hourly: hourlyUrls.length ? () => readConcatenated(store, hourlyUrls) : undefined,
+            // Judged in the load's transaction, before the merge, so an error-level failure can keep its date out.
+            checks: { dates: report.dates.map((listenDate) => ({ listenDate, events: result.dateEvents?.[listenDate] })), settings: checkSettings(config) },
           },
           report,
           readRunFiles(store, result.filesUrl),
-        );
+        ));
       } catch (err) {
         if (!(err instanceof WarehouseDataError)) throw err; // an infrastructure fault: retried
         // A refused row is refused again on every attempt: fail the run now, recorded, its sources left in place.
@@ -65,18 +67,8 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
         await releaseRun(store, queues, run);
         throw Object.assign(new UnrecoverableError(err.message), { recorded: true });
       }
-      // Checked after the commit, so they see what analysts see; a failed check makes the run partial, naming it.
-      report.checks = await runDataChecks(
-        db,
-        report.dates.map((listenDate) => ({ listenDate, events: result.dateEvents?.[listenDate] })),
-        result.snapshotSeq,
-      );
-      const failedChecks = report.checks.filter((c) => !c.passed);
-      if (failedChecks.length) {
-        if (report.status === 'succeeded') report.status = 'partial';
-        report.error = [report.error, `data check(s) failed: ${failedChecks.map((c) => `${c.name} (${c.detail})`).join('; ')}`].filter(Boolean).join('; ');
-        log.warn({ checks: failedChecks }, 'data checks failed');
-      }
+      const failedChecks = (report.checks ?? []).filter((c) => !c.passed);
+      if (failedChecks.length) log.warn({ checks: failedChecks, blockedDates: report.blockedDates }, 'data checks failed');
       const loadedFiles: string[] = [];
       for await (const file of readRunFiles(store, result.filesUrl)) if (file.status === 'loaded') loadedFiles.push(file.file);
       await archive(store, run, loadedFiles);
