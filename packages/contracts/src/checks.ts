@@ -59,3 +59,15 @@ export const schemaDriftSchema = z.object({
   examples: z.array(z.string()).optional(),
 });
 export type SchemaDrift = z.infer<typeof schemaDriftSchema>;
+
+/**
+ * The distinct headers of one source a run read, with how many files carry
+ * each and the first few of them: a run temporary the loader compares with
+ * the previous run's (at most 20 distinct stream headers a run).
+ */
+export const sourceHeadersSchema = z.object({
+  source: z.enum(SCHEMA_SOURCES),
+  url: z.string(),
+  headers: z.array(z.object({ columns: z.array(z.string()), files: z.number().int(), examples: z.array(z.string()) })),
+});
+export type SourceHeaders = z.infer<typeof sourceHeadersSchema>;

@@ -8,3 +8,4 @@ export { rewritePart, type PartEnrichment } from './part-rewrite.ts';
 export type { LakePlays } from './play-columns.ts';
 export { mergeKpiPartials, writeKpiPartial } from './artifacts/kpi-partial.ts';
 export { lakeDatesIn, lakePartsIn, type LakeDateRange } from './lake-dates.ts';
+export { HeaderTally, readSourceHeaders, writeSourceHeaders, MAX_SOURCE_HEADERS } from './artifacts/source-headers.ts';

@@ -16,3 +16,4 @@ export {
 export { readFreshness, listListenDates, loadedDatesIn, type Freshness } from './freshness.ts';
 export { LAST_FINISHED_REPORT_SQL } from './sql.ts';
 export { fitRunRecord } from './run-record.ts';
+export { columnChanges, recordSchemaDrift, type ColumnChanges } from './schema-drift.ts';

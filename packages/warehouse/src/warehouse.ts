@@ -274,6 +274,14 @@ export class Warehouse {
     return (await this.pool.query<RunTotalsRow>(RUN_SQL.totals)).rows;
   }
 
+  /** A run's rows of analytics.etl_source_headers (SOURCE_HEADER_COLUMNS order), replacing an earlier attempt's. */
+  async recordSourceHeaders(runId: string, rows: readonly unknown[][]): Promise<void> {
+    await this.transaction('READ COMMITTED', async (client) => {
+      await client.query(SOURCE_HEADERS_SQL.delete, [runId]);
+      if (rows.length) await client.query(SOURCE_HEADERS_SQL.insert(rows.length), rows.flat());
+    });
+  }
+
   /** Failed checks and dates kept out, per check and severity, over every load (analytics.etl_checks). */
   async checkFailures(): Promise<{ check: string; severity: string; failed: number; blocked: number }[]> {
     const { rows } = await this.pool.query<{ check_name: string; severity: string; failed: string; blocked: string }>(RUN_CHECKS_SQL.failures);

@@ -13,10 +13,11 @@ import {
   UserIdSet,
   validateSongRow,
   validateUserRow,
+  type CatalogueRows,
   type RecordBounds,
 } from '@musicflow/ingest';
 import { basename, type ObjectStore } from '@musicflow/storage';
-import { LAKE_LAYOUT, openLakePart } from '@musicflow/lake';
+import { LAKE_LAYOUT, openLakePart, writeSourceHeaders } from '@musicflow/lake';
 import type { CatalogueTable, RunContext } from '@musicflow/contracts';
 import { catalogueTarget, type Config, type PostgresTarget } from '@musicflow/config';
 
@@ -80,10 +81,25 @@ export async function extractCatalogueTable(
   const quarantine = new QuarantineWriter(store, LAKE_LAYOUT.quarantine(run.lake, run.runId, table), sourceName(source));
   // A database source carries the setting it came from and, when it is the configured one, its password file.
   const from = /^postgres/.test(source) ? catalogueTarget(config, table, source) : source;
-  const counts =
-    table === 'users' ? await extractUsers(store, run, from, named, quarantine, bounds) : await extractSongs(store, run, from, named, quarantine, bounds);
-  await quarantine.close();
-  return { ...counts, rejected: quarantine.count };
+  const read: ReadSource = {};
+  try {
+    const counts =
+      table === 'users'
+        ? await extractUsers(store, run, from, named, quarantine, read, bounds)
+        : await extractSongs(store, run, from, named, quarantine, read, bounds);
+    await quarantine.close();
+    return { ...counts, rejected: quarantine.count };
+  } finally {
+    // Also when the source is refused (a missing column): the change is what the run's schema drift tells.
+    const columns = read.rows?.columns;
+    if (columns?.length)
+      await writeSourceHeaders(store, run.lake, run.runId, { source: table, url: source, headers: [{ columns: [...columns], files: 1, examples: [] }] });
+  }
+}
+
+/** The source's rows as the table's extraction opened them, for their columns. */
+interface ReadSource {
+  rows?: CatalogueRows;
 }
 
 async function extractUsers(
@@ -92,13 +108,14 @@ async function extractUsers(
   source: string | PostgresTarget,
   named: RunIdSources,
   quarantine: QuarantineWriter,
+  read: ReadSource,
   bounds?: RecordBounds,
 ) {
   const keys = new RunUserKeys(await runUserIds(store, named));
   const url = LAKE_LAYOUT.catalogueUsers(run.lake, run.runId);
   const snapshot = new UsersSnapshotWriter(store, url);
   let kept = 0;
-  const rows = readCatalogueSource(store, source, 'users', USER_COLUMNS, keys, bounds);
+  const rows = (read.rows = readCatalogueSource(store, source, 'users', USER_COLUMNS, keys, bounds));
   await snapshot.fill(async () => {
     for await (const { values, record, line } of rows) {
       if (keys.skips(values.user_id)) continue;
@@ -120,6 +137,7 @@ async function extractSongs(
   source: string | PostgresTarget,
   named: RunIdSources,
   quarantine: QuarantineWriter,
+  read: ReadSource,
   bounds?: RecordBounds,
 ) {
   const keys = await RunTrackKeys.of(() => trackIdLists(store, named));
@@ -127,7 +145,7 @@ async function extractSongs(
   const snapshot = new SongsSnapshotWriter(store, url);
   const fixes = new CatalogueFixCounts();
   let kept = 0;
-  const rows = readCatalogueSource(store, source, 'songs', SONG_COLUMNS, keys, bounds);
+  const rows = (read.rows = readCatalogueSource(store, source, 'songs', SONG_COLUMNS, keys, bounds));
   await snapshot.fill(async () => {
     for await (const { values, record, line } of rows) {
       if (keys.skips(values.track_id)) continue;

@@ -16,6 +16,7 @@ import {
 import { fileBoundsOf, SourceFormatError } from '@musicflow/ingest';
 import { addChildJobs, enterStep, ignoredFailures, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import type { ObjectInfo, SkippedEntry } from '@musicflow/storage';
+import { HeaderTally, writeSourceHeaders } from '@musicflow/lake';
 import { extractCatalogueTable } from './catalogue.ts';
 import { ChunkPacker, packBytesFor, planStreamFile, type PlanBounds } from './streams.ts';
 
@@ -102,6 +103,7 @@ function createPlanProcessor(ctx: ServiceContext) {
     );
     let segments = 0;
     let chunks = 0;
+    const headers = new HeaderTally();
     const addValidateJobs = (closed: Chunk[]) =>
       addChildJobs(
         config,
@@ -125,8 +127,10 @@ function createPlanProcessor(ctx: ServiceContext) {
         if ('rejected' in plan) {
           log.warn({ file: plan.rejected.file, reasons: plan.rejected.reasons }, 'file rejected');
           rejectedFiles.push(plan.rejected);
+          if (plan.header) headers.add(plan.header, plan.rejected.file);
           continue;
         }
+        headers.add(plan.segments[0]!.header, plan.segments[0]!.fileUrl);
         segments += plan.segments.length;
         for (const segment of plan.segments) closed.push(...packer.add(segment));
       }
@@ -135,6 +139,7 @@ function createPlanProcessor(ctx: ServiceContext) {
       if (closed.length) await addValidateJobs(closed);
     }
     log.info({ files: listed.length, segments, chunks, rejected: rejectedFiles.length }, 'stream files planned');
+    if (headers.size) await writeSourceHeaders(store, run.lake, run.runId, { source: 'streams', url: run.sources.streams, headers: headers.headers() });
     return { ...data, step: 'validate', startedAt, rejectedFiles, filesTotal: listed.length + skippedTold };
   }
 

@@ -3,10 +3,10 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { childResults, emptyRunReport, runFileSchema, runReportSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
 import { activeKey, alertOnRun, claimRunCommit, ignoredFailures, markRunEnded, type ServiceContext } from '@musicflow/flow';
-import { LAKE_LAYOUT } from '@musicflow/lake';
+import { LAKE_LAYOUT, readSourceHeaders } from '@musicflow/lake';
 import { joinUrl, ObjectMissingError, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
 import { readLines } from '@musicflow/ingest';
-import { checkSettings, fitRunRecord, WarehouseDataError, type Warehouse } from '@musicflow/warehouse';
+import { checkSettings, fitRunRecord, recordSchemaDrift, WarehouseDataError, type Warehouse } from '@musicflow/warehouse';
 
 /**
  * The last step of every run, also of failed ones: upsert the KPI rows and
@@ -23,13 +23,24 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
     await recordUnrecordedRuns({ config, queues }, db, log);
 
     let report: RunReport;
+    const drift = async () => {
+      try {
+        const schemaDrift = await recordSchemaDrift(db, run.runId, await readSourceHeaders(store, run.lake, run.runId), new Date());
+        if (schemaDrift.length) log.warn({ schemaDrift }, 'schema drift: source columns changed since the previous run');
+        return schemaDrift.length ? { schemaDrift } : {};
+      } catch (err) {
+        // The drift is news about the run, never a reason for it to fail.
+        log.warn({ err: (err as Error).message }, 'schema drift not compared');
+        return {};
+      }
+    };
     // Claimed before the transaction: a run cancelled first never commits, one committing can no longer be cancelled.
     if (!(await claimRunCommit(queues, run.runId))) {
       report = { ...failedReport(run, 'cancelled'), status: 'cancelled' };
       await db.recordRun(report);
       log.info('run cancelled: recorded, temporaries deleted, nothing loaded');
     } else if (failures.length || !published) {
-      report = failedReport(run, failures.join('; ') || 'the publish step produced no result');
+      report = { ...failedReport(run, failures.join('; ') || 'the publish step produced no result'), ...(await drift()) };
       await db.recordRun(report);
       log.error({ error: report.error }, 'run failed');
     } else {
@@ -42,6 +53,7 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
         error: status === 'failed' ? 'no stream file could be loaded' : undefined,
         finishedAt: new Date().toISOString(),
         stageMs: { ...result.report.stageMs, load: 0 },
+        ...(await drift()),
       };
       const { genreUrls, hourlyUrls } = result;
       try {
