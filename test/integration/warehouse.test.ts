@@ -6,7 +6,6 @@ import { Warehouse, WarehouseDataError, kpiRowsToCsv } from '@musicflow/warehous
 import { CHECK_SQL, MIGRATION_SQL, MIGRATIONS, RUN_CHECKS_SQL, SOURCE_HEADERS_SQL, upsertStatements } from '../../packages/warehouse/src/sql.ts';
 import type { GenreKpiRow, HourlyKpiRow } from '@musicflow/kpi';
 import { dropTestDatabase, PG_ADMIN, uniqueName } from '../helpers/env.ts';
-import { waitFor } from '../api/fixtures.ts';
 
 const genreRow = (genre: string, listenCount: number): GenreKpiRow => ({
   listenDate: '2024-06-25',
