@@ -29,6 +29,10 @@
  *   scrape of this process that saw it so. Stalled jobs
  *   (`musicflow_jobs_stalled_total`) come from the QueueEvents `stalled` event,
  *   per API replica like the durations. See docs/operating-health.md.
+ * - Data quality (`musicflow_data_check_failed_total`,
+ *   `musicflow_data_check_blocked_total`, `musicflow_schema_drift_columns`)
+ *   is read from `analytics.etl_checks` and `analytics.etl_source_headers`,
+ *   written by the loader, so every replica serves the same numbers.
  * A backing service that is down leaves its metrics at their last value and
  * sets `musicflow_metrics_source_up{source}` to 0 instead of failing the scrape.
  */
