@@ -14,9 +14,12 @@ import {
   LakeTrackTable,
   listenDateOf,
   openLakePart,
+  PART_FORMAT_KEY,
+  PART_FORMAT_VERSION,
   partFileName,
   readLakeColumns,
   rewritePart,
+  SOURCE_FILES_KEY,
   type LakeColumns,
   type LakeEvent,
   userBucketOf,
@@ -24,6 +27,7 @@ import {
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { basename, createObjectStore, joinUrl, type ObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from '../helpers/env.ts';
+import { lakeColumnValues } from '../helpers/lake-columns.ts';
 
 const DAY1 = Date.parse('2024-06-25T00:00:00Z');
 const DAY2 = Date.parse('2024-06-26T00:00:00Z');
@@ -231,9 +235,9 @@ describe('lake parts', () => {
       durationMs: null,
       sourceFile: 'file-0',
     });
-    expect((await openLakePart(store, parts[0]!.url)).sourceFiles).toEqual(['file-0', 'file-1', 'file-2']);
+    expect((await openLakePart(store, parts[0]!.url)).format.sourceFiles).toEqual(['file-0', 'file-1', 'file-2']);
     // Its footer counts its distinct tracks, which a KPI date job sizes its passes by.
-    expect((await openLakePart(store, parts[0]!.url)).distinctTracks).toBe(new Set(rows.map((e) => e.trackId)).size);
+    expect((await openLakePart(store, parts[0]!.url)).format.distinctTracksAtMost).toBe(new Set(rows.map((e) => e.trackId)).size);
 
     expect((await readEvents(store, parts[1]!.url)).flat()).toEqual(Array.from({ length: ROWS_DAY2 }, (_, i) => event(i, DAY2)));
 
@@ -371,8 +375,7 @@ describe('lake parts', () => {
     expect(groups.map((g) => g.length)).toEqual([2000, 2000, 1000]);
     expect(groups.flat()).toEqual(events.map((e) => ({ ...e, sourceFile: undefined })));
     expect((await openLakePart(store, url)).groupBuckets(0)).toBeUndefined();
-    expect((await openLakePart(store, url)).sourceFiles).toBeUndefined();
-    expect((await openLakePart(store, url)).distinctTracks).toBeUndefined();
+    expect((await openLakePart(store, url)).format).toMatchObject({ version: 1, sourceFiles: ['paged'], distinctTracksAtMost: 5000 });
     expect((await readPlaysChecked(store, url)).trackIds).toEqual(groups.map((g) => g.map((e) => e.trackId)));
   });
 
@@ -417,7 +420,7 @@ describe('lake parts', () => {
     const left = events.filter((e) => e.sourceFile !== 'file-1');
     const byKey = (a: LakeEvent, b: LakeEvent) => a.userId - b.userId || a.listenTime - b.listenTime;
     expect((await readEvents(store, url)).flat().sort(byKey)).toEqual(left.sort(byKey));
-    expect((await openLakePart(store, url)).sourceFiles).toEqual(['file-0', 'file-2']);
+    expect((await openLakePart(store, url)).format.sourceFiles).toEqual(['file-0', 'file-2']);
     expect(await store.head(staged)).toBeUndefined();
     // Again: it holds none of them any more, so nothing changes.
     expect(await rewritePart(store, url, staged, { drop: new Set(['file-1']) })).toEqual({ rows: 20_000, kept: 20_000 });
@@ -456,5 +459,97 @@ describe('lake parts', () => {
       for await (const _ of readLakeColumns(store, joinUrl(lake, 'nope.parquet')));
     };
     await expect(read()).rejects.toThrow(/missing/);
+  });
+});
+
+describe('lake part format versions (part-format.ts)', () => {
+  let dir: string;
+  let lake: string;
+  let store: ObjectStore;
+  // Two users in different buckets, two source files.
+  const events = Array.from({ length: 3000 }, (_, i) => ({ ...event(i, DAY1), userId: 1 + (i % 2), sourceFile: `file-${i % 2}` }));
+  const tracks = new Set(events.map((e) => e.trackId)).size;
+  const keptTracks = new Set(events.filter((e) => e.sourceFile === 'file-0').map((e) => e.trackId)).size;
+
+  beforeAll(async () => {
+    dir = await tempDir('musicflow-lake-format-');
+    lake = dirUrl(dir);
+    store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
+  });
+  afterAll(async () => {
+    await store.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  /** A part as a release of format `version` wrote it: the columns of that version (hyparquet-writer's pages) and its footer. */
+  async function writeOldPart(version: 1 | 2 | 3, name: string, kv: { key: string; value: string }[] = []): Promise<string> {
+    const columns = version === 1 ? 9 : version === 2 ? 10 : 11;
+    const sorted = version === 1 ? events : [...events].sort((a, b) => userBucketOf(a.userId) - userBucketOf(b.userId));
+    const data = lakeColumnValues(sorted);
+    const schema = [{ name: 'root', num_children: columns }, ...LAKE_PARQUET_SCHEMA.slice(1, columns + 1)];
+    const columnData = schema.slice(1).map(({ name }) => ({ name, data: data[name]!, statistics: name === 'user_bucket' }));
+    const url = joinUrl(LAKE_LAYOUT.processedDate(lake, '2024-06-25'), name);
+    await store.write(url, Buffer.from(parquetWriteBuffer({ columnData, schema, rowGroupSize: 1500, kvMetadata: kv })));
+    return url;
+  }
+
+  const byKey = (a: LakeEvent, b: LakeEvent) => a.userId - b.userId || a.listenTime - b.listenTime;
+  const withoutFile = (e: LakeEvent) => ({ ...e, sourceFile: undefined as unknown as string });
+
+  it('version 1: the nine event columns; the part is its file, no bucket ranges, its rows bound its tracks', async () => {
+    const url = await writeOldPart(1, 'streams-v1.parquet');
+    const reader = await openLakePart(store, url);
+    expect(reader.format).toEqual({ version: 1, bucketed: false, sourceFiles: ['streams-v1'], hasSourceFileColumn: false, distinctTracksAtMost: 3000 });
+    expect(reader.groupBuckets(0)).toBeUndefined();
+    expect((await readEvents(store, url)).flat()).toEqual(events.map(withoutFile));
+    expect((await readPlaysChecked(store, url)).trackIds.flat()).toEqual(events.map((e) => e.trackId));
+  });
+
+  it('version 2: user_bucket gives each row group its bucket range', async () => {
+    const url = await writeOldPart(2, 'streams-v2.parquet');
+    const reader = await openLakePart(store, url);
+    expect(reader.format).toMatchObject({ version: 2, bucketed: true, sourceFiles: ['streams-v2'], hasSourceFileColumn: false });
+    const buckets = [1, 2].map(userBucketOf).sort((a, b) => a - b);
+    expect(reader.groupBuckets(0)).toEqual({ min: buckets[0], max: buckets[0] });
+    expect(reader.groupBuckets(1)).toEqual({ min: buckets[1], max: buckets[1] });
+    expect((await readEvents(store, url)).flat().sort(byKey)).toEqual(events.map(withoutFile).sort(byKey));
+  });
+
+  it('version 3: rows say their source file and the footer lists the files; a rewrite drops one of them', async () => {
+    const url = await writeOldPart(3, LAKE_LAYOUT.packPartName('v3'), [{ key: SOURCE_FILES_KEY, value: JSON.stringify(['file-0', 'file-1']) }]);
+    const reader = await openLakePart(store, url);
+    expect(reader.format).toMatchObject({
+      version: 3,
+      bucketed: true,
+      sourceFiles: ['file-0', 'file-1'],
+      hasSourceFileColumn: true,
+      distinctTracksAtMost: 3000,
+    });
+    expect((await readEvents(store, url)).flat().sort(byKey)).toEqual([...events].sort(byKey));
+    const staged = LAKE_LAYOUT.rewrittenPart(lake, 'run1', 'repack', url);
+    expect(await rewritePart(store, url, staged, { drop: new Set(['file-1']) })).toEqual({ rows: 3000, kept: 1500 });
+    // Rewritten, it is a part of today's format.
+    expect((await openLakePart(store, url)).format).toMatchObject({ version: PART_FORMAT_VERSION, sourceFiles: ['file-0'], distinctTracksAtMost: keptTracks });
+  });
+
+  it('version 4: the footer counts distinct tracks and records the version', async () => {
+    const url = joinUrl(LAKE_LAYOUT.processedDate(lake, '2024-06-25'), 'streams-v4.parquet');
+    const writer = new EventWriter(store, () => url);
+    for (const e of events) await writer.add(e);
+    await writer.close();
+    const reader = await openLakePart(store, url);
+    expect(PART_FORMAT_VERSION).toBe(4);
+    expect(reader.format).toEqual({ version: 4, bucketed: true, sourceFiles: ['file-0', 'file-1'], hasSourceFileColumn: true, distinctTracksAtMost: tracks });
+    // A part of this version written before the footer recorded it.
+    const unmarked = await writeOldPart(3, 'streams-v4-unmarked.parquet', [
+      { key: SOURCE_FILES_KEY, value: JSON.stringify(['file-0', 'file-1']) },
+      { key: 'musicflow.distinct_tracks', value: String(tracks) },
+    ]);
+    expect((await openLakePart(store, unmarked)).format).toMatchObject({ version: 4, distinctTracksAtMost: tracks });
+  });
+
+  it('refuses a part of a newer format, naming the part and what to do', async () => {
+    const url = await writeOldPart(3, 'streams-v9.parquet', [{ key: PART_FORMAT_KEY, value: '9' }]);
+    await expect(openLakePart(store, url)).rejects.toThrow(/streams-v9\.parquet is format version 9, newer than this release reads \(4\): upgrade/);
   });
 });

@@ -16,7 +16,7 @@ import {
   type HourlyKpiRow,
   type TrackInfo,
 } from '@musicflow/kpi';
-import { compareBytes } from '../../packages/kpi/src/string-pool.ts';
+import { compareBytes, mixInt32 } from '../../packages/kpi/src/string-pool.ts';
 import { bucketsOfPass, passOfBucket, USER_BUCKETS, userBucketOf } from '@musicflow/lake';
 
 const userPassOf = (user: number, passes: number) => passOfBucket(userBucketOf(user), passes);
@@ -296,6 +296,24 @@ describe('StringPool', () => {
     }
     expect(pool.find(text, at, at + 8)).toBe(-1); // trk-5000
     expect(pool.find(text, 2, 5)).toBe(-1); // a prefix
+  });
+});
+
+describe('mixInt32', () => {
+  it('spreads the users of one bucket over a whole table (a row group or pass holds only such users)', () => {
+    const users: number[] = [];
+    for (let u = 1; users.length < 8192; u++) if (userBucketOf(u) === 5) users.push(u);
+    const slots = 1 << 14;
+    const taken = new Uint8Array(slots);
+    let longestProbe = 0;
+    for (const user of users) {
+      let probe = 0;
+      for (let i = mixInt32(user) & (slots - 1); taken[i]; i = (i + 1) & (slots - 1)) probe++;
+      taken[(mixInt32(user) + probe) & (slots - 1)] = 1;
+      longestProbe = Math.max(longestProbe, probe);
+    }
+    // A multiplicative hash's top bits (the bucket) put these 8,192 users in 256 slots: probes of thousands.
+    expect(longestProbe).toBeLessThan(64);
   });
 });
 

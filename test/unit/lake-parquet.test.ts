@@ -24,6 +24,7 @@ import {
   type LakeTrack,
 } from '@musicflow/lake';
 import { tempDir } from '../helpers/env.ts';
+import { lakeColumnValues } from '../helpers/lake-columns.ts';
 
 /** Strings of every kind the catalogue can hold: empty, quotes, separators, accents, CJK, emoji, a lone surrogate. */
 const ODD = ['', ' ', '"q", \'x\'', 'A;B', 'Beyoncé', '東京事変', '🎸 Band 🥁', 'e\u0301', '\uD800', 'ÿ'.repeat(40)];
@@ -111,19 +112,7 @@ function writeWithParquetWriter(groups: LakeEvent[][], sourceFiles: string[]): U
   const writer = new ByteWriter();
   const parquet = new ParquetWriter({ writer, schema: LAKE_PARQUET_SCHEMA as never, statistics: false });
   for (const group of groups) {
-    const columns = {
-      user_id: group.map((e) => e.userId),
-      track_id: group.map((e) => e.trackId),
-      listen_time: group.map((e) => e.listenTime),
-      user_known: group.map((e) => e.userKnown),
-      track_name: group.map((e) => e.trackName),
-      artists: group.map((e) => e.artists),
-      genres: group.map((e) => e.genres),
-      popularity: group.map((e) => e.popularity),
-      duration_ms: group.map((e) => e.durationMs),
-      user_bucket: group.map((e) => userBucketOf(e.userId)),
-      source_file: group.map((e) => e.sourceFile),
-    };
+    const columns = lakeColumnValues(group);
     const columnData = Object.entries(columns).map(([name, data]) => ({
       name,
       data,

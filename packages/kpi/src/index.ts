@@ -11,5 +11,5 @@ export {
 } from './partial.ts';
 export type { GenreKpiRow, HourlyKpiRow, KpiTables } from './tables.ts';
 export { EventKeySet } from './event-key-set.ts';
-export { StringPool, withRoom } from './string-pool.ts';
+export { mixInt32, StringPool, withRoom } from './string-pool.ts';
 export { UserHourMasks } from './user-hour-masks.ts';

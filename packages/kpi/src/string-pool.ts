@@ -9,6 +9,18 @@ export function withRoom<T extends Int32Array | Uint8Array | Float64Array>(array
   return next;
 }
 
+/**
+ * MurmurHash3's finalizer: every bit of `value` moves every bit of the hash. An
+ * open-addressing table keyed by user ids must use it rather than a plain
+ * multiplicative hash, whose top bits are the user bucket: the users of one row
+ * group or pass share them and would pile into a few slots.
+ */
+export function mixInt32(value: number): number {
+  let h = Math.imul(value ^ (value >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
 /** FNV-1a over `bytes[start, end)`, as an int32 (what an Int32Array stores: the empty string's too). */
 export function hashBytes(bytes: Uint8Array, start: number, end: number): number {
   let hash = 0x811c9dc5 | 0;

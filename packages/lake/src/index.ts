@@ -1,5 +1,6 @@
 export { LAKE_LAYOUT, listenDateOf, partFileName, USER_BUCKETS, userBucketOf, bucketsOfPass, passOfBucket } from './layout.ts';
-export { LakePartWriter, LAKE_COLUMN_ENCODING, LAKE_PARQUET_SCHEMA, SOURCE_FILES_KEY, type LakeEvent, type LakeTrack } from './part-writer.ts';
+export { LakePartWriter, LAKE_COLUMN_ENCODING, LAKE_PARQUET_SCHEMA, type LakeEvent, type LakeTrack } from './part-writer.ts';
+export { PART_FORMAT_KEY, PART_FORMAT_VERSION, PartFormatError, partFormatOf, SOURCE_FILES_KEY, type PartFormat } from './part-format.ts';
 export { openLakePart, readLakeColumns, type LakeColumns, type LakeColumnName, type LakePartReader } from './part-reader.ts';
 export { lakeTrackOf } from './track.ts';
 export { LakeTrackTable } from './track-table.ts';

@@ -15,7 +15,7 @@ import { writeMetadata } from 'hyparquet-writer/src/metadata.js';
 import type { ColumnChunk, ColumnMetaData, KeyValue, ParquetType, RowGroup, SchemaElement } from 'hyparquet';
 import { createRequire } from 'node:module';
 import { snappyCompressNative } from './snappy.ts';
-import { StringPool, withRoom } from '@musicflow/kpi';
+import { mixInt32, StringPool, withRoom } from '@musicflow/kpi';
 import { STRIDE, TRACK_STRING_COLUMNS, type LakeTrackTable } from './track-table.ts';
 
 /** The footer's `created_by`, in Parquet's `<application> version <version>` form: the package's version, from src or dist alike. */
@@ -110,11 +110,10 @@ function intDictionary(values: Int32Array, count: number): number {
   const { hashKeys, hashSlots, hashSeen, dictionary, indexes } = s;
   const generation = ++s.generation;
   const mask = size - 1;
-  const shift = 32 - bits;
   let distinct = 0;
   for (let i = 0; i < count; i++) {
     const v = values[i]!;
-    let h = Math.imul(v, 0x9e3779b1) >>> shift;
+    let h = mixInt32(v) & mask;
     while (hashSeen[h] === generation && hashKeys[h] !== v) h = (h + 1) & mask;
     if (hashSeen[h] !== generation) {
       hashSeen[h] = generation;

@@ -1,6 +1,7 @@
 import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type ColumnChunk } from 'hyparquet';
 import type { ObjectStore } from '@musicflow/storage';
-import { DISTINCT_TRACKS_KEY, LAKE_PARQUET_SCHEMA, SOURCE_FILES_KEY } from './part-writer.ts';
+import { partFormatOf, type PartFormat } from './part-format.ts';
+import { LAKE_PARQUET_SCHEMA } from './part-writer.ts';
 import { SNAPPY_DECOMPRESSORS } from './snappy.ts';
 import {
   chunkRange,
@@ -62,13 +63,8 @@ export interface LakePartReader {
   rowGroups: number;
   /** Rows of row group `index`. */
   groupRows(index: number): number;
-  /**
-   * The ids of the stream files whose rows the part holds, from its footer;
-   * undefined for a part written before parts recorded them (named after its one file).
-   */
-  sourceFiles: readonly string[] | undefined;
-  /** The distinct track ids of the part, from its footer; undefined for a part written before parts recorded them. */
-  distinctTracks: number | undefined;
+  /** The part's format version and what it holds (see part-format.ts). */
+  format: PartFormat;
   /** Row group `index` (0-based). */
   readGroup<C extends LakeColumnName>(index: number, columns?: readonly C[]): Promise<Pick<LakeColumns, C | 'rows'>>;
   /**
@@ -82,7 +78,7 @@ export interface LakePartReader {
   readTrackInfo(index: number, wanted: Int32Array): Promise<LakeTrackInfoRow[]>;
   /**
    * The range of user buckets (`userBucketOf`) row group `index` holds, from
-   * its statistics; undefined for a part written before parts had buckets.
+   * its statistics; undefined for a part of a format without buckets.
    */
   groupBuckets(index: number): { min: number; max: number } | undefined;
   /** Every row group in turn. */
@@ -150,13 +146,10 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
     });
     return data;
   }
-  // A part written before a column existed (source_file) is read without it.
-  const present = ALL_COLUMNS.filter((name) => metadata.schema.some((e) => e.name === name));
-  const footerValue = (key: string) => metadata.key_value_metadata?.find((kv) => kv.key === key)?.value;
-  const sourceFiles = footerValue(SOURCE_FILES_KEY);
-  const distinctTracks = Number(footerValue(DISTINCT_TRACKS_KEY) ?? NaN);
+  const format = partFormatOf(metadata, url);
+  const present = format.hasSourceFileColumn ? ALL_COLUMNS : ALL_COLUMNS.filter((name) => name !== 'source_file');
   const columnIndexes = new Map(metadata.row_groups[0]?.columns.map((c, i) => [c.meta_data?.path_in_schema.join('.'), i]));
-  const bucketColumn = columnIndexes.get('user_bucket') ?? -1;
+  const bucketColumn = format.bucketed ? columnIndexes.get('user_bucket')! : -1;
   // Until a page says otherwise (another writer's part), plays and track info are decoded by play-columns.ts.
   let fastPath = [...PLAY_CHUNK_COLUMNS, ...TRACK_INFO_CHUNK_COLUMNS].every((name) => columnIndexes.has(name));
   /** `decode` of the group's chunks of `names`, read in one ranged read; undefined when the fast path cannot decode them. */
@@ -182,8 +175,7 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
     rows,
     rowGroups: metadata.row_groups.length,
     groupRows: (index: number) => groupRows[index]!,
-    sourceFiles: sourceFiles === undefined ? undefined : (JSON.parse(sourceFiles) as string[]),
-    distinctTracks: Number.isSafeInteger(distinctTracks) && distinctTracks >= 0 ? distinctTracks : undefined,
+    format,
     groupBuckets(index: number) {
       if (bucketColumn < 0) return undefined;
       const stats = metadata.row_groups[index]?.columns[bucketColumn]?.meta_data?.statistics;

@@ -1,5 +1,4 @@
-import { basename, type ObjectStore } from '@musicflow/storage';
-import { LAKE_LAYOUT } from './layout.ts';
+import type { ObjectStore } from '@musicflow/storage';
 import { openLakePart, type LakeColumns } from './part-reader.ts';
 import { LakePartWriter, type LakeTrack } from './part-writer.ts';
 import { LakeTrackTable } from './track-table.ts';
@@ -24,9 +23,9 @@ export async function rewritePart(
   { drop, enrich }: { drop?: ReadonlySet<string>; enrich?: PartEnrichment },
 ): Promise<{ rows: number; kept: number }> {
   const reader = await openLakePart(store, url);
-  // A part written before parts recorded their files holds its one file's rows.
-  const ownFile = LAKE_LAYOUT.fileIdOfPart(basename(url));
-  const files = reader.sourceFiles ?? [ownFile];
+  const files = reader.format.sourceFiles;
+  // A part whose rows do not say their file holds one file's rows.
+  const ownFile = files[0]!;
   if (!enrich && !files.some((f) => drop?.has(f))) return { rows: reader.rows, kept: reader.rows };
   const table = new LakeTrackTable();
   const writer = new LakePartWriter(store, () => stagedUrl, table);

@@ -5,6 +5,7 @@ import type { ObjectStore } from '@musicflow/storage';
 import type { LakePart } from '@musicflow/contracts';
 import { LakeParquetFile, type LakeGroupRows } from './lake-parquet.ts';
 import { DAY_MS, listenDateOf, USER_BUCKETS, userBucketOf } from './layout.ts';
+import { DISTINCT_TRACKS_KEY, PART_FORMAT_KEY, PART_FORMAT_VERSION, SOURCE_FILES_KEY } from './part-format.ts';
 import { STRIDE, type LakeTrackTable } from './track-table.ts';
 
 /** One clean, enriched event as the lake keeps it (SPEC 3b). */
@@ -60,11 +61,6 @@ export const LAKE_PARQUET_SCHEMA = [
    */
   { name: 'source_file', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'REQUIRED' },
 ] as const;
-
-/** Footer key of a part's source files, a JSON array of file ids (sorted): the publish step reads it without reading rows. */
-export const SOURCE_FILES_KEY = 'musicflow.source_files';
-/** Footer key of a part's distinct track ids (a decimal number): what a KPI date job sizes its passes by on a long-tail day. */
-export const DISTINCT_TRACKS_KEY = 'musicflow.distinct_tracks';
 
 /** Events buffered across a chunk's dates before the fullest date is written (21 bytes each). */
 const BUFFER_ROWS = 1_000_000;
@@ -237,6 +233,7 @@ class DatePart {
     this.parquet.finish([
       { key: SOURCE_FILES_KEY, value: JSON.stringify([...this.fileIds].sort()) },
       { key: DISTINCT_TRACKS_KEY, value: String(this.distinctTracks) },
+      { key: PART_FORMAT_KEY, value: String(PART_FORMAT_VERSION) },
     ]);
     await this.upload;
   }

@@ -1,6 +1,6 @@
 import { KpiAccumulator } from '@musicflow/kpi';
 import { bucketsOfPass, LAKE_LAYOUT, openLakePart, passOfBucket, userBucketOf, type LakePartReader } from '@musicflow/lake';
-import { basename, type ObjectStore } from '@musicflow/storage';
+import type { ObjectStore } from '@musicflow/storage';
 import pMap from 'p-map';
 
 /** Part footers read at once: a date of thousands of small files is mostly waiting on the store. */
@@ -27,7 +27,7 @@ export async function openDateParts(store: ObjectStore, lake: string, date: stri
     if (obj.url.endsWith('.parquet')) urls.push(obj.url);
   }
   const parts = await openParts(store, urls, ours);
-  const firstFile = (p: DatePart) => p.reader.sourceFiles?.[0] ?? p.fileId ?? '';
+  const firstFile = (p: DatePart) => p.reader.format.sourceFiles[0]!;
   return parts.sort((a, b) => Number(a.counting) - Number(b.counting) || firstFile(a).localeCompare(firstFile(b)) || a.url.localeCompare(b.url));
 }
 
@@ -37,7 +37,7 @@ export function openParts(store: ObjectStore, urls: string[], ours: ReadonlySet<
     urls,
     async (url) => {
       const reader = await openLakePart(store, url);
-      const files = reader.sourceFiles ?? [LAKE_LAYOUT.fileIdOfPart(basename(url))];
+      const files = reader.format.sourceFiles;
       return { url, fileId: files.length === 1 ? files[0] : undefined, counting: ours.has(url), reader };
     },
     { concurrency: OPEN_CONCURRENCY },

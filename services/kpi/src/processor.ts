@@ -109,8 +109,8 @@ function createDateKpiProcessor(ctx: ServiceContext) {
     const startedAt = Date.now();
     const parts = await openDateParts(store, run.lake, listenDate, new Set(data.ours));
     const rows = parts.reduce((n, p) => n + p.reader.rows, 0);
-    // A track in several parts counts in each: an upper bound (a part written before parts counted them, its rows).
-    const tracks = parts.reduce((n, p) => n + (p.reader.distinctTracks ?? p.reader.rows), 0);
+    // A track in several parts counts in each: an upper bound.
+    const tracks = parts.reduce((n, p) => n + p.reader.format.distinctTracksAtMost, 0);
     // A pass takes at least one user bucket.
     const count = Math.min(USER_BUCKETS, Math.max(Math.ceil(rows / config.KPI_EVENTS_PER_PASS), Math.ceil(tracks / config.KPI_TRACKS_PER_PASS)));
     if (count > 1) {
