@@ -218,12 +218,18 @@ describe('schema drift through the pipeline', () => {
     expect(metric(metrics, 'musicflow_schema_drift_columns{source="songs",change="missing"}')).toBe('0');
   });
 
-  it('a stream file renaming a required column is rejected and its drift told; sources that did not change tell nothing', async () => {
+  it('a stream file renaming a required column is rejected and its drift told, songs losing a column too; sources that did not change tell nothing', async () => {
     const events = withoutHeader(await sampleStreams(60, 70))
       .split('\n')
       .filter(Boolean);
     await bucket.addStream('played-at.csv', ['user_id,track_id,played_at,device', ...events.map((l) => `${l},tv`)].join('\n') + '\n');
     await bucket.addStream('ok.csv', ['user_id,track_id,listen_time,device', ...events.slice(0, 3).map((l) => `${l},tv`)].join('\n') + '\n');
+    // Songs lose time_signature, the column before the last (track_genre).
+    await editHeader(
+      'SONGS_URL',
+      (c) => c.filter((name) => name !== 'time_signature'),
+      (r) => r.replace(/,[^,]*(,[^,]*)$/, '$1'),
+    );
     const report = await pipeline.run();
     expect(report.status).toBe('partial');
     expect(report.schemaDrift).toEqual([
@@ -236,11 +242,14 @@ describe('schema drift through the pipeline', () => {
         files: 1,
         examples: [expect.stringContaining('played-at.csv')],
       },
+      { source: 'songs', url: bucket.env.SONGS_URL, added: [], missing: ['time_signature'], renamed: [] },
     ]);
     const metrics = (await app.inject('/metrics')).body;
     expect(metric(metrics, 'musicflow_schema_drift_columns{source="streams",change="renamed"}')).toBe('1');
+    expect(metric(metrics, 'musicflow_schema_drift_columns{source="songs",change="missing"}')).toBe('1');
     expect(metric(metrics, 'musicflow_schema_drift_columns{source="users",change="added"}')).toBe('0');
     const alert = await waitFor('the alert', async () => receiver.received.find((a) => a.runId === report.runId));
     expect(alert.text).toContain('renamed listen_time → played_at');
+    expect(alert.text).toContain(`schema drift: songs ${bucket.env.SONGS_URL}: missing time_signature`);
   });
 });
