@@ -119,6 +119,8 @@ describe('check history, severity and anomalies through the pipeline', () => {
     expect(metric(metrics, 'musicflow_data_check_blocked_total{check="daily_plays_anomaly"}')).toBe('1');
     expect(metric(metrics, 'musicflow_data_check_failed_total{check="daily_plays_anomaly",severity="error"}')).toBe('1');
     expect(metric(metrics, 'musicflow_data_check_passed{check="daily_plays_anomaly"}')).toBe('0');
+    // GET /runs/:id shows it.
+    expect((await app.inject(`/runs/${second.runId}`)).json().report).toMatchObject({ status: 'partial', blockedDates: second.blockedDates });
   });
 
   it('at warn level an anomalous day loads: the run succeeds, the check and an alert report it', async () => {
