@@ -12,7 +12,8 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CleanEventsWriter, csvByteBatches, csvRecordBatches, StreamRowChecker, validateStreamRow } from '@musicflow/ingest';
+import { csvByteBatches, csvRecordBatches, StreamRowChecker, validateStreamRow } from '@musicflow/ingest';
+import { CleanEventsWriter } from '@musicflow/lake';
 import { generate } from './generate.ts';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));

@@ -117,7 +117,7 @@ describe('cancel a run', () => {
   });
 
   it('a run that began publishing or loading can no longer be cancelled; a finished one neither', async () => {
-    // No extractor is running: the run stays queued while the test claims its commit, as its publish step would.
+    // No extractor is running: the run stays queued while the test claims its commit, as its lake commit would.
     const { runId } = await startRun(ctx.config, ctx.queues, { trigger: 'test' });
     expect(await claimRunCommit(ctx.queues, runId)).toBe(true);
     const res = await app.inject({ method: 'DELETE', url: `/runs/${runId}` });

@@ -14,7 +14,7 @@
  *
  * Opt-in (root, iproute2; minutes, not seconds): MUSICFLOW_MANY_HOSTS=short
  * cuts the host of a KPI date job (what `.ci/run` runs); =full also cuts the
- * hosts of a validate job, of the plan job and of the publish job, each in a
+ * hosts of a validate job, of the plan job and of the lake commit, each in a
  * run of its own.
  */
 import fs from 'node:fs/promises';
@@ -320,9 +320,9 @@ describe.skipIf(unavailable)('musicflow on many hosts', () => {
   );
 
   it.runIf(MODE === 'full')(
-    'the worker host running the publish job cut off',
+    'the worker host running the lake commit cut off',
     async () => {
-      await runWithPartition('publish');
+      await runWithPartition('commit');
     },
     600_000,
   );

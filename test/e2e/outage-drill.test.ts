@@ -129,8 +129,8 @@ describe.runIf(process.env.MUSICFLOW_SLOW_TESTS === '1')('a 2-minute warehouse o
       const streams = await sampleStreamsFolder(work, 'streams-1', 'streams1.csv');
       const { runId } = await startRun(config, pipeline.ctx.queues, { trigger: 'test', sources: { streams: dirUrl(streams) } });
       const attempts = watchLoad(runId);
-      // The KPI stage has started once its publish job was first taken.
-      await waitFor('the KPI stage to start', async () => (await pipeline.ctx.queues.queues.kpi.getJob(jobIds.publish(runId)))?.processedOn, 120_000, 20);
+      // The KPI stage has started once its KPI job was first taken.
+      await waitFor('the KPI stage to start', async () => (await pipeline.ctx.queues.queues.kpi.getJob(jobIds.kpi(runId)))?.processedOn, 120_000, 20);
       const w = await outage();
       const finished = await waitForReport(pipeline.ctx, runId, RECOVERY_MS);
       const finishedAt = Date.now();
@@ -138,7 +138,7 @@ describe.runIf(process.env.MUSICFLOW_SLOW_TESTS === '1')('a 2-minute warehouse o
 
       expect(finished.status).toBe('succeeded');
       // The warehouse went while the KPI stage ran; the load came during the outage, failed there, and succeeded once it was back.
-      expect((await pipeline.ctx.queues.queues.kpi.getJob(jobIds.publish(runId)))?.finishedOn).toBeGreaterThan(w.began);
+      expect((await pipeline.ctx.queues.queues.kpi.getJob(jobIds.kpi(runId)))?.finishedOn).toBeGreaterThan(w.began);
       expect(attempts[0]!.startedAt).toBeGreaterThanOrEqual(w.began);
       expect(attempts[0]!.startedAt).toBeLessThan(w.ended);
       expect(attempts.at(-1)!.startedAt).toBeGreaterThanOrEqual(w.ended);

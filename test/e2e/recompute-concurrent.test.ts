@@ -146,10 +146,10 @@ describe('a recompute and an ingest run at once over the same dates lose and dou
       startRecompute(config, pipeline.ctx.queues, ALL_DATES),
     ]);
     expect(ingest.created).toBe(true);
-    await waitFor('the recompute to read its dates', async () => (await stateOf('kpi', jobIds.publish(recompute.runId))) === 'completed');
-    expect(await stateOf('kpi', jobIds.publish(ingest.runId))).toBe('waiting-children');
+    await waitFor('the recompute to read its dates', async () => (await stateOf('kpi', jobIds.recompute(recompute.runId))) === 'completed');
+    expect(await stateOf('kpi', jobIds.kpi(ingest.runId))).toBe('waiting-children');
     await queues().transform.resume();
-    await waitFor('the ingest run to compute its dates', async () => (await stateOf('kpi', jobIds.publish(ingest.runId))) === 'completed');
+    await waitFor('the ingest run to compute its dates', async () => (await stateOf('kpi', jobIds.kpi(ingest.runId))) === 'completed');
 
     // The ingest run loads first; the recompute's older snapshot arrives last.
     const [ingestReport, recomputeReport] = await loadInOrder(ingest.runId, recompute.runId);
@@ -159,7 +159,7 @@ describe('a recompute and an ingest run at once over the same dates lose and dou
     // The recompute counted the first files' events only: its snapshot predates the ingest run's parts.
     expect(recomputeReport.rows.valid).toBe(plays(before));
     const recomputeDateJobs = await Promise.all(recomputeReport.dates.map((d) => job('kpi', jobIds.kpiDate(recompute.runId, d))));
-    const ingestPublish = await job('kpi', jobIds.publish(ingest.runId));
+    const ingestPublish = await job('kpi', jobIds.kpi(ingest.runId));
     expect(Math.max(...recomputeDateJobs.map((j) => j.finishedOn!))).toBeLessThan(ingestPublish.processedOn!);
 
     const after = await readWarehouseKpis(warehouseUrl);
@@ -173,19 +173,13 @@ describe('a recompute and an ingest run at once over the same dates lose and dou
     await land('streams05.csv.gz', gzipSync(await fs.readFile(data.streamFiles[4]!)));
     await land('streams02-resent.csv', await fs.readFile(data.streamFiles[1]!));
 
-    // Both held at the KPI stage until the ingest run's publish step is ready; it goes first.
-    await queues().kpi.pause();
+    // The recompute starts once the ingest run has committed its parts and taken its snapshot (its date jobs added).
     await queues().load.pause();
-    const [ingest, recompute] = await Promise.all([
-      startRun(config, pipeline.ctx.queues, { trigger: 'test' }),
-      startRecompute(config, pipeline.ctx.queues, ALL_DATES),
-    ]);
-    await waitFor('the ingest run to reach its KPI stage', async () => (await stateOf('kpi', jobIds.publish(ingest.runId))) === 'waiting');
-    expect(await stateOf('kpi', jobIds.publish(recompute.runId))).toBe('waiting');
-    await takeNext('kpi', jobIds.publish(ingest.runId));
-    await queues().kpi.resume();
+    const ingest = await startRun(config, pipeline.ctx.queues, { trigger: 'test' });
+    await waitFor('the ingest run to commit', async () => (await queues().kpi.getJob(jobIds.kpi(ingest.runId)))?.data.dates !== undefined);
+    const recompute = await startRecompute(config, pipeline.ctx.queues, ALL_DATES);
     await waitFor('both runs to compute their dates', async () => {
-      const states = await Promise.all([ingest.runId, recompute.runId].map((id) => stateOf('kpi', jobIds.publish(id))));
+      const states = await Promise.all([stateOf('kpi', jobIds.kpi(ingest.runId)), stateOf('kpi', jobIds.recompute(recompute.runId))]);
       return states.every((s) => s === 'completed');
     });
 
@@ -193,7 +187,7 @@ describe('a recompute and an ingest run at once over the same dates lose and dou
     const [recomputeReport, ingestReport] = await loadInOrder(recompute.runId, ingest.runId);
     expectSucceededTogether(ingestReport, recomputeReport);
     expect(ingestReport.files).toMatchObject({ total: 3, loaded: 3 });
-    const [ingestPublish, recomputeJob] = await Promise.all([job('kpi', jobIds.publish(ingest.runId)), job('kpi', jobIds.publish(recompute.runId))]);
+    const [ingestPublish, recomputeJob] = await Promise.all([job('kpi', jobIds.kpi(ingest.runId)), job('kpi', jobIds.recompute(recompute.runId))]);
     // The recompute's snapshot is the newer one: it started reading once the ingest run had published.
     expect(ingestPublish.data.dates.snapshotSeq).toBeLessThan(recomputeJob.data.dates.snapshotSeq);
 

@@ -1,4 +1,5 @@
-import { readKeysCatalogue, SongsSnapshotWriter, UsersSnapshotWriter, validateSongRow, type Song } from '@musicflow/ingest';
+import { validateSongRow, type Song } from '@musicflow/ingest';
+import { readKeysCatalogue, SongsSnapshotWriter, UsersSnapshotWriter } from '@musicflow/lake';
 import { createObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from './env.ts';
 

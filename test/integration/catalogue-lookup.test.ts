@@ -9,7 +9,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CleanEventsWriter, readChunkCatalogue } from '@musicflow/ingest';
+import { CleanEventsWriter, readChunkCatalogue } from '@musicflow/lake';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
 import type { RunContext } from '@musicflow/contracts';
 import { extractCatalogueTable } from '../../services/extractor/src/catalogue.ts';

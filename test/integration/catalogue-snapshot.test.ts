@@ -5,7 +5,8 @@
  * lines and through multi-byte characters; a track's rows merge.
  */
 import { describe, expect, it } from 'vitest';
-import { readKeysCatalogue, SongsSnapshotWriter, UsersSnapshotWriter, type Song } from '@musicflow/ingest';
+import { type Song } from '@musicflow/ingest';
+import { readKeysCatalogue, SongsSnapshotWriter, UsersSnapshotWriter } from '@musicflow/lake';
 import { createObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from '../helpers/env.ts';
 

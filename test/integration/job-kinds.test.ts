@@ -52,7 +52,8 @@ describe('job kinds', () => {
       catalogue: 'extract',
       validate: 'validate',
       transform: 'transform',
-      publish: 'kpi',
+      commit: 'transform',
+      kpi: 'kpi',
       'kpi-date': 'kpi',
       'kpi-pass': 'kpi',
       recompute: 'kpi',
@@ -96,7 +97,7 @@ describe('job kinds', () => {
   });
 
   it("gives a failure's first reason through parents that failed with their child", async () => {
-    // load <- publish (failed by its kpi-date child) <- kpi-date (failed by its kpi-pass child) <- kpi-pass, as a run's flow.
+    // load <- kpi (failed by its kpi-date child) <- kpi-date (failed by its kpi-pass child) <- kpi-pass, as a run's flow.
     const queues = new PipelineQueues(new Redis(REDIS_URL, { maxRetriesPerRequest: null }), uniqueName('mfk'));
     const connection = { url: REDIS_URL, maxRetriesPerRequest: null };
     const prefix = queues.prefix;
@@ -117,9 +118,9 @@ describe('job kinds', () => {
         opts: { jobId: 'the-load' },
         children: [
           {
-            name: 'publish',
+            name: 'kpi',
             queueName: QUEUES.kpi,
-            opts: { jobId: 'the-publish', ignoreDependencyOnFailure: true },
+            opts: { jobId: 'the-kpi', ignoreDependencyOnFailure: true },
             children: [
               {
                 name: 'kpi-date',
@@ -132,8 +133,8 @@ describe('job kinds', () => {
         ],
       });
       const [plain, resolved] = (await job.waitUntilFinished(loadEvents, 30_000)) as { jobId: string; reason: string }[][];
-      expect(plain).toEqual([{ jobId: 'the-publish', reason: `child ${queues.queueKey('kpi')}:the-date failed` }]);
-      expect(resolved).toEqual([{ jobId: 'the-publish', reason: 'kpi-pass the-pass: its worker process died 3 times' }]);
+      expect(plain).toEqual([{ jobId: 'the-kpi', reason: `child ${queues.queueKey('kpi')}:the-date failed` }]);
+      expect(resolved).toEqual([{ jobId: 'the-kpi', reason: 'kpi-pass the-pass: its worker process died 3 times' }]);
     } finally {
       await Promise.all([kpi.close(), load.close(), loadEvents.close()]);
       for (const queue of Object.values(queues.queues)) await queue.obliterate({ force: true });

@@ -6,17 +6,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  QUARANTINE_HEADER,
-  QuarantineWriter,
-  readCatalogueSource,
-  SONG_COLUMNS,
-  SourceFormatError,
-  USER_COLUMNS,
-  validateSongRow,
-  validateUserRow,
-  type SourceRow,
-} from '@musicflow/ingest';
+import { readCatalogueSource, SONG_COLUMNS, SourceFormatError, USER_COLUMNS, validateSongRow, validateUserRow, type SourceRow } from '@musicflow/ingest';
+import { QUARANTINE_HEADER, QuarantineWriter } from '@musicflow/lake';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
 import { fileUrl, tempDir } from '../helpers/env.ts';
 import { snapshotSongs } from '../helpers/snapshot.ts';

@@ -3,7 +3,8 @@ import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { CleanEventsWriter, forEachLine, readChunkKeys, readCleanEvents, readRunUserIds } from '@musicflow/ingest';
+import { forEachLine } from '@musicflow/ingest';
+import { CleanEventsWriter, readChunkKeys, readCleanEvents, readRunUserIds } from '@musicflow/lake';
 import { createObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from '../helpers/env.ts';
 

@@ -5,18 +5,8 @@
  */
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import {
-  CleanEventsWriter,
-  csvByteBatches,
-  CsvFileError,
-  csvRecords,
-  readCleanEvents,
-  readUserId,
-  recordFields,
-  StreamRowChecker,
-  validateStreamRow,
-  type CsvRecord,
-} from '@musicflow/ingest';
+import { csvByteBatches, CsvFileError, csvRecords, readUserId, recordFields, StreamRowChecker, validateStreamRow, type CsvRecord } from '@musicflow/ingest';
+import { CleanEventsWriter, readCleanEvents } from '@musicflow/lake';
 import { byteReaderRecords } from '../helpers/csv-readers.ts';
 
 /** Deterministic pseudo-random numbers (mulberry32). */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { csvByteBatches, csvRecordBatches, FileBoundError, openStreamFile, scanRecords } from '@musicflow/ingest';
+import { csvByteBatches, csvRecordBatches, FileBoundError, openStreamFile, scanChunks } from '@musicflow/ingest';
 import { createObjectStore, type ObjectInfo } from '@musicflow/storage';
 import { fileIdOf, MAX_FILE_ID, planStreamFile, type PlanBounds } from '../../services/extractor/src/streams.ts';
 import { dirUrl, tempDir } from '../helpers/env.ts';
@@ -51,7 +51,7 @@ describe('record bounds', () => {
 
   it('the planner’s scan stops an endless record once it passes MAX_RECORD_BYTES', async () => {
     const read = { bytes: 0 };
-    await expect(scanRecords(Readable.from(endlessRecord(read)), 32 * MiB, undefined, MiB)).rejects.toThrow(/^record_too_long: the record at line 2/);
+    await expect(scanChunks(Readable.from(endlessRecord(read)), 32 * MiB, undefined, MiB)).rejects.toThrow(/^record_too_long: the record at line 2/);
     expect(read.bytes).toBeLessThan(2 * MiB);
   });
 

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TransformResult } from '@musicflow/contracts';
-import { biggestDatesFirst, decideFiles } from '../../services/kpi/src/outcome.ts';
+import { decideFiles } from '@musicflow/ingest';
+import { biggestDatesFirst } from '../../services/kpi/src/outcome.ts';
 
 function chunk(fileUrl: string, rowsRead: number, rowsValid: number, parseError?: string): TransformResult {
   const fileId = fileUrl

@@ -1,5 +1,5 @@
 /**
- * Cutting stream files into chunks (scanRecords) and planning them
+ * Cutting stream files into chunks (scanChunks) and planning them
  * (planStreamFile): boundaries only at record ends, right line numbers, the
  * header checks of SPEC 3, `.csv.gz`.
  */
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStreamFile, scanRecords } from '@musicflow/ingest';
+import { openStreamFile, scanChunks } from '@musicflow/ingest';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
 import { fileIdOf, MAX_SEGMENTS_PER_CHUNK, packBytesFor, packChunks, planStreamFile } from '../../services/extractor/src/streams.ts';
 import type { Segment } from '@musicflow/contracts';
@@ -39,7 +39,7 @@ async function parseAll(reader: CsvReader, bytes: Buffer, firstLine = 1) {
   return out;
 }
 
-describe('scanRecords', () => {
+describe('scanChunks', () => {
   it.each([
     ['LF', '\n'],
     ['CRLF', '\r\n'],
@@ -48,7 +48,7 @@ describe('scanRecords', () => {
     const whole = await parseAll(CSV_READERS[0]!, file);
     for (const chunkBytes of [1, 37, 200, 1000, 1 << 20]) {
       for (const pieceSize of [1, 5, 64, file.length]) {
-        const scan = await scanRecords(Readable.from(pieces(file, pieceSize)), chunkBytes);
+        const scan = await scanChunks(Readable.from(pieces(file, pieceSize)), chunkBytes);
         // No empty chunk: each would be a job with nothing to do.
         for (const c of scan.chunks) expect(c.end).toBeGreaterThan(c.start);
         expect(scan.size).toBe(file.length);
@@ -80,7 +80,7 @@ describe('scanRecords', () => {
   it('never splits a quoted field whose line end straddles the chunk size', async () => {
     const file = Buffer.from('h1,h2\n1,"ab\ncd"\n2,x\n');
     // The header ends at byte 6; with chunkBytes 4 a quote-blind cutter would cut after "ab\n" (byte 10).
-    const scan = await scanRecords(Readable.from(pieces(file, 3)), 4);
+    const scan = await scanChunks(Readable.from(pieces(file, 3)), 4);
     expect(scan.chunks).toEqual([
       { start: 6, end: 16, firstLine: 2 },
       { start: 16, end: 20, firstLine: 4 },
@@ -88,21 +88,21 @@ describe('scanRecords', () => {
   });
 
   it('handles an empty file, a header-only file, and a header without a line end', async () => {
-    expect(await scanRecords(Readable.from([Buffer.alloc(0)]), 10)).toEqual({
+    expect(await scanChunks(Readable.from([Buffer.alloc(0)]), 10)).toEqual({
       headerBytes: Buffer.alloc(0),
       size: 0,
       chunks: [{ start: 0, end: 0, firstLine: 1 }],
     });
-    const headerOnly = await scanRecords(Readable.from([Buffer.from('user_id,track_id,listen_time\r\n')]), 10);
+    const headerOnly = await scanChunks(Readable.from([Buffer.from('user_id,track_id,listen_time\r\n')]), 10);
     expect(headerOnly.headerBytes.toString()).toBe('user_id,track_id,listen_time');
     expect(headerOnly.chunks).toEqual([{ start: 30, end: 30, firstLine: 2 }]);
-    const noEol = await scanRecords(Readable.from([Buffer.from('user_id,track_id,listen_time')]), 10);
+    const noEol = await scanChunks(Readable.from([Buffer.from('user_id,track_id,listen_time')]), 10);
     expect(noEol.headerBytes.toString()).toBe('user_id,track_id,listen_time');
     expect(noEol.chunks).toEqual([{ start: 28, end: 28, firstLine: 1 }]);
   });
 
   it('keeps a header with a quoted line end whole', async () => {
-    const scan = await scanRecords(Readable.from([Buffer.from('"user\nid",track_id\n1,a\n')]), 1);
+    const scan = await scanChunks(Readable.from([Buffer.from('"user\nid",track_id\n1,a\n')]), 1);
     expect(scan.headerBytes.toString()).toBe('"user\nid",track_id');
     expect(scan.chunks).toEqual([{ start: 19, end: 23, firstLine: 3 }]);
   });
@@ -118,18 +118,18 @@ describe('scanRecords', () => {
           throw new Error('read past the header');
         })(),
       );
-    const stopped = await scanRecords(headerThenFailure(), file.length, file.length);
-    expect(stopped).toEqual(await scanRecords(Readable.from([file]), file.length));
+    const stopped = await scanChunks(headerThenFailure(), file.length, file.length);
+    expect(stopped).toEqual(await scanChunks(Readable.from([file]), file.length));
     expect(stopped.chunks).toEqual([{ start: headerEnd, end: file.length, firstLine: 2 }]);
     // A header spanning lines (a quoted line end) moves the chunk's first line.
     const quoted = Buffer.from('"user\nid",track_id\n1,a\n');
-    expect((await scanRecords(Readable.from([quoted]), 100, quoted.length)).chunks).toEqual([{ start: 19, end: 23, firstLine: 3 }]);
+    expect((await scanChunks(Readable.from([quoted]), 100, quoted.length)).chunks).toEqual([{ start: 19, end: 23, firstLine: 3 }]);
     // A file bigger than a chunk is scanned whole.
-    await expect(scanRecords(headerThenFailure(), 100, file.length)).rejects.toThrow(/read past the header/);
+    await expect(scanChunks(headerThenFailure(), 100, file.length)).rejects.toThrow(/read past the header/);
   });
 
   it('gives up on a file with no line end in its first MiB', async () => {
-    await expect(scanRecords(Readable.from(pieces(Buffer.alloc((1 << 20) + 100, 0x61), 65536)), 1000)).rejects.toThrow(/no line end/);
+    await expect(scanChunks(Readable.from(pieces(Buffer.alloc((1 << 20) + 100, 0x61), 65536)), 1000)).rejects.toThrow(/no line end/);
   });
 });
 

@@ -20,7 +20,10 @@ export const QUEUES = {
 /** Job ids are derived, never random, so a retried step cannot add a job twice. */
 export const jobIds = {
   load: (runId: string) => `load-${runId}`,
-  publish: (runId: string) => `kpi-${runId}`,
+  /** The run's KPI job: an ingest run's `kpi`, a recompute run's `recompute`. */
+  kpi: (runId: string) => `kpi-${runId}`,
+  recompute: (runId: string) => `recompute-${runId}`,
+  commit: (runId: string) => `commit-${runId}`,
   plan: (runId: string) => `extract-${runId}`,
   catalogue: (runId: string, table: CatalogueTable) => `extract-${runId}-${table}`,
   validate: (runId: string, chunkId: string) => `validate-${runId}-${chunkId}`,
@@ -172,7 +175,7 @@ export const MAX_RETRY_FILES = 10_000;
  * The run's first job, in steps (BullMQ's step-job pattern: `step` records
  * the kind of children the job waits for, none at first): plan the stream files into chunks and validate them (its
  * children), look up the catalogue for the run's ids (children again), then
- * add one transform job per chunk under the publish job.
+ * add one transform job per chunk under the KPI job.
  */
 export const planJobSchema = z.object({
   run: runContextSchema,
@@ -221,7 +224,7 @@ export type LakePart = z.infer<typeof lakePartSchema>;
 /** One segment validated and transformed. */
 export const segmentOutcomeSchema = z.object({
   validation: segmentValidationSchema,
-  /** Parts staged under the run's temporaries; the publish step publishes those of accepted files. */
+  /** Parts staged under the run's temporaries; the commit publishes those of accepted files. */
   parts: z.array(lakePartSchema),
   orphanTracks: z.number().int(),
   orphanUsers: z.number().int(),
@@ -238,18 +241,41 @@ export const transformResultSchema = z.object({
 export type TransformResult = z.infer<typeof transformResultSchema>;
 
 /**
- * The run's commit step on the KPI queue: decides each file, publishes the
- * accepted files' parts to the lake, adds one date job per listen date they
- * touch, records `dates` here and waits for them (the step-job pattern);
- * when it runs again it combines their results for the loader.
+ * The KPI job of an ingest run, in steps (the step-job pattern): once the
+ * plan and every transform are done it adds the run's `commit` and waits for
+ * it, then adds one date job per listen date the commit published, records
+ * `dates` and waits for them; when it runs again it combines their results
+ * for the loader.
  */
-export const publishJobSchema = z.object({
+export const kpiJobSchema = z.object({
   run: runContextSchema,
-  /** The step (the children it waits for): none at first, then `kpi-date` with `dates` recorded. */
-  step: z.enum(['kpi-date']).optional(),
+  /** The step (the children it waits for): none at first, `commit`, then `kpi-date` with `dates` recorded. */
+  step: z.enum(['commit', 'kpi-date']).optional(),
+  /** When the KPI stage started (the commit included). */
+  startedAt: z.number().optional(),
   dates: z.object({ snapshotSeq: z.number().int(), startedAt: z.number(), listenDates: z.array(z.string()) }).optional(),
 });
-export type PublishJob = z.infer<typeof publishJobSchema>;
+export type KpiJob = z.infer<typeof kpiJobSchema>;
+
+/**
+ * The run's lake commit, on the transform queue: decides each file from its
+ * KPI job's transform results, gathers the quarantine of every file, and moves
+ * the accepted files' staged parts into `processed/` (rewriting packs that
+ * held those files' earlier rows). Nothing in the lake changes before it, so
+ * a run cancelled before it leaves the lake as it was.
+ */
+export const commitJobSchema = z.object({ run: runContextSchema });
+export type CommitJob = z.infer<typeof commitJobSchema>;
+
+export const commitResultSchema = z.object({
+  kind: z.literal('commit'),
+  ...timing,
+  /** The accepted files' parts, as published under `processed/`. */
+  parts: z.array(lakePartSchema),
+  /** The REJECT_THRESHOLD it decided the files with: the KPI job's report decides them the same way. */
+  rejectThreshold: z.number(),
+});
+export type CommitResult = z.infer<typeof commitResultSchema>;
 
 /**
  * KPIs of one listen date from all of its parts; `ours` are the parts this
@@ -316,7 +342,7 @@ export const kpiRecomputeJobSchema = z.object({
   step: z.enum(['catalogue', 'kpi-date']).optional(),
   /** With reEnrich: the catalogue jobs (its children) were added for these parts. */
   catalogue: z.object({ partUrls: z.array(z.string()) }).optional(),
-  dates: publishJobSchema.shape.dates,
+  dates: kpiJobSchema.shape.dates,
 });
 export type KpiRecomputeJob = z.infer<typeof kpiRecomputeJobSchema>;
 
@@ -487,9 +513,9 @@ export const runFileSchema = z.object({
 });
 export type RunFile = z.infer<typeof runFileSchema>;
 
-/** What the publish step hands the loader. */
-export const publishResultSchema = z.object({
-  kind: z.literal('publish'),
+/** What a run's KPI job (`kpi` or `recompute`) hands the loader. */
+export const kpiResultSchema = z.object({
+  kind: z.literal('kpi'),
   ...timing,
   report: runReportSchema,
   /** Every file's outcome (`RunFile`), one JSON object per line, a run temporary. */
@@ -501,7 +527,7 @@ export const publishResultSchema = z.object({
   /** Per listen date, its distinct events in the lake (the date jobs' `events`). */
   dateEvents: z.record(z.string(), z.number().int()).optional(),
 });
-export type PublishResult = z.infer<typeof publishResultSchema>;
+export type KpiResult = z.infer<typeof kpiResultSchema>;
 
 /**
  * Every kind of job, by name: the stage whose queue carries it and the schema
@@ -513,7 +539,8 @@ export const JOB_KINDS = {
   catalogue: { stage: 'extract', data: catalogueJobSchema },
   validate: { stage: 'validate', data: validateJobSchema },
   transform: { stage: 'transform', data: transformJobSchema },
-  publish: { stage: 'kpi', data: publishJobSchema },
+  commit: { stage: 'transform', data: commitJobSchema },
+  kpi: { stage: 'kpi', data: kpiJobSchema },
   'kpi-date': { stage: 'kpi', data: kpiDateJobSchema },
   'kpi-pass': { stage: 'kpi', data: kpiPassJobSchema },
   recompute: { stage: 'kpi', data: kpiRecomputeJobSchema },
@@ -529,22 +556,23 @@ export const kindsOf = (stage: Stage) => JOB_KIND_NAMES.filter((k) => JOB_KINDS[
 
 /**
  * The flow's shape: the kinds a job of each kind adds as its children, which
- * run before it. A run starts as load ← publish ← plan (a recompute as
+ * run before it. A run starts as load ← kpi ← plan (a recompute as
  * load ← recompute); `plan` adds validate and catalogue jobs under itself,
- * then the transform jobs under `publish`; `publish` adds one kpi-date job per
- * listen date, a big date its kpi-pass jobs; `recompute` adds catalogue jobs
- * (re-enrich) and then kpi-date jobs. Adding any other child is a bug:
- * `addChildJobs` refuses it.
+ * then the transform jobs under `kpi`; `kpi` then adds the run's `commit`
+ * (the lake commit), then one kpi-date job per listen date, a big date its
+ * kpi-pass jobs; `recompute` adds catalogue jobs (re-enrich) and then kpi-date
+ * jobs. Adding any other child is a bug: `addChildJobs` refuses it.
  */
 export const FLOW_CHILDREN = {
-  load: ['publish', 'recompute'],
-  publish: ['plan', 'transform', 'kpi-date'],
+  load: ['kpi', 'recompute'],
+  kpi: ['plan', 'transform', 'commit', 'kpi-date'],
   plan: ['validate', 'catalogue'],
   recompute: ['catalogue', 'kpi-date'],
   'kpi-date': ['kpi-pass'],
   validate: [],
   catalogue: [],
   transform: [],
+  commit: [],
   'kpi-pass': [],
   // A backfill waits for the load of each date's recompute run (`startRecompute` with its driver as parent).
   backfill: ['load'],
@@ -558,7 +586,8 @@ export const childResultSchema = z.discriminatedUnion('kind', [
   transformResultSchema,
   kpiDateResultSchema,
   kpiPassResultSchema,
-  publishResultSchema,
+  commitResultSchema,
+  kpiResultSchema,
 ]);
 export type ChildResult = z.infer<typeof childResultSchema>;
 

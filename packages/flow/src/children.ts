@@ -14,7 +14,7 @@ export interface Children<K extends JobKind> {
   kind: K;
   jobs: ChildJob<K>[];
   onFailure: 'fail' | 'ignore';
-  /** The parent when it is not the step job itself (the plan adds transform jobs under publish). */
+  /** The parent when it is not the step job itself (the plan adds transform jobs under kpi). */
   parent?: { id: string; kind: JobKind };
 }
 
@@ -90,7 +90,7 @@ export async function ignoredFailures(job: Job, queues?: PipelineQueues): Promis
 
 /** Follows "child <key> failed" down the run's flow to the reason of the job that failed first. */
 async function firstFailure(queues: PipelineQueues, reason: string): Promise<string> {
-  // A flow is a few levels deep (load, publish, kpi-date, kpi-pass): the bound only guards against a loop.
+  // A flow is a few levels deep (load, kpi, kpi-date, kpi-pass): the bound only guards against a loop.
   for (let depth = 0; depth < 8; depth++) {
     const key = failedChildKey(reason);
     const stage = key && STAGES.find((s) => key.startsWith(`${queues.queueKey(s)}:`));

@@ -42,9 +42,9 @@ const activeKey = (prefix: string, sources: Sources) =>
   `${prefix}:active-run:${createHash('sha256').update(JSON.stringify(sources)).digest('hex').slice(0, 16)}`;
 
 /**
- * Enqueues one run as one BullMQ flow: load ← publish ← plan. The plan job
+ * Enqueues one run as one BullMQ flow: load ← kpi ← plan. The plan job
  * adds the run's validate and catalogue jobs under itself and its transform
- * jobs under `publish`, so publishing and loading wait for all of them. A run
+ * jobs under `kpi`, so the lake commit, the KPIs and the load wait for all of them. A run
  * over the same sources as an active run is not started twice.
  */
 export async function startRun(config: Config, queues: PipelineQueues, options: StartRunOptions): Promise<StartedRun> {
@@ -58,7 +58,7 @@ export async function startRun(config: Config, queues: PipelineQueues, options: 
   if (active) return { runId: active, created: false };
 
   const run = newRunContext(config, runId, options.trigger, sources);
-  await addRunFlow(config, queues, run, { kind: 'publish', data: { run }, children: [{ kind: 'plan', data: { run, files: options.files } }] });
+  await addRunFlow(config, queues, run, { kind: 'kpi', data: { run }, children: [{ kind: 'plan', data: { run, files: options.files } }] });
   return { runId, created: true };
 }
 
@@ -72,7 +72,7 @@ type FlowNode = { [K in JobKind]: { kind: K; data: JobData<K>; children?: FlowNo
 
 /**
  * Adds a run's flow in one call (FlowProducer writes the tree atomically):
- * `load` at the root, waiting for `top` (publish ← plan for an ingest run,
+ * `load` at the root, waiting for `top` (kpi ← plan for an ingest run,
  * recompute for a recompute run). Every job's id derives from the run and
  * its kind; every job but the root lets its parent run when it fails, so the
  * loader always runs: it records failed runs and removes their temporaries.
@@ -86,7 +86,7 @@ async function addRunFlow(
   parent?: { id: string; queue: string },
 ): Promise<void> {
   const opts = jobOptions(config);
-  const ids: Partial<Record<JobKind, (runId: string) => string>> = { load: jobIds.load, publish: jobIds.publish, recompute: jobIds.publish, plan: jobIds.plan };
+  const ids: Partial<Record<JobKind, (runId: string) => string>> = { load: jobIds.load, kpi: jobIds.kpi, recompute: jobIds.recompute, plan: jobIds.plan };
   const flowJob = (node: FlowNode, parent: JobKind | undefined): FlowJob => {
     if (parent && !(FLOW_CHILDREN[parent] as readonly JobKind[]).includes(node.kind))
       throw new Error(`a ${parent} job may not wait for a ${node.kind} job (FLOW_CHILDREN)`);

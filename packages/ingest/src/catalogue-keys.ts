@@ -1,6 +1,7 @@
 import { LOOKUP_BATCH, type CatalogueLookup } from './catalogue-source.ts';
-import { forEachLine, type UserIdSet } from './run-ids.ts';
-import { readUserId } from './stream-rows.ts';
+import { forEachLine } from './lines.ts';
+import type { UserIdSet } from './user-id-set.ts';
+import { readUserId } from './stream-row-checker.ts';
 
 /**
  * Keys any id rule takes (printable ASCII, at most 64 characters; up to ten

@@ -3,7 +3,7 @@ import { postgresClientConfig, redactUrl, type PostgresTarget } from '@musicflow
 import { explainConnectionError } from '@musicflow/warehouse/connection-errors';
 import QueryStream from 'pg-query-stream';
 import type { ObjectStore } from '@musicflow/storage';
-import { csvByteBatches, recordFields } from './csv-bytes.ts';
+import { csvByteBatches, recordFields } from './csv-byte-reader.ts';
 import { FileBoundError, type RecordBounds } from './bounds.ts';
 import { missingColumns } from './header.ts';
 import { CATALOGUE_SQL } from './catalogue-sql.ts';

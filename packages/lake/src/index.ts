@@ -7,6 +7,5 @@ export { LakeTrackTable } from './track-table.ts';
 export { LAKE_CREATED_BY, LakeParquetFile, type LakeGroupRows } from './lake-parquet.ts';
 export { rewritePart, type PartEnrichment } from './part-rewrite.ts';
 export type { LakePlays } from './play-columns.ts';
-export { mergeKpiPartials, writeKpiPartial } from './artifacts/kpi-partial.ts';
+export * from './artifacts/index.ts';
 export { lakeDatesIn, lakePartsIn, type LakeDateRange } from './lake-dates.ts';
-export { HeaderTally, readSourceHeaders, writeSourceHeaders, MAX_SOURCE_HEADERS } from './artifacts/source-headers.ts';

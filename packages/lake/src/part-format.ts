@@ -16,7 +16,7 @@ import { LAKE_LAYOUT } from './layout.ts';
  */
 export const PART_FORMAT_VERSION = 4;
 export const PART_FORMAT_KEY = 'musicflow.part_format';
-/** Footer key of a part's source files, a JSON array of file ids (sorted): the publish step reads it without reading rows. */
+/** Footer key of a part's source files, a JSON array of file ids (sorted): the commit job reads it without reading rows. */
 export const SOURCE_FILES_KEY = 'musicflow.source_files';
 /** Footer key of a part's distinct track ids (a decimal number): what a KPI date job sizes its passes by on a long-tail day. */
 export const DISTINCT_TRACKS_KEY = 'musicflow.distinct_tracks';

@@ -1,15 +1,10 @@
 import {
   CatalogueFixCounts,
-  QuarantineWriter,
   readCatalogueSource,
-  readChunkKeys,
-  readRunUserIds,
   RunTrackKeys,
   RunUserKeys,
   SONG_COLUMNS,
-  SongsSnapshotWriter,
   USER_COLUMNS,
-  UsersSnapshotWriter,
   UserIdSet,
   validateSongRow,
   validateUserRow,
@@ -17,7 +12,16 @@ import {
   type RecordBounds,
 } from '@musicflow/ingest';
 import { basename, type ObjectStore } from '@musicflow/storage';
-import { LAKE_LAYOUT, openLakePart, writeSourceHeaders } from '@musicflow/lake';
+import {
+  catalogueQuarantineOf,
+  openLakePart,
+  readChunkKeys,
+  readRunUserIds,
+  songsSnapshotOf,
+  usersSnapshotOf,
+  writeSourceHeaders,
+  type QuarantineWriter,
+} from '@musicflow/lake';
 import type { CatalogueTable, RunContext } from '@musicflow/contracts';
 import { catalogueTarget, type Config, type PostgresTarget } from '@musicflow/config';
 
@@ -78,7 +82,7 @@ export async function extractCatalogueTable(
   bounds?: RecordBounds,
 ): Promise<TableSnapshot> {
   const source = run.sources[table];
-  const quarantine = new QuarantineWriter(store, LAKE_LAYOUT.quarantine(run.lake, run.runId, table), sourceName(source));
+  const quarantine = catalogueQuarantineOf(store, run, table, sourceName(source));
   // A database source carries the setting it came from and, when it is the configured one, its password file.
   const from = /^postgres/.test(source) ? catalogueTarget(config, table, source) : source;
   const read: ReadSource = {};
@@ -92,8 +96,7 @@ export async function extractCatalogueTable(
   } finally {
     // Also when the source is refused (a missing column): the change is what the run's schema drift tells.
     const columns = read.rows?.columns;
-    if (columns?.length)
-      await writeSourceHeaders(store, run.lake, run.runId, { source: table, url: source, headers: [{ columns: [...columns], files: 1, examples: [] }] });
+    if (columns?.length) await writeSourceHeaders(store, run, { source: table, url: source, headers: [{ columns: [...columns], files: 1, examples: [] }] });
   }
 }
 
@@ -112,8 +115,7 @@ async function extractUsers(
   bounds?: RecordBounds,
 ) {
   const keys = new RunUserKeys(await runUserIds(store, named));
-  const url = LAKE_LAYOUT.catalogueUsers(run.lake, run.runId);
-  const snapshot = new UsersSnapshotWriter(store, url);
+  const snapshot = usersSnapshotOf(store, run);
   let kept = 0;
   const rows = (read.rows = readCatalogueSource(store, source, 'users', USER_COLUMNS, keys, bounds));
   await snapshot.fill(async () => {
@@ -128,7 +130,7 @@ async function extractUsers(
       }
     }
   });
-  return { url, wanted: keys.wanted.size, kept, rowsRead: rows.rowsRead };
+  return { url: snapshot.url, wanted: keys.wanted.size, kept, rowsRead: rows.rowsRead };
 }
 
 async function extractSongs(
@@ -141,8 +143,7 @@ async function extractSongs(
   bounds?: RecordBounds,
 ) {
   const keys = await RunTrackKeys.of(() => trackIdLists(store, named));
-  const url = LAKE_LAYOUT.catalogueSongs(run.lake, run.runId);
-  const snapshot = new SongsSnapshotWriter(store, url);
+  const snapshot = songsSnapshotOf(store, run);
   const fixes = new CatalogueFixCounts();
   let kept = 0;
   const rows = (read.rows = readCatalogueSource(store, source, 'songs', SONG_COLUMNS, keys, bounds));
@@ -161,5 +162,5 @@ async function extractSongs(
       await snapshot.add(result.trackId, result.genre, result.song);
     }
   });
-  return { url, wanted: keys.wanted.size, kept, rowsRead: rows.rowsRead, cleaned: fixes.counts };
+  return { url: snapshot.url, wanted: keys.wanted.size, kept, rowsRead: rows.rowsRead, cleaned: fixes.counts };
 }

@@ -31,7 +31,7 @@ const PLAN_WINDOW = 64;
  * then looks up the catalogue for exactly the tracks and users the clean
  * events name (two `catalogue` children, users and songs apart so two
  * workers read them at once), then adds one transform job per chunk under
- * the run's publish job.
+ * the run's KPI job.
  */
 export function createExtractProcessors(ctx: ServiceContext): StageProcessors<'extract'> {
   return { plan: createPlanProcessor(ctx), catalogue: createCatalogueProcessor(ctx) };
@@ -139,7 +139,7 @@ function createPlanProcessor(ctx: ServiceContext) {
       if (closed.length) await addValidateJobs(closed);
     }
     log.info({ files: listed.length, segments, chunks, rejected: rejectedFiles.length }, 'stream files planned');
-    if (headers.size) await writeSourceHeaders(store, run.lake, run.runId, { source: 'streams', url: run.sources.streams, headers: headers.headers() });
+    if (headers.size) await writeSourceHeaders(store, run, { source: 'streams', url: run.sources.streams, headers: headers.headers() });
     return { ...data, step: 'validate', startedAt, rejectedFiles, filesTotal: listed.length + skippedTold };
   }
 
@@ -164,7 +164,7 @@ function createPlanProcessor(ctx: ServiceContext) {
     });
   }
 
-  /** Once the catalogue is looked up: one transform job per chunk under the run's publish job, and the plan's result. */
+  /** Once the catalogue is looked up: one transform job per chunk under the run's KPI job, and the plan's result. */
   async function transformChunks(job: Job, data: PlanJob): Promise<PlanResult> {
     const { run } = data;
     await checkChildren(job, 'catalogue');
@@ -180,7 +180,7 @@ function createPlanProcessor(ctx: ServiceContext) {
       await addChildJobs(
         config,
         queues,
-        { id: jobIds.publish(run.runId), kind: 'publish' },
+        { id: jobIds.kpi(run.runId), kind: 'kpi' },
         {
           kind: 'transform',
           jobs: validations.map((validation) => ({

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { STREAM_FILE, type Chunk, type RejectedFile, type Segment } from '@musicflow/contracts';
 import {
-  csvRecords,
+  csvByteBatches,
   duplicatedColumns,
   FileBoundError,
   HEADER_SCAN_BYTES,
@@ -9,7 +9,8 @@ import {
   openStreamFile,
   parseHeader,
   reasonText,
-  scanRecords,
+  recordFields,
+  scanChunks,
   STREAM_COLUMNS,
   type FileBounds,
 } from '@musicflow/ingest';
@@ -64,8 +65,10 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
     let first: string[] | undefined;
     try {
       const range = { start: 0, end: file.size };
-      for await (const record of csvRecords(await openStreamFile(store, file.url, { gzip, range, inflate: bounds }), 1, bounds)) {
-        first = record.fields.map((f) => f.trim());
+      // The header's column count is checked below, naming MAX_COLUMNS: only the record length is bounded here.
+      const recordBounds = { maxRecordBytes: bounds?.maxRecordBytes ?? Infinity, maxColumns: Infinity };
+      for await (const batch of csvByteBatches(await openStreamFile(store, file.url, { gzip, range, inflate: bounds }), 1, recordBounds)) {
+        first = recordFields(batch, 0).map((f) => f.trim());
         break;
       }
     } catch (err) {
@@ -83,7 +86,7 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
     // them); the validator reads the rest.
     const bytes =
       file.size <= equalShare ? await store.readBuffer(file.url, { start: 0, end: Math.min(file.size, HEADER_SCAN_BYTES) }) : await store.read(file.url);
-    const scan = await scanRecords(bytes, equalShare, file.size, bounds?.maxRecordBytes).catch((err: Error) => err);
+    const scan = await scanChunks(bytes, equalShare, file.size, bounds?.maxRecordBytes).catch((err: Error) => err);
     if (scan instanceof Error) return reject(scan.message);
     if (scan.headerBytes.length === 0) return reject('empty file: a header row is required');
     try {

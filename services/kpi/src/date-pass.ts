@@ -1,5 +1,5 @@
 import { KpiAccumulator } from '@musicflow/kpi';
-import { bucketsOfPass, LAKE_LAYOUT, openLakePart, passOfBucket, userBucketOf, type LakePartReader } from '@musicflow/lake';
+import { bucketsOfPass, openLakePart, publishedPartsOf, passOfBucket, userBucketOf, type LakePartReader } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 import pMap from 'p-map';
 
@@ -22,11 +22,7 @@ export interface DatePart {
  * with the same events, the later one's count as duplicates.
  */
 export async function openDateParts(store: ObjectStore, lake: string, date: string, ours: Set<string>): Promise<DatePart[]> {
-  const urls: string[] = [];
-  for await (const obj of store.list(LAKE_LAYOUT.processedDate(lake, date))) {
-    if (obj.url.endsWith('.parquet')) urls.push(obj.url);
-  }
-  const parts = await openParts(store, urls, ours);
+  const parts = await openParts(store, await publishedPartsOf(store, lake, date), ours);
   const firstFile = (p: DatePart) => p.reader.format.sourceFiles[0]!;
   return parts.sort((a, b) => Number(a.counting) - Number(b.counting) || firstFile(a).localeCompare(firstFile(b)) || a.url.localeCompare(b.url));
 }

@@ -2,53 +2,20 @@ import {
   childResults,
   REPORT_REJECTED_FILES,
   type KpiDateResult,
-  type PublishJob,
-  type PublishResult,
+  type KpiJob,
+  type KpiResult,
   type PlanResult,
   type RejectedFile,
   type RunContext,
   type RunFile,
   type RunReport,
-  type SegmentOutcome,
   type TransformResult,
 } from '@musicflow/contracts';
-import { fileRejectionReasons } from '@musicflow/ingest';
+import type { FileOutcome } from '@musicflow/ingest';
 import { fitText } from '@musicflow/warehouse/text-contract';
 
 /** A file's name in the report, at most (cut with a digest, as etl_run_files keeps it). */
 const REPORT_FILE_NAME_BYTES = 1024;
-
-export interface FileOutcome {
-  fileId: string;
-  url: string;
-  segments: SegmentOutcome[];
-  rejectedReasons: string[];
-}
-
-/**
- * Decides each file's fate from its segments (SPEC 3): a segment that cannot
- * be parsed, or more bad rows than `threshold` of the file's rows, rejects the
- * whole file.
- */
-export function decideFiles(transforms: TransformResult[], threshold: number): FileOutcome[] {
-  const byFile = new Map<string, FileOutcome>();
-  for (const t of transforms) {
-    for (const segment of t.segments) {
-      const v = segment.validation;
-      let file = byFile.get(v.fileUrl);
-      if (!file) byFile.set(v.fileUrl, (file = { fileId: v.fileId, url: v.fileUrl, segments: [], rejectedReasons: [] }));
-      file.segments.push(segment);
-    }
-  }
-  for (const file of byFile.values()) {
-    file.segments.sort((a, b) => a.validation.index - b.validation.index);
-    file.rejectedReasons = fileRejectionReasons(
-      file.segments.map((s) => s.validation),
-      threshold,
-    );
-  }
-  return [...byFile.values()].sort((a, b) => a.url.localeCompare(b.url));
-}
 
 const rowsOf = (file: FileOutcome) => ({
   read: file.segments.reduce((n, s) => n + s.validation.rowsRead, 0),
@@ -66,7 +33,7 @@ function rejectedFiles(plan: PlanResult, files: FileOutcome[]): RejectedFile[] {
 }
 
 /**
- * The run report as far as the publish step knows it; the loader adds status,
+ * The run report as far as the KPI job knows it; the loader adds status,
  * load time and KPI rows merged. Long lists are summarized: counts, and the
  * first rejected files (every file's outcome goes to analytics.etl_run_files).
  */
@@ -119,10 +86,10 @@ export function buildReport(
   };
 }
 
-/** Every file's outcome, as the lines of the run's `files.ndjson` (RunFile). */
-export function* runFileLines(plan: PlanResult, files: FileOutcome[], duplicateByFile: Record<string, number>): Generator<string> {
+/** Every file's outcome (the run's file list): the planned-out files, then every decided one. */
+export function* runFiles(plan: PlanResult, files: FileOutcome[], duplicateByFile: Record<string, number>): Generator<RunFile> {
   for (const f of plan.rejectedFiles) {
-    yield `${JSON.stringify({ file: f.file, status: 'rejected', rowsRead: 0, rowsValid: 0, rowsRejected: 0, duplicate: 0, reason: f.reasons.join('; ') } satisfies RunFile)}\n`;
+    yield { file: f.file, status: 'rejected', rowsRead: 0, rowsValid: 0, rowsRejected: 0, duplicate: 0, reason: f.reasons.join('; ') };
   }
   for (const f of files) {
     const { read, valid } = rowsOf(f);
@@ -136,7 +103,7 @@ export function* runFileLines(plan: PlanResult, files: FileOutcome[], duplicateB
       duplicate: loaded ? (duplicateByFile[f.fileId] ?? 0) : 0,
       reason: loaded ? undefined : f.rejectedReasons.join('; '),
     };
-    yield `${JSON.stringify(line)}\n`;
+    yield line;
   }
 }
 
@@ -150,7 +117,7 @@ export function biggestDatesFirst(parts: { listenDate: string; rows: number }[])
   return [...events].sort(([a, x], [b, y]) => y - x || a.localeCompare(b)).map(([date]) => date);
 }
 
-type DatesStep = NonNullable<PublishJob['dates']>;
+type DatesStep = NonNullable<KpiJob['dates']>;
 
 /** The date jobs' results, by date; every date the step added must have one. */
 export function dateResults(values: Record<string, unknown>, dates: DatesStep): KpiDateResult[] {
@@ -160,10 +127,10 @@ export function dateResults(values: Record<string, unknown>, dates: DatesStep): 
   return results;
 }
 
-/** What a run's KPI step hands the loader: the report, the file list and every date's KPI rows. */
-export function publishResultOf(dates: DatesStep, report: RunReport, filesUrl: string, results: KpiDateResult[]): PublishResult {
+/** What a run's KPI job hands the loader: the report, the file list and every date's KPI rows. */
+export function kpiResultOf(dates: DatesStep, report: RunReport, filesUrl: string, results: KpiDateResult[]): KpiResult {
   return {
-    kind: 'publish',
+    kind: 'kpi',
     startedAt: dates.startedAt,
     finishedAt: Date.now(),
     report,

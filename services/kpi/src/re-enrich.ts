@@ -1,7 +1,7 @@
 import type { Logger } from '@musicflow/config';
 import type { RunContext } from '@musicflow/contracts';
-import { readKeysCatalogue, UserIdSet } from '@musicflow/ingest';
-import { LAKE_LAYOUT, lakeTrackOf, openLakePart, rewritePart, type LakeTrack } from '@musicflow/lake';
+import { UserIdSet } from '@musicflow/ingest';
+import { lakeTrackOf, openLakePart, readKeysCatalogue, reEnrichPart, type LakeTrack } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 
 /**
@@ -28,8 +28,7 @@ export async function reEnrichDates(
       if (!tracks.has(trackId)) tracks.set(trackId, lakeTrackOf(songOf(trackId)));
       return tracks.get(trackId);
     };
-    const enrich = { trackOf, userKnown: (userId: number) => users.has(userId) };
-    const rewritten = await rewritePart(store, url, LAKE_LAYOUT.rewrittenPart(run.lake, run.runId, 're-enrich', url), { enrich });
+    const rewritten = await reEnrichPart(store, run, url, { trackOf, userKnown: (userId: number) => users.has(userId) });
     if (rewritten.rows === 0) continue;
     parts++;
     rows += rewritten.rows;

@@ -1,10 +1,9 @@
-import { Readable } from 'node:stream';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import { CATALOGUE_TABLES, childResults, emptyRunReport, jobIds, type KpiRecomputeJob, type PublishResult, type RunReport } from '@musicflow/contracts';
+import { CATALOGUE_TABLES, childResults, emptyRunReport, jobIds, type KpiRecomputeJob, type KpiResult, type RunReport } from '@musicflow/contracts';
 import { claimRunCommit, enterStep, ignoredFailures, runCancelledError, nextSnapshotSeq, type ServiceContext } from '@musicflow/flow';
-import { LAKE_LAYOUT, lakeDatesIn, lakePartsIn } from '@musicflow/lake';
-import { dateResults, publishResultOf } from './outcome.ts';
+import { lakeDatesIn, lakePartsIn, writeRunFiles } from '@musicflow/lake';
+import { dateResults, kpiResultOf } from './outcome.ts';
 import { reEnrichDates } from './re-enrich.ts';
 
 /**
@@ -15,7 +14,7 @@ import { reEnrichDates } from './re-enrich.ts';
  * from Redis' clock before anything is counted, lists the lake's listen dates
  * in the range and adds one date job each, the very date jobs of ingest runs
  * (with no part of their own, so nothing counts as duplicate), and waits for
- * them; then hands the loader their rows as a publish step would. Concurrent
+ * them; then hands the loader their rows as an ingest run's KPI job does. Concurrent
  * ingest runs keep SPEC 4.3: whichever snapshot of a date is newer wins the
  * MERGE, and every snapshot reads all of the date's parts.
  */
@@ -58,8 +57,8 @@ export function createRecomputeKpiProcessor(ctx: ServiceContext) {
     });
   }
 
-  /** Once every date is computed: their rows for the loader, as a publish job hands them. */
-  async function handOver(job: Job, data: KpiRecomputeJob): Promise<PublishResult> {
+  /** Once every date is computed: their rows for the loader, as an ingest run's KPI job hands them. */
+  async function handOver(job: Job, data: KpiRecomputeJob): Promise<KpiResult> {
     const { run } = data;
     const dates = data.dates!;
     const results = dateResults(await job.getChildrenValues(), dates);
@@ -80,13 +79,12 @@ export function createRecomputeKpiProcessor(ctx: ServiceContext) {
       stageMs: { kpi: Date.now() - dates.startedAt },
     };
     // No stream file: the run's file list is empty.
-    const filesUrl = LAKE_LAYOUT.runFiles(run.lake, run.runId);
-    await store.write(filesUrl, Readable.from([]));
+    const filesUrl = await writeRunFiles(store, run, []);
     await job.updateProgress({ percent: 100, rows: 0 });
-    return publishResultOf(dates, report, filesUrl, results);
+    return kpiResultOf(dates, report, filesUrl, results);
   }
 
-  return async (job: Job, data: KpiRecomputeJob, log: Logger, token: string | undefined): Promise<PublishResult> => {
+  return async (job: Job, data: KpiRecomputeJob, log: Logger, token: string | undefined): Promise<KpiResult> => {
     const failures = await ignoredFailures(job);
     if (failures.length) throw new UnrecoverableError(failures.map((f) => `${f.jobId}: ${f.reason}`).join('; '));
     const startedAt = Date.now();

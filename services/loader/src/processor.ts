@@ -1,11 +1,10 @@
 import pMap from 'p-map';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import { childResults, emptyRunReport, runFileSchema, runReportSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
+import { childResults, emptyRunReport, runReportSchema, type LoadJob, type RunReport } from '@musicflow/contracts';
 import { activeKey, alertOnRun, claimRunCommit, ignoredFailures, markRunEnded, type ServiceContext } from '@musicflow/flow';
-import { LAKE_LAYOUT, readSourceHeaders } from '@musicflow/lake';
-import { joinUrl, ObjectMissingError, readConcatenated, relativeKey, type ObjectStore } from '@musicflow/storage';
-import { readLines } from '@musicflow/ingest';
+import { LAKE_LAYOUT, readKpiRows, readRunFiles, readSourceHeaders } from '@musicflow/lake';
+import { joinUrl, ObjectMissingError, relativeKey, type ObjectStore } from '@musicflow/storage';
 import { checkSettings, fitRunRecord, recordSchemaDrift, WarehouseDataError, type Warehouse } from '@musicflow/warehouse';
 
 /**
@@ -18,14 +17,14 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
   const load = async (job: Job, { run }: LoadJob, log: Logger): Promise<RunReport> => {
     const startedAt = Date.now();
     const failures = (await ignoredFailures(job, queues)).map((f) => f.reason);
-    const [published] = childResults(await job.getChildrenValues(), 'publish');
+    const [published] = childResults(await job.getChildrenValues(), 'kpi');
     const db = await warehouse();
     await recordUnrecordedRuns({ config, queues }, db, log);
 
     let report: RunReport;
     const drift = async () => {
       try {
-        const schemaDrift = await recordSchemaDrift(db, run.runId, await readSourceHeaders(store, run.lake, run.runId), new Date());
+        const schemaDrift = await recordSchemaDrift(db, run.runId, await readSourceHeaders(store, run), new Date());
         if (schemaDrift.length) log.warn({ schemaDrift }, 'schema drift: source columns changed since the previous run');
         return schemaDrift.length ? { schemaDrift } : {};
       } catch (err) {
@@ -40,7 +39,7 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
       await db.recordRun(report);
       log.info('run cancelled: recorded, temporaries deleted, nothing loaded');
     } else if (failures.length || !published) {
-      report = { ...failedReport(run, failures.join('; ') || 'the publish step produced no result'), ...(await drift()) };
+      report = { ...failedReport(run, failures.join('; ') || 'the KPI job produced no result'), ...(await drift()) };
       await db.recordRun(report);
       log.error({ error: report.error }, 'run failed');
     } else {
@@ -62,8 +61,8 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
             runId: run.runId,
             snapshotSeq: result.snapshotSeq,
             updatedAt: new Date(),
-            genre: genreUrls.length ? () => readConcatenated(store, genreUrls) : undefined,
-            hourly: hourlyUrls.length ? () => readConcatenated(store, hourlyUrls) : undefined,
+            genre: genreUrls.length ? () => readKpiRows(store, genreUrls) : undefined,
+            hourly: hourlyUrls.length ? () => readKpiRows(store, hourlyUrls) : undefined,
             // Judged in the load's transaction, before the merge, so an error-level failure can keep its date out.
             checks: { dates: report.dates.map((listenDate) => ({ listenDate, events: result.dateEvents?.[listenDate] })), settings: checkSettings(config) },
           },
@@ -104,7 +103,7 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
       if (final && !(err as { recorded?: boolean }).recorded) {
         // The dates it published, so a retry of only what failed knows which to load; redacted and bounded already:
         // what waits in Redis is what analytics.etl_runs can hold.
-        const [published] = childResults(await job.getChildrenValues(), 'publish');
+        const [published] = childResults(await job.getChildrenValues(), 'kpi');
         const report = fitRunRecord({ ...failedReport(data.run, `load: ${(err as Error).message}`), dates: published?.report.dates ?? [] });
         await queues.connection.hset(unrecordedRunsKey(queues.prefix), data.run.runId, JSON.stringify(report));
         log.error({ error: report.error }, 'run failed: recorded in the warehouse once it answers again');
@@ -181,13 +180,6 @@ async function releaseRun(store: ObjectStore, queues: ServiceContext['queues'], 
 /** The report of a run that failed before anything was counted. */
 export function failedReport(run: LoadJob['run'], error: string): RunReport {
   return { ...emptyRunReport(run, 'failed'), finishedAt: new Date().toISOString(), error };
-}
-
-/** Every file's outcome, as the publish step wrote them. */
-async function* readRunFiles(store: ObjectStore, url: string): AsyncGenerator<RunFile> {
-  for await (const line of readLines(store, url)) {
-    if (line) yield runFileSchema.parse(JSON.parse(line));
-  }
 }
 
 /** Files moved at once: thousands of small files are mostly waiting on the store. */

@@ -1,8 +1,8 @@
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import type { TransformJob, TransformResult } from '@musicflow/contracts';
-import { fileRejectionReasons, readCleanEvents, readChunkCatalogue } from '@musicflow/ingest';
-import { LAKE_LAYOUT, LakePartWriter, LakeTrackTable, lakeTrackOf, partFileName } from '@musicflow/lake';
+import { fileRejectionReasons } from '@musicflow/ingest';
+import { LakeTrackTable, lakeTrackOf, openCleanEvents, packPartsWriter, readChunkCatalogue, segmentPartsWriter } from '@musicflow/lake';
 import { WritesInFlight } from '@musicflow/storage';
 import { RowProgress, type ServiceContext } from '@musicflow/flow';
 
@@ -22,7 +22,7 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
     // Only the chunk's tracks and users: a transform holds what its chunk plays, not the run's catalogue.
     const { songOf, users } = await readChunkCatalogue(store, validation.keysUrl, catalogue);
     const rowsValid = validation.segments.reduce((n, s) => n + s.rowsValid, 0);
-    const blocks = readCleanEvents(await store.read(validation.validUrl), validation.validUrl);
+    const blocks = await openCleanEvents(store, validation.validUrl);
     // The catalogue join runs once per distinct track of the chunk, not once per event; the table's
     // indexes are the hand-off's track indexes.
     const trackTable = new LakeTrackTable();
@@ -30,9 +30,7 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
     const segments: TransformResult['segments'] = [];
     // Small files packed into one chunk (whole files, one segment each) share one part per date.
     const pack = validation.segments.length > 1 && validation.segments.every((s) => s.count === 1);
-    const packWriter = pack
-      ? new LakePartWriter(store, (date) => LAKE_LAYOUT.stagedPart(run.lake, run.runId, date, LAKE_LAYOUT.packPartName(validation.chunkId)), trackTable)
-      : undefined;
+    const packWriter = pack ? packPartsWriter(store, run, validation.chunkId, trackTable) : undefined;
     const packed: TransformResult['segments'] = [];
     const progress = new RowProgress(job);
     let rows = 0;
@@ -41,14 +39,7 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
         // A segment that cannot be parsed (or breaks a bound) rejects its file: its blocks are read past, not written. A packed
         // file is decided here already (it is whole), so a pack holds only files the publish step accepts.
         const written = pack ? fileRejectionReasons([segment], config.REJECT_THRESHOLD).length === 0 : !segment.parseError && !segment.boundBroken;
-        const writer = !written
-          ? undefined
-          : (packWriter ??
-            new LakePartWriter(
-              store,
-              (date) => LAKE_LAYOUT.stagedPart(run.lake, run.runId, date, partFileName(segment.fileId, segment.index, segment.count)),
-              trackTable,
-            ));
+        const writer = !written ? undefined : (packWriter ?? segmentPartsWriter(store, run, segment, trackTable));
         let orphanTracks = 0;
         let orphanUsers = 0;
         try {

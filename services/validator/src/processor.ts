@@ -1,23 +1,20 @@
-import { PassThrough } from 'node:stream';
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import type { RunContext, Segment, SegmentValidation, ValidateJob, ValidateResult } from '@musicflow/contracts';
 import {
-  CleanEventsWriter,
   CsvFileError,
   csvByteBatches,
   FileBoundError,
   fileBoundsOf,
   reasonText,
   type FileBounds,
-  QuarantineWriter,
   recordFields,
   segmentsReadAhead,
   STREAM_COLUMNS,
   StreamRowChecker,
 } from '@musicflow/ingest';
-import { LAKE_LAYOUT } from '@musicflow/lake';
-import { basename, WritesInFlight, type ObjectStore } from '@musicflow/storage';
+import { createCleanEvents, segmentQuarantineOf, writeChunkKeys, type CleanEventsWriter } from '@musicflow/lake';
+import { WritesInFlight, type ObjectStore } from '@musicflow/storage';
 import { RowProgress, type ServiceContext } from '@musicflow/flow';
 
 /** Segments' quarantine objects still being written while the next segments are read. */
@@ -39,11 +36,8 @@ export function createValidateProcessor({ store, config }: ServiceContext) {
   const bounds = fileBoundsOf(config);
   return async (job: Job, { run, chunk }: ValidateJob, log: Logger): Promise<ValidateResult> => {
     const startedAt = Date.now();
-    const validUrl = LAKE_LAYOUT.validEvents(run.lake, run.runId, chunk.chunkId);
-    const valid = new PassThrough();
-    const upload = store.write(validUrl, valid);
-    upload.catch(() => undefined);
-    const clean = new CleanEventsWriter(valid);
+    const valid = createCleanEvents(store, run, chunk.chunkId);
+    const clean = valid.writer;
     const totalBytes = chunk.segments.reduce((n, s) => n + s.end - s.start, 0);
     const progress = new RowProgress(job);
     const done = { rows: 0, bytes: 0 };
@@ -64,16 +58,14 @@ export function createValidateProcessor({ store, config }: ServiceContext) {
         if (result.boundBroken) log.warn({ file: segment.fileUrl, boundBroken: result.boundBroken }, 'segment breaks a file bound: file will be rejected');
       }
     } catch (err) {
-      valid.destroy(err as Error);
+      valid.abort(err as Error);
       throw err;
     }
-    await clean.end();
-    await upload;
+    await valid.finish();
     await quarantines.drain();
-    const keysUrl = LAKE_LAYOUT.chunkKeys(run.lake, run.runId, chunk.chunkId);
-    await store.write(keysUrl, clean.keys());
+    const keysUrl = await writeChunkKeys(store, run, chunk.chunkId, clean.keys());
     await progress.done(done.rows);
-    return { kind: 'validate', startedAt, finishedAt: Date.now(), chunkId: chunk.chunkId, validUrl, keysUrl, segments };
+    return { kind: 'validate', startedAt, finishedAt: Date.now(), chunkId: chunk.chunkId, validUrl: valid.url, keysUrl, segments };
   };
 }
 
@@ -86,13 +78,7 @@ async function validateSegment(
   { clean, rows, quarantines, bounds }: { clean: CleanEventsWriter; rows: StreamRowChecker; quarantines: WritesInFlight; bounds: FileBounds },
   onProgress: (rows: number, bytes: number) => Promise<void>,
 ): Promise<Omit<SegmentValidation, 'blocks'>> {
-  const quarantine = new QuarantineWriter(
-    store,
-    LAKE_LAYOUT.segmentQuarantine(run.lake, run.runId, segment.fileId, segment.index),
-    basename(segment.fileUrl),
-    // A file of one segment: its quarantine is moved into place whole; a big file's segments are joined under one header.
-    segment.count === 1,
-  );
+  const quarantine = segmentQuarantineOf(store, run, segment);
   const [userCol, trackCol, timeCol] = STREAM_COLUMNS.map((c) => segment.header.indexOf(c)) as [number, number, number];
   rows.setColumns(userCol, trackCol, timeCol);
   const rejected: Record<string, number> = {};

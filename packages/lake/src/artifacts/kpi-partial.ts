@@ -6,23 +6,42 @@ import {
   KpiMerge,
   partialHeaderBytes,
   PARTIAL_PREFIX_BYTES,
+  PARTIAL_VERSION,
   type EncodedPartial,
   type KpiTables,
   type PartialHeader,
 } from '@musicflow/kpi';
+import type { RunContext } from '@musicflow/contracts';
 import type { ObjectStore } from '@musicflow/storage';
+import { LAKE_LAYOUT } from '../layout.ts';
+import type { RunArtifact } from './artifact.ts';
+
+/** A pass job's partial counts, for its date job's merge. */
+export const KPI_PARTIAL: RunArtifact = {
+  path: 'tmp/run=<run>/kpis/partial-<date>-pass<p>of<n>.kpip',
+  format: "@musicflow/kpi's binary partial (partial.ts): a header with shard offsets, then track shards",
+  version: PARTIAL_VERSION,
+  writers: ['kpi-pass'],
+  readers: ['kpi-date'],
+};
 
 /** Partials read at once in a merge. */
 const READ_CONCURRENCY = 8;
 
-/** A pass job's partial (KpiAccumulator.encodePartial), streamed shard by shard: never whole in memory. */
-export async function writeKpiPartial(store: ObjectStore, url: string, partial: EncodedPartial): Promise<number> {
+/** Pass `pass` of `count`'s partial (KpiAccumulator.encodePartial), streamed shard by shard: never whole in memory. */
+export async function writeKpiPartial(
+  store: ObjectStore,
+  run: RunContext,
+  at: { listenDate: string; pass: number; count: number },
+  partial: EncodedPartial,
+): Promise<{ url: string; bytes: number }> {
+  const url = LAKE_LAYOUT.kpiPartial(run.lake, run.runId, at.listenDate, at.pass, at.count);
   const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   function* chunks() {
     yield asBuffer(partial.header);
     for (const shard of partial.shards()) yield asBuffer(shard);
   }
-  return (await store.write(url, Readable.from(chunks(), { objectMode: false }))).size;
+  return { url, bytes: (await store.write(url, Readable.from(chunks(), { objectMode: false }))).size };
 }
 
 async function readKpiPartialHeader(store: ObjectStore, url: string): Promise<PartialHeader> {

@@ -4,9 +4,19 @@
  * plan job writes the stream files', each catalogue job its table's, also when
  * the source is then refused for a missing column.
  */
-import { SCHEMA_SOURCES, sourceHeadersSchema, type SchemaSource, type SourceHeaders } from '@musicflow/contracts';
+import { SCHEMA_SOURCES, sourceHeadersSchema, type RunContext, type SourceHeaders } from '@musicflow/contracts';
 import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
+import type { RunArtifact } from './artifact.ts';
+
+/** The distinct headers of one source the run read, for the loader's schema drift. */
+export const SOURCE_HEADERS: RunArtifact = {
+  path: 'tmp/run=<run>/headers/<streams|users|songs>.json',
+  format: 'JSON, SourceHeaders in @musicflow/contracts',
+  version: 1,
+  writers: ['plan', 'catalogue'],
+  readers: ['load'],
+};
 
 /** Distinct headers a source keeps in one run: a folder whose files all differ is one drift told many times. */
 export const MAX_SOURCE_HEADERS = 20;
@@ -37,15 +47,15 @@ export class HeaderTally {
   }
 }
 
-export async function writeSourceHeaders(store: ObjectStore, lake: string, runId: string, headers: SourceHeaders): Promise<void> {
-  await store.write(LAKE_LAYOUT.sourceHeaders(lake, runId, headers.source), JSON.stringify(headers));
+export async function writeSourceHeaders(store: ObjectStore, run: RunContext, headers: SourceHeaders): Promise<void> {
+  await store.write(LAKE_LAYOUT.sourceHeaders(run.lake, run.runId, headers.source), JSON.stringify(headers));
 }
 
 /** The headers the run's jobs recorded, source by source; a source not read (a failed plan, a recompute) is absent. */
-export async function readSourceHeaders(store: ObjectStore, lake: string, runId: string): Promise<SourceHeaders[]> {
+export async function readSourceHeaders(store: ObjectStore, run: RunContext): Promise<SourceHeaders[]> {
   const found: SourceHeaders[] = [];
-  for (const source of SCHEMA_SOURCES as readonly SchemaSource[]) {
-    const url = LAKE_LAYOUT.sourceHeaders(lake, runId, source);
+  for (const source of SCHEMA_SOURCES) {
+    const url = LAKE_LAYOUT.sourceHeaders(run.lake, run.runId, source);
     if (await store.head(url)) found.push(sourceHeadersSchema.parse(JSON.parse((await store.readBuffer(url)).toString('utf8'))));
   }
   return found;

@@ -1,8 +1,11 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { StringPool, withRoom } from '@musicflow/kpi';
+import type { CatalogueTable, RunContext } from '@musicflow/contracts';
 import type { ObjectStore } from '@musicflow/storage';
-import type { Song } from './catalogue.ts';
-import { forEachLine, readChunkKeys, UserIdSet } from './run-ids.ts';
+import { LAKE_LAYOUT } from '../layout.ts';
+import type { RunArtifact } from './artifact.ts';
+import { forEachLine, UserIdSet, type Song } from '@musicflow/ingest';
+import { readChunkKeys } from './chunk-keys.ts';
 
 const BATCH_BYTES = 64 * 1024;
 
@@ -17,7 +20,10 @@ class BatchedUpload {
   private batch: Buffer[] = [];
   private batchBytes = 0;
 
-  constructor(store: ObjectStore, url: string) {
+  constructor(
+    store: ObjectStore,
+    readonly url: string,
+  ) {
     this.upload = store.write(url, this.out);
     this.upload.catch(() => undefined);
     // An abort before the store reads the stream (a catalogue that cannot be read fails at once) errors a
@@ -173,17 +179,6 @@ export async function readKnownUsers(store: ObjectStore, url: string, users: Use
   return known;
 }
 
-/** An object's lines, one at a time (empty lines included). */
-export async function* readLines(store: ObjectStore, url: string): AsyncGenerator<string> {
-  let rest = '';
-  for await (const text of (await store.read(url)).setEncoding('utf8') as AsyncIterable<string>) {
-    const lines = (rest + text).split('\n');
-    rest = lines.pop()!;
-    yield* lines;
-  }
-  if (rest) yield rest;
-}
-
 /** The run's catalogue as one set of keys sees it: the songs of its tracks and which of its users are known. */
 export interface KeysCatalogue {
   songOf(trackId: string): Song | undefined;
@@ -217,3 +212,26 @@ export async function readChunkCatalogue(store: ObjectStore, keysUrl: string, sn
   const keys = await readChunkKeys(store, keysUrl);
   return readKeysCatalogue(store, snapshots, keys.trackIdBytes, keys.userIds);
 }
+
+/** The run's catalogue snapshots (SPEC 2.2, 2.3): only the users and songs its events name. */
+export const CATALOGUE_SNAPSHOTS: Record<CatalogueTable, RunArtifact> = {
+  songs: {
+    path: 'tmp/run=<run>/catalogue/songs.ndjson',
+    format: 'one line per catalogue row: track id, tab, JSON {trackName, artists, popularity, durationMs, genre}',
+    version: 1,
+    writers: ['catalogue'],
+    readers: ['transform', 'recompute'],
+  },
+  users: {
+    path: 'tmp/run=<run>/catalogue/users.txt',
+    format: 'the known user ids, each once, as little-endian int32',
+    version: 1,
+    writers: ['catalogue'],
+    readers: ['transform', 'recompute'],
+  },
+};
+
+/** The writer of the run's songs snapshot; its `url` is what the catalogue job reports. */
+export const songsSnapshotOf = (store: ObjectStore, run: RunContext) => new SongsSnapshotWriter(store, LAKE_LAYOUT.catalogueSongs(run.lake, run.runId));
+/** The writer of the run's users snapshot. */
+export const usersSnapshotOf = (store: ObjectStore, run: RunContext) => new UsersSnapshotWriter(store, LAKE_LAYOUT.catalogueUsers(run.lake, run.runId));

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { csvRecordBatches, CsvFileError } from './csv.ts';
+import { csvRecordBatches, CsvFileError } from './csv-parse-records.ts';
 import { recordTooLong, tooManyColumns, type RecordBounds } from './bounds.ts';
 
 /**

@@ -1,6 +1,5 @@
 import { StringPool } from '@musicflow/kpi';
-import type { CleanEventsWriter } from './clean-events.ts';
-import { fieldText, grow, type CsvByteBatch } from './csv-bytes.ts';
+import { fieldText, grow, type CsvByteBatch } from './csv-byte-reader.ts';
 import { validateStreamRow, type StreamRowResult } from './stream-rules.ts';
 import { parseListenTime } from './timestamp.ts';
 
@@ -29,7 +28,8 @@ export class StreamRowChecker {
     private userCol: number,
     private trackCol: number,
     private timeCol: number,
-    private readonly clean: CleanEventsWriter,
+    /** Gives each distinct track id its hand-off index (the run artifacts' CleanEventsWriter). */
+    private readonly clean: { trackIndex(trackId: string): number },
   ) {}
 
   /**

@@ -33,7 +33,7 @@ export const HEADER_SCAN_BYTES = MAX_HEADER_BYTES + 1;
  * small files is not read twice. A record longer than `maxRecordBytes` stops
  * the scan with a FileBoundError, once per read: no per-byte cost.
  */
-export async function scanRecords(bytes: Readable | Buffer, chunkBytes: number, size?: number, maxRecordBytes = Infinity): Promise<ScanResult> {
+export async function scanChunks(bytes: Readable | Buffer, chunkBytes: number, size?: number, maxRecordBytes = Infinity): Promise<ScanResult> {
   const oneChunk = size !== undefined && size <= chunkBytes;
   let offset = 0;
   let line = 1;

@@ -1,6 +1,10 @@
-import type { Readable, Writable } from 'node:stream';
-import { encodeChunkKeys, UserIdSet } from './run-ids.ts';
-import { grow } from './csv-bytes.ts';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import type { RunContext } from '@musicflow/contracts';
+import type { ObjectStore } from '@musicflow/storage';
+import { grow, UserIdSet } from '@musicflow/ingest';
+import { LAKE_LAYOUT } from '../layout.ts';
+import type { RunArtifact } from './artifact.ts';
+import { encodeChunkKeys } from './chunk-keys.ts';
 
 /**
  * The validator's hand-off to the transformer: a chunk's clean events as
@@ -171,4 +175,44 @@ export async function* readCleanEvents(bytes: Readable, source: string): AsyncGe
     }
   }
   if (headerHave > 0) throw new Error(`${source}: clean events end inside a block (truncated temporary)`);
+}
+
+/** A chunk's clean events, the validator's hand-off to its transform. */
+export const CLEAN_EVENTS: RunArtifact = {
+  path: 'tmp/run=<run>/valid/<chunk>.events',
+  format: 'binary column blocks (CleanEventsWriter)',
+  version: 1,
+  writers: ['validate'],
+  readers: ['transform'],
+};
+
+/** The upload of a chunk's clean events: add to `writer`, then `finish`, or `abort` on an error. */
+export interface CleanEventsUpload {
+  url: string;
+  writer: CleanEventsWriter;
+  finish(): Promise<void>;
+  abort(err: Error): void;
+}
+
+/** Starts the upload of chunk `chunkId`'s clean events, written as they are added. */
+export function createCleanEvents(store: ObjectStore, run: RunContext, chunkId: string): CleanEventsUpload {
+  const url = LAKE_LAYOUT.validEvents(run.lake, run.runId, chunkId);
+  const out = new PassThrough();
+  const upload = store.write(url, out);
+  upload.catch(() => undefined);
+  const writer = new CleanEventsWriter(out);
+  return {
+    url,
+    writer,
+    async finish() {
+      await writer.end();
+      await upload;
+    },
+    abort: (err) => out.destroy(err),
+  };
+}
+
+/** The blocks of the clean events at `url` (`CleanEventsUpload.url`), in order. */
+export async function openCleanEvents(store: ObjectStore, url: string): Promise<AsyncGenerator<CleanEventsBlock>> {
+  return readCleanEvents(await store.read(url), url);
 }

@@ -1,5 +1,3 @@
-import type { ObjectStore } from '@musicflow/storage';
-
 /**
  * A set of positive int32s (user ids) in one Int32Array: open addressing,
  * linear probing, 0 marks a free slot. 4-8 bytes an id and no object per id,
@@ -76,49 +74,4 @@ export class UserIdSet {
     for (const v of old) if (v !== 0) this.insert(v);
     if (marks) for (let i = 0; i < old.length; i++) if (marks[i]) this.mark(old[i]!);
   }
-}
-
-/**
- * A chunk's keys: the distinct user and track ids of its clean events, which
- * its validator writes beside them, so the catalogue jobs read these and not
- * every event again (that was 1.5-2 s of a 5M-event run, on its critical
- * path, measured). `u32 n | i32[n] user ids | track ids, \n-separated`
- * (a track id has no line break: SPEC 2.1).
- */
-export function encodeChunkKeys(users: UserIdSet, trackIds: readonly string[]): Buffer {
-  const ids = Int32Array.from(users.values());
-  const head = Buffer.alloc(4);
-  head.writeUInt32LE(ids.length, 0);
-  return Buffer.concat([head, Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength), Buffer.from(trackIds.join('\n'))]);
-}
-
-function decodeChunkKeys(bytes: Buffer, url: string): { userIds: Int32Array; trackIdBytes: Buffer } {
-  const n = bytes.length >= 4 ? bytes.readUInt32LE(0) : -1;
-  if (n < 0 || bytes.length < 4 + n * 4) throw new Error(`${url}: not a chunk's keys (truncated temporary)`);
-  // Copied out: the read's buffer need not be 4-byte aligned.
-  const userIds = new Int32Array(n);
-  Buffer.from(userIds.buffer).set(bytes.subarray(4, 4 + n * 4));
-  return { userIds, trackIdBytes: bytes.subarray(4 + n * 4) };
-}
-
-/** The chunk's keys at `url`: its users, and its track ids as `\n`-separated UTF-8. */
-export async function readChunkKeys(store: ObjectStore, url: string): Promise<{ userIds: Int32Array; trackIdBytes: Buffer }> {
-  return decodeChunkKeys(await store.readBuffer(url), url);
-}
-
-/** Calls `f` with each line's range of `\n`-separated bytes (none for an empty buffer). */
-export function forEachLine(bytes: Buffer, f: (bytes: Buffer, start: number, end: number) => void): void {
-  for (let start = 0; start < bytes.length;) {
-    let end = bytes.indexOf(10, start);
-    if (end < 0) end = bytes.length;
-    f(bytes, start, end);
-    start = end + 1;
-  }
-}
-
-/** The distinct user ids of a run's clean events, from its chunks' keys. */
-export async function readRunUserIds(store: ObjectStore, keysUrls: readonly string[]): Promise<UserIdSet> {
-  const users = new UserIdSet();
-  for (const url of keysUrls) for (const id of (await readChunkKeys(store, url)).userIds) users.add(id);
-  return users;
 }

@@ -1,0 +1,51 @@
+/**
+ * The run's artifacts, one file each: where it lives (LAKE_LAYOUT), its
+ * format and version, and the functions that write and read it. Processors
+ * hand these their inputs and outputs; they never build a path or pick a
+ * format themselves. docs/artifacts.md lists the same (a test checks it).
+ */
+import type { RunArtifact } from './artifact.ts';
+import { CATALOGUE_SNAPSHOTS } from './catalogue-snapshot.ts';
+import { CHUNK_KEYS } from './chunk-keys.ts';
+import { CLEAN_EVENTS } from './clean-events.ts';
+import { KPI_PARTIAL } from './kpi-partial.ts';
+import { KPI_ROWS } from './kpi-rows.ts';
+import { LAKE_PARTS } from './lake-parts.ts';
+import { QUARANTINE } from './quarantine.ts';
+import { RUN_FILES } from './run-files.ts';
+import { SOURCE_HEADERS } from './source-headers.ts';
+
+export type { RunArtifact } from './artifact.ts';
+export { CleanEventsWriter, createCleanEvents, openCleanEvents, readCleanEvents, type CleanEventsBlock, type CleanEventsUpload } from './clean-events.ts';
+export { encodeChunkKeys, readChunkKeys, readRunUserIds, writeChunkKeys } from './chunk-keys.ts';
+export {
+  readChunkCatalogue,
+  readKeysCatalogue,
+  SongsSnapshotWriter,
+  songsSnapshotOf,
+  UsersSnapshotWriter,
+  usersSnapshotOf,
+  type KeysCatalogue,
+} from './catalogue-snapshot.ts';
+export { catalogueQuarantineOf, gatherFileQuarantines, QUARANTINE_HEADER, QuarantineWriter, segmentQuarantineOf } from './quarantine.ts';
+export { packPartsWriter, publishedPartsOf, publishParts, reEnrichPart, segmentPartsWriter, type StagedPart } from './lake-parts.ts';
+export { mergeKpiPartials, writeKpiPartial } from './kpi-partial.ts';
+export { readKpiRows, writeKpiRows } from './kpi-rows.ts';
+export { readRunFiles, writeRunFiles } from './run-files.ts';
+export { HeaderTally, MAX_SOURCE_HEADERS, readSourceHeaders, writeSourceHeaders } from './source-headers.ts';
+
+/** Every artifact of a run, by name. */
+export const RUN_ARTIFACTS: Record<string, RunArtifact> = {
+  'clean events': CLEAN_EVENTS,
+  'chunk keys': CHUNK_KEYS,
+  'segment quarantine': QUARANTINE.segment,
+  quarantine: QUARANTINE.file,
+  'songs snapshot': CATALOGUE_SNAPSHOTS.songs,
+  'users snapshot': CATALOGUE_SNAPSHOTS.users,
+  'staged parts': LAKE_PARTS.staged,
+  'published parts': LAKE_PARTS.published,
+  'KPI partial': KPI_PARTIAL,
+  'KPI rows': KPI_ROWS,
+  'run files': RUN_FILES,
+  'source headers': SOURCE_HEADERS,
+};
