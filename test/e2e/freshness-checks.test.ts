@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATA_CHECK_NAMES, DEFAULT_CHECK_SEVERITY } from '@musicflow/contracts';
 import { buildApp } from '@musicflow/service-api';
 import { startReceiver, type Receiver } from '../alerts/webhook.ts';
 import { deleteKeys, makeBucket, sampleStreams, waitFor, type Bucket } from '../api/fixtures.ts';
@@ -50,14 +51,7 @@ describe('freshness and data checks', () => {
 
     const report = await pipeline.run();
     expect(report.status).toBe('succeeded');
-    expect(report.checks).toEqual([
-      { name: 'hourly_rows_present', passed: true, severity: 'error' },
-      { name: 'hourly_plays_match_lake', passed: true, severity: 'error' },
-      { name: 'measures_not_negative_or_null', passed: true, severity: 'error' },
-      { name: 'track_diversity_in_range', passed: true, severity: 'error' },
-      { name: 'daily_plays_anomaly', passed: true, severity: 'warn' },
-      { name: 'daily_listeners_anomaly', passed: true, severity: 'warn' },
-    ]);
+    expect(report.checks).toEqual(DATA_CHECK_NAMES.map((name) => ({ name, passed: true, severity: DEFAULT_CHECK_SEVERITY[name] })));
 
     const freshness = (await app.inject('/freshness')).json();
     expect(freshness).toMatchObject({ newestListenDate: '2024-06-25', stale: false });
