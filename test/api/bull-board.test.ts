@@ -5,13 +5,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { QUEUES } from '@musicflow/contracts';
 import { buildApp } from '@musicflow/service-api';
 import { createTestDatabase, dropTestDatabase, testConfig } from '../helpers/env.ts';
 import { startPipeline, type TestPipeline } from '../helpers/pipeline.ts';
 import { deleteKeys, makeBucket, waitFor, type Bucket } from './fixtures.ts';
+import { launchChromium } from '../helpers/browser.ts';
 
 const TOKEN = `board-${randomBytes(16).toString('hex')}`;
 // Found, or installed, by the global setup (test/setup/chromium.ts).
@@ -39,19 +40,7 @@ describe('Bull Board in a browser', () => {
       const run = (await (await fetch(`${base}/runs/${runId}`)).json()) as { status: string };
       return run.status === 'succeeded';
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium(CHROMIUM);
   });
 
   afterAll(async () => {

@@ -3,20 +3,23 @@
  * playwright-core), behind the token (API_PROTECT_READS=true): the charts are
  * drawn with the warehouse's numbers of the chosen day, a date change redraws
  * them, the tables and recent runs show, Chart.js comes from the API itself.
- * DASHBOARD_SCREENSHOT=<file.png> also saves a screenshot (docs/dashboard.png).
+ * At 1,400 px wide no table is cut off. A track name that is markup shows as
+ * text. DASHBOARD_SCREENSHOT=<file.png> also saves a screenshot (docs/dashboard.png).
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '@musicflow/service-api';
 import { DATA_CHECK_NAMES } from '@musicflow/contracts';
 import { createTestDatabase, dropTestDatabase, testConfig } from '../helpers/env.ts';
 import { startPipeline, type TestPipeline } from '../helpers/pipeline.ts';
 import { deleteKeys, makeBucket, sampleStreams, type Bucket } from './fixtures.ts';
+import { cutOffTables, launchChromium } from '../helpers/browser.ts';
 
 const TOKEN = `dash-${randomBytes(16).toString('hex')}`;
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// Found, or installed, by the global setup (test/setup/chromium.ts).
+const CHROMIUM = inject('chromiumPath');
 const SCREENSHOT = process.env.DASHBOARD_SCREENSHOT;
 
 interface Drawn {
@@ -50,19 +53,7 @@ describe('KPI dashboard in a browser', () => {
     app = await buildApp(pipeline.ctx);
     await app.listen({ host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium(CHROMIUM);
   });
 
   afterAll(async () => {
@@ -153,6 +144,7 @@ describe('KPI dashboard in a browser', () => {
       // Everything the page loaded came from the API: no CDN.
       expect(requests.filter((u) => !u.startsWith(base))).toEqual([]);
       expect(requests).toContain(`${base}/dashboard/chart.umd.min.js`);
+      expect(await cutOffTables(page)).toEqual([]);
       if (SCREENSHOT) await page.screenshot({ path: SCREENSHOT, fullPage: true });
     } finally {
       await context.close();

@@ -248,6 +248,8 @@ describe('HTTP API without a token', () => {
         '/dashboard/api/dates',
         '/dashboard/api/day',
         '/dashboard/api/runs',
+        '/dashboard/api/trends',
+        '/dashboard/api/operations',
         '/backfills',
         '/backfills/plan',
         '/backfills/{id}',
@@ -258,6 +260,10 @@ describe('HTTP API without a token', () => {
     expect(doc.paths['/runs/{id}'].delete.responses).toHaveProperty('202');
     expect(doc.paths['/backfills/plan'].get.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['from', 'to', 'only']));
     expect(doc.paths['/kpis/genre'].get.parameters[0]).toMatchObject({ name: 'date', in: 'query', required: true });
+    expect(doc.paths['/dashboard/api/trends'].get.parameters).toEqual([
+      expect.objectContaining({ name: 'from', in: 'query', required: false }),
+      expect.objectContaining({ name: 'to', in: 'query', required: false }),
+    ]);
     const ui = await app.inject({ url: '/docs' });
     expect(ui.statusCode).toBe(200);
     expect(ui.body).toContain('swagger-ui');

@@ -12,7 +12,7 @@ import {
   type BackfillPlan,
   type BackfillView,
 } from '@musicflow/flow';
-import { formatTable } from './format.ts';
+import { formatTable, terminalWidth, wrap } from './format.ts';
 
 export const BACKFILL_USAGE = `  musicflow backfill plan --from YYYY-MM-DD --to YYYY-MM-DD [--only missing|stale|all]
                                   the lake's dates in the range with their parts and events, whether
@@ -37,16 +37,26 @@ function parseSpec(values: { from?: string; to?: string; only?: string; concurre
   return parsed.data;
 }
 
-export function formatPlan(plan: BackfillPlan): string {
-  const rows = plan.dates.map((d) => ({ ...d, takes: d.selected ? (d.state === 'missing' ? 'load' : 'replace') : '' }));
-  const table = formatTable(rows, ['listenDate', 'parts', 'events', 'state', 'loadedAt', 'lakeWrittenAt', 'takes']);
+/** A timestamp to the minute, UTC: what a plan's reader compares. */
+const minute = (iso: string | undefined) => iso && `${iso.slice(0, 10)} ${iso.slice(11, 16)}`;
+
+export function formatPlan(plan: BackfillPlan, width = terminalWidth()): string {
+  const rows = plan.dates.map((d) => ({
+    ...d,
+    loadedAt: minute(d.loadedAt),
+    lakeWrittenAt: minute(d.lakeWrittenAt),
+    takes: d.selected ? (d.state === 'missing' ? 'load' : 'replace') : '',
+  }));
+  // When the width is short, the lake's write time goes first: `state` already says whether it is newer than the load.
+  const table = formatTable(rows, ['listenDate', 'parts', 'events', 'state', 'loadedAt', { key: 'lakeWrittenAt', dropOrder: 1 }, 'takes'], width);
   const missing = plan.dates.filter((d) => d.selected && d.state === 'missing').length;
-  return `${table}\n\n${plan.selected.length} of ${plan.dates.length} lake date(s) from ${plan.spec.from} to ${plan.spec.to} (only ${plan.spec.only}): ${missing} to load, ${plan.selected.length - missing} to replace`;
+  const summary = `${plan.selected.length} of ${plan.dates.length} lake date(s) from ${plan.spec.from} to ${plan.spec.to} (only ${plan.spec.only}): ${missing} to load, ${plan.selected.length - missing} to replace`;
+  return `${table}\n\n${wrap(summary, width)}`;
 }
 
 const formatView = (v: BackfillView) =>
   `backfill ${v.backfillId} (${v.spec.from} to ${v.spec.to}, only ${v.spec.only}, ${v.spec.concurrency} at once${v.resumeOf ? `, resumes ${v.resumeOf}` : ''}): ${v.state.toUpperCase()}\n` +
-  formatTable(v.dates, ['listenDate', 'status', 'runId']);
+  formatTable(v.dates, ['listenDate', 'status', 'runId'], terminalWidth());
 
 const EXIT = { succeeded: 0, partial: 2, cancelled: 3 } as const;
 
@@ -89,6 +99,7 @@ export async function backfill(config: Config, args: string[]): Promise<number> 
           formatTable(
             backfills.map((b) => ({ ...b.spec, ...b, dates: b.dates.length })),
             ['backfillId', 'state', 'from', 'to', 'only', 'dates', 'createdAt'],
+            terminalWidth(),
           ),
         );
         return 0;

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadConfig } from '@musicflow/config';
 import { createServiceContext, startRun } from '@musicflow/flow';
-import { formatReport, formatTable } from './format.ts';
+import { formatReport, terminalWidth, wrap } from './format.ts';
+import { formatGenreKpis, formatHourlyKpis } from './kpi-tables.ts';
 import { PIPELINE_WORKERS, startServices } from './services.ts';
 import { waitForRun } from './wait.ts';
 import { checkServices, exitCodeOf } from './preflight.ts';
@@ -14,7 +15,8 @@ const SAMPLE = path.join(REPO, 'data', 'sample');
 /**
  * The main job on embedded defaults: the sample data in the repo, local
  * folders for bucket and lake (reset each time), the local Redis and
- * PostgreSQL. Runs the pipeline once and prints both KPI tables and the report.
+ * PostgreSQL. Runs the pipeline once and prints both KPI tables (the most
+ * played genres) and the report, fitted to the terminal's width.
  */
 export async function runDemo(): Promise<number> {
   const work = path.resolve(process.env.MUSICFLOW_DEMO_DIR ?? path.join(process.cwd(), '.musicflow', 'demo'));
@@ -38,7 +40,8 @@ export async function runDemo(): Promise<number> {
   await fs.rm(work, { recursive: true, force: true });
   await fs.mkdir(path.join(work, 'bucket'), { recursive: true });
   await fs.cp(path.join(SAMPLE, 'streams'), path.join(work, 'bucket', 'streams'), { recursive: true });
-  console.log(`musicflow demo: sample data copied to ${work}\n`);
+  const width = terminalWidth(process.stdout);
+  console.log(`${wrap(`musicflow demo: sample data copied to ${work}`, width)}\n`);
 
   const ctx = createServiceContext(config, 'musicflow-demo');
   const services = await startServices(ctx, PIPELINE_WORKERS);
@@ -49,29 +52,15 @@ export async function runDemo(): Promise<number> {
     const report = progress.report;
     if (report && report.dates.length) {
       const warehouse = await ctx.warehouse();
+      // A wildcard or loopback address: a browser on this machine finds the API at localhost.
+      const host = /^(0\.0\.0\.0|::|127\.0\.0\.1|::1)$/.test(config.API_HOST) ? 'localhost' : config.API_HOST;
+      const pointer = { dashboardUrl: `http://${host}:${config.API_PORT}/dashboard` };
       for (const date of report.dates) {
-        const genre = await warehouse.kpis('genre', date);
-        const hourly = await warehouse.kpis('hourly', date);
-        console.log(`\nanalytics.genre_kpis, listen_date ${date} (${genre.length} rows)\n`);
-        console.log(
-          formatTable(genre, [
-            'genre',
-            'listen_count',
-            'avg_track_duration_ms',
-            'avg_popularity',
-            'popularity_index',
-            'most_popular_track_id',
-            'most_popular_track_name',
-            'most_popular_track_plays',
-          ]),
-        );
-        console.log(`\nanalytics.hourly_kpis, listen_date ${date}\n`);
-        console.log(
-          formatTable(hourly, ['listen_hour', 'unique_listeners', 'total_plays', 'unique_tracks', 'track_diversity_index', 'top_artist', 'top_artist_plays']),
-        );
+        console.log(`\n${formatGenreKpis(date, await warehouse.kpis('genre', date), width, pointer)}\n`);
+        console.log(formatHourlyKpis(date, await warehouse.kpis('hourly', date), width));
       }
     }
-    console.log(`\n${report ? formatReport(report) : `run ${runId} ${progress.state}: ${progress.error ?? ''}`}`);
+    console.log(`\n${report ? formatReport(report, width) : wrap(`run ${runId} ${progress.state}: ${progress.error ?? ''}`, width)}`);
     return exitCodeOf(report);
   } finally {
     await Promise.all(services.map((s) => s.close()));

@@ -1,7 +1,7 @@
 import type { Config } from '@musicflow/config';
 import { PipelineQueues, readRunHealth, readRunProgress, redisConnection, type RunProgress } from '@musicflow/flow';
 import { STAGES } from '@musicflow/contracts';
-import { formatReport } from './format.ts';
+import { formatReport, terminalWidth } from './format.ts';
 import { exitCodeOf } from './preflight.ts';
 
 const BAR = 24;
@@ -80,7 +80,7 @@ export async function withQueues<T>(config: Config, work: (queues: PipelineQueue
 /** `--wait`: progress until the run ends, then its report; the exit code of its status. */
 export async function waitAndReport(queues: PipelineQueues, runId: string): Promise<number> {
   const progress = await waitForRun(queues, runId);
-  if (progress.report) console.log(formatReport(progress.report));
+  if (progress.report) console.log(formatReport(progress.report, terminalWidth(process.stdout)));
   else console.log(`run ${runId} ${progress.state}${progress.error ? `: ${progress.error}` : ''}`);
   return exitCodeOf(progress.report);
 }

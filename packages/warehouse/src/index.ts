@@ -17,3 +17,4 @@ export { readFreshness, listListenDates, loadedDatesIn, type Freshness } from '.
 export { LAST_FINISHED_REPORT_SQL } from './sql.ts';
 export { fitRunRecord } from './run-record.ts';
 export { columnChanges, recordSchemaDrift, type ColumnChanges } from './schema-drift.ts';
+export { readTrends, addDays, MAX_TREND_DAYS, TREND_GENRES, TREND_RUNS, type Trends, type TrendDay, type TrendRun } from './trends.ts';

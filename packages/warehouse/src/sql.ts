@@ -383,3 +383,31 @@ GROUP BY h.source`,
 /** The newest finished run's report (its data checks), for /metrics. */
 export const LAST_FINISHED_REPORT_SQL = `SELECT report FROM analytics.etl_runs WHERE finished_at IS NOT NULL
 ORDER BY finished_at DESC, run_id DESC LIMIT 1`;
+
+/**
+ * The dashboard's trends over a range of listen dates ($1, $2 inclusive).
+ * Daily listeners: the warehouse keeps distinct listeners per hour only, so a
+ * day's figure is its busiest hour's (a sum over hours would count a listener
+ * once per hour they played in).
+ */
+export const TRENDS_SQL = {
+  daily: `SELECT listen_date, SUM(total_plays) AS plays, MAX(unique_listeners) AS peak_listeners, COUNT(*) AS hours
+FROM analytics.hourly_kpis WHERE listen_date >= $1 AND listen_date <= $2 GROUP BY listen_date ORDER BY listen_date`,
+  /** Every genre's plays per date, for the rest beside the top genres. */
+  genreTotals: `SELECT listen_date, SUM(listen_count) AS plays, COUNT(*) AS genres
+FROM analytics.genre_kpis WHERE listen_date >= $1 AND listen_date <= $2 GROUP BY listen_date ORDER BY listen_date`,
+  /** $3 = how many genres: the range's most played, and their plays per date. */
+  topGenres: `SELECT g.listen_date, g.genre, g.listen_count FROM analytics.genre_kpis g
+JOIN (SELECT genre, SUM(listen_count) AS plays FROM analytics.genre_kpis WHERE listen_date >= $1 AND listen_date <= $2
+  GROUP BY genre ORDER BY plays DESC, genre LIMIT $3) top ON top.genre = g.genre
+WHERE g.listen_date >= $1 AND g.listen_date <= $2 ORDER BY top.plays DESC, g.genre, g.listen_date`,
+  /** Each date's most played genres (more than one on a tie). */
+  dayTopGenres: `SELECT g.listen_date, g.genre FROM analytics.genre_kpis g
+JOIN (SELECT listen_date, MAX(listen_count) AS plays FROM analytics.genre_kpis WHERE listen_date >= $1 AND listen_date <= $2
+  GROUP BY listen_date) m ON m.listen_date = g.listen_date AND m.plays = g.listen_count
+WHERE g.listen_date >= $1 AND g.listen_date <= $2 ORDER BY g.listen_date, g.genre`,
+  /** Runs started from $1 up to (not including) $2, newest first, at most $3. */
+  runs: `SELECT run_id, trigger, status, started_at, finished_at, rows_read, kpi_rows FROM analytics.etl_runs
+WHERE started_at >= $1 AND started_at < $2 ORDER BY started_at DESC, run_id DESC LIMIT $3`,
+  runCount: `SELECT COUNT(*) AS n FROM analytics.etl_runs WHERE started_at >= $1 AND started_at < $2`,
+};

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { CronExpressionParser } from 'cron-parser';
 import { normalizeSourceUrl, sourceUrlProblem } from '@musicflow/config';
+import { addDays, MAX_TREND_DAYS } from '@musicflow/warehouse';
 import { RUN_ID_PATTERN, runReportSchema, STAGES, runStatusSchema, runFileSchema } from '@musicflow/contracts';
 
 // ---------- shared pieces ----------
@@ -220,9 +221,27 @@ export const runFilesResponse = z.object({
 
 // ---------- KPIs ----------
 
+const calendarDate = z.iso.date({ error: 'must be a calendar date YYYY-MM-DD' });
+
 export const kpiQuery = z.strictObject({
-  date: z.iso.date({ error: 'must be a calendar date YYYY-MM-DD' }).describe('listen_date (UTC)'),
+  date: calendarDate.describe('listen_date (UTC)'),
 });
+
+/** Days a trends view shows when the query does not say. */
+export const DEFAULT_TREND_DAYS = 28;
+
+/** A range of listen dates: by default the last DEFAULT_TREND_DAYS days up to today (UTC); at most MAX_TREND_DAYS. */
+export const trendsQuery = z
+  .strictObject({
+    from: calendarDate.optional().describe(`first listen date (UTC); default ${DEFAULT_TREND_DAYS - 1} days before \`to\``),
+    to: calendarDate.optional().describe('last listen date (UTC), included; default today'),
+  })
+  .transform(({ from, to }) => {
+    const last = to ?? new Date().toISOString().slice(0, 10);
+    return { from: from ?? addDays(last, 1 - DEFAULT_TREND_DAYS), to: last };
+  })
+  .refine((r) => r.from <= r.to, { message: '`to` must not be before `from`', path: ['to'] })
+  .refine((r) => addDays(r.from, MAX_TREND_DAYS - 1) >= r.to, { message: `a range spans at most ${MAX_TREND_DAYS} days`, path: ['to'] });
 
 const loadColumns = { run_id: z.string(), updated_at: z.string() };
 
