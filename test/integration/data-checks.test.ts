@@ -191,7 +191,7 @@ describe('data checks in the load', () => {
   });
 
   it("a day far from the median of the loaded days before it fails the anomaly checks; history keeps every run's checks", async () => {
-    // 2024-07-01..04 at 100 plays, 40 listener-hours; then a day of 1,000 plays and one of 90.
+    // 2024-07-01..04 at 100 plays, 20 listeners in the busiest hour; then a day of 1,000 plays and one of 90.
     const day = (date: string, plays: number, listeners: number) => [hour(date, 0, plays / 2, listeners / 2), hour(date, 1, plays / 2, listeners / 2)];
     await load(
       'r6',
@@ -207,7 +207,7 @@ describe('data checks in the load', () => {
     expect(r.status).toBe('succeeded');
     expect(failed(r)).toEqual({
       daily_plays_anomaly: '2024-07-05: 1000 plays, 10.00x the median 100 of the 4 loaded dates before it (ANOMALY_RATIO 3)',
-      daily_listeners_anomaly: '2024-07-05: 400 listener-hours, 10.00x the median 40 of the 4 loaded dates before it (ANOMALY_RATIO 3)',
+      daily_listeners_anomaly: '2024-07-05: 200 listeners in its busiest hour, 10.00x the median 20 of the 4 loaded dates before it (ANOMALY_RATIO 3)',
     });
     const anomalies = (await history('r7')).filter((c) => c.check_name === 'daily_plays_anomaly');
     expect(anomalies).toEqual([

@@ -7,7 +7,7 @@ import { z } from 'zod';
 /**
  * Every data check of a load, each over one listen date as it will be after
  * the merge (docs/data-team.md, "Data checks"). The anomaly checks compare a
- * date's plays, and its listener-hours, with the median of the loaded dates
+ * date's plays, and its busiest hour's listeners, with the median of the loaded dates
  * before it.
  */
 export const DATA_CHECK_NAMES = [

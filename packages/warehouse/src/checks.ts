@@ -17,7 +17,7 @@ export interface CheckSettings {
   severity: Readonly<Record<DataCheckName, CheckSeverity>>;
   /** A failed error-level check keeps its date out of the load. */
   blockOnError: boolean;
-  /** A date's plays (listener-hours) fail when more than `ratio` times above or below the median of the `trailingDates` loaded dates before it; fewer than `minDates` of them: not compared. */
+  /** A date's plays (listeners) fail when more than `ratio` times above or below the median of the `trailingDates` loaded dates before it; fewer than `minDates` of them: not compared. */
   anomaly: { trailingDates: number; minDates: number; ratio: number };
 }
 
@@ -39,7 +39,7 @@ export interface LoadedDate {
 export interface DateMeasures {
   hours: number;
   plays: number;
-  /** Sum of the hours' unique listeners (hourly rows cannot give a day's distinct listeners). */
+  /** The busiest hour's unique listeners, as the dashboard's trends give a day's listeners (hourly rows cannot give its distinct listeners). */
   listeners: number;
   /** Hourly and genre rows with a negative or null measure. */
   badMeasures: number;
@@ -80,7 +80,7 @@ function median(values: number[]): number {
 
 /**
  * The checks of each date, oldest first, and the dates they keep out. Pure.
- * `history` holds the plays and listener-hours of loaded dates; each date
+ * `history` holds the plays and listeners of loaded dates; each date
  * that is not kept out joins it (as it will be loaded) before the next date
  * is compared, so the dates of one load are compared with each other too.
  */
@@ -123,7 +123,7 @@ export function evaluateChecks(
       .slice(-trailingDates);
     for (const [name, measure, unit] of [
       ['daily_plays_anomaly', 'plays', 'plays'],
-      ['daily_listeners_anomaly', 'listeners', 'listener-hours'],
+      ['daily_listeners_anomaly', 'listeners', 'listeners in its busiest hour'],
     ] as const) {
       const value = m[measure];
       if (trailing.length < minDates) {

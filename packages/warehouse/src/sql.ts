@@ -326,8 +326,8 @@ AND NOT EXISTS (SELECT 1 FROM ${t.stage} s WHERE ${sameKey})) v`;
  * of the hour has a catalogued track.
  */
 export const CHECK_SQL = {
-  /** Per date: hours, plays, listener-hours, rows with a bad measure, hours with track_diversity_index outside (0, 1]. */
-  hourly: `SELECT listen_date, COUNT(*) AS hours, COALESCE(SUM(total_plays), 0) AS plays, COALESCE(SUM(unique_listeners), 0) AS listeners,
+  /** Per date: hours, plays, its busiest hour's listeners (as the dashboard's trends), rows with a bad measure, hours with track_diversity_index outside (0, 1]. */
+  hourly: `SELECT listen_date, COUNT(*) AS hours, COALESCE(SUM(total_plays), 0) AS plays, COALESCE(MAX(unique_listeners), 0) AS listeners,
   SUM(CASE WHEN unique_listeners IS NULL OR unique_listeners < 0 OR total_plays IS NULL OR total_plays < 0
     OR unique_tracks IS NULL OR unique_tracks < 0 OR top_artist_plays < 0 THEN 1 ELSE 0 END) AS bad_measures,
   SUM(CASE WHEN track_diversity_index IS NULL OR track_diversity_index <= 0 OR track_diversity_index > 1 THEN 1 ELSE 0 END) AS bad_diversity
@@ -341,11 +341,11 @@ FROM ${afterMerge('genre', 'listen_date, genre, listen_count, avg_track_duration
 GROUP BY listen_date`,
   /** Per date of $1..$2: the newest snapshot the warehouse holds (a later run's rows are not held to this load's events). */
   newestSnapshot: `SELECT listen_date, MAX(snapshot_seq) AS snapshot_seq FROM analytics.hourly_kpis WHERE listen_date >= $1 AND listen_date <= $2 GROUP BY listen_date`,
-  /** Plays and listener-hours of the $2 newest loaded dates before $1. */
-  historyBefore: `SELECT listen_date, SUM(total_plays) AS plays, SUM(unique_listeners) AS listeners FROM analytics.hourly_kpis
+  /** Plays and busiest-hour listeners of the $2 newest loaded dates before $1. */
+  historyBefore: `SELECT listen_date, SUM(total_plays) AS plays, MAX(unique_listeners) AS listeners FROM analytics.hourly_kpis
 WHERE listen_date < $1 GROUP BY listen_date ORDER BY listen_date DESC LIMIT $2`,
-  /** Plays and listener-hours of the loaded dates of $1..$2. */
-  historyBetween: `SELECT listen_date, SUM(total_plays) AS plays, SUM(unique_listeners) AS listeners FROM analytics.hourly_kpis
+  /** Plays and busiest-hour listeners of the loaded dates of $1..$2. */
+  historyBetween: `SELECT listen_date, SUM(total_plays) AS plays, MAX(unique_listeners) AS listeners FROM analytics.hourly_kpis
 WHERE listen_date >= $1 AND listen_date <= $2 GROUP BY listen_date`,
   /** $1 = a date a failed error-level check keeps out of the load. */
   block: (name: KpiTableName) => `DELETE FROM ${KPI_TABLES[name].stage} WHERE listen_date = $1`,
