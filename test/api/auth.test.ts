@@ -36,7 +36,8 @@ describe('access control with API_TOKEN', () => {
       ...bucket.env,
       WAREHOUSE_URL: url.toString(),
       API_TOKEN: TOKEN,
-      // The socket test starts a run over this catalogue database: it must be an allowed source.
+      // The socket test starts a run naming this catalogue database: a credential in a source must be a configured one.
+      USERS_URL: `postgres://reader:${PG_PASSWORD}@127.0.0.1:5432/catalogue`,
       SOURCE_URL_PREFIXES: `${bucket.env.STREAMS_URL},postgres://reader:${PG_PASSWORD}@127.0.0.1:5432/catalogue`,
     });
     const base = createServiceContext(config, 'test-auth');
@@ -119,7 +120,8 @@ describe('access control with API_TOKEN', () => {
     await app.listen({ host: '127.0.0.1', port: 0 });
     const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
     const users = `postgres://reader:${PG_PASSWORD}@127.0.0.1:5432/catalogue`;
-    const body = JSON.stringify({ users });
+    // A folder of its own: a run over the configured sources may be active already from an earlier test.
+    const body = JSON.stringify({ users, streams: `${ctx.config.STREAMS_URL}socket/` });
     const json = { 'content-type': 'application/json' };
 
     const denied = await fetch(`${base}/runs`, { method: 'POST', headers: json, body });

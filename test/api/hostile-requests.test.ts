@@ -13,12 +13,13 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { createLogger, type Config } from '@musicflow/config';
-import { jobIds, type RunReport } from '@musicflow/contracts';
-import { createServiceContext, deliverAlert } from '@musicflow/flow';
-import { buildApp } from '@musicflow/service-api';
+import { createLogger, redactSecrets, type Config } from '@musicflow/config';
+import { jobIds, QUEUES, type RunReport } from '@musicflow/contracts';
+import { createServiceContext, deliverAlert, startRun } from '@musicflow/flow';
+import { BULL_BOARD_PATH, buildApp } from '@musicflow/service-api';
 import { failedReport } from '@musicflow/service-loader';
 import { createTestDatabase, dropTestDatabase, testConfig } from '../helpers/env.ts';
 import { startPipeline, waitForReport, type TestPipeline } from '../helpers/pipeline.ts';
@@ -28,6 +29,34 @@ import { deleteKeys, makeBucket, sampleStreams, waitFor, withConfig, type Bucket
 const PASSWORD = `pw${randomBytes(8).toString('hex')}`;
 const QUERY_PASSWORD = `qpw${randomBytes(8).toString('hex')}`;
 const TOKEN = `tok-${randomBytes(16).toString('hex')}`;
+
+/** Everything Redis holds under a queue prefix (hashes, streams, strings, lists, sets), as one text. */
+async function redisContents(redis: Redis, prefix: string): Promise<{ keys: number; text: string }> {
+  const parts: string[] = [];
+  let keys = 0;
+  for await (const batch of redis.scanStream({ match: `${prefix}:*`, count: 500 }) as AsyncIterable<string[]>) {
+    for (const key of batch) {
+      keys++;
+      const type = await redis.type(key);
+      const value =
+        type === 'hash'
+          ? await redis.hgetall(key)
+          : type === 'stream'
+            ? await redis.xrange(key, '-', '+')
+            : type === 'string'
+              ? await redis.get(key)
+              : type === 'list'
+                ? await redis.lrange(key, 0, -1)
+                : type === 'set'
+                  ? await redis.smembers(key)
+                  : type === 'zset'
+                    ? await redis.zrange(key, 0, -1)
+                    : type;
+      parts.push(key, JSON.stringify(value));
+    }
+  }
+  return { keys, text: parts.join('\n') };
+}
 
 /** Every line a logger writes, through the production logger (createLogger). */
 function captureLog(): { lines: string[]; logger: ReturnType<typeof createLogger> } {
@@ -195,7 +224,7 @@ describe('hostile requests', () => {
   });
 
   describe('credentials', () => {
-    it('a catalogue in PostgreSQL with a password: none in etl_runs, the API answers or the log; a retry still reads it', async () => {
+    it('a catalogue in PostgreSQL with a password: none in Redis, Bull Board, etl_runs, the API answers or the log; a retry still reads it', async () => {
       const client = new pg.Client({ connectionString: db });
       await client.connect();
       try {
@@ -204,28 +233,56 @@ describe('hostile requests', () => {
       } finally {
         await client.end();
       }
-      // PostgreSQL here trusts local connections: both passwords are accepted, and must stay hidden.
+      // PostgreSQL here trusts local connections: both passwords are accepted, and must stay hidden. The user:pw@ one
+      // holds characters a URL percent-encodes; each password's random core is the same in every form.
+      const userinfoPassword = `p@ss/${PASSWORD}:%`;
       const rds = new URL(db);
-      rds.password = PASSWORD;
+      rds.password = encodeURIComponent(userinfoPassword);
       rds.search = `?password=${QUERY_PASSWORD}&application_name=musicflow`;
       const users = rds.toString();
-      const rdsApp = await buildApp({
-        ...pipeline.ctx,
-        config: withConfig(config, { USERS_URL: users, SOURCE_URL_PREFIXES: [...config.SOURCE_URL_PREFIXES, users] }),
+      expect(users).toContain(encodeURIComponent(userinfoPassword));
+      // Another database's credential, under an allowed prefix, that a request names itself.
+      const server = new URL(db);
+      server.pathname = '/';
+      const own = new URL('another', server);
+      own.search = `?password=${QUERY_PASSWORD}`;
+      // The API and the workers on one config, whose USERS_URL holds the credential.
+      const rdsConfig = testConfig({
+        ...bucket.env,
+        WAREHOUSE_URL: db,
+        LOG_LEVEL: 'info',
+        USERS_URL: users,
+        SOURCE_URL_PREFIXES: [bucket.env.STREAMS_URL, users, bucket.env.SONGS_URL, server.toString()].join(','),
       });
+      const rdsPipeline = await startPipeline(rdsConfig, log.logger);
+      const rdsApp = await buildApp(rdsPipeline.ctx);
+      const redis = rdsPipeline.ctx.queues.connection as Redis;
       const hidden = (text: string) => {
-        expect(text).not.toContain(PASSWORD);
-        expect(text).not.toContain(QUERY_PASSWORD);
+        for (const secret of [PASSWORD, QUERY_PASSWORD, userinfoPassword, encodeURIComponent(userinfoPassword)]) expect(text).not.toContain(secret);
       };
       try {
         await addStreamFile();
         await bucket.addStream('broken.csv', 'not,a,stream,file\n1,2,3,4\n');
+        // A credential of the request's own is refused, in the API and in startRun (the CLI), saying where it belongs.
+        const refused = await rdsApp.inject({ method: 'POST', url: '/runs', payload: { users: own.toString() } });
+        expect(refused.statusCode, refused.body).toBe(400);
+        expect(refused.json().message).toContain('USERS_PASSWORD_FILE');
+        hidden(refused.body);
+        const otherDb = new URL(users);
+        otherDb.pathname = '/x';
+        await expect(startRun(rdsConfig, rdsPipeline.ctx.queues, { trigger: 'cli', sources: { songs: otherDb.toString() } })).rejects.toThrow(
+          /songs source .*:\*\*\*@.* carries a credential.*SONGS_URL, its password in SONGS_PASSWORD_FILE/,
+        );
+
+        // The configured one, named or not, is read.
         const started = await rdsApp.inject({ method: 'POST', url: '/runs', payload: { users } });
-        expect(started.statusCode).toBe(202);
+        expect(started.statusCode, started.body).toBe(202);
         const { runId } = started.json();
-        const report = await waitForReport(pipeline.ctx, runId);
+        const report = await waitForReport(rdsPipeline.ctx, runId);
         expect(report.status).toBe('partial');
         expect(report.catalogue.users).toBeGreaterThan(0);
+        const load = await rdsPipeline.ctx.queues.queues.load.getJob(jobIds.load(runId));
+        expect(load!.data.run.sources.users).toBe(redactSecrets(users));
 
         const row = await etlRun(runId);
         hidden(JSON.stringify(row));
@@ -234,25 +291,46 @@ describe('hostile requests', () => {
         hidden((await rdsApp.inject({ url: '/runs' })).body);
 
         // Once the run's jobs are gone from Redis its sources come from etl_runs, redacted: the retry maps them back.
-        await (await pipeline.ctx.queues.queues.load.getJob(jobIds.load(runId)))!.remove({ removeChildren: true });
+        await load!.remove({ removeChildren: true });
         hidden((await rdsApp.inject({ url: `/runs/${runId}` })).body);
         const retry = await rdsApp.inject({ method: 'POST', url: `/runs/${runId}/retry` });
         expect(retry.statusCode, retry.body).toBe(202);
         hidden(retry.body);
-        const again = await pipeline.ctx.queues.queues.load.getJob(jobIds.load(retry.json().runId));
-        expect(again!.data.run.sources.users).toBe(users);
-        await waitForReport(pipeline.ctx, retry.json().runId);
+        const again = await rdsPipeline.ctx.queues.queues.load.getJob(jobIds.load(retry.json().runId));
+        expect(again!.data.run.sources.users).toBe(redactSecrets(users));
+        await waitForReport(rdsPipeline.ctx, retry.json().runId);
+
+        // Every job hash (data, returnvalue, errors), event stream and other key of the queues, and Bull Board's API.
+        const stored = await redisContents(redis, rdsConfig.QUEUE_PREFIX);
+        expect(stored.keys).toBeGreaterThan(20);
+        expect(stored.text).toContain(redactSecrets(users));
+        hidden(stored.text);
+        for (const queue of Object.values(QUEUES)) {
+          const board = await rdsApp.inject({ url: `${BULL_BOARD_PATH}/api/queues?activeQueue=${queue}&status=latest&jobsPerPage=1000` });
+          expect(board.statusCode).toBe(200);
+          hidden(board.body);
+        }
+        const loaded = `${BULL_BOARD_PATH}/api/queues/${QUEUES.load}/${jobIds.load(retry.json().runId)}`;
+        for (const url of [loaded, `${loaded}/flow`]) {
+          const board = await rdsApp.inject({ url });
+          expect(board.statusCode, url).toBe(200);
+          if (url === loaded) expect(board.body).toContain(':***@');
+          hidden(board.body);
+        }
+
         // A retry whose recorded source no configured URL redacts to cannot guess it.
         const plain = await buildApp(pipeline.ctx);
         try {
-          const refused = await plain.inject({ method: 'POST', url: `/runs/${runId}/retry` });
-          expect(refused.statusCode).toBe(409);
-          expect(refused.json().message).toContain('held a credential');
+          const notRetried = await plain.inject({ method: 'POST', url: `/runs/${runId}/retry` });
+          expect(notRetried.statusCode).toBe(409);
+          expect(notRetried.json().message).toContain('held a credential');
         } finally {
           await plain.close();
         }
       } finally {
         await rdsApp.close();
+        await rdsPipeline.close();
+        await deleteKeys(rdsConfig.QUEUE_PREFIX);
         await fs.promises.rm(path.join(bucket.streamsDir, 'broken.csv'), { force: true });
       }
       hidden(log.lines.join('\n'));

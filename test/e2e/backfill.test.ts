@@ -8,6 +8,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '@musicflow/service-api';
 import { startServices } from '@musicflow/cli';
@@ -129,5 +130,39 @@ describe('backfills', () => {
     }
     expect((await plan('stale')).selected).toEqual([]);
     expect((await app.inject({ method: 'POST', url: '/backfills', payload: { ...RANGE, only: 'stale' } })).statusCode).toBe(409);
+  });
+
+  it('runs its dates as a pool: the next date starts when one ends, never more than the cap at once', async () => {
+    // Loaders enough for two date runs and the driver.
+    services.push(...(await startServices(ctx, ['loader', 'loader'])));
+    // The first date's load waits on a row lock of its KPIs; the others go on.
+    const holder = new pg.Client({ connectionString: db });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM analytics.hourly_kpis WHERE listen_date = '2024-06-25' FOR UPDATE`);
+      const started = await app.inject({ method: 'POST', url: '/backfills', payload: { ...RANGE, only: 'all', concurrency: 2 } });
+      expect(started.statusCode).toBe(202);
+      const { backfillId } = started.json();
+      let mostInFlight = 0;
+      const third = await waitFor(
+        'the third date to succeed while the first is held',
+        async () => {
+          const { dates } = await view(backfillId);
+          mostInFlight = Math.max(mostInFlight, dates.filter((d) => d.status === 'queued' || d.status === 'running').length);
+          return dates[2]!.status === 'succeeded' && dates;
+        },
+        60_000,
+      );
+      // With batches of two, the third date would wait for the first.
+      expect(third.map((d) => d.status)).toEqual(['running', 'succeeded', 'succeeded']);
+      expect(mostInFlight).toBeLessThanOrEqual(2);
+      await holder.query('COMMIT');
+      const done = await ended(backfillId);
+      expect(done).toMatchObject({ state: 'succeeded' });
+      expect(done.dates.map((d) => d.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    } finally {
+      await holder.end();
+    }
   });
 });

@@ -12,7 +12,8 @@ import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobIds, QUEUES, type RunContext } from '@musicflow/contracts';
-import { createServiceContext, defineStage, markRunEnded, runStageWorker, type ServiceContext } from '@musicflow/flow';
+import type { Job } from 'bullmq';
+import { createServiceContext, defineStage, enterStep, LockLostError, markRunEnded, runStageWorker, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT } from '@musicflow/lake';
 import { dirUrl, tempDir, testConfig } from '../helpers/env.ts';
 
@@ -42,13 +43,13 @@ describe('a late attempt', () => {
   });
 
   /** Runs one catalogue job through a real worker whose processor is `body`; resolves with the job's log lines. */
-  async function attempt(runId: string, body: (lockKey: string) => Promise<void>): Promise<Record<string, unknown>[]> {
+  async function attempt(runId: string, body: (lockKey: string, job: Job, token: string | undefined) => Promise<void>): Promise<Record<string, unknown>[]> {
     const stage = defineStage({
       stage: 'extract',
       createProcessors: () => ({
         plan: () => Promise.reject(new Error('not in this test')),
-        catalogue: async (job) => {
-          await body(`${ctx.queues.prefix}:${QUEUES.extract}:${job.id}:lock`);
+        catalogue: async (job, _data, _log, token) => {
+          await body(`${ctx.queues.prefix}:${QUEUES.extract}:${job.id}:lock`, job, token);
           return undefined;
         },
       }),
@@ -90,6 +91,21 @@ describe('a late attempt', () => {
     ]);
     expect(lines).toContainEqual(expect.objectContaining({ level: 40, msg: expect.stringMatching(/^job lock lost/) }));
     expect(await fs.readdir(path.join(work, 'lake', 'tmp', `run=${runId}`)).catch(() => [])).toEqual([]);
+  });
+
+  it('entering a step after its lock lapsed, writes no step data into the job: refused in its log', async () => {
+    const runId = '20261205-230000-cccccc';
+    let thrown: unknown;
+    const own = await attempt(runId, async (lockKey, job, token) => {
+      await ctx.queues.connection.del(lockKey);
+      thrown = await enterStep(ctx, job, token, { ...(job.data as object), step: 'late' }).catch((err: unknown) => err);
+      throw thrown;
+    });
+    expect(thrown).toBeInstanceOf(LockLostError);
+    expect(own.map((l) => l.msg)).toEqual(['job started', expect.stringMatching(/^late result refused/)]);
+    const job = await ctx.queues.queues.extract.getJob(jobIds.catalogue(runId, 'users'));
+    expect(job!.data).not.toHaveProperty('step');
+    expect(job!.data).toMatchObject({ table: 'users' });
   });
 
   it('holding its lock, completes and leaves the temporaries of its unfinished run to the loader', async () => {

@@ -5,19 +5,22 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { Queue, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServices } from '@musicflow/cli';
 import {
   createServiceContext,
   readQueueWorkers,
   readRunHealth,
+  readUnrenewedLocks,
+  redisConnection,
   startRun,
   workerName,
   type RunHealth,
   type Service,
   type ServiceContext,
 } from '@musicflow/flow';
-import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, SAMPLE, tempDir, testConfig } from '../helpers/env.ts';
+import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, SAMPLE, tempDir, testConfig, uniqueName } from '../helpers/env.ts';
 import { waitForReport } from '../helpers/pipeline.ts';
 
 async function until(read: () => Promise<RunHealth>, ok: (h: RunHealth) => boolean, timeoutMs = 30_000): Promise<RunHealth> {
@@ -66,7 +69,7 @@ describe('run health', () => {
     const startedAt = Date.now();
     const { runId } = await startRun(ctx.config, ctx.queues, { trigger: 'test' });
     const stuck = await until(
-      () => readRunHealth(ctx.queues, runId, { graceMs: 0 }),
+      () => readRunHealth(ctx.queues, runId, { lockMs: ctx.config.JOB_LOCK_MS, graceMs: 0 }),
       (h) => h.stages.some((s) => s.stage === 'kpi'),
     );
     const kpi = stuck.stages.find((s) => s.stage === 'kpi')!;
@@ -78,12 +81,33 @@ describe('run health', () => {
       expect.stringMatching(/^no worker on queue kpi for \d+ s \(1 job of this run waiting\): start one with musicflow start kpi$/),
     ]);
     // Under the grace period, no warning yet.
-    expect((await readRunHealth(ctx.queues, runId, { graceMs: 60_000 })).warnings).toEqual([]);
+    expect((await readRunHealth(ctx.queues, runId, { lockMs: ctx.config.JOB_LOCK_MS, graceMs: 60_000 })).warnings).toEqual([]);
 
     services.push(...(await startServices(ctx, ['kpi', 'loader'])));
     const report = await waitForReport(ctx, runId);
     expect(report.status).toBe('succeeded');
-    const done = await readRunHealth(ctx.queues, runId, { graceMs: 0 });
+    const done = await readRunHealth(ctx.queues, runId, { lockMs: ctx.config.JOB_LOCK_MS, graceMs: 0 });
     expect(done).toMatchObject({ stages: [], orphaned: [], stalled: [], warnings: [] });
   }, 60_000);
+
+  it('a job whose lock goes unrenewed counts as unreachable after a share of JOB_LOCK_MS, not of a fixed 30 s', async () => {
+    const lockMs = 3_000;
+    const queue = new Queue(uniqueName('lock'), { connection: ctx.queues.connection, prefix: ctx.config.QUEUE_PREFIX });
+    // A worker taking the job by hand: its lock is set for lockMs and never renewed, as on a host cut off.
+    const connection = redisConnection(ctx.config, 'worker');
+    const worker = new Worker(queue.name, null, { connection, prefix: ctx.config.QUEUE_PREFIX, lockDuration: lockMs });
+    try {
+      await queue.add('held', {});
+      const job = await worker.getNextJob('held-token');
+      // Just taken: its lock is fresh (a 30 s lock would make it look unrenewed for 27 s already).
+      expect(await readUnrenewedLocks(queue, [job], lockMs)).toEqual([]);
+      await expect.poll(() => ctx.queues.connection.pttl(`${queue.toKey(job.id!)}:lock`), { timeout: 10_000 }).toBe(-2);
+      expect(await readUnrenewedLocks(queue, [job], lockMs)).toEqual([expect.objectContaining({ unrenewedMs: lockMs, lapsed: true })]);
+    } finally {
+      await worker.close(true);
+      await queue.obliterate({ force: true });
+      await queue.close();
+      connection.disconnect();
+    }
+  });
 });

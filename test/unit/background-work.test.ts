@@ -5,16 +5,36 @@ import { WritesInFlight } from '@musicflow/storage';
 
 const later = <T>(ms: number, value: T) => new Promise<T>((resolve) => setTimeout(() => resolve(value), ms));
 
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+}
+/** A promise the test settles itself: no race between timers. */
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+/** Lets every promise callback queued so far run (a macrotask comes after them all). */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 describe('WritesInFlight', () => {
   it('lets the caller go on until `limit` writes are pending, then waits for one', async () => {
     const writes = new WritesInFlight(2);
     const done: number[] = [];
-    const track = (n: number, ms: number) => later(ms, n).then((v) => done.push(v));
-    await writes.add(track(1, 30));
-    expect(done).toEqual([]);
-    await writes.add(track(2, 5));
-    // The limit was reached: add returned once the quicker write was done, not before.
+    const first = deferred<number>();
+    const second = deferred<number>();
+    const track = (write: Deferred<number>) => write.promise.then((v) => done.push(v));
+    await writes.add(track(first));
+    // The limit is reached with the second write: add waits, whatever the timers, until one of them is done.
+    let added = false;
+    const adding = writes.add(track(second)).then(() => (added = true));
+    await settle();
+    expect(added).toBe(false);
+    second.resolve(2);
+    await adding;
     expect(done).toEqual([2]);
+    first.resolve(1);
     await writes.drain();
     expect(done).toEqual([2, 1]);
   });

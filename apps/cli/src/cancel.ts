@@ -20,6 +20,6 @@ export async function cancel(config: Config, runId: string, values: { wait?: boo
       return 1;
     }
     console.log(`run ${id.data} cancelled: ${cancelled.removedJobs} waiting job(s) removed, active ones stop at their next step`);
-    return values.wait ? waitAndReport(queues, id.data) : 0;
+    return values.wait ? waitAndReport(queues, id.data, config.JOB_LOCK_MS) : 0;
   });
 }

@@ -48,7 +48,7 @@ export async function runDemo(): Promise<number> {
   try {
     const { runId } = await startRun(config, ctx.queues, { trigger: 'demo' });
     console.log(`run ${runId}`);
-    const progress = await waitForRun(ctx.queues, runId, process.stdout);
+    const progress = await waitForRun(ctx.queues, runId, config.JOB_LOCK_MS, process.stdout);
     const report = progress.report;
     if (report && report.dates.length) {
       const warehouse = await ctx.warehouse();

@@ -27,8 +27,8 @@ const USAGE = `musicflow: music-streaming ETL on BullMQ
                                   or, when it failed loading, only its dates, recomputed from the lake
   musicflow cancel RUN_ID [--wait]
                                   cancel a queued or running run: its waiting jobs are removed, active
-                                  ones stop at their next step, nothing is loaded; --wait until it is
-                                  recorded cancelled (exit 3)
+                                  ones stop between blocks of work or at their next step, nothing is
+                                  loaded; --wait until it is recorded cancelled (exit 3)
 ${BACKFILL_USAGE}
   musicflow demo                  run the pipeline once on the sample data and print the KPIs
   musicflow migrate               apply the warehouse's pending schema migrations (services do at start-up
@@ -49,7 +49,7 @@ async function run(config: Config, values: { streams?: string; users?: string; s
       sources: { streams: values.streams, users: values.users, songs: values.songs },
     });
     console.log(created ? `run ${runId} enqueued` : `run ${runId} over the same sources is already active`);
-    return values.wait ? waitAndReport(queues, runId) : 0;
+    return values.wait ? waitAndReport(queues, runId, config.JOB_LOCK_MS) : 0;
   });
 }
 

@@ -13,6 +13,6 @@ export async function recompute(config: Config, values: { from?: string; to?: st
   return withQueues(config, async (queues) => {
     const { runId } = await startRecompute(config, queues, parsed.data);
     console.log(`recompute run ${runId} enqueued (${parsed.data.from} to ${parsed.data.to ?? 'the newest date'})`);
-    return values.wait ? waitAndReport(queues, runId) : 0;
+    return values.wait ? waitAndReport(queues, runId, config.JOB_LOCK_MS) : 0;
   });
 }

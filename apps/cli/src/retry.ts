@@ -23,7 +23,7 @@ export async function retry(config: Config, runId: string, values: { 'only-faile
       const run = { ...report, sources: restoreRecordedSources(config, report.sources, id.data) };
       const started = await retryRun(config, queues, db, run, values['only-failed'] ?? false);
       console.log(started.created ? `run ${started.runId} enqueued ${describeScope(started)}` : `run ${started.runId} over the same sources is already active`);
-      return values.wait ? waitAndReport(queues, started.runId) : 0;
+      return values.wait ? waitAndReport(queues, started.runId, config.JOB_LOCK_MS) : 0;
     });
   } catch (err) {
     throw err instanceof RetryRefusedError ? new Error(`retry: ${err.message}`) : err;

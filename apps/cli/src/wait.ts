@@ -26,7 +26,13 @@ function render(p: RunProgress): string[] {
  * (no worker on a queue it needs, a job whose worker died) gets a warning line,
  * and the wait goes on: workers may come back.
  */
-export async function waitForRun(queues: PipelineQueues, runId: string, out: NodeJS.WriteStream = process.stderr): Promise<RunProgress> {
+export async function waitForRun(
+  queues: PipelineQueues,
+  runId: string,
+  /** The JOB_LOCK_MS setting: when a job's worker counts as unreachable. */
+  lockMs: number,
+  out: NodeJS.WriteStream = process.stderr,
+): Promise<RunProgress> {
   let drawn = 0;
   let last = '';
   let healthAt = 0;
@@ -49,7 +55,7 @@ export async function waitForRun(queues: PipelineQueues, runId: string, out: Nod
     }
     if (Date.now() - healthAt >= HEALTH_EVERY_MS) {
       healthAt = Date.now();
-      const { warnings } = await readRunHealth(queues, runId);
+      const { warnings } = await readRunHealth(queues, runId, { lockMs });
       // The same problems with other figures (seconds) are the same warning: repeated now and then, not every poll.
       const kinds = warnings.map((w) => w.replace(/\d+ s\b/g, '')).join('\n');
       if (kinds !== warned || (warnings.length && healthAt - warnedAt >= REPEAT_WARNINGS_MS)) {
@@ -78,8 +84,8 @@ export async function withQueues<T>(config: Config, work: (queues: PipelineQueue
 }
 
 /** `--wait`: progress until the run ends, then its report; the exit code of its status. */
-export async function waitAndReport(queues: PipelineQueues, runId: string): Promise<number> {
-  const progress = await waitForRun(queues, runId);
+export async function waitAndReport(queues: PipelineQueues, runId: string, lockMs: number): Promise<number> {
+  const progress = await waitForRun(queues, runId, lockMs);
   if (progress.report) console.log(formatReport(progress.report, terminalWidth(process.stdout)));
   else console.log(`run ${runId} ${progress.state}${progress.error ? `: ${progress.error}` : ''}`);
   return exitCodeOf(progress.report);

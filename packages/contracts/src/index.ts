@@ -404,9 +404,10 @@ export const backfillSpecSchema = z
 export type BackfillSpec = z.infer<typeof backfillSpecSchema>;
 
 /**
- * A backfill's driver, in steps on the loader queue: it adds the recompute
- * runs of the next `concurrency` dates as its children, waits for them, and
- * again until every date is done or the backfill is cancelled.
+ * A backfill's driver, in steps on the loader queue: it keeps at most
+ * `concurrency` recompute runs of its dates in flight, as its children,
+ * starting the next date as one ends, until every date is done or the
+ * backfill is cancelled.
  */
 export const backfillJobSchema = z.object({
   backfillId: runIdSchema,

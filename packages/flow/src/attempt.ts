@@ -24,6 +24,12 @@ export async function markRunEnded(redis: RedisClient, prefix: string, runId: st
   await redis.set(runEndedKey(prefix, runId), tempUrl, 'EX', RUN_ENDED_TTL_S);
 }
 
+/** Which of the runs the loader has marked ended, in order. */
+export async function runsEnded(redis: RedisClient, prefix: string, runIds: readonly string[]): Promise<boolean[]> {
+  if (!runIds.length) return [];
+  return (await redis.mget(...runIds.map((runId) => runEndedKey(prefix, runId)))).map((value) => value !== null);
+}
+
 /** After an attempt's last write: deletes the run's temporaries again when the run has ended. True when it did. */
 export async function sweepEndedRun(redis: RedisClient, prefix: string, store: ObjectStore, runId: string): Promise<boolean> {
   const tempUrl = await redis.get(runEndedKey(prefix, runId));
@@ -36,6 +42,27 @@ export async function sweepEndedRun(redis: RedisClient, prefix: string, store: O
 export async function holdsJobLock(redis: RedisClient, prefix: string, queue: string, job: Job, token: string | undefined): Promise<boolean> {
   if (!token) return true;
   return (await redis.get(`${prefix}:${queue}:${job.id}:lock`)) === token;
+}
+
+/** Sets a job's data only while the lock holds `token`; 0 when it does not, -1 when the job is gone. */
+const UPDATE_DATA_IF_LOCKED = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+redis.call('HSET', KEYS[2], 'data', ARGV[2])
+return 1`;
+
+/**
+ * `job.updateData` that only this attempt's lock lets through (one script: no
+ * gap between the check and the write), so a late attempt never writes its
+ * step into a job another attempt took over or finished; it throws
+ * LockLostError instead. A job run without a token (no lock) always may.
+ */
+export async function updateDataWhileLocked(redis: RedisClient, prefix: string, job: Job, token: string | undefined, data: unknown): Promise<void> {
+  if (!token) return job.updateData(data);
+  const key = `${prefix}:${job.queueName}:${job.id}`;
+  const written = Number(await redis.eval(UPDATE_DATA_IF_LOCKED, 2, `${key}:lock`, key, token, JSON.stringify(data)));
+  if (written !== 1) throw new LockLostError(`job ${job.id}: this attempt lost the job's lock; its step data is refused`);
+  job.data = data;
 }
 
 /** What a refused late attempt throws: BullMQ refuses it too, as it refuses any result without the lock. */

@@ -1,13 +1,18 @@
 import pMap from 'p-map';
+import type { Job } from 'bullmq';
 import { jobIds, type BackfillJob, type BackfillSpec, type RunStatus } from '@musicflow/contracts';
 import type { Config } from '@musicflow/config';
 import { lakePartsIn, openLakePart } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 import { loadedDatesIn, type Warehouse } from '@musicflow/warehouse';
+import { runsEnded } from './attempt.ts';
 import { cancelRun, isRunCancelled, markCancelled } from './cancel.ts';
 import { readRunProgress } from './progress.ts';
 import { jobOptions, type PipelineQueues } from './queues.ts';
 import { newRunId } from './start-run.ts';
+
+/** How long a backfill's driver waits, at most, before it looks again for a finished run (the loader wakes it sooner). */
+export const BACKFILL_RECHECK_MS = 5_000;
 
 /** Part footers read at once while planning: a range of days of many small files is mostly waiting on the store. */
 const FOOTER_CONCURRENCY = 16;
@@ -64,6 +69,26 @@ export async function planBackfill(store: ObjectStore, db: Warehouse, lake: stri
       };
     });
   return { spec, dates, selected: dates.filter((d) => d.selected).map((d) => d.listenDate) };
+}
+
+/**
+ * How many of a backfill's started runs are still in flight: neither marked
+ * ended by the loader (set before the load job completes, so a woken driver
+ * sees it) nor with a load job that finished otherwise (failed its retries).
+ */
+export async function backfillRunsInFlight(queues: PipelineQueues, runIds: readonly string[]): Promise<number> {
+  const ended = await runsEnded(queues.connection, queues.prefix, runIds);
+  const open = runIds.filter((_, i) => !ended[i]);
+  const states = await Promise.all(open.map((runId) => queues.queues.load.getJobState(jobIds.load(runId))));
+  return states.filter((state) => state !== 'completed' && state !== 'failed').length;
+}
+
+/** Wakes the backfill driver waiting on a run that just ended, so its next date starts now. */
+export async function wakeBackfill(queues: PipelineQueues, loadJob: Job): Promise<void> {
+  const driverId = loadJob.parent?.id;
+  if (!driverId?.startsWith(jobIds.backfill(''))) return;
+  // Not delayed (still active, or waiting for its last runs): it looks again by itself.
+  await (await queues.queues.load.getJob(driverId))?.promote().catch(() => undefined);
 }
 
 /** Backfills by creation time, so they can be listed without scanning the loader queue. */
@@ -132,7 +157,7 @@ export async function readBackfill(queues: PipelineQueues, backfillId: string): 
           ? dates.every((d) => d.status === 'succeeded')
             ? 'succeeded'
             : 'partial'
-          : jobState === 'waiting' || jobState === 'delayed' || jobState === 'prioritized'
+          : data.started === 0 && (jobState === 'waiting' || jobState === 'delayed' || jobState === 'prioritized')
             ? 'queued'
             : 'running';
   return { backfillId, state, spec: data.spec, createdAt: data.createdAt, resumeOf: data.resumeOf, dates, error: job.failedReason || undefined };

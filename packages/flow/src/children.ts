@@ -1,6 +1,7 @@
 import { WaitingChildrenError, type Job } from 'bullmq';
 import type { Config } from '@musicflow/config';
 import { FLOW_CHILDREN, JOB_KINDS, STAGES, type JobData, type JobKind } from '@musicflow/contracts';
+import { updateDataWhileLocked } from './attempt.ts';
 import { failedChildKey } from './bullmq-internals.ts';
 import { jobOptions, type PipelineQueues } from './queues.ts';
 
@@ -67,7 +68,7 @@ export async function enterStep<D extends { step?: string }>(
 ): Promise<D> {
   const self = { id: job.id!, kind: job.name as JobKind };
   for (const c of children) await addChildJobs(context.config, context.queues, c.parent ?? self, c);
-  await job.updateData(next);
+  await updateDataWhileLocked(context.queues.connection, context.queues.prefix, job, token, next);
   if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
   return next;
 }

@@ -104,19 +104,21 @@ export async function readOrphanedJobs(queue: Queue, workers: readonly string[])
   return (await queue.getJobs(['active'])).filter((j) => j.processedBy && !live.has(j.processedBy));
 }
 
-/** BullMQ's job lock (its default `lockDuration`): the worker renews it every 15 s, another worker takes the job over once it lapses. */
-export const JOB_LOCK_MS = 30_000;
-/** A lock not renewed for this long missed a renewal (due at 15 s, checked every 7.5 s): more than an event-loop stall. */
-const UNRENEWED_AFTER_MS = 20_000;
+/**
+ * A lock (JOB_LOCK_MS, the workers' `lockDuration`) not renewed for this share
+ * of its length missed a renewal (due at half of it, checked every quarter):
+ * more than an event-loop stall.
+ */
+const UNRENEWED_AFTER = 2 / 3;
 
 /**
- * Active jobs among `jobs` whose lock went unrenewed for UNRENEWED_AFTER_MS
- * or has lapsed. This is what shows a worker on a host cut off from Redis:
+ * Active jobs among `jobs` whose lock (`lockMs`, the JOB_LOCK_MS setting)
+ * went unrenewed for UNRENEWED_AFTER of it or has lapsed. This is what shows a worker on a host cut off from Redis:
  * Redis keeps a vanished host's connections open until `tcp-keepalive`
  * (300 s) finds them dead, so the worker still counts as connected
  * (`getWorkers`), but its lock renewals stop at once.
  */
-export async function readUnrenewedLocks(queue: Queue, jobs: readonly Job[]): Promise<{ job: Job; unrenewedMs: number; lapsed: boolean }[]> {
+export async function readUnrenewedLocks(queue: Queue, jobs: readonly Job[], lockMs: number): Promise<{ job: Job; unrenewedMs: number; lapsed: boolean }[]> {
   const started = jobs.filter((j) => j.processedOn && !j.finishedOn);
   if (!started.length) return [];
   // musicflow's queues are built on its own ioredis client (PipelineQueues): one server or a cluster.
@@ -126,8 +128,8 @@ export async function readUnrenewedLocks(queue: Queue, jobs: readonly Job[]): Pr
   for (const [i, job] of started.entries()) {
     const ttl = ttls[i]!;
     // -2: no lock. Also true of a job waiting for a retry or just finished: those are not active.
-    const unrenewedMs = ttl < 0 ? JOB_LOCK_MS : JOB_LOCK_MS - ttl;
-    if (unrenewedMs >= UNRENEWED_AFTER_MS && (await job.getState()) === 'active') out.push({ job, unrenewedMs, lapsed: ttl < 0 });
+    const unrenewedMs = ttl < 0 ? lockMs : lockMs - ttl;
+    if (unrenewedMs >= lockMs * UNRENEWED_AFTER && (await job.getState()) === 'active') out.push({ job, unrenewedMs, lapsed: ttl < 0 });
   }
   return out;
 }
@@ -140,7 +142,12 @@ export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' :
  * already). A job is pending when it is unfinished and none of its children
  * is: a parent waiting for its children waits on their queue, not its own.
  */
-export async function readRunHealth(queues: PipelineQueues, runId: string, options: { jobs?: Job[]; graceMs?: number; now?: number } = {}): Promise<RunHealth> {
+export async function readRunHealth(
+  queues: PipelineQueues,
+  runId: string,
+  /** `lockMs`: the JOB_LOCK_MS setting. */
+  options: { lockMs: number; jobs?: Job[]; graceMs?: number; now?: number },
+): Promise<RunHealth> {
   const graceMs = options.graceMs ?? NO_WORKER_GRACE_MS;
   const jobs = options.jobs ?? (await readRunJobs(queues, runId).catch(() => []));
   // After the read: a job that became ready during it is not ready "in the future".
@@ -180,16 +187,16 @@ export async function readRunHealth(queues: PipelineQueues, runId: string, optio
       if (job.stalledCounter > 0) health.stalled.push({ jobId: job.id!, stage, stalledCount: job.stalledCounter });
     }
     const orphaned = new Set(health.orphaned.map((o) => o.jobId));
-    for (const { job, unrenewedMs, lapsed } of await readUnrenewedLocks(queues.queues[stage], stageJobs)) {
+    for (const { job, unrenewedMs, lapsed } of await readUnrenewedLocks(queues.queues[stage], stageJobs, options.lockMs)) {
       if (!orphaned.has(job.id!)) health.unreachable.push({ jobId: job.id!, stage, worker: job.processedBy ?? '(unknown)', unrenewedMs, lapsed });
     }
   }
-  health.warnings = healthWarnings(health, now, graceMs);
+  health.warnings = healthWarnings(health, now, graceMs, options.lockMs);
   return health;
 }
 
 /** The lines `run --wait` prints and the API returns. */
-function healthWarnings(health: RunHealth, now: number, graceMs = NO_WORKER_GRACE_MS): string[] {
+function healthWarnings(health: RunHealth, now: number, graceMs: number, lockMs: number): string[] {
   const lines: string[] = [];
   for (const s of health.stages) {
     if (s.noWorkerSince === undefined || now - s.noWorkerSince < graceMs) continue;
@@ -201,14 +208,15 @@ function healthWarnings(health: RunHealth, now: number, graceMs = NO_WORKER_GRAC
   for (const o of health.orphaned) {
     if (now - o.since < graceMs) continue;
     lines.push(
-      `job ${o.jobId} was taken by worker ${o.worker}, which is gone: a live ${QUEUES[o.stage]} worker hands it back ` + `once its lock expires (30 s)`,
+      `job ${o.jobId} was taken by worker ${o.worker}, which is gone: a live ${QUEUES[o.stage]} worker hands it back ` +
+        `once its lock expires (${seconds(lockMs)})`,
     );
   }
   for (const u of health.unreachable) {
     lines.push(
       `job ${u.jobId} is held by worker ${u.worker}, which has not renewed its lock for ${u.lapsed ? 'over ' : ''}${seconds(u.unrenewedMs)} ` +
         `(its host unreachable, or the process stuck): a live ${QUEUES[u.stage]} worker takes it over once the lock lapses ` +
-        `(${seconds(JOB_LOCK_MS)}), and the late attempt's result is refused`,
+        `(${seconds(lockMs)}), and the late attempt's result is refused`,
     );
   }
   for (const s of health.stalled) {

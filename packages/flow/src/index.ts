@@ -9,7 +9,6 @@ export {
   readQueueWorkers,
   readOrphanedJobs,
   readUnrenewedLocks,
-  JOB_LOCK_MS,
   NO_WORKER_GRACE_MS,
   type RunHealth,
   type StageHealth,
@@ -35,15 +34,19 @@ export { serve, type Service } from './serve.ts';
 export { checkWarehouseAtStart } from './warehouse-check.ts';
 export { alertOnRun, deliverAlert, ensureFreshnessCheck, freshnessCheckEveryMs, isStale, runAlert, staleAlert, startAlertWorker } from './alerts.ts';
 export { startRecompute } from './start-recompute.ts';
-export { cancelRun, claimRunCommit, isRunCancelled, markCancelled, runCancelledError, throwIfCancelled, type CancelOutcome } from './cancel.ts';
+export { CancelWatch, cancelRun, claimRunCommit, isRunCancelled, markCancelled, runCancelledError, throwIfCancelled, type CancelOutcome } from './cancel.ts';
+export { CredentialedSourceError, runSources } from './run-sources.ts';
 export { restoreRecordedSources, retryRun, RetryRefusedError, type RetryScope } from './retry-run.ts';
 export {
+  BACKFILL_RECHECK_MS,
+  backfillRunsInFlight,
   cancelBackfill,
   listBackfills,
   planBackfill,
   readBackfill,
   resumeBackfill,
   startBackfill,
+  wakeBackfill,
   type BackfillPlan,
   type BackfillState,
   type BackfillView,
@@ -52,4 +55,4 @@ export {
 export { checkDeadlines, dueDate, readDeadlines, watchDeadlines, type DeadlineLevel, type DeadlineStatus } from './deadlines.ts';
 export { readSensorStatus, senseLandings, watchLandings, type SensorStatus } from './sensor.ts';
 export { nextSnapshotSeq, snapshotSequenceKey } from './sequence.ts';
-export { markRunEnded, sweepEndedRun, holdsJobLock, LockLostError } from './attempt.ts';
+export { markRunEnded, sweepEndedRun, holdsJobLock, LockLostError, updateDataWhileLocked } from './attempt.ts';

@@ -1,3 +1,4 @@
+import type { CancelWatch } from './cancel.ts';
 import type { Job } from 'bullmq';
 import { isJobKind, jobIds, JOB_KINDS, QUEUES, STAGES, type RunReport, type Stage } from '@musicflow/contracts';
 import type { PipelineQueues } from './queues.ts';
@@ -36,9 +37,14 @@ const REPORT_EVERY_ROWS = 50_000;
 export class RowProgress {
   private nextAt = REPORT_EVERY_ROWS;
 
-  constructor(private readonly job: Pick<Job, 'updateProgress'>) {}
+  constructor(
+    private readonly job: Pick<Job, 'updateProgress'>,
+    /** Looked at on every report: a job of a cancelled run stops there. */
+    private readonly cancel?: Pick<CancelWatch, 'check'>,
+  ) {}
 
   async report(rows: number, percent: number): Promise<void> {
+    await this.cancel?.check();
     if (rows < this.nextAt) return;
     this.nextAt = rows + REPORT_EVERY_ROWS;
     await this.job.updateProgress({ rows, percent: Math.min(99, percent) });

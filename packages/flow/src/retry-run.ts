@@ -1,7 +1,8 @@
-import { redactSecrets, type Config } from '@musicflow/config';
+import type { Config } from '@musicflow/config';
 import { MAX_RETRY_FILES, type RunReport, type Sources } from '@musicflow/contracts';
 import type { Warehouse } from '@musicflow/warehouse';
 import type { PipelineQueues } from './queues.ts';
+import { credentialSetting, restoreSources } from './run-sources.ts';
 import { startRecompute } from './start-recompute.ts';
 import { startRun, type StartedRun } from './start-run.ts';
 
@@ -25,22 +26,19 @@ export class RetryRefusedError extends Error {
 
 /**
  * A finished run's sources as recorded have their credentials redacted: each
- * redacted one is mapped back to the configured location (USERS_URL, ...,
- * SOURCE_URL_PREFIXES) it came from, else the run cannot be retried as such.
+ * redacted one is mapped back to the configured location (USERS_URL, ...)
+ * it came from, else the run cannot be retried as such.
  */
 export function restoreRecordedSources(config: Config, recorded: Sources, runId: string): Sources {
-  const known = [config.STREAMS_URL, config.USERS_URL, config.SONGS_URL, ...config.SOURCE_URL_PREFIXES];
-  const restore = (field: keyof Sources) => {
-    const url = recorded[field];
-    if (!url.includes('***')) return url;
-    const original = known.find((candidate) => candidate !== url && redactSecrets(candidate) === url);
-    if (original) return original;
-    throw new RetryRefusedError(
-      'not-retryable',
-      `run ${runId}'s ${field} source held a credential, which is never stored: start a new run (POST /runs) naming it, or configure it as ${field.toUpperCase()}_URL`,
-    );
-  };
-  return { streams: restore('streams'), users: restore('users'), songs: restore('songs') };
+  return restoreSources(
+    config,
+    recorded,
+    (field) =>
+      new RetryRefusedError(
+        'not-retryable',
+        `run ${runId}'s ${field} source held a credential, which is never stored: configure it (${credentialSetting(field)}) and start a new run`,
+      ),
+  );
 }
 
 /**

@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { normalizeSourceUrl, redactSecrets, sourceUrlProblem, type Config } from '@musicflow/config';
+import { redactSecrets, sourceUrlProblem, type Config } from '@musicflow/config';
 import type { FlowJob } from 'bullmq';
 import { FLOW_CHILDREN, jobIds, JOB_KINDS, QUEUES, type JobData, type JobKind, type RunContext, type RunTrigger, type Sources } from '@musicflow/contracts';
 import { jobOptions, type PipelineQueues } from './queues.ts';
+import { assertNoRunCredential, recordedSources, sourceSpelling } from './run-sources.ts';
 
 export interface StartRunOptions {
   trigger: RunTrigger;
@@ -26,20 +27,28 @@ export function newRunId(now = new Date()): string {
 /**
  * The sources in one spelling each, so one folder written two ways is one
  * active run; a URL the stores cannot use is refused here, before any job
- * would retry it for its whole budget.
+ * would retry it for its whole budget, and so is a credential of the run's own.
  */
-function usableSources(given: Sources): Sources {
+function usableSources(config: Config, given: Sources): Sources {
   for (const [field, url] of Object.entries(given)) {
     const problem = sourceUrlProblem(url);
     if (problem) throw new Error(`the ${field} source ${redactSecrets(url)} ${problem}`);
   }
-  const { streams, users, songs } = given;
-  const folder = normalizeSourceUrl(streams);
-  return { streams: folder.endsWith('/') ? folder : `${folder}/`, users: normalizeSourceUrl(users), songs: normalizeSourceUrl(songs) };
+  const sources = {
+    streams: sourceSpelling('streams', given.streams),
+    users: sourceSpelling('users', given.users),
+    songs: sourceSpelling('songs', given.songs),
+  };
+  assertNoRunCredential(config, sources);
+  return sources;
 }
 
+/** The one-active-run key of a set of sources: the starter and the loader see them recorded (redacted) alike. */
 const activeKey = (prefix: string, sources: Sources) =>
-  `${prefix}:active-run:${createHash('sha256').update(JSON.stringify(sources)).digest('hex').slice(0, 16)}`;
+  `${prefix}:active-run:${createHash('sha256')
+    .update(JSON.stringify(recordedSources(sources)))
+    .digest('hex')
+    .slice(0, 16)}`;
 
 /**
  * Enqueues one run as one BullMQ flow: load ← kpi ← plan. The plan job
@@ -48,7 +57,7 @@ const activeKey = (prefix: string, sources: Sources) =>
  * over the same sources as an active run is not started twice.
  */
 export async function startRun(config: Config, queues: PipelineQueues, options: StartRunOptions): Promise<StartedRun> {
-  const sources = usableSources({
+  const sources = usableSources(config, {
     streams: options.sources?.streams ?? config.STREAMS_URL,
     users: options.sources?.users ?? config.USERS_URL,
     songs: options.sources?.songs ?? config.SONGS_URL,
@@ -62,9 +71,9 @@ export async function startRun(config: Config, queues: PipelineQueues, options: 
   return { runId, created: true };
 }
 
-/** What every job of a new run knows about the run. */
+/** What every job of a new run knows about the run: its sources without their credentials (runSources restores them). */
 export function newRunContext(config: Config, runId: string, trigger: RunTrigger, sources: Sources): RunContext {
-  return { runId, trigger, startedAt: new Date().toISOString(), sources, lake: config.LAKE_URL, archive: config.ARCHIVE_URL };
+  return { runId, trigger, startedAt: new Date().toISOString(), sources: recordedSources(sources), lake: config.LAKE_URL, archive: config.ARCHIVE_URL };
 }
 
 /** A job of the run's initial flow tree, with the jobs it waits for. */

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import type { WorkerOptions } from 'node:worker_threads';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Config, Logger } from '@musicflow/config';
+import { redactSecrets, type Config, type Logger } from '@musicflow/config';
 import { isJobKind, JOB_KINDS, kindsOf, parseJobData, QUEUES, type JobData, type JobKind, type Stage } from '@musicflow/contracts';
 import type { ServiceContext } from './context.ts';
 import { nextRetryDelay, retryDelay } from './queues.ts';
@@ -76,11 +76,14 @@ export async function handleStageJob<S extends Stage>(
   jobLog.info('job started');
   const started = Date.now();
   const { connection, prefix } = ctx.queues;
-  const refused = (err?: Error) =>
+  let toldRefused = false;
+  const refused = (err?: Error) => {
+    toldRefused = true;
     jobLog.warn(
       { ms: Date.now() - started, err: err?.message },
       'late result refused: the job lock lapsed during this attempt (host cut off or process stuck) and another attempt took the job over',
     );
+  };
   try {
     const result = await processor(job, data, jobLog, token);
     if (!(await holdsJobLock(connection, prefix, QUEUES[definition.stage], job, token))) {
@@ -93,8 +96,13 @@ export async function handleStageJob<S extends Stage>(
     // A late attempt that failed (its reads gone with the ended run, its connections cut) is refused all the same;
     // a step job's own move to waiting-children releases the lock, and BullMQ refuses it when the lock was lost.
     const { name } = err as Error;
-    if (!(err instanceof LockLostError) && !STEP_SIGNALS.has(name) && !(await holdsJobLock(connection, prefix, QUEUES[definition.stage], job, token))) {
+    if (!toldRefused && !STEP_SIGNALS.has(name) && !(await holdsJobLock(connection, prefix, QUEUES[definition.stage], job, token))) {
       refused(err as Error);
+    }
+    // BullMQ stores the message and stack in the job's hash (failedReason, stacktrace) and its events stream.
+    if (err instanceof Error) {
+      err.message = redactSecrets(err.message);
+      if (err.stack) err.stack = redactSecrets(err.stack);
     }
     throw err;
   } finally {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
-import { ObjectMissingError, type ByteRange, type ListOptions, type ObjectInfo, type SkippedEntry } from './object-store.ts';
+import { isPermissionError, ObjectMissingError, type ByteRange, type ListOptions, type ObjectInfo, type SkippedEntry } from './object-store.ts';
 
 const READ_BYTES = 1 << 20;
 const WRITE_BYTES = 256 << 10;
@@ -79,6 +79,11 @@ async function regularFiles(root: string, { links = 'skip', skipped }: ListOptio
       entries = await fs.readdir(path.join(root, folder), { withFileTypes: true, encoding: 'buffer' });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      // A folder inside that this process may not read is one entry left out; the folder itself unreadable is the setting's fault.
+      if (folder !== '' && isPermissionError(err)) {
+        skip(`${pathToFileURL(path.join(root, folder)).href}/`, 'unreadable');
+        continue;
+      }
       throw err;
     }
     for (const entry of entries) {
@@ -117,7 +122,12 @@ export const fileBackend = {
     const root = toPath(folderUrl);
     const names = await regularFiles(root, options);
     for (const name of names.sort()) {
-      const found = await info(pathToFileURL(path.join(root, name)).href);
+      const url = pathToFileURL(path.join(root, name)).href;
+      const found = await info(url).catch((err: unknown) => {
+        if (!isPermissionError(err)) throw err;
+        options.skipped?.({ url, kind: 'unreadable' });
+        return undefined;
+      });
       if (found) yield found;
     }
   },

@@ -1,4 +1,13 @@
-export { ObjectMissingError, moveOnce, type ObjectInfo, type ObjectStore, type ByteRange, type ListOptions, type SkippedEntry } from './object-store.ts';
+export {
+  ObjectMissingError,
+  isPermissionError,
+  moveOnce,
+  type ObjectInfo,
+  type ObjectStore,
+  type ByteRange,
+  type ListOptions,
+  type SkippedEntry,
+} from './object-store.ts';
 export { createObjectStore, type StorageOptions } from './router.ts';
 export { joinUrl, basename, relativeKey } from './url.ts';
 export { readConcatenated } from './concat.ts';

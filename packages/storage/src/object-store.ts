@@ -14,8 +14,11 @@ export interface ObjectInfo {
 export interface SkippedEntry {
   /** The entry's URL; the bytes of a name that is not UTF-8 are percent-encoded. */
   url: string;
-  kind: 'symlink' | 'special_file' | 'name_not_utf8';
+  kind: 'symlink' | 'special_file' | 'name_not_utf8' | 'unreadable';
 }
+
+/** Whether `err` is the file system refusing this process (EACCES, EPERM): asking again gets the same answer. */
+export const isPermissionError = (err: unknown): boolean => ['EACCES', 'EPERM'].includes((err as NodeJS.ErrnoException | undefined)?.code ?? '');
 
 export interface ListOptions {
   /**
@@ -23,7 +26,7 @@ export interface ListOptions {
    * regular file whose real path is under the folder's real path. A link to a folder is never followed.
    */
   links?: 'skip' | 'inside';
-  /** Hears every entry left out: links, FIFOs, sockets, devices, names that are not valid UTF-8. */
+  /** Hears every entry left out: links, FIFOs, sockets, devices, names that are not valid UTF-8, folders and files this process may not read. */
   skipped?: (entry: SkippedEntry) => void;
 }
 

@@ -63,7 +63,7 @@ export interface MetricsDeps {
   redisReady: () => Promise<void>;
   warehouse: () => Promise<Warehouse>;
   logger: Logger;
-  /** DEADLINE and DEADLINE_WARN. */
+  /** DEADLINE and DEADLINE_WARN, JOB_LOCK_MS. */
   config: Config;
   /** What the landing sensor saw at its last look. */
   sensor: () => Promise<SensorStatus>;
@@ -314,7 +314,10 @@ export class ApiMetrics {
     const since = this.noWorkerSince.get(queue.name);
     this.noWorkerSeconds.set({ queue: queue.name }, since === undefined ? 0 : (now - since) / 1000);
     this.orphaned.set({ queue: queue.name }, hasReadyJobs ? (await readOrphanedJobs(queue, workers)).length : 0);
-    this.unreachable.set({ queue: queue.name }, hasReadyJobs ? (await readUnrenewedLocks(queue, await queue.getJobs(['active']))).length : 0);
+    this.unreachable.set(
+      { queue: queue.name },
+      hasReadyJobs ? (await readUnrenewedLocks(queue, await queue.getJobs(['active']), this.deps.config.JOB_LOCK_MS)).length : 0,
+    );
   }
 
   private async refreshRuns(): Promise<void> {

@@ -72,7 +72,8 @@ export async function findRun(deps: ApiDeps, runId: string): Promise<RunLookup |
         : progress.state === 'running'
           ? 'running'
           : 'queued';
-  const health = status === 'queued' || status === 'running' ? healthView(await readRunHealth(deps.queues, runId)) : undefined;
+  const health =
+    status === 'queued' || status === 'running' ? healthView(await readRunHealth(deps.queues, runId, { lockMs: deps.config.JOB_LOCK_MS })) : undefined;
   return {
     detail: {
       runId,

@@ -24,6 +24,7 @@ import {
 } from '@musicflow/lake';
 import type { CatalogueTable, RunContext } from '@musicflow/contracts';
 import { catalogueTarget, type Config, type PostgresTarget } from '@musicflow/config';
+import { runSources, type CancelWatch } from '@musicflow/flow';
 
 export interface TableSnapshot {
   url: string;
@@ -80,8 +81,10 @@ export async function extractCatalogueTable(
   table: CatalogueTable,
   named: RunIdSources,
   bounds?: RecordBounds,
+  /** Looked at between rows: a job of a cancelled run stops there. */
+  cancel?: Pick<CancelWatch, 'check'>,
 ): Promise<TableSnapshot> {
-  const source = run.sources[table];
+  const source = runSources(config, run)[table];
   const quarantine = catalogueQuarantineOf(store, run, table, sourceName(source));
   // A database source carries the setting it came from and, when it is the configured one, its password file.
   const from = /^postgres/.test(source) ? catalogueTarget(config, table, source) : source;
@@ -89,8 +92,8 @@ export async function extractCatalogueTable(
   try {
     const counts =
       table === 'users'
-        ? await extractUsers(store, run, from, named, quarantine, read, bounds)
-        : await extractSongs(store, run, from, named, quarantine, read, bounds);
+        ? await extractUsers(store, run, from, named, quarantine, read, bounds, cancel)
+        : await extractSongs(store, run, from, named, quarantine, read, bounds, cancel);
     await quarantine.close();
     return { ...counts, rejected: quarantine.count };
   } finally {
@@ -113,6 +116,7 @@ async function extractUsers(
   quarantine: QuarantineWriter,
   read: ReadSource,
   bounds?: RecordBounds,
+  cancel?: Pick<CancelWatch, 'check'>,
 ) {
   const keys = new RunUserKeys(await runUserIds(store, named));
   const snapshot = usersSnapshotOf(store, run);
@@ -120,6 +124,7 @@ async function extractUsers(
   const rows = (read.rows = readCatalogueSource(store, source, 'users', USER_COLUMNS, keys, bounds));
   await snapshot.fill(async () => {
     for await (const { values, record, line } of rows) {
+      await cancel?.check();
       if (keys.skips(values.user_id)) continue;
       const result = validateUserRow(values);
       if (!('userId' in result)) await quarantine.add(line, result.code, result.field, result.value, record);
@@ -141,6 +146,7 @@ async function extractSongs(
   quarantine: QuarantineWriter,
   read: ReadSource,
   bounds?: RecordBounds,
+  cancel?: Pick<CancelWatch, 'check'>,
 ) {
   const keys = await RunTrackKeys.of(() => trackIdLists(store, named));
   const snapshot = songsSnapshotOf(store, run);
@@ -149,6 +155,7 @@ async function extractSongs(
   const rows = (read.rows = readCatalogueSource(store, source, 'songs', SONG_COLUMNS, keys, bounds));
   await snapshot.fill(async () => {
     for await (const { values, record, line } of rows) {
+      await cancel?.check();
       if (keys.skips(values.track_id)) continue;
       const result = validateSongRow(values);
       if (!('song' in result)) {

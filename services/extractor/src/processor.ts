@@ -14,11 +14,11 @@ import {
   type RejectedFile,
 } from '@musicflow/contracts';
 import { fileBoundsOf, SourceFormatError } from '@musicflow/ingest';
-import { addChildJobs, enterStep, ignoredFailures, type ServiceContext, type StageProcessors } from '@musicflow/flow';
+import { addChildJobs, CancelWatch, enterStep, ignoredFailures, runSources, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import type { ObjectInfo, SkippedEntry } from '@musicflow/storage';
 import { HeaderTally, writeSourceHeaders } from '@musicflow/lake';
 import { extractCatalogueTable } from './catalogue.ts';
-import { ChunkPacker, packBytesFor, planStreamFile, type PlanBounds } from './streams.ts';
+import { ChunkPacker, packBytesFor, planStreamFile, UNREADABLE_REASON, type PlanBounds } from './streams.ts';
 
 /** Stream files scanned at once while planning: thousands of small files are mostly waiting on the store. */
 const PLAN_CONCURRENCY = 8;
@@ -37,12 +37,13 @@ export function createExtractProcessors(ctx: ServiceContext): StageProcessors<'e
   return { plan: createPlanProcessor(ctx), catalogue: createCatalogueProcessor(ctx) };
 }
 
-function createCatalogueProcessor({ store, config }: ServiceContext) {
+function createCatalogueProcessor({ store, config, queues }: ServiceContext) {
   // A catalogue CSV is held to the stream files' record bounds: a record past them fails the run, naming it.
   const bounds = fileBoundsOf(config);
   return async (job: Job, { run, table, keysUrls, partUrls }: CatalogueJob, log: Logger): Promise<CatalogueResult> => {
     const startedAt = Date.now();
-    const snapshot = await extractCatalogueTable(store, config, run, table, { keysUrls, partUrls }, bounds).catch((err: Error) => {
+    const cancel = new CancelWatch(queues, run.runId);
+    const snapshot = await extractCatalogueTable(store, config, run, table, { keysUrls, partUrls }, bounds, cancel).catch((err: Error) => {
       // A source that is there but unusable will not get better by retrying.
       throw err instanceof SourceFormatError ? new UnrecoverableError(err.message) : err;
     });
@@ -67,6 +68,7 @@ function skippedReason(entry: SkippedEntry, links: Config['FILE_LINKS']): string
   if (entry.kind === 'name_not_utf8')
     return 'name_not_utf8: its name is not valid UTF-8 (its bytes are percent-encoded here), nor is what a folder of that name holds read: rename it to load it';
   if (entry.kind === 'special_file') return 'skipped_special_file: a FIFO, socket or device, not a regular file';
+  if (entry.kind === 'unreadable') return UNREADABLE_REASON;
   return links === 'skip'
     ? 'skipped_symlink: a symbolic link, never followed (FILE_LINKS=skip): move the file itself into the folder, or set FILE_LINKS=inside for links to files under it'
     : "skipped_symlink: a symbolic link to a folder, or to a file outside the folder's real path (FILE_LINKS=inside)";
@@ -78,11 +80,12 @@ function createPlanProcessor(ctx: ServiceContext) {
   /** Lists and scans the stream files, adds one validate job per chunk under the plan job. */
   async function planAndValidate(job: Job, data: PlanJob, log: Logger): Promise<PlanJob> {
     const { run } = data;
+    const { streams } = runSources(config, run);
     const startedAt = Date.now();
     const listed: ObjectInfo[] = [];
     const skipped: SkippedEntry[] = [];
     const only = data.files && new Set(data.files);
-    for await (const file of store.list(run.sources.streams, { links: config.FILE_LINKS, skipped: (entry) => skipped.push(entry) })) {
+    for await (const file of store.list(streams, { links: config.FILE_LINKS, skipped: (entry) => skipped.push(entry) })) {
       if (isStreamFile(file.url) && (!only || only.has(file.url))) listed.push(file);
     }
     listed.sort((a, b) => a.url.localeCompare(b.url));
@@ -119,7 +122,7 @@ function createPlanProcessor(ctx: ServiceContext) {
     // on a day of thousands of small files, validation runs while the rest is still being read.
     for (let from = 0; from < listed.length; from += PLAN_WINDOW) {
       const window = listed.slice(from, from + PLAN_WINDOW);
-      const plans = await pMap(window, (file) => planStreamFile(store, run.sources.streams, file, config.CHUNK_BYTES, bounds), {
+      const plans = await pMap(window, (file) => planStreamFile(store, streams, file, config.CHUNK_BYTES, bounds), {
         concurrency: PLAN_CONCURRENCY,
       });
       const closed: Chunk[] = [];

@@ -14,7 +14,7 @@ import {
   STREAM_COLUMNS,
   type FileBounds,
 } from '@musicflow/ingest';
-import { relativeKey, type ObjectInfo, type ObjectStore } from '@musicflow/storage';
+import { isPermissionError, relativeKey, type ObjectInfo, type ObjectStore } from '@musicflow/storage';
 
 /** Longest file id: the lake's names add at most 18 characters to it (`.part-0000.parquet`), and a name must fit in 255 bytes. */
 export const MAX_FILE_ID = 160;
@@ -45,6 +45,10 @@ export type PlanBounds = FileBounds & { maxKeyBytes: number };
 /** A rejected file carries its header when it was read (for schema drift). */
 export type PlannedFile = { segments: Segment[] } | { rejected: RejectedFile; header?: string[] };
 
+/** An entry of the streams folder the service's user may not read: asking again gets the same answer, so it is not retried. */
+export const UNREADABLE_REASON =
+  "unreadable: permission denied (EACCES/EPERM) to the service's user; nothing of it is read: give that user read access (and execute on folders), then run again";
+
 /**
  * Reads a stream file once to check its header and cut it into segments of
  * equal size, at most about `chunkBytes`, at record boundaries, numbering lines so every segment reports file line numbers.
@@ -73,6 +77,7 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
       }
     } catch (err) {
       if (err instanceof FileBoundError) return reject(err.message);
+      if (isPermissionError(err)) return reject(UNREADABLE_REASON);
       return reject(`cannot read as gzip CSV: ${reasonText((err as Error).message)}`);
     }
     if (!first) return reject('empty file: a header row is required');
@@ -84,8 +89,13 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
     const equalShare = Math.max(1, Math.ceil(file.size / Math.ceil(file.size / chunkBytes)));
     // A file of one chunk is read only as far as its header (at once: a day of small files is thousands of
     // them); the validator reads the rest.
-    const bytes =
-      file.size <= equalShare ? await store.readBuffer(file.url, { start: 0, end: Math.min(file.size, HEADER_SCAN_BYTES) }) : await store.read(file.url);
+    const bytes = await (
+      file.size <= equalShare ? store.readBuffer(file.url, { start: 0, end: Math.min(file.size, HEADER_SCAN_BYTES) }) : store.read(file.url)
+    ).catch((err: unknown) => {
+      if (isPermissionError(err)) return undefined;
+      throw err;
+    });
+    if (bytes === undefined) return reject(UNREADABLE_REASON);
     const scan = await scanChunks(bytes, equalShare, file.size, bounds?.maxRecordBytes).catch((err: Error) => err);
     if (scan instanceof Error) return reject(scan.message);
     if (scan.headerBytes.length === 0) return reject('empty file: a header row is required');

@@ -54,16 +54,23 @@ function groupInPass(reader: LakePartReader, g: number, [first, end]: [number, n
  * Every pass gives every track its catalogue info from the first row that
  * has it, whoever played it, so all passes agree on it.
  */
-export async function countPass(parts: DatePart[], pass: number, passes: number) {
+export async function countPass(parts: DatePart[], pass: number, passes: number, betweenGroups?: () => Promise<void>) {
   const buckets = bucketsOfPass(pass, passes);
   let bound = 0;
   for (const { reader } of parts) for (let g = 0; g < reader.rowGroups; g++) if (groupInPass(reader, g, buckets, passes)) bound += reader.groupRows(g);
   // Sized once for every row the pass reads: the duplicate table never grows (growing holds two tables at once).
   const accumulator = new KpiAccumulator({ expectedPlaysPerDate: bound });
-  return { accumulator, ...(await accumulatePass(parts, accumulator, buckets, passes, pass)) };
+  return { accumulator, ...(await accumulatePass(parts, accumulator, buckets, passes, pass, betweenGroups)) };
 }
 
-async function accumulatePass(parts: DatePart[], accumulator: KpiAccumulator, buckets: [number, number], passes: number, pass: number) {
+async function accumulatePass(
+  parts: DatePart[],
+  accumulator: KpiAccumulator,
+  buckets: [number, number],
+  passes: number,
+  pass: number,
+  betweenGroups?: () => Promise<void>,
+) {
   let duplicate = 0;
   let rows = 0;
   let rowsRead = 0;
@@ -77,6 +84,7 @@ async function accumulatePass(parts: DatePart[], accumulator: KpiAccumulator, bu
   for (const { counting, reader, fileId } of parts) {
     for (let g = 0; g < reader.rowGroups; g++) {
       if (!groupInPass(reader, g, buckets, passes)) continue;
+      await betweenGroups?.();
       const { rows: n, userIds, listenTimes, tracks, catalogued } = await reader.readPlays(g, internTrack);
       rowsRead += n;
       if (inPass.length < n) inPass = new Uint8Array(n);

@@ -14,7 +14,7 @@ import {
 import { decideFiles } from '@musicflow/ingest';
 import { PARTIAL_SHARDS, PartialFormatError, type KpiTables } from '@musicflow/kpi';
 import { mergeKpiPartials, USER_BUCKETS, writeKpiPartial, writeKpiRows, writeRunFiles } from '@musicflow/lake';
-import { enterStep, ignoredFailures, nextSnapshotSeq, type ServiceContext, type StageProcessors } from '@musicflow/flow';
+import { CancelWatch, enterStep, ignoredFailures, nextSnapshotSeq, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import { biggestDatesFirst, buildReport, dateResults, kpiResultOf, runFiles } from './outcome.ts';
 import { countPass, openDateParts, openParts } from './date-pass.ts';
 import { createRecomputeKpiProcessor } from './recompute.ts';
@@ -145,7 +145,8 @@ function createDateKpiProcessor(ctx: ServiceContext) {
       });
       return mergePasses(job, { ...data, passes }, log);
     }
-    const { accumulator, duplicate, duplicateByFile, events } = await countPass(parts, 0, 1);
+    const watch = new CancelWatch(ctx.queues, run.runId);
+    const { accumulator, duplicate, duplicateByFile, events } = await countPass(parts, 0, 1, () => watch.check());
     return writeDateKpis(job, { run, listenDate, startedAt, tables: accumulator.result(), duplicate, duplicateByFile, rows, passes: 1, events }, log);
   };
 
@@ -204,11 +205,12 @@ function createDateKpiProcessor(ctx: ServiceContext) {
   }
 }
 
-function createPassKpiProcessor({ store }: ServiceContext) {
+function createPassKpiProcessor({ store, queues }: ServiceContext) {
   return async (job: Job, { run, listenDate, parts, ours, pass, count, shards }: KpiPassJob, log: Logger): Promise<KpiPassResult> => {
     const startedAt = Date.now();
     const readers = await openParts(store, parts, new Set(ours));
-    const { accumulator, ...counted } = await countPass(readers, pass, count);
+    const watch = new CancelWatch(queues, run.runId);
+    const { accumulator, ...counted } = await countPass(readers, pass, count, () => watch.check());
     const partial = await writeKpiPartial(store, run, { listenDate, pass, count }, accumulator.encodePartial(shards));
     log.info({ listenDate, pass, count, tracks: accumulator.tracks, partialBytes: partial.bytes, ...counted }, 'pass counted');
     await job.updateProgress({ percent: 100, rows: counted.rows });

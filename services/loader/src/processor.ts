@@ -2,7 +2,7 @@ import pMap from 'p-map';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { childResults, emptyRunReport, runReportSchema, type LoadJob, type RunReport } from '@musicflow/contracts';
-import { activeKey, alertOnRun, claimRunCommit, ignoredFailures, markRunEnded, type ServiceContext } from '@musicflow/flow';
+import { activeKey, alertOnRun, claimRunCommit, ignoredFailures, markRunEnded, wakeBackfill, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT, readKpiRows, readRunFiles, readSourceHeaders } from '@musicflow/lake';
 import { joinUrl, ObjectMissingError, relativeKey, type ObjectStore } from '@musicflow/storage';
 import { checkSettings, fitRunRecord, recordSchemaDrift, WarehouseDataError, type Warehouse } from '@musicflow/warehouse';
@@ -75,7 +75,7 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
         const { table, listenDate, key, column, sqlState } = err;
         log.error({ error: err.message, table, listenDate, key, column, sqlState }, 'the warehouse refused a row: run failed without retries');
         await db.recordRun({ ...report, status: 'failed', error: err.message, stageMs: { ...report.stageMs, load: Date.now() - startedAt } });
-        await releaseRun(store, queues, run);
+        await releaseRun(store, queues, run, job);
         throw Object.assign(new UnrecoverableError(err.message), { recorded: true });
       }
       const failedChecks = (report.checks ?? []).filter((c) => !c.passed);
@@ -89,7 +89,7 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
     }
     await alertOnRun(config, queues, report, log);
 
-    await releaseRun(store, queues, run);
+    await releaseRun(store, queues, run, job);
     return report;
   };
   // A load that outlasts its own retry budget (the warehouse away for longer) leaves the run's failure in Redis;
@@ -168,13 +168,14 @@ function parseParked(entry: string): RunReport | undefined {
 }
 
 /** Deletes the run's temporaries and lets the next run of the same sources start. */
-async function releaseRun(store: ObjectStore, queues: ServiceContext['queues'], run: LoadJob['run']): Promise<void> {
+async function releaseRun(store: ObjectStore, queues: ServiceContext['queues'], run: LoadJob['run'], job: Job): Promise<void> {
   const temp = LAKE_LAYOUT.runTemp(run.lake, run.runId);
   // Marked first: a late attempt of this run (its host cut off a while) that writes after the deletion sees the mark and deletes again.
   await markRunEnded(queues.connection, queues.prefix, run.runId, temp);
   await store.deleteFolder(temp);
   const key = activeKey(queues.prefix, run.sources);
   if ((await queues.connection.get(key)) === run.runId) await queues.connection.del(key);
+  await wakeBackfill(queues, job);
 }
 
 /** The report of a run that failed before anything was counted. */

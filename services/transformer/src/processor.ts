@@ -4,7 +4,7 @@ import type { TransformJob, TransformResult } from '@musicflow/contracts';
 import { fileRejectionReasons } from '@musicflow/ingest';
 import { LakeTrackTable, lakeTrackOf, openCleanEvents, packPartsWriter, readChunkCatalogue, segmentPartsWriter } from '@musicflow/lake';
 import { WritesInFlight } from '@musicflow/storage';
-import { RowProgress, type ServiceContext } from '@musicflow/flow';
+import { CancelWatch, RowProgress, type ServiceContext } from '@musicflow/flow';
 
 /** Segments whose parts are still being uploaded while the next one is read: small files are mostly waiting on the store. */
 const CLOSES_IN_FLIGHT = 8;
@@ -16,7 +16,7 @@ const CLOSES_IN_FLIGHT = 8;
  * per listen date of each segment (a big file's range), or of the whole chunk
  * when it packs small files, staged under the run's temporaries.
  */
-export function createTransformProcessor({ store, config }: ServiceContext) {
+export function createTransformProcessor({ store, config, queues }: ServiceContext) {
   return async (job: Job, { run, validation, catalogue }: TransformJob, log: Logger): Promise<TransformResult> => {
     const startedAt = Date.now();
     // Only the chunk's tracks and users: a transform holds what its chunk plays, not the run's catalogue.
@@ -32,7 +32,7 @@ export function createTransformProcessor({ store, config }: ServiceContext) {
     const pack = validation.segments.length > 1 && validation.segments.every((s) => s.count === 1);
     const packWriter = pack ? packPartsWriter(store, run, validation.chunkId, trackTable) : undefined;
     const packed: TransformResult['segments'] = [];
-    const progress = new RowProgress(job);
+    const progress = new RowProgress(job, new CancelWatch(queues, run.runId));
     let rows = 0;
     try {
       for (const segment of validation.segments) {

@@ -15,7 +15,7 @@ import {
 } from '@musicflow/ingest';
 import { createCleanEvents, segmentQuarantineOf, writeChunkKeys, type CleanEventsWriter } from '@musicflow/lake';
 import { WritesInFlight, type ObjectStore } from '@musicflow/storage';
-import { RowProgress, type ServiceContext } from '@musicflow/flow';
+import { CancelWatch, RowProgress, type ServiceContext } from '@musicflow/flow';
 
 /** Segments' quarantine objects still being written while the next segments are read. */
 const QUARANTINES_IN_FLIGHT = 16;
@@ -32,14 +32,14 @@ const isBadGzip = (err: unknown) => typeof (err as { code?: unknown }).code === 
  * segment's quarantine with line and reason. A segment that cannot be parsed
  * reports the line; the publish step then rejects its whole file.
  */
-export function createValidateProcessor({ store, config }: ServiceContext) {
+export function createValidateProcessor({ store, config, queues }: ServiceContext) {
   const bounds = fileBoundsOf(config);
   return async (job: Job, { run, chunk }: ValidateJob, log: Logger): Promise<ValidateResult> => {
     const startedAt = Date.now();
     const valid = createCleanEvents(store, run, chunk.chunkId);
     const clean = valid.writer;
     const totalBytes = chunk.segments.reduce((n, s) => n + s.end - s.start, 0);
-    const progress = new RowProgress(job);
+    const progress = new RowProgress(job, new CancelWatch(queues, run.runId));
     const done = { rows: 0, bytes: 0 };
     const segments: SegmentValidation[] = [];
     const rows = new StreamRowChecker(0, 0, 0, clean);

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { isAllowedSource, redactSecrets, type Config } from '@musicflow/config';
 import type { Sources } from '@musicflow/contracts';
-import { cancelRun, restoreRecordedSources, retryRun, RetryRefusedError, startRun } from '@musicflow/flow';
+import { cancelRun, CredentialedSourceError, restoreRecordedSources, retryRun, RetryRefusedError, startRun } from '@musicflow/flow';
 import type { ApiDeps } from '../deps.ts';
 import { HttpError } from '../errors.ts';
 import { findRun, listRuns, redactSources } from '../runs.ts';
@@ -42,7 +42,9 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
     },
     handler: async (request, reply) => {
       assertAllowedSources(config, request.body ?? {}, 'body field');
-      const started = await startRun(config, deps.queues, { trigger: 'api', sources: request.body ?? {} });
+      const started = await startRun(config, deps.queues, { trigger: 'api', sources: request.body ?? {} }).catch((err: unknown) => {
+        throw err instanceof CredentialedSourceError ? new HttpError(400, err.message) : err;
+      });
       const log = request.log.child({ runId: started.runId });
       const detail = started.created ? undefined : (await findRun(deps, started.runId))?.detail;
       if (started.created)
@@ -111,7 +113,7 @@ export const runRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
       tags: ['runs'],
       summary: 'Cancel a queued or running run',
       description:
-        'Removes the jobs of the run that no worker holds; active jobs stop at their next step. The loader then deletes the ' +
+        'Removes the jobs of the run that no worker holds; active jobs stop at their next step, or between blocks of their work (checked at most once a second). The loader then deletes the ' +
         "run's temporaries and records it `cancelled` in analytics.etl_runs, having loaded nothing. A run that already began " +
         'changing the lake or the warehouse can no longer be cancelled (409): it ends as it would have.',
       params: runParams,
