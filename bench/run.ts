@@ -87,6 +87,25 @@ async function procCpuSeconds(pid: number): Promise<number | undefined> {
   }
 }
 
+/**
+ * Bytes Redis holds for the run's queues (every key under the bench's own prefix, by MEMORY USAGE with
+ * every element sampled), and how many keys.
+ */
+async function redisBytes(connection: Redis, prefix: string): Promise<{ bytes: number; keys: number }> {
+  let cursor = '0';
+  let bytes = 0;
+  let keys = 0;
+  do {
+    const [next, page] = await connection.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    for (const key of page) {
+      bytes += Number((await connection.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0);
+      keys++;
+    }
+  } while (cursor !== '0');
+  return { bytes, keys };
+}
+
 async function procKb(pid: number, field: 'VmHWM' | 'VmRSS'): Promise<number | undefined> {
   try {
     const status = await fs.readFile(`/proc/${pid}/status`, 'utf8');
@@ -399,6 +418,9 @@ async function main(): Promise<void> {
   let pipelineMs = 0;
   let timeline: string[] = [];
   let catalogueTimes = '';
+  /** Redis bytes of the run: the most seen while it ran (sampled with the progress lines), and what it left. */
+  const redisUse = { peak: 0, left: 0, keys: 0 };
+  let progressReadMs = 0;
   try {
     const ready = Date.now();
     let timer: NodeJS.Timeout | undefined;
@@ -424,6 +446,12 @@ async function main(): Promise<void> {
           const now = p.child.pid ? await procCpuSeconds(p.child.pid) : undefined;
           p.cpuSeconds = now !== undefined && p.cpuAtTrigger !== undefined ? now - p.cpuAtTrigger : undefined;
         }
+        const left = await redisBytes(connection, config.QUEUE_PREFIX);
+        Object.assign(redisUse, { left: left.bytes, keys: left.keys, peak: Math.max(redisUse.peak, left.bytes) });
+        // What `run --wait` and GET /runs/:id pay for one look at a finished run.
+        const r0 = performance.now();
+        await readRunProgress(queues, runId);
+        progressReadMs = performance.now() - r0;
         if (values.timeline) timeline = await readTimeline(queues, runId, triggeredAt, procs);
         catalogueTimes = await readCatalogueTimes(queues, runId);
         break;
@@ -433,6 +461,7 @@ async function main(): Promise<void> {
         lastLog = performance.now();
         const s = progress.stages;
         const rss = await Promise.all(procs.map(async (p) => `${mb((p.child.pid && (await procKb(p.child.pid, 'VmRSS'))) || 0)}`));
+        redisUse.peak = Math.max(redisUse.peak, (await redisBytes(connection, config.QUEUE_PREFIX)).bytes);
         log(
           `  ${sec(performance.now() - t0)} s: ` +
             (['extract', 'validate', 'transform', 'kpi', 'load'] as const)
@@ -495,6 +524,11 @@ async function main(): Promise<void> {
   console.log('peak RSS (VmHWM):');
   for (const p of procs) console.log(`  ${p.name.padEnd(10)} ${mb(p.peakKb).padStart(6)} MB`);
   if (deaths.length) console.log(`worker processes that died during the run (each started again):\n${deaths.map((d) => `  ${d}`).join('\n')}`);
+  const redisMb = (bytes: number) => (bytes / 1024 ** 2).toFixed(1);
+  console.log(
+    `Redis memory of the run (MEMORY USAGE of its queue keys): ${redisMb(redisUse.left)} MB in ${redisUse.keys} keys once it ended, ` +
+      `${redisMb(redisUse.peak)} MB the most seen while it ran (sampled every 5 s); one progress read of the finished run: ${progressReadMs.toFixed(0)} ms`,
+  );
   const workerCpu = procs.reduce((sum, p) => sum + (p.cpuSeconds ?? 0), 0);
   console.log(
     `worker CPU time, trigger to report (GC threads included): ${procs.map((p) => `${p.name} ${p.cpuSeconds?.toFixed(2) ?? '?'} s`).join(', ')}; ` +
@@ -533,7 +567,8 @@ async function main(): Promise<void> {
     `bench: events=${events} workers=${workers} pipeline_s=${pipelineS.toFixed(2)} duckdb_s=${duckdbS.toFixed(2)} ` +
       `ratio=${(pipelineS / duckdbS).toFixed(2)} peak_rss_mb=${peak.toFixed(0)}` +
       ` pandas_s=${pandas ? (pandas.ms / 1000).toFixed(2) : 'skipped'} cpu_us_per_event=${((cpu * 1e6) / events).toFixed(2)}` +
-      ` kpi_digest=${kpiDigest(actual)} distinct_tracks=${distinctTracks}`,
+      ` kpi_digest=${kpiDigest(actual)} distinct_tracks=${distinctTracks} redis_run_mb=${(redisUse.left / 1024 ** 2).toFixed(1)}` +
+      ` redis_peak_mb=${(redisUse.peak / 1024 ** 2).toFixed(1)} files=${r.files.total}`,
   );
 }
 

@@ -310,6 +310,30 @@ describe('s3:// specifics', () => {
     expect(await sha256Of(store, `s3://${bucket}/big/multi.bin`)).toBe(source.digest());
   });
 
+  it('moves an object over S3_MULTIPART_COPY_BYTES in copied parts (UploadPartCopy), byte for byte', async () => {
+    // The 5 GiB limit of one CopyObject, at its smallest setting: 12 MiB goes as parts of 5, 5 and 2 MiB.
+    const parted = createObjectStore({ forcePathStyle: true, checksums: 'WHEN_REQUIRED', multipartCopyBytes: 5 * MiB });
+    const size = 12 * MiB;
+    const source = generated(size);
+    await parted.write(`s3://${bucket}/big/archive-me.bin`, source.stream);
+    const requests: { method: string; path: string; copyRange?: string }[] = [];
+    const onRequest = (message: unknown) => {
+      const { request } = message as { request: { method: string; path: string; getHeader(name: string): unknown } };
+      requests.push({ method: request.method, path: request.path, copyRange: request.getHeader('x-amz-copy-source-range') as string | undefined });
+    };
+    diagnostics.subscribe('http.client.request.start', onRequest);
+    try {
+      await parted.move(`s3://${bucket}/big/archive-me.bin`, `s3://${bucket}/archive/2024/archive-me.bin`);
+    } finally {
+      diagnostics.unsubscribe('http.client.request.start', onRequest);
+      await parted.close();
+    }
+    const copies = requests.filter((r) => r.method === 'PUT' && /[?&]partNumber=\d+/.test(r.path));
+    expect(copies.map((r) => r.copyRange).sort()).toEqual([`bytes=0-${5 * MiB - 1}`, `bytes=${10 * MiB}-${size - 1}`, `bytes=${5 * MiB}-${10 * MiB - 1}`]);
+    expect(await store.head(`s3://${bucket}/big/archive-me.bin`)).toBeUndefined();
+    expect(await sha256Of(store, `s3://${bucket}/archive/2024/archive-me.bin`)).toBe(source.digest());
+  });
+
   it('copies and moves keys with spaces and symbols', async () => {
     const from = `s3://${bucket}/in/day 1/a+b=c,d&e.csv`;
     await store.write(from, 'special');

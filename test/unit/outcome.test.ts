@@ -3,53 +3,53 @@
  * chunks) and parse errors reject a whole file.
  */
 import { describe, expect, it } from 'vitest';
-import type { TransformResult } from '@musicflow/contracts';
-import { decideFiles } from '@musicflow/ingest';
-import { biggestDatesFirst } from '../../services/kpi/src/outcome.ts';
+import type { SegmentOutcome } from '@musicflow/contracts';
+import { FileDecisions, type FileOutcome } from '@musicflow/ingest';
+import { biggestDatesFirst, RunTally } from '../../services/kpi/src/outcome.ts';
 
-function chunk(fileUrl: string, rowsRead: number, rowsValid: number, parseError?: string): TransformResult {
+/** Segment `index` of `count` of a file, validated and transformed. */
+function segment(fileUrl: string, rowsRead: number, rowsValid: number, parseError?: string, index = 0, count = 1): SegmentOutcome {
   const fileId = fileUrl
     .split('/')
     .pop()!
     .replace(/\.csv.*/, '');
   return {
-    kind: 'transform',
-    startedAt: 0,
-    finishedAt: 1,
-    validation: { startedAt: 0, finishedAt: 1 },
-    segments: [
-      {
-        validation: {
-          fileId,
-          fileUrl,
-          index: 0,
-          count: 1,
-          parseError,
-          rowsRead,
-          rowsValid,
-          rejected: rowsRead > rowsValid ? { invalid_user_id: rowsRead - rowsValid } : {},
-          blocks: 1,
-        },
-        parts: [],
-        orphanTracks: 0,
-        orphanUsers: 0,
-      },
-    ],
+    validation: {
+      fileId,
+      fileUrl,
+      index,
+      count,
+      parseError,
+      rowsRead,
+      rowsValid,
+      rejected: rowsRead > rowsValid ? { invalid_user_id: rowsRead - rowsValid } : {},
+      blocks: 1,
+    },
+    parts: [],
+    orphanTracks: 0,
+    orphanUsers: 0,
   };
 }
 
-const verdicts = (transforms: TransformResult[], threshold = 0.05) =>
-  Object.fromEntries(decideFiles(transforms, threshold).map((f) => [f.url.split('/').pop(), f.rejectedReasons]));
+/** Every file of `segments`, decided as the publish step does (segments one at a time), by name. */
+function decideFiles(segments: SegmentOutcome[], threshold: number): FileOutcome[] {
+  const decisions = new FileDecisions(threshold);
+  const files = segments.map((s) => decisions.add(s)).filter((f): f is FileOutcome => f !== undefined);
+  return [...files, ...decisions.finish()].sort((a, b) => a.url.localeCompare(b.url));
+}
+
+const verdicts = (segments: SegmentOutcome[], threshold = 0.05) =>
+  Object.fromEntries(decideFiles(segments, threshold).map((f) => [f.url.split('/').pop(), f.rejectedReasons]));
 
 describe('decideFiles', () => {
   it('accepts exactly 5% bad rows and rejects just over', () => {
     expect(
       verdicts([
-        chunk('s3://b/in/exact.csv', 100, 95), // 5 of 100 = 5%: accepted
-        chunk('s3://b/in/over.csv', 100, 94), // 6 of 100: rejected
-        chunk('s3://b/in/exact-big.csv', 1_000_000, 950_000), // 50000 of 1e6 = 5%: accepted
-        chunk('s3://b/in/just-over.csv', 1_000_000, 949_999), // 50001 of 1e6: rejected
-        chunk('s3://b/in/clean.csv', 10, 10),
+        segment('s3://b/in/exact.csv', 100, 95), // 5 of 100 = 5%: accepted
+        segment('s3://b/in/over.csv', 100, 94), // 6 of 100: rejected
+        segment('s3://b/in/exact-big.csv', 1_000_000, 950_000), // 50000 of 1e6 = 5%: accepted
+        segment('s3://b/in/just-over.csv', 1_000_000, 949_999), // 50001 of 1e6: rejected
+        segment('s3://b/in/clean.csv', 10, 10),
       ]),
     ).toEqual({
       'clean.csv': [],
@@ -61,12 +61,12 @@ describe('decideFiles', () => {
   });
 
   it('accepts exactly 5% for every row count where 5% is whole (no floating-point slip)', () => {
-    const transforms: TransformResult[] = [];
-    for (let rows = 20; rows <= 20_000; rows += 20) transforms.push(chunk(`s3://b/in/f${rows}.csv`, rows, rows - rows / 20));
+    const transforms: SegmentOutcome[] = [];
+    for (let rows = 20; rows <= 20_000; rows += 20) transforms.push(segment(`s3://b/in/f${rows}.csv`, rows, rows - rows / 20));
     const rejected = decideFiles(transforms, 0.05).filter((f) => f.rejectedReasons.length);
     expect(rejected.map((f) => f.url)).toEqual([]);
     const over = decideFiles(
-      transforms.map((t) => t.segments[0]!.validation).map((v) => chunk(v.fileUrl, v.rowsRead, v.rowsValid - 1)),
+      transforms.map((t) => t.validation).map((v) => segment(v.fileUrl, v.rowsRead, v.rowsValid - 1)),
       0.05,
     );
     expect(over.filter((f) => f.rejectedReasons.length === 0)).toEqual([]);
@@ -76,21 +76,30 @@ describe('decideFiles', () => {
     // a: (3 + 3) bad of (60 + 40) rows = 6%: rejected, though its first chunk alone is at 5%.
     // b: (2 + 3) bad of (60 + 40) rows = 5%: accepted, though its second chunk alone is at 7.5%.
     expect(
-      verdicts([chunk('file:///in/a.csv', 60, 57), chunk('file:///in/a.csv', 40, 37), chunk('file:///in/b.csv', 60, 58), chunk('file:///in/b.csv', 40, 37)]),
+      verdicts([
+        segment('file:///in/a.csv', 60, 57, undefined, 0, 2),
+        segment('file:///in/b.csv', 60, 58, undefined, 0, 2),
+        segment('file:///in/a.csv', 40, 37, undefined, 1, 2),
+        segment('file:///in/b.csv', 40, 37, undefined, 1, 2),
+      ]),
     ).toEqual({ 'a.csv': [expect.stringMatching(/^6 of 100 rows/)], 'b.csv': [] });
   });
 
   it('uses the configured threshold', () => {
-    expect(verdicts([chunk('file:///in/a.csv', 100, 99), chunk('file:///in/b.csv', 100, 100)], 0)).toEqual({
+    expect(verdicts([segment('file:///in/a.csv', 100, 99), segment('file:///in/b.csv', 100, 100)], 0)).toEqual({
       'a.csv': [expect.stringMatching(/more than the 0\.0% allowed/)],
       'b.csv': [],
     });
-    expect(verdicts([chunk('file:///in/a.csv', 100, 80)], 0.2)).toEqual({ 'a.csv': [] });
+    expect(verdicts([segment('file:///in/a.csv', 100, 80)], 0.2)).toEqual({ 'a.csv': [] });
   });
 
   it('rejects a file when any chunk cannot be parsed, even with no bad rows', () => {
     const files = decideFiles(
-      [chunk('file:///in/a.csv', 10, 10), chunk('file:///in/a.csv', 3, 3, 'line 57: Quote Not Closed'), chunk('file:///in/b.csv', 5, 5)],
+      [
+        segment('file:///in/a.csv', 3, 3, 'line 57: Quote Not Closed', 1, 2),
+        segment('file:///in/b.csv', 5, 5),
+        segment('file:///in/a.csv', 10, 10, undefined, 0, 2),
+      ],
       0.05,
     );
     expect(files.map((f) => [f.fileId, f.segments.length, f.rejectedReasons])).toEqual([
@@ -100,7 +109,25 @@ describe('decideFiles', () => {
   });
 
   it('accepts a header-only file (no rows, nothing bad)', () => {
-    expect(verdicts([chunk('file:///in/empty.csv', 0, 0)])).toEqual({ 'empty.csv': [] });
+    expect(verdicts([segment('file:///in/empty.csv', 0, 0)])).toEqual({ 'empty.csv': [] });
+  });
+});
+
+describe('RunTally', () => {
+  it('counts every file and keeps only the first rejected files by name', () => {
+    const tally = new RunTally();
+    const decisions = new FileDecisions(0.05);
+    for (let i = 99; i >= 0; i--) {
+      const name = `file:///in/f${String(i).padStart(3, '0')}.csv`;
+      tally.decided(decisions.add(segment(name, 10, i % 2 ? 10 : 5))!);
+    }
+    tally.plannedOut({ file: 'file:///in/a-no-header.csv', reasons: ['empty file'] });
+    expect([tally.filesLoaded, tally.filesRejected, tally.rowsRead, tally.rowsValid]).toEqual([50, 51, 1000, 500]);
+    expect(tally.rejectedByReason).toEqual({ invalid_user_id: 250 });
+    expect(tally.firstRejected.map((f) => f.file.split('/').pop())).toEqual([
+      'a-no-header.csv',
+      ...Array.from({ length: 19 }, (_, i) => `f${String(2 * i).padStart(3, '0')}.csv`),
+    ]);
   });
 });
 

@@ -218,6 +218,35 @@ export const configSchema = z.object({
   JOB_MAX_WORKER_DEATHS: z.coerce.number().int().min(1).max(100).default(3),
   /** A job's lock: a worker that stops renewing it (died, or its event loop blocked) loses the job this long after. */
   JOB_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
+  /**
+   * Finished jobs kept in Redis (for Bull Board, GET /runs/:id and `run --wait` of a finished run), per queue:
+   * at most this many seconds and this many jobs, whichever is reached first. A job's data and result are a
+   * few hundred bytes whatever the files of its chunk; the counts must exceed the chunks of one run.
+   */
+  JOBS_KEEP_COMPLETED_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(7 * 24 * 3600),
+  JOBS_KEEP_COMPLETED_COUNT: z.coerce.number().int().min(0).default(5000),
+  JOBS_KEEP_FAILED_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(14 * 24 * 3600),
+  JOBS_KEEP_FAILED_COUNT: z.coerce.number().int().min(0).default(5000),
+  /** Per-file rows of analytics.etl_run_files are deleted this many days after their run started (0: kept forever). */
+  RUN_FILES_KEEP_DAYS: z.coerce.number().int().min(0).default(90),
+  /**
+   * An archived object bigger than this is copied in parts (S3 UploadPartCopy, each at most this big):
+   * a single CopyObject stops at 5 GiB.
+   */
+  S3_MULTIPART_COPY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(5 * 1024 * 1024)
+    .max(5 * 1024 ** 3)
+    .default(5 * 1024 ** 3),
   /** s3rver, MinIO and other S3-compatible servers want path-style URLs and no streaming checksums. */
   S3_FORCE_PATH_STYLE: boolean.default(false),
   S3_CHECKSUMS: z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED']).default('WHEN_SUPPORTED'),

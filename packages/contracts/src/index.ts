@@ -94,6 +94,20 @@ export const chunkSchema = z.object({
 });
 export type Chunk = z.infer<typeof chunkSchema>;
 
+/**
+ * A chunk as its jobs carry it: its segments are in the object store (the
+ * lake's chunk-segments artifact), so a job's data has the same size whether
+ * the chunk packs one file or hundreds.
+ */
+export const chunkRefSchema = z.object({
+  chunkId: z.string(),
+  /** The chunk's segments (`Chunk`), a run temporary. */
+  segmentsUrl: z.string(),
+  segments: z.number().int().min(1),
+  bytes: z.number().int().min(0),
+});
+export type ChunkRef = z.infer<typeof chunkRefSchema>;
+
 /** `invalid_track_id_characters`: a control character (NUL, tab...) or bytes that were not UTF-8 (U+FFFD once decoded). */
 export const REJECT_REASONS = ['invalid_user_id', 'invalid_track_id', 'invalid_track_id_characters', 'invalid_listen_time'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
@@ -134,7 +148,9 @@ export const validateResultSchema = z.object({
   validUrl: z.string(),
   /** The distinct user and track ids of those events (ingest's encodeChunkKeys), a run temporary. */
   keysUrl: z.string(),
-  segments: z.array(segmentValidationSchema),
+  /** What validation found in each segment (`SegmentValidation`, the lake's segment-validations artifact), a run temporary. */
+  validationsUrl: z.string(),
+  segments: z.number().int(),
 });
 export type ValidateResult = z.infer<typeof validateResultSchema>;
 
@@ -168,6 +184,10 @@ export const catalogueResultSchema = z.object({
 });
 export type CatalogueResult = z.infer<typeof catalogueResultSchema>;
 
+/** The stream files the plan rejected before any row was read, listed in the lake's planned-out-files artifact (a run temporary). */
+export const plannedOutSchema = z.object({ count: z.number().int(), url: z.string() });
+export type PlannedOut = z.infer<typeof plannedOutSchema>;
+
 /** Files one retry of rejected files takes at most: their URLs travel in the plan job's data. */
 export const MAX_RETRY_FILES = 10_000;
 
@@ -181,8 +201,8 @@ export const planJobSchema = z.object({
   run: runContextSchema,
   step: z.enum(['validate', 'catalogue']).optional(),
   startedAt: z.number().optional(),
-  /** Files rejected before any row was read (missing or repeated columns, unterminated quote, no header). */
-  rejectedFiles: z.array(rejectedFileSchema).optional(),
+  /** Files rejected before any row was read (missing or repeated columns, unterminated quote, no header): how many, and where they are listed. */
+  plannedOut: plannedOutSchema.optional(),
   filesTotal: z.number().int().optional(),
   /** Only these stream files (URLs), in their versions listed when the run plans: a retry of a run's rejected files. */
   files: z.array(z.string()).max(MAX_RETRY_FILES).optional(),
@@ -203,12 +223,12 @@ export const planResultSchema = z.object({
   ...timing,
   filesTotal: z.number().int(),
   chunks: z.number().int(),
-  rejectedFiles: z.array(rejectedFileSchema),
+  plannedOut: plannedOutSchema,
   catalogue: runReportCatalogue,
 });
 export type PlanResult = z.infer<typeof planResultSchema>;
 
-export const validateJobSchema = z.object({ run: runContextSchema, chunk: chunkSchema });
+export const validateJobSchema = z.object({ run: runContextSchema, chunk: chunkRefSchema });
 export type ValidateJob = z.infer<typeof validateJobSchema>;
 
 export const transformJobSchema = z.object({
@@ -231,12 +251,19 @@ export const segmentOutcomeSchema = z.object({
 });
 export type SegmentOutcome = z.infer<typeof segmentOutcomeSchema>;
 
+/**
+ * A chunk transformed. Its segments' outcomes (`SegmentOutcome`: counts,
+ * reasons, staged parts) are in the lake's segment-outcomes artifact, so the
+ * result has the same size for a chunk of one file or of hundreds.
+ */
 export const transformResultSchema = z.object({
   kind: z.literal('transform'),
   ...timing,
   /** When the chunk's validation started and ended. */
   validation: z.object(timing),
-  segments: z.array(segmentOutcomeSchema),
+  chunkId: z.string(),
+  outcomesUrl: z.string(),
+  segments: z.number().int(),
 });
 export type TransformResult = z.infer<typeof transformResultSchema>;
 

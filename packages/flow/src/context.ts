@@ -17,7 +17,11 @@ export interface ServiceContext {
 
 export function createServiceContext(config: Config, name: string): ServiceContext {
   const logger = createLogger(name, config.LOG_LEVEL);
-  const store = createObjectStore({ forcePathStyle: config.S3_FORCE_PATH_STYLE, checksums: config.S3_CHECKSUMS });
+  const store = createObjectStore({
+    forcePathStyle: config.S3_FORCE_PATH_STYLE,
+    checksums: config.S3_CHECKSUMS,
+    multipartCopyBytes: config.S3_MULTIPART_COPY_BYTES,
+  });
   const connection: RedisClient = redisConnection(config, 'worker');
   connection.on('error', (err) => logger.warn({ err: explainRedisError(config, err) }, 'redis connection error'));
   const queues = new PipelineQueues(connection, config.QUEUE_PREFIX);

@@ -65,7 +65,9 @@ export async function readRunJobs(queues: PipelineQueues, runId: string): Promis
     maxChildren: 100_000,
   });
   const jobs: Job[] = [];
-  const visit = (node: JobNodeLike) => {
+  // A finished child removed by retention (JOBS_KEEP_*) while its run still goes is a hole in the tree.
+  const visit = (node: JobNodeLike | undefined) => {
+    if (!node?.job) return;
     jobs.push(node.job);
     node.children?.forEach(visit);
   };

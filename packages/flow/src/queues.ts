@@ -51,9 +51,9 @@ export function jobOptions(config: Config): JobsOptions {
   return {
     attempts: retryAttempts(config),
     backoff: { type: RETRY_BACKOFF, delay: config.JOB_BACKOFF_MS },
-    // Keep a week of history for Bull Board and run status, bounded in count.
-    removeOnComplete: { age: 7 * 24 * 3600, count: 5000 },
-    removeOnFail: { age: 14 * 24 * 3600, count: 5000 },
+    // History for Bull Board and run status, bounded in age and count (JOBS_KEEP_*).
+    removeOnComplete: { age: config.JOBS_KEEP_COMPLETED_SECONDS, count: config.JOBS_KEEP_COMPLETED_COUNT },
+    removeOnFail: { age: config.JOBS_KEEP_FAILED_SECONDS, count: config.JOBS_KEEP_FAILED_COUNT },
   };
 }
 

@@ -1,4 +1,4 @@
-import type { SegmentOutcome, SegmentValidation, TransformResult } from '@musicflow/contracts';
+import type { SegmentOutcome, SegmentValidation } from '@musicflow/contracts';
 
 /**
  * Why a stream file is rejected whole (SPEC 3), from the validation of its
@@ -31,24 +31,41 @@ export interface FileOutcome {
 /**
  * Decides each file's fate from its segments (SPEC 3): a segment that cannot
  * be parsed, or more bad rows than `threshold` of the file's rows, rejects the
- * whole file.
+ * whole file. Segments come one at a time, in any order; a file is decided as
+ * soon as all of its segments came, so only the files cut into several
+ * segments (big ones, a few per chunk at most) wait in memory.
  */
-export function decideFiles(transforms: TransformResult[], threshold: number): FileOutcome[] {
-  const byFile = new Map<string, FileOutcome>();
-  for (const t of transforms) {
-    for (const segment of t.segments) {
-      const v = segment.validation;
-      let file = byFile.get(v.fileUrl);
-      if (!file) byFile.set(v.fileUrl, (file = { fileId: v.fileId, url: v.fileUrl, segments: [], rejectedReasons: [] }));
-      file.segments.push(segment);
+export class FileDecisions {
+  private readonly waiting = new Map<string, FileOutcome>();
+
+  constructor(private readonly threshold: number) {}
+
+  /** The file `segment` completes, if it does. */
+  add(segment: SegmentOutcome): FileOutcome | undefined {
+    const v = segment.validation;
+    const file = this.waiting.get(v.fileUrl) ?? { fileId: v.fileId, url: v.fileUrl, segments: [], rejectedReasons: [] };
+    file.segments.push(segment);
+    if (file.segments.length < v.count) {
+      this.waiting.set(v.fileUrl, file);
+      return undefined;
     }
+    this.waiting.delete(v.fileUrl);
+    return this.decide(file);
   }
-  for (const file of byFile.values()) {
+
+  /** Files some of whose segments never came (a chunk left out), decided on those that did. */
+  finish(): FileOutcome[] {
+    const rest = [...this.waiting.values()].map((f) => this.decide(f));
+    this.waiting.clear();
+    return rest;
+  }
+
+  private decide(file: FileOutcome): FileOutcome {
     file.segments.sort((a, b) => a.validation.index - b.validation.index);
     file.rejectedReasons = fileRejectionReasons(
       file.segments.map((s) => s.validation),
-      threshold,
+      this.threshold,
     );
+    return file;
   }
-  return [...byFile.values()].sort((a, b) => a.url.localeCompare(b.url));
 }

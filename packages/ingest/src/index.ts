@@ -20,5 +20,5 @@ export { UserIdSet } from './user-id-set.ts';
 export { forEachLine } from './lines.ts';
 export { csvByteBatches, fieldText, grow, recordFields, type CsvByteBatch } from './csv-byte-reader.ts';
 export { StreamRowChecker, readUserId } from './stream-row-checker.ts';
-export { decideFiles, fileRejectionReasons, type FileOutcome } from './file-rules.ts';
+export { FileDecisions, fileRejectionReasons, type FileOutcome } from './file-rules.ts';
 export { FileBoundError, fileBoundsOf, reasonText, type FileBounds, type RecordBounds } from './bounds.ts';

@@ -51,6 +51,14 @@ export const LAKE_LAYOUT = {
     joinUrl(lake, 'tmp', `run=${runId}`, step, `listen_date=${LAKE_LAYOUT.listenDateOfPart(partUrl)}`, partUrl.slice(partUrl.lastIndexOf('/') + 1)),
   /** A chunk's clean events, the validator's hand-off to the transformer. */
   validEvents: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'valid', `${chunkId}.events`),
+  /** A chunk's segments as the plan packed them, read by its validate job. */
+  chunkSegments: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'chunks', `${chunkId}.ndjson`),
+  /** What validation found in each segment of a chunk, the validator's hand-off to the transformer. */
+  segmentValidations: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'valid', `${chunkId}.validations.ndjson`),
+  /** Every segment of a chunk validated and transformed, for the commit and the KPI job. */
+  segmentOutcomes: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'outcomes', `${chunkId}.ndjson`),
+  /** The stream files the plan rejected before reading a row. */
+  plannedOutFiles: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'planned-out.ndjson'),
   /** A chunk's distinct user and track ids (ingest's `encodeChunkKeys`), for the run's catalogue lookup. */
   chunkKeys: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'valid', `${chunkId}.keys`),
   /**

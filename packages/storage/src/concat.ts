@@ -10,3 +10,14 @@ export function readConcatenated(store: ObjectStore, urls: readonly string[], he
     })(),
   );
 }
+
+/** An object's lines, one at a time (empty lines included). */
+export async function* readLines(store: ObjectStore, url: string): AsyncGenerator<string> {
+  let rest = '';
+  for await (const text of (await store.read(url)).setEncoding('utf8') as AsyncIterable<string>) {
+    const lines = (rest + text).split('\n');
+    rest = lines.pop()!;
+    yield* lines;
+  }
+  if (rest) yield rest;
+}

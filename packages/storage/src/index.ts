@@ -10,5 +10,5 @@ export {
 } from './object-store.ts';
 export { createObjectStore, type StorageOptions } from './router.ts';
 export { joinUrl, basename, relativeKey } from './url.ts';
-export { readConcatenated } from './concat.ts';
+export { readConcatenated, readLines } from './concat.ts';
 export { WritesInFlight } from './in-flight.ts';

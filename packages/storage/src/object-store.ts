@@ -69,7 +69,8 @@ export interface ObjectStore {
   readBuffer(url: string, range?: ByteRange): Promise<Buffer>;
   /** Streams `body` to `url`; the object appears whole or not at all. */
   write(url: string, body: Readable | Buffer | string): Promise<ObjectInfo>;
-  copy(fromUrl: string, toUrl: string): Promise<void>;
+  /** `size`, the source's when the caller knows it, spares a HEAD (S3 copies an object over S3_MULTIPART_COPY_BYTES in parts). */
+  copy(fromUrl: string, toUrl: string, size?: number): Promise<void>;
   delete(url: string): Promise<void>;
   /** Deletes everything under a folder URL; returns how many objects went. */
   deleteFolder(folderUrl: string): Promise<number>;

@@ -22,9 +22,9 @@ export function createObjectStore(options: StorageOptions): ObjectStore {
     read: (url: string, range?: ByteRange): Promise<Readable> => backend(url).read(url, range),
     readBuffer: (url: string, range?: ByteRange): Promise<Buffer> => backend(url).readBuffer(url, range),
     write: (url: string, body: Readable | Buffer | string) => backend(url).write(url, body),
-    async copy(fromUrl: string, toUrl: string) {
+    async copy(fromUrl: string, toUrl: string, size?: number) {
       const from = backend(fromUrl);
-      if (from === backend(toUrl)) return from.copy(fromUrl, toUrl);
+      if (from === backend(toUrl)) return from.copy(fromUrl, toUrl, size);
       await backend(toUrl).write(toUrl, await from.read(fromUrl));
     },
     delete: (url: string) => backend(url).delete(url),
@@ -34,7 +34,7 @@ export function createObjectStore(options: StorageOptions): ObjectStore {
       if (fromUrl.startsWith('file://') && toUrl.startsWith('file://') && (await fileBackend.rename(fromUrl, toUrl))) return;
       const source = await store.head(fromUrl);
       if (!source) throw new ObjectMissingError(fromUrl);
-      await store.copy(fromUrl, toUrl);
+      await store.copy(fromUrl, toUrl, source.size);
       const copied = await store.head(toUrl);
       if (!copied || copied.size !== source.size) {
         throw new Error(`copy of ${fromUrl} to ${toUrl} did not verify (size ${copied?.size} != ${source.size})`);

@@ -1,5 +1,8 @@
 import {
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  AbortMultipartUploadCommand,
   DeleteObjectsCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -8,6 +11,7 @@ import {
   NotFound,
   NoSuchKey,
   S3Client,
+  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
@@ -17,7 +21,14 @@ export interface S3Options {
   forcePathStyle: boolean;
   /** `WHEN_REQUIRED` for S3-compatible servers that mishandle streamed aws-chunked checksums. */
   checksums: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
+  /** An object bigger than this is copied in parts of at most this size (UploadPartCopy); S3's single CopyObject stops at 5 GiB. */
+  multipartCopyBytes?: number;
 }
+
+/** S3's limit on one CopyObject, and on one part of a multipart copy. */
+const MAX_COPY_BYTES = 5 * 1024 ** 3;
+/** Parts of one multipart copy copied at once. */
+const PART_COPY_CONCURRENCY = 4;
 
 function parse(url: string): { bucket: string; key: string } {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
@@ -36,6 +47,7 @@ export function createS3Backend(options: S3Options) {
     responseChecksumValidation: options.checksums,
     region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
   });
+  const partBytes = Math.min(options.multipartCopyBytes ?? MAX_COPY_BYTES, MAX_COPY_BYTES);
 
   async function* list(folderUrl: string): AsyncIterable<ObjectInfo> {
     const { bucket, key } = parse(folderUrl);
@@ -87,17 +99,36 @@ export function createS3Backend(options: S3Options) {
     return written;
   }
 
-  async function copy(fromUrl: string, toUrl: string): Promise<void> {
+  /** Copies an object within S3; `size`, when the caller knows it, spares a HEAD. */
+  async function copy(fromUrl: string, toUrl: string, size?: number): Promise<void> {
     const from = parse(fromUrl);
     const to = parse(toUrl);
-    await client.send(
-      new CopyObjectCommand({
-        Bucket: to.bucket,
-        Key: to.key,
-        // encodeURI, not encodeURIComponent per segment: S3-compatible servers decode it with decodeURI.
-        CopySource: encodeURI(`${from.bucket}/${from.key}`),
-      }),
-    );
+    // encodeURI, not encodeURIComponent per segment: S3-compatible servers decode it with decodeURI.
+    const CopySource = encodeURI(`${from.bucket}/${from.key}`);
+    const bytes = size ?? (await head(fromUrl))?.size ?? 0;
+    if (bytes <= partBytes) {
+      await client.send(new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource }));
+      return;
+    }
+    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: to.bucket, Key: to.key }));
+    try {
+      const ranges = Array.from({ length: Math.ceil(bytes / partBytes) }, (_, i) => ({ start: i * partBytes, end: Math.min(bytes, (i + 1) * partBytes) }));
+      const parts: { PartNumber: number; ETag?: string }[] = [];
+      for (let first = 0; first < ranges.length; first += PART_COPY_CONCURRENCY) {
+        const batch = ranges.slice(first, first + PART_COPY_CONCURRENCY).map(async ({ start, end }, i) => {
+          const PartNumber = first + i + 1;
+          const out = await client.send(
+            new UploadPartCopyCommand({ Bucket: to.bucket, Key: to.key, UploadId, PartNumber, CopySource, CopySourceRange: `bytes=${start}-${end - 1}` }),
+          );
+          return { PartNumber, ETag: out.CopyPartResult?.ETag };
+        });
+        parts.push(...(await Promise.all(batch)));
+      }
+      await client.send(new CompleteMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId, MultipartUpload: { Parts: parts } }));
+    } catch (err) {
+      await client.send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId })).catch(() => undefined);
+      throw err;
+    }
   }
 
   async function remove(url: string): Promise<void> {

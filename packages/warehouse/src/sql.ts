@@ -239,6 +239,8 @@ export const RUN_FILES_SQL = {
   /** $1 = run id, $2 = status or NULL for every file, $3 = limit, $4 = offset. */
   list: `SELECT ${RUN_FILE_COLUMNS.join(', ')} FROM analytics.etl_run_files WHERE run_id = $1 AND ($2::VARCHAR IS NULL OR status = $2) ORDER BY file LIMIT $3 OFFSET $4`,
   count: `SELECT COUNT(*) AS n FROM analytics.etl_run_files WHERE run_id = $1 AND ($2::VARCHAR IS NULL OR status = $2)`,
+  /** $1 = the oldest start kept: the files of runs started before it go (RUN_FILES_KEEP_DAYS). */
+  prune: `DELETE FROM analytics.etl_run_files WHERE run_id IN (SELECT run_id FROM analytics.etl_runs WHERE started_at < $1)`,
 };
 
 /** Statements of one upsert, run in one transaction: stage, drop stale rows, MERGE, drop stage. */

@@ -244,6 +244,11 @@ export class Warehouse {
     return { total: Number(count.rows[0]?.n ?? 0), runs: rows.map((r) => JSON.parse(String(r.report))) };
   }
 
+  /** Deletes the per-file rows of the runs started before `before`; returns how many went. */
+  async pruneRunFiles(before: Date): Promise<number> {
+    return (await this.pool.query(RUN_FILES_SQL.prune, [utcTimestamp(before)])).rowCount ?? 0;
+  }
+
   /** One page of a run's files, by name; `status` filters. */
   async listRunFiles(runId: string, status: RunFile['status'] | undefined, limit: number, offset: number): Promise<{ total: number; files: RunFile[] }> {
     const [{ rows }, count] = await Promise.all([

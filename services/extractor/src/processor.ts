@@ -11,19 +11,30 @@ import {
   type PlanJob,
   type PlanResult,
   type Chunk,
+  type ChunkRef,
   type RejectedFile,
+  type RunContext,
 } from '@musicflow/contracts';
 import { fileBoundsOf, SourceFormatError } from '@musicflow/ingest';
 import { addChildJobs, CancelWatch, enterStep, ignoredFailures, runSources, type ServiceContext, type StageProcessors } from '@musicflow/flow';
-import type { ObjectInfo, SkippedEntry } from '@musicflow/storage';
-import { HeaderTally, writeSourceHeaders } from '@musicflow/lake';
+import { HeaderTally, plannedOutFilesWriter, writeChunkSegments, writeSourceHeaders } from '@musicflow/lake';
+import type { ObjectInfo, ObjectStore, SkippedEntry } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
 import { ChunkPacker, packBytesFor, planStreamFile, UNREADABLE_REASON, type PlanBounds } from './streams.ts';
 
-/** Stream files scanned at once while planning: thousands of small files are mostly waiting on the store. */
-const PLAN_CONCURRENCY = 8;
-/** Files planned before the chunks they close are handed to the validators. */
-const PLAN_WINDOW = 64;
+/**
+ * Stream files scanned at once while planning: thousands of small files are mostly waiting on the store (8 at a
+ * time, 100k small files took 46 s to plan).
+ */
+const PLAN_CONCURRENCY = 32;
+/** Files planned before the chunks they close are handed to the validators: what the plan holds of the listing. */
+const PLAN_WINDOW = 512;
+
+/** A chunk as its jobs carry it: its segments written to the run's temporaries. */
+async function chunkRefOf(store: ObjectStore, run: RunContext, chunk: Chunk): Promise<ChunkRef> {
+  const segmentsUrl = await writeChunkSegments(store, run, chunk.chunkId, chunk.segments);
+  return { chunkId: chunk.chunkId, segmentsUrl, segments: chunk.segments.length, bytes: chunk.segments.reduce((n, s) => n + s.end - s.start, 0) };
+}
 
 /**
  * The extract queue's two kinds of job. `plan` is the run's first job: it
@@ -77,59 +88,63 @@ function skippedReason(entry: SkippedEntry, links: Config['FILE_LINKS']): string
 function createPlanProcessor(ctx: ServiceContext) {
   const { store, config, queues } = ctx;
   const bounds: PlanBounds = { ...fileBoundsOf(config), maxKeyBytes: config.MAX_FILE_KEY_BYTES };
-  /** Lists and scans the stream files, adds one validate job per chunk under the plan job. */
+  /**
+   * Lists and scans the stream files, adds one validate job per chunk under
+   * the plan job. The listing is read twice, a page at a time, and never held:
+   * once for the day's size (the pack size must be known before any file is
+   * read), once to plan the files a window at a time. Files the plan rejects
+   * go to the planned-out-files artifact as they are found.
+   */
   async function planAndValidate(job: Job, data: PlanJob, log: Logger): Promise<PlanJob> {
     const { run } = data;
     const { streams } = runSources(config, run);
     const startedAt = Date.now();
-    const listed: ObjectInfo[] = [];
-    const skipped: SkippedEntry[] = [];
     const only = data.files && new Set(data.files);
-    for await (const file of store.list(streams, { links: config.FILE_LINKS, skipped: (entry) => skipped.push(entry) })) {
-      if (isStreamFile(file.url) && (!only || only.has(file.url))) listed.push(file);
-    }
-    listed.sort((a, b) => a.url.localeCompare(b.url));
+    const wanted = (file: ObjectInfo) => isStreamFile(file.url) && (!only || only.has(file.url));
+    let totalBytes = 0;
+    for await (const file of store.list(streams, { links: config.FILE_LINKS })) if (wanted(file)) totalBytes += file.size;
+    const packer = new ChunkPacker(packBytesFor(totalBytes, config.CHUNK_BYTES));
+
+    const plannedOut = plannedOutFilesWriter(store, run);
+    const rejectFile = async (rejected: RejectedFile, message: string) => {
+      log.warn({ file: rejected.file, reasons: rejected.reasons }, message);
+      await plannedOut.add(rejected);
+    };
     // What was left out is told, as a rejected file: a link or a name that is not UTF-8 (either may be a folder of
-    // stream files), a FIFO, socket or device named as a stream file.
-    const rejectedFiles: RejectedFile[] = skipped
-      .filter((entry) => entry.kind !== 'special_file' || isStreamFile(entry.url))
-      .map((entry) => ({ file: entry.url, reasons: [skippedReason(entry, config.FILE_LINKS)] }))
-      .sort((a, b) => a.file.localeCompare(b.file));
-    for (const { file, reasons } of rejectedFiles) log.warn({ file, reasons }, 'entry of the streams folder skipped');
-    const skippedTold = rejectedFiles.length;
-    // Sizes from the listing: the pack size is known before any file is read.
-    const packer = new ChunkPacker(
-      packBytesFor(
-        listed.reduce((n, f) => n + f.size, 0),
-        config.CHUNK_BYTES,
-      ),
-    );
+    // stream files), a FIFO, socket or device named as a stream file. Heard while listing, told between windows.
+    let skipped: SkippedEntry[] = [];
+    const tellSkipped = async () => {
+      const told = skipped.filter((entry) => entry.kind !== 'special_file' || isStreamFile(entry.url));
+      skipped = [];
+      for (const entry of told)
+        await rejectFile({ file: entry.url, reasons: [skippedReason(entry, config.FILE_LINKS)] }, 'entry of the streams folder skipped');
+      return told.length;
+    };
+    let files = 0;
+    let skippedTold = 0;
     let segments = 0;
     let chunks = 0;
     const headers = new HeaderTally();
-    const addValidateJobs = (closed: Chunk[]) =>
-      addChildJobs(
+    const addValidateJobs = async (closed: Chunk[]) => {
+      const refs = await pMap(closed, (chunk) => chunkRefOf(store, run, chunk), { concurrency: PLAN_CONCURRENCY });
+      await addChildJobs(
         config,
         queues,
         { id: job.id!, kind: 'plan' },
-        {
-          kind: 'validate',
-          jobs: closed.map((chunk) => ({ id: jobIds.validate(run.runId, chunk.chunkId), data: { run, chunk } })),
-          onFailure: 'ignore',
-        },
+        { kind: 'validate', jobs: refs.map((chunk) => ({ id: jobIds.validate(run.runId, chunk.chunkId), data: { run, chunk } })), onFailure: 'ignore' },
       );
+      chunks += closed.length;
+    };
     // Files are planned a window at a time, and each window's closed chunks go to the validators at once:
     // on a day of thousands of small files, validation runs while the rest is still being read.
-    for (let from = 0; from < listed.length; from += PLAN_WINDOW) {
-      const window = listed.slice(from, from + PLAN_WINDOW);
+    const planWindow = async (window: ObjectInfo[]) => {
       const plans = await pMap(window, (file) => planStreamFile(store, streams, file, config.CHUNK_BYTES, bounds), {
         concurrency: PLAN_CONCURRENCY,
       });
       const closed: Chunk[] = [];
       for (const plan of plans) {
         if ('rejected' in plan) {
-          log.warn({ file: plan.rejected.file, reasons: plan.rejected.reasons }, 'file rejected');
-          rejectedFiles.push(plan.rejected);
+          await rejectFile(plan.rejected, 'file rejected');
           if (plan.header) headers.add(plan.header, plan.rejected.file);
           continue;
         }
@@ -137,13 +152,31 @@ function createPlanProcessor(ctx: ServiceContext) {
         segments += plan.segments.length;
         for (const segment of plan.segments) closed.push(...packer.add(segment));
       }
-      if (from + PLAN_WINDOW >= listed.length) closed.push(...packer.finish());
-      chunks += closed.length;
       if (closed.length) await addValidateJobs(closed);
+      skippedTold += await tellSkipped();
+    };
+    try {
+      let window: ObjectInfo[] = [];
+      for await (const file of store.list(streams, { links: config.FILE_LINKS, skipped: (entry) => skipped.push(entry) })) {
+        if (!wanted(file)) continue;
+        files++;
+        window.push(file);
+        if (window.length === PLAN_WINDOW) {
+          await planWindow(window);
+          window = [];
+        }
+      }
+      await planWindow(window);
+      const last = packer.finish();
+      if (last.length) await addValidateJobs(last);
+    } catch (err) {
+      plannedOut.abort(err as Error);
+      throw err;
     }
-    log.info({ files: listed.length, segments, chunks, rejected: rejectedFiles.length }, 'stream files planned');
+    await plannedOut.end();
     if (headers.size) await writeSourceHeaders(store, run, { source: 'streams', url: run.sources.streams, headers: headers.headers() });
-    return { ...data, step: 'validate', startedAt, rejectedFiles, filesTotal: listed.length + skippedTold };
+    log.info({ files, segments, chunks, rejected: plannedOut.count }, 'stream files planned');
+    return { ...data, step: 'validate', startedAt, plannedOut: { count: plannedOut.count, url: plannedOut.url }, filesTotal: files + skippedTold };
   }
 
   /** Fails the run, naming each step that failed after its retries (a chunk that cannot be read, a catalogue source). */
@@ -202,7 +235,7 @@ function createPlanProcessor(ctx: ServiceContext) {
       finishedAt: Date.now(),
       filesTotal: data.filesTotal ?? 0,
       chunks: validations.length,
-      rejectedFiles: data.rejectedFiles ?? [],
+      plannedOut: data.plannedOut!,
       catalogue: {
         users: users?.kept ?? 0,
         songs: songs?.kept ?? 0,

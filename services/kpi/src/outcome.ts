@@ -25,11 +25,50 @@ const rowsOf = (file: FileOutcome) => ({
 const span = (items: { startedAt: number; finishedAt: number }[]) =>
   items.length ? Math.max(...items.map((i) => i.finishedAt)) - Math.min(...items.map((i) => i.startedAt)) : 0;
 
-/** Every file rejected, planned-out ones (no row read) and decided ones, by name. */
-function rejectedFiles(plan: PlanResult, files: FileOutcome[]): RejectedFile[] {
-  return [...plan.rejectedFiles, ...files.filter((f) => f.rejectedReasons.length).map((f) => ({ file: f.url, reasons: f.rejectedReasons }))].sort((a, b) =>
-    a.file.localeCompare(b.file),
-  );
+/**
+ * The report's counts, added up one file at a time: what a run of any number
+ * of files holds is these sums and the first REPORT_REJECTED_FILES rejected
+ * files by name.
+ */
+export class RunTally {
+  filesLoaded = 0;
+  filesRejected = 0;
+  rowsRead = 0;
+  rowsValid = 0;
+  orphanTracks = 0;
+  orphanUsers = 0;
+  readonly rejectedByReason: Record<string, number> = {};
+  /** The first rejected files by name, sorted, at most REPORT_REJECTED_FILES. */
+  readonly firstRejected: RejectedFile[] = [];
+
+  /** A file the plan rejected before reading a row. */
+  plannedOut(file: RejectedFile): void {
+    this.rejected(file);
+  }
+
+  /** A file whose segments were read, decided. */
+  decided(file: FileOutcome): void {
+    for (const s of file.segments) {
+      this.rowsRead += s.validation.rowsRead;
+      for (const [reason, n] of Object.entries(s.validation.rejected)) this.rejectedByReason[reason] = (this.rejectedByReason[reason] ?? 0) + n;
+    }
+    if (file.rejectedReasons.length) return this.rejected({ file: file.url, reasons: file.rejectedReasons });
+    this.filesLoaded++;
+    for (const s of file.segments) {
+      this.rowsValid += s.validation.rowsValid;
+      this.orphanTracks += s.orphanTracks;
+      this.orphanUsers += s.orphanUsers;
+    }
+  }
+
+  private rejected(file: RejectedFile): void {
+    this.filesRejected++;
+    const first = this.firstRejected;
+    if (first.length === REPORT_REJECTED_FILES && first.at(-1)!.file.localeCompare(file.file) <= 0) return;
+    const at = first.findIndex((f) => file.file.localeCompare(f.file) < 0);
+    first.splice(at === -1 ? first.length : at, 0, file);
+    if (first.length > REPORT_REJECTED_FILES) first.pop();
+  }
 }
 
 /**
@@ -40,18 +79,10 @@ function rejectedFiles(plan: PlanResult, files: FileOutcome[]): RejectedFile[] {
 export function buildReport(
   run: RunContext,
   plan: PlanResult,
-  files: FileOutcome[],
+  tally: RunTally,
   counts: { duplicate: number; dates: string[]; kpiStartedAt: number },
   transforms: TransformResult[] = [],
 ): RunReport {
-  const accepted = files.filter((f) => f.rejectedReasons.length === 0);
-  const rejected = rejectedFiles(plan, files);
-  const segments = files.flatMap((f) => f.segments);
-  const acceptedSegments = accepted.flatMap((f) => f.segments);
-  const rejectedByReason: Record<string, number> = {};
-  for (const s of segments) {
-    for (const [reason, n] of Object.entries(s.validation.rejected)) rejectedByReason[reason] = (rejectedByReason[reason] ?? 0) + n;
-  }
   return {
     runId: run.runId,
     trigger: run.trigger,
@@ -60,19 +91,19 @@ export function buildReport(
     sources: run.sources,
     files: {
       total: plan.filesTotal,
-      loaded: accepted.length,
-      rejected: rejected.length,
+      loaded: tally.filesLoaded,
+      rejected: tally.filesRejected,
       // A rejected name may be as long as a path can be (name_too_long): the report keeps a bounded one.
-      firstRejected: rejected.slice(0, REPORT_REJECTED_FILES).map((f) => ({ ...f, file: fitText(f.file, REPORT_FILE_NAME_BYTES, 'key').text })),
+      firstRejected: tally.firstRejected.map((f) => ({ ...f, file: fitText(f.file, REPORT_FILE_NAME_BYTES, 'key').text })),
     },
     rows: {
-      read: segments.reduce((n, s) => n + s.validation.rowsRead, 0),
-      valid: acceptedSegments.reduce((n, s) => n + s.validation.rowsValid, 0),
-      rejected: Object.values(rejectedByReason).reduce((a, b) => a + b, 0),
-      rejectedByReason,
+      read: tally.rowsRead,
+      valid: tally.rowsValid,
+      rejected: Object.values(tally.rejectedByReason).reduce((a, b) => a + b, 0),
+      rejectedByReason: tally.rejectedByReason,
       duplicate: counts.duplicate,
-      orphanTracks: acceptedSegments.reduce((n, s) => n + s.orphanTracks, 0),
-      orphanUsers: acceptedSegments.reduce((n, s) => n + s.orphanUsers, 0),
+      orphanTracks: tally.orphanTracks,
+      orphanUsers: tally.orphanUsers,
     },
     catalogue: plan.catalogue,
     dates: counts.dates,
@@ -86,25 +117,30 @@ export function buildReport(
   };
 }
 
-/** Every file's outcome (the run's file list): the planned-out files, then every decided one. */
-export function* runFiles(plan: PlanResult, files: FileOutcome[], duplicateByFile: Record<string, number>): Generator<RunFile> {
-  for (const f of plan.rejectedFiles) {
-    yield { file: f.file, status: 'rejected', rowsRead: 0, rowsValid: 0, rowsRejected: 0, duplicate: 0, reason: f.reasons.join('; ') };
-  }
-  for (const f of files) {
-    const { read, valid } = rowsOf(f);
-    const loaded = f.rejectedReasons.length === 0;
-    const line: RunFile = {
-      file: f.url,
-      status: loaded ? 'loaded' : 'rejected',
-      rowsRead: read,
-      rowsValid: valid,
-      rowsRejected: read - valid,
-      duplicate: loaded ? (duplicateByFile[f.fileId] ?? 0) : 0,
-      reason: loaded ? undefined : f.rejectedReasons.join('; '),
-    };
-    yield line;
-  }
+/** A file the plan rejected, as the run's file list has it. */
+export const plannedOutRunFile = (f: RejectedFile): RunFile => ({
+  file: f.file,
+  status: 'rejected',
+  rowsRead: 0,
+  rowsValid: 0,
+  rowsRejected: 0,
+  duplicate: 0,
+  reason: f.reasons.join('; '),
+});
+
+/** A decided file, as the run's file list has it. */
+export function decidedRunFile(f: FileOutcome, duplicateByFile: Record<string, number>): RunFile {
+  const { read, valid } = rowsOf(f);
+  const loaded = f.rejectedReasons.length === 0;
+  return {
+    file: f.url,
+    status: loaded ? 'loaded' : 'rejected',
+    rowsRead: read,
+    rowsValid: valid,
+    rowsRejected: read - valid,
+    duplicate: loaded ? (duplicateByFile[f.fileId] ?? 0) : 0,
+    reason: loaded ? undefined : f.rejectedReasons.join('; '),
+  };
 }
 
 /**

@@ -11,11 +11,10 @@ import {
   type KpiResult,
   type RunContext,
 } from '@musicflow/contracts';
-import { decideFiles } from '@musicflow/ingest';
 import { PARTIAL_SHARDS, PartialFormatError, type KpiTables } from '@musicflow/kpi';
-import { mergeKpiPartials, USER_BUCKETS, writeKpiPartial, writeKpiRows, writeRunFiles } from '@musicflow/lake';
+import { mergeKpiPartials, readDecidedFiles, readPlannedOutFiles, USER_BUCKETS, writeKpiPartial, writeKpiRows, writeRunFiles } from '@musicflow/lake';
 import { CancelWatch, enterStep, ignoredFailures, nextSnapshotSeq, type ServiceContext, type StageProcessors } from '@musicflow/flow';
-import { biggestDatesFirst, buildReport, dateResults, kpiResultOf, runFiles } from './outcome.ts';
+import { biggestDatesFirst, buildReport, dateResults, decidedRunFile, kpiResultOf, plannedOutRunFile, RunTally } from './outcome.ts';
 import { countPass, openDateParts, openParts } from './date-pass.ts';
 import { createRecomputeKpiProcessor } from './recompute.ts';
 
@@ -83,17 +82,32 @@ function createRunKpiProcessor(ctx: ServiceContext) {
     if (!plan) throw new Error(`kpi ${job.id}: the plan job left no result`);
     const [committed] = childResults(values, 'commit');
     if (!committed) throw new Error(`kpi ${job.id}: the commit job left no result`);
-    const transforms = childResults(values, 'transform');
-    const files = decideFiles(transforms, committed.rejectThreshold);
+    // In chunk order, so the files come in the same order every time.
+    const transforms = childResults(values, 'transform').sort((a, b) => a.chunkId.localeCompare(b.chunkId));
     const dates = data.dates!;
     const results = dateResults(values, dates);
     const duplicateByFile = sumByKey(results.map((r) => r.duplicateByFile));
     const duplicate = results.reduce((n, r) => n + r.duplicate, 0);
     log.info({ dates: dates.listenDates, duplicate }, 'KPIs computed');
 
-    const report = buildReport(run, plan, files, { duplicate, dates: dates.listenDates, kpiStartedAt: dates.startedAt }, transforms);
+    // Every file's outcome to the run's file list and the report's counts, in one pass over the run's outcomes.
+    const tally = new RunTally();
+    const filesUrl = await writeRunFiles(
+      store,
+      run,
+      (async function* () {
+        for await (const file of readPlannedOutFiles(store, plan.plannedOut.url)) {
+          tally.plannedOut(file);
+          yield plannedOutRunFile(file);
+        }
+        for await (const file of readDecidedFiles(store, transforms, committed.rejectThreshold)) {
+          tally.decided(file);
+          yield decidedRunFile(file, duplicateByFile);
+        }
+      })(),
+    );
+    const report = buildReport(run, plan, tally, { duplicate, dates: dates.listenDates, kpiStartedAt: dates.startedAt }, transforms);
     report.kpiRows = { genre: results.reduce((n, r) => n + r.genreRows, 0), hourly: results.reduce((n, r) => n + r.hourlyRows, 0) };
-    const filesUrl = await writeRunFiles(store, run, runFiles(plan, files, duplicateByFile));
     // The date jobs report the rows they counted: this job adds none.
     await job.updateProgress({ percent: 100, rows: 0 });
     return kpiResultOf(dates, report, filesUrl, results);

@@ -1,7 +1,7 @@
 import pMap from 'p-map';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import { childResults, emptyRunReport, runReportSchema, type LoadJob, type RunReport } from '@musicflow/contracts';
+import { childResults, emptyRunReport, runReportSchema, type LoadJob, type RunFile, type RunReport } from '@musicflow/contracts';
 import { activeKey, alertOnRun, claimRunCommit, ignoredFailures, markRunEnded, wakeBackfill, type ServiceContext } from '@musicflow/flow';
 import { LAKE_LAYOUT, readKpiRows, readRunFiles, readSourceHeaders } from '@musicflow/lake';
 import { joinUrl, ObjectMissingError, relativeKey, type ObjectStore } from '@musicflow/storage';
@@ -80,12 +80,14 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
       }
       const failedChecks = (report.checks ?? []).filter((c) => !c.passed);
       if (failedChecks.length) log.warn({ checks: failedChecks, blockedDates: report.blockedDates }, 'data checks failed');
-      const loadedFiles: string[] = [];
-      for await (const file of readRunFiles(store, result.filesUrl)) if (file.status === 'loaded') loadedFiles.push(file.file);
-      await archive(store, run, loadedFiles);
+      await archive(store, run, loadedFiles(readRunFiles(store, result.filesUrl)));
       report.stageMs.load = Date.now() - startedAt;
       await db.recordRun(report);
       log.info({ status: report.status, files: loaded, kpiRows: report.kpiRows }, 'run loaded');
+      if (config.RUN_FILES_KEEP_DAYS > 0) {
+        const pruned = await db.pruneRunFiles(new Date(Date.now() - config.RUN_FILES_KEEP_DAYS * 86_400_000));
+        if (pruned) log.info({ pruned, keepDays: config.RUN_FILES_KEEP_DAYS }, 'per-file rows of old runs deleted (RUN_FILES_KEEP_DAYS)');
+      }
     }
     await alertOnRun(config, queues, report, log);
 
@@ -186,8 +188,15 @@ export function failedReport(run: LoadJob['run'], error: string): RunReport {
 /** Files moved at once: thousands of small files are mostly waiting on the store. */
 const ARCHIVE_CONCURRENCY = 16;
 
-/** Moves ingested files to `<archive>/<yyyy>/<mm>/<dd>/` of the run date; a repeat skips what already moved (no source). */
-async function archive(store: ObjectStore, run: LoadJob['run'], files: string[]): Promise<void> {
+async function* loadedFiles(files: AsyncIterable<RunFile>): AsyncGenerator<string> {
+  for await (const file of files) if (file.status === 'loaded') yield file.file;
+}
+
+/**
+ * Moves ingested files to `<archive>/<yyyy>/<mm>/<dd>/` of the run date, read from the run's file list as they
+ * are moved (never all names at once); a repeat skips what already moved (no source).
+ */
+async function archive(store: ObjectStore, run: LoadJob['run'], files: AsyncIterable<string>): Promise<void> {
   const [yyyy, mm, dd] = run.startedAt.slice(0, 10).split('-') as [string, string, string];
   await pMap(
     files,

@@ -1,14 +1,16 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { childResults, QUEUES, type CommitJob, type CommitResult } from '@musicflow/contracts';
-import { decideFiles } from '@musicflow/ingest';
-import { gatherFileQuarantines, publishParts } from '@musicflow/lake';
+import { gatherFileQuarantines, publishParts, readDecidedFiles, type FileQuarantine, type StagedPart } from '@musicflow/lake';
 import { claimRunCommit, runCancelledError, type ServiceContext } from '@musicflow/flow';
+
+/** Files whose quarantines are gathered at once. */
+const QUARANTINE_BATCH = 256;
 
 /**
  * The run's lake commit, once its plan and every transform are done: decides
- * each file (SPEC 3) from the transform results its KPI job (its parent)
- * holds, gathers each file's quarantine, and publishes the accepted files'
+ * each file (SPEC 3) from the segment outcomes of the transforms its KPI job
+ * (its parent) waits for, a chunk at a time, gathers each file's quarantine, and publishes the accepted files'
  * staged parts under `processed/`, taking those files' earlier rows out of
  * the dates they touch. Nothing in the lake changes before it claims the
  * run's commit, so a run cancelled before then leaves the lake as it was; a
@@ -22,26 +24,38 @@ export function createCommitProcessor({ store, config, queues }: ServiceContext)
     if (!parent) {
       throw new UnrecoverableError(`commit ${job.id}: no KPI job on the ${QUEUES.kpi} queue waits for it (a commit is added by its run's KPI job)`);
     }
-    const files = decideFiles(childResults(await parent.getChildrenValues(), 'transform'), config.REJECT_THRESHOLD);
+    // In chunk order, as the KPI job reads them.
+    const transforms = childResults(await parent.getChildrenValues(), 'transform').sort((a, b) => a.chunkId.localeCompare(b.chunkId));
     // From here on the lake changes: a run cancelled before this point leaves it as it was.
     if (!(await claimRunCommit(queues, run.runId))) throw runCancelledError(run.runId);
-    const accepted = files.filter((f) => f.rejectedReasons.length === 0);
-    await gatherFileQuarantines(
-      store,
-      run,
-      files.map((f) => ({
-        fileId: f.fileId,
-        segments: f.segments[0]!.validation.count,
-        urls: f.segments
+    // Files are decided a chunk at a time; what is kept of them is the accepted files' ids and staged parts
+    // (a pack's parts are listed by each of its files: each is kept once).
+    const ingested = new Set<string>();
+    const staged = new Map<string, StagedPart>();
+    let files = 0;
+    let quarantines: FileQuarantine[] = [];
+    for await (const file of readDecidedFiles(store, transforms, config.REJECT_THRESHOLD)) {
+      files++;
+      if (file.rejectedReasons.length === 0) {
+        ingested.add(file.fileId);
+        for (const s of file.segments) for (const part of s.parts) staged.set(part.url, part);
+      }
+      quarantines.push({
+        fileId: file.fileId,
+        segments: file.segments[0]!.validation.count,
+        urls: file.segments
           .map((s) => s.validation.quarantineUrl)
           .filter((u): u is string => !!u)
           .sort(),
-      })),
-    );
-    // A pack's parts are listed by each of its files: publish each once.
-    const staged = [...new Map(accepted.flatMap((f) => f.segments.flatMap((s) => s.parts)).map((p) => [p.url, p])).values()];
-    const parts = await publishParts(store, run, staged, new Set(accepted.map((f) => f.fileId)));
-    log.info({ files: files.length, accepted: accepted.length, parts: parts.length }, 'lake commit done');
+      });
+      if (quarantines.length === QUARANTINE_BATCH) {
+        await gatherFileQuarantines(store, run, quarantines);
+        quarantines = [];
+      }
+    }
+    await gatherFileQuarantines(store, run, quarantines);
+    const parts = await publishParts(store, run, [...staged.values()], ingested);
+    log.info({ files, accepted: ingested.size, parts: parts.length }, 'lake commit done');
     await job.updateProgress({ percent: 100, rows: 0 });
     return { kind: 'commit', startedAt, finishedAt: Date.now(), parts, rejectThreshold: config.REJECT_THRESHOLD };
   };

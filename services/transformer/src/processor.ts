@@ -1,8 +1,17 @@
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import type { TransformJob, TransformResult } from '@musicflow/contracts';
+import type { SegmentOutcome, TransformJob, TransformResult } from '@musicflow/contracts';
 import { fileRejectionReasons } from '@musicflow/ingest';
-import { LakeTrackTable, lakeTrackOf, openCleanEvents, packPartsWriter, readChunkCatalogue, segmentPartsWriter } from '@musicflow/lake';
+import {
+  LakeTrackTable,
+  lakeTrackOf,
+  openCleanEvents,
+  packPartsWriter,
+  readChunkCatalogue,
+  readSegmentValidations,
+  segmentPartsWriter,
+  writeSegmentOutcomes,
+} from '@musicflow/lake';
 import { WritesInFlight } from '@musicflow/storage';
 import { CancelWatch, RowProgress, type ServiceContext } from '@musicflow/flow';
 
@@ -21,21 +30,22 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
     const startedAt = Date.now();
     // Only the chunk's tracks and users: a transform holds what its chunk plays, not the run's catalogue.
     const { songOf, users } = await readChunkCatalogue(store, validation.keysUrl, catalogue);
-    const rowsValid = validation.segments.reduce((n, s) => n + s.rowsValid, 0);
+    const validations = await readSegmentValidations(store, validation.validationsUrl);
+    const rowsValid = validations.reduce((n, s) => n + s.rowsValid, 0);
     const blocks = await openCleanEvents(store, validation.validUrl);
     // The catalogue join runs once per distinct track of the chunk, not once per event; the table's
     // indexes are the hand-off's track indexes.
     const trackTable = new LakeTrackTable();
     const closing = new WritesInFlight(CLOSES_IN_FLIGHT);
-    const segments: TransformResult['segments'] = [];
+    const segments: SegmentOutcome[] = [];
     // Small files packed into one chunk (whole files, one segment each) share one part per date.
-    const pack = validation.segments.length > 1 && validation.segments.every((s) => s.count === 1);
+    const pack = validations.length > 1 && validations.every((s) => s.count === 1);
     const packWriter = pack ? packPartsWriter(store, run, validation.chunkId, trackTable) : undefined;
-    const packed: TransformResult['segments'] = [];
+    const packed: SegmentOutcome[] = [];
     const progress = new RowProgress(job, new CancelWatch(queues, run.runId));
     let rows = 0;
     try {
-      for (const segment of validation.segments) {
+      for (const segment of validations) {
         // A segment that cannot be parsed (or breaks a bound) rejects its file: its blocks are read past, not written. A packed
         // file is decided here already (it is whole), so a pack holds only files the publish step accepts.
         const written = pack ? fileRejectionReasons([segment], config.REJECT_THRESHOLD).length === 0 : !segment.parseError && !segment.boundBroken;
@@ -66,7 +76,7 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
           writer?.abort(err as Error);
           throw err;
         }
-        const outcome: TransformResult['segments'][number] = { validation: segment, parts: [], orphanTracks, orphanUsers };
+        const outcome: SegmentOutcome = { validation: segment, parts: [], orphanTracks, orphanUsers };
         segments.push(outcome);
         if (!writer) continue;
         if (pack) {
@@ -88,6 +98,7 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
     }
     await closing.drain();
     const parts = new Set(segments.flatMap((s) => s.parts.map((p) => p.url))).size;
+    const outcomesUrl = await writeSegmentOutcomes(store, run, validation.chunkId, segments);
     log.info({ rows, segments: segments.length, parts }, 'chunk transformed');
     await progress.done(rows);
     return {
@@ -95,7 +106,9 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
       startedAt,
       finishedAt: Date.now(),
       validation: { startedAt: validation.startedAt, finishedAt: validation.finishedAt },
-      segments,
+      chunkId: validation.chunkId,
+      outcomesUrl,
+      segments: segments.length,
     };
   };
 }

@@ -13,7 +13,7 @@ import {
   STREAM_COLUMNS,
   StreamRowChecker,
 } from '@musicflow/ingest';
-import { createCleanEvents, segmentQuarantineOf, writeChunkKeys, type CleanEventsWriter } from '@musicflow/lake';
+import { createCleanEvents, readChunkSegments, segmentQuarantineOf, writeChunkKeys, writeSegmentValidations, type CleanEventsWriter } from '@musicflow/lake';
 import { WritesInFlight, type ObjectStore } from '@musicflow/storage';
 import { CancelWatch, RowProgress, type ServiceContext } from '@musicflow/flow';
 
@@ -38,14 +38,15 @@ export function createValidateProcessor({ store, config, queues }: ServiceContex
     const startedAt = Date.now();
     const valid = createCleanEvents(store, run, chunk.chunkId);
     const clean = valid.writer;
-    const totalBytes = chunk.segments.reduce((n, s) => n + s.end - s.start, 0);
+    const chunkSegments = await readChunkSegments(store, chunk.segmentsUrl);
+    const totalBytes = chunk.bytes;
     const progress = new RowProgress(job, new CancelWatch(queues, run.runId));
     const done = { rows: 0, bytes: 0 };
     const segments: SegmentValidation[] = [];
     const rows = new StreamRowChecker(0, 0, 0, clean);
     const quarantines = new WritesInFlight(QUARANTINES_IN_FLIGHT);
     try {
-      for await (const { segment, open } of segmentsReadAhead(store, chunk.segments, bounds)) {
+      for await (const { segment, open } of segmentsReadAhead(store, chunkSegments, bounds)) {
         const blocksBefore = clean.blocks;
         const result = await validateSegment(store, run, segment, await open(), { clean, rows, quarantines, bounds }, (rows, bytes) =>
           progress.report(done.rows + rows, (100 * (done.bytes + bytes)) / Math.max(1, totalBytes)),
@@ -64,8 +65,18 @@ export function createValidateProcessor({ store, config, queues }: ServiceContex
     await valid.finish();
     await quarantines.drain();
     const keysUrl = await writeChunkKeys(store, run, chunk.chunkId, clean.keys());
+    const validationsUrl = await writeSegmentValidations(store, run, chunk.chunkId, segments);
     await progress.done(done.rows);
-    return { kind: 'validate', startedAt, finishedAt: Date.now(), chunkId: chunk.chunkId, validUrl: valid.url, keysUrl, segments };
+    return {
+      kind: 'validate',
+      startedAt,
+      finishedAt: Date.now(),
+      chunkId: chunk.chunkId,
+      validUrl: valid.url,
+      keysUrl,
+      validationsUrl,
+      segments: segments.length,
+    };
   };
 }
 

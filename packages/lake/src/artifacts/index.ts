@@ -14,6 +14,10 @@ import { LAKE_PARTS } from './lake-parts.ts';
 import { QUARANTINE } from './quarantine.ts';
 import { RUN_FILES } from './run-files.ts';
 import { SOURCE_HEADERS } from './source-headers.ts';
+import { CHUNK_SEGMENTS } from './chunk-segments.ts';
+import { PLANNED_OUT_FILES } from './planned-out-files.ts';
+import { SEGMENT_OUTCOMES } from './segment-outcomes.ts';
+import { SEGMENT_VALIDATIONS } from './segment-validations.ts';
 
 export type { RunArtifact } from './artifact.ts';
 export { CleanEventsWriter, createCleanEvents, openCleanEvents, readCleanEvents, type CleanEventsBlock, type CleanEventsUpload } from './clean-events.ts';
@@ -27,15 +31,23 @@ export {
   usersSnapshotOf,
   type KeysCatalogue,
 } from './catalogue-snapshot.ts';
-export { catalogueQuarantineOf, gatherFileQuarantines, QUARANTINE_HEADER, QuarantineWriter, segmentQuarantineOf } from './quarantine.ts';
+export { catalogueQuarantineOf, gatherFileQuarantines, QUARANTINE_HEADER, QuarantineWriter, segmentQuarantineOf, type FileQuarantine } from './quarantine.ts';
 export { packPartsWriter, publishedPartsOf, publishParts, reEnrichPart, segmentPartsWriter, type StagedPart } from './lake-parts.ts';
 export { mergeKpiPartials, writeKpiPartial } from './kpi-partial.ts';
 export { readKpiRows, writeKpiRows } from './kpi-rows.ts';
 export { readRunFiles, writeRunFiles } from './run-files.ts';
 export { HeaderTally, MAX_SOURCE_HEADERS, readSourceHeaders, writeSourceHeaders } from './source-headers.ts';
+export { readChunkSegments, writeChunkSegments } from './chunk-segments.ts';
+export { plannedOutFilesWriter, readPlannedOutFiles } from './planned-out-files.ts';
+export { readDecidedFiles, writeSegmentOutcomes } from './segment-outcomes.ts';
+export { readSegmentValidations, writeSegmentValidations } from './segment-validations.ts';
 
 /** Every artifact of a run, by name. */
 export const RUN_ARTIFACTS: Record<string, RunArtifact> = {
+  'chunk segments': CHUNK_SEGMENTS,
+  'segment validations': SEGMENT_VALIDATIONS,
+  'segment outcomes': SEGMENT_OUTCOMES,
+  'planned-out files': PLANNED_OUT_FILES,
   'clean events': CLEAN_EVENTS,
   'chunk keys': CHUNK_KEYS,
   'segment quarantine': QUARANTINE.segment,

@@ -76,17 +76,20 @@ export const catalogueQuarantineOf = (store: ObjectStore, run: RunContext, table
 /** Objects moved or gathered at once: thousands of small files are mostly waiting on the store. */
 const GATHER_CONCURRENCY = 16;
 
+/** A file's segment quarantines (`urls`, in segment order) and how many segments it has. */
+export interface FileQuarantine {
+  fileId: string;
+  segments: number;
+  urls: readonly string[];
+}
+
 /**
  * One CSV per source file under `quarantine/run=<id>/`, gathered from its
  * segments' (`urls`, in segment order); a file of one segment has its
  * quarantine whole already (header included) and is moved, not copied: a
  * day of small files is hundreds of them.
  */
-export async function gatherFileQuarantines(
-  store: ObjectStore,
-  run: RunContext,
-  files: readonly { fileId: string; segments: number; urls: readonly string[] }[],
-): Promise<void> {
+export async function gatherFileQuarantines(store: ObjectStore, run: RunContext, files: readonly FileQuarantine[]): Promise<void> {
   await pMap(
     files,
     async ({ fileId, segments, urls }) => {

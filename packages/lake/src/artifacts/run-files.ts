@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { runFileSchema, type RunContext, type RunFile } from '@musicflow/contracts';
-import type { ObjectStore } from '@musicflow/storage';
+import { readLines, type ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
 
@@ -14,14 +14,14 @@ export const RUN_FILES: RunArtifact = {
 };
 
 /** Writes the run's file outcomes (none for a recompute); returns their URL. */
-export async function writeRunFiles(store: ObjectStore, run: RunContext, files: Iterable<RunFile>): Promise<string> {
+export async function writeRunFiles(store: ObjectStore, run: RunContext, files: Iterable<RunFile> | AsyncIterable<RunFile>): Promise<string> {
   const url = LAKE_LAYOUT.runFiles(run.lake, run.runId);
   await store.write(url, Readable.from(lines(files)));
   return url;
 }
 
-function* lines(files: Iterable<RunFile>): Generator<string> {
-  for (const file of files) yield `${JSON.stringify(file)}\n`;
+async function* lines(files: Iterable<RunFile> | AsyncIterable<RunFile>): AsyncGenerator<string> {
+  for await (const file of files) yield `${JSON.stringify(file)}\n`;
 }
 
 /** The file outcomes at `url` (`writeRunFiles`), one at a time. */
@@ -29,15 +29,4 @@ export async function* readRunFiles(store: ObjectStore, url: string): AsyncGener
   for await (const line of readLines(store, url)) {
     if (line) yield runFileSchema.parse(JSON.parse(line));
   }
-}
-
-/** An object's lines, one at a time (empty lines included). */
-async function* readLines(store: ObjectStore, url: string): AsyncGenerator<string> {
-  let rest = '';
-  for await (const text of (await store.read(url)).setEncoding('utf8') as AsyncIterable<string>) {
-    const lines = (rest + text).split('\n');
-    rest = lines.pop()!;
-    yield* lines;
-  }
-  if (rest) yield rest;
 }

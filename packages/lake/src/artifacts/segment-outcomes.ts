@@ -1,0 +1,44 @@
+import { segmentOutcomeSchema, type RunContext, type SegmentOutcome } from '@musicflow/contracts';
+import { FileDecisions, type FileOutcome } from '@musicflow/ingest';
+import type { ObjectStore } from '@musicflow/storage';
+import { LAKE_LAYOUT } from '../layout.ts';
+import type { RunArtifact } from './artifact.ts';
+import { readNdjson, writeNdjson, type NdjsonArtifact } from './ndjson.ts';
+
+/**
+ * Every segment of a chunk validated and transformed (counts, reasons, staged
+ * parts): per-file outcomes live here, not in Redis. The commit and the KPI
+ * job read the run's chunks one at a time to decide each file.
+ */
+export const SEGMENT_OUTCOMES: RunArtifact = {
+  path: 'tmp/run=<run>/outcomes/<chunk>.ndjson',
+  format: 'JSON lines, one SegmentOutcome (@musicflow/contracts) a line',
+  version: 1,
+  writers: ['transform'],
+  readers: ['commit', 'kpi'],
+};
+
+const LINES: NdjsonArtifact<SegmentOutcome> = { name: 'segment-outcomes', schema: segmentOutcomeSchema };
+
+/** Writes chunk `chunkId`'s segment outcomes; returns their URL. */
+export async function writeSegmentOutcomes(store: ObjectStore, run: RunContext, chunkId: string, outcomes: readonly SegmentOutcome[]): Promise<string> {
+  const url = LAKE_LAYOUT.segmentOutcomes(run.lake, run.runId, chunkId);
+  await writeNdjson(store, url, outcomes);
+  return url;
+}
+
+/**
+ * The run's files, decided (SPEC 3, `FileDecisions`) one at a time from its
+ * chunks' segment outcomes, read a chunk at a time in the order given: what
+ * is held is one chunk's outcomes and the files cut into several chunks.
+ */
+export async function* readDecidedFiles(store: ObjectStore, chunks: readonly { outcomesUrl: string }[], threshold: number): AsyncGenerator<FileOutcome> {
+  const decisions = new FileDecisions(threshold);
+  for (const chunk of chunks) {
+    for await (const segment of readNdjson(store, chunk.outcomesUrl, LINES)) {
+      const file = decisions.add(segment);
+      if (file) yield file;
+    }
+  }
+  yield* decisions.finish();
+}
