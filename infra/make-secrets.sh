@@ -11,6 +11,7 @@ make redis_password "$(random)"
 make minio_user musicflow
 make minio_password "$(random)"
 make api_token "$(random)"
+make grafana_password "$(random)"
 # The AWS SDK's shared credentials file: the services reach MinIO with its root user.
 make aws_credentials "$(printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$(cat secrets/minio_user)" "$(cat secrets/minio_password)")"
 # The containers run as other users than yours (node, redis, postgres): they must be able to read the files.

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '@musicflow/service-api';
+import { DATA_CHECK_NAMES } from '@musicflow/contracts';
 import { createTestDatabase, dropTestDatabase, testConfig } from '../helpers/env.ts';
 import { startPipeline, type TestPipeline } from '../helpers/pipeline.ts';
 import { deleteKeys, makeBucket, sampleStreams, type Bucket } from './fixtures.ts';
@@ -138,7 +139,7 @@ describe('KPI dashboard in a browser', () => {
 
       const run = page.locator('#runs-table tbody tr').first().locator('td');
       expect(await run.nth(2).textContent()).toBe('succeeded');
-      expect(await run.nth(10).textContent()).toBe('✓ all 4');
+      expect(await run.nth(10).textContent()).toBe(`✓ all ${DATA_CHECK_NAMES.length}`);
       expect(await page.locator('#bull-board').getAttribute('href')).toBe('/admin/queues');
       // Everything the page loaded came from the API: no CDN.
       expect(requests.filter((u) => !u.startsWith(base))).toEqual([]);

@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATA_CHECK_NAMES, DEFAULT_CHECK_SEVERITY } from '@musicflow/contracts';
 import { buildApp } from '@musicflow/service-api';
 import { startReceiver, type Receiver } from '../alerts/webhook.ts';
 import { deleteKeys, makeBucket, sampleStreams, waitFor, type Bucket } from '../api/fixtures.ts';
@@ -50,12 +51,7 @@ describe('freshness and data checks', () => {
 
     const report = await pipeline.run();
     expect(report.status).toBe('succeeded');
-    expect(report.checks).toEqual([
-      { name: 'hourly_rows_present', passed: true },
-      { name: 'hourly_plays_match_lake', passed: true },
-      { name: 'measures_not_negative_or_null', passed: true },
-      { name: 'track_diversity_in_range', passed: true },
-    ]);
+    expect(report.checks).toEqual(DATA_CHECK_NAMES.map((name) => ({ name, passed: true, severity: DEFAULT_CHECK_SEVERITY[name] })));
 
     const freshness = (await app.inject('/freshness')).json();
     expect(freshness).toMatchObject({ newestListenDate: '2024-06-25', stale: false });
@@ -84,12 +80,12 @@ describe('freshness and data checks', () => {
     expect(report.status).toBe('partial');
     expect(report.files.rejected).toBe(0);
     expect(report.checks?.filter((c) => !c.passed)).toEqual([
-      { name: 'measures_not_negative_or_null', passed: false, detail: '2024-06-25: 1 row(s) with a negative or null measure' },
+      { name: 'measures_not_negative_or_null', passed: false, severity: 'error', detail: '2024-06-25: 1 row(s) with a negative or null measure' },
     ]);
     expect(report.error).toContain('measures_not_negative_or_null');
     const alert = await waitFor('the alert', async () => receiver.received.find((a) => a.runId === report.runId));
     expect(alert).toMatchObject({ status: 'partial', failedChecks: [{ name: 'measures_not_negative_or_null' }] });
-    expect(alert.text).toContain('data check failed: measures_not_negative_or_null');
+    expect(alert.text).toContain('data check failed [error]: measures_not_negative_or_null');
     const metrics = (await app.inject('/metrics')).body;
     expect(metrics).toContain('musicflow_data_check_passed{check="measures_not_negative_or_null"} 0');
     expect(metrics).toContain('musicflow_data_check_passed{check="hourly_plays_match_lake"} 1');

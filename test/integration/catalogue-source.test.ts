@@ -118,6 +118,15 @@ describe('readCatalogueSource from PostgreSQL (RDS)', () => {
     expect((err as Error).message).toMatch(/missing column\(s\) album_name, duration_ms, track_genre$/);
   });
 
+  it("tells the table's columns in table order, also when it refuses a missing one (for schema drift)", async () => {
+    const users = readCatalogueSource(store, dbUrl, 'users', USER_COLUMNS);
+    for await (const row of users) void row;
+    expect(users.columns).toEqual(['user_id', 'user_name', 'user_age', 'user_country', 'created_at', 'extra']);
+    const missing = readCatalogueSource(store, dbUrl, 'songs_missing', SONG_COLUMNS);
+    await expect(missing.next()).rejects.toThrow(SourceFormatError);
+    expect(missing.columns).toEqual(['track_id', 'artists', 'track_name', 'popularity']);
+  });
+
   it('does not put the password of the URL in its errors', async () => {
     const url = new URL(dbUrl);
     url.username = url.username || 'postgres';

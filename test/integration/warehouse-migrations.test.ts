@@ -95,7 +95,11 @@ describe('warehouse migrations', () => {
     // Adding a column twice fails (42701): only the lock keeps the second service from trying.
     const next: Migration[] = [
       ...MIGRATIONS,
-      { version: MIGRATIONS.length + 1, name: 'test column', statements: ['ALTER TABLE analytics.etl_runs ADD COLUMN note VARCHAR(16)'] },
+      {
+        version: Math.max(...MIGRATIONS.map((m) => m.version)) + 1,
+        name: 'test column',
+        statements: ['ALTER TABLE analytics.etl_runs ADD COLUMN note VARCHAR(16)'],
+      },
     ];
     const pools = Array.from({ length: 4 }, () => new pg.Pool({ connectionString: url, max: 2 }));
     try {

@@ -195,6 +195,8 @@ describe('planStreamFile', () => {
     const info = await put('missing.csv', 'user_id,when\n1,2024-06-25 10:00:00\n');
     expect(await planStreamFile(store, streams, info, 1000)).toEqual({
       rejected: { file: info.url, reasons: ['missing column(s): track_id, listen_time'] },
+      // Read, so the run's schema drift can tell the change.
+      header: ['user_id', 'when'],
     });
   });
 
@@ -203,10 +205,12 @@ describe('planStreamFile', () => {
     const info = await put('twice.csv', body);
     expect(await planStreamFile(store, streams, info, 1000)).toEqual({
       rejected: { file: info.url, reasons: ['column(s) named more than once in the header: user_id'] },
+      header: ['user_id', 'track_id', 'listen_time', 'user_id', 'extra', 'extra'],
     });
     const zipped = await put('twice.csv.gz', gzipSync(body));
     expect(await planStreamFile(store, streams, zipped, 1000)).toEqual({
       rejected: { file: zipped.url, reasons: ['column(s) named more than once in the header: user_id'] },
+      header: ['user_id', 'track_id', 'listen_time', 'user_id', 'extra', 'extra'],
     });
   });
 
@@ -251,6 +255,7 @@ describe('planStreamFile', () => {
     const missing = await put('gz-missing.csv.gz', gzipSync('user_id\n1\n'));
     expect(await planStreamFile(store, streams, missing, 10)).toEqual({
       rejected: { file: missing.url, reasons: ['missing column(s): track_id, listen_time'] },
+      header: ['user_id'],
     });
     const empty = await put('gz-empty.csv.gz', gzipSync(''));
     expect(await planStreamFile(store, streams, empty, 10)).toMatchObject({ rejected: { reasons: [expect.stringMatching(/empty file/)] } });

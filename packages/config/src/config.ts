@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { z } from 'zod';
+import { DATA_CHECK_NAMES, DEFAULT_CHECK_SEVERITY, isDataCheckName, type CheckSeverity, type DataCheckName } from '@musicflow/contracts';
 import { postgresUrlProblems, type PostgresTarget } from './postgres.ts';
 import { readSecretFile } from './secrets.ts';
 
@@ -38,6 +39,24 @@ const httpUrl = z
   .string()
   .url()
   .refine((v) => /^https?:\/\//.test(v), 'must be an http:// or https:// URL');
+/** `name:level,...` over the defaults (DEFAULT_CHECK_SEVERITY): every check's severity. */
+const checkSeverity = z
+  .string()
+  .default('')
+  .transform((v, ctx) => {
+    const severity: Record<DataCheckName, CheckSeverity> = { ...DEFAULT_CHECK_SEVERITY };
+    for (const item of v
+      .split(',')
+      .map((i) => i.trim())
+      .filter(Boolean)) {
+      const [, name = '', level] = /^([^:]*):\s*(warn|error)$/.exec(item) ?? [];
+      if (!level) ctx.addIssue({ code: 'custom', message: `"${item}" must be check:warn or check:error` });
+      else if (!isDataCheckName(name.trim()))
+        ctx.addIssue({ code: 'custom', message: `unknown check "${name.trim()}": the checks are ${DATA_CHECK_NAMES.join(', ')}` });
+      else severity[name.trim() as DataCheckName] = level as CheckSeverity;
+    }
+    return severity;
+  });
 const boolean = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 /** Every setting of every service, read from the environment once at start-up. */
@@ -120,6 +139,16 @@ export const configSchema = z.object({
    */
   SENSOR_INTERVAL: duration.optional(),
   SENSOR_QUIET: duration.default(60_000),
+  /** Severity of each data check (`daily_plays_anomaly:error,hourly_plays_match_lake:warn`); the rest keep DEFAULT_CHECK_SEVERITY. */
+  CHECK_SEVERITY: checkSeverity,
+  /** An error-level check that fails on a listen date keeps that date out of the load (the other dates load, the run is partial). */
+  CHECKS_BLOCK_ON_ERROR: boolean.default(false),
+  /** The anomaly checks compare a date with the median of this many loaded dates before it... */
+  ANOMALY_TRAILING_DATES: z.coerce.number().int().min(1).max(366).default(7),
+  /** ...once at least this many are loaded (fewer: the check passes, saying so)... */
+  ANOMALY_MIN_DATES: z.coerce.number().int().min(1).max(366).default(3),
+  /** ...and fail when the date is more than this many times above or below it. */
+  ANOMALY_RATIO: z.coerce.number().gt(1).default(3),
   /** Share of a file's rows that may be bad before the whole file is rejected. */
   REJECT_THRESHOLD: z.coerce.number().min(0).max(1).default(0.05),
   /** Stream files larger than this are split into chunks processed in parallel. */
@@ -254,7 +283,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     );
   }
   const cfg = result.data;
-  const problems = [...connectionProblems(cfg), ...[redisClusterProblem(cfg)].filter((p): p is string => p !== undefined)];
+  const problems = [...connectionProblems(cfg), ...[redisClusterProblem(cfg), anomalyProblem(cfg)].filter((p): p is string => p !== undefined)];
   if (problems.length) throw invalid(problems);
   return {
     ...cfg,
@@ -389,6 +418,11 @@ export function unsafeBindProblem(config: Pick<Config, 'API_HOST' | 'API_TOKEN' 
     `API_HOST ${config.API_HOST} would open the API to the network without API_TOKEN: anyone reaching the port could start runs. ` +
     'Set API_TOKEN (at least 16 characters), or listen on loopback (unset API_HOST), or set API_ALLOW_UNAUTHENTICATED=true to accept it.'
   );
+}
+
+function anomalyProblem(cfg: Pick<Config, 'ANOMALY_MIN_DATES' | 'ANOMALY_TRAILING_DATES'>): string | undefined {
+  if (cfg.ANOMALY_MIN_DATES <= cfg.ANOMALY_TRAILING_DATES) return undefined;
+  return `ANOMALY_MIN_DATES (${cfg.ANOMALY_MIN_DATES}) is over ANOMALY_TRAILING_DATES (${cfg.ANOMALY_TRAILING_DATES}): the anomaly checks would never run; lower it`;
 }
 
 /** `s3://b/in/streams/` → `s3://b/in/archive/` (SPEC 6). */

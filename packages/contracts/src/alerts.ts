@@ -1,9 +1,11 @@
 /**
- * Alerts: the loader (a run ended failed or partial) and the freshness check
+ * Alerts: the loader (a run ended failed or partial, a data check failed, a
+ * source's columns changed) and the freshness check
  * add jobs to their own queue, so a slow or absent receiver never holds a run;
  * the alert worker POSTs each one to ALERT_WEBHOOK_URL with retries.
  */
 import { z } from 'zod';
+import { blockedDateSchema, CHECK_SEVERITIES, schemaDriftSchema } from './checks.ts';
 
 export const ALERTS_QUEUE = 'alerts';
 /** The job scheduler on the alerts queue that checks freshness. */
@@ -41,7 +43,9 @@ export const alertPayloadSchema = z.object({
     .optional(),
   error: z.string().optional(),
   rejectedFiles: z.array(z.object({ file: z.string(), reasons: z.array(z.string()) })).optional(),
-  failedChecks: z.array(z.object({ name: z.string(), detail: z.string().optional() })).optional(),
+  failedChecks: z.array(z.object({ name: z.string(), detail: z.string().optional(), severity: z.enum(CHECK_SEVERITIES).optional() })).optional(),
+  blockedDates: z.array(blockedDateSchema).optional(),
+  schemaDrift: z.array(schemaDriftSchema).optional(),
   deadline: z
     .object({
       listenDate: z.string(),

@@ -3,6 +3,7 @@
  * every job's data and return value. Jobs carry references and counts, never rows.
  */
 import { z } from 'zod';
+import { blockedDateSchema, CHECK_SEVERITIES, schemaDriftSchema } from './checks.ts';
 
 export const STAGES = ['extract', 'validate', 'transform', 'kpi', 'load'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -460,8 +461,16 @@ export type LoadJob = z.infer<typeof loadJobSchema>;
 export const runStatusSchema = z.enum(['queued', 'running', 'succeeded', 'partial', 'failed', 'cancelled']);
 export type RunStatus = z.infer<typeof runStatusSchema>;
 
-/** One data check over the loaded KPIs (see the loader): a failed one makes the run `partial`. */
-export const dataCheckSchema = z.object({ name: z.string(), passed: z.boolean(), detail: z.string().optional() });
+/**
+ * One data check over the dates a load wrote, all dates together (analytics.etl_checks has one row per date):
+ * a failed `error` one makes the run `partial`, a failed `warn` one is reported and alerted only.
+ */
+export const dataCheckSchema = z.object({
+  name: z.string(),
+  passed: z.boolean(),
+  detail: z.string().optional(),
+  severity: z.enum(CHECK_SEVERITIES).optional(),
+});
 export type DataCheck = z.infer<typeof dataCheckSchema>;
 
 export const stageTimesSchema = z.record(z.string(), z.number());
@@ -512,12 +521,16 @@ export const runReportSchema = z.object({
   /** Wall-clock milliseconds per stage, first job start to last job end. */
   stageMs: stageTimesSchema,
   error: z.string().optional(),
-  /** Data checks run after the load, over the dates it loaded. */
+  /** Data checks run in the load, over the dates it loaded. */
   checks: z.array(dataCheckSchema).optional(),
   /** The loader's build and KPI settings, stamped when the run is recorded. */
   build: runBuildSchema.optional(),
   /** The run's OpenTelemetry trace id, when it was traced: search for it in Jaeger or Tempo. */
   traceId: z.string().optional(),
+  /** Dates left out of the load: an error-level check failed on them and CHECKS_BLOCK_ON_ERROR is on. */
+  blockedDates: z.array(blockedDateSchema).optional(),
+  /** Columns of the run's sources that changed since the previous run's. */
+  schemaDrift: z.array(schemaDriftSchema).optional(),
   /** Parts of the report were cut so its record fits analytics.etl_runs (GET /runs/:id/files still lists every file). */
   truncated: z.boolean().optional(),
 });
@@ -663,3 +676,4 @@ export const scheduleTriggerJobSchema = z.object({
 export type ScheduleTriggerJob = z.infer<typeof scheduleTriggerJobSchema>;
 
 export * from './alerts.ts';
+export * from './checks.ts';

@@ -16,6 +16,7 @@ import {
   parseJobData,
   type AlertPayload,
   type RunReport,
+  type SchemaDrift,
 } from '@musicflow/contracts';
 import { readFreshness, type Freshness } from '@musicflow/warehouse';
 import type { ServiceContext } from './context.ts';
@@ -34,9 +35,10 @@ function alertQueue(queues: PipelineQueues): Queue {
   return queue;
 }
 
-/** What a receiver is told about a failed or partial run. */
+/** What a receiver is told about a failed or partial run, a run with a failed check, or one whose sources' columns changed. */
 export function runAlert(report: RunReport): AlertPayload {
-  const failedChecks = (report.checks ?? []).filter((c) => !c.passed).map(({ name, detail }) => ({ name, detail }));
+  const failedChecks = (report.checks ?? []).filter((c) => !c.passed).map(({ name, detail, severity }) => ({ name, detail, severity }));
+  const drift = report.schemaDrift ?? [];
   // The report names the first rejected files; GET /runs/:id/files lists them all.
   const rejected = report.files.firstRejected;
   const lines = [`musicflow run ${report.runId} (${report.trigger}) ended ${report.status.toUpperCase()}`];
@@ -45,7 +47,9 @@ export function runAlert(report: RunReport): AlertPayload {
     `files: ${report.files.loaded} loaded, ${report.files.rejected} rejected of ${report.files.total}; rows: ${report.rows.valid} valid, ${report.rows.rejected} rejected of ${report.rows.read}`,
   );
   for (const f of rejected) lines.push(`rejected ${f.file}: ${f.reasons.join('; ')}`);
-  for (const c of failedChecks) lines.push(`data check failed: ${c.name}${c.detail ? ` (${c.detail})` : ''}`);
+  for (const c of failedChecks) lines.push(`data check failed${c.severity ? ` [${c.severity}]` : ''}: ${c.name}${c.detail ? ` (${c.detail})` : ''}`);
+  for (const b of report.blockedDates ?? []) lines.push(`listen date ${b.listenDate} not loaded: ${b.checks.join(', ')}`);
+  for (const d of drift) lines.push(`schema drift: ${driftText(d)}`);
   return {
     text: lines.join('\n'),
     kind: 'run',
@@ -66,8 +70,25 @@ export function runAlert(report: RunReport): AlertPayload {
     error: report.error,
     rejectedFiles: rejected,
     failedChecks,
+    ...(report.blockedDates?.length ? { blockedDates: report.blockedDates } : {}),
+    ...(drift.length ? { schemaDrift: drift } : {}),
   };
 }
+
+/** `songs file:///…/songs.csv: missing track_genre; added genre; renamed popularity → score (3 files: a.csv, …)`. */
+export function driftText(d: SchemaDrift): string {
+  const parts = [
+    d.missing.length ? `missing ${d.missing.join(', ')}` : '',
+    d.added.length ? `added ${d.added.join(', ')}` : '',
+    d.renamed.length ? `renamed ${d.renamed.map((r) => `${r.from} → ${r.to}`).join(', ')}` : '',
+  ].filter(Boolean);
+  const files = d.files === undefined ? '' : ` (${d.files} file(s)${d.examples?.length ? `: ${d.examples.join(', ')}` : ''})`;
+  return `${d.source} ${d.url}: ${parts.join('; ')}${files}`;
+}
+
+/** Whether a run's end is news: it failed or was partial, a check failed (warn-level too), or a source's columns changed. */
+const alertable = (report: RunReport) =>
+  report.status === 'failed' || report.status === 'partial' || (report.checks ?? []).some((c) => !c.passed) || (report.schemaDrift ?? []).length > 0;
 
 export function staleAlert(freshness: Freshness, maxAgeMs: number): AlertPayload {
   const hours = (s: number) => `${(s / 3600).toFixed(1)} h`;
@@ -106,9 +127,9 @@ export async function enqueueAlert(config: Config, queues: PipelineQueues, jobId
   );
 }
 
-/** Called by the loader once a run is recorded: failed and partial runs alert (when ALERT_WEBHOOK_URL is set). */
+/** Called by the loader once a run is recorded: alertable runs (see `alertable`) alert when ALERT_WEBHOOK_URL is set. */
 export async function alertOnRun(config: Config, queues: PipelineQueues, report: RunReport, log: Logger): Promise<void> {
-  if (!config.ALERT_WEBHOOK_URL || (report.status !== 'failed' && report.status !== 'partial')) return;
+  if (!config.ALERT_WEBHOOK_URL || !alertable(report)) return;
   try {
     await enqueueAlert(config, queues, alertJobIds.run(report.runId), runAlert(redactDeep(report)));
     log.info({ status: report.status }, 'run alert queued');

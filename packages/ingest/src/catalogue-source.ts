@@ -34,11 +34,12 @@ export interface CatalogueLookup {
   skipsKeyBytes(bytes: Buffer, start: number, end: number): boolean;
 }
 
-/** A catalogue source's rows, and how many were read so far (skipped ones included). */
-export type CatalogueRows = AsyncGenerator<SourceRow> & { readonly rowsRead: number };
+/** A catalogue source's rows, how many were read so far (skipped ones included), and its columns once read (before a missing one is refused). */
+export type CatalogueRows = AsyncGenerator<SourceRow> & { readonly rowsRead: number; readonly columns: readonly string[] | undefined };
 
 interface ReadCount {
   rowsRead: number;
+  columns?: string[];
 }
 
 /** Keys looked up per query: `= ANY($1)` over an indexed key is one index scan per batch. */
@@ -66,7 +67,7 @@ export function readCatalogueSource(
   const rows = /^postgres(ql)?:\/\//.test(url)
     ? readTable(read, typeof source === 'string' ? { url, setting: `the ${table} source` } : source, table, required, lookup)
     : readCsv(read, store, url, required, lookup, bounds);
-  return Object.defineProperty(rows, 'rowsRead', { get: () => read.rowsRead }) as CatalogueRows;
+  return Object.defineProperties(rows, { rowsRead: { get: () => read.rowsRead }, columns: { get: () => read.columns } }) as CatalogueRows;
 }
 
 /** A record over a bound is there on every attempt: a SourceFormatError, never retried. */
@@ -101,6 +102,7 @@ async function* readCsv(
     for (let r = 0; r < batch.records; r++) {
       if (!header) {
         header = recordFields(batch, r).map((f, i) => (i === 0 ? f.replace(/^\uFEFF/, '') : f).trim());
+        read.columns = header;
         const missing = missingColumns(header, required);
         if (missing.length) throw new SourceFormatError(`${url}: missing column(s) ${missing.join(', ')}`);
         positions = required.map((c) => header!.indexOf(c));
@@ -138,6 +140,7 @@ async function* readTable(
     const { rows } = await client.query<{ column_name: string }>(CATALOGUE_SQL.columns, [table]);
     const present = rows.map((r) => r.column_name);
     if (present.length === 0) throw new SourceFormatError(`${redactUrl(url)}: table ${table} not found`);
+    read.columns = present;
     const missing = missingColumns(present, required);
     if (missing.length) throw new SourceFormatError(`${redactUrl(url)}: table ${table} is missing column(s) ${missing.join(', ')}`);
     let line = 0;

@@ -7,7 +7,8 @@ const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 const selectList = (columns: readonly string[]) => columns.map((c) => `${quoteIdent(c)}::text AS ${quoteIdent(c)}`).join(', ');
 
 export const CATALOGUE_SQL = {
-  columns: `SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND table_schema = ANY (current_schemas(false))`,
+  /** In table order: schema drift pairs a renamed column by its position. */
+  columns: `SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND table_schema = ANY (current_schemas(false)) ORDER BY ordinal_position`,
   scan: (table: string, columns: readonly string[]) => `SELECT ${selectList(columns)} FROM ${quoteIdent(table)}`,
   /**
    * $1 = the keys, an array PostgreSQL types after the key column, so an index

@@ -73,6 +73,8 @@ export const LAKE_LAYOUT = {
   /** A pass job's partial counts (@musicflow/kpi's binary partial), for its date job. */
   kpiPartial: (lake: string, runId: string, listenDate: string, pass: number, count: number) =>
     joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `partial-${listenDate}-pass${pass}of${count}.kpip`),
+  /** The distinct headers the run found in one source, for the loader's schema drift. */
+  sourceHeaders: (lake: string, runId: string, source: 'streams' | 'users' | 'songs') => joinUrl(lake, 'tmp', `run=${runId}`, 'headers', `${source}.json`),
   /** Every file's outcome, for the loader's analytics.etl_run_files. */
   runFiles: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'files.ndjson'),
   /**

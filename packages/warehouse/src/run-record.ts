@@ -25,7 +25,12 @@ function capTexts<T>(value: T): T {
 /** Ever smaller reports, the last one of bounded size whatever the run: counts only. */
 const SHRINK: ((r: RunReport) => RunReport)[] = [
   (r) => ({ ...r, files: { ...r.files, firstRejected: r.files.firstRejected.slice(0, FEW_REJECTED) } }),
-  (r) => ({ ...r, checks: r.checks?.filter((c) => !c.passed).slice(0, FEW_REJECTED) }),
+  (r) => ({
+    ...r,
+    checks: r.checks?.filter((c) => !c.passed).slice(0, FEW_REJECTED),
+    blockedDates: r.blockedDates?.slice(0, FEW_REJECTED),
+    schemaDrift: r.schemaDrift?.slice(0, FEW_REJECTED),
+  }),
   (r) => ({ ...r, dates: r.dates.length > 2 ? [r.dates[0]!, r.dates.at(-1)!] : r.dates }),
   (r) => ({
     ...r,
@@ -33,6 +38,8 @@ const SHRINK: ((r: RunReport) => RunReport)[] = [
     rows: { ...r.rows, rejectedByReason: {} },
     catalogue: { users: r.catalogue.users, songs: r.catalogue.songs, rejected: r.catalogue.rejected },
     checks: undefined,
+    blockedDates: undefined,
+    schemaDrift: undefined,
     dates: [],
     stageMs: {},
   }),

@@ -68,6 +68,11 @@ const insertRows = (table: string, columns: readonly string[], rows: number) =>
 /** Widths (bytes on Redshift) of analytics.etl_runs' free-text columns: a run's record is fitted to them. */
 export const ETL_RUN_TEXT_BYTES = { streams_url: 1024, error: 4096, report: 65535 } as const;
 
+/** Widths (bytes on Redshift) of analytics.etl_checks' text columns. */
+export const ETL_CHECK_TEXT_BYTES = { expected: 256, detail: 1024 } as const;
+/** Width (bytes on Redshift) of a source's URL and of its columns as JSON in analytics.etl_source_headers. */
+export const SOURCE_HEADER_BYTES = { url: 1024, columns: 65535 } as const;
+
 export const ETL_RUN_COLUMNS = [
   'run_id',
   'trigger',
@@ -185,6 +190,38 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE analytics.etl_runs ADD COLUMN settings_hash VARCHAR(64)`,
     ],
   },
+  {
+    version: 3,
+    name: 'check history, source headers',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS analytics.etl_checks (
+  run_id VARCHAR(64) NOT NULL,
+  listen_date DATE NOT NULL,
+  check_name VARCHAR(64) NOT NULL,
+  severity VARCHAR(8) NOT NULL,
+  passed BOOLEAN NOT NULL,
+  blocked BOOLEAN NOT NULL,
+  value DOUBLE PRECISION,
+  expected VARCHAR(${ETL_CHECK_TEXT_BYTES.expected}),
+  detail VARCHAR(${ETL_CHECK_TEXT_BYTES.detail}),
+  checked_at TIMESTAMP NOT NULL,
+  PRIMARY KEY (run_id, listen_date, check_name)
+)`,
+      `CREATE TABLE IF NOT EXISTS analytics.etl_source_headers (
+  run_id VARCHAR(64) NOT NULL,
+  source VARCHAR(16) NOT NULL,
+  url VARCHAR(${SOURCE_HEADER_BYTES.url}) NOT NULL,
+  header_sha VARCHAR(64) NOT NULL,
+  columns VARCHAR(${SOURCE_HEADER_BYTES.columns}) NOT NULL,
+  files INTEGER NOT NULL,
+  added INTEGER NOT NULL,
+  missing INTEGER NOT NULL,
+  renamed INTEGER NOT NULL,
+  recorded_at TIMESTAMP NOT NULL,
+  PRIMARY KEY (run_id, source, header_sha)
+)`,
+    ],
+  },
 ];
 
 /** The table that records applied migrations, and the statements that apply them. */
@@ -294,24 +331,76 @@ export const FRESHNESS_SQL = {
   loadedDates: `SELECT listen_date, MAX(updated_at) AS loaded_at FROM analytics.hourly_kpis WHERE listen_date >= $1 AND listen_date <= $2 GROUP BY listen_date`,
 };
 
+/** The checks' view of a KPI table: its staged rows plus the table's rows of $1..$2 the MERGE leaves as they are. */
+function afterMerge(name: KpiTableName, columns: string): string {
+  const t = KPI_TABLES[name];
+  const sameKey = t.keys.map((k) => `s.${k} = t.${k}`).join(' AND ');
+  return `(SELECT ${columns} FROM ${t.stage}
+UNION ALL SELECT ${columns} FROM ${t.table} t WHERE t.listen_date >= $1 AND t.listen_date <= $2
+AND NOT EXISTS (SELECT 1 FROM ${t.stage} s WHERE ${sameKey})) v`;
+}
+
 /**
- * Data checks over one loaded listen date ($1), portable SQL. Measures that
- * are counts or means must be present and not negative; `top_artist_plays` is
- * NULL by design when no play of the hour has a catalogued track.
+ * Data checks in the load's transaction, after the stale rows left the stage
+ * and before the MERGE: each listen date of $1..$2 as it will be once merged
+ * (its staged rows and the rows of it the load does not replace), so a date
+ * that fails can still be left out. Portable SQL. Counts and means must be
+ * present and not negative; `top_artist_plays` is NULL by design when no play
+ * of the hour has a catalogued track.
  */
 export const CHECK_SQL = {
-  /** Hours, plays and the newest snapshot of the date's hourly rows. */
-  hourlyTotals: `SELECT COUNT(*) AS hours, COALESCE(SUM(total_plays), 0) AS plays, MAX(snapshot_seq) AS snapshot_seq
-FROM analytics.hourly_kpis WHERE listen_date = $1`,
-  badHourlyMeasures: `SELECT COUNT(*) AS n FROM analytics.hourly_kpis WHERE listen_date = $1 AND (
-  unique_listeners IS NULL OR unique_listeners < 0 OR total_plays IS NULL OR total_plays < 0
-  OR unique_tracks IS NULL OR unique_tracks < 0 OR top_artist_plays < 0)`,
-  badGenreMeasures: `SELECT COUNT(*) AS n FROM analytics.genre_kpis WHERE listen_date = $1 AND (
-  listen_count IS NULL OR listen_count < 0 OR avg_track_duration_ms IS NULL OR avg_track_duration_ms < 0
+  /** Per date: hours, plays, its busiest hour's listeners (as the dashboard's trends), rows with a bad measure, hours with track_diversity_index outside (0, 1]. */
+  hourly: `SELECT listen_date, COUNT(*) AS hours, COALESCE(SUM(total_plays), 0) AS plays, COALESCE(MAX(unique_listeners), 0) AS listeners,
+  SUM(CASE WHEN unique_listeners IS NULL OR unique_listeners < 0 OR total_plays IS NULL OR total_plays < 0
+    OR unique_tracks IS NULL OR unique_tracks < 0 OR top_artist_plays < 0 THEN 1 ELSE 0 END) AS bad_measures,
+  SUM(CASE WHEN track_diversity_index IS NULL OR track_diversity_index <= 0 OR track_diversity_index > 1 THEN 1 ELSE 0 END) AS bad_diversity
+FROM ${afterMerge('hourly', 'listen_date, listen_hour, unique_listeners, total_plays, unique_tracks, track_diversity_index, top_artist_plays')}
+GROUP BY listen_date`,
+  /** Per date: genre rows with a bad measure. */
+  genre: `SELECT listen_date, SUM(CASE WHEN listen_count IS NULL OR listen_count < 0 OR avg_track_duration_ms IS NULL OR avg_track_duration_ms < 0
   OR avg_popularity IS NULL OR avg_popularity < 0 OR popularity_index IS NULL OR popularity_index < 0
-  OR most_popular_track_plays IS NULL OR most_popular_track_plays < 0)`,
-  diversityOutOfRange: `SELECT COUNT(*) AS n FROM analytics.hourly_kpis WHERE listen_date = $1 AND (
-  track_diversity_index IS NULL OR track_diversity_index <= 0 OR track_diversity_index > 1)`,
+  OR most_popular_track_plays IS NULL OR most_popular_track_plays < 0 THEN 1 ELSE 0 END) AS bad_measures
+FROM ${afterMerge('genre', 'listen_date, genre, listen_count, avg_track_duration_ms, avg_popularity, popularity_index, most_popular_track_plays')}
+GROUP BY listen_date`,
+  /** Per date of $1..$2: the newest snapshot the warehouse holds (a later run's rows are not held to this load's events). */
+  newestSnapshot: `SELECT listen_date, MAX(snapshot_seq) AS snapshot_seq FROM analytics.hourly_kpis WHERE listen_date >= $1 AND listen_date <= $2 GROUP BY listen_date`,
+  /** Plays and busiest-hour listeners of the $2 newest loaded dates before $1. */
+  historyBefore: `SELECT listen_date, SUM(total_plays) AS plays, MAX(unique_listeners) AS listeners FROM analytics.hourly_kpis
+WHERE listen_date < $1 GROUP BY listen_date ORDER BY listen_date DESC LIMIT $2`,
+  /** Plays and busiest-hour listeners of the loaded dates of $1..$2. */
+  historyBetween: `SELECT listen_date, SUM(total_plays) AS plays, MAX(unique_listeners) AS listeners FROM analytics.hourly_kpis
+WHERE listen_date >= $1 AND listen_date <= $2 GROUP BY listen_date`,
+  /** $1 = a date a failed error-level check keeps out of the load. */
+  block: (name: KpiTableName) => `DELETE FROM ${KPI_TABLES[name].stage} WHERE listen_date = $1`,
+};
+
+export const ETL_CHECK_COLUMNS = ['run_id', 'listen_date', 'check_name', 'severity', 'passed', 'blocked', 'value', 'expected', 'detail', 'checked_at'] as const;
+
+/** analytics.etl_checks: one row per check per listen date per load, written in the load's transaction. */
+export const RUN_CHECKS_SQL = {
+  delete: `DELETE FROM analytics.etl_checks WHERE run_id = $1`,
+  insert: (rows: number) => insertRows('analytics.etl_checks', ETL_CHECK_COLUMNS, rows),
+  /** $1 = run id: its checks, by date and name. */
+  list: `SELECT ${ETL_CHECK_COLUMNS.join(', ')} FROM analytics.etl_checks WHERE run_id = $1 ORDER BY listen_date, check_name`,
+  /** Failed checks per name and severity, and the checks that kept a date out, over every load: for /metrics. */
+  failures: `SELECT check_name, severity, SUM(CASE WHEN passed THEN 0 ELSE 1 END) AS failed, SUM(CASE WHEN blocked THEN 1 ELSE 0 END) AS blocked
+FROM analytics.etl_checks GROUP BY check_name, severity`,
+};
+
+export const SOURCE_HEADER_COLUMNS = ['run_id', 'source', 'url', 'header_sha', 'columns', 'files', 'added', 'missing', 'renamed', 'recorded_at'] as const;
+
+/** analytics.etl_source_headers: the columns each run found in each source, the baseline of the next run's schema drift. */
+export const SOURCE_HEADERS_SQL = {
+  delete: `DELETE FROM analytics.etl_source_headers WHERE run_id = $1`,
+  insert: (rows: number) => insertRows('analytics.etl_source_headers', SOURCE_HEADER_COLUMNS, rows),
+  /** $1 = source, $2 = its URL, $3 = this run: the headers of the newest other run that recorded that source. */
+  previous: `SELECT columns, files FROM analytics.etl_source_headers WHERE source = $1 AND url = $2 AND recorded_at = (
+  SELECT MAX(recorded_at) FROM analytics.etl_source_headers WHERE source = $1 AND url = $2 AND run_id <> $3) AND run_id <> $3`,
+  /** Per source, the columns added, missing and renamed in the newest run that read it: for /metrics. */
+  newestDrift: `SELECT h.source, SUM(h.added) AS added, SUM(h.missing) AS missing, SUM(h.renamed) AS renamed
+FROM analytics.etl_source_headers h
+JOIN (SELECT source, MAX(recorded_at) AS at FROM analytics.etl_source_headers GROUP BY source) n ON n.source = h.source AND n.at = h.recorded_at
+GROUP BY h.source`,
 };
 
 /** The newest finished run's report (its data checks), for /metrics. */

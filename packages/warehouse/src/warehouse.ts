@@ -13,7 +13,9 @@ import {
   MIGRATION_SQL,
   RUN_FILE_COLUMNS,
   RUN_FILES_SQL,
+  RUN_CHECKS_SQL,
   RUN_SQL,
+  SOURCE_HEADERS_SQL,
   upsertStatements,
   type KpiTableName,
 } from './sql.ts';
@@ -23,6 +25,7 @@ import { fitRunRecord } from './run-record.ts';
 import { cutToBytes, fitText } from './text-contract.ts';
 import { applyMigrations } from './migrations.ts';
 import { inTransaction } from './transaction.ts';
+import { checkStagedDates, reportWithChecks, writeChecks, type CheckSettings, type LoadedDate } from './checks.ts';
 import { clientOptions, utcTimestamp } from './client-options.ts';
 
 /** `copy`: COPY FROM STDIN into the stage (PostgreSQL). `insert`: multi-row INSERTs (works on any Redshift client). */
@@ -87,6 +90,14 @@ export interface KpiLoad {
   updatedAt: Date;
   genre?: () => Readable | Promise<Readable>;
   hourly?: () => Readable | Promise<Readable>;
+  /** The dates to check before the merge (checks.ts), and how. */
+  checks?: { dates: LoadedDate[]; settings: CheckSettings };
+}
+
+/** What a load merged, and the run's report as recorded (with its checks). */
+export interface LoadOutcome {
+  kpiRows: { genre: number; hourly: number };
+  report: RunReport;
 }
 
 type RunRow = Record<(typeof ETL_RUN_COLUMNS)[number], unknown>;
@@ -155,8 +166,10 @@ export class Warehouse {
   /**
    * Upserts a run's KPI rows and records the run, in one transaction: each
    * table's rows go into a temporary stage (COPY or multi-row INSERT), stage
-   * rows older than the warehouse's are dropped, then MERGE. Nothing is
-   * visible until COMMIT; a failure leaves the tables as they were.
+   * rows older than the warehouse's are dropped, the data checks judge each
+   * date as it will be after the merge (and may take a date out of the
+   * stages), then MERGE. Nothing is visible until COMMIT; a failure leaves
+   * the tables as they were.
    *
    * REPEATABLE READ (on Redshift every level is serializable): under READ
    * COMMITTED a load whose stale-row check ran before a concurrent newer load
@@ -164,42 +177,57 @@ export class Warehouse {
    * row locks were released. Now that load fails instead (40001, or 23505 for
    * a key both inserted) and its retry sees the newer rows.
    */
-  async loadRun(load: KpiLoad, report: RunReport, files: AsyncIterable<RunFile> | Iterable<RunFile> = []): Promise<{ genre: number; hourly: number }> {
+  async loadRun(load: KpiLoad, report: RunReport, files: AsyncIterable<RunFile> | Iterable<RunFile> = []): Promise<LoadOutcome> {
     return this.span('loadRun', { 'musicflow.run.id': load.runId }, () => this.upsertRun(load, report, files));
   }
 
-  private upsertRun(load: KpiLoad, report: RunReport, files: AsyncIterable<RunFile> | Iterable<RunFile>): Promise<{ genre: number; hourly: number }> {
+  private upsertRun(load: KpiLoad, report: RunReport, files: AsyncIterable<RunFile> | Iterable<RunFile>): Promise<LoadOutcome> {
     return this.transaction('REPEATABLE READ', async (client) => {
-      const merged = { genre: 0, hourly: 0 };
-      for (const name of ['genre', 'hourly'] as const) {
-        const open = load[name];
-        if (!open) continue;
-        const sql = upsertStatements(name);
-        const filled = { batchStart: 0 };
+      const kpiRows = { genre: 0, hourly: 0 };
+      const filled = { genre: { batchStart: 0 }, hourly: { batchStart: 0 } };
+      /** Runs one table's step, naming a refused row or a concurrent load. */
+      const step = async (name: KpiTableName, work: (sql: ReturnType<typeof upsertStatements>) => Promise<void>) => {
         try {
-          merged[name] = await this.span('MERGE', { 'db.collection.name': KPI_TABLES[name].table }, async (span) => {
-            await client.query(sql.dropStage);
-            await client.query(sql.createStage);
-            await this.fillStage(client, name, await open(), filled);
-            await client.query(sql.dropStale, [load.snapshotSeq]);
-            const result = await client.query(sql.merge, [load.snapshotSeq, load.runId, utcTimestamp(load.updatedAt)]);
-            await client.query(sql.dropStage);
-            span?.setAttribute('db.response.returned_rows', result.rowCount ?? 0);
-            return result.rowCount ?? 0;
-          });
+          await work(upsertStatements(name));
         } catch (err) {
           if (isConcurrentLoad(err)) {
             throw new Error(`${KPI_TABLES[name].table}: a concurrent load changed the same rows first (${err.code}); the retry loads over its rows`, {
               cause: err,
             });
           }
-          if (!isDataError(err)) throw err;
-          throw await describeDataError(err, name, open, filled.batchStart, () => this.targetColumns(KPI_TABLES[name].table));
+          const open = load[name];
+          if (!isDataError(err) || !open) throw err;
+          throw await describeDataError(err, name, open, filled[name].batchStart, () => this.targetColumns(KPI_TABLES[name].table));
         }
+      };
+      // Both stages first (the checks read both), even empty ones.
+      for (const name of ['genre', 'hourly'] as const) {
+        await step(name, async (sql) => {
+          await client.query(sql.dropStage);
+          await client.query(sql.createStage);
+          const open = load[name];
+          if (open) await this.fillStage(client, name, await open(), filled[name]);
+          await client.query(sql.dropStale, [load.snapshotSeq]);
+        });
       }
-      await writeRun(client, { ...report, kpiRows: merged });
+      const checked = load.checks && (await checkStagedDates(client, load.checks.dates, load.snapshotSeq, load.checks.settings));
+      for (const name of ['genre', 'hourly'] as const) {
+        await step(name, async (sql) => {
+          if (load[name]) {
+            kpiRows[name] = await this.span('MERGE', { 'db.collection.name': KPI_TABLES[name].table }, async (span) => {
+              const merged = (await client.query(sql.merge, [load.snapshotSeq, load.runId, utcTimestamp(load.updatedAt)])).rowCount ?? 0;
+              span?.setAttribute('db.response.returned_rows', merged);
+              return merged;
+            });
+          }
+          await client.query(sql.dropStage);
+        });
+      }
+      const recorded = { ...(checked ? reportWithChecks(report, checked, load.checks!.settings) : report), kpiRows };
+      await writeRun(client, recorded);
       await writeRunFiles(client, report.runId, files);
-      return merged;
+      if (checked) await writeChecks(client, report.runId, checked, load.updatedAt);
+      return { kpiRows, report: recorded };
     });
   }
 
@@ -260,6 +288,26 @@ export class Warehouse {
   /** Runs and rows per run status, over every run recorded. */
   async runTotals(): Promise<RunTotalsRow[]> {
     return (await this.pool.query<RunTotalsRow>(RUN_SQL.totals)).rows;
+  }
+
+  /** A run's rows of analytics.etl_source_headers (SOURCE_HEADER_COLUMNS order), replacing an earlier attempt's. */
+  async recordSourceHeaders(runId: string, rows: readonly unknown[][]): Promise<void> {
+    await this.transaction('READ COMMITTED', async (client) => {
+      await client.query(SOURCE_HEADERS_SQL.delete, [runId]);
+      if (rows.length) await client.query(SOURCE_HEADERS_SQL.insert(rows.length), rows.flat());
+    });
+  }
+
+  /** Failed checks and dates kept out, per check and severity, over every load (analytics.etl_checks). */
+  async checkFailures(): Promise<{ check: string; severity: string; failed: number; blocked: number }[]> {
+    const { rows } = await this.pool.query<{ check_name: string; severity: string; failed: string; blocked: string }>(RUN_CHECKS_SQL.failures);
+    return rows.map((r) => ({ check: r.check_name, severity: r.severity, failed: Number(r.failed), blocked: Number(r.blocked) }));
+  }
+
+  /** Per source, the columns added, missing and renamed in the newest run that read it (analytics.etl_source_headers). */
+  async newestSchemaDrift(): Promise<{ source: string; added: number; missing: number; renamed: number }[]> {
+    const { rows } = await this.pool.query<{ source: string; added: string; missing: string; renamed: string }>(SOURCE_HEADERS_SQL.newestDrift);
+    return rows.map((r) => ({ source: r.source, added: Number(r.added), missing: Number(r.missing), renamed: Number(r.renamed) }));
   }
 
   async kpis(name: KpiTableName, listenDate: string): Promise<Record<string, unknown>[]> {

@@ -29,6 +29,10 @@
  *   scrape of this process that saw it so. Stalled jobs
  *   (`musicflow_jobs_stalled_total`) come from the QueueEvents `stalled` event,
  *   per API replica like the durations. See docs/operating-health.md.
+ * - Data quality (`musicflow_data_check_failed_total`,
+ *   `musicflow_data_check_blocked_total`, `musicflow_schema_drift_columns`)
+ *   is read from `analytics.etl_checks` and `analytics.etl_source_headers`,
+ *   written by the loader, so every replica serves the same numbers.
  * A backing service that is down leaves its metrics at their last value and
  * sets `musicflow_metrics_source_up{source}` to 0 instead of failing the scrape.
  */
@@ -45,8 +49,8 @@ import {
   type RedisSettings,
   type SensorStatus,
 } from '@musicflow/flow';
-import { DATA_CHECKS, LAST_FINISHED_REPORT_SQL, readFreshness, type RunTotalsRow, type Warehouse } from '@musicflow/warehouse';
-import type { RunReport } from '@musicflow/contracts';
+import { LAST_FINISHED_REPORT_SQL, readFreshness, type RunTotalsRow, type Warehouse } from '@musicflow/warehouse';
+import { DATA_CHECK_NAMES, SCHEMA_SOURCES, type RunReport } from '@musicflow/contracts';
 
 const STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
 /** States of jobs a worker of the queue could take (or holds): a queue with any of them needs a worker. */
@@ -84,6 +88,9 @@ export class ApiMetrics {
   private readonly newestListenDateAge: Gauge;
   private readonly lastSuccessAge: Gauge;
   private readonly dataCheck: Gauge;
+  private readonly checkFailed: Counter;
+  private readonly checkBlocked: Counter;
+  private readonly schemaDrift: Gauge;
   private readonly deadlineMissed: Gauge;
   private readonly sensor: Gauge;
   private readonly workers: Gauge;
@@ -151,6 +158,24 @@ export class ApiMetrics {
       name: 'musicflow_data_check_passed',
       help: 'Data checks of the newest finished run that ran them: 1 passed, 0 failed',
       labelNames: ['check'],
+      registers,
+    });
+    this.checkFailed = new Counter({
+      name: 'musicflow_data_check_failed_total',
+      help: 'Failed data checks over every load, one per check and listen date (analytics.etl_checks), per check and severity',
+      labelNames: ['check', 'severity'],
+      registers,
+    });
+    this.checkBlocked = new Counter({
+      name: 'musicflow_data_check_blocked_total',
+      help: 'Listen dates a failed error-level check kept out of a load (CHECKS_BLOCK_ON_ERROR), per check',
+      labelNames: ['check'],
+      registers,
+    });
+    this.schemaDrift = new Gauge({
+      name: 'musicflow_schema_drift_columns',
+      help: 'Columns added, missing or renamed in a source (streams, users, songs) since the run before the newest run that read it',
+      labelNames: ['source', 'change'],
       registers,
     });
     this.deadlineMissed = new Gauge({
@@ -333,9 +358,27 @@ export class ApiMetrics {
       this.deadlineMissed.set({ level: d.level, listen_date: d.listenDate }, d.state === 'missed' ? 1 : 0);
     const checks = newest ? ((JSON.parse(newest.report) as RunReport).checks ?? []) : [];
     this.dataCheck.reset();
-    for (const name of DATA_CHECKS) {
+    for (const name of DATA_CHECK_NAMES) {
       const check = checks.find((c) => c.name === name);
       if (check) this.dataCheck.set({ check: name }, check.passed ? 1 : 0);
+    }
+    await this.refreshCheckHistory(warehouse);
+  }
+
+  /** Check failures over every load, and each source's newest schema drift: absolute values, set in one synchronous step. */
+  private async refreshCheckHistory(warehouse: Warehouse): Promise<void> {
+    const [failures, drift] = await Promise.all([warehouse.checkFailures(), warehouse.newestSchemaDrift()]);
+    this.checkFailed.reset();
+    this.checkBlocked.reset();
+    for (const check of DATA_CHECK_NAMES) this.checkBlocked.inc({ check }, 0);
+    for (const f of failures) {
+      this.checkFailed.inc({ check: f.check, severity: f.severity }, f.failed);
+      this.checkBlocked.inc({ check: f.check }, f.blocked);
+    }
+    this.schemaDrift.reset();
+    for (const source of SCHEMA_SOURCES) {
+      const d = drift.find((r) => r.source === source);
+      for (const change of ['added', 'missing', 'renamed'] as const) this.schemaDrift.set({ source, change }, d?.[change] ?? 0);
     }
   }
 

@@ -8,10 +8,20 @@ import {
   UserIdSet,
   validateSongRow,
   validateUserRow,
+  type CatalogueRows,
   type RecordBounds,
 } from '@musicflow/ingest';
 import { basename, type ObjectStore } from '@musicflow/storage';
-import { catalogueQuarantineOf, openLakePart, readChunkKeys, readRunUserIds, songsSnapshotOf, usersSnapshotOf, type QuarantineWriter } from '@musicflow/lake';
+import {
+  catalogueQuarantineOf,
+  openLakePart,
+  readChunkKeys,
+  readRunUserIds,
+  songsSnapshotOf,
+  usersSnapshotOf,
+  writeSourceHeaders,
+  type QuarantineWriter,
+} from '@musicflow/lake';
 import type { CatalogueTable, RunContext } from '@musicflow/contracts';
 import { catalogueTarget, type Config, type PostgresTarget } from '@musicflow/config';
 import { runSources, type CancelWatch } from '@musicflow/flow';
@@ -78,12 +88,24 @@ export async function extractCatalogueTable(
   const quarantine = catalogueQuarantineOf(store, run, table, sourceName(source));
   // A database source carries the setting it came from and, when it is the configured one, its password file.
   const from = /^postgres/.test(source) ? catalogueTarget(config, table, source) : source;
-  const counts =
-    table === 'users'
-      ? await extractUsers(store, run, from, named, quarantine, bounds, cancel)
-      : await extractSongs(store, run, from, named, quarantine, bounds, cancel);
-  await quarantine.close();
-  return { ...counts, rejected: quarantine.count };
+  const read: ReadSource = {};
+  try {
+    const counts =
+      table === 'users'
+        ? await extractUsers(store, run, from, named, quarantine, read, bounds, cancel)
+        : await extractSongs(store, run, from, named, quarantine, read, bounds, cancel);
+    await quarantine.close();
+    return { ...counts, rejected: quarantine.count };
+  } finally {
+    // Also when the source is refused (a missing column): the change is what the run's schema drift tells.
+    const columns = read.rows?.columns;
+    if (columns?.length) await writeSourceHeaders(store, run, { source: table, url: source, headers: [{ columns: [...columns], files: 1, examples: [] }] });
+  }
+}
+
+/** The source's rows as the table's extraction opened them, for their columns. */
+interface ReadSource {
+  rows?: CatalogueRows;
 }
 
 async function extractUsers(
@@ -92,13 +114,14 @@ async function extractUsers(
   source: string | PostgresTarget,
   named: RunIdSources,
   quarantine: QuarantineWriter,
+  read: ReadSource,
   bounds?: RecordBounds,
   cancel?: Pick<CancelWatch, 'check'>,
 ) {
   const keys = new RunUserKeys(await runUserIds(store, named));
   const snapshot = usersSnapshotOf(store, run);
   let kept = 0;
-  const rows = readCatalogueSource(store, source, 'users', USER_COLUMNS, keys, bounds);
+  const rows = (read.rows = readCatalogueSource(store, source, 'users', USER_COLUMNS, keys, bounds));
   await snapshot.fill(async () => {
     for await (const { values, record, line } of rows) {
       await cancel?.check();
@@ -121,6 +144,7 @@ async function extractSongs(
   source: string | PostgresTarget,
   named: RunIdSources,
   quarantine: QuarantineWriter,
+  read: ReadSource,
   bounds?: RecordBounds,
   cancel?: Pick<CancelWatch, 'check'>,
 ) {
@@ -128,7 +152,7 @@ async function extractSongs(
   const snapshot = songsSnapshotOf(store, run);
   const fixes = new CatalogueFixCounts();
   let kept = 0;
-  const rows = readCatalogueSource(store, source, 'songs', SONG_COLUMNS, keys, bounds);
+  const rows = (read.rows = readCatalogueSource(store, source, 'songs', SONG_COLUMNS, keys, bounds));
   await snapshot.fill(async () => {
     for await (const { values, record, line } of rows) {
       await cancel?.check();

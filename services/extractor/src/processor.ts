@@ -17,7 +17,7 @@ import {
 } from '@musicflow/contracts';
 import { fileBoundsOf, SourceFormatError } from '@musicflow/ingest';
 import { addChildJobs, CancelWatch, enterStep, ignoredFailures, runSources, type ServiceContext, type StageProcessors } from '@musicflow/flow';
-import { plannedOutFilesWriter, writeChunkSegments } from '@musicflow/lake';
+import { HeaderTally, plannedOutFilesWriter, writeChunkSegments, writeSourceHeaders } from '@musicflow/lake';
 import type { ObjectInfo, ObjectStore, SkippedEntry } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
 import { ChunkPacker, packBytesFor, planStreamFile, UNREADABLE_REASON, type PlanBounds } from './streams.ts';
@@ -124,6 +124,7 @@ function createPlanProcessor(ctx: ServiceContext) {
     let skippedTold = 0;
     let segments = 0;
     let chunks = 0;
+    const headers = new HeaderTally();
     const addValidateJobs = async (closed: Chunk[]) => {
       const refs = await pMap(closed, (chunk) => chunkRefOf(store, run, chunk), { concurrency: PLAN_CONCURRENCY });
       await addChildJobs(
@@ -144,8 +145,10 @@ function createPlanProcessor(ctx: ServiceContext) {
       for (const plan of plans) {
         if ('rejected' in plan) {
           await rejectFile(plan.rejected, 'file rejected');
+          if (plan.header) headers.add(plan.header, plan.rejected.file);
           continue;
         }
+        headers.add(plan.segments[0]!.header, plan.segments[0]!.fileUrl);
         segments += plan.segments.length;
         for (const segment of plan.segments) closed.push(...packer.add(segment));
       }
@@ -171,6 +174,7 @@ function createPlanProcessor(ctx: ServiceContext) {
       throw err;
     }
     await plannedOut.end();
+    if (headers.size) await writeSourceHeaders(store, run, { source: 'streams', url: run.sources.streams, headers: headers.headers() });
     log.info({ files, segments, chunks, rejected: plannedOut.count }, 'stream files planned');
     return { ...data, step: 'validate', startedAt, plannedOut: { count: plannedOut.count, url: plannedOut.url }, filesTotal: files + skippedTold };
   }

@@ -42,7 +42,8 @@ const keyOf = (streamsUrl: string, url: string) => decodeURIComponent(relativeKe
 /** What planning holds a stream file to, besides CHUNK_BYTES (the MAX_* settings). */
 export type PlanBounds = FileBounds & { maxKeyBytes: number };
 
-export type PlannedFile = { segments: Segment[] } | { rejected: RejectedFile };
+/** A rejected file carries its header when it was read (for schema drift). */
+export type PlannedFile = { segments: Segment[] } | { rejected: RejectedFile; header?: string[] };
 
 /** An entry of the streams folder the service's user may not read: asking again gets the same answer, so it is not retried. */
 export const UNREADABLE_REASON =
@@ -110,9 +111,9 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
   if (bounds && header.length > bounds.maxColumns)
     return reject(`too_many_columns: the header has ${header.length} columns, over MAX_COLUMNS (${bounds.maxColumns})`);
   const missing = missingColumns(header, STREAM_COLUMNS);
-  if (missing.length) return reject(`missing column(s): ${missing.join(', ')}`);
+  if (missing.length) return { ...reject(`missing column(s): ${missing.join(', ')}`), header };
   const duplicated = duplicatedColumns(header, STREAM_COLUMNS);
-  if (duplicated.length) return reject(`column(s) named more than once in the header: ${duplicated.join(', ')}`);
+  if (duplicated.length) return { ...reject(`column(s) named more than once in the header: ${duplicated.join(', ')}`), header };
 
   return {
     segments: ranges.map((r, index) => ({ fileId, fileUrl: file.url, index, count: ranges.length, ...r, header, gzip })),

@@ -13,6 +13,7 @@ import { KPI_ROWS } from './kpi-rows.ts';
 import { LAKE_PARTS } from './lake-parts.ts';
 import { QUARANTINE } from './quarantine.ts';
 import { RUN_FILES } from './run-files.ts';
+import { SOURCE_HEADERS } from './source-headers.ts';
 import { CHUNK_SEGMENTS } from './chunk-segments.ts';
 import { PLANNED_OUT_FILES } from './planned-out-files.ts';
 import { SEGMENT_OUTCOMES } from './segment-outcomes.ts';
@@ -35,6 +36,7 @@ export { packPartsWriter, publishedPartsOf, publishParts, reEnrichPart, segmentP
 export { mergeKpiPartials, writeKpiPartial } from './kpi-partial.ts';
 export { readKpiRows, writeKpiRows } from './kpi-rows.ts';
 export { readRunFiles, writeRunFiles } from './run-files.ts';
+export { HeaderTally, MAX_SOURCE_HEADERS, readSourceHeaders, writeSourceHeaders } from './source-headers.ts';
 export { readChunkSegments, writeChunkSegments } from './chunk-segments.ts';
 export { plannedOutFilesWriter, readPlannedOutFiles } from './planned-out-files.ts';
 export { readDecidedFiles, writeSegmentOutcomes } from './segment-outcomes.ts';
@@ -57,4 +59,5 @@ export const RUN_ARTIFACTS: Record<string, RunArtifact> = {
   'KPI partial': KPI_PARTIAL,
   'KPI rows': KPI_ROWS,
   'run files': RUN_FILES,
+  'source headers': SOURCE_HEADERS,
 };
