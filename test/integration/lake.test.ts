@@ -548,6 +548,19 @@ describe('lake part format versions (part-format.ts)', () => {
     expect((await openLakePart(store, unmarked)).format).toMatchObject({ version: 4, distinctTracksAtMost: tracks });
   });
 
+  it('refuses a part whose footer lists its files wrongly, naming the part', async () => {
+    for (const [name, value] of [
+      ['files-not-json.parquet', 'file-0,file-1'],
+      ['files-empty.parquet', '[]'],
+      ['files-not-ids.parquet', '[1, 2]'],
+    ]) {
+      const url = await writeOldPart(3, name!, [{ key: SOURCE_FILES_KEY, value: value! }]);
+      await expect(openLakePart(store, url)).rejects.toThrow(
+        new RegExp(`${name!.replace('.', '\\.')}: footer musicflow.source_files is not a list of file ids`),
+      );
+    }
+  });
+
   it('refuses a part of a newer format, naming the part and what to do', async () => {
     const url = await writeOldPart(3, 'streams-v9.parquet', [{ key: PART_FORMAT_KEY, value: '9' }]);
     await expect(openLakePart(store, url)).rejects.toThrow(/streams-v9\.parquet is format version 9, newer than this release reads \(4\): upgrade/);

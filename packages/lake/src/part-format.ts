@@ -51,14 +51,29 @@ export function partFormatOf(metadata: FileMetaData, url: string): PartFormat {
       `lake part ${url} is format version ${version}, newer than this release reads (${PART_FORMAT_VERSION}): upgrade every musicflow service to the release that wrote it`,
     );
   }
-  const files = footer(SOURCE_FILES_KEY);
+  const files = version >= 3 ? sourceFilesOf(footer(SOURCE_FILES_KEY), url) : undefined;
   const rows = Number(metadata.num_rows);
   const tracks = Number(distinct);
   return {
     version,
     bucketed: version >= 2,
-    sourceFiles: version >= 3 && files !== undefined ? (JSON.parse(files) as string[]) : [LAKE_LAYOUT.fileIdOfPart(basename(url))],
+    sourceFiles: files ?? [LAKE_LAYOUT.fileIdOfPart(basename(url))],
     hasSourceFileColumn: version >= 3,
     distinctTracksAtMost: version >= 4 && Number.isSafeInteger(tracks) && tracks >= 0 ? tracks : rows,
   };
+}
+
+/** The footer's file list: a non-empty JSON array of file ids, or undefined when the footer has none. */
+function sourceFilesOf(value: string | undefined, url: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  let files: unknown;
+  try {
+    files = JSON.parse(value);
+  } catch {
+    files = undefined;
+  }
+  if (!Array.isArray(files) || files.length === 0 || !files.every((f) => typeof f === 'string' && f.length > 0)) {
+    throw new PartFormatError(`lake part ${url}: footer ${SOURCE_FILES_KEY} is not a list of file ids; the part is damaged, write it again`);
+  }
+  return files as string[];
 }
