@@ -25,6 +25,16 @@ const NOBODY = { uid: 65534, gid: 65534 };
 const HEADER = 'user_id,track_id,listen_time\n';
 const ROW = '26213,4dBa8T7oDV9WvGr7kVS4Ez,2024-06-25 17:43:13\n';
 
+/** The folders from `dir` up that others may not pass through (a checkout under `mktemp -d` is 0700), with their modes. */
+async function closedToOthers(dir: string): Promise<{ folder: string; mode: number }[]> {
+  const closed: { folder: string; mode: number }[] = [];
+  for (let folder = path.resolve(dir); ; folder = path.dirname(folder)) {
+    const { mode } = await fs.stat(folder);
+    if (!(mode & 0o001)) closed.push({ folder, mode: mode & 0o7777 });
+    if (folder === path.dirname(folder)) return closed;
+  }
+}
+
 describe('unreadable entries of a file:// streams folder', () => {
   let work: string;
   let warehouseUrl: string;
@@ -33,8 +43,12 @@ describe('unreadable entries of a file:// streams folder', () => {
   let worker: ChildProcess | undefined;
   let workerExited: Promise<void> | undefined;
   let workerLog = '';
+  let opened: { folder: string; mode: number }[] = [];
 
   beforeAll(async () => {
+    // `nobody` runs the checkout's code: it may pass through the folders above it for the test (not list them).
+    opened = await closedToOthers(REPO);
+    for (const { folder, mode } of opened) await fs.chmod(folder, mode | 0o001);
     work = await tempDir();
     const streams = path.join(work, 'streams');
     await fs.mkdir(path.join(streams, 'locked'), { recursive: true });
@@ -93,6 +107,7 @@ describe('unreadable entries of a file:// streams folder', () => {
     if (ctx) await deleteKeys(ctx.config.QUEUE_PREFIX);
     if (warehouseUrl) await dropTestDatabase(warehouseUrl);
     if (work) await fs.rm(work, { recursive: true, force: true });
+    for (const { folder, mode } of opened) await fs.chmod(folder, mode);
   });
 
   it('rejects each with its reason, retries nothing, and loads the good file beside them', async () => {
