@@ -89,6 +89,19 @@ describe('validateUserRow', () => {
   ])('rejects %s %j', (field, value) => {
     expect(validateUserRow(user({ [field]: value }))).toMatchObject({ field });
   });
+
+  it("takes a created_at exactly when it is a day of Date's calendar (leap years, centuries, year 0)", () => {
+    const pad = (n: number, width: number) => String(n).padStart(width, '0');
+    const isDay = (text: string) => !Number.isNaN(Date.parse(text)) && new Date(Date.parse(text)).toISOString().slice(0, 10) === text;
+    for (const year of [0, 4, 100, 1900, 1999, 2000, 2023, 2024, 2100, 2400, 9999]) {
+      for (let month = 0; month <= 13; month++) {
+        for (let day = 0; day <= 32; day++) {
+          const text = `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}`;
+          expect('userId' in validateUserRow(user({ created_at: text })), text).toBe(isDay(text));
+        }
+      }
+    }
+  });
 });
 
 describe('the songs of a run snapshot', () => {

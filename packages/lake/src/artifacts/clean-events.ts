@@ -2,6 +2,7 @@ import { PassThrough, type Readable, type Writable } from 'node:stream';
 import type { RunContext } from '@musicflow/contracts';
 import type { ObjectStore } from '@musicflow/storage';
 import { grow, UserIdSet } from '@musicflow/ingest';
+import { StringPool } from '@musicflow/kpi';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
 import { encodeChunkKeys } from './chunk-keys.ts';
@@ -32,11 +33,14 @@ const BLOCK_ROWS = 65_536;
 /** A fresh block's room: it grows to BLOCK_ROWS, so the end of a small file's segment costs no full block of memory. */
 const FIRST_ROWS = 1024;
 const HEADER_BYTES = 8;
+const NEWLINE = 10;
 
 /** Buffers events and writes full blocks to `out`, waiting when it is slower than the caller. */
 export class CleanEventsWriter {
-  private readonly indexOfTrack = new Map<string, number>();
-  private newTracks: string[] = [];
+  /** The chunk's distinct track ids: a track's index is its number here. */
+  private readonly trackIds = new StringPool();
+  /** The first track index of the block being buffered: the ids from there on go out with it. */
+  private blockFirstTrack = 0;
   /** The chunk's distinct users, for its keys. */
   private readonly users = new UserIdSet();
   private userIds = new Int32Array(FIRST_ROWS);
@@ -54,13 +58,12 @@ export class CleanEventsWriter {
 
   /** The index of a track id in this chunk's dictionary, given to it when first seen. */
   trackIndex(trackId: string): number {
-    let t = this.indexOfTrack.get(trackId);
-    if (t === undefined) {
-      t = this.indexOfTrack.size;
-      this.indexOfTrack.set(trackId, t);
-      this.newTracks.push(trackId);
-    }
-    return t;
+    return this.trackIds.intern(trackId);
+  }
+
+  /** `trackIndex` of the UTF-8 track id `bytes[start, end)`: no string per track. */
+  trackIndexBytes(bytes: Uint8Array, start: number, end: number): number {
+    return this.trackIds.internBytes(bytes, start, end);
   }
 
   /** Returns a promise only when the caller must wait for the output to drain. */
@@ -90,7 +93,7 @@ export class CleanEventsWriter {
   endBlock(): Promise<void> | undefined {
     const rows = this.rows;
     if (rows === 0) return undefined;
-    const names = Buffer.from(this.newTracks.join('\n'));
+    const names = this.trackIds.joined(this.blockFirstTrack, this.trackIds.size, NEWLINE);
     const header = Buffer.alloc(HEADER_BYTES);
     header.writeUInt32LE(rows, 0);
     header.writeUInt32LE(names.length, 4);
@@ -106,7 +109,7 @@ export class CleanEventsWriter {
     this.trackIndexes = new Int32Array(next);
     this.listenTimes = new Float64Array(next);
     this.rows = 0;
-    this.newTracks = [];
+    this.blockFirstTrack = this.trackIds.size;
     this.written++;
     if (drained) return undefined;
     return new Promise((resolve) => this.out.once('drain', resolve));
@@ -119,7 +122,7 @@ export class CleanEventsWriter {
 
   /** The chunk's keys (`encodeChunkKeys`): its distinct users and tracks so far. */
   keys(): Buffer {
-    return encodeChunkKeys(this.users, [...this.indexOfTrack.keys()]);
+    return encodeChunkKeys(this.users, this.trackIds.joined(0, this.trackIds.size, NEWLINE));
   }
 }
 
