@@ -134,8 +134,9 @@ describe('CSV catalogue sources and quarantine (file://)', () => {
     return fileUrl(path.join(dir, name));
   };
   const readAll = async (url: string, table: string, required: readonly string[]) => {
-    const rows: SourceRow[] = [];
-    for await (const r of readCatalogueSource(store, url, table, required)) rows.push(r);
+    // The record is decoded while its row is the current one.
+    const rows: (Omit<SourceRow, 'record'> & { record: string[] })[] = [];
+    for await (const r of readCatalogueSource(store, url, table, required)) rows.push({ values: r.values, record: r.record(), line: r.line });
     return rows;
   };
 

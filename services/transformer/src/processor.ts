@@ -57,7 +57,7 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
             const next = await blocks.next();
             if (next.done) throw new Error(`${validation.validUrl}: ${segment.fileUrl} should have ${segment.blocks} block(s) of clean events, found ${b}`);
             const block = next.value;
-            for (let t = block.firstNewTrack; t < block.tracks.length; t++) chunkCatalogue.addTrackTo(trackTable, t);
+            for (let t = block.firstNewTrack; t < block.tracks; t++) chunkCatalogue.addTrackTo(trackTable, t);
             if (!writer) continue;
             const { userIds, trackIndexes, listenTimes } = block;
             for (let i = 0; i < block.rows; i++) {

@@ -23,10 +23,15 @@ export interface CleanEventsBlock {
   userIds: Int32Array;
   trackIndexes: Int32Array;
   listenTimes: Float64Array;
-  /** Every track id seen so far in the chunk, by index. */
-  tracks: readonly string[];
-  /** Indexes from here on are new in this block. */
+  /** How many track indexes the chunk has so far: `firstNewTrack` up to this one are new in this block. */
+  tracks: number;
   firstNewTrack: number;
+  /**
+   * The new tracks' ids, `\n`-separated UTF-8, left undecoded: the transform
+   * takes them from its chunk's keys, numbered alike (a string per track of a
+   * long-tail chunk was garbage for nothing).
+   */
+  newTrackIds: Buffer;
 }
 
 const BLOCK_ROWS = 65_536;
@@ -132,7 +137,7 @@ export class CleanEventsWriter {
  * names or (aligned) columns.
  */
 export async function* readCleanEvents(bytes: Readable, source: string): AsyncGenerator<CleanEventsBlock> {
-  const tracks: string[] = [];
+  let tracks = 0;
   const header = Buffer.alloc(HEADER_BYTES);
   let headerHave = 0;
   let rows = 0;
@@ -165,8 +170,8 @@ export async function* readCleanEvents(bytes: Readable, source: string): AsyncGe
       }
       if (headerHave < HEADER_BYTES || namesHave < names.length || columnsHave < columns.length) continue;
       headerHave = 0;
-      const firstNewTrack = tracks.length;
-      if (names.length > 0) for (const id of names.toString('utf8').split('\n')) tracks.push(id);
+      const firstNewTrack = tracks;
+      if (names.length > 0) tracks += 1 + countByte(names, NEWLINE);
       yield {
         rows,
         userIds: new Int32Array(columns.buffer, 0, rows),
@@ -174,10 +179,18 @@ export async function* readCleanEvents(bytes: Readable, source: string): AsyncGe
         listenTimes: new Float64Array(columns.buffer, rows * 8, rows),
         tracks,
         firstNewTrack,
+        newTrackIds: names,
       };
     }
   }
   if (headerHave > 0) throw new Error(`${source}: clean events end inside a block (truncated temporary)`);
+}
+
+/** How many times `byte` is in `bytes`. */
+function countByte(bytes: Buffer, byte: number): number {
+  let n = 0;
+  for (let at = bytes.indexOf(byte); at >= 0; at = bytes.indexOf(byte, at + 1)) n++;
+  return n;
 }
 
 /** A chunk's clean events, the validator's hand-off to its transform. */
