@@ -150,7 +150,7 @@ class SongRows {
       this.bytes = withRoom(this.bytes, at + end - start);
       this.view = new DataView(this.bytes.buffer);
     }
-    this.bytes.set(row.subarray(start, end), at);
+    row.copy(this.bytes, at, start, end);
     this.used += end - start;
     if (this.firstRow[t] === -1) this.firstRow[t] = at;
     else {
