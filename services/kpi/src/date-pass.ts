@@ -1,19 +1,10 @@
 import { KpiAccumulator } from '@musicflow/kpi';
-import { bucketsOfPass, openLakePart, publishedPartsOf, userBucketOf, type GroupRows, type LakePartReader } from '@musicflow/lake';
+import { bucketsOfPass, openLakePart, publishedPartsOf, userBucketOf, type DatePart, type GroupRows } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 import pMap from 'p-map';
 
 /** Part footers read at once: a date of thousands of small files is mostly waiting on the store. */
 const OPEN_CONCURRENCY = 16;
-
-export interface DatePart {
-  url: string;
-  /** The part's one source file; undefined for a pack, whose rows say theirs (`source_file`). */
-  fileId: string | undefined;
-  /** A part this run published: its events already known count as duplicates. */
-  counting: boolean;
-  reader: LakePartReader;
-}
 
 /**
  * Every part of a date in the lake, footers read. Other runs' parts go
