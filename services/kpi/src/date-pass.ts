@@ -76,7 +76,7 @@ async function accumulatePass(
   let rowsRead = 0;
   const duplicateByFile: Record<string, number> = {};
   let events = 0;
-  const internTrack = (trackId: string) => accumulator.internTrack(trackId);
+  const internTrack = (utf8: Uint8Array, start: number, end: number) => accumulator.internTrackBytes(utf8, start, end);
   // Per row of the group at hand: whether its user is in this pass.
   let inPass = new Uint8Array(0);
   // The tracks of the group at hand whose info is to be read.
