@@ -2,13 +2,15 @@
  * What a KPI pass reads. A date split into passes over user buckets reads,
  * in each pass, the pages of the lake's parts that hold its buckets (part
  * format 5's page index): about its own rows, however many passes there are.
- * Here each pass's rows read are counted against its own rows.
+ * Here each pass's rows read are counted against its own rows, and the
+ * parts' footers are read from the lake once, by the date job.
  */
 import fs from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LAKE_LAYOUT, PAGE_ROWS, USER_BUCKETS, type LakeEvent } from '@musicflow/lake';
+import type { RunContext } from '@musicflow/contracts';
+import { LAKE_LAYOUT, PAGE_ROWS, readDateParts, USER_BUCKETS, writeDateParts, type DatePart, type LakeEvent } from '@musicflow/lake';
 import { createObjectStore, joinUrl, type ObjectStore } from '@musicflow/storage';
-import { countPass, openParts, type DatePart } from '../../services/kpi/src/date-pass.ts';
+import { countPass, openParts } from '../../services/kpi/src/date-pass.ts';
 import { dirUrl, tempDir } from '../helpers/env.ts';
 import { EventWriter } from '../helpers/lake-writer.ts';
 
@@ -79,6 +81,38 @@ describe('KPI passes read their own pages', () => {
     expect(whole.duplicate).toBeGreaterThan(0);
     const worst = Math.max(...counted.map((c) => c.rowsRead / c.rows));
     expect(worst).toBeLessThanOrEqual(1.3);
+  }, 120_000);
+
+  it("opens the parts from the date job's artifact: no HEAD or footer read per part, the same counts", async () => {
+    const run = { lake: dirUrl(dir), runId: 'reads' } as RunContext;
+    await writeDateParts(store, run, '2024-06-25', parts);
+    const heads: string[] = [];
+    const ranges: [string, number][] = [];
+    // The real store, its HEADs and ranged reads noted.
+    const watched = new Proxy(store, {
+      get(target, key) {
+        const value = Reflect.get(target, key) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (key === 'head') heads.push(args[0] as string);
+          if (key === 'read' || key === 'readBuffer') ranges.push([args[0] as string, (args[1] as { start?: number } | undefined)?.start ?? 0]);
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const fromArtifact = await readDateParts(watched, run, '2024-06-25');
+    expect(fromArtifact.map((p) => [p.url, p.counting, p.fileId])).toEqual(parts.map((p) => [p.url, p.counting, p.fileId]));
+    expect(heads).toEqual([]);
+    expect(ranges.map(([url]) => url)).toEqual([LAKE_LAYOUT.kpiDateParts(run.lake, run.runId, '2024-06-25')]);
+    for (const pass of [0, 7]) {
+      const { accumulator: _a, ...fromFooters } = await countPass(parts, pass, 10);
+      const { accumulator: _b, ...fromTails } = await countPass(fromArtifact, pass, 10);
+      expect(fromTails).toEqual(fromFooters);
+    }
+    // The passes read pages, never a part's tail again.
+    const tails = await Promise.all(parts.map((p) => p.reader.tail()));
+    for (const [url, start] of ranges.slice(1)) expect(start).toBeLessThan(tails[parts.findIndex((p) => p.url === url)]!.start);
+    expect(heads).toEqual([]);
   }, 120_000);
 
   it('splits into more passes than the 64 buckets of part formats 2-4: each reads its rows and less than two pages a part more', async () => {

@@ -103,7 +103,8 @@ async function readPlaysChecked(store: ObjectStore, url: string): Promise<{ trac
   const calls: number[] = [];
   for (let g = 0; g < reader.rowGroups; g++) {
     let n = 0;
-    const plays = await reader.readPlays(g, (id) => {
+    const plays = await reader.readPlays(g, (utf8, start, end) => {
+      const id = Buffer.from(utf8.subarray(start, end)).toString();
       n++;
       if (!index.has(id)) index.set(id, ids.push(id) - 1);
       return index.get(id)!;
@@ -577,7 +578,7 @@ describe('lake part format versions (part-format.ts)', () => {
       const own = buckets.filter((b) => b >= range[0] && b < range[1]).length;
       expect(buckets.slice(from, to).filter((b) => b >= range[0] && b < range[1]).length).toBe(own);
       expect(to - from - own).toBeLessThan(2 * PAGE_ROWS);
-      const plays = await reader.readPlays(0, (id) => Number(id.slice(4)), [from, to]);
+      const plays = await reader.readPlays(0, (utf8, start, end) => Number(Buffer.from(utf8.subarray(start + 4, end)).toString()), [from, to]);
       expect(Array.from(plays.userIds)).toEqual(Array.from(user_id).slice(from, to));
       const info = await reader.readTrackInfo(0, Int32Array.of(0, to - from - 1), [from, to]);
       const whole = await reader.readGroup(0, ['track_name', 'artists']);

@@ -73,6 +73,8 @@ export const LAKE_LAYOUT = {
   /** KPI rows of one date and table, as CSV for the loader. */
   kpiRows: (lake: string, runId: string, table: 'genre' | 'hourly', listenDate: string) =>
     joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `${table}-${listenDate}.csv`),
+  /** A KPI date's parts with their tails (page index and footer), written by its date job for its passes. */
+  kpiDateParts: (lake: string, runId: string, listenDate: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `parts-${listenDate}.bin`),
   /** A pass job's partial counts (@musicflow/kpi's binary partial), for its date job. */
   kpiPartial: (lake: string, runId: string, listenDate: string, pass: number, count: number) =>
     joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `partial-${listenDate}-pass${pass}of${count}.kpip`),

@@ -11,6 +11,7 @@ import {
   PLAY_CHUNK_COLUMNS,
   TRACK_INFO_CHUNK_COLUMNS,
   UnsupportedPlayPage,
+  type InternTrack,
   type LakePlays,
   type LakeTrackInfoRow,
 } from './play-columns.ts';
@@ -32,8 +33,6 @@ export interface LakeColumns {
 
 export type LakeColumnName = Exclude<keyof LakeColumns, 'rows'>;
 
-const utf8 = new TextDecoder();
-
 /** Rows `[from, to)` of a row group, at page boundaries (see `LakePartReader.rowsInBuckets`). */
 export type GroupRows = readonly [from: number, to: number];
 
@@ -42,12 +41,25 @@ const ALL_COLUMNS = LAKE_PARQUET_SCHEMA.slice(1)
   .map((c) => c.name)
   .filter((name) => name !== 'user_bucket') as LakeColumnName[];
 
-async function asyncBuffer(store: ObjectStore, url: string): Promise<AsyncBuffer> {
-  const info = await store.head(url);
-  if (!info) throw new Error(`lake part ${url} is missing`);
+/**
+ * A part's size and last bytes (its page index, in format 5, and its footer),
+ * as a KPI date job hands them to its passes: a pass opens the part from
+ * them, without a HEAD or a read of the part's tail.
+ */
+export interface PartTail {
+  size: number;
+  start: number;
+  bytes: Uint8Array;
+}
+
+async function asyncBuffer(store: ObjectStore, url: string, tail?: PartTail): Promise<AsyncBuffer> {
+  const size = tail?.size ?? (await store.head(url))?.size;
+  if (size === undefined) throw new Error(`lake part ${url} is missing`);
   return {
-    byteLength: info.size,
-    async slice(start: number, end = info.size): Promise<ArrayBuffer> {
+    byteLength: size,
+    async slice(start: number, end = size): Promise<ArrayBuffer> {
+      // A copy: `tail.bytes` may be a Buffer, whose slice is a view into a larger ArrayBuffer.
+      if (tail && start >= tail.start && end <= size) return new Uint8Array(tail.bytes.subarray(start - tail.start, end - tail.start)).buffer;
       const parts: Buffer[] = [];
       for await (const b of await store.read(url, { start, end })) parts.push(b as Buffer);
       const all = Buffer.concat(parts);
@@ -63,6 +75,8 @@ async function asyncBuffer(store: ObjectStore, url: string): Promise<AsyncBuffer
  * row. Columns not asked for are not read.
  */
 export interface LakePartReader {
+  /** The part's size and last bytes, for `openLakePart` elsewhere without reading them again. */
+  tail(): Promise<PartTail>;
   rows: number;
   rowGroups: number;
   /** Rows of row group `index`. */
@@ -73,11 +87,11 @@ export interface LakePartReader {
   readGroup<C extends LakeColumnName>(index: number, columns?: readonly C[]): Promise<Pick<LakeColumns, C | 'rows'>>;
   /**
    * Row group `index`'s plays as typed arrays (see LakePlays), its rows
-   * `rows` (all by default), its track_id as `internTrack(track_id)` per row.
-   * `internTrack` runs once per dictionary entry the rows use, not once per
-   * row: a lookup per row was a third of a KPI pass (measured on 5M events).
+   * `rows` (all by default), its track_id interned by `internTrack` from its
+   * bytes, once per dictionary entry the rows use, not once per row: a
+   * lookup per row was a third of a KPI pass (measured on 5M events).
    */
-  readPlays(index: number, internTrack: (trackId: string) => number, rows?: GroupRows): Promise<LakePlays>;
+  readPlays(index: number, internTrack: InternTrack, rows?: GroupRows): Promise<LakePlays>;
   /** The track info of the rows `wanted` (distinct, ascending, indexes into `rows`) of row group `index`, in their order. */
   readTrackInfo(index: number, wanted: Int32Array, rows?: GroupRows): Promise<LakeTrackInfoRow[]>;
   /** The source file of the rows `wanted` (ascending, indexes into `rows`) of row group `index`. */
@@ -116,9 +130,10 @@ function millisOf(values: BigInt64Array | ArrayLike<bigint>): Float64Array {
   return millis;
 }
 
-export async function openLakePart(store: ObjectStore, url: string): Promise<LakePartReader> {
-  const file = await asyncBuffer(store, url);
-  const footer = await parquetMetadataAsync(file);
+/** The lake part at `url`, its footer read from the store, or from `tail` when the caller has it. */
+export async function openLakePart(store: ObjectStore, url: string, tail?: PartTail): Promise<LakePartReader> {
+  const file = await asyncBuffer(store, url, tail);
+  const footer = await parquetMetadataAsync(file, tail && { initialFetchSize: tail.bytes.length });
   // listen_time is read as the plain INT64 it is stored as: hyparquet would make a BigInt, then a parser
   // call, per value, which took as long as reading user_id, track_id and track_name together (measured).
   const metadata = {
@@ -167,20 +182,25 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
   // Until a page says otherwise (another writer's part), plays and track info are decoded by play-columns.ts.
   let fastPath = [...PLAY_CHUNK_COLUMNS, ...TRACK_INFO_CHUNK_COLUMNS].every((name) => columnIndexes.has(name));
   // Parquet's page index (part format 5): read at the first pass that asks, in one ranged read, and parsed per chunk.
+  const pageIndexSpans = metadata.row_groups
+    .flatMap((group) =>
+      group.columns.flatMap((c) => [
+        [c.column_index_offset, c.column_index_length],
+        [c.offset_index_offset, c.offset_index_length],
+      ]),
+    )
+    .filter(([o, l]) => o !== undefined && l !== undefined)
+    .map(([o, l]) => [Number(o), Number(o) + Number(l)] as const);
+  const pageIndexRange: [number, number] | undefined = pageIndexSpans.length
+    ? [Math.min(...pageIndexSpans.map((r) => r[0])), Math.max(...pageIndexSpans.map((r) => r[1]))]
+    : undefined;
   let pageIndexBytes: Promise<{ start: number; bytes: Uint8Array }> | undefined;
   const offsetIndexes = new Map<ColumnChunk, OffsetIndex>();
   async function pageIndexReader(offset: bigint | undefined, length: number | undefined) {
     if (offset === undefined || length === undefined) return undefined;
     pageIndexBytes ??= (async () => {
-      const spans = metadata.row_groups.flatMap((group) =>
-        group.columns.flatMap((c) => [
-          [c.column_index_offset, c.column_index_length],
-          [c.offset_index_offset, c.offset_index_length],
-        ]),
-      );
-      const present = spans.filter(([o, l]) => o !== undefined && l !== undefined).map(([o, l]) => [Number(o), Number(o) + Number(l)] as const);
-      const start = Math.min(...present.map((r) => r[0]));
-      return { start, bytes: new Uint8Array(await file.slice(start, Math.max(...present.map((r) => r[1])))) };
+      const [start, end] = pageIndexRange!;
+      return { start, bytes: new Uint8Array(await file.slice(start, end)) };
     })();
     const { start, bytes } = await pageIndexBytes;
     return { view: new DataView(bytes.buffer, bytes.byteOffset + Number(offset) - start, length), offset: 0 };
@@ -249,6 +269,10 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
   }
   const wholeGroup = (index: number): GroupRows => [0, groupRows[index]!];
   const reader: LakePartReader = {
+    async tail() {
+      const start = Math.min(pageIndexRange?.[0] ?? Infinity, file.byteLength - 8 - footer.metadata_length);
+      return { size: file.byteLength, start, bytes: new Uint8Array(await file.slice(start)) };
+    },
     rows,
     rowGroups: metadata.row_groups.length,
     groupRows: (index: number) => groupRows[index]!,
@@ -289,13 +313,13 @@ export async function openLakePart(store: ObjectStore, url: string): Promise<Lak
       const data = await readColumns(index, columns);
       return { rows: groupRows[index]!, ...Object.fromEntries(data) } as Pick<LakeColumns, C | 'rows'>;
     },
-    async readPlays(index: number, internTrack: (trackId: string) => number, range = wholeGroup(index)) {
+    async readPlays(index: number, internTrack: InternTrack, range = wholeGroup(index)) {
       const rows = range[1] - range[0];
       const plays = await decodeFast(index, PLAY_CHUNK_COLUMNS, range, (pages, chunks) => decodePlays(pages, rows, chunks, internTrack));
       if (plays) return plays;
       const data = await readColumns(index, ['user_id', 'listen_time', 'track_name'], undefined, range);
       // A dictionary entry's value is what the parser returns: rows then take the interned index, not a string.
-      const tracks = await readColumns(index, ['track_id'], { stringFromBytes: (bytes: Uint8Array) => internTrack(utf8.decode(bytes)) }, range);
+      const tracks = await readColumns(index, ['track_id'], { stringFromBytes: (bytes: Uint8Array) => internTrack(bytes, 0, bytes.length) }, range);
       const names = data.get('track_name') as ArrayLike<string | null>;
       return {
         rows,

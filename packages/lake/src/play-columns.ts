@@ -14,7 +14,7 @@ export interface LakePlays {
   rows: number;
   userIds: Int32Array;
   listenTimes: Float64Array;
-  /** `internTrack(track_id)` per row. */
+  /** The interned track_id per row (see InternTrack). */
   tracks: Int32Array;
   /** 1 where the row's track_name is not null (the track was catalogued when the row was written). */
   catalogued: Uint8Array;
@@ -34,6 +34,14 @@ export type TrackInfoChunks = Record<(typeof TRACK_INFO_CHUNK_COLUMNS)[number], 
 /** The columns `decodePlays` reads, in the part's schema. */
 export const PLAY_CHUNK_COLUMNS = ['user_id', 'track_id', 'listen_time', 'track_name'] as const;
 export type PlayChunks = Record<(typeof PLAY_CHUNK_COLUMNS)[number], ColumnChunk>;
+
+/**
+ * Interns a track id given as its UTF-8 bytes `utf8[start, end)`, numbering
+ * them 0, 1, ...: a KPI pass keys its tracks by these numbers. Bytes, not
+ * strings: a long-tail group's dictionary has as many entries as rows, and a
+ * string made of each only to be encoded again was a cost per distinct track.
+ */
+export type InternTrack = (utf8: Uint8Array, start: number, end: number) => number;
 
 /** A page layout this fast path does not decode (DATA_PAGE v1, other encodings or codecs): read the group through hyparquet. */
 export class UnsupportedPlayPage extends Error {}
@@ -59,12 +67,7 @@ export type ColumnPages<N extends string> = Record<N, Uint8Array>;
  * otherwise than DATA_PAGE_V2 with PLAIN or RLE_DICTIONARY values,
  * uncompressed or SNAPPY.
  */
-export function decodePlays(
-  pages: ColumnPages<(typeof PLAY_CHUNK_COLUMNS)[number]>,
-  rows: number,
-  chunks: PlayChunks,
-  internTrack: (trackId: string) => number,
-): LakePlays {
+export function decodePlays(pages: ColumnPages<(typeof PLAY_CHUNK_COLUMNS)[number]>, rows: number, chunks: PlayChunks, internTrack: InternTrack): LakePlays {
   const chunkBytes = (chunk: ColumnChunk) => pages[chunk.meta_data!.path_in_schema[0] as (typeof PLAY_CHUNK_COLUMNS)[number]];
   const userIds = new Int32Array(rows);
   const tracks = new Int32Array(rows);
@@ -112,10 +115,22 @@ function int32s(page: Uint8Array): Int32Array {
   return new Int32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength >> 2);
 }
 
-/** `internTrack` of each of a PLAIN BYTE_ARRAY page's `count` strings, in order. */
-function internedStrings(page: Uint8Array, count: number, internTrack: (trackId: string) => number): Int32Array {
-  const value = plainValues(page, count, 'BYTE_ARRAY');
-  return Int32Array.from({ length: count }, (_, i) => internTrack(value(i) as string));
+/** Where each of a PLAIN BYTE_ARRAY page's `count` values is: value i is `page[offsets[i] + 4, offsets[i + 1])`. */
+function plainOffsets(page: Uint8Array, count: number): Int32Array {
+  const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
+  const offsets = new Int32Array(count + 1);
+  for (let i = 0, at = 0; i < count; i++) {
+    offsets[i] = at;
+    at += 4 + view.getUint32(at, true);
+    offsets[i + 1] = at;
+  }
+  return offsets;
+}
+
+/** `internTrack` of each of a PLAIN BYTE_ARRAY page's `count` values, in order. */
+function internedStrings(page: Uint8Array, count: number, internTrack: InternTrack): Int32Array {
+  const offsets = plainOffsets(page, count);
+  return Int32Array.from({ length: count }, (_, i) => internTrack(page, offsets[i]! + 4, offsets[i + 1]!));
 }
 
 /** A dictionary's entry `i` written into `out` at word `at`. */
@@ -139,13 +154,13 @@ const intEntries =
  * dictionary's entries, and an entry costs its interning.
  */
 const internedEntries =
-  (internTrack: (trackId: string) => number) =>
+  (internTrack: InternTrack) =>
   (page: Uint8Array, count: number): EntryWriter => {
-    const value = plainValues(page, count, 'BYTE_ARRAY');
+    const offsets = plainOffsets(page, count);
     const interned = new Int32Array(count).fill(-1);
     return (i, out, at) => {
       let id = interned[i]!;
-      if (id < 0) interned[i] = id = internTrack(value(i) as string);
+      if (id < 0) interned[i] = id = internTrack(page, offsets[i]! + 4, offsets[i + 1]!);
       out[at] = id;
     };
   };
@@ -163,7 +178,7 @@ function readValues(
   width: number,
   dictionaryOf: (page: Uint8Array, count: number) => EntryWriter,
   out: Int32Array,
-  internTrack?: (trackId: string) => number,
+  internTrack?: InternTrack,
 ): void {
   const meta = chunk.meta_data!;
   if (meta.type !== type) throw new UnsupportedPlayPage(`column ${meta.path_in_schema.join('.')} is ${meta.type}, not ${type}`);
@@ -252,13 +267,7 @@ function plainValues(page: Uint8Array, count: number, type: ParquetType): (i: nu
     return (i) => ints[i]!;
   }
   if (type !== 'BYTE_ARRAY') throw new UnsupportedPlayPage(`${type} values are read through hyparquet`);
-  const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
-  const offsets = new Int32Array(count + 1);
-  for (let i = 0, at = 0; i < count; i++) {
-    offsets[i] = at;
-    at += 4 + view.getUint32(at, true);
-    offsets[i + 1] = at;
-  }
+  const offsets = plainOffsets(page, count);
   return (i) => utf8.decode(page.subarray(offsets[i]! + 4, offsets[i + 1]));
 }
 

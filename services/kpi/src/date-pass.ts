@@ -1,19 +1,10 @@
 import { KpiAccumulator } from '@musicflow/kpi';
-import { bucketsOfPass, openLakePart, publishedPartsOf, userBucketOf, type GroupRows, type LakePartReader } from '@musicflow/lake';
+import { bucketsOfPass, openLakePart, publishedPartsOf, userBucketOf, type DatePart, type GroupRows } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 import pMap from 'p-map';
 
 /** Part footers read at once: a date of thousands of small files is mostly waiting on the store. */
 const OPEN_CONCURRENCY = 16;
-
-export interface DatePart {
-  url: string;
-  /** The part's one source file; undefined for a pack, whose rows say theirs (`source_file`). */
-  fileId: string | undefined;
-  /** A part this run published: its events already known count as duplicates. */
-  counting: boolean;
-  reader: LakePartReader;
-}
 
 /**
  * Every part of a date in the lake, footers read. Other runs' parts go
@@ -85,7 +76,7 @@ async function accumulatePass(
   let rowsRead = 0;
   const duplicateByFile: Record<string, number> = {};
   let events = 0;
-  const internTrack = (trackId: string) => accumulator.internTrack(trackId);
+  const internTrack = (utf8: Uint8Array, start: number, end: number) => accumulator.internTrackBytes(utf8, start, end);
   // Per row of the group at hand: whether its user is in this pass.
   let inPass = new Uint8Array(0);
   // The tracks of the group at hand whose info is to be read.
