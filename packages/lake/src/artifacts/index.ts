@@ -35,7 +35,7 @@ export { catalogueQuarantineOf, gatherFileQuarantines, QUARANTINE_HEADER, Quaran
 export { packPartsWriter, publishedPartsOf, publishParts, reEnrichPart, segmentPartsWriter, type StagedPart } from './lake-parts.ts';
 export { mergeKpiPartials, writeKpiPartial } from './kpi-partial.ts';
 export { readKpiRows, writeKpiRows } from './kpi-rows.ts';
-export { readRunFiles, writeRunFiles } from './run-files.ts';
+export { loadedFilesSlices, readRunFiles, writeRunFiles, type LoadedFilesSlice } from './run-files.ts';
 export { HeaderTally, MAX_SOURCE_HEADERS, readSourceHeaders, writeSourceHeaders } from './source-headers.ts';
 export { readChunkSegments, writeChunkSegments } from './chunk-segments.ts';
 export { plannedOutFilesWriter, readPlannedOutFiles } from './planned-out-files.ts';
