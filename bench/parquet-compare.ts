@@ -313,7 +313,7 @@ async function writeRead(lib: Lib, c: Columns & TrackedRows, file: string): Prom
     const writer = Object.assign(new ByteWriter(FILE_BUFFER), { flush: () => undefined });
     const lakeFile = new LakeParquetFile(writer, LAKE_PARQUET_SCHEMA, c.table);
     const files = new Int32Array(n).fill(lakeFile.fileIndex(SOURCE_FILE));
-    const buckets = Uint8Array.from(c.user_bucket);
+    const buckets = Uint16Array.from(c.user_bucket);
     const known = Uint8Array.from(c.user_known, (k) => (k ? 1 : 0));
     for (let a = 0; a < n; a += GROUP) {
       const b = Math.min(n, a + GROUP);

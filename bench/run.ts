@@ -147,6 +147,17 @@ async function readCatalogueTimes(queues: PipelineQueues, runId: string): Promis
     .join(', ');
 }
 
+/** The run's KPI pass jobs: how many, and the rows each read against its own rows (worst pass, and all of them). */
+async function readPassReads(queues: PipelineQueues, runId: string): Promise<string> {
+  const passes = (await readRunJobs(queues, runId))
+    .filter((j) => j.name === 'kpi-pass' && j.returnvalue)
+    .map((j) => j.returnvalue as { rows: number; rowsRead: number });
+  if (!passes.length) return 'none (every date in one job)';
+  const worst = Math.max(...passes.map((p) => p.rowsRead / p.rows));
+  const all = passes.reduce((n, p) => n + p.rowsRead, 0) / passes.reduce((n, p) => n + p.rows, 0);
+  return `${passes.length}; rows read per own row: worst pass ${worst.toFixed(3)}x, all passes ${all.toFixed(3)}x`;
+}
+
 /**
  * A short hash of the warehouse's KPI rows (ordered by key), numbers to 12
  * significant digits so a sum added in another order hashes the same: two
@@ -498,6 +509,7 @@ async function main(): Promise<void> {
   let pipelineMs = 0;
   let timeline: string[] = [];
   let catalogueTimes = '';
+  let passReads = '';
   /** Redis bytes of the run: the most seen while it ran (sampled with the progress lines), and what it left. */
   const redisUse = { peak: 0, left: 0, keys: 0 };
   let progressReadMs = 0;
@@ -534,6 +546,7 @@ async function main(): Promise<void> {
         progressReadMs = performance.now() - r0;
         if (values.timeline) timeline = await readTimeline(queues, runId, triggeredAt, procs);
         catalogueTimes = await readCatalogueTimes(queues, runId);
+        passReads = await readPassReads(queues, runId);
         break;
       }
       if (progress.state === 'failed') throw new Error(`run ${runId} failed: ${progress.error}`);
@@ -602,6 +615,7 @@ async function main(): Promise<void> {
   }
   console.log(`  kpi stage vs DuckDB: ${((r.stageMs.kpi ?? 0) / duckdbMs).toFixed(2)}x`);
   console.log(`  catalogue jobs (start to end): ${catalogueTimes}`);
+  console.log(`  KPI passes: ${passReads}`);
   console.log('peak RSS (VmHWM):');
   for (const p of procs) console.log(`  ${p.name.padEnd(10)} ${mb(p.peakKb).padStart(6)} MB`);
   if (deaths.length) console.log(`worker processes that died during the run (each started again):\n${deaths.map((d) => `  ${d}`).join('\n')}`);

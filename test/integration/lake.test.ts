@@ -8,26 +8,28 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  COARSE_BUCKET_SPAN,
   LAKE_LAYOUT,
   LAKE_PARQUET_SCHEMA,
-  LakePartWriter,
-  LakeTrackTable,
   listenDateOf,
   openLakePart,
   PART_FORMAT_KEY,
   PART_FORMAT_VERSION,
+  PAGE_ROWS,
   partFileName,
   readLakeColumns,
   rewritePart,
   SOURCE_FILES_KEY,
   type LakeColumns,
   type LakeEvent,
+  USER_BUCKETS,
   userBucketOf,
 } from '@musicflow/lake';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { basename, createObjectStore, joinUrl, type ObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from '../helpers/env.ts';
-import { lakeColumnValues } from '../helpers/lake-columns.ts';
+import { coarseBucketOf, lakeColumnValues } from '../helpers/lake-columns.ts';
+import { EventWriter } from '../helpers/lake-writer.ts';
 
 const DAY1 = Date.parse('2024-06-25T00:00:00Z');
 const DAY2 = Date.parse('2024-06-26T00:00:00Z');
@@ -49,42 +51,6 @@ function event(i: number, day: number): LakeEvent {
     durationMs: known ? 1 + (i % 600_000) : null,
     sourceFile: `file-${i % 3}`,
   };
-}
-
-/**
- * A part writer fed events as the transformer feeds it: each event's track as
- * an index into a track table, one entry per distinct track id and enrichment.
- */
-class EventWriter {
-  private readonly table = new LakeTrackTable();
-  /** By track id and enrichment, and by track id alone. */
-  private readonly index = new Map<string, number>();
-  private readonly firstOfId = new Map<string, number>();
-  private readonly writer: LakePartWriter;
-
-  constructor(store: ObjectStore, urlFor: (listenDate: string) => string, bufferRows?: number) {
-    this.writer = new LakePartWriter(store, urlFor, this.table, bufferRows);
-  }
-
-  add(e: LakeEvent) {
-    const key = JSON.stringify([e.trackId, e.trackName, e.artists, e.genres, e.popularity, e.durationMs]);
-    let track = this.index.get(key);
-    if (track === undefined) {
-      const enrichment =
-        e.trackName === null
-          ? undefined
-          : { trackName: e.trackName, artists: e.artists!, genres: e.genres!, popularity: e.popularity!, durationMs: e.durationMs! };
-      const first = this.firstOfId.get(e.trackId);
-      track = first === undefined ? this.table.add(e.trackId, enrichment) : this.table.addVariant(first, enrichment);
-      this.index.set(key, track);
-      if (first === undefined) this.firstOfId.set(e.trackId, track);
-    }
-    return this.writer.add(e.sourceFile, e.userId, track, e.listenTime, e.userKnown);
-  }
-
-  close() {
-    return this.writer.close();
-  }
 }
 
 /** An event of an uncatalogued track 'trk' at `listenTime`. */
@@ -137,7 +103,8 @@ async function readPlaysChecked(store: ObjectStore, url: string): Promise<{ trac
   const calls: number[] = [];
   for (let g = 0; g < reader.rowGroups; g++) {
     let n = 0;
-    const plays = await reader.readPlays(g, (id) => {
+    const plays = await reader.readPlays(g, (utf8, start, end) => {
+      const id = Buffer.from(utf8.subarray(start, end)).toString();
       n++;
       if (!index.has(id)) index.set(id, ids.push(id) - 1);
       return index.get(id)!;
@@ -195,17 +162,26 @@ describe('lake parts', () => {
     expect(await fs.readdir(path.join(dir, 'processed', 'listen_date=2024-06-25'))).toEqual(['streams1.parquet']);
 
     const groups = await readEvents(store, parts[0]!.url);
-    // A date of fewer than 200k events is written when the writer closes, in groups of at most 100k.
-    expect(groups.map((g) => g.length)).toEqual([100_000, 20_000]);
+    // A date of fewer than 200k events is written when the writer closes, in groups of about 100k cut where a user bucket ends.
+    expect(groups.map((g) => g.length)).toEqual([expect.any(Number), expect.any(Number)]);
+    expect(groups[0]!.length).toBeGreaterThanOrEqual(100_000);
+    expect(groups[0]!.length + groups[1]!.length).toBe(ROWS_DAY1);
+    // Rows in bucket order, the last bucket of one group not in the next.
+    const buckets = groups.map((g) => g.map((e) => userBucketOf(e.userId)));
+    for (const b of buckets) expect(b).toEqual([...b].sort((x, y) => x - y));
+    expect(buckets[0]!.at(-1)!).toBeLessThan(buckets[1]![0]!);
     // Tracks by interned index: the same ids, interned once per distinct track of a group (3,000), not per row.
     const interned = await readPlaysChecked(store, parts[0]!.url);
     expect(interned.trackIds).toEqual(groups.map((g) => g.map((e) => e.trackId)));
     expect(interned.calls).toEqual([3000, 3000]);
     const rows = groups.flat();
     let mismatches = 0;
-    for (let i = 0; i < ROWS_DAY1; i++) {
+    // A part is in bucket order; within a bucket, in the order the events came.
+    const inPartOrder = (n: number) => Array.from({ length: n }, (_, i) => i).sort((a, b) => bucketOfEvent(a) - bucketOfEvent(b) || a - b);
+    const bucketOfEvent = (i: number) => userBucketOf(event(i, DAY1).userId);
+    for (const [k, i] of inPartOrder(ROWS_DAY1).entries()) {
       const want = event(i, DAY1);
-      const got = rows[i]!;
+      const got = rows[k]!;
       if (
         got.userId !== want.userId ||
         got.trackId !== want.trackId ||
@@ -223,7 +199,7 @@ describe('lake parts', () => {
       }
     }
     expect(mismatches).toBe(0);
-    expect(rows[0]).toEqual({
+    expect(rows[inPartOrder(ROWS_DAY1).indexOf(0)]).toEqual({
       userId: 1,
       trackId: 'trk-0',
       listenTime: DAY1,
@@ -239,7 +215,7 @@ describe('lake parts', () => {
     // Its footer counts its distinct tracks, which a KPI date job sizes its passes by.
     expect((await openLakePart(store, parts[0]!.url)).format.distinctTracksAtMost).toBe(new Set(rows.map((e) => e.trackId)).size);
 
-    expect((await readEvents(store, parts[1]!.url)).flat()).toEqual(Array.from({ length: ROWS_DAY2 }, (_, i) => event(i, DAY2)));
+    expect((await readEvents(store, parts[1]!.url)).flat()).toEqual(inPartOrder(ROWS_DAY2).map((i) => event(i, DAY2)));
 
     // An independent reader (DuckDB, as analysts would use) sees the same data and types.
     const db = await DuckDBInstance.create(':memory:');
@@ -267,7 +243,7 @@ describe('lake parts', () => {
       const copy = path.join(dir, 'duckdb-copy.parquet');
       await conn.run(`COPY (SELECT * FROM read_parquet('${file.replace(/'/g, "''")}')) TO '${copy}' (FORMAT parquet, ROW_GROUP_SIZE 50000)`);
       const copied = await readPlaysChecked(store, pathToFileURL(copy).href);
-      expect(copied.trackIds.flat()).toEqual(Array.from({ length: ROWS_DAY1 }, (_, i) => event(i, DAY1).trackId));
+      expect(copied.trackIds.flat()).toEqual(inPartOrder(ROWS_DAY1).map((i) => event(i, DAY1).trackId));
     } finally {
       conn.closeSync();
       db.closeSync();
@@ -343,12 +319,14 @@ describe('lake parts', () => {
       for (let i = 0; i < n; i++) await writer.add(event(i + 1, DAY2));
       expect(await writer.close()).toEqual([{ listenDate: '2024-06-26', url: url('2024-06-26'), rows: n }]);
     }
-    expect((await readEvents(store, url('2024-06-26'))).flat()).toEqual([1, 2, 3].map((i) => event(i, DAY2)));
+    const byBucket = (a: LakeEvent, b: LakeEvent) => userBucketOf(a.userId) - userBucketOf(b.userId);
+    expect((await readEvents(store, url('2024-06-26'))).flat()).toEqual([1, 2, 3].map((i) => event(i, DAY2)).sort(byBucket));
     // Only the columns asked for are read.
     const narrow = [];
     for await (const group of readLakeColumns(store, url('2024-06-26'), ['user_id', 'listen_time'])) narrow.push(group);
+    const sorted = [1, 2, 3].map((i) => event(i, DAY2)).sort(byBucket);
     expect(narrow.map((g) => ({ ...g, user_id: Array.from(g.user_id), listen_time: Array.from(g.listen_time) }))).toEqual([
-      { rows: 3, user_id: [2, 3, 4], listen_time: [1, 2, 3].map((i) => event(i, DAY2).listenTime) },
+      { rows: 3, user_id: sorted.map((e) => e.userId), listen_time: sorted.map((e) => e.listenTime) },
     ]);
   });
 
@@ -484,8 +462,8 @@ describe('lake part format versions (part-format.ts)', () => {
   /** A part as a release of format `version` wrote it: the columns of that version (hyparquet-writer's pages) and its footer. */
   async function writeOldPart(version: 1 | 2 | 3, name: string, kv: { key: string; value: string }[] = []): Promise<string> {
     const columns = version === 1 ? 9 : version === 2 ? 10 : 11;
-    const sorted = version === 1 ? events : [...events].sort((a, b) => userBucketOf(a.userId) - userBucketOf(b.userId));
-    const data = lakeColumnValues(sorted);
+    const sorted = version === 1 ? events : [...events].sort((a, b) => coarseBucketOf(a.userId) - coarseBucketOf(b.userId));
+    const data = lakeColumnValues(sorted, coarseBucketOf);
     const schema = [{ name: 'root', num_children: columns }, ...LAKE_PARQUET_SCHEMA.slice(1, columns + 1)];
     const columnData = schema.slice(1).map(({ name }) => ({ name, data: data[name]!, statistics: name === 'user_bucket' }));
     const url = joinUrl(LAKE_LAYOUT.processedDate(lake, '2024-06-25'), name);
@@ -499,19 +477,31 @@ describe('lake part format versions (part-format.ts)', () => {
   it('version 1: the nine event columns; the part is its file, no bucket ranges, its rows bound its tracks', async () => {
     const url = await writeOldPart(1, 'streams-v1.parquet');
     const reader = await openLakePart(store, url);
-    expect(reader.format).toEqual({ version: 1, bucketed: false, sourceFiles: ['streams-v1'], hasSourceFileColumn: false, distinctTracksAtMost: 3000 });
+    expect(reader.format).toEqual({
+      version: 1,
+      bucketed: false,
+      bucketSpan: COARSE_BUCKET_SPAN,
+      pageIndexed: false,
+      sourceFiles: ['streams-v1'],
+      hasSourceFileColumn: false,
+      distinctTracksAtMost: 3000,
+    });
     expect(reader.groupBuckets(0)).toBeUndefined();
     expect((await readEvents(store, url)).flat()).toEqual(events.map(withoutFile));
     expect((await readPlaysChecked(store, url)).trackIds.flat()).toEqual(events.map((e) => e.trackId));
   });
 
-  it('version 2: user_bucket gives each row group its bucket range', async () => {
+  it('version 2: user_bucket gives each row group its bucket range, in 64 buckets', async () => {
     const url = await writeOldPart(2, 'streams-v2.parquet');
     const reader = await openLakePart(store, url);
-    expect(reader.format).toMatchObject({ version: 2, bucketed: true, sourceFiles: ['streams-v2'], hasSourceFileColumn: false });
-    const buckets = [1, 2].map(userBucketOf).sort((a, b) => a - b);
-    expect(reader.groupBuckets(0)).toEqual({ min: buckets[0], max: buckets[0] });
-    expect(reader.groupBuckets(1)).toEqual({ min: buckets[1], max: buckets[1] });
+    expect(reader.format).toMatchObject({ version: 2, bucketed: true, bucketSpan: COARSE_BUCKET_SPAN, pageIndexed: false, sourceFiles: ['streams-v2'] });
+    // A bucket of 64 is the range of today's buckets nested in it.
+    const [low, high] = [1, 2].map(coarseBucketOf).sort((a, b) => a - b);
+    expect(reader.groupBuckets(0)).toEqual({ min: low! * 64, max: low! * 64 + 63 });
+    expect(reader.groupBuckets(1)).toEqual({ min: high! * 64, max: high! * 64 + 63 });
+    // A pass reads the whole group whose range meets its buckets, and none of the other.
+    expect(await reader.rowsInBuckets(0, [low! * 64 + 5, low! * 64 + 6])).toEqual([0, 1500]);
+    expect(await reader.rowsInBuckets(1, [low! * 64 + 5, low! * 64 + 6])).toEqual([0, 0]);
     expect((await readEvents(store, url)).flat().sort(byKey)).toEqual(events.map(withoutFile).sort(byKey));
   });
 
@@ -533,19 +523,70 @@ describe('lake part format versions (part-format.ts)', () => {
   });
 
   it('version 4: the footer counts distinct tracks and records the version', async () => {
-    const url = joinUrl(LAKE_LAYOUT.processedDate(lake, '2024-06-25'), 'streams-v4.parquet');
-    const writer = new EventWriter(store, () => url);
-    for (const e of events) await writer.add(e);
-    await writer.close();
+    const url = await writeOldPart(3, 'streams-v4.parquet', [
+      { key: SOURCE_FILES_KEY, value: JSON.stringify(['file-0', 'file-1']) },
+      { key: 'musicflow.distinct_tracks', value: String(tracks) },
+      { key: PART_FORMAT_KEY, value: '4' },
+    ]);
     const reader = await openLakePart(store, url);
-    expect(PART_FORMAT_VERSION).toBe(4);
-    expect(reader.format).toEqual({ version: 4, bucketed: true, sourceFiles: ['file-0', 'file-1'], hasSourceFileColumn: true, distinctTracksAtMost: tracks });
+    expect(reader.format).toEqual({
+      version: 4,
+      bucketed: true,
+      bucketSpan: COARSE_BUCKET_SPAN,
+      pageIndexed: false,
+      sourceFiles: ['file-0', 'file-1'],
+      hasSourceFileColumn: true,
+      distinctTracksAtMost: tracks,
+    });
     // A part of this version written before the footer recorded it.
     const unmarked = await writeOldPart(3, 'streams-v4-unmarked.parquet', [
       { key: SOURCE_FILES_KEY, value: JSON.stringify(['file-0', 'file-1']) },
       { key: 'musicflow.distinct_tracks', value: String(tracks) },
     ]);
     expect((await openLakePart(store, unmarked)).format).toMatchObject({ version: 4, distinctTracksAtMost: tracks });
+  });
+
+  it('version 5: 4,096 buckets, rows sorted by them, pages cut at their boundaries and found through the page index', async () => {
+    const many = Array.from({ length: 20_000 }, (_, i) => ({ ...event(i, DAY1), userId: 1 + ((i * 7919) % 20_000) }));
+    const url = joinUrl(LAKE_LAYOUT.processedDate(lake, '2024-06-25'), 'streams-v5.parquet');
+    const writer = new EventWriter(store, () => url);
+    for (const e of many) await writer.add(e);
+    await writer.close();
+    const reader = await openLakePart(store, url);
+    expect(PART_FORMAT_VERSION).toBe(5);
+    expect(reader.format).toEqual({
+      version: 5,
+      bucketed: true,
+      bucketSpan: 1,
+      pageIndexed: true,
+      sourceFiles: ['file-0', 'file-1', 'file-2'],
+      hasSourceFileColumn: true,
+      distinctTracksAtMost: 3000,
+    });
+    expect(reader.rowGroups).toBe(1);
+    const { user_id } = await reader.readGroup(0, ['user_id']);
+    const buckets = Array.from(user_id, userBucketOf);
+    expect(buckets).toEqual([...buckets].sort((a, b) => a - b));
+    // A pass over some buckets reads the pages that hold them: all of their rows, and less than a page more at each end.
+    for (const range of [
+      [0, 1],
+      [100, 180],
+      [2000, 2001],
+      [4000, USER_BUCKETS],
+    ] as [number, number][]) {
+      const [from, to] = await reader.rowsInBuckets(0, range);
+      const own = buckets.filter((b) => b >= range[0] && b < range[1]).length;
+      expect(buckets.slice(from, to).filter((b) => b >= range[0] && b < range[1]).length).toBe(own);
+      expect(to - from - own).toBeLessThan(2 * PAGE_ROWS);
+      const plays = await reader.readPlays(0, (utf8, start, end) => Number(Buffer.from(utf8.subarray(start + 4, end)).toString()), [from, to]);
+      expect(Array.from(plays.userIds)).toEqual(Array.from(user_id).slice(from, to));
+      const info = await reader.readTrackInfo(0, Int32Array.of(0, to - from - 1), [from, to]);
+      const whole = await reader.readGroup(0, ['track_name', 'artists']);
+      expect(info.map((r) => [r.track_name, r.artists])).toEqual([from, to - 1].map((r) => [whole.track_name[r] ?? null, whole.artists[r] ?? null]));
+      const { source_file } = await reader.readGroup(0, ['source_file']);
+      expect(await reader.readSourceFiles(0, [1, 2], [from, to])).toEqual([source_file[from + 1], source_file[from + 2]]);
+    }
+    expect(await reader.rowsInBuckets(0, [0, USER_BUCKETS])).toEqual([0, 20_000]);
   });
 
   it('refuses a part whose footer lists its files wrongly, naming the part', async () => {
@@ -563,6 +604,6 @@ describe('lake part format versions (part-format.ts)', () => {
 
   it('refuses a part of a newer format, naming the part and what to do', async () => {
     const url = await writeOldPart(3, 'streams-v9.parquet', [{ key: PART_FORMAT_KEY, value: '9' }]);
-    await expect(openLakePart(store, url)).rejects.toThrow(/streams-v9\.parquet is format version 9, newer than this release reads \(4\): upgrade/);
+    await expect(openLakePart(store, url)).rejects.toThrow(/streams-v9\.parquet is format version 9, newer than this release reads \(5\): upgrade/);
   });
 });

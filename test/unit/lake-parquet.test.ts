@@ -17,6 +17,7 @@ import {
   LAKE_PARQUET_SCHEMA,
   LakeParquetFile,
   LakeTrackTable,
+  PAGE_ROWS,
   SOURCE_FILES_KEY,
   userBucketOf,
   type LakeEvent,
@@ -143,7 +144,7 @@ function writeWithLakeFile(groups: LakeEvent[][], trackIndexes: number[][], comp
       known: Uint8Array.from(group, (e) => (e.userKnown ? 1 : 0)),
       tracks: Int32Array.from(trackIndexes[g]!),
       files: Int32Array.from(group, (e) => file.fileIndex(e.sourceFile)),
-      buckets: Uint8Array.from(group, (e) => userBucketOf(e.userId)),
+      buckets: Uint16Array.from(group, (e) => userBucketOf(e.userId)),
     };
     void file.writeGroup(rows);
   });
@@ -182,8 +183,18 @@ describe('the lake Parquet writer', () => {
   });
 
   it("writes hyparquet-writer's bytes, page for page, given its compressor, and a footer that names musicflow", () => {
-    const reference = writeWithParquetWriter(events, sourceFiles);
-    const ours = writeWithLakeFile(events, trackIndexes, snappyCompress);
+    // Groups our writer writes as one page a column: hyparquet-writer cuts pages by bytes, ours at user buckets.
+    const onePage = events.flatMap((g, i) => (g.length <= PAGE_ROWS || new Set(g.map((e) => userBucketOf(e.userId))).size === 1 ? [i] : []));
+    expect(onePage.length).toBe(5);
+    const reference = writeWithParquetWriter(
+      onePage.map((i) => events[i]!),
+      sourceFiles,
+    );
+    const ours = writeWithLakeFile(
+      onePage.map((i) => events[i]!),
+      onePage.map((i) => trackIndexes[i]!),
+      snappyCompress,
+    );
     // The footer's length is in the 4 bytes before the closing magic; everything before the footer is the pages.
     const pages = (bytes: Uint8Array) => Buffer.from(bytes.subarray(0, bytes.length - 8 - Buffer.from(bytes).readUInt32LE(bytes.length - 8)));
     expect(Buffer.compare(pages(ours), pages(reference))).toBe(0);
@@ -195,7 +206,7 @@ describe('the lake Parquet writer', () => {
     expect(LAKE_CREATED_BY).toMatch(/^musicflow version \d+\.\d+\.\d+/);
   });
 
-  it('writes parts hyparquet and DuckDB read back row for row, with bucket statistics per row group', async () => {
+  it('writes parts hyparquet and DuckDB read back row for row, with bucket statistics per row group and pages of whole buckets', async () => {
     const bytes = writeWithLakeFile(events, trackIndexes);
     const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer;
     const metadata = parquetMetadata(buffer);

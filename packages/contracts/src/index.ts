@@ -329,14 +329,13 @@ export type KpiDateJob = z.infer<typeof kpiDateJobSchema>;
 
 /**
  * One pass over a date's parts: the plays of the users whose buckets
- * (`bucketsOfPass` in @musicflow/lake) are pass `pass`'s of `count`. `parts` are the date's parts as its date job listed
- * them, so every pass reads the same ones.
+ * (`bucketsOfPass` in @musicflow/lake) are pass `pass`'s of `count`. The
+ * parts are those its date job listed (the lake's date parts artifact), so
+ * every pass reads the same ones.
  */
 export const kpiPassJobSchema = z.object({
   run: runContextSchema,
   listenDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
-  parts: z.array(z.string()).min(1),
-  ours: z.array(z.string()),
   pass: z.number().int().min(0),
   count: z.number().int().min(2),
   /** Track shards of the partial (`KpiAccumulator.encodePartial`): every pass of a date writes the same number. */

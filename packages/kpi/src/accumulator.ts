@@ -135,6 +135,11 @@ export class KpiAccumulator {
     return this.trackIds.intern(trackId);
   }
 
+  /** `internTrack` of the UTF-8 track id `utf8[start, end)`, as a lake part's pages hold it. */
+  internTrackBytes(utf8: Uint8Array, start: number, end: number): number {
+    return this.trackIds.internBytes(utf8, start, end);
+  }
+
   /** True until the track's catalogue info is set: the first info a track is given is the one its plays count with. */
   needsTrackInfo(t: number): boolean {
     return t >= this.hasInfo.length || this.hasInfo[t] === 0;

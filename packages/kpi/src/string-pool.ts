@@ -2,7 +2,7 @@ const utf8 = new TextEncoder();
 const text = new TextDecoder();
 
 /** A typed array with room for `need` items, its contents kept (doubling). */
-export function withRoom<T extends Int32Array | Uint8Array | Float64Array>(array: T, need: number): T {
+export function withRoom<T extends Int32Array | Uint8Array | Uint16Array | Float64Array>(array: T, need: number): T {
   if (need <= array.length) return array;
   const next = new (array.constructor as new (n: number) => T)(Math.max(need, array.length * 2, 16));
   next.set(array);

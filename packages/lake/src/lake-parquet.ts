@@ -11,8 +11,9 @@
 import type { ByteWriter } from 'hyparquet-writer';
 import { writePageHeader } from 'hyparquet-writer/src/datapage.js';
 import { writeRleBitPackedHybrid } from 'hyparquet-writer/src/encoding.js';
+import { writeIndexes } from 'hyparquet-writer/src/indexes.js';
 import { writeMetadata } from 'hyparquet-writer/src/metadata.js';
-import type { ColumnChunk, ColumnMetaData, KeyValue, ParquetType, RowGroup, SchemaElement } from 'hyparquet';
+import type { ColumnChunk, ColumnIndex, ColumnMetaData, KeyValue, OffsetIndex, ParquetType, RowGroup, SchemaElement } from 'hyparquet';
 import { createRequire } from 'node:module';
 import { snappyCompressNative } from './snappy.ts';
 import { mixInt32, StringPool, withRoom } from '@musicflow/kpi';
@@ -35,7 +36,55 @@ export interface LakeGroupRows {
   tracks: Int32Array;
   /** Indexes into the part's source files. */
   files: Int32Array;
-  buckets: Uint8Array;
+  /** `userBucketOf(user_id)` per row; rows of one bucket are consecutive when the part is sorted. */
+  buckets: Uint16Array;
+}
+
+/**
+ * Rows of a data page, about: every column's pages are cut at the same rows,
+ * at user-bucket boundaries, and the page index records each page's rows and
+ * bucket range, so a KPI pass over some buckets reads about half a page
+ * beyond them at each end of each sorted run (measured in
+ * test/integration/kpi-pass-reads.test.ts). A page costs about 35 bytes a
+ * column (its header and index entry): 7 % of a part at 512 rows.
+ */
+export const PAGE_ROWS = 512;
+
+/** How a row group's rows fall into pages: the same pages for every column. */
+interface PageLayout {
+  count: number;
+  /** First row of each page, then the group's rows. */
+  rowStarts: Int32Array;
+  /** Catalogued rows (the optional columns' values) before each page, then in all. */
+  valueStarts: Int32Array;
+  /** Each page's definition levels of the optional columns, RLE/bit-packed. */
+  levels: Uint8Array[];
+  /** Each page's uncatalogued rows. */
+  nulls: Int32Array;
+}
+
+/** A column's pages: slices of `rowStarts` (required columns) or `valueStarts` (optional ones, with their levels). */
+interface PageSlices {
+  rowStarts: Int32Array;
+  starts: Int32Array;
+  levels?: Uint8Array[];
+  nulls?: Int32Array;
+}
+
+/**
+ * Page boundaries of a group: a page ends at the end of the bucket its
+ * PAGE_ROWS-th row is in (so no bucket of a sorted group straddles pages).
+ */
+function pageStarts(buckets: Uint16Array, n: number): Int32Array {
+  const starts = [0];
+  let from = 0;
+  while (from < n) {
+    let to = Math.min(n, from + PAGE_ROWS);
+    while (to < n && buckets[to] === buckets[to - 1]) to++;
+    starts.push(to);
+    from = to;
+  }
+  return Int32Array.from(starts);
 }
 
 /** What a column's values became: its page bytes before and after compression. */
@@ -136,6 +185,8 @@ export class LakeParquetFile {
   private readonly groups: RowGroup[] = [];
   private rows = 0;
   private readonly fileNames = new StringPool();
+  /** Each column chunk's page index, written after the last row group (Parquet's page index). */
+  private readonly pageIndexes: { chunk: ColumnChunk; offsetIndex?: OffsetIndex; columnIndex?: ColumnIndex }[] = [];
 
   constructor(
     private readonly writer: ByteWriter & { flush(): Promise<void> | void; finish(): void },
@@ -151,11 +202,11 @@ export class LakeParquetFile {
   }
 
   /** RLE/bit-packed hybrid dictionary indexes, after their bit width byte (RLE_DICTIONARY data). */
-  private indexPayload(indexes: Int32Array, count: number, distinct: number): Payload {
+  private indexPayload(indexes: Int32Array, distinct: number): Payload {
     const page = pageWriter(this.writer);
     const bitWidth = bitWidthOf(distinct);
     page.appendUint8(bitWidth);
-    writeRleBitPackedHybrid(page, indexes.subarray(0, count), bitWidth);
+    writeRleBitPackedHybrid(page, indexes, bitWidth);
     return this.compressed(page.getBytes());
   }
 
@@ -195,26 +246,22 @@ export class LakeParquetFile {
     }
     // Definition levels of the enrichment columns (null where the track is not catalogued): the same for all five.
     const stringIds = this.tracks.stringIds;
-    let catalogued = 0;
-    for (let r = 0; r < n; r++) {
-      const present = stringIds[used[rowTrack[r]!]! * STRIDE + 1]! >= 0 ? 1 : 0;
-      s.levels[r] = present;
-      catalogued += present;
-    }
-    const levels = pageWriter(this.writer);
-    writeRleBitPackedHybrid(levels, s.levels.subarray(0, n), 1);
-    const enrichmentLevels = levels.getBytes().slice();
-    const nulls = n - catalogued;
+    for (let r = 0; r < n; r++) s.levels[r] = stringIds[used[rowTrack[r]!]! * STRIDE + 1]! >= 0 ? 1 : 0;
+    const layout = this.pageLayout(g.buckets, n);
+    const required: PageSlices = { rowStarts: layout.rowStarts, starts: layout.rowStarts };
+    const optional: PageSlices = { rowStarts: layout.rowStarts, starts: layout.valueStarts, levels: layout.levels, nulls: layout.nulls };
 
     const columns: ColumnChunk[] = [];
     const column = (index: number, write: (chunk: ChunkWriter) => void) => {
       const chunk = new ChunkWriter(this.writer, this.schema[index + 1]!, n, this.compress);
       write(chunk);
-      columns.push(chunk.done());
+      const { chunk: done, offsetIndex, columnIndex } = chunk.done();
+      columns.push(done);
+      this.pageIndexes.push({ chunk: done, offsetIndex, columnIndex });
     };
 
-    column(0, (c) => this.intColumn(c, g.userIds, n));
-    column(1, (c) => this.trackStrings(c, 0, usedCount, n, undefined, 0));
+    column(0, (c) => this.intColumn(c, g.userIds, n, required));
+    column(1, (c) => this.trackStrings(c, 0, usedCount, n, required));
     column(2, (c) => {
       // INT64 milliseconds as two little-endian int32 words each: no BigInt per value.
       const words = s.words;
@@ -223,28 +270,29 @@ export class LakeParquetFile {
         words[2 * r] = t >>> 0;
         words[2 * r + 1] = Math.floor(t / 4_294_967_296);
       }
-      c.dataPage('PLAIN', undefined, 0, this.compressed(bytesOf(words, n, 8)));
+      this.pages(c, required, (from, to) => ['PLAIN', this.compressed(bytesOf(words.subarray(2 * from), to - from, 8))]);
     });
     column(3, (c) => {
-      const page = pageWriter(this.writer);
-      if (n > 16) {
-        page.appendUint32(0);
-        const length = writeRleBitPackedHybrid(page, g.known.subarray(0, n), 1);
-        page.view.setUint32(0, length, true);
-        c.dataPage('RLE', undefined, 0, this.compressed(page.getBytes()));
-      } else {
+      this.pages(c, required, (from, to) => {
+        const page = pageWriter(this.writer);
+        if (to - from > 16) {
+          page.appendUint32(0);
+          const length = writeRleBitPackedHybrid(page, g.known.subarray(from, to), 1);
+          page.view.setUint32(0, length, true);
+          return ['RLE', this.compressed(page.getBytes())];
+        }
         // A few rows are bit-packed PLAIN, as hyparquet-writer does.
-        for (let r = 0; r < n; r += 8) {
+        for (let r = from; r < to; r += 8) {
           let byte = 0;
-          for (let b = 0; b < 8 && r + b < n; b++) byte |= g.known[r + b]! << b;
+          for (let b = 0; b < 8 && r + b < to; b++) byte |= g.known[r + b]! << b;
           page.appendUint8(byte);
         }
-        c.dataPage('PLAIN', undefined, 0, this.compressed(page.getBytes()));
-      }
+        return ['PLAIN', this.compressed(page.getBytes())];
+      });
     });
-    column(4, (c) => this.trackStrings(c, 1, usedCount, n, enrichmentLevels, nulls));
-    column(5, (c) => this.trackStrings(c, 2, usedCount, n, enrichmentLevels, nulls));
-    column(6, (c) => this.trackStrings(c, 3, usedCount, n, enrichmentLevels, nulls));
+    column(4, (c) => this.trackStrings(c, 1, usedCount, n, optional));
+    column(5, (c) => this.trackStrings(c, 2, usedCount, n, optional));
+    column(6, (c) => this.trackStrings(c, 3, usedCount, n, optional));
     for (const [index, values] of [
       [7, this.tracks.popularity],
       [8, this.tracks.durationMs],
@@ -253,12 +301,12 @@ export class LakeParquetFile {
         const ints = s.ints;
         let k = 0;
         for (let r = 0; r < n; r++) if (s.levels[r] === 1) ints[k++] = values[used[rowTrack[r]!]!]!;
-        this.intColumn(c, ints, k, enrichmentLevels, nulls);
+        this.intColumn(c, ints, k, optional);
       });
     }
     column(9, (c) => {
       const ints = s.ints;
-      let min = 255;
+      let min = 0xffff;
       let max = 0;
       for (let r = 0; r < n; r++) {
         const b = g.buckets[r]!;
@@ -267,14 +315,15 @@ export class LakeParquetFile {
         if (b > max) max = b;
       }
       c.statistics = { min_value: min, max_value: max, null_count: 0n };
-      this.intColumn(c, ints, n);
+      c.pageRanges = g.buckets;
+      this.intColumn(c, ints, n, required);
     });
     column(10, (c) => {
       const ints = s.ints;
       ints.set(g.files.subarray(0, n));
       const distinct = intDictionary(ints, n);
       c.dictionaryPage(this.fileNames, s.dictionary, distinct);
-      c.dataPage('RLE_DICTIONARY', undefined, 0, this.indexPayload(s.indexes, n, distinct));
+      this.pages(c, required, (from, to) => ['RLE_DICTIONARY', this.indexPayload(s.indexes.subarray(from, to), distinct)]);
     });
 
     let totalByteSize = 0n;
@@ -289,14 +338,45 @@ export class LakeParquetFile {
     return this.writer.flush();
   }
 
+  /** The group's pages (see PAGE_ROWS) and, per page, the optional columns' levels. */
+  private pageLayout(buckets: Uint16Array, n: number): PageLayout {
+    const rowStarts = pageStarts(buckets, n);
+    const count = rowStarts.length - 1;
+    const valueStarts = new Int32Array(count + 1);
+    const nulls = new Int32Array(count);
+    const levels: Uint8Array[] = [];
+    const { levels: present } = scratch;
+    for (let p = 0; p < count; p++) {
+      const from = rowStarts[p]!;
+      const to = rowStarts[p + 1]!;
+      let catalogued = 0;
+      for (let r = from; r < to; r++) catalogued += present[r]!;
+      valueStarts[p + 1] = valueStarts[p]! + catalogued;
+      nulls[p] = to - from - catalogued;
+      const page = pageWriter(this.writer);
+      writeRleBitPackedHybrid(page, present.subarray(from, to), 1);
+      levels.push(page.getBytes().slice());
+    }
+    return { count, rowStarts, valueStarts, levels, nulls };
+  }
+
+  /** One data page per slice of `pages`, its values from `encode(from, to)` (in value space: rows, or catalogued rows). */
+  private pages(c: ChunkWriter, pages: PageSlices, encode: (from: number, to: number) => [PageEncoding, Payload]): void {
+    const { rowStarts, starts, levels, nulls } = pages;
+    for (let p = 0; p + 1 < starts.length; p++) {
+      const [encoding, payload] = encode(starts[p]!, starts[p + 1]!);
+      c.dataPage(encoding, levels?.[p], nulls?.[p] ?? 0, payload, rowStarts[p]!, rowStarts[p + 1]! - rowStarts[p]!);
+    }
+  }
+
   /** An INT32 column: dictionary-encoded when that halves it (hyparquet-writer's rule), else PLAIN. */
-  private intColumn(c: ChunkWriter, values: Int32Array, count: number, levels?: Uint8Array, nulls = 0): void {
+  private intColumn(c: ChunkWriter, values: Int32Array, count: number, pages: PageSlices): void {
     const distinct = intDictionary(values, count);
     if (dictionaryPays(distinct, count)) {
       c.intDictionaryPage(scratch.dictionary, distinct);
-      c.dataPage('RLE_DICTIONARY', levels, nulls, this.indexPayload(scratch.indexes, count, distinct));
+      this.pages(c, pages, (from, to) => ['RLE_DICTIONARY', this.indexPayload(scratch.indexes.subarray(from, to), distinct)]);
     } else {
-      c.dataPage('PLAIN', levels, nulls, this.compressed(bytesOf(values, count, 4)));
+      this.pages(c, pages, (from, to) => ['PLAIN', this.compressed(bytesOf(values.subarray(from), to - from, 4))]);
     }
   }
 
@@ -304,7 +384,7 @@ export class LakeParquetFile {
    * A string column of the track table (always a dictionary, as the lake asks): its values in the group's
    * first-use order, found per used track, then each catalogued row's index.
    */
-  private trackStrings(c: ChunkWriter, column: number, usedCount: number, n: number, levels: Uint8Array | undefined, nulls: number): void {
+  private trackStrings(c: ChunkWriter, column: number, usedCount: number, n: number, pages: PageSlices): void {
     const s = scratch;
     const values = this.tracks.strings[column]!;
     s.valueSeen[column] = withRoom(s.valueSeen[column]!, values.size);
@@ -335,11 +415,13 @@ export class LakeParquetFile {
       if (i >= 0) indexes[k++] = i;
     }
     c.dictionaryPage(values, dictionary, distinct);
-    c.dataPage('RLE_DICTIONARY', levels, nulls, this.indexPayload(indexes, k, distinct));
+    this.pages(c, pages, (from, to) => ['RLE_DICTIONARY', this.indexPayload(indexes.subarray(from, to), distinct)]);
   }
 
   /** Writes the footer, with `keyValues` if given, and ends the file. */
   finish(keyValues?: KeyValue[]): void {
+    // hyparquet-writer types these with its own copy of hyparquet's types: the same shapes.
+    writeIndexes(this.writer, this.pageIndexes as Parameters<typeof writeIndexes>[1]);
     writeMetadata(this.writer, {
       version: 2,
       created_by: LAKE_CREATED_BY,
@@ -353,14 +435,17 @@ export class LakeParquetFile {
   }
 }
 
-/** One column chunk being written: its dictionary page, if any, then its one data page. */
+/** One column chunk being written: its dictionary page, if any, then its data pages. */
 class ChunkWriter {
   private readonly start: number;
   private dictionaryOffset: bigint | undefined;
-  private dataOffset = 0n;
+  private dataOffset: bigint | undefined;
   private uncompressed = 0;
   private readonly encodings: PageEncoding[] = [];
+  private readonly pageLocations: OffsetIndex['page_locations'] = [];
   statistics: { min_value: number; max_value: number; null_count: bigint } | undefined;
+  /** Per row, the values whose range each page records in a column index (the user buckets). */
+  pageRanges: Uint16Array | undefined;
 
   constructor(
     private readonly writer: ByteWriter,
@@ -407,19 +492,19 @@ class ChunkWriter {
     this.encodings.push('PLAIN');
   }
 
-  /** The chunk's data page: definition levels (optional columns), then the compressed values. */
-  dataPage(encoding: PageEncoding, levels: Uint8Array | undefined, nulls: number, values: Payload): void {
+  /** A data page of `rows` rows from `firstRow`: definition levels (optional columns), then the compressed values. */
+  dataPage(encoding: PageEncoding, levels: Uint8Array | undefined, nulls: number, values: Payload, firstRow: number, rows: number): void {
     const levelBytes = levels?.length ?? 0;
-    this.dataOffset = BigInt(this.writer.offset);
     const headerStart = this.writer.offset;
+    this.dataOffset ??= BigInt(headerStart);
     writePageHeader(this.writer, {
       type: 'DATA_PAGE_V2',
       uncompressed_page_size: levelBytes + values.plainLength,
       compressed_page_size: levelBytes + values.compressed.length,
       data_page_header_v2: {
-        num_values: this.rows,
+        num_values: rows,
         num_nulls: nulls,
-        num_rows: this.rows,
+        num_rows: rows,
         encoding,
         definition_levels_byte_length: levelBytes,
         repetition_levels_byte_length: 0,
@@ -429,10 +514,13 @@ class ChunkWriter {
     this.uncompressed += this.writer.offset - headerStart + levelBytes + values.plainLength;
     if (levels) this.writer.appendBytes(levels);
     this.writer.appendBytes(values.compressed);
-    this.encodings.push(encoding);
+    if (!this.encodings.includes(encoding) || this.encodings.length === (this.dictionaryOffset === undefined ? 0 : 1)) this.encodings.push(encoding);
+    this.pageLocations.push({ offset: BigInt(headerStart), compressed_page_size: this.writer.offset - headerStart, first_row_index: BigInt(firstRow) });
   }
 
-  done(): ColumnChunk {
+  /** The chunk's metadata and, when it has several pages, its offset index (and column index, given `pageRanges`). */
+  done(): { chunk: ColumnChunk; offsetIndex?: OffsetIndex; columnIndex?: ColumnIndex } {
+    const pages = this.pageLocations.length;
     const meta: ColumnMetaData = {
       type: this.element.type as ParquetType,
       encodings: this.encodings,
@@ -441,16 +529,51 @@ class ChunkWriter {
       num_values: BigInt(this.rows),
       total_compressed_size: BigInt(this.writer.offset - this.start),
       total_uncompressed_size: BigInt(this.uncompressed),
-      data_page_offset: this.dataOffset,
+      data_page_offset: this.dataOffset!,
       dictionary_page_offset: this.dictionaryOffset,
       ...(this.statistics && {
         statistics: this.statistics,
         encoding_stats: [
           ...(this.dictionaryOffset === undefined ? [] : [{ page_type: 'DICTIONARY_PAGE' as const, encoding: 'PLAIN' as const, count: 1 }]),
-          { page_type: 'DATA_PAGE_V2' as const, encoding: this.encodings.at(-1)!, count: 1 },
+          ...this.encodings
+            .slice(this.dictionaryOffset === undefined ? 0 : 1)
+            .map((encoding) => ({ page_type: 'DATA_PAGE_V2' as const, encoding, count: pages })),
         ],
       }),
     };
-    return { meta_data: meta, file_offset: BigInt(this.start) };
+    const chunk = { meta_data: meta, file_offset: BigInt(this.start) };
+    if (pages < 2) return { chunk };
+    return { chunk, offsetIndex: { page_locations: this.pageLocations }, columnIndex: this.pageRanges && this.columnIndex(this.pageRanges) };
+  }
+
+  /** Min and max of `values` per page, as INT32 bounds; ASCENDING when the pages are sorted (a sorted part's are). */
+  private columnIndex(values: Uint16Array): ColumnIndex {
+    const min_values: Uint8Array[] = [];
+    const max_values: Uint8Array[] = [];
+    let ascending = true;
+    let previous = -1;
+    const int32 = (v: number) => new Uint8Array(Int32Array.of(v).buffer);
+    this.pageLocations.forEach((page, p) => {
+      const from = Number(page.first_row_index);
+      const to = p + 1 < this.pageLocations.length ? Number(this.pageLocations[p + 1]!.first_row_index) : this.rows;
+      let min = 0xffff;
+      let max = 0;
+      for (let r = from; r < to; r++) {
+        const v = values[r]!;
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      if (min < previous) ascending = false;
+      previous = max;
+      min_values.push(int32(min));
+      max_values.push(int32(max));
+    });
+    return {
+      null_pages: min_values.map(() => false),
+      min_values,
+      max_values,
+      boundary_order: ascending ? 'ASCENDING' : 'UNORDERED',
+      null_counts: min_values.map(() => 0n),
+    } as unknown as ColumnIndex;
   }
 }

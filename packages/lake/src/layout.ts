@@ -16,20 +16,23 @@ export function partFileName(fileId: string, chunkIndex: number, chunkCount: num
 }
 
 /**
- * Users hash into USER_BUCKETS buckets (the top bits of a multiplicative
- * hash, so consecutive ids spread evenly). Lake parts order their rows by
- * bucket and record each row group's range; a KPI pass takes a contiguous
- * range of buckets and reads only the row groups that overlap it.
+ * Users hash into USER_BUCKETS buckets: the top 12 bits of a multiplicative
+ * hash, so consecutive ids spread evenly. Lake parts order their rows by
+ * bucket, cut their pages at bucket boundaries and record each page's range
+ * in a page index (part format 5); a KPI pass takes a contiguous range of
+ * buckets and reads only the pages that overlap it. 4,096 buckets let a date
+ * of 1B events be counted in passes of 250k events. Parts of formats 2-4
+ * recorded the top 6 bits (64 buckets), in which these nest: bucket >>> 6.
  */
-export const USER_BUCKETS = 64;
-export const userBucketOf = (userId: number) => Math.imul(userId, 0x9e3779b1) >>> 26;
+export const USER_BUCKETS = 4096;
+export const userBucketOf = (userId: number) => Math.imul(userId, 0x9e3779b1) >>> 20;
+/** How many of today's buckets one bucket of part formats 2-4 spans. */
+export const COARSE_BUCKET_SPAN = 64;
 /** The buckets `[first, end)` of pass `pass` of `passes` (at most USER_BUCKETS passes). */
 export const bucketsOfPass = (pass: number, passes: number): [number, number] => [
   Math.floor((USER_BUCKETS * pass) / passes),
   Math.floor((USER_BUCKETS * (pass + 1)) / passes),
 ];
-/** The pass of `passes` whose buckets hold `bucket`. */
-export const passOfBucket = (bucket: number, passes: number) => Math.floor(((bucket + 1) * passes - 1) / USER_BUCKETS);
 
 /** Where everything lives under LAKE_URL (SPEC 3, 3b). */
 export const LAKE_LAYOUT = {
@@ -70,6 +73,8 @@ export const LAKE_LAYOUT = {
   /** KPI rows of one date and table, as CSV for the loader. */
   kpiRows: (lake: string, runId: string, table: 'genre' | 'hourly', listenDate: string) =>
     joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `${table}-${listenDate}.csv`),
+  /** A KPI date's parts with their tails (page index and footer), written by its date job for its passes. */
+  kpiDateParts: (lake: string, runId: string, listenDate: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `parts-${listenDate}.bin`),
   /** A pass job's partial counts (@musicflow/kpi's binary partial), for its date job. */
   kpiPartial: (lake: string, runId: string, listenDate: string, pass: number, count: number) =>
     joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `partial-${listenDate}-pass${pass}of${count}.kpip`),

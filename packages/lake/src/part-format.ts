@@ -1,6 +1,6 @@
 import type { FileMetaData } from 'hyparquet';
 import { basename } from '@musicflow/storage';
-import { LAKE_LAYOUT } from './layout.ts';
+import { COARSE_BUCKET_SPAN, LAKE_LAYOUT } from './layout.ts';
 
 /**
  * The lake part format's versions. A part records its version in its footer
@@ -13,8 +13,11 @@ import { LAKE_LAYOUT } from './layout.ts';
  * 2. `user_bucket`: rows grouped by user bucket, each row group's range in its statistics.
  * 3. `source_file`, and the footer's `musicflow.source_files` (packs of many small files).
  * 4. The footer's `musicflow.distinct_tracks` and `musicflow.part_format`.
+ * 5. 4,096 user buckets (USER_BUCKETS), every part sorted by bucket, pages cut
+ *    at bucket boundaries and a page index (offset index for every column,
+ *    column index for `user_bucket`).
  */
-export const PART_FORMAT_VERSION = 4;
+export const PART_FORMAT_VERSION = 5;
 export const PART_FORMAT_KEY = 'musicflow.part_format';
 /** Footer key of a part's source files, a JSON array of file ids (sorted): the commit job reads it without reading rows. */
 export const SOURCE_FILES_KEY = 'musicflow.source_files';
@@ -26,6 +29,10 @@ export interface PartFormat {
   version: number;
   /** Row groups record their user bucket range (version 2 on): a KPI pass can skip the others. */
   bucketed: boolean;
+  /** How many of USER_BUCKETS one value of the part's `user_bucket` spans: 64 before version 5 (64 buckets then), 1 since. */
+  bucketSpan: number;
+  /** Pages are cut at bucket boundaries and the page index records their ranges (version 5 on): a pass reads only its pages. */
+  pageIndexed: boolean;
   /** The ids of the stream files whose rows the part holds; before version 3, the one file its name says. */
   sourceFiles: readonly string[];
   /** Rows carry `source_file` (version 3 on). */
@@ -57,6 +64,8 @@ export function partFormatOf(metadata: FileMetaData, url: string): PartFormat {
   return {
     version,
     bucketed: version >= 2,
+    bucketSpan: version >= 5 ? 1 : COARSE_BUCKET_SPAN,
+    pageIndexed: version >= 5,
     sourceFiles: files ?? [LAKE_LAYOUT.fileIdOfPart(basename(url))],
     hasSourceFileColumn: version >= 3,
     distinctTracksAtMost: version >= 4 && Number.isSafeInteger(tracks) && tracks >= 0 ? tracks : rows,

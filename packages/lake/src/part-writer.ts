@@ -48,9 +48,10 @@ export const LAKE_PARQUET_SCHEMA = [
   { name: 'popularity', type: 'INT32', repetition_type: 'OPTIONAL' },
   { name: 'duration_ms', type: 'INT32', repetition_type: 'OPTIONAL' },
   /**
-   * `userBucketOf(user_id)`. Rows are grouped by it and each row group's
-   * statistics give its range, so a KPI pass over some buckets (DuckDB,
-   * Athena: `WHERE user_bucket BETWEEN …`) skips the other row groups.
+   * `userBucketOf(user_id)` (0-4095; 0-63 in parts of formats 2-4). Rows
+   * are sorted by it, and each row group's statistics and each page's entry
+   * in the page index give its range, so a KPI pass over some buckets
+   * (DuckDB, Athena: `WHERE user_bucket BETWEEN …`) skips the other pages.
    */
   { name: 'user_bucket', type: 'INT32', repetition_type: 'REQUIRED' },
   /**
@@ -64,11 +65,11 @@ export const LAKE_PARQUET_SCHEMA = [
 
 /** Events buffered across a chunk's dates before the fullest date is written (21 bytes each). */
 const BUFFER_ROWS = 1_000_000;
-/** Below this many buffered events a date is written as row groups over every bucket: a pass over few of them saves little. */
+/** Below this many buffered events a date is written as one row group: its pages are what a pass skips by. */
 const SPLIT_ROWS = 200_000;
 /** Rows of a row group cut by user bucket, about: fewer, bigger groups read faster; more, smaller ones let passes skip more. */
 const BUCKET_GROUP_ROWS = 25_000;
-/** Rows of a row group over every bucket, at most. */
+/** Rows of the one row group of a small buffer, at most. */
 const ROW_GROUP_ROWS = 100_000;
 
 /**
@@ -159,14 +160,15 @@ class DatePart {
   }
 
   /**
-   * Writes the buffered events as row groups, ordered by user bucket: a big
-   * buffer as groups of about BUCKET_GROUP_ROWS cut at bucket boundaries (each
-   * covers a narrow range a KPI pass can skip by), a small one as groups over
-   * every bucket.
+   * Writes the buffered events as row groups in user-bucket order (a
+   * counting sort), cut at bucket boundaries: groups of about
+   * BUCKET_GROUP_ROWS for a big buffer, one group of at most ROW_GROUP_ROWS
+   * for a small one (a pack's few rows a date). Pages within a group are cut
+   * at bucket boundaries too, so a KPI pass reads the pages of its buckets.
    */
   async writeGroups(): Promise<void> {
     const n = this.buffered;
-    const buckets = new Uint8Array(n);
+    const buckets = new Uint16Array(n);
     const starts = new Int32Array(USER_BUCKETS + 1);
     for (let i = 0; i < n; i++) {
       const b = userBucketOf(this.userIds[i]!);
@@ -174,22 +176,16 @@ class DatePart {
       starts[b + 1]!++;
     }
     for (let b = 0; b < USER_BUCKETS; b++) starts[b + 1]! += starts[b]!;
-    // A small buffer keeps its order: its groups cover every bucket anyway.
-    const split = n >= SPLIT_ROWS;
     const order = new Int32Array(n);
-    if (split) {
-      const next = starts.slice(0, USER_BUCKETS);
-      for (let i = 0; i < n; i++) order[next[buckets[i]!]!++] = i;
-    } else {
-      for (let i = 0; i < n; i++) order[i] = i;
-    }
+    const next = starts.slice(0, USER_BUCKETS);
+    for (let i = 0; i < n; i++) order[next[buckets[i]!]!++] = i;
 
-    const groupRows = split ? BUCKET_GROUP_ROWS : ROW_GROUP_ROWS;
+    const groupRows = n >= SPLIT_ROWS ? BUCKET_GROUP_ROWS : ROW_GROUP_ROWS;
     let from = 0;
     while (from < n) {
       let to = Math.min(n, from + groupRows);
-      // A split buffer cuts at the end of the bucket the target falls in, so no bucket straddles two groups.
-      if (split && to < n) {
+      // Cut at the end of the bucket the target falls in, so no bucket straddles two groups.
+      if (to < n) {
         const b = buckets[order[to]!]!;
         if (starts[b]! < to) to = starts[b + 1]!;
       }
@@ -199,7 +195,7 @@ class DatePart {
     this.buffered = 0;
   }
 
-  private writeGroup(order: Int32Array, buckets: Uint8Array, from: number, to: number): Promise<void> | void {
+  private writeGroup(order: Int32Array, buckets: Uint16Array, from: number, to: number): Promise<void> | void {
     const rows = to - from;
     const g = groupRows;
     if (g.userIds.length < rows) {
@@ -247,7 +243,7 @@ const groupRows: LakeGroupRows = {
   known: new Uint8Array(1024),
   tracks: new Int32Array(1024),
   files: new Int32Array(1024),
-  buckets: new Uint8Array(1024),
+  buckets: new Uint16Array(1024),
 };
 
 /**

@@ -14,7 +14,7 @@ export interface LakePlays {
   rows: number;
   userIds: Int32Array;
   listenTimes: Float64Array;
-  /** `internTrack(track_id)` per row. */
+  /** The interned track_id per row (see InternTrack). */
   tracks: Int32Array;
   /** 1 where the row's track_name is not null (the track was catalogued when the row was written). */
   catalogued: Uint8Array;
@@ -35,6 +35,14 @@ export type TrackInfoChunks = Record<(typeof TRACK_INFO_CHUNK_COLUMNS)[number], 
 export const PLAY_CHUNK_COLUMNS = ['user_id', 'track_id', 'listen_time', 'track_name'] as const;
 export type PlayChunks = Record<(typeof PLAY_CHUNK_COLUMNS)[number], ColumnChunk>;
 
+/**
+ * Interns a track id given as its UTF-8 bytes `utf8[start, end)`, numbering
+ * them 0, 1, ...: a KPI pass keys its tracks by these numbers. Bytes, not
+ * strings: a long-tail group's dictionary has as many entries as rows, and a
+ * string made of each only to be encoded again was a cost per distinct track.
+ */
+export type InternTrack = (utf8: Uint8Array, start: number, end: number) => number;
+
 /** A page layout this fast path does not decode (DATA_PAGE v1, other encodings or codecs): read the group through hyparquet. */
 export class UnsupportedPlayPage extends Error {}
 
@@ -47,36 +55,27 @@ export function chunkRange(chunk: ColumnChunk): [number, number] {
   return [start, start + Number(meta.total_compressed_size)];
 }
 
-/** A column chunk's bytes within `bytes`, the file's bytes from `bytesStart` on. */
-function bytesOfChunk(bytes: Uint8Array, bytesStart: number, chunk: ColumnChunk): Uint8Array {
-  const [start, end] = chunkRange(chunk);
-  return bytes.subarray(start - bytesStart, end - bytesStart);
-}
+/**
+ * A column's pages as read for some rows of a row group: its dictionary page,
+ * if any, then the data pages that hold the rows, back to back.
+ */
+export type ColumnPages<N extends string> = Record<N, Uint8Array>;
 
 /**
- * The plays of one row group from `bytes`, the file's bytes from
- * `bytesStart` on, which hold the four chunks of PLAY_CHUNK_COLUMNS.
- * Throws UnsupportedPlayPage for pages written otherwise than DATA_PAGE_V2
- * with PLAIN or RLE_DICTIONARY values, uncompressed or SNAPPY.
+ * The plays of `rows` rows of a row group from the pages of the four
+ * columns of PLAY_CHUNK_COLUMNS. Throws UnsupportedPlayPage for pages written
+ * otherwise than DATA_PAGE_V2 with PLAIN or RLE_DICTIONARY values,
+ * uncompressed or SNAPPY.
  */
-export function decodePlays(bytes: Uint8Array, bytesStart: number, rows: number, chunks: PlayChunks, internTrack: (trackId: string) => number): LakePlays {
-  const chunkBytes = (chunk: ColumnChunk) => bytesOfChunk(bytes, bytesStart, chunk);
+export function decodePlays(pages: ColumnPages<(typeof PLAY_CHUNK_COLUMNS)[number]>, rows: number, chunks: PlayChunks, internTrack: InternTrack): LakePlays {
+  const chunkBytes = (chunk: ColumnChunk) => pages[chunk.meta_data!.path_in_schema[0] as (typeof PLAY_CHUNK_COLUMNS)[number]];
   const userIds = new Int32Array(rows);
   const tracks = new Int32Array(rows);
   const words = new Int32Array(rows * 2);
   const catalogued = new Uint8Array(rows);
-  readValues(chunkBytes(chunks.user_id), chunks.user_id, rows, 'INT32', 1, (dictionary) => int32s(dictionary), userIds);
-  readValues(
-    chunkBytes(chunks.track_id),
-    chunks.track_id,
-    rows,
-    'BYTE_ARRAY',
-    1,
-    (dictionary, count) => internedStrings(dictionary, count, internTrack),
-    tracks,
-    internTrack,
-  );
-  readValues(chunkBytes(chunks.listen_time), chunks.listen_time, rows, 'INT64', 2, (dictionary) => int32s(dictionary), words);
+  readValues(chunkBytes(chunks.user_id), chunks.user_id, rows, 'INT32', 1, intEntries(1), userIds);
+  readValues(chunkBytes(chunks.track_id), chunks.track_id, rows, 'BYTE_ARRAY', 1, internedEntries(internTrack), tracks, internTrack);
+  readValues(chunkBytes(chunks.listen_time), chunks.listen_time, rows, 'INT64', 2, intEntries(2), words);
   readPresence(chunkBytes(chunks.track_name), chunks.track_name, rows, catalogued);
   // INT64 milliseconds as two little-endian int32 words each: no BigInt per value.
   const listenTimes = new Float64Array(rows);
@@ -116,16 +115,60 @@ function int32s(page: Uint8Array): Int32Array {
   return new Int32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength >> 2);
 }
 
-/** `internTrack` of each of a PLAIN BYTE_ARRAY page's `count` strings, in order. */
-function internedStrings(page: Uint8Array, count: number, internTrack: (trackId: string) => number): Int32Array {
-  const value = plainValues(page, count, 'BYTE_ARRAY');
-  return Int32Array.from({ length: count }, (_, i) => internTrack(value(i) as string));
+/** Where each of a PLAIN BYTE_ARRAY page's `count` values is: value i is `page[offsets[i] + 4, offsets[i + 1])`. */
+function plainOffsets(page: Uint8Array, count: number): Int32Array {
+  const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
+  const offsets = new Int32Array(count + 1);
+  for (let i = 0, at = 0; i < count; i++) {
+    offsets[i] = at;
+    at += 4 + view.getUint32(at, true);
+    offsets[i + 1] = at;
+  }
+  return offsets;
 }
+
+/** `internTrack` of each of a PLAIN BYTE_ARRAY page's `count` values, in order. */
+function internedStrings(page: Uint8Array, count: number, internTrack: InternTrack): Int32Array {
+  const offsets = plainOffsets(page, count);
+  return Int32Array.from({ length: count }, (_, i) => internTrack(page, offsets[i]! + 4, offsets[i + 1]!));
+}
+
+/** A dictionary's entry `i` written into `out` at word `at`. */
+type EntryWriter = (i: number, out: Int32Array, at: number) => void;
+
+/** Entries of a PLAIN INT32 (width 1) or INT64 (width 2) dictionary page, as int32 words. */
+const intEntries =
+  (width: number) =>
+  (page: Uint8Array): EntryWriter => {
+    const words = int32s(page);
+    if (width === 1) return (i, out, at) => (out[at] = words[i]!);
+    return (i, out, at) => {
+      out[at] = words[2 * i]!;
+      out[at + 1] = words[2 * i + 1]!;
+    };
+  };
+
+/**
+ * Entries of a PLAIN BYTE_ARRAY dictionary page, interned as the rows ask
+ * for them: a pass reading a few pages of a group uses a few of its
+ * dictionary's entries, and an entry costs its interning.
+ */
+const internedEntries =
+  (internTrack: InternTrack) =>
+  (page: Uint8Array, count: number): EntryWriter => {
+    const offsets = plainOffsets(page, count);
+    const interned = new Int32Array(count).fill(-1);
+    return (i, out, at) => {
+      let id = interned[i]!;
+      if (id < 0) interned[i] = id = internTrack(page, offsets[i]! + 4, offsets[i + 1]!);
+      out[at] = id;
+    };
+  };
 
 /**
  * A required column's values into `out`, `width` int32 words a value (INT32
- * 1, INT64 2). Dictionary pages become `width`-word entries through
- * `dictionaryOf`; for BYTE_ARRAY, PLAIN data pages are interned row by row.
+ * 1, INT64 2). Dictionary entries are written through `dictionaryOf`; for
+ * BYTE_ARRAY, PLAIN data pages are interned row by row.
  */
 function readValues(
   bytes: Uint8Array,
@@ -133,13 +176,13 @@ function readValues(
   rows: number,
   type: ParquetType,
   width: number,
-  dictionaryOf: (page: Uint8Array, count: number) => Int32Array,
+  dictionaryOf: (page: Uint8Array, count: number) => EntryWriter,
   out: Int32Array,
-  internTrack?: (trackId: string) => number,
+  internTrack?: InternTrack,
 ): void {
   const meta = chunk.meta_data!;
   if (meta.type !== type) throw new UnsupportedPlayPage(`column ${meta.path_in_schema.join('.')} is ${meta.type}, not ${type}`);
-  let dictionary: Int32Array | undefined;
+  let dictionary: EntryWriter | undefined;
   let row = 0;
   for (const { header, body } of pagesOf(bytes, chunk, rows)) {
     if (header.type === 'DICTIONARY_PAGE') {
@@ -155,8 +198,7 @@ function readValues(
     if (v2.encoding === 'RLE_DICTIONARY' || v2.encoding === 'PLAIN_DICTIONARY') {
       if (!dictionary) throw new UnsupportedPlayPage(`column ${meta.path_in_schema.join('.')}: dictionary-encoded page without a dictionary`);
       const indexes = dictionaryIndexes(page, n);
-      if (width === 1) for (let i = 0; i < n; i++) out[row + i] = dictionary[indexes[i]!]!;
-      else for (let i = 0; i < n; i++) out.set(dictionary.subarray(indexes[i]! * width, indexes[i]! * width + width), (row + i) * width);
+      for (let i = 0; i < n; i++) dictionary(indexes[i]!, out, (row + i) * width);
     } else if (v2.encoding === 'PLAIN' && type !== 'BYTE_ARRAY') {
       out.set(int32s(page).subarray(0, n * width), row * width);
     } else if (v2.encoding === 'PLAIN' && internTrack) {
@@ -197,17 +239,22 @@ function readPresence(bytes: Uint8Array, chunk: ColumnChunk, rows: number, out: 
 }
 
 /**
- * The track info of rows `wanted` (ascending row indexes of the group) from
- * `bytes` (the file from `bytesStart` on, holding the chunks of
- * TRACK_INFO_CHUNK_COLUMNS): only the dictionary entries those rows use are
- * turned into strings. A pass needs the info of each track once, from the
- * first row that brings it: a handful of rows in most groups.
+ * The track info of rows `wanted` (ascending indexes into the `rows` rows
+ * read) from the pages of TRACK_INFO_CHUNK_COLUMNS: only the dictionary
+ * entries those rows use are turned into strings. A pass needs the info of
+ * each track once, from the first row that brings it: a handful of rows in
+ * most groups.
  */
-export function decodeTrackInfoAt(bytes: Uint8Array, bytesStart: number, rows: number, chunks: TrackInfoChunks, wanted: Int32Array): LakeTrackInfoRow[] {
+export function decodeTrackInfoAt(
+  pages: ColumnPages<(typeof TRACK_INFO_CHUNK_COLUMNS)[number]>,
+  rows: number,
+  chunks: TrackInfoChunks,
+  wanted: Int32Array,
+): LakeTrackInfoRow[] {
   const out = Array.from(wanted, (): LakeTrackInfoRow => ({ track_name: null, artists: null, genres: null, popularity: null, duration_ms: null }));
   for (const name of TRACK_INFO_CHUNK_COLUMNS) {
     const chunk = chunks[name];
-    const values = optionalValuesAt(bytesOfChunk(bytes, bytesStart, chunk), chunk, rows, wanted);
+    const values = columnValuesAt(pages[name], chunk, rows, wanted);
     for (let k = 0; k < wanted.length; k++) (out[k] as unknown as Record<string, string | number | null>)[name] = values[k]!;
   }
   return out;
@@ -220,18 +267,12 @@ function plainValues(page: Uint8Array, count: number, type: ParquetType): (i: nu
     return (i) => ints[i]!;
   }
   if (type !== 'BYTE_ARRAY') throw new UnsupportedPlayPage(`${type} values are read through hyparquet`);
-  const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
-  const offsets = new Int32Array(count + 1);
-  for (let i = 0, at = 0; i < count; i++) {
-    offsets[i] = at;
-    at += 4 + view.getUint32(at, true);
-    offsets[i + 1] = at;
-  }
+  const offsets = plainOffsets(page, count);
   return (i) => utf8.decode(page.subarray(offsets[i]! + 4, offsets[i + 1]));
 }
 
-/** The values of an optional flat column at rows `wanted` (ascending), null where the row has none. */
-function optionalValuesAt(bytes: Uint8Array, chunk: ColumnChunk, rows: number, wanted: Int32Array): (string | number | null)[] {
+/** The values of a flat column at rows `wanted` (ascending), null where an optional column's row has none. */
+export function columnValuesAt(bytes: Uint8Array, chunk: ColumnChunk, rows: number, wanted: Int32Array): (string | number | null)[] {
   const meta = chunk.meta_data!;
   const out: (string | number | null)[] = new Array<null>(wanted.length).fill(null);
   let dictionary: ((i: number) => string | number) | undefined;

@@ -1,19 +1,10 @@
 import { KpiAccumulator } from '@musicflow/kpi';
-import { bucketsOfPass, openLakePart, publishedPartsOf, passOfBucket, userBucketOf, type LakePartReader } from '@musicflow/lake';
+import { bucketsOfPass, openLakePart, publishedPartsOf, userBucketOf, type DatePart, type GroupRows } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 import pMap from 'p-map';
 
 /** Part footers read at once: a date of thousands of small files is mostly waiting on the store. */
 const OPEN_CONCURRENCY = 16;
-
-export interface DatePart {
-  url: string;
-  /** The part's one source file; undefined for a pack, whose rows say theirs (`source_file`). */
-  fileId: string | undefined;
-  /** A part this run published: its events already known count as duplicates. */
-  counting: boolean;
-  reader: LakePartReader;
-}
 
 /**
  * Every part of a date in the lake, footers read. Other runs' parts go
@@ -40,35 +31,44 @@ export function openParts(store: ObjectStore, urls: string[], ours: ReadonlySet<
   );
 }
 
-/** Whether row group `g` of `reader` may hold users of the pass over buckets [first, end): parts keep their rows in user-bucket order. */
-function groupInPass(reader: LakePartReader, g: number, [first, end]: [number, number], passes: number): boolean {
-  const buckets = reader.groupBuckets(g);
-  return passes === 1 || !buckets || (buckets.max >= first && buckets.min < end);
+/** The rows of every row group of every part that pass `buckets` reads (all of them for one pass), none where a group holds none of its users. */
+async function passRows(parts: DatePart[], buckets: [number, number], passes: number): Promise<GroupRows[][]> {
+  return pMap(
+    parts,
+    ({ reader }) =>
+      Promise.all(
+        Array.from({ length: reader.rowGroups }, (_, g): Promise<GroupRows> =>
+          passes === 1 ? Promise.resolve([0, reader.groupRows(g)]) : reader.rowsInBuckets(g, buckets),
+        ),
+      ),
+    { concurrency: OPEN_CONCURRENCY },
+  );
 }
 
 /**
  * Counts the plays of the users in pass `pass` of `passes` (all of them for
  * one pass) into a new accumulator; returns it with how many events they had,
- * how many were distinct (`events`) and how many were read, and how many of
- * the counting parts' events were duplicates (in all and per source file).
- * Every pass gives every track its catalogue info from the first row that
- * has it, whoever played it, so all passes agree on it.
+ * how many were distinct (`events`) and how many rows were read, and how many
+ * of the counting parts' events were duplicates (in all and per source file).
+ * A pass reads only the pages that may hold its users (part format 5), so it
+ * reads about its own rows. Every pass gives every track its catalogue info
+ * from the first row that has it, whoever played it, so all passes agree on it.
  */
 export async function countPass(parts: DatePart[], pass: number, passes: number, betweenGroups?: () => Promise<void>) {
   const buckets = bucketsOfPass(pass, passes);
-  let bound = 0;
-  for (const { reader } of parts) for (let g = 0; g < reader.rowGroups; g++) if (groupInPass(reader, g, buckets, passes)) bound += reader.groupRows(g);
+  const rowsToRead = await passRows(parts, buckets, passes);
+  const bound = rowsToRead.flat().reduce((n, [from, to]) => n + to - from, 0);
   // Sized once for every row the pass reads: the duplicate table never grows (growing holds two tables at once).
   const accumulator = new KpiAccumulator({ expectedPlaysPerDate: bound });
-  return { accumulator, ...(await accumulatePass(parts, accumulator, buckets, passes, pass, betweenGroups)) };
+  return { accumulator, ...(await accumulatePass(parts, rowsToRead, accumulator, buckets, passes, betweenGroups)) };
 }
 
 async function accumulatePass(
   parts: DatePart[],
+  rowsToRead: GroupRows[][],
   accumulator: KpiAccumulator,
-  buckets: [number, number],
+  [first, end]: [number, number],
   passes: number,
-  pass: number,
   betweenGroups?: () => Promise<void>,
 ) {
   let duplicate = 0;
@@ -76,23 +76,25 @@ async function accumulatePass(
   let rowsRead = 0;
   const duplicateByFile: Record<string, number> = {};
   let events = 0;
-  const internTrack = (trackId: string) => accumulator.internTrack(trackId);
+  const internTrack = (utf8: Uint8Array, start: number, end: number) => accumulator.internTrackBytes(utf8, start, end);
   // Per row of the group at hand: whether its user is in this pass.
   let inPass = new Uint8Array(0);
   // The tracks of the group at hand whose info is to be read.
   const wantedTracks = new Set<number>();
-  for (const { counting, reader, fileId } of parts) {
+  for (const [p, { counting, reader, fileId }] of parts.entries()) {
     for (let g = 0; g < reader.rowGroups; g++) {
-      if (!groupInPass(reader, g, buckets, passes)) continue;
+      const range = rowsToRead[p]![g]!;
+      if (range[1] === range[0]) continue;
       await betweenGroups?.();
-      const { rows: n, userIds, listenTimes, tracks, catalogued } = await reader.readPlays(g, internTrack);
+      const { rows: n, userIds, listenTimes, tracks, catalogued } = await reader.readPlays(g, internTrack, range);
       rowsRead += n;
       if (inPass.length < n) inPass = new Uint8Array(n);
       // The first row of each track this group brings without its info yet: only those rows' info is read.
       let wanted: number[] | undefined;
       wantedTracks.clear();
       for (let i = 0; i < n; i++) {
-        inPass[i] = passes === 1 || passOfBucket(userBucketOf(userIds[i]!), passes) === pass ? 1 : 0;
+        const bucket = userBucketOf(userIds[i]!);
+        inPass[i] = passes === 1 || (bucket >= first && bucket < end) ? 1 : 0;
         const t = tracks[i]!;
         if (catalogued[i] && accumulator.needsTrackInfo(t) && !wantedTracks.has(t)) {
           wantedTracks.add(t);
@@ -100,7 +102,7 @@ async function accumulatePass(
         }
       }
       if (wanted) {
-        const info = await reader.readTrackInfo(g, Int32Array.from(wanted));
+        const info = await reader.readTrackInfo(g, Int32Array.from(wanted), range);
         for (const [k, i] of wanted.entries()) {
           const row = info[k]!;
           // Every event of a track carries the same enrichment: split it once per track.
@@ -123,11 +125,11 @@ async function accumulatePass(
       if (!groupDuplicates) continue;
       duplicate += groupDuplicates.length;
       // A pack's duplicates are its files': the rows say whose (read only when there are any).
-      const sources = fileId === undefined ? (await reader.readGroup(g, ['source_file'])).source_file : undefined;
-      for (const i of groupDuplicates) {
-        const file = sources ? sources[i]! : fileId!;
+      const sources = fileId === undefined ? await reader.readSourceFiles(g, groupDuplicates, range) : undefined;
+      groupDuplicates.forEach((i, k) => {
+        const file = sources ? sources[k]! : fileId!;
         duplicateByFile[file] = (duplicateByFile[file] ?? 0) + 1;
-      }
+      });
     }
   }
   return { rows, rowsRead, duplicate, duplicateByFile, events };

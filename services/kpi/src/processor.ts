@@ -12,10 +12,20 @@ import {
   type RunContext,
 } from '@musicflow/contracts';
 import { PARTIAL_SHARDS, PartialFormatError, type KpiTables } from '@musicflow/kpi';
-import { mergeKpiPartials, readDecidedFiles, readPlannedOutFiles, USER_BUCKETS, writeKpiPartial, writeKpiRows, writeRunFiles } from '@musicflow/lake';
+import {
+  mergeKpiPartials,
+  readDateParts,
+  readDecidedFiles,
+  readPlannedOutFiles,
+  USER_BUCKETS,
+  writeDateParts,
+  writeKpiPartial,
+  writeKpiRows,
+  writeRunFiles,
+} from '@musicflow/lake';
 import { CancelWatch, enterStep, ignoredFailures, nextSnapshotSeq, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import { biggestDatesFirst, buildReport, dateResults, decidedRunFile, kpiResultOf, plannedOutRunFile, RunTally } from './outcome.ts';
-import { countPass, openDateParts, openParts } from './date-pass.ts';
+import { countPass, openDateParts } from './date-pass.ts';
 import { createRecomputeKpiProcessor } from './recompute.ts';
 
 /**
@@ -150,7 +160,9 @@ function createDateKpiProcessor(ctx: ServiceContext) {
     const count = Math.min(USER_BUCKETS, Math.max(Math.ceil(rows / config.KPI_EVENTS_PER_PASS), Math.ceil(tracks / config.KPI_TRACKS_PER_PASS)));
     if (count > 1) {
       const passes = { count, rows, startedAt };
-      const pass = { run, listenDate, ours: data.ours, parts: parts.map((p) => p.url), count, shards: partialShards(rows) };
+      const pass = { run, listenDate, count, shards: partialShards(rows) };
+      // Passes open the parts from what the date job read of them: the footers are read once.
+      await writeDateParts(store, run, listenDate, parts);
       log.info({ listenDate, rows, tracks, passes: count }, 'date split into passes');
       await enterStep(ctx, job, token, { ...data, step: 'kpi-pass', passes } satisfies KpiDateJob, {
         kind: 'kpi-pass',
@@ -220,9 +232,9 @@ function createDateKpiProcessor(ctx: ServiceContext) {
 }
 
 function createPassKpiProcessor({ store, queues }: ServiceContext) {
-  return async (job: Job, { run, listenDate, parts, ours, pass, count, shards }: KpiPassJob, log: Logger): Promise<KpiPassResult> => {
+  return async (job: Job, { run, listenDate, pass, count, shards }: KpiPassJob, log: Logger): Promise<KpiPassResult> => {
     const startedAt = Date.now();
-    const readers = await openParts(store, parts, new Set(ours));
+    const readers = await readDateParts(store, run, listenDate);
     const watch = new CancelWatch(queues, run.runId);
     const { accumulator, ...counted } = await countPass(readers, pass, count, () => watch.check());
     const partial = await writeKpiPartial(store, run, { listenDate, pass, count }, accumulator.encodePartial(shards));

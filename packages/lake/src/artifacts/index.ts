@@ -8,6 +8,7 @@ import type { RunArtifact } from './artifact.ts';
 import { CATALOGUE_SNAPSHOTS } from './catalogue-snapshot.ts';
 import { CHUNK_KEYS } from './chunk-keys.ts';
 import { CLEAN_EVENTS } from './clean-events.ts';
+import { DATE_PARTS } from './date-parts.ts';
 import { KPI_PARTIAL } from './kpi-partial.ts';
 import { KPI_ROWS } from './kpi-rows.ts';
 import { LAKE_PARTS } from './lake-parts.ts';
@@ -33,6 +34,7 @@ export {
 } from './catalogue-snapshot.ts';
 export { catalogueQuarantineOf, gatherFileQuarantines, QUARANTINE_HEADER, QuarantineWriter, segmentQuarantineOf, type FileQuarantine } from './quarantine.ts';
 export { packPartsWriter, publishedPartsOf, publishParts, reEnrichPart, segmentPartsWriter, type StagedPart } from './lake-parts.ts';
+export { readDateParts, writeDateParts, type DatePart } from './date-parts.ts';
 export { mergeKpiPartials, writeKpiPartial } from './kpi-partial.ts';
 export { readKpiRows, writeKpiRows } from './kpi-rows.ts';
 export { loadedFilesSlices, readRunFiles, writeRunFiles, type LoadedFilesSlice } from './run-files.ts';
@@ -56,6 +58,7 @@ export const RUN_ARTIFACTS: Record<string, RunArtifact> = {
   'users snapshot': CATALOGUE_SNAPSHOTS.users,
   'staged parts': LAKE_PARTS.staged,
   'published parts': LAKE_PARTS.published,
+  'date parts': DATE_PARTS,
   'KPI partial': KPI_PARTIAL,
   'KPI rows': KPI_ROWS,
   'run files': RUN_FILES,
