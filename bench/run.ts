@@ -33,7 +33,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
-import { createServer } from 'node:net';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -43,6 +42,7 @@ import { S3_REQUEST_KINDS, type S3RequestKind } from '@musicflow/storage';
 import type { RunReport } from '@musicflow/contracts';
 import { PipelineQueues, readRunJobs, readRunProgress, startRun } from '@musicflow/flow';
 import { computeKpisWithDuckDB } from '../test/oracle/duckdb-kpis.ts';
+import { freePort } from '../test/helpers/private-postgres.ts';
 import { generate } from './generate.ts';
 import { diffKpis, readWarehouseKpis, type Tables } from './kpi-compare.ts';
 import { summarizeProfiles } from './profile-summary.ts';
@@ -193,15 +193,6 @@ function countOption(name: 'catalogue-songs' | 'catalogue-users'): number | unde
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got ${JSON.stringify(text)}`);
   return n;
-}
-
-/** A TCP port free on loopback right now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 const S3_BUCKET = 'bench';
