@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type Song } from '@musicflow/ingest';
-import { readKeysCatalogue, SongsSnapshotWriter, UsersSnapshotWriter } from '@musicflow/lake';
+import { lakeTrackOf, LakeTrackTable, readKeysCatalogue, SongsSnapshotWriter, UsersSnapshotWriter } from '@musicflow/lake';
 import { createObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from '../helpers/env.ts';
 
@@ -46,6 +46,45 @@ describe('catalogue snapshot', () => {
     for (const [i, song] of songs.entries()) expect(catalogue.songOf(song.trackId)).toEqual(i % 2 === 0 ? song : undefined);
     expect(catalogue.songOf('unknown-track')).toBeUndefined();
     expect([...catalogue.users.values()].sort((a, b) => a - b)).toEqual(users.filter((_, i) => i % 3 === 0));
+  });
+
+  it("adds the keys' tracks to a lake track table from the snapshot's bytes, as the songs' strings would", async () => {
+    const folder = dirUrl(await tempDir('musicflow-snapshot-'));
+    const songs: Song[] = Array.from({ length: 3000 }, (_, i) => ({
+      trackId: `trk-${i}-ü`,
+      trackName: `Ñame ${i % 97} 🎵`,
+      artists: i % 5 === 0 ? [] : i % 2 ? [`A ${i % 11}`, `B ${i % 7}`] : [`A ${i % 11}`],
+      popularity: i % 101,
+      durationMs: 1000 + i,
+      // A second row under the same genre adds nothing; under another it is listed after the first.
+      genres: i % 3 === 0 ? ['pop', 'k-pop'] : ['jazz'],
+    }));
+    const snapshots = await write(folder, songs, []);
+    const asked = [...songs.filter((_, i) => i % 3 !== 1).map((s) => s.trackId), 'not-in-catalogue'];
+    const catalogue = await readKeysCatalogue(store, snapshots, Buffer.from(asked.join('\n')), []);
+    const fromBytes = new LakeTrackTable();
+    const fromStrings = new LakeTrackTable();
+    for (const [t, id] of asked.entries()) {
+      expect(catalogue.addTrackTo(fromBytes, t)).toBe(t);
+      fromStrings.add(id, lakeTrackOf(catalogue.songOf(id)));
+    }
+    expect(fromBytes.catalogued(asked.length - 1)).toBe(false);
+    expect(fromBytes.stringIds.subarray(0, asked.length * 4)).toEqual(fromStrings.stringIds.subarray(0, asked.length * 4));
+    expect(fromBytes.popularity.subarray(0, asked.length)).toEqual(fromStrings.popularity.subarray(0, asked.length));
+    expect(fromBytes.durationMs.subarray(0, asked.length)).toEqual(fromStrings.durationMs.subarray(0, asked.length));
+    for (const [c, pool] of fromBytes.strings.entries()) {
+      expect(Array.from({ length: pool.size }, (_, v) => pool.text(v))).toEqual(Array.from({ length: pool.size }, (_, v) => fromStrings.strings[c]!.text(v)));
+    }
+    expect(fromBytes.strings[3]!.text(fromBytes.stringIds[0 * 4 + 3]!)).toBe('pop;k-pop');
+    expect(() => catalogue.addTrackTo(fromBytes, asked.length)).toThrow(RangeError);
+  });
+
+  it('refuses a snapshot that ends inside a row', async () => {
+    const folder = dirUrl(await tempDir('musicflow-snapshot-'));
+    const snapshots = await write(folder, [{ trackId: 't', trackName: 'n', artists: ['a'], popularity: 1, durationMs: 2, genres: ['g'] }], []);
+    const bytes = await store.readBuffer(snapshots.songsUrl);
+    await store.write(snapshots.songsUrl, bytes.subarray(0, bytes.length - 1));
+    await expect(readKeysCatalogue(store, snapshots, Buffer.from('t'), [])).rejects.toThrow(/ends inside a row/);
   });
 
   it('reads an empty catalogue as empty', async () => {

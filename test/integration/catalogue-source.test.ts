@@ -15,8 +15,8 @@ describe('readCatalogueSource from PostgreSQL (RDS)', () => {
   let store: ObjectStore;
 
   const readAll = async (url: string, table: string, required: readonly string[]) => {
-    const rows: SourceRow[] = [];
-    for await (const r of readCatalogueSource(store, url, table, required)) rows.push(r);
+    const rows: (Omit<SourceRow, 'record'> & { record: string[] })[] = [];
+    for await (const r of readCatalogueSource(store, url, table, required)) rows.push({ values: r.values, record: r.record(), line: r.line });
     return rows;
   };
 

@@ -26,10 +26,12 @@ import { createObjectStore, type ObjectStore } from '@musicflow/storage';
 import { fileUrl, tempDir } from '../helpers/env.ts';
 
 type Keys = RunTrackKeys | RunUserKeys;
+/** A source row with its record decoded (`SourceRow.record` is read while the row is the current one). */
+type ReadRow = Omit<SourceRow, 'record'> & { record: string[] };
 
 /** What the rules see when csv-parse reads every record and the run's rows are picked from their text. */
-async function reference(file: string, required: readonly string[], keys: Keys): Promise<{ rows: SourceRow[]; rowsRead: number }> {
-  const rows: SourceRow[] = [];
+async function reference(file: string, required: readonly string[], keys: Keys): Promise<{ rows: ReadRow[]; rowsRead: number }> {
+  const rows: ReadRow[] = [];
   let header: string[] | undefined;
   let rowsRead = 0;
   for await (const { fields, line } of csvRecords(createReadStream(file))) {
@@ -48,8 +50,8 @@ async function reference(file: string, required: readonly string[], keys: Keys):
 /** What the rules see from readCatalogueSource with the run's keys (the extractor's loop). */
 async function byteLevel(store: ObjectStore, file: string, table: string, required: readonly string[], keys: Keys) {
   const read = readCatalogueSource(store, fileUrl(file), table, required, keys);
-  const rows: SourceRow[] = [];
-  for await (const row of read) if (!keys.skips(row.values[keys.key])) rows.push(row);
+  const rows: ReadRow[] = [];
+  for await (const row of read) if (!keys.skips(row.values[keys.key])) rows.push({ values: row.values, record: row.record(), line: row.line });
   return { rows, rowsRead: read.rowsRead };
 }
 

@@ -89,6 +89,19 @@ describe('validateUserRow', () => {
   ])('rejects %s %j', (field, value) => {
     expect(validateUserRow(user({ [field]: value }))).toMatchObject({ field });
   });
+
+  it("takes a created_at exactly when it is a day of Date's calendar (leap years, centuries, year 0)", () => {
+    const pad = (n: number, width: number) => String(n).padStart(width, '0');
+    const isDay = (text: string) => !Number.isNaN(Date.parse(text)) && new Date(Date.parse(text)).toISOString().slice(0, 10) === text;
+    for (const year of [0, 4, 100, 1900, 1999, 2000, 2023, 2024, 2100, 2400, 9999]) {
+      for (let month = 0; month <= 13; month++) {
+        for (let day = 0; day <= 32; day++) {
+          const text = `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}`;
+          expect('userId' in validateUserRow(user({ created_at: text })), text).toBe(isDay(text));
+        }
+      }
+    }
+  });
 });
 
 describe('the songs of a run snapshot', () => {
@@ -121,8 +134,9 @@ describe('CSV catalogue sources and quarantine (file://)', () => {
     return fileUrl(path.join(dir, name));
   };
   const readAll = async (url: string, table: string, required: readonly string[]) => {
-    const rows: SourceRow[] = [];
-    for await (const r of readCatalogueSource(store, url, table, required)) rows.push(r);
+    // The record is decoded while its row is the current one.
+    const rows: (Omit<SourceRow, 'record'> & { record: string[] })[] = [];
+    for await (const r of readCatalogueSource(store, url, table, required)) rows.push({ values: r.values, record: r.record(), line: r.line });
     return rows;
   };
 

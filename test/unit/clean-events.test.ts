@@ -38,10 +38,13 @@ function unevenStream(bytes: Buffer): Readable {
 async function decode(stream: Readable) {
   const events: Event[] = [];
   const blocks: { rows: number; firstNewTrack: number; tracks: number }[] = [];
+  const trackIds: string[] = [];
   for await (const block of readCleanEvents(stream, 'test.events')) {
-    blocks.push({ rows: block.rows, firstNewTrack: block.firstNewTrack, tracks: block.tracks.length });
+    if (block.newTrackIds.length) trackIds.push(...block.newTrackIds.toString('utf8').split('\n'));
+    expect(trackIds.length).toBe(block.tracks);
+    blocks.push({ rows: block.rows, firstNewTrack: block.firstNewTrack, tracks: block.tracks });
     for (let i = 0; i < block.rows; i++) {
-      events.push({ userId: block.userIds[i]!, trackId: block.tracks[block.trackIndexes[i]!]!, listenTime: block.listenTimes[i]! });
+      events.push({ userId: block.userIds[i]!, trackId: trackIds[block.trackIndexes[i]!]!, listenTime: block.listenTimes[i]! });
     }
   }
   return { events, blocks };

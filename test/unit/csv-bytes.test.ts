@@ -122,8 +122,10 @@ describe('StreamRowChecker', () => {
     const clean = new CleanEventsWriter(out);
     const ended = (async () => {
       const events: [number, string, number][] = [];
+      const trackIds: string[] = [];
       for await (const b of readCleanEvents(out, 'test')) {
-        for (let i = 0; i < b.rows; i++) events.push([b.userIds[i]!, b.tracks[b.trackIndexes[i]!]!, b.listenTimes[i]!]);
+        if (b.newTrackIds.length) trackIds.push(...b.newTrackIds.toString('utf8').split('\n'));
+        for (let i = 0; i < b.rows; i++) events.push([b.userIds[i]!, trackIds[b.trackIndexes[i]!]!, b.listenTimes[i]!]);
       }
       return events;
     })();

@@ -3,7 +3,7 @@ import { postgresClientConfig, redactUrl, type PostgresTarget } from '@musicflow
 import { explainConnectionError } from '@musicflow/warehouse/connection-errors';
 import QueryStream from 'pg-query-stream';
 import type { ObjectStore } from '@musicflow/storage';
-import { csvByteBatches, recordFields } from './csv-byte-reader.ts';
+import { csvByteBatches, fieldText, recordFields } from './csv-byte-reader.ts';
 import { FileBoundError, type RecordBounds } from './bounds.ts';
 import { missingColumns } from './header.ts';
 import { CATALOGUE_SQL } from './catalogue-sql.ts';
@@ -14,8 +14,12 @@ export class SourceFormatError extends Error {}
 export interface SourceRow {
   /** The required columns' values. */
   values: Record<string, string | undefined>;
-  /** The whole record as read, for quarantine. */
-  record: string[];
+  /**
+   * The whole record as read, for quarantine: decoded when asked (a catalogue
+   * export has many more columns than the rules read), and only while the
+   * row is the current one.
+   */
+  record(): string[];
   /** Line in the CSV file, or row number in the table. */
   line: number;
 }
@@ -112,10 +116,11 @@ async function* readCsv(
       read.rowsRead++;
       const key = firstField[r]! + keyColumn;
       if (keyColumn >= 0 && key < firstField[r + 1]! && escaped[key] === 0 && lookup!.skipsKeyBytes(bytes, starts[key]!, ends[key]!)) continue;
-      const fields = recordFields(batch, r);
+      const first = firstField[r]!;
+      const count = firstField[r + 1]! - first;
       const values: Record<string, string | undefined> = {};
-      for (let c = 0; c < required.length; c++) values[required[c]!] = fields[positions[c]!];
-      yield { values, record: fields, line: lines[r]! };
+      for (let c = 0; c < required.length; c++) values[required[c]!] = positions[c]! < count ? fieldText(batch, first + positions[c]!) : undefined;
+      yield { values, record: () => recordFields(batch, r), line: lines[r]! };
     }
   }
   if (!header) throw new SourceFormatError(`${url}: empty file, a header row is required`);
@@ -148,7 +153,8 @@ async function* readTable(
       const values: Record<string, string | undefined> = {};
       for (const c of required) values[c] = row[c] ?? undefined;
       read.rowsRead++;
-      return { values, record: required.map((c) => row[c] ?? ''), line: ++line };
+      const record = required.map((c) => row[c] ?? '');
+      return { values, record: () => record, line: ++line };
     };
     if (!lookup) {
       const stream = client.query(new QueryStream(CATALOGUE_SQL.scan(table, required), [], { batchSize: 5000 }));

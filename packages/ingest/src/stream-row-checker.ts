@@ -29,7 +29,7 @@ export class StreamRowChecker {
     private trackCol: number,
     private timeCol: number,
     /** Gives each distinct track id its hand-off index (the run artifacts' CleanEventsWriter). */
-    private readonly clean: { trackIndex(trackId: string): number },
+    private readonly clean: { trackIndex(trackId: string): number; trackIndexBytes(bytes: Uint8Array, start: number, end: number): number },
   ) {}
 
   /**
@@ -59,7 +59,7 @@ export class StreamRowChecker {
           const listenTime = parseListenTime(bytes.toString('latin1', starts[l], ends[l]));
           if (listenTime !== undefined) {
             let index = this.tracks.index[entry]!;
-            if (index < 0) this.tracks.index[entry] = index = this.clean.trackIndex(this.tracks.text[entry]!);
+            if (index < 0) this.tracks.index[entry] = index = this.clean.trackIndexBytes(bytes, starts[t]!, ends[t]!);
             this.userId = userId;
             this.trackIndex = index;
             this.listenTime = listenTime;
@@ -101,21 +101,19 @@ export function readUserId(bytes: Buffer, start: number, end: number): number {
  * index when a clean row first uses it.
  */
 class TrackTable {
-  text: string[] = [];
   ok = new Uint8Array(1024);
   index = new Int32Array(1024);
   private readonly ids = new StringPool();
 
   find(bytes: Buffer, start: number, end: number): number {
+    const known = this.ids.size;
     const e = this.ids.internBytes(bytes, start, end);
-    if (e < this.text.length) return e;
+    if (e < known) return e;
     if (e === this.ok.length) {
       this.ok = grow(this.ok, e * 2);
       this.index = grow(this.index, e * 2);
     }
-    const text = bytes.toString('utf8', start, end);
-    this.text.push(text);
-    this.ok[e] = validateStreamRow(GOOD_USER_ID, text, GOOD_LISTEN_TIME).ok ? 1 : 0;
+    this.ok[e] = validateStreamRow(GOOD_USER_ID, bytes.toString('utf8', start, end), GOOD_LISTEN_TIME).ok ? 1 : 0;
     this.index[e] = -1;
     return e;
   }

@@ -80,6 +80,19 @@ export class StringPool {
     return this.bytes.subarray(this.starts[id], this.starts[id + 1]);
   }
 
+  /** Strings `from` to `to - 1`, their UTF-8 bytes each followed by `separator` but the last. */
+  joined(from: number, to: number, separator: number): Uint8Array {
+    if (to <= from) return new Uint8Array(0);
+    const out = new Uint8Array(this.starts[to]! - this.starts[from]! + to - from - 1);
+    let at = 0;
+    for (let id = from; id < to; id++) {
+      if (id > from) out[at++] = separator;
+      out.set(this.bytesOf(id), at);
+      at += this.starts[id + 1]! - this.starts[id]!;
+    }
+    return out;
+  }
+
   text(id: number): string {
     return text.decode(this.bytesOf(id));
   }

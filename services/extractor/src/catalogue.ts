@@ -127,7 +127,7 @@ async function extractUsers(
       await cancel?.check();
       if (keys.skips(values.user_id)) continue;
       const result = validateUserRow(values);
-      if (!('userId' in result)) await quarantine.add(line, result.code, result.field, result.value, record);
+      if (!('userId' in result)) await quarantine.add(line, result.code, result.field, result.value, record());
       // Last row wins for a repeated user_id, and only the id matters to a KPI: each user is written once.
       else if (keys.wanted.has(result.userId) && keys.wanted.mark(result.userId)) {
         kept++;
@@ -159,7 +159,7 @@ async function extractSongs(
       if (keys.skips(values.track_id)) continue;
       const result = validateSongRow(values);
       if (!('song' in result)) {
-        await quarantine.add(line, result.code, result.field, result.value, record);
+        await quarantine.add(line, result.code, result.field, result.value, record());
         continue;
       }
       const slot = keys.slotOf(result.trackId);

@@ -4,7 +4,6 @@ import type { SegmentOutcome, TransformJob, TransformResult } from '@musicflow/c
 import { fileRejectionReasons } from '@musicflow/ingest';
 import {
   LakeTrackTable,
-  lakeTrackOf,
   openCleanEvents,
   packPartsWriter,
   readChunkCatalogue,
@@ -29,12 +28,13 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
   return async (job: Job, { run, validation, catalogue }: TransformJob, log: Logger): Promise<TransformResult> => {
     const startedAt = Date.now();
     // Only the chunk's tracks and users: a transform holds what its chunk plays, not the run's catalogue.
-    const { songOf, users } = await readChunkCatalogue(store, validation.keysUrl, catalogue);
+    const chunkCatalogue = await readChunkCatalogue(store, validation.keysUrl, catalogue);
+    const { users } = chunkCatalogue;
     const validations = await readSegmentValidations(store, validation.validationsUrl);
     const rowsValid = validations.reduce((n, s) => n + s.rowsValid, 0);
     const blocks = await openCleanEvents(store, validation.validUrl);
     // The catalogue join runs once per distinct track of the chunk, not once per event; the table's
-    // indexes are the hand-off's track indexes.
+    // indexes are the hand-off's track indexes, which number the chunk's keys.
     const trackTable = new LakeTrackTable();
     const closing = new WritesInFlight(CLOSES_IN_FLIGHT);
     const segments: SegmentOutcome[] = [];
@@ -57,7 +57,7 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
             const next = await blocks.next();
             if (next.done) throw new Error(`${validation.validUrl}: ${segment.fileUrl} should have ${segment.blocks} block(s) of clean events, found ${b}`);
             const block = next.value;
-            for (let t = block.firstNewTrack; t < block.tracks.length; t++) trackTable.add(block.tracks[t]!, lakeTrackOf(songOf(block.tracks[t]!)));
+            for (let t = block.firstNewTrack; t < block.tracks; t++) chunkCatalogue.addTrackTo(trackTable, t);
             if (!writer) continue;
             const { userIds, trackIndexes, listenTimes } = block;
             for (let i = 0; i < block.rows; i++) {

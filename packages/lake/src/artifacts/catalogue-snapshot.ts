@@ -5,6 +5,7 @@ import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
 import { forEachLine, UserIdSet, type Song } from '@musicflow/ingest';
+import type { LakeTrackBytes, LakeTrackTable } from '../track-table.ts';
 import { readChunkKeys } from './chunk-keys.ts';
 
 const BATCH_BYTES = 64 * 1024;
@@ -60,20 +61,34 @@ class BatchedUpload {
   }
 }
 
-/** A song row of the snapshot: the first row of a track gives its name, artists and numbers, every row a genre. */
-type SongRow = Omit<Song, 'genres' | 'trackId'> & { genre: string };
+/** A songs snapshot row's fixed part: u32 id, name, artists and genre byte lengths, i32 popularity, i32 duration ms. */
+const ROW_HEAD_BYTES = 24;
 
 /**
- * The run's songs as the catalogue job finds them, one line per catalogue row
- * the run needs: `trackId<TAB>{"trackName",...,"genre"}`, streamed as the
- * catalogue is read, so the job holds no song (a long-tail day needs
- * hundreds of thousands). Readers merge a track's rows (`readSongRows`).
+ * The run's songs as the catalogue job finds them, one binary row per
+ * catalogue row the run needs, streamed as the catalogue is read, so the job
+ * holds no song (a long-tail day needs hundreds of thousands):
+ *
+ *   u32 id bytes | u32 name bytes | u32 artists bytes | u32 genre bytes |
+ *   i32 popularity | i32 duration ms | id | name | artists (`;`-joined) | genre   (UTF-8)
+ *
+ * Binary, not JSON: every transform reads the whole snapshot, and a JSON
+ * parse and a string per field of each of its tracks was most of a long-tail
+ * transform (measured with the bench's `--profile`); these rows are interned
+ * into the transform's track table from their bytes. Readers merge a track's
+ * rows (`readSongRows`).
  */
 export class SongsSnapshotWriter extends BatchedUpload {
   add(trackId: string, genre: string, song: Omit<Song, 'genres'>): Promise<void> | undefined {
-    const row: SongRow = { trackName: song.trackName, artists: song.artists, popularity: song.popularity, durationMs: song.durationMs, genre };
-    // Track ids hold no whitespace (SPEC 2.1): a reader finds the key without parsing the line.
-    return this.addBytes(Buffer.from(`${trackId}\t${JSON.stringify(row)}\n`));
+    const artists = song.artists.join(';');
+    const lengths = [Buffer.byteLength(trackId), Buffer.byteLength(song.trackName), Buffer.byteLength(artists), Buffer.byteLength(genre)] as const;
+    const row = Buffer.allocUnsafe(ROW_HEAD_BYTES + lengths[0] + lengths[1] + lengths[2] + lengths[3]);
+    lengths.forEach((n, i) => row.writeUInt32LE(n, 4 * i));
+    row.writeInt32LE(song.popularity, 16);
+    row.writeInt32LE(song.durationMs, 20);
+    let at = ROW_HEAD_BYTES;
+    for (const text of [trackId, song.trackName, artists, genre]) at += row.write(text, at);
+    return this.addBytes(row);
   }
 }
 
@@ -86,63 +101,113 @@ export class UsersSnapshotWriter extends BatchedUpload {
   }
 }
 
-/** Calls `f` with each `\n`-terminated line of a stream as a byte range of its reads, no string per line. */
-async function forEachLineOf(bytes: Readable, f: (bytes: Buffer, start: number, end: number) => void): Promise<void> {
+/**
+ * Calls `f` with each whole row (`SongsSnapshotWriter`) of a songs snapshot
+ * as a byte range of its reads (a row cut by a read is joined to the next);
+ * a stream ending inside a row is an error naming `url`.
+ */
+async function forEachSongRow(bytes: Readable, url: string, f: (bytes: Buffer, start: number) => void): Promise<void> {
   let rest: Buffer = Buffer.alloc(0);
   for await (const read of bytes as AsyncIterable<Buffer>) {
     const chunk = rest.length ? Buffer.concat([rest, read]) : read;
-    const last = chunk.lastIndexOf(10);
-    forEachLine(chunk.subarray(0, last + 1), f);
-    rest = chunk.subarray(last + 1);
+    let at = 0;
+    while (at + ROW_HEAD_BYTES <= chunk.length) {
+      const end = at + ROW_HEAD_BYTES + chunk.readUInt32LE(at) + chunk.readUInt32LE(at + 4) + chunk.readUInt32LE(at + 8) + chunk.readUInt32LE(at + 12);
+      if (end > chunk.length) break;
+      f(chunk, at);
+      at = end;
+    }
+    rest = chunk.subarray(at);
   }
-  if (rest.length) f(rest, 0, rest.length);
+  if (rest.length) throw new Error(`${url}: not a songs snapshot (it ends inside a row)`);
 }
 
 const decoder = new TextDecoder();
+const GENRE_SEPARATOR = Buffer.from(';');
 
 /**
- * The snapshot rows of some tracks, kept as their JSON's bytes in one buffer
- * (a long-tail chunk has hundreds of thousands of tracks: a Song object each
- * took more than the rest of its transform) and parsed when a track is asked
- * for.
+ * The snapshot rows of some tracks, kept as their bytes in one buffer (a
+ * long-tail chunk has hundreds of thousands of tracks: a Song object each
+ * took more than the rest of its transform), by the track's number in the
+ * keys asked for.
  */
 class SongRows {
   private bytes = new Uint8Array(1 << 16);
+  private view = new DataView(this.bytes.buffer);
   private used = 0;
-  /** Per track: its first row's bytes, `[start, end)` (end 0: none). */
-  private starts = new Int32Array(0);
-  private ends = new Int32Array(0);
-  /** The later rows of the few tracks listed under several genres. */
-  private readonly later = new Map<number, [number, number][]>();
+  /** Per track: its first row's offset in `bytes`, -1 for none. */
+  private readonly firstRow: Int32Array;
+  /** The later rows of the tracks listed under several genres (one in seven in a big catalogue). */
+  private readonly later = new Map<number, number[]>();
+
+  constructor(tracks: number) {
+    this.firstRow = new Int32Array(tracks).fill(-1);
+  }
 
   add(t: number, row: Buffer, start: number, end: number): void {
     const at = this.used;
-    this.bytes = withRoom(this.bytes, at + end - start);
-    this.bytes.set(row.subarray(start, end), at);
+    if (at + end - start > this.bytes.length) {
+      this.bytes = withRoom(this.bytes, at + end - start);
+      this.view = new DataView(this.bytes.buffer);
+    }
+    row.copy(this.bytes, at, start, end);
     this.used += end - start;
-    this.starts = withRoom(this.starts, t + 1);
-    this.ends = withRoom(this.ends, t + 1);
-    if (this.ends[t] === 0) {
-      this.starts[t] = at;
-      this.ends[t] = this.used;
-    } else {
+    if (this.firstRow[t] === -1) this.firstRow[t] = at;
+    else {
       const rows = this.later.get(t) ?? [];
-      rows.push([at, this.used]);
+      rows.push(at);
       this.later.set(t, rows);
     }
   }
 
-  /** Track `t`'s song: its first row's name, artists and numbers, its rows' genres in order, each once. */
-  song(t: number, trackId: string): Song | undefined {
-    if (t >= this.ends.length || this.ends[t] === 0) return undefined;
-    const row = (at: number, end: number) => JSON.parse(decoder.decode(this.bytes.subarray(at, end))) as SongRow;
-    const { genre, ...first } = row(this.starts[t]!, this.ends[t]!);
-    const genres = [genre];
-    for (const [at, end] of this.later.get(t) ?? []) {
-      const next = row(at, end).genre;
-      if (!genres.includes(next)) genres.push(next);
+  /** Field `k` (0 id, 1 name, 2 artists, 3 genre) of the row at `row`, as a view. */
+  private field(row: number, k: number): Uint8Array {
+    let at = row + ROW_HEAD_BYTES;
+    for (let i = 0; i < k; i++) at += this.view.getUint32(row + 4 * i, true);
+    return this.bytes.subarray(at, at + this.view.getUint32(row + 4 * k, true));
+  }
+
+  /** Track `t`'s genres: its rows' in order, each once. */
+  private genresOf(t: number, first: number): Uint8Array[] {
+    const genres = [this.field(first, 3)];
+    for (const row of this.later.get(t) ?? []) {
+      const genre = this.field(row, 3);
+      if (!genres.some((g) => Buffer.compare(g, genre) === 0)) genres.push(genre);
     }
-    return { trackId, ...first, genres };
+    return genres;
+  }
+
+  /**
+   * Track `t`'s catalogue enrichment as the lake carries it (`lakeTrackOf`),
+   * as views of the rows' UTF-8 bytes (undefined: not in the catalogue): its
+   * first row's name, artists and numbers, its rows' genres `;`-joined.
+   */
+  trackBytes(t: number): LakeTrackBytes | undefined {
+    const first = this.firstRow[t] ?? -1;
+    if (first < 0) return undefined;
+    const genres = this.later.has(t) ? Buffer.concat(this.genresOf(t, first).flatMap((g, i) => (i ? [GENRE_SEPARATOR, g] : [g]))) : this.field(first, 3);
+    return {
+      name: this.field(first, 1),
+      artists: this.field(first, 2),
+      genres,
+      popularity: this.view.getInt32(first + 16, true),
+      durationMs: this.view.getInt32(first + 20, true),
+    };
+  }
+
+  /** Track `t`'s song, as strings. */
+  song(t: number): Song | undefined {
+    const first = this.firstRow[t] ?? -1;
+    if (first < 0) return undefined;
+    const artists = decoder.decode(this.field(first, 2));
+    return {
+      trackId: decoder.decode(this.field(first, 0)),
+      trackName: decoder.decode(this.field(first, 1)),
+      artists: artists ? artists.split(';') : [],
+      popularity: this.view.getInt32(first + 16, true),
+      durationMs: this.view.getInt32(first + 20, true),
+      genres: this.genresOf(t, first).map((g) => decoder.decode(g)),
+    };
   }
 }
 
@@ -152,12 +217,12 @@ class SongRows {
  * holds what its chunk plays, not the run's catalogue.
  */
 async function readSongRows(store: ObjectStore, url: string, tracks: StringPool): Promise<SongRows> {
-  const rows = new SongRows();
-  await forEachLineOf(await store.read(url), (bytes, start, end) => {
-    const tab = bytes.indexOf(9, start);
-    if (tab < 0 || tab > end) return;
-    const t = tracks.find(bytes, start, tab);
-    if (t >= 0) rows.add(t, bytes, tab + 1, end);
+  const rows = new SongRows(tracks.size);
+  await forEachSongRow(await store.read(url), url, (bytes, start) => {
+    const idBytes = bytes.readUInt32LE(start);
+    const rowEnd = start + ROW_HEAD_BYTES + idBytes + bytes.readUInt32LE(start + 4) + bytes.readUInt32LE(start + 8) + bytes.readUInt32LE(start + 12);
+    const t = tracks.find(bytes, start + ROW_HEAD_BYTES, start + ROW_HEAD_BYTES + idBytes);
+    if (t >= 0) rows.add(t, bytes, start, rowEnd);
   });
   return rows;
 }
@@ -182,10 +247,17 @@ export async function readKnownUsers(store: ObjectStore, url: string, users: Use
 /** The run's catalogue as one set of keys sees it: the songs of its tracks and which of its users are known. */
 export interface KeysCatalogue {
   songOf(trackId: string): Song | undefined;
+  /**
+   * Adds the keys' track number `t` (its line in the keys asked for; for a
+   * chunk's keys, its hand-off index) to `table`, with its enrichment, from
+   * the snapshot's bytes: no string and no object per track. Returns its
+   * index in `table`.
+   */
+  addTrackTo(table: LakeTrackTable, t: number): number;
   users: UserIdSet;
 }
 
-/** The catalogue of the tracks and users in `trackIds` (`\n`-separated) and `userIds`, from the run's snapshots. */
+/** The catalogue of the tracks and users in `trackIds` (`\n`-separated, each once) and `userIds`, from the run's snapshots. */
 export async function readKeysCatalogue(
   store: ObjectStore,
   snapshots: { songsUrl: string; usersUrl: string },
@@ -201,7 +273,11 @@ export async function readKeysCatalogue(
     songOf: (trackId) => {
       const bytes = Buffer.from(trackId);
       const t = tracks.find(bytes, 0, bytes.length);
-      return t < 0 ? undefined : songs.song(t, trackId);
+      return t < 0 ? undefined : songs.song(t);
+    },
+    addTrackTo: (table, t) => {
+      if (t >= tracks.size) throw new RangeError(`track ${t} of keys that list ${tracks.size}`);
+      return table.addBytes(tracks.bytesOf(t), songs.trackBytes(t));
     },
     users,
   };
@@ -217,8 +293,9 @@ export async function readChunkCatalogue(store: ObjectStore, keysUrl: string, sn
 export const CATALOGUE_SNAPSHOTS: Record<CatalogueTable, RunArtifact> = {
   songs: {
     path: 'tmp/run=<run>/catalogue/songs.ndjson',
-    format: 'one line per catalogue row: track id, tab, JSON {trackName, artists, popularity, durationMs, genre}',
-    version: 1,
+    format:
+      'one binary row per catalogue row: u32 byte lengths of id, name, artists, genre; i32 popularity, i32 duration ms; then those four UTF-8 strings (artists ;-joined)',
+    version: 2,
     writers: ['catalogue'],
     readers: ['transform', 'recompute'],
   },

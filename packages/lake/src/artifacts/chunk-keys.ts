@@ -27,11 +27,11 @@ export async function writeChunkKeys(store: ObjectStore, run: RunContext, chunkI
  * path, measured). `u32 n | i32[n] user ids | track ids, \n-separated`
  * (a track id has no line break: SPEC 2.1).
  */
-export function encodeChunkKeys(users: UserIdSet, trackIds: readonly string[]): Buffer {
+export function encodeChunkKeys(users: UserIdSet, trackIds: Uint8Array): Buffer {
   const ids = Int32Array.from(users.values());
   const head = Buffer.alloc(4);
   head.writeUInt32LE(ids.length, 0);
-  return Buffer.concat([head, Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength), Buffer.from(trackIds.join('\n'))]);
+  return Buffer.concat([head, Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength), trackIds]);
 }
 
 function decodeChunkKeys(bytes: Buffer, url: string): { userIds: Int32Array; trackIdBytes: Buffer } {

@@ -2,6 +2,7 @@ import { PassThrough, type Readable, type Writable } from 'node:stream';
 import type { RunContext } from '@musicflow/contracts';
 import type { ObjectStore } from '@musicflow/storage';
 import { grow, UserIdSet } from '@musicflow/ingest';
+import { StringPool } from '@musicflow/kpi';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
 import { encodeChunkKeys } from './chunk-keys.ts';
@@ -22,21 +23,29 @@ export interface CleanEventsBlock {
   userIds: Int32Array;
   trackIndexes: Int32Array;
   listenTimes: Float64Array;
-  /** Every track id seen so far in the chunk, by index. */
-  tracks: readonly string[];
-  /** Indexes from here on are new in this block. */
+  /** How many track indexes the chunk has so far: `firstNewTrack` up to this one are new in this block. */
+  tracks: number;
   firstNewTrack: number;
+  /**
+   * The new tracks' ids, `\n`-separated UTF-8, left undecoded: the transform
+   * takes them from its chunk's keys, numbered alike (a string per track of a
+   * long-tail chunk was garbage for nothing).
+   */
+  newTrackIds: Buffer;
 }
 
 const BLOCK_ROWS = 65_536;
 /** A fresh writer's room: it grows to BLOCK_ROWS, so a chunk of small files costs no full block of memory. */
 const FIRST_ROWS = 1024;
 const HEADER_BYTES = 8;
+const NEWLINE = 10;
 
 /** Buffers events and writes full blocks to `out`, waiting when it is slower than the caller. */
 export class CleanEventsWriter {
-  private readonly indexOfTrack = new Map<string, number>();
-  private newTracks: string[] = [];
+  /** The chunk's distinct track ids: a track's index is its number here. */
+  private readonly trackIds = new StringPool();
+  /** The first track index of the block being buffered: the ids from there on go out with it. */
+  private blockFirstTrack = 0;
   /** The chunk's distinct users, for its keys. */
   private readonly users = new UserIdSet();
   private userIds = new Int32Array(FIRST_ROWS);
@@ -54,13 +63,12 @@ export class CleanEventsWriter {
 
   /** The index of a track id in this chunk's dictionary, given to it when first seen. */
   trackIndex(trackId: string): number {
-    let t = this.indexOfTrack.get(trackId);
-    if (t === undefined) {
-      t = this.indexOfTrack.size;
-      this.indexOfTrack.set(trackId, t);
-      this.newTracks.push(trackId);
-    }
-    return t;
+    return this.trackIds.intern(trackId);
+  }
+
+  /** `trackIndex` of the UTF-8 track id `bytes[start, end)`: no string per track. */
+  trackIndexBytes(bytes: Uint8Array, start: number, end: number): number {
+    return this.trackIds.internBytes(bytes, start, end);
   }
 
   /** Returns a promise only when the caller must wait for the output to drain. */
@@ -90,12 +98,13 @@ export class CleanEventsWriter {
   endBlock(): Promise<void> | undefined {
     const rows = this.rows;
     if (rows === 0) return undefined;
-    const names = Buffer.from(this.newTracks.join('\n'));
+    const names = this.trackIds.joined(this.blockFirstTrack, this.trackIds.size, NEWLINE);
     // One write of one copy: a chunk of small files ends a block per file, and the arrays serve the next block.
     const block = Buffer.allocUnsafe(HEADER_BYTES + names.length + rows * 16);
     block.writeUInt32LE(rows, 0);
     block.writeUInt32LE(names.length, 4);
-    let at = HEADER_BYTES + names.copy(block, HEADER_BYTES);
+    block.set(names, HEADER_BYTES);
+    let at = HEADER_BYTES + names.length;
     for (const column of [this.userIds, this.trackIndexes, this.listenTimes]) {
       const bytes = rows * column.BYTES_PER_ELEMENT;
       block.set(new Uint8Array(column.buffer, 0, bytes), at);
@@ -103,7 +112,7 @@ export class CleanEventsWriter {
     }
     const drained = this.out.write(block);
     this.rows = 0;
-    this.newTracks = [];
+    this.blockFirstTrack = this.trackIds.size;
     this.written++;
     if (drained) return undefined;
     return new Promise((resolve) => this.out.once('drain', resolve));
@@ -116,7 +125,7 @@ export class CleanEventsWriter {
 
   /** The chunk's keys (`encodeChunkKeys`): its distinct users and tracks so far. */
   keys(): Buffer {
-    return encodeChunkKeys(this.users, [...this.indexOfTrack.keys()]);
+    return encodeChunkKeys(this.users, this.trackIds.joined(0, this.trackIds.size, NEWLINE));
   }
 }
 
@@ -126,7 +135,7 @@ export class CleanEventsWriter {
  * names or (aligned) columns.
  */
 export async function* readCleanEvents(bytes: Readable, source: string): AsyncGenerator<CleanEventsBlock> {
-  const tracks: string[] = [];
+  let tracks = 0;
   const header = Buffer.alloc(HEADER_BYTES);
   let headerHave = 0;
   let rows = 0;
@@ -159,8 +168,8 @@ export async function* readCleanEvents(bytes: Readable, source: string): AsyncGe
       }
       if (headerHave < HEADER_BYTES || namesHave < names.length || columnsHave < columns.length) continue;
       headerHave = 0;
-      const firstNewTrack = tracks.length;
-      if (names.length > 0) for (const id of names.toString('utf8').split('\n')) tracks.push(id);
+      const firstNewTrack = tracks;
+      if (names.length > 0) tracks += 1 + countByte(names, NEWLINE);
       yield {
         rows,
         userIds: new Int32Array(columns.buffer, 0, rows),
@@ -168,10 +177,18 @@ export async function* readCleanEvents(bytes: Readable, source: string): AsyncGe
         listenTimes: new Float64Array(columns.buffer, rows * 8, rows),
         tracks,
         firstNewTrack,
+        newTrackIds: names,
       };
     }
   }
   if (headerHave > 0) throw new Error(`${source}: clean events end inside a block (truncated temporary)`);
+}
+
+/** How many times `byte` is in `bytes`. */
+function countByte(bytes: Buffer, byte: number): number {
+  let n = 0;
+  for (let at = bytes.indexOf(byte); at >= 0; at = bytes.indexOf(byte, at + 1)) n++;
+  return n;
 }
 
 /** A chunk's clean events, the validator's hand-off to its transform. */
