@@ -11,7 +11,7 @@ import { dirUrl, tempDir } from './env.ts';
 export async function snapshotSongs(rows: Record<string, string | undefined>[]): Promise<Map<string, Song>> {
   const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
   const folder = dirUrl(await tempDir('musicflow-snapshot-'));
-  const snapshots = { songsUrl: `${folder}songs.ndjson`, usersUrl: `${folder}users.bin` };
+  const snapshots = { songsUrl: `${folder}songs.bin`, usersUrl: `${folder}users.bin` };
   const songs = new SongsSnapshotWriter(store, snapshots.songsUrl);
   const ids = new Set<string>();
   for (const row of rows) {

@@ -14,7 +14,7 @@ describe('catalogue snapshot', () => {
   const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
 
   const write = async (folder: string, songs: Song[], users: number[]) => {
-    const songsOut = new SongsSnapshotWriter(store, `${folder}songs.ndjson`);
+    const songsOut = new SongsSnapshotWriter(store, `${folder}songs.bin`);
     // Every song's first genre, then (after all of them) its second: a track's rows need not be together.
     for (const song of songs) await songsOut.add(song.trackId, song.genres[0]!, song);
     for (const song of songs) if (song.genres[1]) await songsOut.add(song.trackId, song.genres[1], { ...song, trackName: 'later row', popularity: 0 });
@@ -22,7 +22,7 @@ describe('catalogue snapshot', () => {
     const usersOut = new UsersSnapshotWriter(store, `${folder}users.bin`);
     for (const id of users) await usersOut.add(id);
     await usersOut.close();
-    return { songsUrl: `${folder}songs.ndjson`, usersUrl: `${folder}users.bin` };
+    return { songsUrl: `${folder}songs.bin`, usersUrl: `${folder}users.bin` };
   };
 
   it('gives the songs and known users of the keys asked for, across many batches and reads', async () => {

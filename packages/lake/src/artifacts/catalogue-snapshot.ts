@@ -292,7 +292,7 @@ export async function readChunkCatalogue(store: ObjectStore, keysUrl: string, sn
 /** The run's catalogue snapshots (SPEC 2.2, 2.3): only the users and songs its events name. */
 export const CATALOGUE_SNAPSHOTS: Record<CatalogueTable, RunArtifact> = {
   songs: {
-    path: 'tmp/run=<run>/catalogue/songs.ndjson',
+    path: 'tmp/run=<run>/catalogue/songs.bin',
     format:
       'one binary row per catalogue row: u32 byte lengths of id, name, artists, genre; i32 popularity, i32 duration ms; then those four UTF-8 strings (artists ;-joined)',
     version: 2,
