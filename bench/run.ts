@@ -1,7 +1,7 @@
 /**
  * npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--timeline] [--keep]
  *                  [--chunk-bytes B] [--duckdb-runs R] [--pandas-runs R] [--worker-node-options="--max-old-space-size=256 --max-semi-space-size=8"]
- *                  [--catalogue-songs S] [--catalogue-users U] [--tail-share T]
+ *                  [--catalogue-songs S] [--catalogue-users U] [--tail-share T] [--s3]
  *
  * Generates (or reuses) a deterministic data set of N events, computes both KPI
  * tables with DuckDB straight from the CSVs, then runs the real pipeline over
@@ -19,6 +19,11 @@
  * the same files too (`--pandas-runs 0`: not). The last line also gives the
  * number of distinct track ids in the event files (`distinct_tracks=`). A
  * worker process that dies during the run is started again and reported.
+ * `--s3` puts the stream files, the lake and the archive in an S3-protocol
+ * server (s3rver, a process of its own on loopback; the catalogue stays on
+ * disk) and prints the S3 requests the workers sent, by kind, as their S3
+ * clients counted them (`s3RequestCounts`): what a day costs in requests.
+ * s3rver takes a few ms a request, so its wall times are not S3's.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -28,13 +33,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Redis } from 'ioredis';
 import { loadConfig } from '@musicflow/config';
+import { S3_REQUEST_KINDS, type S3RequestKind } from '@musicflow/storage';
 import type { RunReport } from '@musicflow/contracts';
 import { PipelineQueues, readRunJobs, readRunProgress, startRun } from '@musicflow/flow';
 import { computeKpisWithDuckDB } from '../test/oracle/duckdb-kpis.ts';
+import { freePort } from '../test/helpers/private-postgres.ts';
 import { generate } from './generate.ts';
 import { diffKpis, readWarehouseKpis, type Tables } from './kpi-compare.ts';
 import { summarizeProfiles } from './profile-summary.ts';
@@ -67,6 +75,8 @@ const { values } = parseArgs({
     /** Node flags of the worker processes; the default is the image's (infra/Dockerfile NODE_OPTIONS). */
     'worker-node-options': { type: 'string', default: '--max-old-space-size=256 --max-semi-space-size=8' },
     'data-root': { type: 'string', default: path.join(os.tmpdir(), 'musicflow-bench') },
+    /** Streams, lake and archive in an S3-protocol server on loopback; prints the S3 requests by kind. */
+    s3: { type: 'boolean', default: false },
   },
 });
 
@@ -185,6 +195,57 @@ function countOption(name: 'catalogue-songs' | 'catalogue-users'): number | unde
   return n;
 }
 
+const S3_BUCKET = 'bench';
+
+/**
+ * An S3-protocol server (s3rver, test/helpers/s3-server.mjs) as a process of its own in `dir`, holding the
+ * stream files under `in/streams/`; the environment that points the workers at it.
+ */
+async function startS3Server(dir: string, streamFiles: string[]): Promise<{ env: Record<string, string>; close: () => Promise<void> }> {
+  const port = await freePort();
+  const server = spawn(process.execPath, [path.join(REPO, 'test', 'helpers', 's3-server.mjs'), '127.0.0.1', String(port), dir, S3_BUCKET], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.stdout.once('data', () => resolve());
+    server.once('exit', (code) => reject(new Error(`the S3 server exited (${code}) before it was ready`)));
+  });
+  const env = {
+    AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}`,
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_REGION: 'us-east-1',
+    S3_FORCE_PATH_STYLE: 'true',
+    S3_CHECKSUMS: 'WHEN_REQUIRED',
+  };
+  const client = new S3Client({
+    endpoint: env.AWS_ENDPOINT_URL_S3,
+    region: env.AWS_REGION,
+    forcePathStyle: true,
+    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      for (let i = next++; i < streamFiles.length; i = next++) {
+        const file = streamFiles[i]!;
+        await client.send(new PutObjectCommand({ Bucket: S3_BUCKET, Key: `in/streams/${path.basename(file)}`, Body: await fs.readFile(file) }));
+      }
+    }),
+  );
+  client.destroy();
+  return {
+    env,
+    close: async () => {
+      server.kill('SIGTERM');
+      await new Promise((resolve) => server.once('exit', resolve));
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 interface PandasResult {
   ms: number;
   cpuSeconds: number;
@@ -251,9 +312,11 @@ interface WorkerProc {
   started: Promise<void>;
   /** The longest its main thread, which renews BullMQ job locks, was blocked (from its "stopped" line). */
   loopDelayMaxMs?: number;
+  /** The S3 requests it sent, by kind (from its "stopped" line). */
+  s3Requests?: Record<S3RequestKind, number>;
 }
 
-type LogLine = { level?: number; msg?: string; eventLoopDelayMaxMs?: number };
+type LogLine = { level?: number; msg?: string; eventLoopDelayMaxMs?: number; s3Requests?: Record<S3RequestKind, number> };
 const parseLogLine = (line: string): LogLine | undefined => {
   try {
     return JSON.parse(line) as LogLine;
@@ -308,10 +371,17 @@ async function main(): Promise<void> {
   const runDir = await fs.mkdtemp(path.join(os.tmpdir(), `musicflow-bench-run-${id}-`));
   const streamsDir = path.join(runDir, 'in', 'streams');
   await fs.mkdir(streamsDir, { recursive: true });
-  // The pipeline archives what it ingests: give it hard links (or copies), keep the originals.
-  for (const f of streamFiles) {
-    const target = path.join(streamsDir, path.basename(f));
-    await fs.link(f, target).catch(() => fs.copyFile(f, target));
+  let s3: Awaited<ReturnType<typeof startS3Server>> | undefined;
+  if (values.s3) {
+    const u0 = Date.now();
+    s3 = await startS3Server(path.join(runDir, 's3'), streamFiles);
+    log(`S3 server ${s3.env.AWS_ENDPOINT_URL_S3}: ${streamFiles.length} stream file(s) uploaded (${sec(Date.now() - u0)} s)`);
+  } else {
+    // The pipeline archives what it ingests: give it hard links (or copies), keep the originals.
+    for (const f of streamFiles) {
+      const target = path.join(streamsDir, path.basename(f));
+      await fs.link(f, target).catch(() => fs.copyFile(f, target));
+    }
   }
 
   // --- DuckDB -------------------------------------------------------------
@@ -352,10 +422,11 @@ async function main(): Promise<void> {
     REDIS_URL,
     QUEUE_PREFIX: `mfbench_${id}`,
     WAREHOUSE_URL: warehouseUrl.toString(),
-    STREAMS_URL: dirUrl(streamsDir),
+    STREAMS_URL: s3 ? `s3://${S3_BUCKET}/in/streams/` : dirUrl(streamsDir),
     USERS_URL: pathToFileURL(usersCsv).href,
     SONGS_URL: pathToFileURL(songsCsv).href,
-    LAKE_URL: dirUrl(path.join(runDir, 'lake')),
+    LAKE_URL: s3 ? `s3://${S3_BUCKET}/lake/` : dirUrl(path.join(runDir, 'lake')),
+    ...s3?.env,
     // Info, to see each worker's "services started" line; only warnings and errors are shown.
     LOG_LEVEL: 'info',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -408,7 +479,7 @@ async function main(): Promise<void> {
       createInterface({ input: child.stdout }).on('line', (line) => {
         const entry = parseLogLine(line);
         if (entry?.msg === 'services started') resolve();
-        if (entry?.msg === 'stopped') proc.loopDelayMaxMs = entry.eventLoopDelayMaxMs;
+        if (entry?.msg === 'stopped') Object.assign(proc, { loopDelayMaxMs: entry.eventLoopDelayMaxMs, s3Requests: entry.s3Requests });
         if (!entry || (entry.level ?? 0) >= 40) console.log(line);
       });
     });
@@ -502,6 +573,7 @@ async function main(): Promise<void> {
     } while (cursor !== '0');
     await queues.close();
     connection.disconnect();
+    await s3?.close();
   }
 
   // --- Compare -------------------------------------------------------------
@@ -550,6 +622,14 @@ async function main(): Promise<void> {
   );
   console.log("event-loop delay, longest (the thread that renews BullMQ's 30 s job locks, every 15 s):");
   for (const p of procs) console.log(`  ${p.name.padEnd(10)} ${String(p.loopDelayMaxMs ?? '?').padStart(6)} ms`);
+  const s3Requests = Object.fromEntries(S3_REQUEST_KINDS.map((kind) => [kind, procs.reduce((n, p) => n + (p.s3Requests?.[kind] ?? 0), 0)]));
+  const s3Total = Object.values(s3Requests).reduce((a, b) => a + b, 0);
+  if (values.s3) {
+    console.log(
+      `S3 requests of the run (each worker's S3 client counted them): ${S3_REQUEST_KINDS.map((k) => `${k} ${s3Requests[k]}`).join(', ')}; ` +
+        `${s3Total} in all, ${(s3Total / r.files.total).toFixed(1)} a file`,
+    );
+  }
   const self = await procKb(process.pid, 'VmHWM');
   if (self) console.log(`  ${'bench'.padEnd(10)} ${mb(self).padStart(6)} MB  (this process, DuckDB included)`);
 
@@ -582,7 +662,8 @@ async function main(): Promise<void> {
       `ratio=${(pipelineS / duckdbS).toFixed(2)} peak_rss_mb=${peak.toFixed(0)}` +
       ` pandas_s=${pandas ? (pandas.ms / 1000).toFixed(2) : 'skipped'} cpu_us_per_event=${((cpu * 1e6) / events).toFixed(2)}` +
       ` kpi_digest=${kpiDigest(actual)} distinct_tracks=${distinctTracks} redis_run_mb=${(redisUse.left / 1024 ** 2).toFixed(1)}` +
-      ` redis_peak_mb=${(redisUse.peak / 1024 ** 2).toFixed(1)} files=${r.files.total}`,
+      ` redis_peak_mb=${(redisUse.peak / 1024 ** 2).toFixed(1)} files=${r.files.total}` +
+      (values.s3 ? ` s3_requests=${s3Total} ${S3_REQUEST_KINDS.map((k) => `s3_${k.toLowerCase()}=${s3Requests[k]}`).join(' ')}` : ''),
   );
 }
 

@@ -84,7 +84,8 @@ describe('HTTP API without a token', () => {
     expect(done.stages.extract).toMatchObject({ total: 3, completed: 3, failed: 0, percent: 100 });
     // The two small files are packed into one chunk.
     expect(done.stages.validate).toMatchObject({ total: 1, completed: 1 });
-    expect(done.stages.load).toMatchObject({ total: 1, completed: 1 });
+    // The load job and the archive job that moved the two files.
+    expect(done.stages.load).toMatchObject({ total: 2, completed: 2 });
     expect(done.sources.streams).toBe(bucket.env.STREAMS_URL);
   });
 
@@ -210,11 +211,12 @@ describe('HTTP API without a token', () => {
           ?.split(' ')
           .pop(),
       );
-    expect(value('musicflow_jobs_completed{queue="loader"}')).toBe(3);
+    // Three runs of a load job and an archive job each.
+    expect(value('musicflow_jobs_completed{queue="loader"}')).toBe(6);
     // Three runs of three extract jobs: the run's and its users and songs tables.
     expect(value('musicflow_jobs_completed{queue="extractor"}')).toBe(9);
     expect(value('musicflow_jobs_failed{queue="validator"}')).toBe(0);
-    expect(value('musicflow_queue_jobs{queue="loader",state="completed"}')).toBe(3);
+    expect(value('musicflow_queue_jobs{queue="loader",state="completed"}')).toBe(6);
     expect(value('musicflow_rows_processed_total')).toBe(400 + 30 + 50); // the rejected file's row is never read as a row
     expect(value('musicflow_rows_valid_total')).toBe(480);
     expect(value('musicflow_runs_total{status="partial"}')).toBe(1);
@@ -222,7 +224,7 @@ describe('HTTP API without a token', () => {
     const last = value('musicflow_last_successful_run_timestamp_seconds');
     expect(last).toBeGreaterThan(Date.now() / 1000 - 120);
     // Durations come from job events seen since the app started: every run here ran after it.
-    expect(value('musicflow_job_duration_seconds_count{queue="loader",status="completed"}')).toBe(3);
+    expect(value('musicflow_job_duration_seconds_count{queue="loader",status="completed"}')).toBe(6);
     expect(value('musicflow_job_duration_seconds_count{queue="extractor",status="completed"}')).toBe(9);
     expect(text).toContain('# TYPE musicflow_job_duration_seconds histogram');
     expect(value('musicflow_metrics_source_up{source="warehouse"}')).toBe(1);
@@ -294,7 +296,8 @@ describe('HTTP API without a token', () => {
     const got = await fetch(`${base}/runs/${runId}`);
     expect(((await got.json()) as { runId: string }).runId).toBe(runId);
     const metrics = await fetch(`${base}/metrics`);
-    expect(await metrics.text()).toContain('musicflow_jobs_completed{queue="loader"} 4');
+    // Four runs of a load job and an archive job each.
+    expect(await metrics.text()).toContain('musicflow_jobs_completed{queue="loader"} 8');
   });
 });
 

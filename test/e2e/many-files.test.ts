@@ -1,8 +1,9 @@
 /**
  * A day landed as thousands of small files (issue 11): packed into a few
  * chunk jobs, every file's outcome in analytics.etl_run_files and
- * GET /runs/:id/files, a report that summarizes the list, and the same KPI
- * rows as the same events in one file.
+ * GET /runs/:id/files, a report that summarizes the list, the same KPI
+ * rows as the same events in one file, and the archive spread over archive
+ * jobs that the run waits for (issue 28).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -54,6 +55,7 @@ describe('a day of 1,200 small files', () => {
         USERS_URL: fileUrl(path.join(SAMPLE, 'users.csv')),
         SONGS_URL: fileUrl(path.join(SAMPLE, 'songs.csv')),
         LAKE_URL: dirUrl(path.join(work, 'lake')),
+        ARCHIVE_FILES_PER_JOB: '300',
       }),
     );
     app = await buildApp(pipeline.ctx);
@@ -122,6 +124,15 @@ describe('a day of 1,200 small files', () => {
 
     // Loaded files went to the archive, rejected ones stayed.
     expect((await fs.readdir(path.join(work, 'streams'))).sort()).toEqual(names.slice().sort());
+    const [yyyy, mm, dd] = report.startedAt.slice(0, 10).split('-') as [string, string, string];
+    expect((await fs.readdir(path.join(work, 'archive', yyyy, mm, dd))).length).toBe(FILES + 1);
+    // By five archive jobs of at most 300 files (ARCHIVE_FILES_PER_JOB), all done before the run's load job ended.
+    const loadJobs = (await pipeline.ctx.queues.queues.load.getJobs(['completed'])).filter((j) => j.id!.includes(report.runId));
+    const archiveJobs = loadJobs.filter((j) => j.name === 'archive');
+    expect(archiveJobs.map((j) => (j.returnvalue as { moved: number }).moved).sort((a, b) => a - b)).toEqual([1, 300, 300, 300, 300]);
+    const loadJob = loadJobs.find((j) => j.name === 'load')!;
+    for (const job of archiveJobs) expect(job.finishedOn!).toBeLessThanOrEqual(loadJob.finishedOn!);
+    expect(report.stageMs.archive).toBeGreaterThan(0);
 
     // The lake keeps a part per chunk, not per file, and says which file each row came from.
     const date = path.join(work, 'lake', 'processed', 'listen_date=2024-06-25');

@@ -165,13 +165,17 @@ describe('traces across the API and worker processes', () => {
     const ingestKinds = new Set(JOB_KIND_NAMES.filter((k) => !['recompute', 'backfill', 'kpi-pass'].includes(k)));
     expect(new Set(jobs.map((j) => j.attributes['musicflow.job.kind']))).toEqual(ingestKinds);
     for (const job of kinds(['plan', 'catalogue', 'validate', 'transform', 'commit'])) expect(job.instance).toEqual(instanceOf(early));
-    for (const job of kinds(['kpi', 'kpi-date', 'load'])) expect(job.instance).toEqual(instanceOf(late));
+    for (const job of kinds(['kpi', 'kpi-date', 'load', 'archive'])) expect(job.instance).toEqual(instanceOf(late));
     // Rows and bytes: the validate jobs read every row of the run; transform jobs write lake parts.
     const validate = kinds(['validate']);
     expect(validate.reduce((rows, j) => rows + Number(j.attributes['musicflow.rows']), 0)).toBe(run.report!.rows.read);
     expect(validate.reduce((bytes, j) => bytes + Number(j.attributes['musicflow.bytes.read']), 0)).toBeGreaterThan(0);
     expect(kinds(['transform']).every((j) => Number(j.attributes['musicflow.bytes.written']) > 0)).toBe(true);
-    expect(kinds(['load'])[0]!.attributes).toMatchObject({ 'musicflow.run.status': 'succeeded', 'musicflow.rows': run.report!.rows.read });
+    // The load job's attempt that ended the run (the first one waited for the archive jobs).
+    const loaded = kinds(['load']).find((j) => !j.attributes['musicflow.job.signal']);
+    expect(loaded!.attributes).toMatchObject({ 'musicflow.run.status': 'succeeded', 'musicflow.rows': run.report!.rows.read });
+    // One archive job moved the run's few files.
+    expect(kinds(['archive']).map((j) => Number(j.attributes['musicflow.files']) > 0)).toEqual([true]);
 
     const byId = new Map(spans.map((s) => [s.spanId, s]));
     const jobOf = (span: Span): Span | undefined => {

@@ -58,6 +58,7 @@ describe('job kinds', () => {
       'kpi-pass': 'kpi',
       recompute: 'kpi',
       load: 'load',
+      archive: 'load',
       backfill: 'load',
     });
   });

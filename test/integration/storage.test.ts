@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createObjectStore, joinUrl, moveOnce, ObjectMissingError, type ObjectStore } from '@musicflow/storage';
+import { createObjectStore, joinUrl, moveOnce, ObjectMissingError, s3RequestCounts, type ObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir, uniqueName } from '../helpers/env.ts';
 import { startS3, type TestS3 } from '../helpers/s3.ts';
 
@@ -356,6 +356,27 @@ describe('s3:// specifics', () => {
 
   it('rejects unsupported URLs', () => {
     expect(() => store.head('http://example.com/x.csv')).toThrow(/unsupported object URL/);
+  });
+
+  it('counts the requests it sends by kind, each one the server gets', async () => {
+    let sent = 0;
+    const onRequest = () => sent++;
+    const before = s3RequestCounts();
+    diagnostics.subscribe('http.client.request.start', onRequest);
+    try {
+      await store.write(`s3://${bucket}/count/a.csv`, 'counted'); // PUT, HEAD
+      await store.readBuffer(`s3://${bucket}/count/a.csv`, { start: 0, end: 3 }); // GET
+      for await (const _ of store.list(`s3://${bucket}/count/`)); // LIST
+      await store.move(`s3://${bucket}/count/a.csv`, `s3://${bucket}/count/b.csv`); // HEAD, COPY, HEAD, DELETE
+      await expect(store.move(`s3://${bucket}/count/a.csv`, `s3://${bucket}/count/c.csv`)).rejects.toThrow(ObjectMissingError); // HEAD
+      await store.deleteFolder(`s3://${bucket}/count/`); // LIST, DELETE (one batch)
+    } finally {
+      diagnostics.unsubscribe('http.client.request.start', onRequest);
+    }
+    const after = s3RequestCounts();
+    const delta = Object.fromEntries(Object.entries(after).map(([kind, n]) => [kind, n - before[kind as keyof typeof before]]));
+    expect(delta).toEqual({ LIST: 2, HEAD: 4, GET: 1, PUT: 1, COPY: 1, DELETE: 2, multipart: 0 });
+    expect(Object.values(delta).reduce((a, b) => a + b, 0)).toBe(sent);
   });
 });
 

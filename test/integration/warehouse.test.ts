@@ -149,6 +149,34 @@ for (const strategy of ['copy', 'insert'] as const) {
       expect((newerFailure as Error).message).toContain('analytics.genre_kpis: a concurrent load changed the same rows first (40001)');
     });
 
+    it("records every file's outcome in etl_run_files, odd names and no reason included", async () => {
+      const files = [
+        { file: 'file:///in/a, "quoted" name.csv', status: 'loaded' as const, rowsRead: 3, rowsValid: 3, rowsRejected: 0, duplicate: 1 },
+        {
+          file: 'file:///in/b.csv',
+          status: 'rejected' as const,
+          rowsRead: 2,
+          rowsValid: 0,
+          rowsRejected: 2,
+          duplicate: 0,
+          reason: 'too many bad rows, "2 of 2"',
+        },
+        ...Array.from({ length: 2500 }, (_, i) => ({
+          file: `file:///in/many/${i}.csv`,
+          status: 'loaded' as const,
+          rowsRead: 1,
+          rowsValid: 1,
+          rowsRejected: 0,
+          duplicate: 0,
+        })),
+      ];
+      await warehouse.loadRun(load('rf', 30, [], []), report('rf'), files);
+      const listed = await warehouse.listRunFiles('rf', undefined, 2, 0);
+      expect(listed.total).toBe(files.length);
+      expect(listed.files).toEqual([files[0], files[1]]);
+      expect((await warehouse.listRunFiles('rf', 'rejected', 10, 0)).files).toEqual([files[1]]);
+    });
+
     it('a failure mid-load leaves no half-written rows and no run record', async () => {
       const broken = load('r3', 30, [genreRow('pop', 99)], []);
       broken.hourly = async () => Readable.from(['2024-06-25,not-an-hour,1,1,1,1,,\n']);

@@ -1,14 +1,15 @@
 /**
  * The bench's generated long-tail day (bench/generate.ts): the catalogue's
  * shape (second genres, two-artist credits, generated users) and the events'
- * spread over it with `tailShare`, read back from the files it writes.
+ * spread over it with `tailShare`, and the same valid events however many
+ * files they are cut into, read back from the files it writes.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generate, HEAD_TRACKS, type GeneratedData } from '../../bench/generate.ts';
+import { generate, HEAD_TRACKS, MAX_FILE_DIRT, type GeneratedData } from '../../bench/generate.ts';
 
 const SAMPLE = fileURLToPath(new URL('../../data/sample/', import.meta.url));
 const SONGS = 20_000;
@@ -69,5 +70,21 @@ describe('bench data generator', () => {
     // Tail plays' listeners are uniform over all 80k users: 3/8 of the tail's are generated ones.
     const users = (await Promise.all(longTail.streamFiles.map(lines))).flat().map((l) => Number(l.split(',')[0]));
     expect(users.filter((u) => u > 50_000).length / events).toBeCloseTo((0.5 * USERS) / (50_000 + USERS), 1);
+  });
+
+  it('cuts the same valid events into small files without one crossing the reject threshold', async () => {
+    const events = 40_000;
+    // The bench's invalid rows: a user id of 0 or a 31st of June.
+    const invalid = (line: string) => line.startsWith('0,') || line.includes('2024-06-31');
+    const big = await generate({ events, files: 2, root, sampleDir: SAMPLE });
+    const small = await generate({ events, files: 4_000, root, sampleDir: SAMPLE });
+    const bigLines = (await Promise.all(big.streamFiles.map(lines))).flat();
+    const smallFiles = await Promise.all(small.streamFiles.map(lines));
+    // Big files keep the 0.05 % drawn.
+    expect(bigLines.filter(invalid).length).toBeGreaterThan(5);
+    // 10 events a file: one invalid row would be 10 %, over SPEC's 5 %; none is written there.
+    for (const file of smallFiles) expect(file.filter(invalid).length).toBeLessThanOrEqual(Math.floor(file.length * MAX_FILE_DIRT));
+    expect(smallFiles.flat().filter((l) => !invalid(l))).toEqual(bigLines.filter((l) => !invalid(l)));
+    expect(small.events).toBe(events - bigLines.filter(invalid).length);
   });
 });

@@ -238,6 +238,11 @@ export const configSchema = z.object({
   /** Per-file rows of analytics.etl_run_files are deleted this many days after their run started (0: kept forever). */
   RUN_FILES_KEEP_DAYS: z.coerce.number().int().min(0).default(90),
   /**
+   * Ingested files one archive job moves: a run's archive is files / this many jobs, spread over every loader
+   * (1M files: 500 jobs of a few hundred bytes of Redis each).
+   */
+  ARCHIVE_FILES_PER_JOB: z.coerce.number().int().min(1).max(100_000).default(2000),
+  /**
    * An archived object bigger than this is copied in parts (S3 UploadPartCopy, each at most this big):
    * a single CopyObject stops at 5 GiB.
    */

@@ -31,6 +31,8 @@ export const jobIds = {
   kpiDate: (runId: string, listenDate: string) => `kpi-${runId}-${listenDate}`,
   /** With the pass count: a date job retried into a different count adds a new set instead of mixing two partitions. */
   kpiPass: (runId: string, listenDate: string, pass: number, count: number) => `kpi-${runId}-${listenDate}-pass${pass}of${count}`,
+  /** One slice of the run's ingested files moved to the archive, by its place in the run's file list. */
+  archive: (runId: string, slice: number) => `archive-${runId}-${slice}`,
   backfill: (backfillId: string) => `backfill-${backfillId}`,
   /** The recompute run of one date of a backfill. */
   backfillRun: (backfillId: string, listenDate: string) => `${backfillId}-${listenDate}`,
@@ -453,8 +455,43 @@ export const backfillJobSchema = z.object({
 });
 export type BackfillJob = z.infer<typeof backfillJobSchema>;
 
-export const loadJobSchema = z.object({ run: runContextSchema });
+/**
+ * The run's last job, in steps (the step-job pattern): it loads the KPI rows and records the run, adds one
+ * `archive` job per slice of the ingested files and waits for them (`step: 'archive'`), then records the
+ * run again with the archive's time, alerts and deletes the temporaries: a run ends once its files are moved.
+ */
+export const loadJobSchema = z.object({
+  run: runContextSchema,
+  step: z.enum(['archive']).optional(),
+  /** When the load began, and how many archive jobs it added. */
+  archive: z.object({ loadStartedAt: z.number(), slices: z.number().int().min(1) }).optional(),
+});
 export type LoadJob = z.infer<typeof loadJobSchema>;
+
+/**
+ * Moves one slice of a run's ingested files to the archive: the lines of the run's file list (the lake's
+ * run-files artifact) in bytes `start` to `end`, `loaded` of them loaded. A retry moves what is still there:
+ * a file moved by an earlier attempt is counted, not moved again.
+ */
+export const archiveJobSchema = z.object({
+  run: runContextSchema,
+  filesUrl: z.string(),
+  slice: z.number().int().min(0),
+  start: z.number().int().min(0),
+  end: z.number().int().min(0),
+  loaded: z.number().int().min(1),
+});
+export type ArchiveJob = z.infer<typeof archiveJobSchema>;
+
+export const archiveResultSchema = z.object({
+  kind: z.literal('archive'),
+  ...timing,
+  slice: z.number().int(),
+  moved: z.number().int(),
+  /** Files an earlier attempt of the slice had moved already. */
+  movedBefore: z.number().int(),
+});
+export type ArchiveResult = z.infer<typeof archiveResultSchema>;
 
 /** `cancelled`: stopped on request before it changed the lake or the warehouse. */
 export const runStatusSchema = z.enum(['queued', 'running', 'succeeded', 'partial', 'failed', 'cancelled']);
@@ -598,6 +635,7 @@ export const JOB_KINDS = {
   'kpi-pass': { stage: 'kpi', data: kpiPassJobSchema },
   recompute: { stage: 'kpi', data: kpiRecomputeJobSchema },
   load: { stage: 'load', data: loadJobSchema },
+  archive: { stage: 'load', data: archiveJobSchema },
   backfill: { stage: 'load', data: backfillJobSchema },
 } as const satisfies Record<string, { stage: Stage; data: z.ZodType }>;
 export type JobKind = keyof typeof JOB_KINDS;
@@ -614,10 +652,12 @@ export const kindsOf = (stage: Stage) => JOB_KIND_NAMES.filter((k) => JOB_KINDS[
  * then the transform jobs under `kpi`; `kpi` then adds the run's `commit`
  * (the lake commit), then one kpi-date job per listen date, a big date its
  * kpi-pass jobs; `recompute` adds catalogue jobs (re-enrich) and then kpi-date
- * jobs. Adding any other child is a bug: `addChildJobs` refuses it.
+ * jobs; `load`, once the run is loaded, adds one `archive` job per slice of
+ * its ingested files (ARCHIVE_FILES_PER_JOB). Adding any other child is a
+ * bug: `addChildJobs` refuses it.
  */
 export const FLOW_CHILDREN = {
-  load: ['kpi', 'recompute'],
+  load: ['kpi', 'recompute', 'archive'],
   kpi: ['plan', 'transform', 'commit', 'kpi-date'],
   plan: ['validate', 'catalogue'],
   recompute: ['catalogue', 'kpi-date'],
@@ -627,6 +667,7 @@ export const FLOW_CHILDREN = {
   transform: [],
   commit: [],
   'kpi-pass': [],
+  archive: [],
   // A backfill waits for the load of each date's recompute run (`startRecompute` with its driver as parent).
   backfill: ['load'],
 } as const satisfies Record<JobKind, readonly JobKind[]>;
@@ -641,6 +682,7 @@ export const childResultSchema = z.discriminatedUnion('kind', [
   kpiPassResultSchema,
   commitResultSchema,
   kpiResultSchema,
+  archiveResultSchema,
 ]);
 export type ChildResult = z.infer<typeof childResultSchema>;
 

@@ -50,6 +50,8 @@ function measuresOf(result: unknown): Attributes {
       return { 'musicflow.rows': r.rows, 'musicflow.kpi_rows': r.genreRows + r.hourlyRows, 'musicflow.listen_date': r.listenDate };
     case 'commit':
       return { 'musicflow.rows': sum(r.parts, (p) => p.rows), 'musicflow.parts': r.parts.length };
+    case 'archive':
+      return { 'musicflow.files': r.moved + r.movedBefore };
     case 'kpi':
       return { 'musicflow.rows': r.report.rows.read, 'musicflow.kpi_rows': r.report.kpiRows.genre + r.report.kpiRows.hourly };
   }

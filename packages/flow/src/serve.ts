@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadConfig, type Config } from '@musicflow/config';
+import { s3RequestCounts } from '@musicflow/storage';
 import { createServiceContext, type ServiceContext } from './context.ts';
 import { redisDurabilityProblems } from './redis.ts';
 
@@ -51,7 +52,15 @@ export async function serve(name: string, start: (ctx: ServiceContext) => Promis
     await Promise.all(services.map((s) => s.close()));
     await ctx.close();
     loopDelay.disable();
-    ctx.logger.info({ eventLoopDelayMaxMs: Math.round(loopDelay.max / 1e6), eventLoopDelayP99Ms: Math.round(loopDelay.percentile(99) / 1e6) }, 'stopped');
+    ctx.logger.info(
+      {
+        eventLoopDelayMaxMs: Math.round(loopDelay.max / 1e6),
+        eventLoopDelayP99Ms: Math.round(loopDelay.percentile(99) / 1e6),
+        // What this process cost the object store (the bench sums its workers').
+        s3Requests: s3RequestCounts(),
+      },
+      'stopped',
+    );
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));

@@ -41,16 +41,19 @@ export function recordFields(batch: CsvByteBatch, r: number): string[] {
   return fields;
 }
 
+/** Records a fresh batch has room for: it grows as a read needs, so a small file's reader costs little (thousands a chunk). */
+const FIRST_RECORDS = 64;
+
 /** Growable typed arrays of one batch. */
 class BatchBuilder implements CsvByteBatch {
   bytes: Buffer = Buffer.alloc(0);
   records = 0;
   fields = 0;
-  lines = new Float64Array(1024);
-  firstField = new Int32Array(1025);
-  starts = new Int32Array(4096);
-  ends = new Int32Array(4096);
-  escaped = new Uint8Array(4096);
+  lines = new Float64Array(FIRST_RECORDS);
+  firstField = new Int32Array(FIRST_RECORDS + 1);
+  starts = new Int32Array(4 * FIRST_RECORDS);
+  ends = new Int32Array(4 * FIRST_RECORDS);
+  escaped = new Uint8Array(4 * FIRST_RECORDS);
 
   reset(bytes: Buffer): void {
     this.bytes = bytes;

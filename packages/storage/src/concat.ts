@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { ObjectStore } from './object-store.ts';
+import type { ByteRange, ObjectStore } from './object-store.ts';
 
 /** One stream of `head` then the objects at `urls` in order, each opened only when the previous one is done. */
 export function readConcatenated(store: ObjectStore, urls: readonly string[], head = ''): Readable {
@@ -11,10 +11,10 @@ export function readConcatenated(store: ObjectStore, urls: readonly string[], he
   );
 }
 
-/** An object's lines, one at a time (empty lines included). */
-export async function* readLines(store: ObjectStore, url: string): AsyncGenerator<string> {
+/** An object's lines (or a range's, cut at line ends), one at a time (empty lines included). */
+export async function* readLines(store: ObjectStore, url: string, range?: ByteRange): AsyncGenerator<string> {
   let rest = '';
-  for await (const text of (await store.read(url)).setEncoding('utf8') as AsyncIterable<string>) {
+  for await (const text of (await store.read(url, range)).setEncoding('utf8') as AsyncIterable<string>) {
     const lines = (rest + text).split('\n');
     rest = lines.pop()!;
     yield* lines;

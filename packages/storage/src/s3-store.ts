@@ -25,6 +25,30 @@ export interface S3Options {
   multipartCopyBytes?: number;
 }
 
+/** The kinds of S3 request a bill counts apart; multipart: create, part, part copy, complete, abort. */
+export const S3_REQUEST_KINDS = ['LIST', 'HEAD', 'GET', 'PUT', 'COPY', 'DELETE', 'multipart'] as const;
+export type S3RequestKind = (typeof S3_REQUEST_KINDS)[number];
+
+const KIND_OF_COMMAND: Record<string, S3RequestKind> = {
+  ListObjectsV2Command: 'LIST',
+  HeadObjectCommand: 'HEAD',
+  GetObjectCommand: 'GET',
+  PutObjectCommand: 'PUT',
+  CopyObjectCommand: 'COPY',
+  DeleteObjectCommand: 'DELETE',
+  DeleteObjectsCommand: 'DELETE',
+  CreateMultipartUploadCommand: 'multipart',
+  UploadPartCommand: 'multipart',
+  UploadPartCopyCommand: 'multipart',
+  CompleteMultipartUploadCommand: 'multipart',
+  AbortMultipartUploadCommand: 'multipart',
+};
+
+const sentRequests = Object.fromEntries(S3_REQUEST_KINDS.map((kind) => [kind, 0])) as Record<S3RequestKind, number>;
+
+/** The S3 requests this process has sent, by kind (each HTTP attempt, retries included): the bench sums its workers'. */
+export const s3RequestCounts = (): Readonly<Record<S3RequestKind, number>> => ({ ...sentRequests });
+
 /** S3's limit on one CopyObject, and on one part of a multipart copy. */
 const MAX_COPY_BYTES = 5 * 1024 ** 3;
 /** Parts of one multipart copy copied at once. */
@@ -47,6 +71,15 @@ export function createS3Backend(options: S3Options) {
     responseChecksumValidation: options.checksums,
     region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
   });
+  // In the deserialize step, inside the SDK's retry loop: one count per request on the wire.
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      const kind = KIND_OF_COMMAND[context.commandName ?? ''];
+      if (kind) sentRequests[kind]++;
+      return next(args);
+    },
+    { step: 'deserialize', name: 'musicflowRequestCount' },
+  );
   const partBytes = Math.min(options.multipartCopyBytes ?? MAX_COPY_BYTES, MAX_COPY_BYTES);
 
   async function* list(folderUrl: string): AsyncIterable<ObjectInfo> {

@@ -28,7 +28,7 @@ export function tracedObjectStore(store: ObjectStore): ObjectStore {
       span('read', url, () => store.read(url, range).then(counted('bytesRead', () => range && range.end - range.start))),
     readBuffer: (url: string, range?: ByteRange) => span('readBuffer', url, () => store.readBuffer(url, range).then(counted('bytesRead', (b) => b.length))),
     write: (url, body): Promise<ObjectInfo> => span('write', url, () => store.write(url, body).then(counted('bytesWritten', (info) => info.size))),
-    copy: (fromUrl, toUrl) => span('copy', fromUrl, () => store.copy(fromUrl, toUrl), { 'musicflow.object.to': toUrl }),
+    copy: (fromUrl, toUrl, size) => span('copy', fromUrl, () => store.copy(fromUrl, toUrl, size), { 'musicflow.object.to': toUrl }),
     delete: (url) => span('delete', url, () => store.delete(url)),
     deleteFolder: (folderUrl) => span('deleteFolder', folderUrl, () => store.deleteFolder(folderUrl)),
     move: (fromUrl, toUrl) => span('move', fromUrl, () => store.move(fromUrl, toUrl), { 'musicflow.object.to': toUrl }),

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { stringify } from 'csv-stringify/sync';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { PostgresTarget } from '@musicflow/config';
 import type { RunFile, RunReport } from '@musicflow/contracts';
@@ -225,7 +226,7 @@ export class Warehouse {
       }
       const recorded = { ...(checked ? reportWithChecks(report, checked, load.checks!.settings) : report), kpiRows };
       await writeRun(client, recorded);
-      await writeRunFiles(client, report.runId, files);
+      await writeRunFiles(client, report.runId, files, this.strategy);
       if (checked) await writeChecks(client, report.runId, checked, load.updatedAt);
       return { kpiRows, report: recorded };
     });
@@ -503,23 +504,33 @@ export { KPI_TABLES };
 const RUN_FILE_NAME_BYTES = 2048;
 
 /** A run's files, replacing any recorded by an earlier attempt, in batches of multi-row INSERTs (portable to Redshift). */
-async function writeRunFiles(client: pg.PoolClient, runId: string, files: AsyncIterable<RunFile> | Iterable<RunFile>): Promise<void> {
+async function writeRunFiles(client: pg.PoolClient, runId: string, files: AsyncIterable<RunFile> | Iterable<RunFile>, strategy: StageStrategy): Promise<void> {
   await client.query(RUN_FILES_SQL.delete, [runId]);
+  const rowOf = (f: RunFile) => [
+    runId,
+    // A key: a name cut to fit keeps a digest of the whole, so two long names stay two rows.
+    fitText(f.file, RUN_FILE_NAME_BYTES, 'key').text,
+    f.status,
+    f.rowsRead,
+    f.rowsValid,
+    f.rowsRejected,
+    f.duplicate,
+    f.reason ? cutToBytes(f.reason, 4096) : null,
+  ];
+  if (strategy === 'copy') {
+    // CSV for COPY: an empty unquoted field is NULL (a reason), names are never empty.
+    const csv = Readable.from(
+      (async function* () {
+        for await (const file of files) yield stringify([rowOf(file)]);
+      })(),
+    );
+    await pipeline(csv, client.query(copyFrom(RUN_FILES_SQL.copy)));
+    return;
+  }
   let batch: RunFile[] = [];
   const flush = async () => {
     if (!batch.length) return;
-    const values = batch.flatMap((f) => [
-      runId,
-      // A key: a name cut to fit keeps a digest of the whole, so two long names stay two rows.
-      fitText(f.file, RUN_FILE_NAME_BYTES, 'key').text,
-      f.status,
-      f.rowsRead,
-      f.rowsValid,
-      f.rowsRejected,
-      f.duplicate,
-      f.reason ? cutToBytes(f.reason, 4096) : null,
-    ]);
-    await client.query(RUN_FILES_SQL.insert(batch.length), values);
+    await client.query(RUN_FILES_SQL.insert(batch.length), batch.flatMap(rowOf));
     batch = [];
   };
   for await (const file of files) {

@@ -1,12 +1,13 @@
 import { checkWarehouseAtStart, defineStage, runStageWorker, startAlertWorker, type Service, type ServiceContext } from '@musicflow/flow';
 import { createLoadProcessor } from './processor.ts';
 import { createBackfillProcessor } from './backfill.ts';
+import { createArchiveProcessor } from './archive.ts';
 
 export { failedReport } from './processor.ts';
 
 export const loadStage = defineStage({
   stage: 'load',
-  createProcessors: (ctx) => ({ load: createLoadProcessor(ctx), backfill: createBackfillProcessor(ctx) }),
+  createProcessors: (ctx) => ({ load: createLoadProcessor(ctx), archive: createArchiveProcessor(ctx), backfill: createBackfillProcessor(ctx) }),
 });
 
 /** The load worker, and the alert worker that delivers what the loader (and the freshness check) raise. */

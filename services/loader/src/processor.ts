@@ -1,26 +1,82 @@
-import pMap from 'p-map';
-import { UnrecoverableError, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import { childResults, emptyRunReport, runReportSchema, runTraceId, type LoadJob, type RunBuild, type RunFile, type RunReport } from '@musicflow/contracts';
-import { activeKey, alertOnRun, claimRunCommit, emitRunEnd, ignoredFailures, markRunEnded, runBuild, wakeBackfill, type ServiceContext } from '@musicflow/flow';
+import { childResults, emptyRunReport, runReportSchema, runTraceId, type LoadJob, type RunBuild, type RunReport } from '@musicflow/contracts';
+import {
+  activeKey,
+  alertOnRun,
+  claimRunCommit,
+  emitRunEnd,
+  enterStep,
+  ignoredFailures,
+  markRunEnded,
+  runBuild,
+  wakeBackfill,
+  type ServiceContext,
+} from '@musicflow/flow';
 import { LAKE_LAYOUT, readKpiRows, readRunFiles, readSourceHeaders } from '@musicflow/lake';
-import { joinUrl, ObjectMissingError, relativeKey, type ObjectStore } from '@musicflow/storage';
+import type { ObjectStore } from '@musicflow/storage';
 import { checkSettings, fitRunRecord, recordSchemaDrift, WarehouseDataError, type Warehouse } from '@musicflow/warehouse';
+import { archiveJobs } from './archive.ts';
 
 /**
- * The last step of every run, also of failed ones: upsert the KPI rows and
- * record the run in one warehouse transaction, archive the ingested stream
- * files, delete the run's temporaries. A failed run is recorded with its
+ * The last step of every run, also of failed ones, in steps: upsert the KPI
+ * rows and record the run in one warehouse transaction, then add the archive
+ * jobs that move the ingested stream files and wait for them, then record the
+ * run's end and delete its temporaries. A failed run is recorded with its
  * error; its sources stay where they were and no KPI row is written.
  */
-export function createLoadProcessor({ store, queues, warehouse, config }: ServiceContext) {
+export function createLoadProcessor(ctx: ServiceContext) {
+  const { store, queues, warehouse, config } = ctx;
   // Every run this loader records carries its build and KPI settings (analytics.etl_runs' version columns).
   const build = runBuild(config);
-  const load = async (job: Job, { run }: LoadJob, log: Logger): Promise<RunReport> => {
+
+  /** Once the run is loaded and its files archived (or it never loaded): its record, alerts, lineage, the temporaries. */
+  const end = async (job: Job, run: LoadJob['run'], db: Warehouse, report: RunReport, log: Logger): Promise<RunReport> => {
+    await db.recordRun(report);
+    if (report.status === 'succeeded' || report.status === 'partial') {
+      log.info({ status: report.status, files: report.files.loaded, kpiRows: report.kpiRows }, 'run loaded');
+      if (config.RUN_FILES_KEEP_DAYS > 0) {
+        const pruned = await db.pruneRunFiles(new Date(Date.now() - config.RUN_FILES_KEEP_DAYS * 86_400_000));
+        if (pruned) log.info({ pruned, keepDays: config.RUN_FILES_KEEP_DAYS }, 'per-file rows of old runs deleted (RUN_FILES_KEEP_DAYS)');
+      }
+    }
+    await alertOnRun(config, queues, report, log);
+    await emitRunEnd(config, run, report, log);
+    await releaseRun(store, queues, run, job);
+    return report;
+  };
+
+  /** Once every archive job is done: the run as the load recorded it, with the archive's time (and its failed slices). */
+  const archived = async (job: Job, { run, archive }: LoadJob, db: Warehouse, log: Logger): Promise<RunReport> => {
+    const recorded = await db.getRun(run.runId);
+    if (!recorded || !archive) throw new Error(`load ${job.id}: the run's record or its archive step is missing`);
+    const slices = childResults(await job.getChildrenValues(), 'archive');
+    // Its kpi child succeeded (else there is no archive step): every failure is an archive slice's.
+    const failed = await ignoredFailures(job, queues);
+    const report: RunReport = {
+      ...recorded,
+      finishedAt: new Date().toISOString(),
+      stageMs: {
+        ...recorded.stageMs,
+        load: Date.now() - archive.loadStartedAt,
+        ...(slices.length ? { archive: Math.max(...slices.map((s) => s.finishedAt)) - Math.min(...slices.map((s) => s.startedAt)) } : {}),
+      },
+    };
+    if (failed.length) {
+      // The KPIs are loaded: the files a failed slice left stay in the streams folder, and the next run takes them again, changing nothing.
+      report.error = `archive: ${failed.length} of ${archive.slices} slice(s) failed, their files stay in the streams folder: ${failed.map((f) => `${f.jobId}: ${f.reason}`).join('; ')}`;
+      log.error({ error: report.error }, 'files not archived');
+    }
+    return report;
+  };
+
+  const load = async (job: Job, data: LoadJob, log: Logger, token: string | undefined): Promise<RunReport> => {
+    const { run } = data;
+    const db = await warehouse();
+    if (data.step === 'archive') return end(job, run, db, await archived(job, data, db, log), log);
     const startedAt = Date.now();
     const failures = (await ignoredFailures(job, queues)).map((f) => f.reason);
     const [published] = childResults(await job.getChildrenValues(), 'kpi');
-    const db = await warehouse();
     await recordUnrecordedRuns({ config, queues }, db, log);
 
     let report: RunReport;
@@ -38,11 +94,9 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
     // Claimed before the transaction: a run cancelled first never commits, one committing can no longer be cancelled.
     if (!(await claimRunCommit(queues, run.runId))) {
       report = { ...failedReport(run, 'cancelled', build), status: 'cancelled' };
-      await db.recordRun(report);
       log.info('run cancelled: recorded, temporaries deleted, nothing loaded');
     } else if (failures.length || !published) {
       report = { ...failedReport(run, failures.join('; ') || 'the KPI job produced no result', build), ...(await drift()) };
-      await db.recordRun(report);
       log.error({ error: report.error }, 'run failed');
     } else {
       const result = published;
@@ -86,27 +140,24 @@ export function createLoadProcessor({ store, queues, warehouse, config }: Servic
       }
       const failedChecks = (report.checks ?? []).filter((c) => !c.passed);
       if (failedChecks.length) log.warn({ checks: failedChecks, blockedDates: report.blockedDates }, 'data checks failed');
-      await archive(store, run, loadedFiles(readRunFiles(store, result.filesUrl)));
-      report.stageMs.load = Date.now() - startedAt;
-      await db.recordRun(report);
-      log.info({ status: report.status, files: loaded, kpiRows: report.kpiRows }, 'run loaded');
-      if (config.RUN_FILES_KEEP_DAYS > 0) {
-        const pruned = await db.pruneRunFiles(new Date(Date.now() - config.RUN_FILES_KEEP_DAYS * 86_400_000));
-        if (pruned) log.info({ pruned, keepDays: config.RUN_FILES_KEEP_DAYS }, 'per-file rows of old runs deleted (RUN_FILES_KEEP_DAYS)');
+      // The run is recorded loaded; it ends once its files are archived, by archive jobs any loader takes.
+      const archive = await archiveJobs(ctx, run, result.filesUrl);
+      if (archive.jobs.length) {
+        const next = { ...data, step: 'archive', archive: { loadStartedAt: startedAt, slices: archive.jobs.length } } satisfies LoadJob;
+        // Returns only when no slice is left to wait for (their jobs had finished already): the next step now.
+        return load(job, await enterStep(ctx, job, token, next, archive), log, token);
       }
+      report.stageMs.load = Date.now() - startedAt;
     }
-    await alertOnRun(config, queues, report, log);
-    await emitRunEnd(config, run, report, log);
-
-    await releaseRun(store, queues, run, job);
-    return report;
+    return end(job, run, db, report, log);
   };
   // A load that outlasts its own retry budget (the warehouse away for longer) leaves the run's failure in Redis;
   // the next load that reaches the warehouse records it.
-  return async (job: Job, data: LoadJob, log: Logger): Promise<RunReport> => {
+  return async (job: Job, data: LoadJob, log: Logger, token: string | undefined): Promise<RunReport> => {
     try {
-      return await load(job, data, log);
+      return await load(job, data, log, token);
     } catch (err) {
+      if (err instanceof WaitingChildrenError) throw err;
       const final = (err as Error).name === 'UnrecoverableError' || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       // A refused row's failure is recorded already, with the run's counts.
       if (final && !(err as { recorded?: boolean }).recorded) {
@@ -191,29 +242,4 @@ async function releaseRun(store: ObjectStore, queues: ServiceContext['queues'], 
 /** The report of a run that failed before anything was counted. */
 export function failedReport(run: LoadJob['run'], error: string, build?: RunBuild): RunReport {
   return { ...emptyRunReport(run, 'failed'), finishedAt: new Date().toISOString(), error, ...(build ? { build } : {}) };
-}
-
-/** Files moved at once: thousands of small files are mostly waiting on the store. */
-const ARCHIVE_CONCURRENCY = 16;
-
-async function* loadedFiles(files: AsyncIterable<RunFile>): AsyncGenerator<string> {
-  for await (const file of files) if (file.status === 'loaded') yield file.file;
-}
-
-/**
- * Moves ingested files to `<archive>/<yyyy>/<mm>/<dd>/` of the run date, read from the run's file list as they
- * are moved (never all names at once); a repeat skips what already moved (no source).
- */
-async function archive(store: ObjectStore, run: LoadJob['run'], files: AsyncIterable<string>): Promise<void> {
-  const [yyyy, mm, dd] = run.startedAt.slice(0, 10).split('-') as [string, string, string];
-  await pMap(
-    files,
-    async (url) => {
-      const target = joinUrl(run.archive, yyyy, mm, dd, relativeKey(run.sources.streams, url));
-      await store.move(url, target).catch((err: unknown) => {
-        if (!(err instanceof ObjectMissingError)) throw err;
-      });
-    },
-    { concurrency: ARCHIVE_CONCURRENCY },
-  );
 }

@@ -35,7 +35,7 @@ export interface CleanEventsBlock {
 }
 
 const BLOCK_ROWS = 65_536;
-/** A fresh block's room: it grows to BLOCK_ROWS, so the end of a small file's segment costs no full block of memory. */
+/** A fresh writer's room: it grows to BLOCK_ROWS, so a chunk of small files costs no full block of memory. */
 const FIRST_ROWS = 1024;
 const HEADER_BYTES = 8;
 const NEWLINE = 10;
@@ -99,20 +99,18 @@ export class CleanEventsWriter {
     const rows = this.rows;
     if (rows === 0) return undefined;
     const names = this.trackIds.joined(this.blockFirstTrack, this.trackIds.size, NEWLINE);
-    const header = Buffer.alloc(HEADER_BYTES);
-    header.writeUInt32LE(rows, 0);
-    header.writeUInt32LE(names.length, 4);
-    // The columns go out as they are, not copied into one block: the next block gets new arrays.
-    this.out.write(header);
-    this.out.write(names);
-    this.out.write(new Uint8Array(this.userIds.buffer, 0, rows * 4));
-    this.out.write(new Uint8Array(this.trackIndexes.buffer, 0, rows * 4));
-    const drained = this.out.write(new Uint8Array(this.listenTimes.buffer, 0, rows * 8));
-    // A block as big as the last one: a big file's chunk stays at full blocks, a small file's at small ones.
-    const next = Math.max(FIRST_ROWS, rows);
-    this.userIds = new Int32Array(next);
-    this.trackIndexes = new Int32Array(next);
-    this.listenTimes = new Float64Array(next);
+    // One write of one copy: a chunk of small files ends a block per file, and the arrays serve the next block.
+    const block = Buffer.allocUnsafe(HEADER_BYTES + names.length + rows * 16);
+    block.writeUInt32LE(rows, 0);
+    block.writeUInt32LE(names.length, 4);
+    block.set(names, HEADER_BYTES);
+    let at = HEADER_BYTES + names.length;
+    for (const column of [this.userIds, this.trackIndexes, this.listenTimes]) {
+      const bytes = rows * column.BYTES_PER_ELEMENT;
+      block.set(new Uint8Array(column.buffer, 0, bytes), at);
+      at += bytes;
+    }
+    const drained = this.out.write(block);
     this.rows = 0;
     this.blockFirstTrack = this.trackIds.size;
     this.written++;

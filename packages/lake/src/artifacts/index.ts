@@ -37,7 +37,7 @@ export { packPartsWriter, publishedPartsOf, publishParts, reEnrichPart, segmentP
 export { readDateParts, writeDateParts, type DatePart } from './date-parts.ts';
 export { mergeKpiPartials, writeKpiPartial } from './kpi-partial.ts';
 export { readKpiRows, writeKpiRows } from './kpi-rows.ts';
-export { readRunFiles, writeRunFiles } from './run-files.ts';
+export { loadedFilesSlices, readRunFiles, writeRunFiles, type LoadedFilesSlice } from './run-files.ts';
 export { HeaderTally, MAX_SOURCE_HEADERS, readSourceHeaders, writeSourceHeaders } from './source-headers.ts';
 export { readChunkSegments, writeChunkSegments } from './chunk-segments.ts';
 export { plannedOutFilesWriter, readPlannedOutFiles } from './planned-out-files.ts';
