@@ -551,7 +551,7 @@ async function main(): Promise<void> {
             (['extract', 'validate', 'transform', 'kpi', 'load'] as const)
               .map((k) => `${k} ${s[k].completed}/${s[k].total}${s[k].active ? `(+${s[k].active})` : ''}`)
               .join(' ') +
-            `; RSS MB ${rss.join('/')}`,
+            `; RSS MB ${rss.join('/')} (peak ${procs.map((p) => mb(p.peakKb)).join('/')})`,
         );
       }
       await new Promise((r) => setTimeout(r, events > 200_000 ? 200 : 25));
