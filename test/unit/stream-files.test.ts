@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStreamFile, scanChunks } from '@musicflow/ingest';
+import { openStreamFile, scanChunks, scanStreamFile, WHOLE_READ_BYTES } from '@musicflow/ingest';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
 import { fileIdOf, MAX_SEGMENTS_PER_CHUNK, packBytesFor, packChunks, planStreamFile } from '../../services/extractor/src/streams.ts';
 import type { Segment } from '@musicflow/contracts';
@@ -191,19 +191,24 @@ describe('planStreamFile', () => {
     for (const size of sizes) expect(Math.abs(size - info.size / 3)).toBeLessThanOrEqual(2 * row(0).length + 30);
   });
 
-  it('rejects a file missing columns, naming every missing column', async () => {
-    const info = await put('missing.csv', 'user_id,when\n1,2024-06-25 10:00:00\n');
+  it('leaves a small file of one chunk unread: one segment from its first byte, its header for the validator', async () => {
+    // A header that rejects the file: the plan does not read it, so does not know.
+    const info = await put('small-missing.csv', 'user_id,when\n1,2024-06-25 10:00:00\n');
     expect(await planStreamFile(store, streams, info, 1000)).toEqual({
-      rejected: { file: info.url, reasons: ['missing column(s): track_id, listen_time'] },
-      // Read, so the run's schema drift can tell the change.
+      segments: [{ fileId: 'small-missing', fileUrl: info.url, index: 0, count: 1, start: 0, end: info.size, firstLine: 1, gzip: false }],
+    });
+    // Past WHOLE_READ_BYTES a file of one chunk is still read as far as its header, and checked here.
+    const big = await put('big-missing.csv', `user_id,when\n${'1,2024-06-25 10:00:00\n'.repeat(Math.ceil(WHOLE_READ_BYTES / 20))}`);
+    expect(await planStreamFile(store, streams, big, 2 * WHOLE_READ_BYTES)).toEqual({
+      rejected: { file: big.url, reasons: ['missing column(s): track_id, listen_time'] },
       header: ['user_id', 'when'],
     });
   });
 
-  it('rejects a file whose header names a required column twice, naming it (.csv and .csv.gz)', async () => {
+  it('rejects a file whose header names a required column twice, naming it (.csv cut in chunks and .csv.gz)', async () => {
     const body = 'user_id,track_id,listen_time,user_id,extra,extra\n1,t1,2024-06-25 10:00:00,2,x,y\n';
     const info = await put('twice.csv', body);
-    expect(await planStreamFile(store, streams, info, 1000)).toEqual({
+    expect(await planStreamFile(store, streams, info, 20)).toEqual({
       rejected: { file: info.url, reasons: ['column(s) named more than once in the header: user_id'] },
       header: ['user_id', 'track_id', 'listen_time', 'user_id', 'extra', 'extra'],
     });
@@ -213,15 +218,6 @@ describe('planStreamFile', () => {
       header: ['user_id', 'track_id', 'listen_time', 'user_id', 'extra', 'extra'],
     });
   });
-
-  it('rejects an empty file; accepts a header-only file as one empty chunk', async () => {
-    const empty = await put('empty.csv', '');
-    expect(await planStreamFile(store, streams, empty, 1000)).toEqual({ rejected: { file: empty.url, reasons: [expect.stringMatching(/empty file/)] } });
-    const headerOnly = await put('header-only.csv', 'user_id,track_id,listen_time\n');
-    const plan = await planStreamFile(store, streams, headerOnly, 1000);
-    expect(plan).toMatchObject({ segments: [{ start: 29, end: 29, index: 0, count: 1 }] });
-  });
-
   it('reads the header of a .csv.gz file and plans it as one chunk', async () => {
     const body = 'track_id,user_id,listen_time\r\nt1,1,2024-06-25T10:00:00Z\r\nt2,2,2024-06-25T11:00:00+01:00\r\n';
     const info = await put('zipped.csv.gz', gzipSync(body));
@@ -326,5 +322,28 @@ describe('packChunks', () => {
     expect(packBytesFor(49_000_000, 32 << 20)).toBe(Math.ceil(49_000_000 / 8));
     expect(packBytesFor(3_000_000, 32 << 20)).toBe(1 << 20);
     expect(packBytesFor(10_000_000_000, 32 << 20)).toBe(32 << 20);
+  });
+});
+
+describe('scanStreamFile (the header check of the plan and of the validator)', () => {
+  it('rejects a file missing columns, naming every missing column, with its header for schema drift', async () => {
+    const bytes = Buffer.from('user_id,when\n1,2024-06-25 10:00:00\n');
+    expect(await scanStreamFile(bytes, bytes.length, bytes.length)).toEqual({ reason: 'missing column(s): track_id, listen_time', header: ['user_id', 'when'] });
+  });
+
+  it('rejects a header naming a required column twice, an empty file, an unparsable header; accepts a header-only file as one empty range', async () => {
+    const twice = Buffer.from('user_id,track_id,listen_time,user_id,extra,extra\n1,t1,2024-06-25 10:00:00,2,x,y\n');
+    expect(await scanStreamFile(twice, twice.length, twice.length)).toEqual({
+      reason: 'column(s) named more than once in the header: user_id',
+      header: ['user_id', 'track_id', 'listen_time', 'user_id', 'extra', 'extra'],
+    });
+    expect(await scanStreamFile(Buffer.alloc(0), 1, 0)).toEqual({ reason: expect.stringMatching(/^empty file/) });
+    const unparsable = Buffer.from('user_id,"track_id"x,listen_time\n');
+    expect(await scanStreamFile(unparsable, unparsable.length, unparsable.length)).toEqual({ reason: expect.stringMatching(/^line 1: header cannot be parsed/) });
+    const headerOnly = Buffer.from('user_id,track_id,listen_time\n');
+    expect(await scanStreamFile(headerOnly, 1000, headerOnly.length)).toEqual({
+      header: ['user_id', 'track_id', 'listen_time'],
+      ranges: [{ start: 29, end: 29, firstLine: 2 }],
+    });
   });
 });

@@ -84,7 +84,8 @@ export const segmentSchema = z.object({
   end: z.number().int().min(0),
   /** Physical line number (1-based) of the first byte of the range. */
   firstLine: z.number().int().min(1),
-  header: z.array(z.string()),
+  /** Absent: a small file the plan did not read, this segment from its first byte: its validator reads and checks the header. */
+  header: z.array(z.string()).optional(),
   gzip: z.boolean(),
 });
 export type Segment = z.infer<typeof segmentSchema>;
@@ -138,6 +139,8 @@ export const segmentValidationSchema = z.object({
   parseError: z.string().optional(),
   /** A bound the segment broke (FileBoundError's message: record length, columns, inflated size): rejects its whole file. */
   boundBroken: z.string().optional(),
+  /** What rejects the file by its header, found by the validator of a file the plan did not read (empty, unreadable, a column missing...). */
+  headerProblem: z.string().optional(),
   rowsRead: z.number().int(),
   rowsValid: z.number().int(),
   rejected: z.record(z.string(), z.number().int()),
@@ -157,6 +160,8 @@ export const validateResultSchema = z.object({
   keysUrl: z.string(),
   /** What validation found in each segment (`SegmentValidation`, the lake's segment-validations artifact), a run temporary. */
   validationsUrl: z.string(),
+  /** The distinct headers of the files this chunk's validator read the header of (the lake's stream-header tally), if any. */
+  headersUrl: z.string().optional(),
   segments: z.number().int(),
 });
 export type ValidateResult = z.infer<typeof validateResultSchema>;
@@ -211,6 +216,8 @@ export const planJobSchema = z.object({
   /** Files rejected before any row was read (missing or repeated columns, unterminated quote, no header): how many, and where they are listed. */
   plannedOut: plannedOutSchema.optional(),
   filesTotal: z.number().int().optional(),
+  /** The stream headers the plan itself read (the lake's stream-header tally), merged with the validators' once they are done. */
+  headersUrl: z.string().optional(),
   /** Only these stream files (URLs), in their versions listed when the run plans: a retry of a run's rejected files. */
   files: z.array(z.string()).max(MAX_RETRY_FILES).optional(),
 });

@@ -1,18 +1,25 @@
 import type { SegmentOutcome, SegmentValidation } from '@musicflow/contracts';
 
+type RejectingFields = 'headerProblem' | 'parseError' | 'boundBroken';
+
+/** Why a segment rejects its whole file whatever its rows: its header, a bound broken, or bytes that cannot be parsed. */
+export function segmentRejection(s: Pick<SegmentValidation, RejectingFields>): string | undefined {
+  return s.headerProblem ?? s.boundBroken ?? (s.parseError ? `cannot be parsed as CSV: ${s.parseError}` : undefined);
+}
+
 /**
  * Why a stream file is rejected whole (SPEC 3), from the validation of its
- * segments (all of them): a segment that cannot be parsed or breaks a bound
+ * segments (all of them): a segment whose header rejects it, that cannot be parsed or breaks a bound
  * (its reason names it), or more bad rows
  * than `threshold` of the file's rows. Empty when the file is accepted. The
  * transformer asks it of each small file in a pack (a whole file in one
  * segment), the commit step of every file: the two always agree.
  */
-export function fileRejectionReasons(
-  segments: readonly Pick<SegmentValidation, 'parseError' | 'boundBroken' | 'rowsRead' | 'rowsValid'>[],
-  threshold: number,
-): string[] {
-  const reasons = segments.flatMap((s) => (s.boundBroken ? [s.boundBroken] : s.parseError ? [`cannot be parsed as CSV: ${s.parseError}`] : []));
+export function fileRejectionReasons(segments: readonly Pick<SegmentValidation, RejectingFields | 'rowsRead' | 'rowsValid'>[], threshold: number): string[] {
+  const reasons = segments.flatMap((s) => {
+    const reason = segmentRejection(s);
+    return reason ? [reason] : [];
+  });
   const read = segments.reduce((n, s) => n + s.rowsRead, 0);
   const bad = read - segments.reduce((n, s) => n + s.rowsValid, 0);
   if (bad > threshold * read) {

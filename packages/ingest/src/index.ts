@@ -3,7 +3,8 @@ export { STREAM_COLUMNS, validateStreamRow, type StreamRowResult } from './strea
 export { duplicatedColumns, missingColumns, parseHeader } from './header.ts';
 export { HEADER_SCAN_BYTES, scanChunks, type ScannedChunk, type ScanResult } from './chunk-scan.ts';
 export { csvRecordBatches, csvRecords, CsvFileError, type CsvBatch, type CsvRecord } from './csv-parse-records.ts';
-export { openStreamFile, segmentsReadAhead, type OpenableSegment } from './open.ts';
+export { openStreamFile, segmentsReadAhead, WHOLE_READ_BYTES, type OpenableSegment } from './open.ts';
+export { scanStreamFile, streamHeaderProblem, UNREADABLE_REASON, type ScannedStreamFile } from './stream-header.ts';
 export {
   SONG_COLUMNS,
   USER_COLUMNS,
@@ -20,5 +21,5 @@ export { UserIdSet } from './user-id-set.ts';
 export { forEachLine } from './lines.ts';
 export { csvByteBatches, fieldText, grow, recordFields, type CsvByteBatch } from './csv-byte-reader.ts';
 export { StreamRowChecker, readUserId } from './stream-row-checker.ts';
-export { FileDecisions, fileRejectionReasons, type FileOutcome } from './file-rules.ts';
+export { FileDecisions, fileRejectionReasons, segmentRejection, type FileOutcome } from './file-rules.ts';
 export { FileBoundError, fileBoundsOf, reasonText, type FileBounds, type RecordBounds } from './bounds.ts';

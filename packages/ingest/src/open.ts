@@ -24,13 +24,16 @@ function inflated(raw: Readable, compressedBytes: number, bounds: Pick<FileBound
   return bounds ? pipeline(raw, gunzip, inflateBound(compressedBytes, bounds), () => undefined) : pipeline(raw, gunzip, () => undefined);
 }
 
+/** Segments up to this size are read whole, ahead of their turn; the plan leaves the header of a file this small to the validator. */
+export const WHOLE_READ_BYTES = 1 << 20;
+
 /**
  * How far a chunk's segments are read ahead of the one being parsed: a chunk
  * of small files is otherwise mostly waiting for each file to be opened and
  * read, one after the other (on S3, a request each). Segments up to
- * `wholeBytes` are read whole, `segments` at most held ahead: a few MiB.
+ * WHOLE_READ_BYTES are read whole, `segments` at most held ahead: a few MiB.
  */
-const READ_AHEAD = { segments: 8, concurrency: 4, wholeBytes: 1 << 20 };
+const READ_AHEAD = { segments: 8, concurrency: 4 };
 
 async function* oneBuffer(bytes: Buffer): AsyncGenerator<Buffer> {
   yield bytes;
@@ -42,16 +45,17 @@ export interface OpenableSegment {
   open(): Promise<AsyncIterable<Buffer>>;
 }
 
-/** The segments in order, small ones read ahead (READ_AHEAD); a failed read is thrown when its segment's turn comes. */
+/** The segments in order, small ones read ahead (READ_AHEAD); a failed read is thrown by its segment's `open`. */
 export function segmentsReadAhead(store: ObjectStore, segments: Segment[], bounds: FileBounds): AsyncIterable<OpenableSegment> {
   return pMapIterable(
     segments,
     async (segment): Promise<OpenableSegment> => {
-      if (segment.end - segment.start > READ_AHEAD.wholeBytes) {
+      if (segment.end - segment.start > WHOLE_READ_BYTES) {
         return { segment, open: () => openStreamFile(store, segment.fileUrl, { gzip: segment.gzip, range: segment, inflate: bounds }) };
       }
-      // A `.gz` segment is the whole file.
-      const bytes = await store.readBuffer(segment.fileUrl, segment.gzip ? undefined : segment);
+      // A `.gz` segment is the whole file. A read that fails fails the segment's open, so its reader may tell why.
+      const bytes = await store.readBuffer(segment.fileUrl, segment.gzip ? undefined : segment).catch((err: unknown) => err as Error);
+      if (bytes instanceof Error) return { segment, open: () => Promise.reject(bytes) };
       // Not a stream when not compressed: a stream per small file costs more than parsing it.
       return { segment, open: async () => (segment.gzip ? inflated(Readable.from([bytes]), bytes.length, bounds) : oneBuffer(bytes)) };
     },

@@ -80,6 +80,8 @@ export const LAKE_LAYOUT = {
     joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `partial-${listenDate}-pass${pass}of${count}.kpip`),
   /** The distinct headers the run found in one source, for the loader's schema drift. */
   sourceHeaders: (lake: string, runId: string, source: 'streams' | 'users' | 'songs') => joinUrl(lake, 'tmp', `run=${runId}`, 'headers', `${source}.json`),
+  /** The stream headers one job read (`part`: `plan` or a chunk's id), for the plan to merge into `sourceHeaders`. */
+  streamHeaderTally: (lake: string, runId: string, part: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'headers', 'streams', `${part}.json`),
   /** Every file's outcome, for the loader's analytics.etl_run_files. */
   runFiles: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'files.ndjson'),
   /**

@@ -12,6 +12,9 @@ const WRITE_BYTES = 256 << 10;
 
 const toPath = (url: string) => fileURLToPath(url);
 
+/** Files stat'ed at once while listing, in order: a folder of 100k small files was 100k stats one after another. */
+const LIST_STATS_AT_ONCE = 32;
+
 /** Writes go to a temporary beside their object, then are renamed over it; readers never see one. */
 const TMP_PREFIX = '.tmp-';
 const isInWriting = (relativePath: string) => relativePath.split(path.sep).some((s) => s.startsWith(TMP_PREFIX));
@@ -120,15 +123,21 @@ export const fileBackend = {
    */
   async *list(folderUrl: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
     const root = toPath(folderUrl);
-    const names = await regularFiles(root, options);
-    for (const name of names.sort()) {
-      const url = pathToFileURL(path.join(root, name)).href;
-      const found = await info(url).catch((err: unknown) => {
-        if (!isPermissionError(err)) throw err;
-        options.skipped?.({ url, kind: 'unreadable' });
-        return undefined;
-      });
-      if (found) yield found;
+    const names = (await regularFiles(root, options)).sort();
+    for (let at = 0; at < names.length; at += LIST_STATS_AT_ONCE) {
+      const urls = names.slice(at, at + LIST_STATS_AT_ONCE).map((name) => pathToFileURL(path.join(root, name)).href);
+      const infos = await Promise.all(
+        urls.map((url) =>
+          info(url).catch((err: unknown) => {
+            if (!isPermissionError(err)) throw err;
+            return 'unreadable' as const;
+          }),
+        ),
+      );
+      for (const [i, found] of infos.entries()) {
+        if (found === 'unreadable') options.skipped?.({ url: urls[i]!, kind: 'unreadable' });
+        else if (found) yield found;
+      }
     }
   },
 

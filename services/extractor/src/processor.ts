@@ -15,12 +15,12 @@ import {
   type RejectedFile,
   type RunContext,
 } from '@musicflow/contracts';
-import { fileBoundsOf, SourceFormatError } from '@musicflow/ingest';
+import { fileBoundsOf, SourceFormatError, UNREADABLE_REASON } from '@musicflow/ingest';
 import { addChildJobs, CancelWatch, enterStep, ignoredFailures, runSources, type ServiceContext, type StageProcessors } from '@musicflow/flow';
-import { HeaderTally, plannedOutFilesWriter, writeChunkSegments, writeSourceHeaders } from '@musicflow/lake';
+import { HeaderTally, mergeStreamHeaderTallies, plannedOutFilesWriter, writeChunkSegments, writeStreamHeaderTally } from '@musicflow/lake';
 import type { ObjectInfo, ObjectStore, SkippedEntry } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
-import { ChunkPacker, packBytesFor, planStreamFile, UNREADABLE_REASON, type PlanBounds } from './streams.ts';
+import { ChunkPacker, packBytesFor, planStreamFile, type PlanBounds } from './streams.ts';
 
 /**
  * Stream files scanned at once while planning: thousands of small files are mostly waiting on the store (8 at a
@@ -148,7 +148,8 @@ function createPlanProcessor(ctx: ServiceContext) {
           if (plan.header) headers.add(plan.header, plan.rejected.file);
           continue;
         }
-        headers.add(plan.segments[0]!.header, plan.segments[0]!.fileUrl);
+        const [first] = plan.segments;
+        if (first!.header) headers.add(first!.header, first!.fileUrl);
         segments += plan.segments.length;
         for (const segment of plan.segments) closed.push(...packer.add(segment));
       }
@@ -174,9 +175,16 @@ function createPlanProcessor(ctx: ServiceContext) {
       throw err;
     }
     await plannedOut.end();
-    if (headers.size) await writeSourceHeaders(store, run, { source: 'streams', url: run.sources.streams, headers: headers.headers() });
+    const headersUrl = headers.size ? await writeStreamHeaderTally(store, run, 'plan', headers) : undefined;
     log.info({ files, segments, chunks, rejected: plannedOut.count }, 'stream files planned');
-    return { ...data, step: 'validate', startedAt, plannedOut: { count: plannedOut.count, url: plannedOut.url }, filesTotal: files + skippedTold };
+    return {
+      ...data,
+      step: 'validate',
+      startedAt,
+      plannedOut: { count: plannedOut.count, url: plannedOut.url },
+      filesTotal: files + skippedTold,
+      headersUrl,
+    };
   }
 
   /** Fails the run, naming each step that failed after its retries (a chunk that cannot be read, a catalogue source). */
@@ -185,12 +193,16 @@ function createPlanProcessor(ctx: ServiceContext) {
     if (failures.length) throw new UnrecoverableError(`${what}: ${failures.map((f) => f.reason).join('; ')}`);
   }
 
-  /** Once every chunk is validated: the catalogue jobs for the ids the clean events name (none when there is no chunk). */
+  /**
+   * Once every chunk is validated: the run's stream headers (the plan's and the validators' tallies) for schema
+   * drift, and the catalogue jobs for the ids the clean events name (none when there is no chunk).
+   */
   async function lookUpCatalogue(job: Job, token: string | undefined, data: PlanJob): Promise<PlanJob> {
     await checkChildren(job, 'validation');
-    const keysUrls = childResults(await job.getChildrenValues(), 'validate')
-      .map((v) => v.keysUrl)
-      .sort();
+    const validations = childResults(await job.getChildrenValues(), 'validate').sort((a, b) => a.chunkId.localeCompare(b.chunkId));
+    const tallies = [data.headersUrl, ...validations.map((v) => v.headersUrl)].filter((url): url is string => url !== undefined);
+    await mergeStreamHeaderTallies(store, data.run, tallies);
+    const keysUrls = validations.map((v) => v.keysUrl).sort();
     if (!keysUrls.length) return { ...data, step: 'catalogue' };
     await job.updateProgress({ percent: 60, rows: 0 });
     return enterStep(ctx, job, token, { ...data, step: 'catalogue' } satisfies PlanJob, {

@@ -2,16 +2,15 @@ import { createHash } from 'node:crypto';
 import { STREAM_FILE, type Chunk, type RejectedFile, type Segment } from '@musicflow/contracts';
 import {
   csvByteBatches,
-  duplicatedColumns,
   FileBoundError,
   HEADER_SCAN_BYTES,
-  missingColumns,
   openStreamFile,
-  parseHeader,
   reasonText,
   recordFields,
-  scanChunks,
-  STREAM_COLUMNS,
+  scanStreamFile,
+  streamHeaderProblem,
+  UNREADABLE_REASON,
+  WHOLE_READ_BYTES,
   type FileBounds,
 } from '@musicflow/ingest';
 import { isPermissionError, relativeKey, type ObjectInfo, type ObjectStore } from '@musicflow/storage';
@@ -45,14 +44,12 @@ export type PlanBounds = FileBounds & { maxKeyBytes: number };
 /** A rejected file carries its header when it was read (for schema drift). */
 export type PlannedFile = { segments: Segment[] } | { rejected: RejectedFile; header?: string[] };
 
-/** An entry of the streams folder the service's user may not read: asking again gets the same answer, so it is not retried. */
-export const UNREADABLE_REASON =
-  "unreadable: permission denied (EACCES/EPERM) to the service's user; nothing of it is read: give that user read access (and execute on folders), then run again";
-
 /**
- * Reads a stream file once to check its header and cut it into segments of
- * equal size, at most about `chunkBytes`, at record boundaries, numbering lines so every segment reports file line numbers.
- * A `.gz` file is one segment (it cannot be entered mid-way).
+ * Plans a stream file into segments of equal size, at most about `chunkBytes`, at record boundaries, numbering
+ * lines so every segment reports file line numbers. A file of at most WHOLE_READ_BYTES that is one chunk is not
+ * read here: it is one segment from its first byte, without a header, whose validator reads it whole anyway and
+ * checks its header there, so planning a day of thousands of small files reads none of them. Any other file is
+ * read to check its header and find its cuts; a `.gz` file is one segment (it cannot be entered mid-way).
  */
 export async function planStreamFile(store: ObjectStore, streamsUrl: string, file: ObjectInfo, chunkBytes: number, bounds?: PlanBounds): Promise<PlannedFile> {
   const reject = (...reasons: string[]): PlannedFile => ({ rejected: { file: file.url, reasons } });
@@ -82,13 +79,18 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
     }
     if (!first) return reject('empty file: a header row is required');
     header = first;
+    // Every segment's job carries the header: a bound on it is a bound on job data too.
+    const problem = streamHeaderProblem(header, bounds?.maxColumns);
+    if (problem) return header.length > (bounds?.maxColumns ?? Infinity) ? reject(problem) : { ...reject(problem), header };
     ranges = [{ start: 0, end: file.size, firstLine: 1 }];
   } else {
     // As many chunks as CHUNK_BYTES asks for, of equal size: a 49 MB file in 32 MiB pieces would leave a
     // 16 MB chunk running alone at the end of a run.
     const equalShare = Math.max(1, Math.ceil(file.size / Math.ceil(file.size / chunkBytes)));
-    // A file of one chunk is read only as far as its header (at once: a day of small files is thousands of
-    // them); the validator reads the rest.
+    if (file.size <= Math.min(equalShare, WHOLE_READ_BYTES)) {
+      return { segments: [{ fileId, fileUrl: file.url, index: 0, count: 1, start: 0, end: file.size, firstLine: 1, gzip }] };
+    }
+    // A file of one chunk is read only as far as its header; the validator reads the rest.
     const bytes = await (
       file.size <= equalShare ? store.readBuffer(file.url, { start: 0, end: Math.min(file.size, HEADER_SCAN_BYTES) }) : store.read(file.url)
     ).catch((err: unknown) => {
@@ -96,24 +98,11 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
       throw err;
     });
     if (bytes === undefined) return reject(UNREADABLE_REASON);
-    const scan = await scanChunks(bytes, equalShare, file.size, bounds?.maxRecordBytes).catch((err: Error) => err);
-    if (scan instanceof Error) return reject(scan.message);
-    if (scan.headerBytes.length === 0) return reject('empty file: a header row is required');
-    try {
-      header = parseHeader(scan.headerBytes);
-    } catch (err) {
-      return reject(`line 1: header cannot be parsed: ${reasonText((err as Error).message)}`);
-    }
-    ranges = scan.chunks;
+    const scan = await scanStreamFile(bytes, equalShare, file.size, bounds);
+    if ('reason' in scan) return scan.header ? { ...reject(scan.reason), header: scan.header } : reject(scan.reason);
+    header = scan.header;
+    ranges = scan.ranges;
   }
-
-  // Every segment's job carries the header: a bound on it is a bound on job data too.
-  if (bounds && header.length > bounds.maxColumns)
-    return reject(`too_many_columns: the header has ${header.length} columns, over MAX_COLUMNS (${bounds.maxColumns})`);
-  const missing = missingColumns(header, STREAM_COLUMNS);
-  if (missing.length) return { ...reject(`missing column(s): ${missing.join(', ')}`), header };
-  const duplicated = duplicatedColumns(header, STREAM_COLUMNS);
-  if (duplicated.length) return { ...reject(`column(s) named more than once in the header: ${duplicated.join(', ')}`), header };
 
   return {
     segments: ranges.map((r, index) => ({ fileId, fileUrl: file.url, index, count: ranges.length, ...r, header, gzip })),

@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import type { SegmentOutcome, TransformJob, TransformResult } from '@musicflow/contracts';
-import { fileRejectionReasons } from '@musicflow/ingest';
+import { fileRejectionReasons, segmentRejection } from '@musicflow/ingest';
 import {
   LakeTrackTable,
   openCleanEvents,
@@ -48,7 +48,7 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
       for (const segment of validations) {
         // A segment that cannot be parsed (or breaks a bound) rejects its file: its blocks are read past, not written. A packed
         // file is decided here already (it is whole), so a pack holds only files the publish step accepts.
-        const written = pack ? fileRejectionReasons([segment], config.REJECT_THRESHOLD).length === 0 : !segment.parseError && !segment.boundBroken;
+        const written = pack ? fileRejectionReasons([segment], config.REJECT_THRESHOLD).length === 0 : !segmentRejection(segment);
         const writer = !written ? undefined : (packWriter ?? segmentPartsWriter(store, run, segment, trackTable));
         let orphanTracks = 0;
         let orphanUsers = 0;

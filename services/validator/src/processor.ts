@@ -8,13 +8,25 @@ import {
   fileBoundsOf,
   reasonText,
   type FileBounds,
+  type OpenableSegment,
   recordFields,
+  scanStreamFile,
   segmentsReadAhead,
   STREAM_COLUMNS,
   StreamRowChecker,
+  UNREADABLE_REASON,
 } from '@musicflow/ingest';
-import { createCleanEvents, readChunkSegments, segmentQuarantineOf, writeChunkKeys, writeSegmentValidations, type CleanEventsWriter } from '@musicflow/lake';
-import { WritesInFlight, type ObjectStore } from '@musicflow/storage';
+import {
+  createCleanEvents,
+  HeaderTally,
+  readChunkSegments,
+  segmentQuarantineOf,
+  writeChunkKeys,
+  writeSegmentValidations,
+  writeStreamHeaderTally,
+  type CleanEventsWriter,
+} from '@musicflow/lake';
+import { isPermissionError, WritesInFlight, type ObjectStore } from '@musicflow/storage';
 import { CancelWatch, RowProgress, type ServiceContext } from '@musicflow/flow';
 
 /** Segments' quarantine objects still being written while the next segments are read. */
@@ -30,7 +42,9 @@ const isBadGzip = (err: unknown) => typeof (err as { code?: unknown }).code === 
  * clean rows go to one run temporary as binary column blocks
  * (`CleanEventsWriter`, each segment in blocks of its own), bad rows to the
  * segment's quarantine with line and reason. A segment that cannot be parsed
- * reports the line; the publish step then rejects its whole file.
+ * reports the line; the publish step then rejects its whole file. A small
+ * file the plan did not read has its header read and checked here (a header
+ * that rejects it is its outcome), and tallied for schema drift.
  */
 export function createValidateProcessor({ store, config, queues }: ServiceContext) {
   const bounds = fileBoundsOf(config);
@@ -45,16 +59,25 @@ export function createValidateProcessor({ store, config, queues }: ServiceContex
     const segments: SegmentValidation[] = [];
     const rows = new StreamRowChecker(0, 0, 0, clean);
     const quarantines = new WritesInFlight(QUARANTINES_IN_FLIGHT);
+    const headers = new HeaderTally();
     try {
       for await (const { segment, open } of segmentsReadAhead(store, chunkSegments, bounds)) {
+        const headed = await withHeader(segment, open, bounds);
+        if (headed.header) headers.add(headed.header, segment.fileUrl);
+        done.bytes += segment.end - segment.start;
+        if ('problem' in headed) {
+          log.warn({ file: segment.fileUrl, reasons: [headed.problem] }, 'file rejected');
+          segments.push({ ...identity(segment), headerProblem: headed.problem, rowsRead: 0, rowsValid: 0, rejected: {}, blocks: 0 });
+          continue;
+        }
         const blocksBefore = clean.blocks;
-        const result = await validateSegment(store, run, segment, await open(), { clean, rows, quarantines, bounds }, (rows, bytes) =>
-          progress.report(done.rows + rows, (100 * (done.bytes + bytes)) / Math.max(1, totalBytes)),
+        const bytesBefore = done.bytes - (segment.end - segment.start);
+        const result = await validateSegment(store, run, headed.segment, headed.bytes, { clean, rows, quarantines, bounds }, (rows, bytes) =>
+          progress.report(done.rows + rows, (100 * (bytesBefore + bytes)) / Math.max(1, totalBytes)),
         );
         await clean.endBlock();
         segments.push({ ...result, blocks: clean.blocks - blocksBefore });
         done.rows += result.rowsRead;
-        done.bytes += segment.end - segment.start;
         if (result.parseError) log.warn({ file: segment.fileUrl, parseError: result.parseError }, 'segment cannot be parsed: file will be rejected');
         if (result.boundBroken) log.warn({ file: segment.fileUrl, boundBroken: result.boundBroken }, 'segment breaks a file bound: file will be rejected');
       }
@@ -66,6 +89,7 @@ export function createValidateProcessor({ store, config, queues }: ServiceContex
     await quarantines.drain();
     const keysUrl = await writeChunkKeys(store, run, chunk.chunkId, clean.keys());
     const validationsUrl = await writeSegmentValidations(store, run, chunk.chunkId, segments);
+    const headersUrl = headers.size ? await writeStreamHeaderTally(store, run, chunk.chunkId, headers) : undefined;
     await progress.done(done.rows);
     return {
       kind: 'validate',
@@ -75,16 +99,52 @@ export function createValidateProcessor({ store, config, queues }: ServiceContex
       validUrl: valid.url,
       keysUrl,
       validationsUrl,
+      headersUrl,
       segments: segments.length,
     };
   };
 }
 
+/** A segment whose header is known. */
+type HeadedSegment = Segment & { header: string[] };
+
+async function* oneBuffer(bytes: Buffer): AsyncGenerator<Buffer> {
+  yield bytes;
+}
+
+/**
+ * A segment with its header, and its bytes from its first row; or what rejects its file by its header, with the
+ * header when it was read. The plan read the header of every segment but those of small files it left to
+ * this: such a file is read whole (ahead, WHOLE_READ_BYTES at most), its header found and checked as the plan would.
+ */
+async function withHeader(
+  segment: Segment,
+  open: OpenableSegment['open'],
+  bounds: FileBounds,
+): Promise<{ segment: HeadedSegment; bytes: AsyncIterable<Buffer>; header?: string[] } | { problem: string; header?: string[] }> {
+  if (segment.header) return { segment: { ...segment, header: segment.header }, bytes: await open() };
+  const pieces: Buffer[] = [];
+  try {
+    for await (const piece of await open()) pieces.push(piece);
+  } catch (err) {
+    if (isPermissionError(err)) return { problem: UNREADABLE_REASON };
+    throw err;
+  }
+  const whole = Buffer.concat(pieces);
+  const scan = await scanStreamFile(whole, whole.length, whole.length, bounds);
+  if ('reason' in scan) return { problem: scan.reason, header: scan.header };
+  const rows = scan.ranges[0]!;
+  return { segment: { ...segment, ...rows, header: scan.header }, bytes: oneBuffer(whole.subarray(rows.start, rows.end)), header: scan.header };
+}
+
+/** The fields naming a segment in its validation. */
+const identity = ({ fileId, fileUrl, index, count }: Segment) => ({ fileId, fileUrl, index, count });
+
 /** One segment's rows, from `bytes`, through the rules; `onProgress` hears rows and bytes read so far. */
 async function validateSegment(
   store: ObjectStore,
   run: RunContext,
-  segment: Segment,
+  segment: HeadedSegment,
   bytes: AsyncIterable<Buffer>,
   { clean, rows, quarantines, bounds }: { clean: CleanEventsWriter; rows: StreamRowChecker; quarantines: WritesInFlight; bounds: FileBounds },
   onProgress: (rows: number, bytes: number) => Promise<void>,
@@ -134,10 +194,7 @@ async function validateSegment(
   const quarantineUrl = quarantine.count ? quarantine.url : undefined;
   await quarantines.add(quarantine.close());
   return {
-    fileId: segment.fileId,
-    fileUrl: segment.fileUrl,
-    index: segment.index,
-    count: segment.count,
+    ...identity(segment),
     parseError,
     boundBroken,
     rowsRead,

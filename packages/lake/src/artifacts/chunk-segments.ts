@@ -12,7 +12,7 @@ import { readAllNdjson, writeNdjson, type NdjsonArtifact } from './ndjson.ts';
 export const CHUNK_SEGMENTS: RunArtifact = {
   path: 'tmp/run=<run>/chunks/<chunk>.ndjson',
   format: 'JSON lines, one Segment (@musicflow/contracts) a line',
-  version: 1,
+  version: 2,
   writers: ['plan'],
   readers: ['validate'],
 };

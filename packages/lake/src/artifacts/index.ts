@@ -14,7 +14,7 @@ import { KPI_ROWS } from './kpi-rows.ts';
 import { LAKE_PARTS } from './lake-parts.ts';
 import { QUARANTINE } from './quarantine.ts';
 import { RUN_FILES } from './run-files.ts';
-import { SOURCE_HEADERS } from './source-headers.ts';
+import { SOURCE_HEADERS, STREAM_HEADER_TALLIES } from './source-headers.ts';
 import { CHUNK_SEGMENTS } from './chunk-segments.ts';
 import { PLANNED_OUT_FILES } from './planned-out-files.ts';
 import { SEGMENT_OUTCOMES } from './segment-outcomes.ts';
@@ -38,7 +38,14 @@ export { readDateParts, writeDateParts, type DatePart } from './date-parts.ts';
 export { mergeKpiPartials, writeKpiPartial } from './kpi-partial.ts';
 export { readKpiRows, writeKpiRows } from './kpi-rows.ts';
 export { loadedFilesSlices, readRunFiles, writeRunFiles, type LoadedFilesSlice } from './run-files.ts';
-export { HeaderTally, MAX_SOURCE_HEADERS, readSourceHeaders, writeSourceHeaders } from './source-headers.ts';
+export {
+  HeaderTally,
+  MAX_SOURCE_HEADERS,
+  mergeStreamHeaderTallies,
+  readSourceHeaders,
+  writeSourceHeaders,
+  writeStreamHeaderTally,
+} from './source-headers.ts';
 export { readChunkSegments, writeChunkSegments } from './chunk-segments.ts';
 export { plannedOutFilesWriter, readPlannedOutFiles } from './planned-out-files.ts';
 export { readDecidedFiles, writeSegmentOutcomes } from './segment-outcomes.ts';
@@ -63,4 +70,5 @@ export const RUN_ARTIFACTS: Record<string, RunArtifact> = {
   'KPI rows': KPI_ROWS,
   'run files': RUN_FILES,
   'source headers': SOURCE_HEADERS,
+  'stream header tallies': STREAM_HEADER_TALLIES,
 };

@@ -8,7 +8,7 @@ import { readAllNdjson, writeNdjson, type NdjsonArtifact } from './ndjson.ts';
 export const SEGMENT_VALIDATIONS: RunArtifact = {
   path: 'tmp/run=<run>/valid/<chunk>.validations.ndjson',
   format: 'JSON lines, one SegmentValidation (@musicflow/contracts) a line',
-  version: 1,
+  version: 2,
   writers: ['validate'],
   readers: ['transform'],
 };

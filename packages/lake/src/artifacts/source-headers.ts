@@ -1,8 +1,10 @@
 /**
  * The headers a run found in its sources, kept with the run's temporaries
  * until the loader compares them with the previous run's (schema drift): the
- * plan job writes the stream files', each catalogue job its table's, also when
- * the source is then refused for a missing column.
+ * plan job writes the stream files' (from its own tally and those of the
+ * validators, which read the headers of the small files it did not), each
+ * catalogue job its table's, also when the source is then refused for a
+ * missing column.
  */
 import { SCHEMA_SOURCES, sourceHeadersSchema, type RunContext, type SourceHeaders } from '@musicflow/contracts';
 import type { ObjectStore } from '@musicflow/storage';
@@ -18,6 +20,15 @@ export const SOURCE_HEADERS: RunArtifact = {
   readers: ['load'],
 };
 
+/** The stream headers one job read (the plan's, or a chunk's validator's), merged by the plan once every chunk is validated. */
+export const STREAM_HEADER_TALLIES: RunArtifact = {
+  path: 'tmp/run=<run>/headers/streams/<plan|chunk>.json',
+  format: 'JSON, the headers of SourceHeaders in @musicflow/contracts',
+  version: 1,
+  writers: ['plan', 'validate'],
+  readers: ['plan'],
+};
+
 /** Distinct headers a source keeps in one run: a folder whose files all differ is one drift told many times. */
 export const MAX_SOURCE_HEADERS = 20;
 /** Files named per header. */
@@ -28,14 +39,23 @@ export class HeaderTally {
   private readonly byKey = new Map<string, SourceHeaders['headers'][number]>();
 
   add(columns: readonly string[], file: string): void {
+    this.count(columns, 1, [file]);
+  }
+
+  /** Another tally's entries, as far as this one's bounds take them. */
+  merge(headers: SourceHeaders['headers']): void {
+    for (const { columns, files, examples } of headers) this.count(columns, files, examples);
+  }
+
+  private count(columns: readonly string[], files: number, examples: readonly string[]): void {
     const key = JSON.stringify(columns);
     let entry = this.byKey.get(key);
     if (!entry) {
       if (this.byKey.size >= MAX_SOURCE_HEADERS) return;
       this.byKey.set(key, (entry = { columns: [...columns], files: 0, examples: [] }));
     }
-    entry.files++;
-    if (entry.examples.length < HEADER_EXAMPLES) entry.examples.push(file);
+    entry.files += files;
+    entry.examples.push(...examples.slice(0, HEADER_EXAMPLES - entry.examples.length));
   }
 
   get size(): number {
@@ -59,4 +79,20 @@ export async function readSourceHeaders(store: ObjectStore, run: RunContext): Pr
     if (await store.head(url)) found.push(sourceHeadersSchema.parse(JSON.parse((await store.readBuffer(url)).toString('utf8'))));
   }
   return found;
+}
+
+const streamTallySchema = sourceHeadersSchema.shape.headers;
+
+/** Writes the stream headers one job read (`part`: `plan` or the chunk's id); returns their URL. */
+export async function writeStreamHeaderTally(store: ObjectStore, run: RunContext, part: string, tally: HeaderTally): Promise<string> {
+  const url = LAKE_LAYOUT.streamHeaderTally(run.lake, run.runId, part);
+  await store.write(url, JSON.stringify(tally.headers()));
+  return url;
+}
+
+/** The stream files' headers of the run, from the tallies its jobs wrote (in the order given), for the loader. */
+export async function mergeStreamHeaderTallies(store: ObjectStore, run: RunContext, urls: readonly string[]): Promise<void> {
+  const merged = new HeaderTally();
+  for (const url of urls) merged.merge(streamTallySchema.parse(JSON.parse((await store.readBuffer(url)).toString('utf8'))));
+  if (merged.size) await writeSourceHeaders(store, run, { source: 'streams', url: run.sources.streams, headers: merged.headers() });
 }
