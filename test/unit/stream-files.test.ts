@@ -328,7 +328,10 @@ describe('packChunks', () => {
 describe('scanStreamFile (the header check of the plan and of the validator)', () => {
   it('rejects a file missing columns, naming every missing column, with its header for schema drift', async () => {
     const bytes = Buffer.from('user_id,when\n1,2024-06-25 10:00:00\n');
-    expect(await scanStreamFile(bytes, bytes.length, bytes.length)).toEqual({ reason: 'missing column(s): track_id, listen_time', header: ['user_id', 'when'] });
+    expect(await scanStreamFile(bytes, bytes.length, bytes.length)).toEqual({
+      reason: 'missing column(s): track_id, listen_time',
+      header: ['user_id', 'when'],
+    });
   });
 
   it('rejects a header naming a required column twice, an empty file, an unparsable header; accepts a header-only file as one empty range', async () => {
@@ -339,7 +342,9 @@ describe('scanStreamFile (the header check of the plan and of the validator)', (
     });
     expect(await scanStreamFile(Buffer.alloc(0), 1, 0)).toEqual({ reason: expect.stringMatching(/^empty file/) });
     const unparsable = Buffer.from('user_id,"track_id"x,listen_time\n');
-    expect(await scanStreamFile(unparsable, unparsable.length, unparsable.length)).toEqual({ reason: expect.stringMatching(/^line 1: header cannot be parsed/) });
+    expect(await scanStreamFile(unparsable, unparsable.length, unparsable.length)).toEqual({
+      reason: expect.stringMatching(/^line 1: header cannot be parsed/),
+    });
     const headerOnly = Buffer.from('user_id,track_id,listen_time\n');
     expect(await scanStreamFile(headerOnly, 1000, headerOnly.length)).toEqual({
       header: ['user_id', 'track_id', 'listen_time'],

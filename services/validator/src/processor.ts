@@ -8,6 +8,7 @@ import {
   fileBoundsOf,
   reasonText,
   type FileBounds,
+  oneBuffer,
   type OpenableSegment,
   recordFields,
   scanStreamFile,
@@ -107,10 +108,6 @@ export function createValidateProcessor({ store, config, queues }: ServiceContex
 
 /** A segment whose header is known. */
 type HeadedSegment = Segment & { header: string[] };
-
-async function* oneBuffer(bytes: Buffer): AsyncGenerator<Buffer> {
-  yield bytes;
-}
 
 /**
  * A segment with its header, and its bytes from its first row; or what rejects its file by its header, with the

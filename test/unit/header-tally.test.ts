@@ -1,0 +1,25 @@
+/** The stream headers a run read, tallied by the plan and by each chunk's validator, merged once for schema drift. */
+import { describe, expect, it } from 'vitest';
+import { HeaderTally, MAX_SOURCE_HEADERS } from '@musicflow/lake';
+
+const COLUMNS = ['user_id', 'track_id', 'listen_time'];
+
+describe('HeaderTally', () => {
+  it('merges tallies as one tally of every file would be: counts added, three examples, at most MAX_SOURCE_HEADERS headers', () => {
+    const plan = new HeaderTally();
+    plan.add(COLUMNS, 'a.csv');
+    plan.add(['user_id', 'when'], 'broken.csv');
+    const chunk = new HeaderTally();
+    for (const file of ['b.csv', 'c.csv', 'd.csv']) chunk.add(COLUMNS, file);
+    for (let i = 0; i < MAX_SOURCE_HEADERS + 5; i++) chunk.add([...COLUMNS, `extra${i}`], `extra${i}.csv`);
+
+    const merged = new HeaderTally();
+    merged.merge(plan.headers());
+    merged.merge(chunk.headers());
+    expect(merged.size).toBe(MAX_SOURCE_HEADERS);
+    expect(merged.headers().slice(0, 2)).toEqual([
+      { columns: COLUMNS, files: 4, examples: ['a.csv', 'b.csv', 'c.csv'] },
+      { columns: ['user_id', 'when'], files: 1, examples: ['broken.csv'] },
+    ]);
+  });
+});
