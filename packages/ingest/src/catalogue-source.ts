@@ -17,7 +17,7 @@ export interface SourceRow {
   /**
    * The whole record as read, for quarantine: decoded when asked (a catalogue
    * export has many more columns than the rules read), and only while the
-   * row is the current one.
+   * row's batch is the current one.
    */
   record(): string[];
   /** Line in the CSV file, or row number in the table. */
@@ -38,8 +38,14 @@ export interface CatalogueLookup {
   skipsKeyBytes(bytes: Buffer, start: number, end: number): boolean;
 }
 
-/** A catalogue source's rows, how many were read so far (skipped ones included), and its columns once read (before a missing one is refused). */
-export type CatalogueRows = AsyncGenerator<SourceRow> & { readonly rowsRead: number; readonly columns: readonly string[] | undefined };
+/**
+ * A catalogue source's rows in batches (a CSV read's records, a lookup's
+ * rows: a long-tail run keeps most of a catalogue of millions, and a
+ * generator step and awaits per row cost more than its rules), how many were
+ * read so far (skipped ones included), and its columns once read (before a
+ * missing one is refused).
+ */
+export type CatalogueRows = AsyncGenerator<SourceRow[]> & { readonly rowsRead: number; readonly columns: readonly string[] | undefined };
 
 interface ReadCount {
   rowsRead: number;
@@ -96,13 +102,14 @@ async function* readCsv(
   required: readonly string[],
   lookup?: CatalogueLookup,
   bounds?: RecordBounds,
-): AsyncGenerator<SourceRow> {
+): AsyncGenerator<SourceRow[]> {
   let header: string[] | undefined;
   // Only the required columns are mapped by name: catalogue exports carry many more.
   let positions: number[] = [];
   let keyColumn = -1;
   for await (const batch of boundsAsSourceErrors(csvByteBatches(await store.read(url), 1, bounds), url)) {
     const { bytes, firstField, starts, ends, escaped, lines } = batch;
+    const rows: SourceRow[] = [];
     for (let r = 0; r < batch.records; r++) {
       if (!header) {
         header = recordFields(batch, r).map((f, i) => (i === 0 ? f.replace(/^\uFEFF/, '') : f).trim());
@@ -120,8 +127,9 @@ async function* readCsv(
       const count = firstField[r + 1]! - first;
       const values: Record<string, string | undefined> = {};
       for (let c = 0; c < required.length; c++) values[required[c]!] = positions[c]! < count ? fieldText(batch, first + positions[c]!) : undefined;
-      yield { values, record: () => recordFields(batch, r), line: lines[r]! };
+      rows.push({ values, record: () => recordFields(batch, r), line: lines[r]! });
     }
+    if (rows.length) yield rows;
   }
   if (!header) throw new SourceFormatError(`${url}: empty file, a header row is required`);
 }
@@ -132,7 +140,7 @@ async function* readTable(
   table: string,
   required: readonly string[],
   lookup?: CatalogueLookup,
-): AsyncGenerator<SourceRow> {
+): AsyncGenerator<SourceRow[]> {
   const url = target.url;
   const client = new pg.Client(postgresClientConfig(target));
   // A session cut (a failover) fails the statement in flight and emits 'error' on the client: unheard, that kills the process.
@@ -159,13 +167,21 @@ async function* readTable(
     if (!lookup) {
       const stream = client.query(new QueryStream(CATALOGUE_SQL.scan(table, required), [], { batchSize: 5000 }));
       const rows = (stream as AsyncIterable<Record<string, string | null>>)[Symbol.asyncIterator]();
+      let batch: SourceRow[] = [];
       // After a cut the stream never ends (its cursor waits for the server to close it, node-postgres#2642): the cut ends the scan.
-      for (let next = await Promise.race([rows.next(), cut]); !next.done; next = await Promise.race([rows.next(), cut])) yield toRow(next.value);
+      for (let next = await Promise.race([rows.next(), cut]); !next.done; next = await Promise.race([rows.next(), cut])) {
+        batch.push(toRow(next.value));
+        if (batch.length < LOOKUP_BATCH) continue;
+        yield batch;
+        batch = [];
+      }
+      if (batch.length) yield batch;
       return;
     }
     const lookupSql = CATALOGUE_SQL.lookup(table, required, lookup.key);
     for await (const batch of lookup.idBatches()) {
-      for (const row of (await client.query<Record<string, string | null>>(lookupSql, [batch.map(String)])).rows) yield toRow(row);
+      const { rows } = await client.query<Record<string, string | null>>(lookupSql, [batch.map(String)]);
+      if (rows.length) yield rows.map(toRow);
     }
   } finally {
     await client.end();

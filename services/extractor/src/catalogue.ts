@@ -123,15 +123,18 @@ async function extractUsers(
   let kept = 0;
   const rows = (read.rows = readCatalogueSource(store, source, 'users', USER_COLUMNS, keys, bounds));
   await snapshot.fill(async () => {
-    for await (const { values, record, line } of rows) {
+    for await (const batch of rows) {
       await cancel?.check();
-      if (keys.skips(values.user_id)) continue;
-      const result = validateUserRow(values);
-      if (!('userId' in result)) await quarantine.add(line, result.code, result.field, result.value, record());
-      // Last row wins for a repeated user_id, and only the id matters to a KPI: each user is written once.
-      else if (keys.wanted.has(result.userId) && keys.wanted.mark(result.userId)) {
-        kept++;
-        await snapshot.add(result.userId);
+      for (const { values, record, line } of batch) {
+        if (keys.skips(values.user_id)) continue;
+        const result = validateUserRow(values);
+        if (!('userId' in result)) await quarantine.add(line, result.code, result.field, result.value, record());
+        // Last row wins for a repeated user_id, and only the id matters to a KPI: each user is written once.
+        else if (keys.wanted.has(result.userId) && keys.wanted.mark(result.userId)) {
+          kept++;
+          const draining = snapshot.add(result.userId);
+          if (draining) await draining;
+        }
       }
     }
   });
@@ -154,19 +157,22 @@ async function extractSongs(
   let kept = 0;
   const rows = (read.rows = readCatalogueSource(store, source, 'songs', SONG_COLUMNS, keys, bounds));
   await snapshot.fill(async () => {
-    for await (const { values, record, line } of rows) {
+    for await (const batch of rows) {
       await cancel?.check();
-      if (keys.skips(values.track_id)) continue;
-      const result = validateSongRow(values);
-      if (!('song' in result)) {
-        await quarantine.add(line, result.code, result.field, result.value, record());
-        continue;
+      for (const { values, record, line } of batch) {
+        if (keys.skips(values.track_id)) continue;
+        const result = validateSongRow(values);
+        if (!('song' in result)) {
+          await quarantine.add(line, result.code, result.field, result.value, record());
+          continue;
+        }
+        const slot = keys.slotOf(result.trackId);
+        if (slot < 0) continue;
+        if (keys.keep(slot)) kept++;
+        fixes.add(result.fixes);
+        const draining = snapshot.add(result.trackId, result.genre, result.song);
+        if (draining) await draining;
       }
-      const slot = keys.slotOf(result.trackId);
-      if (slot < 0) continue;
-      if (keys.keep(slot)) kept++;
-      fixes.add(result.fixes);
-      await snapshot.add(result.trackId, result.genre, result.song);
     }
   });
   return { url: snapshot.url, wanted: keys.wanted.size, kept, rowsRead: rows.rowsRead, cleaned: fixes.counts };
