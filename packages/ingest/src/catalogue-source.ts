@@ -3,7 +3,7 @@ import { postgresClientConfig, redactUrl, type PostgresTarget } from '@musicflow
 import { explainConnectionError } from '@musicflow/warehouse/connection-errors';
 import QueryStream from 'pg-query-stream';
 import type { ObjectStore } from '@musicflow/storage';
-import { csvByteBatches, fieldText, recordFields } from './csv-byte-reader.ts';
+import { csvByteBatches, fieldText, recordFields, type CsvByteBatch } from './csv-byte-reader.ts';
 import { FileBoundError, type RecordBounds } from './bounds.ts';
 import { missingColumns } from './header.ts';
 import { CATALOGUE_SQL } from './catalogue-sql.ts';
@@ -22,6 +22,67 @@ export interface SourceRow {
   record(): string[];
   /** Line in the CSV file, or row number in the table. */
   line: number;
+  /** A CSV row's fields as bytes, for the rules' fast paths (`catalogue-row-bytes.ts`); none for a database row. */
+  csv?: CsvRowBytes;
+}
+
+/** A CSV row's required columns as bytes: column `c` (in the order asked for) is `bytes[fieldStart(c), fieldEnd(c))`. */
+export interface CsvRowBytes {
+  bytes: Buffer;
+  /** -1 when the record lacks the column or its field holds doubled quotes (its bytes are not its text). */
+  fieldStart(c: number): number;
+  fieldEnd(c: number): number;
+}
+
+/**
+ * A row of a CSV batch: its values decoded when first asked for, so a row
+ * the rules' fast paths decide from its bytes costs no string.
+ */
+class CsvSourceRow implements SourceRow, CsvRowBytes {
+  private decoded: Record<string, string | undefined> | undefined;
+
+  constructor(
+    private readonly batch: CsvByteBatch,
+    private readonly r: number,
+    readonly line: number,
+    private readonly required: readonly string[],
+    private readonly positions: readonly number[],
+  ) {}
+
+  get values(): Record<string, string | undefined> {
+    if (this.decoded) return this.decoded;
+    const values: Record<string, string | undefined> = {};
+    for (let c = 0; c < this.required.length; c++) values[this.required[c]!] = this.has(c) ? fieldText(this.batch, this.field(c)) : undefined;
+    return (this.decoded = values);
+  }
+
+  record(): string[] {
+    return recordFields(this.batch, this.r);
+  }
+
+  get csv(): CsvRowBytes {
+    return this;
+  }
+
+  get bytes(): Buffer {
+    return this.batch.bytes;
+  }
+
+  fieldStart(c: number): number {
+    return this.has(c) && this.batch.escaped[this.field(c)] === 0 ? this.batch.starts[this.field(c)]! : -1;
+  }
+
+  fieldEnd(c: number): number {
+    return this.batch.ends[this.field(c)]!;
+  }
+
+  private field(c: number): number {
+    return this.batch.firstField[this.r]! + this.positions[c]!;
+  }
+
+  private has(c: number): boolean {
+    return this.positions[c]! < this.batch.firstField[this.r + 1]! - this.batch.firstField[this.r]!;
+  }
 }
 
 /** The keys a run needs from a table: an RDS source fetches only their rows, a CSV source skips the others. */
@@ -91,9 +152,9 @@ async function* boundsAsSourceErrors<T>(items: AsyncIterable<T>, url: string): A
 
 /**
  * The CSV reader of the stream files (`csvByteBatches`: csv-parse's records
- * and line numbers, from byte offsets): a row is decoded only when
- * `lookup.skipsKeyBytes` keeps it, so a catalogue of millions costs a scan of
- * its bytes, not millions of strings.
+ * and line numbers, from byte offsets): a row `lookup.skipsKeyBytes` rules
+ * out is never a row, and a row's values are decoded only when asked for, so
+ * a catalogue of millions costs a scan of its bytes, not millions of strings.
  */
 async function* readCsv(
   read: ReadCount,
@@ -109,7 +170,7 @@ async function* readCsv(
   let keyColumn = -1;
   for await (const batch of boundsAsSourceErrors(csvByteBatches(await store.read(url), 1, bounds), url)) {
     const { bytes, firstField, starts, ends, escaped, lines } = batch;
-    const rows: SourceRow[] = [];
+    const rows: CsvSourceRow[] = [];
     for (let r = 0; r < batch.records; r++) {
       if (!header) {
         header = recordFields(batch, r).map((f, i) => (i === 0 ? f.replace(/^\uFEFF/, '') : f).trim());
@@ -123,11 +184,7 @@ async function* readCsv(
       read.rowsRead++;
       const key = firstField[r]! + keyColumn;
       if (keyColumn >= 0 && key < firstField[r + 1]! && escaped[key] === 0 && lookup!.skipsKeyBytes(bytes, starts[key]!, ends[key]!)) continue;
-      const first = firstField[r]!;
-      const count = firstField[r + 1]! - first;
-      const values: Record<string, string | undefined> = {};
-      for (let c = 0; c < required.length; c++) values[required[c]!] = positions[c]! < count ? fieldText(batch, first + positions[c]!) : undefined;
-      rows.push({ values, record: () => recordFields(batch, r), line: lines[r]! });
+      rows.push(new CsvSourceRow(batch, r, lines[r]!, required, positions));
     }
     if (rows.length) yield rows;
   }
