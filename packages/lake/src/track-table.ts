@@ -1,14 +1,39 @@
 import { StringPool, Utf8Column, withRoom } from '@musicflow/kpi';
 import type { LakeTrack } from './part-writer.ts';
 
-/** A track's enrichment (`LakeTrack`) as UTF-8 bytes: what a transform takes from the catalogue snapshot without decoding it. */
+/**
+ * A track's enrichment (`LakeTrack`) as ranges of UTF-8 bytes: what a
+ * transform takes from the catalogue snapshot without decoding it, one
+ * reused for every track (`lakeTrackBytes`). Name and artists are in
+ * `bytes`, the `;`-joined genres in `genres`.
+ */
 export interface LakeTrackBytes {
-  name: Uint8Array;
-  artists: Uint8Array;
+  bytes: Uint8Array;
+  nameStart: number;
+  nameEnd: number;
+  artistsStart: number;
+  artistsEnd: number;
   genres: Uint8Array;
+  genresStart: number;
+  genresEnd: number;
   popularity: number;
   durationMs: number;
 }
+
+const NONE = new Uint8Array(0);
+
+export const lakeTrackBytes = (): LakeTrackBytes => ({
+  bytes: NONE,
+  nameStart: 0,
+  nameEnd: 0,
+  artistsStart: 0,
+  artistsEnd: 0,
+  genres: NONE,
+  genresStart: 0,
+  genresEnd: 0,
+  popularity: 0,
+  durationMs: 0,
+});
 
 const utf8 = new TextEncoder();
 
@@ -55,9 +80,9 @@ export class LakeTrackTable {
     const t = this.addEntry(this.trackIds.add(trackId, 0, trackId.length), track);
     if (track) {
       const at = t * STRIDE;
-      this.stringIds[at + 1] = this.names.internBytes(track.name, 0, track.name.length);
-      this.stringIds[at + 2] = this.artists.internBytes(track.artists, 0, track.artists.length);
-      this.stringIds[at + 3] = this.genres.internBytes(track.genres, 0, track.genres.length);
+      this.stringIds[at + 1] = this.names.internBytes(track.bytes, track.nameStart, track.nameEnd);
+      this.stringIds[at + 2] = this.artists.internBytes(track.bytes, track.artistsStart, track.artistsEnd);
+      this.stringIds[at + 3] = this.genres.internBytes(track.genres, track.genresStart, track.genresEnd);
     }
     return t;
   }

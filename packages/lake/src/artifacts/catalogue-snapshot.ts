@@ -5,7 +5,7 @@ import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
 import { forEachLine, UserIdSet, type PlainSong, type Song } from '@musicflow/ingest';
-import type { LakeTrackBytes, LakeTrackTable } from '../track-table.ts';
+import { lakeTrackBytes, type LakeTrackBytes, type LakeTrackTable } from '../track-table.ts';
 import { readChunkKeys } from './chunk-keys.ts';
 
 const BATCH_BYTES = 64 * 1024;
@@ -221,20 +221,34 @@ class SongRows {
 
   /**
    * Track `t`'s catalogue enrichment as the lake carries it (`lakeTrackOf`),
-   * as views of the rows' UTF-8 bytes (undefined: not in the catalogue): its
-   * first row's name, artists and numbers, its rows' genres `;`-joined.
+   * as ranges of the rows' UTF-8 bytes, into `out` (false: not in the
+   * catalogue): its first row's name, artists and numbers, its rows' genres
+   * `;`-joined. Nothing is made per track but for a track of several genres.
    */
-  trackBytes(t: number): LakeTrackBytes | undefined {
+  trackBytes(t: number, out: LakeTrackBytes): boolean {
     const first = this.firstRow[t] ?? -1;
-    if (first < 0) return undefined;
-    const genres = this.later.has(t) ? Buffer.concat(this.genresOf(t, first).flatMap((g, i) => (i ? [GENRE_SEPARATOR, g] : [g]))) : this.field(first, 3);
-    return {
-      name: this.field(first, 1),
-      artists: this.field(first, 2),
-      genres,
-      popularity: this.view.getInt32(first + 16, true),
-      durationMs: this.view.getInt32(first + 20, true),
-    };
+    if (first < 0) return false;
+    const view = this.view;
+    const name = first + ROW_HEAD_BYTES + view.getUint32(first, true);
+    const artists = name + view.getUint32(first + 4, true);
+    const genre = artists + view.getUint32(first + 8, true);
+    out.bytes = this.bytes;
+    out.nameStart = name;
+    out.nameEnd = artists;
+    out.artistsStart = artists;
+    out.artistsEnd = genre;
+    if (this.later.has(t)) {
+      out.genres = Buffer.concat(this.genresOf(t, first).flatMap((g, i) => (i ? [GENRE_SEPARATOR, g] : [g])));
+      out.genresStart = 0;
+      out.genresEnd = out.genres.length;
+    } else {
+      out.genres = this.bytes;
+      out.genresStart = genre;
+      out.genresEnd = genre + view.getUint32(first + 12, true);
+    }
+    out.popularity = view.getInt32(first + 16, true);
+    out.durationMs = view.getInt32(first + 20, true);
+    return true;
   }
 
   /** Track `t`'s song, as strings. */
@@ -311,6 +325,7 @@ export async function readKeysCatalogue(
   const wantedUsers = new UserIdSet();
   for (const id of userIds) wantedUsers.add(id);
   const [songs, users] = await Promise.all([readSongRows(store, snapshots.songsUrl, tracks), readKnownUsers(store, snapshots.usersUrl, wantedUsers)]);
+  const track = lakeTrackBytes();
   return {
     songOf: (trackId) => {
       const bytes = Buffer.from(trackId);
@@ -319,7 +334,7 @@ export async function readKeysCatalogue(
     },
     addTrackTo: (table, t) => {
       if (t >= tracks.size) throw new RangeError(`track ${t} of keys that list ${tracks.size}`);
-      return table.addBytes(tracks.bytesOf(t), songs.trackBytes(t));
+      return table.addBytes(tracks.bytesOf(t), songs.trackBytes(t, track) ? track : undefined);
     },
     users,
   };
