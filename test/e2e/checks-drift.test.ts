@@ -17,7 +17,7 @@ import { buildApp } from '@musicflow/service-api';
 import { startReceiver, type Receiver } from '../alerts/webhook.ts';
 import { deleteKeys, makeBucket, sampleStreams, waitFor, type Bucket } from '../api/fixtures.ts';
 import { createTestDatabase, dropTestDatabase, testConfig } from '../helpers/env.ts';
-import { startPipeline, type TestPipeline } from '../helpers/pipeline.ts';
+import { startPipeline, usePipelineWithApi, type TestPipeline } from '../helpers/pipeline.ts';
 
 /** Rows `from`..`to` of the sample (one day, 2024-06-25) moved to `date`. */
 const onDate = async (date: string, from: number, to: number) => (await sampleStreams(from, to)).replaceAll('2024-06-25', date);
@@ -148,54 +148,33 @@ describe('check history, severity and anomalies through the pipeline', () => {
 });
 
 describe('schema drift through the pipeline', () => {
-  let db: string;
-  let bucket: Bucket;
-  let receiver: Receiver;
-  let pipeline: TestPipeline;
-  let app: FastifyInstance;
+  const setup = usePipelineWithApi(1, 50);
 
   /** Rewrites a catalogue CSV's header (its rows keep their values in place). */
   const editHeader = async (setting: 'USERS_URL' | 'SONGS_URL', edit: (columns: string[]) => string[], row = (fields: string) => fields) => {
-    const file = new URL(bucket.env[setting]!).pathname;
+    const file = new URL(setup.bucket.env[setting]!).pathname;
     const [header, ...rows] = (await fs.readFile(file, 'utf8')).split('\n');
     await fs.writeFile(file, [edit(header!.split(',')).join(','), ...rows.map((r) => (r ? row(r) : r))].join('\n'));
   };
 
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    bucket = await makeBucket(1, 50);
-    receiver = await startReceiver();
-    pipeline = await startPipeline(testConfig({ ...bucket.env, WAREHOUSE_URL: db, ALERT_WEBHOOK_URL: receiver.url }));
-    app = await buildApp(pipeline.ctx);
-  });
-
-  afterAll(async () => {
-    await app?.close();
-    await pipeline?.close();
-    if (pipeline) await deleteKeys(pipeline.ctx.config.QUEUE_PREFIX);
-    await receiver?.close();
-    if (db) await dropTestDatabase(db);
-    await bucket?.close();
-  });
-
   it('a first run has nothing to compare with; a file gaining a column, users gaining one, songs renaming one are reported, measured and alerted', async () => {
-    const first = await pipeline.run();
+    const first = await setup.pipeline.run();
     expect(first.status).toBe('succeeded');
     expect(first.schemaDrift).toBeUndefined();
 
     const events = withoutHeader(await sampleStreams(50, 60))
       .split('\n')
       .filter(Boolean);
-    await bucket.addStream('with-device.csv', ['user_id,track_id,listen_time,device', ...events.map((l) => `${l},phone`)].join('\n') + '\n');
+    await setup.bucket.addStream('with-device.csv', ['user_id,track_id,listen_time,device', ...events.map((l) => `${l},phone`)].join('\n') + '\n');
     await editHeader(
       'USERS_URL',
       (c) => [...c, 'plan'],
       (r) => `${r},free`,
     );
     await editHeader('SONGS_URL', (c) => c.map((name) => (name === 'danceability' ? 'dance' : name)));
-    const second = await pipeline.run();
+    const second = await setup.pipeline.run();
     expect(second.status).toBe('succeeded');
-    const url = (setting: string) => bucket.env[setting]!;
+    const url = (setting: string) => setup.bucket.env[setting]!;
     expect(second.schemaDrift).toEqual([
       {
         source: 'streams',
@@ -209,11 +188,11 @@ describe('schema drift through the pipeline', () => {
       { source: 'users', url: url('USERS_URL'), added: ['plan'], missing: [], renamed: [] },
       { source: 'songs', url: url('SONGS_URL'), added: [], missing: [], renamed: [{ from: 'danceability', to: 'dance' }] },
     ]);
-    const alert = await waitFor('the drift alert', async () => receiver.received.find((a) => a.runId === second.runId));
+    const alert = await waitFor('the drift alert', async () => setup.receiver.received.find((a) => a.runId === second.runId));
     expect(alert).toMatchObject({ status: 'succeeded', schemaDrift: second.schemaDrift });
     expect(alert.text).toContain(`schema drift: songs ${url('SONGS_URL')}: renamed danceability → dance`);
     expect(alert.text).toContain(`schema drift: streams ${url('STREAMS_URL')}: added device (1 file(s): `);
-    const metrics = (await app.inject('/metrics')).body;
+    const metrics = (await setup.app.inject('/metrics')).body;
     expect(metric(metrics, 'musicflow_schema_drift_columns{source="streams",change="added"}')).toBe('1');
     expect(metric(metrics, 'musicflow_schema_drift_columns{source="users",change="added"}')).toBe('1');
     expect(metric(metrics, 'musicflow_schema_drift_columns{source="songs",change="renamed"}')).toBe('1');
@@ -224,34 +203,34 @@ describe('schema drift through the pipeline', () => {
     const events = withoutHeader(await sampleStreams(60, 70))
       .split('\n')
       .filter(Boolean);
-    await bucket.addStream('played-at.csv', ['user_id,track_id,played_at,device', ...events.map((l) => `${l},tv`)].join('\n') + '\n');
-    await bucket.addStream('ok.csv', ['user_id,track_id,listen_time,device', ...events.slice(0, 3).map((l) => `${l},tv`)].join('\n') + '\n');
+    await setup.bucket.addStream('played-at.csv', ['user_id,track_id,played_at,device', ...events.map((l) => `${l},tv`)].join('\n') + '\n');
+    await setup.bucket.addStream('ok.csv', ['user_id,track_id,listen_time,device', ...events.slice(0, 3).map((l) => `${l},tv`)].join('\n') + '\n');
     // Songs lose time_signature, the column before the last (track_genre).
     await editHeader(
       'SONGS_URL',
       (c) => c.filter((name) => name !== 'time_signature'),
       (r) => r.replace(/,[^,]*(,[^,]*)$/, '$1'),
     );
-    const report = await pipeline.run();
+    const report = await setup.pipeline.run();
     expect(report.status).toBe('partial');
     expect(report.schemaDrift).toEqual([
       {
         source: 'streams',
-        url: bucket.env.STREAMS_URL,
+        url: setup.bucket.env.STREAMS_URL,
         added: [],
         missing: [],
         renamed: [{ from: 'listen_time', to: 'played_at' }],
         files: 1,
         examples: [expect.stringContaining('played-at.csv')],
       },
-      { source: 'songs', url: bucket.env.SONGS_URL, added: [], missing: ['time_signature'], renamed: [] },
+      { source: 'songs', url: setup.bucket.env.SONGS_URL, added: [], missing: ['time_signature'], renamed: [] },
     ]);
-    const metrics = (await app.inject('/metrics')).body;
+    const metrics = (await setup.app.inject('/metrics')).body;
     expect(metric(metrics, 'musicflow_schema_drift_columns{source="streams",change="renamed"}')).toBe('1');
     expect(metric(metrics, 'musicflow_schema_drift_columns{source="songs",change="missing"}')).toBe('1');
     expect(metric(metrics, 'musicflow_schema_drift_columns{source="users",change="added"}')).toBe('0');
-    const alert = await waitFor('the alert', async () => receiver.received.find((a) => a.runId === report.runId));
+    const alert = await waitFor('the alert', async () => setup.receiver.received.find((a) => a.runId === report.runId));
     expect(alert.text).toContain('renamed listen_time → played_at');
-    expect(alert.text).toContain(`schema drift: songs ${bucket.env.SONGS_URL}: missing time_signature`);
+    expect(alert.text).toContain(`schema drift: songs ${setup.bucket.env.SONGS_URL}: missing time_signature`);
   });
 });

@@ -5,38 +5,13 @@
  * loaded date fails a check, which makes the next run partial, names the check
  * in its report, /metrics and the alert.
  */
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DATA_CHECK_NAMES, DEFAULT_CHECK_SEVERITY } from '@musicflow/contracts';
-import { buildApp } from '@musicflow/service-api';
-import { startReceiver, type Receiver } from '../alerts/webhook.ts';
-import { deleteKeys, makeBucket, sampleStreams, waitFor, type Bucket } from '../api/fixtures.ts';
-import { createTestDatabase, dropTestDatabase, testConfig } from '../helpers/env.ts';
-import { startPipeline, type TestPipeline } from '../helpers/pipeline.ts';
+import { sampleStreams, waitFor } from '../api/fixtures.ts';
+import { usePipelineWithApi } from '../helpers/pipeline.ts';
 
 describe('freshness and data checks', () => {
-  let db: string;
-  let bucket: Bucket;
-  let receiver: Receiver;
-  let pipeline: TestPipeline;
-  let app: FastifyInstance;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    bucket = await makeBucket(2, 50);
-    receiver = await startReceiver();
-    pipeline = await startPipeline(testConfig({ ...bucket.env, WAREHOUSE_URL: db, ALERT_WEBHOOK_URL: receiver.url }));
-    app = await buildApp(pipeline.ctx);
-  });
-
-  afterAll(async () => {
-    await app?.close();
-    await pipeline?.close();
-    if (pipeline) await deleteKeys(pipeline.ctx.config.QUEUE_PREFIX);
-    await receiver?.close();
-    if (db) await dropTestDatabase(db);
-    await bucket?.close();
-  });
+  const setup = usePipelineWithApi(2, 50);
 
   const metric = (text: string, name: string) =>
     text
@@ -46,21 +21,21 @@ describe('freshness and data checks', () => {
       .at(-1);
 
   it('a run reports its passed checks; /freshness and /metrics show the newest date and the last success', async () => {
-    const before = await app.inject('/freshness');
+    const before = await setup.app.inject('/freshness');
     expect(before.json()).toMatchObject({ newestListenDate: null, lastSuccessfulRunAt: null, stale: false, maxAgeSeconds: 26 * 3600 });
 
-    const report = await pipeline.run();
+    const report = await setup.pipeline.run();
     expect(report.status).toBe('succeeded');
     expect(report.checks).toEqual(DATA_CHECK_NAMES.map((name) => ({ name, passed: true, severity: DEFAULT_CHECK_SEVERITY[name] })));
 
-    const freshness = (await app.inject('/freshness')).json();
+    const freshness = (await setup.app.inject('/freshness')).json();
     expect(freshness).toMatchObject({ newestListenDate: '2024-06-25', stale: false });
     expect(Math.abs(Date.parse(freshness.lastSuccessfulRunAt) - Date.parse(report.finishedAt!))).toBeLessThan(1000);
     expect(freshness.lastSuccessfulRunAgeSeconds).toBeLessThan(60);
     // The day ended 2024-06-26T00:00Z.
     expect(Math.abs(freshness.newestListenDateAgeSeconds - (Date.now() - Date.parse('2024-06-26T00:00:00Z')) / 1000)).toBeLessThan(60);
 
-    const metrics = (await app.inject('/metrics')).body;
+    const metrics = (await setup.app.inject('/metrics')).body;
     expect(metric(metrics, 'musicflow_newest_listen_date_timestamp_seconds')).toBe(String(Date.parse('2024-06-25T00:00:00Z') / 1000));
     expect(Number(metric(metrics, 'musicflow_last_successful_run_age_seconds'))).toBeLessThan(60);
     expect(Number(metric(metrics, 'musicflow_newest_listen_date_age_seconds'))).toBeGreaterThan(0);
@@ -69,13 +44,13 @@ describe('freshness and data checks', () => {
   });
 
   it('a broken row left for a loaded date fails its check: the run is partial, the check named in report, metrics and alert', async () => {
-    const warehouse = await pipeline.ctx.warehouse();
+    const warehouse = await setup.pipeline.ctx.warehouse();
     // A row no load of today's data writes (so the MERGE leaves it), with a negative count.
     await warehouse.query(`INSERT INTO analytics.genre_kpis (listen_date, genre, listen_count, avg_track_duration_ms, avg_popularity,
       popularity_index, most_popular_track_id, most_popular_track_name, most_popular_track_plays, snapshot_seq, run_id, updated_at)
       VALUES ('2024-06-25', 'zz-broken', -5, 1000, 10, -0.5, 't', 'T', 1, 0, 'old-writer', '2024-06-25 00:00:00')`);
-    await bucket.addStream('late.csv', await sampleStreams(100, 120));
-    const report = await pipeline.run();
+    await setup.bucket.addStream('late.csv', await sampleStreams(100, 120));
+    const report = await setup.pipeline.run();
 
     expect(report.status).toBe('partial');
     expect(report.files.rejected).toBe(0);
@@ -83,10 +58,10 @@ describe('freshness and data checks', () => {
       { name: 'measures_not_negative_or_null', passed: false, severity: 'error', detail: '2024-06-25: 1 row(s) with a negative or null measure' },
     ]);
     expect(report.error).toContain('measures_not_negative_or_null');
-    const alert = await waitFor('the alert', async () => receiver.received.find((a) => a.runId === report.runId));
+    const alert = await waitFor('the alert', async () => setup.receiver.received.find((a) => a.runId === report.runId));
     expect(alert).toMatchObject({ status: 'partial', failedChecks: [{ name: 'measures_not_negative_or_null' }] });
     expect(alert.text).toContain('data check failed [error]: measures_not_negative_or_null');
-    const metrics = (await app.inject('/metrics')).body;
+    const metrics = (await setup.app.inject('/metrics')).body;
     expect(metrics).toContain('musicflow_data_check_passed{check="measures_not_negative_or_null"} 0');
     expect(metrics).toContain('musicflow_data_check_passed{check="hourly_plays_match_lake"} 1');
   });

@@ -16,7 +16,8 @@ describe('readCatalogueSource from PostgreSQL (RDS)', () => {
 
   const readAll = async (url: string, table: string, required: readonly string[]) => {
     const rows: (Omit<SourceRow, 'record'> & { record: string[] })[] = [];
-    for await (const r of readCatalogueSource(store, url, table, required)) rows.push({ values: r.values, record: r.record(), line: r.line });
+    for await (const batch of readCatalogueSource(store, url, table, required))
+      for (const r of batch) rows.push({ values: r.values, record: r.record(), line: r.line });
     return rows;
   };
 

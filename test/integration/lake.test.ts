@@ -582,7 +582,10 @@ describe('lake part format versions (part-format.ts)', () => {
       expect(Array.from(plays.userIds)).toEqual(Array.from(user_id).slice(from, to));
       const info = await reader.readTrackInfo(0, Int32Array.of(0, to - from - 1), [from, to]);
       const whole = await reader.readGroup(0, ['track_name', 'artists']);
-      expect(info.map((r) => [r.track_name, r.artists])).toEqual([from, to - 1].map((r) => [whole.track_name[r] ?? null, whole.artists[r] ?? null]));
+      const text = (bytes: Uint8Array | null) => (bytes ? Buffer.from(bytes).toString() : null);
+      expect(info.map((r) => [text(r.track_name), text(r.artists)])).toEqual(
+        [from, to - 1].map((r) => [whole.track_name[r] ?? null, whole.artists[r] ?? null]),
+      );
       const { source_file } = await reader.readGroup(0, ['source_file']);
       expect(await reader.readSourceFiles(0, [1, 2], [from, to])).toEqual([source_file[from + 1], source_file[from + 2]]);
     }

@@ -118,7 +118,7 @@ describe('secrets from files', () => {
       const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
       const read = async (target = catalogueTarget(config, 'users', url)) => {
         const ids: (string | undefined)[] = [];
-        for await (const row of readCatalogueSource(store, target, 'users', ['user_id'])) ids.push(row.values.user_id);
+        for await (const batch of readCatalogueSource(store, target, 'users', ['user_id'])) for (const row of batch) ids.push(row.values.user_id);
         return ids.sort();
       };
       expect(await read()).toEqual(['1', '2']);

@@ -51,7 +51,8 @@ async function reference(file: string, required: readonly string[], keys: Keys):
 async function byteLevel(store: ObjectStore, file: string, table: string, required: readonly string[], keys: Keys) {
   const read = readCatalogueSource(store, fileUrl(file), table, required, keys);
   const rows: ReadRow[] = [];
-  for await (const row of read) if (!keys.skips(row.values[keys.key])) rows.push({ values: row.values, record: row.record(), line: row.line });
+  for await (const batch of read)
+    for (const row of batch) if (!keys.skips(row.values[keys.key])) rows.push({ values: row.values, record: row.record(), line: row.line });
   return { rows, rowsRead: read.rowsRead };
 }
 

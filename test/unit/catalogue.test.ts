@@ -136,7 +136,8 @@ describe('CSV catalogue sources and quarantine (file://)', () => {
   const readAll = async (url: string, table: string, required: readonly string[]) => {
     // The record is decoded while its row is the current one.
     const rows: (Omit<SourceRow, 'record'> & { record: string[] })[] = [];
-    for await (const r of readCatalogueSource(store, url, table, required)) rows.push({ values: r.values, record: r.record(), line: r.line });
+    for await (const batch of readCatalogueSource(store, url, table, required))
+      for (const r of batch) rows.push({ values: r.values, record: r.record(), line: r.line });
     return rows;
   };
 

@@ -3,7 +3,7 @@ import { postgresClientConfig, redactUrl, type PostgresTarget } from '@musicflow
 import { explainConnectionError } from '@musicflow/warehouse/connection-errors';
 import QueryStream from 'pg-query-stream';
 import type { ObjectStore } from '@musicflow/storage';
-import { csvByteBatches, fieldText, recordFields } from './csv-byte-reader.ts';
+import { csvByteBatches, fieldText, recordFields, type CsvByteBatch } from './csv-byte-reader.ts';
 import { FileBoundError, type RecordBounds } from './bounds.ts';
 import { missingColumns } from './header.ts';
 import { CATALOGUE_SQL } from './catalogue-sql.ts';
@@ -17,11 +17,72 @@ export interface SourceRow {
   /**
    * The whole record as read, for quarantine: decoded when asked (a catalogue
    * export has many more columns than the rules read), and only while the
-   * row is the current one.
+   * row's batch is the current one.
    */
   record(): string[];
   /** Line in the CSV file, or row number in the table. */
   line: number;
+  /** A CSV row's fields as bytes, for the rules' fast paths (`catalogue-row-bytes.ts`); none for a database row. */
+  csv?: CsvRowBytes;
+}
+
+/** A CSV row's required columns as bytes: column `c` (in the order asked for) is `bytes[fieldStart(c), fieldEnd(c))`. */
+export interface CsvRowBytes {
+  bytes: Buffer;
+  /** -1 when the record lacks the column or its field holds doubled quotes (its bytes are not its text). */
+  fieldStart(c: number): number;
+  fieldEnd(c: number): number;
+}
+
+/**
+ * A row of a CSV batch: its values decoded when first asked for, so a row
+ * the rules' fast paths decide from its bytes costs no string.
+ */
+class CsvSourceRow implements SourceRow, CsvRowBytes {
+  private decoded: Record<string, string | undefined> | undefined;
+
+  constructor(
+    private readonly batch: CsvByteBatch,
+    private readonly r: number,
+    readonly line: number,
+    private readonly required: readonly string[],
+    private readonly positions: readonly number[],
+  ) {}
+
+  get values(): Record<string, string | undefined> {
+    if (this.decoded) return this.decoded;
+    const values: Record<string, string | undefined> = {};
+    for (let c = 0; c < this.required.length; c++) values[this.required[c]!] = this.has(c) ? fieldText(this.batch, this.field(c)) : undefined;
+    return (this.decoded = values);
+  }
+
+  record(): string[] {
+    return recordFields(this.batch, this.r);
+  }
+
+  get csv(): CsvRowBytes {
+    return this;
+  }
+
+  get bytes(): Buffer {
+    return this.batch.bytes;
+  }
+
+  fieldStart(c: number): number {
+    return this.has(c) && this.batch.escaped[this.field(c)] === 0 ? this.batch.starts[this.field(c)]! : -1;
+  }
+
+  fieldEnd(c: number): number {
+    return this.batch.ends[this.field(c)]!;
+  }
+
+  private field(c: number): number {
+    return this.batch.firstField[this.r]! + this.positions[c]!;
+  }
+
+  private has(c: number): boolean {
+    return this.positions[c]! < this.batch.firstField[this.r + 1]! - this.batch.firstField[this.r]!;
+  }
 }
 
 /** The keys a run needs from a table: an RDS source fetches only their rows, a CSV source skips the others. */
@@ -38,8 +99,14 @@ export interface CatalogueLookup {
   skipsKeyBytes(bytes: Buffer, start: number, end: number): boolean;
 }
 
-/** A catalogue source's rows, how many were read so far (skipped ones included), and its columns once read (before a missing one is refused). */
-export type CatalogueRows = AsyncGenerator<SourceRow> & { readonly rowsRead: number; readonly columns: readonly string[] | undefined };
+/**
+ * A catalogue source's rows in batches (a CSV read's records, a lookup's
+ * rows: a long-tail run keeps most of a catalogue of millions, and a
+ * generator step and awaits per row cost more than its rules), how many were
+ * read so far (skipped ones included), and its columns once read (before a
+ * missing one is refused).
+ */
+export type CatalogueRows = AsyncGenerator<SourceRow[]> & { readonly rowsRead: number; readonly columns: readonly string[] | undefined };
 
 interface ReadCount {
   rowsRead: number;
@@ -85,9 +152,9 @@ async function* boundsAsSourceErrors<T>(items: AsyncIterable<T>, url: string): A
 
 /**
  * The CSV reader of the stream files (`csvByteBatches`: csv-parse's records
- * and line numbers, from byte offsets): a row is decoded only when
- * `lookup.skipsKeyBytes` keeps it, so a catalogue of millions costs a scan of
- * its bytes, not millions of strings.
+ * and line numbers, from byte offsets): a row `lookup.skipsKeyBytes` rules
+ * out is never a row, and a row's values are decoded only when asked for, so
+ * a catalogue of millions costs a scan of its bytes, not millions of strings.
  */
 async function* readCsv(
   read: ReadCount,
@@ -96,13 +163,14 @@ async function* readCsv(
   required: readonly string[],
   lookup?: CatalogueLookup,
   bounds?: RecordBounds,
-): AsyncGenerator<SourceRow> {
+): AsyncGenerator<SourceRow[]> {
   let header: string[] | undefined;
   // Only the required columns are mapped by name: catalogue exports carry many more.
   let positions: number[] = [];
   let keyColumn = -1;
   for await (const batch of boundsAsSourceErrors(csvByteBatches(await store.read(url), 1, bounds), url)) {
     const { bytes, firstField, starts, ends, escaped, lines } = batch;
+    const rows: CsvSourceRow[] = [];
     for (let r = 0; r < batch.records; r++) {
       if (!header) {
         header = recordFields(batch, r).map((f, i) => (i === 0 ? f.replace(/^\uFEFF/, '') : f).trim());
@@ -116,12 +184,9 @@ async function* readCsv(
       read.rowsRead++;
       const key = firstField[r]! + keyColumn;
       if (keyColumn >= 0 && key < firstField[r + 1]! && escaped[key] === 0 && lookup!.skipsKeyBytes(bytes, starts[key]!, ends[key]!)) continue;
-      const first = firstField[r]!;
-      const count = firstField[r + 1]! - first;
-      const values: Record<string, string | undefined> = {};
-      for (let c = 0; c < required.length; c++) values[required[c]!] = positions[c]! < count ? fieldText(batch, first + positions[c]!) : undefined;
-      yield { values, record: () => recordFields(batch, r), line: lines[r]! };
+      rows.push(new CsvSourceRow(batch, r, lines[r]!, required, positions));
     }
+    if (rows.length) yield rows;
   }
   if (!header) throw new SourceFormatError(`${url}: empty file, a header row is required`);
 }
@@ -132,7 +197,7 @@ async function* readTable(
   table: string,
   required: readonly string[],
   lookup?: CatalogueLookup,
-): AsyncGenerator<SourceRow> {
+): AsyncGenerator<SourceRow[]> {
   const url = target.url;
   const client = new pg.Client(postgresClientConfig(target));
   // A session cut (a failover) fails the statement in flight and emits 'error' on the client: unheard, that kills the process.
@@ -159,13 +224,21 @@ async function* readTable(
     if (!lookup) {
       const stream = client.query(new QueryStream(CATALOGUE_SQL.scan(table, required), [], { batchSize: 5000 }));
       const rows = (stream as AsyncIterable<Record<string, string | null>>)[Symbol.asyncIterator]();
+      let batch: SourceRow[] = [];
       // After a cut the stream never ends (its cursor waits for the server to close it, node-postgres#2642): the cut ends the scan.
-      for (let next = await Promise.race([rows.next(), cut]); !next.done; next = await Promise.race([rows.next(), cut])) yield toRow(next.value);
+      for (let next = await Promise.race([rows.next(), cut]); !next.done; next = await Promise.race([rows.next(), cut])) {
+        batch.push(toRow(next.value));
+        if (batch.length < LOOKUP_BATCH) continue;
+        yield batch;
+        batch = [];
+      }
+      if (batch.length) yield batch;
       return;
     }
     const lookupSql = CATALOGUE_SQL.lookup(table, required, lookup.key);
     for await (const batch of lookup.idBatches()) {
-      for (const row of (await client.query<Record<string, string | null>>(lookupSql, [batch.map(String)])).rows) yield toRow(row);
+      const { rows } = await client.query<Record<string, string | null>>(lookupSql, [batch.map(String)]);
+      if (rows.length) yield rows.map(toRow);
     }
   } finally {
     await client.end();

@@ -99,19 +99,20 @@ export class CatalogueFixCounts {
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-/**
- * `YYYY-MM-DD` of a day that exists in the proleptic Gregorian calendar (as
- * Date's): Date.parse alone takes 2023-02-30 for March 2. Counted, not
- * parsed: every kept user row of a catalogue of millions asks.
- */
-function isDate(text: string): boolean {
-  if (!DATE.test(text)) return false;
-  const year = Number(text.slice(0, 4));
-  const month = Number(text.slice(5, 7));
-  const day = Number(text.slice(8, 10));
+/** Whether day `day` of month `month` (1-12) of `year` exists in the proleptic Gregorian calendar (as Date's). */
+export function isCalendarDay(year: number, month: number, day: number): boolean {
   if (month < 1 || month > 12 || day < 1) return false;
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   return day <= DAYS_IN_MONTH[month - 1]! + (month === 2 && leap ? 1 : 0);
+}
+
+/**
+ * `YYYY-MM-DD` of a day that exists (`isCalendarDay`): Date.parse alone
+ * takes 2023-02-30 for March 2. Counted, not parsed: every kept user row of a
+ * catalogue of millions asks.
+ */
+function isDate(text: string): boolean {
+  return DATE.test(text) && isCalendarDay(Number(text.slice(0, 4)), Number(text.slice(5, 7)), Number(text.slice(8, 10)));
 }
 
 /** SPEC 2.2 rules for one user row. */

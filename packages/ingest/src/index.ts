@@ -15,7 +15,8 @@ export {
   type CatalogueRowProblem,
   type CatalogueFix,
 } from './catalogue.ts';
-export { readCatalogueSource, SourceFormatError, type CatalogueRows, type SourceRow, type CatalogueLookup } from './catalogue-source.ts';
+export { readCatalogueSource, SourceFormatError, type CatalogueRows, type CsvRowBytes, type SourceRow, type CatalogueLookup } from './catalogue-source.ts';
+export { plainSongRow, plainSongScratch, plainUserRow, type PlainSong } from './catalogue-row-bytes.ts';
 export { RunTrackKeys, RunUserKeys, TrackFingerprintSet } from './catalogue-keys.ts';
 export { UserIdSet } from './user-id-set.ts';
 export { forEachLine } from './lines.ts';

@@ -96,6 +96,16 @@ export function readUserId(bytes: Buffer, start: number, end: number): number {
 }
 
 /**
+ * 1-64 printable ASCII bytes but space: a track id the rule takes as it is,
+ * known without decoding it (a long-tail chunk meets hundreds of thousands).
+ */
+function plainTrackId(bytes: Buffer, start: number, end: number): boolean {
+  if (end <= start || end - start > 64) return false;
+  for (let i = start; i < end; i++) if (bytes[i]! < 0x21 || bytes[i]! > 0x7e) return false;
+  return true;
+}
+
+/**
  * The chunk's distinct track_id byte strings (a `StringPool`): each is
  * decoded and checked once (`ok` 1 when its rules pass), and given a hand-off
  * index when a clean row first uses it.
@@ -113,7 +123,7 @@ class TrackTable {
       this.ok = grow(this.ok, e * 2);
       this.index = grow(this.index, e * 2);
     }
-    this.ok[e] = validateStreamRow(GOOD_USER_ID, bytes.toString('utf8', start, end), GOOD_LISTEN_TIME).ok ? 1 : 0;
+    this.ok[e] = plainTrackId(bytes, start, end) || validateStreamRow(GOOD_USER_ID, bytes.toString('utf8', start, end), GOOD_LISTEN_TIME).ok ? 1 : 0;
     this.index[e] = -1;
     return e;
   }

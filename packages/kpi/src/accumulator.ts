@@ -11,7 +11,7 @@ import {
   PARTIAL_VERSION,
   shardOfHash,
 } from './partial.ts';
-import { StringPool, withRoom } from './string-pool.ts';
+import { StringPool, Utf8Column, withRoom } from './string-pool.ts';
 import type { KpiTables } from './tables.ts';
 import { UserHourMasks } from './user-hour-masks.ts';
 
@@ -23,6 +23,18 @@ export interface TrackInfo {
   durationMs: number;
   popularity: number;
 }
+
+/** `TrackInfo` as the lake's rows carry it, UTF-8: artists and genres `;`-joined (an empty one: none). */
+export interface TrackInfoBytes {
+  name: Uint8Array;
+  artists: Uint8Array;
+  genres: Uint8Array;
+  durationMs: number;
+  popularity: number;
+}
+
+const SEPARATOR = 0x3b; // `;`, never inside a multi-byte UTF-8 character
+const utf8 = new TextEncoder();
 
 /** A partial (see partial.ts): its header, then its shards one buffer at a time, so a big partial is never whole in memory. */
 export interface EncodedPartial {
@@ -42,6 +54,34 @@ interface ShardPlan {
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 const HOUR_BYTES = 24 * 8;
+
+/** Per track, a list of interned names (its artists, its genres): track t's are `ids[start[t] .. start[t] + count[t])`. */
+class TrackLists {
+  start = new Int32Array(0);
+  count = new Int32Array(0);
+  ids = new Int32Array(0);
+  private used = 0;
+
+  constructor(private readonly pool: StringPool) {}
+
+  /** Sets track `t`'s list to the names of the `;`-joined `list` (none when it is empty), as `String.split` cuts them. */
+  set(t: number, list: Uint8Array): void {
+    if (t >= this.start.length) {
+      this.start = withRoom(this.start, t + 1);
+      this.count = withRoom(this.count, t + 1);
+    }
+    this.start[t] = this.used;
+    for (let from = 0; list.length > 0;) {
+      const cut = list.indexOf(SEPARATOR, from);
+      const end = cut < 0 ? list.length : cut;
+      this.ids = withRoom(this.ids, this.used + 1);
+      this.ids[this.used++] = this.pool.internBytes(list, from, end);
+      if (cut < 0) break;
+      from = cut + 1;
+    }
+    this.count[t] = this.used - this.start[t];
+  }
+}
 
 /**
  * Counters of one listen date, indexed by interned ids: per-hour bit masks
@@ -88,22 +128,16 @@ class DateCounters {
  */
 export class KpiAccumulator {
   private readonly trackIds = new StringPool();
-  private readonly names = new StringPool();
+  /** Names are only written out, never looked up: appended, not interned. */
+  private readonly names = new Utf8Column();
   private readonly artists = new StringPool();
   private readonly genres = new StringPool();
   private hasInfo = new Uint8Array(0);
   private nameOf = new Int32Array(0);
   private durationMs = new Int32Array(0);
   private popularity = new Int32Array(0);
-  /** Track t's artists are `artistIds[artistStart[t] .. artistStart[t] + artistCount[t])`; likewise its genres. */
-  private artistStart = new Int32Array(0);
-  private artistCount = new Int32Array(0);
-  private artistIds = new Int32Array(0);
-  private artistIdsUsed = 0;
-  private genreStart = new Int32Array(0);
-  private genreCount = new Int32Array(0);
-  private genreIds = new Int32Array(0);
-  private genreIdsUsed = 0;
+  private readonly artistsOf = new TrackLists(this.artists);
+  private readonly genresOf = new TrackLists(this.genres);
   private readonly dates = new Map<number, DateCounters>();
   /** Events come a date at a time: the last date's counters, without a map lookup. */
   private lastDay = NaN;
@@ -146,27 +180,30 @@ export class KpiAccumulator {
   }
 
   setTrackInfo(t: number, track: TrackInfo): void {
+    this.setTrackInfoBytes(t, {
+      name: utf8.encode(track.name),
+      artists: utf8.encode(track.artists.join(';')),
+      genres: utf8.encode(track.genres.join(';')),
+      durationMs: track.durationMs,
+      popularity: track.popularity,
+    });
+  }
+
+  /** `setTrackInfo` from the lake's bytes: a long-tail pass gives hundreds of thousands of tracks their info, and a string each was most of it. */
+  setTrackInfoBytes(t: number, track: TrackInfoBytes): void {
     const n = t + 1;
-    this.hasInfo = withRoom(this.hasInfo, n);
-    this.nameOf = withRoom(this.nameOf, n);
-    this.durationMs = withRoom(this.durationMs, n);
-    this.popularity = withRoom(this.popularity, n);
-    this.artistStart = withRoom(this.artistStart, n);
-    this.artistCount = withRoom(this.artistCount, n);
-    this.genreStart = withRoom(this.genreStart, n);
-    this.genreCount = withRoom(this.genreCount, n);
+    if (n > this.hasInfo.length) {
+      this.hasInfo = withRoom(this.hasInfo, n);
+      this.nameOf = withRoom(this.nameOf, n);
+      this.durationMs = withRoom(this.durationMs, n);
+      this.popularity = withRoom(this.popularity, n);
+    }
     this.hasInfo[t] = 1;
-    this.nameOf[t] = this.names.intern(track.name);
+    this.nameOf[t] = this.names.add(track.name, 0, track.name.length);
     this.durationMs[t] = track.durationMs;
     this.popularity[t] = track.popularity;
-    this.artistStart[t] = this.artistIdsUsed;
-    this.artistCount[t] = track.artists.length;
-    this.artistIds = withRoom(this.artistIds, this.artistIdsUsed + track.artists.length);
-    for (const a of track.artists) this.artistIds[this.artistIdsUsed++] = this.artists.intern(a);
-    this.genreStart[t] = this.genreIdsUsed;
-    this.genreCount[t] = track.genres.length;
-    this.genreIds = withRoom(this.genreIds, this.genreIdsUsed + track.genres.length);
-    for (const g of track.genres) this.genreIds[this.genreIdsUsed++] = this.genres.intern(g);
+    this.artistsOf.set(t, track.artists);
+    this.genresOf.set(t, track.genres);
   }
 
   /**
@@ -196,8 +233,9 @@ export class KpiAccumulator {
 
     if (!catalogued || this.needsTrackInfo(t)) return true;
     d.cataloguedPlays[t]!++;
-    const end = this.artistStart[t]! + this.artistCount[t]!;
-    for (let i = this.artistStart[t]!; i < end; i++) d.artistHours.add(this.artistIds[i]! * 24 + hour, 1);
+    const { start, count, ids } = this.artistsOf;
+    const end = start[t]! + count[t]!;
+    for (let i = start[t]!; i < end; i++) d.artistHours.add(ids[i]! * 24 + hour, 1);
     return true;
   }
 
@@ -218,7 +256,7 @@ export class KpiAccumulator {
     const artistGroups = groupBy(entries.count, shards, (e) => shardOfHash(this.artists.hashOf(entries.artist[e]!), shards));
     const trackBytes = (t: number) => {
       let n = 2 + this.trackIds.bytesOf(t).length + 1 + 8 * days.length;
-      if (!this.needsTrackInfo(t)) n += 2 + this.names.bytesOf(this.nameOf[t]!).length + 4 + 4 + 4 + 4 * this.genreCount[t]!;
+      if (!this.needsTrackInfo(t)) n += 2 + this.names.bytesOf(this.nameOf[t]!).length + 4 + 4 + 4 + 4 * this.genresOf.count[t]!;
       return n;
     };
     const shardBytes = new Uint32Array(shards);
@@ -286,8 +324,9 @@ export class KpiAccumulator {
       out.str(this.names.bytesOf(this.nameOf[t]!));
       out.i32(this.durationMs[t]!);
       out.i32(this.popularity[t]!);
-      out.i32(this.genreCount[t]!);
-      for (let i = this.genreStart[t]!; i < this.genreStart[t]! + this.genreCount[t]!; i++) out.i32(this.genreIds[i]!);
+      const { start, count, ids } = this.genresOf;
+      out.i32(count[t]!);
+      for (let i = start[t]!; i < start[t]! + count[t]!; i++) out.i32(ids[i]!);
     }
     for (const d of counters) {
       out.i32(d.trackHours[t] ?? 0);

@@ -1,4 +1,4 @@
-export { KpiAccumulator, type EncodedPartial, type TrackInfo } from './accumulator.ts';
+export { KpiAccumulator, type EncodedPartial, type TrackInfo, type TrackInfoBytes } from './accumulator.ts';
 export { KpiMerge } from './merge.ts';
 export {
   decodePartialHeader,
@@ -11,5 +11,5 @@ export {
 } from './partial.ts';
 export type { GenreKpiRow, HourlyKpiRow, KpiTables } from './tables.ts';
 export { EventKeySet } from './event-key-set.ts';
-export { mixInt32, StringPool, withRoom } from './string-pool.ts';
+export { mixInt32, StringPool, Utf8Column, withRoom } from './string-pool.ts';
 export { UserHourMasks } from './user-hour-masks.ts';

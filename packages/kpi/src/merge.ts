@@ -1,5 +1,5 @@
 import { ByteReader, IntCounts, PartialFormatError, type PartialHeader } from './partial.ts';
-import { compareBytes, StringPool, withRoom } from './string-pool.ts';
+import { compareBytes, StringPool, Utf8Column, withRoom } from './string-pool.ts';
 import type { GenreKpiRow, HourlyKpiRow, KpiTables } from './tables.ts';
 
 const DAY_MS = 86_400_000;
@@ -33,7 +33,7 @@ class DateTotals {
 /** The tracks and artists of one group of shards, from every partial: dropped once the group's totals are taken. */
 class GroupState {
   readonly tracks = new StringPool();
-  readonly names = new StringPool();
+  readonly names = new Utf8Column();
   readonly artists = new StringPool();
   hasInfo = new Uint8Array(0);
   nameOf = new Int32Array(0);
@@ -178,7 +178,7 @@ export class KpiMerge {
           const known = group.hasInfo[t] === 1;
           if (!known) {
             group.hasInfo[t] = 1;
-            group.nameOf[t] = group.names.internBytes(name, 0, name.length);
+            group.nameOf[t] = group.names.add(name, 0, name.length);
             group.durationMs[t] = durationMs;
             group.popularity[t] = popularity;
             group.genreStart[t] = group.genreIdsUsed;

@@ -36,48 +36,59 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 }
 
 /**
- * Interned strings as UTF-8 in one buffer, numbered 0, 1, ... in the order
- * they were first seen, found through an open-addressing table on their
- * bytes: about 12-20 bytes a string beside its bytes, where a Map of strings
- * costs 80-100 (a long-tail day's 800k tracks and their artists exhausted a
- * capped heap as Maps and objects).
+ * UTF-8 strings appended to one buffer, numbered 0, 1, ... in the order they
+ * were added, with no lookup: what holds a track's name, which nothing looks
+ * up by its text (`StringPool` is the one with a lookup).
  */
-export class StringPool {
+export class Utf8Column {
   private bytes = new Uint8Array(1 << 12);
+  private used = 0;
   /** String `s` is `bytes[starts[s] .. starts[s + 1])`. */
   private starts = new Int32Array(1 << 8);
-  private hashes = new Int32Array(1 << 8);
-  private slots = new Int32Array(1 << 9).fill(-1);
   private count = 0;
-  private scratch = new Uint8Array(256);
 
   get size(): number {
     return this.count;
   }
 
-  /** The id of `value`, added when new. */
-  intern(value: string): number {
-    this.scratch = withRoom(this.scratch, value.length * 3);
-    const { written } = utf8.encodeInto(value, this.scratch);
-    return this.internBytes(this.scratch, 0, written);
+  /** Appends the UTF-8 string `bytes[start, end)`; returns its number. */
+  add(bytes: Uint8Array, start: number, end: number): number {
+    const id = this.count++;
+    const at = this.used;
+    const n = end - start;
+    if (at + n > this.bytes.length) this.bytes = withRoom(this.bytes, at + n);
+    // A loop, not `set(subarray)`: strings are short, and a view per string was garbage for every one.
+    const pool = this.bytes;
+    for (let i = 0; i < n; i++) pool[at + i] = bytes[start + i]!;
+    this.used = at + n;
+    if (id + 2 > this.starts.length) this.starts = withRoom(this.starts, id + 2);
+    this.starts[id + 1] = this.used;
+    return id;
   }
 
-  /** The id of the UTF-8 string `bytes[start, end)`, added when new. */
-  internBytes(bytes: Uint8Array, start: number, end: number): number {
-    const hash = hashBytes(bytes, start, end);
-    const slot = this.slotOf(hash, bytes, start, end);
-    const known = this.slots[slot]!;
-    return known >= 0 ? known : this.insert(slot, hash, bytes, start, end);
+  /** Whether string `id` is `bytes[start, end)`. */
+  equals(id: number, bytes: Uint8Array, start: number, end: number): boolean {
+    const at = this.starts[id]!;
+    if (this.starts[id + 1]! - at !== end - start) return false;
+    const pool = this.bytes;
+    for (let i = start; i < end; i++) if (pool[at + i - start] !== bytes[i]) return false;
+    return true;
   }
 
-  /** The id of `bytes[start, end)`, or -1 when it is not in the pool. */
-  find(bytes: Uint8Array, start: number, end: number): number {
-    return this.slots[this.slotOf(hashBytes(bytes, start, end), bytes, start, end)]!;
-  }
-
-  /** String `id`'s UTF-8 bytes (a view: copy to keep it past the next `intern`). */
+  /** String `id`'s UTF-8 bytes (a view: copy to keep it past the next `add`). */
   bytesOf(id: number): Uint8Array {
     return this.bytes.subarray(this.starts[id], this.starts[id + 1]);
+  }
+
+  /** The length of string `id` in bytes. */
+  byteLength(id: number): number {
+    return this.starts[id + 1]! - this.starts[id]!;
+  }
+
+  /** Copies string `id`'s bytes into `out` at `at` (no view made: a dictionary page copies thousands). */
+  copyInto(id: number, out: Uint8Array, at: number): void {
+    const pool = this.bytes;
+    for (let i = this.starts[id]!, end = this.starts[id + 1]!; i < end; i++) out[at++] = pool[i]!;
   }
 
   /** Strings `from` to `to - 1`, their UTF-8 bytes each followed by `separator` but the last. */
@@ -96,50 +107,112 @@ export class StringPool {
   text(id: number): string {
     return text.decode(this.bytesOf(id));
   }
+}
+
+/**
+ * Interned strings as UTF-8 in one buffer (`Utf8Column`), numbered 0, 1, ...
+ * in the order they were first seen, found through an open-addressing table
+ * on their bytes: about 20 bytes a string beside its bytes, where a Map of
+ * strings costs 80-100 (a long-tail day's 800k tracks and their artists
+ * exhausted a capped heap as Maps and objects).
+ *
+ * A slot holds a string's hash beside its id, so a probe reads one cache
+ * line before it reads a string: in a pool of a million strings every array
+ * is far bigger than the cache, and a probe that read the hash from a
+ * per-string array cost a memory read more.
+ */
+export class StringPool {
+  private readonly strings = new Utf8Column();
+  private hashes = new Int32Array(1 << 8);
+  /** Slot k is `[hash, id + 1]` at `2k`, `2k + 1` (id + 1 = 0: empty). */
+  private slots = new Int32Array(2 << 9);
+  private mask = (1 << 9) - 1;
+  private scratch = new Uint8Array(256);
+
+  get size(): number {
+    return this.strings.size;
+  }
+
+  /** The id of `value`, added when new. */
+  intern(value: string): number {
+    this.scratch = withRoom(this.scratch, value.length * 3);
+    const { written } = utf8.encodeInto(value, this.scratch);
+    return this.internBytes(this.scratch, 0, written);
+  }
+
+  /** The id of the UTF-8 string `bytes[start, end)`, added when new. */
+  internBytes(bytes: Uint8Array, start: number, end: number): number {
+    const hash = hashBytes(bytes, start, end);
+    const slot = this.slotOf(hash, bytes, start, end);
+    const known = this.slots[slot + 1]! - 1;
+    return known >= 0 ? known : this.insert(slot, hash, bytes, start, end);
+  }
+
+  /** The id of `bytes[start, end)`, or -1 when it is not in the pool. */
+  find(bytes: Uint8Array, start: number, end: number): number {
+    return this.slots[this.slotOf(hashBytes(bytes, start, end), bytes, start, end) + 1]! - 1;
+  }
+
+  /** String `id`'s UTF-8 bytes (a view: copy to keep it past the next `intern`). */
+  bytesOf(id: number): Uint8Array {
+    return this.strings.bytesOf(id);
+  }
+
+  byteLength(id: number): number {
+    return this.strings.byteLength(id);
+  }
+
+  copyInto(id: number, out: Uint8Array, at: number): void {
+    this.strings.copyInto(id, out, at);
+  }
+
+  /** Strings `from` to `to - 1`, their UTF-8 bytes each followed by `separator` but the last. */
+  joined(from: number, to: number, separator: number): Uint8Array {
+    return this.strings.joined(from, to, separator);
+  }
+
+  text(id: number): string {
+    return this.strings.text(id);
+  }
 
   /** The hash `internBytes` keyed string `id` with: callers partition by it without hashing again. */
   hashOf(id: number): number {
     return this.hashes[id]!;
   }
 
+  /** The index in `slots` of the slot that holds `bytes[start, end)`, or of the empty slot where it goes. */
   private slotOf(hash: number, bytes: Uint8Array, start: number, end: number): number {
-    const mask = this.slots.length - 1;
+    const slots = this.slots;
+    const mask = this.mask;
     for (let s = hash & mask; ; s = (s + 1) & mask) {
-      const e = this.slots[s]!;
-      if (e < 0 || (this.hashes[e] === hash && this.same(e, bytes, start, end))) return s;
+      const e = slots[2 * s + 1]! - 1;
+      if (e < 0 || (slots[2 * s] === hash && this.strings.equals(e, bytes, start, end))) return 2 * s;
     }
   }
 
-  private same(e: number, bytes: Uint8Array, start: number, end: number): boolean {
-    const at = this.starts[e]!;
-    if (this.starts[e + 1]! - at !== end - start) return false;
-    for (let i = start; i < end; i++) if (this.bytes[at + i - start] !== bytes[i]) return false;
-    return true;
-  }
-
   private insert(slot: number, hash: number, bytes: Uint8Array, start: number, end: number): number {
-    const id = this.count++;
-    const at = this.starts[id]!;
-    this.bytes = withRoom(this.bytes, at + end - start);
-    this.bytes.set(bytes.subarray(start, end), at);
-    this.starts = withRoom(this.starts, id + 2);
-    this.starts[id + 1] = at + end - start;
-    this.hashes = withRoom(this.hashes, id + 1);
+    const id = this.strings.add(bytes, start, end);
+    if (id >= this.hashes.length) this.hashes = withRoom(this.hashes, id + 1);
     this.hashes[id] = hash;
-    this.slots[slot] = id;
+    this.slots[slot] = hash;
+    this.slots[slot + 1] = id + 1;
     // At most half full, so probes stay short.
-    if (this.count * 2 > this.slots.length) this.rehash();
+    if (this.size * 2 > this.mask + 1) this.rehash();
     return id;
   }
 
   private rehash(): void {
-    const slots = new Int32Array(this.slots.length * 2).fill(-1);
-    const mask = slots.length - 1;
-    for (let e = 0; e < this.count; e++) {
-      let s = this.hashes[e]! & mask;
-      while (slots[s]! >= 0) s = (s + 1) & mask;
-      slots[s] = e;
+    const size = 2 * (this.mask + 1);
+    const slots = new Int32Array(2 * size);
+    const mask = size - 1;
+    for (let e = 0; e < this.size; e++) {
+      const hash = this.hashes[e]!;
+      let s = hash & mask;
+      while (slots[2 * s + 1] !== 0) s = (s + 1) & mask;
+      slots[2 * s] = hash;
+      slots[2 * s + 1] = e + 1;
     }
     this.slots = slots;
+    this.mask = mask;
   }
 }

@@ -16,7 +16,7 @@ import { writeMetadata } from 'hyparquet-writer/src/metadata.js';
 import type { ColumnChunk, ColumnIndex, ColumnMetaData, KeyValue, OffsetIndex, ParquetType, RowGroup, SchemaElement } from 'hyparquet';
 import { createRequire } from 'node:module';
 import { snappyCompressNative } from './snappy.ts';
-import { mixInt32, StringPool, withRoom } from '@musicflow/kpi';
+import { mixInt32, StringPool, withRoom, type Utf8Column } from '@musicflow/kpi';
 import { STRIDE, TRACK_STRING_COLUMNS, type LakeTrackTable } from './track-table.ts';
 
 /** The footer's `created_by`, in Parquet's `<application> version <version>` form: the package's version, from src or dist alike. */
@@ -459,17 +459,17 @@ class ChunkWriter {
   }
 
   /** A PLAIN dictionary page of `count` strings, `ids` into `values`. */
-  dictionaryPage(values: StringPool, ids: Int32Array, count: number): void {
+  dictionaryPage(values: Pick<Utf8Column, 'byteLength' | 'copyInto'>, ids: Int32Array, count: number): void {
     let length = 0;
-    for (let d = 0; d < count; d++) length += 4 + values.bytesOf(ids[d]!).length;
+    for (let d = 0; d < count; d++) length += 4 + values.byteLength(ids[d]!);
     const page = new Uint8Array(length);
     const view = new DataView(page.buffer);
     let at = 0;
     for (let d = 0; d < count; d++) {
-      const value = values.bytesOf(ids[d]!);
-      view.setUint32(at, value.length, true);
-      page.set(value, at + 4);
-      at += 4 + value.length;
+      const n = values.byteLength(ids[d]!);
+      view.setUint32(at, n, true);
+      values.copyInto(ids[d]!, page, at + 4);
+      at += 4 + n;
     }
     this.writeDictionary(page, count);
   }

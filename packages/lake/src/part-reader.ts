@@ -37,6 +37,8 @@ export type LakeColumnName = Exclude<keyof LakeColumns, 'rows'>;
 export type GroupRows = readonly [from: number, to: number];
 
 /** The event's columns; `user_bucket` only orders the part (see `groupBuckets`). */
+const utf8 = new TextEncoder();
+const utf8Text = new TextDecoder();
 const ALL_COLUMNS = LAKE_PARQUET_SCHEMA.slice(1)
   .map((c) => c.name)
   .filter((name) => name !== 'user_bucket') as LakeColumnName[];
@@ -335,10 +337,14 @@ export async function openLakePart(store: ObjectStore, url: string, tail?: PartT
       if (info) return info;
       const data = await readColumns(index, TRACK_INFO_CHUNK_COLUMNS, undefined, range);
       const column = <T>(name: string) => data.get(name) as ArrayLike<T | null | undefined>;
+      const text = (name: string, r: number) => {
+        const value = column<string>(name)[r];
+        return value == null ? null : utf8.encode(value);
+      };
       return Array.from(wanted, (r) => ({
-        track_name: column<string>('track_name')[r] ?? null,
-        artists: column<string>('artists')[r] ?? null,
-        genres: column<string>('genres')[r] ?? null,
+        track_name: text('track_name', r),
+        artists: text('artists', r),
+        genres: text('genres', r),
         popularity: column<number>('popularity')[r] ?? null,
         duration_ms: column<number>('duration_ms')[r] ?? null,
       }));
@@ -349,7 +355,7 @@ export async function openLakePart(store: ObjectStore, url: string, tail?: PartT
       const files = await decodeFast(index, ['source_file'] as const, range, (pages, chunks) =>
         columnValuesAt(pages.source_file, chunks.source_file, rows, at),
       );
-      if (files) return files as string[];
+      if (files) return files.map((file) => utf8Text.decode(file as Uint8Array));
       const column = (await readColumns(index, ['source_file'], undefined, range)).get('source_file') as ArrayLike<string>;
       return wanted.map((r) => column[r]!);
     },

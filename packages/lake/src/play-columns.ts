@@ -20,11 +20,11 @@ export interface LakePlays {
   catalogued: Uint8Array;
 }
 
-/** A track's catalogue info in a row, as the lake's optional columns hold it (all null for a track not in the catalogue). */
+/** A track's catalogue info in a row, as the lake's optional columns hold it, text as UTF-8 (all null for a track not in the catalogue). */
 export interface LakeTrackInfoRow {
-  track_name: string | null;
-  artists: string | null;
-  genres: string | null;
+  track_name: Uint8Array | null;
+  artists: Uint8Array | null;
+  genres: Uint8Array | null;
   popularity: number | null;
   duration_ms: number | null;
 }
@@ -45,8 +45,6 @@ export type InternTrack = (utf8: Uint8Array, start: number, end: number) => numb
 
 /** A page layout this fast path does not decode (DATA_PAGE v1, other encodings or codecs): read the group through hyparquet. */
 export class UnsupportedPlayPage extends Error {}
-
-const utf8 = new TextDecoder();
 
 /** The byte range of the file a column chunk occupies. */
 export function chunkRange(chunk: ColumnChunk): [number, number] {
@@ -240,8 +238,8 @@ function readPresence(bytes: Uint8Array, chunk: ColumnChunk, rows: number, out: 
 
 /**
  * The track info of rows `wanted` (ascending indexes into the `rows` rows
- * read) from the pages of TRACK_INFO_CHUNK_COLUMNS: only the dictionary
- * entries those rows use are turned into strings. A pass needs the info of
+ * read) from the pages of TRACK_INFO_CHUNK_COLUMNS, text as views of the
+ * pages' bytes (no string per track). A pass needs the info of
  * each track once, from the first row that brings it: a handful of rows in
  * most groups.
  */
@@ -255,27 +253,27 @@ export function decodeTrackInfoAt(
   for (const name of TRACK_INFO_CHUNK_COLUMNS) {
     const chunk = chunks[name];
     const values = columnValuesAt(pages[name], chunk, rows, wanted);
-    for (let k = 0; k < wanted.length; k++) (out[k] as unknown as Record<string, string | number | null>)[name] = values[k]!;
+    for (let k = 0; k < wanted.length; k++) (out[k] as unknown as Record<string, Uint8Array | number | null>)[name] = values[k]!;
   }
   return out;
 }
 
-/** A PLAIN page of `count` values, read at any index: strings decoded (and int32s read) only when asked for. */
-function plainValues(page: Uint8Array, count: number, type: ParquetType): (i: number) => string | number {
+/** A PLAIN page of `count` values, read at any index: a BYTE_ARRAY value as a view of its bytes. */
+function plainValues(page: Uint8Array, count: number, type: ParquetType): (i: number) => Uint8Array | number {
   if (type === 'INT32') {
     const ints = int32s(page);
     return (i) => ints[i]!;
   }
   if (type !== 'BYTE_ARRAY') throw new UnsupportedPlayPage(`${type} values are read through hyparquet`);
   const offsets = plainOffsets(page, count);
-  return (i) => utf8.decode(page.subarray(offsets[i]! + 4, offsets[i + 1]));
+  return (i) => page.subarray(offsets[i]! + 4, offsets[i + 1]);
 }
 
-/** The values of a flat column at rows `wanted` (ascending), null where an optional column's row has none. */
-export function columnValuesAt(bytes: Uint8Array, chunk: ColumnChunk, rows: number, wanted: Int32Array): (string | number | null)[] {
+/** The values of a flat column at rows `wanted` (ascending), null where an optional column's row has none; text as UTF-8 views. */
+export function columnValuesAt(bytes: Uint8Array, chunk: ColumnChunk, rows: number, wanted: Int32Array): (Uint8Array | number | null)[] {
   const meta = chunk.meta_data!;
-  const out: (string | number | null)[] = new Array<null>(wanted.length).fill(null);
-  let dictionary: ((i: number) => string | number) | undefined;
+  const out: (Uint8Array | number | null)[] = new Array<null>(wanted.length).fill(null);
+  let dictionary: ((i: number) => Uint8Array | number) | undefined;
   let row = 0;
   let k = 0;
   for (const { header, body } of pagesOf(bytes, chunk, rows)) {
@@ -301,7 +299,7 @@ export function columnValuesAt(bytes: Uint8Array, chunk: ColumnChunk, rows: numb
     const nonNull = n - v2.num_nulls;
     const compressedValues = body.subarray(levelBytes);
     const page = v2.is_compressed === false ? compressedValues : decompressed(compressedValues, header.uncompressed_page_size - levelBytes, meta.codec);
-    let valueAt: (i: number) => string | number;
+    let valueAt: (i: number) => Uint8Array | number;
     if (v2.encoding === 'RLE_DICTIONARY' || v2.encoding === 'PLAIN_DICTIONARY') {
       if (!dictionary) throw new UnsupportedPlayPage(`column ${meta.path_in_schema.join('.')}: dictionary-encoded page without a dictionary`);
       const indexes = nonNull ? dictionaryIndexes(page, nonNull) : new Int32Array(0);

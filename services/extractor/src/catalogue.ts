@@ -1,5 +1,8 @@
 import {
   CatalogueFixCounts,
+  plainSongRow,
+  plainSongScratch,
+  plainUserRow,
   readCatalogueSource,
   RunTrackKeys,
   RunUserKeys,
@@ -121,17 +124,30 @@ async function extractUsers(
   const keys = new RunUserKeys(await runUserIds(store, named));
   const snapshot = usersSnapshotOf(store, run);
   let kept = 0;
+  // Last row wins for a repeated user_id, and only the id matters to a KPI: each user is written once.
+  const keep = (userId: number) => {
+    if (!keys.wanted.has(userId) || !keys.wanted.mark(userId)) return undefined;
+    kept++;
+    return snapshot.add(userId);
+  };
   const rows = (read.rows = readCatalogueSource(store, source, 'users', USER_COLUMNS, keys, bounds));
   await snapshot.fill(async () => {
-    for await (const { values, record, line } of rows) {
+    for await (const batch of rows) {
       await cancel?.check();
-      if (keys.skips(values.user_id)) continue;
-      const result = validateUserRow(values);
-      if (!('userId' in result)) await quarantine.add(line, result.code, result.field, result.value, record());
-      // Last row wins for a repeated user_id, and only the id matters to a KPI: each user is written once.
-      else if (keys.wanted.has(result.userId) && keys.wanted.mark(result.userId)) {
-        kept++;
-        await snapshot.add(result.userId);
+      for (const row of batch) {
+        // A plain row is decided from its bytes (`plainUserRow`); any other by the rules on its text.
+        let userId = row.csv ? plainUserRow(row.csv) : 0;
+        if (!userId) {
+          if (keys.skips(row.values.user_id)) continue;
+          const result = validateUserRow(row.values);
+          if (!('userId' in result)) {
+            await quarantine.add(row.line, result.code, result.field, result.value, row.record());
+            continue;
+          }
+          userId = result.userId;
+        }
+        const draining = keep(userId);
+        if (draining) await draining;
       }
     }
   });
@@ -151,22 +167,35 @@ async function extractSongs(
   const keys = await RunTrackKeys.of(() => trackIdLists(store, named));
   const snapshot = songsSnapshotOf(store, run);
   const fixes = new CatalogueFixCounts();
+  const plain = plainSongScratch();
   let kept = 0;
   const rows = (read.rows = readCatalogueSource(store, source, 'songs', SONG_COLUMNS, keys, bounds));
   await snapshot.fill(async () => {
-    for await (const { values, record, line } of rows) {
+    for await (const batch of rows) {
       await cancel?.check();
-      if (keys.skips(values.track_id)) continue;
-      const result = validateSongRow(values);
-      if (!('song' in result)) {
-        await quarantine.add(line, result.code, result.field, result.value, record());
-        continue;
+      for (const row of batch) {
+        let draining: Promise<void> | undefined;
+        // A plain row is decided from its bytes (`plainSongRow`); any other by the rules on its text.
+        if (row.csv && plainSongRow(row.csv, plain)) {
+          const slot = keys.wanted.find(row.csv.bytes, plain.idStart, plain.idEnd);
+          if (slot < 0) continue;
+          if (keys.keep(slot)) kept++;
+          draining = snapshot.addPlain(row.csv.bytes, plain);
+        } else {
+          if (keys.skips(row.values.track_id)) continue;
+          const result = validateSongRow(row.values);
+          if (!('song' in result)) {
+            await quarantine.add(row.line, result.code, result.field, result.value, row.record());
+            continue;
+          }
+          const slot = keys.slotOf(result.trackId);
+          if (slot < 0) continue;
+          if (keys.keep(slot)) kept++;
+          fixes.add(result.fixes);
+          draining = snapshot.add(result.trackId, result.genre, result.song);
+        }
+        if (draining) await draining;
       }
-      const slot = keys.slotOf(result.trackId);
-      if (slot < 0) continue;
-      if (keys.keep(slot)) kept++;
-      fixes.add(result.fixes);
-      await snapshot.add(result.trackId, result.genre, result.song);
     }
   });
   return { url: snapshot.url, wanted: keys.wanted.size, kept, rowsRead: rows.rowsRead, cleaned: fixes.counts };

@@ -1,7 +1,9 @@
-import { KpiAccumulator } from '@musicflow/kpi';
+import { KpiAccumulator, withRoom } from '@musicflow/kpi';
 import { bucketsOfPass, openLakePart, publishedPartsOf, userBucketOf, type DatePart, type GroupRows } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 import pMap from 'p-map';
+
+const NONE = new Uint8Array(0);
 
 /** Part footers read at once: a date of thousands of small files is mostly waiting on the store. */
 const OPEN_CONCURRENCY = 16;
@@ -79,8 +81,9 @@ async function accumulatePass(
   const internTrack = (utf8: Uint8Array, start: number, end: number) => accumulator.internTrackBytes(utf8, start, end);
   // Per row of the group at hand: whether its user is in this pass.
   let inPass = new Uint8Array(0);
-  // The tracks of the group at hand whose info is to be read.
-  const wantedTracks = new Set<number>();
+  // Per track, the last group (counted from 1) that asked for its info: a track is asked for once a group.
+  let askedIn = new Int32Array(0);
+  let group = 0;
   for (const [p, { counting, reader, fileId }] of parts.entries()) {
     for (let g = 0; g < reader.rowGroups; g++) {
       const range = rowsToRead[p]![g]!;
@@ -91,25 +94,28 @@ async function accumulatePass(
       if (inPass.length < n) inPass = new Uint8Array(n);
       // The first row of each track this group brings without its info yet: only those rows' info is read.
       let wanted: number[] | undefined;
-      wantedTracks.clear();
+      group++;
       for (let i = 0; i < n; i++) {
         const bucket = userBucketOf(userIds[i]!);
         inPass[i] = passes === 1 || (bucket >= first && bucket < end) ? 1 : 0;
         const t = tracks[i]!;
-        if (catalogued[i] && accumulator.needsTrackInfo(t) && !wantedTracks.has(t)) {
-          wantedTracks.add(t);
-          (wanted ??= []).push(i);
+        if (catalogued[i] && accumulator.needsTrackInfo(t)) {
+          if (t >= askedIn.length) askedIn = withRoom(askedIn, accumulator.tracks);
+          if (askedIn[t] !== group) {
+            askedIn[t] = group;
+            (wanted ??= []).push(i);
+          }
         }
       }
       if (wanted) {
         const info = await reader.readTrackInfo(g, Int32Array.from(wanted), range);
         for (const [k, i] of wanted.entries()) {
           const row = info[k]!;
-          // Every event of a track carries the same enrichment: split it once per track.
-          accumulator.setTrackInfo(tracks[i]!, {
+          // Every event of a track carries the same enrichment: taken once per track, from its bytes.
+          accumulator.setTrackInfoBytes(tracks[i]!, {
             name: row.track_name!,
-            artists: row.artists ? row.artists.split(';') : [],
-            genres: row.genres ? row.genres.split(';') : [],
+            artists: row.artists ?? NONE,
+            genres: row.genres ?? NONE,
             durationMs: row.duration_ms ?? 0,
             popularity: row.popularity ?? 0,
           });

@@ -4,22 +4,23 @@ import type { CatalogueTable, RunContext } from '@musicflow/contracts';
 import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
-import { forEachLine, UserIdSet, type Song } from '@musicflow/ingest';
-import type { LakeTrackBytes, LakeTrackTable } from '../track-table.ts';
+import { forEachLine, UserIdSet, type PlainSong, type Song } from '@musicflow/ingest';
+import { lakeTrackBytes, type LakeTrackBytes, type LakeTrackTable } from '../track-table.ts';
 import { readChunkKeys } from './chunk-keys.ts';
 
 const BATCH_BYTES = 64 * 1024;
 
 /**
  * Streams batches of about BATCH_BYTES to one object: one write per row costs
- * more than the row (measured on 28k songs). The snapshot writers below add
- * their rows' encoding.
+ * more than the row (measured on 28k songs). The snapshot writers below
+ * write their rows' encoding straight into the batch (`room`).
  */
 class BatchedUpload {
   private readonly out = new PassThrough();
   private readonly upload: Promise<unknown>;
-  private batch: Buffer[] = [];
-  private batchBytes = 0;
+  protected batch = Buffer.allocUnsafe(BATCH_BYTES);
+  protected used = 0;
+  private draining: Promise<void> | undefined;
 
   constructor(
     store: ObjectStore,
@@ -32,19 +33,33 @@ class BatchedUpload {
     this.out.on('error', () => undefined);
   }
 
-  /** Returns a promise only when the caller must wait for the upload to drain. */
-  protected addBytes(bytes: Buffer): Promise<void> | undefined {
-    this.batch.push(bytes);
-    this.batchBytes += bytes.length;
-    if (this.batchBytes < BATCH_BYTES) return undefined;
-    const drained = this.out.write(Buffer.concat(this.batch));
-    this.batch = [];
-    this.batchBytes = 0;
-    return drained ? undefined : new Promise((resolve) => this.out.once('drain', resolve));
+  /**
+   * Makes room for `bytes` more in `batch` at `used` (sending the batch when
+   * it is full: a row never spans two). The caller writes them, moves `used`
+   * on, and returns `drained()`.
+   */
+  protected room(bytes: number): void {
+    if (this.used + bytes <= this.batch.length) return;
+    this.send();
+    if (bytes > this.batch.length) this.batch = Buffer.allocUnsafe(bytes);
+  }
+
+  /** A promise only when the caller must wait for the upload to drain. */
+  protected drained(): Promise<void> | undefined {
+    const draining = this.draining;
+    this.draining = undefined;
+    return draining;
+  }
+
+  private send(): void {
+    if (!this.used) return;
+    if (!this.out.write(this.batch.subarray(0, this.used))) this.draining = new Promise((resolve) => this.out.once('drain', resolve));
+    this.batch = Buffer.allocUnsafe(BATCH_BYTES);
+    this.used = 0;
   }
 
   async close(): Promise<void> {
-    if (this.batch.length) this.out.write(Buffer.concat(this.batch));
+    this.send();
     this.out.end();
     await this.upload;
   }
@@ -81,23 +96,50 @@ const ROW_HEAD_BYTES = 24;
 export class SongsSnapshotWriter extends BatchedUpload {
   add(trackId: string, genre: string, song: Omit<Song, 'genres'>): Promise<void> | undefined {
     const artists = song.artists.join(';');
-    const lengths = [Buffer.byteLength(trackId), Buffer.byteLength(song.trackName), Buffer.byteLength(artists), Buffer.byteLength(genre)] as const;
-    const row = Buffer.allocUnsafe(ROW_HEAD_BYTES + lengths[0] + lengths[1] + lengths[2] + lengths[3]);
-    lengths.forEach((n, i) => row.writeUInt32LE(n, 4 * i));
-    row.writeInt32LE(song.popularity, 16);
-    row.writeInt32LE(song.durationMs, 20);
-    let at = ROW_HEAD_BYTES;
-    for (const text of [trackId, song.trackName, artists, genre]) at += row.write(text, at);
-    return this.addBytes(row);
+    const texts = [trackId, song.trackName, artists, genre] as const;
+    const lengths = texts.map((text) => Buffer.byteLength(text));
+    const at = this.head(lengths[0]!, lengths[1]!, lengths[2]!, lengths[3]!, song.popularity, song.durationMs);
+    let end = at + ROW_HEAD_BYTES;
+    for (const text of texts) end += this.batch.write(text, end);
+    this.used = end;
+    return this.drained();
+  }
+
+  /** `add` of a row the rules' fast path kept (`plainSongRow`): its fields copied from the CSV's bytes. */
+  addPlain(bytes: Buffer, song: PlainSong): Promise<void> | undefined {
+    const { idStart, idEnd, nameStart, nameEnd, artistsStart, artistsEnd, genreStart, genreEnd } = song;
+    const at = this.head(idEnd - idStart, nameEnd - nameStart, artistsEnd - artistsStart, genreEnd - genreStart, song.popularity, song.durationMs);
+    let end = at + ROW_HEAD_BYTES;
+    end += bytes.copy(this.batch, end, idStart, idEnd);
+    end += bytes.copy(this.batch, end, nameStart, nameEnd);
+    end += bytes.copy(this.batch, end, artistsStart, artistsEnd);
+    end += bytes.copy(this.batch, end, genreStart, genreEnd);
+    this.used = end;
+    return this.drained();
+  }
+
+  /** Makes room for a row of these lengths and writes its fixed part; returns where the row starts. */
+  private head(id: number, name: number, artists: number, genre: number, popularity: number, durationMs: number): number {
+    this.room(ROW_HEAD_BYTES + id + name + artists + genre);
+    const at = this.used;
+    const batch = this.batch;
+    batch.writeUInt32LE(id, at);
+    batch.writeUInt32LE(name, at + 4);
+    batch.writeUInt32LE(artists, at + 8);
+    batch.writeUInt32LE(genre, at + 12);
+    batch.writeInt32LE(popularity, at + 16);
+    batch.writeInt32LE(durationMs, at + 20);
+    return at;
   }
 }
 
 /** The run's known user ids, each once, as little-endian int32s: written as the catalogue is read. */
 export class UsersSnapshotWriter extends BatchedUpload {
   add(userId: number): Promise<void> | undefined {
-    const bytes = Buffer.allocUnsafe(4);
-    bytes.writeInt32LE(userId, 0);
-    return this.addBytes(bytes);
+    this.room(4);
+    this.batch.writeInt32LE(userId, this.used);
+    this.used += 4;
+    return this.drained();
   }
 }
 
@@ -179,20 +221,34 @@ class SongRows {
 
   /**
    * Track `t`'s catalogue enrichment as the lake carries it (`lakeTrackOf`),
-   * as views of the rows' UTF-8 bytes (undefined: not in the catalogue): its
-   * first row's name, artists and numbers, its rows' genres `;`-joined.
+   * as ranges of the rows' UTF-8 bytes, into `out` (false: not in the
+   * catalogue): its first row's name, artists and numbers, its rows' genres
+   * `;`-joined. Nothing is made per track but for a track of several genres.
    */
-  trackBytes(t: number): LakeTrackBytes | undefined {
+  trackBytes(t: number, out: LakeTrackBytes): boolean {
     const first = this.firstRow[t] ?? -1;
-    if (first < 0) return undefined;
-    const genres = this.later.has(t) ? Buffer.concat(this.genresOf(t, first).flatMap((g, i) => (i ? [GENRE_SEPARATOR, g] : [g]))) : this.field(first, 3);
-    return {
-      name: this.field(first, 1),
-      artists: this.field(first, 2),
-      genres,
-      popularity: this.view.getInt32(first + 16, true),
-      durationMs: this.view.getInt32(first + 20, true),
-    };
+    if (first < 0) return false;
+    const view = this.view;
+    const name = first + ROW_HEAD_BYTES + view.getUint32(first, true);
+    const artists = name + view.getUint32(first + 4, true);
+    const genre = artists + view.getUint32(first + 8, true);
+    out.bytes = this.bytes;
+    out.nameStart = name;
+    out.nameEnd = artists;
+    out.artistsStart = artists;
+    out.artistsEnd = genre;
+    if (this.later.has(t)) {
+      out.genres = Buffer.concat(this.genresOf(t, first).flatMap((g, i) => (i ? [GENRE_SEPARATOR, g] : [g])));
+      out.genresStart = 0;
+      out.genresEnd = out.genres.length;
+    } else {
+      out.genres = this.bytes;
+      out.genresStart = genre;
+      out.genresEnd = genre + view.getUint32(first + 12, true);
+    }
+    out.popularity = view.getInt32(first + 16, true);
+    out.durationMs = view.getInt32(first + 20, true);
+    return true;
   }
 
   /** Track `t`'s song, as strings. */
@@ -269,6 +325,7 @@ export async function readKeysCatalogue(
   const wantedUsers = new UserIdSet();
   for (const id of userIds) wantedUsers.add(id);
   const [songs, users] = await Promise.all([readSongRows(store, snapshots.songsUrl, tracks), readKnownUsers(store, snapshots.usersUrl, wantedUsers)]);
+  const track = lakeTrackBytes();
   return {
     songOf: (trackId) => {
       const bytes = Buffer.from(trackId);
@@ -277,7 +334,7 @@ export async function readKeysCatalogue(
     },
     addTrackTo: (table, t) => {
       if (t >= tracks.size) throw new RangeError(`track ${t} of keys that list ${tracks.size}`);
-      return table.addBytes(tracks.bytesOf(t), songs.trackBytes(t));
+      return table.addBytes(tracks.bytesOf(t), songs.trackBytes(t, track) ? track : undefined);
     },
     users,
   };
