@@ -112,20 +112,17 @@ export class Utf8Column {
 /**
  * Interned strings as UTF-8 in one buffer (`Utf8Column`), numbered 0, 1, ...
  * in the order they were first seen, found through an open-addressing table
- * on their bytes: about 20 bytes a string beside its bytes, where a Map of
- * strings costs 80-100 (a long-tail day's 800k tracks and their artists
- * exhausted a capped heap as Maps and objects).
- *
- * A slot holds a string's hash beside its id, so a probe reads one cache
- * line before it reads a string: in a pool of a million strings every array
- * is far bigger than the cache, and a probe that read the hash from a
- * per-string array cost a memory read more.
+ * of ids on their bytes: about 16 bytes a string beside its bytes, where a Map
+ * of strings costs 80-100 (a long-tail day's 800k tracks and their artists
+ * exhausted a capped heap as Maps and objects). A slot holding the hash beside
+ * the id read one cache line less a probe, but cost 8-13 MB of a long-tail
+ * day's peak for no CPU the bench could see.
  */
 export class StringPool {
   private readonly strings = new Utf8Column();
   private hashes = new Int32Array(1 << 8);
-  /** Slot k is `[hash, id + 1]` at `2k`, `2k + 1` (id + 1 = 0: empty). */
-  private slots = new Int32Array(2 << 9);
+  /** Slot k holds a string's id + 1 (0: empty). */
+  private slots = new Int32Array(1 << 9);
   private mask = (1 << 9) - 1;
   private scratch = new Uint8Array(256);
 
@@ -144,13 +141,13 @@ export class StringPool {
   internBytes(bytes: Uint8Array, start: number, end: number): number {
     const hash = hashBytes(bytes, start, end);
     const slot = this.slotOf(hash, bytes, start, end);
-    const known = this.slots[slot + 1]! - 1;
+    const known = this.slots[slot]! - 1;
     return known >= 0 ? known : this.insert(slot, hash, bytes, start, end);
   }
 
   /** The id of `bytes[start, end)`, or -1 when it is not in the pool. */
   find(bytes: Uint8Array, start: number, end: number): number {
-    return this.slots[this.slotOf(hashBytes(bytes, start, end), bytes, start, end) + 1]! - 1;
+    return this.slots[this.slotOf(hashBytes(bytes, start, end), bytes, start, end)]! - 1;
   }
 
   /** String `id`'s UTF-8 bytes (a view: copy to keep it past the next `intern`). */
@@ -185,8 +182,8 @@ export class StringPool {
     const slots = this.slots;
     const mask = this.mask;
     for (let s = hash & mask; ; s = (s + 1) & mask) {
-      const e = slots[2 * s + 1]! - 1;
-      if (e < 0 || (slots[2 * s] === hash && this.strings.equals(e, bytes, start, end))) return 2 * s;
+      const e = slots[s]! - 1;
+      if (e < 0 || (this.hashes[e] === hash && this.strings.equals(e, bytes, start, end))) return s;
     }
   }
 
@@ -194,8 +191,7 @@ export class StringPool {
     const id = this.strings.add(bytes, start, end);
     if (id >= this.hashes.length) this.hashes = withRoom(this.hashes, id + 1);
     this.hashes[id] = hash;
-    this.slots[slot] = hash;
-    this.slots[slot + 1] = id + 1;
+    this.slots[slot] = id + 1;
     // At most half full, so probes stay short.
     if (this.size * 2 > this.mask + 1) this.rehash();
     return id;
@@ -203,14 +199,12 @@ export class StringPool {
 
   private rehash(): void {
     const size = 2 * (this.mask + 1);
-    const slots = new Int32Array(2 * size);
+    const slots = new Int32Array(size);
     const mask = size - 1;
     for (let e = 0; e < this.size; e++) {
-      const hash = this.hashes[e]!;
-      let s = hash & mask;
-      while (slots[2 * s + 1] !== 0) s = (s + 1) & mask;
-      slots[2 * s] = hash;
-      slots[2 * s + 1] = e + 1;
+      let s = this.hashes[e]! & mask;
+      while (slots[s] !== 0) s = (s + 1) & mask;
+      slots[s] = e + 1;
     }
     this.slots = slots;
     this.mask = mask;
