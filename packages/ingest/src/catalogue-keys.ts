@@ -1,7 +1,7 @@
 import { LOOKUP_BATCH, type CatalogueLookup } from './catalogue-source.ts';
 import { forEachLine } from './lines.ts';
 import type { UserIdSet } from './user-id-set.ts';
-import { readUserId } from './stream-row-checker.ts';
+import { plainTrackId, readUserId } from './stream-row-checker.ts';
 
 /**
  * Keys any id rule takes (printable ASCII, at most 64 characters; up to ten
@@ -183,12 +183,6 @@ export class RunTrackKeys implements CatalogueLookup {
   }
 
   skipsKeyBytes(bytes: Buffer, start: number, end: number): boolean {
-    const length = end - start;
-    if (length < 1 || length > 64) return false;
-    for (let i = start; i < end; i++) {
-      const c = bytes[i]!;
-      if (c < 0x21 || c > 0x7e) return false;
-    }
-    return this.wanted.find(bytes, start, end) < 0;
+    return plainTrackId(bytes, start, end) && this.wanted.find(bytes, start, end) < 0;
   }
 }

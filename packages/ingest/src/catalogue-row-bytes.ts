@@ -1,6 +1,7 @@
 import { TEXT_LIMITS } from '@musicflow/warehouse/text-contract';
 import type { CsvRowBytes } from './catalogue-source.ts';
 import { isCalendarDay, SONG_COLUMNS, USER_COLUMNS } from './catalogue.ts';
+import { plainTrackId } from './stream-row-checker.ts';
 
 /**
  * Fast paths of the catalogue rules (catalogue.ts) over a CSV row's bytes, as
@@ -87,9 +88,8 @@ export function plainSongRow(row: CsvRowBytes, out: PlainSong): boolean {
   const duration = row.fieldStart(SONG.duration_ms);
   if (id < 0 || name < 0 || artists < 0 || genre < 0 || popularity < 0 || duration < 0) return false;
   const idEnd = row.fieldEnd(SONG.track_id);
-  // A track id of 1-64 printable ASCII bytes but space is valid as it is (SPEC 2.1, the warehouse's 64 bytes).
-  if (idEnd <= id || idEnd - id > TEXT_LIMITS.trackId) return false;
-  for (let i = id; i < idEnd; i++) if (bytes[i]! <= SPACE || bytes[i]! > 0x7e) return false;
+  // The warehouse's bytes bound too, should its column be narrower than SPEC 2.1's 64 characters.
+  if (!plainTrackId(bytes, id, idEnd) || idEnd - id > TEXT_LIMITS.trackId) return false;
   out.popularity = plainInteger(bytes, popularity, row.fieldEnd(SONG.popularity), 3, 0, 100);
   out.durationMs = plainInteger(bytes, duration, row.fieldEnd(SONG.duration_ms), 10, 1, MAX_INT32);
   if (out.popularity < 0 || out.durationMs < 0) return false;

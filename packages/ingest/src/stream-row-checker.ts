@@ -96,10 +96,11 @@ export function readUserId(bytes: Buffer, start: number, end: number): number {
 }
 
 /**
- * 1-64 printable ASCII bytes but space: a track id the rule takes as it is,
- * known without decoding it (a long-tail chunk meets hundreds of thousands).
+ * 1-64 printable ASCII bytes but space: a track id every id rule (the
+ * stream's, the catalogue's, the warehouse's 64 bytes) takes as it is, known
+ * without decoding it (a long-tail chunk meets hundreds of thousands).
  */
-function plainTrackId(bytes: Buffer, start: number, end: number): boolean {
+export function plainTrackId(bytes: Buffer, start: number, end: number): boolean {
   if (end <= start || end - start > 64) return false;
   for (let i = start; i < end; i++) if (bytes[i]! < 0x21 || bytes[i]! > 0x7e) return false;
   return true;
