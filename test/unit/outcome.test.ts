@@ -2,9 +2,13 @@
  * SPEC 3: the bad-row threshold (default 5% of a file's rows, over all of its
  * chunks) and parse errors reject a whole file.
  */
+import fs from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import type { SegmentOutcome } from '@musicflow/contracts';
+import type { LakePart, RunContext, SegmentOutcome } from '@musicflow/contracts';
 import { FileDecisions, type FileOutcome } from '@musicflow/ingest';
+import { readDecidedFiles, writeSegmentOutcomes } from '@musicflow/lake';
+import { createObjectStore } from '@musicflow/storage';
+import { dirUrl, tempDir } from '../helpers/env.ts';
 import { biggestDatesFirst, RunTally } from '../../services/kpi/src/outcome.ts';
 
 /** Segment `index` of `count` of a file, validated and transformed. */
@@ -143,5 +147,38 @@ describe('biggestDatesFirst', () => {
     ];
     // 06-26: 500, 06-27: 400, then 06-24 and 06-25 with 15 each.
     expect(biggestDatesFirst(parts)).toEqual(['2024-06-26', '2024-06-27', '2024-06-24', '2024-06-25']);
+  });
+});
+
+describe('segment outcomes artifact', () => {
+  it("lists a pack's shared parts once and gives them to every packed file when read", async () => {
+    const dir = await tempDir();
+    const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
+    const run: RunContext = {
+      runId: '20261206-020000-abcdef',
+      trigger: 'test',
+      startedAt: '2026-12-06T02:00:00.000Z',
+      sources: { streams: `${dirUrl(dir)}in/`, users: `${dirUrl(dir)}users.csv`, songs: `${dirUrl(dir)}songs.csv` },
+      lake: `${dirUrl(dir)}lake/`,
+      archive: `${dirUrl(dir)}archive/`,
+    };
+    const packParts: LakePart[] = ['2024-06-25', '2024-06-26'].map((listenDate, i) => ({ listenDate, url: `${run.lake}pack-${i}.parquet`, rows: 10 + i }));
+    const bigParts: LakePart[] = [{ listenDate: '2024-06-25', url: `${run.lake}big.parquet`, rows: 5 }];
+    const packed = ['a', 'b', 'c'].map((name) => ({ ...segment(`${run.sources.streams}${name}.csv`, 10, 10), parts: packParts, pack: true }));
+    const rejected = segment(`${run.sources.streams}bad.csv`, 10, 0);
+    const big = { ...segment(`${run.sources.streams}big.csv`, 5, 5), parts: bigParts };
+    try {
+      const outcomesUrl = await writeSegmentOutcomes(store, run, 'chunk1', [packed[0]!, rejected, packed[1]!, big, packed[2]!]);
+      const lines = (await fs.readFile(new URL(outcomesUrl), 'utf8')).trimEnd().split('\n');
+      expect(lines.map((l) => (JSON.parse(l) as SegmentOutcome).parts.length)).toEqual([2, 0, 0, 1, 0]);
+      const files: FileOutcome[] = [];
+      for await (const file of readDecidedFiles(store, [{ outcomesUrl }], 0.05)) files.push(file);
+      const partsOf = (name: string) => files.find((f) => f.url.endsWith(`/${name}.csv`))!.segments[0]!.parts;
+      for (const name of ['a', 'b', 'c']) expect(partsOf(name), name).toEqual(packParts);
+      expect(partsOf('bad')).toEqual([]);
+      expect(partsOf('big')).toEqual(bigParts);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -260,6 +260,11 @@ export const segmentOutcomeSchema = z.object({
   validation: segmentValidationSchema,
   /** Parts staged under the run's temporaries; the commit publishes those of accepted files. */
   parts: z.array(lakePartSchema),
+  /**
+   * A small file packed with others into its chunk's shared parts (one a date): `parts` are the pack's. In the
+   * segment-outcomes artifact only the chunk's first packed line lists them; its reader gives them to every one.
+   */
+  pack: z.boolean().optional(),
   orphanTracks: z.number().int(),
   orphanUsers: z.number().int(),
 });

@@ -80,6 +80,7 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
         segments.push(outcome);
         if (!writer) continue;
         if (pack) {
+          outcome.pack = true;
           packed.push(outcome);
           continue;
         }

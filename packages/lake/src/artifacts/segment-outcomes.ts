@@ -1,4 +1,4 @@
-import { segmentOutcomeSchema, type RunContext, type SegmentOutcome } from '@musicflow/contracts';
+import { segmentOutcomeSchema, type LakePart, type RunContext, type SegmentOutcome } from '@musicflow/contracts';
 import { FileDecisions, type FileOutcome } from '@musicflow/ingest';
 import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
@@ -8,23 +8,37 @@ import { readNdjson, writeNdjson, type NdjsonArtifact } from './ndjson.ts';
 /**
  * Every segment of a chunk validated and transformed (counts, reasons, staged
  * parts): per-file outcomes live here, not in Redis. The commit and the KPI
- * job read the run's chunks one at a time to decide each file.
+ * job read the run's chunks one at a time to decide each file. The parts a
+ * pack of small files shares are listed once, on its first line: a chunk of
+ * 4,000 small files over five dates wrote them 4,000 times (about 1 KB a file,
+ * written once and read twice a run).
  */
 export const SEGMENT_OUTCOMES: RunArtifact = {
   path: 'tmp/run=<run>/outcomes/<chunk>.ndjson',
-  format: 'JSON lines, one SegmentOutcome (@musicflow/contracts) a line',
-  version: 1,
+  format: "JSON lines, one SegmentOutcome (@musicflow/contracts) a line; a pack's parts on its first line only",
+  version: 2,
   writers: ['transform'],
   readers: ['commit', 'kpi'],
 };
 
 const LINES: NdjsonArtifact<SegmentOutcome> = { name: 'segment-outcomes', schema: segmentOutcomeSchema };
 
-/** Writes chunk `chunkId`'s segment outcomes; returns their URL. */
+/** Writes chunk `chunkId`'s segment outcomes (each packed one with the pack's parts); returns their URL. */
 export async function writeSegmentOutcomes(store: ObjectStore, run: RunContext, chunkId: string, outcomes: readonly SegmentOutcome[]): Promise<string> {
   const url = LAKE_LAYOUT.segmentOutcomes(run.lake, run.runId, chunkId);
-  await writeNdjson(store, url, outcomes);
+  await writeNdjson(store, url, packPartsOnce(outcomes));
   return url;
+}
+
+function* packPartsOnce(outcomes: readonly SegmentOutcome[]): Generator<SegmentOutcome> {
+  let listed = false;
+  for (const outcome of outcomes) {
+    if (!outcome.pack) yield outcome;
+    else if (!listed) {
+      listed = true;
+      yield outcome;
+    } else yield { ...outcome, parts: [] };
+  }
 }
 
 /**
@@ -35,7 +49,13 @@ export async function writeSegmentOutcomes(store: ObjectStore, run: RunContext, 
 export async function* readDecidedFiles(store: ObjectStore, chunks: readonly { outcomesUrl: string }[], threshold: number): AsyncGenerator<FileOutcome> {
   const decisions = new FileDecisions(threshold);
   for (const chunk of chunks) {
+    let packParts: LakePart[] | undefined;
     for await (const segment of readNdjson(store, chunk.outcomesUrl, LINES)) {
+      // Every packed file's parts are the pack's, listed on the first packed line: one array for all of them.
+      if (segment.pack) {
+        if (packParts) segment.parts = packParts;
+        else packParts = segment.parts;
+      }
       const file = decisions.add(segment);
       if (file) yield file;
     }
