@@ -5,7 +5,17 @@
  */
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { csvByteBatches, CsvFileError, csvRecords, readUserId, recordFields, StreamRowChecker, validateStreamRow, type CsvRecord } from '@musicflow/ingest';
+import {
+  csvByteBatches,
+  CsvFileError,
+  type CsvByteBatch,
+  csvRecords,
+  readUserId,
+  recordFields,
+  StreamRowChecker,
+  validateStreamRow,
+  type CsvRecord,
+} from '@musicflow/ingest';
 import { CleanEventsWriter, readCleanEvents } from '@musicflow/lake';
 import { byteReaderRecords } from '../helpers/csv-readers.ts';
 
@@ -113,6 +123,38 @@ describe('csvByteBatches against csv-parse', () => {
         expect(recordFields(batch, 0)[1]).toBe(decoder.decode(field));
       }
     }
+  });
+});
+
+describe('csvByteBatches readers one after another', () => {
+  const collect = async (reader: AsyncIterable<CsvByteBatch>) => {
+    const rows: string[][] = [];
+    for await (const batch of reader) for (let r = 0; r < batch.records; r++) rows.push(recordFields(batch, r));
+    return rows;
+  };
+
+  it('give each reader its own batch while several are open, and the same records when one starts after a bigger one ended', async () => {
+    const wide = Array.from({ length: 3000 }, (_, i) => `${i},t${i},x,"y""${i}"`).join('\n');
+    const small = (tag: string) => `a,b,c\n1,${tag},3\n4,${tag}${tag},6\n`;
+    // A bigger reader first: its arrays grew, and the next reader may start from them.
+    expect((await collect(csvByteBatches(Readable.from([Buffer.from(wide)])))).length).toBe(3000);
+    expect(await collect(csvByteBatches(Readable.from([Buffer.from(small('p'))])))).toEqual([
+      ['a', 'b', 'c'],
+      ['1', 'p', '3'],
+      ['4', 'pp', '6'],
+    ]);
+    // Two readers open at once (each reads a piece at a time): neither sees the other's records.
+    const first = csvByteBatches(Readable.from(pieces(Buffer.from(wide), () => 4096)));
+    const second = csvByteBatches(Readable.from([Buffer.from(small('q'))]));
+    const a = await first.next();
+    const b = await second.next();
+    expect(recordFields(a.value as CsvByteBatch, 0)).toEqual(['0', 't0', 'x', 'y"0']);
+    expect(recordFields(b.value as CsvByteBatch, 2)).toEqual(['4', 'qq', '6']);
+    await second.return(undefined);
+    const c = await csvByteBatches(Readable.from([Buffer.from(small('r'))])).next();
+    expect(recordFields(a.value as CsvByteBatch, 1)).toEqual(['1', 't1', 'x', 'y"1']);
+    expect(recordFields(c.value as CsvByteBatch, 1)).toEqual(['1', 'r', '3']);
+    await first.return(undefined);
   });
 });
 

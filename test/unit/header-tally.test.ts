@@ -22,4 +22,22 @@ describe('HeaderTally', () => {
       { columns: ['user_id', 'when'], files: 1, examples: ['broken.csv'] },
     ]);
   });
+
+  it('counts each file under its own header when headers alternate, and keeps the first three files as examples', () => {
+    const tally = new HeaderTally();
+    const other = ['listen_time', 'track_id', 'user_id'];
+    for (const [columns, file] of [
+      [COLUMNS, 'a.csv'],
+      [other, 'b.csv'],
+      [[...COLUMNS], 'c.csv'],
+      [COLUMNS, 'd.csv'],
+      [COLUMNS, 'e.csv'],
+      [other, 'f.csv'],
+    ] as const)
+      tally.add(columns, file);
+    expect(tally.headers()).toEqual([
+      { columns: COLUMNS, files: 4, examples: ['a.csv', 'c.csv', 'd.csv'] },
+      { columns: other, files: 2, examples: ['b.csv', 'f.csv'] },
+    ]);
+  });
 });

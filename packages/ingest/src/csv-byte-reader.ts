@@ -88,6 +88,19 @@ class BatchBuilder implements CsvByteBatch {
   }
 }
 
+/**
+ * Builders of readers that ended, for the next ones: a chunk of small files starts a reader per file, and five
+ * typed arrays a file were a fifth of its validation. Kept only while small (a few MiB at most held here).
+ */
+const spareBuilders: BatchBuilder[] = [];
+const SPARE_BUILDERS = 2;
+const SPARE_FIELDS = 1 << 18;
+
+function releaseBuilder(builder: BatchBuilder): void {
+  builder.reset(Buffer.alloc(0));
+  if (spareBuilders.length < SPARE_BUILDERS && builder.starts.length <= SPARE_FIELDS) spareBuilders.push(builder);
+}
+
 /** A copy of a typed array with room for at least `length` items (twice its length by default). */
 export function grow<T extends Int32Array | Float64Array | Uint8Array>(a: T, length = a.length * 2 + 1): T {
   const bigger = new (a.constructor as new (n: number) => T)(length);
@@ -119,7 +132,7 @@ const enum Stop {
  * `bounds.maxColumns` fields fails with a FileBoundError.
  */
 export async function* csvByteBatches(bytes: AsyncIterable<Buffer>, firstLine = 1, bounds: RecordBounds = UNBOUNDED): AsyncGenerator<CsvByteBatch> {
-  const batch = new BatchBuilder();
+  const batch = spareBuilders.pop() ?? new BatchBuilder();
   const source = bytes[Symbol.asyncIterator]();
   let pending: Buffer = Buffer.alloc(0);
   /** Reads added to `pending` once it holds this much: a record longer than a read is not rescanned per read. */
@@ -169,6 +182,7 @@ export async function* csvByteBatches(bytes: AsyncIterable<Buffer>, firstLine = 
   } finally {
     // A stream read only part way is destroyed by its iterator's return.
     await source.return?.();
+    releaseBuilder(batch);
   }
 }
 

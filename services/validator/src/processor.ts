@@ -20,6 +20,7 @@ import {
 import {
   createCleanEvents,
   HeaderTally,
+  type QuarantineWriter,
   readChunkSegments,
   segmentQuarantineOf,
   writeChunkKeys,
@@ -127,7 +128,7 @@ async function withHeader(
     if (isPermissionError(err)) return { problem: UNREADABLE_REASON };
     throw err;
   }
-  const whole = Buffer.concat(pieces);
+  const whole = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
   const scan = await scanStreamFile(whole, whole.length, whole.length, bounds);
   if ('reason' in scan) return { problem: scan.reason, header: scan.header };
   const rows = scan.ranges[0]!;
@@ -146,7 +147,8 @@ async function validateSegment(
   { clean, rows, quarantines, bounds }: { clean: CleanEventsWriter; rows: StreamRowChecker; quarantines: WritesInFlight; bounds: FileBounds },
   onProgress: (rows: number, bytes: number) => Promise<void>,
 ): Promise<Omit<SegmentValidation, 'blocks'>> {
-  const quarantine = segmentQuarantineOf(store, run, segment);
+  // Made at the first bad row: most segments have none, and a day of small files is a segment a file.
+  let quarantine: QuarantineWriter | undefined;
   const [userCol, trackCol, timeCol] = STREAM_COLUMNS.map((c) => segment.header.indexOf(c)) as [number, number, number];
   rows.setColumns(userCol, trackCol, timeCol);
   const rejected: Record<string, number> = {};
@@ -174,6 +176,7 @@ async function validateSegment(
         } else {
           rejected[bad.reason] = (rejected[bad.reason] ?? 0) + 1;
           // The batch's bytes stay valid while the quarantine drains: the reader waits for this loop.
+          quarantine ??= segmentQuarantineOf(store, run, segment);
           await quarantine.add(batch.lines[r]!, bad.reason, bad.field, bad.value, recordFields(batch, r));
         }
       }
@@ -184,12 +187,12 @@ async function validateSegment(
     else if (err instanceof CsvFileError) parseError = reasonText(err.message);
     else if (isBadGzip(err)) parseError = `not a valid gzip file: ${(err as Error).message}`;
     else {
-      quarantine.abort(err as Error);
+      quarantine?.abort(err as Error);
       throw err;
     }
   }
-  const quarantineUrl = quarantine.count ? quarantine.url : undefined;
-  await quarantines.add(quarantine.close());
+  const quarantineUrl = quarantine?.url;
+  if (quarantine) await quarantines.add(quarantine.close());
   return {
     ...identity(segment),
     parseError,

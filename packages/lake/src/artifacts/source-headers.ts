@@ -37,6 +37,8 @@ export const HEADER_EXAMPLES = 3;
 /** A run's distinct headers of one source, gathered as they are read. */
 export class HeaderTally {
   private readonly byKey = new Map<string, SourceHeaders['headers'][number]>();
+  /** The entry counted last. */
+  private last?: SourceHeaders['headers'][number];
 
   add(columns: readonly string[], file: string): void {
     this.count(columns, 1, [file]);
@@ -48,14 +50,19 @@ export class HeaderTally {
   }
 
   private count(columns: readonly string[], files: number, examples: readonly string[]): void {
-    const key = JSON.stringify(columns);
-    let entry = this.byKey.get(key);
+    // A day of small files is mostly one header again and again: known by its columns, not by a key made a file.
+    let entry = this.last && sameColumns(this.last.columns, columns) ? this.last : undefined;
     if (!entry) {
-      if (this.byKey.size >= MAX_SOURCE_HEADERS) return;
-      this.byKey.set(key, (entry = { columns: [...columns], files: 0, examples: [] }));
+      const key = JSON.stringify(columns);
+      entry = this.byKey.get(key);
+      if (!entry) {
+        if (this.byKey.size >= MAX_SOURCE_HEADERS) return;
+        this.byKey.set(key, (entry = { columns: [...columns], files: 0, examples: [] }));
+      }
     }
+    this.last = entry;
     entry.files += files;
-    entry.examples.push(...examples.slice(0, HEADER_EXAMPLES - entry.examples.length));
+    if (entry.examples.length < HEADER_EXAMPLES) entry.examples.push(...examples.slice(0, HEADER_EXAMPLES - entry.examples.length));
   }
 
   get size(): number {
@@ -66,6 +73,8 @@ export class HeaderTally {
     return [...this.byKey.values()];
   }
 }
+
+const sameColumns = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((c, i) => c === b[i]);
 
 export async function writeSourceHeaders(store: ObjectStore, run: RunContext, headers: SourceHeaders): Promise<void> {
   await store.write(LAKE_LAYOUT.sourceHeaders(run.lake, run.runId, headers.source), JSON.stringify(headers));
