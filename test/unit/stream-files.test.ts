@@ -9,8 +9,8 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStreamFile, scanChunks, scanStreamFile, WHOLE_READ_BYTES } from '@musicflow/ingest';
-import { createObjectStore, type ObjectStore } from '@musicflow/storage';
-import { fileIdOf, MAX_SEGMENTS_PER_CHUNK, packBytesFor, packChunks, planStreamFile } from '../../services/extractor/src/streams.ts';
+import { createObjectStore, type ObjectStore, type SkippedEntry } from '@musicflow/storage';
+import { fileIdOf, listStreamFiles, MAX_SEGMENTS_PER_CHUNK, packBytesFor, packChunks, planStreamFile } from '../../services/extractor/src/streams.ts';
 import type { Segment } from '@musicflow/contracts';
 import { CSV_READERS, type CsvReader } from '../helpers/csv-readers.ts';
 import { dirUrl, fileUrl, tempDir } from '../helpers/env.ts';
@@ -273,6 +273,39 @@ describe('planStreamFile', () => {
       for await (const _ of reader.records(await openStreamFile(store, info.url, { gzip: false, range: last }), last.firstLine));
     };
     for (const reader of CSV_READERS) await expect(read(reader), reader.name).rejects.toMatchObject({ line: 3 });
+  });
+});
+
+describe('listStreamFiles', () => {
+  it('lists a folder once when its files are held, twice past the bound, with the same files, size and entries left out', async () => {
+    const dir = await tempDir('musicflow-listing-');
+    const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
+    try {
+      for (let i = 0; i < 6; i++) await fs.writeFile(path.join(dir, `s${i}.csv`), 'x'.repeat(10 + i));
+      await fs.writeFile(path.join(dir, 'notes.txt'), 'not a stream file');
+      await fs.symlink(path.join(dir, 's0.csv'), path.join(dir, 'link.csv'));
+      let lists = 0;
+      const counted: ObjectStore = { ...store, list: (url, options) => (lists++, store.list(url, options)) };
+      const listing = async (holdFiles: number) => {
+        lists = 0;
+        const skipped: SkippedEntry[] = [];
+        const found = await listStreamFiles(counted, dirUrl(dir), { wanted: (f) => f.url.endsWith('.csv'), skipped: (e) => skipped.push(e), holdFiles });
+        const files: string[] = [];
+        for await (const file of found.files) files.push(`${path.basename(new URL(file.url).pathname)} ${file.size}`);
+        return { lists, totalBytes: found.totalBytes, files, skipped: skipped.map((e) => `${e.kind} ${path.basename(e.url)}`) };
+      };
+      const expected = {
+        totalBytes: 75,
+        files: Array.from({ length: 6 }, (_, i) => `s${i}.csv ${10 + i}`),
+        skipped: ['symlink link.csv'],
+      };
+      expect(await listing(7)).toEqual({ lists: 1, ...expected });
+      expect(await listing(6)).toEqual({ lists: 2, ...expected });
+      expect(await listing(1)).toEqual({ lists: 2, ...expected });
+    } finally {
+      await store.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

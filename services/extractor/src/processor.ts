@@ -20,7 +20,7 @@ import { addChildJobs, CancelWatch, enterStep, ignoredFailures, runSources, type
 import { HeaderTally, mergeStreamHeaderTallies, plannedOutFilesWriter, writeChunkSegments, writeStreamHeaderTally } from '@musicflow/lake';
 import type { ObjectInfo, ObjectStore, SkippedEntry } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
-import { ChunkPacker, packBytesFor, planStreamFile, type PlanBounds } from './streams.ts';
+import { ChunkPacker, listStreamFiles, packBytesFor, planStreamFile, type PlanBounds } from './streams.ts';
 
 /**
  * Stream files scanned at once while planning: the files the plan reads (those over WHOLE_READ_BYTES or cut
@@ -90,13 +90,15 @@ function createPlanProcessor(ctx: ServiceContext) {
   const bounds: PlanBounds = { ...fileBoundsOf(config), maxKeyBytes: config.MAX_FILE_KEY_BYTES };
   /**
    * Lists and plans the stream files, adds one validate job per chunk under
-   * the plan job. The listing is read twice, a page at a time, and never held:
-   * once for the day's size (the pack size must be known before any file is
-   * planned), once to plan the files a window at a time. A small file is
-   * planned from its listing entry alone (its validator reads its header), so
-   * a day of 100k small files costs the plan two listings, not 100k reads.
-   * Files the plan rejects go to the planned-out-files artifact as they are
-   * found; the headers it read, to its stream-header tally.
+   * the plan job. The day's size must be known before any file is planned
+   * (it sets the pack size): a listing of up to HELD_LISTING_FILES files is
+   * held from that first read and planned from memory; a bigger one is read
+   * again, a page at a time, and never held (`listStreamFiles`). Files are
+   * planned a window at a time. A small file is planned from its listing entry alone (its validator
+   * reads its header), so a day of 100k small files costs the plan one
+   * listing, not 100k reads. Files the plan rejects go to the
+   * planned-out-files artifact as they are found; the headers it read, to its
+   * stream-header tally.
    */
   async function planAndValidate(job: Job, data: PlanJob, log: Logger): Promise<PlanJob> {
     const { run } = data;
@@ -104,18 +106,17 @@ function createPlanProcessor(ctx: ServiceContext) {
     const startedAt = Date.now();
     const only = data.files && new Set(data.files);
     const wanted = (file: ObjectInfo) => isStreamFile(file.url) && (!only || only.has(file.url));
-    let totalBytes = 0;
-    for await (const file of store.list(streams, { links: config.FILE_LINKS })) if (wanted(file)) totalBytes += file.size;
-    const packer = new ChunkPacker(packBytesFor(totalBytes, config.CHUNK_BYTES));
+    // What was left out is told, as a rejected file: a link or a name that is not UTF-8 (either may be a folder of
+    // stream files), a FIFO, socket or device named as a stream file. Heard while listing, told between windows.
+    let skipped: SkippedEntry[] = [];
+    const listing = await listStreamFiles(store, streams, { links: config.FILE_LINKS, wanted, skipped: (entry) => skipped.push(entry) });
+    const packer = new ChunkPacker(packBytesFor(listing.totalBytes, config.CHUNK_BYTES));
 
     const plannedOut = plannedOutFilesWriter(store, run);
     const rejectFile = async (rejected: RejectedFile, message: string) => {
       log.warn({ file: rejected.file, reasons: rejected.reasons }, message);
       await plannedOut.add(rejected);
     };
-    // What was left out is told, as a rejected file: a link or a name that is not UTF-8 (either may be a folder of
-    // stream files), a FIFO, socket or device named as a stream file. Heard while listing, told between windows.
-    let skipped: SkippedEntry[] = [];
     const tellSkipped = async () => {
       const told = skipped.filter((entry) => entry.kind !== 'special_file' || isStreamFile(entry.url));
       skipped = [];
@@ -161,8 +162,7 @@ function createPlanProcessor(ctx: ServiceContext) {
     };
     try {
       let window: ObjectInfo[] = [];
-      for await (const file of store.list(streams, { links: config.FILE_LINKS, skipped: (entry) => skipped.push(entry) })) {
-        if (!wanted(file)) continue;
+      for await (const file of listing.files) {
         files++;
         window.push(file);
         if (window.length === PLAN_WINDOW) {

@@ -13,7 +13,7 @@ import {
   WHOLE_READ_BYTES,
   type FileBounds,
 } from '@musicflow/ingest';
-import { isPermissionError, relativeKey, type ObjectInfo, type ObjectStore } from '@musicflow/storage';
+import { isPermissionError, relativeKey, type ListOptions, type ObjectInfo, type ObjectStore, type SkippedEntry } from '@musicflow/storage';
 
 /** Longest file id: the lake's names add at most 18 characters to it (`.part-0000.parquet`), and a name must fit in 255 bytes. */
 export const MAX_FILE_ID = 160;
@@ -106,6 +106,59 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
 
   return {
     segments: ranges.map((r, index) => ({ fileId, fileUrl: file.url, index, count: ranges.length, ...r, header, gzip })),
+  };
+}
+
+/**
+ * A listing of at most this many stream files is held from its first read (URL and size, about 140 bytes a file:
+ * 21 MB at most) and planned from memory: such a folder is listed once, not twice. A bigger one is read again.
+ */
+export const HELD_LISTING_FILES = 150_000;
+
+/** The stream files of a folder for the plan: their total size, known before the first is planned, and the files. */
+export interface StreamListing {
+  totalBytes: number;
+  /** The files `wanted` keeps, in key order: held in memory, or a second listing read as it goes. */
+  files: Iterable<ObjectInfo> | AsyncIterable<ObjectInfo>;
+}
+
+/**
+ * Lists `streams` once for the total size of the files `wanted` keeps. Up to `holdFiles` files (and
+ * entries left out) are held from that listing, and what was left out is told to `skipped` at once;
+ * past it the folder is listed again as `files` is read, telling what is left out as it goes.
+ */
+export async function listStreamFiles(
+  store: ObjectStore,
+  streams: string,
+  options: Pick<ListOptions, 'links'> & { wanted: (file: ObjectInfo) => boolean; skipped: (entry: SkippedEntry) => void; holdFiles?: number },
+): Promise<StreamListing> {
+  const { links, wanted, skipped, holdFiles = HELD_LISTING_FILES } = options;
+  const held: ObjectInfo[] = [];
+  const heldSkipped: SkippedEntry[] = [];
+  let holding = true;
+  /** Whether one more entry is held: once one is not, none is (and the folder is listed again). */
+  const room = () => {
+    if (holding && held.length + heldSkipped.length >= holdFiles) {
+      holding = false;
+      held.length = heldSkipped.length = 0;
+    }
+    return holding;
+  };
+  let totalBytes = 0;
+  for await (const file of store.list(streams, { links, skipped: (entry) => room() && heldSkipped.push(entry) })) {
+    if (!wanted(file)) continue;
+    totalBytes += file.size;
+    if (room()) held.push({ url: file.url, size: file.size });
+  }
+  if (holding) {
+    heldSkipped.forEach((entry) => skipped(entry));
+    return { totalBytes, files: held };
+  }
+  return {
+    totalBytes,
+    files: (async function* () {
+      for await (const file of store.list(streams, { links, skipped })) if (wanted(file)) yield file;
+    })(),
   };
 }
 
