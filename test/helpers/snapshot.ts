@@ -1,5 +1,5 @@
 import { validateSongRow, type Song } from '@musicflow/ingest';
-import { readKeysCatalogue, SongsSnapshotWriter, UsersSnapshotWriter } from '@musicflow/lake';
+import { readKeysCatalogue, SongsSnapshotWriter, UsersSnapshotWriter, type LakeTrack } from '@musicflow/lake';
 import { createObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from './env.ts';
 
@@ -24,5 +24,20 @@ export async function snapshotSongs(rows: Record<string, string | undefined>[]):
   await new UsersSnapshotWriter(store, snapshots.usersUrl).close();
   const catalogue = await readKeysCatalogue(store, snapshots, Buffer.from([...ids].join('\n')), []);
   await store.close();
-  return new Map([...ids].map((id) => [id, catalogue.songOf(id)!]));
+  return new Map([...ids].map((id) => [id, songOf(id, catalogue.trackOf(id))!]));
+}
+
+/** A lake track's enrichment as the song it came from (artists and genres split at `;`). */
+export function songOf(trackId: string, track: LakeTrack | undefined): Song | undefined {
+  const split = (text: string) => (text ? text.split(';') : []);
+  return (
+    track && {
+      trackId,
+      trackName: track.trackName,
+      artists: split(track.artists),
+      popularity: track.popularity,
+      durationMs: track.durationMs,
+      genres: split(track.genres),
+    }
+  );
 }

@@ -300,6 +300,22 @@ describe('StringPool', () => {
     expect(pool.find(text, at, at + 8)).toBe(-1); // trk-5000
     expect(pool.find(text, 2, 5)).toBe(-1); // a prefix
   });
+
+  it('finds the same strings through its filter, sized ahead or not, and drops the filter when a string is added', () => {
+    const ids = (n: number, from = 0) => Array.from({ length: n }, (_, i) => Buffer.from(`zzGenTrack${String(from + i).padStart(12, '0')}`));
+    const kept = ids(20_000);
+    const others = ids(80_000, 20_000);
+    const sized = new StringPool(kept.length, kept.length * 22);
+    const grown = new StringPool();
+    for (const id of kept) expect(sized.internBytes(id, 0, id.length)).toBe(grown.internBytes(id, 0, id.length));
+    sized.buildFilter();
+    for (const [i, id] of kept.entries()) expect(sized.find(id, 0, id.length)).toBe(i);
+    expect(others.filter((id) => sized.find(id, 0, id.length) >= 0)).toEqual([]);
+    // Added after the filter was built: found.
+    expect(sized.internBytes(others[0]!, 0, others[0]!.length)).toBe(kept.length);
+    expect(sized.find(others[0]!, 0, others[0]!.length)).toBe(kept.length);
+    expect(sized.find(kept[7]!, 0, kept[7]!.length)).toBe(7);
+  });
 });
 
 describe('mixInt32', () => {

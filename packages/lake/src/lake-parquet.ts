@@ -111,7 +111,10 @@ class Scratch {
   rowTrack = new Int32Array(1024);
   valueSeen = TRACK_STRING_COLUMNS.map(() => new Int32Array(1024));
   valueLocal = TRACK_STRING_COLUMNS.map(() => new Int32Array(1024));
-  map = new Int32Array(1024);
+  /** Per track string column: its dictionary (value ids in first-use order), each used track's index in it (-1: null). */
+  trackDictionaries = TRACK_STRING_COLUMNS.map(() => new Int32Array(1024));
+  trackMaps = TRACK_STRING_COLUMNS.map(() => new Int32Array(1024));
+  trackDistinct = new Int32Array(TRACK_STRING_COLUMNS.length);
   dictionary = new Int32Array(1024);
   indexes = new Int32Array(1024);
   ints = new Int32Array(1024);
@@ -233,7 +236,6 @@ export class LakeParquetFile {
     s.trackSeen = withRoom(s.trackSeen, tableSize);
     s.trackLocal = withRoom(s.trackLocal, tableSize);
     s.used = withRoom(s.used, tableSize);
-    s.map = withRoom(s.map, tableSize);
     const generation = ++s.generation;
     const { trackSeen, trackLocal, used, rowTrack } = s;
     let usedCount = 0;
@@ -253,6 +255,7 @@ export class LakeParquetFile {
     const required: PageSlices = { rowStarts: layout.rowStarts, starts: layout.rowStarts };
     const optional: PageSlices = { rowStarts: layout.rowStarts, starts: layout.valueStarts, levels: layout.levels, nulls: layout.nulls };
 
+    this.trackDictionaries(usedCount);
     const columns: ColumnChunk[] = [];
     const column = (index: number, write: (chunk: ChunkWriter) => void) => {
       const chunk = new ChunkWriter(this.writer, this.schema[index + 1]!, n, this.compress);
@@ -263,7 +266,7 @@ export class LakeParquetFile {
     };
 
     column(0, (c) => this.intColumn(c, g.userIds, n, required));
-    column(1, (c) => this.trackStrings(c, 0, usedCount, n, required));
+    column(1, (c) => this.trackStrings(c, 0, n, required));
     column(2, (c) => {
       // INT64 milliseconds as two little-endian int32 words each: no BigInt per value.
       const words = s.words;
@@ -292,9 +295,9 @@ export class LakeParquetFile {
         return ['PLAIN', this.compressed(page.getBytes())];
       });
     });
-    column(4, (c) => this.trackStrings(c, 1, usedCount, n, optional));
-    column(5, (c) => this.trackStrings(c, 2, usedCount, n, optional));
-    column(6, (c) => this.trackStrings(c, 3, usedCount, n, optional));
+    column(4, (c) => this.trackStrings(c, 1, n, optional));
+    column(5, (c) => this.trackStrings(c, 2, n, optional));
+    column(6, (c) => this.trackStrings(c, 3, n, optional));
     for (const [index, values] of [
       [7, this.tracks.popularity],
       [8, this.tracks.durationMs],
@@ -383,40 +386,56 @@ export class LakeParquetFile {
   }
 
   /**
-   * A string column of the track table (always a dictionary, as the lake asks): its values in the group's
-   * first-use order, found per used track, then each catalogued row's index.
+   * The track string columns' dictionaries for the group's used tracks, in one pass over them: a track's value ids
+   * share a cache line of the table, which a pass per column read four times (a long-tail group uses about as many
+   * tracks as it has rows).
    */
-  private trackStrings(c: ChunkWriter, column: number, usedCount: number, n: number, pages: PageSlices): void {
+  private trackDictionaries(usedCount: number): void {
     const s = scratch;
-    const values = this.tracks.strings[column]!;
-    s.valueSeen[column] = withRoom(s.valueSeen[column]!, values.size);
-    s.valueLocal[column] = withRoom(s.valueLocal[column]!, values.size);
-    s.dictionary = withRoom(s.dictionary, usedCount);
-    const seen = s.valueSeen[column];
-    const local = s.valueLocal[column];
-    const { used, map, dictionary, rowTrack, indexes } = s;
     const stringIds = this.tracks.stringIds;
+    const { used } = s;
     const generation = ++s.generation;
-    let distinct = 0;
-    for (let u = 0; u < usedCount; u++) {
-      const v = stringIds[used[u]! * STRIDE + column]!;
-      if (v < 0) {
-        map[u] = -1;
-        continue;
-      }
-      if (seen[v] !== generation) {
-        seen[v] = generation;
-        local[v] = distinct;
-        dictionary[distinct++] = v;
-      }
-      map[u] = local[v]!;
+    for (let c = 0; c < STRIDE; c++) {
+      const values = this.tracks.strings[c]!.size;
+      s.valueSeen[c] = withRoom(s.valueSeen[c]!, values);
+      s.valueLocal[c] = withRoom(s.valueLocal[c]!, values);
+      s.trackDictionaries[c] = withRoom(s.trackDictionaries[c]!, usedCount);
+      s.trackMaps[c] = withRoom(s.trackMaps[c]!, usedCount);
+      s.trackDistinct[c] = 0;
     }
+    const { valueSeen, valueLocal, trackDictionaries, trackMaps, trackDistinct } = s;
+    for (let u = 0; u < usedCount; u++) {
+      const at = used[u]! * STRIDE;
+      for (let c = 0; c < STRIDE; c++) {
+        const v = stringIds[at + c]!;
+        if (v < 0) {
+          trackMaps[c]![u] = -1;
+          continue;
+        }
+        const seen = valueSeen[c]!;
+        const local = valueLocal[c]!;
+        if (seen[v] !== generation) {
+          seen[v] = generation;
+          local[v] = trackDistinct[c]!;
+          trackDictionaries[c]![trackDistinct[c]!++] = v;
+        }
+        trackMaps[c]![u] = local[v]!;
+      }
+    }
+  }
+
+  /** A string column of the track table (always a dictionary, as the lake asks; `trackDictionaries`): each catalogued row's index. */
+  private trackStrings(c: ChunkWriter, column: number, n: number, pages: PageSlices): void {
+    const s = scratch;
+    const map = s.trackMaps[column]!;
+    const distinct = s.trackDistinct[column]!;
+    const { rowTrack, indexes } = s;
     let k = 0;
     for (let r = 0; r < n; r++) {
       const i = map[rowTrack[r]!]!;
       if (i >= 0) indexes[k++] = i;
     }
-    c.dictionaryPage(values, dictionary, distinct);
+    c.dictionaryPage(this.tracks.strings[column]!, s.trackDictionaries[column]!, distinct);
     this.pages(c, pages, (from, to) => ['RLE_DICTIONARY', this.indexPayload(indexes.subarray(from, to), distinct)]);
   }
 

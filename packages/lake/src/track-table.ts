@@ -1,11 +1,10 @@
-import { StringPool, Utf8Column, withRoom } from '@musicflow/kpi';
+import { StringPool, withRoom } from '@musicflow/kpi';
 import type { LakeTrack } from './part-writer.ts';
 
 /**
- * A track's enrichment (`LakeTrack`) as ranges of UTF-8 bytes: what a
- * transform takes from the catalogue snapshot without decoding it, one
- * reused for every track (`lakeTrackBytes`). Name and artists are in
- * `bytes`, the `;`-joined genres in `genres`.
+ * A track's enrichment (`LakeTrack`) as ranges of one buffer of UTF-8 (a
+ * catalogue snapshot row): what a transform takes from the snapshot without
+ * decoding it, one record reused for every track (`lakeTrackBytes`).
  */
 export interface LakeTrackBytes {
   bytes: Uint8Array;
@@ -13,29 +12,24 @@ export interface LakeTrackBytes {
   nameEnd: number;
   artistsStart: number;
   artistsEnd: number;
-  genres: Uint8Array;
+  /** `;`-joined. */
   genresStart: number;
   genresEnd: number;
   popularity: number;
   durationMs: number;
 }
 
-const NONE = new Uint8Array(0);
-
 export const lakeTrackBytes = (): LakeTrackBytes => ({
-  bytes: NONE,
+  bytes: new Uint8Array(0),
   nameStart: 0,
   nameEnd: 0,
   artistsStart: 0,
   artistsEnd: 0,
-  genres: NONE,
   genresStart: 0,
   genresEnd: 0,
   popularity: 0,
   durationMs: 0,
 });
-
-const utf8 = new TextEncoder();
 
 /** The string columns a track gives its events, in the order of LakeTrackTable's value ids. */
 export const TRACK_STRING_COLUMNS = ['track_id', 'track_name', 'artists', 'genres'] as const;
@@ -49,21 +43,40 @@ export const STRIDE = TRACK_STRING_COLUMNS.length;
  * built from value ids with typed arrays (no Map per value) and encoded once
  * per chunk, and a long-tail chunk's hundreds of thousands of tracks cost
  * their bytes, not an object each. Names, artists and genres are interned
- * (tracks share them); a track id is added once (its variants share its
- * value), so it is appended, not looked up.
+ * (tracks share them); the track ids are a pool of their own, which a
+ * transform's table shares with the keys its catalogue join looks rows up in
+ * (`ofTrackIds`).
  */
 export class LakeTrackTable {
   private count = 0;
-  private readonly trackIds = new Utf8Column();
-  private readonly names = new StringPool();
-  private readonly artists = new StringPool();
+  private readonly names: StringPool;
+  private readonly artists: StringPool;
   private readonly genres = new StringPool();
   /** The string columns' values, in TRACK_STRING_COLUMNS order. */
-  readonly strings: readonly (Utf8Column | StringPool)[] = [this.trackIds, this.names, this.artists, this.genres];
+  readonly strings: readonly StringPool[];
   /** Track `t`'s value id in string column `c` at `t * STRIDE + c`; -1 for null (a track not in the catalogue). */
-  stringIds = new Int32Array(1 << 10);
-  popularity = new Int32Array(1 << 8);
-  durationMs = new Int32Array(1 << 8);
+  stringIds: Int32Array;
+  popularity: Int32Array;
+  durationMs: Int32Array;
+
+  constructor(
+    private readonly trackIds = new StringPool(),
+    tracks = 1 << 8,
+  ) {
+    this.names = new StringPool(tracks);
+    this.artists = new StringPool(tracks >> 2);
+    this.strings = [trackIds, this.names, this.artists, this.genres];
+    this.stringIds = new Int32Array(Math.max(16, tracks * STRIDE));
+    this.popularity = new Int32Array(Math.max(16, tracks));
+    this.durationMs = new Int32Array(Math.max(16, tracks));
+  }
+
+  /** A table of every id in `trackIds`, track `t` being id `t`, none catalogued yet (`enrich`). */
+  static ofTrackIds(trackIds: StringPool): LakeTrackTable {
+    const table = new LakeTrackTable(trackIds, trackIds.size);
+    for (let t = 0; t < trackIds.size; t++) table.addEntry(t, undefined);
+    return table;
+  }
 
   get size(): number {
     return this.count;
@@ -71,20 +84,45 @@ export class LakeTrackTable {
 
   /** Adds a track not in the table yet (undefined: not in the catalogue) and returns its index. */
   add(trackId: string, track: LakeTrack | undefined): number {
-    const id = utf8.encode(trackId);
-    return this.withStrings(this.addEntry(this.trackIds.add(id, 0, id.length), track), track);
+    return this.withStrings(this.addEntry(this.trackIds.intern(trackId), track), track);
   }
 
-  /** `add` from UTF-8 bytes (a transform's catalogue snapshot rows): no string and no object per track. */
-  addBytes(trackId: Uint8Array, track: LakeTrackBytes | undefined): number {
-    const t = this.addEntry(this.trackIds.add(trackId, 0, trackId.length), track);
-    if (track) {
-      const at = t * STRIDE;
-      this.stringIds[at + 1] = this.names.internBytes(track.bytes, track.nameStart, track.nameEnd);
-      this.stringIds[at + 2] = this.artists.internBytes(track.bytes, track.artistsStart, track.artistsEnd);
-      this.stringIds[at + 3] = this.genres.internBytes(track.genres, track.genresStart, track.genresEnd);
-    }
-    return t;
+  /** The track whose id is `trackId`'s UTF-8 bytes `bytes[start, end)` (its first, if it has variants), or -1. */
+  indexOf(bytes: Uint8Array, start: number, end: number): number {
+    return this.trackIds.find(bytes, start, end);
+  }
+
+  /** Gives track `t`, not catalogued yet, its enrichment from UTF-8 bytes (a transform's snapshot rows): no string, no object. */
+  enrich(t: number, track: LakeTrackBytes): void {
+    const at = t * STRIDE;
+    this.stringIds[at + 1] = this.names.internBytes(track.bytes, track.nameStart, track.nameEnd);
+    this.stringIds[at + 2] = this.artists.internBytes(track.bytes, track.artistsStart, track.artistsEnd);
+    this.setGenres(t, track.bytes, track.genresStart, track.genresEnd);
+    this.popularity[t] = track.popularity;
+    this.durationMs[t] = track.durationMs;
+  }
+
+  /** Sets catalogued track `t`'s `;`-joined genres to `bytes[start, end)`. */
+  setGenres(t: number, bytes: Uint8Array, start: number, end: number): void {
+    this.stringIds[t * STRIDE + 3] = this.genres.internBytes(bytes, start, end);
+  }
+
+  /** Track `t`'s value in string column `c` (TRACK_STRING_COLUMNS) as UTF-8: a view, valid until the column's next string. */
+  bytesOf(t: number, c: number): Uint8Array {
+    return this.strings[c]!.bytesOf(this.stringIds[t * STRIDE + c]!);
+  }
+
+  /** Track `t`'s enrichment as text; undefined when it is not in the catalogue. */
+  trackOf(t: number): LakeTrack | undefined {
+    if (t < 0 || !this.catalogued(t)) return undefined;
+    const at = t * STRIDE;
+    return {
+      trackName: this.names.text(this.stringIds[at + 1]!),
+      artists: this.artists.text(this.stringIds[at + 2]!),
+      genres: this.genres.text(this.stringIds[at + 3]!),
+      popularity: this.popularity[t]!,
+      durationMs: this.durationMs[t]!,
+    };
   }
 
   /** Adds another enrichment of track `t`'s id (rows of one track that differ) and returns its index. */

@@ -1,7 +1,7 @@
 import type { Logger } from '@musicflow/config';
 import type { RunContext } from '@musicflow/contracts';
 import { UserIdSet } from '@musicflow/ingest';
-import { lakeTrackOf, openLakePart, readKeysCatalogue, reEnrichPart, type LakeTrack } from '@musicflow/lake';
+import { openLakePart, readKeysCatalogue, reEnrichPart } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 
 /**
@@ -22,12 +22,7 @@ export async function reEnrichDates(
   let parts = 0;
   let rows = 0;
   for (const url of partUrls) {
-    const { songOf, users } = await partCatalogue(store, url, catalogue);
-    const tracks = new Map<string, LakeTrack | undefined>();
-    const trackOf = (trackId: string) => {
-      if (!tracks.has(trackId)) tracks.set(trackId, lakeTrackOf(songOf(trackId)));
-      return tracks.get(trackId);
-    };
+    const { trackOf, users } = await partCatalogue(store, url, catalogue);
     const rewritten = await reEnrichPart(store, run, url, { trackOf, userKnown: (userId: number) => users.has(userId) });
     if (rewritten.rows === 0) continue;
     parts++;

@@ -2,15 +2,7 @@ import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import type { SegmentOutcome, TransformJob, TransformResult } from '@musicflow/contracts';
 import { fileRejectionReasons, segmentRejection } from '@musicflow/ingest';
-import {
-  LakeTrackTable,
-  openCleanEvents,
-  packPartsWriter,
-  readChunkCatalogue,
-  readSegmentValidations,
-  segmentPartsWriter,
-  writeSegmentOutcomes,
-} from '@musicflow/lake';
+import { openCleanEvents, packPartsWriter, readChunkCatalogue, readSegmentValidations, segmentPartsWriter, writeSegmentOutcomes } from '@musicflow/lake';
 import { WritesInFlight } from '@musicflow/storage';
 import { CancelWatch, RowProgress, type ServiceContext } from '@musicflow/flow';
 
@@ -28,14 +20,12 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
   return async (job: Job, { run, validation, catalogue }: TransformJob, log: Logger): Promise<TransformResult> => {
     const startedAt = Date.now();
     // Only the chunk's tracks and users: a transform holds what its chunk plays, not the run's catalogue.
-    const chunkCatalogue = await readChunkCatalogue(store, validation.keysUrl, catalogue);
-    const { users } = chunkCatalogue;
+    // The table's indexes are the hand-off's track indexes, which number the chunk's keys: the join ran once per distinct
+    // track of the chunk, not once per event.
+    const { tracks: trackTable, users } = await readChunkCatalogue(store, validation.keysUrl, catalogue);
     const validations = await readSegmentValidations(store, validation.validationsUrl);
     const rowsValid = validations.reduce((n, s) => n + s.rowsValid, 0);
     const blocks = await openCleanEvents(store, validation.validUrl);
-    // The catalogue join runs once per distinct track of the chunk, not once per event; the table's
-    // indexes are the hand-off's track indexes, which number the chunk's keys.
-    const trackTable = new LakeTrackTable();
     const closing = new WritesInFlight(CLOSES_IN_FLIGHT);
     const segments: SegmentOutcome[] = [];
     // Small files packed into one chunk (whole files, one segment each) share one part per date.
@@ -57,7 +47,8 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
             const next = await blocks.next();
             if (next.done) throw new Error(`${validation.validUrl}: ${segment.fileUrl} should have ${segment.blocks} block(s) of clean events, found ${b}`);
             const block = next.value;
-            for (let t = block.firstNewTrack; t < block.tracks; t++) chunkCatalogue.addTrackTo(trackTable, t);
+            if (block.tracks > trackTable.size)
+              throw new Error(`${validation.validUrl}: a block names ${block.tracks} tracks, its chunk's keys (${validation.keysUrl}) ${trackTable.size}`);
             if (!writer) continue;
             const { userIds, trackIndexes, listenTimes } = block;
             for (let i = 0; i < block.rows; i++) {

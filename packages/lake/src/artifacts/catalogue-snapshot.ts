@@ -1,11 +1,12 @@
 import { PassThrough, type Readable } from 'node:stream';
-import { StringPool, withRoom } from '@musicflow/kpi';
+import { StringPool } from '@musicflow/kpi';
 import type { CatalogueTable, RunContext } from '@musicflow/contracts';
 import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
 import { forEachLine, UserIdSet, type PlainSong, type Song } from '@musicflow/ingest';
-import { lakeTrackBytes, type LakeTrackBytes, type LakeTrackTable } from '../track-table.ts';
+import type { LakeTrack } from '../part-writer.ts';
+import { lakeTrackBytes, LakeTrackTable } from '../track-table.ts';
 import { readChunkKeys } from './chunk-keys.ts';
 
 const BATCH_BYTES = 64 * 1024;
@@ -91,7 +92,7 @@ const ROW_HEAD_BYTES = 24;
  * parse and a string per field of each of its tracks was most of a long-tail
  * transform (measured with the bench's `--profile`); these rows are interned
  * into the transform's track table from their bytes. Readers merge a track's
- * rows (`readSongRows`).
+ * rows (`joinSongRows`).
  */
 export class SongsSnapshotWriter extends BatchedUpload {
   add(trackId: string, genre: string, song: Omit<Song, 'genres'>): Promise<void> | undefined {
@@ -164,124 +165,55 @@ async function forEachSongRow(bytes: Readable, url: string, f: (bytes: Buffer, s
   if (rest.length) throw new Error(`${url}: not a songs snapshot (it ends inside a row)`);
 }
 
-const decoder = new TextDecoder();
-const GENRE_SEPARATOR = Buffer.from(';');
-
 /**
- * The snapshot rows of some tracks, kept as their bytes in one buffer (a
- * long-tail chunk has hundreds of thousands of tracks: a Song object each
- * took more than the rest of its transform), by the track's number in the
- * keys asked for.
+ * Joins the snapshot's rows (`SongsSnapshotWriter`) to the tracks of `table`
+ * (`LakeTrackTable.ofTrackIds`) as they stream past: a track's first row
+ * gives its name, artists and numbers, its rows' genres are `;`-joined in
+ * order, each once. Nothing is kept of a row but what the table interns (a
+ * long-tail chunk joins hundreds of thousands of tracks: holding their rows
+ * until asked was 20 MB of a transform's peak and a copy of each).
  */
-class SongRows {
-  private bytes = new Uint8Array(1 << 16);
-  private view = new DataView(this.bytes.buffer);
-  private used = 0;
-  /** Per track: its first row's offset in `bytes`, -1 for none. */
-  private readonly firstRow: Int32Array;
-  /** The later rows of the tracks listed under several genres (one in seven in a big catalogue). */
-  private readonly later = new Map<number, number[]>();
-
-  constructor(tracks: number) {
-    this.firstRow = new Int32Array(tracks).fill(-1);
-  }
-
-  add(t: number, row: Buffer, start: number, end: number): void {
-    const at = this.used;
-    if (at + end - start > this.bytes.length) {
-      this.bytes = withRoom(this.bytes, at + end - start);
-      this.view = new DataView(this.bytes.buffer);
-    }
-    row.copy(this.bytes, at, start, end);
-    this.used += end - start;
-    if (this.firstRow[t] === -1) this.firstRow[t] = at;
-    else {
-      const rows = this.later.get(t) ?? [];
-      rows.push(at);
-      this.later.set(t, rows);
-    }
-  }
-
-  /** Field `k` (0 id, 1 name, 2 artists, 3 genre) of the row at `row`, as a view. */
-  private field(row: number, k: number): Uint8Array {
-    let at = row + ROW_HEAD_BYTES;
-    for (let i = 0; i < k; i++) at += this.view.getUint32(row + 4 * i, true);
-    return this.bytes.subarray(at, at + this.view.getUint32(row + 4 * k, true));
-  }
-
-  /** Track `t`'s genres: its rows' in order, each once. */
-  private genresOf(t: number, first: number): Uint8Array[] {
-    const genres = [this.field(first, 3)];
-    for (const row of this.later.get(t) ?? []) {
-      const genre = this.field(row, 3);
-      if (!genres.some((g) => Buffer.compare(g, genre) === 0)) genres.push(genre);
-    }
-    return genres;
-  }
-
-  /**
-   * Track `t`'s catalogue enrichment as the lake carries it (`lakeTrackOf`),
-   * as ranges of the rows' UTF-8 bytes, into `out` (false: not in the
-   * catalogue): its first row's name, artists and numbers, its rows' genres
-   * `;`-joined. Nothing is made per track but for a track of several genres.
-   */
-  trackBytes(t: number, out: LakeTrackBytes): boolean {
-    const first = this.firstRow[t] ?? -1;
-    if (first < 0) return false;
-    const view = this.view;
-    const name = first + ROW_HEAD_BYTES + view.getUint32(first, true);
-    const artists = name + view.getUint32(first + 4, true);
-    const genre = artists + view.getUint32(first + 8, true);
-    out.bytes = this.bytes;
-    out.nameStart = name;
-    out.nameEnd = artists;
-    out.artistsStart = artists;
-    out.artistsEnd = genre;
-    if (this.later.has(t)) {
-      out.genres = Buffer.concat(this.genresOf(t, first).flatMap((g, i) => (i ? [GENRE_SEPARATOR, g] : [g])));
-      out.genresStart = 0;
-      out.genresEnd = out.genres.length;
-    } else {
-      out.genres = this.bytes;
-      out.genresStart = genre;
-      out.genresEnd = genre + view.getUint32(first + 12, true);
-    }
-    out.popularity = view.getInt32(first + 16, true);
-    out.durationMs = view.getInt32(first + 20, true);
-    return true;
-  }
-
-  /** Track `t`'s song, as strings. */
-  song(t: number): Song | undefined {
-    const first = this.firstRow[t] ?? -1;
-    if (first < 0) return undefined;
-    const artists = decoder.decode(this.field(first, 2));
-    return {
-      trackId: decoder.decode(this.field(first, 0)),
-      trackName: decoder.decode(this.field(first, 1)),
-      artists: artists ? artists.split(';') : [],
-      popularity: this.view.getInt32(first + 16, true),
-      durationMs: this.view.getInt32(first + 20, true),
-      genres: this.genresOf(t, first).map((g) => decoder.decode(g)),
-    };
-  }
-}
-
-/**
- * The snapshot rows (`SongsSnapshotWriter`) of the tracks in `tracks`: a
- * transform reads the run's snapshot for its chunk's tracks only, so it
- * holds what its chunk plays, not the run's catalogue.
- */
-async function readSongRows(store: ObjectStore, url: string, tracks: StringPool): Promise<SongRows> {
-  const rows = new SongRows(tracks.size);
+async function joinSongRows(store: ObjectStore, url: string, table: LakeTrackTable): Promise<void> {
+  const track = lakeTrackBytes();
+  /** The genre fields of the snapshot (a few hundred), and those of each track seen in more than one row so far (one in seven). */
+  const genreFields = new StringPool();
+  const genresOf = new Map<number, number[]>();
   await forEachSongRow(await store.read(url), url, (bytes, start) => {
-    const idBytes = bytes.readUInt32LE(start);
-    const rowEnd = start + ROW_HEAD_BYTES + idBytes + bytes.readUInt32LE(start + 4) + bytes.readUInt32LE(start + 8) + bytes.readUInt32LE(start + 12);
-    const t = tracks.find(bytes, start + ROW_HEAD_BYTES, start + ROW_HEAD_BYTES + idBytes);
-    if (t >= 0) rows.add(t, bytes, start, rowEnd);
+    const id = start + ROW_HEAD_BYTES;
+    const name = id + bytes.readUInt32LE(start);
+    const t = table.indexOf(bytes, id, name);
+    if (t < 0) return;
+    const artists = name + bytes.readUInt32LE(start + 4);
+    const genre = artists + bytes.readUInt32LE(start + 8);
+    const genreEnd = genre + bytes.readUInt32LE(start + 12);
+    if (!table.catalogued(t)) {
+      track.bytes = bytes;
+      track.nameStart = name;
+      track.nameEnd = artists;
+      track.artistsStart = artists;
+      track.artistsEnd = genre;
+      track.genresStart = genre;
+      track.genresEnd = genreEnd;
+      track.popularity = bytes.readInt32LE(start + 16);
+      track.durationMs = bytes.readInt32LE(start + 20);
+      table.enrich(t, track);
+      return;
+    }
+    // A later row of the track: its genre, if new, is listed after the others. Until then the table's value is the first row's.
+    let fields = genresOf.get(t);
+    if (!fields) {
+      const first = table.bytesOf(t, 3);
+      genresOf.set(t, (fields = [genreFields.internBytes(first, 0, first.length)]));
+    }
+    const next = genreFields.internBytes(bytes, genre, genreEnd);
+    if (fields.includes(next)) return;
+    fields.push(next);
+    const joined = Buffer.concat(fields.flatMap((f, i) => (i ? [SEPARATOR, genreFields.bytesOf(f)] : [genreFields.bytesOf(f)])));
+    table.setGenres(t, joined, 0, joined.length);
   });
-  return rows;
 }
+
+const SEPARATOR = Uint8Array.of(0x3b); // ;
 
 /** Of `users`, the ones the snapshot (`UsersSnapshotWriter`) knows. */
 export async function readKnownUsers(store: ObjectStore, url: string, users: UserIdSet): Promise<UserIdSet> {
@@ -300,43 +232,38 @@ export async function readKnownUsers(store: ObjectStore, url: string, users: Use
   return known;
 }
 
-/** The run's catalogue as one set of keys sees it: the songs of its tracks and which of its users are known. */
+/** The run's catalogue as one set of keys sees it: its tracks with their songs' enrichment, and which of its users are known. */
 export interface KeysCatalogue {
-  songOf(trackId: string): Song | undefined;
-  /**
-   * Adds the keys' track number `t` (its line in the keys asked for; for a
-   * chunk's keys, its hand-off index) to `table`, with its enrichment, from
-   * the snapshot's bytes: no string and no object per track. Returns its
-   * index in `table`.
-   */
-  addTrackTo(table: LakeTrackTable, t: number): number;
+  /** The keys' tracks, track `t` being line `t` of the keys asked for (for a chunk's keys, its hand-off index). */
+  tracks: LakeTrackTable;
   users: UserIdSet;
+  /** The enrichment of `trackId`; undefined when it was not asked for or is not in the catalogue. */
+  trackOf(trackId: string): LakeTrack | undefined;
 }
 
-/** The catalogue of the tracks and users in `trackIds` (`\n`-separated, each once) and `userIds`, from the run's snapshots. */
+/** The catalogue of the tracks in `trackIds` (`\n`-separated, each once) and of the users in `userIds`, from the run's snapshots. */
 export async function readKeysCatalogue(
   store: ObjectStore,
   snapshots: { songsUrl: string; usersUrl: string },
   trackIds: Buffer,
   userIds: Iterable<number>,
 ): Promise<KeysCatalogue> {
-  const tracks = new StringPool();
-  forEachLine(trackIds, (bytes, start, end) => tracks.internBytes(bytes, start, end));
+  let lines = 0;
+  forEachLine(trackIds, () => lines++);
+  const ids = new StringPool(lines, trackIds.length);
+  forEachLine(trackIds, (bytes, start, end) => ids.internBytes(bytes, start, end));
+  ids.buildFilter();
+  const tracks = LakeTrackTable.ofTrackIds(ids);
   const wantedUsers = new UserIdSet();
   for (const id of userIds) wantedUsers.add(id);
-  const [songs, users] = await Promise.all([readSongRows(store, snapshots.songsUrl, tracks), readKnownUsers(store, snapshots.usersUrl, wantedUsers)]);
-  const track = lakeTrackBytes();
+  const [, users] = await Promise.all([joinSongRows(store, snapshots.songsUrl, tracks), readKnownUsers(store, snapshots.usersUrl, wantedUsers)]);
   return {
-    songOf: (trackId) => {
-      const bytes = Buffer.from(trackId);
-      const t = tracks.find(bytes, 0, bytes.length);
-      return t < 0 ? undefined : songs.song(t);
-    },
-    addTrackTo: (table, t) => {
-      if (t >= tracks.size) throw new RangeError(`track ${t} of keys that list ${tracks.size}`);
-      return table.addBytes(tracks.bytesOf(t), songs.trackBytes(t, track) ? track : undefined);
-    },
+    tracks,
     users,
+    trackOf: (trackId) => {
+      const bytes = Buffer.from(trackId);
+      return tracks.trackOf(tracks.indexOf(bytes, 0, bytes.length));
+    },
   };
 }
 
