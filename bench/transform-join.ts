@@ -3,9 +3,9 @@
  * (one in seven on a second genre row, 15 % crediting two artists, as
  * bench/generate.ts), a chunk's keys of K tracks (a head of 10k and the rest
  * uniform over the catalogue), read the way a transform reads them and joined
- * into its lake track table. Prints CPU time per stage and peak RSS.
+ * into its lake track table. Prints each round's CPU time and memory.
  *
- *   npx tsx --conditions=@musicflow/source bench/transform-join.ts [--songs 1000000] [--tracks 260000] [--rounds 3]
+ *   node --max-old-space-size=256 --import tsx bench/transform-join.ts [--songs 1000000] [--tracks 260000] [--rounds 3]
  */
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
@@ -56,10 +56,10 @@ for (let round = 0; round < Number(values.rounds); round++) {
   const t0 = cpu();
   const catalogue = await readKeysCatalogue(store, snapshots, keys, []);
   const t1 = cpu();
-  const m = process.memoryUsage();
-  console.log(`heap ${(m.heapUsed / 2 ** 20).toFixed(0)} ab ${(m.arrayBuffers / 2 ** 20).toFixed(0)} ext ${(m.external / 2 ** 20).toFixed(0)}`);
+  const { rss, heapUsed, arrayBuffers } = process.memoryUsage();
+  const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
   console.log(
-    `round ${round}: join ${(t1 - t0).toFixed(2)} s CPU, ${catalogue.tracks.size} tracks, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB`,
+    `round ${round}: join ${(t1 - t0).toFixed(2)} s CPU, ${catalogue.tracks.size} tracks; RSS ${mb(rss)} MB, heap ${mb(heapUsed)} MB, array buffers ${mb(arrayBuffers)} MB`,
   );
 }
 await store.close();
