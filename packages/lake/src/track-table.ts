@@ -4,7 +4,7 @@ import type { LakeTrack } from './part-writer.ts';
 /**
  * A track's enrichment (`LakeTrack`) as ranges of one buffer of UTF-8 (a
  * catalogue snapshot row): what a transform takes from the snapshot without
- * decoding it, one record reused for every track (`lakeTrackBytes`).
+ * decoding it.
  */
 export interface LakeTrackBytes {
   bytes: Uint8Array;
@@ -18,18 +18,6 @@ export interface LakeTrackBytes {
   popularity: number;
   durationMs: number;
 }
-
-export const lakeTrackBytes = (): LakeTrackBytes => ({
-  bytes: new Uint8Array(0),
-  nameStart: 0,
-  nameEnd: 0,
-  artistsStart: 0,
-  artistsEnd: 0,
-  genresStart: 0,
-  genresEnd: 0,
-  popularity: 0,
-  durationMs: 0,
-});
 
 /** The string columns a track gives its events, in the order of LakeTrackTable's value ids. */
 export const TRACK_STRING_COLUMNS = ['track_id', 'track_name', 'artists', 'genres'] as const;

@@ -6,7 +6,7 @@ import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
 import { forEachLine, UserIdSet, type PlainSong, type Song } from '@musicflow/ingest';
 import type { LakeTrack } from '../part-writer.ts';
-import { lakeTrackBytes, LakeTrackTable } from '../track-table.ts';
+import { LakeTrackTable, type LakeTrackBytes } from '../track-table.ts';
 import { readChunkKeys } from './chunk-keys.ts';
 
 const BATCH_BYTES = 64 * 1024;
@@ -144,20 +144,51 @@ export class UsersSnapshotWriter extends BatchedUpload {
   }
 }
 
+/** A songs snapshot row as ranges of the read that holds it: its track id, and its enrichment as a lake track table takes it. */
+interface SongRowBytes extends LakeTrackBytes {
+  idStart: number;
+  idEnd: number;
+}
+
 /**
- * Calls `f` with each whole row (`SongsSnapshotWriter`) of a songs snapshot
- * as a byte range of its reads (a row cut by a read is joined to the next);
- * a stream ending inside a row is an error naming `url`.
+ * Calls `f` with each whole row (`SongsSnapshotWriter`) of a songs snapshot,
+ * one record reused for every row, its ranges in one of the reads (a row
+ * cut by a read is joined to the next); a stream ending inside a row is an
+ * error naming `url`.
  */
-async function forEachSongRow(bytes: Readable, url: string, f: (bytes: Buffer, start: number) => void): Promise<void> {
+async function forEachSongRow(bytes: Readable, url: string, f: (row: SongRowBytes) => void): Promise<void> {
+  const row: SongRowBytes = {
+    bytes: Buffer.alloc(0),
+    idStart: 0,
+    idEnd: 0,
+    nameStart: 0,
+    nameEnd: 0,
+    artistsStart: 0,
+    artistsEnd: 0,
+    genresStart: 0,
+    genresEnd: 0,
+    popularity: 0,
+    durationMs: 0,
+  };
   let rest: Buffer = Buffer.alloc(0);
   for await (const read of bytes as AsyncIterable<Buffer>) {
     const chunk = rest.length ? Buffer.concat([rest, read]) : read;
     let at = 0;
     while (at + ROW_HEAD_BYTES <= chunk.length) {
-      const end = at + ROW_HEAD_BYTES + chunk.readUInt32LE(at) + chunk.readUInt32LE(at + 4) + chunk.readUInt32LE(at + 8) + chunk.readUInt32LE(at + 12);
+      const name = at + ROW_HEAD_BYTES + chunk.readUInt32LE(at);
+      const artists = name + chunk.readUInt32LE(at + 4);
+      const genre = artists + chunk.readUInt32LE(at + 8);
+      const end = genre + chunk.readUInt32LE(at + 12);
       if (end > chunk.length) break;
-      f(chunk, at);
+      row.bytes = chunk;
+      row.idStart = at + ROW_HEAD_BYTES;
+      row.idEnd = row.nameStart = name;
+      row.nameEnd = row.artistsStart = artists;
+      row.artistsEnd = row.genresStart = genre;
+      row.genresEnd = end;
+      row.popularity = chunk.readInt32LE(at + 16);
+      row.durationMs = chunk.readInt32LE(at + 20);
+      f(row);
       at = end;
     }
     rest = chunk.subarray(at);
@@ -171,32 +202,17 @@ async function forEachSongRow(bytes: Readable, url: string, f: (bytes: Buffer, s
  * gives its name, artists and numbers, its rows' genres are `;`-joined in
  * order, each once. Nothing is kept of a row but what the table interns (a
  * long-tail chunk joins hundreds of thousands of tracks: holding their rows
- * until asked was 20 MB of a transform's peak and a copy of each).
+ * until asked was about 30 MB of a transform's peak and a copy of each).
  */
 async function joinSongRows(store: ObjectStore, url: string, table: LakeTrackTable): Promise<void> {
-  const track = lakeTrackBytes();
   /** The genre fields of the snapshot (a few hundred), and those of each track seen in more than one row so far (one in seven). */
   const genreFields = new StringPool();
   const genresOf = new Map<number, number[]>();
-  await forEachSongRow(await store.read(url), url, (bytes, start) => {
-    const id = start + ROW_HEAD_BYTES;
-    const name = id + bytes.readUInt32LE(start);
-    const t = table.indexOf(bytes, id, name);
+  await forEachSongRow(await store.read(url), url, (row) => {
+    const t = table.indexOf(row.bytes, row.idStart, row.idEnd);
     if (t < 0) return;
-    const artists = name + bytes.readUInt32LE(start + 4);
-    const genre = artists + bytes.readUInt32LE(start + 8);
-    const genreEnd = genre + bytes.readUInt32LE(start + 12);
     if (!table.catalogued(t)) {
-      track.bytes = bytes;
-      track.nameStart = name;
-      track.nameEnd = artists;
-      track.artistsStart = artists;
-      track.artistsEnd = genre;
-      track.genresStart = genre;
-      track.genresEnd = genreEnd;
-      track.popularity = bytes.readInt32LE(start + 16);
-      track.durationMs = bytes.readInt32LE(start + 20);
-      table.enrich(t, track);
+      table.enrich(t, row);
       return;
     }
     // A later row of the track: its genre, if new, is listed after the others. Until then the table's value is the first row's.
@@ -205,7 +221,7 @@ async function joinSongRows(store: ObjectStore, url: string, table: LakeTrackTab
       const first = table.bytesOf(t, 3);
       genresOf.set(t, (fields = [genreFields.internBytes(first, 0, first.length)]));
     }
-    const next = genreFields.internBytes(bytes, genre, genreEnd);
+    const next = genreFields.internBytes(row.bytes, row.genresStart, row.genresEnd);
     if (fields.includes(next)) return;
     fields.push(next);
     const joined = Buffer.concat(fields.flatMap((f, i) => (i ? [SEPARATOR, genreFields.bytesOf(f)] : [genreFields.bytesOf(f)])));
