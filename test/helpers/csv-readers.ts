@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { csvByteBatches, csvRecords, recordFields, type CsvRecord } from '@musicflow/ingest';
 
 /** The byte-level reader's records in csv-parse's shape, to run the same tests and comparisons on both. */
-export async function* byteReaderRecords(bytes: Readable, firstLine?: number): AsyncGenerator<CsvRecord> {
+export async function* byteReaderRecords(bytes: Readable | Buffer[], firstLine?: number): AsyncGenerator<CsvRecord> {
   for await (const batch of csvByteBatches(bytes, firstLine)) {
     for (let r = 0; r < batch.records; r++) yield { fields: recordFields(batch, r), line: batch.lines[r]! };
   }

@@ -49,6 +49,8 @@ describe('scanChunks', () => {
     for (const chunkBytes of [1, 37, 200, 1000, 1 << 20]) {
       for (const pieceSize of [1, 5, 64, file.length]) {
         const scan = await scanChunks(Readable.from(pieces(file, pieceSize)), chunkBytes);
+        // Bytes held whole are scanned without a stream, to the same result.
+        expect(await scanChunks(file, chunkBytes)).toEqual(scan);
         // No empty chunk: each would be a job with nothing to do.
         for (const c of scan.chunks) expect(c.end).toBeGreaterThan(c.start);
         expect(scan.size).toBe(file.length);
@@ -120,6 +122,7 @@ describe('scanChunks', () => {
       );
     const stopped = await scanChunks(headerThenFailure(), file.length, file.length);
     expect(stopped).toEqual(await scanChunks(Readable.from([file]), file.length));
+    expect(await scanChunks(file, file.length, file.length)).toEqual(stopped);
     expect(stopped.chunks).toEqual([{ start: headerEnd, end: file.length, firstLine: 2 }]);
     // A header spanning lines (a quoted line end) moves the chunk's first line.
     const quoted = Buffer.from('"user\nid",track_id\n1,a\n');

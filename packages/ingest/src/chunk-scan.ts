@@ -34,79 +34,106 @@ export const HEADER_SCAN_BYTES = MAX_HEADER_BYTES + 1;
  * the scan with a FileBoundError, once per read: no per-byte cost.
  */
 export async function scanChunks(bytes: Readable | Buffer, chunkBytes: number, size?: number, maxRecordBytes = Infinity): Promise<ScanResult> {
-  const oneChunk = size !== undefined && size <= chunkBytes;
-  let offset = 0;
-  let line = 1;
-  let inQuote = false;
-  let headerEnd = -1;
-  const headerParts: Buffer[] = [];
-  let headerLength = 0;
-  let chunkStart = 0;
-  let chunkFirstLine = 1;
-  const chunks: ScannedChunk[] = [];
-  let recordStart = 0;
-  let recordLine = 1;
+  if (Buffer.isBuffer(bytes)) return scanBufferChunks(bytes, chunkBytes, size, maxRecordBytes);
+  const scan = new ChunkScan(chunkBytes, size, maxRecordBytes);
+  for await (const buf of bytes as AsyncIterable<Buffer>) if (!scan.add(buf)) break;
+  return scan.result();
+}
 
-  const recordEnded = (end: number) => {
-    recordStart = end;
-    recordLine = line;
-    if (headerEnd < 0) {
-      headerEnd = end;
-      chunkStart = end;
-      chunkFirstLine = line;
-    } else if (end - chunkStart >= chunkBytes) {
-      chunks.push({ start: chunkStart, end, firstLine: chunkFirstLine });
-      chunkStart = end;
-      chunkFirstLine = line;
+/** `scanChunks` of bytes held whole, with no step through the event loop: the validator's header check of each small file. */
+export function scanBufferChunks(bytes: Buffer, chunkBytes: number, size?: number, maxRecordBytes = Infinity): ScanResult {
+  const scan = new ChunkScan(chunkBytes, size, maxRecordBytes);
+  scan.add(bytes);
+  return scan.result();
+}
+
+/** The state of `scanChunks` between reads. */
+class ChunkScan {
+  private readonly oneChunk: boolean;
+  private offset = 0;
+  private line = 1;
+  private inQuote = false;
+  private headerEnd = -1;
+  private readonly headerParts: Buffer[] = [];
+  private headerLength = 0;
+  private chunkStart = 0;
+  private chunkFirstLine = 1;
+  private readonly chunks: ScannedChunk[] = [];
+  private recordStart = 0;
+  private recordLine = 1;
+
+  constructor(
+    private readonly chunkBytes: number,
+    private readonly size: number | undefined,
+    private readonly maxRecordBytes: number,
+  ) {
+    this.oneChunk = size !== undefined && size <= chunkBytes;
+  }
+
+  private recordEnded(end: number): void {
+    this.recordStart = end;
+    this.recordLine = this.line;
+    if (this.headerEnd < 0) {
+      this.headerEnd = end;
+      this.chunkStart = end;
+      this.chunkFirstLine = this.line;
+    } else if (end - this.chunkStart >= this.chunkBytes) {
+      this.chunks.push({ start: this.chunkStart, end, firstLine: this.chunkFirstLine });
+      this.chunkStart = end;
+      this.chunkFirstLine = this.line;
     }
-  };
+  }
 
-  reading: for await (const buf of Buffer.isBuffer(bytes) ? [bytes] : (bytes as AsyncIterable<Buffer>)) {
-    if (headerEnd < 0) {
-      headerParts.push(buf);
-      headerLength += buf.length;
+  /** Scans the next read; false when nothing more is needed (a file of one chunk, its header found). */
+  add(buf: Buffer): boolean {
+    if (this.headerEnd < 0) {
+      this.headerParts.push(buf);
+      this.headerLength += buf.length;
     }
     let i = 0;
     let nextQuote = buf.indexOf(QUOTE);
     while (i < buf.length) {
       if (nextQuote >= 0 && nextQuote < i) nextQuote = buf.indexOf(QUOTE, i);
-      if (inQuote) {
+      if (this.inQuote) {
         // Newlines inside quotes count as lines but never end a record.
         const stop = nextQuote < 0 ? buf.length : nextQuote;
-        for (let n = buf.indexOf(NEWLINE, i); n >= 0 && n < stop; n = buf.indexOf(NEWLINE, n + 1)) line++;
+        for (let n = buf.indexOf(NEWLINE, i); n >= 0 && n < stop; n = buf.indexOf(NEWLINE, n + 1)) this.line++;
         if (nextQuote < 0) break;
-        inQuote = false;
+        this.inQuote = false;
         i = nextQuote + 1;
         continue;
       }
       const newline = buf.indexOf(NEWLINE, i);
       if (newline >= 0 && (nextQuote < 0 || newline < nextQuote)) {
-        line++;
-        recordEnded(offset + newline + 1);
-        if (oneChunk) break reading;
+        this.line++;
+        this.recordEnded(this.offset + newline + 1);
+        if (this.oneChunk) return false;
         i = newline + 1;
       } else if (nextQuote >= 0) {
-        inQuote = true;
+        this.inQuote = true;
         i = nextQuote + 1;
       } else break;
     }
-    offset += buf.length;
-    if (headerEnd < 0 && headerLength > MAX_HEADER_BYTES) {
+    this.offset += buf.length;
+    if (this.headerEnd < 0 && this.headerLength > MAX_HEADER_BYTES) {
       throw new Error(`no line end in the first ${MAX_HEADER_BYTES} bytes: not a CSV file with a header row`);
     }
-    if (offset - recordStart > maxRecordBytes) throw recordTooLong(recordLine, maxRecordBytes);
+    if (this.offset - this.recordStart > this.maxRecordBytes) throw recordTooLong(this.recordLine, this.maxRecordBytes);
+    return true;
   }
 
-  // A file of one chunk read only up to its header's end: its chunk runs to the size given.
-  const end = oneChunk && headerEnd >= 0 ? size : offset;
-  if (headerEnd < 0) {
-    headerEnd = offset;
-    chunkStart = offset;
+  result(): ScanResult {
+    // A file of one chunk read only up to its header's end: its chunk runs to the size given.
+    const end = this.oneChunk && this.headerEnd >= 0 ? this.size! : this.offset;
+    if (this.headerEnd < 0) {
+      this.headerEnd = this.offset;
+      this.chunkStart = this.offset;
+    }
+    // The last record may have closed a full chunk already: add no empty chunk after it.
+    if (this.chunks.length === 0 || this.chunkStart < end) this.chunks.push({ start: this.chunkStart, end, firstLine: this.chunkFirstLine });
+    const header = this.headerParts.length === 1 ? this.headerParts[0]! : Buffer.concat(this.headerParts);
+    return { headerBytes: stripLineEnd(header.subarray(0, this.headerEnd)), size: end, chunks: this.chunks };
   }
-  // The last record may have closed a full chunk already: add no empty chunk after it.
-  if (chunks.length === 0 || chunkStart < end) chunks.push({ start: chunkStart, end, firstLine: chunkFirstLine });
-  const headerBytes = Buffer.concat(headerParts).subarray(0, headerEnd);
-  return { headerBytes: stripLineEnd(headerBytes), size: end, chunks };
 }
 
 function stripLineEnd(buf: Buffer): Buffer {

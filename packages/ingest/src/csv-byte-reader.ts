@@ -131,9 +131,14 @@ const enum Stop {
  * memory stays within a few times the bound) or with more than
  * `bounds.maxColumns` fields fails with a FileBoundError.
  */
-export async function* csvByteBatches(bytes: AsyncIterable<Buffer>, firstLine = 1, bounds: RecordBounds = UNBOUNDED): AsyncGenerator<CsvByteBatch> {
+export async function* csvByteBatches(
+  bytes: AsyncIterable<Buffer> | Iterable<Buffer>,
+  firstLine = 1,
+  bounds: RecordBounds = UNBOUNDED,
+): AsyncGenerator<CsvByteBatch> {
   const batch = spareBuilders.pop() ?? new BatchBuilder();
-  const source = bytes[Symbol.asyncIterator]();
+  // Bytes held already (a small file read whole) come as an array: no generator in between.
+  const source: AsyncIterator<Buffer> | Iterator<Buffer> = Symbol.asyncIterator in bytes ? bytes[Symbol.asyncIterator]() : bytes[Symbol.iterator]();
   let pending: Buffer = Buffer.alloc(0);
   /** Reads added to `pending` once it holds this much: a record longer than a read is not rescanned per read. */
   let wantBytes = 0;
@@ -339,7 +344,7 @@ function takeRecords(buf: Buffer, batch: BatchBuilder, firstLine: number, ended:
  */
 async function* csvParseFrom(
   rest: Buffer,
-  source: AsyncIterator<Buffer>,
+  source: AsyncIterator<Buffer> | Iterator<Buffer>,
   line: number,
   batch: BatchBuilder,
   bounds: RecordBounds,

@@ -3,8 +3,8 @@ export { STREAM_COLUMNS, validateStreamRow, type StreamRowResult } from './strea
 export { duplicatedColumns, missingColumns, parseHeader } from './header.ts';
 export { HEADER_SCAN_BYTES, scanChunks, type ScannedChunk, type ScanResult } from './chunk-scan.ts';
 export { csvRecordBatches, csvRecords, CsvFileError, type CsvBatch, type CsvRecord } from './csv-parse-records.ts';
-export { oneBuffer, openStreamFile, segmentsReadAhead, WHOLE_READ_BYTES, type OpenableSegment } from './open.ts';
-export { scanStreamFile, streamHeaderProblem, UNREADABLE_REASON, type ScannedStreamFile } from './stream-header.ts';
+export { openStreamFile, segmentsReadAhead, WHOLE_READ_BYTES, type OpenableSegment } from './open.ts';
+export { scanStreamBuffer, scanStreamFile, streamHeaderProblem, UNREADABLE_REASON, type ScannedStreamFile } from './stream-header.ts';
 export {
   SONG_COLUMNS,
   USER_COLUMNS,

@@ -35,16 +35,14 @@ export const WHOLE_READ_BYTES = 1 << 20;
  */
 const READ_AHEAD = { segments: 8, concurrency: 4 };
 
-/** `bytes` as a read of one piece. */
-export async function* oneBuffer(bytes: Buffer): AsyncGenerator<Buffer> {
-  yield bytes;
-}
-
-export interface OpenableSegment {
-  segment: Segment;
-  /** The segment's bytes, decompressed; a small segment's were read ahead already. */
-  open(): Promise<AsyncIterable<Buffer>>;
-}
+/** A segment to validate: a small uncompressed one read ahead whole (taken as it is, with no stream or generator a file), or its bytes to open. */
+export type OpenableSegment =
+  | { segment: Segment; whole: Buffer }
+  | {
+      segment: Segment;
+      /** The segment's bytes, decompressed; a small `.gz` segment's were read ahead already. */
+      open(): Promise<AsyncIterable<Buffer>>;
+    };
 
 /** The segments in order, small ones read ahead (READ_AHEAD); a failed read is thrown by its segment's `open`. */
 export function segmentsReadAhead(store: ObjectStore, segments: Segment[], bounds: FileBounds): AsyncIterable<OpenableSegment> {
@@ -58,7 +56,8 @@ export function segmentsReadAhead(store: ObjectStore, segments: Segment[], bound
       const bytes = await store.readBuffer(segment.fileUrl, segment.gzip ? undefined : segment).catch((err: unknown) => err as Error);
       if (bytes instanceof Error) return { segment, open: () => Promise.reject(bytes) };
       // Not a stream when not compressed: a stream per small file costs more than parsing it.
-      return { segment, open: async () => (segment.gzip ? inflated(Readable.from([bytes]), bytes.length, bounds) : oneBuffer(bytes)) };
+      if (segment.gzip) return { segment, open: async () => inflated(Readable.from([bytes]), bytes.length, bounds) };
+      return { segment, whole: bytes };
     },
     { concurrency: READ_AHEAD.concurrency, backpressure: READ_AHEAD.segments },
   );

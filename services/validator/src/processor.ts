@@ -8,10 +8,8 @@ import {
   fileBoundsOf,
   reasonText,
   type FileBounds,
-  oneBuffer,
-  type OpenableSegment,
   recordFields,
-  scanStreamFile,
+  scanStreamBuffer,
   segmentsReadAhead,
   STREAM_COLUMNS,
   StreamRowChecker,
@@ -63,8 +61,9 @@ export function createValidateProcessor({ store, config, queues }: ServiceContex
     const quarantines = new WritesInFlight(QUARANTINES_IN_FLIGHT);
     const headers = new HeaderTally();
     try {
-      for await (const { segment, open } of segmentsReadAhead(store, chunkSegments, bounds)) {
-        const headed = await withHeader(segment, open, bounds);
+      for await (const opened of segmentsReadAhead(store, chunkSegments, bounds)) {
+        const { segment } = opened;
+        const headed = 'whole' in opened ? wholeWithHeader(segment, opened.whole, bounds) : await withHeader(segment, opened.open, bounds);
         if (headed.header) headers.add(headed.header, segment.fileUrl);
         done.bytes += segment.end - segment.start;
         if ('problem' in headed) {
@@ -110,16 +109,15 @@ export function createValidateProcessor({ store, config, queues }: ServiceContex
 /** A segment whose header is known. */
 type HeadedSegment = Segment & { header: string[] };
 
+/** A segment with its header and its bytes from its first row (given whole, or as reads); or what rejects its file by its header. */
+type Headed = { segment: HeadedSegment; bytes: Buffer | AsyncIterable<Buffer>; header?: string[] } | { problem: string; header?: string[] };
+
 /**
  * A segment with its header, and its bytes from its first row; or what rejects its file by its header, with the
  * header when it was read. The plan read the header of every segment but those of small files it left to
  * this: such a file is read whole (ahead, WHOLE_READ_BYTES at most), its header found and checked as the plan would.
  */
-async function withHeader(
-  segment: Segment,
-  open: OpenableSegment['open'],
-  bounds: FileBounds,
-): Promise<{ segment: HeadedSegment; bytes: AsyncIterable<Buffer>; header?: string[] } | { problem: string; header?: string[] }> {
+async function withHeader(segment: Segment, open: () => Promise<AsyncIterable<Buffer>>, bounds: FileBounds): Promise<Headed> {
   if (segment.header) return { segment: { ...segment, header: segment.header }, bytes: await open() };
   const pieces: Buffer[] = [];
   try {
@@ -128,11 +126,16 @@ async function withHeader(
     if (isPermissionError(err)) return { problem: UNREADABLE_REASON };
     throw err;
   }
-  const whole = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
-  const scan = await scanStreamFile(whole, whole.length, whole.length, bounds);
+  return wholeWithHeader(segment, pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces), bounds);
+}
+
+/** `withHeader` of a segment read whole (ahead), with no step through the event loop: a chunk of small files is thousands of them. */
+function wholeWithHeader(segment: Segment, whole: Buffer, bounds: FileBounds): Headed {
+  if (segment.header) return { segment: { ...segment, header: segment.header }, bytes: whole };
+  const scan = scanStreamBuffer(whole, whole.length, whole.length, bounds);
   if ('reason' in scan) return { problem: scan.reason, header: scan.header };
   const rows = scan.ranges[0]!;
-  return { segment: { ...segment, ...rows, header: scan.header }, bytes: oneBuffer(whole.subarray(rows.start, rows.end)), header: scan.header };
+  return { segment: { ...segment, ...rows, header: scan.header }, bytes: whole.subarray(rows.start, rows.end), header: scan.header };
 }
 
 /** The fields naming a segment in its validation. */
@@ -143,7 +146,7 @@ async function validateSegment(
   store: ObjectStore,
   run: RunContext,
   segment: HeadedSegment,
-  bytes: AsyncIterable<Buffer>,
+  bytes: Buffer | AsyncIterable<Buffer>,
   { clean, rows, quarantines, bounds }: { clean: CleanEventsWriter; rows: StreamRowChecker; quarantines: WritesInFlight; bounds: FileBounds },
   onProgress: (rows: number, bytes: number) => Promise<void>,
 ): Promise<Omit<SegmentValidation, 'blocks'>> {
@@ -157,11 +160,12 @@ async function validateSegment(
   let parseError: string | undefined;
   let boundBroken: string | undefined;
 
-  const read = { bytes: 0 };
+  // Bytes given whole are read at once; reads are counted as they pass.
+  const read = { bytes: Buffer.isBuffer(bytes) ? bytes.length : 0 };
   // A `.gz` segment is the whole file, header included.
   let skipHeader = segment.gzip;
   try {
-    for await (const batch of csvByteBatches(counted(bytes, read), segment.firstLine, bounds)) {
+    for await (const batch of csvByteBatches(Buffer.isBuffer(bytes) ? [bytes] : counted(bytes, read), segment.firstLine, bounds)) {
       for (let r = 0; r < batch.records; r++) {
         if (skipHeader) {
           skipHeader = false;
