@@ -50,7 +50,8 @@ describe('archive slices', () => {
       await fs.writeFile(path.join(work, 'streams', name(i)), `user_id,track_id,listen_time\n${i},t,2024-06-25 10:00:00\n`);
       files.push({ file: `${streams}${name(i)}`, status: rejected(i) ? 'rejected' : 'loaded', rowsRead: 1, rowsValid: 1, rowsRejected: 0, duplicate: 0 });
     }
-    filesUrl = await writeRunFiles(ctx.store, run, files);
+    // Given in batches of any size.
+    filesUrl = await writeRunFiles(ctx.store, run, [files.slice(0, 7), [], files.slice(7)]);
   });
   afterAll(async () => {
     await worker?.close();

@@ -170,7 +170,7 @@ for (const strategy of ['copy', 'insert'] as const) {
           duplicate: 0,
         })),
       ];
-      await warehouse.loadRun(load('rf', 30, [], []), report('rf'), files);
+      await warehouse.loadRun(load('rf', 30, [], []), report('rf'), [files.slice(0, 1), files.slice(1)]);
       const listed = await warehouse.listRunFiles('rf', undefined, 2, 0);
       expect(listed.total).toBe(files.length);
       expect(listed.files).toEqual([files[0], files[1]]);

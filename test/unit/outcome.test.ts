@@ -172,11 +172,22 @@ describe('segment outcomes artifact', () => {
       const lines = (await fs.readFile(new URL(outcomesUrl), 'utf8')).trimEnd().split('\n');
       expect(lines.map((l) => (JSON.parse(l) as SegmentOutcome).parts.length)).toEqual([2, 0, 0, 1, 0]);
       const files: FileOutcome[] = [];
-      for await (const file of readDecidedFiles(store, [{ outcomesUrl }], 0.05)) files.push(file);
+      for await (const decided of readDecidedFiles(store, [{ outcomesUrl }], 0.05)) files.push(...decided);
       const partsOf = (name: string) => files.find((f) => f.url.endsWith(`/${name}.csv`))!.segments[0]!.parts;
       for (const name of ['a', 'b', 'c']) expect(partsOf(name), name).toEqual(packParts);
       expect(partsOf('bad')).toEqual([]);
       expect(partsOf('big')).toEqual(bigParts);
+
+      // A chunk of thousands of files: written in pieces and read back in reads of 1 MiB, lines cut across
+      // them, every file in order with the pack's parts.
+      const many = Array.from({ length: 20_000 }, (_, i) => ({ ...segment(`${run.sources.streams}f${i}.csv`, 10, 10), parts: packParts, pack: true }));
+      const manyUrl = await writeSegmentOutcomes(store, run, 'chunk2', many);
+      expect((await fs.stat(new URL(manyUrl))).size).toBeGreaterThan(2 << 20);
+      const read: FileOutcome[] = [];
+      for await (const decided of readDecidedFiles(store, [{ outcomesUrl: manyUrl }], 0.05)) read.push(...decided);
+      expect(read.map((f) => f.url)).toEqual(many.map((s) => s.validation.fileUrl));
+      expect(read.every((f) => f.segments[0]!.parts === read[0]!.segments[0]!.parts && f.rejectedReasons.length === 0)).toBe(true);
+      expect(read[0]!.segments[0]!.parts).toEqual(packParts);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }

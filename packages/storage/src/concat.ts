@@ -11,13 +11,16 @@ export function readConcatenated(store: ObjectStore, urls: readonly string[], he
   );
 }
 
-/** An object's lines (or a range's, cut at line ends), one at a time (empty lines included). */
-export async function* readLines(store: ObjectStore, url: string, range?: ByteRange): AsyncGenerator<string> {
+/**
+ * An object's lines (or a range's, cut at line ends), a read's worth at a time (empty lines included): a step
+ * through the event loop a read, not a line (a run's artifacts have a line a file, thousands a chunk).
+ */
+export async function* readLineBatches(store: ObjectStore, url: string, range?: ByteRange): AsyncGenerator<string[]> {
   let rest = '';
   for await (const text of (await store.read(url, range)).setEncoding('utf8') as AsyncIterable<string>) {
     const lines = (rest + text).split('\n');
     rest = lines.pop()!;
-    yield* lines;
+    if (lines.length) yield lines;
   }
-  if (rest) yield rest;
+  if (rest) yield [rest];
 }

@@ -96,6 +96,9 @@ export interface KpiLoad {
 }
 
 /** What a load merged, and the run's report as recorded (with its checks). */
+/** A run's files for `analytics.etl_run_files`, in batches of any size (a read of the run's file list each). */
+export type RunFileBatches = AsyncIterable<readonly RunFile[]> | Iterable<readonly RunFile[]>;
+
 export interface LoadOutcome {
   kpiRows: { genre: number; hourly: number };
   report: RunReport;
@@ -178,11 +181,11 @@ export class Warehouse {
    * row locks were released. Now that load fails instead (40001, or 23505 for
    * a key both inserted) and its retry sees the newer rows.
    */
-  async loadRun(load: KpiLoad, report: RunReport, files: AsyncIterable<RunFile> | Iterable<RunFile> = []): Promise<LoadOutcome> {
+  async loadRun(load: KpiLoad, report: RunReport, files: RunFileBatches = []): Promise<LoadOutcome> {
     return this.span('loadRun', { 'musicflow.run.id': load.runId }, () => this.upsertRun(load, report, files));
   }
 
-  private upsertRun(load: KpiLoad, report: RunReport, files: AsyncIterable<RunFile> | Iterable<RunFile>): Promise<LoadOutcome> {
+  private upsertRun(load: KpiLoad, report: RunReport, files: RunFileBatches): Promise<LoadOutcome> {
     return this.transaction('REPEATABLE READ', async (client) => {
       const kpiRows = { genre: 0, hourly: 0 };
       const filled = { genre: { batchStart: 0 }, hourly: { batchStart: 0 } };
@@ -504,7 +507,7 @@ export { KPI_TABLES };
 const RUN_FILE_NAME_BYTES = 2048;
 
 /** A run's files, replacing any recorded by an earlier attempt, in batches of multi-row INSERTs (portable to Redshift). */
-async function writeRunFiles(client: pg.PoolClient, runId: string, files: AsyncIterable<RunFile> | Iterable<RunFile>, strategy: StageStrategy): Promise<void> {
+async function writeRunFiles(client: pg.PoolClient, runId: string, files: RunFileBatches, strategy: StageStrategy): Promise<void> {
   await client.query(RUN_FILES_SQL.delete, [runId]);
   const rowOf = (f: RunFile) => [
     runId,
@@ -532,13 +535,15 @@ async function writeRunFiles(client: pg.PoolClient, runId: string, files: AsyncI
 }
 
 /** `files` in batches of FILE_BATCH_ROWS. */
-async function* fileBatches(files: AsyncIterable<RunFile> | Iterable<RunFile>): AsyncGenerator<RunFile[]> {
+async function* fileBatches(files: RunFileBatches): AsyncGenerator<RunFile[]> {
   let batch: RunFile[] = [];
-  for await (const file of files) {
-    batch.push(file);
-    if (batch.length === FILE_BATCH_ROWS) {
-      yield batch;
-      batch = [];
+  for await (const given of files) {
+    for (const file of given) {
+      batch.push(file);
+      if (batch.length === FILE_BATCH_ROWS) {
+        yield batch;
+        batch = [];
+      }
     }
   }
   if (batch.length) yield batch;

@@ -106,13 +106,17 @@ function createRunKpiProcessor(ctx: ServiceContext) {
       store,
       run,
       (async function* () {
-        for await (const file of readPlannedOutFiles(store, plan.plannedOut.url)) {
-          tally.plannedOut(file);
-          yield plannedOutRunFile(file);
+        for await (const files of readPlannedOutFiles(store, plan.plannedOut.url)) {
+          yield files.map((file) => {
+            tally.plannedOut(file);
+            return plannedOutRunFile(file);
+          });
         }
-        for await (const file of readDecidedFiles(store, transforms, committed.rejectThreshold)) {
-          tally.decided(file);
-          yield decidedRunFile(file, duplicateByFile);
+        for await (const files of readDecidedFiles(store, transforms, committed.rejectThreshold)) {
+          yield files.map((file) => {
+            tally.decided(file);
+            return decidedRunFile(file, duplicateByFile);
+          });
         }
       })(),
     );

@@ -40,20 +40,22 @@ export function createArchiveProcessor({ store }: Pick<ServiceContext, 'store'>)
     const [yyyy, mm, dd] = run.startedAt.slice(0, 10).split('-') as [string, string, string];
     let moved = 0;
     let movedBefore = 0;
-    await pMap(
-      readRunFiles(store, data.filesUrl, data),
-      async (file) => {
-        if (file.status !== 'loaded') return;
-        try {
-          await store.move(file.file, joinUrl(run.archive, yyyy, mm, dd, relativeKey(run.sources.streams, file.file)));
-          moved++;
-        } catch (err) {
-          if (!(err instanceof ObjectMissingError)) throw err;
-          movedBefore++;
-        }
-      },
-      { concurrency: ARCHIVE_CONCURRENCY },
-    );
+    // A read's worth of the slice at a time, its files moved ARCHIVE_CONCURRENCY at once.
+    for await (const files of readRunFiles(store, data.filesUrl, data)) {
+      await pMap(
+        files.filter((file) => file.status === 'loaded'),
+        async (file) => {
+          try {
+            await store.move(file.file, joinUrl(run.archive, yyyy, mm, dd, relativeKey(run.sources.streams, file.file)));
+            moved++;
+          } catch (err) {
+            if (!(err instanceof ObjectMissingError)) throw err;
+            movedBefore++;
+          }
+        },
+        { concurrency: ARCHIVE_CONCURRENCY },
+      );
+    }
     if (moved + movedBefore !== data.loaded) {
       throw new Error(`archive ${job.id}: its slice of ${data.filesUrl} lists ${moved + movedBefore} ingested files, not ${data.loaded}`);
     }

@@ -34,23 +34,25 @@ export function createCommitProcessor({ store, config, queues }: ServiceContext)
     const staged = new Map<string, StagedPart>();
     let files = 0;
     let quarantines: FileQuarantine[] = [];
-    for await (const file of readDecidedFiles(store, transforms, config.REJECT_THRESHOLD)) {
-      files++;
-      if (file.rejectedReasons.length === 0) {
-        ingested.add(file.fileId);
-        for (const s of file.segments) for (const part of s.parts) staged.set(part.url, part);
-      }
-      quarantines.push({
-        fileId: file.fileId,
-        segments: file.segments[0]!.validation.count,
-        urls: file.segments
-          .map((s) => s.validation.quarantineUrl)
-          .filter((u): u is string => !!u)
-          .sort(),
-      });
-      if (quarantines.length === QUARANTINE_BATCH) {
-        await gatherFileQuarantines(store, run, quarantines);
-        quarantines = [];
+    for await (const decided of readDecidedFiles(store, transforms, config.REJECT_THRESHOLD)) {
+      for (const file of decided) {
+        files++;
+        if (file.rejectedReasons.length === 0) {
+          ingested.add(file.fileId);
+          for (const s of file.segments) for (const part of s.parts) staged.set(part.url, part);
+        }
+        quarantines.push({
+          fileId: file.fileId,
+          segments: file.segments[0]!.validation.count,
+          urls: file.segments
+            .map((s) => s.validation.quarantineUrl)
+            .filter((u): u is string => !!u)
+            .sort(),
+        });
+        if (quarantines.length === QUARANTINE_BATCH) {
+          await gatherFileQuarantines(store, run, quarantines);
+          quarantines = [];
+        }
       }
     }
     await gatherFileQuarantines(store, run, quarantines);

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
-import { readLines, type ObjectInfo, type ObjectStore } from '@musicflow/storage';
+import { readLineBatches, type ObjectInfo, type ObjectStore } from '@musicflow/storage';
 
 /**
  * The run artifacts that list records (a chunk's segments, validations and
@@ -19,13 +19,24 @@ type RecordSchema<T> = {
 
 const line = (record: unknown) => `${JSON.stringify(record)}\n`;
 
-/** Writes `records` to `url`, streamed: never all of them in memory at once. */
-export function writeNdjson<T>(store: ObjectStore, url: string, records: Iterable<T> | AsyncIterable<T>): Promise<ObjectInfo> {
+/** Characters of lines written as one piece: a piece a line was a step through the stream a file of a chunk. */
+const PIECE_CHARS = 64 << 10;
+
+/** Writes `records` to `url`, streamed in pieces of many lines: never all of them in memory at once. */
+export function writeNdjson<T>(store: ObjectStore, url: string, records: Iterable<T>): Promise<ObjectInfo> {
   return store.write(
     url,
     Readable.from(
-      (async function* () {
-        for await (const record of records) yield line(record);
+      (function* () {
+        let piece = '';
+        for (const record of records) {
+          piece += line(record);
+          if (piece.length >= PIECE_CHARS) {
+            yield piece;
+            piece = '';
+          }
+        }
+        if (piece) yield piece;
       })(),
     ),
   );
@@ -60,30 +71,37 @@ export class NdjsonWriter<T> {
   }
 }
 
-/** The records of `artifact` at `url`, one at a time, each checked against its schema. */
-export async function* readNdjson<T>(store: ObjectStore, url: string, artifact: NdjsonArtifact<T>): AsyncGenerator<T> {
+/**
+ * The records of `artifact` at `url`, each checked against its schema, a read's worth at a time: a chunk's
+ * artifacts hold a line a file, and a step through the event loop a line cost more than the line.
+ */
+export async function* readNdjsonBatches<T>(store: ObjectStore, url: string, artifact: NdjsonArtifact<T>): AsyncGenerator<T[]> {
   let n = 0;
-  for await (const text of readLines(store, url)) {
-    n++;
-    if (!text) continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      throw new Error(`${url}:${n}: not JSON: ${(err as Error).message}`);
+  for await (const lines of readLineBatches(store, url)) {
+    const records: T[] = [];
+    for (const text of lines) {
+      n++;
+      if (!text) continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (err) {
+        throw new Error(`${url}:${n}: not JSON: ${(err as Error).message}`);
+      }
+      const parsed = artifact.schema.safeParse(value);
+      if (!parsed.success)
+        throw new Error(
+          `${url}:${n}: not a ${artifact.name} record: ${parsed.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')}`,
+        );
+      records.push(parsed.data);
     }
-    const parsed = artifact.schema.safeParse(value);
-    if (!parsed.success)
-      throw new Error(
-        `${url}:${n}: not a ${artifact.name} record: ${parsed.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')}`,
-      );
-    yield parsed.data;
+    if (records.length) yield records;
   }
 }
 
 /** Every record of a small artifact (one chunk's), in an array. */
 export async function readAllNdjson<T>(store: ObjectStore, url: string, artifact: NdjsonArtifact<T>): Promise<T[]> {
   const records: T[] = [];
-  for await (const record of readNdjson(store, url, artifact)) records.push(record);
+  for await (const batch of readNdjsonBatches(store, url, artifact)) for (const record of batch) records.push(record);
   return records;
 }

@@ -2,7 +2,7 @@ import { rejectedFileSchema, type RejectedFile, type RunContext } from '@musicfl
 import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
-import { NdjsonWriter, readNdjson, type NdjsonArtifact } from './ndjson.ts';
+import { NdjsonWriter, readNdjsonBatches, type NdjsonArtifact } from './ndjson.ts';
 
 /** The stream files the plan rejected before reading a row (no header, a bound broken, a link skipped), written as the listing goes. */
 export const PLANNED_OUT_FILES: RunArtifact = {
@@ -19,4 +19,5 @@ const LINES: NdjsonArtifact<RejectedFile> = { name: 'planned-out-files', schema:
 export const plannedOutFilesWriter = (store: ObjectStore, run: RunContext) =>
   new NdjsonWriter<RejectedFile>(store, LAKE_LAYOUT.plannedOutFiles(run.lake, run.runId));
 
-export const readPlannedOutFiles = (store: ObjectStore, url: string) => readNdjson(store, url, LINES);
+/** The files the plan left out, a read's worth at a time. */
+export const readPlannedOutFiles = (store: ObjectStore, url: string) => readNdjsonBatches(store, url, LINES);

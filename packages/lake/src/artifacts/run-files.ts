@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { runFileSchema, type RunContext, type RunFile } from '@musicflow/contracts';
-import { readLines, type ByteRange, type ObjectStore } from '@musicflow/storage';
+import { readLineBatches, type ByteRange, type ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
 
@@ -13,21 +13,24 @@ export const RUN_FILES: RunArtifact = {
   readers: ['load', 'archive'],
 };
 
-/** Writes the run's file outcomes (none for a recompute); returns their URL. */
-export async function writeRunFiles(store: ObjectStore, run: RunContext, files: Iterable<RunFile> | AsyncIterable<RunFile>): Promise<string> {
+/** Writes the run's file outcomes (none for a recompute), given in batches; returns their URL. */
+export async function writeRunFiles(store: ObjectStore, run: RunContext, files: Iterable<RunFile[]> | AsyncIterable<RunFile[]>): Promise<string> {
   const url = LAKE_LAYOUT.runFiles(run.lake, run.runId);
   await store.write(url, Readable.from(lines(files)));
   return url;
 }
 
-async function* lines(files: Iterable<RunFile> | AsyncIterable<RunFile>): AsyncGenerator<string> {
-  for await (const file of files) yield `${JSON.stringify(file)}\n`;
+/** A batch's lines as one piece: a piece a line was a step through the stream a file. */
+async function* lines(files: Iterable<RunFile[]> | AsyncIterable<RunFile[]>): AsyncGenerator<string> {
+  for await (const batch of files) if (batch.length) yield batch.map((file) => `${JSON.stringify(file)}\n`).join('');
 }
 
-/** The file outcomes at `url` (`writeRunFiles`), or in a range of it cut at line ends (a slice), one at a time. */
-export async function* readRunFiles(store: ObjectStore, url: string, range?: ByteRange): AsyncGenerator<RunFile> {
-  for await (const line of readLines(store, url, range)) {
-    if (line) yield runFileSchema.parse(JSON.parse(line));
+/** The file outcomes at `url` (`writeRunFiles`), or in a range of it cut at line ends (a slice), a read's worth at a time. */
+export async function* readRunFiles(store: ObjectStore, url: string, range?: ByteRange): AsyncGenerator<RunFile[]> {
+  for await (const lines of readLineBatches(store, url, range)) {
+    const files: RunFile[] = [];
+    for (const line of lines) if (line) files.push(runFileSchema.parse(JSON.parse(line)));
+    if (files.length) yield files;
   }
 }
 
@@ -41,12 +44,16 @@ export async function* loadedFilesSlices(store: ObjectStore, url: string, loaded
   let start = 0;
   let end = 0;
   let loaded = 0;
-  for await (const line of readLines(store, url)) {
-    end += Buffer.byteLength(line) + 1;
-    if (!line || runFileSchema.parse(JSON.parse(line)).status !== 'loaded') continue;
-    if (++loaded < loadedPerSlice) continue;
-    yield { start, end, loaded };
-    [start, loaded] = [end, 0];
+  for await (const lines of readLineBatches(store, url)) {
+    const slices: LoadedFilesSlice[] = [];
+    for (const line of lines) {
+      end += Buffer.byteLength(line) + 1;
+      if (!line || runFileSchema.parse(JSON.parse(line)).status !== 'loaded') continue;
+      if (++loaded < loadedPerSlice) continue;
+      slices.push({ start, end, loaded });
+      [start, loaded] = [end, 0];
+    }
+    yield* slices;
   }
   if (loaded) yield { start, end, loaded };
 }

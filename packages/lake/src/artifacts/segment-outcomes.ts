@@ -3,7 +3,7 @@ import { FileDecisions, type FileOutcome } from '@musicflow/ingest';
 import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
-import { readNdjson, writeNdjson, type NdjsonArtifact } from './ndjson.ts';
+import { readNdjsonBatches, writeNdjson, type NdjsonArtifact } from './ndjson.ts';
 
 /**
  * Every segment of a chunk validated and transformed (counts, reasons, staged
@@ -42,23 +42,29 @@ function* packPartsOnce(outcomes: readonly SegmentOutcome[]): Generator<SegmentO
 }
 
 /**
- * The run's files, decided (SPEC 3, `FileDecisions`) one at a time from its
- * chunks' segment outcomes, read a chunk at a time in the order given: what
- * is held is one chunk's outcomes and the files cut into several chunks.
+ * The run's files, decided (SPEC 3, `FileDecisions`) from its chunks' segment
+ * outcomes, read a chunk at a time in the order given, given a read's worth at
+ * a time: what is held is one chunk's outcomes and the files cut into several
+ * chunks.
  */
-export async function* readDecidedFiles(store: ObjectStore, chunks: readonly { outcomesUrl: string }[], threshold: number): AsyncGenerator<FileOutcome> {
+export async function* readDecidedFiles(store: ObjectStore, chunks: readonly { outcomesUrl: string }[], threshold: number): AsyncGenerator<FileOutcome[]> {
   const decisions = new FileDecisions(threshold);
   for (const chunk of chunks) {
     let packParts: LakePart[] | undefined;
-    for await (const segment of readNdjson(store, chunk.outcomesUrl, LINES)) {
-      // Every packed file's parts are the pack's, listed on the first packed line: one array for all of them.
-      if (segment.pack) {
-        if (packParts) segment.parts = packParts;
-        else packParts = segment.parts;
+    for await (const segments of readNdjsonBatches(store, chunk.outcomesUrl, LINES)) {
+      const files: FileOutcome[] = [];
+      for (const segment of segments) {
+        // Every packed file's parts are the pack's, listed on the first packed line: one array for all of them.
+        if (segment.pack) {
+          if (packParts) segment.parts = packParts;
+          else packParts = segment.parts;
+        }
+        const file = decisions.add(segment);
+        if (file) files.push(file);
       }
-      const file = decisions.add(segment);
-      if (file) yield file;
+      if (files.length) yield files;
     }
   }
-  yield* decisions.finish();
+  const rest = decisions.finish();
+  if (rest.length) yield rest;
 }
