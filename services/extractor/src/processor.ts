@@ -20,7 +20,7 @@ import { addChildJobs, CancelWatch, enterStep, ignoredFailures, runSources, type
 import { HeaderTally, mergeStreamHeaderTallies, plannedOutFilesWriter, writeChunkSegments, writeStreamHeaderTally } from '@musicflow/lake';
 import type { ObjectInfo, ObjectStore, SkippedEntry } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
-import { ChunkPacker, listStreamFiles, packBytesFor, planStreamFile, type PlanBounds } from './streams.ts';
+import { ChunkPacker, listStreamFiles, packBytesFor, planFromListing, planStreamFile, type PlanBounds, type PlannedFile } from './streams.ts';
 
 /**
  * Stream files scanned at once while planning: the files the plan reads (those over WHOLE_READ_BYTES or cut
@@ -142,11 +142,18 @@ function createPlanProcessor(ctx: ServiceContext) {
     // Files are planned a window at a time, and each window's closed chunks go to the validators at once:
     // on a day of thousands of small files, validation runs while the rest is still being read.
     const planWindow = async (window: ObjectInfo[]) => {
-      const plans = await pMap(window, (file) => planStreamFile(store, streams, file, config.CHUNK_BYTES, bounds), {
-        concurrency: PLAN_CONCURRENCY,
-      });
+      // Small files are planned from their listing entries; only the others are read, PLAN_CONCURRENCY at once.
+      const plans = window.map((file) => planFromListing(streams, file, config.CHUNK_BYTES, bounds));
+      const toRead = [...plans.keys()].filter((i) => !plans[i]);
+      await pMap(
+        toRead,
+        async (i) => {
+          plans[i] = await planStreamFile(store, streams, window[i]!, config.CHUNK_BYTES, bounds);
+        },
+        { concurrency: PLAN_CONCURRENCY },
+      );
       const closed: Chunk[] = [];
-      for (const plan of plans) {
+      for (const plan of plans as PlannedFile[]) {
         if ('rejected' in plan) {
           await rejectFile(plan.rejected, 'file rejected');
           if (plan.header) headers.add(plan.header, plan.rejected.file);

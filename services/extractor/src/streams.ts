@@ -52,11 +52,9 @@ export type PlannedFile = { segments: Segment[] } | { rejected: RejectedFile; he
  * read to check its header and find its cuts; a `.gz` file is one segment (it cannot be entered mid-way).
  */
 export async function planStreamFile(store: ObjectStore, streamsUrl: string, file: ObjectInfo, chunkBytes: number, bounds?: PlanBounds): Promise<PlannedFile> {
+  const fromListing = planFromListing(streamsUrl, file, chunkBytes, bounds);
+  if (fromListing) return fromListing;
   const reject = (...reasons: string[]): PlannedFile => ({ rejected: { file: file.url, reasons } });
-  const keyBytes = Buffer.byteLength(keyOf(streamsUrl, file.url));
-  if (bounds && keyBytes > bounds.maxKeyBytes) {
-    return reject(`name_too_long: its name under the streams folder is ${keyBytes} bytes, over MAX_FILE_KEY_BYTES (${bounds.maxKeyBytes})`);
-  }
   const fileId = fileIdOf(streamsUrl, file.url);
   const gzip = /\.gz$/i.test(file.url);
 
@@ -86,10 +84,7 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
   } else {
     // As many chunks as CHUNK_BYTES asks for, of equal size: a 49 MB file in 32 MiB pieces would leave a
     // 16 MB chunk running alone at the end of a run.
-    const equalShare = Math.max(1, Math.ceil(file.size / Math.ceil(file.size / chunkBytes)));
-    if (file.size <= Math.min(equalShare, WHOLE_READ_BYTES)) {
-      return { segments: [{ fileId, fileUrl: file.url, index: 0, count: 1, start: 0, end: file.size, firstLine: 1, gzip }] };
-    }
+    const equalShare = equalShareOf(file.size, chunkBytes);
     // A file of one chunk is read only as far as its header; the validator reads the rest.
     const bytes = await (
       file.size <= equalShare ? store.readBuffer(file.url, { start: 0, end: Math.min(file.size, HEADER_SCAN_BYTES) }) : store.read(file.url)
@@ -107,6 +102,29 @@ export async function planStreamFile(store: ObjectStore, streamsUrl: string, fil
   return {
     segments: ranges.map((r, index) => ({ fileId, fileUrl: file.url, index, count: ranges.length, ...r, header, gzip })),
   };
+}
+
+/** The size of each of the equal chunks CHUNK_BYTES cuts a file of `size` into. */
+const equalShareOf = (size: number, chunkBytes: number) => Math.max(1, Math.ceil(size / Math.ceil(size / chunkBytes)));
+
+/**
+ * `planStreamFile` of a file planned from its listing entry alone, with no step through the event loop (a day
+ * of 100k small files is mostly these): its name rejected, or a small uncompressed file of one chunk, one
+ * segment whose validator checks its header. Undefined when the file must be read.
+ */
+export function planFromListing(streamsUrl: string, file: ObjectInfo, chunkBytes: number, bounds?: PlanBounds): PlannedFile | undefined {
+  const keyBytes = Buffer.byteLength(keyOf(streamsUrl, file.url));
+  if (bounds && keyBytes > bounds.maxKeyBytes) {
+    return {
+      rejected: {
+        file: file.url,
+        reasons: [`name_too_long: its name under the streams folder is ${keyBytes} bytes, over MAX_FILE_KEY_BYTES (${bounds.maxKeyBytes})`],
+      },
+    };
+  }
+  const gzip = /\.gz$/i.test(file.url);
+  if (gzip || file.size > Math.min(equalShareOf(file.size, chunkBytes), WHOLE_READ_BYTES)) return undefined;
+  return { segments: [{ fileId: fileIdOf(streamsUrl, file.url), fileUrl: file.url, index: 0, count: 1, start: 0, end: file.size, firstLine: 1, gzip }] };
 }
 
 /**

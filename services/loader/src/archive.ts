@@ -1,10 +1,9 @@
-import pMap from 'p-map';
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
 import { jobIds, type ArchiveJob, type ArchiveResult, type RunContext } from '@musicflow/contracts';
 import type { Children, ServiceContext } from '@musicflow/flow';
 import { loadedFilesSlices, readRunFiles } from '@musicflow/lake';
-import { joinUrl, ObjectMissingError, relativeKey } from '@musicflow/storage';
+import { joinUrl, ObjectMissingError, relativeKey, WritesInFlight } from '@musicflow/storage';
 
 /** Files one archive job moves at once: small files are mostly waiting on the store. */
 const ARCHIVE_CONCURRENCY = 16;
@@ -40,22 +39,20 @@ export function createArchiveProcessor({ store }: Pick<ServiceContext, 'store'>)
     const [yyyy, mm, dd] = run.startedAt.slice(0, 10).split('-') as [string, string, string];
     let moved = 0;
     let movedBefore = 0;
-    // A read's worth of the slice at a time, its files moved ARCHIVE_CONCURRENCY at once.
-    for await (const files of readRunFiles(store, data.filesUrl, data)) {
-      await pMap(
-        files.filter((file) => file.status === 'loaded'),
-        async (file) => {
-          try {
-            await store.move(file.file, joinUrl(run.archive, yyyy, mm, dd, relativeKey(run.sources.streams, file.file)));
-            moved++;
-          } catch (err) {
-            if (!(err instanceof ObjectMissingError)) throw err;
-            movedBefore++;
-          }
-        },
-        { concurrency: ARCHIVE_CONCURRENCY },
-      );
-    }
+    const move = async (file: string) => {
+      try {
+        await store.move(file, joinUrl(run.archive, yyyy, mm, dd, relativeKey(run.sources.streams, file)));
+        moved++;
+      } catch (err) {
+        if (!(err instanceof ObjectMissingError)) throw err;
+        movedBefore++;
+      }
+    };
+    // ARCHIVE_CONCURRENCY moves at once, the slice read a read's worth at a time.
+    const moves = new WritesInFlight(ARCHIVE_CONCURRENCY);
+    for await (const files of readRunFiles(store, data.filesUrl, data))
+      for (const file of files) if (file.status === 'loaded') await moves.add(move(file.file));
+    await moves.drain();
     if (moved + movedBefore !== data.loaded) {
       throw new Error(`archive ${job.id}: its slice of ${data.filesUrl} lists ${moved + movedBefore} ingested files, not ${data.loaded}`);
     }
