@@ -40,10 +40,19 @@ export class RowProgress {
   constructor(
     private readonly job: Pick<Job, 'updateProgress'>,
     /** Looked at on every report: a job of a cancelled run stops there. */
-    private readonly cancel?: Pick<CancelWatch, 'check'>,
+    private readonly cancel?: Pick<CancelWatch, 'check' | 'due'>,
   ) {}
 
-  async report(rows: number, percent: number): Promise<void> {
+  /**
+   * A promise only when there is something to wait for, a cancel check or a progress write being due: a chunk
+   * of small files reports a file at a time, thousands a second.
+   */
+  report(rows: number, percent: number): Promise<void> | undefined {
+    if (rows < this.nextAt && !this.cancel?.due()) return undefined;
+    return this.reportNow(rows, percent);
+  }
+
+  private async reportNow(rows: number, percent: number): Promise<void> {
     await this.cancel?.check();
     if (rows < this.nextAt) return;
     this.nextAt = rows + REPORT_EVERY_ROWS;

@@ -61,7 +61,8 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
               if (flushing) await flushing;
             }
             rows += block.rows;
-            await progress.report(rows, (100 * rows) / Math.max(1, rowsValid));
+            const reporting = progress.report(rows, (100 * rows) / Math.max(1, rowsValid));
+            if (reporting) await reporting;
           }
         } catch (err) {
           writer?.abort(err as Error);

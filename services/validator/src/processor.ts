@@ -148,7 +148,7 @@ async function validateSegment(
   segment: HeadedSegment,
   bytes: Buffer | AsyncIterable<Buffer>,
   { clean, rows, quarantines, bounds }: { clean: CleanEventsWriter; rows: StreamRowChecker; quarantines: WritesInFlight; bounds: FileBounds },
-  onProgress: (rows: number, bytes: number) => Promise<void>,
+  onProgress: (rows: number, bytes: number) => Promise<void> | undefined,
 ): Promise<Omit<SegmentValidation, 'blocks'>> {
   // Made at the first bad row: most segments have none, and a day of small files is a segment a file.
   let quarantine: QuarantineWriter | undefined;
@@ -184,7 +184,8 @@ async function validateSegment(
           await quarantine.add(batch.lines[r]!, bad.reason, bad.field, bad.value, recordFields(batch, r));
         }
       }
-      await onProgress(rowsRead, segment.gzip ? 0 : read.bytes);
+      const reporting = onProgress(rowsRead, segment.gzip ? 0 : read.bytes);
+      if (reporting) await reporting;
     }
   } catch (err) {
     if (err instanceof FileBoundError) boundBroken = err.message;
