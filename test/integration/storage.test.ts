@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createObjectStore, joinUrl, moveOnce, ObjectMissingError, s3RequestCounts, type ObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir, uniqueName } from '../helpers/env.ts';
@@ -410,6 +411,18 @@ describe('file:// listings and links', () => {
     }
     return { urls, skipped: skipped.sort() };
   };
+
+  it("gives each file pathToFileURL's URL, plain names and names it encodes alike, and none being written", async () => {
+    const names = ['a.csv', 'sub/b-1_2.CSV', 'day 1/x.csv', 'é.csv', 'per%cent.csv', 'hash#.csv', 'q?.csv', 'a.tmp-z.csv'];
+    const folder = path.join(dir, 'urls');
+    for (const name of [...names, '.tmp-x', 'sub/.tmp-y/z.csv']) {
+      await fs.mkdir(path.dirname(path.join(folder, name)), { recursive: true });
+      await fs.writeFile(path.join(folder, name), name);
+    }
+    const urls: string[] = [];
+    for await (const o of store.list(dirUrl(folder))) urls.push(o.url);
+    expect(urls.sort()).toEqual(names.map((name) => pathToFileURL(path.join(folder, name)).href).sort());
+  });
 
   it('follows no link by default, and tells each one', async () => {
     expect(await listed('skip')).toEqual({

@@ -15,7 +15,7 @@ const toPath = (url: string) => fileURLToPath(url);
 
 /** Writes go to a temporary beside their object, then are renamed over it; readers never see one. */
 const TMP_PREFIX = '.tmp-';
-const isInWriting = (relativePath: string) => relativePath.split(path.sep).some((s) => s.startsWith(TMP_PREFIX));
+const isInWriting = (relativePath: string) => relativePath.startsWith(TMP_PREFIX) || relativePath.includes(path.sep + TMP_PREFIX);
 
 const infoOf = (url: string, st: Stats | undefined): ObjectInfo | undefined =>
   st?.isFile() ? { url, size: st.size, etag: `${st.size}-${st.mtimeMs}`, modifiedAt: st.mtimeMs } : undefined;
@@ -34,8 +34,18 @@ async function info(url: string): Promise<ObjectInfo | undefined> {
  * costs several times the stat, and a folder of 100k small files is listed twice a run (100k stats: 3.8 s of
  * CPU through the threadpool).
  */
-function infoSync(url: string): ObjectInfo | undefined {
-  return infoOf(url, statSync(toPath(url), { throwIfNoEntry: false }));
+function infoSync(file: string, url: string): ObjectInfo | undefined {
+  return infoOf(url, statSync(file, { throwIfNoEntry: false }));
+}
+
+/**
+ * The `file://` URL of `name` under the folder whose child `x` has the URL `childOfRoot('x')`: a name of
+ * characters a URL's path never encodes is appended as it is, any other goes through pathToFileURL (a URL
+ * parsed a file was most of a listing's cost a file).
+ */
+const PLAIN_NAME = path.sep === '/' ? /^[A-Za-z0-9._/-]+$/ : /^$/;
+function fileUrlOf(rootHref: string, file: string, name: string): string {
+  return PLAIN_NAME.test(name) ? rootHref + name : pathToFileURL(file).href;
 }
 
 /**
@@ -137,13 +147,16 @@ export const fileBackend = {
    */
   async *list(folderUrl: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
     const root = toPath(folderUrl);
+    // The folder's own URL, as its children's URLs start: that of a child `x`, without the `x`.
+    const rootHref = pathToFileURL(path.join(root, 'x')).href.slice(0, -1);
     for (const [i, name] of (await regularFiles(root, options)).sort().entries()) {
       // The stats are synchronous: let the event loop run between pages (1M files' stats held it 9 s, and it renews job locks).
       if (i % DIR_PAGE === DIR_PAGE - 1) await setImmediate();
-      const url = pathToFileURL(path.join(root, name)).href;
+      const file = path.join(root, name);
+      const url = fileUrlOf(rootHref, file, name);
       let found: ObjectInfo | undefined;
       try {
-        found = infoSync(url);
+        found = infoSync(file, url);
       } catch (err) {
         if (!isPermissionError(err)) throw err;
         options.skipped?.({ url, kind: 'unreadable' });
