@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { readKeysCatalogue, SongsSnapshotWriter, UsersSnapshotWriter } from '@musicflow/lake';
+import { readKeysCatalogue, SongsSnapshotWriter, songsSnapshotGroup, UsersSnapshotWriter } from '@musicflow/lake';
 import { createObjectStore } from '@musicflow/storage';
 
 const { values } = parseArgs({
@@ -36,8 +36,8 @@ const cpu = () => {
 
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'musicflow-join-'));
 const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
-const snapshots = { songsUrl: pathToFileURL(path.join(dir, 'songs.bin')).href, usersUrl: pathToFileURL(path.join(dir, 'users.bin')).href };
-const writer = new SongsSnapshotWriter(store, snapshots.songsUrl);
+const usersUrl = pathToFileURL(path.join(dir, 'users.bin')).href;
+const writer = new SongsSnapshotWriter(store, `${pathToFileURL(dir).href}/songs/`);
 for (let i = 0; i < songs; i++) {
   const artist = Math.floor(rand() * 50_000);
   const artists = rand() < 0.15 ? [`Gen Artist ${artist}`, `Gen Artist ${(artist + 7) % 50_000}`] : [`Gen Artist ${artist}`];
@@ -46,7 +46,8 @@ for (let i = 0; i < songs; i++) {
   if (rand() < 1 / 7) await writer.add(song.trackId, `genre${(i + 1) % 113}`, song);
 }
 await writer.close();
-await new UsersSnapshotWriter(store, snapshots.usersUrl).close();
+await new UsersSnapshotWriter(store, usersUrl).close();
+const snapshots = { songs: songsSnapshotGroup(writer.snapshot, 0), usersUrl };
 const asked = new Set<number>();
 for (let i = 0; asked.size < Math.min(10_000, tracks); i++) asked.add(Math.floor(rand() * songs));
 while (asked.size < tracks) asked.add(Math.floor(rand() * songs));

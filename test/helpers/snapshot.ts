@@ -1,5 +1,5 @@
 import { validateSongRow, type Song } from '@musicflow/ingest';
-import { readKeysCatalogue, SongsSnapshotWriter, UsersSnapshotWriter, type LakeTrack } from '@musicflow/lake';
+import { readKeysCatalogue, SongsSnapshotWriter, songsSnapshotGroup, UsersSnapshotWriter, type LakeTrack } from '@musicflow/lake';
 import { createObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from './env.ts';
 
@@ -11,8 +11,8 @@ import { dirUrl, tempDir } from './env.ts';
 export async function snapshotSongs(rows: Record<string, string | undefined>[]): Promise<Map<string, Song>> {
   const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
   const folder = dirUrl(await tempDir('musicflow-snapshot-'));
-  const snapshots = { songsUrl: `${folder}songs.bin`, usersUrl: `${folder}users.bin` };
-  const songs = new SongsSnapshotWriter(store, snapshots.songsUrl);
+  const usersUrl = `${folder}users.bin`;
+  const songs = new SongsSnapshotWriter(store, `${folder}songs/`);
   const ids = new Set<string>();
   for (const row of rows) {
     const r = validateSongRow(row);
@@ -21,8 +21,8 @@ export async function snapshotSongs(rows: Record<string, string | undefined>[]):
     await songs.add(r.trackId, r.genre, r.song);
   }
   await songs.close();
-  await new UsersSnapshotWriter(store, snapshots.usersUrl).close();
-  const catalogue = await readKeysCatalogue(store, snapshots, Buffer.from([...ids].join('\n')), []);
+  await new UsersSnapshotWriter(store, usersUrl).close();
+  const catalogue = await readKeysCatalogue(store, { songs: songsSnapshotGroup(songs.snapshot, 0), usersUrl }, Buffer.from([...ids].join('\n')), []);
   await store.close();
   return new Map([...ids].map((id) => [id, songOf(id, catalogue.trackOf(id))!]));
 }

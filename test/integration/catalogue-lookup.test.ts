@@ -9,7 +9,8 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CleanEventsWriter, readChunkCatalogue } from '@musicflow/lake';
+import { CleanEventsWriter, encodeChunkKeys, readChunkCatalogue, readKeysCatalogue, songsSnapshotGroup, UsersSnapshotWriter } from '@musicflow/lake';
+import { UserIdSet } from '@musicflow/ingest';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
 import type { RunContext } from '@musicflow/contracts';
 import { extractCatalogueTable } from '../../services/extractor/src/catalogue.ts';
@@ -94,7 +95,7 @@ describe('catalogue lookup for a run', () => {
     const present = [...wantedUsers].filter((u) => u % 7 !== 0 || u > 2100);
     expect(present.length).toBeLessThan(300);
     expect(users).toMatchObject({ wanted: 300, kept: present.length, rejected: 0, rowsRead: present.length });
-    const catalogue = await readChunkCatalogue(store, keysUrl, { songsUrl: songs.url, usersUrl: users.url });
+    const catalogue = await readChunkCatalogue(store, keysUrl, { songs: songsSnapshotGroup(songs, 0), usersUrl: users.url });
     expect([...catalogue.users.values()].sort((a, b) => a - b)).toEqual(present.sort((a, b) => a - b));
 
     // 200 wanted tracks, one unknown; trk-1 has three more rows (a second genre, a repeated pair), trk-5000 a bad one.
@@ -124,7 +125,7 @@ describe('catalogue lookup for a run', () => {
     const songs = await extractCatalogueTable(store, testConfig({}), run(fileUrl(usersCsv), fileUrl(songsCsv)), 'songs', { keysUrls: [keysUrl], partUrls: [] });
     expect(songs).toMatchObject({ wanted: 200, rowsRead: 50_003, rejected: 1 });
     const users = await extractCatalogueTable(store, testConfig({}), run(fileUrl(usersCsv), fileUrl(songsCsv)), 'users', { keysUrls: [keysUrl], partUrls: [] });
-    const catalogue = await readChunkCatalogue(store, keysUrl, { songsUrl: songs.url, usersUrl: users.url });
+    const catalogue = await readChunkCatalogue(store, keysUrl, { songs: songsSnapshotGroup(songs, 0), usersUrl: users.url });
     // Tracks trk-(k*4999+1) up to 50,000: k = 0..10.
     expect(trackIds.filter((id) => catalogue.trackOf(id)).sort()).toEqual(Array.from({ length: 11 }, (_, k) => `trk-${k * 4999 + 1}`).sort());
     expect(catalogue.trackOf('trk-1')?.genres).toBe('genre-1;jazz');
@@ -136,5 +137,37 @@ describe('catalogue lookup for a run', () => {
     const known = Array.from({ length: 300 }, (_, i) => i * 3 + 1);
     expect(users).toMatchObject({ wanted: 300, kept: known.length, rejected: 2 });
     expect([...catalogue.users.values()].sort((a, b) => a - b)).toEqual(known);
+  });
+
+  it("gives each chunk's keys a group of the songs snapshot holding its own tracks' songs", async () => {
+    const songsCsv = path.join(work, 'grouped-songs.csv');
+    const header = 'track_id,artists,album_name,track_name,popularity,duration_ms,track_genre';
+    const rows = Array.from({ length: 9 }, (_, i) => `g-${i},Artist,Album,Song ${i},${i},${1000 + i},pop`);
+    await fs.writeFile(songsCsv, `${[header, ...rows, 'g-1,Artist,Album,Song 1,1,1001,jazz'].join('\n')}\n`);
+    // Eight chunks: chunk c names g-c and g-8 (a head track every chunk plays). Six groups: chunks 6 and 7 share groups 0 and 1.
+    const keysUrls: string[] = [];
+    for (let c = 0; c < 8; c++) {
+      const url = fileUrl(path.join(work, `grouped-${c}.keys`));
+      await store.write(url, encodeChunkKeys(new UserIdSet(), Buffer.from(`g-${c}\ng-8`)));
+      keysUrls.push(url);
+    }
+    const songs = await extractCatalogueTable(store, testConfig({}), run(rdsUrl, fileUrl(songsCsv)), 'songs', { keysUrls, partUrls: [] });
+    expect(songs.groups).toHaveLength(6);
+    const usersUrl = fileUrl(path.join(work, 'grouped-users.bin'));
+    await new UsersSnapshotWriter(store, usersUrl).close();
+    const groupTracks = async (c: number) => {
+      const ids = Array.from({ length: 9 }, (_, i) => `g-${i}`);
+      const catalogue = await readKeysCatalogue(store, { songs: songsSnapshotGroup(songs, c), usersUrl: usersUrl }, Buffer.from(ids.join('\n')), []);
+      return ids.filter((id) => catalogue.trackOf(id));
+    };
+    expect(await groupTracks(0)).toEqual(['g-0', 'g-6', 'g-8']);
+    expect(await groupTracks(1)).toEqual(['g-1', 'g-7', 'g-8']);
+    expect(await groupTracks(5)).toEqual(['g-5', 'g-8']);
+    // A chunk's group is the one it reads: chunk 7 reads group 1, its genres merged across rows as before.
+    const chunk7 = await readChunkCatalogue(store, keysUrls[7]!, { songs: songsSnapshotGroup(songs, 7), usersUrl: usersUrl });
+    expect(chunk7.trackOf('g-7')?.trackName).toBe('Song 7');
+    expect((await readChunkCatalogue(store, keysUrls[1]!, { songs: songsSnapshotGroup(songs, 1), usersUrl: usersUrl })).trackOf('g-1')?.genres).toBe(
+      'pop;jazz',
+    );
   });
 });

@@ -1,12 +1,12 @@
 /**
  * The run's catalogue snapshot (streamed by the catalogue jobs, read by each
  * transform for its own tracks and users) round-trips through a real store:
- * rows are written in batches and read back through reads that cut through
- * lines and through multi-byte characters; a track's rows merge.
+ * rows are written in objects of whole rows, to each group that asks for
+ * them, and read back; a track's rows merge.
  */
 import { describe, expect, it } from 'vitest';
 import { type Song } from '@musicflow/ingest';
-import { lakeTrackOf, readKeysCatalogue, SongsSnapshotWriter, UsersSnapshotWriter } from '@musicflow/lake';
+import { lakeTrackOf, readKeysCatalogue, SongsSnapshotWriter, songsSnapshotGroup, UsersSnapshotWriter } from '@musicflow/lake';
 import { createObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from '../helpers/env.ts';
 
@@ -14,7 +14,7 @@ describe('catalogue snapshot', () => {
   const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
 
   const write = async (folder: string, songs: Song[], users: number[]) => {
-    const songsOut = new SongsSnapshotWriter(store, `${folder}songs.bin`);
+    const songsOut = new SongsSnapshotWriter(store, `${folder}songs/`);
     // Every song's first genre, then (after all of them) its second: a track's rows need not be together.
     for (const song of songs) await songsOut.add(song.trackId, song.genres[0]!, song);
     for (const song of songs) if (song.genres[1]) await songsOut.add(song.trackId, song.genres[1], { ...song, trackName: 'later row', popularity: 0 });
@@ -22,14 +22,14 @@ describe('catalogue snapshot', () => {
     const usersOut = new UsersSnapshotWriter(store, `${folder}users.bin`);
     for (const id of users) await usersOut.add(id);
     await usersOut.close();
-    return { songsUrl: `${folder}songs.bin`, usersUrl: `${folder}users.bin` };
+    return { songs: songsSnapshotGroup(songsOut.snapshot, 0), usersUrl: `${folder}users.bin` };
   };
 
   it('gives the songs and known users of the keys asked for, across many batches and reads', async () => {
     const folder = dirUrl(await tempDir('musicflow-snapshot-'));
     const songs: Song[] = Array.from({ length: 20_000 }, (_, i) => ({
       trackId: `track${i}`,
-      // About 4 MB of mostly two-byte characters: the store's 1 MiB reads end inside some.
+      // About 4 MB of mostly two-byte characters: rows in several objects.
       trackName: `${'é'.repeat(i % 211)}Ðancé «${i}» 🎵`,
       artists: [`Artïst ${i % 13}`, `Ørkester ${i % 5}`],
       popularity: i % 101,
@@ -38,6 +38,7 @@ describe('catalogue snapshot', () => {
     }));
     const users = Array.from({ length: 100_000 }, (_, i) => i * 7 + 1);
     const snapshots = await write(folder, songs, users);
+    expect(snapshots.songs.objects).toBeGreaterThan(3);
 
     // Every other track and one unknown; every third user of the snapshot and users it does not have.
     const asked = [...songs.filter((_, i) => i % 2 === 0).map((s) => s.trackId), 'unknown-track'];
@@ -81,11 +82,38 @@ describe('catalogue snapshot', () => {
     expect(nameValue.size).toBe(97);
   });
 
+  it('writes each row to the groups it is asked for, and a row bigger than an object whole', async () => {
+    const folder = dirUrl(await tempDir('musicflow-snapshot-'));
+    const writer = new SongsSnapshotWriter(store, `${folder}songs/`, 3);
+    const song = (trackId: string, trackName = 'n') => ({ trackId, trackName, artists: ['a'], popularity: 1, durationMs: 2 });
+    await writer.add('only-0', 'g', song('only-0'), 0b001);
+    await writer.add('zero-and-two', 'g', song('zero-and-two'), 0b101);
+    await writer.add('big', 'g', song('big', 'x'.repeat(3 << 20)), 0b110);
+    await writer.add('only-2', 'g', song('only-2'), 0b100);
+    await writer.close();
+    const ids = ['only-0', 'zero-and-two', 'big', 'only-2'];
+    const found = async (g: number) => {
+      const catalogue = await readKeysCatalogue(
+        store,
+        { songs: songsSnapshotGroup(writer.snapshot, g), usersUrl: (await write(folder, [], [])).usersUrl },
+        Buffer.from(ids.join('\n')),
+        [],
+      );
+      return ids.filter((id) => catalogue.trackOf(id));
+    };
+    expect(writer.snapshot.groups).toEqual([1, 1, 3]);
+    expect(await found(0)).toEqual(['only-0', 'zero-and-two']);
+    expect(await found(1)).toEqual(['big']);
+    expect(await found(2)).toEqual(['zero-and-two', 'big', 'only-2']);
+    expect(await found(3)).toEqual(['only-0', 'zero-and-two']);
+  });
+
   it('refuses a snapshot that ends inside a row', async () => {
     const folder = dirUrl(await tempDir('musicflow-snapshot-'));
     const snapshots = await write(folder, [{ trackId: 't', trackName: 'n', artists: ['a'], popularity: 1, durationMs: 2, genres: ['g'] }], []);
-    const bytes = await store.readBuffer(snapshots.songsUrl);
-    await store.write(snapshots.songsUrl, bytes.subarray(0, bytes.length - 1));
+    const url = `${snapshots.songs.url}0.bin`;
+    const bytes = await store.readBuffer(url);
+    await store.write(url, bytes.subarray(0, bytes.length - 1));
     await expect(readKeysCatalogue(store, snapshots, Buffer.from('t'), [])).rejects.toThrow(/ends inside a row/);
   });
 

@@ -121,7 +121,7 @@ describe('catalogue CSVs read at the byte level', () => {
     const wanted = new TrackFingerprintSet();
     for (const id of WANTED_TRACKS) wanted.add(Buffer.from(id), 0, Buffer.byteLength(id));
     return new RunTrackKeys(wanted, async function* () {
-      yield Buffer.from([...WANTED_TRACKS].join('\n'));
+      yield { ids: Buffer.from([...WANTED_TRACKS].join('\n')), group: 0 };
     });
   };
   const userKeys = () => {

@@ -97,8 +97,8 @@ describe('catalogue rules from bytes', () => {
   it('a songs row the fast path keeps is the row the rules keep, and its snapshot row is the same bytes', async () => {
     const file = path.join(dir, 'songs.csv');
     await fs.writeFile(file, drawCsv(SONG_FIELDS, 5000, 7));
-    const slow = new SongsSnapshotWriter(store, fileUrl(path.join(dir, 'slow.bin')));
-    const fast = new SongsSnapshotWriter(store, fileUrl(path.join(dir, 'fast.bin')));
+    const slow = new SongsSnapshotWriter(store, `${fileUrl(path.join(dir, 'slow'))}/`);
+    const fast = new SongsSnapshotWriter(store, `${fileUrl(path.join(dir, 'fast'))}/`);
     const plain = plainSongScratch();
     let decided = 0;
     await forEachRow(store, file, 'songs', SONG_COLUMNS, async (row) => {
@@ -121,7 +121,8 @@ describe('catalogue rules from bytes', () => {
     });
     await Promise.all([slow.close(), fast.close()]);
     expect(decided).toBeGreaterThan(100);
-    expect(await fs.readFile(path.join(dir, 'fast.bin'))).toEqual(await fs.readFile(path.join(dir, 'slow.bin')));
+    expect(fast.snapshot.groups).toEqual([1]);
+    expect(await fs.readFile(path.join(dir, 'fast', 'group=0', '0.bin'))).toEqual(await fs.readFile(path.join(dir, 'slow', 'group=0', '0.bin')));
   });
 
   it('a users row the fast path keeps is the row the rules keep, with its id', async () => {

@@ -180,12 +180,22 @@ export const catalogueJobSchema = z.object({
 });
 export type CatalogueJob = z.infer<typeof catalogueJobSchema>;
 
+/**
+ * One group of the run's songs snapshot: the rows of the tracks its chunks (or
+ * parts) name, in `objects` objects `<url>0.bin`, `<url>1.bin`, ... A
+ * transform reads its own group, not the songs of the whole run.
+ */
+export const songsSnapshotGroupSchema = z.object({ url: z.string(), objects: z.number().int().nonnegative() });
+export type SongsSnapshotGroup = z.infer<typeof songsSnapshotGroupSchema>;
+
 export const catalogueResultSchema = z.object({
   kind: z.literal('catalogue'),
   ...timing,
   table: z.enum(CATALOGUE_TABLES),
-  /** The table's snapshot, a run temporary. */
+  /** The table's snapshot, a run temporary (songs: the folder of its groups). */
   url: z.string(),
+  /** Songs: how many objects each snapshot group holds; the keys (or parts) asked for, in order, take groups 0, 1, ... in turn. */
+  groups: z.array(z.number().int().nonnegative()).optional(),
   /** Distinct ids of the run looked up, and how many of them the catalogue has. */
   wanted: z.number().int(),
   kept: z.number().int(),
@@ -248,7 +258,7 @@ export type ValidateJob = z.infer<typeof validateJobSchema>;
 export const transformJobSchema = z.object({
   run: runContextSchema,
   validation: validateResultSchema,
-  catalogue: z.object({ songsUrl: z.string(), usersUrl: z.string() }),
+  catalogue: z.object({ songs: songsSnapshotGroupSchema, usersUrl: z.string() }),
 });
 export type TransformJob = z.infer<typeof transformJobSchema>;
 

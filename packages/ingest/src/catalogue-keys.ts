@@ -50,9 +50,16 @@ export class RunUserKeys implements CatalogueLookup {
   }
 }
 
-/** Per fingerprint: asked of the RDS source already; kept from the catalogue already. */
+/** Per fingerprint: asked of the RDS source already; kept from the catalogue already; above those, its snapshot groups. */
 const REQUESTED = 1;
 const KEPT = 2;
+const GROUP_SHIFT = 2;
+
+/**
+ * Snapshot groups a track can belong to: the flag byte's bits above REQUESTED
+ * and KEPT, so a long-tail day's millions of tracks cost no byte more.
+ */
+export const TRACK_GROUPS = 6;
 
 /**
  * A set of track ids as 64-bit fingerprints (two FNV-1a variants), 16-20
@@ -72,10 +79,12 @@ export class TrackFingerprintSet {
     return this.count;
   }
 
-  add(bytes: Buffer, start: number, end: number): void {
+  /** Adds the id, in snapshot group `group` (0 .. TRACK_GROUPS - 1) besides any it is in already. */
+  add(bytes: Buffer, start: number, end: number, group = 0): void {
     if ((this.count + 1) * 4 > this.low.length * 3) this.grow();
     const [h, l] = fingerprint(bytes, start, end);
     const slot = this.slotOf(h, l);
+    this.flags[slot]! |= 1 << (GROUP_SHIFT + group);
     if (this.low[slot] !== 0) return;
     this.high[slot] = h;
     this.low[slot] = l;
@@ -87,6 +96,11 @@ export class TrackFingerprintSet {
     const [h, l] = fingerprint(bytes, start, end);
     const slot = this.slotOf(h, l);
     return this.low[slot] === 0 ? -1 : slot;
+  }
+
+  /** The snapshot groups of the id at `slot`, as bits: group g is bit g. */
+  groupsOf(slot: number): number {
+    return this.flags[slot]! >>> GROUP_SHIFT;
   }
 
   /** Sets `flag` on slot `slot`; true when it was not set. */
@@ -127,6 +141,12 @@ function fingerprint(bytes: Buffer, start: number, end: number): [number, number
   return [h, l === 0 ? 1 : l];
 }
 
+/** Some of the run's track ids, `\n`-separated UTF-8, and the snapshot group (0 .. TRACK_GROUPS - 1) of whoever named them. */
+export interface TrackIdList {
+  ids: Buffer;
+  group: number;
+}
+
 /**
  * The run's track ids as a catalogue lookup: `skipsKeyBytes` decides from
  * the bytes only plain keys (printable ASCII, where bytes and text are one),
@@ -139,18 +159,18 @@ export class RunTrackKeys implements CatalogueLookup {
   /** `idLists` gives the run's ids as `\n`-separated UTF-8, in as many buffers as it likes, each time it is called. */
   constructor(
     readonly wanted: TrackFingerprintSet,
-    private readonly idLists: () => AsyncIterable<Buffer>,
+    private readonly idLists: () => AsyncIterable<TrackIdList>,
   ) {}
 
-  static async of(idLists: () => AsyncIterable<Buffer>): Promise<RunTrackKeys> {
+  static async of(idLists: () => AsyncIterable<TrackIdList>): Promise<RunTrackKeys> {
     const wanted = new TrackFingerprintSet();
-    for await (const list of idLists()) forEachLine(list, (bytes, start, end) => wanted.add(bytes, start, end));
+    for await (const { ids, group } of idLists()) forEachLine(ids, (bytes, start, end) => wanted.add(bytes, start, end, group));
     return new RunTrackKeys(wanted, idLists);
   }
 
   async *idBatches(): AsyncGenerator<string[]> {
     let batch: string[] = [];
-    for await (const list of this.idLists()) {
+    for await (const { ids: list } of this.idLists()) {
       const ready: string[][] = [];
       forEachLine(list, (bytes, start, end) => {
         const slot = this.wanted.find(bytes, start, end);

@@ -47,7 +47,7 @@ export const LAKE_LAYOUT = {
   stagedPart: (lake: string, runId: string, listenDate: string, name: string) =>
     joinUrl(lake, 'tmp', `run=${runId}`, 'parts', `listen_date=${listenDate}`, name),
   /** The run's catalogue snapshot, written by the extractor before any chunk job exists. */
-  catalogueSongs: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'catalogue', 'songs.bin'),
+  catalogueSongs: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'catalogue', 'songs/'),
   catalogueUsers: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'catalogue', 'users.txt'),
   /** A part rewritten (a recompute's re-enrich, a pack without the files a run ingests again), before it is moved over the original. */
   rewrittenPart: (lake: string, runId: string, step: 're-enrich' | 'repack', partUrl: string) =>

@@ -7,12 +7,14 @@ import {
   RunTrackKeys,
   RunUserKeys,
   SONG_COLUMNS,
+  TRACK_GROUPS,
   USER_COLUMNS,
   UserIdSet,
   validateSongRow,
   validateUserRow,
   type CatalogueRows,
   type RecordBounds,
+  type TrackIdList,
 } from '@musicflow/ingest';
 import { basename, type ObjectStore } from '@musicflow/storage';
 import {
@@ -41,6 +43,8 @@ export interface TableSnapshot {
   rowsRead: number;
   /** Songs: rows whose text was made to fit the warehouse, by `field.fix`. */
   cleaned?: Record<string, number>;
+  /** Songs: objects per snapshot group (`songsSnapshotGroup`). */
+  groups?: number[];
 }
 
 /** Where a run's ids are: the chunk keys of an ingest run, the lake parts of a recompute that re-enriches them. */
@@ -49,12 +53,21 @@ export interface RunIdSources {
   partUrls: readonly string[];
 }
 
-/** The run's track ids as `\n`-separated lists: each chunk's keys, then each part's row groups. */
-async function* trackIdLists(store: ObjectStore, { keysUrls, partUrls }: RunIdSources): AsyncGenerator<Buffer> {
-  for (const url of keysUrls) yield (await readChunkKeys(store, url)).trackIdBytes;
-  for (const url of partUrls) {
+/** How many groups the songs snapshot of these sources has: one per chunk's keys (or part), up to TRACK_GROUPS. */
+const snapshotGroups = ({ keysUrls, partUrls }: RunIdSources) => Math.max(1, Math.min(TRACK_GROUPS, keysUrls.length + partUrls.length));
+
+/**
+ * The run's track ids as `\n`-separated lists: each chunk's keys, then each part's row groups; the `i`-th
+ * source's ids are in snapshot group `i % groups` (`songsSnapshotGroup`).
+ */
+async function* trackIdLists(store: ObjectStore, sources: RunIdSources): AsyncGenerator<TrackIdList> {
+  const groups = snapshotGroups(sources);
+  const { keysUrls, partUrls } = sources;
+  for (const [i, url] of keysUrls.entries()) yield { ids: (await readChunkKeys(store, url)).trackIdBytes, group: i % groups };
+  for (const [i, url] of partUrls.entries()) {
     const part = await openLakePart(store, url);
-    for (let g = 0; g < part.rowGroups; g++) yield Buffer.from(Array.from((await part.readGroup(g, ['track_id'])).track_id).join('\n'));
+    const group = (keysUrls.length + i) % groups;
+    for (let g = 0; g < part.rowGroups; g++) yield { ids: Buffer.from(Array.from((await part.readGroup(g, ['track_id'])).track_id).join('\n')), group };
   }
 }
 
@@ -165,7 +178,7 @@ async function extractSongs(
   cancel?: Pick<CancelWatch, 'check'>,
 ) {
   const keys = await RunTrackKeys.of(() => trackIdLists(store, named));
-  const snapshot = songsSnapshotOf(store, run);
+  const snapshot = songsSnapshotOf(store, run, snapshotGroups(named));
   const fixes = new CatalogueFixCounts();
   const plain = plainSongScratch();
   let kept = 0;
@@ -180,7 +193,7 @@ async function extractSongs(
           const slot = keys.wanted.find(row.csv.bytes, plain.idStart, plain.idEnd);
           if (slot < 0) continue;
           if (keys.keep(slot)) kept++;
-          draining = snapshot.addPlain(row.csv.bytes, plain);
+          draining = snapshot.addPlain(row.csv.bytes, plain, keys.wanted.groupsOf(slot));
         } else {
           if (keys.skips(row.values.track_id)) continue;
           const result = validateSongRow(row.values);
@@ -192,11 +205,11 @@ async function extractSongs(
           if (slot < 0) continue;
           if (keys.keep(slot)) kept++;
           fixes.add(result.fixes);
-          draining = snapshot.add(result.trackId, result.genre, result.song);
+          draining = snapshot.add(result.trackId, result.genre, result.song, keys.wanted.groupsOf(slot));
         }
         if (draining) await draining;
       }
     }
   });
-  return { url: snapshot.url, wanted: keys.wanted.size, kept, rowsRead: rows.rowsRead, cleaned: fixes.counts };
+  return { ...snapshot.snapshot, wanted: keys.wanted.size, kept, rowsRead: rows.rowsRead, cleaned: fixes.counts };
 }

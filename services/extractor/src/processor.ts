@@ -17,7 +17,7 @@ import {
 } from '@musicflow/contracts';
 import { fileBoundsOf, SourceFormatError, UNREADABLE_REASON } from '@musicflow/ingest';
 import { addChildJobs, CancelWatch, enterStep, ignoredFailures, runSources, type ServiceContext, type StageProcessors } from '@musicflow/flow';
-import { HeaderTally, mergeStreamHeaderTallies, plannedOutFilesWriter, writeChunkSegments, writeStreamHeaderTally } from '@musicflow/lake';
+import { HeaderTally, mergeStreamHeaderTallies, plannedOutFilesWriter, songsSnapshotGroup, writeChunkSegments, writeStreamHeaderTally } from '@musicflow/lake';
 import type { ObjectInfo, ObjectStore, SkippedEntry } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
 import { ChunkPacker, listStreamFiles, packBytesFor, planFromListing, planStreamFile, type PlanBounds, type PlannedFile } from './streams.ts';
@@ -66,6 +66,7 @@ function createCatalogueProcessor({ store, config, queues }: ServiceContext) {
       finishedAt: Date.now(),
       table,
       url: snapshot.url,
+      groups: snapshot.groups,
       wanted: snapshot.wanted,
       kept: snapshot.kept,
       rejected: snapshot.rejected,
@@ -235,6 +236,13 @@ function createPlanProcessor(ctx: ServiceContext) {
       throw new Error(`catalogue of run ${run.runId} is incomplete: ${tables.length} of 2 tables extracted`);
     }
     if (users && songs) {
+      // The chunks' keys in the order the catalogue jobs took them (lookUpCatalogue): it gives each its songs snapshot group.
+      const keysOrder = new Map(
+        validations
+          .map((v) => v.keysUrl)
+          .sort()
+          .map((url, i) => [url, i]),
+      );
       await addChildJobs(
         config,
         queues,
@@ -243,7 +251,7 @@ function createPlanProcessor(ctx: ServiceContext) {
           kind: 'transform',
           jobs: validations.map((validation) => ({
             id: jobIds.transform(run.runId, validation.chunkId),
-            data: { run, validation, catalogue: { usersUrl: users.url, songsUrl: songs.url } },
+            data: { run, validation, catalogue: { usersUrl: users.url, songs: songsSnapshotGroup(songs, keysOrder.get(validation.keysUrl)!) } },
           })),
           onFailure: 'ignore',
         },

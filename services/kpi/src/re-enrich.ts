@@ -1,7 +1,7 @@
 import type { Logger } from '@musicflow/config';
 import type { RunContext } from '@musicflow/contracts';
 import { UserIdSet } from '@musicflow/ingest';
-import { openLakePart, readKeysCatalogue, reEnrichPart } from '@musicflow/lake';
+import { openLakePart, readKeysCatalogue, reEnrichPart, songsSnapshotGroup, type CatalogueSnapshots, type SongsSnapshot } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 
 /**
@@ -9,20 +9,21 @@ import type { ObjectStore } from '@musicflow/storage';
  * (the current users and songs): plays of tracks catalogued since their
  * events arrived get their genres, artists and numbers (`rewritePart`: a part
  * is always either the old or the new one, and a retry rewrites it again to
- * the same content). Each part reads the snapshot for its own tracks and
+ * the same content). Each part reads its own group of the songs snapshot
+ * (the `i`-th part: `songsSnapshotGroup(songs, i)`) for its own tracks and
  * users only.
  */
 export async function reEnrichDates(
   store: ObjectStore,
   run: RunContext,
   partUrls: readonly string[],
-  catalogue: { songsUrl: string; usersUrl: string },
+  catalogue: { songs: SongsSnapshot; usersUrl: string },
   log: Logger,
 ): Promise<{ parts: number; rows: number }> {
   let parts = 0;
   let rows = 0;
-  for (const url of partUrls) {
-    const { trackOf, users } = await partCatalogue(store, url, catalogue);
+  for (const [i, url] of partUrls.entries()) {
+    const { trackOf, users } = await partCatalogue(store, url, { songs: songsSnapshotGroup(catalogue.songs, i), usersUrl: catalogue.usersUrl });
     const rewritten = await reEnrichPart(store, run, url, { trackOf, userKnown: (userId: number) => users.has(userId) });
     if (rewritten.rows === 0) continue;
     parts++;
@@ -33,7 +34,7 @@ export async function reEnrichDates(
 }
 
 /** The catalogue of one part's tracks and users. */
-async function partCatalogue(store: ObjectStore, url: string, snapshots: { songsUrl: string; usersUrl: string }) {
+async function partCatalogue(store: ObjectStore, url: string, snapshots: CatalogueSnapshots) {
   const part = await openLakePart(store, url);
   const trackIds = new Set<string>();
   const users = new UserIdSet();

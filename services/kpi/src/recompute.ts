@@ -44,7 +44,7 @@ export function createRecomputeKpiProcessor(ctx: ServiceContext) {
       const songs = tables.find((t) => t.table === 'songs');
       const users = tables.find((t) => t.table === 'users');
       if (!songs || !users) throw new Error(`recompute ${run.runId}: the catalogue of ${tables.length} of 2 tables was looked up`);
-      await reEnrichDates(store, run, data.catalogue.partUrls, { songsUrl: songs.url, usersUrl: users.url }, log);
+      await reEnrichDates(store, run, data.catalogue.partUrls, { songs, usersUrl: users.url }, log);
     }
     // Taken before the KPIs read the parts: a concurrent run that reads them later takes a later one and wins.
     const snapshotSeq = await nextSnapshotSeq(queues.connection, queues.prefix);

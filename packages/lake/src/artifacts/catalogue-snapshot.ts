@@ -1,6 +1,6 @@
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { StringPool } from '@musicflow/kpi';
-import type { CatalogueTable, RunContext } from '@musicflow/contracts';
+import type { CatalogueTable, RunContext, SongsSnapshotGroup } from '@musicflow/contracts';
 import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
@@ -88,51 +88,173 @@ const ROW_HEAD_BYTES = 24;
  *   u32 id bytes | u32 name bytes | u32 artists bytes | u32 genre bytes |
  *   i32 popularity | i32 duration ms | id | name | artists (`;`-joined) | genre   (UTF-8)
  *
- * Binary, not JSON: every transform reads the whole snapshot, and a JSON
- * parse and a string per field of each of its tracks was most of a long-tail
- * transform (measured with the bench's `--profile`); these rows are interned
- * into the transform's track table from their bytes. Readers merge a track's
- * rows (`joinSongRows`).
+ * Binary, not JSON: a JSON parse and a string per field of each of its
+ * tracks was most of a long-tail transform (measured with the bench's
+ * `--profile`); these rows are interned into the transform's track table
+ * from their bytes. Readers merge a track's rows (`joinSongRows`).
+ *
+ * In groups: the keys (or parts) the run's ids came from take groups 0, 1,
+ * ... in turn, and a row goes to each group whose keys name its track, so a
+ * transform reads the rows of its own group's tracks. One snapshot for the
+ * run made every transform read every row: a long-tail day's chunk plays a
+ * quarter of them, and a day of more chunks a smaller share. A group is
+ * written as objects of whole rows (SONGS_OBJECT_BYTES), one uploading at a
+ * time: a streamed upload per group would hold an S3 multipart's 5 MiB parts
+ * each.
  */
-export class SongsSnapshotWriter extends BatchedUpload {
-  add(trackId: string, genre: string, song: Omit<Song, 'genres'>): Promise<void> | undefined {
-    const artists = song.artists.join(';');
-    const texts = [trackId, song.trackName, artists, genre] as const;
-    const lengths = texts.map((text) => Buffer.byteLength(text));
-    const at = this.head(lengths[0]!, lengths[1]!, lengths[2]!, lengths[3]!, song.popularity, song.durationMs);
+export class SongsSnapshotWriter {
+  private readonly batches: Buffer[];
+  private readonly used: number[];
+  readonly objects: number[];
+  /** Per group, its last object's upload (the next starts after it). */
+  private readonly uploads: Promise<unknown>[];
+  /** The size of the row being added (`reserve` to `commit`). */
+  private rowBytes = 0;
+
+  constructor(
+    private readonly store: ObjectStore,
+    /** The snapshot's folder; group g's objects are under `<url>group=<g>/`. */
+    readonly url: string,
+    groups = 1,
+  ) {
+    this.batches = Array.from({ length: groups }, () => Buffer.allocUnsafe(SONGS_OBJECT_BYTES));
+    this.used = new Array<number>(groups).fill(0);
+    this.objects = new Array<number>(groups).fill(0);
+    this.uploads = Array.from({ length: groups }, () => Promise.resolve());
+  }
+
+  /** Adds a row to the groups of `groups` (bit g: group g). */
+  add(trackId: string, genre: string, song: Omit<Song, 'genres'>, groups = 1): Promise<void> | undefined {
+    const texts = [trackId, song.trackName, song.artists.join(';'), genre] as const;
+    const [id, name, artists, text] = texts.map((t) => Buffer.byteLength(t));
+    const wait = this.reserve(groups, ROW_HEAD_BYTES + id! + name! + artists! + text!);
+    const { batch, at } = this.head(groups, id!, name!, artists!, text!, song.popularity, song.durationMs);
     let end = at + ROW_HEAD_BYTES;
-    for (const text of texts) end += this.batch.write(text, end);
-    this.used = end;
-    return this.drained();
+    for (const t of texts) end += batch.write(t, end);
+    this.commit(groups);
+    return wait;
   }
 
   /** `add` of a row the rules' fast path kept (`plainSongRow`): its fields copied from the CSV's bytes. */
-  addPlain(bytes: Buffer, song: PlainSong): Promise<void> | undefined {
+  addPlain(bytes: Buffer, song: PlainSong, groups = 1): Promise<void> | undefined {
     const { idStart, idEnd, nameStart, nameEnd, artistsStart, artistsEnd, genreStart, genreEnd } = song;
-    const at = this.head(idEnd - idStart, nameEnd - nameStart, artistsEnd - artistsStart, genreEnd - genreStart, song.popularity, song.durationMs);
+    const [id, name, artists, genre] = [idEnd - idStart, nameEnd - nameStart, artistsEnd - artistsStart, genreEnd - genreStart];
+    const wait = this.reserve(groups, ROW_HEAD_BYTES + id + name + artists + genre);
+    const { batch, at } = this.head(groups, id, name, artists, genre, song.popularity, song.durationMs);
     let end = at + ROW_HEAD_BYTES;
-    end += bytes.copy(this.batch, end, idStart, idEnd);
-    end += bytes.copy(this.batch, end, nameStart, nameEnd);
-    end += bytes.copy(this.batch, end, artistsStart, artistsEnd);
-    end += bytes.copy(this.batch, end, genreStart, genreEnd);
-    this.used = end;
-    return this.drained();
+    end += bytes.copy(batch, end, idStart, idEnd);
+    end += bytes.copy(batch, end, nameStart, nameEnd);
+    end += bytes.copy(batch, end, artistsStart, artistsEnd);
+    bytes.copy(batch, end, genreStart, genreEnd);
+    this.commit(groups);
+    return wait;
   }
 
-  /** Makes room for a row of these lengths and writes its fixed part; returns where the row starts. */
-  private head(id: number, name: number, artists: number, genre: number, popularity: number, durationMs: number): number {
-    this.room(ROW_HEAD_BYTES + id + name + artists + genre);
-    const at = this.used;
-    const batch = this.batch;
+  /** Sends every group's last object and waits for all of them; `snapshot` then says how many each group has. */
+  async close(): Promise<void> {
+    for (let g = 0; g < this.batches.length; g++) void this.send(g);
+    await Promise.all(this.uploads);
+  }
+
+  /**
+   * Makes room for a row of `size` bytes in the batch of each group in `groups`, sending full batches; a promise
+   * when the caller must wait for an earlier object of a group to be stored before more rows come.
+   */
+  private reserve(groups: number, size: number): Promise<void> | undefined {
+    this.rowBytes = size;
+    let waits: Promise<unknown>[] | undefined;
+    for (let g = 0; g < this.batches.length; g++) {
+      if (((groups >>> g) & 1) === 0 || this.used[g]! + size <= this.batches[g]!.length) continue;
+      const wait = this.send(g);
+      if (wait) (waits ??= []).push(wait);
+      if (size > this.batches[g]!.length) this.batches[g] = Buffer.allocUnsafe(size);
+    }
+    return waits && Promise.all(waits).then(() => undefined);
+  }
+
+  /** Writes the row's fixed part into the first group's batch; the caller writes its fields after it, then `commit`s. */
+  private head(groups: number, id: number, name: number, artists: number, genre: number, popularity: number, durationMs: number) {
+    const first = 31 - Math.clz32(groups & -groups);
+    const batch = this.batches[first]!;
+    const at = this.used[first]!;
     batch.writeUInt32LE(id, at);
     batch.writeUInt32LE(name, at + 4);
     batch.writeUInt32LE(artists, at + 8);
     batch.writeUInt32LE(genre, at + 12);
     batch.writeInt32LE(popularity, at + 16);
     batch.writeInt32LE(durationMs, at + 20);
-    return at;
+    return { batch, at };
+  }
+
+  /** Copies the row the first group's batch now holds into the other groups' batches. */
+  private commit(groups: number): void {
+    const size = this.rowBytes;
+    const first = 31 - Math.clz32(groups & -groups);
+    const from = this.used[first]!;
+    for (let g = first + 1; g < this.batches.length; g++) {
+      if (((groups >>> g) & 1) === 0) continue;
+      const at = this.used[g]!;
+      this.batches[first]!.copy(this.batches[g]!, at, from, from + size);
+      this.used[g] = at + size;
+    }
+    this.used[first] = from + size;
+  }
+
+  /**
+   * Starts storing group `g`'s batch as its next object, after the group's previous one (one upload a group at a
+   * time); returns that previous upload for the caller to wait on.
+   */
+  private send(g: number): Promise<unknown> | undefined {
+    const used = this.used[g]!;
+    if (!used) return undefined;
+    const url = songsObjectUrl(groupUrl(this.url, g), this.objects[g]!++);
+    const bytes = this.batches[g]!.subarray(0, used);
+    const previous = this.uploads[g]!;
+    const upload = previous.then(() => this.store.write(url, bytes));
+    // Awaited by the next send or by close; until then a failure must not go unhandled.
+    upload.catch(() => undefined);
+    this.uploads[g] = upload;
+    this.batches[g] = Buffer.allocUnsafe(SONGS_OBJECT_BYTES);
+    this.used[g] = 0;
+    return previous;
+  }
+
+  /** The snapshot as the catalogue job reports it (once closed). */
+  get snapshot(): Required<SongsSnapshot> {
+    return { url: this.url, groups: [...this.objects] };
+  }
+
+  /** Runs `rows` (which adds the rows), then closes the snapshot; a failure of `rows` waits for the uploads under way, then is thrown. */
+  async fill(rows: () => Promise<void>): Promise<void> {
+    try {
+      await rows();
+    } catch (err) {
+      await Promise.allSettled(this.uploads);
+      throw err;
+    }
+    await this.close();
   }
 }
+
+/** Bytes of a songs snapshot object: rows never span two. */
+const SONGS_OBJECT_BYTES = 1 << 20;
+
+/** A songs snapshot as its writer left it (and the songs catalogue job reports it): its folder and each group's count of objects. */
+export interface SongsSnapshot {
+  url: string;
+  groups?: number[];
+}
+
+/** The group of a songs snapshot that the `list`-th keys (or part) asked for take. */
+export function songsSnapshotGroup({ url, groups }: SongsSnapshot, list: number): SongsSnapshotGroup {
+  if (!groups?.length) throw new Error(`songs snapshot ${url}: the catalogue job reported no groups`);
+  const g = list % groups.length;
+  return { url: groupUrl(url, g), objects: groups[g]! };
+}
+
+const groupUrl = (snapshotUrl: string, g: number) => `${snapshotUrl}group=${g}/`;
+
+const songsObjectUrl = (groupUrl: string, k: number) => `${groupUrl}${k}.bin`;
 
 /** The run's known user ids, each once, as little-endian int32s: written as the catalogue is read. */
 export class UsersSnapshotWriter extends BatchedUpload {
@@ -151,12 +273,12 @@ interface SongRowBytes extends LakeTrackBytes {
 }
 
 /**
- * Calls `f` with each whole row (`SongsSnapshotWriter`) of a songs snapshot,
- * one record reused for every row, its ranges in one of the reads (a row
- * cut by a read is joined to the next); a stream ending inside a row is an
- * error naming `url`.
+ * Calls `f` with each row (`SongsSnapshotWriter`) of a group of a songs
+ * snapshot, one record reused for every row, its ranges in the object that
+ * holds it (the next object is read while one is walked); an object that
+ * ends inside a row is an error naming it.
  */
-async function forEachSongRow(bytes: Readable, url: string, f: (row: SongRowBytes) => void): Promise<void> {
+async function forEachSongRow(store: ObjectStore, group: SongsSnapshotGroup, f: (row: SongRowBytes) => void): Promise<void> {
   const row: SongRowBytes = {
     bytes: Buffer.alloc(0),
     idStart: 0,
@@ -170,30 +292,34 @@ async function forEachSongRow(bytes: Readable, url: string, f: (row: SongRowByte
     popularity: 0,
     durationMs: 0,
   };
-  let rest: Buffer = Buffer.alloc(0);
-  for await (const read of bytes as AsyncIterable<Buffer>) {
-    const chunk = rest.length ? Buffer.concat([rest, read]) : read;
+  const read = (k: number) => store.readBuffer(songsObjectUrl(group.url, k));
+  let next = group.objects > 0 ? read(0) : undefined;
+  for (let k = 0; k < group.objects; k++) {
+    const bytes = await next!;
+    next = k + 1 < group.objects ? read(k + 1) : undefined;
+    // Read ahead, awaited at the next turn: an error there must not be left unhandled if this one throws.
+    next?.catch(() => undefined);
+    const truncated = () => new Error(`${songsObjectUrl(group.url, k)}: not a songs snapshot object (it ends inside a row)`);
     let at = 0;
-    while (at + ROW_HEAD_BYTES <= chunk.length) {
-      const name = at + ROW_HEAD_BYTES + chunk.readUInt32LE(at);
-      const artists = name + chunk.readUInt32LE(at + 4);
-      const genre = artists + chunk.readUInt32LE(at + 8);
-      const end = genre + chunk.readUInt32LE(at + 12);
-      if (end > chunk.length) break;
-      row.bytes = chunk;
+    while (at < bytes.length) {
+      if (at + ROW_HEAD_BYTES > bytes.length) throw truncated();
+      const name = at + ROW_HEAD_BYTES + bytes.readUInt32LE(at);
+      const artists = name + bytes.readUInt32LE(at + 4);
+      const genre = artists + bytes.readUInt32LE(at + 8);
+      const end = genre + bytes.readUInt32LE(at + 12);
+      if (end > bytes.length) throw truncated();
+      row.bytes = bytes;
       row.idStart = at + ROW_HEAD_BYTES;
       row.idEnd = row.nameStart = name;
       row.nameEnd = row.artistsStart = artists;
       row.artistsEnd = row.genresStart = genre;
       row.genresEnd = end;
-      row.popularity = chunk.readInt32LE(at + 16);
-      row.durationMs = chunk.readInt32LE(at + 20);
+      row.popularity = bytes.readInt32LE(at + 16);
+      row.durationMs = bytes.readInt32LE(at + 20);
       f(row);
       at = end;
     }
-    rest = chunk.subarray(at);
   }
-  if (rest.length) throw new Error(`${url}: not a songs snapshot (it ends inside a row)`);
 }
 
 /**
@@ -204,11 +330,11 @@ async function forEachSongRow(bytes: Readable, url: string, f: (row: SongRowByte
  * long-tail chunk joins hundreds of thousands of tracks: holding their rows
  * until asked was about 30 MB of a transform's peak and a copy of each).
  */
-async function joinSongRows(store: ObjectStore, url: string, table: LakeTrackTable): Promise<void> {
+async function joinSongRows(store: ObjectStore, group: SongsSnapshotGroup, table: LakeTrackTable): Promise<void> {
   /** The genre fields of the snapshot (a few hundred), and those of each track seen in more than one row so far (one in seven). */
   const genreFields = new StringPool();
   const genresOf = new Map<number, number[]>();
-  await forEachSongRow(await store.read(url), url, (row) => {
+  await forEachSongRow(store, group, (row) => {
     const t = table.indexOf(row.bytes, row.idStart, row.idEnd);
     if (t < 0) return;
     if (!table.catalogued(t)) {
@@ -257,10 +383,16 @@ export interface KeysCatalogue {
   trackOf(trackId: string): LakeTrack | undefined;
 }
 
+/** What a set of keys joins: its group of the run's songs snapshot, and the run's users snapshot. */
+export interface CatalogueSnapshots {
+  songs: SongsSnapshotGroup;
+  usersUrl: string;
+}
+
 /** The catalogue of the tracks in `trackIds` (`\n`-separated, each once) and of the users in `userIds`, from the run's snapshots. */
 export async function readKeysCatalogue(
   store: ObjectStore,
-  snapshots: { songsUrl: string; usersUrl: string },
+  snapshots: CatalogueSnapshots,
   trackIds: Buffer,
   userIds: Iterable<number>,
 ): Promise<KeysCatalogue> {
@@ -272,7 +404,7 @@ export async function readKeysCatalogue(
   const tracks = LakeTrackTable.ofTrackIds(ids);
   const wantedUsers = new UserIdSet();
   for (const id of userIds) wantedUsers.add(id);
-  const [, users] = await Promise.all([joinSongRows(store, snapshots.songsUrl, tracks), readKnownUsers(store, snapshots.usersUrl, wantedUsers)]);
+  const [, users] = await Promise.all([joinSongRows(store, snapshots.songs, tracks), readKnownUsers(store, snapshots.usersUrl, wantedUsers)]);
   return {
     tracks,
     users,
@@ -284,7 +416,7 @@ export async function readKeysCatalogue(
 }
 
 /** The catalogue of one chunk (its keys, `readChunkKeys`): what its transform joins. */
-export async function readChunkCatalogue(store: ObjectStore, keysUrl: string, snapshots: { songsUrl: string; usersUrl: string }): Promise<KeysCatalogue> {
+export async function readChunkCatalogue(store: ObjectStore, keysUrl: string, snapshots: CatalogueSnapshots): Promise<KeysCatalogue> {
   const keys = await readChunkKeys(store, keysUrl);
   return readKeysCatalogue(store, snapshots, keys.trackIdBytes, keys.userIds);
 }
@@ -292,10 +424,10 @@ export async function readChunkCatalogue(store: ObjectStore, keysUrl: string, sn
 /** The run's catalogue snapshots (SPEC 2.2, 2.3): only the users and songs its events name. */
 export const CATALOGUE_SNAPSHOTS: Record<CatalogueTable, RunArtifact> = {
   songs: {
-    path: 'tmp/run=<run>/catalogue/songs.bin',
+    path: 'tmp/run=<run>/catalogue/songs/group=<g>/<k>.bin',
     format:
-      'one binary row per catalogue row: u32 byte lengths of id, name, artists, genre; i32 popularity, i32 duration ms; then those four UTF-8 strings (artists ;-joined)',
-    version: 2,
+      "one binary row per catalogue row of a track the group's keys name: u32 byte lengths of id, name, artists, genre; i32 popularity, i32 duration ms; then those four UTF-8 strings (artists ;-joined); objects of whole rows",
+    version: 3,
     writers: ['catalogue'],
     readers: ['transform', 'recompute'],
   },
@@ -309,6 +441,7 @@ export const CATALOGUE_SNAPSHOTS: Record<CatalogueTable, RunArtifact> = {
 };
 
 /** The writer of the run's songs snapshot; its `url` is what the catalogue job reports. */
-export const songsSnapshotOf = (store: ObjectStore, run: RunContext) => new SongsSnapshotWriter(store, LAKE_LAYOUT.catalogueSongs(run.lake, run.runId));
+export const songsSnapshotOf = (store: ObjectStore, run: RunContext, groups: number) =>
+  new SongsSnapshotWriter(store, LAKE_LAYOUT.catalogueSongs(run.lake, run.runId), groups);
 /** The writer of the run's users snapshot. */
 export const usersSnapshotOf = (store: ObjectStore, run: RunContext) => new UsersSnapshotWriter(store, LAKE_LAYOUT.catalogueUsers(run.lake, run.runId));

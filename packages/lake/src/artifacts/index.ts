@@ -27,10 +27,13 @@ export {
   readChunkCatalogue,
   readKeysCatalogue,
   SongsSnapshotWriter,
+  songsSnapshotGroup,
   songsSnapshotOf,
   UsersSnapshotWriter,
   usersSnapshotOf,
+  type CatalogueSnapshots,
   type KeysCatalogue,
+  type SongsSnapshot,
 } from './catalogue-snapshot.ts';
 export { catalogueQuarantineOf, gatherFileQuarantines, QUARANTINE_HEADER, QuarantineWriter, segmentQuarantineOf, type FileQuarantine } from './quarantine.ts';
 export { packPartsWriter, publishedPartsOf, publishParts, reEnrichPart, segmentPartsWriter, type StagedPart } from './lake-parts.ts';
