@@ -127,9 +127,9 @@ class DateCounters {
  * partials of a date's passes (`result`).
  */
 export class KpiAccumulator {
-  private readonly trackIds = new StringPool();
+  private readonly trackIds: StringPool;
   /** Names are only written out, never looked up: appended, not interned. */
-  private readonly names = new Utf8Column();
+  private readonly names: Utf8Column;
   private readonly artists = new StringPool();
   private readonly genres = new StringPool();
   private hasInfo = new Uint8Array(0);
@@ -145,9 +145,16 @@ export class KpiAccumulator {
 
   /**
    * `expectedPlaysPerDate`, when known, sizes each date's duplicate detection
-   * once instead of doubling it as plays come.
+   * once instead of doubling it as plays come; `expectedTracks` sizes the
+   * track ids and names the same way (a long-tail pass grew them from 256 to
+   * 267k, rehashing at each doubling).
    */
-  constructor(private readonly options: { expectedPlaysPerDate?: number } = {}) {}
+  constructor(private readonly options: { expectedPlaysPerDate?: number; expectedTracks?: number } = {}) {
+    const tracks = options.expectedTracks ?? 1 << 8;
+    // About 24 bytes a track id or name: a guess the pools grow past if wrong.
+    this.trackIds = new StringPool(tracks, tracks * 24);
+    this.names = new Utf8Column(tracks, tracks * 24);
+  }
 
   /** Distinct tracks seen. */
   get tracks(): number {

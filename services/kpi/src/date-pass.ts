@@ -60,8 +60,10 @@ export async function countPass(parts: DatePart[], pass: number, passes: number,
   const buckets = bucketsOfPass(pass, passes);
   const rowsToRead = await passRows(parts, buckets, passes);
   const bound = rowsToRead.flat().reduce((n, [from, to]) => n + to - from, 0);
+  // The parts' distinct tracks over the passes (their sum is an upper bound of the date's): a pass's share, about.
+  const tracks = parts.reduce((n, p) => n + p.reader.format.distinctTracksAtMost, 0);
   // Sized once for every row the pass reads: the duplicate table never grows (growing holds two tables at once).
-  const accumulator = new KpiAccumulator({ expectedPlaysPerDate: bound });
+  const accumulator = new KpiAccumulator({ expectedPlaysPerDate: bound, expectedTracks: Math.min(bound, Math.ceil(tracks / passes)) });
   return { accumulator, ...(await accumulatePass(parts, rowsToRead, accumulator, buckets, passes, betweenGroups)) };
 }
 
