@@ -1,5 +1,5 @@
 /**
- * npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--timeline] [--keep]
+ * npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--timeline] [--gc] [--keep]
  *                  [--chunk-bytes B] [--duckdb-runs R] [--pandas-runs R] [--worker-node-options="--max-old-space-size=256 --max-semi-space-size=8"]
  *                  [--catalogue-songs S] [--catalogue-users U] [--tail-share T] [--s3] [--oracle-files O]
  *
@@ -9,7 +9,9 @@
  * own peak RSS watched, and checks that the warehouse rows equal DuckDB's.
  * `--sample` runs on data/sample instead (34,038 events). `--profile` writes a
  * V8 CPU profile per worker and prints where the time went; `--timeline`
- * prints when each job of the run started and ended, and in which worker.
+ * prints when each job of the run started and ended, and in which worker;
+ * `--gc` runs the workers with `--trace-gc` and prints each one's collections
+ * and main-thread pauses by kind.
  * `--files F` spreads the same events over F files (DuckDB then reads them
  * with one glob); `--catalogue-songs/-users` append generated rows to the
  * catalogue; `--tail-share T` draws that share of the plays uniformly over the
@@ -67,6 +69,7 @@ const { values } = parseArgs({
     sample: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     timeline: { type: 'boolean', default: false },
+    gc: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'chunk-bytes': { type: 'string' },
     'duckdb-runs': { type: 'string', default: '2' },
@@ -317,6 +320,8 @@ interface WorkerProc {
   started: Promise<void>;
   /** The longest its main thread, which renews BullMQ job locks, was blocked (from its "stopped" line). */
   loopDelayMaxMs?: number;
+  /** With `--gc`: its collections by kind (`--trace-gc` lines), and their main-thread pauses in ms. */
+  gc?: Record<string, { count: number; ms: number }>;
   /** The S3 requests it sent, by kind (from its "stopped" line). */
   s3Requests?: Record<S3RequestKind, number>;
 }
@@ -464,6 +469,7 @@ async function main(): Promise<void> {
     const nodeArgs = [
       ...(values['worker-node-options'] ? values['worker-node-options'].split(/\s+/).filter(Boolean) : []),
       ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, name)}`] : []),
+      ...(values.gc ? ['--trace-gc'] : []),
     ];
     // The five stage workers only: `start` alone would also start the HTTP API (one port per machine).
     const child = spawn(process.execPath, [...nodeArgs, path.join(REPO, 'bin', 'musicflow.mjs'), 'start', ...STAGE_SERVICES], {
@@ -494,6 +500,14 @@ async function main(): Promise<void> {
         const entry = parseLogLine(line);
         if (entry?.msg === 'services started') resolve();
         if (entry?.msg === 'stopped') Object.assign(proc, { loopDelayMaxMs: entry.eventLoopDelayMaxMs, s3Requests: entry.s3Requests });
+        // `[pid:0x...]  123 ms: Scavenge 31.8 (47.8) -> 23.9 (47.8) MB, 0.20 / 0.00 ms ...`: the pause is the first of the two.
+        const gc = values.gc && !entry ? /\d+ ms: ([A-Za-z-]+(?: \([a-z]+\))?) .*MB, ([\d.]+) \/ [\d.]+ ms/.exec(line) : null;
+        if (gc) {
+          const kind = ((proc.gc ??= {})[gc[1]!] ??= { count: 0, ms: 0 });
+          kind.count++;
+          kind.ms += Number(gc[2]);
+          return;
+        }
         if (!entry || (entry.level ?? 0) >= 40) console.log(line);
       });
     });
@@ -634,6 +648,13 @@ async function main(): Promise<void> {
     `worker CPU time, trigger to report (GC threads included): ${procs.map((p) => `${p.name} ${p.cpuSeconds?.toFixed(2) ?? '?'} s`).join(', ')}; ` +
       `${((workerCpu * 1e6) / events).toFixed(2)} µs per event, ${((100 * workerCpu) / (pipelineMs / 1000) / os.cpus().length).toFixed(0)}% of the machine's cores`,
   );
+  if (values.gc) {
+    console.log('garbage collections (--trace-gc), count and main-thread pause:');
+    for (const p of procs) {
+      const kinds = Object.entries(p.gc ?? {}).map(([kind, { count, ms }]) => `${kind} ${count}, ${(ms / 1000).toFixed(2)} s`);
+      console.log(`  ${p.name.padEnd(10)} ${kinds.join('; ') || 'none seen'}`);
+    }
+  }
   console.log("event-loop delay, longest (the thread that renews BullMQ's 30 s job locks, every 15 s):");
   for (const p of procs) console.log(`  ${p.name.padEnd(10)} ${String(p.loopDelayMaxMs ?? '?').padStart(6)} ms`);
   const s3Requests = Object.fromEntries(S3_REQUEST_KINDS.map((kind) => [kind, procs.reduce((n, p) => n + (p.s3Requests?.[kind] ?? 0), 0)]));
