@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
-import { readLineBatches, type ObjectInfo, type ObjectStore } from '@musicflow/storage';
+import { readLineBatches, type ByteRange, type ObjectInfo, type ObjectStore } from '@musicflow/storage';
 
 /**
  * The run artifacts that list records (a chunk's segments, validations and
@@ -17,7 +17,8 @@ type RecordSchema<T> = {
   safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
 };
 
-const line = (record: unknown) => `${JSON.stringify(record)}\n`;
+/** A record's line. */
+export const ndjsonLine = (record: unknown) => `${JSON.stringify(record)}\n`;
 
 /** Characters of lines written as one piece: a piece a line was a step through the stream a file of a chunk. */
 const PIECE_CHARS = 64 << 10;
@@ -30,7 +31,7 @@ export function writeNdjson<T>(store: ObjectStore, url: string, records: Iterabl
       (function* () {
         let piece = '';
         for (const record of records) {
-          piece += line(record);
+          piece += ndjsonLine(record);
           if (piece.length >= PIECE_CHARS) {
             yield piece;
             piece = '';
@@ -58,7 +59,7 @@ export class NdjsonWriter<T> {
 
   async add(record: T): Promise<void> {
     this.count++;
-    if (!this.body.write(line(record))) await once(this.body, 'drain');
+    if (!this.body.write(ndjsonLine(record))) await once(this.body, 'drain');
   }
 
   async end(): Promise<ObjectInfo> {
@@ -72,12 +73,13 @@ export class NdjsonWriter<T> {
 }
 
 /**
- * The records of `artifact` at `url`, each checked against its schema, a read's worth at a time: a chunk's
+ * The records of `artifact` at `url` (or in a range of it cut at line ends), each checked against its schema
+ * (a line number counted from the range's start), a read's worth at a time: a chunk's
  * artifacts hold a line a file, and a step through the event loop a line cost more than the line.
  */
-export async function* readNdjsonBatches<T>(store: ObjectStore, url: string, artifact: NdjsonArtifact<T>): AsyncGenerator<T[]> {
+export async function* readNdjsonBatches<T>(store: ObjectStore, url: string, artifact: NdjsonArtifact<T>, range?: ByteRange): AsyncGenerator<T[]> {
   let n = 0;
-  for await (const lines of readLineBatches(store, url)) {
+  for await (const lines of readLineBatches(store, url, range)) {
     const records: T[] = [];
     for (const text of lines) {
       n++;

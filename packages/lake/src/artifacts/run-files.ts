@@ -3,6 +3,7 @@ import { runFileSchema, type RunContext, type RunFile } from '@musicflow/contrac
 import { readLineBatches, type ByteRange, type ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
+import { ndjsonLine, readNdjsonBatches, type NdjsonArtifact } from './ndjson.ts';
 
 /** Every stream file's outcome in the run, for the loader's analytics.etl_run_files and the archive's slices. */
 export const RUN_FILES: RunArtifact = {
@@ -22,17 +23,13 @@ export async function writeRunFiles(store: ObjectStore, run: RunContext, files: 
 
 /** A batch's lines as one piece: a piece a line was a step through the stream a file. */
 async function* lines(files: Iterable<RunFile[]> | AsyncIterable<RunFile[]>): AsyncGenerator<string> {
-  for await (const batch of files) if (batch.length) yield batch.map((file) => `${JSON.stringify(file)}\n`).join('');
+  for await (const batch of files) if (batch.length) yield batch.map(ndjsonLine).join('');
 }
 
+const LINES: NdjsonArtifact<RunFile> = { name: 'run-files', schema: runFileSchema };
+
 /** The file outcomes at `url` (`writeRunFiles`), or in a range of it cut at line ends (a slice), a read's worth at a time. */
-export async function* readRunFiles(store: ObjectStore, url: string, range?: ByteRange): AsyncGenerator<RunFile[]> {
-  for await (const lines of readLineBatches(store, url, range)) {
-    const files: RunFile[] = [];
-    for (const line of lines) if (line) files.push(runFileSchema.parse(JSON.parse(line)));
-    if (files.length) yield files;
-  }
-}
+export const readRunFiles = (store: ObjectStore, url: string, range?: ByteRange) => readNdjsonBatches(store, url, LINES, range);
 
 /** A byte range of the file list holding `loaded` loaded files: one archive job's share. */
 export interface LoadedFilesSlice extends ByteRange {
