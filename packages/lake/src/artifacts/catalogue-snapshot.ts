@@ -9,74 +9,6 @@ import type { LakeTrack } from '../part-writer.ts';
 import { LakeTrackTable, type LakeTrackBytes } from '../track-table.ts';
 import { readChunkKeys } from './chunk-keys.ts';
 
-const BATCH_BYTES = 64 * 1024;
-
-/**
- * Streams batches of about BATCH_BYTES to one object: one write per row costs
- * more than the row (measured on 28k songs). The snapshot writers below
- * write their rows' encoding straight into the batch (`room`).
- */
-class BatchedUpload {
-  private readonly out = new PassThrough();
-  private readonly upload: Promise<unknown>;
-  protected batch = Buffer.allocUnsafe(BATCH_BYTES);
-  protected used = 0;
-  private draining: Promise<void> | undefined;
-
-  constructor(
-    store: ObjectStore,
-    readonly url: string,
-  ) {
-    this.upload = store.write(url, this.out);
-    this.upload.catch(() => undefined);
-    // An abort before the store reads the stream (a catalogue that cannot be read fails at once) errors a
-    // stream nobody listens to yet, which would throw; the upload's promise carries the error instead.
-    this.out.on('error', () => undefined);
-  }
-
-  /**
-   * Makes room for `bytes` more in `batch` at `used` (sending the batch when
-   * it is full: a row never spans two). The caller writes them, moves `used`
-   * on, and returns `drained()`.
-   */
-  protected room(bytes: number): void {
-    if (this.used + bytes <= this.batch.length) return;
-    this.send();
-    if (bytes > this.batch.length) this.batch = Buffer.allocUnsafe(bytes);
-  }
-
-  /** A promise only when the caller must wait for the upload to drain. */
-  protected drained(): Promise<void> | undefined {
-    const draining = this.draining;
-    this.draining = undefined;
-    return draining;
-  }
-
-  private send(): void {
-    if (!this.used) return;
-    if (!this.out.write(this.batch.subarray(0, this.used))) this.draining = new Promise((resolve) => this.out.once('drain', resolve));
-    this.batch = Buffer.allocUnsafe(BATCH_BYTES);
-    this.used = 0;
-  }
-
-  async close(): Promise<void> {
-    this.send();
-    this.out.end();
-    await this.upload;
-  }
-
-  /** Runs `rows` (which adds the rows), then closes the object; a failure of `rows` aborts it, and no object appears. */
-  async fill(rows: () => Promise<void>): Promise<void> {
-    try {
-      await rows();
-    } catch (err) {
-      this.out.destroy(err as Error);
-      throw err;
-    }
-    await this.close();
-  }
-}
-
 /** A songs snapshot row's fixed part: u32 id, name, artists and genre byte lengths, i32 popularity, i32 duration ms. */
 const ROW_HEAD_BYTES = 24;
 
@@ -105,11 +37,9 @@ const ROW_HEAD_BYTES = 24;
 export class SongsSnapshotWriter {
   private readonly batches: Buffer[];
   private readonly used: number[];
-  readonly objects: number[];
+  private readonly objects: number[];
   /** Per group, its last object's upload (the next starts after it). */
   private readonly uploads: Promise<unknown>[];
-  /** The size of the row being added (`reserve` to `commit`). */
-  private rowBytes = 0;
 
   constructor(
     private readonly store: ObjectStore,
@@ -127,11 +57,12 @@ export class SongsSnapshotWriter {
   add(trackId: string, genre: string, song: Omit<Song, 'genres'>, groups = 1): Promise<void> | undefined {
     const texts = [trackId, song.trackName, song.artists.join(';'), genre] as const;
     const [id, name, artists, text] = texts.map((t) => Buffer.byteLength(t));
-    const wait = this.reserve(groups, ROW_HEAD_BYTES + id! + name! + artists! + text!);
+    const size = ROW_HEAD_BYTES + id! + name! + artists! + text!;
+    const wait = this.reserve(groups, size);
     const { batch, at } = this.head(groups, id!, name!, artists!, text!, song.popularity, song.durationMs);
     let end = at + ROW_HEAD_BYTES;
     for (const t of texts) end += batch.write(t, end);
-    this.commit(groups);
+    this.commit(groups, size);
     return wait;
   }
 
@@ -139,14 +70,15 @@ export class SongsSnapshotWriter {
   addPlain(bytes: Buffer, song: PlainSong, groups = 1): Promise<void> | undefined {
     const { idStart, idEnd, nameStart, nameEnd, artistsStart, artistsEnd, genreStart, genreEnd } = song;
     const [id, name, artists, genre] = [idEnd - idStart, nameEnd - nameStart, artistsEnd - artistsStart, genreEnd - genreStart];
-    const wait = this.reserve(groups, ROW_HEAD_BYTES + id + name + artists + genre);
+    const size = ROW_HEAD_BYTES + id + name + artists + genre;
+    const wait = this.reserve(groups, size);
     const { batch, at } = this.head(groups, id, name, artists, genre, song.popularity, song.durationMs);
     let end = at + ROW_HEAD_BYTES;
     end += bytes.copy(batch, end, idStart, idEnd);
     end += bytes.copy(batch, end, nameStart, nameEnd);
     end += bytes.copy(batch, end, artistsStart, artistsEnd);
     bytes.copy(batch, end, genreStart, genreEnd);
-    this.commit(groups);
+    this.commit(groups, size);
     return wait;
   }
 
@@ -161,7 +93,6 @@ export class SongsSnapshotWriter {
    * when the caller must wait for an earlier object of a group to be stored before more rows come.
    */
   private reserve(groups: number, size: number): Promise<void> | undefined {
-    this.rowBytes = size;
     let waits: Promise<unknown>[] | undefined;
     for (let g = 0; g < this.batches.length; g++) {
       if (((groups >>> g) & 1) === 0 || this.used[g]! + size <= this.batches[g]!.length) continue;
@@ -174,7 +105,7 @@ export class SongsSnapshotWriter {
 
   /** Writes the row's fixed part into the first group's batch; the caller writes its fields after it, then `commit`s. */
   private head(groups: number, id: number, name: number, artists: number, genre: number, popularity: number, durationMs: number) {
-    const first = 31 - Math.clz32(groups & -groups);
+    const first = firstGroup(groups);
     const batch = this.batches[first]!;
     const at = this.used[first]!;
     batch.writeUInt32LE(id, at);
@@ -186,10 +117,9 @@ export class SongsSnapshotWriter {
     return { batch, at };
   }
 
-  /** Copies the row the first group's batch now holds into the other groups' batches. */
-  private commit(groups: number): void {
-    const size = this.rowBytes;
-    const first = 31 - Math.clz32(groups & -groups);
+  /** Copies the row of `size` bytes the first group's batch now holds into the other groups' batches. */
+  private commit(groups: number, size: number): void {
+    const first = firstGroup(groups);
     const from = this.used[first]!;
     for (let g = first + 1; g < this.batches.length; g++) {
       if (((groups >>> g) & 1) === 0) continue;
@@ -255,17 +185,67 @@ export function songsSnapshotGroup({ url, groups }: SongsSnapshot, list: number)
   return { url: groupUrl(url, g), objects: groups[g]! };
 }
 
+/** The lowest group of a row's groups (bit g: group g): the batch its fields are written into. */
+const firstGroup = (groups: number) => 31 - Math.clz32(groups & -groups);
+
 const groupUrl = (snapshotUrl: string, g: number) => `${snapshotUrl}group=${g}/`;
 
 const songsObjectUrl = (groupUrl: string, k: number) => `${groupUrl}${k}.bin`;
 
-/** The run's known user ids, each once, as little-endian int32s: written as the catalogue is read. */
-export class UsersSnapshotWriter extends BatchedUpload {
+/** Bytes of the users snapshot sent at once: a write per row cost more than the row (measured on the songs' snapshot). */
+const USERS_BATCH_BYTES = 64 * 1024;
+
+/** The run's known user ids, each once, as little-endian int32s: streamed to one object as the catalogue is read. */
+export class UsersSnapshotWriter {
+  private readonly out = new PassThrough();
+  private readonly upload: Promise<unknown>;
+  private batch = Buffer.allocUnsafe(USERS_BATCH_BYTES);
+  private used = 0;
+  private draining: Promise<void> | undefined;
+
+  constructor(
+    store: ObjectStore,
+    readonly url: string,
+  ) {
+    this.upload = store.write(url, this.out);
+    this.upload.catch(() => undefined);
+    // An abort before the store reads the stream (a catalogue that cannot be read fails at once) errors a
+    // stream nobody listens to yet, which would throw; the upload's promise carries the error instead.
+    this.out.on('error', () => undefined);
+  }
+
+  /** Returns a promise only when the caller must wait for the upload to drain. */
   add(userId: number): Promise<void> | undefined {
-    this.room(4);
+    if (this.used + 4 > this.batch.length) this.send();
     this.batch.writeInt32LE(userId, this.used);
     this.used += 4;
-    return this.drained();
+    const draining = this.draining;
+    this.draining = undefined;
+    return draining;
+  }
+
+  private send(): void {
+    if (!this.used) return;
+    if (!this.out.write(this.batch.subarray(0, this.used))) this.draining = new Promise((resolve) => this.out.once('drain', resolve));
+    this.batch = Buffer.allocUnsafe(USERS_BATCH_BYTES);
+    this.used = 0;
+  }
+
+  async close(): Promise<void> {
+    this.send();
+    this.out.end();
+    await this.upload;
+  }
+
+  /** Runs `rows` (which adds the users), then closes the object; a failure of `rows` aborts it, and no object appears. */
+  async fill(rows: () => Promise<void>): Promise<void> {
+    try {
+      await rows();
+    } catch (err) {
+      this.out.destroy(err as Error);
+      throw err;
+    }
+    await this.close();
   }
 }
 
