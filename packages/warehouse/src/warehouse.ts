@@ -95,10 +95,10 @@ export interface KpiLoad {
   checks?: { dates: LoadedDate[]; settings: CheckSettings };
 }
 
-/** What a load merged, and the run's report as recorded (with its checks). */
 /** A run's files for `analytics.etl_run_files`, in batches of any size (a read of the run's file list each). */
 export type RunFileBatches = AsyncIterable<readonly RunFile[]> | Iterable<readonly RunFile[]>;
 
+/** What a load merged, and the run's report as recorded (with its checks). */
 export interface LoadOutcome {
   kpiRows: { genre: number; hourly: number };
   report: RunReport;

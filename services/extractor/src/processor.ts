@@ -95,11 +95,11 @@ function createPlanProcessor(ctx: ServiceContext) {
    * (it sets the pack size): a listing of up to HELD_LISTING_FILES files is
    * held from that first read and planned from memory; a bigger one is read
    * again, a page at a time, and never held (`listStreamFiles`). Files are
-   * planned a window at a time. A small file is planned from its listing entry alone (its validator
-   * reads its header), so a day of 100k small files costs the plan one
-   * listing, not 100k reads. Files the plan rejects go to the
-   * planned-out-files artifact as they are found; the headers it read, to its
-   * stream-header tally.
+   * planned a window at a time. A small file is planned from its listing
+   * entry alone (its validator reads its header), so a day of 100k small
+   * files costs the plan one listing, not 100k reads. Files the plan rejects
+   * go to the planned-out-files artifact as they are found; the headers it
+   * read, to its stream-header tally.
    */
   async function planAndValidate(job: Job, data: PlanJob, log: Logger): Promise<PlanJob> {
     const { run } = data;
