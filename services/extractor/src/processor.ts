@@ -76,6 +76,9 @@ function createCatalogueProcessor({ store, config, queues }: ServiceContext) {
 }
 
 /** Why an entry of the streams folder was left out, and what to do about it. */
+/** The chunks' keys in the order the catalogue jobs take them, the order that gives each chunk its songs snapshot group. */
+const keysInOrder = (validations: readonly { keysUrl: string }[]) => validations.map((v) => v.keysUrl).sort();
+
 function skippedReason(entry: SkippedEntry, links: Config['FILE_LINKS']): string {
   if (entry.kind === 'name_not_utf8')
     return 'name_not_utf8: its name is not valid UTF-8 (its bytes are percent-encoded here), nor is what a folder of that name holds read: rename it to load it';
@@ -213,7 +216,7 @@ function createPlanProcessor(ctx: ServiceContext) {
     const validations = childResults(await job.getChildrenValues(), 'validate').sort((a, b) => a.chunkId.localeCompare(b.chunkId));
     const tallies = [data.headersUrl, ...validations.map((v) => v.headersUrl)].filter((url): url is string => url !== undefined);
     await mergeStreamHeaderTallies(store, data.run, tallies);
-    const keysUrls = validations.map((v) => v.keysUrl).sort();
+    const keysUrls = keysInOrder(validations);
     if (!keysUrls.length) return { ...data, step: 'catalogue' };
     await job.updateProgress({ percent: 60, rows: 0 });
     return enterStep(ctx, job, token, { ...data, step: 'catalogue' } satisfies PlanJob, {
@@ -236,13 +239,8 @@ function createPlanProcessor(ctx: ServiceContext) {
       throw new Error(`catalogue of run ${run.runId} is incomplete: ${tables.length} of 2 tables extracted`);
     }
     if (users && songs) {
-      // The chunks' keys in the order the catalogue jobs took them (lookUpCatalogue): it gives each its songs snapshot group.
-      const keysOrder = new Map(
-        validations
-          .map((v) => v.keysUrl)
-          .sort()
-          .map((url, i) => [url, i]),
-      );
+      // The chunks' keys in the order the catalogue jobs took them: it gives each its songs snapshot group.
+      const keysOrder = new Map(keysInOrder(validations).map((url, i) => [url, i]));
       await addChildJobs(
         config,
         queues,
