@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CleanEventsWriter, encodeChunkKeys, readChunkCatalogue, readKeysCatalogue, songsSnapshotGroup, UsersSnapshotWriter } from '@musicflow/lake';
 import { UserIdSet } from '@musicflow/ingest';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
-import type { RunContext } from '@musicflow/contracts';
+import { catalogueResultSchema, TRACK_GROUPS, type RunContext } from '@musicflow/contracts';
 import { extractCatalogueTable } from '../../services/extractor/src/catalogue.ts';
 import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, tempDir, testConfig } from '../helpers/env.ts';
 
@@ -152,7 +152,11 @@ describe('catalogue lookup for a run', () => {
       keysUrls.push(url);
     }
     const songs = await extractCatalogueTable(store, testConfig({}), run(rdsUrl, fileUrl(songsCsv)), 'songs', { keysUrls, partUrls: [] });
-    expect(songs.groups).toHaveLength(6);
+    expect(songs.groups).toHaveLength(TRACK_GROUPS);
+    // The result that carries the groups is bounded: more groups than a track's flag byte holds are refused.
+    const result = { kind: 'catalogue', startedAt: 0, finishedAt: 0, table: 'songs', url: songs.url, groups: songs.groups, wanted: 9, kept: 9, rejected: 0 };
+    expect(catalogueResultSchema.safeParse(result).success).toBe(true);
+    expect(catalogueResultSchema.safeParse({ ...result, groups: [...songs.groups!, 1] }).success).toBe(false);
     const usersUrl = fileUrl(path.join(work, 'grouped-users.bin'));
     await new UsersSnapshotWriter(store, usersUrl).close();
     const groupTracks = async (c: number) => {

@@ -180,6 +180,9 @@ export const catalogueJobSchema = z.object({
 });
 export type CatalogueJob = z.infer<typeof catalogueJobSchema>;
 
+/** Groups of a run's songs snapshot at most (ingest keeps a track's groups in the spare bits of a flag byte). */
+export const TRACK_GROUPS = 6;
+
 /**
  * One group of the run's songs snapshot: the rows of the tracks its chunks (or
  * parts) name, in `objects` objects `<url>0.bin`, `<url>1.bin`, ... A
@@ -195,7 +198,7 @@ export const catalogueResultSchema = z.object({
   /** The table's snapshot, a run temporary (songs: the folder of its groups). */
   url: z.string(),
   /** Songs: how many objects each snapshot group holds; the keys (or parts) asked for, in order, take groups 0, 1, ... in turn. */
-  groups: z.array(z.number().int().nonnegative()).optional(),
+  groups: z.array(z.number().int().nonnegative()).min(1).max(TRACK_GROUPS).optional(),
   /** Distinct ids of the run looked up, and how many of them the catalogue has. */
   wanted: z.number().int(),
   kept: z.number().int(),

@@ -55,11 +55,8 @@ const REQUESTED = 1;
 const KEPT = 2;
 const GROUP_SHIFT = 2;
 
-/**
- * Snapshot groups a track can belong to: the flag byte's bits above REQUESTED
- * and KEPT, so a long-tail day's millions of tracks cost no byte more.
- */
-export const TRACK_GROUPS = 6;
+// A track's snapshot groups (at most TRACK_GROUPS) are the flag byte's bits above REQUESTED and KEPT, so a
+// long-tail day's millions of tracks cost no byte more.
 
 /**
  * A set of track ids as 64-bit fingerprints (two FNV-1a variants), 16-20

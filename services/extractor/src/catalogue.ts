@@ -7,7 +7,6 @@ import {
   RunTrackKeys,
   RunUserKeys,
   SONG_COLUMNS,
-  TRACK_GROUPS,
   USER_COLUMNS,
   UserIdSet,
   validateSongRow,
@@ -27,7 +26,7 @@ import {
   writeSourceHeaders,
   type QuarantineWriter,
 } from '@musicflow/lake';
-import type { CatalogueTable, RunContext } from '@musicflow/contracts';
+import { TRACK_GROUPS, type CatalogueTable, type RunContext } from '@musicflow/contracts';
 import { catalogueTarget, type Config, type PostgresTarget } from '@musicflow/config';
 import { runSources, type CancelWatch } from '@musicflow/flow';
 
