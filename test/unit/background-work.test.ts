@@ -39,6 +39,26 @@ describe('WritesInFlight', () => {
     expect(done).toEqual([2, 1]);
   });
 
+  it('keeps at most `limit` writes going over many, ending in any order, and drains them all', async () => {
+    const writes = new WritesInFlight(4);
+    let going = 0;
+    let most = 0;
+    let ended = 0;
+    for (let i = 0; i < 200; i++) {
+      going++;
+      most = Math.max(most, going);
+      await writes.add(
+        later((i * 7) % 5, undefined).then(() => {
+          going--;
+          ended++;
+        }),
+      );
+    }
+    await writes.drain();
+    expect(most).toBe(4);
+    expect(ended).toBe(200);
+  });
+
   it('throws the first failure at drain, also of a write that failed long before', async () => {
     const writes = new WritesInFlight(8);
     await writes.add(Promise.reject(new Error('disk full')));

@@ -14,6 +14,7 @@ import {
   recordFields,
   StreamRowChecker,
   validateStreamRow,
+  WholeCsvReader,
   type CsvRecord,
 } from '@musicflow/ingest';
 import { CleanEventsWriter, readCleanEvents } from '@musicflow/lake';
@@ -79,10 +80,12 @@ function randomCsv(rnd: () => number, wellFormed: boolean): Buffer {
 }
 
 describe('csvByteBatches against csv-parse', () => {
-  it('gives the same records, line numbers and errors on random files, however the bytes arrive', async () => {
+  it('gives the same records, line numbers and errors on random files, however the bytes arrive (WholeCsvReader too, for bytes held whole)', async () => {
     const rnd = random(4180);
     let errors = 0;
     let quoteErrors = 0;
+    const whole = new WholeCsvReader();
+    let taken = 0;
     for (let i = 0; i < 1000; i++) {
       const bytes = randomCsv(rnd, i % 2 === 0);
       const firstLine = rnd() < 0.5 ? 1 : 1 + Math.floor(rnd() * 1e6);
@@ -107,7 +110,16 @@ describe('csvByteBatches against csv-parse', () => {
       // Bytes held whole (a small file read ahead by the validator) come as an array: read as the same bytes streamed.
       const held = await outcome(byteReaderRecords([bytes], firstLine));
       expect(held, JSON.stringify(bytes.toString('latin1'))).toEqual(await outcome(byteReaderRecords(Readable.from([bytes]), firstLine)));
+      // Or taken at once by one reader for all of them: the same records, or none when csvByteBatches must read them.
+      const batch = whole.take(bytes, firstLine);
+      if (batch) {
+        taken++;
+        const records = Array.from({ length: batch.records }, (_, r) => ({ fields: recordFields(batch, r), line: batch.lines[r]! }));
+        expect({ records }, JSON.stringify(bytes.toString('latin1'))).toEqual(expected);
+      }
     }
+    // Every file taken at once was compared, and most well-formed ones are.
+    expect(taken).toBeGreaterThan(400);
     // The inputs reach both outcomes often enough to mean something.
     expect(errors).toBeGreaterThan(100);
     expect(quoteErrors).toBeGreaterThan(50);

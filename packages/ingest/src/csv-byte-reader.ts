@@ -191,6 +191,24 @@ export async function* csvByteBatches(
   }
 }
 
+/**
+ * `csvByteBatches` of bytes held whole (a small file read ahead), taken at once with no generator or promise:
+ * the one batch of their records, or undefined when this reader does not take them all (a record csv-parse
+ * must judge, a quote left open), and `csvByteBatches` then reads them for the same records or error. A
+ * record over `bounds.maxColumns` fails with a FileBoundError. The batch is the reader's, reused by its next
+ * call: a chunk of small files has one reader, not a builder a file.
+ */
+export class WholeCsvReader {
+  private readonly batch = new BatchBuilder();
+
+  take(bytes: Buffer, firstLine = 1, bounds: RecordBounds = UNBOUNDED): CsvByteBatch | undefined {
+    const body = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes;
+    this.batch.reset(body);
+    const scan = takeRecords(body, this.batch, firstLine, true, bounds.maxColumns);
+    return scan.stop === Stop.NeedMore ? this.batch : undefined;
+  }
+}
+
 interface Scan {
   stop: Stop;
   /** Offset of the first byte not taken. */

@@ -20,7 +20,7 @@ export { plainSongRow, plainSongScratch, plainUserRow, type PlainSong } from './
 export { RunTrackKeys, RunUserKeys, TrackFingerprintSet, type TrackIdList } from './catalogue-keys.ts';
 export { UserIdSet } from './user-id-set.ts';
 export { forEachLine } from './lines.ts';
-export { csvByteBatches, fieldText, grow, recordFields, type CsvByteBatch } from './csv-byte-reader.ts';
+export { csvByteBatches, fieldText, grow, recordFields, WholeCsvReader, type CsvByteBatch } from './csv-byte-reader.ts';
 export { StreamRowChecker, readUserId } from './stream-row-checker.ts';
 export { FileDecisions, fileRejectionReasons, segmentRejection, type FileOutcome } from './file-rules.ts';
 export { FileBoundError, fileBoundsOf, reasonText, type FileBounds, type RecordBounds } from './bounds.ts';

@@ -1,6 +1,5 @@
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { pMapIterable } from 'p-map';
 import type { Segment } from '@musicflow/contracts';
 import type { ByteRange, ObjectStore } from '@musicflow/storage';
 import { inflateBound, type FileBounds } from './bounds.ts';
@@ -28,12 +27,11 @@ function inflated(raw: Readable, compressedBytes: number, bounds: Pick<FileBound
 export const WHOLE_READ_BYTES = 1 << 20;
 
 /**
- * How far a chunk's segments are read ahead of the one being parsed: a chunk
- * of small files is otherwise mostly waiting for each file to be opened and
- * read, one after the other (on S3, a request each). Segments up to
- * WHOLE_READ_BYTES are read whole, `segments` at most held ahead: a few MiB.
+ * How many of a chunk's segments are read ahead of the one being parsed, at once: a chunk of small files is
+ * otherwise mostly waiting for each file to be opened and read, one after the other (on S3, a request each).
+ * Segments up to WHOLE_READ_BYTES are read whole: a few MiB held ahead at most.
  */
-const READ_AHEAD = { segments: 8, concurrency: 4 };
+const READ_AHEAD = 8;
 
 /** A segment to validate: a small uncompressed one read ahead whole (taken as it is, with no stream or generator a file), or its bytes to open. */
 export type OpenableSegment =
@@ -44,21 +42,27 @@ export type OpenableSegment =
       open(): Promise<AsyncIterable<Buffer>>;
     };
 
-/** The segments in order, small ones read ahead (READ_AHEAD); a failed read is thrown by its segment's `open`. */
-export function segmentsReadAhead(store: ObjectStore, segments: Segment[], bounds: FileBounds): AsyncIterable<OpenableSegment> {
-  return pMapIterable(
-    segments,
-    async (segment): Promise<OpenableSegment> => {
-      if (segment.end - segment.start > WHOLE_READ_BYTES) {
-        return { segment, open: () => openStreamFile(store, segment.fileUrl, { gzip: segment.gzip, range: segment, inflate: bounds }) };
-      }
-      // A `.gz` segment is the whole file. A read that fails fails the segment's open, so its reader may tell why.
-      const bytes = await store.readBuffer(segment.fileUrl, segment.gzip ? undefined : segment).catch((err: unknown) => err as Error);
-      if (bytes instanceof Error) return { segment, open: () => Promise.reject(bytes) };
-      // Not a stream when not compressed: a stream per small file costs more than parsing it.
-      if (segment.gzip) return { segment, open: async () => inflated(Readable.from([bytes]), bytes.length, bounds) };
-      return { segment, whole: bytes };
-    },
-    { concurrency: READ_AHEAD.concurrency, backpressure: READ_AHEAD.segments },
-  );
+/**
+ * The segments in order, small ones read ahead (READ_AHEAD); a failed read is thrown by its segment's `open`.
+ * A window of reads, not p-map's iterable: its promises and closures a segment were a tenth of a small file's validation.
+ */
+export async function* segmentsReadAhead(store: ObjectStore, segments: readonly Segment[], bounds: FileBounds): AsyncGenerator<OpenableSegment> {
+  const ahead: Promise<OpenableSegment>[] = [];
+  let next = 0;
+  while (next < segments.length || ahead.length > 0) {
+    while (next < segments.length && ahead.length < READ_AHEAD) ahead.push(openSegment(store, segments[next++]!, bounds));
+    yield await ahead.shift()!;
+  }
+}
+
+async function openSegment(store: ObjectStore, segment: Segment, bounds: FileBounds): Promise<OpenableSegment> {
+  if (segment.end - segment.start > WHOLE_READ_BYTES) {
+    return { segment, open: () => openStreamFile(store, segment.fileUrl, { gzip: segment.gzip, range: segment, inflate: bounds }) };
+  }
+  // A `.gz` segment is the whole file. A read that fails fails the segment's open, so its reader may tell why.
+  const bytes = await store.readBuffer(segment.fileUrl, segment.gzip ? undefined : segment).catch((err: unknown) => err as Error);
+  if (bytes instanceof Error) return { segment, open: () => Promise.reject(bytes) };
+  // Not a stream when not compressed: a stream per small file costs more than parsing it.
+  if (segment.gzip) return { segment, open: async () => inflated(Readable.from([bytes]), bytes.length, bounds) };
+  return { segment, whole: bytes };
 }

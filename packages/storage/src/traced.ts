@@ -9,11 +9,11 @@ const objectAttributes = (url: string, extra: Attributes = {}): Attributes => ({
  * The store with a span per call made inside a job (a child of its span) when
  * tracing is on, with the bytes moved where the size is known: a ranged or whole-buffer
  * read, a write. Per object, never per row or block; `read` times the opening
- * of the stream, not its consumption. Off, each call is a check and a promise step longer.
+ * of the stream, not its consumption. Off, each call is a check and a promise step longer, its attributes never made.
  */
 export function tracedObjectStore(store: ObjectStore): ObjectStore {
   const span = <T>(operation: string, url: string, fn: () => Promise<T>, extra?: Attributes) =>
-    withSpan(`object-store ${operation}`, objectAttributes(url, { 'musicflow.object.operation': operation, ...extra }), fn);
+    withSpan(`object-store ${operation}`, () => objectAttributes(url, { 'musicflow.object.operation': operation, ...extra }), fn);
   /** Passes a call's result on, counting the bytes it moved for the job in hand. */
   const counted =
     <T>(direction: 'bytesRead' | 'bytesWritten', bytes: (result: T) => number | undefined) =>

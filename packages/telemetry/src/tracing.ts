@@ -64,13 +64,14 @@ function recordFailure(span: Span, err: unknown): void {
 
 /**
  * Runs `fn` in a client span, a child of the active one (a job's): its
- * exception is recorded on the span. With tracing off, or outside any span (a
+ * exception is recorded on the span. `attributes` given as a function are
+ * made only for a span (an object store's calls are thousands a job). With tracing off, or outside any span (a
  * health probe, a metrics scrape), `fn` is called as it is (what it throws
  * at once is thrown at once): no trace of its own.
  */
-export function withSpan<T>(name: string, attributes: Attributes, fn: (span?: Span) => Promise<T>): Promise<T> {
+export function withSpan<T>(name: string, attributes: Attributes | (() => Attributes), fn: (span?: Span) => Promise<T>): Promise<T> {
   if (!provider || !trace.getActiveSpan()) return fn();
-  return tracer().startActiveSpan(name, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+  return tracer().startActiveSpan(name, { kind: SpanKind.CLIENT, attributes: typeof attributes === 'function' ? attributes() : attributes }, async (span) => {
     try {
       return await fn(span);
     } catch (err) {

@@ -14,6 +14,8 @@ import {
   STREAM_COLUMNS,
   StreamRowChecker,
   UNREADABLE_REASON,
+  WholeCsvReader,
+  type CsvByteBatch,
 } from '@musicflow/ingest';
 import {
   createCleanEvents,
@@ -60,24 +62,30 @@ export function createValidateProcessor({ store, config, queues }: ServiceContex
     const rows = new StreamRowChecker(0, 0, 0, clean);
     const quarantines = new WritesInFlight(QUARANTINES_IN_FLIGHT);
     const headers = new HeaderTally();
+    const chunkValidation: ChunkValidation = { clean, rows, quarantines, bounds, whole: new WholeCsvReader() };
     try {
       for await (const opened of segmentsReadAhead(store, chunkSegments, bounds)) {
         const { segment } = opened;
+        // Before its header is found: a small file's segment is then given the range of its rows.
+        const segmentBytes = segment.end - segment.start;
         const headed = 'whole' in opened ? wholeWithHeader(segment, opened.whole, bounds) : await withHeader(segment, opened.open, bounds);
         if (headed.header) headers.add(headed.header, segment.fileUrl);
-        done.bytes += segment.end - segment.start;
+        done.bytes += segmentBytes;
         if ('problem' in headed) {
           log.warn({ file: segment.fileUrl, reasons: [headed.problem] }, 'file rejected');
           segments.push({ ...identity(segment), headerProblem: headed.problem, rowsRead: 0, rowsValid: 0, rejected: {}, blocks: 0 });
           continue;
         }
         const blocksBefore = clean.blocks;
-        const bytesBefore = done.bytes - (segment.end - segment.start);
-        const result = await validateSegment(store, run, headed.segment, headed.bytes, { clean, rows, quarantines, bounds }, (rows, bytes) =>
+        const bytesBefore = done.bytes - segmentBytes;
+        const checking = validateSegment(store, run, headed.segment, headed.bytes, chunkValidation, (rows, bytes) =>
           progress.report(done.rows + rows, (100 * (bytesBefore + bytes)) / Math.max(1, totalBytes)),
         );
-        await clean.endBlock();
-        segments.push({ ...result, blocks: clean.blocks - blocksBefore });
+        const result = 'then' in checking ? await checking : checking;
+        const ending = clean.endBlock();
+        if (ending) await ending;
+        result.blocks = clean.blocks - blocksBefore;
+        segments.push(result);
         done.rows += result.rowsRead;
         if (result.parseError) log.warn({ file: segment.fileUrl, parseError: result.parseError }, 'segment cannot be parsed: file will be rejected');
         if (result.boundBroken) log.warn({ file: segment.fileUrl, boundBroken: result.boundBroken }, 'segment breaks a file bound: file will be rejected');
@@ -135,78 +143,187 @@ function wholeWithHeader(segment: Segment, whole: Buffer, bounds: FileBounds): H
   const scan = scanStreamBuffer(whole, whole.length, whole.length, bounds);
   if ('reason' in scan) return { problem: scan.reason, header: scan.header };
   const rows = scan.ranges[0]!;
-  return { segment: { ...segment, ...rows, header: scan.header }, bytes: whole.subarray(rows.start, rows.end), header: scan.header };
+  // The job's own copy (read from the chunk's segments) is given its rows and header in place: a chunk of small files is thousands of them.
+  const headed = segment as HeadedSegment;
+  headed.start = rows.start;
+  headed.end = rows.end;
+  headed.firstLine = rows.firstLine;
+  headed.header = scan.header;
+  return { segment: headed, bytes: whole.subarray(rows.start, rows.end), header: scan.header };
 }
 
 /** The fields naming a segment in its validation. */
 const identity = ({ fileId, fileUrl, index, count }: Segment) => ({ fileId, fileUrl, index, count });
 
-/** One segment's rows, from `bytes`, through the rules; `onProgress` hears rows and bytes read so far. */
-async function validateSegment(
+/** What a segment's validation shares with the chunk's: the rules' checker, the clean events, the quarantines in flight, the bounds. */
+interface ChunkValidation {
+  clean: CleanEventsWriter;
+  rows: StreamRowChecker;
+  quarantines: WritesInFlight;
+  bounds: FileBounds;
+  /** The reader of the segments read whole (a chunk of small files is thousands of them). */
+  whole: WholeCsvReader;
+}
+
+/** Where `SegmentRows.take` stopped in a batch, and what it waits for before it goes on. */
+interface Waiting {
+  at: number;
+  wait: Promise<void>;
+}
+
+/** One segment's rows through the rules as they are read: their counts, reasons and quarantine. */
+class SegmentRows {
+  rowsRead = 0;
+  rowsValid = 0;
+  readonly rejected: Record<string, number> = {};
+  private parseError?: string;
+  private boundBroken?: string;
+  // Made at the first bad row: most segments have none, and a day of small files is a segment a file.
+  private quarantine?: QuarantineWriter;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly run: RunContext,
+    private readonly segment: HeadedSegment,
+    private readonly chunk: ChunkValidation,
+  ) {
+    const [userCol, trackCol, timeCol] = STREAM_COLUMNS.map((c) => segment.header.indexOf(c)) as [number, number, number];
+    chunk.rows.setColumns(userCol, trackCol, timeCol);
+  }
+
+  /**
+   * Checks the records of `batch` from `from` on: undefined once it has, else where to go on and what to wait
+   * for first (the clean events draining, a bad row's quarantine). A segment of clean rows takes no promise.
+   */
+  take(batch: CsvByteBatch, from: number): Waiting | undefined {
+    const { rows, clean } = this.chunk;
+    for (let r = from; r < batch.records; r++) {
+      this.rowsRead++;
+      const bad = rows.check(batch, r);
+      if (!bad) {
+        this.rowsValid++;
+        const draining = clean.addIndexed(rows.userId, rows.trackIndex, rows.listenTime);
+        if (draining) return { at: r + 1, wait: draining };
+      } else {
+        this.rejected[bad.reason] = (this.rejected[bad.reason] ?? 0) + 1;
+        // The batch's bytes stay valid while the quarantine drains: the reader waits for this loop.
+        this.quarantine ??= segmentQuarantineOf(this.store, this.run, this.segment);
+        return { at: r + 1, wait: this.quarantine.add(batch.lines[r]!, bad.reason, bad.field, bad.value, recordFields(batch, r)) };
+      }
+    }
+    return undefined;
+  }
+
+  /** The rest of `batch`, from where `take` stopped. */
+  async takeAll(batch: CsvByteBatch, waiting: Waiting | undefined): Promise<void> {
+    while (waiting) {
+      await waiting.wait;
+      waiting = this.take(batch, waiting.at);
+    }
+  }
+
+  /** A read that failed: what its file is rejected for (a bound, a parse error, a bad gzip), or thrown on. */
+  failed(err: unknown): void {
+    if (err instanceof FileBoundError) this.boundBroken = err.message;
+    else if (err instanceof CsvFileError) this.parseError = reasonText(err.message);
+    else if (isBadGzip(err)) this.parseError = `not a valid gzip file: ${(err as Error).message}`;
+    else {
+      this.quarantine?.abort(err as Error);
+      throw err;
+    }
+  }
+
+  /** The segment's validation, once its quarantine (if it has one) is handed to the chunk's writes in flight. */
+  end(): SegmentValidation | Promise<SegmentValidation> {
+    const { segment, parseError, boundBroken, rowsRead, rowsValid, rejected, quarantine } = this;
+    // Written out, not spread: a chunk of small files makes thousands of these.
+    const checked: SegmentValidation = {
+      fileId: segment.fileId,
+      fileUrl: segment.fileUrl,
+      index: segment.index,
+      count: segment.count,
+      parseError,
+      boundBroken,
+      rowsRead,
+      rowsValid,
+      rejected,
+      quarantineUrl: quarantine?.url,
+      blocks: 0,
+    };
+    return quarantine ? this.chunk.quarantines.add(quarantine.close()).then(() => checked) : checked;
+  }
+}
+
+/**
+ * One segment's rows, from `bytes`, through the rules; `onProgress` hears rows and bytes read so far. A small
+ * file read whole whose rows are all clean is validated at once, with no promise or generator.
+ */
+function validateSegment(
   store: ObjectStore,
   run: RunContext,
   segment: HeadedSegment,
   bytes: Buffer | AsyncIterable<Buffer>,
-  { clean, rows, quarantines, bounds }: { clean: CleanEventsWriter; rows: StreamRowChecker; quarantines: WritesInFlight; bounds: FileBounds },
+  chunk: ChunkValidation,
   onProgress: (rows: number, bytes: number) => Promise<void> | undefined,
-): Promise<Omit<SegmentValidation, 'blocks'>> {
-  // Made at the first bad row: most segments have none, and a day of small files is a segment a file.
-  let quarantine: QuarantineWriter | undefined;
-  const [userCol, trackCol, timeCol] = STREAM_COLUMNS.map((c) => segment.header.indexOf(c)) as [number, number, number];
-  rows.setColumns(userCol, trackCol, timeCol);
-  const rejected: Record<string, number> = {};
-  let rowsRead = 0;
-  let rowsValid = 0;
-  let parseError: string | undefined;
-  let boundBroken: string | undefined;
+): SegmentValidation | Promise<SegmentValidation> {
+  const rows = new SegmentRows(store, run, segment, chunk);
+  if (!Buffer.isBuffer(bytes) || segment.gzip) return readSegment(rows, segment, bytes, chunk.bounds, onProgress);
+  let batch: CsvByteBatch | undefined;
+  try {
+    batch = chunk.whole.take(bytes, segment.firstLine, chunk.bounds);
+  } catch (err) {
+    rows.failed(err);
+    return rows.end();
+  }
+  // Records this reader does not take all of are read again by csvByteBatches, which gives the same and their error.
+  if (!batch) return readSegment(rows, segment, bytes, chunk.bounds, onProgress);
+  const waiting = rows.take(batch, 0);
+  if (waiting) return takenWhole(rows, batch, waiting, bytes.length, onProgress);
+  const reporting = onProgress(rows.rowsRead, bytes.length);
+  return reporting ? reporting.then(() => rows.end()) : rows.end();
+}
 
+/** The rest of a segment read whole, once `take` has to wait. */
+async function takenWhole(
+  rows: SegmentRows,
+  batch: CsvByteBatch,
+  waiting: Waiting,
+  bytes: number,
+  onProgress: (rows: number, bytes: number) => Promise<void> | undefined,
+): Promise<SegmentValidation> {
+  try {
+    await rows.takeAll(batch, waiting);
+    await onProgress(rows.rowsRead, bytes);
+  } catch (err) {
+    rows.failed(err);
+  }
+  return rows.end();
+}
+
+/** A segment's rows read as they come (a big file's range, a `.gz` file), or read again by `csvByteBatches`. */
+async function readSegment(
+  rows: SegmentRows,
+  segment: HeadedSegment,
+  bytes: Buffer | AsyncIterable<Buffer>,
+  bounds: FileBounds,
+  onProgress: (rows: number, bytes: number) => Promise<void> | undefined,
+): Promise<SegmentValidation> {
   // Bytes given whole are read at once; reads are counted as they pass.
   const read = { bytes: Buffer.isBuffer(bytes) ? bytes.length : 0 };
   // A `.gz` segment is the whole file, header included.
   let skipHeader = segment.gzip;
   try {
     for await (const batch of csvByteBatches(Buffer.isBuffer(bytes) ? [bytes] : counted(bytes, read), segment.firstLine, bounds)) {
-      for (let r = 0; r < batch.records; r++) {
-        if (skipHeader) {
-          skipHeader = false;
-          continue;
-        }
-        rowsRead++;
-        const bad = rows.check(batch, r);
-        if (!bad) {
-          rowsValid++;
-          const draining = clean.addIndexed(rows.userId, rows.trackIndex, rows.listenTime);
-          if (draining) await draining;
-        } else {
-          rejected[bad.reason] = (rejected[bad.reason] ?? 0) + 1;
-          // The batch's bytes stay valid while the quarantine drains: the reader waits for this loop.
-          quarantine ??= segmentQuarantineOf(store, run, segment);
-          await quarantine.add(batch.lines[r]!, bad.reason, bad.field, bad.value, recordFields(batch, r));
-        }
-      }
-      const reporting = onProgress(rowsRead, segment.gzip ? 0 : read.bytes);
+      const from = skipHeader ? 1 : 0;
+      skipHeader = false;
+      await rows.takeAll(batch, rows.take(batch, from));
+      const reporting = onProgress(rows.rowsRead, segment.gzip ? 0 : read.bytes);
       if (reporting) await reporting;
     }
   } catch (err) {
-    if (err instanceof FileBoundError) boundBroken = err.message;
-    else if (err instanceof CsvFileError) parseError = reasonText(err.message);
-    else if (isBadGzip(err)) parseError = `not a valid gzip file: ${(err as Error).message}`;
-    else {
-      quarantine?.abort(err as Error);
-      throw err;
-    }
+    rows.failed(err);
   }
-  const quarantineUrl = quarantine?.url;
-  if (quarantine) await quarantines.add(quarantine.close());
-  return {
-    ...identity(segment),
-    parseError,
-    boundBroken,
-    rowsRead,
-    rowsValid,
-    rejected,
-    quarantineUrl,
-  };
+  return rows.end();
 }
 
 /** `source`, adding each piece's length to `read.bytes` as it passes. */
