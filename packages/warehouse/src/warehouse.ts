@@ -1,7 +1,6 @@
 import pg from 'pg';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { stringify } from 'csv-stringify/sync';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { PostgresTarget } from '@musicflow/config';
 import type { RunFile, RunReport } from '@musicflow/contracts';
@@ -525,13 +524,28 @@ async function writeRunFiles(client: pg.PoolClient, runId: string, files: RunFil
     // a piece a row was a socket write a row (100k files: a second of the load).
     const csv = Readable.from(
       (async function* () {
-        for await (const batch of fileBatches(files)) yield stringify(batch.map(rowOf));
+        for await (const batch of fileBatches(files)) yield batch.map((f) => csvLine(rowOf(f))).join('');
       })(),
     );
     await pipeline(csv, client.query(copyFrom(RUN_FILES_SQL.copy)));
     return;
   }
   for await (const batch of fileBatches(files)) await client.query(RUN_FILES_SQL.insert(batch.length), batch.flatMap(rowOf));
+}
+
+/**
+ * A row as a CSV line for COPY, as csv-stringify writes it: a field holding a comma, a quote or a line end is
+ * quoted (its quotes doubled), null is an empty field (NULL). Made here: csv-stringify took 3.7 KB a row
+ * (100k files: 370 MB to collect).
+ */
+function csvLine(values: readonly (string | number | null)[]): string {
+  let line = '';
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    const text = value === null || value === undefined ? '' : String(value);
+    line += (i ? ',' : '') + (/[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text);
+  }
+  return `${line}\n`;
 }
 
 /** `files` in batches of FILE_BATCH_ROWS. */

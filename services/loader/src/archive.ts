@@ -37,11 +37,12 @@ export function createArchiveProcessor({ store }: Pick<ServiceContext, 'store'>)
     const startedAt = Date.now();
     const { run, slice } = data;
     const [yyyy, mm, dd] = run.startedAt.slice(0, 10).split('-') as [string, string, string];
+    const archiveFolder = joinUrl(run.archive, yyyy, mm, dd);
     let moved = 0;
     let movedBefore = 0;
     const move = async (file: string) => {
       try {
-        await store.move(file, joinUrl(run.archive, yyyy, mm, dd, relativeKey(run.sources.streams, file)));
+        await store.move(file, joinUrl(archiveFolder, relativeKey(run.sources.streams, file)));
         moved++;
       } catch (err) {
         if (!(err instanceof ObjectMissingError)) throw err;

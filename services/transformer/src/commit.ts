@@ -41,14 +41,11 @@ export function createCommitProcessor({ store, config, queues }: ServiceContext)
           ingested.add(file.fileId);
           for (const s of file.segments) for (const part of s.parts) staged.set(part.url, part);
         }
-        quarantines.push({
-          fileId: file.fileId,
-          segments: file.segments[0]!.validation.count,
-          urls: file.segments
-            .map((s) => s.validation.quarantineUrl)
-            .filter((u): u is string => !!u)
-            .sort(),
-        });
+        // Only files with bad rows have a quarantine to gather: most have none, and a day of small files is 100k of them.
+        const urls: string[] = [];
+        for (const s of file.segments) if (s.validation.quarantineUrl) urls.push(s.validation.quarantineUrl);
+        if (!urls.length) continue;
+        quarantines.push({ fileId: file.fileId, segments: file.segments[0]!.validation.count, urls: urls.sort() });
         if (quarantines.length === QUARANTINE_BATCH) {
           await gatherFileQuarantines(store, run, quarantines);
           quarantines = [];

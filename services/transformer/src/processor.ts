@@ -90,7 +90,8 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
       await blocks.return(undefined);
     }
     await closing.drain();
-    const parts = new Set(segments.flatMap((s) => s.parts.map((p) => p.url))).size;
+    // A pack's files share its one array of parts: each array is counted once, not once a file.
+    const parts = new Set([...new Set(segments.map((s) => s.parts))].flatMap((list) => list.map((p) => p.url))).size;
     const outcomesUrl = await writeSegmentOutcomes(store, run, validation.chunkId, segments);
     log.info({ rows, segments: segments.length, parts }, 'chunk transformed');
     await progress.done(rows);

@@ -141,7 +141,7 @@ export async function* readCleanEvents(bytes: Readable, source: string): AsyncGe
   let rows = 0;
   let names = Buffer.alloc(0);
   let namesHave = 0;
-  let columns = new Uint8Array(0);
+  let columns = Buffer.alloc(0);
   let columnsHave = 0;
   for await (const chunk of bytes as AsyncIterable<Buffer>) {
     let at = 0;
@@ -154,7 +154,9 @@ export async function* readCleanEvents(bytes: Readable, source: string): AsyncGe
         rows = header.readUInt32LE(0);
         names = Buffer.allocUnsafe(header.readUInt32LE(4));
         namesHave = 0;
-        columns = new Uint8Array(rows * 16);
+        // From Buffer's pool when small (its slices are 8-byte aligned, as the columns' views need): an ArrayBuffer
+        // of its own a block was a backing store for the collector to sweep, and a chunk of small files is a block a file.
+        columns = Buffer.allocUnsafe(rows * 16);
         columnsHave = 0;
       } else if (namesHave < names.length) {
         const n = chunk.copy(names, namesHave, at, at + names.length - namesHave);
@@ -172,9 +174,9 @@ export async function* readCleanEvents(bytes: Readable, source: string): AsyncGe
       if (names.length > 0) tracks += 1 + countByte(names, NEWLINE);
       yield {
         rows,
-        userIds: new Int32Array(columns.buffer, 0, rows),
-        trackIndexes: new Int32Array(columns.buffer, rows * 4, rows),
-        listenTimes: new Float64Array(columns.buffer, rows * 8, rows),
+        userIds: new Int32Array(columns.buffer, columns.byteOffset, rows),
+        trackIndexes: new Int32Array(columns.buffer, columns.byteOffset + rows * 4, rows),
+        listenTimes: new Float64Array(columns.buffer, columns.byteOffset + rows * 8, rows),
         tracks,
         firstNewTrack,
         newTrackIds: names,

@@ -72,6 +72,9 @@ export class NdjsonWriter<T> {
   }
 }
 
+/** Records `readNdjsonBatches` gives at once. */
+const RECORDS_PER_BATCH = 256;
+
 /**
  * The records of `artifact` at `url` (or in a range of it cut at line ends), each checked against its schema
  * (a line number counted from the range's start), a read's worth at a time: a chunk's
@@ -80,9 +83,15 @@ export class NdjsonWriter<T> {
 export async function* readNdjsonBatches<T>(store: ObjectStore, url: string, artifact: NdjsonArtifact<T>, range?: ByteRange): AsyncGenerator<T[]> {
   let n = 0;
   for await (const lines of readLineBatches(store, url, range)) {
-    const records: T[] = [];
+    let records: T[] = [];
     for (const text of lines) {
       n++;
+      // Records handed on RECORDS_PER_BATCH at a time, each parsed as its batch is taken: a read's worth at once
+      // (thousands) outlived the young generation, and collecting them was most of reading a chunk's outcomes.
+      if (records.length === RECORDS_PER_BATCH) {
+        yield records;
+        records = [];
+      }
       if (!text) continue;
       let value: unknown;
       try {
