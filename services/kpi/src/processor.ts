@@ -269,7 +269,7 @@ function createPassKpiProcessor({ store, queues }: ServiceContext) {
  * groups on a busy machine (a 32 MB group blocked the event loop for 44 s
  * on a 2-core machine at load 30, and the job stalled).
  */
-const MERGE_GROUP_BYTES = 8 * 1024 * 1024;
+export const MERGE_GROUP_BYTES = 8 * 1024 * 1024;
 
 /**
  * Track shards of a date's partials: each shard holds at most about 200k
