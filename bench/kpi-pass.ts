@@ -1,22 +1,59 @@
 /**
- * node --max-old-space-size=256 --import tsx bench/kpi-pass.ts --lake DIR --date YYYY-MM-DD [--passes N] [--pass P]
+ * node --max-old-space-size=256 --import tsx bench/kpi-pass.ts --lake DIR --date YYYY-MM-DD [--passes N] [--pass P] [--merge R]
  *
  * One KPI pass job's work over a kept bench lake (`npm run bench -- --keep`),
  * in this process: time, CPU and memory (peak RSS, heap, array buffers)
- * sampled every 10 ms, to tune the KPI stage without a whole run.
+ * sampled every 10 ms, to tune the KPI stage without a whole run. With
+ * `--merge R`, every pass of N writes its partial to a temporary folder
+ * instead, and the date job's merge of them is timed R times.
  */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import type { RunContext } from '@musicflow/contracts';
+import { mergeKpiPartials, writeKpiPartial } from '@musicflow/lake';
 import { createObjectStore } from '@musicflow/storage';
 import { countPass, openDateParts } from '../services/kpi/src/date-pass.ts';
+import { MERGE_GROUP_BYTES } from '../services/kpi/src/processor.ts';
 
 const { values } = parseArgs({
-  options: { lake: { type: 'string' }, date: { type: 'string' }, passes: { type: 'string', default: '1' }, pass: { type: 'string', default: '0' } },
+  options: {
+    lake: { type: 'string' },
+    date: { type: 'string' },
+    passes: { type: 'string', default: '1' },
+    pass: { type: 'string', default: '0' },
+    merge: { type: 'string' },
+  },
 });
-if (!values.lake || !values.date) throw new Error('usage: --lake DIR --date YYYY-MM-DD [--passes N] [--pass P]');
+if (!values.lake || !values.date) throw new Error('usage: --lake DIR --date YYYY-MM-DD [--passes N] [--pass P] [--merge ROUNDS]');
 const passes = Number(values.passes);
 const pass = Number(values.pass);
 const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
+const date = values.date;
+
+if (values.merge) {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'musicflow-kpi-merge-'));
+  const run = { runId: 'bench', lake: `${pathToFileURL(dir).href}/` } as RunContext;
+  const parts = await openDateParts(store, `${pathToFileURL(values.lake).href}/`, date, new Set());
+  const urls: string[] = [];
+  for (let p = 0; p < passes; p++) {
+    const { accumulator } = await countPass(parts, p, passes);
+    urls.push((await writeKpiPartial(store, run, { listenDate: date, pass: p, count: passes }, accumulator.encodePartial())).url);
+  }
+  for (let round = 0; round < Number(values.merge); round++) {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const tables = await mergeKpiPartials(store, urls, MERGE_GROUP_BYTES);
+    const cpu = process.cpuUsage(cpu0);
+    console.log(
+      `merge of ${passes} partials: ms=${(performance.now() - t0).toFixed(0)} cpu_ms=${((cpu.user + cpu.system) / 1000).toFixed(0)} genre_rows=${tables.genre.length}`,
+    );
+  }
+  await fs.rm(dir, { recursive: true });
+  process.exit(0);
+}
 const peak = { rss: 0, heapUsed: 0, heapTotal: 0, arrayBuffers: 0, external: 0 };
 const sample = () => {
   const m = process.memoryUsage();
@@ -25,7 +62,7 @@ const sample = () => {
 const timer = setInterval(sample, 10);
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
-const parts = await openDateParts(store, `${pathToFileURL(values.lake).href}/`, values.date, new Set());
+const parts = await openDateParts(store, `${pathToFileURL(values.lake).href}/`, date, new Set());
 const { accumulator, ...counted } = await countPass(parts, pass, passes);
 const partial = accumulator.encodePartial();
 let partialBytes = partial.header.length;

@@ -94,10 +94,11 @@ describe('a run over several listen dates', () => {
   });
 
   it('lets each pass of a big day read only the row groups of its own users, with the same rows as DuckDB', async () => {
-    // One day of 300k events in one file: parts ordered by user bucket, in row groups a pass can skip.
+    // One day of 300k events in one file: parts ordered by user bucket, in row groups a pass can skip. At most
+    // 100k events a pass takes 3 passes, rounded up to 4 for the KPI workers' 2 job slots (one process, 2 at once).
     const { report, dateJobs, expected, warehouseUrl } = await runOnTwoWorkerSets(
       'buckets',
-      { KPI_EVENTS_PER_PASS: '75000' },
+      { KPI_EVENTS_PER_PASS: '100000', WORKER_CONCURRENCY: '2' },
       { events: 300_000, files: 1, days: 1 },
     );
     expect(report.dates).toHaveLength(1);

@@ -18,6 +18,7 @@ import {
 } from '@musicflow/kpi';
 import { compareBytes, mixInt32 } from '../../packages/kpi/src/string-pool.ts';
 import { bucketsOfPass, USER_BUCKETS, userBucketOf } from '@musicflow/lake';
+import { datePassCount } from '../../services/kpi/src/date-pass.ts';
 
 const userPassOf = (user: number, passes: number) => {
   const bucket = userBucketOf(user);
@@ -585,5 +586,30 @@ describe('user buckets and passes', () => {
     for (let u = 1; u <= 1000 * USER_BUCKETS; u++) counts[userBucketOf(u)]!++;
     expect(Math.min(...counts)).toBeGreaterThan(900);
     expect(Math.max(...counts)).toBeLessThan(1100);
+  });
+});
+
+describe('how many passes a date takes', () => {
+  const perPass = { events: 2_000_000, tracks: 300_000 };
+
+  it('takes enough passes for its events and for its tracks, one for a date under both, at most one a bucket', () => {
+    expect(datePassCount(1_999_999, 299_999, perPass, 1)).toBe(1);
+    expect(datePassCount(3_000_000, 11_000, perPass, 1)).toBe(2);
+    expect(datePassCount(3_000_000, 1_450_000, perPass, 1)).toBe(5);
+    expect(datePassCount(0, 0, perPass, 1)).toBe(1);
+    expect(datePassCount(1e12, 0, perPass, 1)).toBe(USER_BUCKETS);
+  });
+
+  it("rounds a split date's passes up to a multiple of the workers' job slots, at most doubling them", () => {
+    // The long-tail day on two workers: 5 passes ended with one alone.
+    expect(datePassCount(3_000_000, 1_450_000, perPass, 2)).toBe(6);
+    expect(datePassCount(3_000_000, 1_450_000, perPass, 3)).toBe(6);
+    expect(datePassCount(3_000_000, 1_450_000, perPass, 4)).toBe(8);
+    expect(datePassCount(3_000_000, 11_000, perPass, 2)).toBe(2);
+    // More slots than passes: at most twice the passes it needs.
+    expect(datePassCount(3_000_000, 11_000, perPass, 16)).toBe(4);
+    // A date that fits one pass is not split for the slots.
+    expect(datePassCount(1_000_000, 11_000, perPass, 8)).toBe(1);
+    expect(datePassCount(1e12, 0, perPass, 3)).toBe(USER_BUCKETS);
   });
 });

@@ -11,5 +11,5 @@ export {
 } from './partial.ts';
 export type { GenreKpiRow, HourlyKpiRow, KpiTables } from './tables.ts';
 export { EventKeySet } from './event-key-set.ts';
-export { mixInt32, StringPool, Utf8Column, withRoom } from './string-pool.ts';
+export { copyBytes, mixInt32, StringPool, Utf8Column, withRoom } from './string-pool.ts';
 export { UserHourMasks } from './user-hour-masks.ts';

@@ -30,10 +30,17 @@ class DateTotals {
   }
 }
 
+/**
+ * Bytes of a partial's slice per track entry, about: an id, its info and its
+ * counters take 40-100. Sizes a group's pools ahead (a long-tail group's grew
+ * from 256 to tens of thousands of tracks, rehashing at each doubling).
+ */
+const TRACK_ENTRY_BYTES = 64;
+
 /** The tracks and artists of one group of shards, from every partial: dropped once the group's totals are taken. */
 class GroupState {
-  readonly tracks = new StringPool();
-  readonly names = new Utf8Column();
+  readonly tracks: StringPool;
+  readonly names: Utf8Column;
   readonly artists = new StringPool();
   hasInfo = new Uint8Array(0);
   nameOf = new Int32Array(0);
@@ -48,10 +55,13 @@ class GroupState {
   readonly cataloguedPlays: Int32Array[];
   readonly artistHours: IntCounts[];
 
-  constructor(dates: number) {
+  constructor(dates: number, expectedTracks: number) {
+    this.tracks = new StringPool(expectedTracks, expectedTracks * 24);
+    this.names = new Utf8Column(expectedTracks, expectedTracks * 24);
     this.trackHours = Array.from({ length: dates }, () => new Int32Array(0));
     this.cataloguedPlays = Array.from({ length: dates }, () => new Int32Array(0));
     this.artistHours = Array.from({ length: dates }, () => new IntCounts());
+    this.holdTrack(expectedTracks - 1);
   }
 
   holdTrack(t: number): void {
@@ -111,7 +121,9 @@ export class KpiMerge {
 
   /** Adds a group of whole shards: `slices[i]` is partial i's bytes of the same shards, in order. */
   addGroup(slices: readonly Uint8Array[]): void {
-    const group = new GroupState(this.days.length);
+    // The slices' bytes over the partials: a track in several counts in each, so an upper bound of the group's tracks.
+    const bytes = slices.reduce((n, slice) => n + slice.length, 0);
+    const group = new GroupState(this.days.length, Math.ceil(bytes / TRACK_ENTRY_BYTES));
     for (const [i, slice] of slices.entries()) this.read(group, i, slice);
     this.total(group);
   }
@@ -167,18 +179,19 @@ export class KpiMerge {
     const genres = this.genreIndex[i]!;
     while (!reader.done) {
       for (let n = reader.u32(); n > 0; n--) {
-        const id = reader.str();
-        const t = group.tracks.internBytes(id, 0, id.length);
+        const idStart = reader.skipStr();
+        const t = group.tracks.internBytes(slice, idStart, reader.offset);
         group.holdTrack(t);
         if (reader.u8() === 1) {
-          const name = reader.str();
+          const nameStart = reader.skipStr();
+          const nameEnd = reader.offset;
           const durationMs = reader.i32();
           const popularity = reader.i32();
           const count = reader.i32();
           const known = group.hasInfo[t] === 1;
           if (!known) {
             group.hasInfo[t] = 1;
-            group.nameOf[t] = group.names.add(name, 0, name.length);
+            group.nameOf[t] = group.names.add(slice, nameStart, nameEnd);
             group.durationMs[t] = durationMs;
             group.popularity[t] = popularity;
             group.genreStart[t] = group.genreIdsUsed;
@@ -197,8 +210,8 @@ export class KpiMerge {
         }
       }
       for (let n = reader.u32(); n > 0; n--) {
-        const name = reader.str();
-        const a = group.artists.internBytes(name, 0, name.length);
+        const nameStart = reader.skipStr();
+        const a = group.artists.internBytes(slice, nameStart, reader.offset);
         const k = reader.u16();
         const hour = reader.u8();
         const plays = reader.i32();

@@ -121,11 +121,20 @@ export class ByteReader {
 
   /** A string's bytes, as a view of the partial's. */
   str(): Uint8Array {
+    const start = this.skipStr();
+    return this.bytes.subarray(start, this.offset);
+  }
+
+  /**
+   * Steps over a string and returns where its bytes start (they end at `offset`): a merge reads hundreds of
+   * thousands of track ids and names, and a view of each was most of its garbage.
+   */
+  skipStr(): number {
     const n = this.u16();
     this.need(n);
-    const s = this.bytes.subarray(this.offset, this.offset + n);
+    const start = this.offset;
     this.offset += n;
-    return s;
+    return start;
   }
 }
 

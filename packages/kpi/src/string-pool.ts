@@ -10,6 +10,15 @@ export function withRoom<T extends Int32Array | Uint8Array | Uint16Array | Float
 }
 
 /**
+ * Copies `source[start, end)` into `target` at `at`; returns the bytes copied. A loop, not `set(subarray)` or
+ * `Buffer.copy`: the strings copied are short, and a view or a call into C++ for each cost more than its bytes.
+ */
+export function copyBytes(source: Uint8Array, start: number, end: number, target: Uint8Array, at: number): number {
+  for (let i = start; i < end; i++) target[at++] = source[i]!;
+  return end - start;
+}
+
+/**
  * MurmurHash3's finalizer: every bit of `value` moves every bit of the hash. An
  * open-addressing table keyed by user ids must use it rather than a plain
  * multiplicative hash, whose top bits are the user bucket: the users of one row
@@ -63,9 +72,7 @@ export class Utf8Column {
     const at = this.used;
     const n = end - start;
     if (at + n > this.bytes.length) this.bytes = withRoom(this.bytes, at + n);
-    // A loop, not `set(subarray)`: strings are short, and a view per string was garbage for every one.
-    const pool = this.bytes;
-    for (let i = 0; i < n; i++) pool[at + i] = bytes[start + i]!;
+    copyBytes(bytes, start, end, this.bytes, at);
     this.used = at + n;
     if (id + 2 > this.starts.length) this.starts = withRoom(this.starts, id + 2);
     this.starts[id + 1] = this.used;
@@ -93,8 +100,7 @@ export class Utf8Column {
 
   /** Copies string `id`'s bytes into `out` at `at` (no view made: a dictionary page copies thousands). */
   copyInto(id: number, out: Uint8Array, at: number): void {
-    const pool = this.bytes;
-    for (let i = this.starts[id]!, end = this.starts[id + 1]!; i < end; i++) out[at++] = pool[i]!;
+    copyBytes(this.bytes, this.starts[id]!, this.starts[id + 1]!, out, at);
   }
 
   /** Strings `from` to `to - 1`, their UTF-8 bytes each followed by `separator` but the last. */

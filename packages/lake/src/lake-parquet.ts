@@ -124,6 +124,8 @@ class Scratch {
   hashSeen = new Int32Array(1024);
   words = new Int32Array(2048);
   page: ByteWriter | undefined;
+  /** A string column's dictionary page, before compression. */
+  dictionaryPage = new Uint8Array(1 << 16);
 }
 const scratch = new Scratch();
 
@@ -477,20 +479,26 @@ class ChunkWriter {
     this.start = writer.offset;
   }
 
-  /** A PLAIN dictionary page of `count` strings, `ids` into `values`. */
+  /**
+   * A PLAIN dictionary page of `count` strings, `ids` into `values`, built in one pass in the scratch page: a
+   * long-tail group's page has about as many strings as rows, and a pass to measure them first and a new buffer
+   * each read every string's place in the pool twice.
+   */
   dictionaryPage(values: Pick<Utf8Column, 'byteLength' | 'copyInto'>, ids: Int32Array, count: number): void {
-    let length = 0;
-    for (let d = 0; d < count; d++) length += 4 + values.byteLength(ids[d]!);
-    const page = new Uint8Array(length);
-    const view = new DataView(page.buffer);
+    let page = scratch.dictionaryPage;
     let at = 0;
     for (let d = 0; d < count; d++) {
-      const n = values.byteLength(ids[d]!);
-      view.setUint32(at, n, true);
-      values.copyInto(ids[d]!, page, at + 4);
+      const id = ids[d]!;
+      const n = values.byteLength(id);
+      if (at + 4 + n > page.length) page = scratch.dictionaryPage = withRoom(page, at + 4 + n);
+      page[at] = n;
+      page[at + 1] = n >>> 8;
+      page[at + 2] = n >>> 16;
+      page[at + 3] = n >>> 24;
+      values.copyInto(id, page, at + 4);
       at += 4 + n;
     }
-    this.writeDictionary(page, count);
+    this.writeDictionary(page.subarray(0, at), count);
   }
 
   /** A PLAIN dictionary page of `count` INT32 values. */

@@ -1,5 +1,5 @@
 import { KpiAccumulator, withRoom } from '@musicflow/kpi';
-import { bucketsOfPass, openLakePart, publishedPartsOf, userBucketOf, type DatePart, type GroupRows } from '@musicflow/lake';
+import { bucketsOfPass, openLakePart, publishedPartsOf, USER_BUCKETS, userBucketOf, type DatePart, type GroupRows } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 import pMap from 'p-map';
 
@@ -31,6 +31,21 @@ export function openParts(store: ObjectStore, urls: string[], ours: ReadonlySet<
     },
     { concurrency: OPEN_CONCURRENCY },
   );
+}
+
+/**
+ * How many pass jobs a date of `rows` events, playing at most `tracks` distinct
+ * tracks, is split into: enough that no pass exceeds either setting (one pass
+ * takes at least one user bucket). A date that is split at all is then split
+ * into a multiple of `slots`, the KPI workers' job slots, at most twice as
+ * many passes as it needs: passes run in rounds of `slots`, and the long-tail
+ * day's 5 passes on 2 workers ended with one pass alone, its other worker
+ * idle for a whole pass.
+ */
+export function datePassCount(rows: number, tracks: number, perPass: { events: number; tracks: number }, slots: number): number {
+  const needed = Math.min(USER_BUCKETS, Math.max(1, Math.ceil(rows / perPass.events), Math.ceil(tracks / perPass.tracks)));
+  if (needed === 1 || slots < 2) return needed;
+  return Math.min(USER_BUCKETS, 2 * needed, Math.ceil(needed / slots) * slots);
 }
 
 /** The rows of every row group of every part that pass `buckets` reads (all of them for one pass), none where a group holds none of its users. */

@@ -17,15 +17,14 @@ import {
   readDateParts,
   readDecidedFiles,
   readPlannedOutFiles,
-  USER_BUCKETS,
   writeDateParts,
   writeKpiPartial,
   writeKpiRows,
   writeRunFiles,
 } from '@musicflow/lake';
-import { CancelWatch, enterStep, ignoredFailures, nextSnapshotSeq, type ServiceContext, type StageProcessors } from '@musicflow/flow';
+import { CancelWatch, enterStep, ignoredFailures, nextSnapshotSeq, readQueueWorkers, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import { biggestDatesFirst, buildReport, dateResults, decidedRunFile, kpiResultOf, plannedOutRunFile, RunTally } from './outcome.ts';
-import { countPass, openDateParts } from './date-pass.ts';
+import { countPass, datePassCount, openDateParts } from './date-pass.ts';
 import { createRecomputeKpiProcessor } from './recompute.ts';
 
 /**
@@ -160,8 +159,7 @@ function createDateKpiProcessor(ctx: ServiceContext) {
     const rows = parts.reduce((n, p) => n + p.reader.rows, 0);
     // A track in several parts counts in each: an upper bound.
     const tracks = parts.reduce((n, p) => n + p.reader.format.distinctTracksAtMost, 0);
-    // A pass takes at least one user bucket.
-    const count = Math.min(USER_BUCKETS, Math.max(Math.ceil(rows / config.KPI_EVENTS_PER_PASS), Math.ceil(tracks / config.KPI_TRACKS_PER_PASS)));
+    const count = datePassCount(rows, tracks, { events: config.KPI_EVENTS_PER_PASS, tracks: config.KPI_TRACKS_PER_PASS }, await kpiSlots(log));
     if (count > 1) {
       const passes = { count, rows, startedAt };
       const pass = { run, listenDate, count, shards: partialShards(rows) };
@@ -179,6 +177,21 @@ function createDateKpiProcessor(ctx: ServiceContext) {
     const { accumulator, duplicate, duplicateByFile, events } = await countPass(parts, 0, 1, () => watch.check());
     return writeDateKpis(job, { run, listenDate, startedAt, tables: accumulator.result(), duplicate, duplicateByFile, rows, passes: 1, events }, log);
   };
+
+  /**
+   * Jobs the KPI queue's workers run at once: the processes connected to it,
+   * each with this process's WORKER_CONCURRENCY. 1 when Redis will not list
+   * its clients (a managed Redis may refuse CLIENT LIST): the passes are then
+   * not rounded.
+   */
+  async function kpiSlots(log: Logger): Promise<number> {
+    try {
+      return (await readQueueWorkers(ctx.queues.queues.kpi)).length * config.WORKER_CONCURRENCY;
+    } catch (err) {
+      log.warn({ err }, 'KPI workers not listed: passes not rounded to them');
+      return 1;
+    }
+  }
 
   /** The date's KPIs from its pass jobs' partials, once they are all done. */
   async function mergePasses(job: Job, data: KpiDateJob & { passes: NonNullable<KpiDateJob['passes']> }, log: Logger): Promise<KpiDateResult> {
@@ -256,7 +269,7 @@ function createPassKpiProcessor({ store, queues }: ServiceContext) {
  * groups on a busy machine (a 32 MB group blocked the event loop for 44 s
  * on a 2-core machine at load 30, and the job stalled).
  */
-const MERGE_GROUP_BYTES = 8 * 1024 * 1024;
+export const MERGE_GROUP_BYTES = 8 * 1024 * 1024;
 
 /**
  * Track shards of a date's partials: each shard holds at most about 200k

@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import { StringPool } from '@musicflow/kpi';
+import { copyBytes, StringPool } from '@musicflow/kpi';
 import type { CatalogueTable, RunContext, SongsSnapshotGroup } from '@musicflow/contracts';
 import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
@@ -74,10 +74,10 @@ export class SongsSnapshotWriter {
     const wait = this.reserve(groups, size);
     const { batch, at } = this.head(groups, id, name, artists, genre, song.popularity, song.durationMs);
     let end = at + ROW_HEAD_BYTES;
-    end += bytes.copy(batch, end, idStart, idEnd);
-    end += bytes.copy(batch, end, nameStart, nameEnd);
-    end += bytes.copy(batch, end, artistsStart, artistsEnd);
-    bytes.copy(batch, end, genreStart, genreEnd);
+    end += copyBytes(bytes, idStart, idEnd, batch, end);
+    end += copyBytes(bytes, nameStart, nameEnd, batch, end);
+    end += copyBytes(bytes, artistsStart, artistsEnd, batch, end);
+    copyBytes(bytes, genreStart, genreEnd, batch, end);
     this.commit(groups, size);
     return wait;
   }
@@ -123,9 +123,7 @@ export class SongsSnapshotWriter {
     const from = this.used[first]!;
     for (let g = first + 1; g < this.batches.length; g++) {
       if (((groups >>> g) & 1) === 0) continue;
-      const at = this.used[g]!;
-      this.batches[first]!.copy(this.batches[g]!, at, from, from + size);
-      this.used[g] = at + size;
+      this.used[g]! += copyBytes(this.batches[first]!, from, from + size, this.batches[g]!, this.used[g]!);
     }
     this.used[first] = from + size;
   }
