@@ -49,7 +49,7 @@ export function createArchiveProcessor({ store }: Pick<ServiceContext, 'store'>)
         movedBefore++;
       }
     };
-    // ARCHIVE_CONCURRENCY moves at once, the slice read a read's worth at a time.
+    // ARCHIVE_CONCURRENCY moves at once, the slice read in batches.
     const moves = new WritesInFlight(ARCHIVE_CONCURRENCY);
     for await (const files of readRunFiles(store, data.filesUrl, data))
       for (const file of files) if (file.status === 'loaded') await moves.add(move(file.file));

@@ -77,7 +77,7 @@ const RECORDS_PER_BATCH = 256;
 
 /**
  * The records of `artifact` at `url` (or in a range of it cut at line ends), each checked against its schema
- * (a line number counted from the range's start), a read's worth at a time: a chunk's
+ * (a line number counted from the range's start), at most RECORDS_PER_BATCH at a time: a chunk's
  * artifacts hold a line a file, and a step through the event loop a line cost more than the line.
  */
 export async function* readNdjsonBatches<T>(store: ObjectStore, url: string, artifact: NdjsonArtifact<T>, range?: ByteRange): AsyncGenerator<T[]> {

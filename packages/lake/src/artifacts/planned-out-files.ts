@@ -19,5 +19,5 @@ const LINES: NdjsonArtifact<RejectedFile> = { name: 'planned-out-files', schema:
 export const plannedOutFilesWriter = (store: ObjectStore, run: RunContext) =>
   new NdjsonWriter<RejectedFile>(store, LAKE_LAYOUT.plannedOutFiles(run.lake, run.runId));
 
-/** The files the plan left out, a read's worth at a time. */
+/** The files the plan left out, in batches (`readNdjsonBatches`). */
 export const readPlannedOutFiles = (store: ObjectStore, url: string) => readNdjsonBatches(store, url, LINES);

@@ -28,7 +28,7 @@ async function* lines(files: Iterable<RunFile[]> | AsyncIterable<RunFile[]>): As
 
 const LINES: NdjsonArtifact<RunFile> = { name: 'run-files', schema: runFileSchema };
 
-/** The file outcomes at `url` (`writeRunFiles`), or in a range of it cut at line ends (a slice), a read's worth at a time. */
+/** The file outcomes at `url` (`writeRunFiles`), or in a range of it cut at line ends (a slice), in batches (`readNdjsonBatches`). */
 export const readRunFiles = (store: ObjectStore, url: string, range?: ByteRange) => readNdjsonBatches(store, url, LINES, range);
 
 /** A byte range of the file list holding `loaded` loaded files: one archive job's share. */

@@ -43,8 +43,8 @@ function* packPartsOnce(outcomes: readonly SegmentOutcome[]): Generator<SegmentO
 
 /**
  * The run's files, decided (SPEC 3, `FileDecisions`) from its chunks' segment
- * outcomes, read a chunk at a time in the order given, given a read's worth at
- * a time: what is held is one chunk's outcomes and the files cut into several
+ * outcomes, read a chunk at a time in the order given, given in batches:
+ * what is held is one chunk's outcomes and the files cut into several
  * chunks.
  */
 export async function* readDecidedFiles(store: ObjectStore, chunks: readonly { outcomesUrl: string }[], threshold: number): AsyncGenerator<FileOutcome[]> {
