@@ -18,7 +18,7 @@ import {
 } from '@musicflow/kpi';
 import { compareBytes, mixInt32 } from '../../packages/kpi/src/string-pool.ts';
 import { bucketsOfPass, USER_BUCKETS, userBucketOf } from '@musicflow/lake';
-import { datePassCount } from '../../services/kpi/src/date-pass.ts';
+import { passesForSlots, passesNeeded } from '../../services/kpi/src/date-pass.ts';
 
 const userPassOf = (user: number, passes: number) => {
   const bucket = userBucketOf(user);
@@ -591,6 +591,7 @@ describe('user buckets and passes', () => {
 
 describe('how many passes a date takes', () => {
   const perPass = { events: 2_000_000, tracks: 300_000 };
+  const datePassCount = (rows: number, tracks: number, settings: typeof perPass, slots: number) => passesForSlots(passesNeeded(rows, tracks, settings), slots);
 
   it('takes enough passes for its events and for its tracks, one for a date under both, at most one a bucket', () => {
     expect(datePassCount(1_999_999, 299_999, perPass, 1)).toBe(1);

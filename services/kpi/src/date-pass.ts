@@ -35,15 +35,21 @@ export function openParts(store: ObjectStore, urls: string[], ours: ReadonlySet<
 
 /**
  * How many pass jobs a date of `rows` events, playing at most `tracks` distinct
- * tracks, is split into: enough that no pass exceeds either setting (one pass
- * takes at least one user bucket). A date that is split at all is then split
- * into a multiple of `slots`, the KPI workers' job slots, at most twice as
- * many passes as it needs: passes run in rounds of `slots`, and the long-tail
- * day's 5 passes on 2 workers ended with one pass alone, its other worker
- * idle for a whole pass.
+ * tracks, needs so that no pass exceeds either setting (one pass takes at
+ * least one user bucket).
  */
-export function datePassCount(rows: number, tracks: number, perPass: { events: number; tracks: number }, slots: number): number {
-  const needed = Math.min(USER_BUCKETS, Math.max(1, Math.ceil(rows / perPass.events), Math.ceil(tracks / perPass.tracks)));
+export function passesNeeded(rows: number, tracks: number, perPass: { events: number; tracks: number }): number {
+  return Math.min(USER_BUCKETS, Math.max(1, Math.ceil(rows / perPass.events), Math.ceil(tracks / perPass.tracks)));
+}
+
+/**
+ * The passes of a date that needs `needed` (`passesNeeded`) once the KPI
+ * workers' job slots are known: a date that is split at all is split into a
+ * multiple of `slots`, at most twice as many passes as it needs. Passes run in
+ * rounds of `slots`, and the long-tail day's 5 passes on 2 workers ended with
+ * one pass alone, its other worker idle for a whole pass.
+ */
+export function passesForSlots(needed: number, slots: number): number {
   if (needed === 1 || slots < 2) return needed;
   return Math.min(USER_BUCKETS, 2 * needed, Math.ceil(needed / slots) * slots);
 }

@@ -24,7 +24,7 @@ import {
 } from '@musicflow/lake';
 import { CancelWatch, enterStep, ignoredFailures, nextSnapshotSeq, readQueueWorkers, type ServiceContext, type StageProcessors } from '@musicflow/flow';
 import { biggestDatesFirst, buildReport, dateResults, decidedRunFile, kpiResultOf, plannedOutRunFile, RunTally } from './outcome.ts';
-import { countPass, datePassCount, openDateParts } from './date-pass.ts';
+import { countPass, openDateParts, passesForSlots, passesNeeded } from './date-pass.ts';
 import { createRecomputeKpiProcessor } from './recompute.ts';
 
 /**
@@ -159,7 +159,9 @@ function createDateKpiProcessor(ctx: ServiceContext) {
     const rows = parts.reduce((n, p) => n + p.reader.rows, 0);
     // A track in several parts counts in each: an upper bound.
     const tracks = parts.reduce((n, p) => n + p.reader.format.distinctTracksAtMost, 0);
-    const count = datePassCount(rows, tracks, { events: config.KPI_EVENTS_PER_PASS, tracks: config.KPI_TRACKS_PER_PASS }, await kpiSlots(log));
+    const needed = passesNeeded(rows, tracks, { events: config.KPI_EVENTS_PER_PASS, tracks: config.KPI_TRACKS_PER_PASS });
+    // The workers are listed (CLIENT LIST) only for a date that is split: most dates are one pass.
+    const count = needed > 1 ? passesForSlots(needed, await kpiSlots(log)) : 1;
     if (count > 1) {
       const passes = { count, rows, startedAt };
       const pass = { run, listenDate, count, shards: partialShards(rows) };
