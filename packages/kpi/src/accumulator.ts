@@ -1,5 +1,5 @@
 import { EventKeySet } from './event-key-set.ts';
-import { KpiMerge } from './merge.ts';
+import { KpiMerge, TRACK_STRING_BYTES } from './merge.ts';
 import {
   ByteWriter,
   decodePartialHeader,
@@ -151,9 +151,8 @@ export class KpiAccumulator {
    */
   constructor(private readonly options: { expectedPlaysPerDate?: number; expectedTracks?: number } = {}) {
     const tracks = options.expectedTracks ?? 1 << 8;
-    // About 24 bytes a track id or name: a guess the pools grow past if wrong.
-    this.trackIds = new StringPool(tracks, tracks * 24);
-    this.names = new Utf8Column(tracks, tracks * 24);
+    this.trackIds = new StringPool(tracks, tracks * TRACK_STRING_BYTES);
+    this.names = new Utf8Column(tracks, tracks * TRACK_STRING_BYTES);
   }
 
   /** Distinct tracks seen. */

@@ -37,6 +37,9 @@ class DateTotals {
  */
 const TRACK_ENTRY_BYTES = 64;
 
+/** Bytes of a track id or name, about: what a pool sized for a number of tracks reserves for their bytes (it grows past a wrong guess). */
+export const TRACK_STRING_BYTES = 24;
+
 /** The tracks and artists of one group of shards, from every partial: dropped once the group's totals are taken. */
 class GroupState {
   readonly tracks: StringPool;
@@ -56,8 +59,8 @@ class GroupState {
   readonly artistHours: IntCounts[];
 
   constructor(dates: number, expectedTracks: number) {
-    this.tracks = new StringPool(expectedTracks, expectedTracks * 24);
-    this.names = new Utf8Column(expectedTracks, expectedTracks * 24);
+    this.tracks = new StringPool(expectedTracks, expectedTracks * TRACK_STRING_BYTES);
+    this.names = new Utf8Column(expectedTracks, expectedTracks * TRACK_STRING_BYTES);
     this.trackHours = Array.from({ length: dates }, () => new Int32Array(0));
     this.cataloguedPlays = Array.from({ length: dates }, () => new Int32Array(0));
     this.artistHours = Array.from({ length: dates }, () => new IntCounts());
