@@ -12,13 +12,20 @@ const READ_BYTES = 1 << 20;
 const WRITE_BYTES = 256 << 10;
 
 /**
- * A `file:///` URL's path: one of characters a URL's path never encodes, and no `.` or `..` segment to resolve,
- * is its path as it is; any other goes through fileURLToPath (a URL parsed an object was a tenth of a small
- * file's validation, and an archive moves each file with two of them).
+ * Whether a POSIX path (or a name under a folder) has only characters a URL's path never encodes: then it is
+ * its `file://` URL's path as it is, and no URL is parsed or made for it (a URL parsed an object was a tenth of
+ * a small file's validation, an archive moves each file with two, and a listing made one a file). Any other
+ * path, and every Windows path, goes through fileURLToPath / pathToFileURL.
  */
-const PLAIN_FILE_URL = path.sep === '/' ? /^file:\/\/\/[A-Za-z0-9._/-]*$/ : /^$/;
+const PLAIN_PATH = /^[A-Za-z0-9._/-]+$/;
+const isPlainPath = (p: string) => path.sep === '/' && PLAIN_PATH.test(p);
 const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
-const toPath = (url: string) => (PLAIN_FILE_URL.test(url) && !DOT_SEGMENT.test(url) ? url.slice('file://'.length) : fileURLToPath(url));
+
+/** A `file:///` URL's path: a plain one with no `.` or `..` segment to resolve as it is (`isPlainPath`). */
+function toPath(url: string): string {
+  const p = url.slice('file://'.length);
+  return url.startsWith('file:///') && isPlainPath(p) && !DOT_SEGMENT.test(p) ? p : fileURLToPath(url);
+}
 
 /** Writes go to a temporary beside their object, then are renamed over it; readers never see one. */
 const TMP_PREFIX = '.tmp-';
@@ -45,14 +52,9 @@ function infoSync(file: string, url: string): ObjectInfo | undefined {
   return infoOf(url, statSync(file, { throwIfNoEntry: false }));
 }
 
-/**
- * The `file://` URL of `name` under the folder whose child `x` has the URL `childOfRoot('x')`: a name of
- * characters a URL's path never encodes is appended as it is, any other goes through pathToFileURL (a URL
- * parsed a file was most of a listing's cost a file).
- */
-const PLAIN_NAME = path.sep === '/' ? /^[A-Za-z0-9._/-]+$/ : /^$/;
+/** The `file://` URL of `file`, the path of `name` under the folder whose URL is `rootHref`: a plain name (`isPlainPath`) appended as it is. */
 function fileUrlOf(rootHref: string, file: string, name: string): string {
-  return PLAIN_NAME.test(name) ? rootHref + name : pathToFileURL(file).href;
+  return isPlainPath(name) ? rootHref + name : pathToFileURL(file).href;
 }
 
 /**
