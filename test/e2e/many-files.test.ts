@@ -56,6 +56,8 @@ describe('a day of 1,200 small files', () => {
         SONGS_URL: fileUrl(path.join(SAMPLE, 'songs.csv')),
         LAKE_URL: dirUrl(path.join(work, 'lake')),
         ARCHIVE_FILES_PER_JOB: '300',
+        // The date in passes: the re-delivered file's duplicates are found by several pass jobs.
+        KPI_EVENTS_PER_PASS: '5000',
       }),
     );
     app = await buildApp(pipeline.ctx);
@@ -105,6 +107,15 @@ describe('a day of 1,200 small files', () => {
       { status: 'rejected', n: BROKEN + 1, read: 2, dup: 0 },
     ]);
     expect(redelivered).toEqual([{ rows_read: 10, rows_duplicate: 10 }]);
+    // Duplicates per file went to the lake, not into the KPI jobs' results in Redis: a URL and a count a pass.
+    const kpiJobs = (await pipeline.ctx.queues.queues.kpi.getJobs(['completed'])).filter((j) => j.id!.includes(report.runId));
+    const passes = kpiJobs
+      .filter((j) => j.name === 'kpi-pass')
+      .map((j) => j.returnvalue as { duplicate: number; duplicateFiles?: { url: string; files: number } });
+    expect(passes.length).toBeGreaterThan(1);
+    expect(passes.filter((p) => p.duplicate > 0).map((p) => p.duplicateFiles?.files)).toEqual(passes.filter((p) => p.duplicate > 0).map(() => 1));
+    const [dateJob] = kpiJobs.filter((j) => j.name === 'kpi-date').map((j) => j.returnvalue as { duplicateFiles: unknown[] });
+    expect(dateJob!.duplicateFiles).toHaveLength(passes.filter((p) => p.duplicate > 0).length);
 
     // Every rejected file, page by page, behind the endpoint.
     const names: string[] = [];

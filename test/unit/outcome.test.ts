@@ -6,10 +6,11 @@ import fs from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import type { LakePart, RunContext, SegmentOutcome } from '@musicflow/contracts';
 import { FileDecisions, type FileOutcome } from '@musicflow/ingest';
-import { readDecidedFiles, writeSegmentOutcomes } from '@musicflow/lake';
+import { plannedOutFilesWriter, readDecidedFiles, writeFileDuplicates, writeSegmentOutcomes } from '@musicflow/lake';
 import { createObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from '../helpers/env.ts';
 import { biggestDatesFirst, RunTally } from '../../services/kpi/src/outcome.ts';
+import { runFileBatches } from '../../services/kpi/src/run-files.ts';
 
 /** Segment `index` of `count` of a file, validated and transformed. */
 function segment(fileUrl: string, rowsRead: number, rowsValid: number, parseError?: string, index = 0, count = 1): SegmentOutcome {
@@ -150,18 +151,22 @@ describe('biggestDatesFirst', () => {
   });
 });
 
+const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
+
+/** A run whose sources and lake are under `dir`. */
+const runIn = (dir: string): RunContext => ({
+  runId: '20261206-020000-abcdef',
+  trigger: 'test',
+  startedAt: '2026-12-06T02:00:00.000Z',
+  sources: { streams: `${dirUrl(dir)}in/`, users: `${dirUrl(dir)}users.csv`, songs: `${dirUrl(dir)}songs.csv` },
+  lake: `${dirUrl(dir)}lake/`,
+  archive: `${dirUrl(dir)}archive/`,
+});
+
 describe('segment outcomes artifact', () => {
   it("lists a pack's shared parts once and gives them to every packed file when read", async () => {
     const dir = await tempDir();
-    const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
-    const run: RunContext = {
-      runId: '20261206-020000-abcdef',
-      trigger: 'test',
-      startedAt: '2026-12-06T02:00:00.000Z',
-      sources: { streams: `${dirUrl(dir)}in/`, users: `${dirUrl(dir)}users.csv`, songs: `${dirUrl(dir)}songs.csv` },
-      lake: `${dirUrl(dir)}lake/`,
-      archive: `${dirUrl(dir)}archive/`,
-    };
+    const run = runIn(dir);
     const packParts: LakePart[] = ['2024-06-25', '2024-06-26'].map((listenDate, i) => ({ listenDate, url: `${run.lake}pack-${i}.parquet`, rows: 10 + i }));
     const bigParts: LakePart[] = [{ listenDate: '2024-06-25', url: `${run.lake}big.parquet`, rows: 5 }];
     const packed = ['a', 'b', 'c'].map((name) => ({ ...segment(`${run.sources.streams}${name}.csv`, 10, 10), parts: packParts, pack: true }));
@@ -188,6 +193,97 @@ describe('segment outcomes artifact', () => {
       expect(read.map((f) => f.url)).toEqual(many.map((s) => s.validation.fileUrl));
       expect(read.every((f) => f.segments[0]!.parts === read[0]!.segments[0]!.parts && f.rejectedReasons.length === 0)).toBe(true);
       expect(read[0]!.segments[0]!.parts).toEqual(packParts);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('run file list', () => {
+  it('joins the duplicates of every file to its outcome, once a file, however few files are held at once', async () => {
+    const dir = await tempDir();
+    const run = runIn(dir);
+    const url = (name: string) => `${run.sources.streams}${name}.csv`;
+    try {
+      const planned = plannedOutFilesWriter(store, run);
+      await planned.add({ file: url('no-header'), reasons: ['no header'] });
+      const plannedOutUrl = (await planned.end()).url;
+      const names = Array.from({ length: 12 }, (_, i) => `f${String(i).padStart(2, '0')}`);
+      const transforms = [
+        {
+          outcomesUrl: await writeSegmentOutcomes(
+            store,
+            run,
+            'chunk1',
+            names.slice(0, 6).map((n) => segment(url(n), 10, 10)),
+          ),
+        },
+        // f11 has too many bad rows: rejected, and its duplicates are not reported.
+        {
+          outcomesUrl: await writeSegmentOutcomes(
+            store,
+            run,
+            'chunk2',
+            names.slice(6).map((n) => segment(url(n), 10, n === 'f11' ? 0 : 10)),
+          ),
+        },
+      ];
+      // f01 re-delivered over two dates, f03 in two passes of one date, and the rejected f11.
+      const at = (listenDate: string, pass: number, count: number) => ({ listenDate, pass, count });
+      const duplicateFiles = [
+        await writeFileDuplicates(
+          store,
+          run,
+          at('2024-06-25', 0, 1),
+          new Map([
+            ['f01', 4],
+            ['f07', 1],
+            ['f11', 3],
+          ]),
+        ),
+        await writeFileDuplicates(
+          store,
+          run,
+          at('2024-06-26', 0, 2),
+          new Map([
+            ['f01', 2],
+            ['f03', 5],
+          ]),
+        ),
+        await writeFileDuplicates(
+          store,
+          run,
+          at('2024-06-26', 1, 2),
+          new Map([
+            ['f03', 1],
+            ['f09', 10],
+          ]),
+        ),
+        await writeFileDuplicates(store, run, at('2024-06-27', 0, 1), new Map()),
+      ].filter((a) => a !== undefined);
+      expect(duplicateFiles.map((a) => a.files)).toEqual([3, 2, 2]);
+      const expected = { f01: 6, f03: 6, f07: 1, f09: 10 };
+
+      const listed = async (held: number) => {
+        const tally = new RunTally();
+        const files = [];
+        for await (const batch of runFileBatches(store, { plannedOutUrl, transforms, rejectThreshold: 0.05, duplicateFiles }, tally, held))
+          files.push(...batch);
+        return { tally, files };
+      };
+      const whole = await listed(100);
+      const shared = await listed(2);
+      for (const { tally, files } of [whole, shared]) {
+        const byName = new Map(files.map((f) => [f.file.split('/').pop()!.replace('.csv', ''), f]));
+        expect(files).toHaveLength(1 + names.length);
+        expect([...byName.keys()].sort()).toEqual([...names, 'no-header']);
+        expect(Object.fromEntries([...byName].filter(([, f]) => f.duplicate).map(([n, f]) => [n, f.duplicate]))).toEqual(expected);
+        expect(byName.get('f11')).toMatchObject({ status: 'rejected', duplicate: 0 });
+        expect({ loaded: tally.filesLoaded, rejected: tally.filesRejected, read: tally.rowsRead }).toEqual({ loaded: 11, rejected: 2, read: 120 });
+      }
+      // Held in shares of two: the outcomes read once a share, each file in its share only.
+      expect(whole.files.map((f) => f.file)).toEqual([url('no-header'), ...names.map(url)]);
+      expect(shared.files.map((f) => f.file)).not.toEqual(whole.files.map((f) => f.file));
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }

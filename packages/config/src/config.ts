@@ -194,6 +194,12 @@ export const configSchema = z.object({
    * bounded on a long-tail day whatever its events.
    */
   KPI_TRACKS_PER_PASS: z.coerce.number().int().min(1000).default(300_000),
+  /**
+   * Source files whose duplicate events (re-delivered rows) the run's KPI job holds at once while it writes
+   * the run's file list: more files with duplicates than this are joined in shares (each share a read of the
+   * run's outcomes), so the job's memory stays bounded whatever a run re-delivers.
+   */
+  KPI_FILE_DUPLICATES_HELD: z.coerce.number().int().min(1).default(100_000),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   /** Run the CPU-heavy stages (validate, transform, kpi) on worker threads, off the thread that renews job locks. */
   WORKER_THREADS: boolean.default(false),

@@ -368,8 +368,12 @@ export const kpiPassJobSchema = z.object({
 });
 export type KpiPassJob = z.infer<typeof kpiPassJobSchema>;
 
-/** Duplicate events per source file, by file id: what the per-file table reports. */
-const duplicateByFile = z.record(z.string(), z.number().int());
+/** A source file's duplicate events in one date or pass: a line of the file duplicates artifact. */
+export const fileDuplicatesSchema = z.object({ fileId: z.string(), duplicate: z.number().int().min(1) });
+export type FileDuplicates = z.infer<typeof fileDuplicatesSchema>;
+/** Where a date or pass job wrote its duplicate events per source file, and how many files it lists (none: no artifact). */
+const fileDuplicatesArtifact = z.object({ url: z.string(), files: z.number().int().min(1) });
+export type FileDuplicatesArtifact = z.infer<typeof fileDuplicatesArtifact>;
 
 const isoDate = z.iso.date({ error: 'must be a calendar date YYYY-MM-DD' });
 /** Dates one recompute takes at most when they are listed one by one. */
@@ -413,7 +417,7 @@ export const kpiPassResultSchema = z.object({
   partialUrl: z.string(),
   /** This run's events of the pass's users that were already known. */
   duplicate: z.number().int(),
-  duplicateByFile,
+  duplicateFiles: fileDuplicatesArtifact.optional(),
   /** Events of the pass's users. */
   rows: z.number().int(),
   /** Events read to find them (a pass skips row groups of other users). */
@@ -433,7 +437,8 @@ export const kpiDateResultSchema = z.object({
   hourlyRows: z.number().int(),
   /** This run's events of the date that were already known. */
   duplicate: z.number().int(),
-  duplicateByFile,
+  /** The date's (or its passes') duplicates per file: the KPI job joins them to the run's file list. */
+  duplicateFiles: z.array(fileDuplicatesArtifact).default([]),
   rows: z.number().int(),
   /** Pass jobs over shares of the date's users (KPI_EVENTS_PER_PASS); 1 for a date that fits one. */
   passes: z.number().int().default(1),

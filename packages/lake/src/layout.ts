@@ -78,6 +78,9 @@ export const LAKE_LAYOUT = {
   /** A pass job's partial counts (@musicflow/kpi's binary partial), for its date job. */
   kpiPartial: (lake: string, runId: string, listenDate: string, pass: number, count: number) =>
     joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `partial-${listenDate}-pass${pass}of${count}.kpip`),
+  /** Duplicate events per source file that a date job (`pass` of `count`: a pass job) found, for the run's file list. */
+  fileDuplicates: (lake: string, runId: string, listenDate: string, pass = 0, count = 1) =>
+    joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `duplicates-${listenDate}-pass${pass}of${count}.ndjson`),
   /** The distinct headers the run found in one source, for the loader's schema drift. */
   sourceHeaders: (lake: string, runId: string, source: 'streams' | 'users' | 'songs') => joinUrl(lake, 'tmp', `run=${runId}`, 'headers', `${source}.json`),
   /** The stream headers one job read (`part`: `plan` or a chunk's id), for the plan to merge into `sourceHeaders`. */

@@ -99,7 +99,7 @@ async function accumulatePass(
   let duplicate = 0;
   let rows = 0;
   let rowsRead = 0;
-  const duplicateByFile: Record<string, number> = {};
+  const duplicateByFile = new Map<string, number>();
   let events = 0;
   const internTrack = (utf8: Uint8Array, start: number, end: number) => accumulator.internTrackBytes(utf8, start, end);
   // Per row of the group at hand: whether its user is in this pass.
@@ -157,7 +157,7 @@ async function accumulatePass(
       const sources = fileId === undefined ? await reader.readSourceFiles(g, groupDuplicates, range) : undefined;
       groupDuplicates.forEach((i, k) => {
         const file = sources ? sources[k]! : fileId!;
-        duplicateByFile[file] = (duplicateByFile[file] ?? 0) + 1;
+        duplicateByFile.set(file, (duplicateByFile.get(file) ?? 0) + 1);
       });
     }
   }

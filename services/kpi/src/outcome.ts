@@ -129,7 +129,7 @@ export const plannedOutRunFile = (f: RejectedFile): RunFile => ({
 });
 
 /** A decided file, as the run's file list has it. */
-export function decidedRunFile(f: FileOutcome, duplicateByFile: Record<string, number>): RunFile {
+export function decidedRunFile(f: FileOutcome, duplicateByFile: ReadonlyMap<string, number>): RunFile {
   const { read, valid } = rowsOf(f);
   const loaded = f.rejectedReasons.length === 0;
   return {
@@ -138,7 +138,7 @@ export function decidedRunFile(f: FileOutcome, duplicateByFile: Record<string, n
     rowsRead: read,
     rowsValid: valid,
     rowsRejected: read - valid,
-    duplicate: loaded ? (duplicateByFile[f.fileId] ?? 0) : 0,
+    duplicate: loaded ? (duplicateByFile.get(f.fileId) ?? 0) : 0,
     reason: loaded ? undefined : f.rejectedReasons.join('; '),
   };
 }

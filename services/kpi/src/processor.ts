@@ -4,6 +4,7 @@ import {
   childResults,
   jobIds,
   type KpiDateJob,
+  type FileDuplicatesArtifact,
   type KpiDateResult,
   type KpiJob,
   type KpiPassJob,
@@ -12,18 +13,10 @@ import {
   type RunContext,
 } from '@musicflow/contracts';
 import { PARTIAL_SHARDS, PartialFormatError, type KpiTables } from '@musicflow/kpi';
-import {
-  mergeKpiPartials,
-  readDateParts,
-  readDecidedFiles,
-  readPlannedOutFiles,
-  writeDateParts,
-  writeKpiPartial,
-  writeKpiRows,
-  writeRunFiles,
-} from '@musicflow/lake';
+import { mergeKpiPartials, readDateParts, writeDateParts, writeFileDuplicates, writeKpiPartial, writeKpiRows, writeRunFiles } from '@musicflow/lake';
 import { CancelWatch, enterStep, ignoredFailures, nextSnapshotSeq, readQueueWorkers, type ServiceContext, type StageProcessors } from '@musicflow/flow';
-import { biggestDatesFirst, buildReport, dateResults, decidedRunFile, kpiResultOf, plannedOutRunFile, RunTally } from './outcome.ts';
+import { biggestDatesFirst, buildReport, dateResults, kpiResultOf, RunTally } from './outcome.ts';
+import { runFileBatches } from './run-files.ts';
 import { countPass, openDateParts, passesForSlots, passesNeeded } from './date-pass.ts';
 import { createRecomputeKpiProcessor } from './recompute.ts';
 
@@ -48,7 +41,7 @@ export function createKpiProcessors(ctx: ServiceContext): StageProcessors<'kpi'>
 }
 
 function createRunKpiProcessor(ctx: ServiceContext) {
-  const { store, queues } = ctx;
+  const { store, queues, config } = ctx;
 
   /** Once the plan and the transforms are done: the run's lake commit. */
   async function commit(job: Job, token: string | undefined, data: KpiJob): Promise<KpiJob> {
@@ -95,30 +88,18 @@ function createRunKpiProcessor(ctx: ServiceContext) {
     const transforms = childResults(values, 'transform').sort((a, b) => a.chunkId.localeCompare(b.chunkId));
     const dates = data.dates!;
     const results = dateResults(values, dates);
-    const duplicateByFile = sumByKey(results.map((r) => r.duplicateByFile));
     const duplicate = results.reduce((n, r) => n + r.duplicate, 0);
     log.info({ dates: dates.listenDates, duplicate }, 'KPIs computed');
 
-    // Every file's outcome to the run's file list and the report's counts, in one pass over the run's outcomes.
+    // Every file's outcome to the run's file list and the report's counts, reading the run's outcomes once a share of duplicates.
     const tally = new RunTally();
-    const filesUrl = await writeRunFiles(
-      store,
-      run,
-      (async function* () {
-        for await (const files of readPlannedOutFiles(store, plan.plannedOut.url)) {
-          yield files.map((file) => {
-            tally.plannedOut(file);
-            return plannedOutRunFile(file);
-          });
-        }
-        for await (const files of readDecidedFiles(store, transforms, committed.rejectThreshold)) {
-          yield files.map((file) => {
-            tally.decided(file);
-            return decidedRunFile(file, duplicateByFile);
-          });
-        }
-      })(),
-    );
+    const sources = {
+      plannedOutUrl: plan.plannedOut.url,
+      transforms,
+      rejectThreshold: committed.rejectThreshold,
+      duplicateFiles: results.flatMap((r) => r.duplicateFiles),
+    };
+    const filesUrl = await writeRunFiles(store, run, runFileBatches(store, sources, tally, config.KPI_FILE_DUPLICATES_HELD));
     const report = buildReport(run, plan, tally, { duplicate, dates: dates.listenDates, kpiStartedAt: dates.startedAt }, transforms);
     report.kpiRows = { genre: results.reduce((n, r) => n + r.genreRows, 0), hourly: results.reduce((n, r) => n + r.hourlyRows, 0) };
     // The date jobs report the rows they counted: this job adds none.
@@ -142,12 +123,6 @@ function createRunKpiProcessor(ctx: ServiceContext) {
     }
   };
 }
-
-const sumByKey = (maps: Record<string, number>[]) => {
-  const sum: Record<string, number> = {};
-  for (const m of maps) for (const [k, n] of Object.entries(m)) sum[k] = (sum[k] ?? 0) + n;
-  return sum;
-};
 
 function createDateKpiProcessor(ctx: ServiceContext) {
   const { store, config } = ctx;
@@ -177,7 +152,9 @@ function createDateKpiProcessor(ctx: ServiceContext) {
     }
     const watch = new CancelWatch(ctx.queues, run.runId);
     const { accumulator, duplicate, duplicateByFile, events } = await countPass(parts, 0, 1, () => watch.check());
-    return writeDateKpis(job, { run, listenDate, startedAt, tables: accumulator.result(), duplicate, duplicateByFile, rows, passes: 1, events }, log);
+    const duplicates = await writeFileDuplicates(store, run, { listenDate, pass: 0, count: 1 }, duplicateByFile);
+    const duplicateFiles = duplicates ? [duplicates] : [];
+    return writeDateKpis(job, { run, listenDate, startedAt, tables: accumulator.result(), duplicate, duplicateFiles, rows, passes: 1, events }, log);
   };
 
   /**
@@ -206,9 +183,9 @@ function createDateKpiProcessor(ctx: ServiceContext) {
       throw err instanceof PartialFormatError ? new UnrecoverableError(err.message) : err;
     });
     const duplicate = results.reduce((n, r) => n + r.duplicate, 0);
-    const duplicateByFile = sumByKey(results.map((r) => r.duplicateByFile));
+    const duplicateFiles = results.flatMap((r) => (r.duplicateFiles ? [r.duplicateFiles] : []));
     const events = results.reduce((n, r) => n + (r.events ?? 0), 0);
-    return writeDateKpis(job, { run: data.run, listenDate: data.listenDate, startedAt, tables, duplicate, duplicateByFile, rows, passes: count, events }, log);
+    return writeDateKpis(job, { run: data.run, listenDate: data.listenDate, startedAt, tables, duplicate, duplicateFiles, rows, passes: count, events }, log);
   }
 
   async function writeDateKpis(
@@ -219,7 +196,7 @@ function createDateKpiProcessor(ctx: ServiceContext) {
       startedAt: number;
       tables: KpiTables;
       duplicate: number;
-      duplicateByFile: Record<string, number>;
+      duplicateFiles: FileDuplicatesArtifact[];
       rows: number;
       passes: number;
       /** Distinct events of the date. */
@@ -227,7 +204,7 @@ function createDateKpiProcessor(ctx: ServiceContext) {
     },
     log: Logger,
   ): Promise<KpiDateResult> {
-    const { run, listenDate, tables, duplicate, duplicateByFile, rows, passes } = date;
+    const { run, listenDate, tables, duplicate, duplicateFiles, rows, passes } = date;
     const { genreUrl, hourlyUrl } = await writeKpiRows(store, run, listenDate, tables);
     log.info({ listenDate, rows, passes, duplicate, genreRows: tables.genre.length, hourlyRows: tables.hourly.length }, 'date KPIs computed');
     // Pass jobs report the rows they counted; a date job that merged them adds none.
@@ -242,7 +219,7 @@ function createDateKpiProcessor(ctx: ServiceContext) {
       genreRows: tables.genre.length,
       hourlyRows: tables.hourly.length,
       duplicate,
-      duplicateByFile,
+      duplicateFiles,
       rows,
       passes,
       events: date.events,
@@ -255,11 +232,15 @@ function createPassKpiProcessor({ store, queues }: ServiceContext) {
     const startedAt = Date.now();
     const readers = await readDateParts(store, run, listenDate);
     const watch = new CancelWatch(queues, run.runId);
-    const { accumulator, ...counted } = await countPass(readers, pass, count, () => watch.check());
+    const { accumulator, duplicateByFile, ...counted } = await countPass(readers, pass, count, () => watch.check());
     const partial = await writeKpiPartial(store, run, { listenDate, pass, count }, accumulator.encodePartial(shards));
-    log.info({ listenDate, pass, count, tracks: accumulator.tracks, partialBytes: partial.bytes, ...counted }, 'pass counted');
+    const duplicateFiles = await writeFileDuplicates(store, run, { listenDate, pass, count }, duplicateByFile);
+    log.info(
+      { listenDate, pass, count, tracks: accumulator.tracks, partialBytes: partial.bytes, duplicateFiles: duplicateByFile.size, ...counted },
+      'pass counted',
+    );
     await job.updateProgress({ percent: 100, rows: counted.rows });
-    return { kind: 'kpi-pass', startedAt, finishedAt: Date.now(), pass, count, partialUrl: partial.url, ...counted };
+    return { kind: 'kpi-pass', startedAt, finishedAt: Date.now(), pass, count, partialUrl: partial.url, duplicateFiles, ...counted };
   };
 }
 

@@ -9,6 +9,7 @@ import { CATALOGUE_SNAPSHOTS } from './catalogue-snapshot.ts';
 import { CHUNK_KEYS } from './chunk-keys.ts';
 import { CLEAN_EVENTS } from './clean-events.ts';
 import { DATE_PARTS } from './date-parts.ts';
+import { FILE_DUPLICATES } from './file-duplicates.ts';
 import { KPI_PARTIAL } from './kpi-partial.ts';
 import { KPI_ROWS } from './kpi-rows.ts';
 import { LAKE_PARTS } from './lake-parts.ts';
@@ -38,6 +39,7 @@ export {
 export { catalogueQuarantineOf, gatherFileQuarantines, QUARANTINE_HEADER, QuarantineWriter, segmentQuarantineOf, type FileQuarantine } from './quarantine.ts';
 export { packPartsWriter, publishedPartsOf, publishParts, reEnrichPart, segmentPartsWriter, type StagedPart } from './lake-parts.ts';
 export { readDateParts, writeDateParts, type DatePart } from './date-parts.ts';
+export { readFileDuplicates, writeFileDuplicates } from './file-duplicates.ts';
 export { mergeKpiPartials, writeKpiPartial } from './kpi-partial.ts';
 export { readKpiRows, writeKpiRows } from './kpi-rows.ts';
 export { loadedFilesSlices, readRunFiles, writeRunFiles, type LoadedFilesSlice } from './run-files.ts';
@@ -63,6 +65,7 @@ export const RUN_ARTIFACTS: Record<string, RunArtifact> = {
   'published parts': LAKE_PARTS.published,
   'date parts': DATE_PARTS,
   'KPI partial': KPI_PARTIAL,
+  'file duplicates': FILE_DUPLICATES,
   'KPI rows': KPI_ROWS,
   'run files': RUN_FILES,
   'source headers': SOURCE_HEADERS,
