@@ -261,15 +261,16 @@ export class KpiAccumulator {
     const entries = this.artistEntries(counters);
     const artistGroups = groupBy(entries.count, shards, (e) => shardOfHash(this.artists.hashOf(entries.artist[e]!), shards));
     const trackBytes = (t: number) => {
-      let n = 2 + this.trackIds.byteLength(t) + 1 + 8 * days.length;
-      if (!this.needsTrackInfo(t)) n += 2 + this.names.byteLength(this.nameOf[t]!) + 4 + 4 + 4 + 4 * this.genresOf.count[t]!;
+      let n = 2 + this.trackIds.bytesOf(t).length + 1 + 8 * days.length;
+      if (!this.needsTrackInfo(t)) n += 2 + this.names.bytesOf(this.nameOf[t]!).length + 4 + 4 + 4 + 4 * this.genresOf.count[t]!;
       return n;
     };
     const shardBytes = new Uint32Array(shards);
     for (let s = 0; s < shards; s++) {
       let n = 8;
       for (let i = trackGroups.starts[s]!; i < trackGroups.starts[s + 1]!; i++) n += trackBytes(trackGroups.order[i]!);
-      for (let i = artistGroups.starts[s]!; i < artistGroups.starts[s + 1]!; i++) n += 2 + this.artists.byteLength(entries.artist[artistGroups.order[i]!]!) + 7;
+      for (let i = artistGroups.starts[s]!; i < artistGroups.starts[s + 1]!; i++)
+        n += 2 + this.artists.bytesOf(entries.artist[artistGroups.order[i]!]!).length + 7;
       shardBytes[s] = n;
     }
 
@@ -312,7 +313,7 @@ export class KpiAccumulator {
       out.i32(artistGroups.starts[s + 1]! - artistGroups.starts[s]!);
       for (let i = artistGroups.starts[s]!; i < artistGroups.starts[s + 1]!; i++) {
         const e = artistGroups.order[i]!;
-        out.strOf(this.artists, entries.artist[e]!);
+        out.str(this.artists.bytesOf(entries.artist[e]!));
         out.u16(entries.date[e]!);
         out.u8(entries.hour[e]!);
         out.i32(entries.plays[e]!);
@@ -322,11 +323,11 @@ export class KpiAccumulator {
   }
 
   private writeTrack(out: ByteWriter, t: number, counters: DateCounters[]): void {
-    out.strOf(this.trackIds, t);
+    out.str(this.trackIds.bytesOf(t));
     const info = !this.needsTrackInfo(t);
     out.u8(info ? 1 : 0);
     if (info) {
-      out.strOf(this.names, this.nameOf[t]!);
+      out.str(this.names.bytesOf(this.nameOf[t]!));
       out.i32(this.durationMs[t]!);
       out.i32(this.popularity[t]!);
       const { start, count, ids } = this.genresOf;

@@ -59,29 +59,11 @@ export class ByteWriter {
   }
 
   str(utf8: Uint8Array): void {
-    this.u16(strLength(utf8.length));
+    if (utf8.length > 0xffff) throw new RangeError(`a KPI partial holds strings of at most 65535 bytes, not ${utf8.length}`);
+    this.u16(utf8.length);
     this.bytes.set(utf8, this.offset);
     this.offset += utf8.length;
   }
-
-  /** String `id` of a pool, copied from it: a partial writes hundreds of thousands, and a view of each was garbage. */
-  strOf(pool: PooledStrings, id: number): void {
-    const n = strLength(pool.byteLength(id));
-    this.u16(n);
-    pool.copyInto(id, this.bytes, this.offset);
-    this.offset += n;
-  }
-}
-
-/** What `ByteWriter.strOf` copies from (`StringPool`, `Utf8Column`). */
-export interface PooledStrings {
-  byteLength(id: number): number;
-  copyInto(id: number, out: Uint8Array, at: number): void;
-}
-
-function strLength(n: number): number {
-  if (n > 0xffff) throw new RangeError(`a KPI partial holds strings of at most 65535 bytes, not ${n}`);
-  return n;
 }
 
 /** Reads what ByteWriter wrote; running past the end is a PartialFormatError naming `what`. */
