@@ -538,7 +538,7 @@ describe('passes over shares of the users', () => {
     expect(() => decodePartialHeader(Buffer.from('{"tracks":[]}'), 'old.json')).toThrow(new PartialFormatError('old.json: not a KPI partial'));
     const otherVersion = Buffer.from(good);
     otherVersion.writeUInt32LE(1, 8);
-    expect(() => decodePartialHeader(otherVersion, 'v1')).toThrow('v1: KPI partial version 1, this release reads 2');
+    expect(() => decodePartialHeader(otherVersion, 'v1')).toThrow('v1: KPI partial version 1, this release reads 3');
     const fewer = bytesOf(acc.encodePartial(8));
     expect(() => new KpiMerge([decodePartialHeader(good, 'a'), decodePartialHeader(fewer, 'b')])).toThrow(
       'KPI partials of one merge differ in shard count: a: 64, b: 8',

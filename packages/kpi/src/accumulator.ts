@@ -42,9 +42,10 @@ export interface EncodedPartial {
   shards(): Generator<Uint8Array>;
 }
 
-/** How `encodePartial` lays its shards out: their sizes, and which tracks and artist entries each holds. */
+/** How `encodePartial` lays its shards out: their sizes, artists, and which tracks and artist entries each holds. */
 interface ShardPlan {
   shardBytes: Uint32Array;
+  shardArtists: Uint32Array;
   trackGroups: { order: Int32Array; starts: Int32Array };
   artistGroups: { order: Int32Array; starts: Int32Array };
   entries: { artist: Int32Array; date: Uint16Array; hour: Uint8Array; plays: Int32Array };
@@ -259,19 +260,30 @@ export class KpiAccumulator {
     const counters = days.map((day) => this.dates.get(day)!);
     const trackGroups = groupBy(this.trackIds.size, shards, (t) => shardOfHash(this.trackIds.hashOf(t), shards));
     const entries = this.artistEntries(counters);
-    const artistGroups = groupBy(entries.count, shards, (e) => shardOfHash(this.artists.hashOf(entries.artist[e]!), shards));
+    // An artist's entries together in its shard (ordered by artist first): written under its name once.
+    const byArtist = groupBy(entries.count, this.artists.size, (e) => entries.artist[e]!).order;
+    const artistGroups = groupBy(entries.count, shards, (e) => shardOfHash(this.artists.hashOf(entries.artist[e]!), shards), byArtist);
     const trackBytes = (t: number) => {
       let n = 2 + this.trackIds.bytesOf(t).length + 1 + 8 * days.length;
       if (!this.needsTrackInfo(t)) n += 2 + this.names.bytesOf(this.nameOf[t]!).length + 4 + 4 + 4 + 4 * this.genresOf.count[t]!;
       return n;
     };
     const shardBytes = new Uint32Array(shards);
+    const shardArtists = new Uint32Array(shards);
     for (let s = 0; s < shards; s++) {
       let n = 8;
       for (let i = trackGroups.starts[s]!; i < trackGroups.starts[s + 1]!; i++) n += trackBytes(trackGroups.order[i]!);
-      for (let i = artistGroups.starts[s]!; i < artistGroups.starts[s + 1]!; i++)
-        n += 2 + this.artists.bytesOf(entries.artist[artistGroups.order[i]!]!).length + 7;
+      let artists = 0;
+      for (let i = artistGroups.starts[s]!; i < artistGroups.starts[s + 1]!; i++) {
+        const a = entries.artist[artistGroups.order[i]!]!;
+        if (i === artistGroups.starts[s] || a !== entries.artist[artistGroups.order[i - 1]!]) {
+          artists++;
+          n += 2 + this.artists.bytesOf(a).length + 4;
+        }
+        n += 7;
+      }
       shardBytes[s] = n;
+      shardArtists[s] = artists;
     }
 
     const genreNames = Array.from({ length: this.genres.size }, (_, g) => this.genres.bytesOf(g));
@@ -294,7 +306,7 @@ export class KpiAccumulator {
     header.i32(0);
     for (let s = 0; s < shards; s++) header.i32((offset += shardBytes[s]!));
 
-    return { header: header.bytes, shards: () => this.shardsOf({ shardBytes, trackGroups, artistGroups, entries, counters }) };
+    return { header: header.bytes, shards: () => this.shardsOf({ shardBytes, shardArtists, trackGroups, artistGroups, entries, counters }) };
   }
 
   /** Rows ordered by date then genre / hour: this accumulator's partial through the merge of a date's passes. */
@@ -305,18 +317,25 @@ export class KpiAccumulator {
     return merge.result();
   }
 
-  private *shardsOf({ shardBytes, trackGroups, artistGroups, entries, counters }: ShardPlan): Generator<Uint8Array> {
+  private *shardsOf({ shardBytes, shardArtists, trackGroups, artistGroups, entries, counters }: ShardPlan): Generator<Uint8Array> {
     for (let s = 0; s < shardBytes.length; s++) {
       const out = new ByteWriter(shardBytes[s]!);
       out.i32(trackGroups.starts[s + 1]! - trackGroups.starts[s]!);
       for (let i = trackGroups.starts[s]!; i < trackGroups.starts[s + 1]!; i++) this.writeTrack(out, trackGroups.order[i]!, counters);
-      out.i32(artistGroups.starts[s + 1]! - artistGroups.starts[s]!);
-      for (let i = artistGroups.starts[s]!; i < artistGroups.starts[s + 1]!; i++) {
-        const e = artistGroups.order[i]!;
-        out.str(this.artists.bytesOf(entries.artist[e]!));
-        out.u16(entries.date[e]!);
-        out.u8(entries.hour[e]!);
-        out.i32(entries.plays[e]!);
+      out.i32(shardArtists[s]!);
+      const end = artistGroups.starts[s + 1]!;
+      for (let i = artistGroups.starts[s]!; i < end;) {
+        const a = entries.artist[artistGroups.order[i]!]!;
+        let run = i + 1;
+        while (run < end && entries.artist[artistGroups.order[run]!] === a) run++;
+        out.str(this.artists.bytesOf(a));
+        out.i32(run - i);
+        for (; i < run; i++) {
+          const e = artistGroups.order[i]!;
+          out.u16(entries.date[e]!);
+          out.u8(entries.hour[e]!);
+          out.i32(entries.plays[e]!);
+        }
       }
       yield out.bytes;
     }

@@ -215,11 +215,13 @@ export class KpiMerge {
       for (let n = reader.u32(); n > 0; n--) {
         const nameStart = reader.skipStr();
         const a = group.artists.internBytes(slice, nameStart, reader.offset);
-        const k = reader.u16();
-        const hour = reader.u8();
-        const plays = reader.i32();
-        if (k >= dates.length || hour > 23) throw new PartialFormatError(`${header.source}: artist entry of date ${k}, hour ${hour}`);
-        group.artistHours[dates[k]!]!.add(a * 24 + hour, plays);
+        for (let m = reader.u32(); m > 0; m--) {
+          const k = reader.u16();
+          const hour = reader.u8();
+          const plays = reader.i32();
+          if (k >= dates.length || hour > 23) throw new PartialFormatError(`${header.source}: artist entry of date ${k}, hour ${hour}`);
+          group.artistHours[dates[k]!]!.add(a * 24 + hour, plays);
+        }
       }
     }
   }

@@ -8,17 +8,19 @@
  *   "MFKP" | u32 header bytes (from the start of the file) | u32 version |
  *   u32 shards | u32 dates | dates: i32 day, f64[24] listeners, f64[24] plays |
  *   u32 genres | genres: str | u32[shards + 1] shard offsets (from the header's end) |
- *   shards: u32 tracks | tracks | u32 artist entries | artist entries
+ *   shards: u32 tracks | tracks | u32 artists | artists
  *
  *   track: str id | u8 has info | info: str name, i32 duration ms,
  *          i32 popularity, i32 genres, i32 genre index each (into the
  *          header's genres) | per date: i32 hour mask, i32 plays whose
  *          rows carried catalogue info
- *   artist entry: str name | u16 date index | u8 hour | i32 plays
+ *   artist: str name | u32 entries | entries: u16 date index | u8 hour |
+ *           i32 plays (an artist's hours together: the merge interns each
+ *           artist once a shard, not once an hour it played)
  *   str: u16 byte length | UTF-8 bytes
  */
 export const PARTIAL_MAGIC = 0x504b464d; // "MFKP" little-endian
-export const PARTIAL_VERSION = 2;
+export const PARTIAL_VERSION = 3;
 export const PARTIAL_SHARDS = 64;
 /** Magic and header length: enough of the file to know how much header to read. */
 export const PARTIAL_PREFIX_BYTES = 8;
@@ -228,14 +230,20 @@ export class IntCounts {
   }
 }
 
-/** Items grouped by a key from 0 to `groups - 1` (a counting sort): `order[starts[g] .. starts[g + 1])` are group g's items. */
-export function groupBy(items: number, groups: number, keyOf: (item: number) => number): { order: Int32Array; starts: Int32Array } {
+/**
+ * Items 0 to `items - 1` grouped by a key from 0 to `groups - 1` (a stable counting sort): `order[starts[g] ..
+ * starts[g + 1])` are group g's items, in the order of `within` when given (a permutation of the items).
+ */
+export function groupBy(items: number, groups: number, keyOf: (item: number) => number, within?: Int32Array): { order: Int32Array; starts: Int32Array } {
   const starts = new Int32Array(groups + 1);
   const keys = new Int32Array(items);
   for (let i = 0; i < items; i++) starts[(keys[i] = keyOf(i)) + 1]!++;
   for (let g = 0; g < groups; g++) starts[g + 1]! += starts[g]!;
   const next = starts.slice(0, groups);
   const order = new Int32Array(items);
-  for (let i = 0; i < items; i++) order[next[keys[i]!]!++] = i;
+  for (let j = 0; j < items; j++) {
+    const i = within ? within[j]! : j;
+    order[next[keys[i]!]!++] = i;
+  }
   return { order, starts };
 }
