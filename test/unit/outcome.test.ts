@@ -209,57 +209,26 @@ describe('run file list', () => {
       await planned.add({ file: url('no-header'), reasons: ['no header'] });
       const plannedOutUrl = (await planned.end()).url;
       const names = Array.from({ length: 12 }, (_, i) => `f${String(i).padStart(2, '0')}`);
+      const chunk = async (chunkId: string, segments: SegmentOutcome[]) => ({ outcomesUrl: await writeSegmentOutcomes(store, run, chunkId, segments) });
       const transforms = [
-        {
-          outcomesUrl: await writeSegmentOutcomes(
-            store,
-            run,
-            'chunk1',
-            names.slice(0, 6).map((n) => segment(url(n), 10, 10)),
-          ),
-        },
+        await chunk(
+          'chunk1',
+          names.slice(0, 6).map((n) => segment(url(n), 10, 10)),
+        ),
         // f11 has too many bad rows: rejected, and its duplicates are not reported.
-        {
-          outcomesUrl: await writeSegmentOutcomes(
-            store,
-            run,
-            'chunk2',
-            names.slice(6).map((n) => segment(url(n), 10, n === 'f11' ? 0 : 10)),
-          ),
-        },
+        await chunk(
+          'chunk2',
+          names.slice(6).map((n) => segment(url(n), 10, n === 'f11' ? 0 : 10)),
+        ),
       ];
       // f01 re-delivered over two dates, f03 in two passes of one date, and the rejected f11.
-      const at = (listenDate: string, pass: number, count: number) => ({ listenDate, pass, count });
+      const duplicatesOf = (listenDate: string, pass: number, count: number, byFile: Record<string, number>) =>
+        writeFileDuplicates(store, run, { listenDate, pass, count }, new Map(Object.entries(byFile)));
       const duplicateFiles = [
-        await writeFileDuplicates(
-          store,
-          run,
-          at('2024-06-25', 0, 1),
-          new Map([
-            ['f01', 4],
-            ['f07', 1],
-            ['f11', 3],
-          ]),
-        ),
-        await writeFileDuplicates(
-          store,
-          run,
-          at('2024-06-26', 0, 2),
-          new Map([
-            ['f01', 2],
-            ['f03', 5],
-          ]),
-        ),
-        await writeFileDuplicates(
-          store,
-          run,
-          at('2024-06-26', 1, 2),
-          new Map([
-            ['f03', 1],
-            ['f09', 10],
-          ]),
-        ),
-        await writeFileDuplicates(store, run, at('2024-06-27', 0, 1), new Map()),
+        await duplicatesOf('2024-06-25', 0, 1, { f01: 4, f07: 1, f11: 3 }),
+        await duplicatesOf('2024-06-26', 0, 2, { f01: 2, f03: 5 }),
+        await duplicatesOf('2024-06-26', 1, 2, { f03: 1, f09: 10 }),
+        await duplicatesOf('2024-06-27', 0, 1, {}),
       ].filter((a) => a !== undefined);
       expect(duplicateFiles.map((a) => a.files)).toEqual([3, 2, 2]);
       const expected = { f01: 6, f03: 6, f07: 1, f09: 10 };

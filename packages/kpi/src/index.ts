@@ -7,9 +7,10 @@ export {
   PARTIAL_PREFIX_BYTES,
   PARTIAL_SHARDS,
   PARTIAL_VERSION,
+  shardOfHash,
   type PartialHeader,
 } from './partial.ts';
 export type { GenreKpiRow, HourlyKpiRow, KpiTables } from './tables.ts';
 export { EventKeySet } from './event-key-set.ts';
-export { copyBytes, mixInt32, StringPool, Utf8Column, withRoom } from './string-pool.ts';
+export { copyBytes, hashBytes, mixInt32, StringPool, Utf8Column, withRoom } from './string-pool.ts';
 export { UserHourMasks } from './user-hour-masks.ts';

@@ -1,4 +1,5 @@
 import type { FileDuplicatesArtifact, RunFile } from '@musicflow/contracts';
+import { hashBytes, shardOfHash } from '@musicflow/kpi';
 import { readDecidedFiles, readFileDuplicates, readPlannedOutFiles } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 import { decidedRunFile, plannedOutRunFile, type RunTally } from './outcome.ts';
@@ -43,9 +44,8 @@ export async function* runFileBatches(store: ObjectStore, from: RunFileSources, 
   }
 }
 
-/** A file id's share of `shares` (FNV-1a of its characters). */
+/** A file id's share of `shares`, as partials shard a track by its id's bytes. */
 function shareOf(fileId: string, shares: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < fileId.length; i++) hash = Math.imul(hash ^ fileId.charCodeAt(i), 0x01000193);
-  return (hash >>> 0) % shares;
+  const bytes = Buffer.from(fileId);
+  return shardOfHash(hashBytes(bytes, 0, bytes.length), shares);
 }
