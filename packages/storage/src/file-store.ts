@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { closeSync, fstatSync, openSync, readSync, renameSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { closeSync, fstatSync, opendirSync, openSync, readSync, renameSync, statSync, type Dir, type Dirent, type Stats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -108,11 +108,12 @@ async function regularFiles(root: string, { links = 'skip', skipped }: ListOptio
   while (folders.length) {
     const folder = folders.pop()!;
     // Entries a page at a time, only their names kept: a folder of 1M files read whole as entries is
-    // hundreds of MB (a worker at a 256 MB heap died of it), its names about 40 MB.
-    let entries: AsyncIterable<Dirent<Buffer>>;
+    // hundreds of MB (a worker at a 256 MB heap died of it), its names about 40 MB. Read synchronously, a page
+    // between turns of the event loop: an await an entry made listing 100k files 3x slower (0.3 s against 0.1 s).
+    let dir: Dir;
     try {
       // Names as bytes (a name may not be UTF-8): opendir takes 'buffer' as readdir does, though its types do not say so.
-      entries = (await fs.opendir(path.join(root, folder), { encoding: 'buffer' as BufferEncoding, bufferSize: DIR_PAGE })) as AsyncIterable<Dirent<Buffer>>;
+      dir = opendirSync(path.join(root, folder), { encoding: 'buffer' as BufferEncoding, bufferSize: DIR_PAGE });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
       // A folder inside that this process may not read is one entry left out; the folder itself unreadable is the setting's fault.
@@ -122,20 +123,27 @@ async function regularFiles(root: string, { links = 'skip', skipped }: ListOptio
       }
       throw err;
     }
-    for await (const entry of entries) {
-      if (!isUtf8(entry.name)) {
-        skip(`${pathToFileURL(path.join(root, folder)).href.replace(/\/?$/, '/')}${percentEncoded(entry.name)}`, 'name_not_utf8');
-        continue;
+    try {
+      for (let read = 1; ; read++) {
+        const entry = dir.readSync() as Dirent<Buffer> | null;
+        if (!entry) break;
+        if (read % DIR_PAGE === 0) await setImmediate();
+        if (!isUtf8(entry.name)) {
+          skip(`${pathToFileURL(path.join(root, folder)).href.replace(/\/?$/, '/')}${percentEncoded(entry.name)}`, 'name_not_utf8');
+          continue;
+        }
+        const name = folder ? path.join(folder, entry.name.toString()) : entry.name.toString();
+        if (isInWriting(name)) continue;
+        if (entry.isDirectory()) folders.push(name);
+        else if (entry.isFile()) files.push(name);
+        else if (entry.isSymbolicLink()) {
+          const file = path.join(root, name);
+          if (links === 'inside' && (await leadsToFileInside(file))) files.push(name);
+          else skip(pathToFileURL(file).href, 'symlink');
+        } else skip(pathToFileURL(path.join(root, name)).href, 'special_file');
       }
-      const name = path.join(folder, entry.name.toString());
-      if (isInWriting(name)) continue;
-      const file = path.join(root, name);
-      if (entry.isDirectory()) folders.push(name);
-      else if (entry.isFile()) files.push(name);
-      else if (entry.isSymbolicLink()) {
-        if (links === 'inside' && (await leadsToFileInside(file))) files.push(name);
-        else skip(pathToFileURL(file).href, 'symlink');
-      } else skip(pathToFileURL(file).href, 'special_file');
+    } finally {
+      dir.closeSync();
     }
   }
   return files;
