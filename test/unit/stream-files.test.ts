@@ -280,7 +280,7 @@ describe('planStreamFile', () => {
 });
 
 describe('listStreamFiles', () => {
-  it('lists a folder once when its files are held, twice past the bound, with the same files, size and entries left out', async () => {
+  it('lists a folder once: packs by the bytes of a day of fewer files than it holds, else by CHUNK_BYTES, with the same files and entries left out', async () => {
     const dir = await tempDir('musicflow-listing-');
     const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
     try {
@@ -289,22 +289,56 @@ describe('listStreamFiles', () => {
       await fs.symlink(path.join(dir, 's0.csv'), path.join(dir, 'link.csv'));
       let lists = 0;
       const counted: ObjectStore = { ...store, list: (url, options) => (lists++, store.list(url, options)) };
-      const listing = async (holdFiles: number) => {
+      const chunkBytes = 32 << 20;
+      const listing = async (sizedFiles: number) => {
         lists = 0;
         const skipped: SkippedEntry[] = [];
-        const found = await listStreamFiles(counted, dirUrl(dir), { wanted: (f) => f.url.endsWith('.csv'), skipped: (e) => skipped.push(e), holdFiles });
+        const found = await listStreamFiles(counted, dirUrl(dir), {
+          wanted: (f) => f.url.endsWith('.csv'),
+          skipped: (e) => skipped.push(e),
+          chunkBytes,
+          sizedFiles,
+        });
         const files: string[] = [];
         for await (const file of found.files) files.push(`${path.basename(new URL(file.url).pathname)} ${file.size}`);
-        return { lists, totalBytes: found.totalBytes, files, skipped: skipped.map((e) => `${e.kind} ${path.basename(e.url)}`) };
+        return { lists, packBytes: found.packBytes, files, skipped: skipped.map((e) => `${e.kind} ${path.basename(e.url)}`) };
       };
       const expected = {
-        totalBytes: 75,
+        lists: 1,
         files: Array.from({ length: 6 }, (_, i) => `s${i}.csv ${10 + i}`),
         skipped: ['symlink link.csv'],
       };
-      expect(await listing(7)).toEqual({ lists: 1, ...expected });
-      expect(await listing(6)).toEqual({ lists: 2, ...expected });
-      expect(await listing(1)).toEqual({ lists: 2, ...expected });
+      // 75 bytes in all: the least pack size.
+      expect(await listing(7)).toEqual({ ...expected, packBytes: packBytesFor(75, chunkBytes) });
+      expect(await listing(6)).toEqual({ ...expected, packBytes: chunkBytes });
+      expect(await listing(1)).toEqual({ ...expected, packBytes: chunkBytes });
+      expect(packBytesFor(75, chunkBytes)).not.toBe(chunkBytes);
+    } finally {
+      await store.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('hands out a folder of more files than it holds before the listing ends', async () => {
+    const dir = await tempDir('musicflow-listing-');
+    const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
+    try {
+      for (let i = 0; i < 5; i++) await fs.writeFile(path.join(dir, `s${i}.csv`), 'x');
+      let listedSoFar = 0;
+      const counting: ObjectStore = {
+        ...store,
+        list: async function* (url, options) {
+          for await (const file of store.list(url, options)) {
+            listedSoFar++;
+            yield file;
+          }
+        },
+      };
+      const found = await listStreamFiles(counting, dirUrl(dir), { wanted: () => true, skipped: () => undefined, chunkBytes: 1 << 20, sizedFiles: 2 });
+      const seen: number[] = [];
+      for await (const _ of found.files) seen.push(listedSoFar);
+      // The first two were held; each later one is handed out as soon as it is listed.
+      expect(seen).toEqual([2, 2, 3, 4, 5]);
     } finally {
       await store.close();
       await fs.rm(dir, { recursive: true, force: true });

@@ -20,7 +20,7 @@ import { addChildJobs, CancelWatch, enterStep, ignoredFailures, runSources, type
 import { HeaderTally, mergeStreamHeaderTallies, plannedOutFilesWriter, songsSnapshotGroup, writeChunkSegments, writeStreamHeaderTally } from '@musicflow/lake';
 import type { ObjectInfo, ObjectStore, SkippedEntry } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
-import { ChunkPacker, listStreamFiles, packBytesFor, planFromListing, planStreamFile, type PlanBounds, type PlannedFile } from './streams.ts';
+import { ChunkPacker, listStreamFiles, planFromListing, planStreamFile, type PlanBounds, type PlannedFile } from './streams.ts';
 
 /**
  * Stream files scanned at once while planning: the files the plan reads (those over WHOLE_READ_BYTES or cut
@@ -94,15 +94,16 @@ function createPlanProcessor(ctx: ServiceContext) {
   const bounds: PlanBounds = { ...fileBoundsOf(config), maxKeyBytes: config.MAX_FILE_KEY_BYTES };
   /**
    * Lists and plans the stream files, adds one validate job per chunk under
-   * the plan job. The day's size must be known before any file is planned
-   * (it sets the pack size): a listing of up to HELD_LISTING_FILES files is
-   * held from that first read and planned from memory; a bigger one is read
-   * again, a page at a time, and never held (`listStreamFiles`). Files are
-   * planned a window at a time. A small file is planned from its listing
-   * entry alone (its validator reads its header), so a day of 100k small
-   * files costs the plan one listing, not 100k reads. Files the plan rejects
-   * go to the planned-out-files artifact as they are found; the headers it
-   * read, to its stream-header tally.
+   * the plan job. The pack size is set from the day's size when it has fewer
+   * than PACK_SIZED_FILES files (held from the listing until it ends), else
+   * it is CHUNK_BYTES and the files are planned as they are listed
+   * (`listStreamFiles`): the folder is listed once, and the first chunks are
+   * validated while the rest is listed. Files are planned a window at a
+   * time. A small file is planned from its listing entry alone (its
+   * validator reads its header), so a day of 100k small files costs the plan
+   * one listing, not 100k reads. Files the plan rejects go to the
+   * planned-out-files artifact as they are found; the headers it read, to its
+   * stream-header tally.
    */
   async function planAndValidate(job: Job, data: PlanJob, log: Logger): Promise<PlanJob> {
     const { run } = data;
@@ -113,8 +114,13 @@ function createPlanProcessor(ctx: ServiceContext) {
     // What was left out is told, as a rejected file: a link or a name that is not UTF-8 (either may be a folder of
     // stream files), a FIFO, socket or device named as a stream file. Heard while listing, told between windows.
     let skipped: SkippedEntry[] = [];
-    const listing = await listStreamFiles(store, streams, { links: config.FILE_LINKS, wanted, skipped: (entry) => skipped.push(entry) });
-    const packer = new ChunkPacker(packBytesFor(listing.totalBytes, config.CHUNK_BYTES));
+    const listing = await listStreamFiles(store, streams, {
+      links: config.FILE_LINKS,
+      wanted,
+      skipped: (entry) => skipped.push(entry),
+      chunkBytes: config.CHUNK_BYTES,
+    });
+    const packer = new ChunkPacker(listing.packBytes);
 
     const plannedOut = plannedOutFilesWriter(store, run);
     const rejectFile = async (rejected: RejectedFile, message: string) => {

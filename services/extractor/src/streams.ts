@@ -127,55 +127,58 @@ export function planFromListing(streamsUrl: string, file: ObjectInfo, chunkBytes
   return { segments: [{ fileId: fileIdOf(streamsUrl, file.url), fileUrl: file.url, index: 0, count: 1, start: 0, end: file.size, firstLine: 1, gzip }] };
 }
 
-/**
- * A listing of at most this many stream files is held from its first read (URL and size, about 140 bytes a file:
- * 21 MB at most) and planned from memory: such a folder is listed once, not twice. A bigger one is read again.
- */
-export const HELD_LISTING_FILES = 150_000;
-
-/** The stream files of a folder for the plan: their total size, known before the first is planned, and the files. */
+/** The stream files of a folder for the plan, and the size of the packs their small files go into. */
 export interface StreamListing {
-  totalBytes: number;
-  /** The files `wanted` keeps, in key order: held in memory, or a second listing read as it goes. */
-  files: Iterable<ObjectInfo> | AsyncIterable<ObjectInfo>;
+  packBytes: number;
+  /** The files `wanted` keeps, in key order: those held while the pack size was set, then the rest as they are listed. */
+  files: AsyncIterable<ObjectInfo>;
 }
 
 /**
- * Lists `streams` once for the total size of the files `wanted` keeps. Up to `holdFiles` files (and
- * entries left out) are held from that listing, and what was left out is told to `skipped` at once;
- * past it the folder is listed again as `files` is read, telling what is left out as it goes.
+ * Lists `streams` once: holds up to `sizedFiles` files `wanted` keeps to set the pack size, then hands them
+ * out and goes on listing. What is left out is told to `skipped` as the listing meets it.
  */
 export async function listStreamFiles(
   store: ObjectStore,
   streams: string,
-  options: Pick<ListOptions, 'links'> & { wanted: (file: ObjectInfo) => boolean; skipped: (entry: SkippedEntry) => void; holdFiles?: number },
+  options: Pick<ListOptions, 'links'> & {
+    wanted: (file: ObjectInfo) => boolean;
+    skipped: (entry: SkippedEntry) => void;
+    chunkBytes: number;
+    sizedFiles?: number;
+  },
 ): Promise<StreamListing> {
-  const { links, wanted, skipped, holdFiles = HELD_LISTING_FILES } = options;
+  const { links, wanted, skipped, chunkBytes, sizedFiles = PACK_SIZED_FILES } = options;
+  const listed = store.list(streams, { links, skipped })[Symbol.asyncIterator]();
   const held: ObjectInfo[] = [];
-  const heldSkipped: SkippedEntry[] = [];
-  let holding = true;
-  /** Whether one more entry is held: once one is not, none is (and the folder is listed again). */
-  const room = () => {
-    if (holding && held.length + heldSkipped.length >= holdFiles) {
-      holding = false;
-      held.length = heldSkipped.length = 0;
-    }
-    return holding;
-  };
   let totalBytes = 0;
-  for await (const file of store.list(streams, { links, skipped: (entry) => room() && heldSkipped.push(entry) })) {
-    if (!wanted(file)) continue;
-    totalBytes += file.size;
-    if (room()) held.push({ url: file.url, size: file.size });
-  }
-  if (holding) {
-    heldSkipped.forEach((entry) => skipped(entry));
-    return { totalBytes, files: held };
+  let ended = false;
+  try {
+    while (held.length < sizedFiles) {
+      const next = await listed.next();
+      if (next.done) {
+        ended = true;
+        break;
+      }
+      if (!wanted(next.value)) continue;
+      held.push({ url: next.value.url, size: next.value.size });
+      totalBytes += next.value.size;
+    }
+  } catch (err) {
+    await listed.return?.();
+    throw err;
   }
   return {
-    totalBytes,
+    packBytes: ended ? packBytesFor(totalBytes, chunkBytes) : chunkBytes,
     files: (async function* () {
-      for await (const file of store.list(streams, { links, skipped })) if (wanted(file)) yield file;
+      try {
+        yield* held;
+        held.length = 0;
+        if (ended) return;
+        for (let next = await listed.next(); !next.done; next = await listed.next()) if (wanted(next.value)) yield next.value;
+      } finally {
+        if (!ended) await listed.return?.();
+      }
     })(),
   };
 }
@@ -238,6 +241,14 @@ export function packChunks(segments: Segment[], packBytes: number): Chunk[] {
  * of the same events in 5 files, mostly per-chunk catalogue lookups.
  */
 export const MAX_SEGMENTS_PER_CHUNK = 4000;
+
+/**
+ * Files listed before the plan's pack size is set. A day of fewer is held whole and packed by its bytes
+ * (`packBytesFor`); a day of this many or more makes at least eight packs by MAX_SEGMENTS_PER_CHUNK alone, so it
+ * is packed by CHUNK_BYTES and planned as it is listed: its first chunks are validated while the rest is listed,
+ * and the folder is listed once whatever its size. Held: URL and size, about 140 bytes a file (4.5 MB).
+ */
+export const PACK_SIZED_FILES = 8 * MAX_SEGMENTS_PER_CHUNK;
 
 /**
  * How much small files are packed into one chunk: enough to keep per-chunk
