@@ -6,11 +6,18 @@ import fs from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import type { LakePart, RunContext, SegmentOutcome } from '@musicflow/contracts';
 import { FileDecisions, type FileOutcome } from '@musicflow/ingest';
-import { plannedOutFilesWriter, readDecidedFiles, writeFileDuplicates, writeSegmentOutcomes } from '@musicflow/lake';
+import {
+  plannedOutFilesWriter,
+  readDecidedFiles,
+  RunFilesWriter,
+  runFilesWithDuplicates,
+  RunTally,
+  writeFileDuplicates,
+  writeSegmentOutcomes,
+} from '@musicflow/lake';
 import { createObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from '../helpers/env.ts';
-import { biggestDatesFirst, RunTally } from '../../services/kpi/src/outcome.ts';
-import { runFileBatches } from '../../services/kpi/src/run-files.ts';
+import { biggestDatesFirst } from '../../services/kpi/src/outcome.ts';
 
 /** Segment `index` of `count` of a file, validated and transformed. */
 function segment(fileUrl: string, rowsRead: number, rowsValid: number, parseError?: string, index = 0, count = 1): SegmentOutcome {
@@ -200,7 +207,7 @@ describe('segment outcomes artifact', () => {
 });
 
 describe('run file list', () => {
-  it('joins the duplicates of every file to its outcome, once a file, however few files are held at once', async () => {
+  it('is written as the files are decided, and the load joins the duplicates of every file to it, once a file, however few files are held at once', async () => {
     const dir = await tempDir();
     const run = runIn(dir);
     const url = (name: string) => `${run.sources.streams}${name}.csv`;
@@ -221,6 +228,13 @@ describe('run file list', () => {
           names.slice(6).map((n) => segment(url(n), 10, n === 'f11' ? 0 : 10)),
         ),
       ];
+      // As the commit writes it.
+      const list = new RunFilesWriter(store, run);
+      await list.addPlannedOut(store, plannedOutUrl);
+      for await (const decided of readDecidedFiles(store, transforms, 0.05)) await list.addDecided(decided);
+      const { url: filesUrl, tally } = await list.end();
+      expect({ loaded: tally.filesLoaded, rejected: tally.filesRejected, read: tally.rowsRead }).toEqual({ loaded: 11, rejected: 2, read: 120 });
+
       // f01 re-delivered over two dates, f03 in two passes of one date, and the rejected f11.
       const duplicatesOf = (listenDate: string, pass: number, count: number, byFile: Record<string, number>) =>
         writeFileDuplicates(store, run, { listenDate, pass, count }, new Map(Object.entries(byFile)));
@@ -233,26 +247,27 @@ describe('run file list', () => {
       expect(duplicateFiles.map((a) => a.files)).toEqual([3, 2, 2]);
       const expected = { f01: 6, f03: 6, f07: 1, f09: 10 };
 
-      const listed = async (held: number) => {
-        const tally = new RunTally();
+      // As the load reads it.
+      const listed = async (artifacts: typeof duplicateFiles, held: number) => {
         const files = [];
-        for await (const batch of runFileBatches(store, { plannedOutUrl, transforms, rejectThreshold: 0.05, duplicateFiles }, tally, held))
-          files.push(...batch);
-        return { tally, files };
+        for await (const batch of runFilesWithDuplicates(store, filesUrl, artifacts, held)) files.push(...batch);
+        return files;
       };
-      const whole = await listed(100);
-      const shared = await listed(2);
-      for (const { tally, files } of [whole, shared]) {
+      const whole = await listed(duplicateFiles, 100);
+      const shared = await listed(duplicateFiles, 2);
+      for (const files of [whole, shared]) {
         const byName = new Map(files.map((f) => [f.file.split('/').pop()!.replace('.csv', ''), f]));
         expect(files).toHaveLength(1 + names.length);
         expect([...byName.keys()].sort()).toEqual([...names, 'no-header']);
         expect(Object.fromEntries([...byName].filter(([, f]) => f.duplicate).map(([n, f]) => [n, f.duplicate]))).toEqual(expected);
         expect(byName.get('f11')).toMatchObject({ status: 'rejected', duplicate: 0 });
-        expect({ loaded: tally.filesLoaded, rejected: tally.filesRejected, read: tally.rowsRead }).toEqual({ loaded: 11, rejected: 2, read: 120 });
+        expect(byName.get('no-header')).toMatchObject({ status: 'rejected', reason: 'no header' });
       }
-      // Held in shares of two: the outcomes read once a share, each file in its share only.
-      expect(whole.files.map((f) => f.file)).toEqual([url('no-header'), ...names.map(url)]);
-      expect(shared.files.map((f) => f.file)).not.toEqual(whole.files.map((f) => f.file));
+      // Held in shares of two: the list read once a share, each file in its share only.
+      expect(whole.map((f) => f.file)).toEqual([url('no-header'), ...names.map(url)]);
+      expect(shared.map((f) => f.file)).not.toEqual(whole.map((f) => f.file));
+      // No duplicates: the list as the commit wrote it.
+      expect(await listed([], 100)).toEqual(whole.map((f) => ({ ...f, duplicate: 0 })));
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }

@@ -195,9 +195,10 @@ export const configSchema = z.object({
    */
   KPI_TRACKS_PER_PASS: z.coerce.number().int().min(1000).default(300_000),
   /**
-   * Source files whose duplicate events (re-delivered rows) the run's KPI job holds at once while it writes
-   * the run's file list: more files with duplicates than this are joined in shares (each share a read of the
-   * run's outcomes), so the job's memory stays bounded whatever a run re-delivers.
+   * Source files whose duplicate events (re-delivered rows, counted by the KPI date and pass jobs) the load
+   * holds at once while it writes the run's files to analytics.etl_run_files: more files with duplicates than
+   * this are joined in shares (each share a read of the run's file list), so its memory stays bounded whatever
+   * a run re-delivers.
    */
   KPI_FILE_DUPLICATES_HELD: z.coerce.number().int().min(1).default(100_000),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),

@@ -316,6 +316,23 @@ export const kpiJobSchema = z.object({
 });
 export type KpiJob = z.infer<typeof kpiJobSchema>;
 
+/** A report names at most this many rejected files; every file's outcome is in analytics.etl_run_files. */
+export const REPORT_REJECTED_FILES = 20;
+
+/** The run report's counts of its files, added up one file at a time (`RunTally` in @musicflow/lake). */
+export const runFilesTallySchema = z.object({
+  filesLoaded: z.number().int(),
+  filesRejected: z.number().int(),
+  rowsRead: z.number().int(),
+  rowsValid: z.number().int(),
+  orphanTracks: z.number().int(),
+  orphanUsers: z.number().int(),
+  rejectedByReason: z.record(z.string(), z.number().int()),
+  /** The first rejected files by name, sorted, at most REPORT_REJECTED_FILES. */
+  firstRejected: z.array(rejectedFileSchema).max(REPORT_REJECTED_FILES),
+});
+export type RunFilesTally = z.infer<typeof runFilesTallySchema>;
+
 /**
  * The run's lake commit, on the transform queue: decides each file from its
  * KPI job's transform results, gathers the quarantine of every file, and moves
@@ -331,8 +348,8 @@ export const commitResultSchema = z.object({
   ...timing,
   /** The accepted files' parts, as published under `processed/`. */
   parts: z.array(lakePartSchema),
-  /** The REJECT_THRESHOLD it decided the files with: the KPI job's report decides them the same way. */
-  rejectThreshold: z.number(),
+  /** The run's file list it wrote as it decided the files (duplicates joined by the load), and the report's counts of it. */
+  files: z.object({ url: z.string(), tally: runFilesTallySchema }),
 });
 export type CommitResult = z.infer<typeof commitResultSchema>;
 
@@ -437,7 +454,7 @@ export const kpiDateResultSchema = z.object({
   hourlyRows: z.number().int(),
   /** This run's events of the date that were already known. */
   duplicate: z.number().int(),
-  /** The date's (or its passes') duplicates per file: the KPI job joins them to the run's file list. */
+  /** The date's (or its passes') duplicates per file: the load joins them to the run's file list. */
   duplicateFiles: z.array(fileDuplicatesArtifact).default([]),
   rows: z.number().int(),
   /** Pass jobs over shares of the date's users (KPI_EVENTS_PER_PASS); 1 for a date that fits one. */
@@ -554,9 +571,6 @@ export const runBuildSchema = z.object({
 });
 export type RunBuild = z.infer<typeof runBuildSchema>;
 
-/** A report names at most this many rejected files; every file's outcome is in analytics.etl_run_files. */
-export const REPORT_REJECTED_FILES = 20;
-
 /** The run report: what `run --wait`, `GET /runs/:id` and `analytics.etl_runs` show. */
 export const runReportSchema = z.object({
   runId: z.string(),
@@ -630,6 +644,8 @@ export const runFileSchema = z.object({
   rowsRejected: z.number().int(),
   duplicate: z.number().int(),
   reason: z.string().optional(),
+  /** The file's id in the lake (its rows' `source_file`), by which its duplicate events are joined; none for a file the plan rejected. */
+  fileId: z.string().optional(),
 });
 export type RunFile = z.infer<typeof runFileSchema>;
 
@@ -638,8 +654,10 @@ export const kpiResultSchema = z.object({
   kind: z.literal('kpi'),
   ...timing,
   report: runReportSchema,
-  /** Every file's outcome (`RunFile`), one JSON object per line, a run temporary. */
+  /** Every file's outcome (`RunFile`), one JSON object per line, a run temporary: the commit's, without duplicates. */
   filesUrl: z.string(),
+  /** The date and pass jobs' duplicate events per file, which the load joins to the file list. */
+  duplicateFiles: z.array(fileDuplicatesArtifact).default([]),
   /** KPI rows as CSV, one file per listen date. */
   genreUrls: z.array(z.string()),
   hourlyUrls: z.array(z.string()),

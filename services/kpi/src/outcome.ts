@@ -1,75 +1,21 @@
 import {
   childResults,
-  REPORT_REJECTED_FILES,
   type KpiDateResult,
   type KpiJob,
   type KpiResult,
   type PlanResult,
-  type RejectedFile,
   type RunContext,
-  type RunFile,
+  type RunFilesTally,
   type RunReport,
   type TransformResult,
 } from '@musicflow/contracts';
-import type { FileOutcome } from '@musicflow/ingest';
 import { fitText } from '@musicflow/warehouse/text-contract';
 
 /** A file's name in the report, at most (cut with a digest, as etl_run_files keeps it). */
 const REPORT_FILE_NAME_BYTES = 1024;
 
-const rowsOf = (file: FileOutcome) => ({
-  read: file.segments.reduce((n, s) => n + s.validation.rowsRead, 0),
-  valid: file.segments.reduce((n, s) => n + s.validation.rowsValid, 0),
-});
-
 const span = (items: { startedAt: number; finishedAt: number }[]) =>
   items.length ? Math.max(...items.map((i) => i.finishedAt)) - Math.min(...items.map((i) => i.startedAt)) : 0;
-
-/**
- * The report's counts, added up one file at a time: what a run of any number
- * of files holds is these sums and the first REPORT_REJECTED_FILES rejected
- * files by name.
- */
-export class RunTally {
-  filesLoaded = 0;
-  filesRejected = 0;
-  rowsRead = 0;
-  rowsValid = 0;
-  orphanTracks = 0;
-  orphanUsers = 0;
-  readonly rejectedByReason: Record<string, number> = {};
-  /** The first rejected files by name, sorted, at most REPORT_REJECTED_FILES. */
-  readonly firstRejected: RejectedFile[] = [];
-
-  /** A file the plan rejected before reading a row. */
-  plannedOut(file: RejectedFile): void {
-    this.rejected(file);
-  }
-
-  /** A file whose segments were read, decided. */
-  decided(file: FileOutcome): void {
-    for (const s of file.segments) {
-      this.rowsRead += s.validation.rowsRead;
-      for (const [reason, n] of Object.entries(s.validation.rejected)) this.rejectedByReason[reason] = (this.rejectedByReason[reason] ?? 0) + n;
-    }
-    if (file.rejectedReasons.length) return this.rejected({ file: file.url, reasons: file.rejectedReasons });
-    this.filesLoaded++;
-    for (const s of file.segments) {
-      this.rowsValid += s.validation.rowsValid;
-      this.orphanTracks += s.orphanTracks;
-      this.orphanUsers += s.orphanUsers;
-    }
-  }
-
-  private rejected(file: RejectedFile): void {
-    this.filesRejected++;
-    const first = this.firstRejected;
-    if (first.length === REPORT_REJECTED_FILES && first.at(-1)!.file.localeCompare(file.file) <= 0) return;
-    const at = first.findIndex((f) => file.file.localeCompare(f.file) < 0);
-    first.splice(at === -1 ? first.length : at, 0, file);
-    if (first.length > REPORT_REJECTED_FILES) first.pop();
-  }
-}
 
 /**
  * The run report as far as the KPI job knows it; the loader adds status,
@@ -79,7 +25,7 @@ export class RunTally {
 export function buildReport(
   run: RunContext,
   plan: PlanResult,
-  tally: RunTally,
+  tally: RunFilesTally,
   counts: { duplicate: number; dates: string[]; kpiStartedAt: number },
   transforms: TransformResult[] = [],
 ): RunReport {
@@ -117,32 +63,6 @@ export function buildReport(
   };
 }
 
-/** A file the plan rejected, as the run's file list has it. */
-export const plannedOutRunFile = (f: RejectedFile): RunFile => ({
-  file: f.file,
-  status: 'rejected',
-  rowsRead: 0,
-  rowsValid: 0,
-  rowsRejected: 0,
-  duplicate: 0,
-  reason: f.reasons.join('; '),
-});
-
-/** A decided file, as the run's file list has it. */
-export function decidedRunFile(f: FileOutcome, duplicateByFile: ReadonlyMap<string, number>): RunFile {
-  const { read, valid } = rowsOf(f);
-  const loaded = f.rejectedReasons.length === 0;
-  return {
-    file: f.url,
-    status: loaded ? 'loaded' : 'rejected',
-    rowsRead: read,
-    rowsValid: valid,
-    rowsRejected: read - valid,
-    duplicate: loaded ? (duplicateByFile.get(f.fileId) ?? 0) : 0,
-    reason: loaded ? undefined : f.rejectedReasons.join('; '),
-  };
-}
-
 /**
  * Listen dates, those with most of the run's events first (ties by date), so
  * the longest date job does not start last while other workers wait for it.
@@ -171,6 +91,7 @@ export function kpiResultOf(dates: DatesStep, report: RunReport, filesUrl: strin
     finishedAt: Date.now(),
     report,
     filesUrl,
+    duplicateFiles: results.flatMap((r) => r.duplicateFiles),
     genreUrls: results.map((r) => r.genreUrl),
     hourlyUrls: results.map((r) => r.hourlyUrl),
     snapshotSeq: dates.snapshotSeq,

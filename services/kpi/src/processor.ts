@@ -13,10 +13,9 @@ import {
   type RunContext,
 } from '@musicflow/contracts';
 import { PARTIAL_SHARDS, PartialFormatError, type KpiTables } from '@musicflow/kpi';
-import { mergeKpiPartials, readDateParts, writeDateParts, writeFileDuplicates, writeKpiPartial, writeKpiRows, writeRunFiles } from '@musicflow/lake';
+import { mergeKpiPartials, readDateParts, writeDateParts, writeFileDuplicates, writeKpiPartial, writeKpiRows } from '@musicflow/lake';
 import { CancelWatch, enterStep, ignoredFailures, nextSnapshotSeq, readQueueWorkers, type ServiceContext, type StageProcessors } from '@musicflow/flow';
-import { biggestDatesFirst, buildReport, dateResults, kpiResultOf, RunTally } from './outcome.ts';
-import { runFileBatches } from './run-files.ts';
+import { biggestDatesFirst, buildReport, dateResults, kpiResultOf } from './outcome.ts';
 import { countPass, openDateParts, passesForSlots, passesNeeded } from './date-pass.ts';
 import { createRecomputeKpiProcessor } from './recompute.ts';
 
@@ -41,7 +40,7 @@ export function createKpiProcessors(ctx: ServiceContext): StageProcessors<'kpi'>
 }
 
 function createRunKpiProcessor(ctx: ServiceContext) {
-  const { store, queues, config } = ctx;
+  const { queues } = ctx;
 
   /** Once the plan and the transforms are done: the run's lake commit. */
   async function commit(job: Job, token: string | undefined, data: KpiJob): Promise<KpiJob> {
@@ -84,27 +83,18 @@ function createRunKpiProcessor(ctx: ServiceContext) {
     if (!plan) throw new Error(`kpi ${job.id}: the plan job left no result`);
     const [committed] = childResults(values, 'commit');
     if (!committed) throw new Error(`kpi ${job.id}: the commit job left no result`);
-    // In chunk order, so the files come in the same order every time.
-    const transforms = childResults(values, 'transform').sort((a, b) => a.chunkId.localeCompare(b.chunkId));
+    const transforms = childResults(values, 'transform');
     const dates = data.dates!;
     const results = dateResults(values, dates);
     const duplicate = results.reduce((n, r) => n + r.duplicate, 0);
     log.info({ dates: dates.listenDates, duplicate }, 'KPIs computed');
 
-    // Every file's outcome to the run's file list and the report's counts, reading the run's outcomes once a share of duplicates.
-    const tally = new RunTally();
-    const sources = {
-      plannedOutUrl: plan.plannedOut.url,
-      transforms,
-      rejectThreshold: committed.rejectThreshold,
-      duplicateFiles: results.flatMap((r) => r.duplicateFiles),
-    };
-    const filesUrl = await writeRunFiles(store, run, runFileBatches(store, sources, tally, config.KPI_FILE_DUPLICATES_HELD));
-    const report = buildReport(run, plan, tally, { duplicate, dates: dates.listenDates, kpiStartedAt: dates.startedAt }, transforms);
+    // The commit wrote the file list and counted it as it decided the files; the load joins their duplicates.
+    const report = buildReport(run, plan, committed.files.tally, { duplicate, dates: dates.listenDates, kpiStartedAt: dates.startedAt }, transforms);
     report.kpiRows = { genre: results.reduce((n, r) => n + r.genreRows, 0), hourly: results.reduce((n, r) => n + r.hourlyRows, 0) };
     // The date jobs report the rows they counted: this job adds none.
     await job.updateProgress({ percent: 100, rows: 0 });
-    return kpiResultOf(dates, report, filesUrl, results);
+    return kpiResultOf(dates, report, committed.files.url, results);
   }
 
   return async (job: Job, data: KpiJob, log: Logger, token: string | undefined): Promise<KpiResult> => {

@@ -13,7 +13,7 @@ import {
   wakeBackfill,
   type ServiceContext,
 } from '@musicflow/flow';
-import { LAKE_LAYOUT, readKpiRows, readRunFiles, readSourceHeaders } from '@musicflow/lake';
+import { LAKE_LAYOUT, readKpiRows, readSourceHeaders, runFilesWithDuplicates } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 import { checkSettings, fitRunRecord, recordSchemaDrift, WarehouseDataError, type Warehouse } from '@musicflow/warehouse';
 import { archiveJobs } from './archive.ts';
@@ -125,7 +125,8 @@ export function createLoadProcessor(ctx: ServiceContext) {
             checks: { dates: report.dates.map((listenDate) => ({ listenDate, events: result.dateEvents?.[listenDate] })), settings: checkSettings(config) },
           },
           report,
-          readRunFiles(store, result.filesUrl),
+          // The commit's file list, each file's duplicate events (found by the date jobs) joined as its rows are written.
+          runFilesWithDuplicates(store, result.filesUrl, result.duplicateFiles, config.KPI_FILE_DUPLICATES_HELD),
         ));
       } catch (err) {
         if (!(err instanceof WarehouseDataError)) throw err; // an infrastructure fault: retried

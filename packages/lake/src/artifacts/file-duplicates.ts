@@ -7,14 +7,15 @@ import { readNdjsonBatches, writeNdjson, type NdjsonArtifact } from './ndjson.ts
 /**
  * A date's (or a pass's) duplicate events per source file of the run: the
  * counts of a re-delivered file's rows stay out of job results (Redis), and
- * the KPI job reads them back in bounded shares when it writes the file list.
+ * the load reads them back in bounded shares as it writes the run's files to
+ * the warehouse (`runFilesWithDuplicates`).
  */
 export const FILE_DUPLICATES: RunArtifact = {
   path: 'tmp/run=<run>/kpis/duplicates-<date>-pass<p>of<n>.ndjson',
   format: 'JSON lines, one FileDuplicates (@musicflow/contracts) a line',
   version: 1,
   writers: ['kpi-date', 'kpi-pass'],
-  readers: ['kpi'],
+  readers: ['load'],
 };
 
 const LINES: NdjsonArtifact<FileDuplicates> = { name: 'file duplicates', schema: fileDuplicatesSchema };

@@ -42,7 +42,7 @@ export { readDateParts, writeDateParts, type DatePart } from './date-parts.ts';
 export { readFileDuplicates, writeFileDuplicates } from './file-duplicates.ts';
 export { mergeKpiPartials, writeKpiPartial } from './kpi-partial.ts';
 export { readKpiRows, writeKpiRows } from './kpi-rows.ts';
-export { loadedFilesSlices, readRunFiles, writeRunFiles, type LoadedFilesSlice } from './run-files.ts';
+export { loadedFilesSlices, readRunFiles, RunFilesWriter, runFilesWithDuplicates, RunTally, writeRunFiles, type LoadedFilesSlice } from './run-files.ts';
 export { HeaderTally, MAX_SOURCE_HEADERS, mergeStreamHeaderTallies, readSourceHeaders, writeSourceHeaders, writeStreamHeaderTally } from './source-headers.ts';
 export { readChunkSegments, writeChunkSegments } from './chunk-segments.ts';
 export { plannedOutFilesWriter, readPlannedOutFiles } from './planned-out-files.ts';

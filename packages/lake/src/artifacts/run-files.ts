@@ -1,35 +1,208 @@
-import { Readable } from 'node:stream';
-import { runFileSchema, type RunContext, type RunFile } from '@musicflow/contracts';
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import {
+  REPORT_REJECTED_FILES,
+  runFileSchema,
+  type FileDuplicatesArtifact,
+  type RejectedFile,
+  type RunContext,
+  type RunFile,
+  type RunFilesTally,
+} from '@musicflow/contracts';
+import type { FileOutcome } from '@musicflow/ingest';
+import { hashBytes, shardOfHash } from '@musicflow/kpi';
 import { readLineBatches, type ByteRange, type ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
+import { readFileDuplicates } from './file-duplicates.ts';
 import { ndjsonLine, readNdjsonBatches, type NdjsonArtifact } from './ndjson.ts';
+import { readPlannedOutFiles } from './planned-out-files.ts';
 
-/** Every stream file's outcome in the run, for the loader's analytics.etl_run_files and the archive's slices. */
+/**
+ * Every stream file's outcome in the run, for the loader's analytics.etl_run_files and the archive's slices.
+ * The commit writes it as it decides the files, each with duplicate 0; the load joins the date and pass jobs'
+ * duplicates per file (`runFilesWithDuplicates`) as it writes the rows.
+ */
 export const RUN_FILES: RunArtifact = {
   path: 'tmp/run=<run>/files.ndjson',
   format: 'one JSON object per line (RunFile in @musicflow/contracts)',
-  version: 1,
-  writers: ['kpi', 'recompute'],
+  version: 2,
+  writers: ['commit', 'recompute'],
   readers: ['load', 'archive'],
 };
 
-/** Writes the run's file outcomes (none for a recompute), given in batches; returns their URL. */
-export async function writeRunFiles(store: ObjectStore, run: RunContext, files: Iterable<RunFile[]> | AsyncIterable<RunFile[]>): Promise<string> {
-  const url = LAKE_LAYOUT.runFiles(run.lake, run.runId);
-  await store.write(url, Readable.from(lines(files)));
-  return url;
+/**
+ * The report's counts, added up one file at a time: what a run of any number
+ * of files holds is these sums and the first REPORT_REJECTED_FILES rejected
+ * files by name.
+ */
+export class RunTally implements RunFilesTally {
+  filesLoaded = 0;
+  filesRejected = 0;
+  rowsRead = 0;
+  rowsValid = 0;
+  orphanTracks = 0;
+  orphanUsers = 0;
+  readonly rejectedByReason: Record<string, number> = {};
+  readonly firstRejected: RejectedFile[] = [];
+
+  /** A file the plan rejected before reading a row. */
+  plannedOut(file: RejectedFile): void {
+    this.rejected(file);
+  }
+
+  /** A file whose segments were read, decided. */
+  decided(file: FileOutcome): void {
+    for (const s of file.segments) {
+      this.rowsRead += s.validation.rowsRead;
+      for (const [reason, n] of Object.entries(s.validation.rejected)) this.rejectedByReason[reason] = (this.rejectedByReason[reason] ?? 0) + n;
+    }
+    if (file.rejectedReasons.length) return this.rejected({ file: file.url, reasons: file.rejectedReasons });
+    this.filesLoaded++;
+    for (const s of file.segments) {
+      this.rowsValid += s.validation.rowsValid;
+      this.orphanTracks += s.orphanTracks;
+      this.orphanUsers += s.orphanUsers;
+    }
+  }
+
+  private rejected(file: RejectedFile): void {
+    this.filesRejected++;
+    const first = this.firstRejected;
+    if (first.length === REPORT_REJECTED_FILES && first.at(-1)!.file.localeCompare(file.file) <= 0) return;
+    const at = first.findIndex((f) => file.file.localeCompare(f.file) < 0);
+    first.splice(at === -1 ? first.length : at, 0, file);
+    if (first.length > REPORT_REJECTED_FILES) first.pop();
+  }
 }
 
-/** A batch's lines as one piece: a piece a line was a step through the stream a file. */
-async function* lines(files: Iterable<RunFile[]> | AsyncIterable<RunFile[]>): AsyncGenerator<string> {
-  for await (const batch of files) if (batch.length) yield batch.map(ndjsonLine).join('');
+/** A file the plan rejected, as the run's file list has it. */
+const plannedOutRunFile = (f: RejectedFile): RunFile => ({
+  file: f.file,
+  status: 'rejected',
+  rowsRead: 0,
+  rowsValid: 0,
+  rowsRejected: 0,
+  duplicate: 0,
+  reason: f.reasons.join('; '),
+});
+
+/** A decided file, as the run's file list has it before its duplicates are joined. */
+function decidedRunFile(f: FileOutcome): RunFile {
+  let read = 0;
+  let valid = 0;
+  for (const s of f.segments) {
+    read += s.validation.rowsRead;
+    valid += s.validation.rowsValid;
+  }
+  const loaded = f.rejectedReasons.length === 0;
+  return {
+    file: f.url,
+    status: loaded ? 'loaded' : 'rejected',
+    rowsRead: read,
+    rowsValid: valid,
+    rowsRejected: read - valid,
+    duplicate: 0,
+    reason: loaded ? undefined : f.rejectedReasons.join('; '),
+    fileId: f.fileId,
+  };
+}
+
+/**
+ * The run's file list written as its files are decided: the plan's rejected files first, then each batch of
+ * decided files in the order given (chunk order), each also added to `tally`. A batch is one piece of the upload.
+ */
+export class RunFilesWriter {
+  readonly tally = new RunTally();
+  readonly url: string;
+  private readonly body = new PassThrough();
+  private readonly upload: Promise<unknown>;
+
+  constructor(store: ObjectStore, run: RunContext) {
+    this.url = LAKE_LAYOUT.runFiles(run.lake, run.runId);
+    this.upload = store.write(this.url, this.body);
+    this.upload.catch(() => undefined);
+  }
+
+  /** The files of the plan's planned-out-files artifact at `url`. */
+  async addPlannedOut(store: ObjectStore, url: string): Promise<void> {
+    for await (const files of readPlannedOutFiles(store, url)) {
+      for (const file of files) this.tally.plannedOut(file);
+      await this.add(files.map(plannedOutRunFile));
+    }
+  }
+
+  async addDecided(files: readonly FileOutcome[]): Promise<void> {
+    for (const file of files) this.tally.decided(file);
+    await this.add(files.map(decidedRunFile));
+  }
+
+  /** Waits for the list to be whole; returns its URL and the tally. */
+  async end(): Promise<{ url: string; tally: RunFilesTally }> {
+    this.body.end();
+    await this.upload;
+    return { url: this.url, tally: this.tally };
+  }
+
+  abort(err: Error): void {
+    this.body.destroy(err);
+  }
+
+  /** Files whose outcome is known already (a test's, or a recompute's none), not added to the tally. */
+  async add(files: readonly RunFile[]): Promise<void> {
+    if (files.length && !this.body.write(files.map(ndjsonLine).join(''))) await once(this.body, 'drain');
+  }
+}
+
+/** Writes a run's file list given whole, in batches (a recompute's: none); returns its URL. */
+export async function writeRunFiles(store: ObjectStore, run: RunContext, files: Iterable<RunFile[]> | AsyncIterable<RunFile[]>): Promise<string> {
+  const writer = new RunFilesWriter(store, run);
+  try {
+    for await (const batch of files) await writer.add(batch);
+  } catch (err) {
+    writer.abort(err as Error);
+    throw err;
+  }
+  return (await writer.end()).url;
 }
 
 const LINES: NdjsonArtifact<RunFile> = { name: 'run-files', schema: runFileSchema };
 
 /** The file outcomes at `url` (`writeRunFiles`), or in a range of it cut at line ends (a slice), in batches (`readNdjsonBatches`). */
 export const readRunFiles = (store: ObjectStore, url: string, range?: ByteRange) => readNdjsonBatches(store, url, LINES, range);
+
+/**
+ * The file list at `url` with each loaded file's duplicate events (summed over the date and pass jobs'
+ * artifacts) joined, in batches. The duplicates are held for about `held` files at a time: past that the
+ * files are given in shares by a hash of their id (as partials shard a track), the list read once a share.
+ * Most runs have none, or a few: the list read once, in its order.
+ */
+export async function* runFilesWithDuplicates(
+  store: ObjectStore,
+  url: string,
+  duplicateFiles: readonly FileDuplicatesArtifact[],
+  held: number,
+): AsyncGenerator<RunFile[]> {
+  if (!duplicateFiles.length) return yield* readRunFiles(store, url);
+  // A file in several dates or passes is in several artifacts: an upper bound of the files.
+  const shares = Math.max(1, Math.ceil(duplicateFiles.reduce((n, a) => n + a.files, 0) / held));
+  // A file the plan rejected has no id: it is given with the first share.
+  const inShare = (fileId: string | undefined, share: number) => shares === 1 || (fileId === undefined ? share === 0 : shareOf(fileId, shares) === share);
+  for (let share = 0; share < shares; share++) {
+    const duplicates = await readFileDuplicates(store, duplicateFiles, (fileId) => inShare(fileId, share));
+    for await (const files of readRunFiles(store, url)) {
+      const ours = shares === 1 ? files : files.filter((f) => inShare(f.fileId, share));
+      for (const file of ours) if (file.status === 'loaded' && file.fileId !== undefined) file.duplicate = duplicates.get(file.fileId) ?? 0;
+      if (ours.length) yield ours;
+    }
+  }
+}
+
+/** A file id's share of `shares`, as partials shard a track by its id's bytes. */
+function shareOf(fileId: string, shares: number): number {
+  const bytes = Buffer.from(fileId);
+  return shardOfHash(hashBytes(bytes, 0, bytes.length), shares);
+}
 
 /** A byte range of the file list holding `loaded` loaded files: one archive job's share. */
 export interface LoadedFilesSlice extends ByteRange {
