@@ -10,7 +10,7 @@ export const PLANNED_OUT_FILES: RunArtifact = {
   format: 'JSON lines, one RejectedFile (@musicflow/contracts) a line',
   version: 1,
   writers: ['plan'],
-  readers: ['kpi'],
+  readers: ['commit'],
 };
 
 const LINES: NdjsonArtifact<RejectedFile> = { name: 'planned-out-files', schema: rejectedFileSchema };

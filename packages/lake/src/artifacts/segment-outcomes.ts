@@ -7,18 +7,17 @@ import { readNdjsonBatches, writeNdjson, type NdjsonArtifact } from './ndjson.ts
 
 /**
  * Every segment of a chunk validated and transformed (counts, reasons, staged
- * parts): per-file outcomes live here, not in Redis. The commit and the KPI
- * job read the run's chunks one at a time to decide each file. The parts a
- * pack of small files shares are listed once, on its first line: a chunk of
- * 4,000 small files over five dates wrote them 4,000 times (about 1 KB a file,
- * written once and read twice a run).
+ * parts): per-file outcomes live here, not in Redis. The commit reads the
+ * run's chunks one at a time to decide each file. The parts a pack of small
+ * files shares are listed once, on its first line: a chunk of 4,000 small
+ * files over five dates wrote them 4,000 times (about 1 KB a file).
  */
 export const SEGMENT_OUTCOMES: RunArtifact = {
   path: 'tmp/run=<run>/outcomes/<chunk>.ndjson',
   format: "JSON lines, one SegmentOutcome (@musicflow/contracts) a line; a pack's parts on its first line only",
   version: 2,
   writers: ['transform'],
-  readers: ['commit', 'kpi'],
+  readers: ['commit'],
 };
 
 const LINES: NdjsonArtifact<SegmentOutcome> = { name: 'segment-outcomes', schema: segmentOutcomeSchema };
