@@ -79,7 +79,7 @@ export const LAKE_LAYOUT = {
   kpiPartial: (lake: string, runId: string, listenDate: string, pass: number, count: number) =>
     joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `partial-${listenDate}-pass${pass}of${count}.kpip`),
   /** Duplicate events per source file that a date job (`pass` of `count`: a pass job) found, for the run's file list. */
-  fileDuplicates: (lake: string, runId: string, listenDate: string, pass = 0, count = 1) =>
+  fileDuplicates: (lake: string, runId: string, listenDate: string, pass: number, count: number) =>
     joinUrl(lake, 'tmp', `run=${runId}`, 'kpis', `duplicates-${listenDate}-pass${pass}of${count}.ndjson`),
   /** The distinct headers the run found in one source, for the loader's schema drift. */
   sourceHeaders: (lake: string, runId: string, source: 'streams' | 'users' | 'songs') => joinUrl(lake, 'tmp', `run=${runId}`, 'headers', `${source}.json`),

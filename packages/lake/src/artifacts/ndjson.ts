@@ -62,6 +62,13 @@ export class NdjsonWriter<T> {
     if (!this.body.write(ndjsonLine(record))) await once(this.body, 'drain');
   }
 
+  /** Records given in batches, a batch one piece of the upload: a piece a line was a step through the stream a file. */
+  async addAll(records: readonly T[]): Promise<void> {
+    if (!records.length) return;
+    this.count += records.length;
+    if (!this.body.write(records.map(ndjsonLine).join(''))) await once(this.body, 'drain');
+  }
+
   async end(): Promise<ObjectInfo> {
     this.body.end();
     return this.upload;

@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import { PassThrough } from 'node:stream';
 import {
   REPORT_REJECTED_FILES,
   runFileSchema,
@@ -15,7 +13,7 @@ import { readLineBatches, type ByteRange, type ObjectStore } from '@musicflow/st
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
 import { readFileDuplicates } from './file-duplicates.ts';
-import { ndjsonLine, readNdjsonBatches, type NdjsonArtifact } from './ndjson.ts';
+import { NdjsonWriter, readNdjsonBatches, type NdjsonArtifact } from './ndjson.ts';
 import { readPlannedOutFiles } from './planned-out-files.ts';
 
 /**
@@ -114,14 +112,10 @@ function decidedRunFile(f: FileOutcome): RunFile {
  */
 export class RunFilesWriter {
   readonly tally = new RunTally();
-  readonly url: string;
-  private readonly body = new PassThrough();
-  private readonly upload: Promise<unknown>;
+  private readonly lines: NdjsonWriter<RunFile>;
 
   constructor(store: ObjectStore, run: RunContext) {
-    this.url = LAKE_LAYOUT.runFiles(run.lake, run.runId);
-    this.upload = store.write(this.url, this.body);
-    this.upload.catch(() => undefined);
+    this.lines = new NdjsonWriter(store, LAKE_LAYOUT.runFiles(run.lake, run.runId));
   }
 
   /** The files of the plan's planned-out-files artifact at `url`. */
@@ -137,20 +131,19 @@ export class RunFilesWriter {
     await this.add(files.map(decidedRunFile));
   }
 
+  /** Files whose outcome is known already (a test's, or a recompute's none), not added to the tally. */
+  add(files: readonly RunFile[]): Promise<void> {
+    return this.lines.addAll(files);
+  }
+
   /** Waits for the list to be whole; returns its URL and the tally. */
   async end(): Promise<{ url: string; tally: RunFilesTally }> {
-    this.body.end();
-    await this.upload;
-    return { url: this.url, tally: this.tally };
+    await this.lines.end();
+    return { url: this.lines.url, tally: this.tally };
   }
 
   abort(err: Error): void {
-    this.body.destroy(err);
-  }
-
-  /** Files whose outcome is known already (a test's, or a recompute's none), not added to the tally. */
-  async add(files: readonly RunFile[]): Promise<void> {
-    if (files.length && !this.body.write(files.map(ndjsonLine).join(''))) await once(this.body, 'drain');
+    this.lines.abort(err);
   }
 }
 
