@@ -235,20 +235,21 @@ export function packChunks(segments: Segment[], packBytes: number): Chunk[] {
 /**
  * Bounds what one chunk's jobs hold per segment (its line in the chunk's
  * segments, validations and outcomes, a few hundred bytes each; the job data
- * names them). Every chunk costs again in each later stage, so the bound is
- * high enough that a day of small files is packed by its bytes, not by this
- * count: at 500, 100k files of 10 events were 200 chunks and took 4x the time
- * of the same events in 5 files, mostly per-chunk catalogue lookups.
+ * names them). Every chunk costs again in each later stage (its distinct
+ * tracks looked up, joined, written and read once per chunk), so the bound is
+ * high: 100k files of 10 events make 8 packs, not 25 as at 4,000 (README,
+ * "Cost model", has the figures). Higher still was faster on two workers but
+ * leaves a day to fewer workers than the eight its byte-packed days spread over.
  */
-export const MAX_SEGMENTS_PER_CHUNK = 4000;
+export const MAX_SEGMENTS_PER_CHUNK = 12_500;
 
 /**
  * Files listed before the plan's pack size is set. A day of fewer is held whole and packed by its bytes
- * (`packBytesFor`); a day of this many or more makes at least eight packs by MAX_SEGMENTS_PER_CHUNK alone, so it
- * is packed by CHUNK_BYTES and planned as it is listed: its first chunks are validated while the rest is listed,
- * and the folder is listed once whatever its size. Held: URL and size, about 140 bytes a file (4.5 MB).
+ * (`packBytesFor`, eight packs); a day of this many or more is packed by CHUNK_BYTES and MAX_SEGMENTS_PER_CHUNK
+ * and planned as it is listed: its first chunks are validated while the rest is listed, and the folder is
+ * listed once whatever its size. Held: URL and size, about 140 bytes a file (4.5 MB).
  */
-export const PACK_SIZED_FILES = 8 * MAX_SEGMENTS_PER_CHUNK;
+export const PACK_SIZED_FILES = 32_000;
 
 /**
  * How much small files are packed into one chunk: enough to keep per-chunk
