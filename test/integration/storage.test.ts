@@ -242,7 +242,7 @@ describe('file:// moves', () => {
   const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
   afterAll(() => store.close());
 
-  it('renames within a filesystem: the same inode, so the bytes were not copied', async () => {
+  it('moves within a filesystem by link and unlink: the same inode, so the bytes were not copied', async () => {
     const dir = await tempDir('musicflow-move-');
     const from = path.join(dir, 'in', 'a.csv');
     await store.write(dirUrl(path.join(dir, 'in')) + 'a.csv', 'renamed');
@@ -250,6 +250,26 @@ describe('file:// moves', () => {
     await store.move(dirUrl(path.join(dir, 'in')) + 'a.csv', dirUrl(path.join(dir, 'archive', '2024')) + 'a.csv');
     expect((await fs.stat(path.join(dir, 'archive', '2024', 'a.csv'))).ino).toBe(inode);
     await expect(fs.access(from)).rejects.toThrow();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('replaces a target that holds other bytes, and finishes a move stopped between its link and its unlink', async () => {
+    const dir = await tempDir('musicflow-move-');
+    const [inUrl, archiveUrl] = [dirUrl(path.join(dir, 'in')), dirUrl(path.join(dir, 'archive'))];
+    // An earlier day's file of the same name, archived already: the move replaces it, as a rename would.
+    await store.write(archiveUrl + 'a.csv', 'older');
+    await store.write(inUrl + 'a.csv', 'newer');
+    await store.move(inUrl + 'a.csv', archiveUrl + 'a.csv');
+    expect(await fs.readFile(path.join(dir, 'archive', 'a.csv'), 'utf8')).toBe('newer');
+    await expect(fs.access(path.join(dir, 'in', 'a.csv'))).rejects.toThrow();
+    // A worker killed after the link: the file is in both folders, one inode; the retried move unlinks the source.
+    await store.write(inUrl + 'b.csv', 'halfway');
+    await fs.link(path.join(dir, 'in', 'b.csv'), path.join(dir, 'archive', 'b.csv'));
+    await store.move(inUrl + 'b.csv', archiveUrl + 'b.csv');
+    expect(await fs.readFile(path.join(dir, 'archive', 'b.csv'), 'utf8')).toBe('halfway');
+    await expect(fs.access(path.join(dir, 'in', 'b.csv'))).rejects.toThrow();
+    // ...and a third attempt finds it moved.
+    await expect(store.move(inUrl + 'b.csv', archiveUrl + 'b.csv')).rejects.toThrow(ObjectMissingError);
     await fs.rm(dir, { recursive: true, force: true });
   });
 
