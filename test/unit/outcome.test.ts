@@ -7,12 +7,16 @@ import { describe, expect, it } from 'vitest';
 import type { LakePart, RunContext, SegmentOutcome } from '@musicflow/contracts';
 import { FileDecisions, type FileOutcome } from '@musicflow/ingest';
 import {
+  loadedFileIds,
   plannedOutFilesWriter,
   readDecidedFiles,
+  readPackQuarantines,
+  readRunFiles,
   RunFilesWriter,
   runFilesWithDuplicates,
   RunTally,
   writeFileDuplicates,
+  writePackFiles,
   writeSegmentOutcomes,
 } from '@musicflow/lake';
 import { createObjectStore } from '@musicflow/storage';
@@ -170,39 +174,93 @@ const runIn = (dir: string): RunContext => ({
   archive: `${dirUrl(dir)}archive/`,
 });
 
-describe('segment outcomes artifact', () => {
-  it("lists a pack's shared parts once and gives them to every packed file when read", async () => {
+describe('pack files artifact', () => {
+  it("holds a pack's files as its transform decided them, which the commit appends to the run's file list as they are", async () => {
     const dir = await tempDir();
     const run = runIn(dir);
+    const url = (name: string) => `${run.sources.streams}${name}.csv`;
     const packParts: LakePart[] = ['2024-06-25', '2024-06-26'].map((listenDate, i) => ({ listenDate, url: `${run.lake}pack-${i}.parquet`, rows: 10 + i }));
-    const bigParts: LakePart[] = [{ listenDate: '2024-06-25', url: `${run.lake}big.parquet`, rows: 5 }];
-    const packed = ['a', 'b', 'c'].map((name) => ({ ...segment(`${run.sources.streams}${name}.csv`, 10, 10), parts: packParts, pack: true }));
-    const rejected = segment(`${run.sources.streams}bad.csv`, 10, 0);
-    const big = { ...segment(`${run.sources.streams}big.csv`, 5, 5), parts: bigParts };
+    const withQuarantine = (s: SegmentOutcome): SegmentOutcome => ({
+      ...s,
+      validation: { ...s.validation, quarantineUrl: `${run.lake}q-${s.validation.fileId}.csv` },
+    });
+    // z1 one bad row in 100 (kept, its bad row quarantined), bad 10 of 10 bad (rejected), broken not CSV.
+    const pack1 = [
+      segment(url('z1'), 100, 99),
+      segment(url('a'), 10, 10),
+      segment(url('bad'), 10, 0),
+      segment(url('broken'), 0, 0, 'Invalid Closing Quote'),
+    ].map((s) => (s.validation.rowsRead > s.validation.rowsValid ? withQuarantine(s) : s));
+    // A pack of thousands of files: written in pieces, appended to the list across reads.
+    const pack2 = Array.from({ length: 20_000 }, (_, i) => segment(url(`f${String(i).padStart(5, '0')}`), 10, 10));
+    const big = [segment(url('big'), 5, 5, undefined, 0, 2), segment(url('big'), 5, 5, undefined, 1, 2)].map((s) => ({
+      ...s,
+      parts: [{ listenDate: '2024-06-25', url: `${run.lake}big-${s.validation.index}.parquet`, rows: 5 }],
+    }));
     try {
-      const outcomesUrl = await writeSegmentOutcomes(store, run, 'chunk1', [packed[0]!, rejected, packed[1]!, big, packed[2]!]);
-      const lines = (await fs.readFile(new URL(outcomesUrl), 'utf8')).trimEnd().split('\n');
-      expect(lines.map((l) => (JSON.parse(l) as SegmentOutcome).parts.length)).toEqual([2, 0, 0, 1, 0]);
-      const files: FileOutcome[] = [];
-      for await (const decided of readDecidedFiles(store, [{ outcomesUrl }], 0.05)) files.push(...decided);
-      const partsOf = (name: string) => files.find((f) => f.url.endsWith(`/${name}.csv`))!.segments[0]!.parts;
-      for (const name of ['a', 'b', 'c']) expect(partsOf(name), name).toEqual(packParts);
-      expect(partsOf('bad')).toEqual([]);
-      expect(partsOf('big')).toEqual(bigParts);
+      const first = await writePackFiles(store, run, 'chunk1', pack1, packParts, 0.05);
+      const second = await writePackFiles(store, run, 'chunk2', pack2, [], 0.05);
+      expect(first.parts).toEqual(packParts);
+      expect((await fs.stat(new URL(second.filesUrl))).size).toBeGreaterThan(2 << 20);
+      expect(second.quarantinesUrl).toBeUndefined();
+      const quarantined = [];
+      for await (const files of readPackQuarantines(store, first.quarantinesUrl!)) quarantined.push(...files);
+      expect(quarantined).toEqual([
+        { fileId: 'z1', segments: 1, urls: [`${run.lake}q-z1.csv`] },
+        { fileId: 'bad', segments: 1, urls: [`${run.lake}q-bad.csv`] },
+      ]);
+      await expect(writePackFiles(store, run, 'chunk3', [big[0]!], [], 0.05)).rejects.toThrow(/big\.csv is segment 0 of 2, not a whole file/);
 
-      // A chunk of thousands of files: written in pieces and read back in reads of 1 MiB, lines cut across
-      // them, every file in order with the pack's parts.
-      const many = Array.from({ length: 20_000 }, (_, i) => ({ ...segment(`${run.sources.streams}f${i}.csv`, 10, 10), parts: packParts, pack: true }));
-      const manyUrl = await writeSegmentOutcomes(store, run, 'chunk2', many);
-      expect((await fs.stat(new URL(manyUrl))).size).toBeGreaterThan(2 << 20);
-      const read: FileOutcome[] = [];
-      for await (const decided of readDecidedFiles(store, [{ outcomesUrl: manyUrl }], 0.05)) read.push(...decided);
-      expect(read.map((f) => f.url)).toEqual(many.map((s) => s.validation.fileUrl));
-      expect(read.every((f) => f.segments[0]!.parts === read[0]!.segments[0]!.parts && f.rejectedReasons.length === 0)).toBe(true);
-      expect(read[0]!.segments[0]!.parts).toEqual(packParts);
+      // The list and tally as the commit writes them, against every file decided from its outcomes.
+      const list = new RunFilesWriter(store, run);
+      await list.addPack(store, first);
+      await list.addPack(store, second);
+      for await (const decided of readDecidedFiles(store, [{ outcomesUrl: await writeSegmentOutcomes(store, run, 'chunk4', big) }], 0.05))
+        await list.addDecided(decided);
+      const { url: filesUrl, tally } = await list.end();
+      const expected = new RunFilesWriter(store, { ...run, runId: '20261206-020000-fedcba' });
+      const decisions = new FileDecisions(0.05);
+      for (const s of [...pack1, ...pack2, ...big]) {
+        const file = decisions.add(s);
+        if (file) await expected.addDecided([file]);
+      }
+      const want = await expected.end();
+      const read = async (listUrl: string) => {
+        const files = [];
+        for await (const batch of readRunFiles(store, listUrl)) files.push(...batch);
+        return files;
+      };
+      const files = await read(filesUrl);
+      expect(files).toEqual(await read(want.url));
+      expect(files).toHaveLength(4 + 20_000 + 1);
+      expect(files.filter((f) => f.status === 'rejected').map((f) => f.file)).toEqual([url('bad'), url('broken')]);
+      expect(tally).toEqual(want.tally);
+      expect(tally).toMatchObject({ filesLoaded: 20_003, filesRejected: 2, rowsRead: 200_130, rowsValid: 200_119 });
+      expect(tally.firstRejected.map((f) => f.file)).toEqual([url('bad'), url('broken')]);
+      expect(await loadedFileIds(store, filesUrl)).toEqual(new Set(files.filter((f) => f.status === 'loaded').map((f) => f.fileId)));
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("keeps the first rejected files by name when packs' tallies are added", () => {
+    const tallyOf = (names: string[]) => {
+      const tally = new RunTally();
+      for (const name of names) tally.plannedOut({ file: name, reasons: ['no header'] });
+      return tally;
+    };
+    const sum = new RunTally();
+    sum.add(tallyOf(Array.from({ length: 15 }, (_, i) => `b${String(i).padStart(2, '0')}`)));
+    sum.add(tallyOf(Array.from({ length: 15 }, (_, i) => `a${String(i).padStart(2, '0')}`)));
+    expect(sum.filesRejected).toBe(30);
+    expect(sum.firstRejected.map((f) => f.file)).toEqual([
+      ...Array.from({ length: 15 }, (_, i) => `a${String(i).padStart(2, '0')}`),
+      'b00',
+      'b01',
+      'b02',
+      'b03',
+      'b04',
+    ]);
   });
 });
 

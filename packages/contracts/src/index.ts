@@ -268,35 +268,73 @@ export type TransformJob = z.infer<typeof transformJobSchema>;
 export const lakePartSchema = z.object({ listenDate: z.string(), url: z.string(), rows: z.number().int() });
 export type LakePart = z.infer<typeof lakePartSchema>;
 
-/** One segment validated and transformed. */
+/** One segment validated and transformed (a big file's range, or a file of a chunk that is not a pack). */
 export const segmentOutcomeSchema = z.object({
   validation: segmentValidationSchema,
   /** Parts staged under the run's temporaries; the commit publishes those of accepted files. */
   parts: z.array(lakePartSchema),
-  /**
-   * A small file packed with others into its chunk's shared parts (one a date): `parts` are the pack's. In the
-   * segment-outcomes artifact only the chunk's first packed line lists them; its reader gives them to every one.
-   */
-  pack: z.boolean().optional(),
   orphanTracks: z.number().int(),
   orphanUsers: z.number().int(),
 });
 export type SegmentOutcome = z.infer<typeof segmentOutcomeSchema>;
 
+/** A report names at most this many rejected files; every file's outcome is in analytics.etl_run_files. */
+export const REPORT_REJECTED_FILES = 20;
+
+/** The run report's counts of its files, added up one file at a time (`RunTally` in @musicflow/lake). */
+export const runFilesTallySchema = z.object({
+  filesLoaded: z.number().int(),
+  filesRejected: z.number().int(),
+  rowsRead: z.number().int(),
+  rowsValid: z.number().int(),
+  orphanTracks: z.number().int(),
+  orphanUsers: z.number().int(),
+  rejectedByReason: z.record(z.string(), z.number().int()),
+  /** The first rejected files by name, sorted, at most REPORT_REJECTED_FILES. */
+  firstRejected: z.array(rejectedFileSchema).max(REPORT_REJECTED_FILES),
+});
+export type RunFilesTally = z.infer<typeof runFilesTallySchema>;
+
+/** A stream file with bad rows: its segments' quarantines (URLs in segment order) and how many segments it has. */
+export const fileQuarantineSchema = z.object({ fileId: z.string(), segments: z.number().int(), urls: z.array(z.string()) });
+export type FileQuarantine = z.infer<typeof fileQuarantineSchema>;
+
+/**
+ * A pack of small files transformed: each of its files is whole, so its
+ * transform decides them (SPEC 3) and writes them as the run's file list has
+ * them (the lake's pack-files artifact). The commit appends those lines to the
+ * list as bytes and adds `tally` to the report's, instead of reading a line a
+ * file: a day of 100k small files is 8 packs.
+ */
+export const packFilesSchema = z.object({
+  /** The pack's files, one `RunFile` line each. */
+  filesUrl: z.string(),
+  /** Its files with bad rows (`FileQuarantine` lines), when any has. */
+  quarantinesUrl: z.string().optional(),
+  tally: runFilesTallySchema,
+  /** The pack's staged parts, one a listen date: its accepted files' rows. */
+  parts: z.array(lakePartSchema),
+});
+export type PackFiles = z.infer<typeof packFilesSchema>;
+
 /**
  * A chunk transformed. Its segments' outcomes (`SegmentOutcome`: counts,
- * reasons, staged parts) are in the lake's segment-outcomes artifact, so the
- * result has the same size for a chunk of one file or of hundreds.
+ * reasons, staged parts) are in the lake's segment-outcomes artifact, or, for
+ * a pack, its files decided in the pack-files artifact: the result has the
+ * same size for a chunk of one file or of thousands.
  */
-export const transformResultSchema = z.object({
-  kind: z.literal('transform'),
-  ...timing,
-  /** When the chunk's validation started and ended. */
-  validation: z.object(timing),
-  chunkId: z.string(),
-  outcomesUrl: z.string(),
-  segments: z.number().int(),
-});
+export const transformResultSchema = z
+  .object({
+    kind: z.literal('transform'),
+    ...timing,
+    /** When the chunk's validation started and ended. */
+    validation: z.object(timing),
+    chunkId: z.string(),
+    outcomesUrl: z.string().optional(),
+    pack: packFilesSchema.optional(),
+    segments: z.number().int(),
+  })
+  .refine((r) => (r.outcomesUrl === undefined) !== (r.pack === undefined), { message: 'a transform result has outcomesUrl or pack, one of them' });
 export type TransformResult = z.infer<typeof transformResultSchema>;
 
 /**
@@ -315,23 +353,6 @@ export const kpiJobSchema = z.object({
   dates: z.object({ snapshotSeq: z.number().int(), startedAt: z.number(), listenDates: z.array(z.string()) }).optional(),
 });
 export type KpiJob = z.infer<typeof kpiJobSchema>;
-
-/** A report names at most this many rejected files; every file's outcome is in analytics.etl_run_files. */
-export const REPORT_REJECTED_FILES = 20;
-
-/** The run report's counts of its files, added up one file at a time (`RunTally` in @musicflow/lake). */
-export const runFilesTallySchema = z.object({
-  filesLoaded: z.number().int(),
-  filesRejected: z.number().int(),
-  rowsRead: z.number().int(),
-  rowsValid: z.number().int(),
-  orphanTracks: z.number().int(),
-  orphanUsers: z.number().int(),
-  rejectedByReason: z.record(z.string(), z.number().int()),
-  /** The first rejected files by name, sorted, at most REPORT_REJECTED_FILES. */
-  firstRejected: z.array(rejectedFileSchema).max(REPORT_REJECTED_FILES),
-});
-export type RunFilesTally = z.infer<typeof runFilesTallySchema>;
 
 /**
  * The run's lake commit, on the transform queue: decides each file from its

@@ -58,8 +58,12 @@ export const LAKE_LAYOUT = {
   chunkSegments: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'chunks', `${chunkId}.ndjson`),
   /** What validation found in each segment of a chunk, the validator's hand-off to the transformer. */
   segmentValidations: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'valid', `${chunkId}.validations.ndjson`),
-  /** Every segment of a chunk validated and transformed, for the commit and the KPI job. */
+  /** Every segment of a chunk (not a pack) validated and transformed, for the commit. */
   segmentOutcomes: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'outcomes', `${chunkId}.ndjson`),
+  /** A pack's files as its transform decided them, in the run file list's format, for the commit. */
+  packFiles: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'packs', `${chunkId}.files.ndjson`),
+  /** A pack's files with bad rows, for the commit to gather their quarantines. */
+  packQuarantines: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'packs', `${chunkId}.quarantines.ndjson`),
   /** The stream files the plan rejected before reading a row. */
   plannedOutFiles: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'planned-out.ndjson'),
   /** A chunk's distinct user and track ids (ingest's `encodeChunkKeys`), for the run's catalogue lookup. */

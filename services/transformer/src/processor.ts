@@ -1,8 +1,16 @@
 import type { Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import type { SegmentOutcome, TransformJob, TransformResult } from '@musicflow/contracts';
+import type { LakePart, SegmentOutcome, TransformJob, TransformResult } from '@musicflow/contracts';
 import { fileRejectionReasons, segmentRejection } from '@musicflow/ingest';
-import { openCleanEvents, packPartsWriter, readChunkCatalogue, readSegmentValidations, segmentPartsWriter, writeSegmentOutcomes } from '@musicflow/lake';
+import {
+  openCleanEvents,
+  packPartsWriter,
+  readChunkCatalogue,
+  readSegmentValidations,
+  segmentPartsWriter,
+  writePackFiles,
+  writeSegmentOutcomes,
+} from '@musicflow/lake';
 import { WritesInFlight } from '@musicflow/storage';
 import { CancelWatch, RowProgress, type ServiceContext } from '@musicflow/flow';
 
@@ -28,10 +36,10 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
     const blocks = await openCleanEvents(store, validation.validUrl);
     const closing = new WritesInFlight(CLOSES_IN_FLIGHT);
     const segments: SegmentOutcome[] = [];
+    let packParts: LakePart[] | undefined;
     // Small files packed into one chunk (whole files, one segment each) share one part per date.
     const pack = validations.length > 1 && validations.every((s) => s.count === 1);
     const packWriter = pack ? packPartsWriter(store, run, validation.chunkId, trackTable) : undefined;
-    const packed: SegmentOutcome[] = [];
     const progress = new RowProgress(job, new CancelWatch(queues, run.runId));
     let rows = 0;
     try {
@@ -70,19 +78,9 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
         }
         const outcome: SegmentOutcome = { validation: segment, parts: [], orphanTracks, orphanUsers };
         segments.push(outcome);
-        if (!writer) continue;
-        if (pack) {
-          outcome.pack = true;
-          packed.push(outcome);
-          continue;
-        }
-        await closing.add(writer.close().then((parts) => (outcome.parts = parts)));
+        if (writer && !pack) await closing.add(writer.close().then((parts) => (outcome.parts = parts)));
       }
-      if (packWriter) {
-        // Every packed file lists the pack's parts; the publish step publishes each once.
-        const parts = await packWriter.close();
-        for (const outcome of packed) outcome.parts = parts;
-      }
+      packParts = await packWriter?.close();
     } catch (err) {
       packWriter?.abort(err as Error);
       throw err;
@@ -90,9 +88,11 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
       await blocks.return(undefined);
     }
     await closing.drain();
-    // A pack's files share its one array of parts: each array is counted once, not once a file.
-    const parts = new Set([...new Set(segments.map((s) => s.parts))].flatMap((list) => list.map((p) => p.url))).size;
-    const outcomesUrl = await writeSegmentOutcomes(store, run, validation.chunkId, segments);
+    // A pack's files are whole: decided here, so the commit appends them to the run's file list as they are.
+    const outcomes = packWriter
+      ? { pack: await writePackFiles(store, run, validation.chunkId, segments, packParts!, config.REJECT_THRESHOLD) }
+      : { outcomesUrl: await writeSegmentOutcomes(store, run, validation.chunkId, segments) };
+    const parts = packParts?.length ?? segments.reduce((n, s) => n + s.parts.length, 0);
     log.info({ rows, segments: segments.length, parts }, 'chunk transformed');
     await progress.done(rows);
     return {
@@ -101,7 +101,7 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
       finishedAt: Date.now(),
       validation: { startedAt: validation.startedAt, finishedAt: validation.finishedAt },
       chunkId: validation.chunkId,
-      outcomesUrl,
+      ...outcomes,
       segments: segments.length,
     };
   };

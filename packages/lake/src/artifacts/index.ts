@@ -15,6 +15,7 @@ import { KPI_ROWS } from './kpi-rows.ts';
 import { LAKE_PARTS } from './lake-parts.ts';
 import { QUARANTINE } from './quarantine.ts';
 import { RUN_FILES } from './run-files.ts';
+import { PACK_FILES } from './pack-files.ts';
 import { SOURCE_HEADERS, STREAM_HEADER_TALLIES } from './source-headers.ts';
 import { CHUNK_SEGMENTS } from './chunk-segments.ts';
 import { PLANNED_OUT_FILES } from './planned-out-files.ts';
@@ -36,13 +37,23 @@ export {
   type KeysCatalogue,
   type SongsSnapshot,
 } from './catalogue-snapshot.ts';
-export { catalogueQuarantineOf, gatherFileQuarantines, QUARANTINE_HEADER, QuarantineWriter, segmentQuarantineOf, type FileQuarantine } from './quarantine.ts';
+export { catalogueQuarantineOf, gatherFileQuarantines, QUARANTINE_HEADER, QuarantineWriter, segmentQuarantineOf } from './quarantine.ts';
 export { packPartsWriter, publishedPartsOf, publishParts, reEnrichPart, segmentPartsWriter, type StagedPart } from './lake-parts.ts';
 export { readDateParts, writeDateParts, type DatePart } from './date-parts.ts';
 export { readFileDuplicates, writeFileDuplicates } from './file-duplicates.ts';
 export { mergeKpiPartials, writeKpiPartial } from './kpi-partial.ts';
 export { readKpiRows, writeKpiRows } from './kpi-rows.ts';
-export { loadedFilesSlices, readRunFiles, RunFilesWriter, runFilesWithDuplicates, RunTally, writeRunFiles, type LoadedFilesSlice } from './run-files.ts';
+export {
+  loadedFileIds,
+  loadedFilesSlices,
+  readRunFiles,
+  RunFilesWriter,
+  runFilesWithDuplicates,
+  RunTally,
+  writeRunFiles,
+  type LoadedFilesSlice,
+} from './run-files.ts';
+export { readPackQuarantines, writePackFiles } from './pack-files.ts';
 export { HeaderTally, MAX_SOURCE_HEADERS, mergeStreamHeaderTallies, readSourceHeaders, writeSourceHeaders, writeStreamHeaderTally } from './source-headers.ts';
 export { readChunkSegments, writeChunkSegments } from './chunk-segments.ts';
 export { plannedOutFilesWriter, readPlannedOutFiles } from './planned-out-files.ts';
@@ -54,6 +65,8 @@ export const RUN_ARTIFACTS: Record<string, RunArtifact> = {
   'chunk segments': CHUNK_SEGMENTS,
   'segment validations': SEGMENT_VALIDATIONS,
   'segment outcomes': SEGMENT_OUTCOMES,
+  'pack files': PACK_FILES.files,
+  'pack quarantines': PACK_FILES.quarantines,
   'planned-out files': PLANNED_OUT_FILES,
   'clean events': CLEAN_EVENTS,
   'chunk keys': CHUNK_KEYS,

@@ -60,30 +60,35 @@ const STORE_CONCURRENCY = 16;
  * Moves accepted files' staged parts into `processed/listen_date=…/`, first
  * taking those files' earlier rows out of the dates they touch: parts an
  * earlier ingestion left under other names are deleted, packs holding them
- * are rewritten without them (repacked). Safe to repeat: a part already moved
- * is skipped, a pack already rewritten holds none of them. Returns the parts
- * as published.
+ * are rewritten without them (repacked). `ingested` gives the accepted
+ * files' ids, asked for only when a date holds parts of earlier runs. Safe
+ * to repeat: a part already moved is skipped, a pack already rewritten holds
+ * none of them. Returns the parts as published.
  */
-export async function publishParts(store: ObjectStore, run: RunContext, staged: readonly StagedPart[], ingested: ReadonlySet<string>): Promise<StagedPart[]> {
+export async function publishParts(
+  store: ObjectStore,
+  run: RunContext,
+  staged: readonly StagedPart[],
+  ingested: () => Promise<ReadonlySet<string>>,
+): Promise<StagedPart[]> {
   const dates = [...new Set(staged.map((p) => p.listenDate))];
-  const earlier = await pMap(
+  const others = await pMap(
     dates,
     async (date) => {
       const fresh = new Set(staged.filter((p) => p.listenDate === date).map((p) => basename(p.url)));
       const urls: string[] = [];
-      for await (const obj of store.list(LAKE_LAYOUT.processedDate(run.lake, date))) {
-        const name = basename(obj.url);
-        if (!fresh.has(name) && (LAKE_LAYOUT.isPack(name) || ingested.has(LAKE_LAYOUT.fileIdOfPart(name)))) urls.push(obj.url);
-      }
+      for await (const obj of store.list(LAKE_LAYOUT.processedDate(run.lake, date))) if (!fresh.has(basename(obj.url))) urls.push(obj.url);
       return urls;
     },
     { concurrency: STORE_CONCURRENCY },
   );
+  const ids = others.some((urls) => urls.length) ? await ingested() : new Set<string>();
+  const earlier = others.flat().filter((url) => LAKE_LAYOUT.isPack(basename(url)) || ids.has(LAKE_LAYOUT.fileIdOfPart(basename(url))));
   await pMap(
-    earlier.flat(),
+    earlier,
     async (url) => {
       if (!LAKE_LAYOUT.isPack(basename(url))) return store.delete(url);
-      await rewritePart(store, url, LAKE_LAYOUT.rewrittenPart(run.lake, run.runId, 'repack', url), { drop: ingested });
+      await rewritePart(store, url, LAKE_LAYOUT.rewrittenPart(run.lake, run.runId, 'repack', url), { drop: ids });
     },
     { concurrency: STORE_CONCURRENCY },
   );

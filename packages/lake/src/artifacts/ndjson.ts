@@ -69,6 +69,12 @@ export class NdjsonWriter<T> {
     if (!this.body.write(records.map(ndjsonLine).join(''))) await once(this.body, 'drain');
   }
 
+  /** `records` lines already written as bytes (another artifact of the same records), copied as they are. */
+  async append(bytes: AsyncIterable<Buffer>, records: number): Promise<void> {
+    this.count += records;
+    for await (const piece of bytes) if (!this.body.write(piece)) await once(this.body, 'drain');
+  }
+
   async end(): Promise<ObjectInfo> {
     this.body.end();
     return this.upload;

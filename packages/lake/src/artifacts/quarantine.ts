@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
 import pMap from 'p-map';
-import type { CatalogueTable, RunContext, Segment } from '@musicflow/contracts';
+import type { CatalogueTable, FileQuarantine, RunContext, Segment } from '@musicflow/contracts';
 import { basename, moveOnce, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
@@ -75,13 +75,6 @@ export const catalogueQuarantineOf = (store: ObjectStore, run: RunContext, table
 
 /** Objects moved or gathered at once: thousands of small files are mostly waiting on the store. */
 const GATHER_CONCURRENCY = 16;
-
-/** A file's segment quarantines (`urls`, in segment order) and how many segments it has. */
-export interface FileQuarantine {
-  fileId: string;
-  segments: number;
-  urls: readonly string[];
-}
 
 /**
  * One CSV per source file under `quarantine/run=<id>/`, gathered from its

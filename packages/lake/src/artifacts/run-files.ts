@@ -2,6 +2,7 @@ import {
   REPORT_REJECTED_FILES,
   runFileSchema,
   type FileDuplicatesArtifact,
+  type PackFiles,
   type RejectedFile,
   type RunContext,
   type RunFile,
@@ -64,8 +65,25 @@ export class RunTally implements RunFilesTally {
     }
   }
 
+  /** Another tally's counts (a pack's, its transform's). */
+  add(other: RunFilesTally): void {
+    this.filesLoaded += other.filesLoaded;
+    this.filesRejected += other.filesRejected;
+    this.rowsRead += other.rowsRead;
+    this.rowsValid += other.rowsValid;
+    this.orphanTracks += other.orphanTracks;
+    this.orphanUsers += other.orphanUsers;
+    for (const [reason, n] of Object.entries(other.rejectedByReason)) this.rejectedByReason[reason] = (this.rejectedByReason[reason] ?? 0) + n;
+    for (const file of other.firstRejected) this.named(file);
+  }
+
   private rejected(file: RejectedFile): void {
     this.filesRejected++;
+    this.named(file);
+  }
+
+  /** Keeps `file` among the first REPORT_REJECTED_FILES rejected files by name. */
+  private named(file: RejectedFile): void {
     const first = this.firstRejected;
     if (first.length === REPORT_REJECTED_FILES && first.at(-1)!.file.localeCompare(file.file) <= 0) return;
     const at = first.findIndex((f) => file.file.localeCompare(f.file) < 0);
@@ -86,7 +104,7 @@ const plannedOutRunFile = (f: RejectedFile): RunFile => ({
 });
 
 /** A decided file, as the run's file list has it before its duplicates are joined. */
-function decidedRunFile(f: FileOutcome): RunFile {
+export function decidedRunFile(f: FileOutcome): RunFile {
   let read = 0;
   let valid = 0;
   for (const s of f.segments) {
@@ -129,6 +147,12 @@ export class RunFilesWriter {
   async addDecided(files: readonly FileOutcome[]): Promise<void> {
     for (const file of files) this.tally.decided(file);
     await this.add(files.map(decidedRunFile));
+  }
+
+  /** A pack's files, decided by its transform: their lines appended as bytes, their tally added. */
+  async addPack(store: ObjectStore, pack: PackFiles): Promise<void> {
+    this.tally.add(pack.tally);
+    await this.lines.append(await store.read(pack.filesUrl), pack.tally.filesLoaded + pack.tally.filesRejected);
   }
 
   /** Files whose outcome is known already (a test's, or a recompute's none), not added to the tally. */
@@ -189,6 +213,16 @@ export async function* runFilesWithDuplicates(
       if (ours.length) yield ours;
     }
   }
+}
+
+/**
+ * The ids of the files loaded in the list at `url`: the commit asks for them only when a date it publishes
+ * holds earlier parts (a file ingested again), so a run of new files never holds a set of every file.
+ */
+export async function loadedFileIds(store: ObjectStore, url: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for await (const files of readRunFiles(store, url)) for (const file of files) if (file.status === 'loaded' && file.fileId !== undefined) ids.add(file.fileId);
+  return ids;
 }
 
 /** A file id's share of `shares`, as partials shard a track by its id's bytes. */

@@ -1,0 +1,84 @@
+import {
+  fileQuarantineSchema,
+  type FileQuarantine,
+  type LakePart,
+  type PackFiles,
+  type RunContext,
+  type RunFile,
+  type SegmentOutcome,
+} from '@musicflow/contracts';
+import { FileDecisions } from '@musicflow/ingest';
+import type { ObjectStore } from '@musicflow/storage';
+import { LAKE_LAYOUT } from '../layout.ts';
+import type { RunArtifact } from './artifact.ts';
+import { NdjsonWriter, readNdjsonBatches, writeNdjson, type NdjsonArtifact } from './ndjson.ts';
+import { decidedRunFile, RunTally } from './run-files.ts';
+
+/**
+ * A pack's files as its transform decided them (each is whole in the pack),
+ * in the run file list's format: the commit appends them to the list as they
+ * are, and gathers the quarantines of those with bad rows.
+ */
+export const PACK_FILES: Record<'files' | 'quarantines', RunArtifact> = {
+  files: {
+    path: 'tmp/run=<run>/packs/<chunk>.files.ndjson',
+    format: 'one JSON object per line (RunFile in @musicflow/contracts), as the run files artifact',
+    version: 1,
+    writers: ['transform'],
+    readers: ['commit'],
+  },
+  quarantines: {
+    path: 'tmp/run=<run>/packs/<chunk>.quarantines.ndjson',
+    format: "JSON lines, one FileQuarantine a line: a packed file with bad rows, its segment quarantine's URL; only when there are any",
+    version: 1,
+    writers: ['transform'],
+    readers: ['commit'],
+  },
+};
+
+const QUARANTINE_LINES: NdjsonArtifact<FileQuarantine> = { name: 'pack-quarantines', schema: fileQuarantineSchema };
+
+/**
+ * Decides the files of pack `chunkId` (SPEC 3, as the commit decides a big
+ * file's segments) from their outcomes, one segment a file, and writes them:
+ * `parts` are the pack's staged parts, which hold only its accepted files.
+ */
+export async function writePackFiles(
+  store: ObjectStore,
+  run: RunContext,
+  chunkId: string,
+  outcomes: readonly SegmentOutcome[],
+  parts: LakePart[],
+  threshold: number,
+): Promise<PackFiles> {
+  const decisions = new FileDecisions(threshold);
+  const tally = new RunTally();
+  let quarantines: NdjsonWriter<FileQuarantine> | undefined;
+  function* lines(): Generator<RunFile> {
+    for (const outcome of outcomes) {
+      const file = decisions.add(outcome);
+      if (!file)
+        throw new Error(
+          `pack ${chunkId}: ${outcome.validation.fileUrl} is segment ${outcome.validation.index} of ${outcome.validation.count}, not a whole file`,
+        );
+      tally.decided(file);
+      yield decidedRunFile(file);
+    }
+  }
+  const { url: filesUrl } = await writeNdjson(store, LAKE_LAYOUT.packFiles(run.lake, run.runId, chunkId), lines());
+  try {
+    for (const { validation } of outcomes) {
+      if (!validation.quarantineUrl) continue;
+      quarantines ??= new NdjsonWriter(store, LAKE_LAYOUT.packQuarantines(run.lake, run.runId, chunkId));
+      await quarantines.add({ fileId: validation.fileId, segments: 1, urls: [validation.quarantineUrl] });
+    }
+  } catch (err) {
+    quarantines?.abort(err as Error);
+    throw err;
+  }
+  await quarantines?.end();
+  return { filesUrl, quarantinesUrl: quarantines?.url, tally: { ...tally }, parts };
+}
+
+/** A pack's files with bad rows (`writePackFiles`), in batches. */
+export const readPackQuarantines = (store: ObjectStore, url: string) => readNdjsonBatches(store, url, QUARANTINE_LINES);
