@@ -48,7 +48,9 @@ describe('archive slices', () => {
     const files: RunFile[] = [];
     for (let i = 0; i < FILES; i++) {
       await fs.writeFile(path.join(work, 'streams', name(i)), `user_id,track_id,listen_time\n${i},t,2024-06-25 10:00:00\n`);
-      files.push({ file: `${streams}${name(i)}`, status: rejected(i) ? 'rejected' : 'loaded', rowsRead: 1, rowsValid: 1, rowsRejected: 0, duplicate: 0 });
+      // A rejected file's reason quotes what a loaded file's line holds: the slices are cut without parsing lines.
+      const status = rejected(i) ? { status: 'rejected' as const, reason: 'its rows say "status":"loaded"' } : { status: 'loaded' as const };
+      files.push({ file: `${streams}${name(i)}`, ...status, rowsRead: 1, rowsValid: 1, rowsRejected: 0, duplicate: 0 });
     }
     // Given in batches of any size.
     filesUrl = await writeRunFiles(ctx.store, run, [files.slice(0, 7), [], files.slice(7)]);
