@@ -3,6 +3,7 @@
  * S3-protocol server, s3rver, on loopback, own bucket) and the file://
  * adapter (own temp folder).
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import { existsSync } from 'node:fs';
@@ -10,10 +11,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createObjectStore, joinUrl, moveOnce, ObjectMissingError, s3RequestCounts, type ObjectStore } from '@musicflow/storage';
-import { dirUrl, tempDir, uniqueName } from '../helpers/env.ts';
+import { dirUrl, REPO, tempDir, uniqueName } from '../helpers/env.ts';
 import { startS3, type TestS3 } from '../helpers/s3.ts';
+
+const execFileAsync = promisify(execFile);
 
 async function text(store: ObjectStore, url: string, range?: { start: number; end: number }): Promise<string> {
   const parts: Buffer[] = [];
@@ -285,6 +289,46 @@ describe('file:// moves', () => {
     } finally {
       await fs.rm(shm, { recursive: true, force: true });
       await fs.rm(disk, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('file:// reads', () => {
+  const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
+  afterAll(() => store.close());
+  const aDayAgo = (file: string) => fs.stat(file).then(({ mtime }) => fs.utimes(file, new Date(mtime.getTime() - 86_400_000), mtime));
+
+  it("leaves a file's access time as it was (O_NOATIME): a first read writes no inode", async ({ skip }) => {
+    const dir = await tempDir('musicflow-read-');
+    try {
+      const [plain, ours] = [path.join(dir, 'plain.csv'), path.join(dir, 'ours.csv')];
+      for (const file of [plain, ours]) {
+        await fs.writeFile(file, 'user_id,track_id,listen_time\n');
+        await aDayAgo(file);
+      }
+      await fs.readFile(plain);
+      if ((await fs.stat(plain)).atimeMs < (await fs.stat(plain)).mtimeMs) skip('this filesystem updates no access time on a read (noatime)');
+      const before = (await fs.stat(ours)).atimeMs;
+      expect((await store.readBuffer(pathToFileURL(ours).href)).toString()).toBe('user_id,track_id,listen_time\n');
+      expect((await fs.stat(ours)).atimeMs).toBe(before);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  // Only a file's owner may ask for O_NOATIME: a reader who is not (here `nobody`, reading root's file) reads it all the same.
+  it.skipIf(process.getuid?.() !== 0)('reads a file it does not own, whose access time it may not keep', async () => {
+    const dir = await tempDir('musicflow-read-');
+    try {
+      const file = path.join(dir, 'root.csv');
+      await fs.writeFile(file, 'a,b\n1,2\n');
+      await fs.chmod(dir, 0o755);
+      const storage = pathToFileURL(path.join(REPO, 'packages', 'storage', 'dist', 'index.js')).href;
+      const script = `const { createObjectStore } = await import(${JSON.stringify(storage)}); const store = createObjectStore({}); for (let i = 0; i < 2; i++) process.stdout.write((await store.readBuffer(${JSON.stringify(pathToFileURL(file).href)})).toString());`;
+      const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534 });
+      expect(stdout).toBe('a,b\n1,2\na,b\n1,2\n');
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
     }
   });
 });

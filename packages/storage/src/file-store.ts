@@ -1,5 +1,19 @@
 import { isUtf8 } from 'node:buffer';
-import { closeSync, fstatSync, linkSync, opendirSync, openSync, readSync, renameSync, statSync, unlinkSync, type Dir, type Dirent, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  linkSync,
+  opendirSync,
+  openSync,
+  readSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  type Dir,
+  type Dirent,
+  type Stats,
+} from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -69,6 +83,27 @@ async function inFolder<T>(file: string, create: () => Promise<T>): Promise<T> {
     await fs.mkdir(path.dirname(file), { recursive: true });
     return create();
   }
+}
+
+/**
+ * Whether opens for reading still ask the kernel not to update the file's access time (O_NOATIME): a stream
+ * file's first read otherwise writes its inode (relatime), a journalled write a small file. 100k small files
+ * read by two validators: 16-22 µs a read against 10-12 (each open, read and close timed in the run). Only
+ * a file's owner (or CAP_FOWNER) may ask: the first refusal turns it off for the process.
+ */
+let noAtime = constants.O_NOATIME !== undefined;
+
+/** `file` opened for reading, its access time left as it was where the process may ask (`noAtime`). */
+function openReading(file: string): number {
+  if (noAtime) {
+    try {
+      return openSync(file, constants.O_RDONLY | constants.O_NOATIME);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+      noAtime = false;
+    }
+  }
+  return openSync(file, 'r');
 }
 
 /** A stream's chunks written a few hundred KiB at a time: writers hand over many small pieces. */
@@ -225,7 +260,7 @@ export const fileBackend = {
    * against 0.03-0.04 s). The event loop waits tens of microseconds a file.
    */
   async readBuffer(url: string, range?: ByteRange): Promise<Buffer> {
-    const fd = openSync(toPath(url), 'r');
+    const fd = openReading(toPath(url));
     try {
       const start = range?.start ?? 0;
       const bytes = Buffer.allocUnsafe(Math.max(0, (range ? range.end : fstatSync(fd).size) - start));
