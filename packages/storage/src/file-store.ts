@@ -193,6 +193,12 @@ const percentEncoded = (bytes: Buffer) =>
 /** Errors of `link` for which the move is a rename instead: a filesystem or a policy (protected_hardlinks) without hard links. */
 const NO_LINK = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK']);
 
+/** Whether `a` and `b` name one file (one inode of one filesystem). */
+function isSameFile(a: string, b: string): boolean {
+  const [x, y] = [statSync(a), statSync(b, { throwIfNoEntry: false })];
+  return y !== undefined && x.ino === y.ino && x.dev === y.dev;
+}
+
 /** `source` moved to `target` of the same filesystem (`fileBackend.moveWithin`): linked then unlinked where it can be. */
 function linkOrRename(source: string, target: string): void {
   try {
@@ -200,9 +206,8 @@ function linkOrRename(source: string, target: string): void {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? '';
     if (code !== 'EEXIST' && !NO_LINK.has(code)) throw err;
-    const [from, to] = [statSync(source), code === 'EEXIST' ? statSync(target, { throwIfNoEntry: false }) : undefined];
-    // The source's own link: an earlier attempt linked it and stopped before the unlink.
-    if (!(to && to.ino === from.ino && to.dev === from.dev)) return renameSync(source, target);
+    // The source's own link: an earlier attempt linked it and stopped before the unlink. Only then are the two looked at.
+    if (code !== 'EEXIST' || !isSameFile(source, target)) return renameSync(source, target);
   }
   try {
     unlinkSync(source);
