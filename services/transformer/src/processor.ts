@@ -90,7 +90,7 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
     await closing.drain();
     // A pack's files are whole: decided here, so the commit appends them to the run's file list as they are.
     const outcomes = packWriter
-      ? { pack: await writePackFiles(store, run, validation.chunkId, segments, packParts!, config.REJECT_THRESHOLD) }
+      ? { pack: { ...(await writePackFiles(store, run, validation.chunkId, segments, config.REJECT_THRESHOLD)), parts: packParts! } }
       : { outcomesUrl: await writeSegmentOutcomes(store, run, validation.chunkId, segments) };
     const parts = packParts?.length ?? segments.reduce((n, s) => n + s.parts.length, 0);
     log.info({ rows, segments: segments.length, parts }, 'chunk transformed');

@@ -1,12 +1,4 @@
-import {
-  fileQuarantineSchema,
-  type FileQuarantine,
-  type LakePart,
-  type PackFiles,
-  type RunContext,
-  type RunFile,
-  type SegmentOutcome,
-} from '@musicflow/contracts';
+import { fileQuarantineSchema, type FileQuarantine, type PackFiles, type RunContext, type RunFile, type SegmentOutcome } from '@musicflow/contracts';
 import { FileDecisions } from '@musicflow/ingest';
 import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
@@ -40,17 +32,16 @@ const QUARANTINE_LINES: NdjsonArtifact<FileQuarantine> = { name: 'pack-quarantin
 
 /**
  * Decides the files of pack `chunkId` (SPEC 3, as the commit decides a big
- * file's segments) from their outcomes, one segment a file, and writes them:
- * `parts` are the pack's staged parts, which hold only its accepted files.
+ * file's segments) from their outcomes, one segment a file, and writes them;
+ * the pack's staged parts (its accepted files' rows) complete its `PackFiles`.
  */
 export async function writePackFiles(
   store: ObjectStore,
   run: RunContext,
   chunkId: string,
   outcomes: readonly SegmentOutcome[],
-  parts: LakePart[],
   threshold: number,
-): Promise<PackFiles> {
+): Promise<Omit<PackFiles, 'parts'>> {
   const decisions = new FileDecisions(threshold);
   const tally = new RunTally();
   let quarantines: NdjsonWriter<FileQuarantine> | undefined;
@@ -77,7 +68,7 @@ export async function writePackFiles(
     throw err;
   }
   await quarantines?.end();
-  return { filesUrl, quarantinesUrl: quarantines?.url, tally: { ...tally }, parts };
+  return { filesUrl, quarantinesUrl: quarantines?.url, tally: { ...tally } };
 }
 
 /** A pack's files with bad rows (`writePackFiles`), in batches. */

@@ -150,7 +150,7 @@ export class RunFilesWriter {
   }
 
   /** A pack's files, decided by its transform: their lines appended as bytes, their tally added. */
-  async addPack(store: ObjectStore, pack: PackFiles): Promise<void> {
+  async addPack(store: ObjectStore, pack: Pick<PackFiles, 'filesUrl' | 'tally'>): Promise<void> {
     this.tally.add(pack.tally);
     await this.lines.append(await store.read(pack.filesUrl), pack.tally.filesLoaded + pack.tally.filesRejected);
   }
