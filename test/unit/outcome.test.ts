@@ -12,12 +12,14 @@ import {
   readDecidedFiles,
   readPackQuarantines,
   readRunFiles,
+  readSegmentValidations,
   RunFilesWriter,
   runFilesWithDuplicates,
   RunTally,
   writeFileDuplicates,
   writePackFiles,
   writeSegmentOutcomes,
+  writeSegmentValidations,
 } from '@musicflow/lake';
 import { createObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from '../helpers/env.ts';
@@ -172,6 +174,35 @@ const runIn = (dir: string): RunContext => ({
   sources: { streams: `${dirUrl(dir)}in/`, users: `${dirUrl(dir)}users.csv`, songs: `${dirUrl(dir)}songs.csv` },
   lake: `${dirUrl(dir)}lake/`,
   archive: `${dirUrl(dir)}archive/`,
+});
+
+describe('segment validations artifact', () => {
+  it("gives back a chunk's validations as the validator wrote them, and refuses bytes that are not", async () => {
+    const dir = await tempDir();
+    const run = runIn(dir);
+    const clean = Array.from({ length: 3 }, (_, i) => segment(`${run.sources.streams}f${i}.csv`, 10, 10).validation);
+    const written = [
+      ...clean,
+      // A name that is not ASCII, a big file's segment with bad rows and its quarantine, one that cannot be parsed, a header problem.
+      { ...segment(`${run.sources.streams}d%C3%A9j%C3%A0/%E2%82%AC.csv`, 100, 97, undefined, 1, 3).validation, quarantineUrl: `${run.lake}q.csv` },
+      segment(`${run.sources.streams}broken.csv`, 4, 0, 'Invalid Closing Quote: got "x" at line 5').validation,
+      { ...segment(`${run.sources.streams}headless.csv`, 0, 0).validation, headerProblem: 'missing column(s) user_id', blocks: 0 },
+      { ...segment(`${run.sources.streams}long.csv`, 2, 1).validation, boundBroken: 'record_too_long: line 3 is over MAX_RECORD_BYTES (1048576)' },
+    ];
+    try {
+      const url = await writeSegmentValidations(store, run, 'chunk1', written);
+      expect(await readSegmentValidations(store, url)).toEqual(written);
+      expect(await readSegmentValidations(store, await writeSegmentValidations(store, run, 'none', []))).toEqual([]);
+
+      const path = new URL(url);
+      await fs.truncate(path, (await fs.stat(path)).size - 3);
+      await expect(readSegmentValidations(store, url)).rejects.toThrow(/chunk1\.validations\.bin: not segment validations \(record 7, .*cut short\)/);
+      await fs.writeFile(path, JSON.stringify(written[0]));
+      await expect(readSegmentValidations(store, url)).rejects.toThrow(/not segment validations \(record 1, /);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('pack files artifact', () => {

@@ -57,7 +57,7 @@ export const LAKE_LAYOUT = {
   /** A chunk's segments as the plan packed them, read by its validate job. */
   chunkSegments: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'chunks', `${chunkId}.ndjson`),
   /** What validation found in each segment of a chunk, the validator's hand-off to the transformer. */
-  segmentValidations: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'valid', `${chunkId}.validations.ndjson`),
+  segmentValidations: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'valid', `${chunkId}.validations.bin`),
   /** Every segment of a chunk (not a pack) validated and transformed, for the commit. */
   segmentOutcomes: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'outcomes', `${chunkId}.ndjson`),
   /** A pack's files as its transform decided them, in the run file list's format, for the commit. */
