@@ -18,6 +18,18 @@ const findingsSchema = segmentValidationSchema
   .pick({ parseError: true, boundBroken: true, headerProblem: true, rejected: true, quarantineUrl: true })
   .partial();
 
+/** A segment's findings as JSON, or '' for a clean one (most segments; its record then holds none). */
+function findingsJson({ parseError, boundBroken, headerProblem, rejected, quarantineUrl }: SegmentValidation): string {
+  const found = parseError !== undefined || boundBroken !== undefined || headerProblem !== undefined || quarantineUrl !== undefined || !isEmpty(rejected);
+  return found ? JSON.stringify({ parseError, boundBroken, headerProblem, rejected, quarantineUrl }) : '';
+}
+
+/** Whether `record` has no key, without a list of its keys (12,500 segments a pack). */
+function isEmpty(record: object): boolean {
+  for (const _ in record) return false;
+  return true;
+}
+
 /** The fixed part of a segment's record: index, count, rows read, rows valid, blocks. */
 const COUNTS = 5;
 
@@ -28,20 +40,10 @@ const COUNTS = 5;
  * script, 12,500 lines, the first read of a process the slowest).
  */
 export function encodeSegmentValidations(validations: readonly SegmentValidation[]): Buffer {
-  const findings: string[] = new Array<string>(validations.length);
+  const findings = validations.map(findingsJson);
   let size = 0;
-  for (let i = 0; i < validations.length; i++) {
-    const { fileId, fileUrl, parseError, boundBroken, headerProblem, rejected, quarantineUrl } = validations[i]!;
-    let json = '';
-    for (const _ in rejected) {
-      json = '-';
-      break;
-    }
-    if (json || parseError !== undefined || boundBroken !== undefined || headerProblem !== undefined || quarantineUrl !== undefined)
-      json = JSON.stringify({ parseError, boundBroken, headerProblem, rejected, quarantineUrl });
-    findings[i] = json;
-    size += 4 * (COUNTS + 3) + Buffer.byteLength(fileId) + Buffer.byteLength(fileUrl) + Buffer.byteLength(json);
-  }
+  for (let i = 0; i < validations.length; i++)
+    size += 4 * (COUNTS + 3) + Buffer.byteLength(validations[i]!.fileId) + Buffer.byteLength(validations[i]!.fileUrl) + Buffer.byteLength(findings[i]!);
   const bytes = Buffer.allocUnsafe(size);
   let at = 0;
   // A length, then its text: the length is known once the text is written.
@@ -84,7 +86,11 @@ export function decodeSegmentValidations(bytes: Buffer, url: string): SegmentVal
     return bytes.toString('utf8', at - length, at);
   };
   while (at < bytes.length) {
-    const [index, count, rowsRead, rowsValid, blocks] = [u32(), u32(), u32(), u32(), u32()] as const;
+    const index = u32();
+    const count = u32();
+    const rowsRead = u32();
+    const rowsValid = u32();
+    const blocks = u32();
     const fileId = text(u32());
     const fileUrl = text(u32());
     const findingsLength = u32();
