@@ -193,6 +193,9 @@ describe('segment validations artifact', () => {
       const url = await writeSegmentValidations(store, run, 'chunk1', written);
       expect(await readSegmentValidations(store, url)).toEqual(written);
       expect(await readSegmentValidations(store, await writeSegmentValidations(store, run, 'none', []))).toEqual([]);
+      // More rows than a u32 counts: a `.gz` file is one segment, under a raised MAX_DECOMPRESSED_BYTES.
+      const huge = [segment(`${run.sources.streams}huge.csv.gz`, 5_000_000_000, 4_999_999_999).validation];
+      expect(await readSegmentValidations(store, await writeSegmentValidations(store, run, 'huge', huge))).toEqual(huge);
 
       const path = new URL(url);
       await fs.truncate(path, (await fs.stat(path)).size - 3);

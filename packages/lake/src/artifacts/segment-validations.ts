@@ -7,7 +7,7 @@ import type { RunArtifact } from './artifact.ts';
 export const SEGMENT_VALIDATIONS: RunArtifact = {
   path: 'tmp/run=<run>/valid/<chunk>.validations.bin',
   format:
-    'per segment: u32 index, count, rows read, rows valid, blocks; u32-length-prefixed UTF-8 file id, file URL, and JSON of its findings (parse error, bound, header problem, reasons, quarantine; length 0 when none)',
+    'per segment: u32 index, count, blocks; f64 rows read, rows valid; u32-length-prefixed UTF-8 file id, file URL, and JSON of its findings (parse error, bound, header problem, reasons, quarantine; length 0 when none)',
   version: 3,
   writers: ['validate'],
   readers: ['transform'],
@@ -30,8 +30,11 @@ function isEmpty(record: object): boolean {
   return true;
 }
 
-/** The fixed part of a segment's record: index, count, rows read, rows valid, blocks. */
-const COUNTS = 5;
+/**
+ * The fixed part of a segment's record: index, count, blocks (u32), rows read and valid (f64: a `.gz` file's one
+ * segment may hold more rows than a u32 counts under a raised MAX_DECOMPRESSED_BYTES), its three text lengths.
+ */
+const FIXED_BYTES = 3 * 4 + 2 * 8 + 3 * 4;
 
 /**
  * A chunk's segment validations as bytes: counts and names without a JSON
@@ -43,7 +46,7 @@ export function encodeSegmentValidations(validations: readonly SegmentValidation
   const findings = validations.map(findingsJson);
   let size = 0;
   for (let i = 0; i < validations.length; i++)
-    size += 4 * (COUNTS + 3) + Buffer.byteLength(validations[i]!.fileId) + Buffer.byteLength(validations[i]!.fileUrl) + Buffer.byteLength(findings[i]!);
+    size += FIXED_BYTES + Buffer.byteLength(validations[i]!.fileId) + Buffer.byteLength(validations[i]!.fileUrl) + Buffer.byteLength(findings[i]!);
   const bytes = Buffer.allocUnsafe(size);
   let at = 0;
   // A length, then its text: the length is known once the text is written.
@@ -56,9 +59,9 @@ export function encodeSegmentValidations(validations: readonly SegmentValidation
     const v = validations[i]!;
     at = bytes.writeUInt32LE(v.index, at);
     at = bytes.writeUInt32LE(v.count, at);
-    at = bytes.writeUInt32LE(v.rowsRead, at);
-    at = bytes.writeUInt32LE(v.rowsValid, at);
     at = bytes.writeUInt32LE(v.blocks, at);
+    at = bytes.writeDoubleLE(v.rowsRead, at);
+    at = bytes.writeDoubleLE(v.rowsValid, at);
     text(v.fileId);
     text(v.fileUrl);
     text(findings[i]!);
@@ -80,6 +83,11 @@ export function decodeSegmentValidations(bytes: Buffer, url: string): SegmentVal
     at += 4;
     return bytes.readUInt32LE(at - 4);
   };
+  const f64 = () => {
+    if (at + 8 > bytes.length) refuse('cut short');
+    at += 8;
+    return bytes.readDoubleLE(at - 8);
+  };
   const text = (length: number) => {
     if (at + length > bytes.length) refuse('cut short');
     at += length;
@@ -88,9 +96,9 @@ export function decodeSegmentValidations(bytes: Buffer, url: string): SegmentVal
   while (at < bytes.length) {
     const index = u32();
     const count = u32();
-    const rowsRead = u32();
-    const rowsValid = u32();
     const blocks = u32();
+    const rowsRead = f64();
+    const rowsValid = f64();
     const fileId = text(u32());
     const fileUrl = text(u32());
     const findingsLength = u32();
@@ -110,7 +118,8 @@ export function decodeSegmentValidations(bytes: Buffer, url: string): SegmentVal
         Object.assign(validation, { parseError, boundBroken, headerProblem, rejected: rejected ?? {}, quarantineUrl });
       }
     }
-    if (count < 1 || index >= count || rowsValid > rowsRead) refuse(`segment ${index} of ${count}, ${rowsValid} of ${rowsRead} rows valid`);
+    if (count < 1 || index >= count || !Number.isSafeInteger(rowsRead) || !Number.isSafeInteger(rowsValid) || rowsValid < 0 || rowsValid > rowsRead)
+      refuse(`segment ${index} of ${count}, ${rowsValid} of ${rowsRead} rows valid`);
     validations.push(validation);
   }
   return validations;
