@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { loadConfig, type Config } from '@musicflow/config';
+import type { RunContext } from '@musicflow/contracts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const SAMPLE = path.join(REPO, 'data', 'sample');
@@ -14,6 +15,16 @@ export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const uniqueName = (prefix: string) => `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 export const dirUrl = (dir: string) => `${pathToFileURL(dir).href}/`;
 export const fileUrl = (file: string) => pathToFileURL(file).href;
+
+/** A run whose sources, lake and archive are under the folder `dir`, for a test of its artifacts. */
+export const runIn = (dir: string): RunContext => ({
+  runId: '20261206-020000-abcdef',
+  trigger: 'test',
+  startedAt: '2026-12-06T02:00:00.000Z',
+  sources: { streams: `${dirUrl(dir)}in/`, users: `${dirUrl(dir)}users.csv`, songs: `${dirUrl(dir)}songs.csv` },
+  lake: `${dirUrl(dir)}lake/`,
+  archive: `${dirUrl(dir)}archive/`,
+});
 
 export async function tempDir(prefix = 'musicflow-test-'): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), prefix));

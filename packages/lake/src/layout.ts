@@ -55,13 +55,13 @@ export const LAKE_LAYOUT = {
   /** A chunk's clean events, the validator's hand-off to the transformer. */
   validEvents: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'valid', `${chunkId}.events`),
   /** A chunk's segments as the plan packed them, read by its validate job. */
-  chunkSegments: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'chunks', `${chunkId}.ndjson`),
+  chunkSegments: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'chunks', `${chunkId}.segments.bin`),
   /** What validation found in each segment of a chunk, the validator's hand-off to the transformer. */
   segmentValidations: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'valid', `${chunkId}.validations.bin`),
   /** Every segment of a chunk (not a pack) validated and transformed, for the commit. */
   segmentOutcomes: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'outcomes', `${chunkId}.ndjson`),
   /** A pack's files as its transform decided them, in the run file list's format, for the commit. */
-  packFiles: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'packs', `${chunkId}.files.ndjson`),
+  packFiles: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'packs', `${chunkId}.files.bin`),
   /** A pack's files with bad rows, for the commit to gather their quarantines. */
   packQuarantines: (lake: string, runId: string, chunkId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'packs', `${chunkId}.quarantines.ndjson`),
   /** The stream files the plan rejected before reading a row. */
@@ -90,7 +90,7 @@ export const LAKE_LAYOUT = {
   /** The stream headers one job read (`part`: `plan` or a chunk's id), for the plan to merge into `sourceHeaders`. */
   streamHeaderTally: (lake: string, runId: string, part: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'headers', 'streams', `${part}.json`),
   /** Every file's outcome, for the loader's analytics.etl_run_files. */
-  runFiles: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'files.ndjson'),
+  runFiles: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'files.bin'),
   /**
    * The part name of a pack: the small files of one chunk, each date's rows of
    * all of them in one part (`source_file` says whose each row is). Chunk ids

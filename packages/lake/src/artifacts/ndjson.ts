@@ -3,9 +3,11 @@ import { PassThrough, Readable } from 'node:stream';
 import { readLineBatches, type ByteRange, type ObjectInfo, type ObjectStore } from '@musicflow/storage';
 
 /**
- * The run artifacts that list records (a chunk's segments, validations and
- * outcomes, the files a plan rejected) are JSON lines, one record a line,
- * each checked against its schema when read back.
+ * The run artifacts that list records a run writes few of, or a chunk at a
+ * time (a chunk's outcomes, the files a plan rejected, quarantines,
+ * duplicates), are JSON lines, one record a line, each checked against its
+ * schema when read back. Those written a record a small file are binary
+ * (records.ts).
  */
 export interface NdjsonArtifact<T> {
   name: string;
@@ -62,19 +64,6 @@ export class NdjsonWriter<T> {
     if (!this.body.write(ndjsonLine(record))) await once(this.body, 'drain');
   }
 
-  /** Records given in batches, a batch one piece of the upload: a piece a line was a step through the stream a file. */
-  async addAll(records: readonly T[]): Promise<void> {
-    if (!records.length) return;
-    this.count += records.length;
-    if (!this.body.write(records.map(ndjsonLine).join(''))) await once(this.body, 'drain');
-  }
-
-  /** `records` lines already written as bytes (another artifact of the same records), copied as they are. */
-  async append(bytes: AsyncIterable<Buffer>, records: number): Promise<void> {
-    this.count += records;
-    for await (const piece of bytes) if (!this.body.write(piece)) await once(this.body, 'drain');
-  }
-
   async end(): Promise<ObjectInfo> {
     this.body.end();
     return this.upload;
@@ -121,11 +110,4 @@ export async function* readNdjsonBatches<T>(store: ObjectStore, url: string, art
     }
     if (records.length) yield records;
   }
-}
-
-/** Every record of a small artifact (one chunk's), in an array. */
-export async function readAllNdjson<T>(store: ObjectStore, url: string, artifact: NdjsonArtifact<T>): Promise<T[]> {
-  const records: T[] = [];
-  for await (const batch of readNdjsonBatches(store, url, artifact)) for (const record of batch) records.push(record);
-  return records;
 }

@@ -1,10 +1,11 @@
-import { fileQuarantineSchema, type FileQuarantine, type PackFiles, type RunContext, type RunFile, type SegmentOutcome } from '@musicflow/contracts';
+import { fileQuarantineSchema, type FileQuarantine, type PackFiles, type RunContext, type SegmentOutcome } from '@musicflow/contracts';
 import { FileDecisions } from '@musicflow/ingest';
 import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
-import { NdjsonWriter, readNdjsonBatches, writeNdjson, type NdjsonArtifact } from './ndjson.ts';
-import { decidedRunFile, RunTally } from './run-files.ts';
+import { NdjsonWriter, readNdjsonBatches, type NdjsonArtifact } from './ndjson.ts';
+import { RecordEncoder } from './records.ts';
+import { decidedRunFile, encodeRunFile, RunTally } from './run-files.ts';
 
 /**
  * A pack's files as its transform decided them (each is whole in the pack),
@@ -13,9 +14,9 @@ import { decidedRunFile, RunTally } from './run-files.ts';
  */
 export const PACK_FILES: Record<'files' | 'quarantines', RunArtifact> = {
   files: {
-    path: 'tmp/run=<run>/packs/<chunk>.files.ndjson',
-    format: 'one JSON object per line (RunFile in @musicflow/contracts), as the run files artifact',
-    version: 1,
+    path: 'tmp/run=<run>/packs/<chunk>.files.bin',
+    format: "the run files artifact's records: the commit appends them to the run's list as they are",
+    version: 2,
     writers: ['transform'],
     readers: ['commit'],
   },
@@ -44,19 +45,17 @@ export async function writePackFiles(
 ): Promise<Omit<PackFiles, 'parts'>> {
   const decisions = new FileDecisions(threshold);
   const tally = new RunTally();
-  let quarantines: NdjsonWriter<FileQuarantine> | undefined;
-  function* lines(): Generator<RunFile> {
-    for (const outcome of outcomes) {
-      const file = decisions.add(outcome);
-      if (!file)
-        throw new Error(
-          `pack ${chunkId}: ${outcome.validation.fileUrl} is segment ${outcome.validation.index} of ${outcome.validation.count}, not a whole file`,
-        );
-      tally.decided(file);
-      yield decidedRunFile(file);
-    }
+  const files = new RecordEncoder();
+  for (const outcome of outcomes) {
+    const file = decisions.add(outcome);
+    if (!file)
+      throw new Error(`pack ${chunkId}: ${outcome.validation.fileUrl} is segment ${outcome.validation.index} of ${outcome.validation.count}, not a whole file`);
+    tally.decided(file);
+    encodeRunFile(files, decidedRunFile(file));
   }
-  const { url: filesUrl } = await writeNdjson(store, LAKE_LAYOUT.packFiles(run.lake, run.runId, chunkId), lines());
+  const filesUrl = LAKE_LAYOUT.packFiles(run.lake, run.runId, chunkId);
+  await store.write(filesUrl, files.take());
+  let quarantines: NdjsonWriter<FileQuarantine> | undefined;
   try {
     for (const { validation } of outcomes) {
       if (!validation.quarantineUrl) continue;

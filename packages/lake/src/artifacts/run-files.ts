@@ -1,6 +1,5 @@
 import {
   REPORT_REJECTED_FILES,
-  runFileSchema,
   type FileDuplicatesArtifact,
   type PackFiles,
   type RejectedFile,
@@ -10,12 +9,12 @@ import {
 } from '@musicflow/contracts';
 import type { FileOutcome } from '@musicflow/ingest';
 import { hashBytes, shardOfHash } from '@musicflow/kpi';
-import { readLineBatches, type ByteRange, type ObjectStore } from '@musicflow/storage';
+import type { ByteRange, ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
 import { readFileDuplicates } from './file-duplicates.ts';
-import { NdjsonWriter, readNdjsonBatches, type NdjsonArtifact } from './ndjson.ts';
 import { readPlannedOutFiles } from './planned-out-files.ts';
+import { readRecordBatches, recordSpans, RecordWriter, type RecordDecoder, type RecordEncoder } from './records.ts';
 
 /**
  * Every stream file's outcome in the run, for the loader's analytics.etl_run_files and the archive's slices.
@@ -23,9 +22,10 @@ import { readPlannedOutFiles } from './planned-out-files.ts';
  * duplicates per file (`runFilesWithDuplicates`) as it writes the rows.
  */
 export const RUN_FILES: RunArtifact = {
-  path: 'tmp/run=<run>/files.ndjson',
-  format: 'one JSON object per line (RunFile in @musicflow/contracts)',
-  version: 2,
+  path: 'tmp/run=<run>/files.bin',
+  format:
+    'binary records (records.ts), a RunFile (@musicflow/contracts) each: u8 status (0 loaded, 1 rejected); f64 rows read, valid, rejected, duplicate; text file URL; optional text reason, file id',
+  version: 3,
   writers: ['commit', 'recompute'],
   readers: ['load', 'archive'],
 };
@@ -130,10 +130,10 @@ export function decidedRunFile(f: FileOutcome): RunFile {
  */
 export class RunFilesWriter {
   readonly tally = new RunTally();
-  private readonly lines: NdjsonWriter<RunFile>;
+  private readonly records: RecordWriter;
 
   constructor(store: ObjectStore, run: RunContext) {
-    this.lines = new NdjsonWriter(store, LAKE_LAYOUT.runFiles(run.lake, run.runId));
+    this.records = new RecordWriter(store, LAKE_LAYOUT.runFiles(run.lake, run.runId));
   }
 
   /** The files of the plan's planned-out-files artifact at `url`. */
@@ -149,25 +149,26 @@ export class RunFilesWriter {
     await this.add(files.map(decidedRunFile));
   }
 
-  /** A pack's files, decided by its transform: their lines appended as bytes, their tally added. */
+  /** A pack's files, decided by its transform: their records appended as bytes, their tally added. */
   async addPack(store: ObjectStore, pack: Pick<PackFiles, 'filesUrl' | 'tally'>): Promise<void> {
     this.tally.add(pack.tally);
-    await this.lines.append(await store.read(pack.filesUrl), pack.tally.filesLoaded + pack.tally.filesRejected);
+    await this.records.append(await store.read(pack.filesUrl));
   }
 
   /** Files whose outcome is known already (a test's, or a recompute's none), not added to the tally. */
-  add(files: readonly RunFile[]): Promise<void> {
-    return this.lines.addAll(files);
+  async add(files: readonly RunFile[]): Promise<void> {
+    for (const file of files) encodeRunFile(this.records.encoder, file);
+    await this.records.flush();
   }
 
   /** Waits for the list to be whole; returns its URL and the tally. */
   async end(): Promise<{ url: string; tally: RunFilesTally }> {
-    await this.lines.end();
-    return { url: this.lines.url, tally: this.tally };
+    await this.records.end();
+    return { url: this.records.url, tally: this.tally };
   }
 
   abort(err: Error): void {
-    this.lines.abort(err);
+    this.records.abort(err);
   }
 }
 
@@ -183,10 +184,40 @@ export async function writeRunFiles(store: ObjectStore, run: RunContext, files: 
   return (await writer.end()).url;
 }
 
-const LINES: NdjsonArtifact<RunFile> = { name: 'run-files', schema: runFileSchema };
+/** `status` as the record's first byte, which the load's slicing reads alone. */
+const STATUS_CODES: readonly RunFile['status'][] = ['loaded', 'rejected'];
+const LOADED_CODE = STATUS_CODES.indexOf('loaded');
 
-/** The file outcomes at `url` (`writeRunFiles`), or in a range of it cut at line ends (a slice), in batches (`readNdjsonBatches`). */
-export const readRunFiles = (store: ObjectStore, url: string, range?: ByteRange) => readNdjsonBatches(store, url, LINES, range);
+/** A file's record in the run's file list (and a pack's). */
+export function encodeRunFile(out: RecordEncoder, file: RunFile): void {
+  out.begin();
+  out.u8(STATUS_CODES.indexOf(file.status));
+  out.f64(file.rowsRead);
+  out.f64(file.rowsValid);
+  out.f64(file.rowsRejected);
+  out.f64(file.duplicate);
+  out.text(file.file);
+  out.optionalText(file.reason);
+  out.optionalText(file.fileId);
+  out.end();
+}
+
+function decodeRunFile(d: RecordDecoder): RunFile {
+  const code = d.u8();
+  const status = STATUS_CODES[code] ?? d.refuse(`status ${code}`);
+  const rowsRead = d.count('rows read');
+  const rowsValid = d.count('rows valid');
+  const rowsRejected = d.count('rows rejected');
+  const duplicate = d.count('duplicate events');
+  const file = d.text();
+  const reason = d.optionalText();
+  const fileId = d.optionalText();
+  if (rowsValid + rowsRejected !== rowsRead) d.refuse(`${rowsValid} valid and ${rowsRejected} rejected of ${rowsRead} rows`);
+  return { file, status, rowsRead, rowsValid, rowsRejected, duplicate, reason, fileId };
+}
+
+/** The file outcomes at `url` (`writeRunFiles`), or in a range of it cut at record ends (a slice), in batches. */
+export const readRunFiles = (store: ObjectStore, url: string, range?: ByteRange) => readRecordBatches(store, url, decodeRunFile, range);
 
 /**
  * The file list at `url` with each loaded file's duplicate events (summed over the date and pass jobs'
@@ -237,22 +268,19 @@ export interface LoadedFilesSlice extends ByteRange {
 }
 
 /**
- * Whether a line of the file list is a loaded file's, without parsing it (the load cuts 100k lines into
- * slices at once): a JSON string holds a quote only as `\"`, so `"status":"loaded"` can only be the record's
- * own `status` member. Each archive job parses its slice, and refuses it if the count differs.
+ * The file list at `url` cut at record ends into ranges of `loadedPerSlice` loaded files each (the last may hold
+ * fewer), read once, each record's status byte alone read (a million files' list at once). Each archive job
+ * decodes its slice, and refuses it if the count differs.
  */
-const LOADED_MEMBER = JSON.stringify({ status: 'loaded' satisfies RunFile['status'] }).slice(1, -1);
-
-/** The file list at `url` cut at line ends into ranges of `loadedPerSlice` loaded files each (the last may hold fewer), read once. */
 export async function* loadedFilesSlices(store: ObjectStore, url: string, loadedPerSlice: number): AsyncGenerator<LoadedFilesSlice> {
   let start = 0;
   let end = 0;
   let loaded = 0;
-  for await (const lines of readLineBatches(store, url)) {
+  for await (const spans of recordSpans(store, url)) {
     const slices: LoadedFilesSlice[] = [];
-    for (const line of lines) {
-      end += Buffer.byteLength(line) + 1;
-      if (!line.includes(LOADED_MEMBER)) continue;
+    for (const span of spans) {
+      end = span.end;
+      if (span.body[0] !== LOADED_CODE) continue;
       if (++loaded < loadedPerSlice) continue;
       slices.push({ start, end, loaded });
       [start, loaded] = [end, 0];
