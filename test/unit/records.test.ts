@@ -86,6 +86,12 @@ describe('binary records', () => {
       expect(await readChunkSegments(store, url)).toEqual(segments);
       const bad = await writeChunkSegments(store, run, 'chunk2', [{ ...segments[0]!, index: 3 }]);
       await expect(readChunkSegments(store, bad)).rejects.toThrow(/chunk2\.segments\.bin: record 1, .*segment 3 of 3/);
+      // gzip is at byte 36, after the record's length, two u32 and three f64: 2 is neither yes nor no.
+      const flagged = new URL(await writeChunkSegments(store, run, 'chunk3', [segments[0]!]));
+      const bytes = await fs.readFile(flagged);
+      bytes[4 + 2 * 4 + 3 * 8] = 2;
+      await fs.writeFile(flagged, bytes);
+      await expect(readChunkSegments(store, flagged.href)).rejects.toThrow(/chunk3\.segments\.bin: record 1, byte 36: gzip is 2, not 0 or 1/);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }

@@ -42,11 +42,11 @@ function decodeSegment(d: RecordDecoder): Segment {
   const start = d.count('start');
   const end = d.count('end');
   const firstLine = d.count('first line');
-  const gzip = d.u8() === 1;
+  const gzip = d.flag('gzip');
   const fileId = d.text();
   const fileUrl = d.text();
   let header: string[] | undefined;
-  if (d.u8() === 1) {
+  if (d.flag('has header')) {
     header = [];
     for (let n = d.u32(); n > 0; n--) header.push(d.text());
   }
