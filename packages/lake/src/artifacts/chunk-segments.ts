@@ -2,7 +2,7 @@ import type { RunContext, Segment } from '@musicflow/contracts';
 import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
-import { readAllRecords, RecordEncoder, type RecordDecoder } from './records.ts';
+import { readAllRecords, writeAllRecords, type RecordDecoder, type RecordEncoder } from './records.ts';
 
 /**
  * A chunk's segments (the plan's packing of ranges and small files), read by
@@ -57,9 +57,7 @@ function decodeSegment(d: RecordDecoder): Segment {
 /** Writes chunk `chunkId`'s segments; returns their URL. */
 export async function writeChunkSegments(store: ObjectStore, run: RunContext, chunkId: string, segments: readonly Segment[]): Promise<string> {
   const url = LAKE_LAYOUT.chunkSegments(run.lake, run.runId, chunkId);
-  const out = new RecordEncoder();
-  for (const segment of segments) encodeSegment(out, segment);
-  await store.write(url, out.take());
+  await writeAllRecords(store, url, segments, encodeSegment);
   return url;
 }
 

@@ -4,7 +4,7 @@ import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
 import { NdjsonWriter, readNdjsonBatches, type NdjsonArtifact } from './ndjson.ts';
-import { RecordEncoder } from './records.ts';
+import { writeAllRecords } from './records.ts';
 import { decidedRunFile, encodeRunFile, RunTally } from './run-files.ts';
 
 /**
@@ -45,16 +45,15 @@ export async function writePackFiles(
 ): Promise<Omit<PackFiles, 'parts'>> {
   const decisions = new FileDecisions(threshold);
   const tally = new RunTally();
-  const files = new RecordEncoder();
-  for (const outcome of outcomes) {
+  const files = outcomes.map((outcome) => {
     const file = decisions.add(outcome);
     if (!file)
       throw new Error(`pack ${chunkId}: ${outcome.validation.fileUrl} is segment ${outcome.validation.index} of ${outcome.validation.count}, not a whole file`);
     tally.decided(file);
-    encodeRunFile(files, decidedRunFile(file));
-  }
+    return decidedRunFile(file);
+  });
   const filesUrl = LAKE_LAYOUT.packFiles(run.lake, run.runId, chunkId);
-  await store.write(filesUrl, files.take());
+  await writeAllRecords(store, filesUrl, files, encodeRunFile);
   let quarantines: NdjsonWriter<FileQuarantine> | undefined;
   try {
     for (const { validation } of outcomes) {

@@ -93,7 +93,7 @@ export class RecordEncoder {
 export class RecordDecoder {
   private at = 0;
   private recordEnd = 0;
-  record: number;
+  private record: number;
 
   constructor(
     private readonly bytes: Buffer,
@@ -216,6 +216,18 @@ export class RecordWriter {
   private async write(piece: Buffer): Promise<void> {
     if (!this.body.write(piece)) await once(this.body, 'drain');
   }
+}
+
+/** Writes a small artifact's records (a chunk's) as one object. */
+export async function writeAllRecords<T>(
+  store: ObjectStore,
+  url: string,
+  records: readonly T[],
+  encode: (out: RecordEncoder, record: T) => void,
+): Promise<void> {
+  const out = new RecordEncoder();
+  for (const record of records) encode(out, record);
+  await store.write(url, out.take());
 }
 
 /** Every record of a small artifact (a chunk's), read at once. */

@@ -2,7 +2,7 @@ import { segmentValidationSchema, type RunContext, type SegmentValidation } from
 import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
-import { RecordDecoder, RecordEncoder } from './records.ts';
+import { readAllRecords, writeAllRecords, type RecordDecoder, type RecordEncoder } from './records.ts';
 
 /** What validation found in each segment of a chunk (counts, reasons, quarantine), the validator's hand-off to the transformer. */
 export const SEGMENT_VALIDATIONS: RunArtifact = {
@@ -32,27 +32,23 @@ function isEmpty(record: object): boolean {
 }
 
 /**
- * A chunk's segment validations as bytes: counts and names without a JSON
- * line each. A chunk of small files is 12,500 of them, and as JSON lines
- * the transform spent 4-8 µs a line parsing and checking them (a throwaway
+ * A segment's validation as a record: counts and names without a JSON line
+ * each. A chunk of small files is 12,500 of them, and as JSON lines the
+ * transform spent 4-8 µs a line parsing and checking them (a throwaway
  * script, 12,500 lines, the first read of a process the slowest).
  */
-export function encodeSegmentValidations(validations: readonly SegmentValidation[]): Buffer {
-  const out = new RecordEncoder();
-  for (const v of validations) {
-    out.begin();
-    out.u32(v.index);
-    out.u32(v.count);
-    out.u32(v.blocks);
-    // f64: a `.gz` file's one segment may hold more rows than a u32 counts under a raised MAX_DECOMPRESSED_BYTES.
-    out.f64(v.rowsRead);
-    out.f64(v.rowsValid);
-    out.text(v.fileId);
-    out.text(v.fileUrl);
-    out.optionalText(findingsJson(v));
-    out.end();
-  }
-  return out.take();
+function encodeSegmentValidation(out: RecordEncoder, v: SegmentValidation): void {
+  out.begin();
+  out.u32(v.index);
+  out.u32(v.count);
+  out.u32(v.blocks);
+  // f64: a `.gz` file's one segment may hold more rows than a u32 counts under a raised MAX_DECOMPRESSED_BYTES.
+  out.f64(v.rowsRead);
+  out.f64(v.rowsValid);
+  out.text(v.fileId);
+  out.text(v.fileUrl);
+  out.optionalText(findingsJson(v));
+  out.end();
 }
 
 function decodeSegmentValidation(d: RecordDecoder): SegmentValidation {
@@ -81,14 +77,6 @@ function decodeSegmentValidation(d: RecordDecoder): SegmentValidation {
   return validation;
 }
 
-/** The validations `encodeSegmentValidations` wrote; what is not such bytes is refused, naming `url` and the record. */
-export function decodeSegmentValidations(bytes: Buffer, url: string): SegmentValidation[] {
-  const decoder = new RecordDecoder(bytes, url);
-  const validations: SegmentValidation[] = [];
-  while (decoder.next()) validations.push(decodeSegmentValidation(decoder));
-  return validations;
-}
-
 /** Writes chunk `chunkId`'s segment validations; returns their URL. */
 export async function writeSegmentValidations(
   store: ObjectStore,
@@ -97,9 +85,9 @@ export async function writeSegmentValidations(
   validations: readonly SegmentValidation[],
 ): Promise<string> {
   const url = LAKE_LAYOUT.segmentValidations(run.lake, run.runId, chunkId);
-  await store.write(url, encodeSegmentValidations(validations));
+  await writeAllRecords(store, url, validations, encodeSegmentValidation);
   return url;
 }
 
-export const readSegmentValidations = async (store: ObjectStore, url: string): Promise<SegmentValidation[]> =>
-  decodeSegmentValidations(await store.readBuffer(url), url);
+/** A chunk's segment validations; what is not such records is refused, naming `url`, the record and the byte. */
+export const readSegmentValidations = (store: ObjectStore, url: string) => readAllRecords(store, url, decodeSegmentValidation);
