@@ -1,8 +1,10 @@
 /**
  * npm run bench:pairs -- --pairs N --a "<bench args>" --b "<bench args>" [-- <bench args both share>]
  *
- * Runs `bench/run.ts` with two argument sets in turn, N pairs (a, b, a, b, ...), so each pair meets the
- * same minutes of a shared machine, where one run varies by tens of percent between hours. Prints each
+ * Runs `bench/run.ts` with two argument sets in turn, N pairs, so each pair meets the same minutes of a
+ * shared machine, where one run varies by tens of percent between hours; each side goes first in every
+ * other pair (a b, b a, a b, ...), so neither always runs after the other (on files the other's run left
+ * cold in the page cache, or on a machine it warmed). Prints each
  * run's `bench:` line as it ends, then each pair's wall time and worker CPU per event side by side with
  * their ratio (a / b), and the median, lowest and highest ratio: what a target such as "100,000 files
  * within 2x the time of the same events in 5" is judged by. A run that fails (its KPI rows differing
@@ -55,6 +57,9 @@ export function pairsArgs(argv: readonly string[]): { values: Partial<Record<'pa
   return { values, positionals: [] };
 }
 
+/** Which side runs first in pair `pair` (from 1): `a` in odd pairs, `b` in even ones. */
+export const pairOrder = (pair: number): readonly ['a', 'b'] | readonly ['b', 'a'] => (pair % 2 ? ['a', 'b'] : ['b', 'a']);
+
 /** A figure of a run as a number, refused when the run's line lacks it. */
 function figure(run: Record<string, string>, key: string): number {
   const value = Number(run[key]);
@@ -100,9 +105,9 @@ async function main(): Promise<void> {
     return figures;
   };
   for (let p = 1; p <= pairs; p++) {
-    const a = await runSide(p, 'a');
-    const b = await runSide(p, 'b');
-    rows.push({ a, b });
+    const [first, second] = pairOrder(p);
+    const ran = { [first]: await runSide(p, first), [second]: await runSide(p, second) } as Record<'a' | 'b', Record<string, string>>;
+    rows.push(ran);
   }
   console.log(`\na: ${sides.a.join(' ')}\nb: ${sides.b.join(' ')}`);
   console.log('pair  wall s a / b (ratio)'.padEnd(32) + 'worker CPU µs/event a / b (ratio)'.padEnd(36) + 'peak RSS MB a / b');

@@ -1,6 +1,6 @@
 /** The pairs bench's reading of its arguments and of a bench run's last line, and its summary of ratios (bench/pairs.ts). */
 import { describe, expect, it } from 'vitest';
-import { pairsArgs, parseBenchLine, spread } from '../../bench/pairs.ts';
+import { pairOrder, pairsArgs, parseBenchLine, spread } from '../../bench/pairs.ts';
 
 describe('bench pairs', () => {
   it('takes --a and --b values that start with a dash, and what follows -- as shared', () => {
@@ -21,6 +21,16 @@ describe('bench pairs', () => {
       kpi_digest: '59602e376fe5cbec',
     });
     expect(parseBenchLine('KPI rows identical: 565 genre, 120 hourly')).toBeUndefined();
+  });
+
+  it('lets each side go first in every other pair', () => {
+    expect([1, 2, 3, 4, 5].map(pairOrder)).toEqual([
+      ['a', 'b'],
+      ['b', 'a'],
+      ['a', 'b'],
+      ['b', 'a'],
+      ['a', 'b'],
+    ]);
   });
 
   it('gives the median of an odd and an even count, and the range', () => {
