@@ -39,7 +39,12 @@ export async function startPrivateRedis(options: { password?: string; tls?: { ce
       // a forked child, which outlives a killed server and writes into `dir`
       // as it is removed (ENOTEMPTY). SIGTERM would not do: a server writing
       // its initial AOF refuses to shut down.
-      if (server.exitCode === null) process.kill(-server.pid!, 'SIGKILL');
+      try {
+        process.kill(-server.pid!, 'SIGKILL');
+      } catch (err) {
+        // ESRCH: the server and its children are gone already.
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
       await exited;
       await fs.rm(dir, { recursive: true, force: true, maxRetries: 5 });
     },
