@@ -13,8 +13,9 @@ import { startPrivateRedis } from '../helpers/private-redis.ts';
 async function processesOnPort(port: number): Promise<string[]> {
   const found: string[] = [];
   for (const pid of (await fs.readdir('/proc')).filter((name) => /^\d+$/.test(name))) {
-    const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes(`127.0.0.1:${port}`)) found.push(cmdline.replaceAll('\0', ' ').trim());
+    const words = (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split(/[\0 ]/).filter(Boolean);
+    // The address as a word of its own: `127.0.0.1:4000` is not a server on port 40001.
+    if (words.includes(`127.0.0.1:${port}`)) found.push(words.join(' '));
   }
   return found;
 }
