@@ -29,9 +29,12 @@
  * `--oracle-files O` gives DuckDB, pandas and the distinct-track count the
  * same events generated into O files instead (the generator's events do not
  * depend on how many files hold them): DuckDB took 14.5 min to read 1M files.
+ * `--keep` keeps the run's folder (data, lake) and database, and each
+ * worker's log lines in `<run folder>/worker<N>.log`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
@@ -58,35 +61,57 @@ const PYTHONS = process.env.BENCH_PYTHON ? [process.env.BENCH_PYTHON] : ['python
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PG_ADMIN = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: {
-    events: { type: 'string' },
-    workers: { type: 'string', default: '2' },
-    files: { type: 'string' },
-    /** Listen dates the events spread over (5 by default); `--days 1` is one big day. */
-    days: { type: 'string' },
-    sample: { type: 'boolean', default: false },
-    profile: { type: 'boolean', default: false },
-    timeline: { type: 'boolean', default: false },
-    gc: { type: 'boolean', default: false },
-    keep: { type: 'boolean', default: false },
-    'chunk-bytes': { type: 'string' },
-    'duckdb-runs': { type: 'string', default: '2' },
-    'pandas-runs': { type: 'string', default: '1' },
-    'catalogue-songs': { type: 'string' },
-    'catalogue-users': { type: 'string' },
-    /** Share of plays uniform over the whole catalogue (0-1), the rest from a head of 10k tracks. */
-    'tail-share': { type: 'string' },
-    /** Node flags of the worker processes; the default is the image's (infra/Dockerfile NODE_OPTIONS). */
-    'worker-node-options': { type: 'string', default: '--max-old-space-size=256 --max-semi-space-size=8' },
-    'data-root': { type: 'string', default: path.join(os.tmpdir(), 'musicflow-bench') },
-    /** Streams, lake and archive in an S3-protocol server on loopback; prints the S3 requests by kind. */
-    s3: { type: 'boolean', default: false },
-    /** The oracles read the same events generated into this many files (with --files, for a day of very many). */
-    'oracle-files': { type: 'string' },
-  },
-});
+const USAGE = `usage: npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--timeline] [--gc] [--keep]
+                        [--chunk-bytes B] [--duckdb-runs R] [--pandas-runs R] [--worker-node-options="..."]
+                        [--catalogue-songs S] [--catalogue-users U] [--tail-share T] [--s3] [--oracle-files O] [--data-root DIR]
+(bench/run.ts's first comment says what each does)`;
+
+/** The options, or the usage and an exit: `--help` (status 0), or an option it does not know or a missing value (2). */
+function benchOptions() {
+  try {
+    return parseArgs({ args: process.argv.slice(2), options: BENCH_OPTIONS }).values;
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const BENCH_OPTIONS = {
+  events: { type: 'string' },
+  workers: { type: 'string', default: '2' },
+  files: { type: 'string' },
+  /** Listen dates the events spread over (5 by default); `--days 1` is one big day. */
+  days: { type: 'string' },
+  sample: { type: 'boolean', default: false },
+  profile: { type: 'boolean', default: false },
+  timeline: { type: 'boolean', default: false },
+  gc: { type: 'boolean', default: false },
+  keep: { type: 'boolean', default: false },
+  'chunk-bytes': { type: 'string' },
+  'duckdb-runs': { type: 'string', default: '2' },
+  'pandas-runs': { type: 'string', default: '1' },
+  'catalogue-songs': { type: 'string' },
+  'catalogue-users': { type: 'string' },
+  /** Share of plays uniform over the whole catalogue (0-1), the rest from a head of 10k tracks. */
+  'tail-share': { type: 'string' },
+  /** Node flags of the worker processes; the default is the image's (infra/Dockerfile NODE_OPTIONS). */
+  'worker-node-options': { type: 'string', default: '--max-old-space-size=256 --max-semi-space-size=8' },
+  'data-root': { type: 'string', default: path.join(os.tmpdir(), 'musicflow-bench') },
+  /** Streams, lake and archive in an S3-protocol server on loopback; prints the S3 requests by kind. */
+  s3: { type: 'boolean', default: false },
+  /** The oracles read the same events generated into this many files (with --files, for a day of very many). */
+  'oracle-files': { type: 'string' },
+  help: { type: 'boolean', default: false },
+} as const;
+const values = benchOptions();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (!values.sample && !values.events) {
+  console.error(`--events N or --sample is needed\n${USAGE}`);
+  process.exit(2);
+}
 
 const STAGE_SERVICES = ['extractor', 'validator', 'transformer', 'kpi', 'loader'];
 const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
@@ -337,8 +362,6 @@ const parseLogLine = (line: string): LogLine | undefined => {
 
 async function main(): Promise<void> {
   const workers = Number(values.workers);
-  if (!values.sample && !values.events)
-    throw new Error('usage: npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--timeline] [--keep]');
   if (!(workers >= 1)) throw new Error('--workers must be a positive integer');
 
   // --- Data -------------------------------------------------------------
@@ -495,8 +518,11 @@ async function main(): Promise<void> {
       }),
     );
     // Ready once its worker threads are up: `musicflow start` logs "services started" then.
+    // With --keep, every log line of the worker, for reading a run afterwards.
+    const keptLog = values.keep ? createWriteStream(path.join(runDir, `${name}.log`)) : undefined;
     proc.started = new Promise<void>((resolve) => {
       createInterface({ input: child.stdout }).on('line', (line) => {
+        keptLog?.write(`${line}\n`);
         const entry = parseLogLine(line);
         if (entry?.msg === 'services started') resolve();
         if (entry?.msg === 'stopped') Object.assign(proc, { loopDelayMaxMs: entry.eventLoopDelayMaxMs, s3Requests: entry.s3Requests });
@@ -677,7 +703,7 @@ async function main(): Promise<void> {
     console.log('');
     for (let i = 0; i < workers; i++) console.log(await summarizeProfiles(path.join(profDir, `worker${i + 1}`)));
   }
-  if (values.keep) console.log(`kept: ${runDir}, database ${dbName}`);
+  if (values.keep) console.log(`kept: ${runDir} (the workers' logs in worker<N>.log there), database ${dbName}`);
   else await fs.rm(runDir, { recursive: true, force: true });
 
   if (diffs.length) {

@@ -3,10 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { pairOrder, pairsArgs, parseBenchLine, spread } from '../../bench/pairs.ts';
 
 describe('bench pairs', () => {
-  it('takes --a and --b values that start with a dash, and what follows -- as shared', () => {
+  it('takes --a and --b values that start with a dash, --warmup, and what follows -- as shared', () => {
     expect(pairsArgs(['--pairs', '5', '--a', '--files 100000', '--b=--files 5', '--', '--events', '1000000'])).toEqual({
       values: { pairs: '5', a: '--files 100000', b: '--files 5' },
       positionals: ['--events', '1000000'],
+    });
+    expect(pairsArgs(['--warmup', '0', '--a', '--files 5', '--b', '--files 1'])).toEqual({
+      values: { warmup: '0', a: '--files 5', b: '--files 1' },
+      positionals: [],
     });
     expect(() => pairsArgs(['--files', '5'])).toThrow(/unknown argument --files .*after --/);
     expect(() => pairsArgs(['--a'])).toThrow(/--a needs a value/);
