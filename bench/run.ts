@@ -1,6 +1,6 @@
 /**
  * npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--timeline] [--gc] [--keep]
- *                  [--chunk-bytes B] [--duckdb-runs R] [--pandas-runs R] [--worker-node-options="--max-old-space-size=256 --max-semi-space-size=8"]
+ *                  [--chunk-bytes B] [--duckdb-runs R] [--pandas-runs R] [--worker-node-options="--max-old-space-size=256 --max-semi-space-size=8 --initial-old-space-size=64"]
  *                  [--catalogue-songs S] [--catalogue-users U] [--tail-share T] [--s3] [--oracle-files O]
  *
  * Generates (or reuses) a deterministic data set of N events, computes both KPI
@@ -94,8 +94,8 @@ const BENCH_OPTIONS = {
   'catalogue-users': { type: 'string' },
   /** Share of plays uniform over the whole catalogue (0-1), the rest from a head of 10k tracks. */
   'tail-share': { type: 'string' },
-  /** Node flags of the worker processes; the default is the image's (infra/Dockerfile NODE_OPTIONS). */
-  'worker-node-options': { type: 'string', default: '--max-old-space-size=256 --max-semi-space-size=8' },
+  /** Node flags of the worker processes; the default is the image's (infra/Dockerfile's NODE_OPTIONS and ENTRYPOINT). */
+  'worker-node-options': { type: 'string', default: '--max-old-space-size=256 --max-semi-space-size=8 --initial-old-space-size=64' },
   'data-root': { type: 'string', default: path.join(os.tmpdir(), 'musicflow-bench') },
   /** Streams, lake and archive in an S3-protocol server on loopback; prints the S3 requests by kind. */
   s3: { type: 'boolean', default: false },

@@ -32,7 +32,7 @@ warehouse.pathname = `/musicflow_bench_startup_${suffix}`;
 
 function startOnce(args: string[], service: string): Promise<{ ms: number; rssMb: number }> {
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, ['--max-old-space-size=256', '--max-semi-space-size=8', ...args, 'start', service], {
+  const child = spawn(process.execPath, ['--max-old-space-size=256', '--max-semi-space-size=8', '--initial-old-space-size=64', ...args, 'start', service], {
     cwd: REPO,
     env: {
       ...process.env,

@@ -1,5 +1,5 @@
 /**
- * npm run build && node --max-old-space-size=256 --max-semi-space-size=8 --import tsx bench/validate-job.ts
+ * npm run build && node --max-old-space-size=256 --max-semi-space-size=8 --initial-old-space-size=64 --import tsx bench/validate-job.ts
  *   [--events 1000000] [--files 100000] [--chunk-files 12500] [--rounds 4] [--data-root DIR]
  *
  * (the packages' compiled `dist/`, as workers run them; `--conditions=@musicflow/source` runs their sources)
