@@ -1,7 +1,5 @@
 /**
- * npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--timeline] [--gc] [--keep]
- *                  [--chunk-bytes B] [--duckdb-runs R] [--pandas-runs R] [--worker-node-options="--max-old-space-size=256 --max-semi-space-size=8 --initial-old-space-size=64"]
- *                  [--catalogue-songs S] [--catalogue-users U] [--tail-share T] [--s3] [--oracle-files O]
+ * npm run bench -- --events N [options]   (`--help` lists them: USAGE below)
  *
  * Generates (or reuses) a deterministic data set of N events, computes both KPI
  * tables with DuckDB straight from the CSVs, then runs the real pipeline over
@@ -52,6 +50,7 @@ import { PipelineQueues, readRunJobs, readRunProgress, startRun } from '@musicfl
 import { computeKpisWithDuckDB } from '../test/oracle/duckdb-kpis.ts';
 import { freePort } from '../test/helpers/private-postgres.ts';
 import { generate } from './generate.ts';
+import { WORKER_NODE_FLAGS } from './node-flags.ts';
 import { diffKpis, readWarehouseKpis, type Tables } from './kpi-compare.ts';
 import { summarizeProfiles } from './profile-summary.ts';
 
@@ -65,16 +64,6 @@ const USAGE = `usage: npm run bench -- --events N [--workers W] [--files F] [--d
                         [--chunk-bytes B] [--duckdb-runs R] [--pandas-runs R] [--worker-node-options="..."]
                         [--catalogue-songs S] [--catalogue-users U] [--tail-share T] [--s3] [--oracle-files O] [--data-root DIR]
 (bench/run.ts's first comment says what each does)`;
-
-/** The options, or the usage and an exit: `--help` (status 0), or an option it does not know or a missing value (2). */
-function benchOptions() {
-  try {
-    return parseArgs({ args: process.argv.slice(2), options: BENCH_OPTIONS }).values;
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${USAGE}`);
-    process.exit(2);
-  }
-}
 
 const BENCH_OPTIONS = {
   events: { type: 'string' },
@@ -94,8 +83,8 @@ const BENCH_OPTIONS = {
   'catalogue-users': { type: 'string' },
   /** Share of plays uniform over the whole catalogue (0-1), the rest from a head of 10k tracks. */
   'tail-share': { type: 'string' },
-  /** Node flags of the worker processes; the default is the image's (infra/Dockerfile's NODE_OPTIONS and ENTRYPOINT). */
-  'worker-node-options': { type: 'string', default: '--max-old-space-size=256 --max-semi-space-size=8 --initial-old-space-size=64' },
+  /** Node flags of the worker processes; the default is the image's (WORKER_NODE_FLAGS). */
+  'worker-node-options': { type: 'string', default: WORKER_NODE_FLAGS.join(' ') },
   'data-root': { type: 'string', default: path.join(os.tmpdir(), 'musicflow-bench') },
   /** Streams, lake and archive in an S3-protocol server on loopback; prints the S3 requests by kind. */
   s3: { type: 'boolean', default: false },
@@ -103,6 +92,16 @@ const BENCH_OPTIONS = {
   'oracle-files': { type: 'string' },
   help: { type: 'boolean', default: false },
 } as const;
+
+/** The options, or the usage and an exit: `--help` (status 0), or an option it does not know or a missing value (2). */
+function benchOptions() {
+  try {
+    return parseArgs({ args: process.argv.slice(2), options: BENCH_OPTIONS }).values;
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
 const values = benchOptions();
 if (values.help) {
   console.log(USAGE);

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { WORKER_NODE_FLAGS } from './node-flags.ts';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
@@ -32,7 +33,7 @@ warehouse.pathname = `/musicflow_bench_startup_${suffix}`;
 
 function startOnce(args: string[], service: string): Promise<{ ms: number; rssMb: number }> {
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, ['--max-old-space-size=256', '--max-semi-space-size=8', '--initial-old-space-size=64', ...args, 'start', service], {
+  const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, ...args, 'start', service], {
     cwd: REPO,
     env: {
       ...process.env,
