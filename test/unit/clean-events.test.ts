@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { forEachLine } from '@musicflow/ingest';
-import { CleanEventsWriter, readChunkKeys, readCleanEvents, readRunUserIds } from '@musicflow/lake';
+import { CleanEventsCursor, CleanEventsWriter, readChunkKeys, readCleanEvents, readRunUserIds } from '@musicflow/lake';
 import { createObjectStore } from '@musicflow/storage';
 import { dirUrl, tempDir } from '../helpers/env.ts';
 
@@ -68,6 +68,50 @@ describe('clean events hand-off', () => {
     expect(blocks[2]!.tracks).toBe(5000 + 20_000);
     // Dictionary encoding: far smaller than the ids written out per row.
     expect(bytes.length).toBeLessThan(events.length * 16 + 25_000 * 20);
+  });
+
+  it("cuts blocks by size, not by segment: a cursor takes each segment's events, within a block or across blocks", async () => {
+    // 3,000 small segments of 3 events, a big one of 100,000 across blocks, then 7 more events.
+    const sizes = [...Array.from({ length: 3000 }, () => 3), 100_000, 7];
+    const out = new PassThrough();
+    const bytes: Buffer[] = [];
+    out.on('data', (b: Buffer) => bytes.push(b));
+    const writer = new CleanEventsWriter(out);
+    const counted: number[] = [];
+    let e = 0;
+    for (const size of sizes) {
+      const before = writer.events;
+      for (let i = 0; i < size; i++, e++) await writer.add(events[e]!.userId, events[e]!.trackId, events[e]!.listenTime);
+      counted.push(writer.events - before);
+    }
+    await writer.end();
+    expect(counted).toEqual(sizes);
+    const written = Buffer.concat(bytes);
+    expect((await decode(Readable.from([written]))).blocks.map((b) => b.rows)).toEqual([65_536, 109_007 - 65_536]);
+
+    const cursor = new CleanEventsCursor(readCleanEvents(unevenStream(written), 'test.events'), 'test.events');
+    const trackIds: string[] = [];
+    const back: Event[][] = [];
+    let pieces = 0;
+    for (const [s, size] of sizes.entries()) {
+      const segment: Event[] = [];
+      for (let left = size; left > 0; pieces++) {
+        const taken = cursor.piece(left, size, `segment ${s}`);
+        const { block, start, end } = 'then' in taken ? await taken : taken;
+        if (start === 0 && block.newTrackIds.length) trackIds.push(...block.newTrackIds.toString('utf8').split('\n'));
+        for (let i = start; i < end; i++)
+          segment.push({ userId: block.userIds[i]!, trackId: trackIds[block.trackIndexes[i]!]!, listenTime: block.listenTimes[i]! });
+        left -= end - start;
+      }
+      back.push(segment);
+    }
+    expect(back.map((segment) => segment.length)).toEqual(sizes);
+    expect(back.flat()).toEqual(events.slice(0, e));
+    // The big segment is two pieces (the rest of the first block, then the second): 3,000 + 2 + 1.
+    expect(pieces).toBe(3003);
+    // Asked for more than the chunk holds: an error naming the segment and what it found.
+    await expect(Promise.resolve(cursor.piece(5, 5, 'segment 3002'))).rejects.toThrow(/test\.events: segment 3002 should have 5 clean events, found 0/);
+    await cursor.close();
   });
 
   it('an empty chunk has no block, and a truncated temporary is an error naming it', async () => {

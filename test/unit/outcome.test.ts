@@ -41,7 +41,7 @@ function segment(fileUrl: string, rowsRead: number, rowsValid: number, parseErro
       rowsRead,
       rowsValid,
       rejected: rowsRead > rowsValid ? { invalid_user_id: rowsRead - rowsValid } : {},
-      blocks: 1,
+      events: rowsValid,
     },
     parts: [],
     orphanTracks: 0,
@@ -176,7 +176,7 @@ describe('segment validations artifact', () => {
       // A name that is not ASCII, a big file's segment with bad rows and its quarantine, one that cannot be parsed, a header problem.
       { ...segment(`${run.sources.streams}d%C3%A9j%C3%A0/%E2%82%AC.csv`, 100, 97, undefined, 1, 3).validation, quarantineUrl: `${run.lake}q.csv` },
       segment(`${run.sources.streams}broken.csv`, 4, 0, 'Invalid Closing Quote: got "x" at line 5').validation,
-      { ...segment(`${run.sources.streams}headless.csv`, 0, 0).validation, headerProblem: 'missing column(s) user_id', blocks: 0 },
+      { ...segment(`${run.sources.streams}headless.csv`, 0, 0).validation, headerProblem: 'missing column(s) user_id', events: 0 },
       { ...segment(`${run.sources.streams}long.csv`, 2, 1).validation, boundBroken: 'record_too_long: line 3 is over MAX_RECORD_BYTES (1048576)' },
     ];
     try {

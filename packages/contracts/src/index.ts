@@ -145,8 +145,8 @@ export const segmentValidationSchema = z.object({
   rowsValid: z.number().int(),
   rejected: z.record(z.string(), z.number().int()),
   quarantineUrl: z.string().optional(),
-  /** The segment's clean events: this many blocks of the chunk's clean events, after those of the segments before it. */
-  blocks: z.number().int(),
+  /** The segment's clean events: this many events of the chunk's clean events, after those of the segments before it. */
+  events: z.number().int(),
 });
 export type SegmentValidation = z.infer<typeof segmentValidationSchema>;
 

@@ -30,7 +30,7 @@ interface JobNodeLike {
   children?: JobNodeLike[];
 }
 
-/** Rows between two progress reports of a job: each is a Redis round trip, and a chunk of small files is a block per file. */
+/** Rows between two progress reports of a job: each is a Redis round trip, and a chunk of small files reports a file at a time. */
 const REPORT_EVERY_ROWS = 50_000;
 
 /** What a job reports as it goes (`{ rows, percent }`, read by readRunProgress): every REPORT_EVERY_ROWS rows, and at the end. */

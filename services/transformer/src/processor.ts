@@ -33,7 +33,7 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
     const { tracks: trackTable, users } = await readChunkCatalogue(store, validation.keysUrl, catalogue);
     const validations = await readSegmentValidations(store, validation.validationsUrl);
     const rowsValid = validations.reduce((n, s) => n + s.rowsValid, 0);
-    const blocks = await openCleanEvents(store, validation.validUrl);
+    const events = await openCleanEvents(store, validation.validUrl);
     const closing = new WritesInFlight(CLOSES_IN_FLIGHT);
     const segments: SegmentOutcome[] = [];
     let packParts: LakePart[] | undefined;
@@ -44,31 +44,32 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
     let rows = 0;
     try {
       for (const segment of validations) {
-        // A segment that cannot be parsed (or breaks a bound) rejects its file: its blocks are read past, not written. A packed
+        // A segment that cannot be parsed (or breaks a bound) rejects its file: its events are read past, not written. A packed
         // file is decided here already (it is whole), so a pack holds only files the publish step accepts.
         const written = pack ? fileRejectionReasons([segment], config.REJECT_THRESHOLD).length === 0 : !segmentRejection(segment);
         const writer = !written ? undefined : (packWriter ?? segmentPartsWriter(store, run, segment, trackTable));
         let orphanTracks = 0;
         let orphanUsers = 0;
         try {
-          for (let b = 0; b < segment.blocks; b++) {
-            const next = await blocks.next();
-            if (next.done) throw new Error(`${validation.validUrl}: ${segment.fileUrl} should have ${segment.blocks} block(s) of clean events, found ${b}`);
-            const block = next.value;
+          for (let left = segment.events; left > 0;) {
+            const taken = events.piece(left, segment.events, segment.fileUrl);
+            const { block, start, end } = 'then' in taken ? await taken : taken;
             if (block.tracks > trackTable.size)
               throw new Error(`${validation.validUrl}: a block names ${block.tracks} tracks, its chunk's keys (${validation.keysUrl}) ${trackTable.size}`);
-            if (!writer) continue;
-            const { userIds, trackIndexes, listenTimes } = block;
-            for (let i = 0; i < block.rows; i++) {
-              const userId = userIds[i]!;
-              const t = trackIndexes[i]!;
-              const userKnown = users.has(userId);
-              if (!trackTable.catalogued(t)) orphanTracks++;
-              if (!userKnown) orphanUsers++;
-              const flushing = writer.add(segment.fileId, userId, t, listenTimes[i]!, userKnown);
-              if (flushing) await flushing;
+            if (writer) {
+              const { userIds, trackIndexes, listenTimes } = block;
+              for (let i = start; i < end; i++) {
+                const userId = userIds[i]!;
+                const t = trackIndexes[i]!;
+                const userKnown = users.has(userId);
+                if (!trackTable.catalogued(t)) orphanTracks++;
+                if (!userKnown) orphanUsers++;
+                const flushing = writer.add(segment.fileId, userId, t, listenTimes[i]!, userKnown);
+                if (flushing) await flushing;
+              }
+              rows += end - start;
             }
-            rows += block.rows;
+            left -= end - start;
             const reporting = progress.report(rows, (100 * rows) / Math.max(1, rowsValid));
             if (reporting) await reporting;
           }
@@ -85,7 +86,7 @@ export function createTransformProcessor({ store, config, queues }: ServiceConte
       packWriter?.abort(err as Error);
       throw err;
     } finally {
-      await blocks.return(undefined);
+      await events.close();
     }
     await closing.drain();
     // A pack's files are whole: decided here, so the commit appends them to the run's file list as they are.

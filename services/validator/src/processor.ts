@@ -42,7 +42,7 @@ const isBadGzip = (err: unknown) => typeof (err as { code?: unknown }).code === 
  * several small files packed together), with the byte-level reader
  * (`csvByteBatches`), and applies the SPEC 2.1 row rules:
  * clean rows go to one run temporary as binary column blocks
- * (`CleanEventsWriter`, each segment in blocks of its own), bad rows to the
+ * (`CleanEventsWriter`, each segment's events counted), bad rows to the
  * segment's quarantine with line and reason. A segment that cannot be parsed
  * reports the line; the publish step then rejects its whole file. A small
  * file the plan did not read has its header read and checked here (a header
@@ -73,18 +73,16 @@ export function createValidateProcessor({ store, config, queues }: ServiceContex
         done.bytes += segmentBytes;
         if ('problem' in headed) {
           log.warn({ file: segment.fileUrl, reasons: [headed.problem] }, 'file rejected');
-          segments.push({ ...identity(segment), headerProblem: headed.problem, rowsRead: 0, rowsValid: 0, rejected: {}, blocks: 0 });
+          segments.push({ ...identity(segment), headerProblem: headed.problem, rowsRead: 0, rowsValid: 0, rejected: {}, events: 0 });
           continue;
         }
-        const blocksBefore = clean.blocks;
+        const eventsBefore = clean.events;
         const bytesBefore = done.bytes - segmentBytes;
         const checking = validateSegment(store, run, headed.segment, headed.bytes, chunkValidation, (rows, bytes) =>
           progress.report(done.rows + rows, (100 * (bytesBefore + bytes)) / Math.max(1, totalBytes)),
         );
         const result = 'then' in checking ? await checking : checking;
-        const ending = clean.endBlock();
-        if (ending) await ending;
-        result.blocks = clean.blocks - blocksBefore;
+        result.events = clean.events - eventsBefore;
         segments.push(result);
         done.rows += result.rowsRead;
         if (result.parseError) log.warn({ file: segment.fileUrl, parseError: result.parseError }, 'segment cannot be parsed: file will be rejected');
@@ -248,7 +246,7 @@ class SegmentRows {
       rowsValid,
       rejected,
       quarantineUrl: quarantine?.url,
-      blocks: 0,
+      events: 0,
     };
     return quarantine ? this.chunk.quarantines.add(quarantine.close()).then(() => checked) : checked;
   }

@@ -17,6 +17,9 @@ import { encodeChunkKeys } from './chunk-keys.ts';
  *
  * Track indexes count the chunk's distinct track ids in order of first
  * appearance; each id is sent once, in the block where it first appears.
+ * Blocks are cut by size only: a block holds the events of as many segments
+ * as fit (a chunk of small files is a block or two, not a block a file), and
+ * each segment's validation counts its events.
  */
 export interface CleanEventsBlock {
   rows: number;
@@ -35,7 +38,7 @@ export interface CleanEventsBlock {
 }
 
 const BLOCK_ROWS = 65_536;
-/** A fresh writer's room: it grows to BLOCK_ROWS, so a chunk of small files costs no full block of memory. */
+/** A fresh writer's room: it grows to BLOCK_ROWS, so a small chunk costs no full block of memory. */
 const FIRST_ROWS = 1024;
 const HEADER_BYTES = 8;
 const NEWLINE = 10;
@@ -52,13 +55,13 @@ export class CleanEventsWriter {
   private trackIndexes = new Int32Array(FIRST_ROWS);
   private listenTimes = new Float64Array(FIRST_ROWS);
   private rows = 0;
-  private written = 0;
+  private added = 0;
 
   constructor(private readonly out: Writable) {}
 
-  /** Blocks written so far. */
-  get blocks(): number {
-    return this.written;
+  /** Events added so far: a segment's are the difference across it. */
+  get events(): number {
+    return this.added;
   }
 
   /** The index of a track id in this chunk's dictionary, given to it when first seen. */
@@ -84,7 +87,8 @@ export class CleanEventsWriter {
     this.trackIndexes[i] = trackIndex;
     this.listenTimes[i] = listenTime;
     this.users.add(userId);
-    return this.rows === BLOCK_ROWS ? this.endBlock() : undefined;
+    this.added++;
+    return this.rows === BLOCK_ROWS ? this.writeBlock() : undefined;
   }
 
   private grow(): void {
@@ -94,12 +98,12 @@ export class CleanEventsWriter {
     this.listenTimes = grow(this.listenTimes, size);
   }
 
-  /** Writes the events buffered so far as a block, so the next event starts a new one (a segment ends here). */
-  endBlock(): Promise<void> | undefined {
+  /** Writes the events buffered so far as a block, so the next event starts a new one. */
+  private writeBlock(): Promise<void> | undefined {
     const rows = this.rows;
     if (rows === 0) return undefined;
     const names = this.trackIds.joined(this.blockFirstTrack, this.trackIds.size, NEWLINE);
-    // One write of one copy: a chunk of small files ends a block per file, and the arrays serve the next block.
+    // One write of one copy: the arrays serve the next block.
     const block = Buffer.allocUnsafe(HEADER_BYTES + names.length + rows * 16);
     block.writeUInt32LE(rows, 0);
     block.writeUInt32LE(names.length, 4);
@@ -113,13 +117,12 @@ export class CleanEventsWriter {
     const drained = this.out.write(block);
     this.rows = 0;
     this.blockFirstTrack = this.trackIds.size;
-    this.written++;
     if (drained) return undefined;
     return new Promise((resolve) => this.out.once('drain', resolve));
   }
 
   async end(): Promise<void> {
-    await this.endBlock();
+    await this.writeBlock();
     this.out.end();
   }
 
@@ -155,7 +158,7 @@ export async function* readCleanEvents(bytes: Readable, source: string): AsyncGe
         names = Buffer.allocUnsafe(header.readUInt32LE(4));
         namesHave = 0;
         // From Buffer's pool when small (its slices are 8-byte aligned, as the columns' views need): an ArrayBuffer
-        // of its own a block was a backing store for the collector to sweep, and a chunk of small files is a block a file.
+        // of its own a block was a backing store for the collector to sweep.
         columns = Buffer.allocUnsafe(rows * 16);
         columnsHave = 0;
       } else if (namesHave < names.length) {
@@ -196,8 +199,8 @@ function countByte(bytes: Buffer, byte: number): number {
 /** A chunk's clean events, the validator's hand-off to its transform. */
 export const CLEAN_EVENTS: RunArtifact = {
   path: 'tmp/run=<run>/valid/<chunk>.events',
-  format: 'binary column blocks (CleanEventsWriter)',
-  version: 1,
+  format: "binary column blocks (CleanEventsWriter), cut by size: a segment's events are counted in its validation",
+  version: 2,
   writers: ['validate'],
   readers: ['transform'],
 };
@@ -228,7 +231,54 @@ export function createCleanEvents(store: ObjectStore, run: RunContext, chunkId: 
   };
 }
 
-/** The blocks of the clean events at `url` (`CleanEventsUpload.url`), in order. */
-export async function openCleanEvents(store: ObjectStore, url: string): Promise<AsyncGenerator<CleanEventsBlock>> {
-  return readCleanEvents(await store.read(url), url);
+/** Some of a segment's events: rows `start` to `end` of `block`. */
+export interface CleanEventsPiece {
+  block: CleanEventsBlock;
+  start: number;
+  end: number;
+}
+
+/**
+ * A chunk's clean events read a segment at a time: a block holds the events of as many segments as fit,
+ * and a big segment's events span blocks.
+ */
+export class CleanEventsCursor {
+  private block: CleanEventsBlock | undefined;
+  private at = 0;
+
+  constructor(
+    private readonly blocks: AsyncGenerator<CleanEventsBlock>,
+    private readonly source: string,
+  ) {}
+
+  /**
+   * The next of `left` events still to take (of `wanted` for `segment`): the rest of the block or fewer. A
+   * promise only when a block must be read: a chunk of small files takes thousands of pieces from one block.
+   */
+  piece(left: number, wanted: number, segment: string): CleanEventsPiece | Promise<CleanEventsPiece> {
+    return this.block && this.at < this.block.rows ? this.cut(this.block, left) : this.nextBlock(left, wanted, segment);
+  }
+
+  private async nextBlock(left: number, wanted: number, segment: string): Promise<CleanEventsPiece> {
+    const next = await this.blocks.next();
+    if (next.done) throw new Error(`${this.source}: ${segment} should have ${wanted} clean events, found ${wanted - left}`);
+    this.block = next.value;
+    this.at = 0;
+    return this.cut(next.value, left);
+  }
+
+  private cut(block: CleanEventsBlock, left: number): CleanEventsPiece {
+    const start = this.at;
+    this.at = Math.min(block.rows, start + left);
+    return { block, start, end: this.at };
+  }
+
+  async close(): Promise<void> {
+    await this.blocks.return(undefined);
+  }
+}
+
+/** The clean events at `url` (`CleanEventsUpload.url`), in order. */
+export async function openCleanEvents(store: ObjectStore, url: string): Promise<CleanEventsCursor> {
+  return new CleanEventsCursor(readCleanEvents(await store.read(url), url), url);
 }

@@ -23,7 +23,16 @@ import { SEGMENT_OUTCOMES } from './segment-outcomes.ts';
 import { SEGMENT_VALIDATIONS } from './segment-validations.ts';
 
 export type { RunArtifact } from './artifact.ts';
-export { CleanEventsWriter, createCleanEvents, openCleanEvents, readCleanEvents, type CleanEventsBlock, type CleanEventsUpload } from './clean-events.ts';
+export {
+  CleanEventsCursor,
+  CleanEventsWriter,
+  createCleanEvents,
+  openCleanEvents,
+  readCleanEvents,
+  type CleanEventsBlock,
+  type CleanEventsPiece,
+  type CleanEventsUpload,
+} from './clean-events.ts';
 export { encodeChunkKeys, readChunkKeys, readRunUserIds, writeChunkKeys } from './chunk-keys.ts';
 export {
   readChunkCatalogue,

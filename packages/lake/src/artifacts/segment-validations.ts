@@ -8,8 +8,8 @@ import { readAllRecords, writeAllRecords, type RecordDecoder, type RecordEncoder
 export const SEGMENT_VALIDATIONS: RunArtifact = {
   path: 'tmp/run=<run>/valid/<chunk>.validations.bin',
   format:
-    'binary records (records.ts), a segment each: u32 index, count, blocks; f64 rows read, rows valid; text file id, file URL; optional text: JSON of its findings (parse error, bound, header problem, reasons, quarantine), absent when none',
-  version: 4,
+    'binary records (records.ts), a segment each: u32 index, count; f64 rows read, rows valid, events (its clean events in the hand-off to the transform); text file id, file URL; optional text: JSON of its findings (parse error, bound, header problem, reasons, quarantine), absent when none',
+  version: 5,
   writers: ['validate'],
   readers: ['transform'],
 };
@@ -41,10 +41,10 @@ function encodeSegmentValidation(out: RecordEncoder, v: SegmentValidation): void
   out.begin();
   out.u32(v.index);
   out.u32(v.count);
-  out.u32(v.blocks);
   // f64: a `.gz` file's one segment may hold more rows than a u32 counts under a raised MAX_DECOMPRESSED_BYTES.
   out.f64(v.rowsRead);
   out.f64(v.rowsValid);
+  out.f64(v.events);
   out.text(v.fileId);
   out.text(v.fileUrl);
   out.optionalText(findingsJson(v));
@@ -54,13 +54,13 @@ function encodeSegmentValidation(out: RecordEncoder, v: SegmentValidation): void
 function decodeSegmentValidation(d: RecordDecoder): SegmentValidation {
   const index = d.u32();
   const count = d.u32();
-  const blocks = d.u32();
   const rowsRead = d.count('rows read');
   const rowsValid = d.count('rows valid');
+  const events = d.count('events');
   const fileId = d.text();
   const fileUrl = d.text();
   const findings = d.optionalText();
-  const validation: SegmentValidation = { fileId, fileUrl, index, count, rowsRead, rowsValid, rejected: {}, blocks };
+  const validation: SegmentValidation = { fileId, fileUrl, index, count, rowsRead, rowsValid, rejected: {}, events };
   if (findings !== undefined) {
     let value: unknown;
     try {
