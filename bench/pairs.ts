@@ -9,9 +9,9 @@
  * their ratio (a / b), and the median, lowest and highest ratio: what a target such as "100,000 files
  * within 2x the time of the same events in 5" is judged by. A run that fails (its KPI rows differing
  * from DuckDB's too) stops the pairs. The tree is built once first (`prebench:pairs`). Before the pairs,
- * `--warmup W` runs of each side (default 1) are made and not counted: a day's files hard-linked from the
- * bench's cache are not in the page cache until something reads them, and the first run of a 100,000-file
- * day read them from disk (13.2 s against 9.2-9.6 s warm).
+ * `--warmup W` runs of each side (default 1) are made and not counted: a first run may generate its data,
+ * and reads the code and the bench's cache from disk (each run reads its input files once before its
+ * trigger, so their page cache is the same for both sides: docs/performance.md).
  *
  *   npm run bench:pairs -- --pairs 5 --a "--files 100000 --oracle-files 5" --b "--files 5" \
  *     -- --events 1000000 --workers 2 --pandas-runs 0 --duckdb-runs 0

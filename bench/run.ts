@@ -29,10 +29,15 @@
  * depend on how many files hold them): DuckDB took 14.5 min to read 1M files.
  * `--keep` keeps the run's folder (data, lake) and database, and each
  * worker's log lines in `<run folder>/worker<N>.log`.
+ * Every input file (stream files, catalogue CSVs) is read once just before
+ * the trigger, so runs of either shape start with their inputs in the page
+ * cache: this machine pages out a file not read for about a minute, and a
+ * cold small file costs several times a warm one (docs/performance.md).
+ * `--cold-files` leaves them as the page cache has them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
+import { closeSync, createWriteStream, openSync, readSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
@@ -62,7 +67,7 @@ const PG_ADMIN = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432
 
 const USAGE = `usage: npm run bench -- --events N [--workers W] [--files F] [--days D] [--sample] [--profile] [--timeline] [--gc] [--keep]
                         [--chunk-bytes B] [--duckdb-runs R] [--pandas-runs R] [--worker-node-options="..."]
-                        [--catalogue-songs S] [--catalogue-users U] [--tail-share T] [--s3] [--oracle-files O] [--data-root DIR]
+                        [--catalogue-songs S] [--catalogue-users U] [--tail-share T] [--s3] [--oracle-files O] [--data-root DIR] [--cold-files]
 (bench/run.ts's first comment says what each does)`;
 
 const BENCH_OPTIONS = {
@@ -90,6 +95,8 @@ const BENCH_OPTIONS = {
   s3: { type: 'boolean', default: false },
   /** The oracles read the same events generated into this many files (with --files, for a day of very many). */
   'oracle-files': { type: 'string' },
+  /** Inputs not read before the trigger: as cold or warm as the page cache has them. */
+  'cold-files': { type: 'boolean', default: false },
   help: { type: 'boolean', default: false },
 } as const;
 
@@ -117,6 +124,21 @@ const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slic
 const dirUrl = (dir: string) => `${pathToFileURL(dir).href}/`;
 const mb = (kb: number) => (kb / 1024).toFixed(0);
 const sec = (ms: number) => (ms / 1000).toFixed(2);
+
+/** Reads each of `files` once, whole, into one reused buffer: they are then in the page cache. Returns the bytes read. */
+function readOnce(files: readonly string[]): number {
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  let bytes = 0;
+  for (const file of files) {
+    const fd = openSync(file, 'r');
+    try {
+      for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0;) bytes += n;
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return bytes;
+}
 
 /** utime + stime of a process, in seconds (fields 14 and 15 of /proc/<pid>/stat, in clock ticks of 1/100 s). */
 async function procCpuSeconds(pid: number): Promise<number | undefined> {
@@ -565,7 +587,15 @@ async function main(): Promise<void> {
       ...procs.map((p) => p.exited.then(() => Promise.reject(new Error(`${p.name} exited during start-up`)))),
       new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('workers not ready after 60 s')), 60_000))),
     ]).finally(() => clearTimeout(timer));
-    log(`${workers} worker process(es) ready (${sec(Date.now() - ready)} s); triggering the run`);
+    const readyMs = Date.now() - ready;
+    if (!values['cold-files']) {
+      // The hard links in the run's folder share the originals' pages; with --s3 the server holds copies it reads itself.
+      const inputs = [...(s3 ? [] : streamFiles), songsCsv, usersCsv];
+      const r0 = Date.now();
+      const bytes = readOnce(inputs);
+      log(`inputs read once into the page cache: ${inputs.length} file(s), ${(bytes / 2 ** 20).toFixed(0)} MB (${sec(Date.now() - r0)} s; --cold-files: not)`);
+    }
+    log(`${workers} worker process(es) ready (${sec(readyMs)} s); triggering the run`);
 
     for (const p of procs) p.cpuAtTrigger = p.child.pid ? await procCpuSeconds(p.child.pid) : undefined;
     const t0 = performance.now();
