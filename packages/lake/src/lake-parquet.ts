@@ -222,6 +222,11 @@ export class LakeParquetFile {
     return this.fileNames.intern(fileId);
   }
 
+  /** The source file ids `fileIndex` was given, each once, sorted. */
+  sourceFiles(): string[] {
+    return Array.from({ length: this.fileNames.size }, (_, i) => this.fileNames.text(i)).sort();
+  }
+
   /** Encodes a row group and hands it to the writer; a promise when the writer asks to wait. */
   writeGroup(g: LakeGroupRows): Promise<void> | void {
     const start = this.writer.offset;

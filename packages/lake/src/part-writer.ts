@@ -112,7 +112,6 @@ class DatePart {
   /** The last event's source file and its index: consecutive events almost always share it. */
   private lastFile: string | undefined;
   private lastFileIndex = 0;
-  private readonly fileIds = new Set<string>();
   /** Per track id of the table (not per entry: a track's rows may differ), whether a row of this part plays it. */
   private trackUsed = new Uint8Array(1024);
   private distinctTracks = 0;
@@ -143,7 +142,6 @@ class DatePart {
     if (sourceFile !== this.lastFile) {
       this.lastFile = sourceFile;
       this.lastFileIndex = this.parquet.fileIndex(sourceFile);
-      this.fileIds.add(sourceFile);
     }
     this.userIds[i] = userId;
     this.listenTimes[i] = listenTime;
@@ -227,7 +225,7 @@ class DatePart {
   async close(): Promise<void> {
     if (this.buffered > 0) await this.writeGroups();
     this.parquet.finish([
-      { key: SOURCE_FILES_KEY, value: JSON.stringify([...this.fileIds].sort()) },
+      { key: SOURCE_FILES_KEY, value: JSON.stringify(this.parquet.sourceFiles()) },
       { key: DISTINCT_TRACKS_KEY, value: String(this.distinctTracks) },
       { key: PART_FORMAT_KEY, value: String(PART_FORMAT_VERSION) },
     ]);
