@@ -29,10 +29,11 @@
  * depend on how many files hold them): DuckDB took 14.5 min to read 1M files.
  * `--keep` keeps the run's folder (data, lake) and database, and each
  * worker's log lines in `<run folder>/worker<N>.log`.
- * Every input file (stream files, catalogue CSVs) is read once just before
- * the trigger, so runs of either shape start with their inputs in the page
- * cache: this machine pages out a file not read for about a minute, and a
- * cold small file costs several times a warm one (docs/performance.md).
+ * Every input file (the stream files, or with `--s3` the S3 server's files;
+ * the catalogue CSVs) is read once just before the trigger, so runs of
+ * either shape start with their inputs in the page cache: this machine pages
+ * out a file not read for about a minute, and a cold small file costs
+ * several times a warm one (docs/performance.md).
  * `--cold-files` leaves them as the page cache has them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -589,8 +590,12 @@ async function main(): Promise<void> {
     ]).finally(() => clearTimeout(timer));
     const readyMs = Date.now() - ready;
     if (!values['cold-files']) {
-      // The hard links in the run's folder share the originals' pages; with --s3 the server holds copies it reads itself.
-      const inputs = [...(s3 ? [] : streamFiles), songsCsv, usersCsv];
+      // The hard links in the run's folder share the originals' pages; with --s3, the server's own copies (and their metadata).
+      const s3Files = async () =>
+        (await fs.readdir(path.join(runDir, 's3'), { recursive: true, withFileTypes: true }))
+          .filter((e) => e.isFile())
+          .map((e) => path.join(e.parentPath, e.name));
+      const inputs = [...(s3 ? await s3Files() : streamFiles), songsCsv, usersCsv];
       const r0 = Date.now();
       const bytes = readOnce(inputs);
       log(`inputs read once into the page cache: ${inputs.length} file(s), ${(bytes / 2 ** 20).toFixed(0)} MB (${sec(Date.now() - r0)} s; --cold-files: not)`);
