@@ -430,6 +430,29 @@ describe('adding plays by interned track id', () => {
     expect(byId.result().hourly).toEqual(byAdd.result().hourly);
     expect(byId.result().genre.filter((r) => r.genre !== 'rock')).toEqual(byAdd.result().genre.filter((r) => r.genre !== 'rock'));
   });
+
+  it("takes a track's info from byte ranges inside a bigger buffer (a page's dictionary), `;` lists cut within them", () => {
+    const events: [number, string, string][] = [
+      [1, 'trk-mix', '2024-06-25T10:00:00Z'],
+      [2, 'trk-abc', '2024-06-25T10:30:00Z'],
+      [3, 'trk-mix', '2024-06-25T11:00:00Z'],
+    ];
+    const byRanges = new KpiAccumulator();
+    for (const [user, trackId, iso] of events) {
+      const t = byRanges.internTrack(trackId);
+      const info = CATALOGUE[trackId]!;
+      if (byRanges.needsTrackInfo(t)) {
+        // Each value between neighbours that a scan past its end would take in (no `;` right after a list).
+        const page = Buffer.from(`x${info.name}|${info.artists.join(';')}|${info.genres.join(';')}|w;v`);
+        const name = { bytes: page, start: 1, end: 1 + Buffer.byteLength(info.name) };
+        const artists = { bytes: page, start: name.end + 1, end: name.end + 1 + Buffer.byteLength(info.artists.join(';')) };
+        const genres = { bytes: page, start: artists.end + 1, end: artists.end + 1 + Buffer.byteLength(info.genres.join(';')) };
+        byRanges.setTrackInfoBytes(t, { name, artists, genres, durationMs: info.durationMs, popularity: info.popularity });
+      }
+      byRanges.addPlay(user, t, at(iso), true);
+    }
+    expect(byRanges.result()).toEqual(accumulate(events).result());
+  });
 });
 
 describe('passes over shares of the users', () => {

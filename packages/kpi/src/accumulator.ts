@@ -11,7 +11,7 @@ import {
   PARTIAL_VERSION,
   shardOfHash,
 } from './partial.ts';
-import { StringPool, Utf8Column, withRoom } from './string-pool.ts';
+import { StringPool, Utf8Column, withRoom, type Utf8Slice } from './string-pool.ts';
 import type { KpiTables } from './tables.ts';
 import { UserHourMasks } from './user-hour-masks.ts';
 
@@ -24,11 +24,11 @@ export interface TrackInfo {
   popularity: number;
 }
 
-/** `TrackInfo` as the lake's rows carry it, UTF-8: artists and genres `;`-joined (an empty one: none). */
+/** `TrackInfo` as the lake's rows carry it, UTF-8 ranges: artists and genres `;`-joined (an empty one: none). */
 export interface TrackInfoBytes {
-  name: Uint8Array;
-  artists: Uint8Array;
-  genres: Uint8Array;
+  name: Utf8Slice;
+  artists: Utf8Slice;
+  genres: Utf8Slice;
   durationMs: number;
   popularity: number;
 }
@@ -66,18 +66,18 @@ class TrackLists {
   constructor(private readonly pool: StringPool) {}
 
   /** Sets track `t`'s list to the names of the `;`-joined `list` (none when it is empty), as `String.split` cuts them. */
-  set(t: number, list: Uint8Array): void {
+  set(t: number, { bytes, start, end }: Utf8Slice): void {
     if (t >= this.start.length) {
       this.start = withRoom(this.start, t + 1);
       this.count = withRoom(this.count, t + 1);
     }
     this.start[t] = this.used;
-    for (let from = 0; list.length > 0;) {
-      const cut = list.indexOf(SEPARATOR, from);
-      const end = cut < 0 ? list.length : cut;
+    for (let from = start; end > start;) {
+      let cut = from;
+      while (cut < end && bytes[cut] !== SEPARATOR) cut++;
       this.ids = withRoom(this.ids, this.used + 1);
-      this.ids[this.used++] = this.pool.internBytes(list, from, end);
-      if (cut < 0) break;
+      this.ids[this.used++] = this.pool.internBytes(bytes, from, cut);
+      if (cut >= end) break;
       from = cut + 1;
     }
     this.count[t] = this.used - this.start[t];
@@ -187,16 +187,23 @@ export class KpiAccumulator {
   }
 
   setTrackInfo(t: number, track: TrackInfo): void {
+    const whole = (text: string): Utf8Slice => {
+      const bytes = utf8.encode(text);
+      return { bytes, start: 0, end: bytes.length };
+    };
     this.setTrackInfoBytes(t, {
-      name: utf8.encode(track.name),
-      artists: utf8.encode(track.artists.join(';')),
-      genres: utf8.encode(track.genres.join(';')),
+      name: whole(track.name),
+      artists: whole(track.artists.join(';')),
+      genres: whole(track.genres.join(';')),
       durationMs: track.durationMs,
       popularity: track.popularity,
     });
   }
 
-  /** `setTrackInfo` from the lake's bytes: a long-tail pass gives hundreds of thousands of tracks their info, and a string each was most of it. */
+  /**
+   * `setTrackInfo` from the lake's bytes: a long-tail pass gives hundreds of thousands of tracks their info, and a
+   * string each was most of it; ranges, so a caller refills one record rather than making views and an object a track.
+   */
   setTrackInfoBytes(t: number, track: TrackInfoBytes): void {
     const n = t + 1;
     if (n > this.hasInfo.length) {
@@ -206,7 +213,7 @@ export class KpiAccumulator {
       this.popularity = withRoom(this.popularity, n);
     }
     this.hasInfo[t] = 1;
-    this.nameOf[t] = this.names.add(track.name, 0, track.name.length);
+    this.nameOf[t] = this.names.add(track.name.bytes, track.name.start, track.name.end);
     this.durationMs[t] = track.durationMs;
     this.popularity[t] = track.popularity;
     this.artistsOf.set(t, track.artists);

@@ -12,5 +12,5 @@ export {
 } from './partial.ts';
 export type { GenreKpiRow, HourlyKpiRow, KpiTables } from './tables.ts';
 export { EventKeySet } from './event-key-set.ts';
-export { copyBytes, hashBytes, mixInt32, StringPool, Utf8Column, withRoom } from './string-pool.ts';
+export { copyBytes, hashBytes, mixInt32, StringPool, Utf8Column, withRoom, type Utf8Slice } from './string-pool.ts';
 export { UserHourMasks } from './user-hour-masks.ts';

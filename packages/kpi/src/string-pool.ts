@@ -1,6 +1,13 @@
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
 
+/** UTF-8 text as a range of a buffer: what a reader hands on without a view or a string per value. */
+export interface Utf8Slice {
+  bytes: Uint8Array;
+  start: number;
+  end: number;
+}
+
 /** A typed array with room for `need` items, its contents kept (doubling). */
 export function withRoom<T extends Int32Array | Uint8Array | Uint16Array | Float64Array>(array: T, need: number): T {
   if (need <= array.length) return array;

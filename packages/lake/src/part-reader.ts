@@ -10,10 +10,12 @@ import {
   decodeTrackInfoAt,
   PLAY_CHUNK_COLUMNS,
   TRACK_INFO_CHUNK_COLUMNS,
+  trackInfoOf,
   UnsupportedPlayPage,
   type InternTrack,
   type LakePlays,
-  type LakeTrackInfoRow,
+  type LakeTrackInfo,
+  ValuesAt,
 } from './play-columns.ts';
 
 /** One row group of a lake part, column by column (SPEC 3b); nulls where the track is not in the catalogue. */
@@ -95,7 +97,7 @@ export interface LakePartReader {
    */
   readPlays(index: number, internTrack: InternTrack, rows?: GroupRows): Promise<LakePlays>;
   /** The track info of the rows `wanted` (distinct, ascending, indexes into `rows`) of row group `index`, in their order. */
-  readTrackInfo(index: number, wanted: Int32Array, rows?: GroupRows): Promise<LakeTrackInfoRow[]>;
+  readTrackInfo(index: number, wanted: Int32Array, rows?: GroupRows): Promise<LakeTrackInfo>;
   /** The source file of the rows `wanted` (ascending, indexes into `rows`) of row group `index`. */
   readSourceFiles(index: number, wanted: readonly number[], rows?: GroupRows): Promise<string[]>;
   /**
@@ -336,18 +338,15 @@ export async function openLakePart(store: ObjectStore, url: string, tail?: PartT
       const info = await decodeFast(index, TRACK_INFO_CHUNK_COLUMNS, range, (pages, chunks) => decodeTrackInfoAt(pages, rows, chunks, wanted));
       if (info) return info;
       const data = await readColumns(index, TRACK_INFO_CHUNK_COLUMNS, undefined, range);
-      const column = <T>(name: string) => data.get(name) as ArrayLike<T | null | undefined>;
-      const text = (name: string, r: number) => {
-        const value = column<string>(name)[r];
-        return value == null ? null : utf8.encode(value);
-      };
-      return Array.from(wanted, (r) => ({
-        track_name: text('track_name', r),
-        artists: text('artists', r),
-        genres: text('genres', r),
-        popularity: column<number>('popularity')[r] ?? null,
-        duration_ms: column<number>('duration_ms')[r] ?? null,
-      }));
+      return trackInfoOf((name) => {
+        const decoded = data.get(name) as ArrayLike<string | number | null | undefined>;
+        const values = new ValuesAt(wanted.length);
+        wanted.forEach((r, k) => {
+          const value = decoded[r] ?? null;
+          values.set(k, typeof value === 'string' ? utf8.encode(value) : value);
+        });
+        return values;
+      });
     },
     async readSourceFiles(index: number, wanted: readonly number[], range = wholeGroup(index)) {
       const rows = range[1] - range[0];
@@ -355,7 +354,7 @@ export async function openLakePart(store: ObjectStore, url: string, tail?: PartT
       const files = await decodeFast(index, ['source_file'] as const, range, (pages, chunks) =>
         columnValuesAt(pages.source_file, chunks.source_file, rows, at),
       );
-      if (files) return files.map((file) => utf8Text.decode(file as Uint8Array));
+      if (files) return wanted.map((_, k) => utf8Text.decode(files.bytes(k)));
       const column = (await readColumns(index, ['source_file'], undefined, range)).get('source_file') as ArrayLike<string>;
       return wanted.map((r) => column[r]!);
     },

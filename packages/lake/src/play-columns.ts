@@ -1,6 +1,7 @@
 import type { ColumnChunk, CompressionCodec, ParquetType, PageHeader } from 'hyparquet';
 import { parquetHeader } from 'hyparquet/src/column.js';
 import { readRleBitPackedHybrid } from 'hyparquet/src/encoding.js';
+import type { Utf8Slice } from '@musicflow/kpi';
 import { SNAPPY_DECOMPRESSORS } from './snappy.ts';
 
 /**
@@ -20,16 +21,64 @@ export interface LakePlays {
   catalogued: Uint8Array;
 }
 
-/** A track's catalogue info in a row, as the lake's optional columns hold it, text as UTF-8 (all null for a track not in the catalogue). */
-export interface LakeTrackInfoRow {
-  track_name: Uint8Array | null;
-  artists: Uint8Array | null;
-  genres: Uint8Array | null;
-  popularity: number | null;
-  duration_ms: number | null;
+/**
+ * The values of a flat column at some rows, with no object or view per value
+ * (a long-tail pass reads the info of hundreds of thousands of tracks): value
+ * `k` is null where `page[k]` is -1, else a BYTE_ARRAY value is
+ * `pages[page[k]]` from `start[k]` to `end[k]` and an INT32 value is `start[k]`.
+ */
+export class ValuesAt {
+  readonly pages: Uint8Array[] = [];
+  readonly page: Int32Array;
+  readonly start: Int32Array;
+  readonly end: Int32Array;
+
+  constructor(readonly count: number) {
+    this.page = new Int32Array(count).fill(-1);
+    this.start = new Int32Array(count);
+    this.end = new Int32Array(count);
+  }
+
+  /** Value `k` as text into `slice` (empty when null): a caller refills one record. */
+  textInto(k: number, slice: Utf8Slice): Utf8Slice {
+    const p = this.page[k]!;
+    slice.bytes = p < 0 ? NO_BYTES : this.pages[p]!;
+    slice.start = p < 0 ? 0 : this.start[k]!;
+    slice.end = p < 0 ? 0 : this.end[k]!;
+    return slice;
+  }
+
+  /** Value `k`'s bytes, a view; null when it is null. */
+  bytes(k: number): Uint8Array | null {
+    const p = this.page[k]!;
+    return p < 0 ? null : this.pages[p]!.subarray(this.start[k], this.end[k]);
+  }
+
+  /** Value `k` as a number; null when it is null. */
+  number(k: number): number | null {
+    return this.page[k]! < 0 ? null : this.start[k]!;
+  }
+
+  /** Sets value `k` to `value` (text: its UTF-8 bytes), for values decoded otherwise than from the pages. */
+  set(k: number, value: Uint8Array | number | null): void {
+    if (value === null) this.page[k] = -1;
+    else if (typeof value === 'number') {
+      this.page[k] = 0;
+      this.start[k] = value;
+    } else {
+      this.page[k] = this.pages.push(value) - 1;
+      this.start[k] = 0;
+      this.end[k] = value.length;
+    }
+  }
 }
+
+const NO_BYTES = new Uint8Array(0);
+
 export const TRACK_INFO_CHUNK_COLUMNS = ['track_name', 'artists', 'genres', 'popularity', 'duration_ms'] as const;
 export type TrackInfoChunks = Record<(typeof TRACK_INFO_CHUNK_COLUMNS)[number], ColumnChunk>;
+/** A track's catalogue info at some rows, a column each (all null for a row whose track is not in the catalogue). */
+export type LakeTrackInfo = Record<(typeof TRACK_INFO_CHUNK_COLUMNS)[number], ValuesAt>;
 
 /** The columns `decodePlays` reads, in the part's schema. */
 export const PLAY_CHUNK_COLUMNS = ['user_id', 'track_id', 'listen_time', 'track_name'] as const;
@@ -238,48 +287,54 @@ function readPresence(bytes: Uint8Array, chunk: ColumnChunk, rows: number, out: 
 
 /**
  * The track info of rows `wanted` (ascending indexes into the `rows` rows
- * read) from the pages of TRACK_INFO_CHUNK_COLUMNS, text as views of the
- * pages' bytes (no string per track). A pass needs the info of
- * each track once, from the first row that brings it: a handful of rows in
- * most groups.
+ * read) from the pages of TRACK_INFO_CHUNK_COLUMNS, text as ranges of the
+ * pages' bytes. A pass needs the info of each track once, from the first row
+ * that brings it: a handful of rows in most groups, most of them in a long tail's.
  */
 export function decodeTrackInfoAt(
   pages: ColumnPages<(typeof TRACK_INFO_CHUNK_COLUMNS)[number]>,
   rows: number,
   chunks: TrackInfoChunks,
   wanted: Int32Array,
-): LakeTrackInfoRow[] {
-  const out = Array.from(wanted, (): LakeTrackInfoRow => ({ track_name: null, artists: null, genres: null, popularity: null, duration_ms: null }));
-  for (const name of TRACK_INFO_CHUNK_COLUMNS) {
-    const chunk = chunks[name];
-    const values = columnValuesAt(pages[name], chunk, rows, wanted);
-    for (let k = 0; k < wanted.length; k++) (out[k] as unknown as Record<string, Uint8Array | number | null>)[name] = values[k]!;
-  }
-  return out;
+): LakeTrackInfo {
+  return trackInfoOf((name) => columnValuesAt(pages[name], chunks[name], rows, wanted));
 }
 
-/** A PLAIN page of `count` values, read at any index: a BYTE_ARRAY value as a view of its bytes. */
-function plainValues(page: Uint8Array, count: number, type: ParquetType): (i: number) => Uint8Array | number {
+/** The track info columns, each from `column`. */
+export function trackInfoOf(column: (name: (typeof TRACK_INFO_CHUNK_COLUMNS)[number]) => ValuesAt): LakeTrackInfo {
+  return Object.fromEntries(TRACK_INFO_CHUNK_COLUMNS.map((name) => [name, column(name)])) as LakeTrackInfo;
+}
+
+/** A PLAIN page of `count` values, read at any index into `out`'s value `k` (see ValuesAt). */
+function plainValues(page: Uint8Array, count: number, type: ParquetType, out: ValuesAt): (i: number, k: number) => void {
+  const p = out.pages.push(page) - 1;
   if (type === 'INT32') {
     const ints = int32s(page);
-    return (i) => ints[i]!;
+    return (i, k) => {
+      out.page[k] = p;
+      out.start[k] = ints[i]!;
+    };
   }
   if (type !== 'BYTE_ARRAY') throw new UnsupportedPlayPage(`${type} values are read through hyparquet`);
   const offsets = plainOffsets(page, count);
-  return (i) => page.subarray(offsets[i]! + 4, offsets[i + 1]);
+  return (i, k) => {
+    out.page[k] = p;
+    out.start[k] = offsets[i]! + 4;
+    out.end[k] = offsets[i + 1]!;
+  };
 }
 
-/** The values of a flat column at rows `wanted` (ascending), null where an optional column's row has none; text as UTF-8 views. */
-export function columnValuesAt(bytes: Uint8Array, chunk: ColumnChunk, rows: number, wanted: Int32Array): (Uint8Array | number | null)[] {
+/** The values of a flat column at rows `wanted` (ascending), null where an optional column's row has none. */
+export function columnValuesAt(bytes: Uint8Array, chunk: ColumnChunk, rows: number, wanted: Int32Array): ValuesAt {
   const meta = chunk.meta_data!;
-  const out: (Uint8Array | number | null)[] = new Array<null>(wanted.length).fill(null);
-  let dictionary: ((i: number) => Uint8Array | number) | undefined;
+  const out = new ValuesAt(wanted.length);
+  let dictionary: ((i: number, k: number) => void) | undefined;
   let row = 0;
   let k = 0;
   for (const { header, body } of pagesOf(bytes, chunk, rows)) {
     if (header.type === 'DICTIONARY_PAGE') {
       const count = header.dictionary_page_header!.num_values;
-      dictionary = plainValues(decompressed(body, header.uncompressed_page_size, meta.codec), count, meta.type);
+      dictionary = plainValues(decompressed(body, header.uncompressed_page_size, meta.codec), count, meta.type, out);
       continue;
     }
     const v2 = header.data_page_header_v2!;
@@ -299,14 +354,14 @@ export function columnValuesAt(bytes: Uint8Array, chunk: ColumnChunk, rows: numb
     const nonNull = n - v2.num_nulls;
     const compressedValues = body.subarray(levelBytes);
     const page = v2.is_compressed === false ? compressedValues : decompressed(compressedValues, header.uncompressed_page_size - levelBytes, meta.codec);
-    let valueAt: (i: number) => Uint8Array | number;
+    let valueAt: (i: number, k: number) => void;
     if (v2.encoding === 'RLE_DICTIONARY' || v2.encoding === 'PLAIN_DICTIONARY') {
       if (!dictionary) throw new UnsupportedPlayPage(`column ${meta.path_in_schema.join('.')}: dictionary-encoded page without a dictionary`);
       const indexes = nonNull ? dictionaryIndexes(page, nonNull) : new Int32Array(0);
       const entry = dictionary;
-      valueAt = (i) => entry(indexes[i]!);
+      valueAt = (i, k) => entry(indexes[i]!, k);
     } else if (v2.encoding === 'PLAIN') {
-      valueAt = plainValues(page, nonNull, meta.type);
+      valueAt = plainValues(page, nonNull, meta.type, out);
     } else {
       throw new UnsupportedPlayPage(`column ${meta.path_in_schema.join('.')}: ${v2.encoding} pages are read through hyparquet`);
     }
@@ -315,7 +370,7 @@ export function columnValuesAt(bytes: Uint8Array, chunk: ColumnChunk, rows: numb
     for (let r = row; r < pageEnd && k < wanted.length; r++) {
       const has = present[r - row] === 1;
       if (r === wanted[k]) {
-        if (has) out[k] = valueAt(value);
+        if (has) valueAt(value, k);
         k++;
       }
       if (has) value++;

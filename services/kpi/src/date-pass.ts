@@ -1,4 +1,4 @@
-import { KpiAccumulator, withRoom } from '@musicflow/kpi';
+import { KpiAccumulator, withRoom, type TrackInfoBytes, type Utf8Slice } from '@musicflow/kpi';
 import { bucketsOfPass, openLakePart, publishedPartsOf, USER_BUCKETS, userBucketOf, type DatePart, type GroupRows } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 import pMap from 'p-map';
@@ -104,6 +104,9 @@ async function accumulatePass(
   const internTrack = (utf8: Uint8Array, start: number, end: number) => accumulator.internTrackBytes(utf8, start, end);
   // Per row of the group at hand: whether its user is in this pass.
   let inPass = new Uint8Array(0);
+  // One record refilled for every track given its info: no object or view a track.
+  const slice = (): Utf8Slice => ({ bytes: NONE, start: 0, end: 0 });
+  const trackInfo: TrackInfoBytes = { name: slice(), artists: slice(), genres: slice(), durationMs: 0, popularity: 0 };
   // Per track, the last group (counted from 1) that asked for its info: a track is asked for once a group.
   let askedIn = new Int32Array(0);
   let group = 0;
@@ -133,15 +136,13 @@ async function accumulatePass(
       if (wanted) {
         const info = await reader.readTrackInfo(g, Int32Array.from(wanted), range);
         for (const [k, i] of wanted.entries()) {
-          const row = info[k]!;
           // Every event of a track carries the same enrichment: taken once per track, from its bytes.
-          accumulator.setTrackInfoBytes(tracks[i]!, {
-            name: row.track_name!,
-            artists: row.artists ?? NONE,
-            genres: row.genres ?? NONE,
-            durationMs: row.duration_ms ?? 0,
-            popularity: row.popularity ?? 0,
-          });
+          info.track_name.textInto(k, trackInfo.name);
+          info.artists.textInto(k, trackInfo.artists);
+          info.genres.textInto(k, trackInfo.genres);
+          trackInfo.durationMs = info.duration_ms.number(k) ?? 0;
+          trackInfo.popularity = info.popularity.number(k) ?? 0;
+          accumulator.setTrackInfoBytes(tracks[i]!, trackInfo);
         }
       }
       let groupDuplicates: number[] | undefined;
