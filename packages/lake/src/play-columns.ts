@@ -33,7 +33,7 @@ export class ValuesAt {
   readonly start: Int32Array;
   readonly end: Int32Array;
 
-  constructor(readonly count: number) {
+  constructor(count: number) {
     this.page = new Int32Array(count).fill(-1);
     this.start = new Int32Array(count);
     this.end = new Int32Array(count);
