@@ -47,7 +47,7 @@ for (let i = 0; i < songs; i++) {
 }
 await writer.close();
 await new UsersSnapshotWriter(store, usersUrl).close();
-const snapshots = { songs: songsSnapshotGroup(writer.snapshot, 0), usersUrl };
+const snapshots = { songs: [songsSnapshotGroup(writer.snapshot, 0)], usersUrls: [usersUrl] };
 const asked = new Set<number>();
 for (let i = 0; asked.size < Math.min(10_000, tracks); i++) asked.add(Math.floor(rand() * songs));
 while (asked.size < tracks) asked.add(Math.floor(rand() * songs));

@@ -13,7 +13,7 @@ import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, SAMPLE, tempDir,
 import { readWarehouseKpis } from '../helpers/kpis.ts';
 import { startPipeline, waitForReport } from '../helpers/pipeline.ts';
 import { startRun } from '@musicflow/flow';
-import { jobIds, type KpiDateResult } from '@musicflow/contracts';
+import { jobIds, type KpiDateResult, type RunReport } from '@musicflow/contracts';
 
 describe('chunks and worker replicas', () => {
   let work: string;
@@ -50,11 +50,12 @@ describe('chunks and worker replicas', () => {
   }
 
   let whole: Awaited<ReturnType<typeof setup>>;
+  let wholeReport: RunReport;
 
   it('one worker set, whole file == three worker sets, 24 chunks', async () => {
     whole = await setup('whole', 64 * 1024 * 1024);
     const single = await startPipeline(whole.config);
-    const wholeReport = await single.run().finally(() => single.close());
+    wholeReport = await single.run().finally(() => single.close());
     expect(wholeReport.status).toBe('succeeded');
 
     const split = await setup('split', 64 * 1024);
@@ -73,6 +74,24 @@ describe('chunks and worker replicas', () => {
     const parts = await fs.readdir(path.join(work, 'split', 'lake', 'processed', 'listen_date=2024-06-25'));
     expect(parts.length).toBeGreaterThan(20);
     expect(await readWarehouseKpis(split.warehouseUrl)).toEqual(await readWarehouseKpis(whole.warehouseUrl));
+  });
+
+  it('the catalogue looked up in several jobs a table (CATALOGUE_TRACKS_PER_JOB, CATALOGUE_USERS_PER_JOB) gives the same rows and report', async () => {
+    const sharded = await setup('sharded', 256 * 1024, { CATALOGUE_TRACKS_PER_JOB: '2000', CATALOGUE_USERS_PER_JOB: '2000' });
+    const pipeline = await startPipeline(sharded.config);
+    try {
+      const report = await pipeline.run();
+      expect(report.status).toBe('succeeded');
+      const jobs = await pipeline.ctx.queues.queues.extract.getJobs(['completed']);
+      const shards = (table: string) => jobs.filter((j) => j.id!.startsWith(`extract-${report.runId}-${table}-`)).map((j) => j.id);
+      expect(shards('songs').length).toBeGreaterThan(2);
+      expect(shards('users').length).toBeGreaterThan(2);
+      expect(report.catalogue).toEqual(wholeReport.catalogue);
+      expect(report.rows).toEqual(wholeReport.rows);
+    } finally {
+      await pipeline.close();
+    }
+    expect(await readWarehouseKpis(sharded.warehouseUrl)).toEqual(await readWarehouseKpis(whole.warehouseUrl));
   });
 
   it('validate, transform and KPI jobs on worker threads (WORKER_THREADS, two at a time, the date split into pass jobs) give the same rows', async () => {

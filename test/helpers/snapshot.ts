@@ -22,7 +22,12 @@ export async function snapshotSongs(rows: Record<string, string | undefined>[]):
   }
   await songs.close();
   await new UsersSnapshotWriter(store, usersUrl).close();
-  const catalogue = await readKeysCatalogue(store, { songs: songsSnapshotGroup(songs.snapshot, 0), usersUrl }, Buffer.from([...ids].join('\n')), []);
+  const catalogue = await readKeysCatalogue(
+    store,
+    { songs: [songsSnapshotGroup(songs.snapshot, 0)], usersUrls: [usersUrl] },
+    Buffer.from([...ids].join('\n')),
+    [],
+  );
   await store.close();
   return new Map([...ids].map((id) => [id, songOf(id, catalogue.trackOf(id))!]));
 }

@@ -9,10 +9,20 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CleanEventsWriter, encodeChunkKeys, readChunkCatalogue, readKeysCatalogue, songsSnapshotGroup, UsersSnapshotWriter } from '@musicflow/lake';
+import {
+  catalogueSnapshotsFor,
+  CleanEventsWriter,
+  encodeChunkKeys,
+  joinCatalogueShards,
+  QUARANTINE_HEADER,
+  readChunkCatalogue,
+  readKeysCatalogue,
+  songsSnapshotGroup,
+  UsersSnapshotWriter,
+} from '@musicflow/lake';
 import { UserIdSet } from '@musicflow/ingest';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
-import { catalogueResultSchema, TRACK_GROUPS, type RunContext } from '@musicflow/contracts';
+import { catalogueResultSchema, ONE_SHARD, TRACK_GROUPS, type CatalogueResult, type RunContext } from '@musicflow/contracts';
 import { extractCatalogueTable } from '../../services/extractor/src/catalogue.ts';
 import { createTestDatabase, dirUrl, dropTestDatabase, fileUrl, tempDir, testConfig } from '../helpers/env.ts';
 
@@ -84,8 +94,8 @@ describe('catalogue lookup for a run', () => {
 
   it('looks the run ids up in RDS tables of millions of rows by key, never scanning them', async () => {
     const before = await scans();
-    const users = await extractCatalogueTable(store, testConfig({}), run(rdsUrl, rdsUrl), 'users', { keysUrls: [keysUrl], partUrls: [] });
-    const songs = await extractCatalogueTable(store, testConfig({}), run(rdsUrl, rdsUrl), 'songs', { keysUrls: [keysUrl], partUrls: [] });
+    const users = await extractCatalogueTable(store, testConfig({}), run(rdsUrl, rdsUrl), 'users', { keysUrls: [keysUrl], partUrls: [] }, ONE_SHARD);
+    const songs = await extractCatalogueTable(store, testConfig({}), run(rdsUrl, rdsUrl), 'songs', { keysUrls: [keysUrl], partUrls: [] }, ONE_SHARD);
     // Statistics reach other sessions when a session ends; give the collector a moment.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const after = await scans();
@@ -95,7 +105,7 @@ describe('catalogue lookup for a run', () => {
     const present = [...wantedUsers].filter((u) => u % 7 !== 0 || u > 2100);
     expect(present.length).toBeLessThan(300);
     expect(users).toMatchObject({ wanted: 300, kept: present.length, rejected: 0, rowsRead: present.length });
-    const catalogue = await readChunkCatalogue(store, keysUrl, { songs: songsSnapshotGroup(songs, 0), usersUrl: users.url });
+    const catalogue = await readChunkCatalogue(store, keysUrl, { songs: [songsSnapshotGroup(songs, 0)], usersUrls: [users.url] });
     expect([...catalogue.users.values()].sort((a, b) => a - b)).toEqual(present.sort((a, b) => a - b));
 
     // 200 wanted tracks, one unknown; trk-1 has three more rows (a second genre, a repeated pair), trk-5000 a bad one.
@@ -122,10 +132,24 @@ describe('catalogue lookup for a run', () => {
       `user_id,user_name,user_age,user_country,created_at\n${Array.from({ length: 5000 }, (_, u) => `${u + 1},n,30,FR,2023-01-01`).join('\n')}\nx1,n,30,FR,2023-01-01\n7,n,999,FR,2023-01-01\n`,
     );
 
-    const songs = await extractCatalogueTable(store, testConfig({}), run(fileUrl(usersCsv), fileUrl(songsCsv)), 'songs', { keysUrls: [keysUrl], partUrls: [] });
+    const songs = await extractCatalogueTable(
+      store,
+      testConfig({}),
+      run(fileUrl(usersCsv), fileUrl(songsCsv)),
+      'songs',
+      { keysUrls: [keysUrl], partUrls: [] },
+      ONE_SHARD,
+    );
     expect(songs).toMatchObject({ wanted: 200, rowsRead: 50_003, rejected: 1 });
-    const users = await extractCatalogueTable(store, testConfig({}), run(fileUrl(usersCsv), fileUrl(songsCsv)), 'users', { keysUrls: [keysUrl], partUrls: [] });
-    const catalogue = await readChunkCatalogue(store, keysUrl, { songs: songsSnapshotGroup(songs, 0), usersUrl: users.url });
+    const users = await extractCatalogueTable(
+      store,
+      testConfig({}),
+      run(fileUrl(usersCsv), fileUrl(songsCsv)),
+      'users',
+      { keysUrls: [keysUrl], partUrls: [] },
+      ONE_SHARD,
+    );
+    const catalogue = await readChunkCatalogue(store, keysUrl, { songs: [songsSnapshotGroup(songs, 0)], usersUrls: [users.url] });
     // Tracks trk-(k*4999+1) up to 50,000: k = 0..10.
     expect(trackIds.filter((id) => catalogue.trackOf(id)).sort()).toEqual(Array.from({ length: 11 }, (_, k) => `trk-${k * 4999 + 1}`).sort());
     expect(catalogue.trackOf('trk-1')?.genres).toBe('genre-1;jazz');
@@ -137,6 +161,77 @@ describe('catalogue lookup for a run', () => {
     const known = Array.from({ length: 300 }, (_, i) => i * 3 + 1);
     expect(users).toMatchObject({ wanted: 300, kept: known.length, rejected: 2 });
     expect([...catalogue.users.values()].sort((a, b) => a - b)).toEqual(known);
+  });
+
+  it('looks the ids up in several jobs by a hash of the id: together what one job finds, each bad row quarantined once', async () => {
+    const songsCsv = path.join(work, 'shard-songs.csv');
+    const songLines = ['track_id,artists,album_name,track_name,popularity,duration_ms,track_genre'];
+    for (let g = 1; g <= 20_000; g++) songLines.push(`trk-${g},Artist ${g % 97},Album,Track ${g},${g % 101},${1000 + g},genre-${g % 5}`);
+    // A second genre of a wanted track, a row whose key no id rule takes, and a bad row of a wanted track.
+    songLines.push('trk-1,Other,Album,Renamed,1,1,jazz', 'bad id with spaces,A,B,C,1,1,pop', 'trk-5000,A,B,C,500,1,pop');
+    await fs.writeFile(songsCsv, `${songLines.join('\n')}\n`);
+    const usersCsv = path.join(work, 'shard-users.csv');
+    const userLines = Array.from({ length: 1000 }, (_, u) => `${u + 1},n,30,FR,2023-01-01`);
+    await fs.writeFile(usersCsv, `user_id,user_name,user_age,user_country,created_at\n${userLines.join('\n')}\nx1,n,30,FR,2023-01-01\n7,n,999,FR,2023-01-01\n`);
+
+    const lookUp = async (runId: string, users: string, songs: string, count: number) => {
+      const results: (CatalogueResult & { rowsRead: number })[] = [];
+      for (const table of ['users', 'songs'] as const) {
+        for (let index = 0; index < count; index++) {
+          const shard = { index, count };
+          const found = await extractCatalogueTable(
+            store,
+            testConfig({}),
+            { ...run(users, songs), runId },
+            table,
+            { keysUrls: [keysUrl], partUrls: [] },
+            shard,
+          );
+          results.push({ kind: 'catalogue', startedAt: 0, finishedAt: 0, table, shard, ...found });
+        }
+      }
+      return results;
+    };
+    const csv = (runId: string, count: number) => lookUp(runId, fileUrl(usersCsv), fileUrl(songsCsv), count);
+    const one = await csv('shards-1', 1);
+    const three = await csv('shards-3', 3);
+    const [whole, split] = await Promise.all([
+      joinCatalogueShards(store, { ...run('', ''), runId: 'shards-1' }, one),
+      joinCatalogueShards(store, { ...run('', ''), runId: 'shards-3' }, three),
+    ]);
+
+    // Each shard wants some of the ids and only those: the wanted, kept and quarantined add up to one job's.
+    for (const table of ['users', 'songs'] as const) {
+      const shards = three.filter((r) => r.table === table);
+      const wanted = one.find((r) => r.table === table)!.wanted;
+      for (const r of shards) expect(r.wanted).toBeGreaterThan(0);
+      for (const r of shards) expect(r.wanted).toBeLessThan(wanted);
+      expect(shards.reduce((n, r) => n + r.wanted, 0)).toBe(wanted);
+    }
+    expect(split).toMatchObject({ users: whole!.users, songsKept: whole!.songsKept, rejected: whole!.rejected });
+    expect(whole!.rejected).toBe(4);
+    const quarantine = (runId: string, table: string) => fs.readFile(path.join(work, 'lake', 'quarantine', `run=${runId}`, `${table}.csv`), 'utf8');
+    for (const table of ['users', 'songs']) {
+      const lines = async (runId: string) => (await quarantine(runId, table)).trimEnd().split('\n');
+      const [first, ...rows] = await lines('shards-3');
+      expect(first).toBe(QUARANTINE_HEADER.join(','));
+      expect(rows.sort()).toEqual((await lines('shards-1')).slice(1).sort());
+    }
+    // A chunk joining every shard's snapshot finds what it finds in one job's.
+    const [a, b] = await Promise.all([
+      readChunkCatalogue(store, keysUrl, catalogueSnapshotsFor(whole!, 0)),
+      readChunkCatalogue(store, keysUrl, catalogueSnapshotsFor(split!, 0)),
+    ]);
+    for (const id of trackIds) expect(b.trackOf(id)).toEqual(a.trackOf(id));
+    expect([...b.users.values()].sort((x, y) => x - y)).toEqual([...a.users.values()].sort((x, y) => x - y));
+    expect(b.trackOf('trk-1')?.genres).toBe('genre-1;jazz');
+
+    // From RDS, each shard's job asks for its own ids only: together, the rows one job reads.
+    const rds = async (runId: string, count: number) => (await lookUp(runId, rdsUrl, rdsUrl, count)).reduce((n, r) => n + r.rowsRead, 0);
+    expect(await rds('shards-rds-3', 3)).toBe(await rds('shards-rds-1', 1));
+
+    // A shard's result missing is an error naming the table, not a catalogue without its rows.
+    await expect(joinCatalogueShards(store, { ...run('', ''), runId: 'shards-3' }, three.slice(1))).rejects.toThrow(/incomplete: 2 of 3 users job/);
   });
 
   it("gives each chunk's keys a group of the songs snapshot holding its own tracks' songs", async () => {
@@ -151,7 +246,7 @@ describe('catalogue lookup for a run', () => {
       await store.write(url, encodeChunkKeys(new UserIdSet(), Buffer.from(`g-${c}\ng-8`)));
       keysUrls.push(url);
     }
-    const songs = await extractCatalogueTable(store, testConfig({}), run(rdsUrl, fileUrl(songsCsv)), 'songs', { keysUrls, partUrls: [] });
+    const songs = await extractCatalogueTable(store, testConfig({}), run(rdsUrl, fileUrl(songsCsv)), 'songs', { keysUrls, partUrls: [] }, ONE_SHARD);
     expect(songs.groups).toHaveLength(TRACK_GROUPS);
     // The result that carries the groups is bounded: more groups than a track's flag byte holds are refused.
     const result = { kind: 'catalogue', startedAt: 0, finishedAt: 0, table: 'songs', url: songs.url, groups: songs.groups, wanted: 9, kept: 9, rejected: 0 };
@@ -161,16 +256,16 @@ describe('catalogue lookup for a run', () => {
     await new UsersSnapshotWriter(store, usersUrl).close();
     const groupTracks = async (c: number) => {
       const ids = Array.from({ length: 9 }, (_, i) => `g-${i}`);
-      const catalogue = await readKeysCatalogue(store, { songs: songsSnapshotGroup(songs, c), usersUrl: usersUrl }, Buffer.from(ids.join('\n')), []);
+      const catalogue = await readKeysCatalogue(store, { songs: [songsSnapshotGroup(songs, c)], usersUrls: [usersUrl] }, Buffer.from(ids.join('\n')), []);
       return ids.filter((id) => catalogue.trackOf(id));
     };
     expect(await groupTracks(0)).toEqual(['g-0', 'g-6', 'g-8']);
     expect(await groupTracks(1)).toEqual(['g-1', 'g-7', 'g-8']);
     expect(await groupTracks(5)).toEqual(['g-5', 'g-8']);
     // A chunk's group is the one it reads: chunk 7 reads group 1, its genres merged across rows as before.
-    const chunk7 = await readChunkCatalogue(store, keysUrls[7]!, { songs: songsSnapshotGroup(songs, 7), usersUrl: usersUrl });
+    const chunk7 = await readChunkCatalogue(store, keysUrls[7]!, { songs: [songsSnapshotGroup(songs, 7)], usersUrls: [usersUrl] });
     expect(chunk7.trackOf('g-7')?.trackName).toBe('Song 7');
-    expect((await readChunkCatalogue(store, keysUrls[1]!, { songs: songsSnapshotGroup(songs, 1), usersUrl: usersUrl })).trackOf('g-1')?.genres).toBe(
+    expect((await readChunkCatalogue(store, keysUrls[1]!, { songs: [songsSnapshotGroup(songs, 1)], usersUrls: [usersUrl] })).trackOf('g-1')?.genres).toBe(
       'pop;jazz',
     );
   });

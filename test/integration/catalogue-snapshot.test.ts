@@ -22,7 +22,7 @@ describe('catalogue snapshot', () => {
     const usersOut = new UsersSnapshotWriter(store, `${folder}users.bin`);
     for (const id of users) await usersOut.add(id);
     await usersOut.close();
-    return { songs: songsSnapshotGroup(songsOut.snapshot, 0), usersUrl: `${folder}users.bin` };
+    return { songs: [songsSnapshotGroup(songsOut.snapshot, 0)], usersUrls: [`${folder}users.bin`] };
   };
 
   it('gives the songs and known users of the keys asked for, across many batches and reads', async () => {
@@ -38,7 +38,7 @@ describe('catalogue snapshot', () => {
     }));
     const users = Array.from({ length: 100_000 }, (_, i) => i * 7 + 1);
     const snapshots = await write(folder, songs, users);
-    expect(snapshots.songs.objects).toBeGreaterThan(3);
+    expect(snapshots.songs[0]!.objects).toBeGreaterThan(3);
 
     // Every other track and one unknown; every third user of the snapshot and users it does not have.
     const asked = [...songs.filter((_, i) => i % 2 === 0).map((s) => s.trackId), 'unknown-track'];
@@ -95,7 +95,7 @@ describe('catalogue snapshot', () => {
     const found = async (g: number) => {
       const catalogue = await readKeysCatalogue(
         store,
-        { songs: songsSnapshotGroup(writer.snapshot, g), usersUrl: (await write(folder, [], [])).usersUrl },
+        { songs: [songsSnapshotGroup(writer.snapshot, g)], usersUrls: (await write(folder, [], [])).usersUrls },
         Buffer.from(ids.join('\n')),
         [],
       );
@@ -111,7 +111,7 @@ describe('catalogue snapshot', () => {
   it('refuses a snapshot that ends inside a row', async () => {
     const folder = dirUrl(await tempDir('musicflow-snapshot-'));
     const snapshots = await write(folder, [{ trackId: 't', trackName: 'n', artists: ['a'], popularity: 1, durationMs: 2, genres: ['g'] }], []);
-    const url = `${snapshots.songs.url}0.bin`;
+    const url = `${snapshots.songs[0]!.url}0.bin`;
     const bytes = await store.readBuffer(url);
     await store.write(url, bytes.subarray(0, bytes.length - 1));
     await expect(readKeysCatalogue(store, snapshots, Buffer.from('t'), [])).rejects.toThrow(/ends inside a row/);

@@ -66,7 +66,17 @@ describe('job kinds', () => {
   it('tells children results apart by kind, not by their keys', () => {
     const values = {
       'a:b:c': { kind: 'catalogue', startedAt: 0, finishedAt: 1, table: 'users', url: 'u', wanted: 1, kept: 1, rejected: 0 },
-      'x:y:z': { kind: 'validate', startedAt: 0, finishedAt: 1, chunkId: 'c', validUrl: 'v', keysUrl: 'k', validationsUrl: 'w', segments: 0 },
+      'x:y:z': {
+        kind: 'validate',
+        startedAt: 0,
+        finishedAt: 1,
+        chunkId: 'c',
+        validUrl: 'v',
+        keysUrl: 'k',
+        validationsUrl: 'w',
+        segments: 0,
+        distinct: { tracks: 0, users: 0 },
+      },
     };
     expect(childResults(values, 'catalogue').map((r) => r.table)).toEqual(['users']);
     expect(childResults(values, 'validate').map((r) => r.chunkId)).toEqual(['c']);

@@ -6,7 +6,18 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readCatalogueSource, SONG_COLUMNS, SourceFormatError, USER_COLUMNS, validateSongRow, validateUserRow, type SourceRow } from '@musicflow/ingest';
+import {
+  inUserShard,
+  readCatalogueSource,
+  SONG_COLUMNS,
+  SourceFormatError,
+  TrackFingerprintSet,
+  USER_COLUMNS,
+  validateSongRow,
+  validateUserRow,
+  type SourceRow,
+} from '@musicflow/ingest';
+import { catalogueShardCounts, MAX_CATALOGUE_SHARDS } from '@musicflow/flow';
 import { QUARANTINE_HEADER, QuarantineWriter } from '@musicflow/lake';
 import { createObjectStore, type ObjectStore } from '@musicflow/storage';
 import { fileUrl, tempDir } from '../helpers/env.ts';
@@ -101,6 +112,30 @@ describe('validateUserRow', () => {
         }
       }
     }
+  });
+});
+
+describe("the catalogue jobs' shards", () => {
+  it('are sized by the run ids over CATALOGUE_*_PER_JOB, one at least, MAX_CATALOGUE_SHARDS at most', () => {
+    const config = { CATALOGUE_TRACKS_PER_JOB: 1000, CATALOGUE_USERS_PER_JOB: 4000 };
+    expect(catalogueShardCounts(config, { tracks: 0, users: 0 })).toEqual({ songs: 1, users: 1 });
+    expect(catalogueShardCounts(config, { tracks: 1000, users: 4001 })).toEqual({ songs: 1, users: 2 });
+    expect(catalogueShardCounts(config, { tracks: 10_000_000, users: 8000 })).toEqual({ songs: MAX_CATALOGUE_SHARDS, users: 2 });
+  });
+
+  it('put every id in exactly one shard, spread evenly', () => {
+    const count = 5;
+    const users = new Array<number>(count).fill(0);
+    const tracks = Array.from({ length: count }, (_, index) => new TrackFingerprintSet({ index, count }));
+    for (let id = 1; id <= 50_000; id++) {
+      const owners = Array.from({ length: count }, (_, index) => index).filter((index) => inUserShard(id, { index, count }));
+      expect(owners).toHaveLength(1);
+      users[owners[0]!]!++;
+      const bytes = Buffer.from(`trk-${id}`);
+      for (const set of tracks) set.add(bytes, 0, bytes.length);
+    }
+    expect(tracks.reduce((n, set) => n + set.size, 0)).toBe(50_000);
+    for (const n of [...users, ...tracks.map((set) => set.size)]) expect(Math.abs(n - 10_000)).toBeLessThan(500);
   });
 });
 

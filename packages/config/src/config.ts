@@ -195,6 +195,14 @@ export const configSchema = z.object({
    */
   KPI_TRACKS_PER_PASS: z.coerce.number().int().min(1000).default(300_000),
   /**
+   * A run whose chunks name more distinct track ids than this (summed over the chunks: an upper bound) looks up
+   * its songs in more jobs, each holding the ids of one shard of them (a fingerprint of 16-20 bytes a track),
+   * so a catalogue job's memory stays bounded whatever the run's tracks. Each job reads a CSV catalogue whole.
+   */
+  CATALOGUE_TRACKS_PER_JOB: z.coerce.number().int().min(1000).default(4_000_000),
+  /** The same for users (an int32 set, 5-9 bytes a user). */
+  CATALOGUE_USERS_PER_JOB: z.coerce.number().int().min(1000).default(16_000_000),
+  /**
    * Source files whose duplicate events (re-delivered rows, counted by the KPI date and pass jobs) the load
    * holds at once while it writes the run's files to analytics.etl_run_files: more files with duplicates than
    * this are joined in shares (each share a read of the run's file list), so its memory stays bounded whatever

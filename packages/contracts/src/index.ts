@@ -25,7 +25,9 @@ export const jobIds = {
   recompute: (runId: string) => `recompute-${runId}`,
   commit: (runId: string) => `commit-${runId}`,
   plan: (runId: string) => `extract-${runId}`,
-  catalogue: (runId: string, table: CatalogueTable) => `extract-${runId}-${table}`,
+  /** A table looked up in several jobs (`CatalogueShard`) has one a shard; in one, the table's name alone. */
+  catalogue: (runId: string, table: CatalogueTable, shard: CatalogueShard = ONE_SHARD) =>
+    shard.count === 1 ? `extract-${runId}-${table}` : `extract-${runId}-${table}-${shard.index}of${shard.count}`,
   validate: (runId: string, chunkId: string) => `validate-${runId}-${chunkId}`,
   transform: (runId: string, chunkId: string) => `transform-${runId}-${chunkId}`,
   kpiDate: (runId: string, listenDate: string) => `kpi-${runId}-${listenDate}`,
@@ -126,6 +128,16 @@ const timing = { startedAt: z.number(), finishedAt: z.number() };
 export const CATALOGUE_TABLES = ['users', 'songs'] as const;
 export type CatalogueTable = (typeof CATALOGUE_TABLES)[number];
 
+/**
+ * Which of a table's catalogue jobs: the run's ids are split by a hash of the id into `count` shards
+ * (CATALOGUE_TRACKS_PER_JOB, CATALOGUE_USERS_PER_JOB), and job `index` looks up the ids of shard `index`.
+ */
+export const catalogueShardSchema = z
+  .object({ index: z.number().int().nonnegative(), count: z.number().int().positive() })
+  .refine((s) => s.index < s.count, { message: 'shard index must be below the shard count' });
+export type CatalogueShard = z.infer<typeof catalogueShardSchema>;
+export const ONE_SHARD: CatalogueShard = { index: 0, count: 1 };
+
 export const rejectedFileSchema = z.object({ file: z.string(), reasons: z.array(z.string()) });
 export type RejectedFile = z.infer<typeof rejectedFileSchema>;
 
@@ -163,6 +175,8 @@ export const validateResultSchema = z.object({
   /** The distinct headers of the files this chunk's validator read the header of (the lake's stream-header tally), if any. */
   headersUrl: z.string().optional(),
   segments: z.number().int(),
+  /** Distinct track and user ids in the chunk's keys: summed over the chunks, what sizes the catalogue jobs. */
+  distinct: z.object({ tracks: z.number().int().nonnegative(), users: z.number().int().nonnegative() }),
 });
 export type ValidateResult = z.infer<typeof validateResultSchema>;
 
@@ -177,6 +191,7 @@ export const catalogueJobSchema = z.object({
   /** Where the run's ids are: an ingest run's chunk keys, or the lake parts a recompute re-enriches. */
   keysUrls: z.array(z.string()).default([]),
   partUrls: z.array(z.string()).default([]),
+  shard: catalogueShardSchema.default(ONE_SHARD),
 });
 export type CatalogueJob = z.infer<typeof catalogueJobSchema>;
 
@@ -191,12 +206,19 @@ export const TRACK_GROUPS = 6;
 export const songsSnapshotGroupSchema = z.object({ url: z.string(), objects: z.number().int().nonnegative() });
 export type SongsSnapshotGroup = z.infer<typeof songsSnapshotGroupSchema>;
 
+/** What a chunk (or part) joins: its group of each shard's songs snapshot, and every shard's users snapshot. */
+export const catalogueSnapshotsSchema = z.object({ songs: z.array(songsSnapshotGroupSchema).min(1), usersUrls: z.array(z.string()).min(1) });
+export type CatalogueSnapshots = z.infer<typeof catalogueSnapshotsSchema>;
+
 export const catalogueResultSchema = z.object({
   kind: z.literal('catalogue'),
   ...timing,
   table: z.enum(CATALOGUE_TABLES),
-  /** The table's snapshot, a run temporary (songs: the folder of its groups). */
+  shard: catalogueShardSchema.default(ONE_SHARD),
+  /** The shard's snapshot, a run temporary (songs: the folder of its groups). */
   url: z.string(),
+  /** The shard's quarantined rows, when the table is looked up in several jobs and some were bad (gathered into the table's quarantine). */
+  quarantineUrl: z.string().optional(),
   /** Songs: how many objects each snapshot group holds; the keys (or parts) asked for, in order, take groups 0, 1, ... in turn. */
   groups: z.array(z.number().int().nonnegative()).min(1).max(TRACK_GROUPS).optional(),
   /** Distinct ids of the run looked up, and how many of them the catalogue has. */
@@ -261,7 +283,7 @@ export type ValidateJob = z.infer<typeof validateJobSchema>;
 export const transformJobSchema = z.object({
   run: runContextSchema,
   validation: validateResultSchema,
-  catalogue: z.object({ songs: songsSnapshotGroupSchema, usersUrl: z.string() }),
+  catalogue: catalogueSnapshotsSchema,
 });
 export type TransformJob = z.infer<typeof transformJobSchema>;
 

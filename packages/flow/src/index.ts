@@ -34,6 +34,7 @@ export { serve, type Service } from './serve.ts';
 export { checkWarehouseAtStart } from './warehouse-check.ts';
 export { alertOnRun, deliverAlert, ensureFreshnessCheck, freshnessCheckEveryMs, isStale, runAlert, staleAlert, startAlertWorker } from './alerts.ts';
 export { startRecompute } from './start-recompute.ts';
+export { catalogueJobs, catalogueShardCounts, MAX_CATALOGUE_SHARDS } from './catalogue-jobs.ts';
 export { CancelWatch, cancelRun, claimRunCommit, isRunCancelled, markCancelled, runCancelledError, throwIfCancelled, type CancelOutcome } from './cancel.ts';
 export { CredentialedSourceError, runSources } from './run-sources.ts';
 export { restoreRecordedSources, retryRun, RetryRefusedError, type RetryScope } from './retry-run.ts';

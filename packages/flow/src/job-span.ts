@@ -40,7 +40,7 @@ function measuresOf(result: unknown): Attributes {
     case 'plan':
       return { 'musicflow.files': r.filesTotal, 'musicflow.chunks': r.chunks };
     case 'catalogue':
-      return { 'musicflow.rows': r.kept, 'musicflow.catalogue.table': r.table };
+      return { 'musicflow.rows': r.kept, 'musicflow.catalogue.table': r.table, 'musicflow.catalogue.shard': `${r.shard.index + 1} of ${r.shard.count}` };
     case 'validate':
     case 'transform':
       return { 'musicflow.segments': r.segments };

@@ -1,3 +1,5 @@
+import { ONE_SHARD, type CatalogueShard } from '@musicflow/contracts';
+import { mixInt32 } from '@musicflow/kpi';
 import { LOOKUP_BATCH, type CatalogueLookup } from './catalogue-source.ts';
 import { forEachLine } from './lines.ts';
 import type { UserIdSet } from './user-id-set.ts';
@@ -22,7 +24,21 @@ const MAX_USER_ID = 2_147_483_647;
 export class RunUserKeys implements CatalogueLookup {
   readonly key = 'user_id';
 
-  constructor(readonly wanted: UserIdSet) {}
+  /** `wanted`: the run's ids of `shard` (`inUserShard`). */
+  constructor(
+    readonly wanted: UserIdSet,
+    readonly shard: CatalogueShard = ONE_SHARD,
+  ) {}
+
+  /**
+   * Whether this job quarantines a row the rules refuse: a row keyed by a user id reaches the rules only in
+   * the job of its shard (`skips`), a row whose key no user can have in every job, and is quarantined by the first.
+   */
+  quarantines(text: string | undefined): boolean {
+    const key = (text ?? '').trim();
+    const id = PLAIN_USER_ID.test(key) ? Number(key) : 0;
+    return (id >= 1 && id <= MAX_USER_ID) || this.shard.index === 0;
+  }
 
   async *idBatches(): AsyncGenerator<number[]> {
     let batch: number[] = [];
@@ -50,6 +66,9 @@ export class RunUserKeys implements CatalogueLookup {
   }
 }
 
+/** Whether user `id` is one of shard `shard`'s: a hash apart from the sets' own slots, so a shard's ids spread over its set. */
+export const inUserShard = (id: number, shard: CatalogueShard) => shard.count === 1 || (mixInt32(id) >>> 0) % shard.count === shard.index;
+
 /** Per fingerprint: asked of the RDS source already; kept from the catalogue already; above those, its snapshot groups. */
 const REQUESTED = 1;
 const KEPT = 2;
@@ -72,14 +91,18 @@ export class TrackFingerprintSet {
   private flags = new Uint8Array(1024);
   private count = 0;
 
+  /** Holds only the ids of `shard` (by a hash of the fingerprint's high half; slots go by the low one). */
+  constructor(readonly shard: CatalogueShard = ONE_SHARD) {}
+
   get size(): number {
     return this.count;
   }
 
   /** Adds the id, in snapshot group `group` (0 .. TRACK_GROUPS - 1) besides any it is in already. */
   add(bytes: Buffer, start: number, end: number, group = 0): void {
-    if ((this.count + 1) * 4 > this.low.length * 3) this.grow();
     const [h, l] = fingerprint(bytes, start, end);
+    if (!this.holds(h)) return;
+    if ((this.count + 1) * 4 > this.low.length * 3) this.grow();
     const slot = this.slotOf(h, l);
     this.flags[slot]! |= 1 << (GROUP_SHIFT + group);
     if (this.low[slot] !== 0) return;
@@ -93,6 +116,10 @@ export class TrackFingerprintSet {
     const [h, l] = fingerprint(bytes, start, end);
     const slot = this.slotOf(h, l);
     return this.low[slot] === 0 ? -1 : slot;
+  }
+
+  private holds(high: number): boolean {
+    return this.shard.count === 1 || (mixInt32(high) >>> 0) % this.shard.count === this.shard.index;
   }
 
   /** The snapshot groups of the id at `slot`, as bits: group g is bit g. */
@@ -159,8 +186,9 @@ export class RunTrackKeys implements CatalogueLookup {
     private readonly idLists: () => AsyncIterable<TrackIdList>,
   ) {}
 
-  static async of(idLists: () => AsyncIterable<TrackIdList>): Promise<RunTrackKeys> {
-    const wanted = new TrackFingerprintSet();
+  /** The keys of `shard`: of the ids `idLists` gives, those in the shard. */
+  static async of(idLists: () => AsyncIterable<TrackIdList>, shard: CatalogueShard = ONE_SHARD): Promise<RunTrackKeys> {
+    const wanted = new TrackFingerprintSet(shard);
     for await (const { ids, group } of idLists()) forEachLine(ids, (bytes, start, end) => wanted.add(bytes, start, end, group));
     return new RunTrackKeys(wanted, idLists);
   }
@@ -191,6 +219,14 @@ export class RunTrackKeys implements CatalogueLookup {
   /** True the first time a row of the wanted track at `slot` is kept: the run's distinct catalogued tracks. */
   keep(slot: number): boolean {
     return this.wanted.flag(slot, KEPT);
+  }
+
+  /**
+   * Whether this job quarantines a row the rules refuse: a row with a plain key reaches the rules only in the
+   * job of its shard (`skips`), any other in every job, and is quarantined by the first.
+   */
+  quarantines(text: string | undefined): boolean {
+    return PLAIN_TRACK_ID.test(text ?? '') || this.wanted.shard.index === 0;
   }
 
   /** A row whose track_id is `text` is none of the run's. */

@@ -46,9 +46,12 @@ export const LAKE_LAYOUT = {
   /** A part written by a transform, waiting for the publish step to decide its file. */
   stagedPart: (lake: string, runId: string, listenDate: string, name: string) =>
     joinUrl(lake, 'tmp', `run=${runId}`, 'parts', `listen_date=${listenDate}`, name),
-  /** The run's catalogue snapshot, written by the extractor before any chunk job exists. */
-  catalogueSongs: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'catalogue', 'songs/'),
-  catalogueUsers: (lake: string, runId: string) => joinUrl(lake, 'tmp', `run=${runId}`, 'catalogue', 'users.txt'),
+  /** The run's catalogue snapshot, one a shard of the table's catalogue jobs, written before any chunk job exists. */
+  catalogueSongs: (lake: string, runId: string, shard: number) => joinUrl(lake, 'tmp', `run=${runId}`, 'catalogue', 'songs', `shard=${shard}/`),
+  catalogueUsers: (lake: string, runId: string, shard: number) => joinUrl(lake, 'tmp', `run=${runId}`, 'catalogue', 'users', `shard=${shard}.bin`),
+  /** The bad rows one of a table's several catalogue jobs found, gathered into the table's quarantine by the job that waits for them. */
+  catalogueShardQuarantine: (lake: string, runId: string, table: string, shard: number) =>
+    joinUrl(lake, 'tmp', `run=${runId}`, 'quarantine', 'catalogue', `${table}+${shard}.csv`),
   /** A part rewritten (a recompute's re-enrich, a pack without the files a run ingests again), before it is moved over the original. */
   rewrittenPart: (lake: string, runId: string, step: 're-enrich' | 'repack', partUrl: string) =>
     joinUrl(lake, 'tmp', `run=${runId}`, step, `listen_date=${LAKE_LAYOUT.listenDateOfPart(partUrl)}`, partUrl.slice(partUrl.lastIndexOf('/') + 1)),

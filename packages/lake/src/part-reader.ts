@@ -373,3 +373,17 @@ export async function* readLakeColumns<C extends LakeColumnName>(
 ): AsyncGenerator<Pick<LakeColumns, C | 'rows'>> {
   yield* (await openLakePart(store, url)).columns(columns);
 }
+
+/**
+ * At most how many distinct tracks and users the parts at `urls` name, from their footers (a part's distinct
+ * tracks since format 4, else its rows; its users, its rows): what sizes a recompute's catalogue jobs.
+ */
+export async function partKeysAtMost(store: ObjectStore, urls: readonly string[]): Promise<{ tracks: number; users: number }> {
+  const counts = { tracks: 0, users: 0 };
+  for (const url of urls) {
+    const part = await openLakePart(store, url);
+    counts.tracks += part.format.distinctTracksAtMost;
+    counts.users += part.rows;
+  }
+  return counts;
+}

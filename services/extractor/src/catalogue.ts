@@ -1,5 +1,6 @@
 import {
   CatalogueFixCounts,
+  inUserShard,
   plainSongRow,
   plainSongScratch,
   plainUserRow,
@@ -26,7 +27,7 @@ import {
   writeSourceHeaders,
   type QuarantineWriter,
 } from '@musicflow/lake';
-import { TRACK_GROUPS, type CatalogueTable, type RunContext } from '@musicflow/contracts';
+import { TRACK_GROUPS, type CatalogueShard, type CatalogueTable, type RunContext } from '@musicflow/contracts';
 import { catalogueTarget, type Config, type PostgresTarget } from '@musicflow/config';
 import { runSources, type CancelWatch } from '@musicflow/flow';
 
@@ -44,6 +45,8 @@ export interface TableSnapshot {
   cleaned?: Record<string, number>;
   /** Songs: objects per snapshot group (`songsSnapshotGroup`). */
   groups?: number[];
+  /** The shard's bad rows when the table is looked up in several jobs (`catalogueQuarantineOf`), if any. */
+  quarantineUrl?: string;
 }
 
 /** Where a run's ids are: the chunk keys of an ingest run, the lake parts of a recompute that re-enriches them. */
@@ -70,11 +73,13 @@ async function* trackIdLists(store: ObjectStore, sources: RunIdSources): AsyncGe
   }
 }
 
-async function runUserIds(store: ObjectStore, { keysUrls, partUrls }: RunIdSources): Promise<UserIdSet> {
-  const users = await readRunUserIds(store, keysUrls);
+/** The run's user ids of `shard`. */
+async function runUserIds(store: ObjectStore, { keysUrls, partUrls }: RunIdSources, shard: CatalogueShard): Promise<UserIdSet> {
+  const users = await readRunUserIds(store, keysUrls, shard);
   for (const url of partUrls) {
     const part = await openLakePart(store, url);
-    for (let g = 0; g < part.rowGroups; g++) for (const id of Array.from((await part.readGroup(g, ['user_id'])).user_id)) users.add(id);
+    for (let g = 0; g < part.rowGroups; g++)
+      for (const id of Array.from((await part.readGroup(g, ['user_id'])).user_id)) if (inUserShard(id, shard)) users.add(id);
   }
   return users;
 }
@@ -82,12 +87,13 @@ async function runUserIds(store: ObjectStore, { keysUrls, partUrls }: RunIdSourc
 const sourceName = (url: string) => (/^postgres/.test(url) ? 'rds' : basename(url));
 
 /**
- * One catalogue table for one run: only the rows of the tracks or users the
- * run's clean events name (a CSV source is streamed once; the RDS table is
- * looked up by key in batches). The kept rows stream into the run's snapshot
- * as they are read, so the job holds the run's ids (a fingerprint per track,
- * an int32 per user) and no row. Rows that break SPEC 2.2 (users) or 2.3
- * (songs) are quarantined.
+ * One shard of a catalogue table for one run: only the rows of the tracks or
+ * users of `shard` the run's clean events name (a CSV source is streamed
+ * once a job; the RDS table is looked up by key in batches). The kept rows
+ * stream into the shard's snapshot as they are read, so the job holds the
+ * shard's ids (a fingerprint per track, an int32 per user) and no row. Rows
+ * that break SPEC 2.2 (users) or 2.3 (songs) are quarantined, each by one
+ * job (`RunTrackKeys.quarantines`).
  */
 export async function extractCatalogueTable(
   store: ObjectStore,
@@ -95,22 +101,23 @@ export async function extractCatalogueTable(
   run: RunContext,
   table: CatalogueTable,
   named: RunIdSources,
+  shard: CatalogueShard,
   bounds?: RecordBounds,
   /** Looked at between rows: a job of a cancelled run stops there. */
   cancel?: Pick<CancelWatch, 'check'>,
 ): Promise<TableSnapshot> {
   const source = runSources(config, run)[table];
-  const quarantine = catalogueQuarantineOf(store, run, table, sourceName(source));
+  const quarantine = catalogueQuarantineOf(store, run, table, sourceName(source), shard);
   // A database source carries the setting it came from and, when it is the configured one, its password file.
   const from = /^postgres/.test(source) ? catalogueTarget(config, table, source) : source;
   const read: ReadSource = {};
   try {
     const counts =
       table === 'users'
-        ? await extractUsers(store, run, from, named, quarantine, read, bounds, cancel)
-        : await extractSongs(store, run, from, named, quarantine, read, bounds, cancel);
-    await quarantine.close();
-    return { ...counts, rejected: quarantine.count };
+        ? await extractUsers(store, run, from, named, shard, quarantine, read, bounds, cancel)
+        : await extractSongs(store, run, from, named, shard, quarantine, read, bounds, cancel);
+    const quarantined = await quarantine.close();
+    return { ...counts, rejected: quarantine.count, quarantineUrl: shard.count > 1 ? quarantined : undefined };
   } finally {
     // Also when the source is refused (a missing column): the change is what the run's schema drift tells.
     const columns = read.rows?.columns;
@@ -128,13 +135,14 @@ async function extractUsers(
   run: RunContext,
   source: string | PostgresTarget,
   named: RunIdSources,
+  shard: CatalogueShard,
   quarantine: QuarantineWriter,
   read: ReadSource,
   bounds?: RecordBounds,
   cancel?: Pick<CancelWatch, 'check'>,
 ) {
-  const keys = new RunUserKeys(await runUserIds(store, named));
-  const snapshot = usersSnapshotOf(store, run);
+  const keys = new RunUserKeys(await runUserIds(store, named, shard), shard);
+  const snapshot = usersSnapshotOf(store, run, shard);
   let kept = 0;
   // Last row wins for a repeated user_id, and only the id matters to a KPI: each user is written once.
   const keep = (userId: number) => {
@@ -153,7 +161,7 @@ async function extractUsers(
           if (keys.skips(row.values.user_id)) continue;
           const result = validateUserRow(row.values);
           if (!('userId' in result)) {
-            await quarantine.add(row.line, result.code, result.field, result.value, row.record());
+            if (keys.quarantines(row.values.user_id)) await quarantine.add(row.line, result.code, result.field, result.value, row.record());
             continue;
           }
           userId = result.userId;
@@ -171,13 +179,14 @@ async function extractSongs(
   run: RunContext,
   source: string | PostgresTarget,
   named: RunIdSources,
+  shard: CatalogueShard,
   quarantine: QuarantineWriter,
   read: ReadSource,
   bounds?: RecordBounds,
   cancel?: Pick<CancelWatch, 'check'>,
 ) {
-  const keys = await RunTrackKeys.of(() => trackIdLists(store, named));
-  const snapshot = songsSnapshotOf(store, run, snapshotGroups(named));
+  const keys = await RunTrackKeys.of(() => trackIdLists(store, named), shard);
+  const snapshot = songsSnapshotOf(store, run, snapshotGroups(named), shard);
   const fixes = new CatalogueFixCounts();
   const plain = plainSongScratch();
   let kept = 0;
@@ -197,7 +206,7 @@ async function extractSongs(
           if (keys.skips(row.values.track_id)) continue;
           const result = validateSongRow(row.values);
           if (!('song' in result)) {
-            await quarantine.add(row.line, result.code, result.field, result.value, row.record());
+            if (keys.quarantines(row.values.track_id)) await quarantine.add(row.line, result.code, result.field, result.value, row.record());
             continue;
           }
           const slot = keys.slotOf(result.trackId);

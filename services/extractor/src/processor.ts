@@ -2,7 +2,6 @@ import pMap from 'p-map';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config, Logger } from '@musicflow/config';
 import {
-  CATALOGUE_TABLES,
   childResults,
   isStreamFile,
   jobIds,
@@ -16,8 +15,26 @@ import {
   type RunContext,
 } from '@musicflow/contracts';
 import { fileBoundsOf, SourceFormatError, UNREADABLE_REASON } from '@musicflow/ingest';
-import { addChildJobs, CancelWatch, enterStep, ignoredFailures, runSources, type ServiceContext, type StageProcessors } from '@musicflow/flow';
-import { HeaderTally, mergeStreamHeaderTallies, plannedOutFilesWriter, songsSnapshotGroup, writeChunkSegments, writeStreamHeaderTally } from '@musicflow/lake';
+import {
+  addChildJobs,
+  CancelWatch,
+  catalogueJobs,
+  catalogueShardCounts,
+  enterStep,
+  ignoredFailures,
+  runSources,
+  type ServiceContext,
+  type StageProcessors,
+} from '@musicflow/flow';
+import {
+  catalogueSnapshotsFor,
+  HeaderTally,
+  joinCatalogueShards,
+  mergeStreamHeaderTallies,
+  plannedOutFilesWriter,
+  writeChunkSegments,
+  writeStreamHeaderTally,
+} from '@musicflow/lake';
 import type { ObjectInfo, ObjectStore, SkippedEntry } from '@musicflow/storage';
 import { extractCatalogueTable } from './catalogue.ts';
 import { ChunkPacker, listStreamFiles, planFromListing, planStreamFile, type PlanBounds, type PlannedFile } from './streams.ts';
@@ -40,9 +57,10 @@ async function chunkRefOf(store: ObjectStore, run: RunContext, chunk: Chunk): Pr
  * The extract queue's two kinds of job. `plan` is the run's first job: it
  * plans the stream files into chunks and validates them (its children),
  * then looks up the catalogue for exactly the tracks and users the clean
- * events name (two `catalogue` children, users and songs apart so two
- * workers read them at once), then adds one transform job per chunk under
- * the run's KPI job.
+ * events name (`catalogue` children, users and songs apart so two workers
+ * read them at once, and each in several jobs by a hash of the id when the
+ * run names more ids than one job may hold), then adds one transform job per
+ * chunk under the run's KPI job.
  */
 export function createExtractProcessors(ctx: ServiceContext): StageProcessors<'extract'> {
   return { plan: createPlanProcessor(ctx), catalogue: createCatalogueProcessor(ctx) };
@@ -51,21 +69,23 @@ export function createExtractProcessors(ctx: ServiceContext): StageProcessors<'e
 function createCatalogueProcessor({ store, config, queues }: ServiceContext) {
   // A catalogue CSV is held to the stream files' record bounds: a record past them fails the run, naming it.
   const bounds = fileBoundsOf(config);
-  return async (job: Job, { run, table, keysUrls, partUrls }: CatalogueJob, log: Logger): Promise<CatalogueResult> => {
+  return async (job: Job, { run, table, keysUrls, partUrls, shard }: CatalogueJob, log: Logger): Promise<CatalogueResult> => {
     const startedAt = Date.now();
     const cancel = new CancelWatch(queues, run.runId);
-    const snapshot = await extractCatalogueTable(store, config, run, table, { keysUrls, partUrls }, bounds, cancel).catch((err: Error) => {
+    const snapshot = await extractCatalogueTable(store, config, run, table, { keysUrls, partUrls }, shard, bounds, cancel).catch((err: Error) => {
       // A source that is there but unusable will not get better by retrying.
       throw err instanceof SourceFormatError ? new UnrecoverableError(err.message) : err;
     });
-    log.info({ table, wanted: snapshot.wanted, kept: snapshot.kept, rejected: snapshot.rejected }, 'catalogue table extracted');
+    log.info({ table, shard, wanted: snapshot.wanted, kept: snapshot.kept, rejected: snapshot.rejected }, 'catalogue table extracted');
     await job.updateProgress({ percent: 100, rows: snapshot.rowsRead });
     return {
       kind: 'catalogue',
       startedAt,
       finishedAt: Date.now(),
       table,
+      shard,
       url: snapshot.url,
+      quarantineUrl: snapshot.quarantineUrl,
       groups: snapshot.groups,
       wanted: snapshot.wanted,
       kept: snapshot.kept,
@@ -217,7 +237,7 @@ function createPlanProcessor(ctx: ServiceContext) {
    * Once every chunk is validated: the run's stream headers (the plan's and the validators' tallies) for schema
    * drift, and the catalogue jobs for the ids the clean events name (none when there is no chunk).
    */
-  async function lookUpCatalogue(job: Job, token: string | undefined, data: PlanJob): Promise<PlanJob> {
+  async function lookUpCatalogue(job: Job, token: string | undefined, data: PlanJob, log: Logger): Promise<PlanJob> {
     await checkChildren(job, 'validation');
     const validations = childResults(await job.getChildrenValues(), 'validate').sort((a, b) => a.chunkId.localeCompare(b.chunkId));
     const tallies = [data.headersUrl, ...validations.map((v) => v.headersUrl)].filter((url): url is string => url !== undefined);
@@ -225,9 +245,16 @@ function createPlanProcessor(ctx: ServiceContext) {
     const keysUrls = keysInOrder(validations);
     if (!keysUrls.length) return { ...data, step: 'catalogue' };
     await job.updateProgress({ percent: 60, rows: 0 });
+    const distinct = { tracks: 0, users: 0 };
+    for (const v of validations) {
+      distinct.tracks += v.distinct.tracks;
+      distinct.users += v.distinct.users;
+    }
+    const shards = catalogueShardCounts(config, distinct);
+    if (shards.songs > 1 || shards.users > 1) log.info({ ...distinct, shards }, 'catalogue looked up in shards');
     return enterStep(ctx, job, token, { ...data, step: 'catalogue' } satisfies PlanJob, {
       kind: 'catalogue',
-      jobs: CATALOGUE_TABLES.map((table) => ({ id: jobIds.catalogue(data.run.runId, table), data: { run: data.run, table, keysUrls, partUrls: [] } })),
+      jobs: catalogueJobs(data.run, { keysUrls, partUrls: [] }, shards),
       onFailure: 'ignore',
     });
   }
@@ -238,13 +265,9 @@ function createPlanProcessor(ctx: ServiceContext) {
     await checkChildren(job, 'catalogue');
     const values = await job.getChildrenValues();
     const validations = childResults(values, 'validate');
-    const tables = childResults(values, 'catalogue');
-    const users = tables.find((t) => t.table === 'users');
-    const songs = tables.find((t) => t.table === 'songs');
-    if (validations.length && (!users || !songs)) {
-      throw new Error(`catalogue of run ${run.runId} is incomplete: ${tables.length} of 2 tables extracted`);
-    }
-    if (users && songs) {
+    const catalogue = await joinCatalogueShards(store, run, childResults(values, 'catalogue'));
+    if (validations.length && !catalogue) throw new Error(`catalogue of run ${run.runId} is incomplete: no catalogue job's result found`);
+    if (catalogue) {
       // The chunks' keys in the order the catalogue jobs took them: it gives each its songs snapshot group.
       const keysOrder = new Map(keysInOrder(validations).map((url, i) => [url, i]));
       await addChildJobs(
@@ -255,7 +278,7 @@ function createPlanProcessor(ctx: ServiceContext) {
           kind: 'transform',
           jobs: validations.map((validation) => ({
             id: jobIds.transform(run.runId, validation.chunkId),
-            data: { run, validation, catalogue: { usersUrl: users.url, songs: songsSnapshotGroup(songs, keysOrder.get(validation.keysUrl)!) } },
+            data: { run, validation, catalogue: catalogueSnapshotsFor(catalogue, keysOrder.get(validation.keysUrl)!) },
           })),
           onFailure: 'ignore',
         },
@@ -271,10 +294,10 @@ function createPlanProcessor(ctx: ServiceContext) {
       chunks: validations.length,
       plannedOut: data.plannedOut!,
       catalogue: {
-        users: users?.kept ?? 0,
-        songs: songs?.kept ?? 0,
-        rejected: (users?.rejected ?? 0) + (songs?.rejected ?? 0),
-        cleaned: songs?.cleaned,
+        users: catalogue?.users ?? 0,
+        songs: catalogue?.songsKept ?? 0,
+        rejected: catalogue?.rejected ?? 0,
+        cleaned: catalogue?.cleaned,
       },
     };
   }
@@ -289,7 +312,7 @@ function createPlanProcessor(ctx: ServiceContext) {
           data = await enterStep(ctx, job, token, data);
           break;
         case 'validate':
-          data = await lookUpCatalogue(job, token, data);
+          data = await lookUpCatalogue(job, token, data, log);
           break;
         case 'catalogue':
           return transformChunks(job, data);

@@ -1,7 +1,8 @@
 import type { Logger } from '@musicflow/config';
 import type { RunContext } from '@musicflow/contracts';
 import { UserIdSet } from '@musicflow/ingest';
-import { openLakePart, readKeysCatalogue, reEnrichPart, songsSnapshotGroup, type CatalogueSnapshots, type SongsSnapshot } from '@musicflow/lake';
+import type { CatalogueSnapshots } from '@musicflow/contracts';
+import { catalogueSnapshotsFor, openLakePart, readKeysCatalogue, reEnrichPart, type RunCatalogue } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 
 /**
@@ -9,21 +10,21 @@ import type { ObjectStore } from '@musicflow/storage';
  * (the current users and songs): plays of tracks catalogued since their
  * events arrived get their genres, artists and numbers (`rewritePart`: a part
  * is always either the old or the new one, and a retry rewrites it again to
- * the same content). Each part reads its own group of the songs snapshot
- * (the `i`-th part: `songsSnapshotGroup(songs, i)`) for its own tracks and
- * users only.
+ * the same content). Each part reads its own group of each shard's songs
+ * snapshot (the `i`-th part: `catalogueSnapshotsFor(catalogue, i)`) for its
+ * own tracks and users only.
  */
 export async function reEnrichDates(
   store: ObjectStore,
   run: RunContext,
   partUrls: readonly string[],
-  catalogue: { songs: SongsSnapshot; usersUrl: string },
+  catalogue: Pick<RunCatalogue, 'songs' | 'usersUrls'>,
   log: Logger,
 ): Promise<{ parts: number; rows: number }> {
   let parts = 0;
   let rows = 0;
   for (const [i, url] of partUrls.entries()) {
-    const { trackOf, users } = await partCatalogue(store, url, { songs: songsSnapshotGroup(catalogue.songs, i), usersUrl: catalogue.usersUrl });
+    const { trackOf, users } = await partCatalogue(store, url, catalogueSnapshotsFor(catalogue, i));
     const rewritten = await reEnrichPart(store, run, url, { trackOf, userKnown: (userId: number) => users.has(userId) });
     if (rewritten.rows === 0) continue;
     parts++;

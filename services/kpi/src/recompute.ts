@@ -1,8 +1,17 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@musicflow/config';
-import { CATALOGUE_TABLES, childResults, emptyRunReport, jobIds, type KpiRecomputeJob, type KpiResult, type RunReport } from '@musicflow/contracts';
-import { claimRunCommit, enterStep, ignoredFailures, runCancelledError, nextSnapshotSeq, type ServiceContext } from '@musicflow/flow';
-import { lakeDatesIn, lakePartsIn, writeRunFiles } from '@musicflow/lake';
+import { childResults, emptyRunReport, jobIds, type KpiRecomputeJob, type KpiResult, type RunReport } from '@musicflow/contracts';
+import {
+  catalogueJobs,
+  catalogueShardCounts,
+  claimRunCommit,
+  enterStep,
+  ignoredFailures,
+  runCancelledError,
+  nextSnapshotSeq,
+  type ServiceContext,
+} from '@musicflow/flow';
+import { joinCatalogueShards, lakeDatesIn, lakePartsIn, partKeysAtMost, writeRunFiles } from '@musicflow/lake';
 import { dateResults, kpiResultOf } from './outcome.ts';
 import { reEnrichDates } from './re-enrich.ts';
 
@@ -19,15 +28,16 @@ import { reEnrichDates } from './re-enrich.ts';
  * MERGE, and every snapshot reads all of the date's parts.
  */
 export function createRecomputeKpiProcessor(ctx: ServiceContext) {
-  const { store, queues, warehouse } = ctx;
+  const { store, queues, warehouse, config } = ctx;
 
   /** With reEnrich: the catalogue jobs for the ids of the range's parts. */
   async function lookUpCatalogue(job: Job, token: string | undefined, data: KpiRecomputeJob): Promise<KpiRecomputeJob> {
     const { run, recompute } = data;
     const partUrls = (await lakePartsIn(store, run.lake, recompute)).map((p) => p.url);
+    const shards = catalogueShardCounts(config, await partKeysAtMost(store, partUrls));
     return enterStep(ctx, job, token, { ...data, step: 'catalogue', catalogue: { partUrls } } satisfies KpiRecomputeJob, {
       kind: 'catalogue',
-      jobs: CATALOGUE_TABLES.map((table) => ({ id: jobIds.catalogue(run.runId, table), data: { run, table, keysUrls: [], partUrls } })),
+      jobs: catalogueJobs(run, { keysUrls: [], partUrls }, shards),
       onFailure: 'ignore',
     });
   }
@@ -40,11 +50,9 @@ export function createRecomputeKpiProcessor(ctx: ServiceContext) {
     if (data.catalogue) {
       // Re-enriching rewrites the lake's parts: a run cancelled before this point leaves them as they were.
       if (!(await claimRunCommit(queues, run.runId))) throw runCancelledError(run.runId);
-      const tables = childResults(await job.getChildrenValues(), 'catalogue');
-      const songs = tables.find((t) => t.table === 'songs');
-      const users = tables.find((t) => t.table === 'users');
-      if (!songs || !users) throw new Error(`recompute ${run.runId}: the catalogue of ${tables.length} of 2 tables was looked up`);
-      await reEnrichDates(store, run, data.catalogue.partUrls, { songs, usersUrl: users.url }, log);
+      const catalogue = await joinCatalogueShards(store, run, childResults(await job.getChildrenValues(), 'catalogue'));
+      if (!catalogue) throw new Error(`recompute ${run.runId}: no catalogue job's result found`);
+      await reEnrichDates(store, run, data.catalogue.partUrls, catalogue, log);
     }
     // Taken before the KPIs read the parts: a concurrent run that reads them later takes a later one and wins.
     const snapshotSeq = await nextSnapshotSeq(queues.connection, queues.prefix);

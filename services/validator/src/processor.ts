@@ -108,6 +108,7 @@ export function createValidateProcessor({ store, config, queues }: ServiceContex
       validationsUrl,
       headersUrl,
       segments: segments.length,
+      distinct: clean.distinct,
     };
   };
 }

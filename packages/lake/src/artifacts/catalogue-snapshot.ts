@@ -1,13 +1,14 @@
 import { PassThrough } from 'node:stream';
 import { copyBytes, StringPool } from '@musicflow/kpi';
-import type { CatalogueTable, RunContext, SongsSnapshotGroup } from '@musicflow/contracts';
-import type { ObjectStore } from '@musicflow/storage';
+import type { CatalogueResult, CatalogueShard, CatalogueSnapshots, CatalogueTable, RunContext, SongsSnapshotGroup } from '@musicflow/contracts';
+import { readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
 import { forEachLine, UserIdSet, type PlainSong, type Song } from '@musicflow/ingest';
 import type { LakeTrack } from '../part-writer.ts';
 import { LakeTrackTable, type LakeTrackBytes } from '../track-table.ts';
 import { readChunkKeys } from './chunk-keys.ts';
+import { QUARANTINE_HEADER } from './quarantine.ts';
 
 /** A songs snapshot row's fixed part: u32 id, name, artists and genre byte lengths, i32 popularity, i32 duration ms. */
 const ROW_HEAD_BYTES = 24;
@@ -338,20 +339,22 @@ async function joinSongRows(store: ObjectStore, group: SongsSnapshotGroup, table
 
 const SEPARATOR = Uint8Array.of(0x3b); // ;
 
-/** Of `users`, the ones the snapshot (`UsersSnapshotWriter`) knows. */
-export async function readKnownUsers(store: ObjectStore, url: string, users: UserIdSet): Promise<UserIdSet> {
+/** Of `users`, the ones the snapshots (`UsersSnapshotWriter`, one a shard) know. */
+export async function readKnownUsers(store: ObjectStore, urls: readonly string[], users: UserIdSet): Promise<UserIdSet> {
   const known = new UserIdSet();
-  let rest: Buffer = Buffer.alloc(0);
-  for await (const read of (await store.read(url)) as AsyncIterable<Buffer>) {
-    const chunk = rest.length ? Buffer.concat([rest, read]) : read;
-    const whole = chunk.length - (chunk.length % 4);
-    for (let at = 0; at < whole; at += 4) {
-      const id = chunk.readInt32LE(at);
-      if (users.has(id)) known.add(id);
+  for (const url of urls) {
+    let rest: Buffer = Buffer.alloc(0);
+    for await (const read of (await store.read(url)) as AsyncIterable<Buffer>) {
+      const chunk = rest.length ? Buffer.concat([rest, read]) : read;
+      const whole = chunk.length - (chunk.length % 4);
+      for (let at = 0; at < whole; at += 4) {
+        const id = chunk.readInt32LE(at);
+        if (users.has(id)) known.add(id);
+      }
+      rest = chunk.subarray(whole);
     }
-    rest = chunk.subarray(whole);
+    if (rest.length) throw new Error(`${url}: not a users snapshot (${rest.length} trailing bytes)`);
   }
-  if (rest.length) throw new Error(`${url}: not a users snapshot (${rest.length} trailing bytes)`);
   return known;
 }
 
@@ -362,12 +365,6 @@ export interface KeysCatalogue {
   users: UserIdSet;
   /** The enrichment of `trackId`; undefined when it was not asked for or is not in the catalogue. */
   trackOf(trackId: string): LakeTrack | undefined;
-}
-
-/** What a set of keys joins: its group of the run's songs snapshot, and the run's users snapshot. */
-export interface CatalogueSnapshots {
-  songs: SongsSnapshotGroup;
-  usersUrl: string;
 }
 
 /** The catalogue of the tracks in `trackIds` (`\n`-separated, each once) and of the users in `userIds`, from the run's snapshots. */
@@ -385,7 +382,11 @@ export async function readKeysCatalogue(
   const tracks = LakeTrackTable.ofTrackIds(ids);
   const wantedUsers = new UserIdSet();
   for (const id of userIds) wantedUsers.add(id);
-  const [, users] = await Promise.all([joinSongRows(store, snapshots.songs, tracks), readKnownUsers(store, snapshots.usersUrl, wantedUsers)]);
+  // A track's rows are all in one shard (its id's), so each shard's group is joined on its own.
+  const joinSongs = async () => {
+    for (const group of snapshots.songs) await joinSongRows(store, group, tracks);
+  };
+  const [, users] = await Promise.all([joinSongs(), readKnownUsers(store, snapshots.usersUrls, wantedUsers)]);
   return {
     tracks,
     users,
@@ -405,24 +406,76 @@ export async function readChunkCatalogue(store: ObjectStore, keysUrl: string, sn
 /** The run's catalogue snapshots (SPEC 2.2, 2.3): only the users and songs its events name. */
 export const CATALOGUE_SNAPSHOTS: Record<CatalogueTable, RunArtifact> = {
   songs: {
-    path: 'tmp/run=<run>/catalogue/songs/group=<g>/<k>.bin',
+    path: 'tmp/run=<run>/catalogue/songs/shard=<s>/group=<g>/<k>.bin',
     format:
-      "one binary row per catalogue row of a track the group's keys name: u32 byte lengths of id, name, artists, genre; i32 popularity, i32 duration ms; then those four UTF-8 strings (artists ;-joined); objects of whole rows",
-    version: 3,
+      "one binary row per catalogue row of a track of the shard that the group's keys name: u32 byte lengths of id, name, artists, genre; i32 popularity, i32 duration ms; then those four UTF-8 strings (artists ;-joined); objects of whole rows",
+    version: 4,
     writers: ['catalogue'],
     readers: ['transform', 'recompute'],
   },
   users: {
-    path: 'tmp/run=<run>/catalogue/users.txt',
-    format: 'the known user ids, each once, as little-endian int32',
-    version: 1,
+    path: 'tmp/run=<run>/catalogue/users/shard=<s>.bin',
+    format: 'the known user ids of the shard, each once, as little-endian int32',
+    version: 2,
     writers: ['catalogue'],
     readers: ['transform', 'recompute'],
   },
 };
 
-/** The writer of the run's songs snapshot; its `url` is what the catalogue job reports. */
-export const songsSnapshotOf = (store: ObjectStore, run: RunContext, groups: number) =>
-  new SongsSnapshotWriter(store, LAKE_LAYOUT.catalogueSongs(run.lake, run.runId), groups);
-/** The writer of the run's users snapshot. */
-export const usersSnapshotOf = (store: ObjectStore, run: RunContext) => new UsersSnapshotWriter(store, LAKE_LAYOUT.catalogueUsers(run.lake, run.runId));
+/** The writer of a shard of the run's songs snapshot; its `url` is what the catalogue job reports. */
+export const songsSnapshotOf = (store: ObjectStore, run: RunContext, groups: number, shard: CatalogueShard) =>
+  new SongsSnapshotWriter(store, LAKE_LAYOUT.catalogueSongs(run.lake, run.runId, shard.index), groups);
+/** The writer of a shard of the run's users snapshot. */
+export const usersSnapshotOf = (store: ObjectStore, run: RunContext, shard: CatalogueShard) =>
+  new UsersSnapshotWriter(store, LAKE_LAYOUT.catalogueUsers(run.lake, run.runId, shard.index));
+
+/** The run's catalogue as its jobs found it: each table's snapshots in shard order, and their counts summed. */
+export interface RunCatalogue {
+  songs: SongsSnapshot[];
+  usersUrls: string[];
+  users: number;
+  songsKept: number;
+  rejected: number;
+  cleaned?: Record<string, number>;
+}
+
+/**
+ * The catalogue jobs' results joined (the job that waited for them calls it once they are all done): an error
+ * naming the table when a shard's result is missing, each table's shard quarantines gathered into its one
+ * quarantine (`catalogueQuarantineOf`). Undefined when there was no catalogue job.
+ */
+export async function joinCatalogueShards(store: ObjectStore, run: RunContext, results: readonly CatalogueResult[]): Promise<RunCatalogue | undefined> {
+  if (!results.length) return undefined;
+  const shardsOf = (table: CatalogueTable) => {
+    const shards = results.filter((r) => r.table === table).sort((a, b) => a.shard.index - b.shard.index);
+    const count = shards[0]?.shard.count ?? 1;
+    if (shards.length !== count || shards.some((r, i) => r.shard.index !== i || r.shard.count !== count)) {
+      throw new Error(`catalogue of run ${run.runId} is incomplete: ${shards.length} of ${count} ${table} job(s) found`);
+    }
+    return shards;
+  };
+  const users = shardsOf('users');
+  const songs = shardsOf('songs');
+  for (const shards of [users, songs]) {
+    const urls = shards.flatMap((r) => (r.quarantineUrl ? [r.quarantineUrl] : []));
+    if (urls.length)
+      await store.write(LAKE_LAYOUT.quarantine(run.lake, run.runId, shards[0]!.table), readConcatenated(store, urls, `${QUARANTINE_HEADER.join(',')}\n`));
+  }
+  const cleaned: Record<string, number> = {};
+  for (const r of songs) for (const [fix, n] of Object.entries(r.cleaned ?? {})) cleaned[fix] = (cleaned[fix] ?? 0) + n;
+  const sum = (shards: readonly CatalogueResult[], f: (r: CatalogueResult) => number) => shards.reduce((n, r) => n + f(r), 0);
+  return {
+    songs: songs.map((r) => ({ url: r.url, groups: r.groups })),
+    usersUrls: users.map((r) => r.url),
+    users: sum(users, (r) => r.kept),
+    songsKept: sum(songs, (r) => r.kept),
+    rejected: sum([...users, ...songs], (r) => r.rejected),
+    cleaned: songs.some((r) => r.cleaned) ? cleaned : undefined,
+  };
+}
+
+/** What the `list`-th keys (or part) of the run joins: its group of each shard's songs snapshot, and every users snapshot. */
+export const catalogueSnapshotsFor = (catalogue: Pick<RunCatalogue, 'songs' | 'usersUrls'>, list: number): CatalogueSnapshots => ({
+  songs: catalogue.songs.map((shard) => songsSnapshotGroup(shard, list)),
+  usersUrls: catalogue.usersUrls,
+});

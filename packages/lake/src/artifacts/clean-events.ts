@@ -126,6 +126,11 @@ export class CleanEventsWriter {
     this.out.end();
   }
 
+  /** How many distinct tracks and users the chunk's keys hold so far. */
+  get distinct(): { tracks: number; users: number } {
+    return { tracks: this.trackIds.size, users: this.users.size };
+  }
+
   /** The chunk's keys (`encodeChunkKeys`): its distinct users and tracks so far. */
   keys(): Buffer {
     return encodeChunkKeys(this.users, this.trackIds.joined(0, this.trackIds.size, NEWLINE));

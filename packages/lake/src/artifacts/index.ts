@@ -35,6 +35,8 @@ export {
 } from './clean-events.ts';
 export { encodeChunkKeys, readChunkKeys, readRunUserIds, writeChunkKeys } from './chunk-keys.ts';
 export {
+  catalogueSnapshotsFor,
+  joinCatalogueShards,
   readChunkCatalogue,
   readKeysCatalogue,
   SongsSnapshotWriter,
@@ -42,8 +44,8 @@ export {
   songsSnapshotOf,
   UsersSnapshotWriter,
   usersSnapshotOf,
-  type CatalogueSnapshots,
   type KeysCatalogue,
+  type RunCatalogue,
   type SongsSnapshot,
 } from './catalogue-snapshot.ts';
 export { catalogueQuarantineOf, gatherFileQuarantines, QUARANTINE_HEADER, QuarantineWriter, segmentQuarantineOf } from './quarantine.ts';
@@ -81,6 +83,7 @@ export const RUN_ARTIFACTS: Record<string, RunArtifact> = {
   'chunk keys': CHUNK_KEYS,
   'segment quarantine': QUARANTINE.segment,
   quarantine: QUARANTINE.file,
+  'catalogue shard quarantine': QUARANTINE.catalogueShard,
   'songs snapshot': CATALOGUE_SNAPSHOTS.songs,
   'users snapshot': CATALOGUE_SNAPSHOTS.users,
   'staged parts': LAKE_PARTS.staged,

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { stringify } from 'csv-stringify/sync';
 import pMap from 'p-map';
-import type { CatalogueTable, FileQuarantine, RunContext, Segment } from '@musicflow/contracts';
+import type { CatalogueShard, CatalogueTable, FileQuarantine, RunContext, Segment } from '@musicflow/contracts';
 import { basename, moveOnce, readConcatenated, type ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
@@ -52,11 +52,19 @@ export class QuarantineWriter {
 const QUARANTINE_CSV = `CSV with the header ${QUARANTINE_HEADER.join(',')}; row is the bad record as CSV`;
 
 /** Bad rows, with file, line and reason (SPEC 2). */
-export const QUARANTINE: Record<'segment' | 'file', RunArtifact> = {
+export const QUARANTINE: Record<'segment' | 'file' | 'catalogueShard', RunArtifact> = {
   /** One segment's bad rows; a file of one segment has its header, a big file's segments none (they are joined under one). */
   segment: { path: 'tmp/run=<run>/quarantine/<file>+<segment>.csv', format: QUARANTINE_CSV, version: 1, writers: ['validate'], readers: ['commit'] },
   /** A stream file's bad rows (gathered by the commit), or a catalogue table's (`<file>` is `users` or `songs`). */
-  file: { path: 'quarantine/run=<run>/<file>.csv', format: QUARANTINE_CSV, version: 1, writers: ['commit', 'catalogue'], readers: [] },
+  file: { path: 'quarantine/run=<run>/<file>.csv', format: QUARANTINE_CSV, version: 1, writers: ['commit', 'catalogue', 'plan', 'recompute'], readers: [] },
+  /** One of a table's several catalogue jobs' bad rows, without a header, gathered into the table's `file` by the job that waits for them. */
+  catalogueShard: {
+    path: 'tmp/run=<run>/quarantine/catalogue/<table>+<shard>.csv',
+    format: `${QUARANTINE_CSV}, without the header`,
+    version: 1,
+    writers: ['catalogue'],
+    readers: ['plan', 'recompute'],
+  },
 };
 
 /** The quarantine of one segment of a stream file. */
@@ -69,9 +77,14 @@ export const segmentQuarantineOf = (store: ObjectStore, run: RunContext, segment
     segment.count === 1,
   );
 
-/** The quarantine of a catalogue table; `source` names the file (or `rds`) in its rows. */
-export const catalogueQuarantineOf = (store: ObjectStore, run: RunContext, table: CatalogueTable, source: string) =>
-  new QuarantineWriter(store, LAKE_LAYOUT.quarantine(run.lake, run.runId, table), source);
+/**
+ * The quarantine of a catalogue table; `source` names the file (or `rds`) in its rows. A table looked up in
+ * several jobs has one a shard, without a header, gathered into the table's by `joinCatalogueShards`.
+ */
+export const catalogueQuarantineOf = (store: ObjectStore, run: RunContext, table: CatalogueTable, source: string, shard: CatalogueShard) =>
+  shard.count === 1
+    ? new QuarantineWriter(store, LAKE_LAYOUT.quarantine(run.lake, run.runId, table), source)
+    : new QuarantineWriter(store, LAKE_LAYOUT.catalogueShardQuarantine(run.lake, run.runId, table, shard.index), source, false);
 
 /** Objects moved or gathered at once: thousands of small files are mostly waiting on the store. */
 const GATHER_CONCURRENCY = 16;
