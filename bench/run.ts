@@ -51,7 +51,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { Redis } from 'ioredis';
 import { loadConfig } from '@musicflow/config';
 import { S3_REQUEST_KINDS, type S3RequestKind } from '@musicflow/storage';
-import type { RunReport } from '@musicflow/contracts';
+import { CATALOGUE_TABLES, type CatalogueJob, type RunReport } from '@musicflow/contracts';
 import { PipelineQueues, readRunJobs, readRunProgress, startRun } from '@musicflow/flow';
 import { computeKpisWithDuckDB } from '../test/oracle/duckdb-kpis.ts';
 import { freePort } from '../test/helpers/private-postgres.ts';
@@ -194,12 +194,14 @@ async function readTimeline(queues: PipelineQueues, runId: string, triggeredAt: 
 /** The catalogue jobs' own times (users and songs, read by two workers at once). */
 async function readCatalogueTimes(queues: PipelineQueues, runId: string): Promise<string> {
   const jobs = await readRunJobs(queues, runId);
-  return ['users', 'songs']
-    .map((table) => {
-      const job = jobs.find((j) => j.id === `extract-${runId}-${table}`);
-      return `${table} ${job?.processedOn && job.finishedOn ? `${sec(job.finishedOn - job.processedOn)} s` : '?'}`;
-    })
-    .join(', ');
+  return CATALOGUE_TABLES.map((table) => {
+    // A table looked up in several jobs (CATALOGUE_*_PER_JOB) has one a shard: each job's time, in shard order.
+    const shards = jobs
+      .filter((j) => j.name === 'catalogue' && (j.data as CatalogueJob).table === table)
+      .sort((a, b) => (a.data as CatalogueJob).shard.index - (b.data as CatalogueJob).shard.index);
+    const times = shards.map((j) => (j.processedOn && j.finishedOn ? `${sec(j.finishedOn - j.processedOn)} s` : '?'));
+    return `${table} ${times.length ? times.join(' + ') : '?'}${times.length > 1 ? ` (${times.length} jobs)` : ''}`;
+  }).join(', ');
 }
 
 /** The run's KPI pass jobs: how many, and the rows each read against its own rows (worst pass, and all of them). */
