@@ -45,7 +45,8 @@ describe('recompute KPIs from the lake', () => {
         .filter((l) => !l.includes(LATE_TRACK))
         .join('\n'),
     );
-    pipeline = await startPipeline(testConfig({ ...bucket.env, WAREHOUSE_URL: db }));
+    // The catalogue in several jobs a table: the ingest run's transforms and the re-enrich join every shard's snapshot.
+    pipeline = await startPipeline(testConfig({ ...bucket.env, WAREHOUSE_URL: db, CATALOGUE_TRACKS_PER_JOB: '100', CATALOGUE_USERS_PER_JOB: '100' }));
     app = await buildApp(pipeline.ctx);
     const report = await pipeline.run();
     expect(report.status).toBe('succeeded');
@@ -107,6 +108,8 @@ describe('recompute KPIs from the lake', () => {
     await fs.writeFile(songsFile, fullCatalogue);
     const report = await recompute({ from: '2024-06-25', reEnrich: true });
     expect(report).toMatchObject({ status: 'succeeded', dates: ['2024-06-25', '2024-06-26'] });
+    const songsJobs = (await pipeline.ctx.queues.queues.extract.getJobs(['completed'])).filter((j) => j.id!.startsWith(`extract-${report.runId}-songs-`));
+    expect(songsJobs.length).toBeGreaterThan(1);
     const after = await readWarehouseKpis(db);
     expect(after).not.toEqual(before);
     const archived: string[] = [];

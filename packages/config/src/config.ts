@@ -199,9 +199,9 @@ export const configSchema = z.object({
    * its songs in more jobs, each holding the ids of one shard of them (a fingerprint of 16-20 bytes a track),
    * so a catalogue job's memory stays bounded whatever the run's tracks. Each job reads a CSV catalogue whole.
    */
-  CATALOGUE_TRACKS_PER_JOB: z.coerce.number().int().min(1000).default(4_000_000),
+  CATALOGUE_TRACKS_PER_JOB: z.coerce.number().int().min(1).default(4_000_000),
   /** The same for users (an int32 set, 5-9 bytes a user). */
-  CATALOGUE_USERS_PER_JOB: z.coerce.number().int().min(1000).default(16_000_000),
+  CATALOGUE_USERS_PER_JOB: z.coerce.number().int().min(1).default(16_000_000),
   /**
    * Source files whose duplicate events (re-delivered rows, counted by the KPI date and pass jobs) the load
    * holds at once while it writes the run's files to analytics.etl_run_files: more files with duplicates than

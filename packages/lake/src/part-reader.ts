@@ -1,3 +1,4 @@
+import pMap from 'p-map';
 import { parquetMetadataAsync, parquetRead, readColumnIndex, readOffsetIndex, type AsyncBuffer, type ColumnChunk, type OffsetIndex } from 'hyparquet';
 import type { ObjectStore } from '@musicflow/storage';
 import { partFormatOf, type PartFormat } from './part-format.ts';
@@ -380,10 +381,15 @@ export async function* readLakeColumns<C extends LakeColumnName>(
  */
 export async function partKeysAtMost(store: ObjectStore, urls: readonly string[]): Promise<{ tracks: number; users: number }> {
   const counts = { tracks: 0, users: 0 };
-  for (const url of urls) {
-    const part = await openLakePart(store, url);
-    counts.tracks += part.format.distinctTracksAtMost;
-    counts.users += part.rows;
-  }
+  // A recompute of a long range opens thousands of parts: their footers are mostly waiting on the store.
+  await pMap(
+    urls,
+    async (url) => {
+      const part = await openLakePart(store, url);
+      counts.tracks += part.format.distinctTracksAtMost;
+      counts.users += part.rows;
+    },
+    { concurrency: 16 },
+  );
   return counts;
 }
