@@ -1,11 +1,17 @@
 /**
- * node --max-old-space-size=256 --import tsx bench/kpi-pass.ts --lake DIR --date YYYY-MM-DD [--passes N] [--pass P] [--merge R]
+ * node --max-old-space-size=256 --import tsx bench/kpi-pass.ts --lake DIR --date YYYY-MM-DD [--passes N] [--pass P|all] [--rounds R] [--merge R]
  *
  * One KPI pass job's work over a kept bench lake (`npm run bench -- --keep`),
  * in this process: time, CPU and memory (peak RSS, heap, array buffers)
- * sampled every 10 ms, to tune the KPI stage without a whole run. With
- * `--merge R`, every pass of N writes its partial to a temporary folder
- * instead, and the date job's merge of them is timed R times.
+ * sampled every 10 ms, to tune the KPI stage without a whole run. `--pass
+ * all` counts every pass of N in turn, as one worker would; `--rounds R`
+ * does it R times, each round printed: the first pays for compiling the
+ * code, which a worker pays once, so compare the later rounds (a pass per
+ * process made six passes look 2 s dearer than one). Peak memory is a
+ * worker's with one pass and `MALLOC_MMAP_THRESHOLD_=131072` (the image's);
+ * `all` holds a pass's garbage into the next. With `--merge R`,
+ * every pass of N writes its partial to a temporary folder instead, and the
+ * date job's merge of them is timed R times.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -24,12 +30,14 @@ const { values } = parseArgs({
     date: { type: 'string' },
     passes: { type: 'string', default: '1' },
     pass: { type: 'string', default: '0' },
+    rounds: { type: 'string', default: '1' },
     merge: { type: 'string' },
   },
 });
-if (!values.lake || !values.date) throw new Error('usage: --lake DIR --date YYYY-MM-DD [--passes N] [--pass P] [--merge ROUNDS]');
+if (!values.lake || !values.date) throw new Error('usage: --lake DIR --date YYYY-MM-DD [--passes N] [--pass P|all] [--rounds R] [--merge ROUNDS]');
 const passes = Number(values.passes);
-const pass = Number(values.pass);
+/** The passes each round counts. */
+const counted = values.pass === 'all' ? Array.from({ length: passes }, (_, p) => p) : [Number(values.pass)];
 const store = createObjectStore({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED' });
 const date = values.date;
 
@@ -60,19 +68,28 @@ const sample = () => {
   for (const k of Object.keys(peak) as (keyof typeof peak)[]) peak[k] = Math.max(peak[k], m[k]);
 };
 const timer = setInterval(sample, 10);
-const cpu0 = process.cpuUsage();
-const t0 = performance.now();
-const parts = await openDateParts(store, `${pathToFileURL(values.lake).href}/`, date, new Set());
-const { accumulator, ...counted } = await countPass(parts, pass, passes);
-const partial = accumulator.encodePartial();
-let partialBytes = partial.header.length;
-for (const shard of partial.shards()) partialBytes += shard.length;
-const ms = performance.now() - t0;
-sample();
-clearInterval(timer);
-const cpu = process.cpuUsage(cpu0);
 const mb = (n: number) => (n / 2 ** 20).toFixed(0);
-console.log(
-  `pass ${pass}/${passes}: rows=${counted.rows} read=${counted.rowsRead} events=${counted.events} ms=${ms.toFixed(0)} cpu_ms=${((cpu.user + cpu.system) / 1000).toFixed(0)}` +
-    ` tracks=${accumulator.tracks} partial_kb=${(partialBytes / 1024).toFixed(0)} peak_mb rss=${mb(peak.rss)} heapUsed=${mb(peak.heapUsed)} heapTotal=${mb(peak.heapTotal)} arrayBuffers=${mb(peak.arrayBuffers)} external=${mb(peak.external)}`,
-);
+for (let round = 0; round < Number(values.rounds); round++) {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const parts = await openDateParts(store, `${pathToFileURL(values.lake).href}/`, date, new Set());
+  const totals = { rows: 0, rowsRead: 0, events: 0, tracks: 0, partialBytes: 0 };
+  for (const pass of counted) {
+    const { accumulator, ...count } = await countPass(parts, pass, passes);
+    const partial = accumulator.encodePartial();
+    totals.partialBytes += partial.header.length;
+    for (const shard of partial.shards()) totals.partialBytes += shard.length;
+    totals.rows += count.rows;
+    totals.rowsRead += count.rowsRead;
+    totals.events += count.events;
+    totals.tracks += accumulator.tracks;
+  }
+  const ms = performance.now() - t0;
+  sample();
+  const cpu = process.cpuUsage(cpu0);
+  console.log(
+    `round ${round} pass ${values.pass}/${passes}: rows=${totals.rows} read=${totals.rowsRead} events=${totals.events} ms=${ms.toFixed(0)} cpu_ms=${((cpu.user + cpu.system) / 1000).toFixed(0)}` +
+      ` tracks=${totals.tracks} partial_kb=${(totals.partialBytes / 1024).toFixed(0)} peak_mb rss=${mb(peak.rss)} heapUsed=${mb(peak.heapUsed)} heapTotal=${mb(peak.heapTotal)} arrayBuffers=${mb(peak.arrayBuffers)} external=${mb(peak.external)}`,
+  );
+}
+clearInterval(timer);
