@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  inUserShard,
+  inShard,
   readCatalogueSource,
   SONG_COLUMNS,
   SourceFormatError,
@@ -128,7 +128,7 @@ describe("the catalogue jobs' shards", () => {
     const users = new Array<number>(count).fill(0);
     const tracks = Array.from({ length: count }, (_, index) => new TrackFingerprintSet({ index, count }));
     for (let id = 1; id <= 50_000; id++) {
-      const owners = Array.from({ length: count }, (_, index) => index).filter((index) => inUserShard(id, { index, count }));
+      const owners = Array.from({ length: count }, (_, index) => index).filter((index) => inShard(id, { index, count }));
       expect(owners).toHaveLength(1);
       users[owners[0]!]!++;
       const bytes = Buffer.from(`trk-${id}`);

@@ -24,7 +24,7 @@ const MAX_USER_ID = 2_147_483_647;
 export class RunUserKeys implements CatalogueLookup {
   readonly key = 'user_id';
 
-  /** `wanted`: the run's ids of `shard` (`inUserShard`). */
+  /** `wanted`: the run's ids of `shard` (`inShard`). */
   constructor(
     readonly wanted: UserIdSet,
     readonly shard: CatalogueShard = ONE_SHARD,
@@ -66,8 +66,11 @@ export class RunUserKeys implements CatalogueLookup {
   }
 }
 
-/** Whether user `id` is one of shard `shard`'s: a hash apart from the sets' own slots, so a shard's ids spread over its set. */
-export const inUserShard = (id: number, shard: CatalogueShard) => shard.count === 1 || (mixInt32(id) >>> 0) % shard.count === shard.index;
+/**
+ * Whether an int32 key (a user id, a track fingerprint's high half) is one of shard `shard`'s: a hash apart
+ * from the sets' own slots, so a shard's ids spread over its set.
+ */
+export const inShard = (key: number, shard: CatalogueShard) => shard.count === 1 || (mixInt32(key) >>> 0) % shard.count === shard.index;
 
 /** Per fingerprint: asked of the RDS source already; kept from the catalogue already; above those, its snapshot groups. */
 const REQUESTED = 1;
@@ -101,7 +104,7 @@ export class TrackFingerprintSet {
   /** Adds the id, in snapshot group `group` (0 .. TRACK_GROUPS - 1) besides any it is in already. */
   add(bytes: Buffer, start: number, end: number, group = 0): void {
     const [h, l] = fingerprint(bytes, start, end);
-    if (!this.holds(h)) return;
+    if (!inShard(h, this.shard)) return;
     if ((this.count + 1) * 4 > this.low.length * 3) this.grow();
     const slot = this.slotOf(h, l);
     this.flags[slot]! |= 1 << (GROUP_SHIFT + group);
@@ -116,10 +119,6 @@ export class TrackFingerprintSet {
     const [h, l] = fingerprint(bytes, start, end);
     const slot = this.slotOf(h, l);
     return this.low[slot] === 0 ? -1 : slot;
-  }
-
-  private holds(high: number): boolean {
-    return this.shard.count === 1 || (mixInt32(high) >>> 0) % this.shard.count === this.shard.index;
   }
 
   /** The snapshot groups of the id at `slot`, as bits: group g is bit g. */

@@ -17,7 +17,7 @@ export {
 } from './catalogue.ts';
 export { readCatalogueSource, SourceFormatError, type CatalogueRows, type CsvRowBytes, type SourceRow, type CatalogueLookup } from './catalogue-source.ts';
 export { plainSongRow, plainSongScratch, plainUserRow, type PlainSong } from './catalogue-row-bytes.ts';
-export { inUserShard, RunTrackKeys, RunUserKeys, TrackFingerprintSet, type TrackIdList } from './catalogue-keys.ts';
+export { inShard, RunTrackKeys, RunUserKeys, TrackFingerprintSet, type TrackIdList } from './catalogue-keys.ts';
 export { UserIdSet } from './user-id-set.ts';
 export { forEachLine } from './lines.ts';
 export { csvByteBatches, fieldText, grow, recordFields, WholeCsvReader, type CsvByteBatch } from './csv-byte-reader.ts';

@@ -1,6 +1,6 @@
 import {
   CatalogueFixCounts,
-  inUserShard,
+  inShard,
   plainSongRow,
   plainSongScratch,
   plainUserRow,
@@ -78,8 +78,7 @@ async function runUserIds(store: ObjectStore, { keysUrls, partUrls }: RunIdSourc
   const users = await readRunUserIds(store, keysUrls, shard);
   for (const url of partUrls) {
     const part = await openLakePart(store, url);
-    for (let g = 0; g < part.rowGroups; g++)
-      for (const id of Array.from((await part.readGroup(g, ['user_id'])).user_id)) if (inUserShard(id, shard)) users.add(id);
+    for (let g = 0; g < part.rowGroups; g++) for (const id of Array.from((await part.readGroup(g, ['user_id'])).user_id)) if (inShard(id, shard)) users.add(id);
   }
   return users;
 }

@@ -293,12 +293,7 @@ function createPlanProcessor(ctx: ServiceContext) {
       filesTotal: data.filesTotal ?? 0,
       chunks: validations.length,
       plannedOut: data.plannedOut!,
-      catalogue: {
-        users: catalogue?.users ?? 0,
-        songs: catalogue?.songsKept ?? 0,
-        rejected: catalogue?.rejected ?? 0,
-        cleaned: catalogue?.cleaned,
-      },
+      catalogue: catalogue?.counts ?? { users: 0, songs: 0, rejected: 0 },
     };
   }
 

@@ -1,7 +1,6 @@
 import type { Logger } from '@musicflow/config';
-import type { RunContext } from '@musicflow/contracts';
+import type { CatalogueSnapshots, RunContext } from '@musicflow/contracts';
 import { UserIdSet } from '@musicflow/ingest';
-import type { CatalogueSnapshots } from '@musicflow/contracts';
 import { catalogueSnapshotsFor, openLakePart, readKeysCatalogue, reEnrichPart, type RunCatalogue } from '@musicflow/lake';
 import type { ObjectStore } from '@musicflow/storage';
 

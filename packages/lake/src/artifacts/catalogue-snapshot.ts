@@ -1,14 +1,14 @@
 import { PassThrough } from 'node:stream';
 import { copyBytes, StringPool } from '@musicflow/kpi';
-import type { CatalogueResult, CatalogueShard, CatalogueSnapshots, CatalogueTable, RunContext, SongsSnapshotGroup } from '@musicflow/contracts';
-import { readConcatenated, type ObjectStore } from '@musicflow/storage';
+import type { CatalogueResult, CatalogueShard, CatalogueSnapshots, CatalogueTable, PlanResult, RunContext, SongsSnapshotGroup } from '@musicflow/contracts';
+import type { ObjectStore } from '@musicflow/storage';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
 import { forEachLine, UserIdSet, type PlainSong, type Song } from '@musicflow/ingest';
 import type { LakeTrack } from '../part-writer.ts';
 import { LakeTrackTable, type LakeTrackBytes } from '../track-table.ts';
 import { readChunkKeys } from './chunk-keys.ts';
-import { QUARANTINE_HEADER } from './quarantine.ts';
+import { gatherFileQuarantines } from './quarantine.ts';
 
 /** A songs snapshot row's fixed part: u32 id, name, artists and genre byte lengths, i32 popularity, i32 duration ms. */
 const ROW_HEAD_BYTES = 24;
@@ -429,20 +429,17 @@ export const songsSnapshotOf = (store: ObjectStore, run: RunContext, groups: num
 export const usersSnapshotOf = (store: ObjectStore, run: RunContext, shard: CatalogueShard) =>
   new UsersSnapshotWriter(store, LAKE_LAYOUT.catalogueUsers(run.lake, run.runId, shard.index));
 
-/** The run's catalogue as its jobs found it: each table's snapshots in shard order, and their counts summed. */
+/** The run's catalogue as its jobs found it: each table's snapshots in shard order, and their counts summed as a run's report has them. */
 export interface RunCatalogue {
   songs: SongsSnapshot[];
   usersUrls: string[];
-  users: number;
-  songsKept: number;
-  rejected: number;
-  cleaned?: Record<string, number>;
+  counts: PlanResult['catalogue'];
 }
 
 /**
  * The catalogue jobs' results joined (the job that waited for them calls it once they are all done): an error
  * naming the table when a shard's result is missing, each table's shard quarantines gathered into its one
- * quarantine (`catalogueQuarantineOf`). Undefined when there was no catalogue job.
+ * quarantine (`catalogueQuarantineOf`) as a big file's segments are. Undefined when there was no catalogue job.
  */
 export async function joinCatalogueShards(store: ObjectStore, run: RunContext, results: readonly CatalogueResult[]): Promise<RunCatalogue | undefined> {
   if (!results.length) return undefined;
@@ -456,21 +453,27 @@ export async function joinCatalogueShards(store: ObjectStore, run: RunContext, r
   };
   const users = shardsOf('users');
   const songs = shardsOf('songs');
-  for (const shards of [users, songs]) {
-    const urls = shards.flatMap((r) => (r.quarantineUrl ? [r.quarantineUrl] : []));
-    if (urls.length)
-      await store.write(LAKE_LAYOUT.quarantine(run.lake, run.runId, shards[0]!.table), readConcatenated(store, urls, `${QUARANTINE_HEADER.join(',')}\n`));
-  }
+  await gatherFileQuarantines(
+    store,
+    run,
+    [users, songs].map((shards) => ({
+      fileId: shards[0]!.table,
+      segments: shards.length,
+      urls: shards.flatMap((r) => (r.quarantineUrl ? [r.quarantineUrl] : [])),
+    })),
+  );
   const cleaned: Record<string, number> = {};
   for (const r of songs) for (const [fix, n] of Object.entries(r.cleaned ?? {})) cleaned[fix] = (cleaned[fix] ?? 0) + n;
   const sum = (shards: readonly CatalogueResult[], f: (r: CatalogueResult) => number) => shards.reduce((n, r) => n + f(r), 0);
   return {
     songs: songs.map((r) => ({ url: r.url, groups: r.groups })),
     usersUrls: users.map((r) => r.url),
-    users: sum(users, (r) => r.kept),
-    songsKept: sum(songs, (r) => r.kept),
-    rejected: sum([...users, ...songs], (r) => r.rejected),
-    cleaned: songs.some((r) => r.cleaned) ? cleaned : undefined,
+    counts: {
+      users: sum(users, (r) => r.kept),
+      songs: sum(songs, (r) => r.kept),
+      rejected: sum([...users, ...songs], (r) => r.rejected),
+      cleaned: songs.some((r) => r.cleaned) ? cleaned : undefined,
+    },
   };
 }
 

@@ -1,6 +1,6 @@
 import type { ObjectStore } from '@musicflow/storage';
 import { ONE_SHARD, type CatalogueShard, type RunContext } from '@musicflow/contracts';
-import { inUserShard, UserIdSet } from '@musicflow/ingest';
+import { inShard, UserIdSet } from '@musicflow/ingest';
 import { LAKE_LAYOUT } from '../layout.ts';
 import type { RunArtifact } from './artifact.ts';
 
@@ -51,6 +51,6 @@ export async function readChunkKeys(store: ObjectStore, url: string): Promise<{ 
 /** The distinct user ids of a run's clean events in catalogue shard `shard`, from its chunks' keys. */
 export async function readRunUserIds(store: ObjectStore, keysUrls: readonly string[], shard: CatalogueShard = ONE_SHARD): Promise<UserIdSet> {
   const users = new UserIdSet();
-  for (const url of keysUrls) for (const id of (await readChunkKeys(store, url)).userIds) if (inUserShard(id, shard)) users.add(id);
+  for (const url of keysUrls) for (const id of (await readChunkKeys(store, url)).userIds) if (inShard(id, shard)) users.add(id);
   return users;
 }
